@@ -1,0 +1,380 @@
+package objects
+
+// Conversion of Function Mesh CRD documents (compute.functionmesh.io/v1alpha1,
+// kind FunctionMesh) into meshfed FunctionMesh objects.
+//
+// What converts, CRD field → meshfed field:
+//
+//	metadata.name                      → metadata.name
+//	metadata.labels                    → metadata.labels
+//	spec.functions[].name              → name
+//	spec.functions[].tenant, namespace → metadata.tenant, metadata.namespace
+//	                                     (all functions must agree; default
+//	                                     public/default, as in Pulsar)
+//	spec.functions[].clusterName       → the cluster (must match --cluster)
+//	className                          → runtime.builtin, when runtime is unset
+//	runtime (meshfed extension)        → runtime
+//	replicas, minReplicas, maxReplicas → same
+//	input.topics                       → input.topics, input.cluster = cluster
+//	output.topic                       → output.topic, output.cluster = cluster
+//	subscriptionName                   → input.subscription
+//	subscriptionPosition               → input.subscriptionPosition
+//	processingGuarantee                → same (except "manual": refused)
+//	deadLetterTopic, maxMessageRetry   → same
+//	logTopic                           → same
+//	timeout (milliseconds)             → timeout as a Go duration ("1500ms")
+//	funcConfig                         → config
+//	resources.requests (or .limits)    → resources.cpu, resources.memory
+//	autoAck: true                      → nothing (meshfed acknowledges as the
+//	                                     processing guarantee says)
+//
+// Ignored, because they hold no intent meshfed could act on: the Kubernetes
+// metadata (namespace, annotations and server-written fields), `pulsar` (the
+// connection settings of the one cluster: meshfed takes them from the Cluster
+// object named by DecodeOptions.Cluster) and `status`.
+//
+// Everything else (language runtimes java/python/golang/genericRuntime,
+// Kubernetes pod settings, images, serde and schema classes, windowing,
+// sources and sinks, ...) has no meshfed equivalent and is an error naming
+// the field, so nothing is dropped silently.
+
+import (
+	"encoding/json"
+	"time"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// CRDAPIVersion is the apiVersion of Function Mesh CRD documents Decode converts.
+const CRDAPIVersion = "compute.functionmesh.io/v1alpha1"
+
+// Pulsar's default tenant and namespace, used when a CRD function names none.
+const (
+	defaultTenant    = "public"
+	defaultNamespace = "default"
+)
+
+// crdMetadataIgnored are Kubernetes metadata fields with no meshfed meaning.
+var crdMetadataIgnored = map[string]bool{
+	"namespace": true, "annotations": true, "uid": true, "resourceVersion": true,
+	"generation": true, "creationTimestamp": true, "managedFields": true, "selfLink": true,
+}
+
+// decodeCRD converts a Function Mesh CRD document, or returns nil with the
+// errors in w.
+func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Object {
+	if doc["kind"] != "FunctionMesh" {
+		w.errs.add("kind", "%s documents can be converted only for kind FunctionMesh, got %s", CRDAPIVersion, describe(doc["kind"]))
+		return nil
+	}
+	fm := &meshfedv1.FunctionMesh{
+		ApiVersion: APIVersion,
+		Kind:       "FunctionMesh",
+		Metadata:   &meshfedv1.ObjectMeta{},
+		Spec:       &meshfedv1.FunctionMeshSpec{},
+	}
+	for _, key := range sortedKeys(doc) {
+		v := doc[key]
+		switch key {
+		case "apiVersion", "kind", "status":
+		case "metadata":
+			w.crdMetadata(v, fm.Metadata)
+		case "spec":
+			o.crdSpec(w, v, fm)
+		default:
+			w.errs.add(key, "unknown field %q of a %s FunctionMesh", key, CRDAPIVersion)
+		}
+	}
+	if fm.Metadata.Tenant == "" {
+		fm.Metadata.Tenant = defaultTenant
+	}
+	if fm.Metadata.Namespace == "" {
+		fm.Metadata.Namespace = defaultNamespace
+	}
+	if len(w.errs.list) > 0 {
+		return nil
+	}
+	return Wrap(fm)
+}
+
+func (w *walker) crdMetadata(v any, md *meshfedv1.ObjectMeta) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		w.typeError("metadata", "an object", v)
+		return
+	}
+	m := md.ProtoReflect()
+	for _, key := range sortedKeys(obj) {
+		path := join("metadata", key)
+		switch {
+		case key == "name" || key == "labels":
+			if obj[key] != nil {
+				w.field(path, m.Descriptor().Fields().ByName(protoreflect.Name(key)), obj[key], m)
+			}
+		case crdMetadataIgnored[key]:
+		default:
+			w.errs.add(path, "Kubernetes metadata field %q has no meshfed equivalent; remove it", key)
+		}
+	}
+}
+
+func (o DecodeOptions) crdSpec(w *walker, v any, fm *meshfedv1.FunctionMesh) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		w.typeError("spec", "an object", v)
+		return
+	}
+	for _, key := range sortedKeys(obj) {
+		path := join("spec", key)
+		switch key {
+		case "functions":
+			list, ok := obj[key].([]any)
+			if !ok {
+				if obj[key] != nil {
+					w.typeError(path, "a list", obj[key])
+				}
+				continue
+			}
+			for i, f := range list {
+				if fn := o.crdFunction(w, index(path, i), f, fm.Metadata); fn != nil {
+					fm.Spec.Functions = append(fm.Spec.Functions, fn)
+				}
+			}
+		case "sources", "sinks":
+			if l, ok := obj[key].([]any); ok && len(l) == 0 || obj[key] == nil {
+				continue
+			}
+			w.errs.add(path, "meshfed runs functions only; Pulsar IO %s cannot be converted", key)
+		default:
+			w.errs.add(path, "unknown field %q of a FunctionMesh spec", key)
+		}
+	}
+}
+
+// crdFunctionFields maps CRD function fields that keep their meaning to the
+// meshfed FunctionSpec field (a proto name path) they fill.
+var crdFunctionFields = map[string][]protoreflect.Name{
+	"name":                 {"name"},
+	"runtime":              {"runtime"},
+	"replicas":             {"replicas"},
+	"minReplicas":          {"min_replicas"},
+	"maxReplicas":          {"max_replicas"},
+	"processingGuarantee":  {"processing_guarantee"},
+	"deadLetterTopic":      {"dead_letter_topic"},
+	"maxMessageRetry":      {"max_message_retry"},
+	"logTopic":             {"log_topic"},
+	"funcConfig":           {"config"},
+	"subscriptionName":     {"input", "subscription"},
+	"subscriptionPosition": {"input", "subscription_position"},
+}
+
+// crdFunction converts one function of a CRD mesh.
+func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.ObjectMeta) *meshfedv1.FunctionSpec {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		w.typeError(path, "an object", v)
+		return nil
+	}
+	fn := &meshfedv1.FunctionSpec{Input: &meshfedv1.FunctionInput{}}
+	cluster := o.Cluster
+	className := ""
+	for _, key := range sortedKeys(obj) {
+		val := obj[key]
+		fp := join(path, key)
+		if val == nil {
+			continue
+		}
+		if target, ok := crdFunctionFields[key]; ok {
+			m := fn.ProtoReflect()
+			for _, name := range target[:len(target)-1] {
+				m = m.Mutable(m.Descriptor().Fields().ByName(name)).Message()
+			}
+			w.field(fp, m.Descriptor().Fields().ByName(target[len(target)-1]), val, m)
+			continue
+		}
+		switch key {
+		case "className":
+			s, ok := val.(string)
+			if !ok {
+				w.typeError(fp, "a string", val)
+				continue
+			}
+			className = s
+		case "tenant", "namespace":
+			s, ok := val.(string)
+			if !ok {
+				w.typeError(fp, "a string", val)
+				continue
+			}
+			w.crdScope(fp, key, s, md)
+		case "clusterName":
+			s, ok := val.(string)
+			switch {
+			case !ok:
+				w.typeError(fp, "a string", val)
+			case o.Cluster != "" && s != o.Cluster:
+				w.errs.add(fp, "the function runs in cluster %q but the cluster given for this file is %q", s, o.Cluster)
+			default:
+				cluster = s
+			}
+		case "input":
+			w.crdInput(fp, val, fn.Input)
+		case "output":
+			fn.Output = w.crdOutput(fp, val)
+		case "timeout":
+			ms, ok := w.integer(fp, val, 32, true)
+			switch {
+			case !ok:
+			case ms < 0:
+				w.errs.add(fp, "must not be negative, got %d", ms)
+			case ms > 0:
+				fn.Timeout = (time.Duration(ms) * time.Millisecond).String()
+			}
+		case "resources":
+			fn.Resources = w.crdResources(fp, val)
+		case "autoAck":
+			if b, ok := val.(bool); !ok {
+				w.typeError(fp, "true or false", val)
+			} else if !b {
+				w.errs.add(fp, "autoAck: false cannot be converted: meshfed acknowledges messages as processingGuarantee says")
+			}
+		case "pulsar":
+			// Connection settings of the cluster; meshfed has them in the
+			// Cluster object named by the cluster option.
+		case "java", "python", "golang", "genericRuntime":
+			w.errs.add(fp, "the %s runtime cannot be converted: meshfed runs builtin, exec or wasm functions; replace it with runtime: {builtin: NAME}, {exec: {command: [...]}} or {wasm: {package: \"sha256:...\"}}", key)
+		default:
+			w.errs.add(fp, "%q has no meshfed equivalent; remove it", key)
+		}
+	}
+	if fn.ProcessingGuarantee == "manual" {
+		w.errs.add(join(path, "processingGuarantee"), "manual acknowledgement cannot be converted; use atmost_once, atleast_once or effectively_once")
+	}
+	if className != "" {
+		if fn.Runtime != nil {
+			w.errs.add(join(path, "className"), "className and runtime are both set; keep runtime")
+		} else {
+			fn.Runtime = &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Builtin{Builtin: className}}
+		}
+	}
+	if cluster == "" {
+		w.errs.add(path, "no cluster to run in: name the cluster this Function Mesh runs in (the --cluster option) or set clusterName")
+	}
+	fn.Input.Cluster = cluster
+	if fn.Output != nil && fn.Output.Topic != "" {
+		fn.Output.Cluster = cluster
+	}
+	return fn
+}
+
+// crdScope records a function's Pulsar tenant or namespace as the mesh's.
+func (w *walker) crdScope(path, key, value string, md *meshfedv1.ObjectMeta) {
+	field := &md.Tenant
+	if key == "namespace" {
+		field = &md.Namespace
+	}
+	switch {
+	case *field == "":
+		*field = value
+	case *field != value:
+		w.errs.add(path, "%s %q differs from %q of an earlier function; a meshfed mesh lives in one tenant and namespace", key, value, *field)
+	}
+}
+
+func (w *walker) crdInput(path string, v any, in *meshfedv1.FunctionInput) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		w.typeError(path, "an object", v)
+		return
+	}
+	for _, key := range sortedKeys(obj) {
+		fp := join(path, key)
+		switch key {
+		case "topics":
+			if obj[key] != nil {
+				m := in.ProtoReflect()
+				w.field(fp, m.Descriptor().Fields().ByName("topics"), obj[key], m)
+			}
+		case "topicPattern":
+			w.errs.add(fp, "topic patterns cannot be converted; list the topics in input.topics")
+		default:
+			w.errs.add(fp, "%q has no meshfed equivalent (functions read raw messages); remove it", key)
+		}
+	}
+}
+
+func (w *walker) crdOutput(path string, v any) *meshfedv1.FunctionOutput {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		w.typeError(path, "an object", v)
+		return nil
+	}
+	out := &meshfedv1.FunctionOutput{}
+	for _, key := range sortedKeys(obj) {
+		fp := join(path, key)
+		if key == "topic" {
+			if obj[key] != nil {
+				m := out.ProtoReflect()
+				w.field(fp, m.Descriptor().Fields().ByName("topic"), obj[key], m)
+			}
+			continue
+		}
+		w.errs.add(fp, "%q has no meshfed equivalent (functions write raw messages); remove it", key)
+	}
+	return out
+}
+
+// crdResources converts Kubernetes resource requirements. Requests win;
+// limits stand in for missing requests, as in Kubernetes.
+func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		w.typeError(path, "an object", v)
+		return nil
+	}
+	res := &meshfedv1.Resources{}
+	for _, section := range []string{"requests", "limits"} {
+		sv, present := obj[section]
+		if !present || sv == nil {
+			continue
+		}
+		sp := join(path, section)
+		sm, ok := sv.(map[string]any)
+		if !ok {
+			w.typeError(sp, "an object", sv)
+			continue
+		}
+		for _, name := range sortedKeys(sm) {
+			np := join(sp, name)
+			var q string
+			switch t := sm[name].(type) {
+			case string:
+				q = t
+			case json.Number:
+				q = t.String()
+			default:
+				w.typeError(np, "a quantity such as 500m or 128Mi", sm[name])
+				continue
+			}
+			switch name {
+			case "cpu":
+				if res.Cpu == "" {
+					res.Cpu = q
+				}
+			case "memory":
+				if res.Memory == "" {
+					res.Memory = q
+				}
+			default:
+				w.errs.add(np, "resource %q cannot be converted; meshfed knows cpu and memory", name)
+			}
+		}
+	}
+	for _, key := range sortedKeys(obj) {
+		if key != "requests" && key != "limits" {
+			w.errs.add(join(path, key), "%q has no meshfed equivalent; remove it", key)
+		}
+	}
+	return res
+}
