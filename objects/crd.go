@@ -346,7 +346,7 @@ func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
 			continue
 		}
 		for _, name := range sortedKeys(sm) {
-			np := join(sp, name)
+			np := mapKey(sp, name)
 			var q string
 			switch t := sm[name].(type) {
 			case string:

@@ -201,6 +201,8 @@ func parseYAMLDoc(doc []byte, startLine int) (rawDoc, bool) {
 		})
 		msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
 		msg = strings.TrimPrefix(msg, "yaml: ")
+		msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+		msg = strings.ReplaceAll(msg, "\n  ", "; ")
 		return rawDoc{err: &FieldError{Reason: "invalid YAML: " + msg}}, true
 	}
 	if bytes.Equal(bytes.TrimSpace(j), []byte("null")) {
