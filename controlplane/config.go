@@ -1,0 +1,109 @@
+package controlplane
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Config configures a server. Zero values take the documented defaults.
+type Config struct {
+	// NodeID is this server's Raft ID; unique in the group. Required.
+	NodeID string
+	// DataDir holds the Raft log, stable store and snapshots. Required.
+	DataDir string
+	// RaftAddr is the Raft TCP bind address ("127.0.0.1:0" picks a port).
+	RaftAddr string
+	// GRPCAddr is the gRPC API bind address.
+	GRPCAddr string
+	// HTTPAddr serves /metrics, /healthz and /readyz. Empty: not served.
+	HTTPAddr string
+	// InitialCluster bootstraps a new group with these voters (id → Raft
+	// address). Empty and no Join: a single-node group of this server.
+	// Ignored when the data dir already holds Raft state.
+	InitialCluster map[string]string
+	// Join lists gRPC addresses of running servers to ask to add this one.
+	// Ignored when the data dir already holds Raft state.
+	Join []string
+	// EventHistory bounds the change events kept for watch resumption.
+	EventHistory int
+	// ApplyTimeout bounds how long a write waits to be enqueued. Zero: 10s.
+	ApplyTimeout time.Duration
+	// ForwardHold is how long a request waits for a leader to be known
+	// before failing with Unavailable. Zero: 5s.
+	ForwardHold time.Duration
+	// SnapshotThreshold is the number of log entries between snapshots. Zero: 8192.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often Raft checks whether to snapshot. Zero: 30s.
+	SnapshotInterval time.Duration
+	// TrailingLogs kept after a snapshot. Zero: 10240.
+	TrailingLogs uint64
+	// RaftTweak, if set, adjusts the Raft configuration (tests use short timeouts).
+	RaftTweak func(*raft.Config)
+	// Logger receives structured logs. Nil: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.NodeID == "" {
+		return fmt.Errorf("node id is required (--node-id)")
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("data dir is required (--data-dir)")
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = "127.0.0.1:7000"
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = "127.0.0.1:7100"
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.ForwardHold == 0 {
+		c.ForwardHold = 5 * time.Second
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if len(c.InitialCluster) > 0 {
+		if _, ok := c.InitialCluster[c.NodeID]; !ok {
+			return fmt.Errorf("--initial-cluster does not name this node %q", c.NodeID)
+		}
+		if len(c.Join) > 0 {
+			return fmt.Errorf("--initial-cluster and --join are exclusive: bootstrap a new group or join a running one")
+		}
+	}
+	return nil
+}
+
+// ParseInitialCluster parses "id=host:port,id2=host:port".
+func ParseInitialCluster(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--initial-cluster: %q is not id=raft-address", part)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("--initial-cluster: id %q appears twice", id)
+		}
+		out[id] = addr
+	}
+	return out, nil
+}

@@ -1,0 +1,54 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hashicorp/raft"
+	"github.com/meshfed/meshfed/controlplane/state"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Errors of this package; toStatus maps them (and the store's) to gRPC codes.
+var (
+	// ErrNoLeader: no leader is known within the forward hold time.
+	ErrNoLeader = errors.New("no raft leader; the cluster may be electing one or may have lost its majority")
+	// ErrOutcomeUnknown: the write was handed to Raft but leadership was lost
+	// before it committed; it may or may not have been applied.
+	ErrOutcomeUnknown = errors.New("write outcome unknown: leadership was lost while committing; read the object before retrying")
+)
+
+// toStatus is the one place errors become gRPC status codes.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, objects.ErrInvalid), errors.Is(err, state.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, state.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, state.ErrConflict):
+		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, state.ErrFailedPrecondition):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, state.ErrCompacted):
+		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrRaftShutdown),
+		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress),
+		errors.Is(err, raft.ErrLeadershipLost):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, ErrOutcomeUnknown):
+		return status.Error(codes.Unknown, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}

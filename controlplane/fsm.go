@@ -1,0 +1,200 @@
+package controlplane
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+	"github.com/meshfed/meshfed/controlplane/state"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// snapshotMagic starts every snapshot meshfed writes (and `operator snapshot save` files).
+var snapshotMagic = []byte("MESHFED-SNAPSHOT-V1\n")
+
+// FSM adapts the Raft log to the state store. It holds no state of its own
+// besides the store pointer, which Restore swaps.
+type FSM struct {
+	cfg    state.Config
+	logger *slog.Logger
+
+	// mu guards store.
+	mu    sync.RWMutex
+	store *state.Store
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// applyResponse is what FSM.Apply returns to the proposer through the Raft future.
+type applyResponse struct {
+	apply   *state.ApplyResult
+	deleted *meshfedv1.Object
+	err     error
+}
+
+// NewFSM returns an FSM over an empty store.
+func NewFSM(cfg state.Config, logger *slog.Logger) *FSM {
+	return &FSM{cfg: cfg, logger: logger, store: state.New(cfg)}
+}
+
+// State returns the current store. After a restore it returns the new one.
+func (f *FSM) State() *state.Store {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store
+}
+
+// Apply applies one committed log entry.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	st := f.State()
+	if len(l.Data) == 0 {
+		st.Touch(l.Index)
+		return &applyResponse{err: errors.New("empty log entry")}
+	}
+	t, body := MessageType(l.Data[0]), l.Data[1:]
+	switch t {
+	case ApplyObjectsType:
+		return f.applyObjects(st, body, l.Index)
+	case DeleteObjectType:
+		return f.applyDelete(st, body, l.Index)
+	case UpsertMemberType:
+		return f.applyUpsertMember(st, body, l.Index)
+	case RemoveMemberType:
+		return f.applyRemoveMember(st, body, l.Index)
+	}
+	if t&IgnoreUnknownTypeFlag != 0 {
+		f.logger.Warn("skipping unknown log entry type", "type", uint8(t), "index", l.Index)
+		st.Touch(l.Index)
+		return nil
+	}
+	panic(fmt.Sprintf("raft log entry %d has unknown type %d: this server is older than the one that wrote it; upgrade it", l.Index, uint8(t)))
+}
+
+func (f *FSM) applyObjects(st *state.Store, body []byte, index uint64) interface{} {
+	var req raftlogv1.ApplyObjects
+	if err := proto.Unmarshal(body, &req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode ApplyObjects: %w", err)}
+	}
+	res, err := st.Apply(index, &req, false)
+	if err != nil {
+		st.Touch(index)
+	}
+	return &applyResponse{apply: res, err: err}
+}
+
+func (f *FSM) applyDelete(st *state.Store, body []byte, index uint64) interface{} {
+	var req raftlogv1.DeleteObject
+	if err := proto.Unmarshal(body, &req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode DeleteObject: %w", err)}
+	}
+	old, err := st.Delete(index, &req, false)
+	if err != nil {
+		st.Touch(index)
+	}
+	return &applyResponse{deleted: old, err: err}
+}
+
+func (f *FSM) applyUpsertMember(st *state.Store, body []byte, index uint64) interface{} {
+	var m raftlogv1.Member
+	if err := proto.Unmarshal(body, &m); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode Member: %w", err)}
+	}
+	return &applyResponse{err: st.UpsertMember(index, &m)}
+}
+
+func (f *FSM) applyRemoveMember(st *state.Store, body []byte, index uint64) interface{} {
+	var m raftlogv1.RemoveMember
+	if err := proto.Unmarshal(body, &m); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode RemoveMember: %w", err)}
+	}
+	return &applyResponse{err: st.RemoveMember(index, m.GetId())}
+}
+
+// Snapshot captures the store cheaply; the encoding happens in Persist.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{snap: f.State().Snapshot()}, nil
+}
+
+// Restore replaces the store with the one encoded in rc, swapping it in under
+// the lock and waking the old store's watchers.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	snap, err := readSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	st, err := state.FromProto(f.cfg, snap)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	f.mu.Lock()
+	old := f.store
+	f.store = st
+	f.mu.Unlock()
+	old.Abandon()
+	f.logger.Info("restored state from snapshot", "revision", snap.GetRevision(), "objects", len(snap.GetObjects()))
+	return nil
+}
+
+// readSnapshot decodes a snapshot stream: the magic line, then the protobuf.
+func readSnapshot(r io.Reader) (*raftlogv1.Snapshot, error) {
+	br := bufio.NewReader(r)
+	head := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, head); err != nil || !bytes.Equal(head, snapshotMagic) {
+		return nil, errors.New("not a meshfed snapshot (bad header)")
+	}
+	body, err := io.ReadAll(br)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	var snap raftlogv1.Snapshot
+	if err := proto.Unmarshal(body, &snap); err != nil {
+		return nil, fmt.Errorf("decode snapshot: %w", err)
+	}
+	return &snap, nil
+}
+
+type fsmSnapshot struct{ snap *state.Snapshot }
+
+// Persist encodes the snapshot into the sink, cancelling it on any error.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.write(sink); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) write(w io.Writer) error {
+	p, err := s.snap.Proto()
+	if err != nil {
+		return err
+	}
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	if _, err := w.Write(snapshotMagic); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	if _, err := w.Write(body); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
+func (s *fsmSnapshot) Release() {}

@@ -1,0 +1,132 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+)
+
+// forwardedKey marks a request a follower already forwarded, so it is never
+// forwarded twice (two nodes that disagree about the leader cannot bounce it).
+const forwardedKey = "meshfed-forwarded"
+
+func (s *Server) startGRPC() {
+	s.grpcServer = grpc.NewServer(
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithMeterProvider(s.telemetry.meterProvider))),
+	)
+	meshfedv1.RegisterObjectServiceServer(s.grpcServer, &objectEndpoint{srv: s})
+	meshfedv1.RegisterOperatorServiceServer(s.grpcServer, &operatorEndpoint{srv: s})
+	go func() {
+		if err := s.grpcServer.Serve(s.grpcLis); err != nil {
+			s.logger.Error("grpc server stopped", "err", err)
+		}
+	}()
+}
+
+// forward sends the call to the leader unless this node is the ready leader.
+// It returns done=true when the call was forwarded (resp then holds the
+// leader's answer) or could not be.
+func (s *Server) forward(ctx context.Context, method string, req, resp proto.Message) (bool, error) {
+	local, addr, err := s.route(ctx)
+	if local {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	return true, s.forwardTo(ctx, addr, method, req, resp)
+}
+
+// route decides where a leader-only request runs: here (local) or at the
+// leader's gRPC address. It waits up to the forward hold time for a leader to
+// be known, and holds requests at a new leader until it is ready.
+func (s *Server) route(ctx context.Context) (local bool, addr string, err error) {
+	deadline := time.Now().Add(s.cfg.ForwardHold)
+	for {
+		if s.raft.State() == raft.Leader {
+			if s.ready.Load() {
+				return true, "", nil
+			}
+		} else if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedKey)) > 0 {
+			return false, "", toStatus(fmt.Errorf("%w (request already forwarded once)", raft.ErrNotLeader))
+		} else if _, id := s.raft.LeaderWithID(); id != "" {
+			if m := s.fsm.State().Member(string(id)); m != nil && m.GetGrpcAddress() != "" {
+				return false, m.GetGrpcAddress(), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return false, "", toStatus(ErrNoLeader)
+		}
+		select {
+		case <-ctx.Done():
+			return false, "", toStatus(ctx.Err())
+		case <-s.shutdownCh:
+			return false, "", toStatus(raft.ErrRaftShutdown)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) forwardTo(ctx context.Context, addr, method string, req, resp proto.Message) error {
+	conn, err := s.conn(addr)
+	if err != nil {
+		return toStatus(err)
+	}
+	return conn.Invoke(s.forwardContext(ctx, addr), method, req, resp)
+}
+
+// forwardContext carries the caller's metadata on, marked as forwarded.
+func (s *Server) forwardContext(ctx context.Context, addr string) context.Context {
+	md, _ := metadata.FromIncomingContext(ctx)
+	md = md.Copy()
+	md.Set(forwardedKey, s.cfg.NodeID)
+	// Drop transport-level keys the incoming context carries.
+	for _, k := range []string{":authority", "content-type", "user-agent", "grpc-accept-encoding", "grpc-timeout"} {
+		delete(md, k)
+	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("meshfed.forwarded_to", addr))
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// raftApply proposes one typed entry and waits for the FSM's answer.
+func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Message) (*applyResponse, error) {
+	ctx, span := s.telemetry.tracer.Start(ctx, "raft.apply", trace.WithAttributes(attribute.String("meshfed.entry", t.String())))
+	defer span.End()
+	buf, err := encodeEntry(t, body)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	f := s.raft.Apply(buf, s.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		span.RecordError(err)
+		if err == raft.ErrLeadershipLost {
+			return nil, ErrOutcomeUnknown
+		}
+		return nil, fmt.Errorf("raft apply: %w", err)
+	}
+	s.telemetry.applyLatency.Record(ctx, time.Since(start).Seconds())
+	span.SetAttributes(attribute.Int64("meshfed.revision", int64(f.Index())))
+	resp, _ := f.Response().(*applyResponse)
+	if resp == nil {
+		return &applyResponse{}, nil
+	}
+	return resp, resp.err
+}
+
+// consistentRead waits until this leader may serve a linearizable read.
+func (s *Server) consistentRead(ctx context.Context) error {
+	if err := s.reads.wait(ctx); err != nil {
+		return fmt.Errorf("linearizable read: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package controlplane
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func clusterObj(name string) *meshfedv1.Object {
+	return objects.Wrap(&meshfedv1.Cluster{
+		ApiVersion: objects.APIVersion, Kind: "Cluster",
+		Metadata: &meshfedv1.ObjectMeta{Name: name, Labels: map[string]string{"region": "eu"}},
+		Spec: &meshfedv1.ClusterSpec{Region: "eu-west-1", ServiceUrl: "pulsar://127.0.0.1:6650", AdminUrl: "http://127.0.0.1:8080"},
+	})
+}
+
+func tenantObj(name string, admins ...string) *meshfedv1.Object {
+	return objects.Wrap(&meshfedv1.Tenant{
+		ApiVersion: objects.APIVersion, Kind: "Tenant",
+		Metadata: &meshfedv1.ObjectMeta{Name: name},
+		Spec:     &meshfedv1.TenantSpec{Admins: admins},
+	})
+}
+
+func mustApply(t *testing.T, c meshfedv1.ObjectServiceClient, objs ...*meshfedv1.Object) *meshfedv1.ApplyResponse {
+	t.Helper()
+	resp, err := c.Apply(testCtx(t), &meshfedv1.ApplyRequest{Objects: objs})
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	return resp
+}

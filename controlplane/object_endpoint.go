@@ -1,0 +1,274 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/meshfed/meshfed/controlplane/state"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// objectEndpoint serves ObjectService.
+type objectEndpoint struct {
+	meshfedv1.UnimplementedObjectServiceServer
+	srv *Server
+}
+
+// watchProgressInterval is how often an idle watch reports the revision it covers.
+var watchProgressInterval = 5 * time.Second
+
+func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest) (*meshfedv1.ApplyResponse, error) {
+	if len(req.GetObjects()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "objects: at least one object is required")
+	}
+	var errs []error
+	for i, o := range req.GetObjects() {
+		k := objects.KindOf(o)
+		if k == nil {
+			errs = append(errs, fmt.Errorf("objects[%d]: empty object (set one kind)", i))
+			continue
+		}
+		if k.System {
+			errs = append(errs, fmt.Errorf("objects[%d]: kind %s is written by the control plane only", i, k.Name))
+			continue
+		}
+		fillTypeMeta(o)
+		if err := objects.Validate(o); err != nil {
+			errs = append(errs, fmt.Errorf("objects[%d] (%s %s): %w", i, k.Name, objects.DisplayName(o), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	resp := &meshfedv1.ApplyResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.ObjectService_Apply_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	entry := &raftlogv1.ApplyObjects{Objects: req.GetObjects(), Now: timestamppb.Now()}
+	var res *state.ApplyResult
+	if req.GetDryRun() {
+		st := e.srv.fsm.State()
+		r, err := st.Apply(st.Revision(), entry, true)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		res = r
+	} else {
+		r, err := e.srv.raftApply(ctx, ApplyObjectsType, entry)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		res = r.apply
+	}
+	return &meshfedv1.ApplyResponse{Revision: res.Revision, Objects: res.Objects, Results: res.Results}, nil
+}
+
+func (e *objectEndpoint) Get(ctx context.Context, req *meshfedv1.GetRequest) (*meshfedv1.GetResponse, error) {
+	k, err := objects.LookupKind(req.GetKind())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "kind: "+err.Error())
+	}
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name: required")
+	}
+	if err := scopeArgs(k, req.GetTenant(), req.GetNamespace(), true); err != nil {
+		return nil, err
+	}
+	if !req.GetStale() {
+		resp := &meshfedv1.GetResponse{}
+		if done, err := e.srv.forward(ctx, meshfedv1.ObjectService_Get_FullMethodName, req, resp); done {
+			return resp, err
+		}
+		if err := e.srv.consistentRead(ctx); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	o, rev, err := e.srv.fsm.State().Get(k.Name, req.GetTenant(), req.GetNamespace(), req.GetName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.GetResponse{Object: o, Revision: rev}, nil
+}
+
+func (e *objectEndpoint) List(ctx context.Context, req *meshfedv1.ListRequest) (*meshfedv1.ListResponse, error) {
+	f, err := filterOf(req.GetKind(), req.GetTenant(), req.GetNamespace(), req.GetLabelSelector(), false)
+	if err != nil {
+		return nil, err
+	}
+	if !req.GetStale() {
+		resp := &meshfedv1.ListResponse{}
+		if done, err := e.srv.forward(ctx, meshfedv1.ObjectService_List_FullMethodName, req, resp); done {
+			return resp, err
+		}
+		if err := e.srv.consistentRead(ctx); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	objs, rev, err := e.srv.fsm.State().List(f)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.ListResponse{Objects: objs, Revision: rev}, nil
+}
+
+func (e *objectEndpoint) Delete(ctx context.Context, req *meshfedv1.DeleteRequest) (*meshfedv1.DeleteResponse, error) {
+	k, err := objects.LookupKind(req.GetKind())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "kind: "+err.Error())
+	}
+	if k.System {
+		return nil, status.Errorf(codes.InvalidArgument, "kind: %s is written by the control plane only", k.Name)
+	}
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name: required")
+	}
+	if err := scopeArgs(k, req.GetTenant(), req.GetNamespace(), true); err != nil {
+		return nil, err
+	}
+	resp := &meshfedv1.DeleteResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.ObjectService_Delete_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	entry := &raftlogv1.DeleteObject{Kind: k.Name, Tenant: req.GetTenant(), Namespace: req.GetNamespace(),
+		Name: req.GetName(), ResourceVersion: req.GetResourceVersion(), Now: timestamppb.Now()}
+	if req.GetDryRun() {
+		st := e.srv.fsm.State()
+		old, err := st.Delete(st.Revision(), entry, true)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &meshfedv1.DeleteResponse{Revision: st.Revision(), Object: old}, nil
+	}
+	r, err := e.srv.raftApply(ctx, DeleteObjectType, entry)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.DeleteResponse{Revision: objects.Meta(r.deleted).GetResourceVersion(), Object: r.deleted}, nil
+}
+
+// Watch streams events from the local store: every node serves watches, and
+// revisions are Raft indexes, so a client may resume on any node.
+func (e *objectEndpoint) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.ObjectService_WatchServer) error {
+	f, err := filterOf(req.GetKind(), req.GetTenant(), req.GetNamespace(), "", true)
+	if err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	st := e.srv.fsm.State()
+	rev := req.GetStartRevision()
+	if rev == 0 {
+		rev = st.Revision()
+	}
+	progress := time.NewTicker(watchProgressInterval)
+	defer progress.Stop()
+	sentRev := uint64(0)
+	for {
+		if cur := e.srv.fsm.State(); cur != st {
+			// A snapshot restore replaced the state: history no longer
+			// connects, so the client must list again.
+			return stream.Send(&meshfedv1.WatchResponse{ResyncRequired: true, Revision: cur.Revision(), CompactRevision: cur.CompactRevision()})
+		}
+		evs, cur, changed, err := st.EventsAfter(rev, f)
+		if errors.Is(err, state.ErrCompacted) {
+			return stream.Send(&meshfedv1.WatchResponse{ResyncRequired: true, Revision: cur, CompactRevision: st.CompactRevision()})
+		}
+		if err != nil {
+			return toStatus(err)
+		}
+		if len(evs) > 0 {
+			const maxBatch = 256
+			for len(evs) > 0 {
+				n := min(len(evs), maxBatch)
+				batch := evs[:n]
+				evs = evs[n:]
+				last := batch[len(batch)-1].GetRevision()
+				if err := stream.Send(&meshfedv1.WatchResponse{Events: batch, Revision: last}); err != nil {
+					return err
+				}
+				sentRev = last
+			}
+		}
+		if cur > rev {
+			rev = cur
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-progress.C:
+			if rev > sentRev {
+				if err := stream.Send(&meshfedv1.WatchResponse{Revision: rev}); err != nil {
+					return err
+				}
+				sentRev = rev
+			}
+		}
+	}
+}
+
+// scopeArgs checks that tenant and namespace are given exactly when the kind needs them.
+func scopeArgs(k *objects.Kind, tenant, namespace string, exact bool) error {
+	needT := k.Scope != objects.ScopeGlobal
+	needNS := k.Scope == objects.ScopeNamespace
+	switch {
+	case exact && needT && tenant == "":
+		return status.Errorf(codes.InvalidArgument, "tenant: required for kind %s", k.Name)
+	case exact && needNS && namespace == "":
+		return status.Errorf(codes.InvalidArgument, "namespace: required for kind %s", k.Name)
+	case !needT && tenant != "":
+		return status.Errorf(codes.InvalidArgument, "tenant: kind %s is not tenant-scoped", k.Name)
+	case !needNS && namespace != "":
+		return status.Errorf(codes.InvalidArgument, "namespace: kind %s is not namespace-scoped", k.Name)
+	case namespace != "" && tenant == "":
+		return status.Error(codes.InvalidArgument, "tenant: required when namespace is set")
+	}
+	return nil
+}
+
+func filterOf(kind, tenant, namespace, selector string, allowAllKinds bool) (state.Filter, error) {
+	f := state.Filter{Tenant: tenant, Namespace: namespace}
+	if kind == "" && !allowAllKinds {
+		return f, status.Error(codes.InvalidArgument, "kind: required")
+	}
+	if kind != "" {
+		k, err := objects.LookupKind(kind)
+		if err != nil {
+			return f, status.Error(codes.InvalidArgument, "kind: "+err.Error())
+		}
+		if err := scopeArgs(k, tenant, namespace, false); err != nil {
+			return f, err
+		}
+		f.Kind = k.Name
+	}
+	if selector != "" {
+		sel, err := objects.ParseSelector(selector)
+		if err != nil {
+			return f, status.Error(codes.InvalidArgument, "label_selector: "+err.Error())
+		}
+		f.Selector = sel.Matches
+	}
+	return f, nil
+}
+
+// fillTypeMeta sets apiVersion and kind when a gRPC caller left them empty:
+// the Object's oneof already says which kind it is. Values the caller did set
+// are kept, so validation still reports a wrong one.
+func fillTypeMeta(o *meshfedv1.Object) {
+	m := objects.Unwrap(o).ProtoReflect()
+	fields := m.Descriptor().Fields()
+	api, kind := fields.ByName("api_version"), fields.ByName("kind")
+	if m.Get(api).String() == "" {
+		m.Set(api, protoreflect.ValueOfString(objects.APIVersion))
+	}
+	if m.Get(kind).String() == "" {
+		m.Set(kind, protoreflect.ValueOfString(objects.KindOf(o).Name))
+	}
+}

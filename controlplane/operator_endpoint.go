@@ -1,0 +1,258 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// operatorEndpoint serves OperatorService.
+type operatorEndpoint struct {
+	meshfedv1.UnimplementedOperatorServiceServer
+	srv *Server
+}
+
+// snapshotChunk is the size of the chunks a snapshot is streamed in.
+const snapshotChunk = 256 << 10
+
+func (e *operatorEndpoint) ListPeers(ctx context.Context, _ *meshfedv1.ListPeersRequest) (*meshfedv1.ListPeersResponse, error) {
+	f := e.srv.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, toStatus(err)
+	}
+	_, leader := e.srv.raft.LeaderWithID()
+	st := e.srv.fsm.State()
+	resp := &meshfedv1.ListPeersResponse{Index: f.Index()}
+	for _, s := range f.Configuration().Servers {
+		p := &meshfedv1.Peer{Id: string(s.ID), RaftAddress: string(s.Address), Leader: s.ID == leader, Voter: s.Suffrage == raft.Voter}
+		if m := st.Member(string(s.ID)); m != nil {
+			p.GrpcAddress = m.GetGrpcAddress()
+		}
+		resp.Peers = append(resp.Peers, p)
+	}
+	return resp, nil
+}
+
+// AddPeer adds a voter (or updates its address) and records its gRPC
+// address. Adding a server that is already a voter at that address only
+// refreshes the member record, so joining is idempotent.
+func (e *operatorEndpoint) AddPeer(ctx context.Context, req *meshfedv1.AddPeerRequest) (*meshfedv1.AddPeerResponse, error) {
+	switch {
+	case req.GetId() == "":
+		return nil, status.Error(codes.InvalidArgument, "id: required")
+	case req.GetRaftAddress() == "":
+		return nil, status.Error(codes.InvalidArgument, "raft_address: required")
+	case req.GetGrpcAddress() == "":
+		return nil, status.Error(codes.InvalidArgument, "grpc_address: required")
+	}
+	resp := &meshfedv1.AddPeerResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.OperatorService_AddPeer_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	r := e.srv.raft
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, toStatus(err)
+	}
+	present := false
+	for _, s := range f.Configuration().Servers {
+		switch {
+		case s.ID == raft.ServerID(req.GetId()) && s.Address == raft.ServerAddress(req.GetRaftAddress()):
+			present = true
+		case s.ID == raft.ServerID(req.GetId()) || s.Address == raft.ServerAddress(req.GetRaftAddress()):
+			// Same ID at a new address, or a new ID at an old address:
+			// replace the stale entry.
+			if err := r.RemoveServer(s.ID, 0, e.srv.cfg.ApplyTimeout).Error(); err != nil {
+				return nil, toStatus(fmt.Errorf("remove stale peer %s: %w", s.ID, err))
+			}
+		}
+	}
+	if !present {
+		if err := r.AddVoter(raft.ServerID(req.GetId()), raft.ServerAddress(req.GetRaftAddress()), 0, e.srv.cfg.ApplyTimeout).Error(); err != nil {
+			return nil, toStatus(fmt.Errorf("add voter %s: %w", req.GetId(), err))
+		}
+		e.srv.logger.Info("added raft voter", "id", req.GetId(), "raft_address", req.GetRaftAddress())
+	}
+	if m := e.srv.fsm.State().Member(req.GetId()); m == nil || m.GetGrpcAddress() != req.GetGrpcAddress() || m.GetRaftAddress() != req.GetRaftAddress() {
+		if _, err := e.srv.raftApply(ctx, UpsertMemberType, &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress()}); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return resp, nil
+}
+
+func (e *operatorEndpoint) RemovePeer(ctx context.Context, req *meshfedv1.RemovePeerRequest) (*meshfedv1.RemovePeerResponse, error) {
+	if req.GetId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "id: required")
+	}
+	resp := &meshfedv1.RemovePeerResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.OperatorService_RemovePeer_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	f := e.srv.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, toStatus(err)
+	}
+	found := false
+	for _, s := range f.Configuration().Servers {
+		found = found || s.ID == raft.ServerID(req.GetId())
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "peer %q is not in the raft configuration (see `meshfed operator raft list-peers`)", req.GetId())
+	}
+	if err := e.srv.raft.RemoveServer(raft.ServerID(req.GetId()), 0, e.srv.cfg.ApplyTimeout).Error(); err != nil {
+		return nil, toStatus(fmt.Errorf("remove peer %s: %w", req.GetId(), err))
+	}
+	if _, err := e.srv.raftApply(ctx, RemoveMemberType, &raftlogv1.RemoveMember{Id: req.GetId()}); err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+// SaveSnapshot takes a fresh Raft snapshot on the leader (or reuses the
+// newest one when nothing changed since) and streams it, so it holds every
+// acknowledged write. A follower relays the leader's stream.
+func (e *operatorEndpoint) SaveSnapshot(req *meshfedv1.SaveSnapshotRequest, stream meshfedv1.OperatorService_SaveSnapshotServer) error {
+	ctx := stream.Context()
+	local, addr, err := e.srv.route(ctx)
+	if err != nil {
+		return err
+	}
+	if !local {
+		return e.srv.relaySnapshot(ctx, addr, req, stream)
+	}
+	rc, err := e.srv.openSnapshot()
+	if err != nil {
+		return toStatus(err)
+	}
+	defer rc.Close()
+	buf := make([]byte, snapshotChunk)
+	for {
+		n, err := io.ReadFull(rc, buf)
+		if n > 0 {
+			if serr := stream.Send(&meshfedv1.SaveSnapshotResponse{Chunk: buf[:n]}); serr != nil {
+				return serr
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return toStatus(fmt.Errorf("read snapshot: %w", err))
+		}
+	}
+}
+
+func (s *Server) relaySnapshot(ctx context.Context, addr string, req *meshfedv1.SaveSnapshotRequest, stream meshfedv1.OperatorService_SaveSnapshotServer) error {
+	conn, err := s.conn(addr)
+	if err != nil {
+		return toStatus(err)
+	}
+	cs, err := meshfedv1.NewOperatorServiceClient(conn).SaveSnapshot(s.forwardContext(ctx, addr), req)
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := cs.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Server) openSnapshot() (io.ReadCloser, error) {
+	f := s.raft.Snapshot()
+	err := f.Error()
+	if err == nil {
+		_, rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("open snapshot: %w", err)
+		}
+		return rc, nil
+	}
+	if !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil, fmt.Errorf("take snapshot: %w", err)
+	}
+	metas, err := s.snapStore.List()
+	if err != nil || len(metas) == 0 {
+		return nil, fmt.Errorf("list snapshots: %v", err)
+	}
+	_, rc, err := s.snapStore.Open(metas[0].ID)
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot %s: %w", metas[0].ID, err)
+	}
+	return rc, nil
+}
+
+// RestoreSnapshot replaces the whole state with an uploaded snapshot. It
+// runs on the leader; a follower buffers the upload and forwards it.
+func (e *operatorEndpoint) RestoreSnapshot(stream meshfedv1.OperatorService_RestoreSnapshotServer) error {
+	var buf bytes.Buffer
+	for {
+		msg, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		buf.Write(msg.GetChunk())
+	}
+	snap, err := readSnapshot(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
+	}
+	ctx := stream.Context()
+	srv := e.srv
+	if !srv.IsLeader() {
+		resp, err := srv.forwardRestore(ctx, buf.Bytes())
+		if err != nil {
+			return err
+		}
+		return stream.SendAndClose(resp)
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: snap.GetRevision(), Size: int64(buf.Len())}
+	if err := srv.raft.Restore(meta, bytes.NewReader(buf.Bytes()), srv.cfg.ApplyTimeout); err != nil {
+		return toStatus(fmt.Errorf("restore snapshot: %w", err))
+	}
+	srv.logger.Info("restored snapshot from operator", "objects", len(snap.GetObjects()), "snapshot_revision", snap.GetRevision())
+	return stream.SendAndClose(&meshfedv1.RestoreSnapshotResponse{Revision: srv.fsm.State().Revision()})
+}
+
+func (s *Server) forwardRestore(ctx context.Context, data []byte) (*meshfedv1.RestoreSnapshotResponse, error) {
+	local, addr, err := s.route(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if local {
+		return nil, status.Error(codes.Unavailable, "leadership changed during the restore upload; retry")
+	}
+	conn, err := s.conn(addr)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	cs, err := meshfedv1.NewOperatorServiceClient(conn).RestoreSnapshot(s.forwardContext(ctx, addr))
+	if err != nil {
+		return nil, err
+	}
+	for off := 0; off < len(data); off += snapshotChunk {
+		if err := cs.Send(&meshfedv1.RestoreSnapshotRequest{Chunk: data[off:min(off+snapshotChunk, len(data))]}); err != nil {
+			return nil, err
+		}
+	}
+	return cs.CloseAndRecv()
+}

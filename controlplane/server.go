@@ -1,0 +1,399 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/meshfed/meshfed/controlplane/state"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Server is one control-plane node.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+
+	raft      *raft.Raft
+	fsm       *FSM
+	transport *raft.NetworkTransport
+	logStore  *raftboltdb.BoltStore
+	snapStore *raft.FileSnapshotStore
+	// raftNotify receives true/false as this node gains and loses leadership.
+	raftNotify chan bool
+
+	grpcServer *grpc.Server
+	grpcLis    net.Listener
+	httpServer *http.Server
+	httpLis    net.Listener
+
+	telemetry *telemetry
+	reads     *readBarrier
+
+	// ready is true while this node is the leader and has applied every
+	// entry of earlier terms (set in establishLeadership).
+	ready atomic.Bool
+
+	// connsMu guards conns, the client connections to other servers.
+	connsMu sync.Mutex
+	conns   map[string]*grpc.ClientConn
+
+	shutdownOnce sync.Once
+	shutdownCh   chan struct{}
+	wg           sync.WaitGroup
+}
+
+// NewServer opens the data dir, starts Raft and the gRPC and HTTP listeners.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:        cfg,
+		logger:     cfg.Logger.With("node", cfg.NodeID),
+		conns:      map[string]*grpc.ClientConn{},
+		shutdownCh: make(chan struct{}),
+	}
+	var err error
+	if s.telemetry, err = newTelemetry(); err != nil {
+		return nil, err
+	}
+	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs}, s.logger)
+	if err := s.openListeners(); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	if err := s.setupRaft(); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	s.reads = newReadBarrier(s.raft, cfg.ApplyTimeout)
+	s.telemetry.observeRaft(s)
+	s.startGRPC()
+	s.startHTTP()
+	s.wg.Add(2)
+	go s.monitorLeadership()
+	go s.registerSelf()
+	return s, nil
+}
+
+func (s *Server) openListeners() error {
+	var err error
+	if s.grpcLis, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("listen on --grpc-addr %s: %w", s.cfg.GRPCAddr, err)
+	}
+	if s.cfg.HTTPAddr != "" {
+		if s.httpLis, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen on --http-addr %s: %w", s.cfg.HTTPAddr, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	if s.grpcLis != nil {
+		s.grpcLis.Close()
+	}
+	if s.httpLis != nil {
+		s.httpLis.Close()
+	}
+}
+
+func (s *Server) setupRaft() error {
+	dir := filepath.Join(s.cfg.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.NodeID)
+	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.TrailingLogs = s.cfg.TrailingLogs
+	rc.Logger = newHCLogAdapter(s.logger.With("component", "raft"))
+	s.raftNotify = make(chan bool, 16)
+	rc.NotifyCh = s.raftNotify
+	if s.cfg.RaftTweak != nil {
+		s.cfg.RaftTweak(rc)
+	}
+	var err error
+	s.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft log %s: %w", filepath.Join(dir, "raft.db"), err)
+	}
+	cache, err := raft.NewLogCache(512, s.logStore)
+	if err != nil {
+		return fmt.Errorf("raft log cache: %w", err)
+	}
+	s.snapStore, err = raft.NewFileSnapshotStore(dir, 3, io.Discard)
+	if err != nil {
+		s.logStore.Close()
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	addr, err := net.ResolveTCPAddr("tcp", s.cfg.RaftAddr)
+	if err != nil {
+		s.logStore.Close()
+		return fmt.Errorf("--raft-addr %s: %w", s.cfg.RaftAddr, err)
+	}
+	s.transport, err = raft.NewTCPTransport(s.cfg.RaftAddr, advertiseAddr(addr), 3, 10*time.Second, io.Discard)
+	if err != nil {
+		s.logStore.Close()
+		return fmt.Errorf("raft transport on %s: %w", s.cfg.RaftAddr, err)
+	}
+	has, err := raft.HasExistingState(cache, s.logStore, s.snapStore)
+	if err != nil {
+		s.transport.Close()
+		s.logStore.Close()
+		return fmt.Errorf("read raft state: %w", err)
+	}
+	s.raft, err = raft.NewRaft(rc, s.fsm, cache, s.logStore, s.snapStore, s.transport)
+	if err != nil {
+		s.transport.Close()
+		s.logStore.Close()
+		return fmt.Errorf("start raft: %w", err)
+	}
+	if has {
+		s.logger.Info("resuming from existing raft state", "data_dir", s.cfg.DataDir)
+		return nil
+	}
+	if len(s.cfg.Join) > 0 {
+		s.wg.Add(1)
+		go s.join()
+		return nil
+	}
+	conf := raft.Configuration{}
+	if len(s.cfg.InitialCluster) == 0 {
+		conf.Servers = []raft.Server{{ID: rc.LocalID, Address: s.transport.LocalAddr()}}
+	}
+	for id, a := range s.cfg.InitialCluster {
+		if id == s.cfg.NodeID {
+			a = string(s.transport.LocalAddr())
+		}
+		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(a)})
+	}
+	if err := s.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	s.logger.Info("bootstrapped raft group", "voters", len(conf.Servers))
+	return nil
+}
+
+// advertiseAddr returns nil (use the listener's address) unless the bind
+// address is unspecified, which Raft cannot advertise.
+func advertiseAddr(a *net.TCPAddr) net.Addr {
+	if a.IP == nil || a.IP.IsUnspecified() {
+		return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: a.Port}
+	}
+	return nil
+}
+
+// join asks the servers in Config.Join to add this node, until one does.
+func (s *Server) join() {
+	defer s.wg.Done()
+	req := &meshfedv1.AddPeerRequest{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAddr()}
+	for attempt := 0; ; attempt++ {
+		for _, addr := range s.cfg.Join {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			conn, err := s.conn(addr)
+			if err == nil {
+				_, err = meshfedv1.NewOperatorServiceClient(conn).AddPeer(ctx, req)
+			}
+			cancel()
+			if err == nil {
+				s.logger.Info("joined raft group", "via", addr)
+				return
+			}
+			if attempt%10 == 0 {
+				s.logger.Warn("join failed; retrying", "via", addr, "err", err)
+			}
+		}
+		select {
+		case <-s.shutdownCh:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// registerSelf makes sure the replicated member table holds this server's
+// addresses, so followers can forward to it when it leads.
+func (s *Server) registerSelf() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if m := s.fsm.State().Member(s.cfg.NodeID); m == nil || m.GetGrpcAddress() != s.GRPCAddr() || m.GetRaftAddress() != string(s.transport.LocalAddr()) {
+			if s.inConfiguration() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := (&operatorEndpoint{srv: s}).AddPeer(ctx, &meshfedv1.AddPeerRequest{
+					Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAddr()})
+				cancel()
+				if err != nil {
+					s.logger.Debug("register member record", "err", err)
+				}
+			}
+		}
+		select {
+		case <-s.shutdownCh:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) inConfiguration() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == raft.ServerID(s.cfg.NodeID) {
+			return true
+		}
+	}
+	return false
+}
+
+// monitorLeadership builds and tears down leader-only state.
+func (s *Server) monitorLeadership() {
+	defer s.wg.Done()
+	var stop chan struct{}
+	for {
+		select {
+		case <-s.shutdownCh:
+			if stop != nil {
+				close(stop)
+			}
+			return
+		case isLeader := <-s.raftNotify:
+			if isLeader && stop == nil {
+				stop = make(chan struct{})
+				s.wg.Add(1)
+				go s.establishLeadership(stop)
+			} else if !isLeader && stop != nil {
+				close(stop)
+				stop = nil
+				s.revokeLeadership()
+			}
+		}
+	}
+}
+
+// establishLeadership waits until every entry of earlier terms is applied,
+// records this server's addresses, then opens the node for linearizable reads.
+func (s *Server) establishLeadership(stop chan struct{}) {
+	defer s.wg.Done()
+	for {
+		err := s.raft.Barrier(s.cfg.ApplyTimeout).Error()
+		if err == nil {
+			break
+		}
+		s.logger.Warn("leadership barrier failed; retrying", "err", err)
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	m := &raftlogv1.Member{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAddr()}
+	if cur := s.fsm.State().Member(s.cfg.NodeID); cur == nil || cur.GetGrpcAddress() != m.GetGrpcAddress() || cur.GetRaftAddress() != m.GetRaftAddress() {
+		if _, err := s.raftApply(context.Background(), UpsertMemberType, m); err != nil {
+			s.logger.Warn("record leader member", "err", err)
+		}
+	}
+	select {
+	case <-stop:
+		return
+	default:
+	}
+	s.ready.Store(true)
+	s.telemetry.leaderChanges.Add(context.Background(), 1)
+	s.logger.Info("established leadership", "revision", s.fsm.State().Revision())
+}
+
+func (s *Server) revokeLeadership() {
+	s.ready.Store(false)
+	s.logger.Info("revoked leadership")
+}
+
+// GRPCAddr returns the address the gRPC API listens on.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// RaftAddr returns the address Raft listens on.
+func (s *Server) RaftAddr() string { return string(s.transport.LocalAddr()) }
+
+// HTTPAddr returns the metrics/health address, or "" if not served.
+func (s *Server) HTTPAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
+// NodeID returns this server's Raft ID.
+func (s *Server) NodeID() string { return s.cfg.NodeID }
+
+// IsLeader reports whether this node leads and is ready to serve.
+func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader && s.ready.Load() }
+
+// Raft exposes the Raft instance (tests and operators).
+func (s *Server) Raft() *raft.Raft { return s.raft }
+
+// State returns the current state store.
+func (s *Server) State() *state.Store { return s.fsm.State() }
+
+// Shutdown stops serving and closes Raft and the stores. Safe to call twice.
+func (s *Server) Shutdown() error {
+	var err error
+	s.shutdownOnce.Do(func() {
+		close(s.shutdownCh)
+		s.grpcServer.Stop()
+		if s.httpServer != nil {
+			s.httpServer.Close()
+		}
+		if e := s.raft.Shutdown().Error(); e != nil {
+			err = fmt.Errorf("shutdown raft: %w", e)
+		}
+		s.transport.Close()
+		s.wg.Wait()
+		s.connsMu.Lock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+		s.connsMu.Unlock()
+		if e := s.logStore.Close(); e != nil && err == nil {
+			err = fmt.Errorf("close raft log: %w", e)
+		}
+		s.telemetry.shutdown()
+	})
+	return err
+}
+
+// conn returns a cached client connection to another server.
+func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if c, ok := s.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	s.conns[addr] = c
+	return c, nil
+}

@@ -1,0 +1,86 @@
+package state
+
+import (
+	"fmt"
+
+	memdb "github.com/hashicorp/go-memdb"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+)
+
+// Snapshot is a point-in-time, read-only view of a store. Taking one is cheap
+// (go-memdb is immutable underneath); encoding it is left to Proto.
+type Snapshot struct {
+	txn        *memdb.Txn
+	revision   uint64
+	compactRev uint64
+	events     []*meshfedv1.Event
+}
+
+// Snapshot captures the current state.
+func (s *Store) Snapshot() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Snapshot{
+		txn:        s.db.Txn(false),
+		revision:   s.revision,
+		compactRev: s.compactRev,
+		events:     s.events[:len(s.events):len(s.events)],
+	}
+}
+
+// Revision is the revision the snapshot was taken at.
+func (sn *Snapshot) Revision() uint64 { return sn.revision }
+
+// Proto encodes the snapshot.
+func (sn *Snapshot) Proto() (*raftlogv1.Snapshot, error) {
+	out := &raftlogv1.Snapshot{Revision: sn.revision, CompactRevision: sn.compactRev, Events: sn.events}
+	it, err := sn.txn.Get(tableObjects, "id")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot objects: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out.Objects = append(out.Objects, raw.(*entry).Obj)
+	}
+	it, err = sn.txn.Get(tableMembers, "id")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot members: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out.Members = append(out.Members, raw.(*memberEntry).M)
+	}
+	return out, nil
+}
+
+// FromProto builds a new store from an encoded snapshot.
+func FromProto(cfg Config, snap *raftlogv1.Snapshot) (*Store, error) {
+	s := New(cfg)
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	for i, o := range snap.GetObjects() {
+		if objects.KindOf(o) == nil {
+			return nil, fmt.Errorf("snapshot object %d is empty", i)
+		}
+		if err := txn.Insert(tableObjects, &entry{Key: objects.KeyOf(o), Obj: o}); err != nil {
+			return nil, fmt.Errorf("restore object %d: %w", i, err)
+		}
+	}
+	for _, m := range snap.GetMembers() {
+		if err := txn.Insert(tableMembers, &memberEntry{ID: m.GetId(), M: m}); err != nil {
+			return nil, fmt.Errorf("restore member %q: %w", m.GetId(), err)
+		}
+	}
+	txn.Commit()
+	s.revision = snap.GetRevision()
+	s.compactRev = snap.GetCompactRevision()
+	s.events = snap.GetEvents()
+	if len(s.events) == 0 {
+		s.compactRev = s.revision
+	}
+	if over := len(s.events) - s.cfg.EventHistory; over > 0 {
+		s.compactRev = s.events[over-1].GetRevision()
+		s.events = s.events[over:]
+	}
+	return s, nil
+}

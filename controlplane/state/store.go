@@ -1,0 +1,314 @@
+package state
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	memdb "github.com/hashicorp/go-memdb"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+const (
+	tableObjects = "objects"
+	tableMembers = "members"
+)
+
+// DefaultEventHistory is how many change events a store keeps for watches.
+const DefaultEventHistory = 50000
+
+// entry is one stored object. Entries are immutable once inserted.
+type entry struct {
+	Key string
+	Obj *meshfedv1.Object
+}
+
+// memberEntry wraps a member record for go-memdb.
+type memberEntry struct {
+	ID string
+	M  *raftlogv1.Member
+}
+
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		tableObjects: {Name: tableObjects, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
+		}},
+		tableMembers: {Name: tableMembers, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+		}},
+	}}
+}
+
+// RefChecker validates an object's references against a view of the state.
+// The FSM supplies objects.ValidateRefs; tests may supply nil (no checks).
+type RefChecker func(o *meshfedv1.Object, l objects.Lookup) error
+
+// Config tunes a store.
+type Config struct {
+	// EventHistory bounds the change events kept for watches. Zero: DefaultEventHistory.
+	EventHistory int
+	// CheckRefs validates references on user writes. Nil: no checks.
+	CheckRefs RefChecker
+}
+
+// Store holds the state. Reads are lock-free snapshots of go-memdb; writes are
+// serialized by the caller (the FSM applies one entry at a time) and by mu.
+type Store struct {
+	db  *memdb.MemDB
+	cfg Config
+
+	// mu guards revision, events, compactRev and changed.
+	mu sync.Mutex
+	// revision is the index of the last entry applied; zero for an empty store.
+	revision uint64
+	// events holds the newest change events in revision order.
+	events []*meshfedv1.Event
+	// compactRev: events with revision > compactRev are all in events.
+	compactRev uint64
+	// changed is closed and replaced on every applied entry and on Abandon.
+	changed chan struct{}
+	// abandoned is set when a restore replaced this store.
+	abandoned bool
+}
+
+// New returns an empty store.
+func New(cfg Config) *Store {
+	if cfg.EventHistory <= 0 {
+		cfg.EventHistory = DefaultEventHistory
+	}
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		panic(fmt.Sprintf("state: invalid schema: %v", err)) // static schema; cannot fail
+	}
+	return &Store{db: db, cfg: cfg, changed: make(chan struct{})}
+}
+
+// Revision returns the index of the last applied entry.
+func (s *Store) Revision() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revision
+}
+
+// Changed returns a channel closed at the next applied entry (or when the
+// store is abandoned after a restore).
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// Abandoned reports whether a restore replaced this store.
+func (s *Store) Abandoned() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.abandoned
+}
+
+// Abandon marks the store replaced and wakes its watchers.
+func (s *Store) Abandon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.abandoned = true
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// commitLocked records a new revision and its events and wakes watchers.
+func (s *Store) commitLocked(index uint64, evs []*meshfedv1.Event) {
+	if index > s.revision {
+		s.revision = index
+	}
+	s.events = append(s.events, evs...)
+	if over := len(s.events) - s.cfg.EventHistory; over > 0 {
+		s.compactRev = s.events[over-1].GetRevision()
+		s.events = append([]*meshfedv1.Event(nil), s.events[over:]...)
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Touch advances the revision without changing objects (entries that only
+// affect Raft-level state still move the revision, so readers waiting for an
+// index are released).
+func (s *Store) Touch(index uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commitLocked(index, nil)
+}
+
+// Get returns a copy-safe (read-only) object, or ErrNotFound.
+func (s *Store) Get(kind, tenant, namespace, name string) (*meshfedv1.Object, uint64, error) {
+	rev := s.Revision()
+	txn := s.db.Txn(false)
+	raw, err := txn.First(tableObjects, "id", objects.Key(kind, tenant, namespace, name))
+	if err != nil {
+		return nil, rev, fmt.Errorf("get %s: %w", kind, err)
+	}
+	if raw == nil {
+		return nil, rev, fmt.Errorf("%s %q: %w", kind, displayKey(tenant, namespace, name), ErrNotFound)
+	}
+	return raw.(*entry).Obj, rev, nil
+}
+
+// Filter selects objects for List and Watch. Empty fields match everything.
+type Filter struct {
+	Kind, Tenant, Namespace string
+	// Selector, when set, must match the object's labels.
+	Selector func(labels map[string]string) bool
+}
+
+func (f Filter) prefix() string {
+	if f.Kind == "" {
+		return ""
+	}
+	p := f.Kind + "/"
+	if f.Tenant == "" {
+		return p
+	}
+	p += f.Tenant + "/"
+	if f.Namespace == "" {
+		return p
+	}
+	return p + f.Namespace + "/"
+}
+
+// Matches reports whether an object passes the filter.
+func (f Filter) Matches(o *meshfedv1.Object) bool {
+	if !strings.HasPrefix(objects.KeyOf(o), f.prefix()) {
+		return false
+	}
+	md := objects.Meta(o)
+	if f.Kind == "" && (f.Tenant != "" && md.GetTenant() != f.Tenant || f.Namespace != "" && md.GetNamespace() != f.Namespace) {
+		return false
+	}
+	if f.Tenant != "" && f.Namespace == "" && md.GetTenant() != f.Tenant {
+		return false
+	}
+	return f.Selector == nil || f.Selector(md.GetLabels())
+}
+
+// List returns the objects matching f, in key order, and the revision read.
+func (s *Store) List(f Filter) ([]*meshfedv1.Object, uint64, error) {
+	rev := s.Revision()
+	txn := s.db.Txn(false)
+	it, err := txn.Get(tableObjects, "id_prefix", f.prefix())
+	if err != nil {
+		return nil, rev, fmt.Errorf("list: %w", err)
+	}
+	var out []*meshfedv1.Object
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if o := raw.(*entry).Obj; f.Matches(o) {
+			out = append(out, o)
+		}
+	}
+	return out, rev, nil
+}
+
+// EventsAfter returns the events with revision > rev that match f, the
+// current revision, and a channel closed on the next change. It returns
+// ErrCompacted when events after rev are no longer all kept.
+func (s *Store) EventsAfter(rev uint64, f Filter) ([]*meshfedv1.Event, uint64, <-chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev < s.compactRev {
+		return nil, s.revision, s.changed, fmt.Errorf("revision %d (oldest kept %d): %w", rev, s.compactRev, ErrCompacted)
+	}
+	// Binary search the first event after rev.
+	lo, hi := 0, len(s.events)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if s.events[mid].GetRevision() <= rev {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	var out []*meshfedv1.Event
+	for _, ev := range s.events[lo:] {
+		if f.Matches(ev.GetObject()) {
+			out = append(out, ev)
+		}
+	}
+	return out, s.revision, s.changed, nil
+}
+
+// CompactRevision returns the revision after which the event history is complete.
+func (s *Store) CompactRevision() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.compactRev
+}
+
+// Members returns the recorded control-plane members.
+func (s *Store) Members() []*raftlogv1.Member {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(tableMembers, "id")
+	if err != nil {
+		return nil
+	}
+	var out []*raftlogv1.Member
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*memberEntry).M)
+	}
+	return out
+}
+
+// Member returns one member record, or nil.
+func (s *Store) Member(id string) *raftlogv1.Member {
+	raw, err := s.db.Txn(false).First(tableMembers, "id", id)
+	if err != nil || raw == nil {
+		return nil
+	}
+	return raw.(*memberEntry).M
+}
+
+// UpsertMember records a member's addresses at index.
+func (s *Store) UpsertMember(index uint64, m *raftlogv1.Member) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	if err := txn.Insert(tableMembers, &memberEntry{ID: m.GetId(), M: proto.Clone(m).(*raftlogv1.Member)}); err != nil {
+		return fmt.Errorf("upsert member %q: %w", m.GetId(), err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn.Commit()
+	s.commitLocked(index, nil)
+	return nil
+}
+
+// RemoveMember forgets a member at index. Removing an unknown member is not an error.
+func (s *Store) RemoveMember(index uint64, id string) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	if _, err := txn.DeleteAll(tableMembers, "id", id); err != nil {
+		return fmt.Errorf("remove member %q: %w", id, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn.Commit()
+	s.commitLocked(index, nil)
+	return nil
+}
+
+func displayKey(tenant, namespace, name string) string {
+	parts := make([]string, 0, 3)
+	for _, p := range []string{tenant, namespace, name} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func tsOrNil(t *timestamppb.Timestamp) *timestamppb.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return proto.Clone(t).(*timestamppb.Timestamp)
+}

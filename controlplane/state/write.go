@@ -1,0 +1,275 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+
+	memdb "github.com/hashicorp/go-memdb"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Result of one object in an apply.
+const (
+	ResultCreated    = "created"
+	ResultConfigured = "configured"
+	ResultUnchanged  = "unchanged"
+)
+
+// ApplyResult is what an apply returns: the objects as stored and, per
+// object, whether it was created, configured or unchanged.
+type ApplyResult struct {
+	Revision uint64
+	Objects  []*meshfedv1.Object
+	Results  []string
+}
+
+// Apply writes every object of req at revision index, or none of them.
+// With dryRun it computes the result without changing the store.
+func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*ApplyResult, error) {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	res := &ApplyResult{Revision: index}
+	var evs []*meshfedv1.Event
+	seen := make(map[string]bool, len(req.GetObjects()))
+	for i, in := range req.GetObjects() {
+		k := objects.KindOf(in)
+		if k == nil {
+			return nil, fmt.Errorf("object %d: empty object: %w", i+1, ErrInvalid)
+		}
+		if k.System && !req.GetSystem() {
+			return nil, fmt.Errorf("object %d: kind %s is written by the control plane only: %w", i+1, k.Name, ErrInvalid)
+		}
+		key := objects.KeyOf(in)
+		if seen[key] {
+			return nil, fmt.Errorf("object %d: %s %s appears twice in one apply: %w", i+1, k.Name, objects.DisplayName(in), ErrInvalid)
+		}
+		seen[key] = true
+		raw, err := txn.First(tableObjects, "id", key)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		var old *meshfedv1.Object
+		if raw != nil {
+			old = raw.(*entry).Obj
+		}
+		want := objects.Meta(in).GetResourceVersion()
+		if want != 0 {
+			switch {
+			case old == nil:
+				return nil, fmt.Errorf("%s %s: expected resourceVersion %d but the object does not exist: %w", k.Name, objects.DisplayName(in), want, ErrConflict)
+			case objects.Meta(old).GetResourceVersion() != want:
+				return nil, fmt.Errorf("%s %s: expected resourceVersion %d but it is %d: %w", k.Name, objects.DisplayName(in), want, objects.Meta(old).GetResourceVersion(), ErrConflict)
+			}
+		}
+		if s.cfg.CheckRefs != nil && !req.GetSystem() {
+			if err := s.cfg.CheckRefs(in, txnLookup{txn}); err != nil {
+				return nil, fmt.Errorf("%w: %w", err, ErrInvalid)
+			}
+		}
+		obj, result := merge(old, in, index, req, k)
+		res.Objects = append(res.Objects, obj)
+		res.Results = append(res.Results, result)
+		if result == ResultUnchanged {
+			continue
+		}
+		if err := txn.Insert(tableObjects, &entry{Key: key, Obj: obj}); err != nil {
+			return nil, fmt.Errorf("write %s: %w", key, err)
+		}
+		evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: index})
+	}
+	if dryRun {
+		return res, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn.Commit()
+	s.commitLocked(index, evs)
+	return res, nil
+}
+
+// merge builds the object to store from the stored one (nil when new) and
+// the one written. Server-written metadata is kept or set; user writes keep
+// the stored status.
+func merge(old, in *meshfedv1.Object, index uint64, req *raftlogv1.ApplyObjects, k *objects.Kind) (*meshfedv1.Object, string) {
+	obj := proto.Clone(in).(*meshfedv1.Object)
+	md := objects.Meta(obj)
+	msg := objects.Unwrap(obj).ProtoReflect()
+	setString(msg, "api_version", objects.APIVersion)
+	setString(msg, "kind", k.Name)
+	if old == nil {
+		md.ResourceVersion, md.CreateRevision, md.Generation = index, index, 1
+		md.CreateTime, md.UpdateTime = tsOrNil(req.GetNow()), tsOrNil(req.GetNow())
+		if !req.GetSystem() {
+			clearField(msg, "status")
+		}
+		return obj, ResultCreated
+	}
+	omd := objects.Meta(old)
+	oldMsg := objects.Unwrap(old).ProtoReflect()
+	if !req.GetSystem() {
+		copyField(msg, oldMsg, "status")
+	}
+	specChanged := !proto.Equal(fieldMsg(msg, "spec"), fieldMsg(oldMsg, "spec")) || !equalLabels(md.GetLabels(), omd.GetLabels())
+	statusChanged := !proto.Equal(fieldMsg(msg, "status"), fieldMsg(oldMsg, "status"))
+	md.CreateRevision, md.CreateTime, md.Generation = omd.GetCreateRevision(), tsOrNil(omd.GetCreateTime()), omd.GetGeneration()
+	if !specChanged && !statusChanged {
+		return old, ResultUnchanged
+	}
+	if specChanged {
+		md.Generation++
+	}
+	md.ResourceVersion, md.UpdateTime = index, tsOrNil(req.GetNow())
+	return obj, ResultConfigured
+}
+
+// Delete removes one object at revision index. It refuses to delete a tenant
+// or namespace that still holds objects, or a cluster a mesh refers to.
+func (s *Store) Delete(index uint64, req *raftlogv1.DeleteObject, dryRun bool) (*meshfedv1.Object, error) {
+	k, err := objects.LookupKind(req.GetKind())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	key := objects.Key(k.Name, req.GetTenant(), req.GetNamespace(), req.GetName())
+	raw, err := txn.First(tableObjects, "id", key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("%s %q: %w", k.Name, displayKey(req.GetTenant(), req.GetNamespace(), req.GetName()), ErrNotFound)
+	}
+	old := raw.(*entry).Obj
+	if rv := req.GetResourceVersion(); rv != 0 && objects.Meta(old).GetResourceVersion() != rv {
+		return nil, fmt.Errorf("%s %s: expected resourceVersion %d but it is %d: %w", k.Name, objects.DisplayName(old), rv, objects.Meta(old).GetResourceVersion(), ErrConflict)
+	}
+	if err := checkDependents(txn, k, req); err != nil {
+		return nil, err
+	}
+	if _, err := txn.DeleteAll(tableObjects, "id", key); err != nil {
+		return nil, fmt.Errorf("delete %s: %w", key, err)
+	}
+	if dryRun {
+		return old, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn.Commit()
+	s.commitLocked(index, []*meshfedv1.Event{{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index}})
+	return old, nil
+}
+
+// checkDependents refuses deletes that would orphan other objects.
+func checkDependents(txn *memdb.Txn, k *objects.Kind, req *raftlogv1.DeleteObject) error {
+	var prefixes []string
+	switch k.Name {
+	case "Tenant":
+		for _, dk := range objects.Kinds {
+			if dk.Scope != objects.ScopeGlobal {
+				prefixes = append(prefixes, dk.Name+"/"+req.GetName()+"/")
+			}
+		}
+	case "Namespace":
+		for _, dk := range objects.Kinds {
+			if dk.Scope == objects.ScopeNamespace {
+				prefixes = append(prefixes, dk.Name+"/"+req.GetTenant()+"/"+req.GetName()+"/")
+			}
+		}
+	case "Cluster":
+		it, err := txn.Get(tableObjects, "id_prefix", "FunctionMesh/")
+		if err != nil {
+			return fmt.Errorf("scan meshes: %w", err)
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			o := raw.(*entry).Obj
+			if meshUsesCluster(o.GetFunctionMesh(), req.GetName()) {
+				return fmt.Errorf("cluster %q is used by FunctionMesh %s; delete or change the mesh first: %w", req.GetName(), objects.DisplayName(o), ErrFailedPrecondition)
+			}
+		}
+	}
+	for _, p := range prefixes {
+		it, err := txn.Get(tableObjects, "id_prefix", p)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", p, err)
+		}
+		if raw := it.Next(); raw != nil {
+			o := raw.(*entry).Obj
+			return fmt.Errorf("%s %q still holds %s %s; delete it first: %w", k.Name, displayKey(req.GetTenant(), "", req.GetName()), objects.KindOf(o).Name, objects.DisplayName(o), ErrFailedPrecondition)
+		}
+	}
+	return nil
+}
+
+func meshUsesCluster(m *meshfedv1.FunctionMesh, cluster string) bool {
+	for _, f := range m.GetSpec().GetFunctions() {
+		if f.GetInput().GetCluster() == cluster || f.GetOutput().GetCluster() == cluster || f.GetPlacement().GetCluster() == cluster {
+			return true
+		}
+		for _, c := range f.GetFailover().GetClusters() {
+			if c == cluster {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// txnLookup lets reference checks see the write transaction, including the
+// objects inserted earlier in the same apply.
+type txnLookup struct{ txn *memdb.Txn }
+
+func (l txnLookup) Exists(kind, tenant, namespace, name string) bool {
+	raw, err := l.txn.First(tableObjects, "id", objects.Key(kind, tenant, namespace, name))
+	return err == nil && raw != nil
+}
+
+// IsNotFound and friends keep callers free of errors.Is boilerplate.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+func setString(m protoreflect.Message, field, v string) {
+	if fd := m.Descriptor().Fields().ByName(protoreflect.Name(field)); fd != nil {
+		m.Set(fd, protoreflect.ValueOfString(v))
+	}
+}
+
+func clearField(m protoreflect.Message, field string) {
+	if fd := m.Descriptor().Fields().ByName(protoreflect.Name(field)); fd != nil {
+		m.Clear(fd)
+	}
+}
+
+func copyField(dst, src protoreflect.Message, field string) {
+	fd := dst.Descriptor().Fields().ByName(protoreflect.Name(field))
+	if fd == nil {
+		return
+	}
+	if src.Has(fd) {
+		dst.Set(fd, protoreflect.ValueOfMessage(proto.Clone(src.Get(fd).Message().Interface()).ProtoReflect()))
+	} else {
+		dst.Clear(fd)
+	}
+}
+
+func fieldMsg(m protoreflect.Message, field string) proto.Message {
+	fd := m.Descriptor().Fields().ByName(protoreflect.Name(field))
+	if fd == nil || !m.Has(fd) {
+		return nil
+	}
+	return m.Get(fd).Message().Interface()
+}
+
+func equalLabels(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,133 @@
+package controlplane
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// TestConfig returns a configuration for an in-process test server: a
+// temporary data dir, loopback port 0 everywhere and millisecond Raft timeouts.
+func TestConfig(t testing.TB, id string) Config {
+	t.Helper()
+	return Config{
+		NodeID:   id,
+		DataDir:  t.TempDir(),
+		RaftAddr: "127.0.0.1:0",
+		GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0",
+		RaftTweak: func(c *raft.Config) {
+			c.HeartbeatTimeout = 150 * time.Millisecond
+			c.ElectionTimeout = 150 * time.Millisecond
+			c.LeaderLeaseTimeout = 100 * time.Millisecond
+			c.CommitTimeout = 5 * time.Millisecond
+		},
+		ForwardHold: 3 * time.Second,
+		Logger:      testLogger(),
+	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("MESHFED_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// TestServer starts one server, letting cb adjust its configuration, and
+// shuts it down when the test ends.
+func TestServer(t testing.TB, cb func(*Config)) *Server {
+	t.Helper()
+	cfg := TestConfig(t, "s1")
+	if cb != nil {
+		cb(&cfg)
+	}
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatalf("start test server %s: %v", cfg.NodeID, err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown() })
+	return s
+}
+
+// TestCluster starts n servers: the first bootstraps, the others join it.
+// It returns once all n are voters and a leader is ready.
+func TestCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	first := TestServer(t, nil)
+	servers := []*Server{first}
+	for i := 2; i <= n; i++ {
+		servers = append(servers, TestServer(t, func(c *Config) {
+			c.NodeID = fmt.Sprintf("s%d", i)
+			c.Join = []string{first.GRPCAddr()}
+		}))
+	}
+	WaitFor(t, 15*time.Second, func() error {
+		f := first.Raft().GetConfiguration()
+		if err := f.Error(); err != nil {
+			return err
+		}
+		if got := len(f.Configuration().Servers); got != n {
+			return fmt.Errorf("%d of %d voters", got, n)
+		}
+		for _, s := range servers {
+			if len(s.State().Members()) != n {
+				return fmt.Errorf("%s knows %d of %d members", s.NodeID(), len(s.State().Members()), n)
+			}
+		}
+		return nil
+	})
+	WaitForLeader(t, servers...)
+	return servers
+}
+
+// WaitForLeader polls until one of servers is the ready leader and returns it.
+func WaitForLeader(t testing.TB, servers ...*Server) *Server {
+	t.Helper()
+	var leader *Server
+	WaitFor(t, 15*time.Second, func() error {
+		for _, s := range servers {
+			if s.IsLeader() {
+				leader = s
+				return nil
+			}
+		}
+		return fmt.Errorf("no ready leader among %d servers", len(servers))
+	})
+	return leader
+}
+
+// WaitFor polls cond until it returns nil or the timeout passes.
+func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClient dials a server's gRPC API and closes the connection at the end of the test.
+func TestClient(t testing.TB, addr string) (meshfedv1.ObjectServiceClient, meshfedv1.OperatorServiceClient) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return meshfedv1.NewObjectServiceClient(conn), meshfedv1.NewOperatorServiceClient(conn)
+}
