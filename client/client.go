@@ -1,0 +1,170 @@
+// Package client is the Go client of the meshfed control plane: a set of
+// server addresses with fail-over, and typed calls over the gRPC API. The
+// CLI, agents and tests use it.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// Client talks to any of several servers, moving on to the next one when a
+// server is unreachable or has no leader.
+type Client struct {
+	addrs []string
+	opts  []grpc.DialOption
+
+	// mu guards conns and cur.
+	mu    sync.Mutex
+	conns []*grpc.ClientConn
+	// cur is the index of the address that last answered.
+	cur int
+}
+
+// ParseAddrs splits a comma-separated address list, dropping blanks.
+func ParseAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// New returns a client for the given gRPC addresses. Connections are made lazily.
+func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("no server address: pass --server host:port[,host:port...] or set MESHFED_SERVER")
+	}
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	c := &Client{addrs: addrs, opts: opts, conns: make([]*grpc.ClientConn, len(addrs))}
+	for i, a := range addrs {
+		conn, err := grpc.NewClient(a, opts...)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("server address %q: %w", a, err)
+		}
+		c.conns[i] = conn
+	}
+	return c, nil
+}
+
+// Close closes every connection.
+func (c *Client) Close() error {
+	for _, conn := range c.conns {
+		if conn != nil {
+			conn.Close()
+		}
+	}
+	return nil
+}
+
+// Addrs returns the configured addresses.
+func (c *Client) Addrs() []string { return c.addrs }
+
+// retryable reports whether a call failed before any server accepted it,
+// so trying another server is safe even for writes.
+func retryable(err error) bool {
+	return status.Code(err) == codes.Unavailable
+}
+
+// Do runs call against the servers in turn, starting with the one that last
+// answered, until one answers with something other than Unavailable.
+func (c *Client) Do(ctx context.Context, call func(ctx context.Context, conn *grpc.ClientConn) error) error {
+	c.mu.Lock()
+	start := c.cur
+	c.mu.Unlock()
+	var errs []string
+	for i := range c.addrs {
+		idx := (start + i) % len(c.addrs)
+		attempt, cancel := ctx, context.CancelFunc(func() {})
+		if len(c.addrs) > 1 {
+			// Give each server a share of the deadline so a black-holed one
+			// cannot eat all of it.
+			attempt, cancel = context.WithTimeout(ctx, perServerTimeout(ctx, len(c.addrs)-i))
+		}
+		err := call(attempt, c.conns[idx])
+		cancel()
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			if err == nil {
+				c.mu.Lock()
+				c.cur = idx
+				c.mu.Unlock()
+			}
+			return err
+		}
+		errs = append(errs, fmt.Sprintf("%s: %s", c.addrs[idx], status.Convert(err).Message()))
+	}
+	return status.Errorf(codes.Unavailable, "no server could serve the request (%s)", strings.Join(errs, "; "))
+}
+
+func perServerTimeout(ctx context.Context, left int) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 10 * time.Second
+	}
+	return time.Until(dl) / time.Duration(left)
+}
+
+// Objects returns the object API of a connection (for use inside Do).
+func Objects(conn *grpc.ClientConn) meshfedv1.ObjectServiceClient {
+	return meshfedv1.NewObjectServiceClient(conn)
+}
+
+// Operator returns the operator API of a connection (for use inside Do).
+func Operator(conn *grpc.ClientConn) meshfedv1.OperatorServiceClient {
+	return meshfedv1.NewOperatorServiceClient(conn)
+}
+
+// Apply writes objects atomically.
+func (c *Client) Apply(ctx context.Context, req *meshfedv1.ApplyRequest) (*meshfedv1.ApplyResponse, error) {
+	var resp *meshfedv1.ApplyResponse
+	err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = Objects(conn).Apply(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Get reads one object.
+func (c *Client) Get(ctx context.Context, req *meshfedv1.GetRequest) (*meshfedv1.GetResponse, error) {
+	var resp *meshfedv1.GetResponse
+	err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = Objects(conn).Get(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// List reads the objects of a kind.
+func (c *Client) List(ctx context.Context, req *meshfedv1.ListRequest) (*meshfedv1.ListResponse, error) {
+	var resp *meshfedv1.ListResponse
+	err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = Objects(conn).List(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Delete removes one object.
+func (c *Client) Delete(ctx context.Context, req *meshfedv1.DeleteRequest) (*meshfedv1.DeleteResponse, error) {
+	var resp *meshfedv1.DeleteResponse
+	err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = Objects(conn).Delete(ctx, req)
+		return err
+	})
+	return resp, err
+}
