@@ -91,10 +91,10 @@ func (c *Client) Do(ctx context.Context, call func(ctx context.Context, conn *gr
 	for i := range c.addrs {
 		idx := (start + i) % len(c.addrs)
 		attempt, cancel := ctx, context.CancelFunc(func() {})
-		if len(c.addrs) > 1 {
+		if dl, ok := ctx.Deadline(); ok && len(c.addrs) > 1 {
 			// Give each server a share of the deadline so a black-holed one
 			// cannot eat all of it.
-			attempt, cancel = context.WithTimeout(ctx, perServerTimeout(ctx, len(c.addrs)-i))
+			attempt, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(c.addrs)-i))
 		}
 		err := call(attempt, c.conns[idx])
 		cancel()
@@ -109,14 +109,6 @@ func (c *Client) Do(ctx context.Context, call func(ctx context.Context, conn *gr
 		errs = append(errs, fmt.Sprintf("%s: %s", c.addrs[idx], status.Convert(err).Message()))
 	}
 	return status.Errorf(codes.Unavailable, "no server could serve the request (%s)", strings.Join(errs, "; "))
-}
-
-func perServerTimeout(ctx context.Context, left int) time.Duration {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return 10 * time.Second
-	}
-	return time.Until(dl) / time.Duration(left)
 }
 
 // Objects returns the object API of a connection (for use inside Do).
