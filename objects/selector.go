@@ -64,8 +64,15 @@ func ParseSelector(s string) (Selector, error) {
 		case setExpr.MatchString(part):
 			m := setExpr.FindStringSubmatch(part)
 			r = Requirement{Key: m[1], Op: Operator(m[2])}
+			if strings.TrimSpace(m[3]) == "" {
+				return fail(raw, m[2]+" needs at least one value")
+			}
 			for _, v := range strings.Split(m[3], ",") {
-				r.Values = append(r.Values, strings.TrimSpace(v))
+				v = strings.TrimSpace(v)
+				if v == "" {
+					return fail(raw, "empty value in the set")
+				}
+				r.Values = append(r.Values, v)
 			}
 		case strings.Contains(part, "!="):
 			k, v, _ := strings.Cut(part, "!=")

@@ -117,9 +117,13 @@ func TestValidateCommon(t *testing.T) {
 			[]wantErr{e("metadata.tenant", "must be empty"), e("metadata.namespace", "must be empty")}},
 		{"namespace without tenant", ns(func(n *meshfedv1.Namespace) { n.Metadata.Tenant = "" }), []wantErr{e("metadata.tenant", "required")}},
 		{"namespace in a namespace", ns(func(n *meshfedv1.Namespace) { n.Metadata.Namespace = "x" }), []wantErr{e("metadata.namespace", "must be empty: a Namespace belongs to a tenant")}},
-		{"bad label key", c(func(c *meshfedv1.Cluster) { c.Metadata.Labels = map[string]string{"-x": "", "Ex.com/y": "v", "a/": "v"} }),
+		{"bad label key", c(func(c *meshfedv1.Cluster) {
+			c.Metadata.Labels = map[string]string{"-x": "", "Ex.com/y": "v", "a/": "v"}
+		}),
 			[]wantErr{e("metadata.labels[-x]", `label key "-x"`), e("metadata.labels[Ex.com/y]", "prefix"), e("metadata.labels[a/]", "name must not be empty")}},
-		{"bad label value", c(func(c *meshfedv1.Cluster) { c.Metadata.Labels = map[string]string{"k": "a b", "l": strings.Repeat("v", 64)} }),
+		{"bad label value", c(func(c *meshfedv1.Cluster) {
+			c.Metadata.Labels = map[string]string{"k": "a b", "l": strings.Repeat("v", 64)}
+		}),
 			[]wantErr{e("metadata.labels[k]", `label value "a b"`), e("metadata.labels[l]", "more than 63")}},
 	})
 	m := validMesh()
@@ -131,7 +135,11 @@ func TestValidateCommon(t *testing.T) {
 }
 
 func TestValidateCluster(t *testing.T) {
-	c := func(mut func(s *meshfedv1.ClusterSpec)) *meshfedv1.Cluster { x := validCluster(); mut(x.Spec); return x }
+	c := func(mut func(s *meshfedv1.ClusterSpec)) *meshfedv1.Cluster {
+		x := validCluster()
+		mut(x.Spec)
+		return x
+	}
 	runValidate(t, []vcase{
 		{"ssl and several hosts", c(func(s *meshfedv1.ClusterSpec) {
 			s.ServiceUrl, s.AdminUrl = "pulsar+ssl://h1:6651,h2:6651", "https://admin"
@@ -156,7 +164,11 @@ func TestValidateCluster(t *testing.T) {
 
 func TestValidateTenantNamespaceGrant(t *testing.T) {
 	tn := func(mut func(s *meshfedv1.TenantSpec)) *meshfedv1.Tenant { x := validTenant(); mut(x.Spec); return x }
-	ns := func(mut func(s *meshfedv1.NamespaceSpec)) *meshfedv1.Namespace { x := validNamespace(); mut(x.Spec); return x }
+	ns := func(mut func(s *meshfedv1.NamespaceSpec)) *meshfedv1.Namespace {
+		x := validNamespace()
+		mut(x.Spec)
+		return x
+	}
 	gr := func(mut func(s *meshfedv1.GrantSpec)) *meshfedv1.Grant { x := validGrant(); mut(x.Spec); return x }
 	runValidate(t, []vcase{
 		{"empty admin", tn(func(s *meshfedv1.TenantSpec) { s.Admins = []string{"a", " "} }), []wantErr{e("spec.admins[1]", "must not be empty")}},
@@ -204,8 +216,12 @@ func TestValidateMesh(t *testing.T) {
 		{"exec empty program", fn(func(f *meshfedv1.FunctionSpec) {
 			f.Runtime.Kind = &meshfedv1.Runtime_Exec{Exec: &meshfedv1.ExecRuntime{Command: []string{""}}}
 		}), []wantErr{e("spec.functions[0].runtime.exec.command", "required")}},
-		{"wasm ok", fn(func(f *meshfedv1.FunctionSpec) { f.Runtime.Kind = &meshfedv1.Runtime_Wasm{Wasm: &meshfedv1.WasmRuntime{Package: sha}} }), nil},
-		{"wasm missing", fn(func(f *meshfedv1.FunctionSpec) { f.Runtime.Kind = &meshfedv1.Runtime_Wasm{Wasm: &meshfedv1.WasmRuntime{}} }), []wantErr{e("spec.functions[0].runtime.wasm.package", "required")}},
+		{"wasm ok", fn(func(f *meshfedv1.FunctionSpec) {
+			f.Runtime.Kind = &meshfedv1.Runtime_Wasm{Wasm: &meshfedv1.WasmRuntime{Package: sha}}
+		}), nil},
+		{"wasm missing", fn(func(f *meshfedv1.FunctionSpec) {
+			f.Runtime.Kind = &meshfedv1.Runtime_Wasm{Wasm: &meshfedv1.WasmRuntime{}}
+		}), []wantErr{e("spec.functions[0].runtime.wasm.package", "required")}},
 		{"wasm upper hex", fn(func(f *meshfedv1.FunctionSpec) {
 			f.Runtime.Kind = &meshfedv1.Runtime_Wasm{Wasm: &meshfedv1.WasmRuntime{Package: strings.ToUpper(sha)}}
 		}), []wantErr{e("spec.functions[0].runtime.wasm.package", "is not a content address")}},
@@ -237,11 +253,15 @@ func TestValidateMesh(t *testing.T) {
 		{"output topic without cluster", fn(func(f *meshfedv1.FunctionSpec) { f.Output.Cluster = "" }), nil},
 		{"bad output", fn(func(f *meshfedv1.FunctionSpec) { f.Output = &meshfedv1.FunctionOutput{Cluster: "B", Topic: "a//b"} }),
 			[]wantErr{e("spec.functions[0].output.cluster", "not a valid name"), e("spec.functions[0].output.topic", `namespace "" is empty`)}},
-		{"output loops back", fn(func(f *meshfedv1.FunctionSpec) { f.Output = &meshfedv1.FunctionOutput{Cluster: "a", Topic: "public/default/other"} }),
+		{"output loops back", fn(func(f *meshfedv1.FunctionSpec) {
+			f.Output = &meshfedv1.FunctionOutput{Cluster: "a", Topic: "public/default/other"}
+		}),
 			[]wantErr{e("spec.functions[0].output.topic", "is also an input of the function")}},
 		{"same topic other cluster", fn(func(f *meshfedv1.FunctionSpec) { f.Output.Topic = "other" }), nil},
 		{"placement", fn(func(f *meshfedv1.FunctionSpec) { f.Placement.Cluster = "A" }), []wantErr{e("spec.functions[0].placement.cluster", "not a valid name")}},
-		{"failover", fn(func(f *meshfedv1.FunctionSpec) { f.Failover = &meshfedv1.Failover{Clusters: []string{"c", "a", "c"}, Failback: "never"} }),
+		{"failover", fn(func(f *meshfedv1.FunctionSpec) {
+			f.Failover = &meshfedv1.Failover{Clusters: []string{"c", "a", "c"}, Failback: "never"}
+		}),
 			[]wantErr{e("spec.functions[0].failover.clusters[2]", `cluster "c" is already listed at spec.functions[0].failover.clusters[0]`),
 				e("spec.functions[0].failover.clusters[1]", `"a" is the cluster the function is placed in`),
 				e("spec.functions[0].failover.failback", `"never" is not one of auto, manual`)}},
