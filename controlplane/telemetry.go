@@ -42,7 +42,8 @@ func newTelemetry() (*telemetry, error) {
 	}
 	if t.applyLatency, err = t.meter.Float64Histogram("meshfed.raft.apply.duration",
 		metric.WithDescription("Time from proposing a Raft entry to its application by the FSM."),
-		metric.WithUnit("s")); err != nil {
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
 		return nil, err
 	}
 	if t.leaderChanges, err = t.meter.Int64Counter("meshfed.raft.leader.established",

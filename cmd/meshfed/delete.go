@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newDeleteCmd) }
+
+func newDeleteCmd() *cobra.Command {
+	var (
+		scope  scopeFlags
+		file   string
+		dryRun bool
+		rv     uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "delete (KIND NAME | -f FILE)",
+		Short: "Delete an object, or every object of a file",
+		Long: `Delete an object, or every object of a file (in reverse order, so meshes go
+before the namespaces and tenants holding them). A tenant or namespace that
+still holds objects, or a cluster a mesh uses, is not deleted.`,
+		Example: `  meshfed delete mesh word-count
+  meshfed delete -f examples/word-count.yaml`,
+		Args: rangeArgs(0, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var reqs []*meshfedv1.DeleteRequest
+			switch {
+			case file != "" && len(args) == 0:
+				objs, err := readObjects(cmd, file, "")
+				if err != nil {
+					return err
+				}
+				for i := len(objs) - 1; i >= 0; i-- {
+					md := objects.Meta(objs[i])
+					reqs = append(reqs, &meshfedv1.DeleteRequest{Kind: objects.KindOf(objs[i]).Name, Tenant: md.GetTenant(),
+						Namespace: md.GetNamespace(), Name: md.GetName(), DryRun: dryRun})
+				}
+			case file == "" && len(args) == 2:
+				k, err := lookupKind(args[0])
+				if err != nil {
+					return err
+				}
+				t, ns, n, err := scope.objectName(k, args[1])
+				if err != nil {
+					return err
+				}
+				reqs = append(reqs, &meshfedv1.DeleteRequest{Kind: k.Name, Tenant: t, Namespace: ns, Name: n, ResourceVersion: rv, DryRun: dryRun})
+			default:
+				return usageError{fmt.Errorf("give either KIND NAME or -f FILE")}
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := requestContext(cmd)
+			defer cancel()
+			suffix := ""
+			if dryRun {
+				suffix = " (dry run)"
+			}
+			for _, r := range reqs {
+				resp, err := c.Delete(ctx, r)
+				if err != nil {
+					return rpcError("delete "+strings.ToLower(r.GetKind())+" "+r.GetName(), err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s deleted%s\n", strings.ToLower(r.GetKind()), objects.DisplayName(resp.GetObject()), suffix)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&scope.tenant, "tenant", "", "tenant of a namespaced object (default public)")
+	cmd.Flags().StringVarP(&scope.namespace, "namespace", "n", "", "namespace of a namespaced object (default default)")
+	cmd.Flags().StringVarP(&file, "filename", "f", "", "delete the objects of this file (- for standard input)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check that the delete would succeed without deleting")
+	cmd.Flags().Uint64Var(&rv, "resource-version", 0, "delete only if the object is at this revision")
+	return cmd
+}

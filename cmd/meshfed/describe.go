@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newDescribeCmd) }
+
+func newDescribeCmd() *cobra.Command {
+	var scope scopeFlags
+	cmd := &cobra.Command{
+		Use:   "describe KIND NAME",
+		Short: "Show one object in detail: metadata, spec and status",
+		Example: `  meshfed describe mesh word-count
+  meshfed describe cluster a`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := lookupKind(args[0])
+			if err != nil {
+				return err
+			}
+			t, ns, n, err := scope.objectName(k, args[1])
+			if err != nil {
+				return err
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := requestContext(cmd)
+			defer cancel()
+			resp, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: k.Name, Tenant: t, Namespace: ns, Name: n})
+			if err != nil {
+				return rpcError("describe "+strings.ToLower(k.Name)+" "+args[1], err)
+			}
+			return describe(cmd.OutOrStdout(), resp.GetObject())
+		},
+	}
+	cmd.Flags().StringVar(&scope.tenant, "tenant", "", "tenant of a namespaced object (default public)")
+	cmd.Flags().StringVarP(&scope.namespace, "namespace", "n", "", "namespace of a namespaced object (default default)")
+	return cmd
+}
+
+func describe(w io.Writer, o *meshfedv1.Object) error {
+	k, md := objects.KindOf(o), objects.Meta(o)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Kind:\t%s\n", k.Name)
+	fmt.Fprintf(tw, "Name:\t%s\n", objects.DisplayName(o))
+	if len(md.GetLabels()) > 0 {
+		var ls []string
+		for key, v := range md.GetLabels() {
+			ls = append(ls, key+"="+v)
+		}
+		fmt.Fprintf(tw, "Labels:\t%s\n", strings.Join(ls, ","))
+	}
+	fmt.Fprintf(tw, "Revision:\t%d (created at %d, generation %d)\n", md.GetResourceVersion(), md.GetCreateRevision(), md.GetGeneration())
+	if t := md.GetCreateTime(); t != nil {
+		fmt.Fprintf(tw, "Created:\t%s\n", t.AsTime().Format("2006-01-02T15:04:05Z07:00"))
+	}
+	if t := md.GetUpdateTime(); t != nil {
+		fmt.Fprintf(tw, "Updated:\t%s\n", t.AsTime().Format("2006-01-02T15:04:05Z07:00"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if fm := o.GetFunctionMesh(); fm != nil {
+		describeMesh(w, fm)
+	}
+	b, err := objects.Encode(o, "yaml")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nObject:")
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		fmt.Fprintln(w, "  "+line)
+	}
+	return nil
+}
+
+// describeMesh prints the mesh's conditions and each function's instances.
+func describeMesh(w io.Writer, fm *meshfedv1.FunctionMesh) {
+	st := fm.GetStatus()
+	fmt.Fprintln(w, "\nConditions:")
+	if len(st.GetConditions()) == 0 {
+		fmt.Fprintln(w, "  (none reported yet)")
+	}
+	for _, c := range st.GetConditions() {
+		fmt.Fprintf(w, "  %s=%s  %s  %s\n", c.GetType(), c.GetStatus(), c.GetReason(), c.GetMessage())
+	}
+	fmt.Fprintln(w, "\nFunctions:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FUNCTION\tINSTANCE\tAGENT\tCLUSTER\tSTATE\tSINCE\tRECEIVED\tPROCESSED\tFAILED\tLAST ERROR")
+	statuses := map[string]*meshfedv1.FunctionStatus{}
+	for _, f := range st.GetFunctions() {
+		statuses[f.GetName()] = f
+	}
+	for _, f := range fm.GetSpec().GetFunctions() {
+		fs := statuses[f.GetName()]
+		if len(fs.GetInstances()) == 0 {
+			fmt.Fprintf(tw, "  %s\t-\t-\t-\tPending\t-\t-\t-\t-\t-\n", f.GetName())
+			continue
+		}
+		for _, in := range fs.GetInstances() {
+			since := "-"
+			if in.GetSince() != nil {
+				since = in.GetSince().AsTime().Format("15:04:05")
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", f.GetName(), in.GetIndex(), in.GetAgent(), in.GetCluster(),
+				in.GetState(), since, in.GetReceived(), in.GetProcessed(), in.GetFailed(), or(in.GetLastError(), "-"))
+		}
+	}
+	_ = tw.Flush()
+}

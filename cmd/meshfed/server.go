@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/controlplane"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newServerCmd) }
+
+func newServerCmd() *cobra.Command {
+	var (
+		cfg            controlplane.Config
+		initialCluster string
+		join           string
+		logLevel       string
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a control-plane server (one member of the Raft group)",
+		Long: `Run a control-plane server. Three or five servers form a Raft group that holds
+every global object. A new group is bootstrapped with --initial-cluster (or as a
+single node when neither --initial-cluster nor --join is given); a new server is
+added to a running group with --join. A restarted server needs neither: it
+resumes from the Raft state in --data-dir.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.NodeID == "" || cfg.DataDir == "" {
+				return usageError{fmt.Errorf("--node-id and --data-dir are required")}
+			}
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			}
+			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			ic, err := controlplane.ParseInitialCluster(initialCluster)
+			if err != nil {
+				return usageError{err}
+			}
+			cfg.InitialCluster = ic
+			cfg.Join = client.ParseAddrs(join)
+			srv, err := controlplane.NewServer(cfg)
+			if err != nil {
+				return err
+			}
+			cfg.Logger.Info("meshfed server started", "node", cfg.NodeID, "grpc", srv.GRPCAddr(), "raft", srv.RaftAddr(), "http", srv.HTTPAddr())
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			s := <-sig
+			cfg.Logger.Info("shutting down", "signal", s.String())
+			return srv.Shutdown()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.NodeID, "node-id", "", "this server's Raft ID, unique in the group (required)")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, stable store and snapshots (required)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft TCP address to bind and advertise")
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7100", "gRPC API address for clients, agents and other servers")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:7200", "address for /metrics, /healthz and /readyz (empty: off)")
+	f.StringVar(&initialCluster, "initial-cluster", "", "bootstrap a new group with these voters: id=raft-addr,id=raft-addr,... (ignored when --data-dir holds state)")
+	f.StringVar(&join, "join", "", "comma-separated gRPC addresses of running servers to join through (ignored when --data-dir holds state)")
+	f.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 8192, "Raft log entries between snapshots")
+	f.IntVar(&cfg.EventHistory, "event-history", 50000, "change events kept in memory so watches can resume")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
