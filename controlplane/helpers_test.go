@@ -19,7 +19,7 @@ func clusterObj(name string) *meshfedv1.Object {
 	return objects.Wrap(&meshfedv1.Cluster{
 		ApiVersion: objects.APIVersion, Kind: "Cluster",
 		Metadata: &meshfedv1.ObjectMeta{Name: name, Labels: map[string]string{"region": "eu"}},
-		Spec: &meshfedv1.ClusterSpec{Region: "eu-west-1", ServiceUrl: "pulsar://127.0.0.1:6650", AdminUrl: "http://127.0.0.1:8080"},
+		Spec:     &meshfedv1.ClusterSpec{Region: "eu-west-1", ServiceUrl: "pulsar://127.0.0.1:6650", AdminUrl: "http://127.0.0.1:8080"},
 	})
 }
 

@@ -21,10 +21,14 @@ func newOperatorCmd() *cobra.Command {
 		Use:   "operator",
 		Short: "Manage the control plane's Raft group and snapshots",
 		Args:  exactArgs(0),
-		RunE:  func(cmd *cobra.Command, _ []string) error { return usageError{fmt.Errorf("operator needs a subcommand (raft, snapshot)")} },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("operator needs a subcommand (raft, snapshot)")}
+		},
 	}
 	r := &cobra.Command{Use: "raft", Short: "Inspect and change the Raft configuration", Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error { return usageError{fmt.Errorf("raft needs a subcommand (list-peers, remove-peer)")} }}
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("raft needs a subcommand (list-peers, remove-peer)")}
+		}}
 	r.AddCommand(&cobra.Command{
 		Use:   "list-peers",
 		Short: "List the servers of the Raft group, with the leader marked",
@@ -71,7 +75,9 @@ func newOperatorCmd() *cobra.Command {
 		},
 	})
 	s := &cobra.Command{Use: "snapshot", Short: "Save or restore a snapshot of the whole state", Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error { return usageError{fmt.Errorf("snapshot needs a subcommand (save, restore)")} }}
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("snapshot needs a subcommand (save, restore)")}
+		}}
 	s.AddCommand(&cobra.Command{
 		Use:   "save FILE",
 		Short: "Write a snapshot of the state, taken on the leader, to FILE",
