@@ -13,6 +13,7 @@ import (
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -50,6 +51,10 @@ func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 	if len(opts) == 0 {
 		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
+	opts = append(opts, grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+		MinConnectTimeout: time.Second,
+	}))
 	c := &Client{addrs: addrs, opts: opts, conns: make([]*grpc.ClientConn, len(addrs))}
 	for i, a := range addrs {
 		conn, err := grpc.NewClient(a, opts...)

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 )
@@ -59,7 +60,9 @@ func (s *Server) route(ctx context.Context) (local bool, addr string, err error)
 		} else if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedKey)) > 0 {
 			return false, "", toStatus(fmt.Errorf("%w (request already forwarded once)", raft.ErrNotLeader))
 		} else if _, id := s.raft.LeaderWithID(); id != "" {
-			if m := s.fsm.State().Member(string(id)); m != nil && m.GetGrpcAddress() != "" {
+			// Only send to a leader we can connect to: a request that never
+			// left this node is safe to route again once Raft elects anew.
+			if m := s.fsm.State().Member(string(id)); m != nil && m.GetGrpcAddress() != "" && s.connReady(ctx, m.GetGrpcAddress()) {
 				return false, m.GetGrpcAddress(), nil
 			}
 		}
@@ -95,6 +98,30 @@ func (s *Server) forwardContext(ctx context.Context, addr string) context.Contex
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("meshfed.forwarded_to", addr))
 	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// connReady connects to addr if needed and reports whether the connection
+// became ready within a short wait.
+func (s *Server) connReady(ctx context.Context, addr string) bool {
+	conn, err := s.conn(addr)
+	if err != nil {
+		return false
+	}
+	conn.Connect()
+	ctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+	defer cancel()
+	for {
+		st := conn.GetState()
+		switch st {
+		case connectivity.Ready:
+			return true
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return false
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			return false
+		}
+	}
 }
 
 // raftApply proposes one typed entry and waits for the FSM's answer.

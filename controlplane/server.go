@@ -21,6 +21,7 @@ import (
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -383,6 +384,9 @@ func (s *Server) Shutdown() error {
 	return err
 }
 
+// fastBackoff reconnects to a restarted server within a second.
+var fastBackoff = backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}
+
 // conn returns a cached client connection to another server.
 func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 	s.connsMu.Lock()
@@ -390,7 +394,8 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := s.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: fastBackoff, MinConnectTimeout: time.Second}))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
