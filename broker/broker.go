@@ -1,0 +1,564 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// FsyncPolicy says when stored entries and cursors are forced to disk.
+type FsyncPolicy string
+
+const (
+	// FsyncBatch syncs once per group of SENDs written together (group
+	// commit); a SEND is acknowledged after the sync that covers it.
+	FsyncBatch FsyncPolicy = "batch"
+	// FsyncAlways is accepted for clarity: the log already syncs before any
+	// receipt, so it behaves as FsyncBatch except that it additionally
+	// limits a group to one SEND.
+	FsyncAlways FsyncPolicy = "always"
+	// FsyncOff never syncs; acknowledged data survives a process crash
+	// (it is in the page cache) but not a machine crash.
+	FsyncOff FsyncPolicy = "off"
+)
+
+// Config configures a Broker. The zero value of each field means the
+// default noted beside it.
+type Config struct {
+	// DataDir holds all topic data and metadata. Required.
+	DataDir string
+	// ListenAddr is the Pulsar protocol listener ("" = 127.0.0.1:6650;
+	// port 0 picks a free port).
+	ListenAddr string
+	// HTTPAddr is the admin REST and /metrics listener ("" = disabled).
+	HTTPAddr string
+	// AdvertisedAddr is the host:port returned in lookups ("" = the
+	// listener's actual address).
+	AdvertisedAddr string
+	// ClusterName names this broker's cluster ("" = "standalone").
+	ClusterName string
+	// Fsync is the durability policy ("" = FsyncBatch).
+	Fsync FsyncPolicy
+	// DisableAutoCreateTopics makes producers and consumers of unknown
+	// topics fail with TopicNotFound (false = topics are auto-created).
+	DisableAutoCreateTopics bool
+	// DeduplicationDefault turns producer de-duplication on for namespaces
+	// that do not set it themselves.
+	DeduplicationDefault bool
+	// RetentionTime keeps consumed data at least this long (0 = forever,
+	// unless RetentionSize applies).
+	RetentionTime time.Duration
+	// RetentionSize bounds the consumed data kept per topic partition, in
+	// bytes (0 = unlimited, unless RetentionTime applies).
+	RetentionSize int64
+	// SegmentSize is the size at which a topic's log rolls to a new
+	// segment file (0 = 64 MiB). Retention removes whole segments.
+	SegmentSize int64
+	// MaxMessageSize is announced to clients in CONNECTED (0 = 5 MiB).
+	MaxMessageSize int
+	// Logger receives structured logs (nil = slog.Default()).
+	Logger *slog.Logger
+}
+
+// Broker is an embedded Pulsar-protocol broker.
+type Broker struct {
+	cfg Config
+	log *slog.Logger
+
+	ln      net.Listener
+	httpLn  net.Listener
+	httpSrv *http.Server
+	advURL  string
+	started time.Time
+
+	nameSalt    string
+	producerSeq atomic.Uint64
+	metrics     brokerMetrics
+
+	mu sync.Mutex
+	// topics holds every loaded topic partition by full name. Guarded by mu.
+	topics map[string]*topic
+	// meta is tenants, namespaces and partitioned topics. Guarded by mu.
+	meta metadata
+	// conns are the open client connections. Guarded by mu.
+	conns  map[*conn]struct{}
+	closed bool // guarded by mu
+
+	wg   sync.WaitGroup
+	stop chan struct{}
+}
+
+// metadata is persisted as metadata.json in the data directory.
+type metadata struct {
+	Tenants     map[string]*tenantInfo `json:"tenants"`
+	Namespaces  map[string]*nsPolicy   `json:"namespaces"`
+	Partitioned map[string]int         `json:"partitioned"`
+}
+
+type tenantInfo struct {
+	AdminRoles      []string `json:"adminRoles"`
+	AllowedClusters []string `json:"allowedClusters"`
+}
+
+type nsPolicy struct {
+	// Deduplication overrides the broker default when set.
+	Deduplication *bool `json:"deduplication,omitempty"`
+	// TopicDedup holds topic-level overrides by full topic name.
+	TopicDedup map[string]bool `json:"topicDedup,omitempty"`
+}
+
+// New validates cfg and loads the data directory; Start begins serving.
+func New(cfg Config) (*Broker, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("broker: data dir is required")
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = "127.0.0.1:6650"
+	}
+	if cfg.ClusterName == "" {
+		cfg.ClusterName = "standalone"
+	}
+	switch cfg.Fsync {
+	case "":
+		cfg.Fsync = FsyncBatch
+	case FsyncBatch, FsyncAlways, FsyncOff:
+	default:
+		return nil, fmt.Errorf("broker: unknown fsync policy %q (want batch, always or off)", cfg.Fsync)
+	}
+	if cfg.SegmentSize <= 0 {
+		cfg.SegmentSize = 64 << 20
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = 5 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	salt := make([]byte, 3)
+	_, _ = rand.Read(salt)
+	b := &Broker{cfg: cfg, log: cfg.Logger, topics: map[string]*topic{}, conns: map[*conn]struct{}{},
+		nameSalt: hex.EncodeToString(salt), stop: make(chan struct{})}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: create data dir: %w", err)
+	}
+	if err := b.loadMetadata(); err != nil {
+		return nil, err
+	}
+	if err := b.loadTopics(); err != nil {
+		b.closeTopics()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Broker) metadataPath() string { return filepath.Join(b.cfg.DataDir, "metadata.json") }
+
+func (b *Broker) loadMetadata() error {
+	b.meta = metadata{Tenants: map[string]*tenantInfo{}, Namespaces: map[string]*nsPolicy{}, Partitioned: map[string]int{}}
+	data, err := os.ReadFile(b.metadataPath())
+	if os.IsNotExist(err) {
+		b.meta.Tenants["public"] = &tenantInfo{AllowedClusters: []string{b.cfg.ClusterName}}
+		b.meta.Namespaces["public/default"] = &nsPolicy{}
+		return b.saveMetadataLocked()
+	}
+	if err != nil {
+		return fmt.Errorf("broker: read metadata: %w", err)
+	}
+	if err := json.Unmarshal(data, &b.meta); err != nil {
+		return fmt.Errorf("broker: decode metadata: %w", err)
+	}
+	if b.meta.Tenants == nil {
+		b.meta.Tenants = map[string]*tenantInfo{}
+	}
+	if b.meta.Namespaces == nil {
+		b.meta.Namespaces = map[string]*nsPolicy{}
+	}
+	if b.meta.Partitioned == nil {
+		b.meta.Partitioned = map[string]int{}
+	}
+	return nil
+}
+
+func (b *Broker) saveMetadataLocked() error {
+	data, err := json.MarshalIndent(b.meta, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(b.metadataPath(), data, b.cfg.Fsync != FsyncOff)
+}
+
+// loadTopics opens every topic directory found under the data dir.
+func (b *Broker) loadTopics() error {
+	dirs, err := filepath.Glob(filepath.Join(b.cfg.DataDir, "topics", "*", "*", "*", "*"))
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		rel, _ := filepath.Rel(filepath.Join(b.cfg.DataDir, "topics"), d)
+		p := strings.Split(rel, string(filepath.Separator))
+		if len(p) != 4 {
+			continue
+		}
+		n, err := parseTopic(p[0] + "://" + p[1] + "/" + p[2] + "/" + unescapeName(p[3]))
+		if err != nil {
+			b.log.Warn("skipping unrecognised topic directory", "dir", d)
+			continue
+		}
+		t, err := openTopic(b, n)
+		if err != nil {
+			return fmt.Errorf("broker: load topic %s: %w", n, err)
+		}
+		b.topics[t.full] = t
+	}
+	return nil
+}
+
+// Start opens the listeners and begins serving.
+func (b *Broker) Start() error {
+	ln, err := net.Listen("tcp", b.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("broker: listen: %w", err)
+	}
+	b.ln = ln
+	adv := b.cfg.AdvertisedAddr
+	if adv == "" {
+		adv = ln.Addr().String()
+	} else if !strings.Contains(adv, ":") {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		adv = net.JoinHostPort(adv, port)
+	}
+	b.advURL = "pulsar://" + adv
+	if b.cfg.HTTPAddr != "" {
+		hl, err := net.Listen("tcp", b.cfg.HTTPAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("broker: listen http: %w", err)
+		}
+		b.httpLn = hl
+		b.httpSrv = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.httpSrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.log.Error("admin http", "err", err)
+			}
+		}()
+	}
+	b.started = time.Now()
+	b.wg.Add(2)
+	go b.acceptLoop()
+	go b.ticker()
+	b.log.Info("broker started", "service_url", b.ServiceURL(), "admin_url", b.AdminURL(),
+		"data_dir", b.cfg.DataDir, "fsync", string(b.cfg.Fsync), "cluster", b.cfg.ClusterName)
+	return nil
+}
+
+// ServiceURL is the pulsar:// URL clients connect to.
+func (b *Broker) ServiceURL() string { return b.advURL }
+
+// AdminURL is the http:// URL of the admin API ("" when disabled).
+func (b *Broker) AdminURL() string {
+	if b.httpLn == nil {
+		return ""
+	}
+	return "http://" + b.httpLn.Addr().String()
+}
+
+// ClusterName is the configured cluster name.
+func (b *Broker) ClusterName() string { return b.cfg.ClusterName }
+
+func (b *Broker) acceptLoop() {
+	defer b.wg.Done()
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			select {
+			case <-b.stop:
+				return
+			default:
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			b.log.Error("accept", "err", err)
+			return
+		}
+		c := newConn(b, nc)
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		b.conns[c] = struct{}{}
+		b.mu.Unlock()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			c.serve()
+			b.mu.Lock()
+			delete(b.conns, c)
+			b.mu.Unlock()
+		}()
+	}
+}
+
+func (b *Broker) ticker() {
+	defer b.wg.Done()
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-tk.C:
+			for _, t := range b.topicList() {
+				t.sampleRates(now)
+			}
+		}
+	}
+}
+
+func (b *Broker) topicList() []*topic {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]*topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].full < out[j].full })
+	return out
+}
+
+// Close stops serving, disconnects clients, flushes cursors and closes all
+// files. It is safe to call more than once.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	conns := make([]*conn, 0, len(b.conns))
+	for c := range b.conns {
+		conns = append(conns, c)
+	}
+	b.mu.Unlock()
+	close(b.stop)
+	if b.ln != nil {
+		b.ln.Close()
+	}
+	if b.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = b.httpSrv.Shutdown(ctx)
+		cancel()
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	b.wg.Wait()
+	b.closeTopics()
+	b.log.Info("broker stopped")
+	return nil
+}
+
+func (b *Broker) closeTopics() {
+	for _, t := range b.topicList() {
+		if err := t.close(false); err != nil {
+			b.log.Warn("close topic", "topic", t.full, "err", err)
+		}
+	}
+}
+
+func (b *Broker) newProducerName() string {
+	return fmt.Sprintf("%s-%s-%d", b.cfg.ClusterName, b.nameSalt, b.producerSeq.Add(1)-1)
+}
+
+// dedupEnabled is the effective de-duplication setting of a namespace.
+func (b *Broker) dedupEnabled(ns string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p, ok := b.meta.Namespaces[ns]; ok && p.Deduplication != nil {
+		return *p.Deduplication
+	}
+	return b.cfg.DeduplicationDefault
+}
+
+// topicDedupEnabled adds the topic-level override.
+func (b *Broker) topicDedupEnabled(n topicName) bool {
+	b.mu.Lock()
+	p, ok := b.meta.Namespaces[n.ns()]
+	if ok && p.TopicDedup != nil {
+		if v, ok := p.TopicDedup[n.base().String()]; ok {
+			b.mu.Unlock()
+			return v
+		}
+	}
+	b.mu.Unlock()
+	return b.dedupEnabled(n.ns())
+}
+
+// partitions returns the partition count of a partitioned topic (0 for a
+// non-partitioned one).
+func (b *Broker) partitions(n topicName) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.meta.Partitioned[n.base().String()]
+}
+
+// getTopic returns the loaded topic, creating it when create is set and
+// creation is allowed.
+func (b *Broker) getTopic(name string, create bool) (*topic, error) {
+	n, err := parseTopic(name)
+	if err != nil {
+		return nil, errorf(ErrInvalidName, "%v", err)
+	}
+	full := n.String()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	if t, ok := b.topics[full]; ok {
+		return t, nil
+	}
+	if !create {
+		return nil, errorf(ErrTopicNotFound, "topic %s does not exist", full)
+	}
+	if _, ok := b.meta.Partitioned[full]; ok {
+		return nil, errorf(ErrNotAllowed, "topic %s is partitioned; use its partitions", full)
+	}
+	partitionOfKnown := n.partition >= 0 && b.meta.Partitioned[n.base().String()] > n.partition
+	if b.cfg.DisableAutoCreateTopics && !partitionOfKnown {
+		return nil, errorf(ErrTopicNotFound, "topic %s does not exist and auto-creation is disabled", full)
+	}
+	if err := b.ensureNamespaceLocked(n); err != nil {
+		return nil, err
+	}
+	t, err := openTopic(b, n)
+	if err != nil {
+		return nil, err
+	}
+	b.topics[full] = t
+	return t, nil
+}
+
+// createTopic creates a non-partitioned topic explicitly (admin API).
+func (b *Broker) createTopic(name string) error {
+	n, err := parseTopic(name)
+	if err != nil {
+		return errorf(ErrInvalidName, "%v", err)
+	}
+	b.mu.Lock()
+	if _, ok := b.topics[n.String()]; ok {
+		b.mu.Unlock()
+		return errorf(ErrAlreadyExists, "topic %s", n)
+	}
+	if _, ok := b.meta.Partitioned[n.String()]; ok {
+		b.mu.Unlock()
+		return errorf(ErrAlreadyExists, "partitioned topic %s", n)
+	}
+	if err := b.ensureNamespaceLocked(n); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	b.mu.Unlock()
+	_, err = b.getTopic(name, true)
+	return err
+}
+
+// ensureNamespaceLocked checks the topic's tenant and namespace exist; with
+// auto-creation on, a missing namespace of the public tenant is created.
+func (b *Broker) ensureNamespaceLocked(n topicName) error {
+	if _, ok := b.meta.Namespaces[n.ns()]; ok {
+		return nil
+	}
+	if b.cfg.DisableAutoCreateTopics {
+		return errorf(ErrNamespaceNotFound, "namespace %s does not exist", n.ns())
+	}
+	if _, ok := b.meta.Tenants[n.tenant]; !ok {
+		b.meta.Tenants[n.tenant] = &tenantInfo{AllowedClusters: []string{b.cfg.ClusterName}}
+	}
+	b.meta.Namespaces[n.ns()] = &nsPolicy{}
+	return b.saveMetadataLocked()
+}
+
+// topicsOfNamespace lists the persistent topics of ns, partitioned topics
+// as their partitions.
+func (b *Broker) topicsOfNamespace(ns string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	set := map[string]struct{}{}
+	for full, t := range b.topics {
+		if t.name.ns() == ns && t.name.domain == "persistent" {
+			set[full] = struct{}{}
+		}
+	}
+	for base, np := range b.meta.Partitioned {
+		n, err := parseTopic(base)
+		if err != nil || n.ns() != ns {
+			continue
+		}
+		for i := 0; i < np; i++ {
+			set[n.partitionName(i).String()] = struct{}{}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// deleteTopic closes a topic and removes its data.
+func (b *Broker) deleteTopic(name string, force bool) error {
+	n, err := parseTopic(name)
+	if err != nil {
+		return errorf(ErrInvalidName, "%v", err)
+	}
+	b.mu.Lock()
+	t, ok := b.topics[n.String()]
+	b.mu.Unlock()
+	if !ok {
+		return errorf(ErrTopicNotFound, "topic %s does not exist", n)
+	}
+	if !force {
+		t.mu.Lock()
+		busy := len(t.producers) > 0
+		for _, s := range t.subs {
+			busy = busy || len(s.consumers) > 0
+		}
+		t.mu.Unlock()
+		if busy {
+			return errorf(ErrNotEmpty, "topic %s has active producers or consumers", n)
+		}
+	}
+	b.mu.Lock()
+	delete(b.topics, n.String())
+	b.mu.Unlock()
+	return t.close(true)
+}
+
+type brokerMetrics struct {
+	entriesIn  atomic.Int64
+	lastAppend atomic.Int64
+}
+
+func (m *brokerMetrics) add(n int, now time.Time) {
+	m.entriesIn.Add(int64(n))
+	m.lastAppend.Store(now.UnixNano())
+}

@@ -1,0 +1,664 @@
+package broker
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/meshfed/meshfed/broker/wire"
+)
+
+const (
+	serverVersion      = "meshfed-broker"
+	maxProtocolVersion = 20
+	// idleTimeout closes connections that send nothing (clients ping every
+	// 30 s by default).
+	idleTimeout = 2 * time.Minute
+)
+
+// conn is one client connection. The reader goroutine (serve) handles
+// commands in order; responses and messages go through an unbounded write
+// queue drained by the writer goroutine, so dispatch never blocks on a slow
+// socket.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	remote string
+
+	wmu     sync.Mutex
+	wq      [][]byte // guarded by wmu
+	wclosed bool     // guarded by wmu
+	wsig    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	mu        sync.Mutex
+	producers map[uint64]*producer // guarded by mu
+	consumers map[uint64]*consumer // guarded by mu
+}
+
+func newConn(b *Broker, nc net.Conn) *conn {
+	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), wsig: make(chan struct{}, 1),
+		done: make(chan struct{}), producers: map[uint64]*producer{}, consumers: map[uint64]*consumer{}}
+}
+
+// send queues a complete frame.
+func (c *conn) send(frame []byte) {
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		return
+	}
+	c.wq = append(c.wq, frame)
+	c.wmu.Unlock()
+	select {
+	case c.wsig <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) sendCmd(cmd []byte) { c.send(wire.AppendFrame(nil, cmd)) }
+
+func (c *conn) writer() {
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	for {
+		select {
+		case <-c.wsig:
+		case <-c.done:
+			return
+		}
+		c.wmu.Lock()
+		q := c.wq
+		c.wq = nil
+		c.wmu.Unlock()
+		for _, f := range q {
+			if _, err := w.Write(f); err != nil {
+				c.close()
+				return
+			}
+		}
+		if err := w.Flush(); err != nil {
+			c.close()
+			return
+		}
+	}
+}
+
+// close shuts the socket; serve then releases producers and consumers.
+func (c *conn) close() {
+	c.once.Do(func() {
+		c.wmu.Lock()
+		c.wclosed = true
+		c.wmu.Unlock()
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+func (c *conn) serve() {
+	go c.writer()
+	defer c.cleanup()
+	defer c.close()
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	maxFrame := c.b.cfg.MaxMessageSize + 64<<10
+	connected := false
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(idleTimeout))
+		f, err := wire.ReadFrame(r, maxFrame)
+		if err != nil {
+			if errors.Is(err, wire.ErrChecksum) && f != nil && f.Cmd.Send != nil {
+				c.sendCmd(wire.SendError(f.Cmd.Send.ProducerID, f.Cmd.Send.SequenceID, wire.ErrChecksumCode, "checksum mismatch"))
+				continue
+			}
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				c.b.log.Warn("closing connection after bad frame", "remote", c.remote, "err", err)
+			}
+			return
+		}
+		if !connected {
+			if f.Cmd.Type != wire.TypeConnect {
+				c.b.log.Warn("first command is not CONNECT", "remote", c.remote, "type", f.Cmd.Type)
+				return
+			}
+			pv := f.Cmd.Connect.ProtocolVersion
+			if pv > maxProtocolVersion {
+				pv = maxProtocolVersion
+			}
+			c.sendCmd(wire.Connected(serverVersion, pv, int32(c.b.cfg.MaxMessageSize)))
+			connected = true
+			continue
+		}
+		if !c.handle(f) {
+			return
+		}
+	}
+}
+
+// handle processes one command; false closes the connection.
+func (c *conn) handle(f *wire.Frame) bool {
+	cmd := f.Cmd
+	switch cmd.Type {
+	case wire.TypePing:
+		c.sendCmd(wire.Pong())
+	case wire.TypePong:
+	case wire.TypeLookup:
+		if _, err := parseTopic(cmd.Lookup.Topic); err != nil {
+			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, wire.ErrInvalidTopicName, err.Error()))
+			break
+		}
+		c.sendCmd(wire.LookupResponse(cmd.Lookup.RequestID, c.b.ServiceURL()))
+	case wire.TypePartitionedMetadata:
+		n, err := parseTopic(cmd.PartitionedMetadata.Topic)
+		if err != nil {
+			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, wire.ErrInvalidTopicName, err.Error()))
+			break
+		}
+		np := 0
+		if n.partition < 0 {
+			np = c.b.partitions(n)
+		}
+		c.sendCmd(wire.PartitionedMetadataResponse(cmd.PartitionedMetadata.RequestID, uint32(np)))
+	case wire.TypeProducer:
+		c.handleProducer(cmd.Producer)
+	case wire.TypeSend:
+		c.handleSend(cmd.Send, f)
+	case wire.TypeCloseProducer:
+		c.mu.Lock()
+		p := c.producers[cmd.CloseProducer.ProducerID]
+		c.mu.Unlock()
+		if p != nil {
+			c.dropProducer(p, false)
+		}
+		c.sendCmd(wire.Success(cmd.CloseProducer.RequestID, nil))
+	case wire.TypeSubscribe:
+		c.handleSubscribe(cmd.Subscribe)
+	case wire.TypeFlow:
+		if cs := c.consumer(cmd.Flow.ConsumerID); cs != nil {
+			t := cs.s.t
+			t.mu.Lock()
+			if cs.s.hasConsumerLocked(cs) {
+				cs.permits += int64(cmd.Flow.Permits)
+				cs.s.dispatchLocked()
+			}
+			t.mu.Unlock()
+		}
+	case wire.TypeAck:
+		c.handleAck(cmd.Ack)
+	case wire.TypeRedeliverUnacked:
+		if cs := c.consumer(cmd.Redeliver.ConsumerID); cs != nil {
+			t := cs.s.t
+			t.mu.Lock()
+			if cs.s.hasConsumerLocked(cs) {
+				cs.s.redeliverLocked(cs, cmd.Redeliver.MessageIDs)
+			}
+			t.mu.Unlock()
+		}
+	case wire.TypeSeek:
+		c.handleSeek(cmd.Seek)
+	case wire.TypeGetLastMessageID:
+		c.handleGetLastMessageID(cmd.GetLastMessageID)
+	case wire.TypeCloseConsumer:
+		if cs := c.consumer(cmd.CloseConsumer.ConsumerID); cs != nil {
+			c.dropConsumer(cs, false)
+		}
+		c.sendCmd(wire.Success(cmd.CloseConsumer.RequestID, nil))
+	case wire.TypeUnsubscribe:
+		c.handleUnsubscribe(cmd.Unsubscribe)
+	case wire.TypeGetTopicsOfNamespace:
+		g := cmd.GetTopicsOfNamespace
+		c.sendCmd(wire.TopicsOfNamespaceResponse(g.RequestID, c.b.topicsOfNamespace(g.Namespace)))
+	case wire.TypeGetSchema:
+		g := cmd.GetSchema
+		t, err := c.b.getTopic(g.Topic, false)
+		if err != nil {
+			c.sendCmd(wire.GetSchemaError(g.RequestID, wire.ErrTopicNotFound, "topic not found or no schema"))
+			break
+		}
+		s, v, ok := t.schema(g.Version)
+		if !ok {
+			c.sendCmd(wire.GetSchemaError(g.RequestID, wire.ErrTopicNotFound, "topic not found or no schema"))
+			break
+		}
+		c.sendCmd(wire.GetSchemaResponse(g.RequestID, s, v))
+	case wire.TypeGetOrCreateSchema:
+		g := cmd.GetOrCreateSchema
+		t, err := c.b.getTopic(g.Topic, true)
+		if err != nil {
+			c.sendCmd(wire.Error(g.RequestID, serverError(err), err.Error()))
+			break
+		}
+		t.mu.Lock()
+		v, err := t.registerSchemaLocked(g.Schema)
+		t.mu.Unlock()
+		if err != nil {
+			c.sendCmd(wire.Error(g.RequestID, serverError(err), err.Error()))
+			break
+		}
+		c.sendCmd(wire.GetOrCreateSchemaResponse(g.RequestID, v))
+	case wire.TypeConsumerStats:
+		c.handleConsumerStats(cmd.ConsumerStats)
+	case wire.TypeTcClientConnectRequest:
+		if cmd.RequestID != nil {
+			c.sendCmd(wire.TcClientConnectError(*cmd.RequestID, "transactions are not supported by this broker"))
+		}
+	default:
+		if cmd.RequestID != nil {
+			c.sendCmd(wire.Error(*cmd.RequestID, wire.ErrNotAllowed, "command not supported by this broker"))
+			return true
+		}
+		c.b.log.Warn("closing connection after unexpected command", "remote", c.remote, "type", cmd.Type)
+		return false
+	}
+	return true
+}
+
+func (c *conn) consumer(id uint64) *consumer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.consumers[id]
+}
+
+func (s *subscription) hasConsumerLocked(c *consumer) bool {
+	for _, x := range s.consumers {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *conn) handleProducer(cmd *wire.Producer) {
+	c.mu.Lock()
+	if old, ok := c.producers[cmd.ProducerID]; ok {
+		c.mu.Unlock()
+		if old.t.full == mustFull(cmd.Topic) {
+			old.t.mu.Lock()
+			last := old.t.lastSeqLocked(old.name)
+			v := old.t.schemaVersionLocked(cmd.Schema)
+			old.t.mu.Unlock()
+			c.sendCmd(wire.ProducerSuccess(cmd.RequestID, old.name, last, v))
+			return
+		}
+		c.sendCmd(wire.Error(cmd.RequestID, wire.ErrProducerBusy, "producer id already in use on this connection"))
+		return
+	}
+	c.mu.Unlock()
+	if cmd.Epoch > 0 || cmd.AccessMode == 2 {
+		// Nothing to do for epochs; WaitForExclusive behaves like Exclusive.
+		_ = cmd.Epoch
+	}
+	t, err := c.b.getTopic(cmd.Topic, true)
+	if err != nil {
+		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
+		return
+	}
+	p, last, version, err := t.addProducer(c, cmd)
+	if err != nil {
+		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
+		return
+	}
+	c.mu.Lock()
+	c.producers[cmd.ProducerID] = p
+	c.mu.Unlock()
+	c.sendCmd(wire.ProducerSuccess(cmd.RequestID, p.name, last, version))
+}
+
+func mustFull(name string) string {
+	n, err := parseTopic(name)
+	if err != nil {
+		return name
+	}
+	return n.String()
+}
+
+func (c *conn) handleSend(s *wire.Send, f *wire.Frame) {
+	c.mu.Lock()
+	p := c.producers[s.ProducerID]
+	c.mu.Unlock()
+	if p == nil {
+		c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrServiceNotReady, "producer not found"))
+		return
+	}
+	if s.TxnLeast != 0 || s.TxnMost != 0 {
+		c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrNotAllowed, "transactions are not supported"))
+		return
+	}
+	meta, err := wire.ParseMetadata(f.Payload)
+	if err != nil {
+		c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrUnknown, err.Error()))
+		return
+	}
+	t := p.t
+	partition := int32(t.name.partition)
+	p.t.publish(&appendReq{p: p, send: s, payload: f.Payload, crc: f.Checksum, meta: meta,
+		done: func(id int64, dup bool, err error) {
+			switch {
+			case err != nil:
+				c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrPersistence, err.Error()))
+			case dup:
+				c.sendCmd(wire.SendReceipt(s.ProducerID, s.SequenceID, s.HighestSequenceID,
+					wire.MessageID{LedgerID: -1, EntryID: -1, Partition: -1, BatchIndex: -1}))
+			default:
+				c.sendCmd(wire.SendReceipt(s.ProducerID, s.SequenceID, s.HighestSequenceID,
+					wire.MessageID{LedgerID: ledgerID, EntryID: id, Partition: partition, BatchIndex: -1}))
+			}
+		}})
+}
+
+func (c *conn) handleSubscribe(cmd *wire.Subscribe) {
+	if old := c.consumer(cmd.ConsumerID); old != nil {
+		if old.s.name == cmd.Subscription && old.s.t.full == mustFull(cmd.Topic) {
+			c.sendCmd(wire.Success(cmd.RequestID, nil))
+			return
+		}
+		c.sendCmd(wire.Error(cmd.RequestID, wire.ErrConsumerBusy, "consumer id already in use on this connection"))
+		return
+	}
+	if n, err := parseTopic(cmd.Topic); err == nil && n.partition < 0 && c.b.partitions(n) > 0 {
+		c.sendCmd(wire.Error(cmd.RequestID, wire.ErrNotAllowed, "topic is partitioned; subscribe to its partitions"))
+		return
+	}
+	t, err := c.b.getTopic(cmd.Topic, cmd.ForceTopicCreation)
+	if err != nil {
+		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
+		return
+	}
+	cs := &consumer{id: cmd.ConsumerID, c: c, name: cmd.ConsumerName, priority: cmd.PriorityLevel,
+		since: time.Now(), address: c.remote}
+	if cmd.KeyShared != nil && cmd.KeyShared.Sticky {
+		cs.ranges = cmd.KeyShared.Ranges
+		if cs.ranges == nil {
+			cs.ranges = [][2]int32{}
+		}
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		c.sendCmd(wire.Error(cmd.RequestID, wire.ErrServiceNotReady, "topic is closing"))
+		return
+	}
+	if cmd.Schema != nil {
+		if _, err := t.registerSchemaLocked(cmd.Schema); err != nil {
+			t.mu.Unlock()
+			c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
+			return
+		}
+	}
+	s, existed := t.subs[cmd.Subscription]
+	if !existed {
+		var md int64
+		switch {
+		case !cmd.Durable:
+			md = t.startPositionLocked(cmd.StartMessageID) - 1
+			if cmd.StartMessageID == nil && cmd.InitialEarliest {
+				md = t.first - 1
+			}
+			if cmd.RollbackSeconds > 0 {
+				md = t.seekByTimeLocked(time.Now().Add(-time.Duration(cmd.RollbackSeconds)*time.Second).UnixMilli()) - 1
+			}
+		case cmd.InitialEarliest:
+			md = t.first - 1
+		default:
+			md = t.next - 1
+		}
+		s = newSubscription(t, cmd.Subscription, cmd.Durable, cmd.SubType, md)
+	}
+	cs.s = s
+	if err := s.checkConsumerLocked(cmd.SubType); err != nil {
+		t.mu.Unlock()
+		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
+		return
+	}
+	if !existed {
+		t.subs[cmd.Subscription] = s
+		if s.durable {
+			s.dirty = true
+			t.requestFlushLocked(nil)
+		}
+	}
+	c.mu.Lock()
+	c.consumers[cmd.ConsumerID] = cs
+	c.mu.Unlock()
+	// SUCCESS goes out before ACTIVE_CONSUMER_CHANGE so the client has
+	// registered the consumer when the change arrives.
+	c.sendCmd(wire.Success(cmd.RequestID, nil))
+	_ = s.addConsumerLocked(cs, cmd.SubType)
+	t.mu.Unlock()
+}
+
+// checkConsumerLocked reports whether a consumer of type typ may attach.
+func (s *subscription) checkConsumerLocked(typ wire.SubType) error {
+	if len(s.consumers) > 0 && typ != s.typ {
+		return errorf(ErrConsumerBusy, "subscription %s is of type %s, not %s", s.name, s.typ, typ)
+	}
+	if typ == wire.SubExclusive && len(s.consumers) > 0 {
+		return errorf(ErrConsumerBusy, "exclusive consumer is already connected to subscription %s", s.name)
+	}
+	return nil
+}
+
+func (c *conn) handleAck(a *wire.Ack) {
+	cs := c.consumer(a.ConsumerID)
+	if cs == nil {
+		if a.RequestID != nil {
+			code := wire.ErrConsumerNotFound
+			c.sendCmd(wire.AckResponse(a.ConsumerID, *a.RequestID, &code, "consumer not found"))
+		}
+		return
+	}
+	if a.Txn {
+		if a.RequestID != nil {
+			code := wire.ErrNotAllowed
+			c.sendCmd(wire.AckResponse(a.ConsumerID, *a.RequestID, &code, "transactions are not supported"))
+		}
+		return
+	}
+	t := cs.s.t
+	t.mu.Lock()
+	cs.s.ackLocked(cs, a)
+	durable := cs.s.durable
+	if a.RequestID != nil {
+		rid := *a.RequestID
+		if durable {
+			t.requestFlushLocked(func(err error) {
+				if err != nil {
+					code := wire.ErrPersistence
+					c.sendCmd(wire.AckResponse(a.ConsumerID, rid, &code, err.Error()))
+					return
+				}
+				c.sendCmd(wire.AckResponse(a.ConsumerID, rid, nil, ""))
+			})
+		} else {
+			c.sendCmd(wire.AckResponse(a.ConsumerID, rid, nil, ""))
+		}
+	} else if durable {
+		t.requestFlushLocked(nil)
+	}
+	t.mu.Unlock()
+}
+
+func (c *conn) handleSeek(sk *wire.Seek) {
+	cs := c.consumer(sk.ConsumerID)
+	if cs == nil {
+		c.sendCmd(wire.Error(sk.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
+		return
+	}
+	s := cs.s
+	t := s.t
+	t.mu.Lock()
+	var to int64
+	if sk.MessageID != nil {
+		to = t.startPositionLocked(sk.MessageID)
+	} else {
+		to = t.seekByTimeLocked(int64(*sk.PublishTime))
+	}
+	s.resetLocked(to)
+	consumers := append([]*consumer(nil), s.consumers...)
+	var wait chan struct{}
+	if s.durable {
+		wait = make(chan struct{})
+		t.requestFlushLocked(func(error) { close(wait) })
+	}
+	t.mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
+	// Like Pulsar, disconnect the subscription's consumers; clients
+	// re-subscribe and read from the new position.
+	for _, x := range consumers {
+		x.c.dropConsumer(x, true)
+	}
+	c.sendCmd(wire.Success(sk.RequestID, nil))
+}
+
+func (c *conn) handleGetLastMessageID(g *wire.ConsumerRequest) {
+	cs := c.consumer(g.ConsumerID)
+	if cs == nil {
+		c.sendCmd(wire.Error(g.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
+		return
+	}
+	t := cs.s.t
+	t.mu.Lock()
+	last := t.msgID(t.next - 1)
+	if e := t.entryLocked(t.next - 1); e != nil && e.batched {
+		last.BatchIndex = e.numMsgs - 1
+	}
+	md := t.msgID(cs.s.markDelete)
+	t.mu.Unlock()
+	c.sendCmd(wire.GetLastMessageIDResponse(g.RequestID, last, &md))
+}
+
+func (c *conn) handleUnsubscribe(u *wire.Unsubscribe) {
+	cs := c.consumer(u.ConsumerID)
+	if cs == nil {
+		c.sendCmd(wire.Error(u.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
+		return
+	}
+	s := cs.s
+	t := s.t
+	t.mu.Lock()
+	if !u.Force && len(s.consumers) > 1 {
+		t.mu.Unlock()
+		c.sendCmd(wire.Error(u.RequestID, wire.ErrUnknown, "subscription has other connected consumers"))
+		return
+	}
+	others := []*consumer{}
+	for _, x := range s.consumers {
+		if x != cs {
+			others = append(others, x)
+		}
+	}
+	t.mu.Unlock()
+	for _, x := range others {
+		x.c.dropConsumer(x, true)
+	}
+	c.dropConsumer(cs, false)
+	if err := t.deleteSubscription(s.name); err != nil {
+		c.sendCmd(wire.Error(u.RequestID, serverError(err), err.Error()))
+		return
+	}
+	c.sendCmd(wire.Success(u.RequestID, nil))
+}
+
+// deleteSubscription removes a subscription and its cursor file.
+func (t *topic) deleteSubscription(name string) error {
+	t.mu.Lock()
+	s, ok := t.subs[name]
+	if !ok {
+		t.mu.Unlock()
+		return errorf(ErrSubscriptionNotFound, "subscription %s", name)
+	}
+	if len(s.consumers) > 0 {
+		t.mu.Unlock()
+		return errorf(ErrConsumerBusy, "subscription %s has connected consumers", name)
+	}
+	delete(t.subs, name)
+	s.dirty = false
+	t.mu.Unlock()
+	if s.durable {
+		if err := os.Remove(s.cursorPath()); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) handleConsumerStats(g *wire.ConsumerRequest) {
+	cs := c.consumer(g.ConsumerID)
+	if cs == nil {
+		c.sendCmd(wire.Error(g.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
+		return
+	}
+	t := cs.s.t
+	t.mu.Lock()
+	permits := cs.permits
+	if permits < 0 {
+		permits = 0
+	}
+	resp := wire.ConsumerStatsResponse(g.RequestID, cs.name, uint64(permits), uint64(cs.unacked),
+		cs.s.typ.String(), uint64(cs.s.backlogLocked()))
+	t.mu.Unlock()
+	c.sendCmd(resp)
+}
+
+// dropProducer detaches p; notify tells the client (CLOSE_PRODUCER).
+func (c *conn) dropProducer(p *producer, notify bool) {
+	c.mu.Lock()
+	if c.producers[p.id] == p {
+		delete(c.producers, p.id)
+	}
+	c.mu.Unlock()
+	p.t.removeProducer(p)
+	if notify {
+		c.sendCmd(wire.CloseProducerCmd(p.id, math.MaxUint64))
+	}
+}
+
+// dropConsumer detaches cs; notify tells the client (CLOSE_CONSUMER), which
+// then reconnects. A non-durable subscription goes away with its last
+// consumer.
+func (c *conn) dropConsumer(cs *consumer, notify bool) {
+	c.mu.Lock()
+	if c.consumers[cs.id] == cs {
+		delete(c.consumers, cs.id)
+	}
+	c.mu.Unlock()
+	s := cs.s
+	t := s.t
+	t.mu.Lock()
+	if s.hasConsumerLocked(cs) {
+		s.removeConsumerLocked(cs)
+		if !s.durable && len(s.consumers) == 0 && t.subs[s.name] == s {
+			delete(t.subs, s.name)
+		}
+	}
+	t.mu.Unlock()
+	if notify {
+		c.sendCmd(wire.CloseConsumerCmd(cs.id, math.MaxUint64))
+	}
+}
+
+// cleanup releases everything the connection held.
+func (c *conn) cleanup() {
+	c.mu.Lock()
+	ps := make([]*producer, 0, len(c.producers))
+	for _, p := range c.producers {
+		ps = append(ps, p)
+	}
+	cs := make([]*consumer, 0, len(c.consumers))
+	for _, x := range c.consumers {
+		cs = append(cs, x)
+	}
+	c.mu.Unlock()
+	for _, p := range ps {
+		c.dropProducer(p, false)
+	}
+	for _, x := range cs {
+		c.dropConsumer(x, false)
+	}
+}

@@ -1,0 +1,53 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/meshfed/meshfed/broker/wire"
+)
+
+// Sentinel errors. Each maps to one Pulsar ServerError code in serverError
+// (the single place where errors become wire codes) and to an HTTP status in
+// the admin API.
+var (
+	ErrTopicNotFound        = errors.New("topic not found")
+	ErrNamespaceNotFound    = errors.New("namespace not found")
+	ErrTenantNotFound       = errors.New("tenant not found")
+	ErrAlreadyExists        = errors.New("already exists")
+	ErrInvalidName          = errors.New("invalid name")
+	ErrProducerBusy         = errors.New("producer busy")
+	ErrConsumerBusy         = errors.New("consumer busy")
+	ErrSubscriptionNotFound = errors.New("subscription not found")
+	ErrIncompatibleSchema   = errors.New("incompatible schema")
+	ErrNotEmpty             = errors.New("not empty")
+	ErrClosed               = errors.New("broker closed")
+	ErrNotAllowed           = errors.New("not allowed")
+)
+
+// serverError maps an error to the protocol's ServerError code.
+func serverError(err error) wire.ServerError {
+	switch {
+	case errors.Is(err, ErrTopicNotFound), errors.Is(err, ErrNamespaceNotFound), errors.Is(err, ErrTenantNotFound):
+		return wire.ErrTopicNotFound
+	case errors.Is(err, ErrInvalidName):
+		return wire.ErrInvalidTopicName
+	case errors.Is(err, ErrProducerBusy):
+		return wire.ErrProducerBusy
+	case errors.Is(err, ErrConsumerBusy):
+		return wire.ErrConsumerBusy
+	case errors.Is(err, ErrSubscriptionNotFound):
+		return wire.ErrSubscriptionNotFound
+	case errors.Is(err, ErrIncompatibleSchema):
+		return wire.ErrIncompatibleSchema
+	case errors.Is(err, ErrClosed):
+		return wire.ErrServiceNotReady
+	case errors.Is(err, ErrNotAllowed):
+		return wire.ErrNotAllowed
+	}
+	return wire.ErrUnknown
+}
+
+func errorf(sentinel error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,611 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/meshfed/meshfed/broker/wire"
+)
+
+// ledgerID is the ledger part of every message id this broker hands out.
+// Entry ids grow monotonically for the life of a topic, so one ledger is
+// enough to keep ids ordered.
+const ledgerID = 1
+
+// topic is one persistent topic partition (or non-partitioned topic).
+type topic struct {
+	b    *Broker
+	name topicName
+	full string
+	dir  string
+
+	appendCh chan *appendReq
+	flushCh  chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+
+	// log is owned by the appender goroutine after load (it alone appends
+	// and drops segments); reads of stored entries go through entryInfo.seg.
+	log *entryLog
+
+	mu sync.Mutex
+	// entries indexes stored entries; entries[i].id == first+i. Guarded by mu.
+	entries []entryInfo
+	// first is the oldest retained entry id; next the id the next entry
+	// gets. Guarded by mu.
+	first, next int64
+	producers   map[string]*producer     // by producer name; guarded by mu
+	subs        map[string]*subscription // guarded by mu
+	dedup       map[string]uint64        // producer name → highest sequence id accepted; guarded by mu
+	schemas     []*wire.Schema           // version i at index i; guarded by mu
+	waiters     []func(error)            // called after the next cursor flush; guarded by mu
+	closed      bool                     // guarded by mu
+	stats       topicStats               // guarded by mu
+	lastRateAt  time.Time                // guarded by mu
+}
+
+type topicStats struct {
+	msgIn, bytesIn, msgOut, bytesOut            int64
+	prevMsgIn, prevBytesIn, prevMsgOut, prevOut int64
+	rateIn, tputIn, rateOut, tputOut            float64
+}
+
+type appendReq struct {
+	p       *producer
+	send    *wire.Send
+	payload []byte
+	crc     uint32
+	meta    *wire.Metadata
+	// done is called once the entry is durable (per the fsync policy), or
+	// with dup set when de-duplication dropped it, or with an error.
+	done func(id int64, dup bool, err error)
+}
+
+// producer is a producer connected to a topic.
+type producer struct {
+	id      uint64
+	c       *conn
+	t       *topic
+	name    string
+	since   time.Time
+	address string
+	msgIn   int64 // guarded by t.mu
+	bytesIn int64 // guarded by t.mu
+}
+
+func topicDir(root string, n topicName) string {
+	return filepath.Join(root, "topics", n.domain, n.tenant, n.namespace, escapeName(n.local))
+}
+
+// openTopic loads (or creates) a topic's storage and starts its goroutines.
+func openTopic(b *Broker, n topicName) (*topic, error) {
+	dir := topicDir(b.cfg.DataDir, n)
+	l, index, err := openLog(dir, b.cfg.SegmentSize)
+	if err != nil {
+		return nil, err
+	}
+	t := &topic{
+		b: b, name: n, full: n.String(), dir: dir, log: l,
+		appendCh: make(chan *appendReq, 1024), flushCh: make(chan struct{}, 1), stop: make(chan struct{}),
+		producers: map[string]*producer{}, subs: map[string]*subscription{}, dedup: map[string]uint64{},
+		entries: index, lastRateAt: time.Now(),
+	}
+	if len(index) > 0 {
+		t.first = index[0].id
+		t.next = index[len(index)-1].id + 1
+	} else if len(l.segs) > 0 {
+		s := l.segs[len(l.segs)-1]
+		t.first, t.next = s.last+1, s.last+1
+	}
+	if err := t.loadSidecars(); err != nil {
+		l.close()
+		return nil, err
+	}
+	for _, e := range index {
+		t.noteSequence(e.producer, e.hiSeq)
+	}
+	if err := t.loadCursors(); err != nil {
+		l.close()
+		return nil, err
+	}
+	t.wg.Add(2)
+	go t.appender()
+	go t.flusher()
+	return t, nil
+}
+
+func (t *topic) noteSequence(name string, hi uint64) {
+	if name == "" {
+		return
+	}
+	if last, ok := t.dedup[name]; !ok || hi > last {
+		t.dedup[name] = hi
+	}
+}
+
+// state is the small sidecar file of a topic: de-duplication state that
+// must outlive segments removed by retention, the first retained entry id
+// (so ids never restart after every segment was removed) and schemas.
+type topicState struct {
+	Dedup   map[string]uint64 `json:"dedup,omitempty"`
+	Next    int64             `json:"next"`
+	Schemas []*storedSchema   `json:"schemas,omitempty"`
+}
+
+type storedSchema struct {
+	Name       string            `json:"name"`
+	Type       int32             `json:"type"`
+	Data       []byte            `json:"data"`
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+func (t *topic) loadSidecars() error {
+	data, err := os.ReadFile(filepath.Join(t.dir, "state.json"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read topic state: %w", err)
+	}
+	var st topicState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("decode topic state: %w", err)
+	}
+	for k, v := range st.Dedup {
+		t.noteSequence(k, v)
+	}
+	if st.Next > t.next {
+		t.first, t.next = st.Next, st.Next
+	}
+	for _, s := range st.Schemas {
+		ws := &wire.Schema{Name: s.Name, Type: s.Type, Data: s.Data}
+		for k, v := range s.Properties {
+			ws.Properties = append(ws.Properties, wire.KeyValue{Key: k, Value: v})
+		}
+		sort.Slice(ws.Properties, func(i, j int) bool { return ws.Properties[i].Key < ws.Properties[j].Key })
+		t.schemas = append(t.schemas, ws)
+	}
+	return nil
+}
+
+// saveStateLocked writes the sidecar file. Called with mu held.
+func (t *topic) saveStateLocked() error {
+	st := topicState{Dedup: t.dedup, Next: t.next}
+	for _, s := range t.schemas {
+		ss := &storedSchema{Name: s.Name, Type: s.Type, Data: s.Data, Properties: map[string]string{}}
+		for _, kv := range s.Properties {
+			ss.Properties[kv.Key] = kv.Value
+		}
+		st.Schemas = append(st.Schemas, ss)
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(t.dir, "state.json"), data, t.b.cfg.Fsync != FsyncOff)
+}
+
+// dedupEnabled reports whether the namespace (or broker default) turns
+// producer de-duplication on for this topic.
+func (t *topic) dedupEnabled() bool { return t.b.topicDedupEnabled(t.name) }
+
+func (t *topic) appender() {
+	defer t.wg.Done()
+	var buf []byte
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		var batch []*appendReq
+		select {
+		case r := <-t.appendCh:
+			batch = append(batch, r)
+		case <-ticker.C:
+			t.applyRetention()
+			continue
+		case <-t.stop:
+			t.failPending()
+			return
+		}
+		size := len(batch[0].payload)
+		limit := 1000
+		if t.b.cfg.Fsync == FsyncAlways {
+			limit = 1
+		}
+	drain:
+		for len(batch) < limit && size < 8<<20 {
+			select {
+			case r := <-t.appendCh:
+				batch = append(batch, r)
+				size += len(r.payload)
+			default:
+				break drain
+			}
+		}
+		buf = t.appendBatch(batch, buf)
+	}
+}
+
+func (t *topic) failPending() {
+	for {
+		select {
+		case r := <-t.appendCh:
+			r.done(0, false, ErrClosed)
+		default:
+			return
+		}
+	}
+}
+
+type appendResult struct {
+	id  int64
+	dup bool
+}
+
+func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
+	results := make([]appendResult, len(batch))
+	var recs []*appendRecord
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		for _, r := range batch {
+			r.done(0, false, ErrClosed)
+		}
+		return buf
+	}
+	dedupOn := t.dedupEnabled()
+	saved := map[string]uint64{}
+	for i, r := range batch {
+		name := r.meta.ProducerName
+		if name == "" {
+			name = r.p.name
+		}
+		seq := r.send.SequenceID
+		hi := r.send.HighestSequenceID
+		if hi < seq {
+			hi = seq
+		}
+		last, known := t.dedup[name]
+		if dedupOn && known && seq <= last {
+			results[i] = appendResult{dup: true, id: -1}
+			continue
+		}
+		if _, ok := saved[name]; !ok {
+			if known {
+				saved[name] = last
+			} else {
+				saved[name] = 0
+			}
+		}
+		t.noteSequence(name, hi)
+		id := t.next + int64(len(recs))
+		results[i] = appendResult{id: id}
+		recs = append(recs, &appendRecord{id: id, seq: seq, hiSeq: hi, producer: name,
+			payloadCRC: r.crc, payload: r.payload, meta: r.meta})
+	}
+	t.mu.Unlock()
+
+	infos, buf, err := t.log.append(recs, buf, t.b.cfg.Fsync != FsyncOff)
+	now := time.Now()
+	t.mu.Lock()
+	if err != nil {
+		for name, v := range saved {
+			t.dedup[name] = v
+		}
+		t.b.log.Error("append failed", "topic", t.full, "err", err)
+	} else if len(infos) > 0 {
+		t.entries = append(t.entries, infos...)
+		t.next += int64(len(infos))
+		for i, r := range batch {
+			if results[i].dup {
+				continue
+			}
+			t.stats.msgIn += int64(r.meta.NumMessages)
+			t.stats.bytesIn += int64(len(r.payload))
+			r.p.msgIn += int64(r.meta.NumMessages)
+			r.p.bytesIn += int64(len(r.payload))
+		}
+		for _, s := range t.subs {
+			s.dispatchLocked()
+		}
+		t.b.metrics.add(len(infos), now)
+	}
+	t.mu.Unlock()
+	for i, r := range batch {
+		switch {
+		case results[i].dup:
+			r.done(-1, true, nil)
+		case err != nil:
+			r.done(0, false, err)
+		default:
+			r.done(results[i].id, false, nil)
+		}
+	}
+	return buf
+}
+
+// publish queues a SEND for appending. It blocks when the topic's queue is
+// full, which pushes back on the producing connection.
+func (t *topic) publish(r *appendReq) {
+	select {
+	case t.appendCh <- r:
+	case <-t.stop:
+		r.done(0, false, ErrClosed)
+	}
+}
+
+// applyRetention drops segments that every durable subscription has
+// consumed and that are beyond the size or time retention. Runs on the
+// appender goroutine, which owns the segment list.
+func (t *topic) applyRetention() {
+	cfg := t.b.cfg
+	if cfg.RetentionTime <= 0 && cfg.RetentionSize <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	consumed := t.next
+	for _, s := range t.subs {
+		if s.durable && s.markDelete+1 < consumed {
+			consumed = s.markDelete + 1
+		}
+	}
+	total := t.log.sizeBytes()
+	nowMs := time.Now().UnixMilli()
+	keep := func(s *segment) bool {
+		overSize := cfg.RetentionSize > 0 && total > cfg.RetentionSize
+		overTime := cfg.RetentionTime > 0 && nowMs-s.lastPublishMs > cfg.RetentionTime.Milliseconds()
+		if overSize || overTime {
+			total -= s.size
+			return false
+		}
+		return true
+	}
+	if _, err := t.log.dropBefore(consumed, keep); err != nil {
+		t.b.log.Warn("retention", "topic", t.full, "err", err)
+	}
+	first := t.next
+	if len(t.log.segs) > 0 {
+		first = t.log.segs[0].base
+	}
+	if first > t.first {
+		drop := first - t.first
+		if drop > int64(len(t.entries)) {
+			drop = int64(len(t.entries))
+		}
+		t.entries = append([]entryInfo(nil), t.entries[drop:]...)
+		t.first = first
+		if err := t.saveStateLocked(); err != nil {
+			t.b.log.Warn("save topic state", "topic", t.full, "err", err)
+		}
+	}
+}
+
+// entryLocked returns the index entry for id, or nil if it is not stored.
+func (t *topic) entryLocked(id int64) *entryInfo {
+	if id < t.first || id >= t.next {
+		return nil
+	}
+	return &t.entries[id-t.first]
+}
+
+func (t *topic) msgID(id int64) wire.MessageID {
+	return wire.MessageID{LedgerID: ledgerID, EntryID: id, Partition: int32(t.name.partition), BatchIndex: -1}
+}
+
+// addProducer registers a producer, enforcing unique names.
+func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, 0, nil, ErrClosed
+	}
+	name := cmd.ProducerName
+	if name == "" {
+		name = t.b.newProducerName()
+	}
+	if old, ok := t.producers[name]; ok {
+		if old.c == c && old.id == cmd.ProducerID {
+			return old, t.lastSeqLocked(name), t.schemaVersionLocked(cmd.Schema), nil
+		}
+		return nil, 0, nil, errorf(ErrProducerBusy, "producer with name %q is already connected to topic %s", name, t.full)
+	}
+	if cmd.AccessMode == 1 || cmd.AccessMode == 3 {
+		if len(t.producers) > 0 && cmd.AccessMode == 1 {
+			return nil, 0, nil, errorf(ErrProducerBusy, "topic %s has connected producers", t.full)
+		}
+	}
+	version, err := t.registerSchemaLocked(cmd.Schema)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote}
+	t.producers[name] = p
+	return p, t.lastSeqLocked(name), version, nil
+}
+
+func (t *topic) lastSeqLocked(name string) int64 {
+	if !t.dedupEnabled() {
+		return -1
+	}
+	if v, ok := t.dedup[name]; ok {
+		return int64(v)
+	}
+	return -1
+}
+
+func (t *topic) removeProducer(p *producer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.producers[p.name] == p {
+		delete(t.producers, p.name)
+	}
+}
+
+func schemaVersion(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
+
+func sameSchema(a, b *wire.Schema) bool {
+	return a.Type == b.Type && bytes.Equal(a.Data, b.Data)
+}
+
+// registerSchemaLocked returns the version of s, adding it when new. A
+// schema of another type than the topic's latest is incompatible; a new
+// definition of the same type becomes a new version.
+func (t *topic) registerSchemaLocked(s *wire.Schema) ([]byte, error) {
+	if s == nil || s.Type == 0 && len(s.Data) == 0 {
+		if len(t.schemas) == 0 {
+			return nil, nil
+		}
+		return schemaVersion(len(t.schemas) - 1), nil
+	}
+	for i, old := range t.schemas {
+		if sameSchema(old, s) {
+			return schemaVersion(i), nil
+		}
+	}
+	if n := len(t.schemas); n > 0 && t.schemas[n-1].Type != s.Type && t.schemas[n-1].Type != 0 {
+		return nil, errorf(ErrIncompatibleSchema, "topic %s has a schema of type %d, not %d", t.full, t.schemas[n-1].Type, s.Type)
+	}
+	t.schemas = append(t.schemas, s)
+	if err := t.saveStateLocked(); err != nil {
+		t.schemas = t.schemas[:len(t.schemas)-1]
+		return nil, err
+	}
+	return schemaVersion(len(t.schemas) - 1), nil
+}
+
+func (t *topic) schemaVersionLocked(s *wire.Schema) []byte {
+	v, _ := t.registerSchemaLocked(s)
+	return v
+}
+
+// schema returns the schema with the given version (latest when nil).
+func (t *topic) schema(version []byte) (*wire.Schema, []byte, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.schemas) == 0 {
+		return nil, nil, false
+	}
+	i := len(t.schemas) - 1
+	if len(version) == 8 {
+		i = int(binary.BigEndian.Uint64(version))
+	}
+	if i < 0 || i >= len(t.schemas) {
+		return nil, nil, false
+	}
+	return t.schemas[i], schemaVersion(i), true
+}
+
+// requestFlush asks the flusher to persist dirty cursors; done (optional)
+// runs after a flush that includes every change made before the call.
+func (t *topic) requestFlushLocked(done func(error)) {
+	if done != nil {
+		t.waiters = append(t.waiters, done)
+	}
+	select {
+	case t.flushCh <- struct{}{}:
+	default:
+	}
+}
+
+func (t *topic) flusher() {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.flushCh:
+			t.flushCursors()
+		case <-t.stop:
+			t.flushCursors()
+			return
+		}
+	}
+}
+
+// flushCursors writes every dirty durable cursor and then wakes waiters.
+func (t *topic) flushCursors() {
+	t.mu.Lock()
+	var jobs []cursorJob
+	for _, s := range t.subs {
+		if s.durable && s.dirty {
+			jobs = append(jobs, cursorJob{path: s.cursorPath(), data: s.encodeCursorLocked()})
+			s.dirty = false
+		}
+	}
+	waiters := t.waiters
+	t.waiters = nil
+	t.mu.Unlock()
+	var err error
+	for _, j := range jobs {
+		if e := writeFileAtomic(j.path, j.data, t.b.cfg.Fsync != FsyncOff); e != nil && err == nil {
+			err = e
+			t.b.log.Error("persist cursor", "topic", t.full, "err", e)
+		}
+	}
+	for _, w := range waiters {
+		w(err)
+	}
+}
+
+type cursorJob struct {
+	path string
+	data []byte
+}
+
+// close stops the topic's goroutines, disconnects its clients and flushes
+// cursors. With remove set it also deletes its storage.
+func (t *topic) close(remove bool) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	var conns []func()
+	for _, p := range t.producers {
+		p := p
+		conns = append(conns, func() { p.c.dropProducer(p, true) })
+	}
+	for _, s := range t.subs {
+		for _, c := range s.consumers {
+			c := c
+			conns = append(conns, func() { c.c.dropConsumer(c, true) })
+		}
+	}
+	if !remove {
+		_ = t.saveStateLocked()
+	}
+	t.mu.Unlock()
+	for _, f := range conns {
+		f()
+	}
+	close(t.stop)
+	t.wg.Wait()
+	t.log.close()
+	if remove {
+		return os.RemoveAll(t.dir)
+	}
+	return nil
+}
+
+// sampleRates updates the per-second rates shown in stats.
+func (t *topic) sampleRates(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	dt := now.Sub(t.lastRateAt).Seconds()
+	if dt <= 0 {
+		return
+	}
+	s := &t.stats
+	s.rateIn = float64(s.msgIn-s.prevMsgIn) / dt
+	s.tputIn = float64(s.bytesIn-s.prevBytesIn) / dt
+	s.rateOut = float64(s.msgOut-s.prevMsgOut) / dt
+	s.tputOut = float64(s.bytesOut-s.prevOut) / dt
+	s.prevMsgIn, s.prevBytesIn, s.prevMsgOut, s.prevOut = s.msgIn, s.bytesIn, s.msgOut, s.bytesOut
+	t.lastRateAt = now
+}

@@ -1,0 +1,179 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// Magic values that may start the headers-and-payload part of a frame.
+const (
+	MagicCRC32C        = 0x0e01
+	MagicBrokerEntryMD = 0x0e02
+)
+
+// ErrChecksum reports a SEND whose CRC32C does not match its metadata and
+// payload.
+var ErrChecksum = errors.New("payload checksum mismatch")
+
+// ErrFrameTooLarge reports a frame whose declared size exceeds the limit.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// CRC32C computes the checksum the protocol uses over metadata size,
+// metadata and payload.
+func CRC32C(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// Frame is one decoded frame.
+type Frame struct {
+	Cmd *Command
+	// Payload is, for SEND and MESSAGE, the metadata size, metadata and
+	// payload (everything after the magic and checksum); nil otherwise.
+	Payload []byte
+	// Checksum is the CRC32C over Payload (verified on decode).
+	Checksum uint32
+}
+
+// ReadFrame reads and decodes one frame. maxFrame bounds the declared total
+// size. Any malformed frame yields an error; the caller should close the
+// connection after answering it if it can.
+func ReadFrame(r *bufio.Reader, maxFrame int) (*Frame, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	total := binary.BigEndian.Uint32(hdr[:])
+	if total < 4 || int64(total) > int64(maxFrame) {
+		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, total)
+	}
+	buf := make([]byte, total)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return DecodeFrame(buf)
+}
+
+// DecodeFrame decodes a frame body (everything after the total size).
+func DecodeFrame(buf []byte) (*Frame, error) {
+	if len(buf) < 4 {
+		return nil, fmt.Errorf("%w: short frame", ErrMalformed)
+	}
+	cmdSize := binary.BigEndian.Uint32(buf)
+	if uint64(cmdSize) > uint64(len(buf)-4) {
+		return nil, fmt.Errorf("%w: command size %d exceeds frame", ErrMalformed, cmdSize)
+	}
+	cmd, err := DecodeCommand(buf[4 : 4+cmdSize])
+	if err != nil {
+		return nil, err
+	}
+	f := &Frame{Cmd: cmd}
+	rest := buf[4+cmdSize:]
+	if cmd.Type != TypeSend {
+		if len(rest) != 0 {
+			return nil, fmt.Errorf("%w: unexpected payload after command %d", ErrMalformed, cmd.Type)
+		}
+		return f, nil
+	}
+	if len(rest) >= 2 && binary.BigEndian.Uint16(rest) == MagicCRC32C {
+		if len(rest) < 6 {
+			return nil, fmt.Errorf("%w: truncated checksum", ErrMalformed)
+		}
+		sum := binary.BigEndian.Uint32(rest[2:])
+		rest = rest[6:]
+		if CRC32C(rest) != sum {
+			// The command is returned so the caller can answer the SEND.
+			return f, ErrChecksum
+		}
+		f.Checksum = sum
+	} else {
+		f.Checksum = CRC32C(rest)
+	}
+	if _, err := ParseMetadata(rest); err != nil {
+		return nil, err
+	}
+	f.Payload = rest
+	return f, nil
+}
+
+// AppendFrame appends a complete frame carrying cmd to dst.
+func AppendFrame(dst, cmd []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(4+len(cmd)))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(cmd)))
+	return append(dst, cmd...)
+}
+
+// AppendPayloadFrame appends a frame carrying cmd followed by the magic,
+// checksum and payload (metadata size, metadata and payload).
+func AppendPayloadFrame(dst, cmd []byte, checksum uint32, payload []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(4+len(cmd)+6+len(payload)))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(cmd)))
+	dst = append(dst, cmd...)
+	dst = binary.BigEndian.AppendUint16(dst, MagicCRC32C)
+	dst = binary.BigEndian.AppendUint32(dst, checksum)
+	return append(dst, payload...)
+}
+
+// Metadata is the part of MessageMetadata the broker looks at:
+// 1 producer_name, 2 sequence_id, 3 publish_time, 6 partition_key,
+// 11 num_messages_in_batch, 18 ordering_key, 19 deliver_at_time,
+// 24 highest_sequence_id, 27 num_chunks_from_msg.
+type Metadata struct {
+	ProducerName string
+	SequenceID   uint64
+	PublishTime  uint64
+	PartitionKey string
+	OrderingKey  []byte
+	// NumMessages is num_messages_in_batch, 1 when absent.
+	NumMessages int32
+	// Batched reports that num_messages_in_batch was present.
+	Batched bool
+}
+
+// Key is the routing key Key_Shared dispatch hashes: the ordering key if
+// set, else the partition key.
+func (m *Metadata) Key() []byte {
+	if len(m.OrderingKey) > 0 {
+		return m.OrderingKey
+	}
+	return []byte(m.PartitionKey)
+}
+
+// ParseMetadata decodes the metadata size and MessageMetadata at the start
+// of p (the part of a SEND after magic and checksum).
+func ParseMetadata(p []byte) (*Metadata, error) {
+	if len(p) < 4 {
+		return nil, fmt.Errorf("%w: missing metadata size", ErrMalformed)
+	}
+	n := binary.BigEndian.Uint32(p)
+	if uint64(n) > uint64(len(p)-4) {
+		return nil, fmt.Errorf("%w: metadata size %d exceeds frame", ErrMalformed, n)
+	}
+	fs, err := parse(p[4 : 4+n])
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.need("MessageMetadata", 1, 2, 3); err != nil {
+		return nil, err
+	}
+	ok, _ := fs.bytes(18)
+	m := &Metadata{
+		ProducerName: fs.str(1),
+		SequenceID:   fs.u64(2, 0),
+		PublishTime:  fs.u64(3, 0),
+		PartitionKey: fs.str(6),
+		OrderingKey:  ok,
+		NumMessages:  fs.i32(11, 1),
+		Batched:      fs.has(11),
+	}
+	if m.NumMessages < 1 {
+		m.NumMessages = 1
+	}
+	return m, nil
+}
