@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: tools, generated-code check, lint,
+# unit tests, race tests of the concurrent packages, fuzz smoke runs and the
+# end-to-end tests of the built binary. Needs Go and the Go module proxy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+
+step "download modules"
+go mod download
+go mod verify
+
+step "install code-generation tools"
+scripts/tools.sh
+
+step "check generated code is up to date and buf lint is clean"
+scripts/generate.sh
+if [ -n "$(git status --porcelain -- gen)" ]; then
+  git status --porcelain -- gen
+  echo "gen/ differs from what proto/ generates: run scripts/generate.sh and commit" >&2
+  exit 1
+fi
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+go vet -tags e2e ./e2e/...
+
+step "unit and in-process tests"
+go test -count=1 -timeout 15m ./...
+
+step "race detector on the concurrent packages"
+go test -race -count=1 -timeout 20m ./controlplane/... ./client/... ./broker/...
+
+step "fuzz smoke runs (seed corpora run in the unit tests too)"
+for target in "FuzzDecode ./objects" "FuzzParseSelector ./objects"; do
+  set -- $target
+  go test -run='^$' -fuzz="^$1\$" -fuzztime=15s "$2"
+done
+if ls broker/*_test.go >/dev/null 2>&1; then
+  for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' -r broker --include='*_test.go' | sed 's/^func //' | sort -u); do
+    pkg=$(dirname "$(grep -rl "^func $f(" broker --include='*_test.go' | head -1)")
+    go test -run='^$' -fuzz="^$f\$" -fuzztime=15s "./$pkg"
+  done
+fi
+
+step "end-to-end tests of the built binary"
+go test -tags e2e -count=1 -timeout 20m ./e2e/...
+
+step "all tests passed"
