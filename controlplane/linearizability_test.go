@@ -1,0 +1,642 @@
+package controlplane
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"google.golang.org/grpc"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/meshfed/meshfed/client"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// The linearizability test: concurrent clients put, read and
+// compare-and-set a few Cluster objects through the fail-over client while a
+// seeded nemesis kills the Raft leader and restarts it on the same data dir
+// and addresses. Porcupine checks each run's history against a register
+// model, one register per object.
+//
+//	MESHFED_LIN_RUNS     number of runs (default 20; 8 under -race)
+//	MESHFED_LIN_SEED     seed of the first run; run i uses seed+i (default: clock)
+//	MESHFED_LIN_DURATION length of each run's workload (default 2s)
+//	MESHFED_LIN_STALE_READS=1 reads with stale=true: a deliberately broken
+//	                     read path the checker must catch (a self-check)
+//
+// The seed fixes the nemesis' schedule and each client's choice of
+// operations; thread timing still varies, so a failing seed reproduces the
+// schedule, not necessarily the same interleaving. On a violation the
+// porcupine visualization is written to the test's artifact directory
+// (keep it with `go test -artifacts -outputdir DIR`).
+
+const (
+	linClients   = 6
+	linKeys      = 3
+	linOpTimeout = 2 * time.Second
+	// linLabel is the label whose value is the register's value.
+	linLabel = "lin"
+)
+
+type linOpKind uint8
+
+const (
+	linGet linOpKind = iota
+	linPut
+	linCAS
+)
+
+// linInput is one operation on one register (a Cluster object).
+type linInput struct {
+	Op  linOpKind
+	Key string
+	// Value is the value a put or CAS writes. Every write in a run writes a
+	// distinct value, so a value identifies the write, and with it the
+	// resourceVersion that write produced.
+	Value string
+	// Expect is, for a CAS, the value whose resourceVersion the write used
+	// as its precondition: the CAS may apply exactly when the register
+	// still holds Expect.
+	Expect string
+}
+
+// linOutput is what the client saw.
+type linOutput struct {
+	// Value read by a get; "" means NotFound.
+	Value string
+	// OK reports whether a CAS applied (false: Aborted).
+	OK bool
+	// Unknown marks a write whose outcome the client cannot know (the call
+	// may or may not have taken effect); its return time is infinite.
+	Unknown bool
+}
+
+// linModel is a register per key, initially absent ("").
+var linModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range history {
+			k := op.Input.(linInput).Key
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], op)
+		}
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() any { return "" },
+	Step: func(st, in, out any) (bool, any) {
+		cur, i, o := st.(string), in.(linInput), out.(linOutput)
+		switch i.Op {
+		case linGet:
+			return o.Value == cur, cur
+		case linPut:
+			return true, i.Value
+		case linCAS:
+			match := cur == i.Expect
+			switch {
+			case o.Unknown:
+				// Had it reached the leader here, it would have applied
+				// exactly when the precondition held. (Porcupine may also
+				// linearize it after everything else: it never returned.)
+				if match {
+					return true, i.Value
+				}
+				return true, cur
+			case o.OK:
+				return match, i.Value
+			default:
+				return !match, cur
+			}
+		}
+		return false, cur
+	},
+	DescribeOperation: func(in, out any) string {
+		i, o := in.(linInput), out.(linOutput)
+		switch i.Op {
+		case linGet:
+			return fmt.Sprintf("get(%s) -> %q", i.Key, o.Value)
+		case linPut:
+			if o.Unknown {
+				return fmt.Sprintf("put(%s, %q) -> ?", i.Key, i.Value)
+			}
+			return fmt.Sprintf("put(%s, %q)", i.Key, i.Value)
+		default:
+			res := "aborted"
+			switch {
+			case o.Unknown:
+				res = "?"
+			case o.OK:
+				res = "ok"
+			}
+			return fmt.Sprintf("cas(%s, %q -> %q) -> %s", i.Key, i.Expect, i.Value, res)
+		}
+	},
+	DescribeState: func(st any) string { return fmt.Sprintf("%q", st) },
+}
+
+func TestLinearizabilityModel(t *testing.T) {
+	at := func(client int, in linInput, out linOutput, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret}
+	}
+	put := func(v string) linInput { return linInput{Op: linPut, Key: "k", Value: v} }
+	get := linInput{Op: linGet, Key: "k"}
+	cas := func(expect, v string) linInput { return linInput{Op: linCAS, Key: "k", Expect: expect, Value: v} }
+	never := int64(math.MaxInt64)
+	tests := []struct {
+		name    string
+		history []porcupine.Operation
+		want    porcupine.CheckResult
+	}{
+		{"read sees completed put", []porcupine.Operation{
+			at(0, put("a"), linOutput{}, 0, 10),
+			at(1, get, linOutput{Value: "a"}, 20, 30),
+		}, porcupine.Ok},
+		{"stale read after completed put", []porcupine.Operation{
+			at(0, put("a"), linOutput{}, 0, 10),
+			at(0, put("b"), linOutput{}, 11, 15),
+			at(1, get, linOutput{Value: "a"}, 20, 30),
+		}, porcupine.Illegal},
+		{"concurrent read may see either", []porcupine.Operation{
+			at(0, put("a"), linOutput{}, 0, 10),
+			at(0, put("b"), linOutput{}, 11, 25),
+			at(1, get, linOutput{Value: "a"}, 20, 30),
+		}, porcupine.Ok},
+		{"cas on current value applies", []porcupine.Operation{
+			at(0, put("a"), linOutput{}, 0, 10),
+			at(0, cas("a", "b"), linOutput{OK: true}, 11, 15),
+			at(1, get, linOutput{Value: "b"}, 20, 30),
+		}, porcupine.Ok},
+		{"cas on replaced value must abort", []porcupine.Operation{
+			at(0, put("a"), linOutput{}, 0, 10),
+			at(0, put("b"), linOutput{}, 11, 15),
+			at(0, cas("a", "c"), linOutput{OK: true}, 16, 18),
+		}, porcupine.Illegal},
+		{"abort on current value is wrong", []porcupine.Operation{
+			at(0, put("a"), linOutput{}, 0, 10),
+			at(0, cas("a", "b"), linOutput{}, 11, 15),
+		}, porcupine.Illegal},
+		{"unknown write may show up late", []porcupine.Operation{
+			at(0, put("a"), linOutput{Unknown: true}, 0, never),
+			at(1, get, linOutput{Value: ""}, 5, 10),
+			at(1, get, linOutput{Value: "a"}, 50, 60),
+		}, porcupine.Ok},
+		{"unknown write may never show up", []porcupine.Operation{
+			at(0, put("a"), linOutput{Unknown: true}, 0, never),
+			at(1, put("b"), linOutput{}, 5, 10),
+			at(1, get, linOutput{Value: "b"}, 50, 60),
+		}, porcupine.Ok},
+		{"unknown write cannot vanish once seen", []porcupine.Operation{
+			at(0, put("a"), linOutput{Unknown: true}, 0, never),
+			at(1, get, linOutput{Value: "a"}, 5, 10),
+			at(1, get, linOutput{Value: ""}, 50, 60),
+		}, porcupine.Illegal},
+		{"unknown cas applies only on a match", []porcupine.Operation{
+			at(0, put("a"), linOutput{}, 0, 1),
+			at(0, put("b"), linOutput{}, 2, 3),
+			at(1, cas("a", "c"), linOutput{Unknown: true}, 5, never),
+			at(1, get, linOutput{Value: "c"}, 50, 60),
+		}, porcupine.Illegal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := porcupine.CheckOperationsTimeout(linModel, tt.history, 10*time.Second); got != tt.want {
+				t.Fatalf("check = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
+	runs := linEnvInt(t, "MESHFED_LIN_RUNS", 20)
+	if linRaceEnabled && os.Getenv("MESHFED_LIN_RUNS") == "" {
+		runs = 8 // the race detector makes each run several times slower
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MESHFED_LIN_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MESHFED_LIN_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	dur := 2 * time.Second
+	if s := os.Getenv("MESHFED_LIN_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("MESHFED_LIN_DURATION=%q: %v", s, err)
+		}
+		dur = d
+	}
+	mode := linMode{
+		staleReads:        os.Getenv("MESHFED_LIN_STALE_READS") == "1",
+		strictUnavailable: os.Getenv("MESHFED_LIN_STRICT_UNAVAILABLE") == "1",
+	}
+	t.Logf("%d runs of %s, first seed %d (reproduce: MESHFED_LIN_SEED=%d)", runs, dur, seed, seed)
+
+	lc := newLinCluster(t)
+	clients := make([]*client.Client, linClients)
+	for i := range clients {
+		c, err := client.New(lc.grpcAddrs())
+		if err != nil {
+			t.Fatalf("client: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		clients[i] = c
+	}
+	start := time.Now()
+	var totalKills int
+	for run := range runs {
+		runSeed := seed + uint64(run)
+		st := lc.run(t, run, runSeed, dur, clients, mode)
+		totalKills += st.kills
+		t.Logf("run %d seed %d: %s", run, runSeed, &st)
+		if st.gets == 0 || st.puts+st.casOK == 0 {
+			t.Fatalf("run %d seed %d made no progress: %s", run, runSeed, &st)
+		}
+		res, info := porcupine.CheckOperationsVerbose(linModel, st.history, 30*time.Second)
+		switch res {
+		case porcupine.Ok:
+		case porcupine.Illegal:
+			path := filepath.Join(t.ArtifactDir(), fmt.Sprintf("linearizability-seed-%d.html", runSeed))
+			st.explain(t)
+			if err := porcupine.VisualizePath(linModel, info, path); err != nil {
+				t.Logf("write visualization: %v", err)
+			}
+			t.Fatalf("run %d (MESHFED_LIN_SEED=%d MESHFED_LIN_RUNS=1): history of %d operations is not linearizable; visualization: %s",
+				run, runSeed, len(st.history), path)
+		default:
+			t.Fatalf("run %d seed %d: checker gave up on %d operations", run, runSeed, len(st.history))
+		}
+	}
+	t.Logf("%d runs, %d leader kills, 0 violations in %s", runs, totalKills, time.Since(start).Round(time.Millisecond))
+}
+
+func linEnvInt(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return n
+}
+
+// linCluster is a 3-node cluster whose nodes the nemesis replaces.
+type linCluster struct {
+	// mu guards servers; a nil entry is a node the nemesis has stopped.
+	mu      sync.Mutex
+	servers []*Server
+}
+
+func newLinCluster(t *testing.T) *linCluster {
+	lc := &linCluster{servers: TestCluster(t, 3)}
+	t.Cleanup(func() {
+		lc.mu.Lock()
+		defer lc.mu.Unlock()
+		for _, s := range lc.servers {
+			if s != nil {
+				_ = s.Shutdown()
+			}
+		}
+	})
+	return lc
+}
+
+func (lc *linCluster) grpcAddrs() []string {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	var out []string
+	for _, s := range lc.servers {
+		out = append(out, s.GRPCAddr())
+	}
+	return out
+}
+
+func (lc *linCluster) live() []*Server {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	var out []*Server
+	for _, s := range lc.servers {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// kill stops the current leader, if there is one, and returns the
+// configuration to restart it with (same data dir, node ID and addresses).
+func (lc *linCluster) kill(t *testing.T) (int, Config, bool) {
+	lc.mu.Lock()
+	idx := -1
+	for i, s := range lc.servers {
+		if s != nil && s.IsLeader() {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		lc.mu.Unlock()
+		return -1, Config{}, false
+	}
+	s := lc.servers[idx]
+	lc.servers[idx] = nil
+	lc.mu.Unlock()
+	cfg := s.cfg
+	cfg.RaftAddr, cfg.GRPCAddr = s.RaftAddr(), s.GRPCAddr()
+	if err := s.Shutdown(); err != nil {
+		t.Errorf("shutdown %s: %v", s.NodeID(), err)
+	}
+	return idx, cfg, true
+}
+
+// restart starts a stopped node again; the ports it held were just released,
+// so binding them is retried for a while.
+func (lc *linCluster) restart(t *testing.T, idx int, cfg Config) {
+	var s *Server
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if s, err = NewServer(cfg); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restart %s: %v", cfg.NodeID, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	lc.mu.Lock()
+	lc.servers[idx] = s
+	lc.mu.Unlock()
+}
+
+// nemesis kills the leader at random intervals and restarts it after a
+// random pause, until stop closes. It leaves every node running.
+func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}) (kills int) {
+	for {
+		select {
+		case <-stop:
+			return kills
+		case <-time.After(time.Duration(100+rng.IntN(600)) * time.Millisecond):
+		}
+		idx, cfg, ok := lc.kill(t)
+		if !ok {
+			continue
+		}
+		kills++
+		// The pause is drawn even when stop is closed, so a seed's schedule
+		// does not depend on when the run ends.
+		pause := time.Duration(rng.IntN(400)) * time.Millisecond
+		select {
+		case <-stop:
+		case <-time.After(pause):
+		}
+		lc.restart(t, idx, cfg)
+	}
+}
+
+// linMode holds the switches of a run.
+type linMode struct {
+	// staleReads reads with stale=true: a broken read path the checker
+	// must catch (MESHFED_LIN_STALE_READS=1).
+	staleReads bool
+	// strictUnavailable takes a write that failed with Unavailable as not
+	// applied, as the API promises (MESHFED_LIN_STRICT_UNAVAILABLE=1).
+	strictUnavailable bool
+}
+
+type linRunStats struct {
+	history []porcupine.Operation
+	kills   int
+	// Operations recorded, by kind and outcome.
+	gets, puts, putsUnknown       int
+	casOK, casAborted, casUnknown int
+	// failed counts calls left out of the history.
+	failed int
+	// dropped are the writes left out of the history in strict mode
+	// because they failed with Unavailable, by value, with the error.
+	dropped map[string]string
+}
+
+func (st *linRunStats) String() string {
+	return fmt.Sprintf("%d kills; gets %d, puts %d (%d unknown), cas %d ok / %d aborted / %d unknown; %d calls left out",
+		st.kills, st.gets, st.puts, st.putsUnknown, st.casOK, st.casAborted, st.casUnknown, st.failed)
+}
+
+// linRecorder collects one run's operations from all clients.
+type linRecorder struct {
+	start time.Time
+	// mu guards st.
+	mu sync.Mutex
+	st linRunStats
+}
+
+func (r *linRecorder) now() int64 { return int64(time.Since(r.start)) }
+
+func (r *linRecorder) add(op porcupine.Operation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.history = append(r.st.history, op)
+	in, out := op.Input.(linInput), op.Output.(linOutput)
+	switch {
+	case in.Op == linGet:
+		r.st.gets++
+	case in.Op == linPut:
+		r.st.puts++
+		if out.Unknown {
+			r.st.putsUnknown++
+		}
+	case out.Unknown:
+		r.st.casUnknown++
+	case out.OK:
+		r.st.casOK++
+	default:
+		r.st.casAborted++
+	}
+}
+
+func (r *linRecorder) fail() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.failed++
+}
+
+func (r *linRecorder) drop(value string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.failed++
+	if r.st.dropped == nil {
+		r.st.dropped = map[string]string{}
+	}
+	r.st.dropped[value] = status.Convert(err).Message()
+}
+
+// explain lists reads that saw the value of a write the client was told
+// had failed: the usual cause of a violation in this test.
+func (st *linRunStats) explain(t *testing.T) {
+	for _, part := range linModel.Partition(st.history) {
+		if porcupine.CheckOperations(linModel, part) {
+			continue
+		}
+		sorted := slices.Clone(part)
+		slices.SortFunc(sorted, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+		for _, op := range sorted {
+			ret := "never"
+			if op.Return != math.MaxInt64 {
+				ret = time.Duration(op.Return).String()
+			}
+			t.Logf("  %s..%s c%d %s %v", time.Duration(op.Call), ret, op.ClientId, linModel.DescribeOperation(op.Input, op.Output), op.Metadata)
+		}
+	}
+	for _, op := range st.history {
+		in, out := op.Input.(linInput), op.Output.(linOutput)
+		if in.Op != linGet {
+			continue
+		}
+		if msg, ok := st.dropped[out.Value]; ok {
+			t.Logf("get(%s) by client %d read %q, written by a call that failed with Unavailable: %s", in.Key, op.ClientId, out.Value, msg)
+		}
+	}
+}
+
+func (lc *linCluster) run(t *testing.T, run int, seed uint64, dur time.Duration, clients []*client.Client, mode linMode) linRunStats {
+	keys := make([]string, linKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("lin-r%d-k%d", run, i)
+	}
+	rec := &linRecorder{start: time.Now()}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for id, c := range clients {
+		rng := rand.New(rand.NewPCG(seed, uint64(id)+1))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			linClient(t, c, id, run, rng, keys, rec, stop, mode)
+		}()
+	}
+	kills := make(chan int, 1)
+	go func() { kills <- lc.nemesis(t, rand.New(rand.NewPCG(seed, 0)), stop) }()
+	timer := time.NewTimer(dur)
+	<-timer.C
+	close(stop)
+	wg.Wait()
+	rec.st.kills = <-kills
+	// Start the next run from a cluster with all nodes up and a leader, so
+	// runs do not eat into each other.
+	WaitForLeader(t, lc.live()...)
+	return rec.st
+}
+
+// linClient issues random operations until stop closes. It remembers, per
+// key, the last value it saw and that value's resourceVersion, which its
+// CAS operations use as their precondition.
+//
+// It calls through client.Do, as client.Apply and client.Get do, but
+// records every attempt Do makes as an operation of its own: Do moves on to
+// the next server after an Unavailable, so one call may reach the leader
+// more than once.
+func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys []string, rec *linRecorder, stop <-chan struct{}, mode linMode) {
+	type seen struct {
+		value string
+		rv    uint64
+	}
+	known := map[string]seen{}
+	for seq := 0; ; seq++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		key := keys[rng.IntN(len(keys))]
+		ctx, cancel := context.WithTimeout(context.Background(), linOpTimeout)
+		if p := rng.IntN(10); p < 4 {
+			in := linInput{Op: linGet, Key: key}
+			_ = c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+				call := rec.now()
+				resp, err := client.Objects(conn).Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: key, Stale: mode.staleReads})
+				ret := rec.now()
+				var out linOutput
+				switch status.Code(err) {
+				case codes.OK:
+					md := objects.Meta(resp.GetObject())
+					out.Value = md.GetLabels()[linLabel]
+					known[key] = seen{out.Value, md.GetResourceVersion()}
+				case codes.NotFound:
+					delete(known, key)
+				default:
+					// A failed read changed nothing: leave it out.
+					rec.fail()
+					return err
+				}
+				rec.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: conn.Target()})
+				return err
+			})
+		} else {
+			in := linInput{Op: linPut, Key: key, Value: fmt.Sprintf("r%d-c%d-%d", run, id, seq)}
+			var rv uint64
+			if prev, ok := known[key]; ok && p >= 7 {
+				in.Op, in.Expect, rv = linCAS, prev.value, prev.rv
+			}
+			delete(known, key)
+			req := &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{linObject(key, in.Value, rv)}}
+			_ = c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+				call := rec.now()
+				resp, err := client.Objects(conn).Apply(ctx, req)
+				ret := rec.now()
+				var out linOutput
+				switch code := status.Code(err); {
+				case err == nil:
+					out.OK = true
+					known[key] = seen{in.Value, objects.Meta(resp.GetObjects()[0]).GetResourceVersion()}
+				case code == codes.Aborted && in.Op == linCAS:
+				case code == codes.Unavailable && mode.strictUnavailable:
+					// What the API promises: no server accepted the write.
+					rec.drop(in.Value, err)
+					return err
+				case code == codes.InvalidArgument || code == codes.Aborted:
+					t.Errorf("client %d: write %s: %v", id, key, err)
+					rec.fail()
+					return err
+				default:
+					// Unknown, DeadlineExceeded, and Unavailable, which
+					// a client also sees when the server it sent the
+					// write to (or the leader a follower forwarded it
+					// to) dies mid-call: the write may have applied, now
+					// or later.
+					out.Unknown = true
+					ret = math.MaxInt64
+				}
+				rec.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: conn.Target()})
+				return err
+			})
+		}
+		cancel()
+	}
+}
+
+func linObject(name, value string, rv uint64) *meshfedv1.Object {
+	return objects.Wrap(&meshfedv1.Cluster{
+		ApiVersion: objects.APIVersion, Kind: "Cluster",
+		Metadata: &meshfedv1.ObjectMeta{Name: name, ResourceVersion: rv, Labels: map[string]string{linLabel: value}},
+		Spec:     &meshfedv1.ClusterSpec{ServiceUrl: "pulsar://127.0.0.1:6650"},
+	})
+}
