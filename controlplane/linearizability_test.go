@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"google.golang.org/grpc"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +19,7 @@ import (
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -275,7 +276,7 @@ func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 		case porcupine.Ok:
 		case porcupine.Illegal:
 			path := filepath.Join(t.ArtifactDir(), fmt.Sprintf("linearizability-seed-%d.html", runSeed))
-			st.explain(t)
+			st.explain(t, t.ArtifactDir(), runSeed)
 			if err := porcupine.VisualizePath(linModel, info, path); err != nil {
 				t.Logf("write visualization: %v", err)
 			}
@@ -433,7 +434,7 @@ type linRunStats struct {
 	failed int
 	// dropped are the writes left out of the history in strict mode
 	// because they failed with Unavailable, by value, with the error.
-	dropped map[string]string
+	dropped map[string][]string
 }
 
 func (st *linRunStats) String() string {
@@ -484,14 +485,16 @@ func (r *linRecorder) drop(value string, err error) {
 	defer r.mu.Unlock()
 	r.st.failed++
 	if r.st.dropped == nil {
-		r.st.dropped = map[string]string{}
+		r.st.dropped = map[string][]string{}
 	}
-	r.st.dropped[value] = status.Convert(err).Message()
+	r.st.dropped[value] = append(r.st.dropped[value], status.Convert(err).Message())
 }
 
-// explain lists reads that saw the value of a write the client was told
-// had failed: the usual cause of a violation in this test.
-func (st *linRunStats) explain(t *testing.T) {
+// explain writes the operations on the registers that fail the check to
+// dir, in call order, with the server each went to, and logs reads that saw
+// the value of a write left out of the history (strict mode).
+func (st *linRunStats) explain(t *testing.T, dir string, seed uint64) {
+	var b strings.Builder
 	for _, part := range linModel.Partition(st.history) {
 		if porcupine.CheckOperations(linModel, part) {
 			continue
@@ -503,16 +506,26 @@ func (st *linRunStats) explain(t *testing.T) {
 			if op.Return != math.MaxInt64 {
 				ret = time.Duration(op.Return).String()
 			}
-			t.Logf("  %s..%s c%d %s %v", time.Duration(op.Call), ret, op.ClientId, linModel.DescribeOperation(op.Input, op.Output), op.Metadata)
+			fmt.Fprintf(&b, "%s..%s c%d %s via %v\n", time.Duration(op.Call), ret, op.ClientId, linModel.DescribeOperation(op.Input, op.Output), op.Metadata)
+		}
+		b.WriteString("\n")
+	}
+	path := filepath.Join(dir, fmt.Sprintf("linearizability-seed-%d.txt", seed))
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Logf("write history: %v", err)
+	} else {
+		t.Logf("operations on the failing registers: %s", path)
+	}
+	written := map[string]bool{}
+	for _, op := range st.history {
+		if in := op.Input.(linInput); in.Op != linGet {
+			written[in.Value] = true
 		}
 	}
 	for _, op := range st.history {
 		in, out := op.Input.(linInput), op.Output.(linOutput)
-		if in.Op != linGet {
-			continue
-		}
-		if msg, ok := st.dropped[out.Value]; ok {
-			t.Logf("get(%s) by client %d read %q, written by a call that failed with Unavailable: %s", in.Key, op.ClientId, out.Value, msg)
+		if msgs, ok := st.dropped[out.Value]; ok && in.Op == linGet && !written[out.Value] {
+			t.Logf("get(%s) by client %d read %q, written by a call whose every attempt failed with Unavailable: %q", in.Key, op.ClientId, out.Value, msgs)
 		}
 	}
 }
