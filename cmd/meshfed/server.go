@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/controlplane"
+	"github.com/meshfed/meshfed/telemetry"
 	"github.com/spf13/cobra"
 )
 
@@ -45,6 +47,11 @@ resumes from the Raft state in --data-dir.`,
 			}
 			cfg.InitialCluster = ic
 			cfg.Join = client.ParseAddrs(join)
+			stopTracing, err := telemetry.SetupTracing(cmd.Context(), "meshfed-server", cfg.NodeID)
+			if err != nil {
+				return err
+			}
+			defer stopTracing(context.Background())
 			srv, err := controlplane.NewServer(cfg)
 			if err != nil {
 				return err
