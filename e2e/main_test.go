@@ -250,12 +250,17 @@ func (s *server) logTail() string {
 // every process still running is killed, and on failure the tail of each
 // server's log is printed.
 type cluster struct {
-	t       *testing.T
+	t *testing.T
+	// dir holds the servers' data dirs and logs.
+	dir     string
 	servers []*server
 }
 
 func newCluster(t *testing.T) *cluster {
-	c := &cluster{t: t}
+	// Create the temp dir before registering the cleanup below, so that
+	// (cleanups running last-in first-out) the processes are killed and
+	// their logs printed before the directory is removed.
+	c := &cluster{t: t, dir: t.TempDir()}
 	t.Cleanup(func() {
 		for _, s := range c.servers {
 			if s.running() {
@@ -276,7 +281,10 @@ func newCluster(t *testing.T) *cluster {
 func (c *cluster) add(id string, flags ...string) *server {
 	c.t.Helper()
 	addrs := freeAddrs(c.t, 3)
-	dir := c.t.TempDir()
+	dir := filepath.Join(c.dir, id)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		c.t.Fatalf("add server %s: %v", id, err)
+	}
 	s := &server{
 		t:        c.t,
 		id:       id,
