@@ -91,7 +91,10 @@ func TestThreeServersSurviveLeaderKill(t *testing.T) {
 	for _, s := range c.servers {
 		s.stop()
 	}
+	// No bootstrap flags this time: a server with Raft state in its data
+	// dir needs none.
 	for _, s := range c.servers {
+		s.flags = nil
 		s.start()
 	}
 	for _, s := range c.servers {
@@ -173,4 +176,25 @@ func TestJoinAddsServer(t *testing.T) {
 	for _, s := range []*server{second, third} {
 		waitRV(t, s, objectRef{"mesh", "acme/prod/pipeline"}, 0)
 	}
+
+	// Take the third server out for good: stop it, remove it, and the
+	// remaining two still take writes.
+	third.stop()
+	out := mustCLI(t, addrs(third, first, second), "operator", "raft", "remove-peer", "third")
+	if !strings.Contains(out, "third") {
+		t.Errorf("remove-peer output does not name the peer: %q", out)
+	}
+	eventually(t, convergeTimout, "list-peers to show 2 voters", func() (bool, string) {
+		rows, r := listPeers(t, addrs(first, second))
+		if r.code != 0 {
+			return false, r.String()
+		}
+		ids := map[string]bool{}
+		for _, row := range rows {
+			ids[row["ID"]] = row["VOTER"] == "true"
+		}
+		return len(ids) == 2 && ids["first"] && ids["second"], r.stdout
+	})
+	mustCLI(t, addrs(first, second), "apply", "-f", "testdata/federation-v2.yaml")
+	waitRV(t, second, objectRef{"cluster", "north"}, 0)
 }

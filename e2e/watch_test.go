@@ -152,6 +152,19 @@ func TestWatchCLI(t *testing.T) {
 	mustCLI(t, addrs(rest...), "apply", "-f", writeCluster(t, "watched-two"))
 	w.waitLine(t, convergeTimout, "PUT", "watched-two")
 
+	// Resuming from the last revision seen: nothing printed twice.
+	w.mu.Lock()
+	puts := map[string]int{}
+	for _, line := range w.seen {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "PUT" {
+			puts[f[1]]++
+		}
+	}
+	w.mu.Unlock()
+	if puts["watched-one"] != 1 || puts["watched-two"] != 1 {
+		t.Errorf("want one PUT line per cluster, got %v\n%s", puts, w.output())
+	}
+
 	select {
 	case <-w.done:
 		t.Fatalf("watch exited after failing over\n%s", w.output())
