@@ -21,6 +21,7 @@ import (
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 )
 
@@ -268,6 +269,9 @@ func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 		st := lc.run(t, run, runSeed, dur, clients, mode)
 		totalKills += st.kills
 		t.Logf("run %d seed %d: %s", run, runSeed, &st)
+		for cause, n := range st.unknown {
+			t.Logf("    %d unknown: %s", n, cause)
+		}
 		if st.gets == 0 || st.puts+st.casOK == 0 {
 			t.Fatalf("run %d seed %d made no progress: %s", run, runSeed, &st)
 		}
@@ -435,6 +439,8 @@ type linRunStats struct {
 	// dropped are the writes left out of the history in strict mode
 	// because they failed with Unavailable, by value, with the error.
 	dropped map[string][]string
+	// unknown counts the causes of unknown outcomes.
+	unknown map[string]int
 }
 
 func (st *linRunStats) String() string {
@@ -478,6 +484,20 @@ func (r *linRecorder) fail() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.st.failed++
+}
+
+// unknownCause counts the errors that left writes with an unknown outcome.
+func (r *linRecorder) unknownCause(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st.unknown == nil {
+		r.st.unknown = map[string]int{}
+	}
+	msg := status.Convert(err).Message()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && status.Code(err) != codes.Unavailable {
+		msg = msg[:i]
+	}
+	r.st.unknown[status.Code(err).String()+": "+msg]++
 }
 
 func (r *linRecorder) drop(value string, err error) {
@@ -584,6 +604,10 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 		if p := rng.IntN(10); p < 4 {
 			in := linInput{Op: linGet, Key: key}
 			_ = c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+				if !linSendable(ctx, conn) {
+					rec.fail()
+					return errLinNotConnected
+				}
 				call := rec.now()
 				resp, err := client.Objects(conn).Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: key, Stale: mode.staleReads})
 				ret := rec.now()
@@ -612,6 +636,10 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 			delete(known, key)
 			req := &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{linObject(key, in.Value, rv)}}
 			_ = c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+				if !linSendable(ctx, conn) {
+					rec.fail()
+					return errLinNotConnected
+				}
 				call := rec.now()
 				resp, err := client.Objects(conn).Apply(ctx, req)
 				ret := rec.now()
@@ -637,12 +665,37 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 					// or later.
 					out.Unknown = true
 					ret = math.MaxInt64
+					rec.unknownCause(err)
 				}
 				rec.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: conn.Target()})
 				return err
 			})
 		}
 		cancel()
+	}
+}
+
+// errLinNotConnected fails an attempt the test client did not send.
+var errLinNotConnected = status.Error(codes.Unavailable, "not connected")
+
+// linSendable reports whether conn is connected, giving it a moment to
+// connect. The test sends only on a ready connection, so an attempt that
+// could not have been sent is left out of the history instead of being
+// recorded as a write of unknown outcome (which slows the checker down).
+func linSendable(ctx context.Context, conn *grpc.ClientConn) bool {
+	ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	for {
+		st := conn.GetState()
+		switch st {
+		case connectivity.Ready:
+			return true
+		case connectivity.Idle:
+			conn.Connect()
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			return false
+		}
 	}
 }
 
