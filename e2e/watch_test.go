@@ -130,14 +130,27 @@ spec:
 
 func TestWatchCLI(t *testing.T) {
 	t.Parallel()
-	c := startBootstrapped(t, 3)
+	for _, connectTo := range []string{"leader", "follower"} {
+		t.Run("connected to "+connectTo, func(t *testing.T) {
+			t.Parallel()
+			testWatchFailover(t, connectTo == "leader")
+		})
+	}
+}
 
-	// The leader first in --server: the watch connects to it, and killing
-	// it also forces an election while the watch fails over.
-	first := c.byID(leader(t, c.all(), 3))
+// testWatchFailover runs `get clusters -w` with the leader (or a follower)
+// first in --server, so that the watch is connected to it, and kills that
+// server while the watch runs; killing the leader also forces an election
+// while the watch fails over.
+func testWatchFailover(t *testing.T, leaderFirst bool) {
+	c := startBootstrapped(t, 3)
+	lead := c.byID(leader(t, c.all(), 3))
+	var first *server
 	var rest []*server
 	for _, s := range c.servers {
-		if s != first {
+		if first == nil && (s == lead) == leaderFirst {
+			first = s
+		} else {
 			rest = append(rest, s)
 		}
 	}
@@ -152,6 +165,16 @@ func TestWatchCLI(t *testing.T) {
 	mustCLI(t, addrs(rest...), "apply", "-f", writeCluster(t, "watched-two"))
 	w.waitLine(t, convergeTimout, "PUT", "watched-two")
 
+	// Every server down at once, then back: the watch waits and resumes.
+	for _, s := range rest {
+		s.kill9()
+	}
+	for _, s := range c.servers {
+		s.start()
+	}
+	mustCLI(t, c.all(), "apply", "-f", writeCluster(t, "watched-three"))
+	w.waitLine(t, convergeTimout, "PUT", "watched-three")
+
 	// Resuming from the last revision seen: nothing printed twice.
 	w.mu.Lock()
 	puts := map[string]int{}
@@ -161,7 +184,7 @@ func TestWatchCLI(t *testing.T) {
 		}
 	}
 	w.mu.Unlock()
-	if puts["watched-one"] != 1 || puts["watched-two"] != 1 {
+	if puts["watched-one"] != 1 || puts["watched-two"] != 1 || puts["watched-three"] != 1 {
 		t.Errorf("want one PUT line per cluster, got %v\n%s", puts, w.output())
 	}
 
