@@ -46,12 +46,20 @@ func TestSnapshotSaveRestoreCLI(t *testing.T) {
 		})
 	}
 
-	// Restore through a follower: the snapshot must reach the whole group.
-	follower := c.servers[0]
-	if id := leader(t, c.all(), 3); id == follower.id {
-		follower = c.servers[1]
+	// Restore through a follower while the other follower is down: the
+	// snapshot must reach the whole group, including the server that
+	// missed the restore and comes back afterwards.
+	lead := c.byID(leader(t, c.all(), 3))
+	var followers []*server
+	for _, s := range c.servers {
+		if s != lead {
+			followers = append(followers, s)
+		}
 	}
-	mustCLI(t, follower.grpcAddr, "operator", "snapshot", "restore", file)
+	down := followers[1]
+	down.kill9()
+	mustCLI(t, followers[0].grpcAddr, "operator", "snapshot", "restore", file)
+	down.start()
 	for _, s := range c.servers {
 		if rv := waitRV(t, s, north, northRV); rv != northRV {
 			t.Errorf("%s: north at resourceVersion %d after restore, want %d", s.id, rv, northRV)
