@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Putter writes one value. Implementations must be safe for concurrent use;
+// worker is the caller's index in [0, concurrency) and seq counts its writes.
+type Putter interface {
+	Put(ctx context.Context, worker, seq int) error
+}
+
+// Result of one load level.
+type Result struct {
+	System      string
+	Concurrency int
+	// Ops is the number of successful writes; Errors the failed ones.
+	Ops, Errors int
+	Elapsed     time.Duration
+	// P50 and P99 are of the successful writes' latencies.
+	P50, P99 time.Duration
+	// FirstErr is the first failure, if any.
+	FirstErr error
+}
+
+// Throughput returns successful writes per second.
+func (r Result) Throughput() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Ops) / r.Elapsed.Seconds()
+}
+
+// Load runs concurrency workers that each write in a loop, back to back,
+// for dur (measured from the first write; a warm-up of warm comes before
+// and is not counted).
+func Load(ctx context.Context, system string, p Putter, concurrency int, warm, dur time.Duration) Result {
+	if warm > 0 {
+		run(ctx, p, concurrency, warm, 1<<30)
+	}
+	lat, errs, first, elapsed := run(ctx, p, concurrency, dur, 0)
+	res := Result{System: system, Concurrency: concurrency, Ops: len(lat), Errors: errs, Elapsed: elapsed, FirstErr: first}
+	res.P50, res.P99 = Percentile(lat, 0.50), Percentile(lat, 0.99)
+	return res
+}
+
+// run drives the workers; seqBase offsets the sequence numbers so warm-up
+// writes and measured writes do not repeat each other.
+func run(ctx context.Context, p Putter, concurrency int, dur time.Duration, seqBase int) (lat []time.Duration, errs int, first error, elapsed time.Duration) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		all = make([][]time.Duration, concurrency)
+	)
+	start := time.Now()
+	end := start.Add(dur)
+	for w := range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, 1024)
+			for seq := seqBase; ; seq++ {
+				t0 := time.Now()
+				if !t0.Before(end) || ctx.Err() != nil {
+					break
+				}
+				err := p.Put(ctx, w, seq)
+				if err != nil {
+					if ctx.Err() != nil {
+						break
+					}
+					mu.Lock()
+					errs++
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			all[w] = mine
+		}()
+	}
+	wg.Wait()
+	elapsed = time.Since(start)
+	for _, l := range all {
+		lat = append(lat, l...)
+	}
+	return lat, errs, first, elapsed
+}
+
+// Percentile returns the q-quantile (0 < q <= 1) of d by the nearest-rank
+// method, or 0 for no samples. It sorts d.
+func Percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	rank := int(q*float64(len(d)) + 0.999999)
+	rank = min(max(rank, 1), len(d))
+	return d[rank-1]
+}
+
+// errStopped is returned by waits cut short by their context.
+var errStopped = errors.New("stopped")
+
+// waitUntil polls cond every 20ms until it returns nil or timeout passes.
+func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not ready after %s: %w", what, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, errStopped)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"time"
+
+	"github.com/meshfed/meshfed/bench"
+	"github.com/spf13/cobra"
+)
+
+func init() { registerBench(newBenchApplyCmd) }
+
+type benchApplyFlags struct {
+	concurrency []int
+	duration    time.Duration
+	warmup      time.Duration
+	size        int
+	conns       int
+	etcd        string
+	inProcess   bool
+	watchers    int
+	watchWrites int
+	dir         string
+}
+
+func newBenchApplyCmd() *cobra.Command {
+	var f benchApplyFlags
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Measure write throughput and latency of a 3-node cluster, against etcd when it is installed",
+		Long: `Start a 3-node meshfed cluster on loopback (three "meshfed server" processes of
+this binary, or in-process servers with --in-process), write objects of --size
+bytes with each --concurrency for --duration, and print ops/s and p50/p99
+latency. Then time one write reaching --watchers open watch streams.
+
+If an etcd binary is found (--etcd, default: etcd on PATH), start a 3-member
+etcd cluster on loopback, run the same load with etcd's KV.Put and print the
+meshfed/etcd ratios. scripts/bench-etcd.sh installs etcd and runs this.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.size < 64 || f.duration <= 0 || len(f.concurrency) == 0 {
+				return usageError{fmt.Errorf("--size must be at least 64, --duration positive and --concurrency not empty")}
+			}
+			for _, c := range f.concurrency {
+				if c < 1 {
+					return usageError{fmt.Errorf("--concurrency %d: must be positive", c)}
+				}
+			}
+			return runBenchApply(cmd.Context(), cmd.OutOrStdout(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntSliceVar(&f.concurrency, "concurrency", []int{1, 16, 256}, "numbers of concurrent writers, one level after another")
+	fl.DurationVar(&f.duration, "duration", 5*time.Second, "measured time per level")
+	fl.DurationVar(&f.warmup, "warmup", time.Second, "unmeasured writes before each level")
+	fl.IntVar(&f.size, "size", 1024, "encoded size of each object (meshfed) or value (etcd) in bytes")
+	fl.IntVar(&f.conns, "conns", 32, "most gRPC connections the writers share (fewer when there are fewer writers)")
+	fl.StringVar(&f.etcd, "etcd", "", `etcd binary (default: etcd on PATH; "off" skips etcd)`)
+	fl.BoolVar(&f.inProcess, "in-process", false, "run the meshfed servers inside this process instead of as child processes")
+	fl.IntVar(&f.watchers, "watchers", 1000, "watch streams for the fan-out measurement (0 skips it)")
+	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
+	fl.StringVar(&f.dir, "dir", "", "directory for data and logs (default: a temporary directory, removed afterwards)")
+	return cmd
+}
+
+func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error {
+	dir := f.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "meshfed-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	etcdBin := f.etcd
+	if etcdBin == "" {
+		etcdBin, _ = exec.LookPath("etcd")
+	} else if etcdBin == "off" {
+		etcdBin = ""
+	}
+	mode := "3 `meshfed server` processes"
+	if f.inProcess {
+		mode = "3 in-process servers"
+	}
+	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %d-byte objects, %s per level, %d CPUs, %s\n",
+		mode, f.size, f.duration, runtime.NumCPU(), runtime.Version())
+
+	var results []bench.Result
+	var watch *bench.WatchResult
+	err := func() error {
+		mdir := dir + "/meshfed"
+		if err := os.MkdirAll(mdir, 0o755); err != nil {
+			return err
+		}
+		var cl bench.Cluster
+		var err error
+		if f.inProcess {
+			cl, err = bench.StartInProcess(ctx, mdir, 3)
+		} else {
+			exe, eerr := os.Executable()
+			if eerr != nil {
+				return eerr
+			}
+			cl, err = bench.StartProcesses(ctx, exe, mdir, 3)
+		}
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		for _, c := range f.concurrency {
+			p, err := bench.NewMeshfedPutter(cl.Addrs(), min(c, f.conns), f.size)
+			if err != nil {
+				return err
+			}
+			r := bench.Load(ctx, "meshfed", p, c, f.warmup, f.duration)
+			p.Close()
+			results = append(results, r)
+			fmt.Fprintf(out, "meshfed c=%d: %.0f ops/s p50 %s p99 %s (%d errors)\n", c, r.Throughput(), r.P50, r.P99, r.Errors)
+			if r.FirstErr != nil {
+				fmt.Fprintf(out, "  first error: %v\n", r.FirstErr)
+			}
+		}
+		if f.watchers > 0 {
+			w, err := bench.WatchFanout(ctx, cl.Addrs(), f.watchers, min(f.watchers, 10), f.watchWrites, f.size)
+			if err != nil {
+				return fmt.Errorf("watch fan-out: %w", err)
+			}
+			watch = &w
+		}
+		return nil
+	}()
+	if err != nil {
+		return fmt.Errorf("meshfed: %w", err)
+	}
+	if etcdBin != "" {
+		err := func() error {
+			edir := dir + "/etcd"
+			if err := os.MkdirAll(edir, 0o755); err != nil {
+				return err
+			}
+			e, err := bench.StartEtcd(ctx, etcdBin, edir, 3)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			fmt.Fprintf(out, "etcd: %s (%s)\n", etcdBin, e.Version())
+			for _, c := range f.concurrency {
+				p, err := bench.NewEtcdPutter(e.Addrs(), min(c, f.conns), f.size)
+				if err != nil {
+					return err
+				}
+				r := bench.Load(ctx, "etcd", p, c, f.warmup, f.duration)
+				p.Close()
+				results = append(results, r)
+				fmt.Fprintf(out, "etcd c=%d: %.0f ops/s p50 %s p99 %s (%d errors)\n", c, r.Throughput(), r.P50, r.P99, r.Errors)
+				if r.FirstErr != nil {
+					fmt.Fprintf(out, "  first error: %v\n", r.FirstErr)
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return fmt.Errorf("etcd: %w", err)
+		}
+	} else {
+		fmt.Fprintln(out, "etcd: not found on PATH (scripts/bench-etcd.sh installs it); skipping the comparison")
+	}
+	fmt.Fprintln(out)
+	if err := bench.WriteTable(out, results); err != nil {
+		return err
+	}
+	if watch != nil {
+		fmt.Fprintf(out, "\nwatch fan-out: one write reaches %d open streams in p50 %s, p99 %s over %d writes (write acknowledged in p50 %s)\n",
+			watch.Watchers, watch.P50.Round(10*time.Microsecond), watch.P99.Round(10*time.Microsecond), watch.Writes, watch.AckP50.Round(10*time.Microsecond))
+	}
+	return nil
+}
