@@ -25,6 +25,7 @@ var v2Objects = []objectRef{
 func TestThreeServersSurviveLeaderKill(t *testing.T) {
 	t.Parallel()
 	c := startBootstrapped(t, 3)
+	waitPeers(t, c.all(), c.servers...)
 
 	out := mustCLI(t, c.all(), "apply", "-f", "testdata/federation.yaml")
 	for _, want := range []string{"cluster/east created", "functionmesh/acme/prod/pipeline created"} {
@@ -116,6 +117,28 @@ func TestThreeServersSurviveLeaderKill(t *testing.T) {
 			waitRV(t, s, o, before[o])
 		}
 	}
+
+	// The same after kill -9 of all three: what was acknowledged is on disk.
+	for _, s := range c.servers {
+		s.kill9()
+	}
+	for _, s := range c.servers {
+		s.start()
+	}
+	for _, s := range c.servers {
+		s.waitReady()
+	}
+	for _, o := range all {
+		rv, ok, r := getRV(t, c.all(), o, false)
+		if !ok {
+			t.Errorf("after kill -9 of every server: %s", r)
+			continue
+		}
+		if rv != before[o] {
+			t.Errorf("after kill -9 of every server %s has resourceVersion %d, want %d", o, rv, before[o])
+		}
+	}
+	waitPeers(t, c.all(), c.servers...)
 }
 
 // waitRV polls `get --stale` against s alone until the object exists (and,
@@ -149,19 +172,7 @@ func TestJoinAddsServer(t *testing.T) {
 	second.start()
 	third.start()
 
-	eventually(t, convergeTimout, "list-peers to show 3 voters", func() (bool, string) {
-		rows, r := listPeers(t, first.grpcAddr)
-		if r.code != 0 {
-			return false, r.String()
-		}
-		voters := map[string]bool{}
-		for _, row := range rows {
-			if row["VOTER"] == "true" {
-				voters[row["ID"]] = true
-			}
-		}
-		return len(voters) == 3 && voters["first"] && voters["second"] && voters["third"], r.stdout
-	})
+	waitPeers(t, first.grpcAddr, first, second, third)
 	second.waitReady()
 	third.waitReady()
 
@@ -184,17 +195,7 @@ func TestJoinAddsServer(t *testing.T) {
 	if !strings.Contains(out, "third") {
 		t.Errorf("remove-peer output does not name the peer: %q", out)
 	}
-	eventually(t, convergeTimout, "list-peers to show 2 voters", func() (bool, string) {
-		rows, r := listPeers(t, addrs(first, second))
-		if r.code != 0 {
-			return false, r.String()
-		}
-		ids := map[string]bool{}
-		for _, row := range rows {
-			ids[row["ID"]] = row["VOTER"] == "true"
-		}
-		return len(ids) == 2 && ids["first"] && ids["second"], r.stdout
-	})
+	waitPeers(t, addrs(first, second), first, second)
 	mustCLI(t, addrs(first, second), "apply", "-f", "testdata/federation-v2.yaml")
 	waitRV(t, second, objectRef{"cluster", "north"}, 0)
 }

@@ -46,6 +46,11 @@ func TestExamplesApplyAndDelete(t *testing.T) {
 				}
 			}
 
+			// A cluster that a mesh uses is not deleted.
+			if r := cli(t, "--server", srv, "delete", "cluster", "a"); file == "../examples/word-count.yaml" && r.code != 1 {
+				t.Errorf("delete of a cluster the mesh uses: want exit 1, got %s", r)
+			}
+
 			mustCLI(t, srv, "delete", "-f", file)
 			for _, o := range objs {
 				r := cli(t, "--server", srv, "get", o.kind, o.name)

@@ -12,6 +12,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 	c := startBootstrapped(t, 1)
 	srv := c.all()
 	mustCLI(t, srv, "apply", "-f", "testdata/federation.yaml")
+	before := map[objectRef]uint64{}
+	for _, o := range federationObjects {
+		rv, ok, r := getRV(t, srv, o, false)
+		if !ok {
+			t.Fatalf("get %s: %s", o, r)
+		}
+		before[o] = rv
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -33,6 +41,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 			file:      "testdata/bad-ref.yaml",
 			wantErr:   []string{"doc 3", "spec.functions[0].output.cluster", "no-such-cluster"},
 			untouched: []objectRef{{"cluster", "bad-ref-one"}, {"namespace", "acme/staging"}, {"mesh", "acme/staging/bad-ref-mesh"}},
+		},
+		{
+			name:      "stale resourceVersion",
+			file:      "testdata/stale-version.yaml",
+			wantErr:   []string{"east", "resourceVersion 2"},
+			untouched: []objectRef{{"cluster", "stale-version-new"}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,8 +75,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	// The failed applies left the earlier objects alone.
 	for _, o := range federationObjects {
-		if _, ok, r := getRV(t, srv, o, false); !ok {
-			t.Errorf("after the failed applies: %s", r)
+		if rv, ok, r := getRV(t, srv, o, false); !ok || rv != before[o] {
+			t.Errorf("after the failed applies: resourceVersion %d, want %d: %s", rv, before[o], r)
 		}
 	}
 

@@ -28,6 +28,17 @@ var binPath string
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
+	if bin := os.Getenv("MESHFED_E2E_BIN"); bin != "" {
+		// Test a binary built elsewhere (a release build, or a clean
+		// checkout while the working tree does not compile).
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: MESHFED_E2E_BIN:", err)
+			return 1
+		}
+		binPath = abs
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "meshfed-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: create bin dir:", err)
@@ -535,4 +546,37 @@ func getRV(t *testing.T, srv string, o objectRef, stale bool) (rv uint64, ok boo
 		t.Fatalf("%s: metadata.resourceVersion %q is not a positive integer\n%s", o, doc.Metadata.ResourceVersion, r)
 	}
 	return n, true, r
+}
+
+// waitPeers polls list-peers through srv until it shows exactly the given
+// servers, each a voter with its own Raft and gRPC addresses, and one leader.
+func waitPeers(t *testing.T, srv string, want ...*server) {
+	t.Helper()
+	eventually(t, convergeTimout, fmt.Sprintf("list-peers to show %d voters with their addresses", len(want)), func() (bool, string) {
+		rows, r := listPeers(t, srv)
+		if r.code != 0 {
+			return false, r.String()
+		}
+		if len(rows) != len(want) {
+			return false, r.stdout
+		}
+		leaders := 0
+		for _, row := range rows {
+			if row["STATE"] == "leader" {
+				leaders++
+			}
+		}
+		for _, s := range want {
+			found := false
+			for _, row := range rows {
+				if row["ID"] == s.id {
+					found = row["RAFT ADDRESS"] == s.raftAddr && row["GRPC ADDRESS"] == s.grpcAddr && row["VOTER"] == "true"
+				}
+			}
+			if !found {
+				return false, r.stdout
+			}
+		}
+		return leaders == 1, r.stdout
+	})
 }
