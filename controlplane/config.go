@@ -41,6 +41,18 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// TrailingLogs kept after a snapshot. Zero: 10240.
 	TrailingLogs uint64
+	// HeartbeatInterval is how often agents heartbeat. Zero: 500ms.
+	HeartbeatInterval time.Duration
+	// AgentLease is how long an agent runs its instances without a
+	// successful heartbeat before it stops them itself. Zero: 3s.
+	AgentLease time.Duration
+	// AgentTTL is how long the leader waits for a heartbeat before it marks
+	// an agent Down and moves its instances. It must exceed AgentLease so an
+	// instance never runs in two places. Zero: AgentLease + 1s.
+	AgentTTL time.Duration
+	// SchedulerInterval bounds how long the scheduler waits between passes
+	// when nothing changes. Zero: 1s.
+	SchedulerInterval time.Duration
 	// RaftTweak, if set, adjusts the Raft configuration (tests use short timeouts).
 	RaftTweak func(*raft.Config)
 	// Logger receives structured logs. Nil: slog.Default().
@@ -74,6 +86,21 @@ func (c *Config) setDefaults() error {
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 10240
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 500 * time.Millisecond
+	}
+	if c.AgentLease == 0 {
+		c.AgentLease = 3 * time.Second
+	}
+	if c.AgentTTL == 0 {
+		c.AgentTTL = c.AgentLease + time.Second
+	}
+	if c.AgentTTL <= c.AgentLease {
+		return fmt.Errorf("agent TTL %s must exceed the agent lease %s, or an instance could run in two places", c.AgentTTL, c.AgentLease)
+	}
+	if c.SchedulerInterval == 0 {
+		c.SchedulerInterval = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -34,9 +34,10 @@ var _ raft.FSM = (*FSM)(nil)
 
 // applyResponse is what FSM.Apply returns to the proposer through the Raft future.
 type applyResponse struct {
-	apply   *state.ApplyResult
-	deleted *meshfedv1.Object
-	err     error
+	apply    *state.ApplyResult
+	deleted  *meshfedv1.Object
+	counters []*meshfedv1.StateValue
+	err      error
 }
 
 // NewFSM returns an FSM over an empty store.
@@ -71,6 +72,10 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		return f.applyUpsertMember(st, body, l.Index)
 	case RemoveMemberType:
 		return f.applyRemoveMember(st, body, l.Index)
+	case CommitStateType:
+		return f.applyCommitState(st, body, l.Index)
+	case PutPackageType:
+		return f.applyPutPackage(st, body, l.Index)
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		f.logger.Warn("skipping unknown log entry type", "type", uint8(t), "index", l.Index)
@@ -122,6 +127,28 @@ func (f *FSM) applyRemoveMember(st *state.Store, body []byte, index uint64) inte
 		return &applyResponse{err: fmt.Errorf("decode RemoveMember: %w", err)}
 	}
 	return &applyResponse{err: st.RemoveMember(index, m.GetId())}
+}
+
+func (f *FSM) applyCommitState(st *state.Store, body []byte, index uint64) interface{} {
+	var req raftlogv1.CommitState
+	if err := proto.Unmarshal(body, &req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode CommitState: %w", err)}
+	}
+	counters, err := st.CommitState(index, &req)
+	if err != nil {
+		st.Touch(index)
+	}
+	return &applyResponse{counters: counters, err: err}
+}
+
+func (f *FSM) applyPutPackage(st *state.Store, body []byte, index uint64) interface{} {
+	var req raftlogv1.PutPackage
+	if err := proto.Unmarshal(body, &req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode PutPackage: %w", err)}
+	}
+	return &applyResponse{err: st.PutPackage(index, &req)}
 }
 
 // Snapshot captures the store cheaply; the encoding happens in Persist.

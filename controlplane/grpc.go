@@ -26,6 +26,8 @@ func (s *Server) startGRPC() {
 	)
 	meshfedv1.RegisterObjectServiceServer(s.grpcServer, &objectEndpoint{srv: s})
 	meshfedv1.RegisterOperatorServiceServer(s.grpcServer, &operatorEndpoint{srv: s})
+	meshfedv1.RegisterAgentServiceServer(s.grpcServer, &agentEndpoint{srv: s})
+	meshfedv1.RegisterPackageServiceServer(s.grpcServer, &packageEndpoint{srv: s})
 	go func() {
 		if err := s.grpcServer.Serve(s.grpcLis); err != nil {
 			s.logger.Error("grpc server stopped", "err", err)

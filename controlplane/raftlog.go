@@ -22,6 +22,10 @@ const (
 	UpsertMemberType MessageType = 3
 	// RemoveMemberType carries raftlogv1.RemoveMember.
 	RemoveMemberType MessageType = 4
+	// CommitStateType carries raftlogv1.CommitState.
+	CommitStateType MessageType = 5
+	// PutPackageType carries raftlogv1.PutPackage.
+	PutPackageType MessageType = 6
 
 	// IgnoreUnknownTypeFlag marks entries an older server may skip.
 	IgnoreUnknownTypeFlag MessageType = 128
@@ -37,6 +41,10 @@ func (t MessageType) String() string {
 		return "UpsertMember"
 	case RemoveMemberType:
 		return "RemoveMember"
+	case CommitStateType:
+		return "CommitState"
+	case PutPackageType:
+		return "PutPackage"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }

@@ -43,8 +43,9 @@ type Server struct {
 	httpServer *http.Server
 	httpLis    net.Listener
 
-	telemetry *telemetry
-	reads     *readBarrier
+	telemetry  *telemetry
+	reads      *readBarrier
+	heartbeats *heartbeats
 
 	// ready is true while this node is the leader and has applied every
 	// entry of earlier terms (set in establishLeadership).
@@ -84,6 +85,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.reads = newReadBarrier(s.raft, cfg.ApplyTimeout)
+	s.heartbeats = newHeartbeats(cfg.AgentTTL, time.Now)
 	s.telemetry.observeRaft(s)
 	s.startGRPC()
 	s.startHTTP()
@@ -321,7 +323,15 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 		return
 	default:
 	}
+	agents, _, _ := s.fsm.State().List(state.Filter{Kind: "Agent"})
+	names := make([]string, 0, len(agents))
+	for _, a := range agents {
+		names = append(names, a.GetAgent().GetMetadata().GetName())
+	}
+	s.heartbeats.reset(names)
 	s.ready.Store(true)
+	s.wg.Add(1)
+	go s.runScheduler(stop)
 	s.telemetry.leaderChanges.Add(context.Background(), 1)
 	s.logger.Info("established leadership", "revision", s.fsm.State().Revision())
 }

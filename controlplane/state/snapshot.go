@@ -50,6 +50,18 @@ func (sn *Snapshot) Proto() (*raftlogv1.Snapshot, error) {
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		out.Members = append(out.Members, raw.(*memberEntry).M)
 	}
+	if it, err = sn.txn.Get(tableFnState, "id"); err != nil {
+		return nil, fmt.Errorf("snapshot state: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out.State = append(out.State, raw.(*stateEntry).E)
+	}
+	if it, err = sn.txn.Get(tablePackages, "id"); err != nil {
+		return nil, fmt.Errorf("snapshot packages: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out.Packages = append(out.Packages, raw.(*packageEntry).P)
+	}
 	return out, nil
 }
 
@@ -69,6 +81,16 @@ func FromProto(cfg Config, snap *raftlogv1.Snapshot) (*Store, error) {
 	for _, m := range snap.GetMembers() {
 		if err := txn.Insert(tableMembers, &memberEntry{ID: m.GetId(), M: m}); err != nil {
 			return nil, fmt.Errorf("restore member %q: %w", m.GetId(), err)
+		}
+	}
+	for _, e := range snap.GetState() {
+		if err := txn.Insert(tableFnState, &stateEntry{ID: stateID(e.GetScope(), e.GetKey()), E: e}); err != nil {
+			return nil, fmt.Errorf("restore state %q: %w", e.GetKey(), err)
+		}
+	}
+	for _, p := range snap.GetPackages() {
+		if err := txn.Insert(tablePackages, &packageEntry{Digest: p.GetDigest(), P: p}); err != nil {
+			return nil, fmt.Errorf("restore package %s: %w", p.GetDigest(), err)
 		}
 	}
 	txn.Commit()

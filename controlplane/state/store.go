@@ -14,8 +14,10 @@ import (
 )
 
 const (
-	tableObjects = "objects"
-	tableMembers = "members"
+	tableObjects  = "objects"
+	tableMembers  = "members"
+	tableFnState  = "fnstate"
+	tablePackages = "packages"
 )
 
 // DefaultEventHistory is how many change events a store keeps for watches.
@@ -40,6 +42,12 @@ func schema() *memdb.DBSchema {
 		}},
 		tableMembers: {Name: tableMembers, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+		}},
+		tableFnState: {Name: tableFnState, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+		}},
+		tablePackages: {Name: tablePackages, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Digest"}},
 		}},
 	}}
 }

@@ -56,6 +56,15 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		if raw != nil {
 			old = raw.(*entry).Obj
 		}
+		if req.GetStatusOnly() {
+			if !req.GetSystem() {
+				return nil, fmt.Errorf("object %d: status-only writes are system writes: %w", i+1, ErrInvalid)
+			}
+			if old == nil {
+				continue
+			}
+			in = withStatusOf(old, in)
+		}
 		want := objects.Meta(in).GetResourceVersion()
 		if want != 0 {
 			switch {
@@ -80,6 +89,27 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 			return nil, fmt.Errorf("write %s: %w", key, err)
 		}
 		evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: index})
+	}
+	for i, d := range req.GetDeletes() {
+		if !req.GetSystem() {
+			return nil, fmt.Errorf("deletes[%d]: only system writes delete within an apply: %w", i, ErrInvalid)
+		}
+		key := objects.Key(d.GetKind(), d.GetTenant(), d.GetNamespace(), d.GetName())
+		raw, err := txn.First(tableObjects, "id", key)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		if raw == nil {
+			continue
+		}
+		old := raw.(*entry).Obj
+		if rv := d.GetResourceVersion(); rv != 0 && objects.Meta(old).GetResourceVersion() != rv {
+			return nil, fmt.Errorf("deletes[%d]: %s changed: %w", i, key, ErrConflict)
+		}
+		if _, err := txn.DeleteAll(tableObjects, "id", key); err != nil {
+			return nil, fmt.Errorf("delete %s: %w", key, err)
+		}
+		evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index})
 	}
 	if dryRun {
 		return res, nil
@@ -110,7 +140,8 @@ func merge(old, in *meshfedv1.Object, index uint64, req *raftlogv1.ApplyObjects,
 	}
 	omd := objects.Meta(old)
 	oldMsg := objects.Unwrap(old).ProtoReflect()
-	if !req.GetSystem() {
+	if !req.GetSystem() || !msg.Has(msg.Descriptor().Fields().ByName("status")) {
+		// Users never write status; system writes without one keep it.
 		copyField(msg, oldMsg, "status")
 	}
 	specChanged := !proto.Equal(fieldMsg(msg, "spec"), fieldMsg(oldMsg, "spec")) || !equalLabels(md.GetLabels(), omd.GetLabels())
@@ -124,6 +155,14 @@ func merge(old, in *meshfedv1.Object, index uint64, req *raftlogv1.ApplyObjects,
 	}
 	md.ResourceVersion, md.UpdateTime = index, tsOrNil(req.GetNow())
 	return obj, ResultConfigured
+}
+
+// withStatusOf returns a copy of old carrying the status of in.
+func withStatusOf(old, in *meshfedv1.Object) *meshfedv1.Object {
+	out := proto.Clone(old).(*meshfedv1.Object)
+	dst := objects.Unwrap(out).ProtoReflect()
+	copyField(dst, objects.Unwrap(in).ProtoReflect(), "status")
+	return out
 }
 
 // Delete removes one object at revision index. It refuses to delete a tenant

@@ -34,7 +34,12 @@ type ApplyObjects struct {
 	Now *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=now,proto3" json:"now,omitempty"`
 	// Written by the control plane itself: status fields are kept as given and
 	// system kinds (Agent, Assignment) are allowed.
-	System        bool `protobuf:"varint,3,opt,name=system,proto3" json:"system,omitempty"`
+	System bool `protobuf:"varint,3,opt,name=system,proto3" json:"system,omitempty"`
+	// System writes only: objects to delete in the same atomic write.
+	Deletes []*DeleteObject `protobuf:"bytes,4,rep,name=deletes,proto3" json:"deletes,omitempty"`
+	// System writes only: replace only the status of existing objects, keeping
+	// spec and metadata; objects that no longer exist are skipped.
+	StatusOnly    bool `protobuf:"varint,5,opt,name=status_only,json=statusOnly,proto3" json:"status_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -86,6 +91,20 @@ func (x *ApplyObjects) GetNow() *timestamppb.Timestamp {
 func (x *ApplyObjects) GetSystem() bool {
 	if x != nil {
 		return x.System
+	}
+	return false
+}
+
+func (x *ApplyObjects) GetDeletes() []*DeleteObject {
+	if x != nil {
+		return x.Deletes
+	}
+	return nil
+}
+
+func (x *ApplyObjects) GetStatusOnly() bool {
+	if x != nil {
+		return x.StatusOnly
 	}
 	return false
 }
@@ -281,6 +300,197 @@ func (x *RemoveMember) GetId() string {
 	return ""
 }
 
+// CommitState applies state changes of one function (entry type 5).
+type CommitState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *v1.StateScope         `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Ops           []*v1.StateOp          `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitState) Reset() {
+	*x = CommitState{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitState) ProtoMessage() {}
+
+func (x *CommitState) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitState.ProtoReflect.Descriptor instead.
+func (*CommitState) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CommitState) GetScope() *v1.StateScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *CommitState) GetOps() []*v1.StateOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+// PutPackage stores a content-addressed package (entry type 6).
+type PutPackage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Digest        string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutPackage) Reset() {
+	*x = PutPackage{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutPackage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutPackage) ProtoMessage() {}
+
+func (x *PutPackage) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutPackage.ProtoReflect.Descriptor instead.
+func (*PutPackage) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PutPackage) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *PutPackage) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PutPackage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// StateEntry is one stored state key, in snapshots.
+type StateEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *v1.StateScope         `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Counter       int64                  `protobuf:"varint,3,opt,name=counter,proto3" json:"counter,omitempty"`
+	Value         []byte                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	IsCounter     bool                   `protobuf:"varint,5,opt,name=is_counter,json=isCounter,proto3" json:"is_counter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateEntry) Reset() {
+	*x = StateEntry{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateEntry) ProtoMessage() {}
+
+func (x *StateEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateEntry.ProtoReflect.Descriptor instead.
+func (*StateEntry) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StateEntry) GetScope() *v1.StateScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *StateEntry) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *StateEntry) GetCounter() int64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *StateEntry) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *StateEntry) GetIsCounter() bool {
+	if x != nil {
+		return x.IsCounter
+	}
+	return false
+}
+
 // Snapshot is the whole state at one revision.
 type Snapshot struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -290,14 +500,16 @@ type Snapshot struct {
 	// The newest events, so watchers can resume across a restart.
 	Events []*v1.Event `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
 	// Revision after which events are complete.
-	CompactRevision uint64 `protobuf:"varint,5,opt,name=compact_revision,json=compactRevision,proto3" json:"compact_revision,omitempty"`
+	CompactRevision uint64        `protobuf:"varint,5,opt,name=compact_revision,json=compactRevision,proto3" json:"compact_revision,omitempty"`
+	State           []*StateEntry `protobuf:"bytes,6,rep,name=state,proto3" json:"state,omitempty"`
+	Packages        []*PutPackage `protobuf:"bytes,7,rep,name=packages,proto3" json:"packages,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[4]
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +521,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[4]
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +534,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{4}
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Snapshot) GetRevision() uint64 {
@@ -360,15 +572,32 @@ func (x *Snapshot) GetCompactRevision() uint64 {
 	return 0
 }
 
+func (x *Snapshot) GetState() []*StateEntry {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *Snapshot) GetPackages() []*PutPackage {
+	if x != nil {
+		return x.Packages
+	}
+	return nil
+}
+
 var File_meshfed_raftlog_v1_raftlog_proto protoreflect.FileDescriptor
 
 const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\n" +
-	" meshfed/raftlog/v1/raftlog.proto\x12\x12meshfed.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18meshfed/v1/objects.proto\x1a\x18meshfed/v1/service.proto\"\x82\x01\n" +
+	" meshfed/raftlog/v1/raftlog.proto\x12\x12meshfed.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16meshfed/v1/agent.proto\x1a\x18meshfed/v1/objects.proto\x1a\x18meshfed/v1/service.proto\"\xdf\x01\n" +
 	"\fApplyObjects\x12,\n" +
 	"\aobjects\x18\x01 \x03(\v2\x12.meshfed.v1.ObjectR\aobjects\x12,\n" +
 	"\x03now\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12\x16\n" +
-	"\x06system\x18\x03 \x01(\bR\x06system\"\xc5\x01\n" +
+	"\x06system\x18\x03 \x01(\bR\x06system\x12:\n" +
+	"\adeletes\x18\x04 \x03(\v2 .meshfed.raftlog.v1.DeleteObjectR\adeletes\x12\x1f\n" +
+	"\vstatus_only\x18\x05 \x01(\bR\n" +
+	"statusOnly\"\xc5\x01\n" +
 	"\fDeleteObject\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1c\n" +
@@ -381,13 +610,31 @@ const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x1e\n" +
 	"\fRemoveMember\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xe0\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"b\n" +
+	"\vCommitState\x12,\n" +
+	"\x05scope\x18\x01 \x01(\v2\x16.meshfed.v1.StateScopeR\x05scope\x12%\n" +
+	"\x03ops\x18\x02 \x03(\v2\x13.meshfed.v1.StateOpR\x03ops\"L\n" +
+	"\n" +
+	"PutPackage\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x9b\x01\n" +
+	"\n" +
+	"StateEntry\x12,\n" +
+	"\x05scope\x18\x01 \x01(\v2\x16.meshfed.v1.StateScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x18\n" +
+	"\acounter\x18\x03 \x01(\x03R\acounter\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\fR\x05value\x12\x1d\n" +
+	"\n" +
+	"is_counter\x18\x05 \x01(\bR\tisCounter\"\xd2\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12,\n" +
 	"\aobjects\x18\x02 \x03(\v2\x12.meshfed.v1.ObjectR\aobjects\x124\n" +
 	"\amembers\x18\x03 \x03(\v2\x1a.meshfed.raftlog.v1.MemberR\amembers\x12)\n" +
 	"\x06events\x18\x04 \x03(\v2\x11.meshfed.v1.EventR\x06events\x12)\n" +
-	"\x10compact_revision\x18\x05 \x01(\x04R\x0fcompactRevisionB=Z;github.com/meshfed/meshfed/gen/meshfed/raftlog/v1;raftlogv1b\x06proto3"
+	"\x10compact_revision\x18\x05 \x01(\x04R\x0fcompactRevision\x124\n" +
+	"\x05state\x18\x06 \x03(\v2\x1e.meshfed.raftlog.v1.StateEntryR\x05state\x12:\n" +
+	"\bpackages\x18\a \x03(\v2\x1e.meshfed.raftlog.v1.PutPackageR\bpackagesB=Z;github.com/meshfed/meshfed/gen/meshfed/raftlog/v1;raftlogv1b\x06proto3"
 
 var (
 	file_meshfed_raftlog_v1_raftlog_proto_rawDescOnce sync.Once
@@ -401,29 +648,40 @@ func file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP() []byte {
 	return file_meshfed_raftlog_v1_raftlog_proto_rawDescData
 }
 
-var file_meshfed_raftlog_v1_raftlog_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_meshfed_raftlog_v1_raftlog_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_meshfed_raftlog_v1_raftlog_proto_goTypes = []any{
 	(*ApplyObjects)(nil),          // 0: meshfed.raftlog.v1.ApplyObjects
 	(*DeleteObject)(nil),          // 1: meshfed.raftlog.v1.DeleteObject
 	(*Member)(nil),                // 2: meshfed.raftlog.v1.Member
 	(*RemoveMember)(nil),          // 3: meshfed.raftlog.v1.RemoveMember
-	(*Snapshot)(nil),              // 4: meshfed.raftlog.v1.Snapshot
-	(*v1.Object)(nil),             // 5: meshfed.v1.Object
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*v1.Event)(nil),              // 7: meshfed.v1.Event
+	(*CommitState)(nil),           // 4: meshfed.raftlog.v1.CommitState
+	(*PutPackage)(nil),            // 5: meshfed.raftlog.v1.PutPackage
+	(*StateEntry)(nil),            // 6: meshfed.raftlog.v1.StateEntry
+	(*Snapshot)(nil),              // 7: meshfed.raftlog.v1.Snapshot
+	(*v1.Object)(nil),             // 8: meshfed.v1.Object
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*v1.StateScope)(nil),         // 10: meshfed.v1.StateScope
+	(*v1.StateOp)(nil),            // 11: meshfed.v1.StateOp
+	(*v1.Event)(nil),              // 12: meshfed.v1.Event
 }
 var file_meshfed_raftlog_v1_raftlog_proto_depIdxs = []int32{
-	5, // 0: meshfed.raftlog.v1.ApplyObjects.objects:type_name -> meshfed.v1.Object
-	6, // 1: meshfed.raftlog.v1.ApplyObjects.now:type_name -> google.protobuf.Timestamp
-	6, // 2: meshfed.raftlog.v1.DeleteObject.now:type_name -> google.protobuf.Timestamp
-	5, // 3: meshfed.raftlog.v1.Snapshot.objects:type_name -> meshfed.v1.Object
-	2, // 4: meshfed.raftlog.v1.Snapshot.members:type_name -> meshfed.raftlog.v1.Member
-	7, // 5: meshfed.raftlog.v1.Snapshot.events:type_name -> meshfed.v1.Event
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: meshfed.raftlog.v1.ApplyObjects.objects:type_name -> meshfed.v1.Object
+	9,  // 1: meshfed.raftlog.v1.ApplyObjects.now:type_name -> google.protobuf.Timestamp
+	1,  // 2: meshfed.raftlog.v1.ApplyObjects.deletes:type_name -> meshfed.raftlog.v1.DeleteObject
+	9,  // 3: meshfed.raftlog.v1.DeleteObject.now:type_name -> google.protobuf.Timestamp
+	10, // 4: meshfed.raftlog.v1.CommitState.scope:type_name -> meshfed.v1.StateScope
+	11, // 5: meshfed.raftlog.v1.CommitState.ops:type_name -> meshfed.v1.StateOp
+	10, // 6: meshfed.raftlog.v1.StateEntry.scope:type_name -> meshfed.v1.StateScope
+	8,  // 7: meshfed.raftlog.v1.Snapshot.objects:type_name -> meshfed.v1.Object
+	2,  // 8: meshfed.raftlog.v1.Snapshot.members:type_name -> meshfed.raftlog.v1.Member
+	12, // 9: meshfed.raftlog.v1.Snapshot.events:type_name -> meshfed.v1.Event
+	6,  // 10: meshfed.raftlog.v1.Snapshot.state:type_name -> meshfed.raftlog.v1.StateEntry
+	5,  // 11: meshfed.raftlog.v1.Snapshot.packages:type_name -> meshfed.raftlog.v1.PutPackage
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_raftlog_v1_raftlog_proto_init() }
@@ -437,7 +695,7 @@ func file_meshfed_raftlog_v1_raftlog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_raftlog_v1_raftlog_proto_rawDesc), len(file_meshfed_raftlog_v1_raftlog_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,152 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// agentEndpoint serves AgentService. Every call runs on the leader, which
+// holds the heartbeat timers.
+type agentEndpoint struct {
+	meshfedv1.UnimplementedAgentServiceServer
+	srv *Server
+}
+
+func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterRequest) (*meshfedv1.RegisterResponse, error) {
+	switch {
+	case req.GetName() == "":
+		return nil, status.Error(codes.InvalidArgument, "name: required")
+	case req.GetCluster() == "":
+		return nil, status.Error(codes.InvalidArgument, "cluster: required")
+	case req.GetCapacity() < 0:
+		return nil, status.Error(codes.InvalidArgument, "capacity: must not be negative")
+	}
+	resp := &meshfedv1.RegisterResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_Register_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	st := e.srv.fsm.State()
+	if _, _, err := st.Get("Cluster", "", "", req.GetCluster()); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "cluster %q is not defined: apply a Cluster object named %q before starting its agents", req.GetCluster(), req.GetCluster())
+	}
+	capacity := req.GetCapacity()
+	if capacity == 0 {
+		capacity = 100
+	}
+	a := &meshfedv1.Agent{
+		Metadata: &meshfedv1.ObjectMeta{Name: req.GetName(), Labels: req.GetLabels()},
+		Spec:     &meshfedv1.AgentSpec{Cluster: req.GetCluster(), Capacity: capacity, Version: req.GetVersion()},
+		Status:   &meshfedv1.AgentStatus{State: agentReady, LastHeartbeat: timestamppb.Now(), Broker: "Reachable"},
+	}
+	if old, _, err := st.Get("Agent", "", "", req.GetName()); err == nil {
+		// Keep the stored status (the scheduler owns state transitions).
+		a.Status = proto.Clone(old.GetAgent().GetStatus()).(*meshfedv1.AgentStatus)
+		if a.Status == nil {
+			a.Status = &meshfedv1.AgentStatus{}
+		}
+	}
+	e.srv.heartbeats.beat(req.GetName(), true)
+	if _, err := e.srv.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{objects.Wrap(a)}, Now: timestamppb.Now(), System: true}); err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.RegisterResponse{
+		HeartbeatIntervalMs: e.srv.cfg.HeartbeatInterval.Milliseconds(),
+		LeaseMs:             e.srv.cfg.AgentLease.Milliseconds(),
+	}, nil
+}
+
+func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatRequest) (*meshfedv1.HeartbeatResponse, error) {
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name: required")
+	}
+	resp := &meshfedv1.HeartbeatResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_Heartbeat_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	if _, _, err := e.srv.fsm.State().Get("Agent", "", "", req.GetName()); err != nil {
+		return &meshfedv1.HeartbeatResponse{UnknownAgent: true}, nil
+	}
+	e.srv.heartbeats.beat(req.GetName(), req.GetBrokerReachable())
+	return &meshfedv1.HeartbeatResponse{LeaseMs: e.srv.cfg.AgentLease.Milliseconds()}, nil
+}
+
+// ReportStatus records instance statuses. A report for an epoch the
+// assignment has moved past, or from an agent it no longer names, is dropped.
+func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportStatusRequest) (*meshfedv1.ReportStatusResponse, error) {
+	resp := &meshfedv1.ReportStatusResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_ReportStatus_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	st := e.srv.fsm.State()
+	var updates []*meshfedv1.Object
+	for _, r := range req.GetInstances() {
+		o, _, err := st.Get("Assignment", r.GetTenant(), r.GetNamespace(), r.GetName())
+		if err != nil {
+			continue
+		}
+		a := o.GetAssignment()
+		if a.GetSpec().GetEpoch() != r.GetEpoch() || a.GetSpec().GetAgent() != req.GetAgent() {
+			continue
+		}
+		if proto.Equal(a.GetStatus(), r.GetStatus()) {
+			continue
+		}
+		up := proto.Clone(a).(*meshfedv1.Assignment)
+		up.Status = r.GetStatus()
+		updates = append(updates, objects.Wrap(up))
+	}
+	if len(updates) == 0 {
+		return resp, nil
+	}
+	if _, err := e.srv.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: updates, Now: timestamppb.Now(), System: true, StatusOnly: true}); err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
+func (e *agentEndpoint) GetState(ctx context.Context, req *meshfedv1.GetStateRequest) (*meshfedv1.GetStateResponse, error) {
+	if err := checkScope(req.GetScope()); err != nil {
+		return nil, err
+	}
+	resp := &meshfedv1.GetStateResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_GetState_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	if err := e.srv.consistentRead(ctx); err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.GetStateResponse{Values: e.srv.fsm.State().GetState(req.GetScope(), req.GetKeys())}, nil
+}
+
+func (e *agentEndpoint) CommitState(ctx context.Context, req *meshfedv1.CommitStateRequest) (*meshfedv1.CommitStateResponse, error) {
+	if err := checkScope(req.GetScope()); err != nil {
+		return nil, err
+	}
+	if len(req.GetOps()) == 0 {
+		return &meshfedv1.CommitStateResponse{}, nil
+	}
+	resp := &meshfedv1.CommitStateResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_CommitState_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	r, err := e.srv.raftApply(ctx, CommitStateType, &raftlogv1.CommitState{Scope: req.GetScope(), Ops: req.GetOps()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.CommitStateResponse{Counters: r.counters}, nil
+}
+
+func checkScope(sc *meshfedv1.StateScope) error {
+	if sc.GetTenant() == "" || sc.GetNamespace() == "" || sc.GetMesh() == "" || sc.GetFunction() == "" {
+		return status.Error(codes.InvalidArgument, fmt.Sprintf("scope: tenant, namespace, mesh and function are required (got %v)", sc))
+	}
+	return nil
+}

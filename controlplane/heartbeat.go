@@ -1,0 +1,59 @@
+package controlplane
+
+import (
+	"sync"
+	"time"
+)
+
+// heartbeats tracks agents' last heartbeats in the leader's memory only. A
+// new leader starts every known agent's timer afresh (the grace period), so
+// a leader election alone never marks an agent down.
+type heartbeats struct {
+	ttl time.Duration
+	now func() time.Time
+
+	// mu guards seen and reachable.
+	mu   sync.Mutex
+	seen map[string]time.Time
+	// reachable is the broker probe result each agent last reported.
+	reachable map[string]bool
+}
+
+func newHeartbeats(ttl time.Duration, now func() time.Time) *heartbeats {
+	return &heartbeats{ttl: ttl, now: now, seen: map[string]time.Time{}, reachable: map[string]bool{}}
+}
+
+// reset starts the grace period for the given agents.
+func (h *heartbeats) reset(agents []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seen = map[string]time.Time{}
+	now := h.now()
+	for _, a := range agents {
+		h.seen[a] = now
+		h.reachable[a] = true
+	}
+}
+
+// beat records a heartbeat.
+func (h *heartbeats) beat(agent string, brokerReachable bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seen[agent] = h.now()
+	h.reachable[agent] = brokerReachable
+}
+
+// alive reports whether the agent heartbeated within the TTL.
+func (h *heartbeats) alive(agent string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.seen[agent]
+	return ok && h.now().Sub(t) <= h.ttl
+}
+
+// brokerReachable reports the agent's last broker probe.
+func (h *heartbeats) brokerReachable(agent string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reachable[agent]
+}

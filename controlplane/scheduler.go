@@ -1,0 +1,134 @@
+package controlplane
+
+import (
+	"context"
+	"time"
+
+	"github.com/meshfed/meshfed/controlplane/state"
+	"github.com/meshfed/meshfed/federation"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Agent states.
+const (
+	agentReady = "Ready"
+	agentDown  = "Down"
+)
+
+// runScheduler is the leader's reconcile loop: it marks agents Ready or
+// Down from their heartbeats, places instances and keeps mesh status, each
+// written through Raft only when something changed. It runs until stop.
+func (s *Server) runScheduler(stop <-chan struct{}) {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.cfg.SchedulerInterval)
+	defer tick.Stop()
+	for {
+		st := s.fsm.State()
+		changed := st.Changed()
+		if err := s.scheduleOnce(st); err != nil {
+			s.logger.Warn("scheduler pass failed; retrying", "err", err)
+		}
+		select {
+		case <-stop:
+			return
+		case <-s.shutdownCh:
+			return
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) scheduleOnce(st *state.Store) error {
+	ctx := context.Background()
+	now := time.Now()
+	agentObjs, _, err := st.List(state.Filter{Kind: "Agent"})
+	if err != nil {
+		return err
+	}
+	var agents []federation.Agent
+	var agentUpdates []*meshfedv1.Object
+	for _, o := range agentObjs {
+		a := o.GetAgent()
+		name := a.GetMetadata().GetName()
+		ready := s.heartbeats.alive(name)
+		want := agentDown
+		if ready {
+			want = agentReady
+		}
+		if a.GetStatus().GetState() != want {
+			up := proto.Clone(a).(*meshfedv1.Agent)
+			if up.Status == nil {
+				up.Status = &meshfedv1.AgentStatus{}
+			}
+			up.Status.State = want
+			up.Status.LastHeartbeat = timestamppb.New(now)
+			agentUpdates = append(agentUpdates, objects.Wrap(up))
+			s.logger.Info("agent state changed", "agent", name, "state", want)
+		}
+		agents = append(agents, federation.Agent{Name: name, Cluster: a.GetSpec().GetCluster(), Capacity: int(a.GetSpec().GetCapacity()), Ready: ready})
+	}
+	if len(agentUpdates) > 0 {
+		if _, err := s.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: agentUpdates, Now: timestamppb.New(now), System: true, StatusOnly: true}); err != nil {
+			return err
+		}
+	}
+	meshObjs, _, err := st.List(state.Filter{Kind: "FunctionMesh"})
+	if err != nil {
+		return err
+	}
+	asgObjs, _, err := st.List(state.Filter{Kind: "Assignment"})
+	if err != nil {
+		return err
+	}
+	meshes := make([]*meshfedv1.FunctionMesh, 0, len(meshObjs))
+	for _, o := range meshObjs {
+		meshes = append(meshes, o.GetFunctionMesh())
+	}
+	current := make([]*meshfedv1.Assignment, 0, len(asgObjs))
+	for _, o := range asgObjs {
+		current = append(current, o.GetAssignment())
+	}
+	plan := federation.PlanAssignments(meshes, agents, current)
+	if !plan.Empty() {
+		entry := &raftlogv1.ApplyObjects{Now: timestamppb.New(now), System: true}
+		for _, a := range plan.Puts {
+			entry.Objects = append(entry.Objects, objects.Wrap(a))
+		}
+		for _, a := range plan.Deletes {
+			md := a.GetMetadata()
+			entry.Deletes = append(entry.Deletes, &raftlogv1.DeleteObject{Kind: "Assignment", Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
+		}
+		if _, err := s.raftApply(ctx, ApplyObjectsType, entry); err != nil {
+			return err
+		}
+		s.logger.Info("scheduled", "puts", len(plan.Puts), "deletes", len(plan.Deletes))
+		return nil // the write wakes the loop; statuses follow on the next pass
+	}
+	byMesh := map[string][]*meshfedv1.Assignment{}
+	for _, a := range current {
+		md := a.GetMetadata()
+		k := md.GetTenant() + "/" + md.GetNamespace() + "/" + a.GetSpec().GetMesh()
+		byMesh[k] = append(byMesh[k], a)
+	}
+	var statusUpdates []*meshfedv1.Object
+	for _, m := range meshes {
+		md := m.GetMetadata()
+		next := federation.MeshStatus(m, byMesh[md.GetTenant()+"/"+md.GetNamespace()+"/"+md.GetName()], m.GetStatus(), now)
+		if !proto.Equal(next, m.GetStatus()) {
+			up := proto.Clone(m).(*meshfedv1.FunctionMesh)
+			up.Status = next
+			statusUpdates = append(statusUpdates, objects.Wrap(up))
+		}
+	}
+	if len(statusUpdates) > 0 {
+		if _, err := s.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: statusUpdates, Now: timestamppb.New(now), System: true, StatusOnly: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

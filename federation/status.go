@@ -1,0 +1,108 @@
+package federation
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Condition types of a FunctionMesh.
+const (
+	ConditionReady       = "Ready"
+	ConditionProgressing = "Progressing"
+	ConditionDegraded    = "Degraded"
+)
+
+// MeshStatus derives a mesh's status from its assignments. Conditions keep
+// their lastTransitionTime from prev while their status does not change.
+func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, prev *meshfedv1.FunctionMeshStatus, now time.Time) *meshfedv1.FunctionMeshStatus {
+	byFn := map[string][]*meshfedv1.Assignment{}
+	for _, a := range assignments {
+		byFn[a.GetSpec().GetFunction()] = append(byFn[a.GetSpec().GetFunction()], a)
+	}
+	st := &meshfedv1.FunctionMeshStatus{ObservedGeneration: m.GetMetadata().GetGeneration()}
+	var pending, failed, progressing []string
+	for _, f := range m.GetSpec().GetFunctions() {
+		as := byFn[f.GetName()]
+		sort.Slice(as, func(i, j int) bool { return as[i].GetSpec().GetIndex() < as[j].GetSpec().GetIndex() })
+		fs := &meshfedv1.FunctionStatus{Name: f.GetName()}
+		for _, a := range as {
+			in := proto.Clone(a.GetStatus()).(*meshfedv1.InstanceStatus)
+			if in == nil {
+				in = &meshfedv1.InstanceStatus{}
+			}
+			in.Index, in.Agent, in.Cluster = a.GetSpec().GetIndex(), a.GetSpec().GetAgent(), a.GetSpec().GetCluster()
+			if in.State == "" {
+				in.State = StatePending
+			}
+			fs.Instances = append(fs.Instances, in)
+			name := fmt.Sprintf("%s#%d", f.GetName(), in.Index)
+			current := proto.Equal(a.GetSpec().GetFunctionSpec(), f)
+			switch {
+			case in.GetAgent() == "":
+				pending = append(pending, name)
+			case in.GetState() == StateRunning && current:
+				fs.ReadyReplicas++
+			case in.GetState() == StateFailed:
+				failed = append(failed, name)
+			default:
+				progressing = append(progressing, name)
+			}
+		}
+		if missing := Replicas(f) - len(as); missing > 0 {
+			progressing = append(progressing, fmt.Sprintf("%s (%d not yet assigned)", f.GetName(), missing))
+		}
+		st.Functions = append(st.Functions, fs)
+	}
+	degraded := len(pending) > 0 || len(failed) > 0
+	var degradedMsg []string
+	if len(pending) > 0 {
+		degradedMsg = append(degradedMsg, "no ready agent with capacity in the placement cluster for "+strings.Join(pending, ", "))
+	}
+	if len(failed) > 0 {
+		degradedMsg = append(degradedMsg, "failed: "+strings.Join(failed, ", "))
+	}
+	ready := !degraded && len(progressing) == 0
+	st.Conditions = []*meshfedv1.Condition{
+		condition(prev, ConditionReady, ready, reason(ready, "AllInstancesRunning", "InstancesNotRunning"), "", now),
+		condition(prev, ConditionProgressing, len(progressing) > 0, reason(len(progressing) > 0, "InstancesStarting", "Stable"), strings.Join(progressing, ", "), now),
+		condition(prev, ConditionDegraded, degraded, reason(degraded, degradedReason(pending, failed), "AsExpected"), strings.Join(degradedMsg, "; "), now),
+	}
+	return st
+}
+
+func degradedReason(pending, failed []string) string {
+	if len(pending) > 0 {
+		return "NoAgentAvailable"
+	}
+	return "InstancesFailed"
+}
+
+func reason(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
+
+func condition(prev *meshfedv1.FunctionMeshStatus, typ string, ok bool, reason, msg string, now time.Time) *meshfedv1.Condition {
+	status := "False"
+	if ok {
+		status = "True"
+	}
+	c := &meshfedv1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, LastTransitionTime: timestamppb.New(now)}
+	for _, p := range prev.GetConditions() {
+		if p.GetType() == typ && p.GetStatus() == status {
+			c.LastTransitionTime = p.GetLastTransitionTime()
+		}
+	}
+	return c
+}
+
+// EqualStatus compares statuses ignoring nothing: callers write only on change.
+func EqualStatus(a, b *meshfedv1.FunctionMeshStatus) bool { return proto.Equal(a, b) }
