@@ -62,6 +62,10 @@ func Validate(o *meshfedv1.Object) error {
 		validateNamespace(&e, v.Namespace.GetSpec())
 	case *meshfedv1.Object_Grant:
 		validateGrant(&e, v.Grant.GetSpec())
+		if g := v.Grant.GetSpec().GetGrantee(); g != nil && g.GetTenant() == v.Grant.GetMetadata().GetTenant() &&
+			g.GetNamespace() == v.Grant.GetMetadata().GetNamespace() && g.GetTenant() != "" {
+			e.add("spec.grantee", "%s/%s is the namespace the grant lives in; a namespace needs no grant to use its own topics", g.GetTenant(), g.GetNamespace())
+		}
 	case *meshfedv1.Object_FunctionMesh:
 		validateMesh(&e, v.FunctionMesh.GetSpec())
 	case *meshfedv1.Object_Agent:
@@ -474,6 +478,26 @@ func validateAssignment(e *errs, s *meshfedv1.AssignmentSpec) {
 	nonNegative(e, "spec.index", s.GetIndex())
 	name(e, "spec.agent", s.GetAgent())
 	name(e, "spec.cluster", s.GetCluster())
+}
+
+// Check validates a batch of objects, such as the documents of one file or
+// one apply request: Validate on each, then, when st is not nil, ValidateRefs
+// on those that passed. Errors carry filename and the 1-based position of
+// the object in objs as its document number, which matches Decode's
+// numbering for decoded files.
+func Check(filename string, objs []*meshfedv1.Object, st Lookup) error {
+	var all FieldErrors
+	for i, o := range objs {
+		err := Validate(o)
+		if err == nil && st != nil {
+			err = ValidateRefs(o, st)
+		}
+		all = append(all, AsFieldErrors(err).In(filename, i+1)...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return all
 }
 
 func sortedStringKeys(m map[string]string) []string {

@@ -186,6 +186,10 @@ func TestValidateTenantNamespaceGrant(t *testing.T) {
 			[]wantErr{e("spec.residency[zone]", `label value "a/b"`)}},
 		{"grantee missing", gr(func(s *meshfedv1.GrantSpec) { s.Grantee = nil }), []wantErr{e("spec.grantee", "required")}},
 		{"grantee incomplete", gr(func(s *meshfedv1.GrantSpec) { s.Grantee.Namespace = "" }), []wantErr{e("spec.grantee.namespace", "required")}},
+		{"grant to itself", gr(func(s *meshfedv1.GrantSpec) {
+			s.Grantee = &meshfedv1.GrantSubject{Tenant: "research", Namespace: "models"}
+		}),
+			[]wantErr{e("spec.grantee", "research/models is the namespace the grant lives in")}},
 		{"no actions", gr(func(s *meshfedv1.GrantSpec) { s.Actions = nil }), []wantErr{e("spec.actions", "required: produce, consume or both")}},
 		{"bad actions", gr(func(s *meshfedv1.GrantSpec) { s.Actions = []string{"read", "produce", "produce"} }),
 			[]wantErr{e("spec.actions[0]", `"read" is not one of produce, consume`), e("spec.actions[2]", "listed twice")}},
@@ -338,5 +342,26 @@ func TestValidateRefs(t *testing.T) {
 	got := AsFieldErrors(err).In("mesh.yaml", 2)[0].Error()
 	if want := `mesh.yaml: doc 2: spec.functions[1].output.cluster: unknown cluster "eu-west"`; got != want {
 		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	data := clusterDoc + "---\n" + docWith(clusterDoc, "name: a", "name: B") + "---\n" +
+		docWith(meshDoc, "output: {cluster: b,", "output: {cluster: eu-west,")
+	objs, err := Decode("mesh.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := lookupOf(objs)
+	st[Key("Tenant", "", "", "public")] = true
+	st[Key("Namespace", "public", "", "default")] = true
+	st[Key("Cluster", "", "", "b")] = true
+	st[Key("Cluster", "", "", "c")] = true
+	checkErrs(t, Check("mesh.yaml", objs, st), "mesh.yaml", []wantErr{
+		{2, "metadata.name", `"B" is not a valid name`},
+		{3, "spec.functions[0].output.cluster", `unknown cluster "eu-west"`},
+	})
+	if err := Check("mesh.yaml", objs[:1], nil); err != nil {
+		t.Errorf("Check without lookup: %v", err)
 	}
 }
