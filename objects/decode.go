@@ -95,6 +95,9 @@ func (o DecodeOptions) Decode(filename string, data []byte) ([]*meshfedv1.Object
 		}
 	}
 	if len(all) > 0 {
+		for _, e := range all {
+			e.Path, e.Reason = clip(e.Path, maxPathLen), clip(e.Reason, maxReasonLen)
+		}
 		return nil, all
 	}
 	return out, nil
@@ -622,7 +625,7 @@ func (w *walker) typeError(path, want string, v any) {
 		}
 	case string:
 		if want == "a list" {
-			hint = fmt.Sprintf(" (write [%q] for a list of one)", v)
+			hint = fmt.Sprintf(" (write [%q] for a list of one)", clip(v.(string), 64))
 		}
 	}
 	w.errs.add(path, "expected %s, got %s%s", want, describe(v), hint)
@@ -634,10 +637,7 @@ func describe(v any) string {
 	case nil:
 		return "null"
 	case string:
-		if len(t) > 64 {
-			t = t[:61] + "..."
-		}
-		return fmt.Sprintf("string %q", t)
+		return fmt.Sprintf("string %q", clip(t, 64))
 	case json.Number:
 		return "number " + t.String()
 	case bool:

@@ -343,4 +343,36 @@ func TestFieldErrorFormat(t *testing.T) {
 	}
 }
 
-var _ = meshfedv1.Object{}
+func TestDecodeBoundsMessages(t *testing.T) {
+	long := strings.Repeat("k", 5000)
+	_, err := Decode("f.yaml", []byte(`{"apiVersion": "meshfed.io/v1", "kind": "Tenant", "metadata": {"name": "a", "`+long+`é": 1}}`))
+	l := AsFieldErrors(err)
+	if len(l) != 1 || len(l[0].Path) > maxPathLen || len(l[0].Reason) > maxReasonLen || !strings.HasSuffix(l[0].Path, "...") {
+		t.Fatalf("errors = %v", err)
+	}
+	if got := clip("aébcdef", 5); got != "a..." {
+		t.Errorf("clip cut inside a rune: %q", got)
+	}
+	if got := clip("a\xffb", 10); got != "a\uFFFDb" {
+		t.Errorf("clip kept invalid UTF-8: %q", got)
+	}
+}
+
+// TestEmptyObjectsDoNotPanic runs every entry point on an empty message of
+// each kind: all report errors, none panics.
+func TestEmptyObjectsDoNotPanic(t *testing.T) {
+	for _, k := range Kinds {
+		o := k.wrap(k.New())
+		if err := Validate(o); err == nil {
+			t.Errorf("%s: empty object validated", k.Name)
+		}
+		_ = ValidateRefs(o, memLookup{})
+		if _, err := Encode(o, "yaml"); err != nil {
+			t.Errorf("%s: %v", k.Name, err)
+		}
+		_ = Check("f", []*meshfedv1.Object{o, {}}, memLookup{})
+	}
+	if ValidateRefs(&meshfedv1.Object{}, memLookup{}) != nil {
+		t.Error("refs of an empty object")
+	}
+}

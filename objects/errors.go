@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalid is matched (errors.Is) by every *FieldError and FieldErrors this
@@ -112,7 +113,27 @@ func (c *errs) add(path, format string, args ...any) {
 	if len(args) > 0 {
 		reason = fmt.Sprintf(format, args...)
 	}
-	c.list = append(c.list, &FieldError{Path: path, Reason: reason})
+	c.list = append(c.list, &FieldError{Path: clip(path, maxPathLen), Reason: clip(reason, maxReasonLen)})
+}
+
+// Bounds on what one error repeats of the input, so that absurd input
+// cannot make absurd messages.
+const (
+	maxPathLen   = 256
+	maxReasonLen = 512
+)
+
+// clip makes s valid UTF-8 and at most max bytes long, marking a cut with "...".
+func clip(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	cut := max - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // err returns the collected errors, or nil when there are none.

@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"unicode/utf8"
 	"testing"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -61,7 +62,8 @@ func checkFieldErrors(t *testing.T, err error, file string) {
 		t.Fatalf("error without field errors: %v", err)
 	}
 	for _, e := range l {
-		if e.File != file || e.Reason == "" || e.Doc < 0 {
+		if e.File != file || e.Reason == "" || e.Doc < 0 || len(e.Path) > maxPathLen ||
+			len(e.Reason) > maxReasonLen || !utf8.ValidString(e.Path+e.Reason) {
 			t.Fatalf("malformed field error %#v", e)
 		}
 	}

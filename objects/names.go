@@ -92,12 +92,8 @@ func checkSubdomain(s string) string {
 	return ""
 }
 
-func truncate(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
-	}
-	return s
-}
+// truncate shortens a user-supplied value quoted in a message.
+func truncate(s string) string { return clip(s, 80) }
 
 // Topic is a parsed Pulsar topic name.
 type Topic struct {
