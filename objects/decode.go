@@ -61,12 +61,8 @@ func (o DecodeOptions) Decode(filename string, data []byte) ([]*meshfedv1.Object
 	if len(data) > MaxInputSize {
 		return nil, FieldErrors{{File: filename, Reason: fmt.Sprintf("input is %d bytes, more than the %d allowed", len(data), MaxInputSize)}}
 	}
-	docs, splitErr := splitInput(data)
+	docs := splitInput(data)
 	var all FieldErrors
-	if splitErr != nil {
-		splitErr.File = filename
-		all = append(all, splitErr)
-	}
 	var out []*meshfedv1.Object
 	firstDoc := map[string]int{} // object key -> document number
 	for i, doc := range docs {
@@ -110,39 +106,95 @@ type rawDoc struct {
 	err   *FieldError
 }
 
-// splitInput cuts data into documents with content. The error, if any, is
-// about the input as a whole (JSON that is neither objects nor arrays).
-func splitInput(data []byte) ([]rawDoc, *FieldError) {
+// splitInput cuts data into documents with content.
+func splitInput(data []byte) []rawDoc {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
 		return splitJSON(data)
 	}
-	return splitYAML(data), nil
+	return splitYAML(data)
 }
 
-func splitJSON(data []byte) ([]rawDoc, *FieldError) {
+// splitJSON reads a stream of JSON values; arrays contribute their elements.
+// Syntax errors end the stream with a document holding the error.
+func splitJSON(data []byte) []rawDoc {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var docs []rawDoc
 	for {
-		var v any
-		err := dec.Decode(&v)
-		if err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, io.EOF) {
-				return docs, nil
+				return docs
 			}
-			docs = append(docs, rawDoc{err: &FieldError{Reason: "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")}})
-			return docs, nil
+			return append(docs, rawDoc{err: &FieldError{Reason: "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")}})
 		}
-		if list, ok := v.([]any); ok {
-			for _, e := range list {
-				docs = append(docs, rawDoc{value: e})
+		var elems []json.RawMessage
+		if bytes.HasPrefix(bytes.TrimLeft(raw, " \t\r\n"), []byte("[")) {
+			if err := json.Unmarshal(raw, &elems); err != nil {
+				return append(docs, rawDoc{err: &FieldError{Reason: "invalid JSON: " + err.Error()}})
 			}
-			continue
+		} else {
+			elems = []json.RawMessage{raw}
 		}
-		docs = append(docs, rawDoc{value: v})
+		for _, e := range elems {
+			docs = append(docs, parseJSONDoc(e))
+		}
 	}
+}
+
+// parseJSONDoc converts one JSON document, already known to be well formed,
+// to generic values. Keys set twice in one object are an error, as in YAML.
+func parseJSONDoc(raw json.RawMessage) rawDoc {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if path, ok := jsonDuplicate(dec, ""); !ok {
+		return rawDoc{err: &FieldError{Path: path, Reason: "set twice in the same object"}}
+	}
+	dec = json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return rawDoc{err: &FieldError{Reason: "invalid JSON: " + err.Error()}}
+	}
+	return rawDoc{value: v}
+}
+
+// jsonDuplicate reads one value from dec and reports the path of the first
+// key that occurs twice in an object (ok=false). The value is well formed and
+// at most 10000 levels deep (encoding/json's limit), so recursion is bounded.
+func jsonDuplicate(dec *json.Decoder, path string) (string, bool) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", true
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", true
+			}
+			k, _ := kt.(string)
+			if seen[k] {
+				return join(path, k), false
+			}
+			seen[k] = true
+			if p, ok := jsonDuplicate(dec, join(path, k)); !ok {
+				return p, false
+			}
+		}
+		_, _ = dec.Token()
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if p, ok := jsonDuplicate(dec, index(path, i)); !ok {
+				return p, false
+			}
+		}
+		_, _ = dec.Token()
+	}
+	return "", true
 }
 
 // yamlLine finds line numbers in YAML parser errors, to make them file-relative.

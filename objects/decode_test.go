@@ -205,6 +205,10 @@ func TestDecodeErrors(t *testing.T) {
 			[]wantErr{{1, "metadata.name", "expected a string"}, {2, "spec.functions[0].replicas", "expected an integer"}}},
 		{"invalid JSON", `{"apiVersion": "meshfed.io/v1",`,
 			[]wantErr{{1, "", "invalid JSON"}}},
+		{"JSON key set twice", `[{"apiVersion": "meshfed.io/v1", "kind": "Tenant", "metadata": {"name": "a", "labels": {"x": "1", "x": "2"}}}]`,
+			[]wantErr{{1, "metadata.labels.x", "set twice in the same object"}}},
+		{"JSON key set twice in a list", `{"apiVersion": "meshfed.io/v1", "spec": {"admins": [{}, {"a": 1, "a": 1}]}}`,
+			[]wantErr{{1, "spec.admins[1].a", "set twice in the same object"}}},
 		{"JSON element not an object", `[1]`,
 			[]wantErr{{1, "", "a document must be an object with apiVersion and kind, got number 1"}}},
 	}
