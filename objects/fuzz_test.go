@@ -1,8 +1,8 @@
 package objects
 
 import (
-	"unicode/utf8"
 	"testing"
+	"unicode/utf8"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/protobuf/proto"
