@@ -135,7 +135,7 @@ func TestInProcessLoadAndWatch(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := StartInProcess(ctx, t.TempDir(), 3)
+	cl, err := StartInProcess(ctx, t.TempDir(), 3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestInProcessLoadAndWatch(t *testing.T) {
 //
 //	go test ./bench -run '^$' -bench Apply/c=256 -benchtime 20000x -cpuprofile cpu.out
 func BenchmarkApply(b *testing.B) {
-	cl, err := StartInProcess(context.Background(), b.TempDir(), 3)
+	cl, err := StartInProcess(context.Background(), b.TempDir(), 3, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

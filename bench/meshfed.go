@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/controlplane"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -36,9 +37,10 @@ type InProcess struct {
 
 var _ Cluster = (*InProcess)(nil)
 
-// StartInProcess starts n servers with production Raft settings, data under
-// dir and port 0 everywhere: the first bootstraps, the others join it.
-func StartInProcess(ctx context.Context, dir string, n int) (*InProcess, error) {
+// StartInProcess starts n servers with production Raft settings (adjusted
+// by tweak when it is not nil), data under dir and port 0 everywhere: the
+// first bootstraps, the others join it.
+func StartInProcess(ctx context.Context, dir string, n int, tweak func(*raft.Config)) (*InProcess, error) {
 	c := &InProcess{}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for i := 1; i <= n; i++ {
@@ -48,6 +50,9 @@ func StartInProcess(ctx context.Context, dir string, n int) (*InProcess, error) 
 			RaftAddr: "127.0.0.1:0",
 			GRPCAddr: "127.0.0.1:0",
 			Logger:   logger,
+		}
+		if tweak != nil {
+			cfg.RaftTweak = tweak
 		}
 		if i > 1 {
 			cfg.Join = []string{c.servers[0].GRPCAddr()}

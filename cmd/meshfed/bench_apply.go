@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/meshfed/meshfed/bench"
 	"github.com/spf13/cobra"
 )
@@ -26,6 +27,26 @@ type benchApplyFlags struct {
 	watchers    int
 	watchWrites int
 	dir         string
+	// Raft settings of in-process servers; zero keeps the default.
+	maxAppend     int
+	batchApply    bool
+	commitTimeout time.Duration
+}
+
+// raftTweak returns the Raft adjustments the flags ask for, or nil.
+func (f benchApplyFlags) raftTweak() func(*raft.Config) {
+	if f.maxAppend == 0 && !f.batchApply && f.commitTimeout == 0 {
+		return nil
+	}
+	return func(c *raft.Config) {
+		if f.maxAppend > 0 {
+			c.MaxAppendEntries = f.maxAppend
+		}
+		c.BatchApplyCh = f.batchApply
+		if f.commitTimeout > 0 {
+			c.CommitTimeout = f.commitTimeout
+		}
+	}
 }
 
 func newBenchApplyCmd() *cobra.Command {
@@ -51,6 +72,9 @@ meshfed/etcd ratios. scripts/bench-etcd.sh installs etcd and runs this.`,
 					return usageError{fmt.Errorf("--concurrency %d: must be positive", c)}
 				}
 			}
+			if f.raftTweak() != nil && !f.inProcess {
+				return usageError{fmt.Errorf("the --raft-* flags need --in-process")}
+			}
 			return runBenchApply(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
@@ -64,6 +88,9 @@ meshfed/etcd ratios. scripts/bench-etcd.sh installs etcd and runs this.`,
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the meshfed servers inside this process instead of as child processes")
 	fl.IntVar(&f.watchers, "watchers", 1000, "watch streams for the fan-out measurement (0 skips it)")
 	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
+	fl.IntVar(&f.maxAppend, "raft-max-append-entries", 0, "with --in-process: Raft MaxAppendEntries (default 64)")
+	fl.BoolVar(&f.batchApply, "raft-batch-apply-ch", false, "with --in-process: Raft BatchApplyCh")
+	fl.DurationVar(&f.commitTimeout, "raft-commit-timeout", 0, "with --in-process: Raft CommitTimeout (default 50ms)")
 	fl.StringVar(&f.dir, "dir", "", "directory for data and logs (default: a temporary directory, removed afterwards)")
 	return cmd
 }
@@ -87,6 +114,9 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 	mode := "3 `meshfed server` processes"
 	if f.inProcess {
 		mode = "3 in-process servers"
+		if f.raftTweak() != nil {
+			mode += fmt.Sprintf(" (raft: max-append-entries %d, batch-apply-ch %t, commit-timeout %s)", f.maxAppend, f.batchApply, f.commitTimeout)
+		}
 	}
 	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %d-byte objects, %s per level, %d CPUs, %s\n",
 		mode, f.size, f.duration, runtime.NumCPU(), runtime.Version())
@@ -101,7 +131,7 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 		var cl bench.Cluster
 		var err error
 		if f.inProcess {
-			cl, err = bench.StartInProcess(ctx, mdir, 3)
+			cl, err = bench.StartInProcess(ctx, mdir, 3, f.raftTweak())
 		} else {
 			exe, eerr := os.Executable()
 			if eerr != nil {
@@ -168,7 +198,7 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 		if err != nil {
 			return fmt.Errorf("etcd: %w", err)
 		}
-	} else {
+	} else if f.etcd != "off" {
 		fmt.Fprintln(out, "etcd: not found on PATH (scripts/bench-etcd.sh installs it); skipping the comparison")
 	}
 	fmt.Fprintln(out)
