@@ -1,0 +1,284 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/meshfed/meshfed/agent/runtime"
+	"github.com/meshfed/meshfed/agent/runtime/wasm/abi"
+)
+
+// function is one function instance: a module instance that is replaced by
+// a fresh one after a trap.
+type function struct {
+	rt   *Runtime
+	mod  *module
+	base *slog.Logger
+
+	// mu serializes calls into the module and guards every field below
+	// (the log writers run inside calls, so they hold it too).
+	mu sync.Mutex
+	// inst is the live module instance; nil after a trap until the next
+	// Process instantiates a fresh one.
+	inst *instance
+	// closed is set by Close.
+	closed bool
+	// cur is the Process call in progress; nil between calls.
+	cur *call
+	// in is the reused encoding buffer of the input message.
+	in []byte
+	// stack is the reused parameter/result stack of exported calls.
+	stack [2]uint64
+	// stdout and stderr receive the module's WASI output.
+	stdout, stderr *logWriter
+}
+
+var _ runtime.Function = (*function)(nil)
+
+// instance is one module instance and its exports.
+type instance struct {
+	mod                     api.Module
+	mem                     api.Memory
+	version, alloc, process api.Function
+}
+
+func (i *instance) close() { i.mod.Close(context.Background()) }
+
+func newFunction(r *Runtime, m *module) *function {
+	f := &function{rt: r, mod: m, base: r.logger.With("module", m.name)}
+	f.stdout = &logWriter{f: f, level: slog.LevelInfo, stream: "stdout"}
+	f.stderr = &logWriter{f: f, level: slog.LevelWarn, stream: "stderr", keepTail: true}
+	return f
+}
+
+// logger is the current call's function logger, else the runtime's.
+func (f *function) logger() *slog.Logger {
+	if f.cur != nil && f.cur.fctx != nil {
+		if l := f.cur.fctx.Logger(); l != nil {
+			return l.With("runtime", "wasm", "module", f.mod.name)
+		}
+	}
+	return f.base
+}
+
+// callContext derives the context of one call into the module: it carries
+// c for the host functions and the runtime's MessageTimeout.
+func (f *function) callContext(ctx context.Context, c *call) (context.Context, context.CancelFunc) {
+	if c != nil {
+		ctx = context.WithValue(ctx, callKey{}, c)
+	}
+	if t := f.rt.opts.MessageTimeout; t > 0 {
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > t {
+			return context.WithTimeout(ctx, t)
+		}
+	}
+	return ctx, func() {}
+}
+
+func (f *function) instantiateLocked(ctx context.Context) (*instance, error) {
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(f.stdout).
+		WithStderr(f.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	f.stderr.resetTail()
+	mod, err := f.rt.wr.InstantiateModule(ctx, f.mod.compiled, cfg)
+	if err != nil {
+		if f.rt.closed.Load() {
+			return nil, ErrClosed
+		}
+		return nil, f.trapError(ctx, abi.ExportInitialize, err)
+	}
+	inst := &instance{
+		mod:     mod,
+		mem:     mod.ExportedMemory(abi.ExportMemory),
+		version: mod.ExportedFunction(abi.ExportABIVersion),
+		alloc:   mod.ExportedFunction(abi.ExportAlloc),
+		process: mod.ExportedFunction(abi.ExportProcess),
+	}
+	return inst, nil
+}
+
+// Process implements runtime.Function.
+func (f *function) Process(ctx context.Context, fctx runtime.Context, msg *runtime.Message) ([]runtime.Output, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed || f.rt.closed.Load() {
+		return nil, ErrClosed
+	}
+	c := &call{fctx: fctx, fn: f}
+	f.cur = c
+	defer func() { f.cur = nil }()
+	cctx, cancel := f.callContext(ctx, c)
+	defer cancel()
+	if f.inst == nil {
+		inst, err := f.instantiateLocked(cctx)
+		if err != nil {
+			return nil, err
+		}
+		f.inst = inst
+	}
+	outs, err := f.processLocked(cctx, msg)
+	if errors.Is(err, runtime.ErrFunctionCrashed) {
+		f.inst.close()
+		f.inst = nil
+		f.logger().Warn("wasm module crashed; the next message runs in a fresh instance", "err", err)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if outs == nil && c.hostErr != nil {
+		// The guest swallowed a host error and emitted nothing; say so.
+		f.logger().Debug("wasm function ignored a host call error", "err", c.hostErr)
+	}
+	return outs, nil
+}
+
+func (f *function) processLocked(ctx context.Context, msg *runtime.Message) ([]runtime.Output, error) {
+	m := abi.Message{
+		Topic:        msg.Topic,
+		Key:          msg.Key,
+		Payload:      msg.Payload,
+		Properties:   msg.Properties,
+		ProducerName: msg.ProducerName,
+		SequenceID:   msg.SequenceID,
+	}
+	if !msg.EventTime.IsZero() {
+		m.EventTime = msg.EventTime.UnixNano()
+	}
+	if !msg.PublishTime.IsZero() {
+		m.PublishTime = msg.PublishTime.UnixNano()
+	}
+	if cap(f.in) > 1<<20 {
+		f.in = nil // do not keep one huge message's buffer forever
+	}
+	f.in = abi.AppendMessage(f.in[:0], &m)
+	if uint64(len(f.in)) > uint64(f.rt.opts.MaxMemoryPages)*65536 {
+		return nil, fmt.Errorf("message of %d encoded bytes exceeds the module's memory limit", len(f.in))
+	}
+	f.stderr.resetTail()
+	inst, stack := f.inst, f.stack[:]
+	stack[0] = api.EncodeU32(uint32(len(f.in)))
+	if err := inst.alloc.CallWithStack(ctx, stack); err != nil {
+		return nil, f.trapError(ctx, abi.ExportAlloc, err)
+	}
+	ptr := api.DecodeU32(stack[0])
+	if !inst.mem.Write(ptr, f.in) {
+		return nil, fmt.Errorf("%w: wasm module %s: %s(%d) returned %#x, out of bounds of memory (%d bytes)", runtime.ErrFunctionCrashed, f.mod.name, abi.ExportAlloc, len(f.in), ptr, inst.mem.Size())
+	}
+	stack[0], stack[1] = api.EncodeU32(ptr), api.EncodeU32(uint32(len(f.in)))
+	if err := inst.process.CallWithStack(ctx, stack); err != nil {
+		return nil, f.trapError(ctx, abi.ExportProcess, err)
+	}
+	rptr, rlen := abi.Unpack(stack[0])
+	view, ok := inst.mem.Read(rptr, rlen)
+	if !ok {
+		return nil, fmt.Errorf("%w: wasm module %s: %s returned a result at [%#x, +%d), out of bounds of memory (%d bytes)", runtime.ErrFunctionCrashed, f.mod.name, abi.ExportProcess, rptr, rlen, inst.mem.Size())
+	}
+	// Copy out of guest memory: the next call may overwrite it. Output
+	// payloads alias this copy.
+	outs, guestErr, err := decodeResult(bytes.Clone(view))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: wasm module %s: %s returned a malformed result: %w", runtime.ErrFunctionCrashed, f.mod.name, abi.ExportProcess, err)
+	case guestErr != "":
+		return nil, &FunctionError{Message: guestErr, Host: f.cur.hostErr}
+	}
+	return outs, nil
+}
+
+// decodeResult parses what meshfed_process returned: the outputs, or the
+// function's error message. Payloads alias b.
+func decodeResult(b []byte) ([]runtime.Output, string, error) {
+	outs, guestErr, err := abi.DecodeResult(b)
+	if err != nil || guestErr != "" {
+		return nil, guestErr, err
+	}
+	if len(outs) == 0 {
+		return nil, "", nil
+	}
+	res := make([]runtime.Output, len(outs))
+	for i, o := range outs {
+		res[i] = runtime.Output(o)
+	}
+	return res, "", nil
+}
+
+// trapError turns the error of a call into the module into a crash error
+// that names the trap: a Go panic (from the module's stderr), a wasm trap
+// (unreachable, out-of-bounds access, …), an exit, or the timeout.
+func (f *function) trapError(ctx context.Context, export string, err error) error {
+	var what string
+	var exit *sys.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
+		errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
+		what = "interrupted"
+		if ctx.Err() == context.DeadlineExceeded {
+			what = "timed out"
+		}
+		return fmt.Errorf("%w: wasm module %s: %s %s: %w", runtime.ErrFunctionCrashed, f.mod.name, export, what, ctx.Err())
+	case errors.As(err, &exit):
+		what = fmt.Sprintf("exited with code %d", exit.ExitCode())
+	default:
+		what, _, _ = strings.Cut(err.Error(), "\n") // drop wazero's stack trace
+	}
+	if p := f.stderr.panicLine(); p != "" {
+		what = p + " (" + what + ")"
+	}
+	f.base.Debug("wasm trap", "export", export, "err", err)
+	return fmt.Errorf("%w: wasm module %s: %s: %s", runtime.ErrFunctionCrashed, f.mod.name, export, what)
+}
+
+// info encodes get_context's answer for fctx.
+func (f *function) info(fctx runtime.Context) ([]byte, error) {
+	cfg := []byte("{}")
+	if c := fctx.Config(); len(c) > 0 {
+		var err error
+		if cfg, err = json.Marshal(c); err != nil {
+			return nil, fmt.Errorf("encode config: %w", err)
+		}
+	}
+	return abi.AppendInfo(nil, &abi.Info{
+		Tenant:        fctx.Tenant(),
+		Namespace:     fctx.Namespace(),
+		Mesh:          fctx.Mesh(),
+		Function:      fctx.Function(),
+		InstanceIndex: int64(fctx.InstanceIndex()),
+		ConfigJSON:    cfg,
+	}), nil
+}
+
+// Close implements runtime.Function.
+func (f *function) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	if f.inst != nil {
+		f.inst.close()
+		f.inst = nil
+	}
+	f.stdout.flush()
+	f.stderr.flush()
+	f.rt.release(f.mod)
+	return nil
+}
