@@ -62,3 +62,35 @@ func TestFrozenLeaderDoesNotStallRequests(t *testing.T) {
 	}
 	waitRV(t, frozen, objectRef{"cluster", "north"}, rv)
 }
+
+// TestWatchFailsOverFromFrozenServer stops (SIGSTOP) the server a
+// `get -w` is connected to. Its stream breaks no connection, so only a
+// liveness check (keepalive, or the server's periodic progress messages
+// going missing) can tell the watch to move to another server in --server.
+func TestWatchFailsOverFromFrozenServer(t *testing.T) {
+	t.Parallel()
+	c := startBootstrapped(t, 3)
+	// A follower first, so that the others keep a leader when it freezes.
+	lead := c.byID(leader(t, c.all(), 3))
+	var first *server
+	var rest []*server
+	for _, s := range c.servers {
+		if first == nil && s != lead {
+			first = s
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	w := startWatcher(t, "--server", addrs(append([]*server{first}, rest...)...), "get", "clusters", "-w")
+	w.waitLine(t, convergeTimout, "No", "clusters", "found.")
+	mustCLI(t, c.all(), "apply", "-f", writeCluster(t, "before-freeze"))
+	w.waitLine(t, convergeTimout, "PUT", "before-freeze")
+
+	if err := first.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.p.cmd.Process.Signal(syscall.SIGCONT) })
+	t.Logf("froze %s, the server the watch is connected to", first.id)
+	mustCLI(t, addrs(rest...), "apply", "-f", writeCluster(t, "after-freeze"))
+	w.waitLine(t, convergeTimout, "PUT", "after-freeze")
+}
