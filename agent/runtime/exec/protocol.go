@@ -381,15 +381,33 @@ func (d *decoder) u64(field string) uint64 {
 
 func (d *decoder) i64(field string) int64 { return int64(d.u64(field)) }
 
+// length reads the 4-byte length or count that prefixes field.
+func (d *decoder) length(field, what string) uint32 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 4 {
+		d.err = fmt.Errorf("%s %s: need 4 bytes, %d left", field, what, len(d.b))
+		return 0
+	}
+	n := binary.BigEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return n
+}
+
+// bytes reads a length-prefixed field; empty is nil.
 func (d *decoder) bytes(field string) []byte {
-	n := d.u32(field + " length")
-	return d.take(field, uint64(n))
+	n := d.length(field, "length")
+	if v := d.take(field, uint64(n)); len(v) > 0 {
+		return v
+	}
+	return nil
 }
 
 func (d *decoder) str(field string) string { return string(d.bytes(field)) }
 
 func (d *decoder) strMap(field string) map[string]string {
-	n := d.u32(field + " count")
+	n := d.length(field, "count")
 	if d.err != nil || n == 0 {
 		return nil
 	}
