@@ -49,7 +49,7 @@ func ParseSelector(s string) (Selector, error) {
 		return sel, nil
 	}
 	fail := func(part, why string) (Selector, error) {
-		return Selector{}, &FieldError{Reason: fmt.Sprintf("invalid label selector %q: %q: %s", truncate(s), truncate(part), why)}
+		return Selector{}, &FieldError{Reason: clip(fmt.Sprintf("invalid label selector %q: %q: %s", truncate(s), truncate(part), why), maxReasonLen)}
 	}
 	parts, ok := splitTopLevel(s)
 	if !ok {
