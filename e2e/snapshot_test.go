@@ -78,4 +78,29 @@ func TestSnapshotSaveRestoreCLI(t *testing.T) {
 	if !strings.Contains(out, "functionmesh/acme/prod/pipeline configured") {
 		t.Errorf("apply after restore did not change the mesh back:\n%s", out)
 	}
+
+	// After a restart every server loads the restored snapshot from its
+	// disk and replays the log after it: the same objects and versions.
+	all := append(append([]objectRef{}, federationObjects...), north)
+	want := map[objectRef]uint64{}
+	for _, o := range all {
+		rv, ok, r := getRV(t, c.all(), o, false)
+		if !ok {
+			t.Fatalf("before the restart: %s", r)
+		}
+		want[o] = rv
+	}
+	for _, s := range c.servers {
+		s.stop()
+	}
+	for _, s := range c.servers {
+		s.start()
+	}
+	for _, s := range c.servers {
+		for _, o := range all {
+			if rv := waitRV(t, s, o, want[o]); rv != want[o] {
+				t.Errorf("%s after the restart: %s at resourceVersion %d, want %d", s.id, o, rv, want[o])
+			}
+		}
+	}
 }
