@@ -295,6 +295,7 @@ func validateMesh(e *errs, s *meshfedv1.FunctionMeshSpec) {
 		return
 	}
 	seen := map[string]int{}
+	subs := map[string]int{} // cluster, topic and subscription -> function
 	for i, f := range s.GetFunctions() {
 		p := index("spec.functions", i)
 		if j, dup := seen[f.GetName()]; dup && f.GetName() != "" {
@@ -303,6 +304,24 @@ func validateMesh(e *errs, s *meshfedv1.FunctionMeshSpec) {
 			seen[f.GetName()] = i
 		}
 		validateFunction(e, p, f)
+		// Two functions with one explicit subscription on one topic would
+		// split its messages between them instead of each seeing all.
+		in := f.GetInput()
+		if in.GetSubscription() == "" {
+			continue
+		}
+		for _, t := range in.GetTopics() {
+			parsed, err := ParseTopic(t)
+			if err != nil {
+				continue
+			}
+			key := in.GetCluster() + " " + parsed.String() + " " + in.GetSubscription()
+			if j, dup := subs[key]; dup && j != i {
+				e.add(join(p, "input.subscription"), "%q on topic %q is also the subscription of %s; the two functions would split its messages", in.GetSubscription(), t, index("spec.functions", j))
+				break
+			}
+			subs[key] = i
+		}
 	}
 }
 

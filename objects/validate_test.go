@@ -199,10 +199,18 @@ func TestValidateTenantNamespaceGrant(t *testing.T) {
 func TestValidateMesh(t *testing.T) {
 	two := validFunction()
 	two.Input.Cluster = "b"
+	shared := validFunction()
+	shared.Name = "other"
+	shared.Input.Topics = []string{"persistent://public/default/other"}
+	ownSub := validFunction()
+	ownSub.Name = "third"
+	ownSub.Input.Subscription = "sub-3"
 	noFns := validMesh()
 	noFns.Spec.Functions = nil
 	runValidate(t, []vcase{
 		{"no functions", noFns, []wantErr{e("spec.functions", "required: at least one function")}},
+		{"shared subscription", validMesh(validFunction(), shared, ownSub),
+			[]wantErr{e("spec.functions[1].input.subscription", `"sub" on topic "persistent://public/default/other" is also the subscription of spec.functions[0]`)}},
 		{"duplicate function", validMesh(validFunction(), two), []wantErr{e("spec.functions[1].name", `function "split" is already defined at spec.functions[0]`)}},
 		{"name", fn(func(f *meshfedv1.FunctionSpec) { f.Name = "Split_1" }), []wantErr{e("spec.functions[0].name", "not a valid name")}},
 		{"no runtime", fn(func(f *meshfedv1.FunctionSpec) { f.Runtime = nil }), []wantErr{e("spec.functions[0].runtime", "required: set exactly one of builtin, exec, wasm")}},
