@@ -422,7 +422,11 @@ def run(process, init=None, max_frame_size=MAX_FRAME_SIZE):
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    # Likewise stdin: user code reading sys.stdin must not eat frames.
     inp = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s: %(message)s")
     conn = _Conn(inp, out, max_frame_size)
     try:
