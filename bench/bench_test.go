@@ -100,7 +100,7 @@ func (p *countingPutter) Put(ctx context.Context, worker, seq int) error {
 
 func TestLoadCountsOpsAndErrors(t *testing.T) {
 	p := &countingPutter{failEvery: 10}
-	r := Load(context.Background(), "fake", p, 4, 0, 200*time.Millisecond)
+	r := Load(context.Background(), "fake", p, 4, 0, 200*time.Millisecond, nil)
 	total := p.n.Load()
 	if int64(r.Ops+r.Errors) != total || r.Ops == 0 || r.Errors == 0 {
 		t.Fatalf("ops %d + errors %d, want %d writes with some of each", r.Ops, r.Errors, total)
@@ -145,7 +145,7 @@ func TestInProcessLoadAndWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	r := Load(ctx, "meshfed", p, 8, 0, 300*time.Millisecond)
+	r := Load(ctx, "meshfed", p, 8, 0, 300*time.Millisecond, nil)
 	if r.Ops == 0 || r.Errors != 0 {
 		t.Fatalf("%d writes, %d errors (first: %v)", r.Ops, r.Errors, r.FirstErr)
 	}

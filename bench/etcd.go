@@ -120,6 +120,9 @@ func (e *EtcdCluster) Addrs() []string { return e.addrs }
 // Version is the first line of `etcd --version`.
 func (e *EtcdCluster) Version() string { return e.version }
 
+// CPUTime implements CPUMeter.
+func (e *EtcdCluster) CPUTime() (time.Duration, error) { return processCPU(e.cmds) }
+
 // Close implements Cluster.
 func (e *EtcdCluster) Close() error { return stopProcesses(e.cmds, e.logs) }
 

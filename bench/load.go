@@ -26,6 +26,22 @@ type Result struct {
 	P50, P99 time.Duration
 	// FirstErr is the first failure, if any.
 	FirstErr error
+	// ServerCPU is the CPU time the servers used during the measured
+	// writes (user + system); zero when unknown.
+	ServerCPU time.Duration
+}
+
+// CPUPerOp returns the servers' CPU time per successful write, or 0.
+func (r Result) CPUPerOp() time.Duration {
+	if r.Ops == 0 {
+		return 0
+	}
+	return r.ServerCPU / time.Duration(r.Ops)
+}
+
+// CPUMeter reports the CPU time a cluster's servers have used so far.
+type CPUMeter interface {
+	CPUTime() (time.Duration, error)
 }
 
 // Throughput returns successful writes per second.
@@ -38,13 +54,27 @@ func (r Result) Throughput() float64 {
 
 // Load runs concurrency workers that each write in a loop, back to back,
 // for dur (measured from the first write; a warm-up of warm comes before
-// and is not counted).
-func Load(ctx context.Context, system string, p Putter, concurrency int, warm, dur time.Duration) Result {
+// and is not counted). With a non-nil cpu it also records the servers' CPU
+// time over the measured writes.
+func Load(ctx context.Context, system string, p Putter, concurrency int, warm, dur time.Duration, cpu CPUMeter) Result {
 	if warm > 0 {
 		run(ctx, p, concurrency, warm, 1<<30)
 	}
+	var cpu0 time.Duration
+	if cpu != nil {
+		c, err := cpu.CPUTime()
+		if err != nil {
+			cpu = nil
+		}
+		cpu0 = c
+	}
 	lat, errs, first, elapsed := run(ctx, p, concurrency, dur, 0)
 	res := Result{System: system, Concurrency: concurrency, Ops: len(lat), Errors: errs, Elapsed: elapsed, FirstErr: first}
+	if cpu != nil {
+		if c, err := cpu.CPUTime(); err == nil {
+			res.ServerCPU = c - cpu0
+		}
+	}
 	res.P50, res.P99 = Percentile(lat, 0.50), Percentile(lat, 0.99)
 	return res
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -174,6 +175,9 @@ func StartProcesses(ctx context.Context, exe, dir string, n int) (*Processes, er
 // Addrs implements Cluster.
 func (p *Processes) Addrs() []string { return p.addrs }
 
+// CPUTime implements CPUMeter.
+func (p *Processes) CPUTime() (time.Duration, error) { return processCPU(p.cmds) }
+
 // Close implements Cluster: SIGTERM, then SIGKILL after 5s.
 func (p *Processes) Close() error {
 	return stopProcesses(p.cmds, p.logs)
@@ -197,6 +201,36 @@ func stopProcesses(cmds []*exec.Cmd, logs []*os.File) error {
 		f.Close()
 	}
 	return nil
+}
+
+// clockTick is the unit of /proc/PID/stat times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// processCPU sums user and system CPU time of running processes, from
+// /proc/PID/stat (Linux).
+func processCPU(cmds []*exec.Cmd) (time.Duration, error) {
+	var total time.Duration
+	for _, cmd := range cmds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if err != nil {
+			return 0, fmt.Errorf("read process cpu time: %w", err)
+		}
+		// Fields after the parenthesised command name: state is field 3,
+		// utime 14 and stime 15.
+		_, rest, ok := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 13 {
+			return 0, fmt.Errorf("parse /proc/%d/stat", cmd.Process.Pid)
+		}
+		for _, s := range f[11:13] {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse /proc/%d/stat: %w", cmd.Process.Pid, err)
+			}
+			total += time.Duration(n) * clockTick
+		}
+	}
+	return total, nil
 }
 
 // freePorts reserves n distinct loopback ports and releases them.

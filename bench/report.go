@@ -11,11 +11,15 @@ import (
 // level with the etcd level of the same concurrency when there is one.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "| system\t| clients\t| ops\t| errors\t| ops/s\t| p50\t| p99\t|")
-	fmt.Fprintln(tw, "|---\t|---:\t|---:\t|---:\t|---:\t|---:\t|---:\t|")
+	fmt.Fprintln(tw, "| system\t| clients\t| ops\t| errors\t| ops/s\t| p50\t| p99\t| server CPU/op\t|")
+	fmt.Fprintln(tw, "|---\t|---:\t|---:\t|---:\t|---:\t|---:\t|---:\t|---:\t|")
 	for _, r := range results {
-		fmt.Fprintf(tw, "| %s\t| %d\t| %d\t| %d\t| %.0f\t| %s\t| %s\t|\n",
-			r.System, r.Concurrency, r.Ops, r.Errors, r.Throughput(), ms(r.P50), ms(r.P99))
+		cpu := "n/a"
+		if r.ServerCPU > 0 {
+			cpu = fmt.Sprintf("%d µs", r.CPUPerOp().Microseconds())
+		}
+		fmt.Fprintf(tw, "| %s\t| %d\t| %d\t| %d\t| %.0f\t| %s\t| %s\t| %s\t|\n",
+			r.System, r.Concurrency, r.Ops, r.Errors, r.Throughput(), ms(r.P50), ms(r.P99), cpu)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -27,6 +27,7 @@ type benchApplyFlags struct {
 	watchers    int
 	watchWrites int
 	dir         string
+	leaderOnly  bool
 	// Raft settings of in-process servers; zero keeps the default.
 	maxAppend     int
 	batchApply    bool
@@ -88,6 +89,7 @@ meshfed/etcd ratios. scripts/bench-etcd.sh installs etcd and runs this.`,
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the meshfed servers inside this process instead of as child processes")
 	fl.IntVar(&f.watchers, "watchers", 1000, "watch streams for the fan-out measurement (0 skips it)")
 	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
+	fl.BoolVar(&f.leaderOnly, "leader-only", false, "send every write to the leader (default: spread over all members, followers forward)")
 	fl.IntVar(&f.maxAppend, "raft-max-append-entries", 0, "with --in-process: Raft MaxAppendEntries (default 64)")
 	fl.BoolVar(&f.batchApply, "raft-batch-apply-ch", false, "with --in-process: Raft BatchApplyCh")
 	fl.DurationVar(&f.commitTimeout, "raft-commit-timeout", 0, "with --in-process: Raft CommitTimeout (default 50ms)")
@@ -118,8 +120,12 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 			mode += fmt.Sprintf(" (raft: max-append-entries %d, batch-apply-ch %t, commit-timeout %s)", f.maxAppend, f.batchApply, f.commitTimeout)
 		}
 	}
-	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %d-byte objects, %s per level, %d CPUs, %s\n",
-		mode, f.size, f.duration, runtime.NumCPU(), runtime.Version())
+	target := "writes spread over all members"
+	if f.leaderOnly {
+		target = "writes sent to the leader"
+	}
+	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %s, %d-byte objects, %s per level, %d CPUs, %s\n",
+		mode, target, f.size, f.duration, runtime.NumCPU(), runtime.Version())
 
 	var results []bench.Result
 	var watch *bench.WatchResult
@@ -143,15 +149,24 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 			return err
 		}
 		defer cl.Close()
-		for _, c := range f.concurrency {
-			p, err := bench.NewMeshfedPutter(cl.Addrs(), min(c, f.conns), f.size)
+		addrs := cl.Addrs()
+		if f.leaderOnly {
+			l, err := bench.MeshfedLeader(ctx, addrs)
 			if err != nil {
 				return err
 			}
-			r := bench.Load(ctx, "meshfed", p, c, f.warmup, f.duration)
+			addrs = []string{l}
+		}
+		for _, c := range f.concurrency {
+			p, err := bench.NewMeshfedPutter(addrs, min(c, f.conns), f.size)
+			if err != nil {
+				return err
+			}
+			meter, _ := cl.(bench.CPUMeter)
+			r := bench.Load(ctx, "meshfed", p, c, f.warmup, f.duration, meter)
 			p.Close()
 			results = append(results, r)
-			fmt.Fprintf(out, "meshfed c=%d: %.0f ops/s p50 %s p99 %s (%d errors)\n", c, r.Throughput(), r.P50, r.P99, r.Errors)
+			fmt.Fprintf(out, "meshfed c=%d: %.0f ops/s p50 %s p99 %s, server CPU %s/op (%d errors)\n", c, r.Throughput(), r.P50, r.P99, r.CPUPerOp(), r.Errors)
 			if r.FirstErr != nil {
 				fmt.Fprintf(out, "  first error: %v\n", r.FirstErr)
 			}
@@ -180,15 +195,23 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 			}
 			defer e.Close()
 			fmt.Fprintf(out, "etcd: %s (%s)\n", etcdBin, e.Version())
-			for _, c := range f.concurrency {
-				p, err := bench.NewEtcdPutter(e.Addrs(), min(c, f.conns), f.size)
+			addrs := e.Addrs()
+			if f.leaderOnly {
+				l, err := bench.EtcdLeader(ctx, addrs)
 				if err != nil {
 					return err
 				}
-				r := bench.Load(ctx, "etcd", p, c, f.warmup, f.duration)
+				addrs = []string{l}
+			}
+			for _, c := range f.concurrency {
+				p, err := bench.NewEtcdPutter(addrs, min(c, f.conns), f.size)
+				if err != nil {
+					return err
+				}
+				r := bench.Load(ctx, "etcd", p, c, f.warmup, f.duration, e)
 				p.Close()
 				results = append(results, r)
-				fmt.Fprintf(out, "etcd c=%d: %.0f ops/s p50 %s p99 %s (%d errors)\n", c, r.Throughput(), r.P50, r.P99, r.Errors)
+				fmt.Fprintf(out, "etcd c=%d: %.0f ops/s p50 %s p99 %s, server CPU %s/op (%d errors)\n", c, r.Throughput(), r.P50, r.P99, r.CPUPerOp(), r.Errors)
 				if r.FirstErr != nil {
 					fmt.Fprintf(out, "  first error: %v\n", r.FirstErr)
 				}
