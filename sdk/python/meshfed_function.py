@@ -355,6 +355,7 @@ def _decode_hello(body):
         "mesh": d.str("mesh"),
         "function": d.str("function"),
         "instance": d.u32("instance"),
+        "max_frame_size": d.u32("max_frame_size"),
     }
     config = d.bytes("config")
     d.end()
@@ -453,7 +454,11 @@ def _serve(conn, process, init):
         conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
         conn.flush()
         _fail(f"host speaks exec protocol {version}, this library speaks {PROTOCOL_VERSION}")
-    ctx = Context(conn, _decode_hello(body))
+    hello = _decode_hello(body)
+    # Never send what the host would refuse.
+    if 0 < hello["max_frame_size"] < conn.max_frame:
+        conn.max_frame = hello["max_frame_size"]
+    ctx = Context(conn, hello)
     if init is not None:
         init(ctx)
     conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")

@@ -386,9 +386,17 @@ def process(ctx, msg):
         os._exit(9)
     if msg.text == "raise":
         raise ValueError("bad input")
+    if msg.text == "gen-raise":
+        return gen_raise()
+    if msg.text == "big":
+        return b"x" * 2000
     if msg.text == "config":
         return repr(sorted(ctx.config.items())) + f" {ctx.function}/{ctx.instance_index}"
     return msg.payload
+
+def gen_raise():
+    yield "first"
+    raise KeyError("k")
 
 mf.run(process)
 `), 0o644)
@@ -400,7 +408,9 @@ mf.run(process)
 		t.Skip("python3 not installed")
 	}
 	sdkDir, _ := filepath.Abs("../../../sdk/python")
-	fn, err := New(nil, testOptions()).Start(context.Background(), runtime.Spec{
+	opts := testOptions()
+	opts.MaxFrameSize = 1024
+	fn, err := New(nil, opts).Start(context.Background(), runtime.Spec{
 		Command: []string{py, "f.py"}, Dir: dir,
 		Env:    map[string]string{"PYTHONPATH": sdkDir},
 		Config: map[string]any{"threshold": 3, "name": "x"},
@@ -420,6 +430,20 @@ mf.run(process)
 	var ferr *FunctionError
 	if !errors.As(err, &ferr) || ferr.Reason != "ValueError: bad input" || errors.Is(err, runtime.ErrFunctionCrashed) {
 		t.Fatalf("raise: %v", err)
+	}
+	// Outputs already sent by a failing generator are dropped.
+	outs, err = f.Process(ctxTimeout(t, 10*time.Second), fctx, msg("gen-raise"))
+	if !errors.As(err, &ferr) || ferr.Reason != "KeyError: 'k'" || outs != nil {
+		t.Fatalf("gen-raise: %+v, %v", outs, err)
+	}
+	// The SDK keeps to the frame limit HELLO announced: the output fails
+	// the message, the process stays.
+	_, err = f.Process(ctxTimeout(t, 10*time.Second), fctx, msg("big"))
+	if !errors.As(err, &ferr) || !strings.Contains(ferr.Reason, "exceeds the 1024-byte limit") {
+		t.Fatalf("big: %v", err)
+	}
+	if f.failures != 0 {
+		t.Fatalf("failures = %d before the crash", f.failures)
 	}
 	_, err = f.Process(ctxTimeout(t, 10*time.Second), fctx, msg("exit"))
 	if !errors.Is(err, runtime.ErrFunctionCrashed) || !strings.Contains(err.Error(), "status 9") || !strings.Contains(err.Error(), "about to exit") {

@@ -166,13 +166,14 @@ func (f *function) handshake(ctx context.Context, fctx runtime.Context, p *proce
 	unwatch := p.watch(ctx)
 	defer unwatch()
 	hello := &helloFrame{
-		Version:   ProtocolVersion,
-		Tenant:    fctx.Tenant(),
-		Namespace: fctx.Namespace(),
-		Mesh:      fctx.Mesh(),
-		Function:  fctx.Function(),
-		Instance:  uint32(fctx.InstanceIndex()),
-		Config:    f.config,
+		Version:      ProtocolVersion,
+		Tenant:       fctx.Tenant(),
+		Namespace:    fctx.Namespace(),
+		Mesh:         fctx.Mesh(),
+		Function:     fctx.Function(),
+		Instance:     uint32(fctx.InstanceIndex()),
+		MaxFrameSize: uint32(f.rt.opts.MaxFrameSize),
+		Config:       f.config,
 	}
 	b, err := encodeFrame(hello, f.rt.opts.MaxFrameSize)
 	if err != nil {

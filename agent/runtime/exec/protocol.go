@@ -76,6 +76,9 @@ type helloFrame struct {
 	Mesh      string
 	Function  string
 	Instance  uint32
+	// MaxFrameSize is the frame size limit the host enforces; the
+	// function must not send larger frames.
+	MaxFrameSize uint32
 	// Config is the user configuration as a JSON object.
 	Config []byte
 }
@@ -158,6 +161,7 @@ func (f *helloFrame) appendBody(b []byte) []byte {
 	b = appendString(b, f.Mesh)
 	b = appendString(b, f.Function)
 	b = binary.BigEndian.AppendUint32(b, f.Instance)
+	b = binary.BigEndian.AppendUint32(b, f.MaxFrameSize)
 	return appendBytes(b, f.Config)
 }
 
@@ -294,7 +298,7 @@ func decodeFrame(t byte, body []byte) (frame, error) {
 	switch t {
 	case typeHello:
 		f = &helloFrame{Version: d.u32("version"), Tenant: d.str("tenant"), Namespace: d.str("namespace"),
-			Mesh: d.str("mesh"), Function: d.str("function"), Instance: d.u32("instance"), Config: d.bytes("config")}
+			Mesh: d.str("mesh"), Function: d.str("function"), Instance: d.u32("instance"), MaxFrameSize: d.u32("max_frame_size"), Config: d.bytes("config")}
 	case typeReady:
 		f = &readyFrame{Version: d.u32("version")}
 	case typeMessage:

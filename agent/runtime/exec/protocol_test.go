@@ -15,7 +15,7 @@ import (
 func sampleFrames() []frame {
 	return []frame{
 		&helloFrame{Version: ProtocolVersion, Tenant: "public", Namespace: "default", Mesh: "word-count",
-			Function: "split", Instance: 1, Config: []byte(`{"lang":"en"}`)},
+			Function: "split", Instance: 1, MaxFrameSize: DefaultMaxFrameSize, Config: []byte(`{"lang":"en"}`)},
 		&readyFrame{Version: ProtocolVersion},
 		&messageFrame{ID: 7, Topic: "persistent://public/default/in", Key: "k", Payload: []byte("Hello world"),
 			Properties: map[string]string{"a": "1"}, EventTime: 1700000000123, PublishTime: 1700000000456,

@@ -1,0 +1,70 @@
+package exec
+
+import (
+	"bytes"
+	"errors"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPythonSDKProtocol drives the Python SDK with raw frames, as a host
+// of another version or a broken host would.
+func TestPythonSDKProtocol(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	sdkDir, err := filepath.Abs("../../../sdk/python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(f frame) []byte {
+		b, err := encodeFrame(f, DefaultMaxFrameSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	hello := func(v uint32) []byte { return enc(&helloFrame{Version: v, Config: []byte("{}")}) }
+	ready1 := enc(&readyFrame{Version: 1})
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	for _, tc := range []struct {
+		name       string
+		stdin      []byte
+		wantStdout []byte
+		wantExit   int
+		wantStderr string
+	}{
+		{"clean end", cat(hello(1)), ready1, 0, ""},
+		{"other version", hello(2), ready1, 2, "host speaks exec protocol 2, this library speaks 1"},
+		{"message", cat(hello(1), enc(&messageFrame{ID: 1, Key: "k", Payload: []byte("p")})),
+			cat(ready1, enc(&outputFrame{ID: 1, Key: "k", Payload: []byte("p")}), enc(&doneFrame{ID: 1})), 0, ""},
+		{"not hello", enc(&messageFrame{ID: 1}), nil, 2, "expected HELLO"},
+		{"truncated message", cat(hello(1), []byte{0, 0, 0, 5, typeMessage, 0, 0, 0, 0}), ready1, 2, "MESSAGE frame: id: need 8 bytes, 4 left"},
+		{"oversized", cat(hello(1), []byte{0x7f, 0, 0, 0, typeMessage}), ready1, 2, "frame length 2130706432 outside"},
+		{"cut", cat(hello(1), []byte{0, 0, 0, 9, typeMessage}), ready1, 2, "input ended inside a 9-byte frame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := osexec.Command(py, "-c", "import meshfed_function as mf\nmf.run(lambda ctx, msg: mf.Output(payload=msg.payload, key=msg.key))")
+			cmd.Env = []string{"PYTHONPATH=" + sdkDir}
+			cmd.Stdin = bytes.NewReader(tc.stdin)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			stdout, err := cmd.Output()
+			code := 0
+			var ee *osexec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantExit || !bytes.Equal(stdout, tc.wantStdout) || !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Fatalf("exit %d, stdout %x, stderr %q; want exit %d, stdout %x, stderr with %q",
+					code, stdout, stderr.String(), tc.wantExit, tc.wantStdout, tc.wantStderr)
+			}
+		})
+	}
+}
