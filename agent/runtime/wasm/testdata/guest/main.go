@@ -40,9 +40,9 @@ func handle(ctx *wasmsdk.Context, msg wasmsdk.Message) ([]wasmsdk.Output, error)
 			calls++
 		}
 	case "oom":
-		for {
-			sink = append(sink, make([]byte, 1<<20)...)
-		}
+		// More than the host's 64 MiB memory cap in one go.
+		sink = make([]byte, 128<<20)
+		return out(strconv.Itoa(len(sink))), nil
 	case "exit":
 		os.Exit(3)
 	case "error":
