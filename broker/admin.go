@@ -371,9 +371,21 @@ func (b *Broker) deleteTopicHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// readIntBody reads a partition count: a bare integer, or the
+// {"partitions": N, "properties": {...}} object newer admin clients send.
 func readIntBody(r *http.Request) (int, error) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1024))
-	return strconv.Atoi(strings.Trim(strings.TrimSpace(string(body)), `"`))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	s := strings.TrimSpace(string(body))
+	if strings.HasPrefix(s, "{") {
+		var v struct {
+			Partitions int `json:"partitions"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			return 0, err
+		}
+		return v.Partitions, nil
+	}
+	return strconv.Atoi(strings.Trim(s, `"`))
 }
 
 func (b *Broker) putPartitions(w http.ResponseWriter, r *http.Request) {
@@ -496,15 +508,16 @@ type TopicStats struct {
 
 // PublisherStats describes one connected producer.
 type PublisherStats struct {
-	ProducerID      uint64  `json:"producerId"`
-	ProducerName    string  `json:"producerName"`
-	Address         string  `json:"address"`
-	ConnectedSince  string  `json:"connectedSince"`
-	AccessMode      string  `json:"accessMode"`
-	MsgInCounter    int64   `json:"msgInCounter"`
-	BytesInCounter  int64   `json:"bytesInCounter"`
-	MsgRateIn       float64 `json:"msgRateIn"`
-	MsgThroughputIn float64 `json:"msgThroughputIn"`
+	ProducerID      uint64            `json:"producerId"`
+	ProducerName    string            `json:"producerName"`
+	Address         string            `json:"address"`
+	ConnectedSince  string            `json:"connectedSince"`
+	AccessMode      string            `json:"accessMode"`
+	MsgInCounter    int64             `json:"msgInCounter"`
+	BytesInCounter  int64             `json:"bytesInCounter"`
+	MsgRateIn       float64           `json:"msgRateIn"`
+	MsgThroughputIn float64           `json:"msgThroughputIn"`
+	Metadata        map[string]string `json:"metadata"`
 }
 
 // SubscriptionStats describes one subscription.
@@ -521,13 +534,14 @@ type SubscriptionStats struct {
 
 // ConsumerStats describes one connected consumer.
 type ConsumerStats struct {
-	ConsumerName     string `json:"consumerName"`
-	AvailablePermits int64  `json:"availablePermits"`
-	UnackedMessages  int    `json:"unackedMessages"`
-	Address          string `json:"address"`
-	ConnectedSince   string `json:"connectedSince"`
-	MsgOutCounter    int64  `json:"msgOutCounter"`
-	BytesOutCounter  int64  `json:"bytesOutCounter"`
+	ConsumerName     string            `json:"consumerName"`
+	AvailablePermits int64             `json:"availablePermits"`
+	UnackedMessages  int               `json:"unackedMessages"`
+	Address          string            `json:"address"`
+	ConnectedSince   string            `json:"connectedSince"`
+	MsgOutCounter    int64             `json:"msgOutCounter"`
+	BytesOutCounter  int64             `json:"bytesOutCounter"`
+	Metadata         map[string]string `json:"metadata"`
 }
 
 // Stats returns statistics of a topic partition or non-partitioned topic.
@@ -568,7 +582,7 @@ func (t *topic) statsSnapshot() *TopicStats {
 		p := t.producers[n]
 		st.Publishers = append(st.Publishers, PublisherStats{ProducerID: p.id, ProducerName: p.name, Address: p.address,
 			ConnectedSince: p.since.UTC().Format(time.RFC3339Nano), AccessMode: "Shared",
-			MsgInCounter: p.msgIn, BytesInCounter: p.bytesIn})
+			MsgInCounter: p.msgIn, BytesInCounter: p.bytesIn, Metadata: p.metadata})
 	}
 	var minMD int64 = -1
 	for name, s := range t.subs {
@@ -577,7 +591,7 @@ func (t *topic) statsSnapshot() *TopicStats {
 		for _, c := range s.consumers {
 			ss.Consumers = append(ss.Consumers, ConsumerStats{ConsumerName: c.name, AvailablePermits: c.permits,
 				UnackedMessages: c.unacked, Address: c.address, ConnectedSince: c.since.UTC().Format(time.RFC3339Nano),
-				MsgOutCounter: c.msgOut, BytesOutCounter: c.bytesOut})
+				MsgOutCounter: c.msgOut, BytesOutCounter: c.bytesOut, Metadata: c.metadata})
 		}
 		st.Subscriptions[name] = ss
 		if minMD < 0 || s.markDelete < minMD {

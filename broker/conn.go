@@ -182,6 +182,7 @@ func (c *conn) handle(f *wire.Frame) bool {
 			t := cs.s.t
 			t.mu.Lock()
 			if cs.s.hasConsumerLocked(cs) {
+				cs.s.announceLocked(cs)
 				cs.permits += int64(cmd.Flow.Permits)
 				cs.s.dispatchLocked()
 			}
@@ -369,7 +370,7 @@ func (c *conn) handleSubscribe(cmd *wire.Subscribe) {
 		return
 	}
 	cs := &consumer{id: cmd.ConsumerID, c: c, name: cmd.ConsumerName, priority: cmd.PriorityLevel,
-		since: time.Now(), address: c.remote}
+		since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata)}
 	if cmd.KeyShared != nil && cmd.KeyShared.Sticky {
 		cs.ranges = cmd.KeyShared.Ranges
 		if cs.ranges == nil {
@@ -661,4 +662,12 @@ func (c *conn) cleanup() {
 	for _, x := range cs {
 		c.dropConsumer(x, false)
 	}
+}
+
+func kvMap(kvs []wire.KeyValue) map[string]string {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Value
+	}
+	return m
 }

@@ -33,6 +33,9 @@ type consumer struct {
 	msgOut   int64
 	bytesOut int64
 	address  string
+	// announced is set once the consumer was told its Failover state.
+	announced bool
+	metadata  map[string]string
 }
 
 // subscription is a cursor over a topic plus its consumers. All fields are
@@ -563,14 +566,28 @@ func (s *subscription) updateActiveLocked() {
 			}
 		}
 	}
+	if !changed {
+		return
+	}
 	for _, c := range s.consumers {
-		if changed || c.isNewLocked() {
+		if c.announced {
 			c.c.send(wire.AppendFrame(nil, wire.ActiveConsumerChange(c.id, c == active)))
 		}
 	}
 }
 
-func (c *consumer) isNewLocked() bool { return c.msgOut == 0 && c.unacked == 0 }
+// announceLocked tells a Failover consumer, on its first FLOW (by then the
+// client has registered it), whether it is active; later changes reach it
+// through updateActiveLocked.
+func (s *subscription) announceLocked(c *consumer) {
+	if c.announced {
+		return
+	}
+	c.announced = true
+	if s.typ == wire.SubFailover {
+		c.c.send(wire.AppendFrame(nil, wire.ActiveConsumerChange(c.id, c == s.active)))
+	}
+}
 
 // resetLocked moves the cursor so that entry `to` is the next delivered and
 // forgets acknowledgements at or after it.

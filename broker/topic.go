@@ -78,6 +78,8 @@ type producer struct {
 	address string
 	msgIn   int64 // guarded by t.mu
 	bytesIn int64 // guarded by t.mu
+	// metadata is the producer's user-supplied properties.
+	metadata map[string]string
 }
 
 func topicDir(root string, n topicName) string {
@@ -425,7 +427,7 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote}
+	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata)}
 	t.producers[name] = p
 	return p, t.lastSeqLocked(name), version, nil
 }

@@ -63,6 +63,7 @@ type Subscribe struct {
 	ForceTopicCreation bool
 	RollbackSeconds    uint64
 	KeyShared          *KeySharedMeta
+	Metadata           []KeyValue
 }
 
 // KeySharedMeta: 1 keySharedMode (0 auto split, 1 sticky), 3 hashRanges
@@ -83,6 +84,7 @@ type Producer struct {
 	Schema       *Schema
 	Epoch        uint64
 	AccessMode   int32
+	Metadata     []KeyValue
 }
 
 // Send: 1 producer_id, 2 sequence_id, 3 num_messages (default 1),
@@ -223,6 +225,9 @@ func DecodeCommand(b []byte) (*Command, error) {
 			if p.Schema, err = decodeSchema(sb); err != nil {
 				return nil, err
 			}
+		}
+		if p.Metadata, err = decodeKeyValues(bf.all(6)); err != nil {
+			return nil, err
 		}
 		c.Producer = p
 	case TypeSend:
@@ -374,6 +379,11 @@ func decodeSubscribe(bf fields) (*Subscribe, error) {
 		}
 		s.StartMessageID = &id
 	}
+	md, err := decodeKeyValues(bf.all(10))
+	if err != nil {
+		return nil, err
+	}
+	s.Metadata = md
 	if sb, ok := bf.bytes(12); ok {
 		sc, err := decodeSchema(sb)
 		if err != nil {

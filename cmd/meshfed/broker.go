@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshfed/meshfed/broker"
+)
+
+func init() { register(newBrokerCmd) }
+
+func newBrokerCmd() *cobra.Command {
+	var (
+		cfg        broker.Config
+		fsync      string
+		noAuto     bool
+		logLevel   string
+		retainSize int64
+	)
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded Pulsar-protocol broker",
+		Long: `Run meshfed's embedded broker: a single-node broker that speaks the Apache
+Pulsar binary protocol (so pulsar-client-go and other Pulsar clients work
+unchanged) and serves the admin REST subset tools need. Topics are stored
+under --data-dir and survive restarts and kill -9.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level: %w", err)}
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg.Fsync = broker.FsyncPolicy(fsync)
+			cfg.DisableAutoCreateTopics = noAuto
+			cfg.RetentionSize = retainSize << 20
+			b, err := broker.New(cfg)
+			if err != nil {
+				return err
+			}
+			if err := b.Start(); err != nil {
+				return err
+			}
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			s := <-sig
+			cfg.Logger.Info("shutting down", "signal", s.String())
+			signal.Stop(sig)
+			return b.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "./meshfed-broker-data", "directory holding topic data, cursors and metadata")
+	f.StringVar(&cfg.ListenAddr, "listen", "127.0.0.1:6650", "address of the Pulsar binary protocol listener")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the admin REST API and /metrics (empty disables it)")
+	f.StringVar(&cfg.AdvertisedAddr, "advertised-address", "", "host or host:port returned to clients in lookups (default: the listen address)")
+	f.StringVar(&cfg.ClusterName, "cluster-name", "standalone", "name of this broker's cluster")
+	f.StringVar(&fsync, "fsync", string(broker.FsyncBatch), "when to fsync: batch (group commit per batch of sends), always (one send per fsync) or off")
+	f.BoolVar(&noAuto, "disable-auto-create-topics", false, "reject producers and consumers of topics that were not created through the admin API")
+	f.BoolVar(&cfg.DeduplicationDefault, "deduplication", false, "enable producer de-duplication in namespaces that do not set it")
+	f.DurationVar(&cfg.RetentionTime, "retention-time", 0, "keep consumed messages at least this long (0 keeps them forever unless --retention-size-mb applies)")
+	f.Int64Var(&retainSize, "retention-size-mb", 0, "bound the consumed data kept per topic partition, in MiB (0 means no size bound)")
+	f.Int64Var(&cfg.SegmentSize, "segment-size", 64<<20, "bytes after which a topic's log rolls to a new segment file; retention removes whole segments")
+	f.IntVar(&cfg.MaxMessageSize, "max-message-size", 5<<20, "largest message (or batch) accepted, in bytes, announced to clients")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
