@@ -132,6 +132,9 @@ func (f *function) ensureLocked(ctx context.Context, fctx runtime.Context) (*pro
 			return nil, ErrClosed
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("exec: start the function: %w", err)
+	}
 	logger := fctx.Logger()
 	if logger == nil {
 		logger = f.rt.logger

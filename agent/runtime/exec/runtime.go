@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -25,7 +26,8 @@ import (
 // Options tune the runtime. The zero value is ready to use.
 type Options struct {
 	// MaxFrameSize bounds a frame (type byte + body) in both directions;
-	// zero: DefaultMaxFrameSize (16 MiB).
+	// zero: DefaultMaxFrameSize (16 MiB). It is announced in HELLO, and
+	// kept between 64 bytes and 4 GiB-1.
 	MaxFrameSize int
 	// MinBackoff and MaxBackoff bound the wait before restarting a process
 	// that crashed, sent a bad frame or timed out: MinBackoff after the
@@ -55,6 +57,8 @@ func (o Options) withDefaults() Options {
 	if o.MaxFrameSize <= 0 {
 		o.MaxFrameSize = DefaultMaxFrameSize
 	}
+	// The length field is 32 bits; the minimum fits a HELLO and a DONE.
+	o.MaxFrameSize = min(max(o.MaxFrameSize, 64), math.MaxUint32)
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 100 * time.Millisecond
 	}
