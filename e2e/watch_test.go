@@ -172,6 +172,9 @@ func testWatchFailover(t *testing.T, leaderFirst bool) {
 	for _, s := range c.servers {
 		s.start()
 	}
+	for _, s := range c.servers {
+		s.waitReady()
+	}
 	mustCLI(t, c.all(), "apply", "-f", writeCluster(t, "watched-three"))
 	w.waitLine(t, convergeTimout, "PUT", "watched-three")
 
