@@ -89,7 +89,7 @@ meshfed/etcd ratios. scripts/bench-etcd.sh installs etcd and runs this.`,
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the meshfed servers inside this process instead of as child processes")
 	fl.IntVar(&f.watchers, "watchers", 1000, "watch streams for the fan-out measurement (0 skips it)")
 	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
-	fl.BoolVar(&f.leaderOnly, "leader-only", false, "send every write to the leader (default: spread over all members, followers forward)")
+	fl.BoolVar(&f.leaderOnly, "leader-only", false, "send every write, and open every watch stream, at the leader (default: spread over all members; followers forward writes)")
 	fl.IntVar(&f.maxAppend, "raft-max-append-entries", 0, "with --in-process: Raft MaxAppendEntries (default 64)")
 	fl.BoolVar(&f.batchApply, "raft-batch-apply-ch", false, "with --in-process: Raft BatchApplyCh")
 	fl.DurationVar(&f.commitTimeout, "raft-commit-timeout", 0, "with --in-process: Raft CommitTimeout (default 50ms)")
@@ -172,7 +172,7 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 			}
 		}
 		if f.watchers > 0 {
-			w, err := bench.WatchFanout(ctx, cl.Addrs(), f.watchers, min(f.watchers, 10), f.watchWrites, f.size)
+			w, err := bench.WatchFanout(ctx, addrs, f.watchers, min(f.watchers, 10), f.watchWrites, f.size)
 			if err != nil {
 				return fmt.Errorf("watch fan-out: %w", err)
 			}
