@@ -736,3 +736,23 @@ func TestBackoffWaitHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A process killed while idle is noticed with the next message, which
+// fails as a crash; the one after runs in a new process.
+func TestDiedWhileIdle(t *testing.T) {
+	f := startChild(t, "script", testOptions())
+	fctx := newFakeContext()
+	if _, err := f.Process(ctxTimeout(t, 10*time.Second), fctx, msg("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(f.proc.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Process(ctxTimeout(t, 10*time.Second), fctx, msg("x"))
+	if !errors.Is(err, runtime.ErrFunctionCrashed) || !strings.Contains(err.Error(), "killed by signal killed") {
+		t.Fatalf("err = %v", err)
+	}
+	if outs, err := f.Process(ctxTimeout(t, 10*time.Second), fctx, msg("y")); err != nil || string(outs[0].Payload) != "y" {
+		t.Fatalf("after restart: %+v, %v", outs, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -182,7 +183,7 @@ func (f *function) handshake(ctx context.Context, fctx runtime.Context, p *proce
 	if err != nil {
 		return fmt.Errorf("exec: HELLO: %w (shrink the function's config)", err)
 	}
-	if err := p.send(b); err != nil {
+	if err := f.send(p, b); err != nil {
 		return fmt.Errorf("exec: send HELLO: %w", err)
 	}
 	fr, err := f.read(p)
@@ -200,13 +201,34 @@ func (f *function) handshake(ctx context.Context, fctx runtime.Context, p *proce
 	return nil
 }
 
+// errStdoutClosed and errNoAnswer describe the usual read failures: the
+// process ended, or the context (or Close) cut the wait short.
+var (
+	errStdoutClosed = errors.New("the process closed its stdout")
+	errNoAnswer     = errors.New("no answer in time")
+)
+
 // read reads and decodes the next frame from the process.
 func (f *function) read(p *process) (frame, error) {
 	t, body, err := readFrame(p.outBuf, f.rt.opts.MaxFrameSize)
-	if err != nil {
+	switch {
+	case err == io.EOF:
+		return nil, errStdoutClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, errNoAnswer
+	case err != nil:
 		return nil, err
 	}
 	return decodeFrame(t, body)
+}
+
+// send writes one frame to the process.
+func (f *function) send(p *process, b []byte) error {
+	err := p.send(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errNoAnswer
+	}
+	return err
 }
 
 // exchangeLocked sends msg and collects the answer: OUTPUTs until DONE or
@@ -231,7 +253,7 @@ func (f *function) exchangeLocked(ctx context.Context, fctx runtime.Context, p *
 	unwatch := p.watch(ctx)
 	defer unwatch()
 	p.lastID = id
-	if err := p.send(b); err != nil {
+	if err := f.send(p, b); err != nil {
 		return nil, fmt.Errorf("exec: send MESSAGE %d: %w", id, err)
 	}
 	var outs []runtime.Output
@@ -264,7 +286,7 @@ func (f *function) exchangeLocked(ctx context.Context, fctx runtime.Context, p *
 				// Only a value read from state can be this large.
 				rb, _ = encodeFrame(&stateResultFrame{Request: fr.Request, Error: err.Error()}, f.rt.opts.MaxFrameSize)
 			}
-			if err := p.send(rb); err != nil {
+			if err := f.send(p, rb); err != nil {
 				return nil, fmt.Errorf("exec: message %d: send STATE_RESULT: %w", id, err)
 			}
 		}
@@ -329,11 +351,11 @@ func (f *function) failLocked(ctx context.Context, p *process, err error) error 
 	case f.isClosed():
 		return fmt.Errorf("%w (%v)", ErrClosed, err)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%w; no answer in time, process killed, it restarts with the next message: %w", err, ctx.Err())
+		return fmt.Errorf("%w; process killed, it restarts with the next message: %w", err, ctx.Err())
 	case errors.Is(err, ErrProtocol), errors.Is(err, ErrVersionMismatch):
 		return fmt.Errorf("%w; process killed, it restarts with the next message: %w", err, runtime.ErrFunctionCrashed)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%w: the process closed its stdout (%s): %w", err, exit, runtime.ErrFunctionCrashed)
+	case errors.Is(err, errStdoutClosed):
+		return fmt.Errorf("%w (%s): %w", err, exit, runtime.ErrFunctionCrashed)
 	default:
 		return fmt.Errorf("%w (process %s): %w", err, exit, runtime.ErrFunctionCrashed)
 	}
