@@ -158,7 +158,7 @@ func TestApplyRejectsInvalidWithFieldPath(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("got %v, want InvalidArgument", err)
 	}
-	if msg := status.Convert(err).Message(); !contains(msg, "objects[1]") || !contains(msg, "metadata.name") {
+	if msg := status.Convert(err).Message(); !contains(msg, "doc 2") || !contains(msg, "metadata.name") {
 		t.Fatalf("error does not name the object and field: %q", msg)
 	}
 	if _, _, err := s.State().Get("Cluster", "", "", "ok"); err == nil {

@@ -42,7 +42,7 @@ func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest)
 		}
 		fillTypeMeta(o)
 		if err := objects.Validate(o); err != nil {
-			errs = append(errs, fmt.Errorf("objects[%d] (%s %s): %w", i, k.Name, objects.DisplayName(o), err))
+			errs = append(errs, objects.AsFieldErrors(err).In("", i+1))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -9,6 +9,8 @@ import (
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func init() { register(newApplyCmd) }
@@ -38,6 +40,11 @@ too; --cluster names the Pulsar cluster they run in.`,
 			if err != nil {
 				return err
 			}
+			// Static checks run here so errors name the file; the server
+			// repeats them and checks references.
+			if err := objects.Check(displayFile(file), objs, nil); err != nil {
+				return err
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
@@ -46,6 +53,10 @@ too; --cluster names the Pulsar cluster they run in.`,
 			ctx, cancel := requestContext(cmd)
 			defer cancel()
 			resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
+			if status.Code(err) == codes.InvalidArgument {
+				// The server numbers documents as the file does.
+				return fmt.Errorf("%s: %s", displayFile(file), status.Convert(err).Message())
+			}
 			if err != nil {
 				return rpcError("apply "+file, err)
 			}
@@ -63,6 +74,13 @@ too; --cluster names the Pulsar cluster they run in.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and check against the current state without writing")
 	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster that Function Mesh CRD documents run in")
 	return cmd
+}
+
+func displayFile(file string) string {
+	if file == "-" {
+		return "<stdin>"
+	}
+	return file
 }
 
 // readObjects decodes FILE ("-" for stdin) into objects.

@@ -16,3 +16,10 @@ var (
 	// ErrCompacted: the requested revision is older than the event history.
 	ErrCompacted = errors.New("revision compacted")
 )
+
+// invalid marks err as ErrInvalid without changing its message.
+type invalid struct{ err error }
+
+func (e invalid) Error() string        { return e.err.Error() }
+func (e invalid) Unwrap() error        { return e.err }
+func (e invalid) Is(target error) bool { return target == ErrInvalid }

@@ -76,7 +76,10 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		}
 		if s.cfg.CheckRefs != nil && !req.GetSystem() {
 			if err := s.cfg.CheckRefs(in, txnLookup{txn}); err != nil {
-				return nil, fmt.Errorf("%w: %w", err, ErrInvalid)
+				if fe := objects.AsFieldErrors(err); len(fe) > 0 {
+					err = fe.In("", i+1) // "doc N: field.path: reason", N counting from 1
+				}
+				return nil, invalid{err}
 			}
 		}
 		obj, result := merge(old, in, index, req, k)

@@ -1,0 +1,418 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshfed/meshfed/agent/runtime"
+	"github.com/meshfed/meshfed/agent/runtime/builtin"
+	"github.com/meshfed/meshfed/client"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"log/slog"
+)
+
+// Version is reported at registration.
+var Version = "dev"
+
+// Agent runs the instances the control plane assigns to it.
+type Agent struct {
+	cfg    Config
+	logger *slog.Logger
+	cp     *client.Client
+	epochs *epochBook
+	pulsar *pulsarClients
+	pkgs   *packageCache
+
+	// lastRenewed is the send time (UnixNano) of the last successful
+	// heartbeat; the lease runs from it.
+	lastRenewed atomic.Int64
+	// leaseNanos is the lease the servers granted.
+	leaseNanos atomic.Int64
+	// heartbeatEvery is the interval the servers asked for.
+	heartbeatEvery atomic.Int64
+
+	// mu guards desired, clusters and running.
+	mu       sync.Mutex
+	desired  map[string]*meshfedv1.Assignment
+	clusters map[string]*meshfedv1.Cluster
+	running  map[string]*instance
+
+	wake chan struct{}
+}
+
+// New validates the configuration and opens the agent's data dir.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if cfg.Runtimes == nil {
+		cfg.Runtimes = map[string]runtime.Runtime{"builtin": builtin.Runtime{}}
+	}
+	epochs, err := openEpochBook(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := client.New(cfg.Servers)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:      cfg,
+		logger:   cfg.Logger.With("agent", cfg.Name, "cluster", cfg.Cluster),
+		cp:       cp,
+		epochs:   epochs,
+		desired:  map[string]*meshfedv1.Assignment{},
+		clusters: map[string]*meshfedv1.Cluster{},
+		running:  map[string]*instance{},
+		wake:     make(chan struct{}, 1),
+	}
+	a.pulsar = newPulsarClients(a)
+	a.pkgs = newPackageCache(a)
+	return a, nil
+}
+
+// Run registers the agent and reconciles until ctx ends, then stops every
+// instance and closes its connections.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.cp.Close()
+	defer a.pulsar.closeAll()
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
+	go func() { defer wg.Done(); a.watchLoop(ctx) }()
+	go func() { defer wg.Done(); a.reportLoop(ctx) }()
+	a.reconcileLoop(ctx)
+	wg.Wait()
+	a.stopAll("agent stopping")
+	return nil
+}
+
+// register announces the agent, retrying until a server accepts it.
+func (a *Agent) register(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		start := a.cfg.Now()
+		var resp *meshfedv1.RegisterResponse
+		err := a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			resp, err = meshfedv1.NewAgentServiceClient(conn).Register(rctx, &meshfedv1.RegisterRequest{
+				Name: a.cfg.Name, Cluster: a.cfg.Cluster, Capacity: int32(a.cfg.Capacity), Labels: a.cfg.Labels, Version: Version,
+			})
+			return err
+		})
+		if err == nil {
+			a.leaseNanos.Store(int64(time.Duration(resp.GetLeaseMs()) * time.Millisecond))
+			a.heartbeatEvery.Store(int64(time.Duration(resp.GetHeartbeatIntervalMs()) * time.Millisecond))
+			a.lastRenewed.Store(start.UnixNano())
+			a.logger.Info("registered", "lease", time.Duration(a.leaseNanos.Load()), "heartbeat", time.Duration(a.heartbeatEvery.Load()))
+			return nil
+		}
+		a.logger.Warn("register failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// leaseValid reports whether the agent may run instances: its last
+// successful heartbeat was sent less than a lease ago.
+func (a *Agent) leaseValid() bool {
+	return a.cfg.Now().UnixNano()-a.lastRenewed.Load() < a.leaseNanos.Load()
+}
+
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	for {
+		every := time.Duration(a.heartbeatEvery.Load())
+		if every <= 0 {
+			every = 500 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		start := a.cfg.Now()
+		var resp *meshfedv1.HeartbeatResponse
+		err := a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+			hctx, cancel := context.WithTimeout(ctx, every*2)
+			defer cancel()
+			resp, err = meshfedv1.NewAgentServiceClient(conn).Heartbeat(hctx, &meshfedv1.HeartbeatRequest{Name: a.cfg.Name, BrokerReachable: a.pulsar.ownReachable()})
+			return err
+		})
+		wasValid := a.leaseValid()
+		switch {
+		case err != nil:
+			if wasValid && !a.leaseValid() {
+				a.logger.Warn("lease expired: no control-plane server reachable; stopping instances", "err", err)
+			}
+		case resp.GetUnknownAgent():
+			if err := a.register(ctx); err != nil {
+				return
+			}
+		default:
+			a.lastRenewed.Store(start.UnixNano())
+			if resp.GetLeaseMs() > 0 {
+				a.leaseNanos.Store(int64(time.Duration(resp.GetLeaseMs()) * time.Millisecond))
+			}
+		}
+		if wasValid != a.leaseValid() {
+			a.poke()
+		}
+	}
+}
+
+// poke wakes the reconcile loop.
+func (a *Agent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// watchLoop keeps desired (this agent's assignments) and clusters current:
+// list, then watch from the list's revision; list again on a resync.
+func (a *Agent) watchLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		rev, err := a.relist(ctx)
+		if err != nil {
+			a.logger.Warn("list assignments failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		err = a.cp.Watch(ctx, &meshfedv1.WatchRequest{StartRevision: rev}, func(resp *meshfedv1.WatchResponse) error {
+			changed := false
+			a.mu.Lock()
+			for _, ev := range resp.GetEvents() {
+				changed = a.applyEventLocked(ev) || changed
+			}
+			a.mu.Unlock()
+			if changed {
+				a.poke()
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, client.ErrResync) && ctx.Err() == nil {
+			a.logger.Warn("watch ended; listing again", "err", err)
+		}
+	}
+}
+
+func (a *Agent) relist(ctx context.Context) (uint64, error) {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cl, err := a.cp.List(lctx, &meshfedv1.ListRequest{Kind: "Cluster"})
+	if err != nil {
+		return 0, err
+	}
+	as, err := a.cp.List(lctx, &meshfedv1.ListRequest{Kind: "Assignment"})
+	if err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	a.clusters = map[string]*meshfedv1.Cluster{}
+	for _, o := range cl.GetObjects() {
+		a.clusters[o.GetCluster().GetMetadata().GetName()] = o.GetCluster()
+	}
+	a.desired = map[string]*meshfedv1.Assignment{}
+	for _, o := range as.GetObjects() {
+		if o.GetAssignment().GetSpec().GetAgent() == a.cfg.Name {
+			a.desired[objects.KeyOf(o)] = o.GetAssignment()
+		}
+	}
+	a.mu.Unlock()
+	a.poke()
+	return min(cl.GetRevision(), as.GetRevision()), nil
+}
+
+// applyEventLocked folds one watch event into desired/clusters and reports
+// whether anything this agent cares about changed.
+func (a *Agent) applyEventLocked(ev *meshfedv1.Event) bool {
+	o := ev.GetObject()
+	del := ev.GetType() == meshfedv1.EventType_EVENT_TYPE_DELETE
+	switch {
+	case o.GetCluster() != nil:
+		name := o.GetCluster().GetMetadata().GetName()
+		if del {
+			delete(a.clusters, name)
+		} else {
+			a.clusters[name] = o.GetCluster()
+		}
+		return true
+	case o.GetAssignment() != nil:
+		k := objects.KeyOf(o)
+		mine := !del && o.GetAssignment().GetSpec().GetAgent() == a.cfg.Name
+		if _, had := a.desired[k]; !mine && !had {
+			return false
+		}
+		if mine {
+			old := a.desired[k]
+			a.desired[k] = o.GetAssignment()
+			// Status-only changes (our own reports) need no reconcile.
+			return old == nil || !proto.Equal(old.GetSpec(), o.GetAssignment().GetSpec())
+		}
+		delete(a.desired, k)
+		return true
+	}
+	return false
+}
+
+// reconcileLoop diffs desired against running on every change, and fully
+// at least every ResyncInterval.
+func (a *Agent) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.ResyncInterval)
+	defer t.Stop()
+	leaseCheck := time.NewTicker(100 * time.Millisecond)
+	defer leaseCheck.Stop()
+	valid := true
+	for {
+		a.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.wake:
+		case <-t.C:
+		case <-leaseCheck.C:
+			// Stop instances as soon as the lease lapses, even if no
+			// heartbeat attempt returned yet.
+			if now := a.leaseValid(); now == valid {
+				continue
+			} else {
+				valid = now
+			}
+		}
+	}
+}
+
+// reconcile makes running match desired: stop what is no longer assigned
+// (or fenced), start what is assigned and admitted by the epoch book,
+// restart what changed. Idempotent.
+func (a *Agent) reconcile(ctx context.Context) {
+	fenced := !a.leaseValid()
+	a.mu.Lock()
+	desired := make(map[string]*meshfedv1.Assignment, len(a.desired))
+	for k, v := range a.desired {
+		desired[k] = v
+	}
+	a.mu.Unlock()
+
+	var toStop []*instance
+	a.mu.Lock()
+	for k, inst := range a.running {
+		d, ok := desired[k]
+		if fenced || !ok || d.GetSpec().GetEpoch() != inst.epoch {
+			toStop = append(toStop, inst)
+			delete(a.running, k)
+		}
+	}
+	a.mu.Unlock()
+	for _, inst := range toStop {
+		reason := "no longer assigned"
+		if fenced {
+			reason = "lease expired"
+		}
+		inst.stop(reason)
+	}
+	if fenced {
+		return
+	}
+	for k, d := range desired {
+		a.mu.Lock()
+		_, running := a.running[k]
+		a.mu.Unlock()
+		if running {
+			continue
+		}
+		ok, err := a.epochs.admit(k, d.GetSpec().GetEpoch())
+		if err != nil {
+			a.logger.Error("record epoch", "assignment", k, "err", err)
+			continue
+		}
+		if !ok {
+			a.logger.Warn("refusing stale assignment", "assignment", k, "epoch", d.GetSpec().GetEpoch())
+			continue
+		}
+		inst := startInstance(ctx, a, k, d)
+		a.mu.Lock()
+		a.running[k] = inst
+		a.mu.Unlock()
+	}
+}
+
+func (a *Agent) stopAll(reason string) {
+	a.mu.Lock()
+	insts := make([]*instance, 0, len(a.running))
+	for k, inst := range a.running {
+		insts = append(insts, inst)
+		delete(a.running, k)
+	}
+	a.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, inst := range insts {
+		wg.Add(1)
+		go func() { defer wg.Done(); inst.stop(reason) }()
+	}
+	wg.Wait()
+}
+
+// reportLoop sends every running instance's status.
+func (a *Agent) reportLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.ReportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		req := &meshfedv1.ReportStatusRequest{Agent: a.cfg.Name}
+		for _, inst := range a.running {
+			md := inst.asg.GetMetadata()
+			req.Instances = append(req.Instances, &meshfedv1.InstanceReport{
+				Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName(), Epoch: inst.epoch, Status: inst.status(),
+			})
+		}
+		a.mu.Unlock()
+		if len(req.Instances) == 0 {
+			continue
+		}
+		err := a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err := meshfedv1.NewAgentServiceClient(conn).ReportStatus(rctx, req)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			a.logger.Debug("report status", "err", err)
+		}
+	}
+}
+
+// cluster returns a cluster definition by name.
+func (a *Agent) cluster(name string) (*meshfedv1.Cluster, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c, ok := a.clusters[name]
+	if !ok {
+		return nil, fmt.Errorf("cluster %q is not defined in the control plane", name)
+	}
+	return c, nil
+}

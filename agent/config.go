@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/meshfed/meshfed/agent/runtime"
+)
+
+// Config configures an agent.
+type Config struct {
+	// Name is the agent's unique name. Required.
+	Name string
+	// Cluster is the Pulsar cluster the agent serves. Required.
+	Cluster string
+	// Servers are control-plane gRPC addresses. Required.
+	Servers []string
+	// PulsarURL overrides the service URL of the agent's own cluster (from
+	// its Cluster object) — for agents that reach their broker by another name.
+	PulsarURL string
+	// PulsarAdminURL overrides the admin URL of the agent's own cluster.
+	PulsarAdminURL string
+	// DataDir keeps the agent's fencing record (the highest epoch seen per
+	// assignment) and package cache. Required.
+	DataDir string
+	// Capacity is the number of instance slots offered. Zero: 100.
+	Capacity int
+	// Labels describe the agent.
+	Labels map[string]string
+	// Runtimes by name ("builtin", "exec", "wasm"). Nil: builtin only.
+	Runtimes map[string]runtime.Runtime
+	// ReportInterval is how often instance status is reported. Zero: 1s.
+	ReportInterval time.Duration
+	// ResyncInterval forces a full reconcile pass at least this often. Zero: 10s.
+	ResyncInterval time.Duration
+	// Logger receives structured logs. Nil: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock (tests inject one). Nil: time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	switch {
+	case c.Name == "":
+		return errors.New("agent name is required (--name)")
+	case c.Cluster == "":
+		return errors.New("cluster is required (--cluster)")
+	case len(c.Servers) == 0:
+		return errors.New("at least one control-plane server is required (--server)")
+	case c.DataDir == "":
+		return errors.New("data dir is required (--data-dir)")
+	}
+	if c.ReportInterval == 0 {
+		c.ReportInterval = time.Second
+	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
