@@ -97,8 +97,9 @@ class _Body:
     __slots__ = ("b", "pos", "frame")
 
     def __init__(self, b, frame):
+        # b is the whole frame after the length: the type byte, the body.
         self.b = b
-        self.pos = 0
+        self.pos = 1
         self.frame = frame
 
     def _need(self, n, field):
@@ -239,7 +240,8 @@ class _Conn:
         self.max_frame = max_frame
 
     def read(self):
-        """Returns (type, body), or None at a clean end of input."""
+        """Returns (type, frame), the frame being the type byte and the
+        body, or None at a clean end of input."""
         hdr = self.inp.read(4)
         if not hdr:
             return None
@@ -251,15 +253,14 @@ class _Conn:
         body = self.inp.read(n)
         if len(body) < n:
             raise ProtocolError(f"input ended inside a {n}-byte frame")
-        return body[0], memoryview(body)[1:]
+        return body[0], body
 
     def write(self, ftype, parts, name):
-        n = 1 + sum(len(p) for p in parts)
+        body = b"".join(parts)
+        n = 1 + len(body)
         if n > self.max_frame:
             raise ValueError(f"{name} frame of {n} bytes exceeds the {self.max_frame}-byte limit")
-        self.out.write(_HEADER.pack(n, ftype))
-        for p in parts:
-            self.out.write(p)
+        self.out.write(_HEADER.pack(n, ftype) + body)
 
     def flush(self):
         self.out.flush()
@@ -366,7 +367,49 @@ def _decode_hello(body):
     return h
 
 
-def _decode_message(body):
+_unpack_u32 = _U32.unpack_from
+_unpack_msg_tail = struct.Struct(">qqI").unpack_from
+_unpack_i64 = _I64.unpack_from
+
+
+def _decode_message(b):
+    # The hot path: one pass without bounds checks, then one check that the
+    # fields ended exactly at the end. On any doubt, _decode_message_checked
+    # says precisely what is wrong.
+    try:
+        (mid,) = _U64.unpack_from(b, 1)
+        (n,) = _unpack_u32(b, 9)
+        topic = b[13 : 13 + n]
+        pos = 13 + n
+        (n,) = _unpack_u32(b, pos)
+        key = b[pos + 4 : pos + 4 + n]
+        pos += 4 + n
+        (n,) = _unpack_u32(b, pos)
+        payload = b[pos + 4 : pos + 4 + n]
+        pos += 4 + n
+        (count,) = _unpack_u32(b, pos)
+        pos += 4
+        props = {}
+        for _ in range(count):
+            (n,) = _unpack_u32(b, pos)
+            k = b[pos + 4 : pos + 4 + n]
+            pos += 4 + n
+            (n,) = _unpack_u32(b, pos)
+            props[_text(k)] = _text(b[pos + 4 : pos + 4 + n])
+            pos += 4 + n
+        event_time, publish_time, n = _unpack_msg_tail(b, pos)
+        producer = b[pos + 20 : pos + 20 + n]
+        pos += 20 + n
+        (seq,) = _unpack_i64(b, pos)
+        pos += 8
+    except struct.error:
+        return _decode_message_checked(b)
+    if pos != len(b) or len(props) != count:
+        return _decode_message_checked(b)
+    return Message(mid, _text(topic), _text(key), payload, props, event_time, publish_time, _text(producer), seq)
+
+
+def _decode_message_checked(body):
     d = _Body(body, "MESSAGE")
     m = Message(
         d.u64("id"),
@@ -391,18 +434,37 @@ def _outputs(result):
     return result
 
 
+_pack_output_head = struct.Struct(">IBQI").pack
+_pack_done = struct.Struct(">IBQ").pack
+_pack_u32 = _U32.pack
+
+
 def _send_output(conn, msg_id, o):
-    if not isinstance(o, Output):
-        o = Output(payload=o)
-    payload = o.payload
+    if isinstance(o, Output):
+        payload, key, topic, props = o.payload, o.key, o.topic, o.properties
+    else:
+        payload, key, topic, props = o, "", "", None
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
-    parts = [_U64.pack(msg_id)]
-    _put_bytes(parts, _raw(o.topic or ""))
-    _put_bytes(parts, _raw(o.key or ""))
-    _put_bytes(parts, bytes(payload))
-    _put_map(parts, o.properties)
-    conn.write(OUTPUT, parts, "OUTPUT")
+    elif not isinstance(payload, bytes):
+        payload = bytes(payload)
+    topic = _raw(topic) if topic else b""
+    key = _raw(key) if key else b""
+    parts = [b"", topic, _pack_u32(len(key)), key, _pack_u32(len(payload)), payload]
+    size = 1 + 8 + 4 + len(topic) + 4 + len(key) + 4 + len(payload) + 4
+    if props:
+        parts.append(_pack_u32(len(props)))
+        for k, v in props.items():
+            k = _raw(k)
+            v = _raw(v)
+            parts += (_pack_u32(len(k)), k, _pack_u32(len(v)), v)
+            size += 8 + len(k) + len(v)
+    else:
+        parts.append(b"\0\0\0\0")
+    if size > conn.max_frame:
+        raise ValueError(f"OUTPUT frame of {size} bytes exceeds the {conn.max_frame}-byte limit")
+    parts[0] = _pack_output_head(size, OUTPUT, msg_id, len(topic))
+    conn.out.write(b"".join(parts))
 
 
 def _fail(why):
@@ -446,9 +508,9 @@ def _serve(conn, process, init):
     ftype, body = fr
     if ftype != HELLO:
         raise ProtocolError(f"first frame has type 0x{ftype:02x}, expected HELLO")
-    if len(body) < 4:
+    if len(body) < 5:
         raise ProtocolError("HELLO frame shorter than its version field")
-    (version,) = _U32.unpack_from(body, 0)
+    (version,) = _U32.unpack_from(body, 1)
     if version != PROTOCOL_VERSION:
         # Say which version we speak: the host reports the mismatch.
         conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
@@ -484,6 +546,6 @@ def _serve(conn, process, init):
             _put_bytes(parts, err)
             conn.write(FAIL, parts, "FAIL")
         else:
-            conn.write(DONE, [_U64.pack(msg.id)], "DONE")
+            conn.out.write(_pack_done(9, DONE, msg.id))
         ctx._msg_id = 0
         conn.flush()

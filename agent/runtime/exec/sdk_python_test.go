@@ -30,6 +30,15 @@ func TestPythonSDKProtocol(t *testing.T) {
 	hello := func(v uint32) []byte { return enc(&helloFrame{Version: v, Config: []byte("{}")}) }
 	ready1 := enc(&readyFrame{Version: 1})
 	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	trailing := func(b []byte) []byte {
+		b = append(b, 0)
+		b[3]++ // one more byte in the length
+		return b
+	}
+	// A MESSAGE with properties {a: 1, a: 2}: the Go encoder cannot make it.
+	dupProps := cat([]byte{0, 0, 0, 0, typeMessage}, make([]byte, 8+4+4+4),
+		[]byte{0, 0, 0, 2, 0, 0, 0, 1, 'a', 0, 0, 0, 1, '1', 0, 0, 0, 1, 'a', 0, 0, 0, 1, '2'}, make([]byte, 8+8+4+8))
+	dupProps[3] = byte(len(dupProps) - 4)
 	for _, tc := range []struct {
 		name       string
 		stdin      []byte
@@ -39,8 +48,12 @@ func TestPythonSDKProtocol(t *testing.T) {
 	}{
 		{"clean end", cat(hello(1)), ready1, 0, ""},
 		{"other version", hello(2), ready1, 2, "host speaks exec protocol 2, this library speaks 1"},
-		{"message", cat(hello(1), enc(&messageFrame{ID: 1, Key: "k", Payload: []byte("p")})),
-			cat(ready1, enc(&outputFrame{ID: 1, Key: "k", Payload: []byte("p")}), enc(&doneFrame{ID: 1})), 0, ""},
+		{"message", cat(hello(1), enc(&messageFrame{ID: 1, Topic: "t", Key: "k", Payload: []byte("p"), Properties: map[string]string{"a": "1"}, SequenceID: -1})),
+			cat(ready1, enc(&outputFrame{ID: 1, Topic: "t", Key: "k", Payload: []byte("p"), Properties: map[string]string{"a": "1"}}), enc(&doneFrame{ID: 1})), 0, ""},
+		{"non-UTF-8 strings", cat(hello(1), enc(&messageFrame{ID: 1, Topic: "t\xff", Key: "\xfe", Properties: map[string]string{"\xc3": "\x80"}})),
+			cat(ready1, enc(&outputFrame{ID: 1, Topic: "t\xff", Key: "\xfe", Properties: map[string]string{"\xc3": "\x80"}}), enc(&doneFrame{ID: 1})), 0, ""},
+		{"trailing bytes", cat(hello(1), trailing(enc(&messageFrame{ID: 1}))), ready1, 2, "MESSAGE frame: 1 trailing bytes"},
+		{"duplicate property", cat(hello(1), dupProps), ready1, 2, "MESSAGE frame: properties: duplicate key 'a'"},
 		{"not hello", enc(&messageFrame{ID: 1}), nil, 2, "expected HELLO"},
 		{"truncated message", cat(hello(1), []byte{0, 0, 0, 5, typeMessage, 0, 0, 0, 0}), ready1, 2, "MESSAGE frame: id: need 8 bytes, 4 left"},
 		{"oversized", cat(hello(1), []byte{0x7f, 0, 0, 0, typeMessage}), ready1, 2, "frame length 2130706432 outside"},
@@ -48,7 +61,7 @@ func TestPythonSDKProtocol(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cmd := osexec.Command(py, "-c", "import meshfed_function as mf\nmf.run(lambda ctx, msg: mf.Output(payload=msg.payload, key=msg.key))")
+			cmd := osexec.Command(py, "-c", "import meshfed_function as mf\nmf.run(lambda ctx, msg: mf.Output(payload=msg.payload, key=msg.key, topic=msg.topic, properties=msg.properties))")
 			cmd.Env = []string{"PYTHONPATH=" + sdkDir}
 			cmd.Stdin = bytes.NewReader(tc.stdin)
 			var stderr bytes.Buffer
