@@ -735,6 +735,20 @@ func TestBackoffWaitHonoursContext(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "to restart") {
 		t.Fatalf("err = %v", err)
 	}
+	// Close cuts the wait short as well.
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Process(context.Background(), fctx, msg("x"))
+		done <- err
+	}()
+	for f.mu.TryLock() { // until the goroutine holds mu, waiting
+		f.mu.Unlock()
+		goruntime.Gosched()
+	}
+	f.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Close during the backoff: %v", err)
+	}
 }
 
 // A process killed while idle is noticed with the next message, which

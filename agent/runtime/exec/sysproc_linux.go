@@ -4,7 +4,10 @@ import "syscall"
 
 // sysProcAttr puts the child in its own process group, so that killing
 // the group also kills what it spawned, and has the kernel kill it if the
-// agent dies first.
+// agent dies first. (Linux sends the parent-death signal when the forking
+// thread exits. Go keeps its threads unless a goroutine exits while locked
+// to one; were that to happen in the agent, a process could die early,
+// which would look like a crash and be restarted.)
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
