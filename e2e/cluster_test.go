@@ -146,7 +146,7 @@ func TestThreeServersSurviveLeaderKill(t *testing.T) {
 func waitRV(t *testing.T, s *server, o objectRef, want uint64) uint64 {
 	t.Helper()
 	var got uint64
-	eventually(t, convergeTimout, s.id+" to serve "+o.String(), func() (bool, string) {
+	eventually(t, convergeTimeout, s.id+" to serve "+o.String(), func() (bool, string) {
 		rv, ok, r := getRV(t, s.grpcAddr, o, true)
 		if !ok {
 			return false, r.String()

@@ -82,9 +82,9 @@ func TestWatchFailsOverFromFrozenServer(t *testing.T) {
 		}
 	}
 	w := startWatcher(t, "--server", addrs(append([]*server{first}, rest...)...), "get", "clusters", "-w")
-	w.waitLine(t, convergeTimout, "No", "clusters", "found.")
+	w.waitLine(t, convergeTimeout, "No", "clusters", "found.")
 	mustCLI(t, c.all(), "apply", "-f", writeCluster(t, "before-freeze"))
-	w.waitLine(t, convergeTimout, "PUT", "before-freeze")
+	w.waitLine(t, convergeTimeout, "PUT", "before-freeze")
 
 	if err := first.p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -92,5 +92,5 @@ func TestWatchFailsOverFromFrozenServer(t *testing.T) {
 	t.Cleanup(func() { first.p.cmd.Process.Signal(syscall.SIGCONT) })
 	t.Logf("froze %s, the server the watch is connected to", first.id)
 	mustCLI(t, addrs(rest...), "apply", "-f", writeCluster(t, "after-freeze"))
-	w.waitLine(t, convergeTimout, "PUT", "after-freeze")
+	w.waitLine(t, convergeTimeout, "PUT", "after-freeze")
 }

@@ -63,12 +63,12 @@ func runTests(m *testing.M) int {
 // machine may be shared, and a test that passes only on an idle machine is
 // worse than a slow failure.
 const (
-	readyTimeout   = 30 * time.Second
-	convergeTimout = 30 * time.Second
-	stopTimeout    = 20 * time.Second
-	cliTimeout     = 60 * time.Second
-	pollInterval   = 100 * time.Millisecond
-	logTailLines   = 40
+	readyTimeout    = 30 * time.Second
+	convergeTimeout = 30 * time.Second
+	stopTimeout     = 20 * time.Second
+	cliTimeout      = 60 * time.Second
+	pollInterval    = 100 * time.Millisecond
+	logTailLines    = 40
 )
 
 // handedOut remembers every port given to a test in this process, so two
@@ -495,7 +495,7 @@ func listPeers(t *testing.T, srv string) ([]map[string]string, result) {
 func leader(t *testing.T, srv string, want int) string {
 	t.Helper()
 	var id string
-	eventually(t, convergeTimout, "list-peers to show one leader", func() (bool, string) {
+	eventually(t, convergeTimeout, "list-peers to show one leader", func() (bool, string) {
 		rows, r := listPeers(t, srv)
 		if r.code != 0 {
 			return false, r.String()
@@ -552,7 +552,7 @@ func getRV(t *testing.T, srv string, o objectRef, stale bool) (rv uint64, ok boo
 // servers, each a voter with its own Raft and gRPC addresses, and one leader.
 func waitPeers(t *testing.T, srv string, want ...*server) {
 	t.Helper()
-	eventually(t, convergeTimout, fmt.Sprintf("list-peers to show %d voters with their addresses", len(want)), func() (bool, string) {
+	eventually(t, convergeTimeout, fmt.Sprintf("list-peers to show %d voters with their addresses", len(want)), func() (bool, string) {
 		rows, r := listPeers(t, srv)
 		if r.code != 0 {
 			return false, r.String()

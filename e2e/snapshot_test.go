@@ -40,7 +40,7 @@ func TestSnapshotSaveRestoreCLI(t *testing.T) {
 	mustCLI(t, c.all(), "delete", "cluster", "north")
 	for _, s := range c.servers {
 		s := s
-		eventually(t, convergeTimout, s.id+" to lose cluster north", func() (bool, string) {
+		eventually(t, convergeTimeout, s.id+" to lose cluster north", func() (bool, string) {
 			r := cli(t, "--server", s.grpcAddr, "get", "cluster", "north", "--stale")
 			return r.code == 1 && strings.Contains(r.stderr, "not found"), r.String()
 		})

@@ -155,15 +155,15 @@ func testWatchFailover(t *testing.T, leaderFirst bool) {
 		}
 	}
 	w := startWatcher(t, "--server", addrs(append([]*server{first}, rest...)...), "get", "clusters", "-w")
-	w.waitLine(t, convergeTimout, "No", "clusters", "found.")
+	w.waitLine(t, convergeTimeout, "No", "clusters", "found.")
 
 	mustCLI(t, c.all(), "apply", "-f", writeCluster(t, "watched-one"))
-	w.waitLine(t, convergeTimout, "PUT", "watched-one")
+	w.waitLine(t, convergeTimeout, "PUT", "watched-one")
 
 	t.Logf("killing %s, the server the watch is connected to", first.id)
 	first.kill9()
 	mustCLI(t, addrs(rest...), "apply", "-f", writeCluster(t, "watched-two"))
-	w.waitLine(t, convergeTimout, "PUT", "watched-two")
+	w.waitLine(t, convergeTimeout, "PUT", "watched-two")
 
 	// Every server down at once, then back: the watch waits and resumes.
 	for _, s := range rest {
@@ -176,7 +176,7 @@ func testWatchFailover(t *testing.T, leaderFirst bool) {
 		s.waitReady()
 	}
 	mustCLI(t, c.all(), "apply", "-f", writeCluster(t, "watched-three"))
-	w.waitLine(t, convergeTimout, "PUT", "watched-three")
+	w.waitLine(t, convergeTimeout, "PUT", "watched-three")
 
 	// Resuming from the last revision seen: nothing printed twice.
 	w.mu.Lock()
