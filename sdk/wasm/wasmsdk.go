@@ -190,8 +190,8 @@ func hostGetContext(buf *byte, bufCap int32) int32
 func hostLog(level int32, msg *byte, msgLen int32)
 
 var (
-	// input is the buffer meshfed_alloc handed out, kept reachable until
-	// meshfed_process takes it; nil in between.
+	// input is the buffer meshfed_alloc last handed out; the host writes
+	// every message that fits into it, until it asks for another.
 	input []byte
 	// output holds the last result until the host has copied it (it does
 	// so before its next call into the module).
@@ -214,7 +214,6 @@ func alloc(size int32) int32 {
 //go:wasmexport meshfed_process
 func process(ptr, size int32) int64 {
 	in := input
-	input = nil
 	if cap(output) > 1<<20 {
 		output = nil // do not keep one huge result's buffer forever
 	}
@@ -235,9 +234,11 @@ func run(in []byte) []byte {
 		return abi.AppendError(output[:0], "wasmsdk: "+err.Error())
 	}
 	msg := Message{
-		Topic:        m.Topic,
-		Key:          m.Key,
-		Payload:      m.Payload,
+		Topic: m.Topic,
+		Key:   m.Key,
+		// Copy: the host reuses the input buffer for the next message,
+		// and a handler may keep the payload.
+		Payload:      append([]byte{}, m.Payload...),
 		Properties:   m.Properties,
 		ProducerName: m.ProducerName,
 		SequenceID:   m.SequenceID,

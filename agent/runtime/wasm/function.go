@@ -47,11 +47,24 @@ type function struct {
 
 var _ runtime.Function = (*function)(nil)
 
+const (
+	// minInput is the smallest input buffer the host asks meshfed_alloc
+	// for, so that small messages of varying size share one buffer.
+	minInput = 4 << 10
+	// maxKeptInput: an input buffer larger than this is replaced by a
+	// minInput one when a small message comes, so that one huge message
+	// does not pin its buffer in the module forever.
+	maxKeptInput = 1 << 20
+)
+
 // instance is one module instance and its exports.
 type instance struct {
 	mod                     api.Module
 	mem                     api.Memory
 	version, alloc, process api.Function
+	// inPtr and inCap locate the input buffer meshfed_alloc last returned,
+	// reused for every message that fits; inCap is zero before the first.
+	inPtr, inCap uint32
 }
 
 func (i *instance) close() { i.mod.Close(context.Background()) }
@@ -174,15 +187,24 @@ func (f *function) processLocked(ctx context.Context, msg *runtime.Message) ([]r
 	}
 	f.stderr.resetTail()
 	inst, stack := f.inst, f.stack[:]
-	stack[0] = api.EncodeU32(uint32(len(f.in)))
-	if err := inst.alloc.CallWithStack(ctx, stack); err != nil {
-		return nil, f.trapError(ctx, abi.ExportAlloc, err)
+	n := uint32(len(f.in))
+	if n > inst.inCap || (inst.inCap > maxKeptInput && n <= minInput) {
+		size := max(n, minInput)
+		stack[0] = api.EncodeU32(size)
+		if err := inst.alloc.CallWithStack(ctx, stack); err != nil {
+			return nil, f.trapError(ctx, abi.ExportAlloc, err)
+		}
+		inst.inPtr, inst.inCap = api.DecodeU32(stack[0]), size
+		if _, ok := inst.mem.Read(inst.inPtr, size); !ok {
+			inst.inCap = 0
+			return nil, fmt.Errorf("%w: wasm module %s: %s(%d) returned %#x, out of bounds of memory (%d bytes)", runtime.ErrFunctionCrashed, f.mod.name, abi.ExportAlloc, size, inst.inPtr, inst.mem.Size())
+		}
 	}
-	ptr := api.DecodeU32(stack[0])
-	if !inst.mem.Write(ptr, f.in) {
-		return nil, fmt.Errorf("%w: wasm module %s: %s(%d) returned %#x, out of bounds of memory (%d bytes)", runtime.ErrFunctionCrashed, f.mod.name, abi.ExportAlloc, len(f.in), ptr, inst.mem.Size())
+	if !inst.mem.Write(inst.inPtr, f.in) {
+		// The guest shrank its memory? Memory cannot shrink; be safe anyway.
+		return nil, fmt.Errorf("%w: wasm module %s: input buffer [%#x, +%d) is out of bounds of memory", runtime.ErrFunctionCrashed, f.mod.name, inst.inPtr, n)
 	}
-	stack[0], stack[1] = api.EncodeU32(ptr), api.EncodeU32(uint32(len(f.in)))
+	stack[0], stack[1] = api.EncodeU32(inst.inPtr), api.EncodeU32(n)
 	if err := inst.process.CallWithStack(ctx, stack); err != nil {
 		return nil, f.trapError(ctx, abi.ExportProcess, err)
 	}
