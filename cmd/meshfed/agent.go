@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/meshfed/meshfed/agent"
+	"github.com/meshfed/meshfed/agent/runtime"
+	"github.com/meshfed/meshfed/agent/runtime/builtin"
+	execrt "github.com/meshfed/meshfed/agent/runtime/exec"
+	wasmrt "github.com/meshfed/meshfed/agent/runtime/wasm"
+	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+func init() { register(newAgentCmd) }
+
+func newAgentCmd() *cobra.Command {
+	var (
+		cfg      agent.Config
+		labels   []string
+		runtimes string
+		httpAddr string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run an agent: the instances the control plane assigns to one Pulsar cluster",
+		Long: `Run an agent for one Pulsar cluster. The agent registers with the control
+plane (any server in --server), heartbeats to keep its lease, watches the
+instances assigned to it and runs them: each consumes from its input cluster
+and produces to its output cluster. If no server is reachable for longer than
+the lease, the agent stops its instances itself.`,
+		Example: `  meshfed agent --cluster a --name agent-a1 --server 10.0.0.1:7100,10.0.0.2:7100 --data-dir /var/lib/meshfed-agent`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			}
+			logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg.Logger = logger
+			cfg.Servers = client.ParseAddrs(global.server)
+			if cfg.Name == "" {
+				host, _ := os.Hostname()
+				cfg.Name = cfg.Cluster + "-" + host
+			}
+			cfg.Labels = map[string]string{}
+			for _, l := range labels {
+				k, v, ok := strings.Cut(l, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("--label %q: use key=value", l)}
+				}
+				cfg.Labels[k] = v
+			}
+			rts, err := buildRuntimes(runtimes, logger)
+			if err != nil {
+				return err
+			}
+			cfg.Runtimes = rts
+			stopTracing, err := telemetry.SetupTracing(cmd.Context(), "meshfed-agent", cfg.Name)
+			if err != nil {
+				return err
+			}
+			defer stopTracing(context.Background())
+			if httpAddr != "" {
+				stop, err := serveAgentMetrics(httpAddr, logger)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			a, err := agent.New(cfg)
+			if err != nil {
+				return usageError{err}
+			}
+			ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer cancel()
+			logger.Info("meshfed agent starting", "name", cfg.Name, "cluster", cfg.Cluster, "servers", cfg.Servers)
+			return a.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Cluster, "cluster", "", "name of the Pulsar cluster (a Cluster object) this agent serves (required)")
+	f.StringVar(&cfg.Name, "name", "", "agent name, unique in the federation (default: CLUSTER-HOSTNAME)")
+	f.StringVar(&cfg.PulsarURL, "pulsar-url", "", "Pulsar service URL of this agent's cluster, overriding the Cluster object's serviceURL")
+	f.StringVar(&cfg.PulsarAdminURL, "pulsar-admin-url", "", "Pulsar admin URL of this agent's cluster, overriding the Cluster object's adminURL")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the agent's fencing record and package cache (required)")
+	f.IntVar(&cfg.Capacity, "capacity", 100, "instance slots this agent offers")
+	f.StringSliceVar(&labels, "label", nil, "agent label key=value (repeatable)")
+	f.StringVar(&runtimes, "runtimes", "builtin,exec,wasm", "comma-separated runtimes this agent runs (builtin, exec, wasm)")
+	f.StringVar(&httpAddr, "http-addr", "", "address for /metrics and /healthz (empty: off)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func buildRuntimes(list string, logger *slog.Logger) (map[string]runtime.Runtime, error) {
+	out := map[string]runtime.Runtime{}
+	for _, name := range client.ParseAddrs(list) {
+		switch name {
+		case "builtin":
+			out[name] = builtin.Runtime{}
+		case "exec":
+			out[name] = execrt.New(logger.With("runtime", "exec"), execrt.Options{})
+		case "wasm":
+			rt, err := wasmrt.New(logger.With("runtime", "wasm"), wasmrt.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("wasm runtime: %w", err)
+			}
+			out[name] = rt
+		default:
+			return nil, usageError{fmt.Errorf("--runtimes: unknown runtime %q (builtin, exec, wasm)", name)}
+		}
+	}
+	return out, nil
+}
+
+// serveAgentMetrics exports the agent's OpenTelemetry metrics (per-instance
+// counters named as Pulsar Functions names them) on /metrics.
+func serveAgentMetrics(addr string, logger *slog.Logger) (func(), error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, err
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	otel.SetMeterProvider(mp)
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --http-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && err != http.ErrServerClosed {
+			logger.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return func() { srv.Close(); _ = mp.Shutdown(context.Background()) }, nil
+}
