@@ -241,6 +241,40 @@ func TestMessageFields(t *testing.T) {
 	}
 }
 
+func TestInputBuffer(t *testing.T) {
+	f := start(t, sharedRuntime(t), buildModule(t, guestPkg))
+	fctx := newFakeContext()
+	// A payload the guest keeps survives the next message, which the host
+	// writes into the same input buffer.
+	mustProcess(t, f, fctx, "keep this payload")
+	mustProcess(t, f, fctx, strings.Repeat("z", 64))
+	if got := mustProcess(t, f, fctx, "kept"); string(got[0].Payload) != "keep this payload" {
+		t.Fatalf("kept payload = %q: the SDK must copy payloads out of the input buffer", got[0].Payload)
+	}
+	// The buffer grows for large messages and shrinks after a huge one.
+	inCap := func() uint32 { return f.(*function).inst.inCap }
+	for _, step := range []struct {
+		size    int
+		wantCap func(c uint32) bool
+	}{
+		{10, func(c uint32) bool { return c == minInput }},
+		{5000, func(c uint32) bool { return c > 5000 && c < 6000 }},
+		{10, func(c uint32) bool { return c > 5000 && c < 6000 }},
+		{2 << 20, func(c uint32) bool { return c > 2<<20 }},
+		{100 << 10, func(c uint32) bool { return c > 2<<20 }},
+		{10, func(c uint32) bool { return c == minInput }},
+	} {
+		payload := strings.Repeat("p", step.size)
+		got := mustProcess(t, f, fctx, payload)
+		if len(got) != 1 || string(got[0].Payload) != payload {
+			t.Fatalf("identity of %d bytes returned %d outputs", step.size, len(got))
+		}
+		if c := inCap(); !step.wantCap(c) {
+			t.Fatalf("after a %d-byte message the input buffer holds %d bytes", step.size, c)
+		}
+	}
+}
+
 func TestManyOutputs(t *testing.T) {
 	f := start(t, sharedRuntime(t), buildModule(t, guestPkg))
 	got := mustProcess(t, f, newFakeContext(), "many 300")

@@ -15,8 +15,9 @@ const Version = 1
 const (
 	// ExportABIVersion: () -> i32.
 	ExportABIVersion = "meshfed_abi_version"
-	// ExportAlloc: (size i32) -> i32, a pointer to size writable bytes that
-	// stay valid until the next meshfed_process call returns.
+	// ExportAlloc: (size i32) -> i32, a pointer to size writable bytes, the
+	// input buffer: the host writes every message that fits into it until
+	// it calls meshfed_alloc again.
 	ExportAlloc = "meshfed_alloc"
 	// ExportProcess: (ptr i32, len i32) -> i64, ptr<<32 | len of the result.
 	ExportProcess = "meshfed_process"

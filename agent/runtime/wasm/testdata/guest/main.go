@@ -25,6 +25,9 @@ var calls int
 
 var sink []byte
 
+// kept is the payload of the last "keep" message.
+var kept []byte
+
 func handle(ctx *wasmsdk.Context, msg wasmsdk.Message) ([]wasmsdk.Output, error) {
 	calls++
 	cmd, arg, _ := strings.Cut(string(msg.Payload), " ")
@@ -47,6 +50,11 @@ func handle(ctx *wasmsdk.Context, msg wasmsdk.Message) ([]wasmsdk.Output, error)
 		os.Exit(3)
 	case "error":
 		return nil, errors.New("refused: " + arg)
+	case "keep":
+		kept = msg.Payload
+		return nil, nil
+	case "kept":
+		return out(string(kept)), nil
 	case "calls":
 		return out(strconv.Itoa(calls)), nil
 	case "print":
