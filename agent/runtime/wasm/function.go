@@ -260,6 +260,9 @@ func (f *function) trapError(ctx context.Context, export string, err error) erro
 		what = fmt.Sprintf("exited with code %d", exit.ExitCode())
 	default:
 		what, _, _ = strings.Cut(err.Error(), "\n") // drop wazero's stack trace
+		if i := strings.Index(what, "wasm error: "); i > 0 {
+			what = what[i:] // drop "module[] function[_initialize] failed: "
+		}
 	}
 	if p := f.stderr.panicLine(); p != "" {
 		what = p + " (" + what + ")"

@@ -407,6 +407,27 @@ func TestHandAssembledTraps(t *testing.T) {
 	}
 }
 
+func TestHostCallsOutsideProcessFail(t *testing.T) {
+	r, err := New(slog.New(slog.DiscardHandler), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	// _initialize calls incr_counter and traps unless it returns -2
+	// (StatusError): there is no message, hence no state, during it.
+	m := abiModule(abi.Version, resultAt2048, "")
+	m.data, m.dataOffset = []byte{0, 0, 0, 0, 0}, 2048
+	m.imports = []wasmImport{{module: abi.ImportModule, name: abi.ImportIncrCounter, params: []byte{tI32, tI32, tI64, tI32}, results: []byte{tI32}}}
+	m.funcs = append(m.funcs, wasmFunc{export: abi.ExportInitialize, body: cat(
+		i32Const(0), i32Const(0), i64Const(1), i32Const(0), []byte{opCall, 0x00},
+		i32Const(abi.StatusError), []byte{0x47, 0x04, 0x40, opUnreachable, 0x0b}, // i32.ne if unreachable end
+	)})
+	f := start(t, r, m.bytes())
+	if got := mustProcess(t, f, newFakeContext(), "x"); got != nil {
+		t.Fatalf("outputs = %v", got)
+	}
+}
+
 func TestStartErrors(t *testing.T) {
 	r, err := New(slog.New(slog.DiscardHandler), Options{})
 	if err != nil {
