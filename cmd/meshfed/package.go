@@ -19,7 +19,9 @@ func newPackageCmd() *cobra.Command {
 		Use:   "package",
 		Short: "Upload function packages (WebAssembly modules, exec bundles)",
 		Args:  exactArgs(0),
-		RunE:  func(*cobra.Command, []string) error { return usageError{fmt.Errorf("package needs a subcommand (push)")} },
+		RunE: func(*cobra.Command, []string) error {
+			return usageError{fmt.Errorf("package needs a subcommand (push)")}
+		},
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "push FILE",
