@@ -238,6 +238,9 @@ class _Conn:
         self.inp = inp
         self.out = out
         self.max_frame = max_frame
+        # broken is the protocol error met inside the user's code (which
+        # might catch it); the session ends when that code returns.
+        self.broken = None
 
     def read(self):
         """Returns (type, frame), the frame being the type byte and the
@@ -287,6 +290,13 @@ class Context:
         self.log = logging.getLogger("meshfed.function")
 
     def _state(self, op, key, delta=0, value=None):
+        try:
+            return self._state_call(op, key, delta, value)
+        except ProtocolError as e:
+            self._conn.broken = e
+            raise
+
+    def _state_call(self, op, key, delta, value):
         if self._msg_id == 0:
             raise StateError("state is only available while processing a message")
         self._next_req += 1
@@ -470,7 +480,8 @@ def _send_output(conn, msg_id, o):
 def _fail(why):
     sys.stderr.write(f"ERROR: meshfed_function: {why}\n")
     sys.stderr.flush()
-    sys.exit(2)
+    # Exit now: no buffered frame may follow a protocol error.
+    os._exit(2)
 
 
 def run(process, init=None, max_frame_size=MAX_FRAME_SIZE):
@@ -548,4 +559,6 @@ def _serve(conn, process, init):
         else:
             conn.out.write(_pack_done(9, DONE, msg.id))
         ctx._msg_id = 0
+        if conn.broken is not None:
+            raise conn.broken
         conn.flush()
