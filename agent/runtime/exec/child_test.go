@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -141,6 +143,12 @@ func childScript(m *messageFrame, in *bufio.Reader, send func(frame)) int {
 			send(&outputFrame{ID: m.ID, Key: strconv.Itoa(int(r.Op)),
 				Payload: []byte(fmt.Sprintf("%d %t %s", res.Counter, res.HasValue, res.Value))})
 		}
+		send(&doneFrame{ID: m.ID})
+	case "env":
+		cwd, _ := os.Getwd()
+		env := os.Environ()
+		sort.Strings(env)
+		send(&outputFrame{ID: m.ID, Key: cwd, Payload: []byte(strings.Join(env, "\n"))})
 		send(&doneFrame{ID: m.ID})
 	case "log":
 		fmt.Fprintln(os.Stderr, "WARNING: disk almost full")

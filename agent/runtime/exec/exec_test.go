@@ -9,6 +9,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -768,5 +769,46 @@ func TestDiedWhileIdle(t *testing.T) {
 	}
 	if outs, err := f.Process(ctxTimeout(t, 10*time.Second), fctx, msg("y")); err != nil || string(outs[0].Payload) != "y" {
 		t.Fatalf("after restart: %+v, %v", outs, err)
+	}
+}
+
+// The process gets the minimal environment plus the spec's, runs in Dir,
+// and a relative command resolves from Dir.
+func TestEnvironmentAndDir(t *testing.T) {
+	dir := t.TempDir()
+	err := os.WriteFile(filepath.Join(dir, "child.sh"), []byte("#!/bin/sh\nexec \"$CHILD\" \"$@\"\n"), 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MESHFED_EXEC_TEST_SECRET", "must not leak")
+	fn, err := New(nil, testOptions()).Start(context.Background(), runtime.Spec{
+		Command: []string{"./child.sh"},
+		Dir:     dir,
+		Env:     map[string]string{"CHILD": os.Args[0], childEnv: "script", "GORACE": "atexit_sleep_ms=0", "LANG": "en_US.UTF-8"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fn.(*function)
+	t.Cleanup(func() { closeAndCheck(t, f) })
+	outs, err := f.Process(ctxTimeout(t, 10*time.Second), newFakeContext(), msg("env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sh may add PWD (and OLDPWD, SHLVL) of its own.
+	var env []string
+	for _, kv := range strings.Split(string(outs[0].Payload), "\n") {
+		if k, _, _ := strings.Cut(kv, "="); k != "PWD" && k != "OLDPWD" && k != "SHLVL" && k != "_" {
+			env = append(env, kv)
+		}
+	}
+	want := []string{"CHILD=" + os.Args[0], "GORACE=atexit_sleep_ms=0", "LANG=en_US.UTF-8", "MESHFED_EXEC_PROTOCOL=1",
+		childEnv + "=script", "PATH=" + os.Getenv("PATH")}
+	slices.Sort(want)
+	if !slices.Equal(env, want) {
+		t.Errorf("environment\n got %q\nwant %q", env, want)
+	}
+	if real, _ := filepath.EvalSymlinks(dir); outs[0].Key != dir && outs[0].Key != real {
+		t.Errorf("working directory %q, want %q", outs[0].Key, dir)
 	}
 }
