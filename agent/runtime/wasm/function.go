@@ -153,14 +153,7 @@ func (f *function) Process(ctx context.Context, fctx runtime.Context, msg *runti
 		f.logger().Warn("wasm module crashed; the next message runs in a fresh instance", "err", err)
 		return nil, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	if outs == nil && c.hostErr != nil {
-		// The guest swallowed a host error and emitted nothing; say so.
-		f.logger().Debug("wasm function ignored a host call error", "err", c.hostErr)
-	}
-	return outs, nil
+	return outs, err
 }
 
 func (f *function) processLocked(ctx context.Context, msg *runtime.Message) ([]runtime.Output, error) {
