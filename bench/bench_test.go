@@ -110,6 +110,23 @@ func TestLoadCountsOpsAndErrors(t *testing.T) {
 	}
 }
 
+func TestMergeSumsRoundsAndTakesMedians(t *testing.T) {
+	ms := time.Millisecond
+	got := Merge([]Result{
+		{System: "meshfed", Concurrency: 1, Ops: 100, Elapsed: time.Second, P50: 1 * ms, P99: 9 * ms, ServerCPU: 100 * ms},
+		{System: "etcd", Concurrency: 1, Ops: 50, Elapsed: time.Second, P50: 2 * ms, P99: 4 * ms},
+		{System: "meshfed", Concurrency: 1, Ops: 300, Elapsed: time.Second, P50: 3 * ms, P99: 5 * ms, ServerCPU: 300 * ms},
+		{System: "meshfed", Concurrency: 1, Ops: 200, Elapsed: time.Second, P50: 2 * ms, P99: 7 * ms, ServerCPU: 200 * ms},
+	})
+	if len(got) != 2 || got[0].System != "meshfed" || got[1].System != "etcd" {
+		t.Fatalf("merged %+v", got)
+	}
+	m := got[0]
+	if m.Ops != 600 || m.Throughput() != 200 || m.P50 != 2*ms || m.P99 != 7*ms || m.CPUPerOp() != ms {
+		t.Fatalf("merged meshfed: %d ops, %.0f ops/s, p50 %s, p99 %s, cpu/op %s", m.Ops, m.Throughput(), m.P50, m.P99, m.CPUPerOp())
+	}
+}
+
 func TestWriteTableShowsRatios(t *testing.T) {
 	var buf bytes.Buffer
 	err := WriteTable(&buf, []Result{

@@ -160,3 +160,40 @@ func waitUntil(ctx context.Context, timeout time.Duration, what string, cond fun
 		}
 	}
 }
+
+// Merge combines rounds of the same system and concurrency: ops, errors,
+// time and CPU add up; p50 and p99 are the medians of the rounds' values.
+// Results keep the order in which each system and concurrency first appears.
+func Merge(results []Result) []Result {
+	type key struct {
+		system string
+		c      int
+	}
+	var order []key
+	groups := map[key][]Result{}
+	for _, r := range results {
+		k := key{r.System, r.Concurrency}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	out := make([]Result, 0, len(order))
+	for _, k := range order {
+		m := Result{System: k.system, Concurrency: k.c}
+		var p50s, p99s []time.Duration
+		for _, r := range groups[k] {
+			m.Ops += r.Ops
+			m.Errors += r.Errors
+			m.Elapsed += r.Elapsed
+			m.ServerCPU += r.ServerCPU
+			if m.FirstErr == nil {
+				m.FirstErr = r.FirstErr
+			}
+			p50s, p99s = append(p50s, r.P50), append(p99s, r.P99)
+		}
+		m.P50, m.P99 = Percentile(p50s, 0.5), Percentile(p99s, 0.5)
+		out = append(out, m)
+	}
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -28,6 +29,7 @@ type benchApplyFlags struct {
 	watchWrites int
 	dir         string
 	leaderOnly  bool
+	rounds      int
 	// Raft settings of in-process servers; zero keeps the default.
 	maxAppend     int
 	batchApply    bool
@@ -60,13 +62,15 @@ this binary, or in-process servers with --in-process), write objects of --size
 bytes with each --concurrency for --duration, and print ops/s and p50/p99
 latency. Then time one write reaching --watchers open watch streams.
 
-If an etcd binary is found (--etcd, default: etcd on PATH), start a 3-member
-etcd cluster on loopback, run the same load with etcd's KV.Put and print the
-meshfed/etcd ratios. scripts/bench-etcd.sh installs etcd and runs this.`,
+If an etcd binary is found (--etcd, default: etcd on PATH), also start a
+3-member etcd cluster on loopback, run the same load with etcd's KV.Put (the
+two systems take turns at each level while both clusters are up) and print
+the meshfed/etcd ratios. The servers' CPU time per write is read from /proc.
+scripts/bench-etcd.sh installs etcd and runs this.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.size < 64 || f.duration <= 0 || len(f.concurrency) == 0 {
-				return usageError{fmt.Errorf("--size must be at least 64, --duration positive and --concurrency not empty")}
+			if f.size < 64 || f.duration <= 0 || len(f.concurrency) == 0 || f.rounds < 1 {
+				return usageError{fmt.Errorf("--size must be at least 64, --duration and --rounds positive and --concurrency not empty")}
 			}
 			for _, c := range f.concurrency {
 				if c < 1 {
@@ -89,12 +93,22 @@ meshfed/etcd ratios. scripts/bench-etcd.sh installs etcd and runs this.`,
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the meshfed servers inside this process instead of as child processes")
 	fl.IntVar(&f.watchers, "watchers", 1000, "watch streams for the fan-out measurement (0 skips it)")
 	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
+	fl.IntVar(&f.rounds, "rounds", 1, "times to run every level; the table sums throughput and takes the median p50/p99 of the rounds")
 	fl.BoolVar(&f.leaderOnly, "leader-only", false, "send every write, and open every watch stream, at the leader (default: spread over all members; followers forward writes)")
 	fl.IntVar(&f.maxAppend, "raft-max-append-entries", 0, "with --in-process: Raft MaxAppendEntries (default 64)")
 	fl.BoolVar(&f.batchApply, "raft-batch-apply-ch", false, "with --in-process: Raft BatchApplyCh")
 	fl.DurationVar(&f.commitTimeout, "raft-commit-timeout", 0, "with --in-process: Raft CommitTimeout (default 50ms)")
 	fl.StringVar(&f.dir, "dir", "", "directory for data and logs (default: a temporary directory, removed afterwards)")
 	return cmd
+}
+
+// benchSystem is one cluster under test.
+type benchSystem struct {
+	name      string
+	cluster   bench.Cluster
+	addrs     []string
+	meter     bench.CPUMeter
+	newPutter func(addrs []string, conns, size int) (bench.Putter, func(), error)
 }
 
 func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error {
@@ -122,110 +136,59 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 	}
 	target := "writes spread over all members"
 	if f.leaderOnly {
-		target = "writes sent to the leader"
+		target = "writes and watches at the leader"
 	}
-	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %s, %d-byte objects, %s per level, %d CPUs, %s\n",
-		mode, target, f.size, f.duration, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %s, %d-byte objects, %d round(s) of %s per level, %d CPUs, %s\n",
+		mode, target, f.size, f.rounds, f.duration, runtime.NumCPU(), runtime.Version())
 
-	var results []bench.Result
-	var watch *bench.WatchResult
-	err := func() error {
-		mdir := dir + "/meshfed"
-		if err := os.MkdirAll(mdir, 0o755); err != nil {
-			return err
-		}
-		var cl bench.Cluster
-		var err error
-		if f.inProcess {
-			cl, err = bench.StartInProcess(ctx, mdir, 3, f.raftTweak())
-		} else {
-			exe, eerr := os.Executable()
-			if eerr != nil {
-				return eerr
-			}
-			cl, err = bench.StartProcesses(ctx, exe, mdir, 3)
-		}
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		addrs := cl.Addrs()
-		if f.leaderOnly {
-			l, err := bench.MeshfedLeader(ctx, addrs)
-			if err != nil {
-				return err
-			}
-			addrs = []string{l}
-		}
-		for _, c := range f.concurrency {
-			p, err := bench.NewMeshfedPutter(addrs, min(c, f.conns), f.size)
-			if err != nil {
-				return err
-			}
-			meter, _ := cl.(bench.CPUMeter)
-			r := bench.Load(ctx, "meshfed", p, c, f.warmup, f.duration, meter)
-			p.Close()
-			results = append(results, r)
-			fmt.Fprintf(out, "meshfed c=%d: %.0f ops/s p50 %s p99 %s, server CPU %s/op (%d errors)\n", c, r.Throughput(), r.P50, r.P99, r.CPUPerOp(), r.Errors)
-			if r.FirstErr != nil {
-				fmt.Fprintf(out, "  first error: %v\n", r.FirstErr)
-			}
-		}
-		if f.watchers > 0 {
-			w, err := bench.WatchFanout(ctx, addrs, f.watchers, min(f.watchers, 10), f.watchWrites, f.size)
-			if err != nil {
-				return fmt.Errorf("watch fan-out: %w", err)
-			}
-			watch = &w
-		}
-		return nil
-	}()
+	ms, err := startMeshfed(ctx, dir, f)
 	if err != nil {
 		return fmt.Errorf("meshfed: %w", err)
 	}
+	defer ms.cluster.Close()
+	systems := []*benchSystem{ms}
 	if etcdBin != "" {
-		err := func() error {
-			edir := dir + "/etcd"
-			if err := os.MkdirAll(edir, 0o755); err != nil {
-				return err
-			}
-			e, err := bench.StartEtcd(ctx, etcdBin, edir, 3)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			fmt.Fprintf(out, "etcd: %s (%s)\n", etcdBin, e.Version())
-			addrs := e.Addrs()
-			if f.leaderOnly {
-				l, err := bench.EtcdLeader(ctx, addrs)
+		es, err := startEtcd(ctx, dir, etcdBin, f)
+		if err != nil {
+			return fmt.Errorf("etcd: %w", err)
+		}
+		defer es.cluster.Close()
+		fmt.Fprintf(out, "# etcd: %s (%s)\n", etcdBin, es.cluster.(*bench.EtcdCluster).Version())
+		systems = append(systems, es)
+	} else if f.etcd != "off" {
+		fmt.Fprintln(out, "# etcd: not found on PATH (scripts/bench-etcd.sh installs it); skipping the comparison")
+	}
+	// Both clusters stay up and the systems take turns at each level, so a
+	// change in the machine's load affects both alike.
+	var results []bench.Result
+	for round := range f.rounds {
+		for _, c := range f.concurrency {
+			for _, s := range systems {
+				p, closeP, err := s.newPutter(s.addrs, min(c, f.conns), f.size)
 				if err != nil {
-					return err
+					return fmt.Errorf("%s: %w", s.name, err)
 				}
-				addrs = []string{l}
-			}
-			for _, c := range f.concurrency {
-				p, err := bench.NewEtcdPutter(addrs, min(c, f.conns), f.size)
-				if err != nil {
-					return err
-				}
-				r := bench.Load(ctx, "etcd", p, c, f.warmup, f.duration, e)
-				p.Close()
+				r := bench.Load(ctx, s.name, p, c, f.warmup, f.duration, s.meter)
+				closeP()
 				results = append(results, r)
-				fmt.Fprintf(out, "etcd c=%d: %.0f ops/s p50 %s p99 %s, server CPU %s/op (%d errors)\n", c, r.Throughput(), r.P50, r.P99, r.CPUPerOp(), r.Errors)
+				fmt.Fprintf(out, "round %d %s c=%d: %.0f ops/s p50 %s p99 %s, server CPU %s/op (%d errors)\n",
+					round+1, s.name, c, r.Throughput(), r.P50, r.P99, r.CPUPerOp(), r.Errors)
 				if r.FirstErr != nil {
 					fmt.Fprintf(out, "  first error: %v\n", r.FirstErr)
 				}
 			}
-			return nil
-		}()
-		if err != nil {
-			return fmt.Errorf("etcd: %w", err)
 		}
-	} else if f.etcd != "off" {
-		fmt.Fprintln(out, "etcd: not found on PATH (scripts/bench-etcd.sh installs it); skipping the comparison")
+	}
+	var watch *bench.WatchResult
+	if f.watchers > 0 {
+		w, err := bench.WatchFanout(ctx, ms.addrs, f.watchers, min(f.watchers, 10), f.watchWrites, f.size)
+		if err != nil {
+			return fmt.Errorf("watch fan-out: %w", err)
+		}
+		watch = &w
 	}
 	fmt.Fprintln(out)
-	if err := bench.WriteTable(out, results); err != nil {
+	if err := bench.WriteTable(out, bench.Merge(results)); err != nil {
 		return err
 	}
 	if watch != nil {
@@ -233,4 +196,70 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 			watch.Watchers, watch.P50.Round(10*time.Microsecond), watch.P99.Round(10*time.Microsecond), watch.Writes, watch.AckP50.Round(10*time.Microsecond))
 	}
 	return nil
+}
+
+func startMeshfed(ctx context.Context, dir string, f benchApplyFlags) (*benchSystem, error) {
+	mdir := filepath.Join(dir, "meshfed")
+	if err := os.MkdirAll(mdir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &benchSystem{name: "meshfed", newPutter: func(addrs []string, conns, size int) (bench.Putter, func(), error) {
+		p, err := bench.NewMeshfedPutter(addrs, conns, size)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, p.Close, nil
+	}}
+	var err error
+	if f.inProcess {
+		s.cluster, err = bench.StartInProcess(ctx, mdir, 3, f.raftTweak())
+	} else {
+		exe, eerr := os.Executable()
+		if eerr != nil {
+			return nil, eerr
+		}
+		s.cluster, err = bench.StartProcesses(ctx, exe, mdir, 3)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.meter, _ = s.cluster.(bench.CPUMeter)
+	s.addrs = s.cluster.Addrs()
+	if f.leaderOnly {
+		l, err := bench.MeshfedLeader(ctx, s.addrs)
+		if err != nil {
+			s.cluster.Close()
+			return nil, err
+		}
+		s.addrs = []string{l}
+	}
+	return s, nil
+}
+
+func startEtcd(ctx context.Context, dir, bin string, f benchApplyFlags) (*benchSystem, error) {
+	edir := filepath.Join(dir, "etcd")
+	if err := os.MkdirAll(edir, 0o755); err != nil {
+		return nil, err
+	}
+	e, err := bench.StartEtcd(ctx, bin, edir, 3)
+	if err != nil {
+		return nil, err
+	}
+	s := &benchSystem{name: "etcd", cluster: e, meter: e, addrs: e.Addrs(),
+		newPutter: func(addrs []string, conns, size int) (bench.Putter, func(), error) {
+			p, err := bench.NewEtcdPutter(addrs, conns, size)
+			if err != nil {
+				return nil, nil, err
+			}
+			return p, p.Close, nil
+		}}
+	if f.leaderOnly {
+		l, err := bench.EtcdLeader(ctx, s.addrs)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		s.addrs = []string{l}
+	}
+	return s, nil
 }
