@@ -522,6 +522,13 @@ func TestTimeout(t *testing.T) {
 	if err != nil || len(outs) != 1 {
 		t.Fatalf("next message: %+v, %v", outs, err)
 	}
+	// An expired context does not cost the process its life.
+	pid := f.proc.pid
+	expired, cancelExpired := context.WithCancel(context.Background())
+	cancelExpired()
+	if _, err := f.Process(expired, fctx, msg("x")); !errors.Is(err, context.Canceled) || f.proc == nil || f.proc.pid != pid {
+		t.Fatalf("expired context: %v, process %+v", err, f.proc)
+	}
 	// A cancelled context is honoured too, and a handshake never answered
 	// ends at the deadline.
 	ctx, cancel := context.WithCancel(context.Background())

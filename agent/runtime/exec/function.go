@@ -57,6 +57,10 @@ func (f *function) Process(ctx context.Context, fctx runtime.Context, msg *runti
 	if f.isClosed() {
 		return nil, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		// Not the process's fault: leave it running.
+		return nil, fmt.Errorf("exec: message not sent: %w", err)
+	}
 	p, err := f.ensureLocked(ctx, fctx)
 	if err != nil {
 		return nil, err
