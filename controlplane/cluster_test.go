@@ -79,32 +79,32 @@ func TestApplyConflictAndAtomicity(t *testing.T) {
 	s := TestServer(t, nil)
 	WaitForLeader(t, s)
 	c, _ := TestClient(t, s.GRPCAddr())
-	first := mustApply(t, c, clusterObj("a"))
+	first := mustApply(t, c, tenantObj("a"))
 	rv := objects.Meta(first.GetObjects()[0]).GetResourceVersion()
 
 	// A stale resourceVersion is refused with Aborted.
-	stale := clusterObj("a")
+	stale := tenantObj("a")
 	objects.Meta(stale).ResourceVersion = rv + 100
 	_, err := c.Apply(testCtx(t), &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{stale}})
 	if status.Code(err) != codes.Aborted {
 		t.Fatalf("stale apply: got %v, want Aborted", err)
 	}
 	// The matching resourceVersion succeeds.
-	ok := clusterObj("a")
+	ok := tenantObj("a")
 	objects.Meta(ok).ResourceVersion = rv
-	objects.Meta(ok).Labels["tier"] = "gold"
+	objects.Meta(ok).Labels = map[string]string{"tier": "gold"}
 	resp := mustApply(t, c, ok)
 	if resp.GetResults()[0] != "configured" || objects.Meta(resp.GetObjects()[0]).GetGeneration() != 2 {
 		t.Fatalf("CAS apply: %v", resp)
 	}
 	// Re-applying the same object changes nothing.
-	again := mustApply(t, c, clusterObj("b"))
-	if r := mustApply(t, c, clusterObj("b")); r.GetResults()[0] != "unchanged" ||
+	again := mustApply(t, c, tenantObj("b"))
+	if r := mustApply(t, c, tenantObj("b")); r.GetResults()[0] != "unchanged" ||
 		objects.Meta(r.GetObjects()[0]).GetResourceVersion() != objects.Meta(again.GetObjects()[0]).GetResourceVersion() {
 		t.Fatalf("idempotent apply: %v", r)
 	}
 	// A batch with one conflicting object writes nothing.
-	bad := clusterObj("a")
+	bad := tenantObj("a")
 	objects.Meta(bad).ResourceVersion = 1
 	before := s.State().Revision()
 	_, err = c.Apply(testCtx(t), &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{clusterObj("new1"), tenantObj("t1"), bad}})

@@ -50,6 +50,9 @@ type Config struct {
 	// an agent Down and moves its instances. It must exceed AgentLease so an
 	// instance never runs in two places. Zero: AgentLease + 1s.
 	AgentTTL time.Duration
+	// FailbackHoldDown is how long a recovered cluster must stay Healthy
+	// before instances fail back to it automatically. Zero: 30s.
+	FailbackHoldDown time.Duration
 	// SchedulerInterval bounds how long the scheduler waits between passes
 	// when nothing changes. Zero: 1s.
 	SchedulerInterval time.Duration
@@ -98,6 +101,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.AgentTTL <= c.AgentLease {
 		return fmt.Errorf("agent TTL %s must exceed the agent lease %s, or an instance could run in two places", c.AgentTTL, c.AgentLease)
+	}
+	if c.FailbackHoldDown == 0 {
+		c.FailbackHoldDown = 30 * time.Second
 	}
 	if c.SchedulerInterval == 0 {
 		c.SchedulerInterval = time.Second

@@ -77,6 +77,10 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 			return err
 		}
 	}
+	views, err := s.updateClusterHealth(ctx, st, agentObjs, now)
+	if err != nil {
+		return err
+	}
 	meshObjs, _, err := st.List(state.Filter{Kind: "FunctionMesh"})
 	if err != nil {
 		return err
@@ -93,7 +97,8 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	for _, o := range asgObjs {
 		current = append(current, o.GetAssignment())
 	}
-	plan := federation.PlanAssignments(meshes, agents, current)
+	plan := federation.PlanAssignments(federation.Input{Meshes: meshes, Agents: agents, Assignments: current,
+		Clusters: views, HoldDown: s.cfg.FailbackHoldDown, Now: now})
 	if !plan.Empty() {
 		entry := &raftlogv1.ApplyObjects{Now: timestamppb.New(now), System: true}
 		for _, a := range plan.Puts {
@@ -131,4 +136,60 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 		}
 	}
 	return nil
+}
+
+// updateClusterHealth derives every cluster's health from its agents,
+// writes the clusters whose health changed (and only those) through Raft,
+// and returns the views placement uses.
+func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, agentObjs []*meshfedv1.Object, now time.Time) (map[string]federation.ClusterView, error) {
+	clusterObjs, _, err := st.List(state.Filter{Kind: "Cluster"})
+	if err != nil {
+		return nil, err
+	}
+	byCluster := map[string][]federation.AgentHealth{}
+	for _, o := range agentObjs {
+		a := o.GetAgent()
+		name := a.GetMetadata().GetName()
+		ready := s.heartbeats.alive(name)
+		byCluster[a.GetSpec().GetCluster()] = append(byCluster[a.GetSpec().GetCluster()],
+			federation.AgentHealth{Ready: ready, BrokerReachable: ready && s.heartbeats.brokerReachable(name)})
+	}
+	views := map[string]federation.ClusterView{}
+	var updates []*meshfedv1.Object
+	for _, o := range clusterObjs {
+		c := o.GetCluster()
+		name := c.GetMetadata().GetName()
+		health, reason := federation.ClusterHealth(c.GetSpec().GetCordoned(), byCluster[name])
+		readyAgents := int32(0)
+		for _, a := range byCluster[name] {
+			if a.Ready {
+				readyAgents++
+			}
+		}
+		old := c.GetStatus()
+		v := federation.ClusterView{Health: health, Since: old.GetSince().AsTime(), LastDown: old.GetLastDown().AsTime()}
+		if old.GetHealth() != health || old.GetReadyAgents() != readyAgents {
+			next := &meshfedv1.ClusterStatus{Health: health, Reason: reason, Since: old.GetSince(), ReadyAgents: readyAgents, LastDown: old.GetLastDown()}
+			if old.GetHealth() != health {
+				next.Since = timestamppb.New(now)
+				v.Since = now
+				if health == federation.Down || health == federation.Cordoned {
+					next.LastDown = timestamppb.New(now)
+					v.LastDown = now
+				}
+				s.logger.Info("cluster health changed", "cluster", name, "from", old.GetHealth(), "to", health, "reason", reason)
+				s.telemetry.clusterTransitions.Add(ctx, 1)
+			}
+			up := proto.Clone(c).(*meshfedv1.Cluster)
+			up.Status = next
+			updates = append(updates, objects.Wrap(up))
+		}
+		views[name] = v
+	}
+	if len(updates) > 0 {
+		if _, err := s.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: updates, Now: timestamppb.New(now), System: true, StatusOnly: true}); err != nil {
+			return nil, err
+		}
+	}
+	return views, nil
 }

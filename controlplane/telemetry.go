@@ -23,8 +23,9 @@ type telemetry struct {
 	meter         metric.Meter
 	tracer        trace.Tracer
 
-	applyLatency  metric.Float64Histogram
-	leaderChanges metric.Int64Counter
+	applyLatency       metric.Float64Histogram
+	leaderChanges      metric.Int64Counter
+	clusterTransitions metric.Int64Counter
 }
 
 func newTelemetry() (*telemetry, error) {
@@ -48,6 +49,10 @@ func newTelemetry() (*telemetry, error) {
 	}
 	if t.leaderChanges, err = t.meter.Int64Counter("meshfed.raft.leader.established",
 		metric.WithDescription("Times this server established leadership.")); err != nil {
+		return nil, err
+	}
+	if t.clusterTransitions, err = t.meter.Int64Counter("meshfed.cluster.health.transitions",
+		metric.WithDescription("Cluster health changes the scheduler recorded.")); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -17,7 +17,8 @@ func stateFilter(kind string) state.Filter { return state.Filter{Kind: kind} }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-// collect reads watch events until it has n of them.
+// collect reads watch events until it has n creations (status updates the
+// scheduler writes are skipped).
 func collect(t *testing.T, stream meshfedv1.ObjectService_WatchClient, n int) []*meshfedv1.Event {
 	t.Helper()
 	var out []*meshfedv1.Event
@@ -29,7 +30,11 @@ func collect(t *testing.T, stream meshfedv1.ObjectService_WatchClient, n int) []
 		if resp.GetResyncRequired() {
 			t.Fatalf("unexpected resync after %d events", len(out))
 		}
-		out = append(out, resp.GetEvents()...)
+		for _, ev := range resp.GetEvents() {
+			if md := objects.Meta(ev.GetObject()); md.GetCreateRevision() == ev.GetRevision() {
+				out = append(out, ev)
+			}
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package federation
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
@@ -68,20 +69,43 @@ func keyOf(a *meshfedv1.Assignment) key {
 	return key{md.GetTenant(), md.GetNamespace(), md.GetName()}
 }
 
-// PlanAssignments computes the assignment changes for the given meshes,
-// agents and current assignments. It is deterministic and stable: an
-// instance stays on its agent while that agent is ready and in the right
-// cluster; it moves (with a new epoch) only when it must. A changed function
-// spec rolls one instance at a time: the next instance is updated only when
-// every instance of the function runs.
-func PlanAssignments(meshes []*meshfedv1.FunctionMesh, agents []Agent, current []*meshfedv1.Assignment) Plan {
+// FailbackLabel on a FunctionMesh requests a manual failback: its value is
+// an RFC 3339 time, and instances return to their home cluster if that time
+// is after the cluster last went down (meshfed failback MESH sets it).
+const FailbackLabel = "meshfed.io/failback-requested"
+
+// Input is everything placement decides from.
+type Input struct {
+	Meshes      []*meshfedv1.FunctionMesh
+	Agents      []Agent
+	Assignments []*meshfedv1.Assignment
+	// Clusters by name. A cluster missing here is treated as Down.
+	Clusters map[string]ClusterView
+	// HoldDown is how long a recovered cluster must stay Healthy before
+	// instances fail back to it automatically.
+	HoldDown time.Duration
+	Now      time.Time
+}
+
+// PlanAssignments computes the assignment changes for the input. It is
+// deterministic and stable: an instance stays on its agent while that agent
+// is ready and in the cluster the function should run in; it moves (with a
+// new epoch) only when it must. A function whose home cluster (placement,
+// else input) is Down or Cordoned runs in the first usable cluster of
+// failover.clusters, reading the same topics there and writing to its
+// output cluster (or to the fallback if that is down too); it returns home
+// when the home cluster has been Healthy for the hold-down (failback auto)
+// or when asked (failback manual). With no usable cluster its instances stay
+// unassigned (the mesh reports Degraded) — nothing is deleted. A changed
+// function spec rolls one instance at a time.
+func PlanAssignments(in Input) Plan {
 	byName := map[string]Agent{}
 	load := map[string]int{}
-	for _, a := range agents {
+	for _, a := range in.Agents {
 		byName[a.Name] = a
 	}
 	cur := map[key]*meshfedv1.Assignment{}
-	for _, a := range current {
+	for _, a := range in.Assignments {
 		cur[keyOf(a)] = a
 		if ag, ok := byName[a.GetSpec().GetAgent()]; ok && ag.Ready {
 			load[ag.Name]++
@@ -89,12 +113,19 @@ func PlanAssignments(meshes []*meshfedv1.FunctionMesh, agents []Agent, current [
 	}
 	wanted := map[key]bool{}
 	var plan Plan
-	meshes = append([]*meshfedv1.FunctionMesh(nil), meshes...)
+	meshes := append([]*meshfedv1.FunctionMesh(nil), in.Meshes...)
 	sort.Slice(meshes, func(i, j int) bool { return meshKey(meshes[i]) < meshKey(meshes[j]) })
 	for _, m := range meshes {
 		md := m.GetMetadata()
 		for _, f := range m.GetSpec().GetFunctions() {
-			cluster := PlacementCluster(f)
+			var existing []*meshfedv1.Assignment
+			for i := 0; i < Replicas(f); i++ {
+				if a := cur[key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}]; a != nil {
+					existing = append(existing, a)
+				}
+			}
+			run, why := runCluster(m, f, existing, in)
+			eff := EffectiveSpec(f, run, in.Clusters)
 			var needUpdate []*meshfedv1.Assignment
 			rolling := false
 			for i := 0; i < Replicas(f); i++ {
@@ -102,19 +133,24 @@ func PlanAssignments(meshes []*meshfedv1.FunctionMesh, agents []Agent, current [
 				wanted[k] = true
 				a := cur[k]
 				ag, ok := byName[a.GetSpec().GetAgent()]
-				placed := a != nil && ok && ag.Ready && ag.Cluster == cluster
+				placed := a != nil && run != "" && ok && ag.Ready && ag.Cluster == run && a.GetSpec().GetCluster() == run
 				if placed {
-					if !proto.Equal(a.GetSpec().GetFunctionSpec(), f) {
+					if !proto.Equal(a.GetSpec().GetFunctionSpec(), eff) {
 						needUpdate = append(needUpdate, a)
 					} else if a.GetStatus().GetState() != StateRunning {
 						rolling = true
 					}
 					continue
 				}
-				// Move (or first place) the instance.
-				target := pickAgent(agents, load, cluster)
-				if a != nil && target == "" && a.GetSpec().GetAgent() == "" && proto.Equal(a.GetSpec().GetFunctionSpec(), f) {
-					continue // still pending, nothing better to do
+				target := ""
+				if run != "" {
+					target = pickAgent(in.Agents, load, run)
+				}
+				if target == "" && why == "" {
+					why = fmt.Sprintf("no ready agent with free capacity in cluster %q", run)
+				}
+				if a != nil && target == "" && a.GetSpec().GetAgent() == "" && a.GetStatus().GetLastError() == why {
+					continue // still unplaceable for the same reason
 				}
 				if a != nil {
 					if prev, ok := byName[a.GetSpec().GetAgent()]; ok && prev.Ready {
@@ -124,22 +160,98 @@ func PlanAssignments(meshes []*meshfedv1.FunctionMesh, agents []Agent, current [
 				if target != "" {
 					load[target]++
 				}
-				plan.Puts = append(plan.Puts, newAssignment(m, f, i, target, cluster, a))
+				cluster := run
+				if cluster == "" {
+					cluster = PlacementCluster(f)
+				}
+				na := newAssignment(m, eff, i, target, cluster, a)
+				if target == "" {
+					na.Status.LastError = why
+				}
+				plan.Puts = append(plan.Puts, na)
 			}
-			// Roll spec changes one instance at a time.
 			if len(needUpdate) > 0 && !rolling {
 				a := needUpdate[0]
-				plan.Puts = append(plan.Puts, newAssignment(m, f, int(a.GetSpec().GetIndex()), a.GetSpec().GetAgent(), cluster, a))
+				plan.Puts = append(plan.Puts, newAssignment(m, eff, int(a.GetSpec().GetIndex()), a.GetSpec().GetAgent(), run, a))
 			}
 		}
 	}
-	for _, a := range current {
+	for _, a := range in.Assignments {
 		if !wanted[keyOf(a)] {
 			plan.Deletes = append(plan.Deletes, a)
 		}
 	}
 	sort.Slice(plan.Deletes, func(i, j int) bool { return plan.Deletes[i].GetMetadata().GetName() < plan.Deletes[j].GetMetadata().GetName() })
 	return plan
+}
+
+// runCluster decides where a function runs now, and why not when nowhere.
+func runCluster(m *meshfedv1.FunctionMesh, f *meshfedv1.FunctionSpec, existing []*meshfedv1.Assignment, in Input) (string, string) {
+	home := PlacementCluster(f)
+	view := func(c string) ClusterView { return in.Clusters[c] }
+	current := ""
+	for _, a := range existing {
+		if a.GetSpec().GetAgent() != "" {
+			current = a.GetSpec().GetCluster()
+			break
+		}
+	}
+	if view(home).Usable() {
+		if current == "" || current == home || !view(current).Usable() {
+			return home, ""
+		}
+		// Running in a fallback: return only when allowed.
+		if f.GetFailover().GetFailback() == "manual" {
+			req, err := time.Parse(time.RFC3339, m.GetMetadata().GetLabels()[FailbackLabel])
+			if err == nil && req.After(view(home).LastDown) && view(home).Health == Healthy {
+				return home, ""
+			}
+			return current, ""
+		}
+		if view(home).stableFor(in.HoldDown, in.Now) {
+			return home, ""
+		}
+		return current, ""
+	}
+	for _, c := range f.GetFailover().GetClusters() {
+		if view(c).Usable() {
+			return c, ""
+		}
+	}
+	why := fmt.Sprintf("home cluster %q is %s", home, orUnknown(view(home).Health))
+	if len(f.GetFailover().GetClusters()) == 0 {
+		return "", why + " and the function has no failover clusters"
+	}
+	return "", why + " and no failover cluster is usable"
+}
+
+func orUnknown(h string) string {
+	if h == "" {
+		return "unknown"
+	}
+	return h
+}
+
+// EffectiveSpec is the function spec an instance running in cluster run
+// uses: when run is not the home cluster, inputs from a cluster that is not
+// usable are read from run (the same topic names, geo-replicated), and an
+// output to a cluster that is not usable goes to run.
+func EffectiveSpec(f *meshfedv1.FunctionSpec, run string, clusters map[string]ClusterView) *meshfedv1.FunctionSpec {
+	eff := proto.Clone(f).(*meshfedv1.FunctionSpec)
+	if run == "" || run == PlacementCluster(f) {
+		return eff
+	}
+	if eff.Placement == nil {
+		eff.Placement = &meshfedv1.Placement{}
+	}
+	eff.Placement.Cluster = run
+	if in := eff.GetInput(); in != nil && !clusters[in.GetCluster()].Usable() {
+		in.Cluster = run
+	}
+	if out := eff.GetOutput(); out != nil && out.GetCluster() != "" && !clusters[out.GetCluster()].Usable() {
+		out.Cluster = run
+	}
+	return eff
 }
 
 func meshKey(m *meshfedv1.FunctionMesh) string {

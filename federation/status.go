@@ -16,6 +16,9 @@ const (
 	ConditionReady       = "Ready"
 	ConditionProgressing = "Progressing"
 	ConditionDegraded    = "Degraded"
+	// ConditionFailedOver is True while some instance runs outside its
+	// function's home cluster.
+	ConditionFailedOver = "FailedOver"
 )
 
 // MeshStatus derives a mesh's status from its assignments. Conditions keep
@@ -26,7 +29,8 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 		byFn[a.GetSpec().GetFunction()] = append(byFn[a.GetSpec().GetFunction()], a)
 	}
 	st := &meshfedv1.FunctionMeshStatus{ObservedGeneration: m.GetMetadata().GetGeneration()}
-	var pending, failed, progressing []string
+	var pending, failed, progressing, moved []string
+	pendingWhy := map[string]bool{}
 	for _, f := range m.GetSpec().GetFunctions() {
 		as := byFn[f.GetName()]
 		sort.Slice(as, func(i, j int) bool { return as[i].GetSpec().GetIndex() < as[j].GetSpec().GetIndex() })
@@ -42,11 +46,16 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 			}
 			fs.Instances = append(fs.Instances, in)
 			name := fmt.Sprintf("%s#%d", f.GetName(), in.Index)
-			current := proto.Equal(a.GetSpec().GetFunctionSpec(), f)
+			if home := PlacementCluster(f); a.GetSpec().GetAgent() != "" && a.GetSpec().GetCluster() != home {
+				moved = append(moved, fmt.Sprintf("%s runs in %s instead of %s", name, a.GetSpec().GetCluster(), home))
+			}
 			switch {
 			case in.GetAgent() == "":
 				pending = append(pending, name)
-			case in.GetState() == StateRunning && current:
+				if why := a.GetStatus().GetLastError(); why != "" {
+					pendingWhy[why] = true
+				}
+			case in.GetState() == StateRunning:
 				fs.ReadyReplicas++
 			case in.GetState() == StateFailed:
 				failed = append(failed, name)
@@ -62,7 +71,16 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 	degraded := len(pending) > 0 || len(failed) > 0
 	var degradedMsg []string
 	if len(pending) > 0 {
-		degradedMsg = append(degradedMsg, "no ready agent with capacity in the placement cluster for "+strings.Join(pending, ", "))
+		whys := make([]string, 0, len(pendingWhy))
+		for w := range pendingWhy {
+			whys = append(whys, w)
+		}
+		sort.Strings(whys)
+		msg := "not running: " + strings.Join(pending, ", ")
+		if len(whys) > 0 {
+			msg += " (" + strings.Join(whys, "; ") + ")"
+		}
+		degradedMsg = append(degradedMsg, msg)
 	}
 	if len(failed) > 0 {
 		degradedMsg = append(degradedMsg, "failed: "+strings.Join(failed, ", "))
@@ -72,13 +90,14 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 		condition(prev, ConditionReady, ready, reason(ready, "AllInstancesRunning", "InstancesNotRunning"), "", now),
 		condition(prev, ConditionProgressing, len(progressing) > 0, reason(len(progressing) > 0, "InstancesStarting", "Stable"), strings.Join(progressing, ", "), now),
 		condition(prev, ConditionDegraded, degraded, reason(degraded, degradedReason(pending, failed), "AsExpected"), strings.Join(degradedMsg, "; "), now),
+		condition(prev, ConditionFailedOver, len(moved) > 0, reason(len(moved) > 0, "RunningInFallback", "AtHome"), strings.Join(moved, ", "), now),
 	}
 	return st
 }
 
 func degradedReason(pending, failed []string) string {
 	if len(pending) > 0 {
-		return "NoAgentAvailable"
+		return "NotPlaced"
 	}
 	return "InstancesFailed"
 }

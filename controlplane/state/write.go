@@ -156,6 +156,13 @@ func merge(old, in *meshfedv1.Object, index uint64, req *raftlogv1.ApplyObjects,
 	if specChanged {
 		md.Generation++
 	}
+	if req.GetStatusOnly() {
+		// Status reports do not move resourceVersion: it versions what
+		// users write, so their compare-and-swap never races the
+		// control plane's own bookkeeping. Watchers still get the event.
+		md.ResourceVersion, md.UpdateTime = omd.GetResourceVersion(), tsOrNil(omd.GetUpdateTime())
+		return obj, ResultConfigured
+	}
 	md.ResourceVersion, md.UpdateTime = index, tsOrNil(req.GetNow())
 	return obj, ResultConfigured
 }

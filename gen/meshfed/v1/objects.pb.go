@@ -313,7 +313,10 @@ type ClusterSpec struct {
 	// Pulsar admin REST URL, e.g. "http://broker-a:8080".
 	AdminUrl string `protobuf:"bytes,3,opt,name=admin_url,json=adminURL,proto3" json:"admin_url,omitempty"`
 	// Credentials agents use to reach this cluster's brokers. Empty: none.
-	Auth          *ClusterAuth `protobuf:"bytes,4,opt,name=auth,proto3" json:"auth,omitempty"`
+	Auth *ClusterAuth `protobuf:"bytes,4,opt,name=auth,proto3" json:"auth,omitempty"`
+	// A cordoned cluster gets no new instances and its instances move to
+	// their fallback clusters (meshfed cluster cordon|drain).
+	Cordoned      bool `protobuf:"varint,5,opt,name=cordoned,proto3" json:"cordoned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -376,6 +379,13 @@ func (x *ClusterSpec) GetAuth() *ClusterAuth {
 	return nil
 }
 
+func (x *ClusterSpec) GetCordoned() bool {
+	if x != nil {
+		return x.Cordoned
+	}
+	return false
+}
+
 type ClusterAuth struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Pulsar authentication plugin, e.g. "token".
@@ -432,11 +442,15 @@ func (x *ClusterAuth) GetAuthParams() string {
 
 type ClusterStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Healthy, Suspect, Down or Cordoned. Empty until an agent reports.
-	Health        string                 `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
-	ReadyAgents   int32                  `protobuf:"varint,4,opt,name=ready_agents,json=readyAgents,proto3" json:"ready_agents,omitempty"`
+	// Healthy, Suspect, Down or Cordoned. Empty until the scheduler runs.
+	Health string `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When health last changed.
+	Since       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	ReadyAgents int32                  `protobuf:"varint,4,opt,name=ready_agents,json=readyAgents,proto3" json:"ready_agents,omitempty"`
+	// When the cluster last went Down (or was cordoned); manual failback
+	// requests older than this do not count.
+	LastDown      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_down,json=lastDown,proto3" json:"last_down,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -497,6 +511,13 @@ func (x *ClusterStatus) GetReadyAgents() int32 {
 		return x.ReadyAgents
 	}
 	return 0
+}
+
+func (x *ClusterStatus) GetLastDown() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastDown
+	}
+	return nil
 }
 
 // Tenant is a team or organization that owns namespaces.
@@ -2633,23 +2654,25 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x122\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x16.meshfed.v1.ObjectMetaR\bmetadata\x12+\n" +
 	"\x04spec\x18\x04 \x01(\v2\x17.meshfed.v1.ClusterSpecR\x04spec\x121\n" +
-	"\x06status\x18\x05 \x01(\v2\x19.meshfed.v1.ClusterStatusR\x06status\"\x90\x01\n" +
+	"\x06status\x18\x05 \x01(\v2\x19.meshfed.v1.ClusterStatusR\x06status\"\xac\x01\n" +
 	"\vClusterSpec\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x1f\n" +
 	"\vservice_url\x18\x02 \x01(\tR\n" +
 	"serviceURL\x12\x1b\n" +
 	"\tadmin_url\x18\x03 \x01(\tR\badminURL\x12+\n" +
-	"\x04auth\x18\x04 \x01(\v2\x17.meshfed.v1.ClusterAuthR\x04auth\"O\n" +
+	"\x04auth\x18\x04 \x01(\v2\x17.meshfed.v1.ClusterAuthR\x04auth\x12\x1a\n" +
+	"\bcordoned\x18\x05 \x01(\bR\bcordoned\"O\n" +
 	"\vClusterAuth\x12\x1f\n" +
 	"\vauth_plugin\x18\x01 \x01(\tR\n" +
 	"authPlugin\x12\x1f\n" +
 	"\vauth_params\x18\x02 \x01(\tR\n" +
-	"authParams\"\x94\x01\n" +
+	"authParams\"\xcd\x01\n" +
 	"\rClusterStatus\x12\x16\n" +
 	"\x06health\x18\x01 \x01(\tR\x06health\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
 	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12!\n" +
-	"\fready_agents\x18\x04 \x01(\x05R\vreadyAgents\"\x9d\x01\n" +
+	"\fready_agents\x18\x04 \x01(\x05R\vreadyAgents\x127\n" +
+	"\tlast_down\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastDown\"\x9d\x01\n" +
 	"\x06Tenant\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
 	"apiVersion\x12\x12\n" +
@@ -2880,54 +2903,55 @@ var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	5,  // 6: meshfed.v1.Cluster.status:type_name -> meshfed.v1.ClusterStatus
 	4,  // 7: meshfed.v1.ClusterSpec.auth:type_name -> meshfed.v1.ClusterAuth
 	38, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
-	0,  // 9: meshfed.v1.Tenant.metadata:type_name -> meshfed.v1.ObjectMeta
-	7,  // 10: meshfed.v1.Tenant.spec:type_name -> meshfed.v1.TenantSpec
-	0,  // 11: meshfed.v1.Namespace.metadata:type_name -> meshfed.v1.ObjectMeta
-	9,  // 12: meshfed.v1.Namespace.spec:type_name -> meshfed.v1.NamespaceSpec
-	10, // 13: meshfed.v1.NamespaceSpec.quotas:type_name -> meshfed.v1.NamespaceQuotas
-	11, // 14: meshfed.v1.NamespaceSpec.flows:type_name -> meshfed.v1.FlowRule
-	36, // 15: meshfed.v1.NamespaceSpec.residency:type_name -> meshfed.v1.NamespaceSpec.ResidencyEntry
-	0,  // 16: meshfed.v1.Grant.metadata:type_name -> meshfed.v1.ObjectMeta
-	13, // 17: meshfed.v1.Grant.spec:type_name -> meshfed.v1.GrantSpec
-	14, // 18: meshfed.v1.GrantSpec.grantee:type_name -> meshfed.v1.GrantSubject
-	0,  // 19: meshfed.v1.FunctionMesh.metadata:type_name -> meshfed.v1.ObjectMeta
-	16, // 20: meshfed.v1.FunctionMesh.spec:type_name -> meshfed.v1.FunctionMeshSpec
-	26, // 21: meshfed.v1.FunctionMesh.status:type_name -> meshfed.v1.FunctionMeshStatus
-	17, // 22: meshfed.v1.FunctionMeshSpec.functions:type_name -> meshfed.v1.FunctionSpec
-	18, // 23: meshfed.v1.FunctionSpec.runtime:type_name -> meshfed.v1.Runtime
-	21, // 24: meshfed.v1.FunctionSpec.input:type_name -> meshfed.v1.FunctionInput
-	22, // 25: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
-	23, // 26: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
-	24, // 27: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
-	39, // 28: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
-	25, // 29: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
-	19, // 30: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
-	20, // 31: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
-	37, // 32: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
-	1,  // 33: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
-	27, // 34: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
-	28, // 35: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
-	38, // 36: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
-	0,  // 37: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
-	30, // 38: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
-	31, // 39: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
-	38, // 40: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	0,  // 41: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
-	33, // 42: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
-	28, // 43: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
-	17, // 44: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
-	2,  // 45: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
-	6,  // 46: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
-	8,  // 47: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
-	12, // 48: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
-	15, // 49: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
-	29, // 50: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
-	32, // 51: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	38, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
+	0,  // 10: meshfed.v1.Tenant.metadata:type_name -> meshfed.v1.ObjectMeta
+	7,  // 11: meshfed.v1.Tenant.spec:type_name -> meshfed.v1.TenantSpec
+	0,  // 12: meshfed.v1.Namespace.metadata:type_name -> meshfed.v1.ObjectMeta
+	9,  // 13: meshfed.v1.Namespace.spec:type_name -> meshfed.v1.NamespaceSpec
+	10, // 14: meshfed.v1.NamespaceSpec.quotas:type_name -> meshfed.v1.NamespaceQuotas
+	11, // 15: meshfed.v1.NamespaceSpec.flows:type_name -> meshfed.v1.FlowRule
+	36, // 16: meshfed.v1.NamespaceSpec.residency:type_name -> meshfed.v1.NamespaceSpec.ResidencyEntry
+	0,  // 17: meshfed.v1.Grant.metadata:type_name -> meshfed.v1.ObjectMeta
+	13, // 18: meshfed.v1.Grant.spec:type_name -> meshfed.v1.GrantSpec
+	14, // 19: meshfed.v1.GrantSpec.grantee:type_name -> meshfed.v1.GrantSubject
+	0,  // 20: meshfed.v1.FunctionMesh.metadata:type_name -> meshfed.v1.ObjectMeta
+	16, // 21: meshfed.v1.FunctionMesh.spec:type_name -> meshfed.v1.FunctionMeshSpec
+	26, // 22: meshfed.v1.FunctionMesh.status:type_name -> meshfed.v1.FunctionMeshStatus
+	17, // 23: meshfed.v1.FunctionMeshSpec.functions:type_name -> meshfed.v1.FunctionSpec
+	18, // 24: meshfed.v1.FunctionSpec.runtime:type_name -> meshfed.v1.Runtime
+	21, // 25: meshfed.v1.FunctionSpec.input:type_name -> meshfed.v1.FunctionInput
+	22, // 26: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
+	23, // 27: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
+	24, // 28: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
+	39, // 29: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
+	25, // 30: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
+	19, // 31: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
+	20, // 32: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
+	37, // 33: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
+	1,  // 34: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
+	27, // 35: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
+	28, // 36: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
+	38, // 37: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
+	0,  // 38: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
+	30, // 39: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
+	31, // 40: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
+	38, // 41: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	0,  // 42: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
+	33, // 43: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
+	28, // 44: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
+	17, // 45: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
+	2,  // 46: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
+	6,  // 47: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
+	8,  // 48: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
+	12, // 49: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
+	15, // 50: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
+	29, // 51: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
+	32, // 52: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
+	53, // [53:53] is the sub-list for method output_type
+	53, // [53:53] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_objects_proto_init() }

@@ -1,0 +1,71 @@
+package federation
+
+import (
+	"fmt"
+	"time"
+)
+
+// Cluster health states.
+const (
+	Healthy  = "Healthy"
+	Suspect  = "Suspect"
+	Down     = "Down"
+	Cordoned = "Cordoned"
+)
+
+// AgentHealth is what the leader knows of one agent of a cluster.
+type AgentHealth struct {
+	// Ready: the agent heartbeated within its TTL.
+	Ready bool
+	// BrokerReachable: the agent could reach the cluster's broker at its last probe.
+	BrokerReachable bool
+}
+
+// ClusterHealth derives a cluster's health from its agents: Down when no
+// agent is ready or every ready agent reports the broker unreachable,
+// Suspect when only some of them are fine, Healthy otherwise. A cordoned
+// cluster is Cordoned whatever its agents say.
+func ClusterHealth(cordoned bool, agents []AgentHealth) (health, reason string) {
+	if cordoned {
+		return Cordoned, "cordoned by an operator"
+	}
+	if len(agents) == 0 {
+		return Down, "no agent registered for this cluster"
+	}
+	ready, reach := 0, 0
+	for _, a := range agents {
+		if a.Ready {
+			ready++
+			if a.BrokerReachable {
+				reach++
+			}
+		}
+	}
+	switch {
+	case ready == 0:
+		return Down, fmt.Sprintf("none of %d agents is heartbeating", len(agents))
+	case reach == 0:
+		return Down, fmt.Sprintf("all %d ready agents report the broker unreachable", ready)
+	case ready < len(agents) || reach < ready:
+		return Suspect, fmt.Sprintf("%d of %d agents ready, %d reach the broker", ready, len(agents), reach)
+	}
+	return Healthy, fmt.Sprintf("%d agents ready", ready)
+}
+
+// ClusterView is what placement knows of a cluster's health.
+type ClusterView struct {
+	Health string
+	// Since is when Health last changed.
+	Since time.Time
+	// LastDown is when the cluster last went Down or was cordoned.
+	LastDown time.Time
+}
+
+// Usable clusters run instances: Healthy or Suspect (a suspect cluster
+// keeps its work; only a Down or Cordoned one loses it).
+func (v ClusterView) Usable() bool { return v.Health == Healthy || v.Health == Suspect }
+
+// stableFor reports whether the cluster has been Healthy for at least d.
+func (v ClusterView) stableFor(d time.Duration, now time.Time) bool {
+	return v.Health == Healthy && now.Sub(v.Since) >= d
+}
