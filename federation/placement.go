@@ -181,7 +181,9 @@ func PlanAssignments(in Input) Plan {
 			plan.Deletes = append(plan.Deletes, a)
 		}
 	}
-	sort.Slice(plan.Deletes, func(i, j int) bool { return plan.Deletes[i].GetMetadata().GetName() < plan.Deletes[j].GetMetadata().GetName() })
+	sort.Slice(plan.Deletes, func(i, j int) bool {
+		return plan.Deletes[i].GetMetadata().GetName() < plan.Deletes[j].GetMetadata().GetName()
+	})
 	return plan
 }
 
