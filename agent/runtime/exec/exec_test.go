@@ -174,7 +174,8 @@ func startPython(t testing.TB, script string, opts Options) *function {
 }
 
 // closeAndCheck closes f and checks that its process is gone (reaped) and
-// that no goroutine of this package is left behind.
+// its stderr reader done. (TestMain checks that no goroutine of this
+// package survives the tests.)
 func closeAndCheck(t testing.TB, f *function) {
 	t.Helper()
 	f.mu.Lock()
@@ -183,24 +184,16 @@ func closeAndCheck(t testing.TB, f *function) {
 	if err := f.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	if p != nil {
-		if err := syscall.Kill(p.pid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("process %d still exists after Close (kill 0: %v)", p.pid, err)
-		}
+	if p == nil {
+		return
 	}
-	// A stderr goroutine may still be returning: poll until it is gone.
-	deadline := time.Now().Add(5 * time.Second)
-	buf := make([]byte, 1<<20)
-	for {
-		stacks := string(buf[:goruntime.Stack(buf, true)])
-		if !strings.Contains(stacks, "forwardStderr") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("stderr goroutine leaked:\n%s", stacks)
-			break
-		}
-		time.Sleep(time.Millisecond)
+	if err := syscall.Kill(p.pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("process %d still exists after Close (kill 0: %v)", p.pid, err)
+	}
+	select {
+	case <-p.stderrDone:
+	default:
+		t.Errorf("process %d: stderr reader still running after Close", p.pid)
 	}
 }
 
