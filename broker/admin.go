@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ func (b *Broker) adminHandler() http.Handler {
 		mux.HandleFunc("GET "+p+"/{topic}/partitioned-stats", b.partitionedStatsHTTP)
 		mux.HandleFunc("GET "+p+"/{topic}/subscriptions", b.listSubscriptions)
 		mux.HandleFunc("DELETE "+p+"/{topic}/subscription/{sub}", b.deleteSubscriptionHTTP)
+		mux.HandleFunc("GET "+p+"/{topic}/ledger/{ledger}/entry/{entry}", b.getEntryHTTP)
 		mux.HandleFunc("GET "+p+"/{topic}/deduplicationEnabled", b.getTopicDedup)
 		mux.HandleFunc("POST "+p+"/{topic}/deduplicationEnabled", b.setTopicDedup)
 		mux.HandleFunc("DELETE "+p+"/{topic}/deduplicationEnabled", b.setTopicDedup)
@@ -864,4 +866,48 @@ func (b *Broker) metricsHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(&sb, "# HELP meshfed_broker_entries_appended_total Entries appended across all topics.\n# TYPE meshfed_broker_entries_appended_total counter\nmeshfed_broker_entries_appended_total %d\n", b.metrics.entriesIn.Load())
 	_, _ = io.WriteString(w, sb.String())
+}
+
+// getEntryHTTP returns one stored entry's payload (after its metadata) with
+// Pulsar's X-Pulsar-* headers, as "get message by id" does.
+func (b *Broker) getEntryHTTP(w http.ResponseWriter, r *http.Request) {
+	n, err := topicOf(r)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	entry, err := strconv.ParseInt(r.PathValue("entry"), 10, 64)
+	if err != nil {
+		http.Error(w, "bad entry id", http.StatusBadRequest)
+		return
+	}
+	t, err := b.getTopic(n.String(), false)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	t.mu.Lock()
+	e := t.entryLocked(entry)
+	var info entryInfo
+	if e != nil {
+		info = *e
+	}
+	t.mu.Unlock()
+	if e == nil {
+		httpError(w, errorf(ErrTopicNotFound, "entry %d of %s", entry, n))
+		return
+	}
+	data, err := t.log.read(&info)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	mdLen := int(binary.BigEndian.Uint32(data))
+	w.Header().Set("X-Pulsar-Message-ID", fmt.Sprintf("%d:%d", ledgerID, entry))
+	w.Header().Set("X-Pulsar-Publish-Time", time.UnixMilli(info.publishMs).UTC().Format("2006-01-02T15:04:05.000Z"))
+	if info.batched {
+		w.Header().Set("X-Pulsar-Num-Batch-Message", strconv.Itoa(int(info.numMsgs)))
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(data[4+mdLen:])
 }

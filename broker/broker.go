@@ -555,10 +555,32 @@ func (b *Broker) deleteTopic(name string, force bool) error {
 
 type brokerMetrics struct {
 	entriesIn  atomic.Int64
+	writes     atomic.Int64
+	syncs      atomic.Int64
+	bytes      atomic.Int64
 	lastAppend atomic.Int64
 }
 
-func (m *brokerMetrics) add(n int, now time.Time) {
+func (m *brokerMetrics) add(n int, bytes int64, synced bool, now time.Time) {
 	m.entriesIn.Add(int64(n))
+	m.writes.Add(1)
+	m.bytes.Add(bytes)
+	if synced {
+		m.syncs.Add(1)
+	}
 	m.lastAppend.Store(now.UnixNano())
+}
+
+// StorageStats counts the broker's log writes since it started.
+type StorageStats struct {
+	Entries int64 // entries appended
+	Writes  int64 // write calls (one per group commit)
+	Syncs   int64 // fsyncs of segment files
+	Bytes   int64 // bytes written to segment files
+}
+
+// StorageStats returns counters of the log writes done so far.
+func (b *Broker) StorageStats() StorageStats {
+	return StorageStats{Entries: b.metrics.entriesIn.Load(), Writes: b.metrics.writes.Load(),
+		Syncs: b.metrics.syncs.Load(), Bytes: b.metrics.bytes.Load()}
 }

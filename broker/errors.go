@@ -18,6 +18,7 @@ var (
 	ErrInvalidName          = errors.New("invalid name")
 	ErrProducerBusy         = errors.New("producer busy")
 	ErrConsumerBusy         = errors.New("consumer busy")
+	ErrProducerFenced       = errors.New("producer fenced")
 	ErrSubscriptionNotFound = errors.New("subscription not found")
 	ErrIncompatibleSchema   = errors.New("incompatible schema")
 	ErrNotEmpty             = errors.New("not empty")
@@ -34,6 +35,8 @@ func serverError(err error) wire.ServerError {
 		return wire.ErrInvalidTopicName
 	case errors.Is(err, ErrProducerBusy):
 		return wire.ErrProducerBusy
+	case errors.Is(err, ErrProducerFenced):
+		return wire.ErrProducerFenced
 	case errors.Is(err, ErrConsumerBusy):
 		return wire.ErrConsumerBusy
 	case errors.Is(err, ErrSubscriptionNotFound):

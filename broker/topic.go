@@ -78,6 +78,8 @@ type producer struct {
 	address string
 	msgIn   int64 // guarded by t.mu
 	bytesIn int64 // guarded by t.mu
+	// exclusive is set for Exclusive access-mode producers.
+	exclusive bool
 	// metadata is the producer's user-supplied properties.
 	metadata map[string]string
 }
@@ -316,7 +318,7 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 		for _, s := range t.subs {
 			s.dispatchLocked()
 		}
-		t.b.metrics.add(len(infos), now)
+		t.b.metrics.add(len(infos), int64(len(buf)), t.b.cfg.Fsync != FsyncOff, now)
 	}
 	t.mu.Unlock()
 	for i, r := range batch {
@@ -418,16 +420,24 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 		}
 		return nil, 0, nil, errorf(ErrProducerBusy, "producer with name %q is already connected to topic %s", name, t.full)
 	}
-	if cmd.AccessMode == 1 || cmd.AccessMode == 3 {
-		if len(t.producers) > 0 && cmd.AccessMode == 1 {
-			return nil, 0, nil, errorf(ErrProducerBusy, "topic %s has connected producers", t.full)
+	exclusive := cmd.AccessMode == 1 || cmd.AccessMode == 2 || cmd.AccessMode == 3
+	for _, other := range t.producers {
+		switch {
+		case exclusive && cmd.AccessMode == 3:
+			// ExclusiveWithFencing takes the topic over.
+			other := other
+			defer func() { go other.c.dropProducer(other, true) }()
+		case exclusive:
+			return nil, 0, nil, errorf(ErrProducerFenced, "topic %s already has producers", t.full)
+		case other.exclusive:
+			return nil, 0, nil, errorf(ErrProducerBusy, "topic %s has an exclusive producer", t.full)
 		}
 	}
 	version, err := t.registerSchemaLocked(cmd.Schema)
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata)}
+	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata), exclusive: exclusive}
 	t.producers[name] = p
 	return p, t.lastSeqLocked(name), version, nil
 }

@@ -73,6 +73,7 @@ const (
 	ErrInvalidTopicName     ServerError = 17
 	ErrIncompatibleSchema   ServerError = 18
 	ErrNotAllowed           ServerError = 22
+	ErrProducerFenced       ServerError = 25
 )
 
 // SubType is CommandSubscribe.SubType.
