@@ -235,19 +235,23 @@ func orUnknown(h string) string {
 }
 
 // EffectiveSpec is the function spec an instance running in cluster run
-// uses: when run is not the home cluster, inputs from a cluster that is not
-// usable are read from run (the same topic names, geo-replicated), and an
-// output to a cluster that is not usable goes to run.
+// uses. Replica counts are left out (they do not change what an instance
+// does, so scaling never restarts running instances). When run is not the
+// home cluster, the instance reads its input from run (the same topic
+// names, geo-replicated) if the input cluster is the home cluster or is not
+// usable, and writes to run if its output cluster is not usable.
 func EffectiveSpec(f *meshfedv1.FunctionSpec, run string, clusters map[string]ClusterView) *meshfedv1.FunctionSpec {
 	eff := proto.Clone(f).(*meshfedv1.FunctionSpec)
-	if run == "" || run == PlacementCluster(f) {
+	eff.Replicas, eff.MinReplicas, eff.MaxReplicas = 0, 0, 0
+	home := PlacementCluster(f)
+	if run == "" || run == home {
 		return eff
 	}
 	if eff.Placement == nil {
 		eff.Placement = &meshfedv1.Placement{}
 	}
 	eff.Placement.Cluster = run
-	if in := eff.GetInput(); in != nil && !clusters[in.GetCluster()].Usable() {
+	if in := eff.GetInput(); in != nil && (in.GetCluster() == home || !clusters[in.GetCluster()].Usable()) {
 		in.Cluster = run
 	}
 	if out := eff.GetOutput(); out != nil && out.GetCluster() != "" && !clusters[out.GetCluster()].Usable() {
