@@ -512,7 +512,7 @@ func (c *conn) handleSeek(sk *wire.Seek) {
 	// Like Pulsar, disconnect the subscription's consumers; clients
 	// re-subscribe and read from the new position.
 	for _, x := range consumers {
-		x.c.dropConsumer(x, true)
+		x.c.detachConsumer(x, true, true)
 	}
 	c.sendCmd(wire.Success(sk.RequestID, nil))
 }
@@ -623,7 +623,12 @@ func (c *conn) dropProducer(p *producer, notify bool) {
 // dropConsumer detaches cs; notify tells the client (CLOSE_CONSUMER), which
 // then reconnects. A non-durable subscription goes away with its last
 // consumer.
-func (c *conn) dropConsumer(cs *consumer, notify bool) {
+func (c *conn) dropConsumer(cs *consumer, notify bool) { c.detachConsumer(cs, notify, false) }
+
+// detachConsumer is dropConsumer; keep preserves a non-durable subscription
+// left without consumers (after a seek, whose reset position the client
+// picks up when it re-subscribes).
+func (c *conn) detachConsumer(cs *consumer, notify, keep bool) {
 	c.mu.Lock()
 	if c.consumers[cs.id] == cs {
 		delete(c.consumers, cs.id)
@@ -634,7 +639,7 @@ func (c *conn) dropConsumer(cs *consumer, notify bool) {
 	t.mu.Lock()
 	if s.hasConsumerLocked(cs) {
 		s.removeConsumerLocked(cs)
-		if !s.durable && len(s.consumers) == 0 && t.subs[s.name] == s {
+		if !s.durable && !keep && len(s.consumers) == 0 && t.subs[s.name] == s {
 			delete(t.subs, s.name)
 		}
 	}

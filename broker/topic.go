@@ -470,7 +470,7 @@ func sameSchema(a, b *wire.Schema) bool {
 // schema of another type than the topic's latest is incompatible; a new
 // definition of the same type becomes a new version.
 func (t *topic) registerSchemaLocked(s *wire.Schema) ([]byte, error) {
-	if s == nil || s.Type == 0 && len(s.Data) == 0 {
+	if s == nil {
 		if len(t.schemas) == 0 {
 			return nil, nil
 		}
@@ -481,7 +481,7 @@ func (t *topic) registerSchemaLocked(s *wire.Schema) ([]byte, error) {
 			return schemaVersion(i), nil
 		}
 	}
-	if n := len(t.schemas); n > 0 && t.schemas[n-1].Type != s.Type && t.schemas[n-1].Type != 0 {
+	if n := len(t.schemas); n > 0 && t.schemas[n-1].Type != s.Type && t.schemas[n-1].Type != 0 && s.Type != 0 {
 		return nil, errorf(ErrIncompatibleSchema, "topic %s has a schema of type %d, not %d", t.full, t.schemas[n-1].Type, s.Type)
 	}
 	t.schemas = append(t.schemas, s)
