@@ -56,11 +56,9 @@ func TestFrozenLeaderDoesNotStallRequests(t *testing.T) {
 	if err := frozen.p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	rv, ok, r := getRV(t, addrs(rest...), objectRef{"cluster", "north"}, false)
-	if !ok {
-		t.Fatalf("get north: %s", r)
-	}
-	waitRV(t, frozen, objectRef{"cluster", "north"}, rv)
+	north := objectRef{"cluster", "north"}
+	want := settle(t, addrs(rest...), north)
+	waitRV(t, frozen, north, want[north])
 }
 
 // TestWatchFailsOverFromFrozenServer stops (SIGSTOP) the server a

@@ -12,14 +12,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	c := startBootstrapped(t, 1)
 	srv := c.all()
 	mustCLI(t, srv, "apply", "-f", "testdata/federation.yaml")
-	before := map[objectRef]uint64{}
-	for _, o := range federationObjects {
-		rv, ok, r := getRV(t, srv, o, false)
-		if !ok {
-			t.Fatalf("get %s: %s", o, r)
-		}
-		before[o] = rv
-	}
+	before := settle(t, srv, federationObjects...)
 
 	for _, tc := range []struct {
 		name string

@@ -520,10 +520,22 @@ type objectRef struct{ kind, name string }
 
 func (o objectRef) String() string { return o.kind + " " + o.name }
 
-// getRV runs `get KIND NAME -o json` against srv (with --stale when stale)
-// and returns metadata.resourceVersion. ok is false, with the CLI result,
-// when the command fails.
-func getRV(t *testing.T, srv string, o objectRef, stale bool) (rv uint64, ok bool, r result) {
+// objectDoc holds the fields of `get -o json` output the tests look at.
+type objectDoc struct {
+	Metadata struct {
+		ResourceVersion json.Number `json:"resourceVersion"`
+		Generation      json.Number `json:"generation"`
+	} `json:"metadata"`
+	Status struct {
+		Health             string      `json:"health"`
+		ObservedGeneration json.Number `json:"observedGeneration"`
+	} `json:"status"`
+}
+
+// getObject runs `get KIND NAME -o json` against srv (with --stale when
+// stale) and parses it. ok is false, with the CLI result, when the command
+// fails.
+func getObject(t *testing.T, srv string, o objectRef, stale bool) (doc objectDoc, rv uint64, ok bool, r result) {
 	t.Helper()
 	args := []string{"--server", srv, "get", o.kind, o.name, "-o", "json"}
 	if stale {
@@ -531,12 +543,7 @@ func getRV(t *testing.T, srv string, o objectRef, stale bool) (rv uint64, ok boo
 	}
 	r = cli(t, args...)
 	if r.code != 0 {
-		return 0, false, r
-	}
-	var doc struct {
-		Metadata struct {
-			ResourceVersion json.Number `json:"resourceVersion"`
-		} `json:"metadata"`
+		return doc, 0, false, r
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 		t.Fatalf("parse JSON of %s: %v\n%s", o, err, r)
@@ -545,7 +552,45 @@ func getRV(t *testing.T, srv string, o objectRef, stale bool) (rv uint64, ok boo
 	if err != nil || n == 0 {
 		t.Fatalf("%s: metadata.resourceVersion %q is not a positive integer\n%s", o, doc.Metadata.ResourceVersion, r)
 	}
-	return n, true, r
+	return doc, n, true, r
+}
+
+// getRV is getObject returning only metadata.resourceVersion.
+func getRV(t *testing.T, srv string, o objectRef, stale bool) (rv uint64, ok bool, r result) {
+	t.Helper()
+	_, rv, ok, r = getObject(t, srv, o, stale)
+	return rv, ok, r
+}
+
+// settle waits until the leader's scheduler has finished writing status for
+// objs (a cluster has a health, a mesh's status has observed its current
+// generation) and two reads in a row give the same resourceVersions, and
+// returns those. Status writes are the control plane's own and bump
+// resourceVersion, so tests that compare versions across a restart or a
+// restore take them from a settled state.
+func settle(t *testing.T, srv string, objs ...objectRef) map[objectRef]uint64 {
+	t.Helper()
+	var last map[objectRef]uint64
+	eventually(t, convergeTimeout, "the control plane to finish writing status", func() (bool, string) {
+		cur := map[objectRef]uint64{}
+		for _, o := range objs {
+			doc, rv, ok, r := getObject(t, srv, o, false)
+			if !ok {
+				return false, r.String()
+			}
+			switch {
+			case o.kind == "cluster" && doc.Status.Health == "":
+				return false, o.String() + " has no status.health yet"
+			case o.kind == "mesh" && doc.Status.ObservedGeneration != doc.Metadata.Generation:
+				return false, fmt.Sprintf("%s: status.observedGeneration %q, metadata.generation %q", o, doc.Status.ObservedGeneration, doc.Metadata.Generation)
+			}
+			cur[o] = rv
+		}
+		stable := last != nil && fmt.Sprint(last) == fmt.Sprint(cur)
+		last = cur
+		return stable, fmt.Sprint(cur)
+	})
+	return last
 }
 
 // waitPeers polls list-peers through srv until it shows exactly the given
