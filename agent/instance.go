@@ -383,6 +383,9 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 // process runs the function with the spec's timeout, retrying up to maxMessageRetry times.
 func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnContext, msg *runtime.Message, attrs metric.MeasurementOption) ([]runtime.Output, error) {
 	timeout, _ := time.ParseDuration(i.spec().GetTimeout())
+	if timeout <= 0 {
+		timeout = defaultProcessTimeout
+	}
 	var err error
 	for attempt := 0; attempt <= int(i.spec().GetMaxMessageRetry()); attempt++ {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
@@ -403,6 +406,10 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 	}
 	return nil, err
 }
+
+// defaultProcessTimeout bounds one Process call when spec.timeout is unset,
+// so a function that never answers cannot stall its instance forever.
+const defaultProcessTimeout = time.Minute
 
 // maxOutputsPerInput bounds the outputs of one input under effectively_once:
 // output sequence ids are input position × maxOutputsPerInput + output index.

@@ -167,7 +167,7 @@ func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, agent
 			}
 		}
 		old := c.GetStatus()
-		v := federation.ClusterView{Health: health, Since: old.GetSince().AsTime(), LastDown: old.GetLastDown().AsTime()}
+		v := federation.ClusterView{Health: health, Since: old.GetSince().AsTime(), LastDown: old.GetLastDown().AsTime(), NoAgents: len(byCluster[name]) == 0}
 		if old.GetHealth() != health || old.GetReadyAgents() != readyAgents {
 			next := &meshfedv1.ClusterStatus{Health: health, Reason: reason, Since: old.GetSince(), ReadyAgents: readyAgents, LastDown: old.GetLastDown()}
 			if old.GetHealth() != health {

@@ -59,6 +59,10 @@ type ClusterView struct {
 	Since time.Time
 	// LastDown is when the cluster last went Down or was cordoned.
 	LastDown time.Time
+	// NoAgents: no agent ever registered for the cluster. Its functions
+	// wait for it rather than fail over: a federation that is still coming
+	// up is not an outage.
+	NoAgents bool
 }
 
 // Usable clusters run instances: Healthy or Suspect (a suspect cluster

@@ -215,6 +215,9 @@ func runCluster(m *meshfedv1.FunctionMesh, f *meshfedv1.FunctionSpec, existing [
 		}
 		return current, ""
 	}
+	if view(home).NoAgents && view(home).Health != Cordoned && current == "" {
+		return "", fmt.Sprintf("waiting for an agent of cluster %q to register", home)
+	}
 	for _, c := range f.GetFailover().GetClusters() {
 		if view(c).Usable() {
 			return c, ""

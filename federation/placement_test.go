@@ -340,3 +340,20 @@ func TestClusterHealth(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestFirstPlacementWaitsForHomeAgentsInsteadOfFailingOver(t *testing.T) {
+	m := mesh("m", fn("f", "a", "b", 1, "c"))
+	in := Input{Meshes: []*meshfedv1.FunctionMesh{m}, Agents: []Agent{{Name: "c1", Cluster: "c", Capacity: 10, Ready: true}},
+		Clusters: map[string]ClusterView{"a": {Health: Down, NoAgents: true}, "b": {Health: Down, NoAgents: true}, "c": {Health: Healthy, Since: t0}}, Now: t0}
+	as := settle(t, in)
+	if len(as) != 1 || as[0].GetSpec().GetAgent() != "" || !contains(as[0].GetStatus().GetLastError(), "waiting for an agent") {
+		t.Fatalf("first placement: %v", as[0])
+	}
+	in.Assignments = as
+	in.Agents = append(in.Agents, Agent{Name: "a1", Cluster: "a", Capacity: 10, Ready: true})
+	in.Clusters["a"] = ClusterView{Health: Healthy, Since: t0}
+	as = settle(t, in)
+	if as[0].GetSpec().GetAgent() != "a1" {
+		t.Fatalf("after a's agent registered: %v", as[0].GetSpec())
+	}
+}

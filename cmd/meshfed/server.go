@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/controlplane"
@@ -74,6 +75,10 @@ resumes from the Raft state in --data-dir.`,
 	f.StringVar(&join, "join", "", "comma-separated gRPC addresses of running servers to join through (ignored when --data-dir holds state)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 8192, "Raft log entries between snapshots")
 	f.IntVar(&cfg.EventHistory, "event-history", 50000, "change events kept in memory so watches can resume")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 500*time.Millisecond, "how often agents heartbeat")
+	f.DurationVar(&cfg.AgentLease, "agent-lease", 3*time.Second, "how long an agent runs instances without a successful heartbeat before stopping them itself")
+	f.DurationVar(&cfg.AgentTTL, "agent-ttl", 4*time.Second, "how long without a heartbeat before an agent is marked Down and its instances move (must exceed --agent-lease)")
+	f.DurationVar(&cfg.FailbackHoldDown, "failback-hold-down", 30*time.Second, "how long a recovered cluster must stay Healthy before instances fail back automatically")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

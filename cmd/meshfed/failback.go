@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/federation"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+func init() { register(newFailbackCmd) }
+
+func newFailbackCmd() *cobra.Command {
+	var scope scopeFlags
+	cmd := &cobra.Command{
+		Use:   "failback MESH",
+		Short: "Return a mesh's failed-over functions to their home clusters (failback: manual)",
+		Long: `Ask the scheduler to move a mesh's functions back to their home clusters.
+Functions with failback: manual stay in their fallback cluster until asked;
+they return once their home cluster is Healthy. (failback: auto returns
+by itself after the hold-down.)`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, _ := objects.LookupKind("FunctionMesh")
+			t, ns, n, err := scope.objectName(k, args[0])
+			if err != nil {
+				return err
+			}
+			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				for attempt := 0; ; attempt++ {
+					got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: k.Name, Tenant: t, Namespace: ns, Name: n})
+					if err != nil {
+						return rpcError("get mesh "+args[0], err)
+					}
+					m := proto.Clone(got.GetObject().GetFunctionMesh()).(*meshfedv1.FunctionMesh)
+					if m.Metadata.Labels == nil {
+						m.Metadata.Labels = map[string]string{}
+					}
+					m.Metadata.Labels[federation.FailbackLabel] = time.Now().UTC().Format(time.RFC3339)
+					m.Status = nil
+					_, err = c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(m)}})
+					if status.Code(err) == codes.Aborted && attempt < 5 {
+						continue
+					}
+					if err != nil {
+						return rpcError("request failback of "+args[0], err)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "failback of %s requested; functions return when their home clusters are Healthy\n", objects.DisplayName(got.GetObject()))
+					return nil
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&scope.tenant, "tenant", "", "tenant of the mesh (default public)")
+	cmd.Flags().StringVarP(&scope.namespace, "namespace", "n", "", "namespace of the mesh (default default)")
+	return cmd
+}
