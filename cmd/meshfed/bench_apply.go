@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -29,6 +30,7 @@ type benchApplyFlags struct {
 	watchWrites int
 	dir         string
 	leaderOnly  bool
+	cpuProfile  string
 	rounds      int
 	// Raft settings of in-process servers; zero keeps the default.
 	maxAppend     int
@@ -94,6 +96,7 @@ scripts/bench-etcd.sh installs etcd and runs this.`,
 	fl.IntVar(&f.watchers, "watchers", 1000, "watch streams for the fan-out measurement (0 skips it)")
 	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
 	fl.IntVar(&f.rounds, "rounds", 1, "times to run every level; the table sums throughput and takes the median p50/p99 of the rounds")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (with --in-process it covers the servers)")
 	fl.BoolVar(&f.leaderOnly, "leader-only", false, "send every write, and open every watch stream, at the leader (default: spread over all members; followers forward writes)")
 	fl.IntVar(&f.maxAppend, "raft-max-append-entries", 0, "with --in-process: Raft MaxAppendEntries (default 64)")
 	fl.BoolVar(&f.batchApply, "raft-batch-apply-ch", false, "with --in-process: Raft BatchApplyCh")
@@ -158,6 +161,17 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 	} else if f.etcd != "off" {
 		fmt.Fprintln(out, "# etcd: not found on PATH (scripts/bench-etcd.sh installs it); skipping the comparison")
 	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	// Both clusters stay up and the systems take turns at each level, so a
 	// change in the machine's load affects both alike.
 	var results []bench.Result
@@ -171,8 +185,12 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 				r := bench.Load(ctx, s.name, p, c, f.warmup, f.duration, s.meter)
 				closeP()
 				results = append(results, r)
+				cpu := "n/a"
+				if r.ServerCPU > 0 {
+					cpu = r.CPUPerOp().String()
+				}
 				fmt.Fprintf(out, "round %d %s c=%d: %.0f ops/s p50 %s p99 %s, server CPU %s/op (%d errors)\n",
-					round+1, s.name, c, r.Throughput(), r.P50, r.P99, r.CPUPerOp(), r.Errors)
+					round+1, s.name, c, r.Throughput(), r.P50, r.P99, cpu, r.Errors)
 				if r.FirstErr != nil {
 					fmt.Fprintf(out, "  first error: %v\n", r.FirstErr)
 				}
