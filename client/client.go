@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 )
 
@@ -54,7 +55,10 @@ func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 	opts = append(opts, grpc.WithConnectParams(grpc.ConnectParams{
 		Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 		MinConnectTimeout: time.Second,
-	}))
+	}),
+		// Detect a frozen or partitioned server in about 5 s so calls and
+		// watches fail over instead of hanging.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 3 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}))
 	c := &Client{addrs: addrs, opts: opts, conns: make([]*grpc.ClientConn, len(addrs))}
 	for i, a := range addrs {
 		conn, err := grpc.NewClient(a, opts...)
@@ -87,8 +91,20 @@ func retryable(err error) bool {
 }
 
 // Do runs call against the servers in turn, starting with the one that last
-// answered, until one answers with something other than Unavailable.
+// answered, until one answers with something other than Unavailable. Use it
+// for writes: a server that timed out may have accepted the write, so Do
+// does not move on after a timeout.
 func (c *Client) Do(ctx context.Context, call func(ctx context.Context, conn *grpc.ClientConn) error) error {
+	return c.do(ctx, false, call)
+}
+
+// DoRead is Do for calls that are safe to repeat (reads, watches): it also
+// moves on from a server that used up its share of the deadline.
+func (c *Client) DoRead(ctx context.Context, call func(ctx context.Context, conn *grpc.ClientConn) error) error {
+	return c.do(ctx, true, call)
+}
+
+func (c *Client) do(ctx context.Context, idempotent bool, call func(ctx context.Context, conn *grpc.ClientConn) error) error {
 	c.mu.Lock()
 	start := c.cur
 	c.mu.Unlock()
@@ -102,7 +118,12 @@ func (c *Client) Do(ctx context.Context, call func(ctx context.Context, conn *gr
 			attempt, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(c.addrs)-i))
 		}
 		err := call(attempt, c.conns[idx])
+		attemptTimedOut := attempt.Err() != nil && ctx.Err() == nil
 		cancel()
+		if idempotent && attemptTimedOut {
+			errs = append(errs, fmt.Sprintf("%s: no answer within its share of the deadline", c.addrs[idx]))
+			continue
+		}
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			if err == nil {
 				c.mu.Lock()
@@ -139,7 +160,7 @@ func (c *Client) Apply(ctx context.Context, req *meshfedv1.ApplyRequest) (*meshf
 // Get reads one object.
 func (c *Client) Get(ctx context.Context, req *meshfedv1.GetRequest) (*meshfedv1.GetResponse, error) {
 	var resp *meshfedv1.GetResponse
-	err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+	err := c.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		resp, err = Objects(conn).Get(ctx, req)
 		return err
 	})
@@ -149,7 +170,7 @@ func (c *Client) Get(ctx context.Context, req *meshfedv1.GetRequest) (*meshfedv1
 // List reads the objects of a kind.
 func (c *Client) List(ctx context.Context, req *meshfedv1.ListRequest) (*meshfedv1.ListResponse, error) {
 	var resp *meshfedv1.ListResponse
-	err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+	err := c.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		resp, err = Objects(conn).List(ctx, req)
 		return err
 	})

@@ -24,7 +24,7 @@ func (c *Client) Watch(ctx context.Context, req *meshfedv1.WatchRequest, fn func
 	rev := req.GetStartRevision()
 	backoff := 50 * time.Millisecond
 	for {
-		err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		err := c.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 			r := &meshfedv1.WatchRequest{Kind: req.GetKind(), Tenant: req.GetTenant(), Namespace: req.GetNamespace(), StartRevision: rev}
 			stream, err := Objects(conn).Watch(ctx, r)
 			if err != nil {

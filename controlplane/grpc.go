@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,8 +12,11 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -23,6 +27,9 @@ const forwardedKey = "meshfed-forwarded"
 func (s *Server) startGRPC() {
 	s.grpcServer = grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithMeterProvider(s.telemetry.meterProvider))),
+		// Servers and clients ping every few seconds to detect frozen peers.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
 	)
 	meshfedv1.RegisterObjectServiceServer(s.grpcServer, &objectEndpoint{srv: s})
 	meshfedv1.RegisterOperatorServiceServer(s.grpcServer, &operatorEndpoint{srv: s})
@@ -39,14 +46,81 @@ func (s *Server) startGRPC() {
 // It returns done=true when the call was forwarded (resp then holds the
 // leader's answer) or could not be.
 func (s *Server) forward(ctx context.Context, method string, req, resp proto.Message) (bool, error) {
-	local, addr, err := s.route(ctx)
-	if local {
-		return false, nil
-	}
-	if err != nil {
+	for {
+		local, addr, err := s.route(ctx)
+		if local {
+			return false, nil
+		}
+		if err != nil {
+			return true, err
+		}
+		err = s.forwardWatched(ctx, addr, method, req, resp)
+		if errors.Is(err, errLeaderMoved) || status.Code(err) == codes.Unavailable {
+			// The call never got an answer from the leader it was sent to,
+			// because Raft elected another one (a frozen or partitioned
+			// leader keeps its sockets open, so only Raft notices) or the
+			// connection broke. A read is safe to route again; a write
+			// may or may not have been accepted.
+			if readOnlyMethods[method] && ctx.Err() == nil {
+				s.logger.Debug("forwarded read got no answer; routing again", "method", method, "to", addr, "err", err)
+				continue
+			}
+			if errors.Is(err, errLeaderMoved) {
+				return true, toStatus(ErrOutcomeUnknown)
+			}
+		}
 		return true, err
 	}
-	return true, s.forwardTo(ctx, addr, method, req, resp)
+}
+
+// errLeaderMoved cancels a forwarded call whose target stopped being the leader.
+var errLeaderMoved = errors.New("raft elected a new leader while the request was forwarded")
+
+// forwardWatched forwards a call and cancels it if Raft elects a leader
+// other than the one it was sent to.
+func (s *Server) forwardWatched(ctx context.Context, addr, method string, req, resp proto.Message) error {
+	target := s.memberAt(addr)
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if _, id := s.raft.LeaderWithID(); id != "" && string(id) != target {
+					cancel(errLeaderMoved)
+					return
+				}
+			}
+		}
+	}()
+	err := s.forwardTo(cctx, addr, method, req, resp)
+	if err != nil && context.Cause(cctx) == errLeaderMoved && ctx.Err() == nil {
+		return errLeaderMoved
+	}
+	return err
+}
+
+// memberAt returns the ID of the member serving gRPC at addr, or "".
+func (s *Server) memberAt(addr string) string {
+	for _, m := range s.fsm.State().Members() {
+		if m.GetGrpcAddress() == addr {
+			return m.GetId()
+		}
+	}
+	return ""
+}
+
+// readOnlyMethods may be forwarded again after a failure.
+var readOnlyMethods = map[string]bool{
+	meshfedv1.ObjectService_Get_FullMethodName:     true,
+	meshfedv1.ObjectService_List_FullMethodName:    true,
+	meshfedv1.AgentService_GetState_FullMethodName: true,
 }
 
 // route decides where a leader-only request runs: here (local) or at the

@@ -27,8 +27,9 @@ import (
 
 // The linearizability test: concurrent clients put, read and
 // compare-and-set a few Cluster objects through the fail-over client while a
-// seeded nemesis kills the Raft leader (Shutdown) at random moments and
-// restarts it on the same data dir, Raft address and gRPC address. Porcupine
+// seeded nemesis, at random moments, either kills the Raft leader
+// (Shutdown) and restarts it on the same data dir, Raft address and gRPC
+// address, or makes it transfer leadership while it stays up. Porcupine
 // checks each run's history against a register model, one register per
 // object. Runs share one cluster and use their own objects.
 //
@@ -59,9 +60,9 @@ import (
 // written to the test's artifact directory (kept with
 // `go test -artifacts -outputdir DIR`).
 //
-// The nemesis only kills: it never partitions or pauses a leader, so a
-// leader that serves reads after losing its majority without noticing is not
-// exercised here: a run with the leader's read barrier removed passes.
+// The nemesis never partitions or pauses a leader, so a leader that keeps
+// serving reads after losing its majority without noticing is exercised
+// only in the short window of a leadership transfer.
 
 const (
 	linClients   = 6
@@ -283,11 +284,12 @@ func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 		clients[i] = c
 	}
 	start := time.Now()
-	var totalKills int
+	var total linFaults
 	for run := range runs {
 		runSeed := seed + uint64(run)
 		st := lc.run(t, run, runSeed, dur, clients, mode)
-		totalKills += st.kills
+		total.kills += st.faults.kills
+		total.transfers += st.faults.transfers
 		t.Logf("run %d seed %d: %s", run, runSeed, &st)
 		for cause, n := range st.unknown {
 			t.Logf("    %d unknown: %s", n, cause)
@@ -310,10 +312,11 @@ func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 			t.Fatalf("run %d seed %d: checker gave up on %d operations", run, runSeed, len(st.history))
 		}
 	}
-	if totalKills < runs {
-		t.Fatalf("the nemesis killed %d leaders in %d runs: too few to test fail-over", totalKills, runs)
+	if total.kills+total.transfers < runs {
+		t.Fatalf("the nemesis replaced %d leaders in %d runs: too few to test fail-over", total.kills+total.transfers, runs)
 	}
-	t.Logf("%d runs, %d leader kills, 0 violations in %s", runs, totalKills, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d runs, %d leader kills, %d leadership transfers, 0 violations in %s",
+		runs, total.kills, total.transfers, time.Since(start).Round(time.Millisecond))
 }
 
 func linEnvInt(t *testing.T, name string, def int) int {
@@ -416,23 +419,56 @@ func (lc *linCluster) restart(t *testing.T, idx int, cfg Config) {
 	lc.mu.Unlock()
 }
 
-// nemesis kills the leader at random intervals and restarts it after a
-// random pause, until stop closes. It leaves every node running.
-func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}) (kills int) {
+// linFaults counts what the nemesis did in a run.
+type linFaults struct {
+	kills, transfers int
+}
+
+// transfer asks the current leader, if there is one, to hand leadership to
+// another node. The old leader stays up, connected to clients and other
+// servers, and learns of its successor only from Raft messages.
+func (lc *linCluster) transfer() bool {
+	lc.mu.Lock()
+	var leader *Server
+	for _, s := range lc.servers {
+		if s != nil && s.IsLeader() {
+			leader = s
+		}
+	}
+	lc.mu.Unlock()
+	if leader == nil {
+		return false
+	}
+	// Errors (no suitable follower, the leader stepped down meanwhile)
+	// just mean nothing happened.
+	return leader.Raft().LeadershipTransfer().Error() == nil
+}
+
+// nemesis, at random intervals until stop closes, either kills the leader
+// and restarts it after a random pause or makes it hand over leadership.
+// It leaves every node running.
+func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}) (f linFaults) {
 	for {
 		select {
 		case <-stop:
-			return kills
+			return f
 		case <-time.After(time.Duration(100+rng.IntN(600)) * time.Millisecond):
+		}
+		// Every draw is made whatever happens next, so a seed's schedule
+		// does not depend on timing.
+		kill := rng.IntN(3) > 0
+		pause := time.Duration(rng.IntN(400)) * time.Millisecond
+		if !kill {
+			if lc.transfer() {
+				f.transfers++
+			}
+			continue
 		}
 		idx, cfg, ok := lc.kill(t)
 		if !ok {
 			continue
 		}
-		kills++
-		// The pause is drawn even when stop is closed, so a seed's schedule
-		// does not depend on when the run ends.
-		pause := time.Duration(rng.IntN(400)) * time.Millisecond
+		f.kills++
 		select {
 		case <-stop:
 		case <-time.After(pause):
@@ -453,7 +489,7 @@ type linMode struct {
 
 type linRunStats struct {
 	history []porcupine.Operation
-	kills   int
+	faults  linFaults
 	// Operations recorded, by kind and outcome.
 	gets, puts, putsUnknown       int
 	casOK, casAborted, casUnknown int
@@ -467,8 +503,8 @@ type linRunStats struct {
 }
 
 func (st *linRunStats) String() string {
-	return fmt.Sprintf("%d kills; gets %d, puts %d (%d unknown), cas %d ok / %d aborted / %d unknown; %d calls left out",
-		st.kills, st.gets, st.puts, st.putsUnknown, st.casOK, st.casAborted, st.casUnknown, st.failed)
+	return fmt.Sprintf("%d kills, %d transfers; gets %d, puts %d (%d unknown), cas %d ok / %d aborted / %d unknown; %d calls left out",
+		st.faults.kills, st.faults.transfers, st.gets, st.puts, st.putsUnknown, st.casOK, st.casAborted, st.casUnknown, st.failed)
 }
 
 // linRecorder collects one run's operations from all clients.
@@ -589,13 +625,13 @@ func (lc *linCluster) run(t *testing.T, run int, seed uint64, dur time.Duration,
 			linClient(t, c, id, run, rng, keys, rec, stop, mode)
 		}()
 	}
-	kills := make(chan int, 1)
-	go func() { kills <- lc.nemesis(t, rand.New(rand.NewPCG(seed, 0)), stop) }()
+	faults := make(chan linFaults, 1)
+	go func() { faults <- lc.nemesis(t, rand.New(rand.NewPCG(seed, 0)), stop) }()
 	timer := time.NewTimer(dur)
 	<-timer.C
 	close(stop)
 	wg.Wait()
-	rec.st.kills = <-kills
+	rec.st.faults = <-faults
 	// Start the next run from a cluster with all nodes up and a leader, so
 	// runs do not eat into each other.
 	WaitForLeader(t, lc.live()...)
