@@ -1,0 +1,747 @@
+// Package drill runs failover drills against a live federation: it takes a
+// cluster out of service on purpose (cordon), times detection, failover
+// and failback from the control plane's objects, produces a numbered input
+// stream and reads the watched output topics to count what was lost or
+// duplicated, and keeps the reports as JSON files. The figures themselves
+// are computed by package federation (pure); the I/O lives here.
+package drill
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	plog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/federation"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Defaults of Config fields left zero.
+const (
+	DefaultDuration        = 10 * time.Second
+	DefaultOutputs         = 3
+	DefaultReadyTimeout    = 60 * time.Second
+	DefaultRecoveryTimeout = 60 * time.Second
+	DefaultDrainTimeout    = 20 * time.Second
+	DefaultPollInterval    = 50 * time.Millisecond
+)
+
+// Config describes one drill.
+type Config struct {
+	// Client talks to the control plane. Required.
+	Client *client.Client
+	// Cluster is the cluster to take out. Required.
+	Cluster string
+	// Duration is how long the cluster stays out, counted from the cordon
+	// (longer if failover takes longer). Zero: DefaultDuration.
+	Duration time.Duration
+	// Rate is the input stream's rate in messages per second. Zero: no
+	// stream, timings only.
+	Rate float64
+	// Inputs are the topics the stream is produced to, each to every one
+	// of its clusters (the first is the home copy). Nil: derived from the
+	// first affected function (its input cluster, plus its failover
+	// clusters when the input moves with the function).
+	Inputs []federation.DrillStream
+	// Watch are the output topics read for accounting. Nil: the first
+	// affected function's output (plus its failover clusters when the
+	// output is in the failed cluster).
+	Watch []federation.DrillStream
+	// Outputs is the number of tokens (output items) per input message.
+	// Zero: DefaultOutputs.
+	Outputs int
+	// ReadyTimeout bounds the wait for the cluster to be Healthy with its
+	// instances Running, and for the first output of the stream.
+	ReadyTimeout time.Duration
+	// RecoveryTimeout bounds the wait for every affected instance to run
+	// elsewhere, and for the cluster to be seen Healthy after the uncordon.
+	RecoveryTimeout time.Duration
+	// FailbackTimeout bounds the wait for failback after the uncordon.
+	// Zero: do not wait (failback reported as skipped).
+	FailbackTimeout time.Duration
+	// DrainTimeout bounds the wait, after the stream stops, for the last
+	// outputs to arrive.
+	DrainTimeout time.Duration
+	// PollInterval is how often the control plane is read: the resolution
+	// of the timings. Zero: DefaultPollInterval.
+	PollInterval time.Duration
+	// Progress, if set, receives one event per phase change.
+	Progress func(Event)
+	// ID names the drill. Empty: generated from the time.
+	ID string
+	// PulsarLogger receives the Pulsar client's logs. Nil: discarded.
+	PulsarLogger plog.Logger
+	// Now reads the clock. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Phases reported in events.
+const (
+	PhasePreflight  = "preflight"
+	PhaseStream     = "stream"
+	PhaseCordon     = "cordon"
+	PhaseDetected   = "detected"
+	PhaseMoved      = "moved"
+	PhaseRecovered  = "recovered"
+	PhaseHold       = "hold"
+	PhaseUncordon   = "uncordon"
+	PhaseHealthy    = "healthy"
+	PhaseBack       = "back"
+	PhaseFailedBack = "failed-back"
+	PhaseDrain      = "drain"
+	PhaseDone       = "done"
+	PhaseWarning    = "warning"
+)
+
+// Event is one step of a running drill.
+type Event struct {
+	At    time.Time
+	Phase string
+	// Since is the time since the cordon (zero before it).
+	Since   time.Duration
+	Message string
+}
+
+func (e Event) String() string {
+	if e.Since > 0 {
+		return fmt.Sprintf("%-11s +%6.2fs  %s", e.Phase, e.Since.Seconds(), e.Message)
+	}
+	return fmt.Sprintf("%-11s %9s %s", e.Phase, "", e.Message)
+}
+
+// NewID returns a drill id: the UTC time and a random suffix, lower-case
+// letters, digits and one dash, so that it sorts by time.
+func NewID(now time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
+}
+
+type runner struct {
+	cfg    Config
+	c      *client.Client
+	report *federation.DrillReport
+	// pulsar clients by cluster name.
+	pulsar map[string]pulsar.Client
+	urls   map[string]string
+}
+
+// Run runs a drill and returns its report. After an error or a cancelled
+// ctx once the cluster was cordoned, the cluster is uncordoned before Run
+// returns, and the report so far is returned with the error.
+func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
+	if cfg.Client == nil || cfg.Cluster == "" {
+		return nil, errors.New("drill: a client and a cluster are required")
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = DefaultDuration
+	}
+	if cfg.Outputs <= 0 {
+		cfg.Outputs = DefaultOutputs
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.RecoveryTimeout <= 0 {
+		cfg.RecoveryTimeout = DefaultRecoveryTimeout
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PulsarLogger == nil {
+		cfg.PulsarLogger = plog.NewLoggerWithSlog(slog.New(slog.DiscardHandler))
+	}
+	if cfg.ID == "" {
+		cfg.ID = NewID(cfg.Now())
+	}
+	r := &runner{cfg: cfg, c: cfg.Client, pulsar: map[string]pulsar.Client{}, urls: map[string]string{},
+		report: &federation.DrillReport{ID: cfg.ID, Cluster: cfg.Cluster, Duration: cfg.Duration, Rate: cfg.Rate}}
+	defer func() {
+		for _, pc := range r.pulsar {
+			pc.Close()
+		}
+	}()
+	err := r.run(ctx)
+	r.report.Finalize()
+	if err != nil {
+		r.report.Problems = append(r.report.Problems, "drill did not finish: "+err.Error())
+	}
+	return r.report, err
+}
+
+func (r *runner) emit(phase, format string, args ...any) {
+	if r.cfg.Progress == nil {
+		return
+	}
+	now := r.cfg.Now()
+	ev := Event{At: now, Phase: phase, Message: fmt.Sprintf(format, args...)}
+	if c := r.report.Timeline.Cordoned; !c.IsZero() {
+		ev.Since = now.Sub(c)
+	}
+	r.cfg.Progress(ev)
+}
+
+func (r *runner) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.report.Notes = append(r.report.Notes, msg)
+	r.emit(PhaseWarning, "%s", msg)
+}
+
+// snapshot is one read of what the drill watches in the control plane.
+type snapshot struct {
+	cluster     *meshfedv1.Cluster
+	assignments map[string]*meshfedv1.Assignment
+}
+
+func asgKey(a *meshfedv1.Assignment) string {
+	md := a.GetMetadata()
+	return md.GetTenant() + "/" + md.GetNamespace() + "/" + md.GetName()
+}
+
+func (r *runner) read(ctx context.Context) (snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got, err := r.c.Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: r.cfg.Cluster})
+	if err != nil {
+		return snapshot{}, fmt.Errorf("get cluster %s: %w", r.cfg.Cluster, err)
+	}
+	list, err := r.c.List(ctx, &meshfedv1.ListRequest{Kind: "Assignment"})
+	if err != nil {
+		return snapshot{}, fmt.Errorf("list assignments: %w", err)
+	}
+	s := snapshot{cluster: got.GetObject().GetCluster(), assignments: map[string]*meshfedv1.Assignment{}}
+	for _, o := range list.GetObjects() {
+		if a := o.GetAssignment(); a != nil {
+			s.assignments[asgKey(a)] = a
+		}
+	}
+	return s, nil
+}
+
+// poll reads the control plane every PollInterval and calls check with
+// each read until check returns true (nil), timeout passes
+// (errTimeout), or ctx ends. Transient read errors are retried.
+func (r *runner) poll(ctx context.Context, timeout time.Duration, check func(snapshot, time.Time) bool) error {
+	deadline := r.cfg.Now().Add(timeout)
+	var lastErr error
+	for {
+		s, err := r.read(ctx)
+		now := r.cfg.Now()
+		if err == nil {
+			if check(s, now) {
+				return nil
+			}
+		} else {
+			lastErr = err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if now.After(deadline) {
+			if lastErr != nil {
+				return fmt.Errorf("%w (last read error: %v)", errTimeout, lastErr)
+			}
+			return errTimeout
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.cfg.PollInterval):
+		}
+	}
+}
+
+var errTimeout = errors.New("timed out")
+
+func running(a *meshfedv1.Assignment) bool {
+	return a != nil && a.GetSpec().GetAgent() != "" && a.GetStatus().GetState() == federation.StateRunning
+}
+
+func (r *runner) run(ctx context.Context) error {
+	rep, name := r.report, r.cfg.Cluster
+
+	// Preflight: the cluster is in service and its instances run.
+	r.emit(PhasePreflight, "waiting for cluster %s to be Healthy with its instances Running", name)
+	var home []*meshfedv1.Assignment
+	var cordonedErr error
+	lastWhy := ""
+	err := r.poll(ctx, r.cfg.ReadyTimeout, func(s snapshot, _ time.Time) bool {
+		if s.cluster.GetSpec().GetCordoned() {
+			cordonedErr = fmt.Errorf("cluster %s is already cordoned: uncordon it first (meshfed cluster uncordon %s)", name, name)
+			return true
+		}
+		home = home[:0]
+		notRunning := []string{}
+		for _, a := range s.assignments {
+			if a.GetSpec().GetCluster() == name && a.GetSpec().GetAgent() != "" {
+				home = append(home, a)
+				if !running(a) {
+					notRunning = append(notRunning, a.GetMetadata().GetName()+" "+a.GetStatus().GetState())
+				}
+			}
+		}
+		sort.Strings(notRunning)
+		switch h := s.cluster.GetStatus().GetHealth(); {
+		case h != federation.Healthy:
+			lastWhy = fmt.Sprintf("cluster %s is %q", name, h)
+		case len(home) == 0:
+			lastWhy = fmt.Sprintf("cluster %s runs no instance", name)
+		case len(notRunning) > 0:
+			lastWhy = "not running yet: " + strings.Join(notRunning, ", ")
+		default:
+			return true
+		}
+		return false
+	})
+	if cordonedErr != nil {
+		return cordonedErr
+	}
+	if err != nil {
+		return fmt.Errorf("preflight: %w: %s", err, lastWhy)
+	}
+	sort.Slice(home, func(i, j int) bool { return asgKey(home[i]) < asgKey(home[j]) })
+	for _, a := range home {
+		fs := a.GetSpec().GetFunctionSpec()
+		rep.Affected = append(rep.Affected, federation.DrillInstance{
+			Assignment: a.GetMetadata().GetName(), Tenant: a.GetMetadata().GetTenant(), Namespace: a.GetMetadata().GetNamespace(),
+			Mesh: a.GetSpec().GetMesh(), Function: a.GetSpec().GetFunction(), Index: int(a.GetSpec().GetIndex()),
+			Guarantee: fs.GetProcessingGuarantee(), Failback: fs.GetFailover().GetFailback(),
+		})
+		if len(fs.GetFailover().GetClusters()) == 0 {
+			r.note("%s has no failover clusters: it will not run while %s is out", a.GetMetadata().GetName(), name)
+		}
+	}
+	r.emit(PhasePreflight, "cluster %s Healthy, running %s", name, affectedNames(rep.Affected))
+
+	// The input stream and the watched topics.
+	var st *stream
+	if r.cfg.Rate > 0 {
+		var err error
+		if st, err = r.startStream(ctx, home); err != nil {
+			return err
+		}
+		defer st.close()
+	}
+
+	// Take the cluster out. From here on, bring it back whatever happens.
+	cordoned := false
+	defer func() {
+		if cordoned && rep.Timeline.Uncordoned.IsZero() {
+			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := r.setCordoned(cctx, false); err != nil {
+				r.emit(PhaseWarning, "could not uncordon cluster %s: %v: run meshfed cluster uncordon %s", name, err, name)
+				return
+			}
+			rep.Timeline.Uncordoned = r.cfg.Now()
+			r.emit(PhaseUncordon, "cluster %s uncordoned (drill stopped early)", name)
+		}
+	}()
+	rep.Timeline.Cordoned = r.cfg.Now()
+	if err := r.setCordoned(ctx, true); err != nil {
+		rep.Timeline.Cordoned = time.Time{}
+		return err
+	}
+	cordoned = true
+	r.emit(PhaseCordon, "cluster %s cordoned: its agents stop their instances", name)
+
+	byKey := map[string]*federation.DrillInstance{}
+	for i := range rep.Affected {
+		a := &rep.Affected[i]
+		byKey[a.Tenant+"/"+a.Namespace+"/"+a.Assignment] = a
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range byKey {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	observeDetection := func(s snapshot, now time.Time) {
+		if h := s.cluster.GetStatus().GetHealth(); rep.Timeline.Detected.IsZero() && (h == federation.Cordoned || h == federation.Down) {
+			rep.Timeline.Detected = now
+			r.emit(PhaseDetected, "cluster %s is %s", name, h)
+		}
+	}
+	err = r.poll(ctx, r.cfg.RecoveryTimeout, func(s snapshot, now time.Time) bool {
+		observeDetection(s, now)
+		all := true
+		for _, k := range keys {
+			inst, a := byKey[k], s.assignments[k]
+			if inst.MovedAt.IsZero() && running(a) && a.GetSpec().GetCluster() != name {
+				inst.MovedTo, inst.MovedAt = a.GetSpec().GetCluster(), now
+				r.emit(PhaseMoved, "%s Running in %s (agent %s, epoch %d)", inst.Assignment, inst.MovedTo, a.GetSpec().GetAgent(), a.GetSpec().GetEpoch())
+			}
+			all = all && !inst.MovedAt.IsZero()
+		}
+		if all && !rep.Timeline.Detected.IsZero() {
+			rep.Timeline.Recovered = now
+			return true
+		}
+		return false
+	})
+	switch {
+	case err == nil:
+		r.emit(PhaseRecovered, "every affected instance runs again")
+	case errors.Is(err, errTimeout):
+		r.note("failover incomplete after %s%s", r.cfg.RecoveryTimeout, r.degradedReasons(ctx))
+	default:
+		return err
+	}
+
+	// Keep the cluster out for the rest of the duration.
+	if left := rep.Timeline.Cordoned.Add(r.cfg.Duration).Sub(r.cfg.Now()); left > 0 {
+		r.emit(PhaseHold, "keeping cluster %s out for %.1fs more", name, left.Seconds())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(left):
+		}
+	}
+
+	// Bring it back.
+	if err := r.setCordoned(ctx, false); err != nil {
+		return err
+	}
+	rep.Timeline.Uncordoned = r.cfg.Now()
+	r.emit(PhaseUncordon, "cluster %s uncordoned", name)
+	manual := []string{}
+	for _, a := range rep.Affected {
+		if a.Failback == "manual" {
+			manual = append(manual, a.Mesh)
+		}
+	}
+	waitBack := r.cfg.FailbackTimeout > 0 && len(manual) == 0
+	timeout := r.cfg.RecoveryTimeout
+	if waitBack {
+		timeout = max(timeout, r.cfg.FailbackTimeout)
+	}
+	uncordonedAt := rep.Timeline.Uncordoned
+	err = r.poll(ctx, timeout, func(s snapshot, now time.Time) bool {
+		if rep.Timeline.Healthy.IsZero() && s.cluster.GetStatus().GetHealth() == federation.Healthy {
+			rep.Timeline.Healthy = now
+			r.emit(PhaseHealthy, "cluster %s is Healthy", name)
+		}
+		if !waitBack {
+			return !rep.Timeline.Healthy.IsZero() || now.Sub(uncordonedAt) > r.cfg.RecoveryTimeout
+		}
+		all := true
+		for _, k := range keys {
+			inst, a := byKey[k], s.assignments[k]
+			if inst.BackAt.IsZero() && running(a) && a.GetSpec().GetCluster() == name {
+				inst.BackAt = now
+				r.emit(PhaseBack, "%s Running in %s again", inst.Assignment, name)
+			}
+			all = all && !inst.BackAt.IsZero()
+		}
+		if all && !rep.Timeline.Healthy.IsZero() {
+			rep.Timeline.FailedBack = now
+			return true
+		}
+		return now.Sub(uncordonedAt) > r.cfg.FailbackTimeout
+	})
+	if err != nil && !errors.Is(err, errTimeout) {
+		return err
+	}
+	switch {
+	case len(manual) > 0:
+		rep.FailbackStatus = federation.FailbackManual
+		slices.Sort(manual)
+		r.note("failback is manual: run meshfed failback %s", strings.Join(slices.Compact(manual), ", "))
+	case !waitBack:
+		rep.FailbackStatus = federation.FailbackSkipped
+		r.emit(PhaseFailedBack, "not waiting for failback (--failback-timeout 0)")
+	case !rep.Timeline.FailedBack.IsZero():
+		rep.FailbackStatus = federation.FailbackDone
+		r.emit(PhaseFailedBack, "every affected instance runs in %s again", name)
+	default:
+		rep.FailbackStatus = federation.FailbackPending
+		r.note("failback incomplete after %s", r.cfg.FailbackTimeout)
+	}
+
+	// Stop the stream and read what is still on its way.
+	if st != nil {
+		st.stopProducing()
+		if err := st.flush(); err != nil {
+			r.note("input stream: %v", err)
+		}
+		produced, failures, _ := st.counts()
+		r.emit(PhaseDrain, "stream stopped after %d messages (%d not acknowledged by every copy): reading the last outputs", produced, failures)
+		deadline := r.cfg.Now().Add(r.cfg.DrainTimeout)
+		for st.account().Lost > 0 && r.cfg.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		acc := st.account()
+		rep.Messages = &acc
+		st.mu.Lock()
+		rep.ProduceFailures = st.failures
+		readErr := st.readErr
+		st.mu.Unlock()
+		if readErr != nil {
+			r.note("reading a watched topic failed: %v", readErr)
+		}
+	}
+	rep.Timeline.Finished = r.cfg.Now()
+	r.emit(PhaseDone, "drill %s finished", rep.ID)
+	return nil
+}
+
+func affectedNames(as []federation.DrillInstance) string {
+	var names []string
+	for _, a := range as {
+		names = append(names, a.Tenant+"/"+a.Namespace+"/"+a.Assignment)
+	}
+	return strings.Join(names, ", ")
+}
+
+// degradedReasons returns the Degraded messages of the affected meshes.
+func (r *runner) degradedReasons(ctx context.Context) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range r.report.Affected {
+		k := a.Tenant + "/" + a.Namespace + "/" + a.Mesh
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: a.Tenant, Namespace: a.Namespace, Name: a.Mesh})
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, c := range got.GetObject().GetFunctionMesh().GetStatus().GetConditions() {
+			if c.GetType() == federation.ConditionDegraded && c.GetStatus() == "True" {
+				out = append(out, k+" Degraded: "+c.GetMessage())
+			}
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(out, "; ")
+}
+
+// setCordoned flips the cluster's spec.cordoned with a compare-and-swap,
+// retrying on conflicts.
+func (r *runner) setCordoned(ctx context.Context, cordoned bool) error {
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := func() error {
+			got, err := r.c.Get(cctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: r.cfg.Cluster})
+			if err != nil {
+				return fmt.Errorf("get cluster %s: %w", r.cfg.Cluster, err)
+			}
+			cl := proto.Clone(got.GetObject().GetCluster()).(*meshfedv1.Cluster)
+			if cl.GetSpec().GetCordoned() == cordoned {
+				return nil
+			}
+			cl.Spec.Cordoned = cordoned
+			cl.Status = nil
+			_, err = r.c.Apply(cctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(cl)}})
+			return err
+		}()
+		cancel()
+		if status.Code(err) == codes.Aborted && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			what := "cordon"
+			if !cordoned {
+				what = "uncordon"
+			}
+			return fmt.Errorf("%s cluster %s: %w", what, r.cfg.Cluster, err)
+		}
+		return nil
+	}
+}
+
+// pulsarClient returns a client for a cluster's broker, from its
+// spec.serviceURL.
+func (r *runner) pulsarClient(ctx context.Context, cluster string) (pulsar.Client, error) {
+	if pc, ok := r.pulsar[cluster]; ok {
+		return pc, nil
+	}
+	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: cluster})
+	if err != nil {
+		return nil, fmt.Errorf("get cluster %s: %w", cluster, err)
+	}
+	url := got.GetObject().GetCluster().GetSpec().GetServiceUrl()
+	if url == "" {
+		return nil, fmt.Errorf("cluster %s has no spec.serviceURL", cluster)
+	}
+	pc, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, Logger: r.cfg.PulsarLogger, OperationTimeout: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("pulsar client for cluster %s (%s): %w", cluster, url, err)
+	}
+	r.pulsar[cluster], r.urls[cluster] = pc, url
+	return pc, nil
+}
+
+// deriveStreams picks the input and watched topics from the first affected
+// function that has both.
+func deriveStreams(failed string, home []*meshfedv1.Assignment) (in, out *federation.DrillStream) {
+	for _, a := range home {
+		fs := a.GetSpec().GetFunctionSpec()
+		input, output := fs.GetInput(), fs.GetOutput()
+		if len(input.GetTopics()) == 0 || output.GetTopic() == "" {
+			continue
+		}
+		// The input moves with the function when it is read in the
+		// function's home cluster or in the failed one (EffectiveSpec):
+		// the fallback clusters then read their copy of the topic.
+		in = &federation.DrillStream{Clusters: []string{input.GetCluster()}, Topic: input.GetTopics()[0]}
+		if input.GetCluster() == federation.PlacementCluster(fs) || input.GetCluster() == failed {
+			in.Clusters = appendNew(in.Clusters, fs.GetFailover().GetClusters()...)
+		}
+		outCluster := output.GetCluster()
+		if outCluster == "" {
+			outCluster = federation.PlacementCluster(fs)
+		}
+		out = &federation.DrillStream{Clusters: []string{outCluster}, Topic: output.GetTopic()}
+		if outCluster == failed {
+			out.Clusters = appendNew(out.Clusters, fs.GetFailover().GetClusters()...)
+		}
+		return in, out
+	}
+	return nil, nil
+}
+
+func appendNew(list []string, more ...string) []string {
+	for _, m := range more {
+		if !slices.Contains(list, m) {
+			list = append(list, m)
+		}
+	}
+	return list
+}
+
+// startStream opens the watched topics' readers at their end, checks that
+// the input copies are aligned, starts producing, and waits for the first
+// output. The caller stops producing (st.stopProducing) and closes it.
+func (r *runner) startStream(ctx context.Context, home []*meshfedv1.Assignment) (_ *stream, err error) {
+	rep := r.report
+	ins, outs := r.cfg.Inputs, r.cfg.Watch
+	din, dout := deriveStreams(r.cfg.Cluster, home)
+	if len(ins) == 0 {
+		if din == nil {
+			return nil, fmt.Errorf("no affected function has an input and an output topic: name them with --produce and --watch")
+		}
+		ins = []federation.DrillStream{*din}
+	}
+	if len(outs) == 0 {
+		if dout == nil {
+			return nil, fmt.Errorf("no affected function has an output topic: name one with --watch")
+		}
+		outs = []federation.DrillStream{*dout}
+	}
+	if len(ins) != 1 {
+		return nil, fmt.Errorf("one input stream per drill, got %d", len(ins))
+	}
+	rep.Inputs, rep.Watched = ins, outs
+	st := newStream(newMarker(rep.ID, r.cfg.Outputs), r.cfg.Now)
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
+	for _, w := range outs {
+		for _, cl := range w.Clusters {
+			pc, err := r.pulsarClient(ctx, cl)
+			if err != nil {
+				return nil, err
+			}
+			rd, err := pc.CreateReader(pulsar.ReaderOptions{Topic: w.Topic, StartMessageID: pulsar.LatestMessageID(), ReceiverQueueSize: 1000})
+			if err != nil {
+				return nil, fmt.Errorf("read %s on cluster %s: %w", w.Topic, cl, err)
+			}
+			st.startReading(rd)
+		}
+	}
+	in := ins[0]
+	var ids []string
+	for _, cl := range in.Clusters {
+		pc, err := r.pulsarClient(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		p, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: in.Topic, Name: "meshfed-drill-" + rep.ID,
+			DisableBatching: true, SendTimeout: 30 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("produce to %s on cluster %s: %w", in.Topic, cl, err)
+		}
+		st.copies = append(st.copies, p)
+		id, err := lastEntry(pc, in.Topic)
+		if err != nil {
+			id = "unknown (" + err.Error() + ")"
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) > 1 && slices.ContainsFunc(ids, func(id string) bool { return id != ids[0] }) {
+		var each []string
+		for i, cl := range in.Clusters {
+			each = append(each, cl+": "+ids[i])
+		}
+		r.note("input copies of %s differ before the drill (%s): effectively-once resumes a moved instance by input position, so unaligned copies can lose or duplicate outputs across the move", in.Topic, strings.Join(each, ", "))
+	}
+	rep.Timeline.Started = r.cfg.Now()
+	st.startProducing(r.cfg.Rate)
+	r.emit(PhaseStream, "producing %g msg/s (%d items each) to %s; watching %s", r.cfg.Rate, r.cfg.Outputs, in, streamsString(outs))
+	// The pipeline must work before anything is failed.
+	select {
+	case <-st.firstRead:
+		r.emit(PhaseStream, "first output read after %.2fs", r.cfg.Now().Sub(rep.Timeline.Started).Seconds())
+	case <-time.After(r.cfg.ReadyTimeout):
+		return nil, fmt.Errorf("no output of the drill's stream on %s within %s: check --watch and the mesh", streamsString(outs), r.cfg.ReadyTimeout)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return st, nil
+}
+
+func streamsString(ss []federation.DrillStream) string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.String())
+	}
+	return strings.Join(out, " ")
+}
+
+// lastEntry returns the id of the last message of topic on a cluster.
+func lastEntry(pc pulsar.Client, topic string) (string, error) {
+	rd, err := pc.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.LatestMessageID()})
+	if err != nil {
+		return "", err
+	}
+	defer rd.Close()
+	id, err := rd.GetLastMessageID()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("entry %d:%d", id.LedgerID(), id.EntryID()), nil
+}

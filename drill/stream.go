@@ -1,0 +1,287 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/meshfed/meshfed/federation"
+)
+
+// ParseStream parses a topic flag: CLUSTER[,CLUSTER...]:TOPIC, for example
+// b:persistent://public/default/words or a,c:persistent://public/default/sentences.
+func ParseStream(s string) (federation.DrillStream, error) {
+	i := strings.Index(s, ":")
+	if i <= 0 || strings.HasPrefix(s[i+1:], "//") {
+		return federation.DrillStream{}, fmt.Errorf("%q: name the cluster before the topic, as in b:persistent://public/default/words", s)
+	}
+	var st federation.DrillStream
+	for _, c := range strings.Split(s[:i], ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			return federation.DrillStream{}, fmt.Errorf("%q: empty cluster name", s)
+		}
+		st.Clusters = append(st.Clusters, c)
+	}
+	st.Topic = strings.TrimSpace(s[i+1:])
+	if st.Topic == "" {
+		return federation.DrillStream{}, fmt.Errorf("%q: no topic after the cluster", s)
+	}
+	return st, nil
+}
+
+// marker builds and recognises the tokens of a drill's input stream. Input
+// message n carries the tokens <prefix>n<n>w<k> for k < outputs, separated
+// by spaces; each token is one output item. Tokens are lower-case letters
+// and digits only, so word-splitting functions keep them whole and
+// lower-casing leaves them unchanged.
+type marker struct {
+	prefix  string
+	outputs int
+}
+
+func newMarker(id string, outputs int) marker {
+	var b strings.Builder
+	b.WriteByte('d')
+	for _, r := range strings.ToLower(id) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return marker{prefix: b.String(), outputs: outputs}
+}
+
+func (m marker) payload(seq int64) []byte {
+	var b strings.Builder
+	for k := 0; k < m.outputs; k++ {
+		if k > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%sn%dw%d", m.prefix, seq, k)
+	}
+	return []byte(b.String())
+}
+
+// scan calls fn for every token of this drill in an output payload.
+func (m marker) scan(payload []byte, fn func(seq int64, out int)) {
+	s := string(payload)
+	for {
+		i := strings.Index(s, m.prefix+"n")
+		if i < 0 {
+			return
+		}
+		s = s[i+len(m.prefix)+1:]
+		seq, rest, ok := digits(s)
+		if !ok || !strings.HasPrefix(rest, "w") {
+			continue
+		}
+		out, rest2, ok := digits(rest[1:])
+		if !ok {
+			continue
+		}
+		// A longer run of letters or digits is another token.
+		if rest2 != "" && isAlnum(rest2[0]) {
+			s = rest2
+			continue
+		}
+		fn(seq, int(out))
+		s = rest2
+	}
+}
+
+func digits(s string) (int64, string, bool) {
+	n := 0
+	for n < len(s) && n < 18 && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	if n == 0 {
+		return 0, s, false
+	}
+	v, err := strconv.ParseInt(s[:n], 10, 64)
+	return v, s[n:], err == nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// stream produces the drill's numbered input messages to every copy of the
+// input topic and reads the watched topics.
+type stream struct {
+	mark   marker
+	copies []pulsar.Producer
+	now    func() time.Time
+
+	readers  []pulsar.Reader
+	readCtx  context.Context
+	stopRead context.CancelFunc
+	// stopProd ends producing; prodDone is closed when it has ended.
+	stopProd context.CancelFunc
+	prodDone chan struct{}
+
+	// mu guards every field below.
+	mu sync.Mutex
+	// pending input messages by sequence: acknowledgements so far.
+	pending  map[int64]*pendingSend
+	produced []federation.ProducedMessage
+	// failures counts input messages some copy did not acknowledge.
+	failures int
+	seen     []federation.Observation
+	// firstRead is closed at the first observation.
+	firstRead chan struct{}
+	readErr   error
+}
+
+type pendingSend struct {
+	acks, fails int
+	homeAck     time.Time
+}
+
+func newStream(mark marker, now func() time.Time) *stream {
+	return &stream{mark: mark, now: now, pending: map[int64]*pendingSend{}, firstRead: make(chan struct{}), stopRead: func() {}}
+}
+
+// startReading reads rd in the background until close.
+func (s *stream) startReading(rd pulsar.Reader) {
+	if len(s.readers) == 0 {
+		var ctx context.Context
+		ctx, s.stopRead = context.WithCancel(context.Background())
+		s.readCtx = ctx
+	}
+	s.readers = append(s.readers, rd)
+	go s.read(s.readCtx, rd)
+}
+
+// startProducing produces at rate in the background until stopProducing.
+func (s *stream) startProducing(rate float64) {
+	stop, cancel := context.WithCancel(context.Background())
+	s.stopProd, s.prodDone = cancel, make(chan struct{})
+	go func() { defer close(s.prodDone); s.produce(stop, rate) }()
+}
+
+// stopProducing stops sending and returns once no new send can start.
+func (s *stream) stopProducing() {
+	if s.stopProd != nil {
+		s.stopProd()
+		<-s.prodDone
+	}
+}
+
+// close stops producing and reading and closes producers and readers.
+func (s *stream) close() {
+	s.stopProducing()
+	s.stopRead()
+	for _, rd := range s.readers {
+		rd.Close()
+	}
+	for _, p := range s.copies {
+		p.Close()
+	}
+}
+
+// read consumes r until ctx ends, recording this drill's tokens.
+func (s *stream) read(ctx context.Context, r pulsar.Reader) {
+	for {
+		msg, err := r.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.mu.Lock()
+				s.readErr = err
+				s.mu.Unlock()
+			}
+			return
+		}
+		at := s.now()
+		s.mu.Lock()
+		s.mark.scan(msg.Payload(), func(seq int64, out int) {
+			if len(s.seen) == 0 {
+				close(s.firstRead)
+			}
+			s.seen = append(s.seen, federation.Observation{Seq: seq, Output: out, At: at})
+		})
+		s.mu.Unlock()
+	}
+}
+
+// send publishes message seq to every copy with sequence id seq, so each
+// copy holds the same producer name and sequence ids, as geo-replication
+// keeps them.
+func (s *stream) send(ctx context.Context, seq int64) {
+	s.mu.Lock()
+	s.pending[seq] = &pendingSend{}
+	s.mu.Unlock()
+	payload := s.mark.payload(seq)
+	for i, p := range s.copies {
+		id := seq
+		p.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload, SequenceID: &id}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+			at := s.now()
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			ps := s.pending[seq]
+			if ps == nil {
+				return
+			}
+			if err != nil {
+				ps.fails++
+			} else {
+				ps.acks++
+				if i == 0 {
+					ps.homeAck = at
+				}
+			}
+			if ps.acks+ps.fails < len(s.copies) {
+				return
+			}
+			delete(s.pending, seq)
+			if ps.fails > 0 {
+				s.failures++
+				return
+			}
+			s.produced = append(s.produced, federation.ProducedMessage{Seq: seq, Outputs: s.mark.outputs, Acked: ps.homeAck})
+		})
+	}
+}
+
+// produce sends at rate until stop ends. Sends already made are not
+// cancelled with it: flush waits for them.
+func (s *stream) produce(stop context.Context, rate float64) {
+	interval := time.Duration(float64(time.Second) / rate)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for seq := int64(0); ; seq++ {
+		s.send(context.Background(), seq)
+		select {
+		case <-stop.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// flush waits for every copy to acknowledge what was sent.
+func (s *stream) flush() error {
+	var errs []error
+	for _, p := range s.copies {
+		if err := p.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("flush %s: %w", p.Topic(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// account matches what was produced with what was read.
+func (s *stream) account() federation.MessageAccount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return federation.AccountMessages(s.produced, s.seen)
+}
+
+func (s *stream) counts() (produced, failures, seen int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.produced), s.failures, len(s.seen)
+}
