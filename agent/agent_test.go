@@ -32,7 +32,7 @@ type testFed struct {
 	brokers map[string]*broker.Broker
 }
 
-func newFederation(t *testing.T, clusters ...string) *testFed {
+func newFederation(t testing.TB, clusters ...string) *testFed {
 	t.Helper()
 	srv := controlplane.TestServer(t, func(c *controlplane.Config) {
 		c.AgentLease = 2 * time.Second
@@ -64,7 +64,7 @@ func newFederation(t *testing.T, clusters ...string) *testFed {
 	return f
 }
 
-func (f *testFed) apply(t *testing.T, objs ...*meshfedv1.Object) {
+func (f *testFed) apply(t testing.TB, objs ...*meshfedv1.Object) {
 	t.Helper()
 	c, _ := controlplane.TestClient(t, f.srv.GRPCAddr())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -75,7 +75,7 @@ func (f *testFed) apply(t *testing.T, objs ...*meshfedv1.Object) {
 }
 
 // startAgent runs an agent until the returned stop function is called.
-func (f *testFed) startAgent(t *testing.T, name, cluster, dataDir string) (stop func()) {
+func (f *testFed) startAgent(t testing.TB, name, cluster, dataDir string) (stop func()) {
 	t.Helper()
 	a, err := New(Config{Name: name, Cluster: cluster, Servers: []string{f.srv.GRPCAddr()}, DataDir: dataDir,
 		ReportInterval: 200 * time.Millisecond, Logger: quiet()})
@@ -97,7 +97,7 @@ func (f *testFed) startAgent(t *testing.T, name, cluster, dataDir string) (stop 
 	return stop
 }
 
-func pulsarClient(t *testing.T, b *broker.Broker) pulsar.Client {
+func pulsarClient(t testing.TB, b *broker.Broker) pulsar.Client {
 	t.Helper()
 	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.ServiceURL(), OperationTimeout: 10 * time.Second,
 		Logger: plog.NewLoggerWithSlog(quiet())})

@@ -230,6 +230,8 @@ func (i *instance) runOnce(ctx context.Context) error {
 	}
 	fctx := &fnContext{fnState: st, tenant: md.GetTenant(), namespace: md.GetNamespace(), mesh: i.asg.GetSpec().GetMesh(),
 		function: i.asg.GetSpec().GetFunction(), index: int(i.asg.GetSpec().GetIndex()), config: spec.GetConfig().AsMap(), logger: logger}
+	fctx.attrs = metric.WithAttributes(attribute.String("tenant", fctx.tenant), attribute.String("namespace", fctx.namespace),
+		attribute.String("mesh", fctx.mesh), attribute.String("function", fctx.function), attribute.Int("instance", fctx.index))
 	ack := newAcker(consumer, st, i.logger)
 	ackDone := make(chan struct{})
 	go func() { defer close(ackDone); ack.run() }()
@@ -268,8 +270,7 @@ var (
 
 // handle processes one input message under the instance's guarantee.
 func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnContext, consumer pulsar.Consumer, prods *producerSet, ack *acker, msg pulsar.Message) {
-	attrs := metric.WithAttributes(attribute.String("tenant", fctx.tenant), attribute.String("namespace", fctx.namespace),
-		attribute.String("mesh", fctx.mesh), attribute.String("function", fctx.function), attribute.Int("instance", fctx.index))
+	attrs := fctx.attrs
 	i.received.Add(1)
 	mReceived.Add(ctx, 1, attrs)
 	g := i.guarantee()

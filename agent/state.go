@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"go.opentelemetry.io/otel/metric"
+
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/grpc"
 )
@@ -141,6 +143,8 @@ type fnContext struct {
 	index                             int
 	config                            map[string]any
 	logger                            *slog.Logger
+	// attrs label the instance's metrics; built once.
+	attrs metric.MeasurementOption
 }
 
 func (c *fnContext) Tenant() string         { return c.tenant }
