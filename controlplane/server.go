@@ -131,6 +131,9 @@ func (s *Server) setupRaft() error {
 	rc.Logger = newHCLogAdapter(s.logger.With("component", "raft"))
 	s.raftNotify = make(chan bool, 16)
 	rc.NotifyCh = s.raftNotify
+	// Followers learn the commit index with the next AppendEntries; a short
+	// commit timeout gets watch events out of followers sooner.
+	rc.CommitTimeout = 10 * time.Millisecond
 	if s.cfg.RaftTweak != nil {
 		s.cfg.RaftTweak(rc)
 	}

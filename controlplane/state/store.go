@@ -133,9 +133,11 @@ func (s *Store) commitLocked(index uint64, evs []*meshfedv1.Event) {
 		s.revision = index
 	}
 	s.events = append(s.events, evs...)
-	if over := len(s.events) - s.cfg.EventHistory; over > 0 {
+	// Trim only once the history exceeds its bound by a quarter, so the
+	// copy is amortised over many writes instead of paid on each one.
+	if over := len(s.events) - s.cfg.EventHistory; over > s.cfg.EventHistory/4 {
 		s.compactRev = s.events[over-1].GetRevision()
-		s.events = append([]*meshfedv1.Event(nil), s.events[over:]...)
+		s.events = append(make([]*meshfedv1.Event, 0, s.cfg.EventHistory+s.cfg.EventHistory/4+1), s.events[over:]...)
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
