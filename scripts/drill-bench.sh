@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs RUNS failover drills (default 20) against a fresh `meshfed dev
+# --clusters 3` and prints every report's line and the summary: detection,
+# failover and failback p50/p99, messages produced, lost and duplicated.
+#
+#   scripts/drill-bench.sh                    # 20 drills of cluster a, 5 s out each
+#   RUNS=5 DURATION=10s RATE=100 scripts/drill-bench.sh
+#
+# Each drill waits for failback, which dev holds down for 30 s, so 20 drills
+# take about 15 minutes. Reports stay in $REPORTS_DIR (default: a temporary
+# directory, printed at the end) for `meshfed drill show|summary`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-20}
+DURATION=${DURATION:-5s}
+RATE=${RATE:-50}
+work=$(mktemp -d "${TMPDIR:-/tmp}/drill-bench.XXXXXX")
+REPORTS_DIR=${REPORTS_DIR:-$work/reports}
+bin=${MESHFED_BIN:-}
+if [ -z "$bin" ]; then
+  go build -o "$work/meshfed" ./cmd/meshfed
+  bin=$work/meshfed
+fi
+
+"$bin" dev --clusters 3 --data-dir "$work/dev" --grpc-addr 127.0.0.1:0 --broker-port 0 --admin-port 0 \
+  >"$work/dev.out" 2>"$work/dev.log" &
+devpid=$!
+cleanup() { kill "$devpid" 2>/dev/null || true; wait "$devpid" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+for _ in $(seq 300); do
+  [ -s "$work/dev/dev.json" ] && break
+  kill -0 "$devpid" 2>/dev/null || { echo "meshfed dev exited:" >&2; cat "$work/dev.log" >&2; exit 1; }
+  sleep 0.1
+done
+server=$(sed -n 's/.*"server": *"\([^"]*\)".*/\1/p' "$work/dev/dev.json")
+[ -n "$server" ] || { echo "no server address in $work/dev/dev.json" >&2; exit 1; }
+echo "meshfed dev running, server $server; $RUNS drills of cluster a, ${DURATION} out, ${RATE} msg/s"
+
+failed=0
+for i in $(seq "$RUNS"); do
+  if "$bin" --server "$server" drill run --fail-cluster a --duration "$DURATION" --rate "$RATE" \
+    --failback-timeout 3m --reports-dir "$REPORTS_DIR" >"$work/run-$i.txt" 2>&1; then
+    result=passed
+  else
+    result=FAILED
+    failed=$((failed + 1))
+  fi
+  printf 'drill %2d/%d %s: %s\n' "$i" "$RUNS" "$result" \
+    "$(grep -E '^  (failover|messages) ' "$work/run-$i.txt" | tr -s ' ' | tr '\n' ' ')"
+done
+
+echo
+"$bin" drill list --reports-dir "$REPORTS_DIR"
+echo
+"$bin" drill summary --reports-dir "$REPORTS_DIR"
+echo
+echo "reports in $REPORTS_DIR; drill outputs and dev logs in $work"
+[ "$failed" -eq 0 ] || { echo "$failed of $RUNS drills failed" >&2; exit 1; }
