@@ -110,7 +110,7 @@ func WriteSummary(w io.Writer, s federation.DrillSummary) error {
 	for _, row := range []struct {
 		name string
 		st   federation.DurationStats
-	}{{"detection", s.Detection}, {"failover", s.Recovery}, {"failback", s.Failback}} {
+	}{{"detection", s.Detection}, {"failover", s.Recovery}, {"failback", s.Failback}, {"slowest msg", s.SlowestMessage}} {
 		if row.st.N == 0 {
 			fmt.Fprintf(tw, "%s\t0\t—\t—\t—\n", row.name)
 			continue

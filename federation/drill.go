@@ -439,12 +439,15 @@ type DrillSummary struct {
 	Unexpected int `json:"unexpected"`
 	// PeakLag is the largest peak lag of any drill, in input messages.
 	PeakLag int `json:"peakLag"`
+	// SlowestMessage summarises each drill's MaxDelay: the data path's
+	// worst disruption, as opposed to the control plane's view (Recovery).
+	SlowestMessage DurationStats `json:"slowestMessage"`
 }
 
 // SummarizeDrills computes the summary of reports.
 func SummarizeDrills(reports []*DrillReport) DrillSummary {
 	var s DrillSummary
-	var det, rec, fb []time.Duration
+	var det, rec, fb, slow []time.Duration
 	for _, r := range reports {
 		s.Runs++
 		if r.Passed() {
@@ -468,8 +471,10 @@ func SummarizeDrills(reports []*DrillReport) DrillSummary {
 			s.Duplicated += m.Duplicated
 			s.Unexpected += m.Unexpected
 			s.PeakLag = max(s.PeakLag, m.PeakLag)
+			slow = append(slow, m.MaxDelay)
 		}
 	}
 	s.Detection, s.Recovery, s.Failback = durationStats(det), durationStats(rec), durationStats(fb)
+	s.SlowestMessage = durationStats(slow)
 	return s
 }

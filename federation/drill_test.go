@@ -220,7 +220,7 @@ func TestSummarizeDrills(t *testing.T) {
 	mk := func(recMs int, lost, dup int) *DrillReport {
 		r := &DrillReport{Cluster: "a", Affected: []DrillInstance{{Assignment: "x", Guarantee: "effectively_once", MovedAt: at(1)}},
 			Timeline: DrillTimeline{Cordoned: at(0), Detected: at(30), Uncordoned: at(10000)}, FailbackStatus: FailbackSkipped,
-			Messages: &MessageAccount{Produced: 100, Lost: lost, Duplicated: dup, PeakLag: recMs / 10}}
+			Messages: &MessageAccount{Produced: 100, Lost: lost, Duplicated: dup, PeakLag: recMs / 10, MaxDelay: time.Duration(max(recMs, 0)) * time.Millisecond}}
 		if recMs >= 0 {
 			r.Timeline.Recovered = at(recMs)
 		}
@@ -236,7 +236,9 @@ func TestSummarizeDrills(t *testing.T) {
 	want := DrillSummary{Runs: 20, Passed: 19, NotRecovered: 1,
 		Detection: DurationStats{N: 20, P50: 30 * time.Millisecond, P99: 30 * time.Millisecond, Max: 30 * time.Millisecond},
 		Recovery:  DurationStats{N: 19, P50: time.Second, P99: 1900 * time.Millisecond, Max: 1900 * time.Millisecond},
-		Produced:  2000, Lost: 3, Duplicated: 1, PeakLag: 190}
+		Produced:  2000, Lost: 3, Duplicated: 1, PeakLag: 190,
+		// Every drill with a stream counts, recovered or not (0 ms for the last).
+		SlowestMessage: DurationStats{N: 20, P50: 900 * time.Millisecond, P99: 1900 * time.Millisecond, Max: 1900 * time.Millisecond}}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("summary\n got  %+v\n want %+v", s, want)
 	}
