@@ -234,6 +234,8 @@ type fedOptions struct {
 	clusters    []string
 	// agents per cluster; 0 means one, named agent-<cluster>.
 	agentsPerCluster int
+	// noAgents: the test starts its agents itself (addAgent).
+	noAgents bool
 }
 
 // newFed starts the servers, one broker per cluster, defines the clusters,
@@ -294,6 +296,9 @@ spec: {region: region-%s, serviceURL: %q, adminURL: %q}
 		"apiVersion: meshfed.io/v1\nkind: Namespace\nmetadata: {name: default, tenant: public}\nspec: {}\n")
 	f.apply(strings.Join(docs, "---\n"))
 	per := max(o.agentsPerCluster, 1)
+	if o.noAgents {
+		per = 0
+	}
 	for _, name := range o.clusters {
 		for i := 1; i <= per; i++ {
 			an := "agent-" + name
