@@ -209,9 +209,11 @@ func TestKillDuringProduce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	// The client is abandoned after the kill (closing a producer whose
+	// broker is gone can wait on reconnect attempts), hence no Close here.
+	one := uint(1)
 	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: "burst", BatchingMaxMessages: 50,
-		BatchingMaxPublishDelay: time.Millisecond, SendTimeout: 2 * time.Second})
+		BatchingMaxPublishDelay: time.Millisecond, SendTimeout: 2 * time.Second, MaxReconnectToBroker: &one})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +245,16 @@ func TestKillDuringProduce(t *testing.T) {
 			killed = true
 		}
 	}
-	p.Close()
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	// Callbacks of sends in flight fail after SendTimeout; the client may
+	// also drop some on its way down. Only successes matter and none can
+	// arrive after the kill, so a bounded wait is enough.
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	go c.Close()
 	mu.Lock()
 	nAcked := len(acked)
 	mu.Unlock()

@@ -31,6 +31,9 @@ func TestSeekByIDAndTime(t *testing.T) {
 		t.Fatalf("after seek to message 4 got %s", m.Payload())
 	}
 	cut := time.Now()
+	// Publish times have millisecond resolution; a message published in
+	// the same millisecond as the seek target counts as before it.
+	waitFor(t, "the next millisecond", func() bool { return time.Now().UnixMilli() > cut.UnixMilli() })
 	produceN(t, c, "seek", 1, nil)
 	if err := cons.SeekByTime(cut); err != nil {
 		t.Fatal(err)

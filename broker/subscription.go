@@ -629,10 +629,12 @@ func (t *topic) startPositionLocked(id *wire.MessageID) int64 {
 	return id.EntryID
 }
 
-// seekByTimeLocked returns the first entry published at or after ms.
+// seekByTimeLocked returns the first entry published after ms: like
+// Pulsar, the cursor goes past the newest entry whose publish time is at or
+// before the timestamp.
 func (t *topic) seekByTimeLocked(ms int64) int64 {
 	for i := range t.entries {
-		if t.entries[i].publishMs >= ms {
+		if t.entries[i].publishMs > ms {
 			return t.entries[i].id
 		}
 	}

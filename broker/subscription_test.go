@@ -93,11 +93,12 @@ func TestSharedSpreadsMessages(t *testing.T) {
 	counts := [2]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	deadline := time.Now().Add(15 * time.Second)
 	for i, cons := range []pulsar.Consumer{c1, c2} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for time.Now().Before(deadline) {
 				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 				m, err := cons.Receive(ctx)
 				cancel()
@@ -119,6 +120,9 @@ func TestSharedSpreadsMessages(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("received %d distinct messages of %d", len(seen), n)
+	}
 	for k, v := range seen {
 		if v != 1 {
 			t.Errorf("message %s delivered %d times", k, v)
