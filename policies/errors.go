@@ -52,16 +52,16 @@ type Rule string
 
 // The rules AdmitMesh, Recheck and AdmitPlacement evaluate.
 const (
-	RuleAllowedClusters     Rule = "tenant.allowedClusters"
-	RuleAllowedRuntimes     Rule = "namespace.allowedRuntimes"
-	RuleQuotaMeshes         Rule = "namespace.quotas.meshes"
-	RuleQuotaFunctions      Rule = "namespace.quotas.functions"
-	RuleQuotaInstances      Rule = "namespace.quotas.instances"
-	RuleQuotaReplicas       Rule = "namespace.quotas.replicasPerFunction"
-	RuleFlows               Rule = "namespace.flows"
-	RuleResidency           Rule = "namespace.residency"
-	RuleGrantProduce        Rule = "grant.produce"
-	RuleGrantConsume        Rule = "grant.consume"
+	RuleAllowedClusters Rule = "tenant.allowedClusters"
+	RuleAllowedRuntimes Rule = "namespace.allowedRuntimes"
+	RuleQuotaMeshes     Rule = "namespace.quotas.meshes"
+	RuleQuotaFunctions  Rule = "namespace.quotas.functions"
+	RuleQuotaInstances  Rule = "namespace.quotas.instances"
+	RuleQuotaReplicas   Rule = "namespace.quotas.replicasPerFunction"
+	RuleFlows           Rule = "namespace.flows"
+	RuleResidency       Rule = "namespace.residency"
+	RuleGrantProduce    Rule = "grant.produce"
+	RuleGrantConsume    Rule = "grant.consume"
 )
 
 // Bounds on what one reason repeats of the input.
