@@ -52,6 +52,11 @@ func (b *Broker) adminHandler() http.Handler {
 		mux.HandleFunc("DELETE "+p+"/{topic}/deduplicationEnabled", b.setTopicDedup)
 	}
 	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema", b.getSchemaHTTP)
+	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema/{version}", b.getSchemaHTTP)
+	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{namespace}/topics", b.listTopics)
+	for _, d := range []string{"persistent", "non-persistent"} {
+		mux.HandleFunc("GET /lookup/v2/topic/"+d+"/{tenant}/{namespace}/{topic}", b.lookupHTTP)
+	}
 	mux.HandleFunc("GET /metrics", b.metricsHTTP)
 	mux.HandleFunc("GET /metrics/", b.metricsHTTP)
 	return mux
@@ -789,7 +794,16 @@ func (b *Broker) getSchemaHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	s, v, ok := t.schema(nil)
+	var want []byte
+	if vs := r.PathValue("version"); vs != "" {
+		n, err := strconv.ParseUint(vs, 10, 64)
+		if err != nil {
+			http.Error(w, "bad schema version", http.StatusBadRequest)
+			return
+		}
+		want = binary.BigEndian.AppendUint64(nil, n)
+	}
+	s, v, ok := t.schema(want)
 	if !ok {
 		httpError(w, errorf(ErrTopicNotFound, "no schema for %s", n))
 		return
@@ -910,4 +924,13 @@ func (b *Broker) getEntryHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(data[4+mdLen:])
+}
+
+// lookupHTTP answers the HTTP topic lookup: this broker owns every topic.
+func (b *Broker) lookupHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, err := topicOf(r); err != nil {
+		httpError(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"brokerUrl": b.ServiceURL(), "httpUrl": b.AdminURL(), "nativeUrl": b.ServiceURL()})
 }
