@@ -152,7 +152,7 @@ func TestAgentFencingPartitionFromServers(t *testing.T) {
 	var streams []*streamer
 	var ws []watched
 	for m, fn := range fns {
-		streams = append(streams, f.startStream(fn.inTopic, n, 1, "a"))
+		streams = append(streams, f.startStream(fn.inTopic, 0, n, 1, "a"))
 		prefix := ""
 		if meshes[m] == "effectively_once" {
 			prefix = "meshfed-split-"

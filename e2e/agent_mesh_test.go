@@ -125,7 +125,7 @@ func TestAgentMeshOneServer(t *testing.T) {
 		y, split, count := splitCount("scale", "{builtin: word-split}", "atleast_once", 1)
 		f.apply(y)
 		f.waitRunning("scale", convergeTimeout, map[string]int{"split": 1, "count": 1}, nil)
-		s := f.startStream(split.inTopic, n, max(n/2000, 1), "a")
+		s := f.startStream(split.inTopic, 0, n, max(n/2000, 1), "a")
 		s.waitAtLeast(n/5, drainTimeout(n))
 		y4, _, _ := splitCount("scale", "{builtin: word-split}", "atleast_once", 4)
 		f.apply(y4)
@@ -167,7 +167,7 @@ func (f *fed) effectivelyOnceWithKills(mesh string, n int) {
 	f.apply(y)
 	f.waitRunning(mesh, convergeTimeout, map[string]int{"split": 1, "count": 1}, map[string]string{"split": "a", "count": "b"})
 	start := time.Now()
-	s := f.startStream(split.inTopic, n, max(n/1000, 1), "a")
+	s := f.startStream(split.inTopic, 0, n, max(n/1000, 1), "a")
 	agent := f.agents["agent-a"]
 	for k, at := range []int{n * 3 / 10, n * 6 / 10} {
 		s.waitAtLeast(at, drainTimeout(n))

@@ -567,7 +567,7 @@ type streamer struct {
 	f        *fed
 	topic    string
 	clusters []string
-	total    int
+	from, to int
 	perTick  int
 	stop     chan struct{}
 	done     chan struct{}
@@ -577,9 +577,9 @@ type streamer struct {
 	err  error
 }
 
-// startStream produces total sentences, perTick every 10 ms.
-func (f *fed) startStream(topic string, total, perTick int, clusters ...string) *streamer {
-	s := &streamer{f: f, topic: topic, clusters: clusters, total: total, perTick: perTick, stop: make(chan struct{}), done: make(chan struct{})}
+// startStream produces sentences [from, to), perTick every 10 ms.
+func (f *fed) startStream(topic string, from, to, perTick int, clusters ...string) *streamer {
+	s := &streamer{f: f, topic: topic, clusters: clusters, from: from, to: to, perTick: perTick, sent: from, stop: make(chan struct{}), done: make(chan struct{})}
 	var prods []pulsar.Producer
 	for _, c := range clusters {
 		p, err := f.pulsar(c).CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: true, MaxPendingMessages: 2000})
@@ -597,13 +597,13 @@ func (f *fed) startStream(topic string, total, perTick int, clusters ...string) 
 		}()
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
-		for i := 0; i < total; {
+		for i := from; i < to; {
 			select {
 			case <-s.stop:
 				return
 			case <-tick.C:
 			}
-			end := min(i+perTick, total)
+			end := min(i+perTick, to)
 			for ; i < end; i++ {
 				for _, p := range prods {
 					p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(sentence(i))}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
@@ -658,7 +658,7 @@ func (s *streamer) wait(timeout time.Duration) {
 	select {
 	case <-s.done:
 	case <-time.After(timeout):
-		s.f.t.Fatalf("producing %d messages to %s did not finish within %v (%d sent)", s.total, s.topic, timeout, s.progress())
+		s.f.t.Fatalf("producing messages [%d, %d) to %s did not finish within %v (up to %d sent)", s.from, s.to, s.topic, timeout, s.progress())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -667,7 +667,7 @@ func (s *streamer) wait(timeout time.Duration) {
 	}
 }
 
-// waitAtLeast waits until n sentences were sent.
+// waitAtLeast waits until sentences up to n were sent.
 func (s *streamer) waitAtLeast(n int, timeout time.Duration) {
 	s.f.t.Helper()
 	eventually(s.f.t, timeout, fmt.Sprintf("%d messages produced to %s", n, s.topic), func() (bool, string) {
