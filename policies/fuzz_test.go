@@ -114,7 +114,7 @@ func fuzzState(data []byte) ([]*meshfedv1.Object, *meshfedv1.FunctionMesh) {
 				continue // missing namespace
 			}
 			spec := &meshfedv1.NamespaceSpec{
-				Quotas: &meshfedv1.NamespaceQuotas{Meshes: int32(r.n(4)), Functions: int32(r.n(6)), Instances: int32(r.n(10)), ReplicasPerFunction: int32(r.n(4))},
+				Quotas:          &meshfedv1.NamespaceQuotas{Meshes: int32(r.n(4)), Functions: int32(r.n(6)), Instances: int32(r.n(10)), ReplicasPerFunction: int32(r.n(4))},
 				AllowedRuntimes: r.subset([]string{"builtin", "exec", "wasm"}),
 				Residency:       r.labels(),
 			}
