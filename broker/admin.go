@@ -53,7 +53,8 @@ func (b *Broker) adminHandler() http.Handler {
 	}
 	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema", b.getSchemaHTTP)
 	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema/{version}", b.getSchemaHTTP)
-	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{namespace}/topics", b.listTopics)
+	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{namespace}/topics", b.namespaceTopics)
+	mux.HandleFunc("DELETE /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema", b.deleteSchemaHTTP)
 	for _, d := range []string{"persistent", "non-persistent"} {
 		mux.HandleFunc("GET /lookup/v2/topic/"+d+"/{tenant}/{namespace}/{topic}", b.lookupHTTP)
 	}
@@ -524,6 +525,7 @@ type PublisherStats struct {
 	BytesInCounter  int64             `json:"bytesInCounter"`
 	MsgRateIn       float64           `json:"msgRateIn"`
 	MsgThroughputIn float64           `json:"msgThroughputIn"`
+	ClientVersion   string            `json:"clientVersion"`
 	Metadata        map[string]string `json:"metadata"`
 }
 
@@ -548,6 +550,7 @@ type ConsumerStats struct {
 	ConnectedSince   string            `json:"connectedSince"`
 	MsgOutCounter    int64             `json:"msgOutCounter"`
 	BytesOutCounter  int64             `json:"bytesOutCounter"`
+	ClientVersion    string            `json:"clientVersion"`
 	Metadata         map[string]string `json:"metadata"`
 }
 
@@ -589,7 +592,7 @@ func (t *topic) statsSnapshot() *TopicStats {
 		p := t.producers[n]
 		st.Publishers = append(st.Publishers, PublisherStats{ProducerID: p.id, ProducerName: p.name, Address: p.address,
 			ConnectedSince: p.since.UTC().Format(time.RFC3339Nano), AccessMode: "Shared",
-			MsgInCounter: p.msgIn, BytesInCounter: p.bytesIn, Metadata: p.metadata})
+			MsgInCounter: p.msgIn, BytesInCounter: p.bytesIn, Metadata: p.metadata, ClientVersion: p.c.clientVersion})
 	}
 	var minMD int64 = -1
 	for name, s := range t.subs {
@@ -598,7 +601,7 @@ func (t *topic) statsSnapshot() *TopicStats {
 		for _, c := range s.consumers {
 			ss.Consumers = append(ss.Consumers, ConsumerStats{ConsumerName: c.name, AvailablePermits: c.permits,
 				UnackedMessages: c.unacked, Address: c.address, ConnectedSince: c.since.UTC().Format(time.RFC3339Nano),
-				MsgOutCounter: c.msgOut, BytesOutCounter: c.bytesOut, Metadata: c.metadata})
+				MsgOutCounter: c.msgOut, BytesOutCounter: c.bytesOut, Metadata: c.metadata, ClientVersion: c.c.clientVersion})
 		}
 		st.Subscriptions[name] = ss
 		if minMD < 0 || s.markDelete < minMD {
@@ -933,4 +936,46 @@ func (b *Broker) lookupHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]string{"brokerUrl": b.ServiceURL(), "httpUrl": b.AdminURL(), "nativeUrl": b.ServiceURL()})
+}
+
+// namespaceTopics lists a namespace's topics; unlike listTopics it fails for
+// a namespace that does not exist, as the lookup client expects.
+func (b *Broker) namespaceTopics(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	_, ok := b.meta.Namespaces[nsOf(r)]
+	b.mu.Unlock()
+	if !ok {
+		httpError(w, errorf(ErrNamespaceNotFound, "namespace %s", nsOf(r)))
+		return
+	}
+	b.listTopics(w, r)
+}
+
+// deleteSchemaHTTP removes every schema version of a topic (and of all
+// partitions of a partitioned topic).
+func (b *Broker) deleteSchemaHTTP(w http.ResponseWriter, r *http.Request) {
+	n, err := parseTopic("persistent://" + nsOf(r) + "/" + r.PathValue("topic"))
+	if err != nil {
+		httpError(w, errorf(ErrInvalidName, "%v", err))
+		return
+	}
+	names := []string{n.String()}
+	for i := 0; i < b.partitions(n); i++ {
+		names = append(names, n.partitionName(i).String())
+	}
+	for _, name := range names {
+		t, err := b.getTopic(name, false)
+		if err != nil {
+			continue
+		}
+		t.mu.Lock()
+		t.schemas = nil
+		err = t.saveStateLocked()
+		t.mu.Unlock()
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -29,6 +29,9 @@ type conn struct {
 	b      *Broker
 	nc     net.Conn
 	remote string
+	// clientVersion is CONNECT's client_version; set before any other
+	// command is handled and never changed.
+	clientVersion string
 
 	wmu     sync.Mutex
 	wq      [][]byte // guarded by wmu
@@ -125,6 +128,7 @@ func (c *conn) serve() {
 				c.b.log.Warn("first command is not CONNECT", "remote", c.remote, "type", f.Cmd.Type)
 				return
 			}
+			c.clientVersion = f.Cmd.Connect.ClientVersion
 			pv := f.Cmd.Connect.ProtocolVersion
 			if pv > maxProtocolVersion {
 				pv = maxProtocolVersion

@@ -333,6 +333,11 @@ func (s *subscription) deliverLocked(c *consumer, e *entryInfo) bool {
 func (s *subscription) ackLocked(c *consumer, a *wire.Ack) {
 	for _, mid := range a.MessageIDs {
 		id := mid.EntryID
+		if id < 0 || id >= s.t.next {
+			// Not an entry of this topic (yet): acknowledging it now would
+			// silently skip a message stored later under that id.
+			continue
+		}
 		partial := len(mid.AckSet) > 0 && !allZero(mid.AckSet)
 		if a.Cumulative {
 			upTo := id

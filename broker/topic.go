@@ -437,6 +437,14 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	if sub := cmd.InitialSubscription; sub != "" {
+		if _, ok := t.subs[sub]; !ok {
+			s := newSubscription(t, sub, true, wire.SubShared, t.next-1)
+			s.dirty = true
+			t.subs[sub] = s
+			t.requestFlushLocked(nil)
+		}
+	}
 	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata), exclusive: exclusive}
 	t.producers[name] = p
 	return p, t.lastSeqLocked(name), version, nil

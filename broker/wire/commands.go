@@ -85,6 +85,8 @@ type Producer struct {
 	Epoch        uint64
 	AccessMode   int32
 	Metadata     []KeyValue
+	// InitialSubscription (field 13) is created with the topic if missing.
+	InitialSubscription string
 }
 
 // Send: 1 producer_id, 2 sequence_id, 3 num_messages (default 1),
@@ -220,7 +222,8 @@ func DecodeCommand(b []byte) (*Command, error) {
 			return nil, err
 		}
 		p := &Producer{Topic: bf.str(1), ProducerID: bf.u64(2, 0), RequestID: bf.u64(3, 0),
-			ProducerName: bf.str(4), Epoch: bf.u64(8, 0), AccessMode: bf.i32(10, 0)}
+			ProducerName: bf.str(4), Epoch: bf.u64(8, 0), AccessMode: bf.i32(10, 0),
+			InitialSubscription: bf.str(13)}
 		if sb, ok := bf.bytes(7); ok {
 			if p.Schema, err = decodeSchema(sb); err != nil {
 				return nil, err
