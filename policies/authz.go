@@ -80,7 +80,7 @@ func (p Principal) Validate() error {
 
 // String describes the principal for error messages: `viewer "bob" of acme/etl`.
 func (p Principal) String() string {
-	s := string(p.Role) + " " + q(p.Name)
+	s := clip(string(p.Role), maxQuoted) + " " + q(p.Name)
 	switch {
 	case p.Role == RoleAgent:
 		s += " of cluster " + clip(p.Cluster, maxQuoted)
