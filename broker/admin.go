@@ -417,7 +417,7 @@ func (b *Broker) putPartitions(w http.ResponseWriter, r *http.Request) {
 		httpError(w, errorf(ErrAlreadyExists, "topic %s", n))
 		return
 	}
-	if err := b.ensureNamespaceLocked(n); err != nil {
+	if err := b.ensureNamespaceLocked(n, true); err != nil {
 		httpError(w, err)
 		return
 	}
@@ -762,7 +762,7 @@ func (b *Broker) setTopicDedup(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.ensureNamespaceLocked(n); err != nil {
+	if err := b.ensureNamespaceLocked(n, true); err != nil {
 		httpError(w, err)
 		return
 	}

@@ -420,8 +420,14 @@ func (b *Broker) partitions(n topicName) int {
 }
 
 // getTopic returns the loaded topic, creating it when create is set and
-// creation is allowed.
+// auto-creation is allowed.
 func (b *Broker) getTopic(name string, create bool) (*topic, error) {
+	return b.loadTopic(name, create, false)
+}
+
+// loadTopic is getTopic; explicit marks a creation asked for through the
+// admin API, which auto-creation settings do not restrict.
+func (b *Broker) loadTopic(name string, create, explicit bool) (*topic, error) {
 	n, err := parseTopic(name)
 	if err != nil {
 		return nil, errorf(ErrInvalidName, "%v", err)
@@ -442,10 +448,10 @@ func (b *Broker) getTopic(name string, create bool) (*topic, error) {
 		return nil, errorf(ErrNotAllowed, "topic %s is partitioned; use its partitions", full)
 	}
 	partitionOfKnown := n.partition >= 0 && b.meta.Partitioned[n.base().String()] > n.partition
-	if b.cfg.DisableAutoCreateTopics && !partitionOfKnown {
+	if b.cfg.DisableAutoCreateTopics && !partitionOfKnown && !explicit {
 		return nil, errorf(ErrTopicNotFound, "topic %s does not exist and auto-creation is disabled", full)
 	}
-	if err := b.ensureNamespaceLocked(n); err != nil {
+	if err := b.ensureNamespaceLocked(n, explicit); err != nil {
 		return nil, err
 	}
 	t, err := openTopic(b, n)
@@ -471,22 +477,23 @@ func (b *Broker) createTopic(name string) error {
 		b.mu.Unlock()
 		return errorf(ErrAlreadyExists, "partitioned topic %s", n)
 	}
-	if err := b.ensureNamespaceLocked(n); err != nil {
+	if err := b.ensureNamespaceLocked(n, true); err != nil {
 		b.mu.Unlock()
 		return err
 	}
 	b.mu.Unlock()
-	_, err = b.getTopic(name, true)
+	_, err = b.loadTopic(name, true, true)
 	return err
 }
 
 // ensureNamespaceLocked checks the topic's tenant and namespace exist; with
-// auto-creation on, a missing namespace of the public tenant is created.
-func (b *Broker) ensureNamespaceLocked(n topicName) error {
+// auto-creation on (or for an explicit admin request) a missing namespace
+// (and tenant) is created.
+func (b *Broker) ensureNamespaceLocked(n topicName, explicit bool) error {
 	if _, ok := b.meta.Namespaces[n.ns()]; ok {
 		return nil
 	}
-	if b.cfg.DisableAutoCreateTopics {
+	if b.cfg.DisableAutoCreateTopics && !explicit {
 		return errorf(ErrNamespaceNotFound, "namespace %s does not exist", n.ns())
 	}
 	if _, ok := b.meta.Tenants[n.tenant]; !ok {

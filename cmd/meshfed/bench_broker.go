@@ -105,7 +105,7 @@ func benchOnce(ctx context.Context, dir string, pol broker.FsyncPolicy, size, n,
 	defer client.Close()
 	topic := fmt.Sprintf("bench-%d", size)
 	prod, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, BatchingMaxPublishDelay: time.Millisecond,
-		BatchingMaxMessages: 1000, MaxPendingMessages: 20000})
+		BatchingMaxMessages: 1000, MaxPendingMessages: 2000})
 	if err != nil {
 		return r, err
 	}
