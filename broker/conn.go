@@ -302,7 +302,16 @@ func (c *conn) handleProducer(cmd *wire.Producer) {
 		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
 		return
 	}
+	c.admitProducer(t, cmd)
+}
+
+// admitProducer adds the producer to the topic and answers the request.
+func (c *conn) admitProducer(t *topic, cmd *wire.Producer) {
 	p, last, version, err := t.addProducer(c, cmd)
+	if errors.Is(err, errWaitExclusive) {
+		c.sendCmd(wire.ProducerWaiting(cmd.RequestID, cmd.ProducerName))
+		return
+	}
 	if err != nil {
 		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
 		return
@@ -311,6 +320,12 @@ func (c *conn) handleProducer(cmd *wire.Producer) {
 	c.producers[cmd.ProducerID] = p
 	c.mu.Unlock()
 	c.sendCmd(wire.ProducerSuccess(cmd.RequestID, p.name, last, version))
+}
+
+func (c *conn) isClosed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.wclosed
 }
 
 func mustFull(name string) string {

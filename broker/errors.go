@@ -26,6 +26,10 @@ var (
 	ErrNotAllowed           = errors.New("not allowed")
 )
 
+// errWaitExclusive tells the connection a WaitForExclusive producer was
+// queued; it is not an error the client sees.
+var errWaitExclusive = errors.New("waiting for exclusive access")
+
 // serverError maps an error to the protocol's ServerError code.
 func serverError(err error) wire.ServerError {
 	switch {

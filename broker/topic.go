@@ -46,15 +46,24 @@ type topic struct {
 	dedup       map[string]uint64        // producer name → highest sequence id accepted; guarded by mu
 	schemas     []*wire.Schema           // version i at index i; guarded by mu
 	waiters     []func(error)            // called after the next cursor flush; guarded by mu
-	closed      bool                     // guarded by mu
-	stats       topicStats               // guarded by mu
-	lastRateAt  time.Time                // guarded by mu
+	// exclusiveWait queues WaitForExclusive producers until the topic has
+	// no producer. Guarded by mu.
+	exclusiveWait []*exclusiveWaiter
+	closed        bool       // guarded by mu
+	stats         topicStats // guarded by mu
+	lastRateAt    time.Time  // guarded by mu
 }
 
 type topicStats struct {
 	msgIn, bytesIn, msgOut, bytesOut            int64
 	prevMsgIn, prevBytesIn, prevMsgOut, prevOut int64
 	rateIn, tputIn, rateOut, tputOut            float64
+}
+
+// exclusiveWaiter is a WaitForExclusive producer request not yet admitted.
+type exclusiveWaiter struct {
+	c   *conn
+	cmd *wire.Producer
 }
 
 type appendReq struct {
@@ -427,6 +436,9 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 			// ExclusiveWithFencing takes the topic over.
 			other := other
 			defer func() { go other.c.dropProducer(other, true) }()
+		case cmd.AccessMode == 2:
+			t.exclusiveWait = append(t.exclusiveWait, &exclusiveWaiter{c: c, cmd: cmd})
+			return nil, 0, nil, errWaitExclusive
 		case exclusive:
 			return nil, 0, nil, errorf(ErrProducerFenced, "topic %s already has producers", t.full)
 		case other.exclusive:
@@ -462,9 +474,22 @@ func (t *topic) lastSeqLocked(name string) int64 {
 
 func (t *topic) removeProducer(p *producer) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.producers[p.name] == p {
 		delete(t.producers, p.name)
+	}
+	var admit *exclusiveWaiter
+	for len(t.producers) == 0 && len(t.exclusiveWait) > 0 && admit == nil {
+		w := t.exclusiveWait[0]
+		t.exclusiveWait = t.exclusiveWait[1:]
+		if !w.c.isClosed() {
+			admit = w
+		}
+	}
+	t.mu.Unlock()
+	if admit != nil {
+		// Admit the first waiting exclusive producer; it gets its ready
+		// PRODUCER_SUCCESS now.
+		admit.c.admitProducer(t, admit.cmd)
 	}
 }
 

@@ -47,6 +47,16 @@ func Error(requestID uint64, code ServerError, msg string) []byte {
 // ProducerSuccess: 1 request_id, 2 producer_name, 3 last_sequence_id,
 // 4 schema_version, 6 producer_ready.
 func ProducerSuccess(requestID uint64, name string, lastSeq int64, schemaVersion []byte) []byte {
+	return producerSuccess(requestID, name, lastSeq, schemaVersion, true)
+}
+
+// ProducerWaiting is a PRODUCER_SUCCESS with producer_ready false: the
+// producer waits for exclusive access and a ready one follows.
+func ProducerWaiting(requestID uint64, name string) []byte {
+	return producerSuccess(requestID, name, -1, nil, false)
+}
+
+func producerSuccess(requestID uint64, name string, lastSeq int64, schemaVersion []byte, ready bool) []byte {
 	var e enc
 	e.uint(1, requestID)
 	e.str(2, name)
@@ -54,7 +64,7 @@ func ProducerSuccess(requestID uint64, name string, lastSeq int64, schemaVersion
 	if schemaVersion != nil {
 		e.bytes(4, schemaVersion)
 	}
-	e.boolean(6, true)
+	e.boolean(6, ready)
 	return base(TypeProducerSuccess, e)
 }
 
