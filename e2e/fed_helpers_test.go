@@ -54,7 +54,7 @@ func messageCount(t *testing.T, def int) int {
 // drainTimeout is how long a run of n input messages may take to be
 // processed completely: generous, as the machine is shared.
 func drainTimeout(n int) time.Duration {
-	return 90*time.Second + time.Duration(n/200)*time.Second
+	return 90*time.Second + time.Duration(n/50)*time.Second
 }
 
 // daemon is one long-running meshfed process other than a server (a broker
