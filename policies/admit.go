@@ -304,14 +304,14 @@ func (c *checker) flows(p, in, run, out string) {
 		{in, out, "input", p + ".output.cluster"},
 	}
 	for i, h := range hops {
-		if h.from == "" || h.to == "" || h.from == h.to || flowAllowed(rules, h.from, h.to) {
+		if h.from == "" || h.to == "" || h.from == h.to {
 			continue
 		}
 		dup := false
 		for _, e := range hops[:i] {
 			dup = dup || e.from == h.from && e.to == h.to
 		}
-		if !dup {
+		if !dup && !flowAllowed(rules, h.from, h.to) {
 			c.add(RuleFlows, h.path, "%s receives data from %s cluster %s, and no flow rule of namespace %s allows %s -> %s",
 				q(h.to), h.fromWhat, q(h.from), c.ns, clip(h.from, maxQuoted), clip(h.to, maxQuoted))
 		}
