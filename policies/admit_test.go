@@ -350,3 +350,16 @@ func TestCodes(t *testing.T) {
 		t.Errorf("code names %q", s)
 	}
 }
+
+// TestLongInputClipped: absurd names do not make absurd messages.
+func TestLongInputClipped(t *testing.T) {
+	long := "persistent://lab-b/models/" + strings.Repeat("é", 5000)
+	m := meshOf("hospital-a", "training", "m", fnSpec("f", "a", []string{records}, "b", long))
+	l := AsViolations(AdmitMesh(m, NewStatic(world()...)))
+	if len(l) != 1 || l[0].Rule != RuleGrantProduce {
+		t.Fatalf("got %v", l)
+	}
+	if len(l[0].Reason) > maxReason || !strings.Contains(l[0].Reason, `..."`) || !strings.HasSuffix(l[0].Reason, "lets hospital-a/training produce") {
+		t.Errorf("reason of %d bytes: %.200s", len(l[0].Reason), l[0].Reason)
+	}
+}
