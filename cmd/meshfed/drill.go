@@ -83,6 +83,9 @@ effectively_once, no failover, failback not done in time).`,
 			if cfg.Rate < 0 {
 				return usageError{fmt.Errorf("--rate %g: want 0 (no stream) or more", cfg.Rate)}
 			}
+			if cfg.Outputs < 1 || cfg.Outputs > 1000 {
+				return usageError{fmt.Errorf("--outputs %d: want 1 to 1000 tokens per message", cfg.Outputs)}
+			}
 			for _, w := range watch {
 				s, err := drill.ParseStream(w)
 				if err != nil {

@@ -23,6 +23,7 @@ func TestDrillUsageErrors(t *testing.T) {
 		{"no cluster", []string{"drill", "run"}, "--fail-cluster is required"},
 		{"watch without cluster", []string{"drill", "run", "--fail-cluster", "a", "--watch", "persistent://public/default/words"}, "name the cluster"},
 		{"bad produce", []string{"drill", "run", "--fail-cluster", "a", "--produce", "a,:t"}, "empty cluster"},
+		{"no outputs", []string{"drill", "run", "--fail-cluster", "a", "--outputs", "0"}, "--outputs 0"},
 		{"negative rate", []string{"drill", "run", "--fail-cluster", "a", "--rate", "-1"}, "--rate"},
 		{"show without id", []string{"drill", "show"}, "takes 1 argument"},
 		{"no subcommand", []string{"drill"}, "needs a subcommand"},
