@@ -10,6 +10,13 @@
 //
 //	err := policies.AdmitMesh(mesh, view)      // on Apply of a FunctionMesh
 //
+// The decisions are deterministic functions of the View, so the natural
+// place for the call is inside the store's apply of the Raft entry, over the
+// write transaction after the batch's objects are put (a View that sees the
+// batch): every replica reaches the same decision at the same log index, and
+// two concurrent applies cannot both pass a quota that has room for one.
+// The endpoint may call it before proposing as well, to refuse early.
+//
 // A nil error admits the mesh. Otherwise err is a Violations listing every
 // broken rule (each a *Violation with a stable Rule name, the field Path, a
 // Reason and a Code). The API boundary answers PermissionDenied when
