@@ -475,7 +475,7 @@ func (r *runner) run(ctx context.Context) error {
 		r.emit(PhaseFailedBack, "every affected instance runs in %s again", name)
 	default:
 		rep.FailbackStatus = federation.FailbackPending
-		r.note("failback incomplete after %s", r.cfg.FailbackTimeout)
+		r.emit(PhaseWarning, "failback incomplete after %s", r.cfg.FailbackTimeout)
 	}
 
 	// Stop the stream and read what is still on its way.

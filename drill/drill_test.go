@@ -17,7 +17,9 @@ import (
 // TestDrillAgainstDevFederation runs real drills in process against a dev
 // federation of three clusters (word-count: split in a with failover to c,
 // effectively_once, writing to b). The server's failback hold-down is 30 s
-// in dev, so these drills do not wait for failback.
+// in dev, longer than these drills wait for failback: the first drill's
+// failback is pending, the CLI test's is skipped, and scripts/drill-bench.sh
+// waits for it.
 func TestDrillAgainstDevFederation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a federation")
@@ -39,7 +41,7 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 
 	t.Run("failover of word-count split from a to c", func(t *testing.T) {
 		var phases []string
-		rep, err := Run(ctx, Config{Client: c, Cluster: "a", Duration: 3 * time.Second, Rate: 40, FailbackTimeout: 0,
+		rep, err := Run(ctx, Config{Client: c, Cluster: "a", Duration: 3 * time.Second, Rate: 40, FailbackTimeout: 1500 * time.Millisecond,
 			PollInterval: 25 * time.Millisecond, Progress: func(e Event) { phases = append(phases, e.Phase); logf(e) }})
 		if err != nil {
 			t.Fatalf("drill: %v", err)
@@ -49,8 +51,9 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("report:\n%s", sb.String())
-		if !rep.Passed() {
-			t.Errorf("drill failed: %q", rep.Problems)
+		// Everything but the failback, which the hold-down keeps waiting.
+		if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "failback did not complete") {
+			t.Errorf("problems %q, want only the pending failback", rep.Problems)
 		}
 		if len(rep.Affected) != 1 || rep.Affected[0].Assignment != "word-count.split.0" || rep.Affected[0].MovedTo != "c" {
 			t.Fatalf("affected = %+v, want word-count.split.0 moved to c", rep.Affected)
@@ -72,8 +75,11 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 		if tm.Outage == nil || *tm.Outage < 3*time.Second {
 			t.Errorf("outage %v, want at least the 3s duration", tm.Outage)
 		}
-		if rep.Timeline.Healthy.IsZero() || rep.FailbackStatus != federation.FailbackSkipped {
-			t.Errorf("healthy at %v, failback %q: want healthy seen and failback skipped", rep.Timeline.Healthy, rep.FailbackStatus)
+		if rep.Timeline.Healthy.IsZero() || rep.FailbackStatus != federation.FailbackPending || !rep.Timeline.FailedBack.IsZero() {
+			t.Errorf("healthy at %v, failback %q at %v: want healthy seen and failback pending", rep.Timeline.Healthy, rep.FailbackStatus, rep.Timeline.FailedBack)
+		}
+		if d := rep.Timeline.Finished.Sub(rep.Timeline.Uncordoned); d < 1500*time.Millisecond {
+			t.Errorf("finished %v after the uncordon: did not wait for failback", d)
 		}
 		m := rep.Messages
 		if m == nil || m.Produced < 40 || m.Lost != 0 || m.Duplicated != 0 || m.Delivered != m.ExpectedOutputs || m.ExpectedOutputs != 3*m.Produced {
