@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
@@ -16,17 +17,36 @@ type acker struct {
 	state    *fnState
 	logger   *slog.Logger
 	queue    chan pulsar.Message
+
+	// mu guards closed; done and close hold it so no send races the close.
+	mu     sync.Mutex
+	closed bool
 }
 
 func newAcker(c pulsar.Consumer, st *fnState, logger *slog.Logger) *acker {
 	return &acker{consumer: c, state: st, logger: logger, queue: make(chan pulsar.Message, 4096)}
 }
 
-// done queues a message for acknowledgement. Safe from producer callbacks.
-func (a *acker) done(m pulsar.Message) { a.queue <- m }
+// done queues a message for acknowledgement. Safe from producer callbacks,
+// also after close: a message completed after the instance stopped is left
+// unacknowledged and redelivered.
+func (a *acker) done(m pulsar.Message) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.closed {
+		a.queue <- m
+	}
+}
 
 // close stops run after it acknowledged everything queued.
-func (a *acker) close() { close(a.queue) }
+func (a *acker) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.closed {
+		a.closed = true
+		close(a.queue)
+	}
+}
 
 func (a *acker) run() {
 	t := time.NewTicker(20 * time.Millisecond)

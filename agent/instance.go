@@ -235,7 +235,9 @@ func (i *instance) runOnce(ctx context.Context) error {
 	ack := newAcker(consumer, st, i.logger)
 	ackDone := make(chan struct{})
 	go func() { defer close(ackDone); ack.run() }()
-	defer func() { ack.close(); <-ackDone }()
+	// Producers close (and deliver their last receipts) before the acker
+	// stops, so outputs sent before the stop are acknowledged.
+	defer func() { prods.closeAll(); ack.close(); <-ackDone }()
 
 	i.setState(federation.StateRunning, "")
 	i.logger.Info("instance running", "subscription", i.subscriptionName(), "type", subType, "guarantee", i.guarantee())

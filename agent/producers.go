@@ -155,8 +155,15 @@ func (p *producerSet) flush() {
 	}
 }
 
+// closeAll closes every producer; calling it again is harmless.
 func (p *producerSet) closeAll() {
-	for _, pr := range p.all() {
-		pr.Close()
+	p.mu.Lock()
+	all := []map[string]pulsar.Producer{p.plain, p.eo, p.dlq}
+	p.plain, p.eo, p.dlq = map[string]pulsar.Producer{}, map[string]pulsar.Producer{}, map[string]pulsar.Producer{}
+	p.mu.Unlock()
+	for _, m := range all {
+		for _, pr := range m {
+			pr.Close()
+		}
 	}
 }

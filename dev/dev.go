@@ -45,6 +45,8 @@ type Config struct {
 	NoExample bool
 	// Runtimes for the agents. Nil: builtin only.
 	Runtimes map[string]runtime.Runtime
+	// FailbackHoldDown overrides the server's failback hold-down. Zero: 30s.
+	FailbackHoldDown time.Duration
 	// Logger receives every component's logs.
 	Logger *slog.Logger
 }
@@ -95,7 +97,8 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 	}()
 	srv, err := controlplane.NewServer(controlplane.Config{
 		NodeID: "dev", DataDir: filepath.Join(cfg.DataDir, "server"), RaftAddr: "127.0.0.1:0", GRPCAddr: cfg.GRPCAddr,
-		Logger: cfg.Logger.With("component", "server"),
+		FailbackHoldDown: cfg.FailbackHoldDown,
+		Logger:           cfg.Logger.With("component", "server"),
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/meshfed/meshfed/dev"
 	"github.com/spf13/cobra"
@@ -74,6 +75,7 @@ The dev federation runs WITHOUT TLS or authentication: loopback only.`,
 	fl.IntVar(&cfg.BrokerPort, "broker-port", 6650, "Pulsar port of cluster a; cluster i uses this + i (0 picks free ports)")
 	fl.IntVar(&cfg.AdminPort, "admin-port", 8080, "admin REST port of cluster a; cluster i uses this + i (0 picks free ports)")
 	fl.Float64Var(&cfg.TrafficRate, "traffic", 0, "produce this many example sentences per second to cluster a (0: none)")
+	fl.DurationVar(&cfg.FailbackHoldDown, "failback-hold-down", 30*time.Second, "how long a recovered cluster must stay Healthy before instances fail back")
 	fl.BoolVar(&cfg.NoExample, "no-example", false, "do not apply the example word-count mesh")
 	fl.StringVar(&runtimes, "runtimes", "builtin,exec,wasm", "runtimes the agents run")
 	fl.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
