@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/meshfed/meshfed/controlplane/state"
 	"github.com/meshfed/meshfed/objects"
+	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -29,6 +30,10 @@ func toStatus(err error) error {
 		return err
 	}
 	switch {
+	case errors.Is(err, policies.ErrPermissionDenied):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, policies.ErrFailedPrecondition):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, objects.ErrInvalid), errors.Is(err, state.ErrInvalid):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, state.ErrNotFound):

@@ -38,20 +38,22 @@ import (
 //	MESHFED_LIN_DURATION length of each run's workload (default 2s)
 //	MESHFED_LIN_STALE_READS=1 reads with stale=true: a deliberately broken
 //	                     read path the checker must catch (a self-check)
-//	MESHFED_LIN_STRICT_UNAVAILABLE=1 takes a write that failed with
-//	                     Unavailable as not applied, as the API documents.
-//	                     Off by default: a client also gets Unavailable
-//	                     ("error reading from server: EOF") when the server
-//	                     dies after accepting the write, so the test records
-//	                     such writes as of unknown outcome. Turn it on to see
-//	                     that gap.
+//	MESHFED_LIN_STRICT_UNAVAILABLE=1 takes every write that failed with
+//	                     Unavailable as not applied, as the API documents,
+//	                     even when a server was killed while it was in
+//	                     flight (by default such a write has an unknown
+//	                     outcome: see linRecorder.resolve). Turn it on to see
+//	                     that gap: the client gets Unavailable ("error
+//	                     reading from server: EOF") for writes the dying
+//	                     server had accepted.
 //
 // Each call goes through client.Do like client.Apply and client.Get, and
 // every attempt Do makes is recorded as an operation of its own, since Do
 // sends a write to the next server after an Unavailable. Writes that end in
-// Unknown, DeadlineExceeded or (by default) Unavailable have an unknown
-// outcome: porcupine may take them as applied at any point after their call.
-// Reads that fail are left out.
+// Unknown or DeadlineExceeded have an unknown outcome (porcupine may take
+// them as applied at any point after their call), and so do those that
+// failed with Unavailable while the nemesis was killing a server; any other
+// Unavailable is taken as not applied. Reads that fail are left out.
 //
 // The seed fixes the nemesis' schedule and each client's choice of
 // operations; thread timing still varies, so a failing seed reproduces the
@@ -288,6 +290,9 @@ func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 	for run := range runs {
 		runSeed := seed + uint64(run)
 		st := lc.run(t, run, runSeed, dur, clients, mode)
+		if t.Failed() {
+			t.FailNow()
+		}
 		total.kills += st.faults.kills
 		total.transfers += st.faults.transfers
 		t.Logf("run %d seed %d: %s", run, runSeed, &st)
@@ -401,7 +406,7 @@ func (lc *linCluster) kill(t *testing.T) (int, Config, bool) {
 
 // restart starts a stopped node again; the ports it held were just released,
 // so binding them is retried for a while.
-func (lc *linCluster) restart(t *testing.T, idx int, cfg Config) {
+func (lc *linCluster) restart(idx int, cfg Config) error {
 	var s *Server
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -410,13 +415,14 @@ func (lc *linCluster) restart(t *testing.T, idx int, cfg Config) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("restart %s: %v", cfg.NodeID, err)
+			return fmt.Errorf("restart %s: %w", cfg.NodeID, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	lc.mu.Lock()
 	lc.servers[idx] = s
 	lc.mu.Unlock()
+	return nil
 }
 
 // linFaults counts what the nemesis did in a run.
@@ -440,14 +446,23 @@ func (lc *linCluster) transfer() bool {
 		return false
 	}
 	// Errors (no suitable follower, the leader stepped down meanwhile)
-	// just mean nothing happened.
-	return leader.Raft().LeadershipTransfer().Error() == nil
+	// just mean nothing happened. Raft bounds the transfer by its election
+	// timeout; the test does not rely on that to finish.
+	done := make(chan error, 1)
+	go func() { done <- leader.Raft().LeadershipTransfer().Error() }()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-time.After(5 * time.Second):
+		return false
+	}
 }
 
 // nemesis, at random intervals until stop closes, either kills the leader
 // and restarts it after a random pause or makes it hand over leadership.
-// It leaves every node running.
-func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}) (f linFaults) {
+// It leaves every node running, or reports (t.Errorf) the one it could not
+// restart and returns.
+func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}, rec *linRecorder) (f linFaults) {
 	for {
 		select {
 		case <-stop:
@@ -464,16 +479,21 @@ func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}
 			}
 			continue
 		}
+		from := rec.now()
 		idx, cfg, ok := lc.kill(t)
 		if !ok {
 			continue
 		}
+		rec.killed(linWindow{from, rec.now()})
 		f.kills++
 		select {
 		case <-stop:
 		case <-time.After(pause):
 		}
-		lc.restart(t, idx, cfg)
+		if err := lc.restart(idx, cfg); err != nil {
+			t.Errorf("nemesis: %v", err)
+			return f
+		}
 	}
 }
 
@@ -510,9 +530,62 @@ func (st *linRunStats) String() string {
 // linRecorder collects one run's operations from all clients.
 type linRecorder struct {
 	start time.Time
-	// mu guards st.
+	// mu guards st, kills and unavail.
 	mu sync.Mutex
 	st linRunStats
+	// kills are the intervals during which the nemesis was shutting a
+	// server down.
+	kills []linWindow
+	// unavail are write attempts that failed with Unavailable, with the
+	// error, waiting for resolve.
+	unavail []linUnavailable
+}
+
+type linWindow struct{ from, to int64 }
+
+type linUnavailable struct {
+	op  porcupine.Operation
+	err error
+}
+
+func (r *linRecorder) killed(w linWindow) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kills = append(r.kills, w)
+}
+
+func (r *linRecorder) unavailable(op porcupine.Operation, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unavail = append(r.unavail, linUnavailable{op, err})
+}
+
+// resolve decides the writes that failed with Unavailable, once the run is
+// over. A server refuses a write it did not accept with Unavailable (no
+// leader, not the leader, leadership transfer in progress...), but the
+// client sees the same code when the connection breaks because the server
+// it sent the write to, or the leader a follower forwarded it to, is shut
+// down mid-call, after the write may have been accepted. So a write whose
+// attempt overlapped a kill has an unknown outcome, and any other is taken
+// as not applied: if it was applied nonetheless, a read of its value makes
+// the history fail and explain names it.
+func (r *linRecorder) resolve() {
+	for _, u := range r.unavail {
+		overlaps := false
+		for _, k := range r.kills {
+			if u.op.Call <= k.to && u.op.Return >= k.from {
+				overlaps = true
+			}
+		}
+		if overlaps {
+			u.op.Return = math.MaxInt64
+			r.add(u.op)
+			r.unknownCause(u.err)
+		} else {
+			r.drop(u.op.Input.(linInput).Value, u.err)
+		}
+	}
+	r.unavail = nil
 }
 
 func (r *linRecorder) now() int64 { return int64(time.Since(r.start)) }
@@ -575,7 +648,7 @@ func (r *linRecorder) drop(value string, err error) {
 func (st *linRunStats) explain(t *testing.T, dir string, seed uint64) {
 	var b strings.Builder
 	for _, part := range linModel.Partition(st.history) {
-		if porcupine.CheckOperations(linModel, part) {
+		if porcupine.CheckOperationsTimeout(linModel, part, 10*time.Second) == porcupine.Ok {
 			continue
 		}
 		sorted := slices.Clone(part)
@@ -626,12 +699,13 @@ func (lc *linCluster) run(t *testing.T, run int, seed uint64, dur time.Duration,
 		}()
 	}
 	faults := make(chan linFaults, 1)
-	go func() { faults <- lc.nemesis(t, rand.New(rand.NewPCG(seed, 0)), stop) }()
+	go func() { faults <- lc.nemesis(t, rand.New(rand.NewPCG(seed, 0)), stop, rec) }()
 	timer := time.NewTimer(dur)
 	<-timer.C
 	close(stop)
 	wg.Wait()
 	rec.st.faults = <-faults
+	rec.resolve()
 	// Start the next run from a cluster with all nodes up and a leader, so
 	// runs do not eat into each other.
 	WaitForLeader(t, lc.live()...)
@@ -712,16 +786,19 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 					// What the API promises: no server accepted the write.
 					rec.drop(in.Value, err)
 					return err
+				case code == codes.Unavailable:
+					// Decided once the run is over: unknown if a server
+					// was killed while it was in flight, else not applied.
+					rec.unavailable(porcupine.Operation{ClientId: id, Input: in, Call: call,
+						Output: linOutput{Unknown: true}, Return: ret, Metadata: conn.Target()}, err)
+					return err
 				case code == codes.InvalidArgument || code == codes.Aborted:
 					t.Errorf("client %d: write %s: %v", id, key, err)
 					rec.fail()
 					return err
 				default:
-					// Unknown, DeadlineExceeded, and Unavailable, which
-					// a client also sees when the server it sent the
-					// write to (or the leader a follower forwarded it
-					// to) dies mid-call: the write may have applied, now
-					// or later.
+					// Unknown, DeadlineExceeded...: the write may have
+					// applied, now or later.
 					out.Unknown = true
 					ret = math.MaxInt64
 					rec.unknownCause(err)

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/meshfed/meshfed/controlplane/state"
@@ -9,6 +10,7 @@ import (
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -97,8 +99,22 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	for _, o := range asgObjs {
 		current = append(current, o.GetAssignment())
 	}
+	pview := st.PolicyView()
+	blocked := map[string]string{}
+	for _, m := range meshes {
+		// A policy change (a revoked grant, a tightened namespace) can
+		// break a stored mesh: it stays defined, reports Degraded and its
+		// instances stop until the policy allows it again.
+		if err := policies.Recheck(m, pview); err != nil {
+			md := m.GetMetadata()
+			blocked[md.GetTenant()+"/"+md.GetNamespace()+"/"+md.GetName()] = "policy: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+		}
+	}
 	plan := federation.PlanAssignments(federation.Input{Meshes: meshes, Agents: agents, Assignments: current,
-		Clusters: views, HoldDown: s.cfg.FailbackHoldDown, Now: now})
+		Clusters: views, HoldDown: s.cfg.FailbackHoldDown, Now: now, Blocked: blocked,
+		Allow: func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, _ map[string]federation.ClusterView) error {
+			return policies.AdmitPlacement(m, fn, run, in, out, pview)
+		}})
 	if !plan.Empty() {
 		entry := &raftlogv1.ApplyObjects{Now: timestamppb.New(now), System: true}
 		for _, a := range plan.Puts {

@@ -20,6 +20,7 @@ import (
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
@@ -76,7 +77,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.telemetry, err = newTelemetry(); err != nil {
 		return nil, err
 	}
-	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs}, s.logger)
+	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs, Admit: admitObject}, s.logger)
 	if err := s.openListeners(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -418,4 +419,14 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	s.conns[addr] = c
 	return c, nil
+}
+
+// admitObject applies the namespace and tenant policies to a mesh being
+// written (other kinds change policy; their effect on stored meshes is
+// rechecked by the scheduler).
+func admitObject(o *meshfedv1.Object, v policies.View) error {
+	if m := o.GetFunctionMesh(); m != nil {
+		return policies.AdmitMesh(m, v)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package federation
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -85,6 +86,13 @@ type Input struct {
 	// instances fail back to it automatically.
 	HoldDown time.Duration
 	Now      time.Time
+	// Blocked meshes (by "tenant/namespace/name") break a policy: their
+	// instances are not placed, with the value as the reason.
+	Blocked map[string]string
+	// Allow, when set, vets a fallback cluster for function fn of m given
+	// the clusters it would read from and write to there (policies);
+	// clusters it refuses are skipped.
+	Allow func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, clusters map[string]ClusterView) error
 }
 
 // PlanAssignments computes the assignment changes for the input. It is
@@ -117,14 +125,14 @@ func PlanAssignments(in Input) Plan {
 	sort.Slice(meshes, func(i, j int) bool { return meshKey(meshes[i]) < meshKey(meshes[j]) })
 	for _, m := range meshes {
 		md := m.GetMetadata()
-		for _, f := range m.GetSpec().GetFunctions() {
+		for fi, f := range m.GetSpec().GetFunctions() {
 			var existing []*meshfedv1.Assignment
 			for i := 0; i < Replicas(f); i++ {
 				if a := cur[key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}]; a != nil {
 					existing = append(existing, a)
 				}
 			}
-			run, why := runCluster(m, f, existing, in)
+			run, why := runCluster(m, fi, f, existing, in)
 			eff := EffectiveSpec(f, run, in.Clusters)
 			var needUpdate []*meshfedv1.Assignment
 			rolling := false
@@ -188,7 +196,10 @@ func PlanAssignments(in Input) Plan {
 }
 
 // runCluster decides where a function runs now, and why not when nowhere.
-func runCluster(m *meshfedv1.FunctionMesh, f *meshfedv1.FunctionSpec, existing []*meshfedv1.Assignment, in Input) (string, string) {
+func runCluster(m *meshfedv1.FunctionMesh, fi int, f *meshfedv1.FunctionSpec, existing []*meshfedv1.Assignment, in Input) (string, string) {
+	if why, blocked := in.Blocked[meshKey(m)]; blocked {
+		return "", why
+	}
 	home := PlacementCluster(f)
 	view := func(c string) ClusterView { return in.Clusters[c] }
 	current := ""
@@ -218,12 +229,28 @@ func runCluster(m *meshfedv1.FunctionMesh, f *meshfedv1.FunctionSpec, existing [
 	if view(home).NoAgents && view(home).Health != Cordoned && current == "" {
 		return "", fmt.Sprintf("waiting for an agent of cluster %q to register", home)
 	}
+	var refused []string
 	for _, c := range f.GetFailover().GetClusters() {
-		if view(c).Usable() {
-			return c, ""
+		if !view(c).Usable() {
+			continue
 		}
+		if in.Allow != nil {
+			eff := EffectiveSpec(f, c, in.Clusters)
+			out := eff.GetOutput().GetCluster()
+			if out == "" {
+				out = c
+			}
+			if err := in.Allow(m, fi, c, eff.GetInput().GetCluster(), out, in.Clusters); err != nil {
+				refused = append(refused, fmt.Sprintf("%s refused by policy: %v", c, err))
+				continue
+			}
+		}
+		return c, ""
 	}
 	why := fmt.Sprintf("home cluster %q is %s", home, orUnknown(view(home).Health))
+	if len(refused) > 0 {
+		return "", why + "; fallback " + strings.Join(refused, "; ")
+	}
 	if len(f.GetFailover().GetClusters()) == 0 {
 		return "", why + " and the function has no failover clusters"
 	}

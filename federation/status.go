@@ -89,13 +89,18 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 	st.Conditions = []*meshfedv1.Condition{
 		condition(prev, ConditionReady, ready, reason(ready, "AllInstancesRunning", "InstancesNotRunning"), "", now),
 		condition(prev, ConditionProgressing, len(progressing) > 0, reason(len(progressing) > 0, "InstancesStarting", "Stable"), strings.Join(progressing, ", "), now),
-		condition(prev, ConditionDegraded, degraded, reason(degraded, degradedReason(pending, failed), "AsExpected"), strings.Join(degradedMsg, "; "), now),
+		condition(prev, ConditionDegraded, degraded, reason(degraded, degradedReason(pending, failed, pendingWhy), "AsExpected"), strings.Join(degradedMsg, "; "), now),
 		condition(prev, ConditionFailedOver, len(moved) > 0, reason(len(moved) > 0, "RunningInFallback", "AtHome"), strings.Join(moved, ", "), now),
 	}
 	return st
 }
 
-func degradedReason(pending, failed []string) string {
+func degradedReason(pending, failed []string, whys map[string]bool) string {
+	for w := range whys {
+		if strings.HasPrefix(w, "policy: ") {
+			return "PolicyViolation"
+		}
+	}
 	if len(pending) > 0 {
 		return "NotPlaced"
 	}

@@ -53,7 +53,7 @@ too; --cluster names the Pulsar cluster they run in.`,
 			ctx, cancel := requestContext(cmd)
 			defer cancel()
 			resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
-			if status.Code(err) == codes.InvalidArgument {
+			if c := status.Code(err); c == codes.InvalidArgument || c == codes.PermissionDenied || c == codes.FailedPrecondition {
 				// The server numbers documents as the file does.
 				return fmt.Errorf("%s: %s", displayFile(file), status.Convert(err).Message())
 			}

@@ -62,6 +62,8 @@ type Config struct {
 	EventHistory int
 	// CheckRefs validates references on user writes. Nil: no checks.
 	CheckRefs RefChecker
+	// Admit applies policies to user writes, seeing the whole write. Nil: none.
+	Admit Admitter
 }
 
 // Store holds the state. Reads are lock-free snapshots of go-memdb; writes are

@@ -93,6 +93,14 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		}
 		evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: index})
 	}
+	if s.cfg.Admit != nil && !req.GetSystem() {
+		view := txnView{txn}
+		for i, o := range res.Objects {
+			if err := s.cfg.Admit(o, view); err != nil {
+				return nil, docError{doc: i + 1, err: err}
+			}
+		}
+	}
 	for i, d := range req.GetDeletes() {
 		if !req.GetSystem() {
 			return nil, fmt.Errorf("deletes[%d]: only system writes delete within an apply: %w", i, ErrInvalid)
