@@ -48,6 +48,8 @@ func (b *Broker) adminHandler() http.Handler {
 		mux.HandleFunc("DELETE "+p+"/{topic}/subscription/{sub}", b.deleteSubscriptionHTTP)
 		mux.HandleFunc("GET "+p+"/{topic}/ledger/{ledger}/entry/{entry}", b.getEntryHTTP)
 		mux.HandleFunc("GET "+p+"/{topic}/deduplicationEnabled", b.getTopicDedup)
+		mux.HandleFunc("PUT "+p+"/{topic}/unload", b.unloadHTTP)
+		mux.HandleFunc("POST "+p+"/{topic}/terminate", b.terminateHTTP)
 		mux.HandleFunc("POST "+p+"/{topic}/deduplicationEnabled", b.setTopicDedup)
 		mux.HandleFunc("DELETE "+p+"/{topic}/deduplicationEnabled", b.setTopicDedup)
 	}
@@ -978,4 +980,62 @@ func (b *Broker) deleteSchemaHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// unloadHTTP closes a topic (or every partition of a partitioned topic):
+// clients are disconnected and reconnect, which loads it again from disk.
+func (b *Broker) unloadHTTP(w http.ResponseWriter, r *http.Request) {
+	n, err := topicOf(r)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	names := []string{n.String()}
+	if np := b.partitions(n); np > 0 && n.partition < 0 {
+		names = names[:0]
+		for i := 0; i < np; i++ {
+			names = append(names, n.partitionName(i).String())
+		}
+	}
+	for _, name := range names {
+		b.mu.Lock()
+		t, ok := b.topics[name]
+		b.mu.Unlock()
+		if !ok {
+			continue
+		}
+		// Close while still registered: clients that reconnect meanwhile
+		// get ServiceNotReady and retry, so the files are never open twice.
+		err := t.close(false)
+		b.mu.Lock()
+		if b.topics[name] == t {
+			delete(b.topics, name)
+		}
+		b.mu.Unlock()
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// terminateHTTP terminates a topic and returns its last message id.
+func (b *Broker) terminateHTTP(w http.ResponseWriter, r *http.Request) {
+	n, err := topicOf(r)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	t, err := b.getTopic(n.String(), false)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	last, err := t.terminate()
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	writeJSON(w, map[string]any{"ledgerId": ledgerID, "entryId": last, "partitionIndex": n.partition, "batchIndex": -1})
 }

@@ -358,6 +358,8 @@ func (c *conn) handleSend(s *wire.Send, f *wire.Frame) {
 	p.t.publish(&appendReq{p: p, send: s, payload: f.Payload, crc: f.Checksum, meta: meta,
 		done: func(id int64, dup bool, err error) {
 			switch {
+			case errors.Is(err, ErrTopicTerminated):
+				c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrTopicTerminated, "TopicTerminatedError: "+err.Error()))
 			case err != nil:
 				c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrPersistence, err.Error()))
 			case dup:

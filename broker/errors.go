@@ -19,6 +19,7 @@ var (
 	ErrProducerBusy         = errors.New("producer busy")
 	ErrConsumerBusy         = errors.New("consumer busy")
 	ErrProducerFenced       = errors.New("producer fenced")
+	ErrTopicTerminated      = errors.New("topic terminated")
 	ErrSubscriptionNotFound = errors.New("subscription not found")
 	ErrIncompatibleSchema   = errors.New("incompatible schema")
 	ErrNotEmpty             = errors.New("not empty")
@@ -39,6 +40,8 @@ func serverError(err error) wire.ServerError {
 		return wire.ErrInvalidTopicName
 	case errors.Is(err, ErrProducerBusy):
 		return wire.ErrProducerBusy
+	case errors.Is(err, ErrTopicTerminated):
+		return wire.ErrTopicTerminated
 	case errors.Is(err, ErrProducerFenced):
 		return wire.ErrProducerFenced
 	case errors.Is(err, ErrConsumerBusy):

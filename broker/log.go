@@ -39,6 +39,7 @@ type entryInfo struct {
 	numMsgs    int32
 	batched    bool
 	publishMs  int64
+	deliverAt  int64 // deliver_at_time in ms, 0 when not delayed
 	keyHash    uint32
 	hasKey     bool
 	producer   string
@@ -196,7 +197,7 @@ func decodeRecord(b []byte) (int, int64, entryInfo, bool) {
 
 func indexEntry(meta *wire.Metadata, crc, size uint32) entryInfo {
 	e := entryInfo{size: size, crc: crc, numMsgs: meta.NumMessages, batched: meta.Batched,
-		publishMs: int64(meta.PublishTime)}
+		publishMs: int64(meta.PublishTime), deliverAt: meta.DeliverAt}
 	if k := meta.Key(); len(k) > 0 {
 		e.hasKey = true
 		e.keyHash = murmur3(k) % keyHashRange

@@ -68,6 +68,10 @@ type subscription struct {
 	active       *consumer // Failover: the active consumer
 	dirty        bool      // cursor changed since last flush
 	msgOut       int64
+	// delayTimer re-runs dispatch when the earliest delayed entry is due;
+	// delayAt is its deadline (ms).
+	delayTimer *time.Timer
+	delayAt    int64
 }
 
 func newSubscription(t *topic, name string, durable bool, typ wire.SubType, markDelete int64) *subscription {
@@ -211,9 +215,41 @@ func (s *subscription) keyOwnerLocked(e *entryInfo) *consumer {
 	return auto[int(h)*len(auto)/keyHashRange]
 }
 
+// delayedLocked reports whether entry e must wait for its deliver_at_time
+// (only Shared and Key_Shared subscriptions delay, as in Pulsar), arming
+// the subscription's timer for it.
+func (s *subscription) delayedLocked(e *entryInfo, nowMs int64) bool {
+	if e.deliverAt <= nowMs || (s.typ != wire.SubShared && s.typ != wire.SubKeyShared) {
+		return false
+	}
+	if s.delayTimer == nil || e.deliverAt < s.delayAt {
+		if s.delayTimer != nil {
+			s.delayTimer.Stop()
+		}
+		s.delayAt = e.deliverAt
+		t := s.t
+		s.delayTimer = time.AfterFunc(time.Duration(e.deliverAt-nowMs)*time.Millisecond, func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			s.delayTimer = nil
+			if t.subs[s.name] == s {
+				s.dispatchLocked()
+			}
+		})
+	}
+	return true
+}
+
 // dispatchLocked hands out entries to consumers with permits: first the
 // replay set, then new entries from readPos.
+//
+// REACHED_END_OF_TOPIC is never sent for terminated topics: pulsar-client-go
+// v0.19.0 treats it as an invalid command and drops the connection.
 func (s *subscription) dispatchLocked() {
+	s.dispatchEntriesLocked()
+}
+
+func (s *subscription) dispatchEntriesLocked() {
 	if len(s.consumers) == 0 {
 		return
 	}
@@ -221,6 +257,7 @@ func (s *subscription) dispatchLocked() {
 	if s.readPos < t.first {
 		s.readPos = t.first
 	}
+	nowMs := time.Now().UnixMilli()
 	if len(s.replay) > 0 {
 		kept := s.replay[:0]
 		stalled := false
@@ -236,6 +273,10 @@ func (s *subscription) dispatchLocked() {
 			}
 			if _, out := s.pending[id]; out {
 				delete(s.inReplay, id)
+				continue
+			}
+			if s.delayedLocked(e, nowMs) {
+				kept = append(kept, id)
 				continue
 			}
 			c := s.pickLocked(e)
@@ -264,6 +305,11 @@ func (s *subscription) dispatchLocked() {
 			continue
 		}
 		if _, out := s.pending[id]; out {
+			s.readPos++
+			continue
+		}
+		if s.delayedLocked(e, nowMs) {
+			s.addReplayLocked(id)
 			s.readPos++
 			continue
 		}

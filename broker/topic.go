@@ -50,6 +50,7 @@ type topic struct {
 	// no producer. Guarded by mu.
 	exclusiveWait []*exclusiveWaiter
 	closed        bool       // guarded by mu
+	terminated    bool       // no more writes are accepted; guarded by mu
 	stats         topicStats // guarded by mu
 	lastRateAt    time.Time  // guarded by mu
 }
@@ -150,6 +151,8 @@ type topicState struct {
 	Dedup   map[string]uint64 `json:"dedup,omitempty"`
 	Next    int64             `json:"next"`
 	Schemas []*storedSchema   `json:"schemas,omitempty"`
+	// Terminated is set by the admin terminate operation.
+	Terminated bool `json:"terminated,omitempty"`
 }
 
 type storedSchema struct {
@@ -177,6 +180,7 @@ func (t *topic) loadSidecars() error {
 	if st.Next > t.next {
 		t.first, t.next = st.Next, st.Next
 	}
+	t.terminated = st.Terminated
 	for _, s := range st.Schemas {
 		ws := &wire.Schema{Name: s.Name, Type: s.Type, Data: s.Data}
 		for k, v := range s.Properties {
@@ -190,7 +194,7 @@ func (t *topic) loadSidecars() error {
 
 // saveStateLocked writes the sidecar file. Called with mu held.
 func (t *topic) saveStateLocked() error {
-	st := topicState{Dedup: t.dedup, Next: t.next}
+	st := topicState{Dedup: t.dedup, Next: t.next, Terminated: t.terminated}
 	for _, s := range t.schemas {
 		ss := &storedSchema{Name: s.Name, Type: s.Type, Data: s.Data, Properties: map[string]string{}}
 		for _, kv := range s.Properties {
@@ -269,6 +273,13 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 		t.mu.Unlock()
 		for _, r := range batch {
 			r.done(0, false, ErrClosed)
+		}
+		return buf
+	}
+	if t.terminated {
+		t.mu.Unlock()
+		for _, r := range batch {
+			r.done(0, false, ErrTopicTerminated)
 		}
 		return buf
 	}
@@ -418,6 +429,9 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil, 0, nil, ErrClosed
+	}
+	if t.terminated {
+		return nil, 0, nil, errorf(ErrTopicTerminated, "topic %s was terminated", t.full)
 	}
 	name := cmd.ProducerName
 	if name == "" {
@@ -653,4 +667,27 @@ func (t *topic) sampleRates(now time.Time) {
 	s.tputOut = float64(s.bytesOut-s.prevOut) / dt
 	s.prevMsgIn, s.prevBytesIn, s.prevMsgOut, s.prevOut = s.msgIn, s.bytesIn, s.msgOut, s.bytesOut
 	t.lastRateAt = now
+}
+
+// terminate stops the topic accepting messages: producers are
+// disconnected (and cannot come back) and consumers get
+// REACHED_END_OF_TOPIC once they have everything. It returns the last
+// entry id.
+func (t *topic) terminate() (int64, error) {
+	t.mu.Lock()
+	t.terminated = true
+	err := t.saveStateLocked()
+	var ps []*producer
+	for _, p := range t.producers {
+		ps = append(ps, p)
+	}
+	for _, s := range t.subs {
+		s.dispatchLocked()
+	}
+	last := t.next - 1
+	t.mu.Unlock()
+	for _, p := range ps {
+		p.c.dropProducer(p, true)
+	}
+	return last, err
 }

@@ -134,6 +134,8 @@ type Metadata struct {
 	NumMessages int32
 	// Batched reports that num_messages_in_batch was present.
 	Batched bool
+	// DeliverAt is deliver_at_time (ms since the epoch), 0 when unset.
+	DeliverAt int64
 }
 
 // Key is the routing key Key_Shared dispatch hashes: the ordering key if
@@ -171,6 +173,7 @@ func ParseMetadata(p []byte) (*Metadata, error) {
 		OrderingKey:  ok,
 		NumMessages:  fs.i32(11, 1),
 		Batched:      fs.has(11),
+		DeliverAt:    fs.i64(19, 0),
 	}
 	if m.NumMessages < 1 {
 		m.NumMessages = 1

@@ -67,6 +67,7 @@ const (
 	ErrChecksumCode         ServerError = 9
 	ErrUnsupportedVersion   ServerError = 10
 	ErrTopicNotFound        ServerError = 11
+	ErrTopicTerminated      ServerError = 15
 	ErrSubscriptionNotFound ServerError = 12
 	ErrConsumerNotFound     ServerError = 13
 	ErrProducerBusy         ServerError = 16

@@ -1,0 +1,64 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+)
+
+func TestDelayedDelivery(t *testing.T) {
+	b := testBroker(t, nil)
+	c := testClient(t, b)
+	cons := subscribe(t, c, pulsar.ConsumerOptions{Topic: "delay", SubscriptionName: "s", Type: pulsar.Shared})
+	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: "delay", DisableBatching: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sent := time.Now()
+	if _, err := p.Send(ctxT(t), &pulsar.ProducerMessage{Payload: []byte("later"), DeliverAfter: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Send(ctxT(t), &pulsar.ProducerMessage{Payload: []byte("now")}); err != nil {
+		t.Fatal(err)
+	}
+	got := drain(t, cons, 2)
+	if string(got[0].Payload()) != "now" || string(got[1].Payload()) != "later" {
+		t.Fatalf("order %s, %s", got[0].Payload(), got[1].Payload())
+	}
+	if d := time.Since(sent); d < 300*time.Millisecond {
+		t.Fatalf("delayed message arrived after %v", d)
+	}
+}
+
+func TestTerminateAndUnload(t *testing.T) {
+	b := testBroker(t, nil)
+	c := testClient(t, b)
+	cons := subscribe(t, c, pulsar.ConsumerOptions{Topic: "term", SubscriptionName: "s"})
+	produceN(t, c, "term", 3, nil)
+	// Unload: clients reconnect and go on where they were.
+	if code := adminDo(t, b, http.MethodPut, "/admin/v2/persistent/public/default/term/unload", ""); code != http.StatusNoContent {
+		t.Fatalf("unload: HTTP %d", code)
+	}
+	drain(t, cons, 3)
+	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: "term"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if code := adminDo(t, b, http.MethodPost, "/admin/v2/persistent/public/default/term/terminate", ""); code != http.StatusOK {
+		t.Fatalf("terminate: HTTP %d", code)
+	}
+	waitFor(t, "the producer to be refused", func() bool {
+		_, err := p.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte("x")})
+		return errors.Is(err, pulsar.ErrTopicTerminated) || errors.Is(err, pulsar.ErrProducerClosed)
+	})
+	// Consumers keep working on a terminated topic.
+	if _, err := c.Subscribe(pulsar.ConsumerOptions{Topic: "term", SubscriptionName: "late"}); err != nil {
+		t.Fatal(err)
+	}
+}
