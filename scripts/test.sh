@@ -34,19 +34,16 @@ step "unit and in-process tests"
 go test -count=1 -timeout 15m ./...
 
 step "race detector on the concurrent packages"
-go test -race -count=1 -timeout 20m ./controlplane/... ./client/... ./broker/...
+go test -race -count=1 -timeout 20m ./controlplane/... ./client/... ./broker/... ./agent/... ./drill/... ./federation/... ./policies/...
 
-step "fuzz smoke runs (seed corpora run in the unit tests too)"
-for target in "FuzzDecode ./objects" "FuzzParseSelector ./objects"; do
-  set -- $target
-  go test -run='^$' -fuzz="^$1\$" -fuzztime=15s "$2"
-done
-if ls broker/*_test.go >/dev/null 2>&1; then
-  for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' -r broker --include='*_test.go' | sed 's/^func //' | sort -u); do
-    pkg=$(dirname "$(grep -rl "^func $f(" broker --include='*_test.go' | head -1)")
-    go test -run='^$' -fuzz="^$f\$" -fuzztime=15s "./$pkg"
+step "fuzz smoke runs of every fuzz target (their seed corpora also run in the unit tests)"
+grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./e2e/' | while read -r file; do
+  pkg="./$(dirname "${file#./}")"
+  for f in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
+    echo "fuzz $pkg $f"
+    go test -run='^$' -fuzz="^$f\$" -fuzztime=10s -fuzzminimizetime=100x "$pkg"
   done
-fi
+done
 
 step "end-to-end tests of the built binary"
 go test -tags e2e -count=1 -timeout 20m ./e2e/...
