@@ -7,9 +7,11 @@
 # runs the selected tests of its ./pulsar package. The tests use those fixed
 # ports, so nothing else may listen there.
 #
-# Usage: scripts/client-compat.sh [go test -run regexp]
-#   TESTS   overrides the test list (a -run regexp); default: COMPAT_TESTS below
-#   KEEP=1  keeps the temporary directory (broker log: $WORK/broker.log)
+# Usage: scripts/client-compat.sh [TestName ...]
+#   without arguments runs COMPAT_TESTS below; TESTS="A B" is the same as args
+#   PER_TEST_TIMEOUT  seconds per test (default 180)
+#   COMPAT_RESULTS    result file (default /tmp/meshfed-client-compat.txt)
+#   KEEP=1            keeps the temporary directory (broker log: $WORK/broker.log)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
