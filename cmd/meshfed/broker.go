@@ -39,18 +39,21 @@ under --data-dir and survive restarts and kill -9.`,
 			cfg.Fsync = broker.FsyncPolicy(fsync)
 			cfg.DisableAutoCreateTopics = noAuto
 			cfg.RetentionSize = retainSize << 20
+			// Catch signals before serving so that a signal arriving right
+			// after start-up still shuts down cleanly.
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sig)
 			b, err := broker.New(cfg)
 			if err != nil {
 				return err
 			}
 			if err := b.Start(); err != nil {
+				b.Close()
 				return err
 			}
-			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			s := <-sig
 			cfg.Logger.Info("shutting down", "signal", s.String())
-			signal.Stop(sig)
 			return b.Close()
 		},
 	}
