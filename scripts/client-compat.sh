@@ -85,7 +85,7 @@ COMPAT_TESTS=(
   TestConsumerWithInvalidConf TestNonPersistentTopic
   TestWaitForExclusiveProducer TestSendBufferRetainWhenConnectionStuck TestPartitionUpdateFailed
   TestReaderHasNextFailed TestReaderHasNextRetryFailed TestConfigureConnectionMaxIdleTime TestMultipleCloseClient
-  TestRetryWithMultipleHttpHosts
+  TestRetryWithMultipleHttpHosts TestAutoCloseIdleConnection
   # delayed delivery, unload, terminate
   TestBatchDelayMessage TestDelayRelative TestDelayAbsolute TestConsumerKeySharedWithDelayedMessages
   TestTopicTermination TestUnloadTopicBeforeConsume

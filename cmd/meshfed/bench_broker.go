@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"text/tabwriter"
@@ -27,6 +28,7 @@ func newBenchBrokerCmd() *cobra.Command {
 		sizes    []int
 		policies []string
 		latN     int
+		cpuProf  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench-broker",
@@ -48,6 +50,17 @@ and report the broker/raw ratio.`,
 				}
 				defer os.RemoveAll(d)
 				dir = d
+			}
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -72,6 +85,7 @@ and report the broker/raw ratio.`,
 	f.IntSliceVar(&sizes, "sizes", []int{100, 1024}, "payload sizes in bytes")
 	f.StringSliceVar(&policies, "fsync", []string{string(broker.FsyncBatch), string(broker.FsyncOff)}, "fsync policies to measure")
 	f.IntVar(&latN, "latency-messages", 500, "messages sent one at a time (batching off) for unloaded publish latency")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (broker and client) to this file")
 	return cmd
 }
 
