@@ -37,6 +37,12 @@ type Agent struct {
 	leaseNanos atomic.Int64
 	// heartbeatEvery is the interval the servers asked for.
 	heartbeatEvery atomic.Int64
+	// staleView is set when the lease lapses and cleared by the next full
+	// list: until then the agent's view of its assignments may predate moves
+	// made while it was cut off, so it starts nothing.
+	staleView atomic.Bool
+	// cancelWatch ends the current watch so the watch loop lists again.
+	cancelWatch atomic.Pointer[context.CancelFunc]
 
 	// mu guards desired, clusters and running.
 	mu       sync.Mutex
@@ -164,6 +170,11 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 				return
 			}
 		default:
+			if start.UnixNano()-a.lastRenewed.Load() >= a.leaseNanos.Load() {
+				// The lease lapsed since the last renewal, however briefly:
+				// assignments may have moved meanwhile.
+				a.markStale()
+			}
 			a.lastRenewed.Store(start.UnixNano())
 			if resp.GetLeaseMs() > 0 {
 				a.leaseNanos.Store(int64(time.Duration(resp.GetLeaseMs()) * time.Millisecond))
@@ -172,6 +183,15 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		if wasValid != a.leaseValid() {
 			a.poke()
 		}
+	}
+}
+
+// markStale distrusts the agent's view of its assignments after it was cut
+// off: it starts nothing until the watch loop has listed them again.
+func (a *Agent) markStale() {
+	a.staleView.Store(true)
+	if c := a.cancelWatch.Load(); c != nil {
+		(*c)()
 	}
 }
 
@@ -197,7 +217,9 @@ func (a *Agent) watchLoop(ctx context.Context) {
 			}
 			continue
 		}
-		err = a.cp.Watch(ctx, &meshfedv1.WatchRequest{StartRevision: rev}, func(resp *meshfedv1.WatchResponse) error {
+		wctx, cancel := context.WithCancel(ctx)
+		a.cancelWatch.Store(&cancel)
+		err = a.cp.Watch(wctx, &meshfedv1.WatchRequest{StartRevision: rev}, func(resp *meshfedv1.WatchResponse) error {
 			changed := false
 			a.mu.Lock()
 			for _, ev := range resp.GetEvents() {
@@ -209,7 +231,8 @@ func (a *Agent) watchLoop(ctx context.Context) {
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, client.ErrResync) && ctx.Err() == nil {
+		cancel()
+		if err != nil && !errors.Is(err, client.ErrResync) && ctx.Err() == nil && wctx.Err() == nil {
 			a.logger.Warn("watch ended; listing again", "err", err)
 		}
 	}
@@ -238,6 +261,9 @@ func (a *Agent) relist(ctx context.Context) (uint64, error) {
 		}
 	}
 	a.mu.Unlock()
+	if a.leaseValid() {
+		a.staleView.Store(false)
+	}
 	a.poke()
 	return min(cl.GetRevision(), as.GetRevision()), nil
 }
@@ -292,10 +318,13 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 		case <-leaseCheck.C:
 			// Stop instances as soon as the lease lapses, even if no
 			// heartbeat attempt returned yet.
-			if now := a.leaseValid(); now == valid {
+			now := a.leaseValid()
+			if now == valid {
 				continue
-			} else {
-				valid = now
+			}
+			valid = now
+			if !now {
+				a.markStale()
 			}
 		}
 	}
@@ -305,7 +334,7 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 // (or fenced), start what is assigned and admitted by the epoch book,
 // restart what changed. Idempotent.
 func (a *Agent) reconcile(ctx context.Context) {
-	fenced := !a.leaseValid()
+	fenced := !a.leaseValid() || a.staleView.Load()
 	a.mu.Lock()
 	desired := make(map[string]*meshfedv1.Assignment, len(a.desired))
 	for k, v := range a.desired {
@@ -326,7 +355,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 	for _, inst := range toStop {
 		reason := "no longer assigned"
 		if fenced {
-			reason = "lease expired"
+			reason = "lease expired or view not yet re-synced"
 		}
 		inst.stop(reason)
 	}
