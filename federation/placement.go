@@ -3,6 +3,7 @@ package federation
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,8 +72,9 @@ func keyOf(a *meshfedv1.Assignment) key {
 }
 
 // FailbackLabel on a FunctionMesh requests a manual failback: its value is
-// an RFC 3339 time, and instances return to their home cluster if that time
-// is after the cluster last went down (meshfed failback MESH sets it).
+// a Unix time in seconds (label values cannot hold RFC 3339's colons), and
+// instances return to their home cluster if that time is after the cluster
+// last went down (meshfed failback MESH sets it).
 const FailbackLabel = "meshfed.io/failback-requested"
 
 // Input is everything placement decides from.
@@ -215,8 +217,8 @@ func runCluster(m *meshfedv1.FunctionMesh, fi int, f *meshfedv1.FunctionSpec, ex
 		}
 		// Running in a fallback: return only when allowed.
 		if f.GetFailover().GetFailback() == "manual" {
-			req, err := time.Parse(time.RFC3339, m.GetMetadata().GetLabels()[FailbackLabel])
-			if err == nil && req.After(view(home).LastDown) && view(home).Health == Healthy {
+			secs, err := strconv.ParseInt(m.GetMetadata().GetLabels()[FailbackLabel], 10, 64)
+			if err == nil && time.Unix(secs, 0).After(view(home).LastDown) && view(home).Health == Healthy {
 				return home, ""
 			}
 			return current, ""

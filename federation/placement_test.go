@@ -226,11 +226,11 @@ func TestManualFailbackWaitsForRequest(t *testing.T) {
 		t.Fatal("manual failback happened without a request")
 	}
 	// A request older than the outage does not count; a newer one does.
-	m.Metadata.Labels = map[string]string{FailbackLabel: t0.Add(-time.Minute).Format(time.RFC3339)}
+	m.Metadata.Labels = map[string]string{FailbackLabel: fmt.Sprint(t0.Add(-time.Minute).Unix())}
 	if p := PlanAssignments(in); !p.Empty() {
 		t.Fatal("a stale failback request was honoured")
 	}
-	m.Metadata.Labels[FailbackLabel] = t0.Add(2 * time.Minute).Format(time.RFC3339)
+	m.Metadata.Labels[FailbackLabel] = fmt.Sprint(t0.Add(2 * time.Minute).Unix())
 	in.Assignments = settle(t, in)
 	if got := in.Assignments[0].GetSpec().GetCluster(); got != "a" {
 		t.Fatalf("after manual failback: runs in %s", got)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/meshfed/meshfed/client"
@@ -43,7 +44,7 @@ by itself after the hold-down.)`,
 					if m.Metadata.Labels == nil {
 						m.Metadata.Labels = map[string]string{}
 					}
-					m.Metadata.Labels[federation.FailbackLabel] = time.Now().UTC().Format(time.RFC3339)
+					m.Metadata.Labels[federation.FailbackLabel] = strconv.FormatInt(time.Now().Unix(), 10)
 					m.Status = nil
 					_, err = c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(m)}})
 					if status.Code(err) == codes.Aborted && attempt < 5 {
