@@ -221,7 +221,8 @@ func (i *instance) runOnce(ctx context.Context) error {
 	}
 	defer consumer.Close()
 	md := i.asg.GetMetadata()
-	st := newFnState(i.a, &meshfedv1.StateScope{Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Mesh: i.asg.GetSpec().GetMesh(), Function: i.asg.GetSpec().GetFunction()})
+	st := newFnState(i.a, &meshfedv1.StateScope{Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Mesh: i.asg.GetSpec().GetMesh(), Function: i.asg.GetSpec().GetFunction()},
+		fmt.Sprintf("%s/%s/%s@%d#%d", md.GetTenant(), md.GetNamespace(), md.GetName(), i.epoch, time.Now().UnixNano()))
 	prods := newProducerSet(i, out, in)
 	defer prods.closeAll()
 	logger := i.logger

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // fnState is a function's key/value state as one instance sees it. It lives
@@ -22,6 +25,10 @@ import (
 type fnState struct {
 	a     *Agent
 	scope *meshfedv1.StateScope
+	// writer identifies this instance's commits (assignment, epoch and a
+	// start nonce); seq numbers them, so a retried commit applies once.
+	writer string
+	seq    uint64
 
 	// mu guards counters, values and pending.
 	mu       sync.Mutex
@@ -32,8 +39,8 @@ type fnState struct {
 	pending []*meshfedv1.StateOp
 }
 
-func newFnState(a *Agent, scope *meshfedv1.StateScope) *fnState {
-	return &fnState{a: a, scope: scope, counters: map[string]int64{}, values: map[string][]byte{}, present: map[string]bool{}}
+func newFnState(a *Agent, scope *meshfedv1.StateScope, writer string) *fnState {
+	return &fnState{a: a, scope: scope, writer: writer, counters: map[string]int64{}, values: map[string][]byte{}, present: map[string]bool{}}
 }
 
 // loadLocked reads a key from the control plane into the cache.
@@ -112,28 +119,48 @@ func (s *fnState) GetState(ctx context.Context, key string) ([]byte, error) {
 	return s.values[key], nil
 }
 
-// flush commits buffered changes. On failure the cache is dropped (it may
-// hold changes that were never committed) and the error returned, so the
-// caller does not acknowledge the inputs.
+// flush commits buffered changes. A commit whose outcome is unknown (the
+// leader changed mid-commit, a server stopped answering) is retried with the
+// same writer and sequence, which the control plane applies at most once.
+// If it still fails the cache is dropped (it may hold changes that were
+// never committed) and the error returned, so the caller does not
+// acknowledge the inputs.
 func (s *fnState) flush(ctx context.Context) error {
 	s.mu.Lock()
 	ops := s.pending
 	s.pending = nil
+	if len(ops) > 0 {
+		s.seq++
+	}
+	seq := s.seq
 	s.mu.Unlock()
 	if len(ops) == 0 {
 		return nil
 	}
-	err := s.a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		_, err := meshfedv1.NewAgentServiceClient(conn).CommitState(ctx, &meshfedv1.CommitStateRequest{Scope: s.scope, Ops: ops})
-		return err
-	})
-	if err != nil {
-		s.mu.Lock()
-		s.counters, s.values, s.present = map[string]int64{}, map[string][]byte{}, map[string]bool{}
-		s.mu.Unlock()
-		return fmt.Errorf("commit state: %w", err)
+	req := &meshfedv1.CommitStateRequest{Scope: s.scope, Ops: ops, Writer: s.writer, Sequence: seq}
+	var err error
+	backoff := 50 * time.Millisecond
+	for attempt := 0; attempt < 8; attempt++ {
+		err = s.a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			_, err := meshfedv1.NewAgentServiceClient(conn).CommitState(ctx, req)
+			return err
+		})
+		if err == nil {
+			return nil
+		}
+		if c := status.Code(err); c != codes.Unknown && c != codes.Unavailable && c != codes.DeadlineExceeded || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	return nil
+	s.mu.Lock()
+	s.counters, s.values, s.present = map[string]int64{}, map[string][]byte{}, map[string]bool{}
+	s.mu.Unlock()
+	return fmt.Errorf("commit state: %w", err)
 }
 
 // fnContext is the runtime.Context of one instance.

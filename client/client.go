@@ -12,9 +12,11 @@ import (
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -84,10 +86,22 @@ func (c *Client) Close() error {
 // Addrs returns the configured addresses.
 func (c *Client) Addrs() []string { return c.addrs }
 
-// retryable reports whether a call failed before any server accepted it,
-// so trying another server is safe even for writes.
+// retryable reports whether a call failed as unavailable: a read may be
+// sent to another server; a write only when notAccepted or when it never
+// left this client (see do).
 func retryable(err error) bool {
 	return status.Code(err) == codes.Unavailable
+}
+
+// notAccepted reports whether a server refused the request before
+// accepting it (controlplane.NotAcceptedReason), so resending it is safe.
+func notAccepted(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == "NOT_ACCEPTED" {
+			return true
+		}
+	}
+	return false
 }
 
 // Do runs call against the servers in turn, starting with the one that last
@@ -117,12 +131,20 @@ func (c *Client) do(ctx context.Context, idempotent bool, call func(ctx context.
 			// cannot eat all of it.
 			attempt, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(c.addrs)-i))
 		}
+		before := c.conns[idx].GetState()
 		err := call(attempt, c.conns[idx])
 		attemptTimedOut := attempt.Err() != nil && ctx.Err() == nil
 		cancel()
 		if idempotent && attemptTimedOut {
 			errs = append(errs, fmt.Sprintf("%s: no answer within its share of the deadline", c.addrs[idx]))
 			continue
+		}
+		if !idempotent && retryable(err) && !notAccepted(err) && before == connectivity.Ready {
+			// The connection broke after the request went out on it: the
+			// server may have accepted the write. Sending it elsewhere
+			// could apply it twice.
+			return status.Errorf(codes.Unknown, "write outcome unknown: %s stopped answering mid-request (%s); read the object before retrying",
+				c.addrs[idx], status.Convert(err).Message())
 		}
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			if err == nil {

@@ -137,7 +137,8 @@ func (e *agentEndpoint) CommitState(ctx context.Context, req *meshfedv1.CommitSt
 	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_CommitState_FullMethodName, req, resp); done {
 		return resp, err
 	}
-	r, err := e.srv.raftApply(ctx, CommitStateType, &raftlogv1.CommitState{Scope: req.GetScope(), Ops: req.GetOps()})
+	r, err := e.srv.raftApply(ctx, CommitStateType, &raftlogv1.CommitState{Scope: req.GetScope(), Ops: req.GetOps(),
+		Writer: req.GetWriter(), Sequence: req.GetSequence()})
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/meshfed/meshfed/controlplane/state"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -44,16 +45,32 @@ func toStatus(err error) error {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, state.ErrCompacted):
 		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, ErrOutcomeUnknown):
+		return status.Error(codes.Unknown, err.Error())
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrRaftShutdown),
 		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress),
 		errors.Is(err, raft.ErrLeadershipLost):
-		return status.Error(codes.Unavailable, err.Error())
-	case errors.Is(err, ErrOutcomeUnknown):
-		return status.Error(codes.Unknown, err.Error())
+		return NotAccepted(err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// NotAcceptedReason marks an Unavailable answer as a clean refusal: the
+// server did not accept the request, so a client may send it elsewhere. An
+// Unavailable without it (a connection that broke mid-call) may hide an
+// accepted write.
+const NotAcceptedReason = "NOT_ACCEPTED"
+
+// NotAccepted is the Unavailable status of a request this server refused
+// before accepting it.
+func NotAccepted(msg string) error {
+	st, err := status.New(codes.Unavailable, msg).WithDetails(&errdetails.ErrorInfo{Reason: NotAcceptedReason, Domain: "meshfed.io"})
+	if err != nil {
+		return status.Error(codes.Unavailable, msg)
+	}
+	return st.Err()
 }

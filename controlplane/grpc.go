@@ -212,7 +212,8 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 	f := s.raft.Apply(buf, s.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
 		span.RecordError(err)
-		if err == raft.ErrLeadershipLost {
+		if err == raft.ErrLeadershipLost || err == raft.ErrRaftShutdown {
+			// The entry may already be in the log and commit later.
 			return nil, ErrOutcomeUnknown
 		}
 		return nil, fmt.Errorf("raft apply: %w", err)

@@ -19,7 +19,7 @@ import (
 	"github.com/meshfed/meshfed/broker"
 )
 
-func init() { register(newBenchBrokerCmd) }
+func init() { registerBench(newBenchBrokerCmd) }
 
 func newBenchBrokerCmd() *cobra.Command {
 	var (
@@ -31,7 +31,7 @@ func newBenchBrokerCmd() *cobra.Command {
 		cpuProf  string
 	)
 	cmd := &cobra.Command{
-		Use:   "bench-broker",
+		Use:   "broker",
 		Short: "Benchmark the embedded broker with pulsar-client-go against the raw disk",
 		Long: `Start the embedded broker in-process (one per fsync policy, data under --dir),
 then for each payload size: produce --messages messages with batching on and

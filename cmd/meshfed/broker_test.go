@@ -66,7 +66,7 @@ func TestBenchBrokerSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("benchmark smoke run")
 	}
-	out, code := runCLI(t, "bench-broker", "--dir", t.TempDir(), "--messages", "200", "--latency-messages", "5",
+	out, code := runCLI(t, "bench", "broker", "--dir", t.TempDir(), "--messages", "200", "--latency-messages", "5",
 		"--sizes", "100", "--fsync", "off")
 	if code != 0 || !strings.Contains(out, "broker/raw") || !strings.Contains(out, "100 B") {
 		t.Fatalf("bench-broker: exit %d, output %s", code, out)

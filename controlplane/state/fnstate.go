@@ -39,6 +39,26 @@ func (s *Store) CommitState(index uint64, req *raftlogv1.CommitState) ([]*meshfe
 	defer txn.Abort()
 	sc := req.GetScope()
 	var counters []*meshfedv1.StateValue
+	var commitID string
+	if w := req.GetWriter(); w != "" {
+		// The writer's last committed sequence lives beside the state,
+		// under a key no user key can take (keys never start with \x01).
+		commitID = stateID(sc, "\x01commit\x00"+w)
+		raw, err := txn.First(tableFnState, "id", commitID)
+		if err != nil {
+			return nil, fmt.Errorf("read commit record: %w", err)
+		}
+		if raw != nil && uint64(raw.(*stateEntry).E.GetCounter()) >= req.GetSequence() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.commitLocked(index, nil)
+			return nil, nil // already applied: a retry after an unknown outcome
+		}
+		if err := txn.Insert(tableFnState, &stateEntry{ID: commitID, E: &raftlogv1.StateEntry{Scope: sc, Key: "\x01commit\x00" + w,
+			Counter: int64(req.GetSequence()), IsCounter: true}}); err != nil {
+			return nil, err
+		}
+	}
 	for i, op := range req.GetOps() {
 		id := stateID(sc, op.GetKey())
 		raw, err := txn.First(tableFnState, "id", id)

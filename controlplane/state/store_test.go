@@ -154,3 +154,32 @@ func TestDeleteChecksDependentsAndPreconditions(t *testing.T) {
 		t.Fatalf("delete event: %v", evs)
 	}
 }
+
+func TestCommitStateAppliesEachWriterSequenceOnce(t *testing.T) {
+	s := New(Config{})
+	sc := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
+	commit := &raftlogv1.CommitState{Scope: sc, Writer: "w1", Sequence: 1,
+		Ops: []*meshfedv1.StateOp{{Key: "k", Op: &meshfedv1.StateOp_Incr{Incr: 5}}}}
+	for i := uint64(1); i <= 3; i++ { // the first commit and two retries of it
+		if _, err := s.CommitState(i, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := s.GetState(sc, []string{"k"})[0].GetCounter(); v != 5 {
+		t.Fatalf("counter %d after a commit retried twice, want 5", v)
+	}
+	next := &raftlogv1.CommitState{Scope: sc, Writer: "w1", Sequence: 2, Ops: commit.Ops}
+	other := &raftlogv1.CommitState{Scope: sc, Writer: "w2", Sequence: 1, Ops: commit.Ops}
+	for i, c := range []*raftlogv1.CommitState{next, other} {
+		if _, err := s.CommitState(uint64(10+i), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := s.GetState(sc, []string{"k"})[0].GetCounter(); v != 15 {
+		t.Fatalf("counter %d, want 15", v)
+	}
+	// The commit record is not a user key.
+	if vals := s.GetState(sc, []string{"\x01commit\x00w1"}); vals[0].GetExists() && vals[0].GetKey() == "k" {
+		t.Fatal("commit record visible as state")
+	}
+}

@@ -776,9 +776,15 @@ func (*StateOp_Put) isStateOp_Op() {}
 func (*StateOp_Delete) isStateOp_Op() {}
 
 type CommitStateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Scope         *StateScope            `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
-	Ops           []*StateOp             `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Scope *StateScope            `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Ops   []*StateOp             `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	// Idempotence: a commit whose writer already committed this sequence
+	// number (or a higher one) is acknowledged without being applied again,
+	// so a commit retried after an unknown outcome is applied once. Empty
+	// writer: no de-duplication.
+	Writer        string `protobuf:"bytes,3,opt,name=writer,proto3" json:"writer,omitempty"`
+	Sequence      uint64 `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -825,6 +831,20 @@ func (x *CommitStateRequest) GetOps() []*StateOp {
 		return x.Ops
 	}
 	return nil
+}
+
+func (x *CommitStateRequest) GetWriter() string {
+	if x != nil {
+		return x.Writer
+	}
+	return ""
+}
+
+func (x *CommitStateRequest) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
 }
 
 type CommitStateResponse struct {
@@ -930,10 +950,12 @@ const file_meshfed_v1_agent_proto_rawDesc = "" +
 	"\x04incr\x18\x02 \x01(\x03H\x00R\x04incr\x12\x12\n" +
 	"\x03put\x18\x03 \x01(\fH\x00R\x03put\x12\x18\n" +
 	"\x06delete\x18\x04 \x01(\bH\x00R\x06deleteB\x04\n" +
-	"\x02op\"i\n" +
+	"\x02op\"\x9d\x01\n" +
 	"\x12CommitStateRequest\x12,\n" +
 	"\x05scope\x18\x01 \x01(\v2\x16.meshfed.v1.StateScopeR\x05scope\x12%\n" +
-	"\x03ops\x18\x02 \x03(\v2\x13.meshfed.v1.StateOpR\x03ops\"I\n" +
+	"\x03ops\x18\x02 \x03(\v2\x13.meshfed.v1.StateOpR\x03ops\x12\x16\n" +
+	"\x06writer\x18\x03 \x01(\tR\x06writer\x12\x1a\n" +
+	"\bsequence\x18\x04 \x01(\x04R\bsequence\"I\n" +
 	"\x13CommitStateResponse\x122\n" +
 	"\bcounters\x18\x01 \x03(\v2\x16.meshfed.v1.StateValueR\bcounters2\x89\x03\n" +
 	"\fAgentService\x12E\n" +

@@ -305,6 +305,8 @@ type CommitState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Scope         *v1.StateScope         `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
 	Ops           []*v1.StateOp          `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	Writer        string                 `protobuf:"bytes,3,opt,name=writer,proto3" json:"writer,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -351,6 +353,20 @@ func (x *CommitState) GetOps() []*v1.StateOp {
 		return x.Ops
 	}
 	return nil
+}
+
+func (x *CommitState) GetWriter() string {
+	if x != nil {
+		return x.Writer
+	}
+	return ""
+}
+
+func (x *CommitState) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
 }
 
 // PutPackage stores a content-addressed package (entry type 6).
@@ -610,10 +626,12 @@ const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x1e\n" +
 	"\fRemoveMember\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"b\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x96\x01\n" +
 	"\vCommitState\x12,\n" +
 	"\x05scope\x18\x01 \x01(\v2\x16.meshfed.v1.StateScopeR\x05scope\x12%\n" +
-	"\x03ops\x18\x02 \x03(\v2\x13.meshfed.v1.StateOpR\x03ops\"L\n" +
+	"\x03ops\x18\x02 \x03(\v2\x13.meshfed.v1.StateOpR\x03ops\x12\x16\n" +
+	"\x06writer\x18\x03 \x01(\tR\x06writer\x12\x1a\n" +
+	"\bsequence\x18\x04 \x01(\x04R\bsequence\"L\n" +
 	"\n" +
 	"PutPackage\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
