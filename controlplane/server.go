@@ -168,7 +168,7 @@ func (s *Server) setupRaft() error {
 		s.logStore.Close()
 		return fmt.Errorf("read raft state: %w", err)
 	}
-	s.raft, err = raft.NewRaft(rc, s.fsm, cache, s.logStore, s.snapStore, s.transport)
+	s.raft, err = raft.NewRaft(rc, s.fsm, cache, s.logStore, s.snapStore, noPipeline{s.transport})
 	if err != nil {
 		s.transport.Close()
 		s.logStore.Close()
@@ -429,4 +429,14 @@ func admitObject(o *meshfedv1.Object, v policies.View) error {
 		return policies.AdmitMesh(m, v)
 	}
 	return nil
+}
+
+// noPipeline turns off pipelined replication: with it, hashicorp/raft
+// v1.7.3 can deadlock in Shutdown after a leadership transfer (a pipeline
+// goroutine waits on a full channel no one drains). Replication without the
+// pipeline measured no slower in the apply benchmark.
+type noPipeline struct{ *raft.NetworkTransport }
+
+func (noPipeline) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
