@@ -7,11 +7,7 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 func init() { register(newClusterCmd) }
@@ -77,31 +73,29 @@ func newClusterCmd() *cobra.Command {
 	return cmd
 }
 
-// setCordoned flips spec.cordoned with a compare-and-swap, retrying on conflict.
+// setCordoned flips spec.cordoned with a compare-and-swap.
 func setCordoned(cmd *cobra.Command, name string, cordoned bool) error {
 	return withClient(cmd, func(ctx context.Context, c *client.Client) error {
-		for attempt := 0; ; attempt++ {
-			got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: name})
-			if err != nil {
-				return rpcError("get cluster "+name, err)
-			}
-			cl := proto.Clone(got.GetObject().GetCluster()).(*meshfedv1.Cluster)
+		_, wrote, err := update(ctx, c, &meshfedv1.GetRequest{Kind: "Cluster", Name: name}, func(o *meshfedv1.Object) error {
+			cl := o.GetCluster()
 			if cl.GetSpec().GetCordoned() == cordoned {
-				fmt.Fprintf(cmd.OutOrStdout(), "cluster %s already %s\n", name, cordonWord(cordoned))
-				return nil
+				return errUnchanged
+			}
+			if cl.Spec == nil {
+				cl.Spec = &meshfedv1.ClusterSpec{}
 			}
 			cl.Spec.Cordoned = cordoned
-			cl.Status = nil
-			_, err = c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(cl)}})
-			if status.Code(err) == codes.Aborted && attempt < 5 {
-				continue
-			}
-			if err != nil {
-				return rpcError("update cluster "+name, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "cluster %s %s\n", name, cordonWord(cordoned))
+			return nil
+		})
+		if err != nil {
+			return rpcError("update cluster "+name, err)
+		}
+		if !wrote {
+			fmt.Fprintf(cmd.OutOrStdout(), "cluster %s already %s\n", name, cordonWord(cordoned))
 			return nil
 		}
+		fmt.Fprintf(cmd.OutOrStdout(), "cluster %s %s\n", name, cordonWord(cordoned))
+		return nil
 	})
 }
 

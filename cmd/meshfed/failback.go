@@ -11,9 +11,6 @@ import (
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 func init() { register(newFailbackCmd) }
@@ -35,27 +32,19 @@ by itself after the hold-down.)`,
 				return err
 			}
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				for attempt := 0; ; attempt++ {
-					got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: k.Name, Tenant: t, Namespace: ns, Name: n})
-					if err != nil {
-						return rpcError("get mesh "+args[0], err)
+				o, _, err := update(ctx, c, &meshfedv1.GetRequest{Kind: k.Name, Tenant: t, Namespace: ns, Name: n}, func(o *meshfedv1.Object) error {
+					md := objects.Meta(o)
+					if md.Labels == nil {
+						md.Labels = map[string]string{}
 					}
-					m := proto.Clone(got.GetObject().GetFunctionMesh()).(*meshfedv1.FunctionMesh)
-					if m.Metadata.Labels == nil {
-						m.Metadata.Labels = map[string]string{}
-					}
-					m.Metadata.Labels[federation.FailbackLabel] = strconv.FormatInt(time.Now().Unix(), 10)
-					m.Status = nil
-					_, err = c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(m)}})
-					if status.Code(err) == codes.Aborted && attempt < 5 {
-						continue
-					}
-					if err != nil {
-						return rpcError("request failback of "+args[0], err)
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "failback of %s requested; functions return when their home clusters are Healthy\n", objects.DisplayName(got.GetObject()))
+					md.Labels[federation.FailbackLabel] = strconv.FormatInt(time.Now().Unix(), 10)
 					return nil
+				})
+				if err != nil {
+					return rpcError("request failback of "+args[0], err)
 				}
+				fmt.Fprintf(cmd.OutOrStdout(), "failback of %s requested; functions return when their home clusters are Healthy\n", objects.DisplayName(o))
+				return nil
 			})
 		},
 	}
