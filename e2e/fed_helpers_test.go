@@ -421,7 +421,7 @@ func describeAssignments(as map[string]*meshfedv1.Assignment) string {
 	return b.String()
 }
 
-// running reports whether every function in want (name → replicas) runs
+// runningIn reports whether every function in want (name → replicas) runs
 // exactly that many instances, each Running on an agent of the given
 // cluster (any cluster when cluster is "").
 func runningIn(as map[string]*meshfedv1.Assignment, want map[string]int, cluster map[string]string) (bool, string) {
