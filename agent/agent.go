@@ -11,6 +11,7 @@ import (
 	"github.com/meshfed/meshfed/agent/runtime"
 	"github.com/meshfed/meshfed/agent/runtime/builtin"
 	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc"
@@ -44,11 +45,15 @@ type Agent struct {
 	// cancelWatch ends the current watch so the watch loop lists again.
 	cancelWatch atomic.Pointer[context.CancelFunc]
 
-	// mu guards desired, clusters and running.
+	// mu guards desired, clusters, running and handover.
 	mu       sync.Mutex
 	desired  map[string]*meshfedv1.Assignment
 	clusters map[string]*meshfedv1.Cluster
 	running  map[string]*instance
+	// handover holds assignments moved off this agent while its cluster is
+	// cordoned (a drain): their instances keep running here until the new
+	// instance reports Running, or handoverTimeout passes.
+	handover map[string]*handoverState
 
 	wake chan struct{}
 }
@@ -77,6 +82,7 @@ func New(cfg Config) (*Agent, error) {
 		desired:  map[string]*meshfedv1.Assignment{},
 		clusters: map[string]*meshfedv1.Cluster{},
 		running:  map[string]*instance{},
+		handover: map[string]*handoverState{},
 		wake:     make(chan struct{}, 1),
 	}
 	a.pulsar = newPulsarClients(a)
@@ -255,9 +261,18 @@ func (a *Agent) relist(ctx context.Context) (uint64, error) {
 		a.clusters[o.GetCluster().GetMetadata().GetName()] = o.GetCluster()
 	}
 	a.desired = map[string]*meshfedv1.Assignment{}
+	listed := map[string]*meshfedv1.Assignment{}
 	for _, o := range as.GetObjects() {
+		listed[objects.KeyOf(o)] = o.GetAssignment()
 		if o.GetAssignment().GetSpec().GetAgent() == a.cfg.Name {
 			a.desired[objects.KeyOf(o)] = o.GetAssignment()
+		}
+	}
+	for k, h := range a.handover {
+		if to, ok := listed[k]; ok && to.GetSpec().GetAgent() != a.cfg.Name {
+			h.to = to
+		} else {
+			delete(a.handover, k)
 		}
 	}
 	a.mu.Unlock()
@@ -266,6 +281,21 @@ func (a *Agent) relist(ctx context.Context) (uint64, error) {
 	}
 	a.poke()
 	return min(cl.GetRevision(), as.GetRevision()), nil
+}
+
+// handoverTimeout bounds how long a drained instance waits for its
+// replacement to run before stopping anyway.
+const handoverTimeout = 30 * time.Second
+
+type handoverState struct {
+	// to is the assignment as it now stands (on its new agent).
+	to    *meshfedv1.Assignment
+	since time.Time
+}
+
+// drainingLocked reports whether this agent's cluster is cordoned.
+func (a *Agent) drainingLocked() bool {
+	return a.clusters[a.cfg.Cluster].GetSpec().GetCordoned()
 }
 
 // applyEventLocked folds one watch event into desired/clusters and reports
@@ -285,16 +315,30 @@ func (a *Agent) applyEventLocked(ev *meshfedv1.Event) bool {
 	case o.GetAssignment() != nil:
 		k := objects.KeyOf(o)
 		mine := !del && o.GetAssignment().GetSpec().GetAgent() == a.cfg.Name
-		if _, had := a.desired[k]; !mine && !had {
+		if h, ok := a.handover[k]; ok && !mine {
+			if del {
+				delete(a.handover, k)
+			} else {
+				h.to = o.GetAssignment() // the replacement's status
+			}
+			return true
+		}
+		_, had := a.desired[k]
+		if !mine && !had {
 			return false
 		}
 		if mine {
+			delete(a.handover, k)
 			old := a.desired[k]
 			a.desired[k] = o.GetAssignment()
 			// Status-only changes (our own reports) need no reconcile.
 			return old == nil || !proto.Equal(old.GetSpec(), o.GetAssignment().GetSpec())
 		}
 		delete(a.desired, k)
+		if !del && a.drainingLocked() {
+			// Drained away: make before break.
+			a.handover[k] = &handoverState{to: o.GetAssignment(), since: a.cfg.Now()}
+		}
 		return true
 	}
 	return false
@@ -346,9 +390,15 @@ func (a *Agent) reconcile(ctx context.Context) {
 	a.mu.Lock()
 	for k, inst := range a.running {
 		d, ok := desired[k]
+		if !fenced && !ok {
+			if h := a.handover[k]; h != nil && h.to.GetStatus().GetState() != federation.StateRunning && a.cfg.Now().Sub(h.since) < handoverTimeout {
+				continue // keep running until the replacement runs
+			}
+		}
 		if fenced || !ok || d.GetSpec().GetEpoch() != inst.epoch {
 			toStop = append(toStop, inst)
 			delete(a.running, k)
+			delete(a.handover, k)
 		}
 	}
 	a.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"github.com/meshfed/meshfed/controlplane"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/protobuf/proto"
 )
 
 func quiet() *slog.Logger {
@@ -270,5 +271,67 @@ func TestStatefulWordCountKeepsStateAcrossRestart(t *testing.T) {
 	got := drain(t, c, "persistent://public/default/c", 4, 20*time.Second)
 	if len(got) == 0 || got[len(got)-1] != "apple 4" {
 		t.Fatalf("counts after restart: %v (want the last to be \"apple 4\")", got)
+	}
+}
+
+func TestDrainStartsTheReplacementBeforeStoppingTheOriginal(t *testing.T) {
+	f := newFederation(t, "a", "c")
+	start := func(name, cluster string) *Agent {
+		a, err := New(Config{Name: name, Cluster: cluster, Servers: []string{f.srv.GRPCAddr()}, DataDir: t.TempDir(),
+			ReportInterval: 100 * time.Millisecond, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = a.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return a
+	}
+	agentA := start("agent-a", "a")
+	agentC := start("agent-c", "c")
+	fn := builtinFn("f", "identity", "a", "persistent://public/default/in", "a", "persistent://public/default/out", "atleast_once")
+	fn.Failover = &meshfedv1.Failover{Clusters: []string{"c"}}
+	f.apply(t, meshObj("m", fn))
+	key := objects.Key("Assignment", "public", "default", "m.f.0")
+	running := func(a *Agent) bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		inst := a.running[key]
+		return inst != nil && inst.status().GetState() == "Running"
+	}
+	controlplane.WaitFor(t, 20*time.Second, func() error {
+		if !running(agentA) {
+			return fmt.Errorf("instance not running on agent-a")
+		}
+		return nil
+	})
+	// Cordon a: a drain.
+	o, _, err := f.srv.State().Get("Cluster", "", "", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := proto.Clone(o.GetCluster()).(*meshfedv1.Cluster)
+	cl.Spec.Cordoned = true
+	f.apply(t, objects.Wrap(cl))
+	overlap := false
+	controlplane.WaitFor(t, 30*time.Second, func() error {
+		asg, _, err := f.srv.State().Get("Assignment", "public", "default", "m.f.0")
+		if err != nil {
+			return err
+		}
+		onC := running(agentC) && asg.GetAssignment().GetSpec().GetAgent() == "agent-c"
+		stillA := running(agentA)
+		if onC && stillA {
+			overlap = true
+		}
+		onC = onC && asg.GetAssignment().GetStatus().GetState() == "Running"
+		if onC && !stillA {
+			return nil
+		}
+		return fmt.Errorf("replacement running on c: %v, original still on a: %v", onC, stillA)
+	})
+	if !overlap {
+		t.Fatal("the original stopped before its replacement ran (break before make)")
 	}
 }
