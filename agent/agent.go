@@ -70,7 +70,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := client.New(cfg.Servers)
+	cp, err := client.New(cfg.Servers, cfg.DialOptions...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/agent/runtime"
+	"google.golang.org/grpc"
 )
 
 // Config configures an agent.
@@ -28,6 +29,9 @@ type Config struct {
 	Capacity int
 	// Labels describe the agent.
 	Labels map[string]string
+	// DialOptions secure the connections to the servers (mutual TLS with an
+	// agent certificate). Nil: plaintext.
+	DialOptions []grpc.DialOption
 	// Runtimes by name ("builtin", "exec", "wasm"). Nil: builtin only.
 	Runtimes map[string]runtime.Runtime
 	// ReportInterval is how often instance status is reported. Zero: 1s.

@@ -7,7 +7,9 @@ import (
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,6 +30,9 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 		return nil, status.Error(codes.InvalidArgument, "cluster: required")
 	case req.GetCapacity() < 0:
 		return nil, status.Error(codes.InvalidArgument, "capacity: must not be negative")
+	}
+	if err := checkAgentPeer(ctx, req.GetName(), req.GetCluster()); err != nil {
+		return nil, err
 	}
 	resp := &meshfedv1.RegisterResponse{}
 	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_Register_FullMethodName, req, resp); done {
@@ -67,6 +72,9 @@ func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatR
 	if req.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "name: required")
 	}
+	if err := checkAgentPeer(ctx, req.GetName(), ""); err != nil {
+		return nil, err
+	}
 	resp := &meshfedv1.HeartbeatResponse{}
 	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_Heartbeat_FullMethodName, req, resp); done {
 		return resp, err
@@ -81,6 +89,9 @@ func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatR
 // ReportStatus records instance statuses. A report for an epoch the
 // assignment has moved past, or from an agent it no longer names, is dropped.
 func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportStatusRequest) (*meshfedv1.ReportStatusResponse, error) {
+	if err := checkAgentPeer(ctx, req.GetAgent(), ""); err != nil {
+		return nil, err
+	}
 	resp := &meshfedv1.ReportStatusResponse{}
 	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_ReportStatus_FullMethodName, req, resp); done {
 		return resp, err
@@ -150,4 +161,34 @@ func checkScope(sc *meshfedv1.StateScope) error {
 		return status.Error(codes.InvalidArgument, fmt.Sprintf("scope: tenant, namespace, mesh and function are required (got %v)", sc))
 	}
 	return nil
+}
+
+// checkAgentPeer enforces, under mutual TLS, that agent calls come from that
+// agent's own certificate — which binds it to its cluster, so an agent can
+// register only there — or from a server forwarding them. Without TLS
+// there is no identity to check.
+func checkAgentPeer(ctx context.Context, name, cluster string) error {
+	id, ok, err := security.PeerIdentity(ctx)
+	if !ok {
+		return nil
+	}
+	if err != nil {
+		return status.Error(codes.PermissionDenied, err.Error())
+	}
+	switch id.Role {
+	case security.RoleServer:
+		if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedKey)) > 0 {
+			return nil // checked by the server that forwarded it
+		}
+		return status.Errorf(codes.PermissionDenied, "server certificate %q cannot act as agent %q", id.Name, name)
+	case security.RoleAgent:
+		if cluster != "" && id.Cluster != cluster {
+			return status.Errorf(codes.PermissionDenied, "agent certificate for cluster %q cannot register in cluster %q", id.Cluster, cluster)
+		}
+		if id.Name != name {
+			return status.Errorf(codes.PermissionDenied, "agent certificate for %q cannot act as agent %q", id.Name, name)
+		}
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "%s certificate %q cannot make agent calls", id.Role, id.Name)
 }

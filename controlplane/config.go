@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/meshfed/meshfed/security"
 )
 
 // Config configures a server. Zero values take the documented defaults.
@@ -56,6 +57,10 @@ type Config struct {
 	// SchedulerInterval bounds how long the scheduler waits between passes
 	// when nothing changes. Zero: 1s.
 	SchedulerInterval time.Duration
+	// TLS, when set, makes the gRPC API mutual TLS: every caller must
+	// present a certificate the CA signed, and servers call each other with
+	// their own certificate. Zero: plaintext (trusted networks only).
+	TLS security.Files
 	// RaftTweak, if set, adjusts the Raft configuration (tests use short timeouts).
 	RaftTweak func(*raft.Config)
 	// Logger receives structured logs. Nil: slog.Default().

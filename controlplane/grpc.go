@@ -26,6 +26,7 @@ const forwardedKey = "meshfed-forwarded"
 
 func (s *Server) startGRPC() {
 	s.grpcServer = grpc.NewServer(
+		s.serverCreds,
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithMeterProvider(s.telemetry.meterProvider))),
 		// Servers and clients ping every few seconds to detect frozen peers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),

@@ -53,6 +53,11 @@ type Server struct {
 	// entry of earlier terms (set in establishLeadership).
 	ready atomic.Bool
 
+	// serverCreds and clientCreds secure the gRPC API and calls to other
+	// servers (insecure unless Config.TLS is set).
+	serverCreds grpc.ServerOption
+	clientCreds grpc.DialOption
+
 	// connsMu guards conns, the client connections to other servers.
 	connsMu sync.Mutex
 	conns   map[string]*grpc.ClientConn
@@ -74,6 +79,18 @@ func NewServer(cfg Config) (*Server, error) {
 		shutdownCh: make(chan struct{}),
 	}
 	var err error
+	s.serverCreds, s.clientCreds = grpc.EmptyServerOption{}, grpc.WithTransportCredentials(insecure.NewCredentials())
+	if cfg.TLS.Enabled() {
+		sc, err := cfg.TLS.ServerCredentials()
+		if err != nil {
+			return nil, err
+		}
+		cc, err := cfg.TLS.ClientCredentials()
+		if err != nil {
+			return nil, err
+		}
+		s.serverCreds, s.clientCreds = grpc.Creds(sc), grpc.WithTransportCredentials(cc)
+	}
 	if s.telemetry, err = newTelemetry(); err != nil {
 		return nil, err
 	}
@@ -409,7 +426,7 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := s.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	c, err := grpc.NewClient(addr, s.clientCreds,
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: fastBackoff, MinConnectTimeout: time.Second}),
 		// A frozen or partitioned peer is detected in about 4 s, failing
 		// calls forwarded to it instead of letting them hang.

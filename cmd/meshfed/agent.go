@@ -72,6 +72,9 @@ the lease, the agent stops its instances itself.`,
 				return err
 			}
 			cfg.Runtimes = rts
+			if cfg.DialOptions, err = dialOptions(global.tls); err != nil {
+				return usageError{err}
+			}
 			stopTracing, err := telemetry.SetupTracing(cmd.Context(), "meshfed-agent", cfg.Name)
 			if err != nil {
 				return err

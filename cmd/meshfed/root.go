@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/security"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 )
 
 // subcommands collects the constructors registered by each subcommand's file.
@@ -26,6 +28,7 @@ func (e usageError) Unwrap() error { return e.err }
 type globalFlags struct {
 	server  string
 	timeout time.Duration
+	tls     security.Files
 }
 
 var global globalFlags
@@ -52,15 +55,35 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&global.server, "server", def,
 		"comma-separated gRPC addresses of control-plane servers, tried in order when one is down (env MESHFED_SERVER)")
 	root.PersistentFlags().DurationVar(&global.timeout, "timeout", 30*time.Second, "deadline for each request to the control plane")
+	root.PersistentFlags().StringVar(&global.tls.Cert, "tls-cert", os.Getenv("MESHFED_TLS_CERT"), "certificate for mutual TLS with the servers (env MESHFED_TLS_CERT)")
+	root.PersistentFlags().StringVar(&global.tls.Key, "tls-key", os.Getenv("MESHFED_TLS_KEY"), "key of --tls-cert (env MESHFED_TLS_KEY)")
+	root.PersistentFlags().StringVar(&global.tls.CA, "tls-ca", os.Getenv("MESHFED_TLS_CA"), "CA certificate that signed the servers' certificates (env MESHFED_TLS_CA)")
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
 	return root
 }
 
-// newClient connects to the servers named by --server.
+// newClient connects to the servers named by --server (with mutual TLS
+// when the --tls flags are set).
 func newClient() (*client.Client, error) {
-	return client.New(client.ParseAddrs(global.server))
+	opts, err := dialOptions(global.tls)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return client.New(client.ParseAddrs(global.server), opts...)
+}
+
+// dialOptions returns the transport credentials for f (none: plaintext).
+func dialOptions(f security.Files) ([]grpc.DialOption, error) {
+	if !f.Enabled() {
+		return nil, nil
+	}
+	creds, err := f.ClientCredentials()
+	if err != nil {
+		return nil, err
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(creds)}, nil
 }
 
 // requestContext returns a context bounded by --timeout.

@@ -86,6 +86,9 @@ resumes from the Raft state in --data-dir.`,
 	f.DurationVar(&cfg.AgentLease, "agent-lease", 3*time.Second, "how long an agent runs instances without a successful heartbeat before stopping them itself")
 	f.DurationVar(&cfg.AgentTTL, "agent-ttl", 4*time.Second, "how long without a heartbeat before an agent is marked Down and its instances move (must exceed --agent-lease)")
 	f.DurationVar(&cfg.FailbackHoldDown, "failback-hold-down", 30*time.Second, "how long a recovered cluster must stay Healthy before instances fail back automatically")
+	f.StringVar(&cfg.TLS.Cert, "tls-cert", "", "server certificate (meshfed tls cert create --server): makes the gRPC API mutual TLS")
+	f.StringVar(&cfg.TLS.Key, "tls-key", "", "key of --tls-cert")
+	f.StringVar(&cfg.TLS.CA, "tls-ca", "", "CA certificate every caller's certificate must be signed by")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
