@@ -5,6 +5,7 @@
 #
 #   scripts/drill-bench.sh                    # 20 drills of cluster a, 5 s out each
 #   RUNS=5 DURATION=10s RATE=100 scripts/drill-bench.sh
+#   HOLD_DOWN=5s RUNS=5 scripts/drill-bench.sh     # shorter failback hold-down
 #
 # Each drill waits for failback, which dev holds down for 30 s, so 20 drills
 # take about 15 minutes. Reports stay in $REPORTS_DIR (default: a temporary
@@ -23,6 +24,7 @@ if [ -z "$bin" ]; then
 fi
 
 "$bin" dev --clusters 3 --data-dir "$work/dev" --grpc-addr 127.0.0.1:0 --broker-port 0 --admin-port 0 \
+  --failback-hold-down "${HOLD_DOWN:-30s}" \
   >"$work/dev.out" 2>"$work/dev.log" &
 devpid=$!
 cleanup() { kill "$devpid" 2>/dev/null || true; wait "$devpid" 2>/dev/null || true; }
