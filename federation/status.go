@@ -127,6 +127,3 @@ func condition(prev *meshfedv1.FunctionMeshStatus, typ string, ok bool, reason, 
 	}
 	return c
 }
-
-// EqualStatus compares statuses ignoring nothing: callers write only on change.
-func EqualStatus(a, b *meshfedv1.FunctionMeshStatus) bool { return proto.Equal(a, b) }

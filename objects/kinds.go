@@ -6,6 +6,7 @@ import (
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // APIVersion is the apiVersion every object carries.
@@ -167,7 +168,7 @@ func Meta(o *meshfedv1.Object) *meshfedv1.ObjectMeta {
 	}
 	fd := m.ProtoReflect().Descriptor().Fields().ByName("metadata")
 	md := &meshfedv1.ObjectMeta{}
-	m.ProtoReflect().Set(fd, protoMessageValue(md))
+	m.ProtoReflect().Set(fd, protoreflect.ValueOfMessage(md.ProtoReflect()))
 	return md
 }
 

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"errors"
 	"fmt"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -283,9 +282,6 @@ func (l txnLookup) Exists(kind, tenant, namespace, name string) bool {
 	raw, err := l.txn.First(tableObjects, "id", objects.Key(kind, tenant, namespace, name))
 	return err == nil && raw != nil
 }
-
-// IsNotFound and friends keep callers free of errors.Is boilerplate.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 func setString(m protoreflect.Message, field, v string) {
 	if fd := m.Descriptor().Fields().ByName(protoreflect.Name(field)); fd != nil {
