@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -17,15 +18,21 @@ func newHCLogAdapter(l *slog.Logger) hclog.Logger {
 	})
 }
 
-// slogWriter forwards each hclog line to slog at info level.
+// slogWriter forwards each hclog line to slog at the line's own level.
 type slogWriter struct{ l *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	msg := string(p)
-	if n := len(msg); n > 0 && msg[n-1] == '\n' {
-		msg = msg[:n-1]
+	msg := strings.TrimRight(string(p), "\n")
+	level := slog.LevelInfo
+	switch {
+	case strings.Contains(msg, "[ERROR]"):
+		level = slog.LevelError
+	case strings.Contains(msg, "[WARN]"):
+		level = slog.LevelWarn
+	case strings.Contains(msg, "[DEBUG]"), strings.Contains(msg, "[TRACE]"):
+		level = slog.LevelDebug
 	}
-	w.l.Log(context.Background(), slog.LevelInfo, msg)
+	w.l.Log(context.Background(), level, msg)
 	return len(p), nil
 }
 
