@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -333,5 +334,45 @@ func TestDrainStartsTheReplacementBeforeStoppingTheOriginal(t *testing.T) {
 	})
 	if !overlap {
 		t.Fatal("the original stopped before its replacement ran (break before make)")
+	}
+}
+
+func TestEffectivelyOnceTurnsOnBrokerDeduplication(t *testing.T) {
+	f := newFederation(t, "a")
+	admin := f.brokers["a"].AdminURL() + "/admin/v2/namespaces/public/other/deduplication"
+	dedup := func() string {
+		resp, err := http.Get(admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.TrimSpace(string(b))
+	}
+	// The output namespace exists with de-duplication explicitly off.
+	create, _ := http.NewRequest(http.MethodPut, f.brokers["a"].AdminURL()+"/admin/v2/namespaces/public/other", nil)
+	resp, err := http.DefaultClient.Do(create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("create namespace: %s", resp.Status)
+	}
+	resp, err = http.Post(admin, "application/json", strings.NewReader("false"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := dedup(); resp.StatusCode/100 != 2 || strings.Contains(got, "true") {
+		t.Fatalf("turning de-duplication off: %s, now %s", resp.Status, got)
+	}
+	f.startAgent(t, "agent-a", "a", t.TempDir())
+	f.apply(t, meshObj("m", builtinFn("f", "identity", "a", "persistent://public/default/in", "a", "persistent://public/other/out", "effectively_once")))
+	c := pulsarClient(t, f.brokers["a"])
+	produce(t, c, "persistent://public/default/in", 0, 1)
+	drain(t, c, "persistent://public/other/out", 1, 20*time.Second)
+	if got := dedup(); !strings.Contains(got, "true") {
+		t.Fatalf("de-duplication of the output namespace after an effectively-once instance ran: %s", got)
 	}
 }

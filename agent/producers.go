@@ -81,6 +81,9 @@ func (p *producerSet) sendEO(ctx context.Context, inTopic, outTopic string, m *p
 	p.mu.Lock()
 	pr, ok := p.eo[k]
 	if !ok {
+		if err := p.inst.a.ensureDedup(ctx, p.inst.outputCluster(), outTopic); err != nil {
+			p.inst.logger.Warn("could not enable broker de-duplication", "topic", outTopic, "err", err)
+		}
 		name := p.eoName(inTopic, outTopic)
 		var err error
 		// The previous holder of the name (a stopped instance elsewhere)
