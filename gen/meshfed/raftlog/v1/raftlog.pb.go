@@ -39,7 +39,9 @@ type ApplyObjects struct {
 	Deletes []*DeleteObject `protobuf:"bytes,4,rep,name=deletes,proto3" json:"deletes,omitempty"`
 	// System writes only: replace only the status of existing objects, keeping
 	// spec and metadata; objects that no longer exist are skipped.
-	StatusOnly    bool `protobuf:"varint,5,opt,name=status_only,json=statusOnly,proto3" json:"status_only,omitempty"`
+	StatusOnly bool `protobuf:"varint,5,opt,name=status_only,json=statusOnly,proto3" json:"status_only,omitempty"`
+	// The audit record of the request, stored with its outcome.
+	Audit         *v1.AuditRecord `protobuf:"bytes,6,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -109,6 +111,13 @@ func (x *ApplyObjects) GetStatusOnly() bool {
 	return false
 }
 
+func (x *ApplyObjects) GetAudit() *v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
 // DeleteObject removes one object (entry type 2).
 type DeleteObject struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -118,6 +127,7 @@ type DeleteObject struct {
 	Name            string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
 	ResourceVersion uint64                 `protobuf:"varint,5,opt,name=resource_version,json=resourceVersion,proto3" json:"resource_version,omitempty"`
 	Now             *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=now,proto3" json:"now,omitempty"`
+	Audit           *v1.AuditRecord        `protobuf:"bytes,7,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -194,12 +204,20 @@ func (x *DeleteObject) GetNow() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DeleteObject) GetAudit() *v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
 // Member records the addresses of one control-plane server (entry type 3).
 type Member struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
 	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	Audit         *v1.AuditRecord        `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -255,10 +273,18 @@ func (x *Member) GetGrpcAddress() string {
 	return ""
 }
 
+func (x *Member) GetAudit() *v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
 // RemoveMember forgets a server (entry type 4).
 type RemoveMember struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Audit         *v1.AuditRecord        `protobuf:"bytes,2,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -298,6 +324,13 @@ func (x *RemoveMember) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *RemoveMember) GetAudit() *v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
 }
 
 // CommitState applies state changes of one function (entry type 5).
@@ -375,6 +408,7 @@ type PutPackage struct {
 	Digest        string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
 	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Audit         *v1.AuditRecord        `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -428,6 +462,13 @@ func (x *PutPackage) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *PutPackage) GetAudit() *v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
 }
 
 // StateEntry is one stored state key, in snapshots.
@@ -516,9 +557,12 @@ type Snapshot struct {
 	// The newest events, so watchers can resume across a restart.
 	Events []*v1.Event `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
 	// Revision after which events are complete.
-	CompactRevision uint64        `protobuf:"varint,5,opt,name=compact_revision,json=compactRevision,proto3" json:"compact_revision,omitempty"`
-	State           []*StateEntry `protobuf:"bytes,6,rep,name=state,proto3" json:"state,omitempty"`
-	Packages        []*PutPackage `protobuf:"bytes,7,rep,name=packages,proto3" json:"packages,omitempty"`
+	CompactRevision uint64            `protobuf:"varint,5,opt,name=compact_revision,json=compactRevision,proto3" json:"compact_revision,omitempty"`
+	State           []*StateEntry     `protobuf:"bytes,6,rep,name=state,proto3" json:"state,omitempty"`
+	Packages        []*PutPackage     `protobuf:"bytes,7,rep,name=packages,proto3" json:"packages,omitempty"`
+	SigningKeys     []*SigningKey     `protobuf:"bytes,8,rep,name=signing_keys,json=signingKeys,proto3" json:"signing_keys,omitempty"`
+	Tokens          []*v1.Token       `protobuf:"bytes,9,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	Audit           []*v1.AuditRecord `protobuf:"bytes,10,rep,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -602,41 +646,352 @@ func (x *Snapshot) GetPackages() []*PutPackage {
 	return nil
 }
 
+func (x *Snapshot) GetSigningKeys() []*SigningKey {
+	if x != nil {
+		return x.SigningKeys
+	}
+	return nil
+}
+
+func (x *Snapshot) GetTokens() []*v1.Token {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *Snapshot) GetAudit() []*v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
+// SigningKey signs tokens. The private key lives in the replicated state
+// (and in snapshots, which are as secret as the servers' data dirs).
+type SigningKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Ed25519 private key (64 bytes).
+	PrivateKey    []byte                 `protobuf:"bytes,2,opt,name=private_key,json=privateKey,proto3" json:"private_key,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SigningKey) Reset() {
+	*x = SigningKey{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SigningKey) ProtoMessage() {}
+
+func (x *SigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
+func (*SigningKey) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SigningKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SigningKey) GetPrivateKey() []byte {
+	if x != nil {
+		return x.PrivateKey
+	}
+	return nil
+}
+
+func (x *SigningKey) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+// InitAuth creates the first signing key and the bootstrap superuser token
+// (entry type 7). Only the first such entry takes effect.
+type InitAuth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *SigningKey            `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Bootstrap     *v1.Token              `protobuf:"bytes,2,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InitAuth) Reset() {
+	*x = InitAuth{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitAuth) ProtoMessage() {}
+
+func (x *InitAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitAuth.ProtoReflect.Descriptor instead.
+func (*InitAuth) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *InitAuth) GetKey() *SigningKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *InitAuth) GetBootstrap() *v1.Token {
+	if x != nil {
+		return x.Bootstrap
+	}
+	return nil
+}
+
+// PutToken records an issued token (entry type 8).
+type PutToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *v1.Token              `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Audit         *v1.AuditRecord        `protobuf:"bytes,2,opt,name=audit,proto3" json:"audit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutToken) Reset() {
+	*x = PutToken{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutToken) ProtoMessage() {}
+
+func (x *PutToken) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutToken.ProtoReflect.Descriptor instead.
+func (*PutToken) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PutToken) GetToken() *v1.Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *PutToken) GetAudit() *v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
+// RevokeToken revokes a token (entry type 9).
+type RevokeToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Now           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=now,proto3" json:"now,omitempty"`
+	By            string                 `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	Audit         *v1.AuditRecord        `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeToken) Reset() {
+	*x = RevokeToken{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeToken) ProtoMessage() {}
+
+func (x *RevokeToken) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeToken.ProtoReflect.Descriptor instead.
+func (*RevokeToken) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RevokeToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeToken) GetNow() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+func (x *RevokeToken) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *RevokeToken) GetAudit() *v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
+// AppendAudit appends audit records of requests that wrote nothing, such as
+// refused ones (entry type 10).
+type AppendAudit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*v1.AuditRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendAudit) Reset() {
+	*x = AppendAudit{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendAudit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendAudit) ProtoMessage() {}
+
+func (x *AppendAudit) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendAudit.ProtoReflect.Descriptor instead.
+func (*AppendAudit) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AppendAudit) GetRecords() []*v1.AuditRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
 var File_meshfed_raftlog_v1_raftlog_proto protoreflect.FileDescriptor
 
 const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\n" +
-	" meshfed/raftlog/v1/raftlog.proto\x12\x12meshfed.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16meshfed/v1/agent.proto\x1a\x18meshfed/v1/objects.proto\x1a\x18meshfed/v1/service.proto\"\xdf\x01\n" +
+	" meshfed/raftlog/v1/raftlog.proto\x12\x12meshfed.raftlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16meshfed/v1/agent.proto\x1a\x18meshfed/v1/objects.proto\x1a\x19meshfed/v1/security.proto\x1a\x18meshfed/v1/service.proto\"\x8e\x02\n" +
 	"\fApplyObjects\x12,\n" +
 	"\aobjects\x18\x01 \x03(\v2\x12.meshfed.v1.ObjectR\aobjects\x12,\n" +
 	"\x03now\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12\x16\n" +
 	"\x06system\x18\x03 \x01(\bR\x06system\x12:\n" +
 	"\adeletes\x18\x04 \x03(\v2 .meshfed.raftlog.v1.DeleteObjectR\adeletes\x12\x1f\n" +
 	"\vstatus_only\x18\x05 \x01(\bR\n" +
-	"statusOnly\"\xc5\x01\n" +
+	"statusOnly\x12-\n" +
+	"\x05audit\x18\x06 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\xf4\x01\n" +
 	"\fDeleteObject\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12)\n" +
 	"\x10resource_version\x18\x05 \x01(\x04R\x0fresourceVersion\x12,\n" +
-	"\x03now\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\"^\n" +
+	"\x03now\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12-\n" +
+	"\x05audit\x18\a \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\x8d\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
-	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x1e\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12-\n" +
+	"\x05audit\x18\x04 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"M\n" +
 	"\fRemoveMember\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x96\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
+	"\x05audit\x18\x02 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\x96\x01\n" +
 	"\vCommitState\x12,\n" +
 	"\x05scope\x18\x01 \x01(\v2\x16.meshfed.v1.StateScopeR\x05scope\x12%\n" +
 	"\x03ops\x18\x02 \x03(\v2\x13.meshfed.v1.StateOpR\x03ops\x12\x16\n" +
 	"\x06writer\x18\x03 \x01(\tR\x06writer\x12\x1a\n" +
-	"\bsequence\x18\x04 \x01(\x04R\bsequence\"L\n" +
+	"\bsequence\x18\x04 \x01(\x04R\bsequence\"{\n" +
 	"\n" +
 	"PutPackage\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x9b\x01\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12-\n" +
+	"\x05audit\x18\x04 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\x9b\x01\n" +
 	"\n" +
 	"StateEntry\x12,\n" +
 	"\x05scope\x18\x01 \x01(\v2\x16.meshfed.v1.StateScopeR\x05scope\x12\x10\n" +
@@ -644,7 +999,7 @@ const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\acounter\x18\x03 \x01(\x03R\acounter\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\fR\x05value\x12\x1d\n" +
 	"\n" +
-	"is_counter\x18\x05 \x01(\bR\tisCounter\"\xd2\x02\n" +
+	"is_counter\x18\x05 \x01(\bR\tisCounter\"\xef\x03\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12,\n" +
 	"\aobjects\x18\x02 \x03(\v2\x12.meshfed.v1.ObjectR\aobjects\x124\n" +
@@ -652,7 +1007,30 @@ const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\x06events\x18\x04 \x03(\v2\x11.meshfed.v1.EventR\x06events\x12)\n" +
 	"\x10compact_revision\x18\x05 \x01(\x04R\x0fcompactRevision\x124\n" +
 	"\x05state\x18\x06 \x03(\v2\x1e.meshfed.raftlog.v1.StateEntryR\x05state\x12:\n" +
-	"\bpackages\x18\a \x03(\v2\x1e.meshfed.raftlog.v1.PutPackageR\bpackagesB=Z;github.com/meshfed/meshfed/gen/meshfed/raftlog/v1;raftlogv1b\x06proto3"
+	"\bpackages\x18\a \x03(\v2\x1e.meshfed.raftlog.v1.PutPackageR\bpackages\x12A\n" +
+	"\fsigning_keys\x18\b \x03(\v2\x1e.meshfed.raftlog.v1.SigningKeyR\vsigningKeys\x12)\n" +
+	"\x06tokens\x18\t \x03(\v2\x11.meshfed.v1.TokenR\x06tokens\x12-\n" +
+	"\x05audit\x18\n" +
+	" \x03(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"s\n" +
+	"\n" +
+	"SigningKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vprivate_key\x18\x02 \x01(\fR\n" +
+	"privateKey\x124\n" +
+	"\acreated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"m\n" +
+	"\bInitAuth\x120\n" +
+	"\x03key\x18\x01 \x01(\v2\x1e.meshfed.raftlog.v1.SigningKeyR\x03key\x12/\n" +
+	"\tbootstrap\x18\x02 \x01(\v2\x11.meshfed.v1.TokenR\tbootstrap\"b\n" +
+	"\bPutToken\x12'\n" +
+	"\x05token\x18\x01 \x01(\v2\x11.meshfed.v1.TokenR\x05token\x12-\n" +
+	"\x05audit\x18\x02 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\x8a\x01\n" +
+	"\vRevokeToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
+	"\x03now\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12\x0e\n" +
+	"\x02by\x18\x03 \x01(\tR\x02by\x12-\n" +
+	"\x05audit\x18\x04 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"@\n" +
+	"\vAppendAudit\x121\n" +
+	"\arecords\x18\x01 \x03(\v2\x17.meshfed.v1.AuditRecordR\arecordsB=Z;github.com/meshfed/meshfed/gen/meshfed/raftlog/v1;raftlogv1b\x06proto3"
 
 var (
 	file_meshfed_raftlog_v1_raftlog_proto_rawDescOnce sync.Once
@@ -666,7 +1044,7 @@ func file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP() []byte {
 	return file_meshfed_raftlog_v1_raftlog_proto_rawDescData
 }
 
-var file_meshfed_raftlog_v1_raftlog_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_meshfed_raftlog_v1_raftlog_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_meshfed_raftlog_v1_raftlog_proto_goTypes = []any{
 	(*ApplyObjects)(nil),          // 0: meshfed.raftlog.v1.ApplyObjects
 	(*DeleteObject)(nil),          // 1: meshfed.raftlog.v1.DeleteObject
@@ -676,30 +1054,53 @@ var file_meshfed_raftlog_v1_raftlog_proto_goTypes = []any{
 	(*PutPackage)(nil),            // 5: meshfed.raftlog.v1.PutPackage
 	(*StateEntry)(nil),            // 6: meshfed.raftlog.v1.StateEntry
 	(*Snapshot)(nil),              // 7: meshfed.raftlog.v1.Snapshot
-	(*v1.Object)(nil),             // 8: meshfed.v1.Object
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*v1.StateScope)(nil),         // 10: meshfed.v1.StateScope
-	(*v1.StateOp)(nil),            // 11: meshfed.v1.StateOp
-	(*v1.Event)(nil),              // 12: meshfed.v1.Event
+	(*SigningKey)(nil),            // 8: meshfed.raftlog.v1.SigningKey
+	(*InitAuth)(nil),              // 9: meshfed.raftlog.v1.InitAuth
+	(*PutToken)(nil),              // 10: meshfed.raftlog.v1.PutToken
+	(*RevokeToken)(nil),           // 11: meshfed.raftlog.v1.RevokeToken
+	(*AppendAudit)(nil),           // 12: meshfed.raftlog.v1.AppendAudit
+	(*v1.Object)(nil),             // 13: meshfed.v1.Object
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*v1.AuditRecord)(nil),        // 15: meshfed.v1.AuditRecord
+	(*v1.StateScope)(nil),         // 16: meshfed.v1.StateScope
+	(*v1.StateOp)(nil),            // 17: meshfed.v1.StateOp
+	(*v1.Event)(nil),              // 18: meshfed.v1.Event
+	(*v1.Token)(nil),              // 19: meshfed.v1.Token
 }
 var file_meshfed_raftlog_v1_raftlog_proto_depIdxs = []int32{
-	8,  // 0: meshfed.raftlog.v1.ApplyObjects.objects:type_name -> meshfed.v1.Object
-	9,  // 1: meshfed.raftlog.v1.ApplyObjects.now:type_name -> google.protobuf.Timestamp
+	13, // 0: meshfed.raftlog.v1.ApplyObjects.objects:type_name -> meshfed.v1.Object
+	14, // 1: meshfed.raftlog.v1.ApplyObjects.now:type_name -> google.protobuf.Timestamp
 	1,  // 2: meshfed.raftlog.v1.ApplyObjects.deletes:type_name -> meshfed.raftlog.v1.DeleteObject
-	9,  // 3: meshfed.raftlog.v1.DeleteObject.now:type_name -> google.protobuf.Timestamp
-	10, // 4: meshfed.raftlog.v1.CommitState.scope:type_name -> meshfed.v1.StateScope
-	11, // 5: meshfed.raftlog.v1.CommitState.ops:type_name -> meshfed.v1.StateOp
-	10, // 6: meshfed.raftlog.v1.StateEntry.scope:type_name -> meshfed.v1.StateScope
-	8,  // 7: meshfed.raftlog.v1.Snapshot.objects:type_name -> meshfed.v1.Object
-	2,  // 8: meshfed.raftlog.v1.Snapshot.members:type_name -> meshfed.raftlog.v1.Member
-	12, // 9: meshfed.raftlog.v1.Snapshot.events:type_name -> meshfed.v1.Event
-	6,  // 10: meshfed.raftlog.v1.Snapshot.state:type_name -> meshfed.raftlog.v1.StateEntry
-	5,  // 11: meshfed.raftlog.v1.Snapshot.packages:type_name -> meshfed.raftlog.v1.PutPackage
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	15, // 3: meshfed.raftlog.v1.ApplyObjects.audit:type_name -> meshfed.v1.AuditRecord
+	14, // 4: meshfed.raftlog.v1.DeleteObject.now:type_name -> google.protobuf.Timestamp
+	15, // 5: meshfed.raftlog.v1.DeleteObject.audit:type_name -> meshfed.v1.AuditRecord
+	15, // 6: meshfed.raftlog.v1.Member.audit:type_name -> meshfed.v1.AuditRecord
+	15, // 7: meshfed.raftlog.v1.RemoveMember.audit:type_name -> meshfed.v1.AuditRecord
+	16, // 8: meshfed.raftlog.v1.CommitState.scope:type_name -> meshfed.v1.StateScope
+	17, // 9: meshfed.raftlog.v1.CommitState.ops:type_name -> meshfed.v1.StateOp
+	15, // 10: meshfed.raftlog.v1.PutPackage.audit:type_name -> meshfed.v1.AuditRecord
+	16, // 11: meshfed.raftlog.v1.StateEntry.scope:type_name -> meshfed.v1.StateScope
+	13, // 12: meshfed.raftlog.v1.Snapshot.objects:type_name -> meshfed.v1.Object
+	2,  // 13: meshfed.raftlog.v1.Snapshot.members:type_name -> meshfed.raftlog.v1.Member
+	18, // 14: meshfed.raftlog.v1.Snapshot.events:type_name -> meshfed.v1.Event
+	6,  // 15: meshfed.raftlog.v1.Snapshot.state:type_name -> meshfed.raftlog.v1.StateEntry
+	5,  // 16: meshfed.raftlog.v1.Snapshot.packages:type_name -> meshfed.raftlog.v1.PutPackage
+	8,  // 17: meshfed.raftlog.v1.Snapshot.signing_keys:type_name -> meshfed.raftlog.v1.SigningKey
+	19, // 18: meshfed.raftlog.v1.Snapshot.tokens:type_name -> meshfed.v1.Token
+	15, // 19: meshfed.raftlog.v1.Snapshot.audit:type_name -> meshfed.v1.AuditRecord
+	14, // 20: meshfed.raftlog.v1.SigningKey.created:type_name -> google.protobuf.Timestamp
+	8,  // 21: meshfed.raftlog.v1.InitAuth.key:type_name -> meshfed.raftlog.v1.SigningKey
+	19, // 22: meshfed.raftlog.v1.InitAuth.bootstrap:type_name -> meshfed.v1.Token
+	19, // 23: meshfed.raftlog.v1.PutToken.token:type_name -> meshfed.v1.Token
+	15, // 24: meshfed.raftlog.v1.PutToken.audit:type_name -> meshfed.v1.AuditRecord
+	14, // 25: meshfed.raftlog.v1.RevokeToken.now:type_name -> google.protobuf.Timestamp
+	15, // 26: meshfed.raftlog.v1.RevokeToken.audit:type_name -> meshfed.v1.AuditRecord
+	15, // 27: meshfed.raftlog.v1.AppendAudit.records:type_name -> meshfed.v1.AuditRecord
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_raftlog_v1_raftlog_proto_init() }
@@ -713,7 +1114,7 @@ func file_meshfed_raftlog_v1_raftlog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_raftlog_v1_raftlog_proto_rawDesc), len(file_meshfed_raftlog_v1_raftlog_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
