@@ -7,6 +7,7 @@ import (
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"github.com/meshfed/meshfed/policies"
 	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -31,7 +32,7 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 	case req.GetCapacity() < 0:
 		return nil, status.Error(codes.InvalidArgument, "capacity: must not be negative")
 	}
-	if err := checkAgentPeer(ctx, req.GetName(), req.GetCluster()); err != nil {
+	if err := e.srv.checkAgent(ctx, meshfedv1.AgentService_Register_FullMethodName, req.GetName(), req.GetCluster()); err != nil {
 		return nil, err
 	}
 	resp := &meshfedv1.RegisterResponse{}
@@ -59,7 +60,10 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 		}
 	}
 	e.srv.heartbeats.beat(req.GetName(), true)
-	if _, err := e.srv.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{objects.Wrap(a)}, Now: timestamppb.Now(), System: true}); err != nil {
+	audit := e.srv.auditEntry(ctx, meshfedv1.AgentService_Register_FullMethodName, policies.ActionAgentCall, targetOf(objects.Wrap(a)))
+	_, err := e.srv.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{objects.Wrap(a)}, Now: timestamppb.Now(), System: true, Audit: audit})
+	e.srv.logWrite(audit, err)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &meshfedv1.RegisterResponse{
@@ -72,7 +76,7 @@ func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatR
 	if req.GetName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "name: required")
 	}
-	if err := checkAgentPeer(ctx, req.GetName(), ""); err != nil {
+	if err := e.srv.checkAgent(ctx, meshfedv1.AgentService_Heartbeat_FullMethodName, req.GetName(), ""); err != nil {
 		return nil, err
 	}
 	resp := &meshfedv1.HeartbeatResponse{}
@@ -89,7 +93,7 @@ func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatR
 // ReportStatus records instance statuses. A report for an epoch the
 // assignment has moved past, or from an agent it no longer names, is dropped.
 func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportStatusRequest) (*meshfedv1.ReportStatusResponse, error) {
-	if err := checkAgentPeer(ctx, req.GetAgent(), ""); err != nil {
+	if err := e.srv.checkAgent(ctx, meshfedv1.AgentService_ReportStatus_FullMethodName, req.GetAgent(), ""); err != nil {
 		return nil, err
 	}
 	resp := &meshfedv1.ReportStatusResponse{}
@@ -161,6 +165,33 @@ func checkScope(sc *meshfedv1.StateScope) error {
 		return status.Error(codes.InvalidArgument, fmt.Sprintf("scope: tenant, namespace, mesh and function are required (got %v)", sc))
 	}
 	return nil
+}
+
+// checkAgent enforces that agent calls for agent name (in cluster, when
+// the call names one) come from that agent. With authentication on, the
+// caller must be an agent whose certificate binds it to the agent's
+// cluster and names it; refusals are audited.
+func (s *Server) checkAgent(ctx context.Context, method, name, cluster string) error {
+	if !s.cfg.Auth {
+		return checkAgentPeer(ctx, name, cluster)
+	}
+	c := callerFrom(ctx)
+	if cluster == "" {
+		if a, _, err := s.fsm.State().Get("Agent", "", "", name); err == nil {
+			cluster = a.GetAgent().GetSpec().GetCluster()
+		} else {
+			cluster = c.p.Cluster // not registered yet: the call itself will fail
+		}
+	}
+	err := policies.AuthorizeAgent(c.p, cluster)
+	if err == nil && c.p.Name != "agent/"+cluster+"/"+name {
+		err = fmt.Errorf("%s cannot act as agent %q", c.p, name)
+	}
+	if err != nil {
+		err = status.Error(codes.PermissionDenied, err.Error())
+		s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: "Agent", Name: name}}, err)
+	}
+	return err
 }
 
 // checkAgentPeer enforces, under mutual TLS, that agent calls come from that

@@ -61,6 +61,14 @@ type Config struct {
 	// present a certificate the CA signed, and servers call each other with
 	// their own certificate. Zero: plaintext (trusted networks only).
 	TLS security.Files
+	// Auth turns on authentication and authorization: users present bearer
+	// tokens the control plane signed, agents and servers their
+	// certificates, and every RPC is checked against the caller's role. It
+	// needs TLS. The first leader creates the signing key and writes a
+	// bootstrap superuser token to DataDir/bootstrap-token.
+	Auth bool
+	// AuditRetention bounds the audit records kept in the state. Zero: 100,000.
+	AuditRetention int
 	// RaftTweak, if set, adjusts the Raft configuration (tests use short timeouts).
 	RaftTweak func(*raft.Config)
 	// Logger receives structured logs. Nil: slog.Default().
@@ -112,6 +120,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SchedulerInterval == 0 {
 		c.SchedulerInterval = time.Second
+	}
+	if c.Auth && !c.TLS.Enabled() {
+		return fmt.Errorf("--auth needs mutual TLS (--tls-cert, --tls-key, --tls-ca): agents prove their cluster with certificates and tokens must not cross the network in clear")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -37,7 +37,10 @@ type applyResponse struct {
 	apply    *state.ApplyResult
 	deleted  *meshfedv1.Object
 	counters []*meshfedv1.StateValue
-	err      error
+	token    *meshfedv1.Token
+	// initialized: this InitAuth entry created the signing key.
+	initialized bool
+	err         error
 }
 
 // NewFSM returns an FSM over an empty store.
@@ -76,6 +79,14 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		return f.applyCommitState(st, body, l.Index)
 	case PutPackageType:
 		return f.applyPutPackage(st, body, l.Index)
+	case InitAuthType:
+		return f.applyInitAuth(st, body, l.Index)
+	case PutTokenType:
+		return f.applyPutToken(st, body, l.Index)
+	case RevokeTokenType:
+		return f.applyRevokeToken(st, body, l.Index)
+	case AppendAuditType:
+		return f.applyAppendAudit(st, body, l.Index)
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		f.logger.Warn("skipping unknown log entry type", "type", uint8(t), "index", l.Index)
@@ -95,6 +106,7 @@ func (f *FSM) applyObjects(st *state.Store, body []byte, index uint64) interface
 	if err != nil {
 		st.Touch(index)
 	}
+	recordAudit(st, index, req.GetAudit(), err)
 	return &applyResponse{apply: res, err: err}
 }
 
@@ -108,6 +120,7 @@ func (f *FSM) applyDelete(st *state.Store, body []byte, index uint64) interface{
 	if err != nil {
 		st.Touch(index)
 	}
+	recordAudit(st, index, req.GetAudit(), err)
 	return &applyResponse{deleted: old, err: err}
 }
 
@@ -117,7 +130,9 @@ func (f *FSM) applyUpsertMember(st *state.Store, body []byte, index uint64) inte
 		st.Touch(index)
 		return &applyResponse{err: fmt.Errorf("decode Member: %w", err)}
 	}
-	return &applyResponse{err: st.UpsertMember(index, &m)}
+	err := st.UpsertMember(index, &m)
+	recordAudit(st, index, m.GetAudit(), err)
+	return &applyResponse{err: err}
 }
 
 func (f *FSM) applyRemoveMember(st *state.Store, body []byte, index uint64) interface{} {
@@ -126,7 +141,9 @@ func (f *FSM) applyRemoveMember(st *state.Store, body []byte, index uint64) inte
 		st.Touch(index)
 		return &applyResponse{err: fmt.Errorf("decode RemoveMember: %w", err)}
 	}
-	return &applyResponse{err: st.RemoveMember(index, m.GetId())}
+	err := st.RemoveMember(index, m.GetId())
+	recordAudit(st, index, m.GetAudit(), err)
+	return &applyResponse{err: err}
 }
 
 func (f *FSM) applyCommitState(st *state.Store, body []byte, index uint64) interface{} {
@@ -148,7 +165,64 @@ func (f *FSM) applyPutPackage(st *state.Store, body []byte, index uint64) interf
 		st.Touch(index)
 		return &applyResponse{err: fmt.Errorf("decode PutPackage: %w", err)}
 	}
-	return &applyResponse{err: st.PutPackage(index, &req)}
+	audit := req.GetAudit()
+	req.Audit = nil // the stored package carries no audit record
+	err := st.PutPackage(index, &req)
+	recordAudit(st, index, audit, err)
+	return &applyResponse{err: err}
+}
+
+func (f *FSM) applyInitAuth(st *state.Store, body []byte, index uint64) interface{} {
+	var req raftlogv1.InitAuth
+	if err := proto.Unmarshal(body, &req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode InitAuth: %w", err)}
+	}
+	ok, err := st.InitAuth(index, &req)
+	return &applyResponse{initialized: ok, err: err}
+}
+
+func (f *FSM) applyPutToken(st *state.Store, body []byte, index uint64) interface{} {
+	var req raftlogv1.PutToken
+	if err := proto.Unmarshal(body, &req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode PutToken: %w", err)}
+	}
+	err := st.PutToken(index, &req)
+	recordAudit(st, index, req.GetAudit(), err)
+	return &applyResponse{token: req.GetToken(), err: err}
+}
+
+func (f *FSM) applyRevokeToken(st *state.Store, body []byte, index uint64) interface{} {
+	var req raftlogv1.RevokeToken
+	if err := proto.Unmarshal(body, &req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode RevokeToken: %w", err)}
+	}
+	t, err := st.RevokeToken(index, &req)
+	recordAudit(st, index, req.GetAudit(), err)
+	return &applyResponse{token: t, err: err}
+}
+
+func (f *FSM) applyAppendAudit(st *state.Store, body []byte, index uint64) interface{} {
+	var req raftlogv1.AppendAudit
+	if err := proto.Unmarshal(body, &req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode AppendAudit: %w", err)}
+	}
+	st.AppendAudit(index, req.GetRecords()...)
+	return &applyResponse{}
+}
+
+// recordAudit stores the audit record a write carried, with the write's
+// outcome. Every server computes the same outcome from the same entry.
+func recordAudit(st *state.Store, index uint64, rec *meshfedv1.AuditRecord, err error) {
+	if rec == nil {
+		return
+	}
+	rec = proto.CloneOf(rec)
+	setAuditResult(rec, err)
+	st.AppendAudit(index, rec)
 }
 
 // Snapshot captures the store cheaply; the encoding happens in Persist.

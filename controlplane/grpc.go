@@ -27,6 +27,8 @@ const forwardedKey = "meshfed-forwarded"
 func (s *Server) startGRPC() {
 	s.grpcServer = grpc.NewServer(
 		s.serverCreds,
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithMeterProvider(s.telemetry.meterProvider))),
 		// Servers and clients ping every few seconds to detect frozen peers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
@@ -36,6 +38,8 @@ func (s *Server) startGRPC() {
 	meshfedv1.RegisterOperatorServiceServer(s.grpcServer, &operatorEndpoint{srv: s})
 	meshfedv1.RegisterAgentServiceServer(s.grpcServer, &agentEndpoint{srv: s})
 	meshfedv1.RegisterPackageServiceServer(s.grpcServer, &packageEndpoint{srv: s})
+	meshfedv1.RegisterTokenServiceServer(s.grpcServer, &tokenEndpoint{srv: s})
+	meshfedv1.RegisterAuditServiceServer(s.grpcServer, &auditEndpoint{srv: s})
 	go func() {
 		if err := s.grpcServer.Serve(s.grpcLis); err != nil {
 			s.logger.Error("grpc server stopped", "err", err)
@@ -169,9 +173,14 @@ func (s *Server) forwardContext(ctx context.Context, addr string) context.Contex
 	md, _ := metadata.FromIncomingContext(ctx)
 	md = md.Copy()
 	md.Set(forwardedKey, s.cfg.NodeID)
-	// Drop transport-level keys the incoming context carries.
-	for _, k := range []string{":authority", "content-type", "user-agent", "grpc-accept-encoding", "grpc-timeout"} {
+	// Drop transport-level keys the incoming context carries, and the
+	// caller's credentials: the leader trusts the principal this server
+	// authenticated, carried under this server's certificate.
+	for _, k := range []string{":authority", "content-type", "user-agent", "grpc-accept-encoding", "grpc-timeout", authorizationKey, principalKey} {
 		delete(md, k)
+	}
+	if c := callerFrom(ctx); s.cfg.Auth && !c.server {
+		md.Set(principalKey, principalMetadata(c))
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("meshfed.forwarded_to", addr))
 	return metadata.NewOutgoingContext(ctx, md)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/meshfed/meshfed/controlplane/state"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -48,11 +51,28 @@ func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest)
 	if err := errors.Join(errs...); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	const method = meshfedv1.ObjectService_Apply_FullMethodName
+	targets := make([]*meshfedv1.AuditTarget, 0, len(req.GetObjects()))
+	var actions []string
+	for _, o := range req.GetObjects() {
+		t := targetOf(o)
+		action, _ := policies.WriteAction(t.GetKind())
+		if err := e.srv.authorize(ctx, method, action, t); err != nil {
+			return nil, err
+		}
+		targets = append(targets, t)
+		if !slices.Contains(actions, string(action)) {
+			actions = append(actions, string(action))
+		}
+	}
 	resp := &meshfedv1.ApplyResponse{}
-	if done, err := e.srv.forward(ctx, meshfedv1.ObjectService_Apply_FullMethodName, req, resp); done {
+	if done, err := e.srv.forward(ctx, method, req, resp); done {
 		return resp, err
 	}
 	entry := &raftlogv1.ApplyObjects{Objects: req.GetObjects(), Now: timestamppb.Now()}
+	if !req.GetDryRun() {
+		entry.Audit = e.srv.auditEntry(ctx, method, policies.Action(strings.Join(actions, ",")), targets...)
+	}
 	var res *state.ApplyResult
 	if req.GetDryRun() {
 		st := e.srv.fsm.State()
@@ -63,6 +83,7 @@ func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest)
 		res = r
 	} else {
 		r, err := e.srv.raftApply(ctx, ApplyObjectsType, entry)
+		e.srv.logWrite(entry.Audit, err)
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -80,6 +101,11 @@ func (e *objectEndpoint) Get(ctx context.Context, req *meshfedv1.GetRequest) (*m
 		return nil, status.Error(codes.InvalidArgument, "name: required")
 	}
 	if err := scopeArgs(k, req.GetTenant(), req.GetNamespace(), true); err != nil {
+		return nil, err
+	}
+	action, _ := policies.ReadAction(k.Name)
+	if err := e.srv.authorize(ctx, meshfedv1.ObjectService_Get_FullMethodName, action,
+		&meshfedv1.AuditTarget{Kind: k.Name, Tenant: req.GetTenant(), Namespace: req.GetNamespace(), Name: req.GetName()}); err != nil {
 		return nil, err
 	}
 	if !req.GetStale() {
@@ -103,6 +129,9 @@ func (e *objectEndpoint) List(ctx context.Context, req *meshfedv1.ListRequest) (
 	if err != nil {
 		return nil, err
 	}
+	if err := e.srv.authorizeRange(ctx, meshfedv1.ObjectService_List_FullMethodName, f.Kind, req.GetTenant(), req.GetNamespace()); err != nil {
+		return nil, err
+	}
 	if !req.GetStale() {
 		resp := &meshfedv1.ListResponse{}
 		if done, err := e.srv.forward(ctx, meshfedv1.ObjectService_List_FullMethodName, req, resp); done {
@@ -116,7 +145,7 @@ func (e *objectEndpoint) List(ctx context.Context, req *meshfedv1.ListRequest) (
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &meshfedv1.ListResponse{Objects: objs, Revision: rev}, nil
+	return &meshfedv1.ListResponse{Objects: slices.DeleteFunc(objs, func(o *meshfedv1.Object) bool { return !e.srv.allowed(ctx, o) }), Revision: rev}, nil
 }
 
 func (e *objectEndpoint) Delete(ctx context.Context, req *meshfedv1.DeleteRequest) (*meshfedv1.DeleteResponse, error) {
@@ -133,12 +162,21 @@ func (e *objectEndpoint) Delete(ctx context.Context, req *meshfedv1.DeleteReques
 	if err := scopeArgs(k, req.GetTenant(), req.GetNamespace(), true); err != nil {
 		return nil, err
 	}
+	const method = meshfedv1.ObjectService_Delete_FullMethodName
+	target := &meshfedv1.AuditTarget{Kind: k.Name, Tenant: req.GetTenant(), Namespace: req.GetNamespace(), Name: req.GetName()}
+	action, _ := policies.WriteAction(k.Name)
+	if err := e.srv.authorize(ctx, method, action, target); err != nil {
+		return nil, err
+	}
 	resp := &meshfedv1.DeleteResponse{}
-	if done, err := e.srv.forward(ctx, meshfedv1.ObjectService_Delete_FullMethodName, req, resp); done {
+	if done, err := e.srv.forward(ctx, method, req, resp); done {
 		return resp, err
 	}
 	entry := &raftlogv1.DeleteObject{Kind: k.Name, Tenant: req.GetTenant(), Namespace: req.GetNamespace(),
 		Name: req.GetName(), ResourceVersion: req.GetResourceVersion(), Now: timestamppb.Now()}
+	if !req.GetDryRun() {
+		entry.Audit = e.srv.auditEntry(ctx, method, action, target)
+	}
 	if req.GetDryRun() {
 		st := e.srv.fsm.State()
 		old, err := st.Delete(st.Revision(), entry, true)
@@ -148,6 +186,7 @@ func (e *objectEndpoint) Delete(ctx context.Context, req *meshfedv1.DeleteReques
 		return &meshfedv1.DeleteResponse{Revision: st.Revision(), Object: old}, nil
 	}
 	r, err := e.srv.raftApply(ctx, DeleteObjectType, entry)
+	e.srv.logWrite(entry.Audit, err)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -162,6 +201,12 @@ func (e *objectEndpoint) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.Obj
 		return err
 	}
 	ctx := stream.Context()
+	if err := e.srv.authorizeRange(ctx, meshfedv1.ObjectService_Watch_FullMethodName, f.Kind, req.GetTenant(), req.GetNamespace()); err != nil {
+		return err
+	}
+	if e.srv.cfg.Auth {
+		f.Match = func(o *meshfedv1.Object) bool { return e.srv.allowed(ctx, o) }
+	}
 	st := e.srv.fsm.State()
 	rev := req.GetStartRevision()
 	if rev == 0 {

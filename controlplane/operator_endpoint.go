@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -82,7 +83,10 @@ func (e *operatorEndpoint) AddPeer(ctx context.Context, req *meshfedv1.AddPeerRe
 		e.srv.logger.Info("added raft voter", "id", req.GetId(), "raft_address", req.GetRaftAddress())
 	}
 	if m := e.srv.fsm.State().Member(req.GetId()); m == nil || m.GetGrpcAddress() != req.GetGrpcAddress() || m.GetRaftAddress() != req.GetRaftAddress() {
-		if _, err := e.srv.raftApply(ctx, UpsertMemberType, &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress()}); err != nil {
+		audit := e.srv.auditEntry(ctx, meshfedv1.OperatorService_AddPeer_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Peer", Name: req.GetId()})
+		_, err := e.srv.raftApply(ctx, UpsertMemberType, &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress(), Audit: audit})
+		e.srv.logWrite(audit, err)
+		if err != nil {
 			return nil, toStatus(err)
 		}
 	}
@@ -111,7 +115,10 @@ func (e *operatorEndpoint) RemovePeer(ctx context.Context, req *meshfedv1.Remove
 	if err := e.srv.raft.RemoveServer(raft.ServerID(req.GetId()), 0, e.srv.cfg.ApplyTimeout).Error(); err != nil {
 		return nil, toStatus(fmt.Errorf("remove peer %s: %w", req.GetId(), err))
 	}
-	if _, err := e.srv.raftApply(ctx, RemoveMemberType, &raftlogv1.RemoveMember{Id: req.GetId()}); err != nil {
+	audit := e.srv.auditEntry(ctx, meshfedv1.OperatorService_RemovePeer_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Peer", Name: req.GetId()})
+	_, err := e.srv.raftApply(ctx, RemoveMemberType, &raftlogv1.RemoveMember{Id: req.GetId(), Audit: audit})
+	e.srv.logWrite(audit, err)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	return resp, nil
@@ -226,7 +233,12 @@ func (e *operatorEndpoint) RestoreSnapshot(stream meshfedv1.OperatorService_Rest
 		return stream.SendAndClose(resp)
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: snap.GetRevision(), Size: int64(buf.Len())}
-	if err := srv.raft.Restore(meta, bytes.NewReader(buf.Bytes()), srv.cfg.ApplyTimeout); err != nil {
+	err = srv.raft.Restore(meta, bytes.NewReader(buf.Bytes()), srv.cfg.ApplyTimeout)
+	// The restore replaces the state, audit log included: record it after.
+	audit := srv.auditEntry(ctx, meshfedv1.OperatorService_RestoreSnapshot_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Snapshot", Name: fmt.Sprint(snap.GetRevision())})
+	setAuditResult(audit, err)
+	srv.auditAsync(audit)
+	if err != nil {
 		return toStatus(fmt.Errorf("restore snapshot: %w", err))
 	}
 	srv.logger.Info("restored snapshot from operator", "objects", len(snap.GetObjects()), "snapshot_revision", snap.GetRevision())

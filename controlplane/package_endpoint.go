@@ -9,6 +9,7 @@ import (
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -66,7 +67,10 @@ func (e *packageEndpoint) PushPackage(stream meshfedv1.PackageService_PushPackag
 		return stream.SendAndClose(resp)
 	}
 	if _, err := e.srv.fsm.State().Package(digest); err != nil {
-		if _, err := e.srv.raftApply(ctx, PutPackageType, &raftlogv1.PutPackage{Digest: digest, Data: data, Name: name}); err != nil {
+		audit := e.srv.auditEntry(ctx, meshfedv1.PackageService_PushPackage_FullMethodName, policies.ActionPackagePush, &meshfedv1.AuditTarget{Kind: "Package", Name: digest})
+		_, err := e.srv.raftApply(ctx, PutPackageType, &raftlogv1.PutPackage{Digest: digest, Data: data, Name: name, Audit: audit})
+		e.srv.logWrite(audit, err)
+		if err != nil {
 			return toStatus(err)
 		}
 	}

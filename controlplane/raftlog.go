@@ -26,6 +26,14 @@ const (
 	CommitStateType MessageType = 5
 	// PutPackageType carries raftlogv1.PutPackage.
 	PutPackageType MessageType = 6
+	// InitAuthType carries raftlogv1.InitAuth.
+	InitAuthType MessageType = 7
+	// PutTokenType carries raftlogv1.PutToken.
+	PutTokenType MessageType = 8
+	// RevokeTokenType carries raftlogv1.RevokeToken.
+	RevokeTokenType MessageType = 9
+	// AppendAuditType carries raftlogv1.AppendAudit.
+	AppendAuditType MessageType = 10
 
 	// IgnoreUnknownTypeFlag marks entries an older server may skip.
 	IgnoreUnknownTypeFlag MessageType = 128
@@ -45,6 +53,14 @@ func (t MessageType) String() string {
 		return "CommitState"
 	case PutPackageType:
 		return "PutPackage"
+	case InitAuthType:
+		return "InitAuth"
+	case PutTokenType:
+		return "PutToken"
+	case RevokeTokenType:
+		return "RevokeToken"
+	case AppendAuditType:
+		return "AppendAudit"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }

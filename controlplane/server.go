@@ -62,6 +62,9 @@ type Server struct {
 	connsMu sync.Mutex
 	conns   map[string]*grpc.ClientConn
 
+	// auditCh queues audit records of requests that wrote nothing.
+	auditCh chan *meshfedv1.AuditRecord
+
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
 	wg           sync.WaitGroup
@@ -77,6 +80,7 @@ func NewServer(cfg Config) (*Server, error) {
 		logger:     cfg.Logger.With("node", cfg.NodeID),
 		conns:      map[string]*grpc.ClientConn{},
 		shutdownCh: make(chan struct{}),
+		auditCh:    make(chan *meshfedv1.AuditRecord, auditQueueSize),
 	}
 	var err error
 	s.serverCreds, s.clientCreds = grpc.EmptyServerOption{}, grpc.WithTransportCredentials(insecure.NewCredentials())
@@ -94,7 +98,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.telemetry, err = newTelemetry(); err != nil {
 		return nil, err
 	}
-	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs, Admit: admitObject}, s.logger)
+	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs, Admit: admitObject, AuditRetention: cfg.AuditRetention}, s.logger)
 	if err := s.openListeners(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -108,9 +112,10 @@ func NewServer(cfg Config) (*Server, error) {
 	s.telemetry.observeRaft(s)
 	s.startGRPC()
 	s.startHTTP()
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.monitorLeadership()
 	go s.registerSelf()
+	go s.runAuditor()
 	return s, nil
 }
 
@@ -338,6 +343,18 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 	if cur := s.fsm.State().Member(s.cfg.NodeID); cur == nil || cur.GetGrpcAddress() != m.GetGrpcAddress() || cur.GetRaftAddress() != m.GetRaftAddress() {
 		if _, err := s.raftApply(context.Background(), UpsertMemberType, m); err != nil {
 			s.logger.Warn("record leader member", "err", err)
+		}
+	}
+	for s.cfg.Auth && !s.fsm.State().AuthInitialized() {
+		err := s.initAuth()
+		if err == nil {
+			break
+		}
+		s.logger.Warn("initialise authentication; retrying", "err", err)
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	select {

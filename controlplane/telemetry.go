@@ -26,6 +26,7 @@ type telemetry struct {
 	applyLatency       metric.Float64Histogram
 	leaderChanges      metric.Int64Counter
 	clusterTransitions metric.Int64Counter
+	auditDropped       metric.Int64Counter
 }
 
 func newTelemetry() (*telemetry, error) {
@@ -53,6 +54,10 @@ func newTelemetry() (*telemetry, error) {
 	}
 	if t.clusterTransitions, err = t.meter.Int64Counter("meshfed.cluster.health.transitions",
 		metric.WithDescription("Cluster health changes the scheduler recorded.")); err != nil {
+		return nil, err
+	}
+	if t.auditDropped, err = t.meter.Int64Counter("meshfed.audit.dropped",
+		metric.WithDescription("Audit records of refused requests dropped because the queue to the log was full (they remain in the structured log).")); err != nil {
 		return nil, err
 	}
 	return t, nil

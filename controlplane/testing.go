@@ -5,11 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -130,4 +133,77 @@ func TestClient(t testing.TB, addr string) (meshfedv1.ObjectServiceClient, meshf
 	}
 	t.Cleanup(func() { conn.Close() })
 	return meshfedv1.NewObjectServiceClient(conn), meshfedv1.NewOperatorServiceClient(conn)
+}
+
+// TestPKI is a certificate authority in a temporary directory for tests of
+// mutual TLS and authentication.
+type TestPKI struct {
+	t   testing.TB
+	Dir string
+}
+
+// NewTestPKI creates a CA.
+func NewTestPKI(t testing.TB) *TestPKI {
+	t.Helper()
+	dir := t.TempDir()
+	if err := security.CreateCA(dir, 24*time.Hour); err != nil {
+		t.Fatalf("create CA: %v", err)
+	}
+	return &TestPKI{t: t, Dir: dir}
+}
+
+// Files issues a certificate (role server, agent or client; cluster for
+// agents) and returns the files to configure TLS with.
+func (p *TestPKI) Files(role security.Role, name, cluster string) security.Files {
+	p.t.Helper()
+	out := filepath.Join(p.Dir, string(role)+"-"+cluster+"-"+name)
+	if _, err := os.Stat(out + ".pem"); err != nil {
+		if err := security.IssueCert(p.Dir, out, security.CertRequest{Role: role, Name: name, Cluster: cluster, Validity: time.Hour}); err != nil {
+			p.t.Fatalf("issue %s certificate %s: %v", role, name, err)
+		}
+	}
+	return security.Files{Cert: out + ".pem", Key: out + "-key.pem", CA: filepath.Join(p.Dir, security.CACertFile)}
+}
+
+// Dial connects with the certificate files and, if token is set, presents it.
+func (p *TestPKI) Dial(addr string, files security.Files, token string) *grpc.ClientConn {
+	p.t.Helper()
+	creds, err := files.ClientCredentials()
+	if err != nil {
+		p.t.Fatalf("client credentials: %v", err)
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(security.BearerToken(token)))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		p.t.Fatalf("dial %s: %v", addr, err)
+	}
+	p.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// SecureConfig turns on mutual TLS and authentication for a test server.
+func (p *TestPKI) SecureConfig(c *Config) {
+	c.TLS = p.Files(security.RoleServer, c.NodeID, "")
+	c.Auth = true
+}
+
+// BootstrapToken waits for one of servers to have written the bootstrap
+// superuser token and returns it.
+func BootstrapToken(t testing.TB, servers ...*Server) string {
+	t.Helper()
+	var tok string
+	WaitFor(t, 15*time.Second, func() error {
+		for _, s := range servers {
+			b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, BootstrapTokenFile))
+			if err == nil {
+				tok = strings.TrimSpace(string(b))
+				return nil
+			}
+		}
+		return fmt.Errorf("no server wrote %s yet", BootstrapTokenFile)
+	})
+	return tok
 }

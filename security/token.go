@@ -1,6 +1,7 @@
 package security
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -27,6 +28,8 @@ var (
 	ErrTokenMalformed = errors.New("malformed token")
 	ErrTokenSignature = errors.New("token signature does not verify")
 	ErrTokenExpired   = errors.New("token expired")
+	// ErrTokenUnknownKey matches ErrTokenSignature: the key id is unknown.
+	ErrTokenUnknownKey = fmt.Errorf("%w: signed by an unknown key", ErrTokenSignature)
 )
 
 // NewSigningKey returns a fresh Ed25519 key and a random key id.
@@ -96,7 +99,7 @@ func ParseToken(secret string, now time.Time, publicKey func(keyID string) (ed25
 	}
 	pub, ok := publicKey(c.GetKeyId())
 	if !ok {
-		return nil, fmt.Errorf("%w: signed by unknown key %q", ErrTokenSignature, clip(c.GetKeyId()))
+		return nil, fmt.Errorf("%w %q", ErrTokenUnknownKey, clip(c.GetKeyId()))
 	}
 	if !ed25519.Verify(pub, []byte(signed), sig) {
 		return nil, ErrTokenSignature
@@ -113,3 +116,15 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// BearerToken presents a token secret on every call. It requires a secure
+// transport, so a token never crosses the network in clear.
+type BearerToken string
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (t BearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(t)}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials.
+func (BearerToken) RequireTransportSecurity() bool { return true }

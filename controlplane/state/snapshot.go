@@ -62,6 +62,24 @@ func (sn *Snapshot) Proto() (*raftlogv1.Snapshot, error) {
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		out.Packages = append(out.Packages, raw.(*packageEntry).P)
 	}
+	if it, err = sn.txn.Get(tableKeys, "id"); err != nil {
+		return nil, fmt.Errorf("snapshot signing keys: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out.SigningKeys = append(out.SigningKeys, raw.(*keyEntry).K)
+	}
+	if it, err = sn.txn.Get(tableTokens, "id"); err != nil {
+		return nil, fmt.Errorf("snapshot tokens: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out.Tokens = append(out.Tokens, raw.(*tokenEntry).T)
+	}
+	if it, err = sn.txn.Get(tableAudit, "id"); err != nil {
+		return nil, fmt.Errorf("snapshot audit: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out.Audit = append(out.Audit, raw.(*auditEntry).R)
+	}
 	return out, nil
 }
 
@@ -93,6 +111,22 @@ func FromProto(cfg Config, snap *raftlogv1.Snapshot) (*Store, error) {
 			return nil, fmt.Errorf("restore package %s: %w", p.GetDigest(), err)
 		}
 	}
+	for _, k := range snap.GetSigningKeys() {
+		if err := txn.Insert(tableKeys, &keyEntry{ID: k.GetId(), K: k}); err != nil {
+			return nil, fmt.Errorf("restore signing key %s: %w", k.GetId(), err)
+		}
+	}
+	for _, t := range snap.GetTokens() {
+		if err := txn.Insert(tableTokens, &tokenEntry{ID: t.GetId(), T: t}); err != nil {
+			return nil, fmt.Errorf("restore token %s: %w", t.GetId(), err)
+		}
+	}
+	for _, r := range snap.GetAudit() {
+		if err := txn.Insert(tableAudit, &auditEntry{ID: auditID(r.GetRevision(), r.GetSeq()), R: r}); err != nil {
+			return nil, fmt.Errorf("restore audit record %d.%d: %w", r.GetRevision(), r.GetSeq(), err)
+		}
+	}
+	s.auditCount = len(snap.GetAudit())
 	txn.Commit()
 	s.revision = snap.GetRevision()
 	s.compactRev = snap.GetCompactRevision()

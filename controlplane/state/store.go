@@ -36,7 +36,7 @@ type memberEntry struct {
 }
 
 func schema() *memdb.DBSchema {
-	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+	tables := map[string]*memdb.TableSchema{
 		tableObjects: {Name: tableObjects, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
 		}},
@@ -49,7 +49,9 @@ func schema() *memdb.DBSchema {
 		tablePackages: {Name: tablePackages, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Digest"}},
 		}},
-	}}
+	}
+	authTables(tables)
+	return &memdb.DBSchema{Tables: tables}
 }
 
 // RefChecker validates an object's references against a view of the state.
@@ -64,6 +66,8 @@ type Config struct {
 	CheckRefs RefChecker
 	// Admit applies policies to user writes, seeing the whole write. Nil: none.
 	Admit Admitter
+	// AuditRetention bounds the audit records kept. Zero: DefaultAuditRetention.
+	AuditRetention int
 }
 
 // Store holds the state. Reads are lock-free snapshots of go-memdb; writes are
@@ -84,12 +88,17 @@ type Store struct {
 	changed chan struct{}
 	// abandoned is set when a restore replaced this store.
 	abandoned bool
+	// auditCount is the number of audit records stored.
+	auditCount int
 }
 
 // New returns an empty store.
 func New(cfg Config) *Store {
 	if cfg.EventHistory <= 0 {
 		cfg.EventHistory = DefaultEventHistory
+	}
+	if cfg.AuditRetention <= 0 {
+		cfg.AuditRetention = DefaultAuditRetention
 	}
 	db, err := memdb.NewMemDB(schema())
 	if err != nil {
@@ -173,6 +182,9 @@ type Filter struct {
 	Kind, Tenant, Namespace string
 	// Selector, when set, must match the object's labels.
 	Selector func(labels map[string]string) bool
+	// Match, when set, must accept the object (watches use it to drop
+	// what the caller may not read).
+	Match func(o *meshfedv1.Object) bool
 }
 
 func (f Filter) prefix() string {
@@ -202,7 +214,7 @@ func (f Filter) Matches(o *meshfedv1.Object) bool {
 	if f.Tenant != "" && f.Namespace == "" && md.GetTenant() != f.Tenant {
 		return false
 	}
-	return f.Selector == nil || f.Selector(md.GetLabels())
+	return (f.Selector == nil || f.Selector(md.GetLabels())) && (f.Match == nil || f.Match(o))
 }
 
 // List returns the objects matching f, in key order, and the revision read.

@@ -1,0 +1,228 @@
+package controlplane
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/policies"
+	"github.com/meshfed/meshfed/security"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// auditQueueSize bounds the audit records waiting to reach the log. Beyond
+// it the oldest are dropped and counted (a flood of refused requests must
+// not exhaust memory); every record is also in the structured log.
+const auditQueueSize = 10000
+
+// BootstrapTokenFile is where the server that initialises authentication
+// writes the bootstrap superuser token, inside its data dir.
+const BootstrapTokenFile = "bootstrap-token"
+
+// auditDenied records a refused or failed request that wrote nothing.
+func (s *Server) auditDenied(ctx context.Context, c *caller, method string, action policies.Action, targets []*meshfedv1.AuditTarget, err error) {
+	r := &meshfedv1.AuditRecord{
+		Time: timestamppb.Now(), Principal: c.p.Name, Role: string(c.p.Role),
+		PrincipalTenant: c.p.Tenant, PrincipalNamespace: c.p.Namespace, TokenId: c.tokenID,
+		Method: method, Action: string(action), Targets: targets, Node: s.cfg.NodeID, Peer: c.peer,
+	}
+	setAuditResult(r, err)
+	s.auditAsync(r)
+}
+
+// auditAsync logs a finished record and queues it for the replicated log.
+func (s *Server) auditAsync(r *meshfedv1.AuditRecord) {
+	s.logAudit(r)
+	select {
+	case s.auditCh <- r:
+	default:
+		s.telemetry.auditDropped.Add(context.Background(), 1)
+		s.logger.Warn("audit queue full; record kept only in this log", "method", r.GetMethod(), "principal", r.GetPrincipal())
+	}
+}
+
+// logAudit exports a record as a structured log line.
+func (s *Server) logAudit(r *meshfedv1.AuditRecord) {
+	targets := make([]string, 0, len(r.GetTargets()))
+	for _, t := range r.GetTargets() {
+		targets = append(targets, strings.Trim(t.GetKind()+"/"+t.GetTenant()+"/"+t.GetNamespace()+"/"+t.GetName(), "/"))
+	}
+	level := slog.LevelInfo
+	if r.GetResult() != "ok" {
+		level = slog.LevelWarn
+	}
+	s.logger.LogAttrs(context.Background(), level, "audit",
+		slog.String("principal", r.GetPrincipal()), slog.String("role", r.GetRole()),
+		slog.String("tenant", r.GetPrincipalTenant()), slog.String("method", r.GetMethod()),
+		slog.String("action", r.GetAction()), slog.Any("targets", targets),
+		slog.String("result", r.GetResult()), slog.String("code", r.GetCode()),
+		slog.String("message", r.GetMessage()), slog.String("peer", r.GetPeer()))
+}
+
+// auditEntry builds the record a write carries into the log; the FSM fills
+// in the outcome. The handling server logs it once the outcome is known.
+func (s *Server) auditEntry(ctx context.Context, method string, action policies.Action, targets ...*meshfedv1.AuditTarget) *meshfedv1.AuditRecord {
+	return s.auditRecord(ctx, method, action, targets)
+}
+
+// logWrite exports the outcome of an audited write.
+func (s *Server) logWrite(r *meshfedv1.AuditRecord, err error) {
+	if r == nil {
+		return
+	}
+	setAuditResult(r, err)
+	s.logAudit(r)
+}
+
+// runAuditor hands queued records to the leader in batches.
+func (s *Server) runAuditor() {
+	defer s.wg.Done()
+	var batch []*meshfedv1.AuditRecord
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.shutdownCh:
+			return
+		case r := <-s.auditCh:
+			batch = append(batch, r)
+			if len(batch) < 256 {
+				continue
+			}
+		case <-tick.C:
+			if len(batch) == 0 {
+				continue
+			}
+		}
+		if err := s.flushAudit(batch); err != nil {
+			s.logger.Debug("audit records not yet in the log; retrying", "records", len(batch), "err", err)
+			if over := len(batch) - auditQueueSize; over > 0 {
+				batch = batch[over:]
+			}
+			continue
+		}
+		batch = nil
+	}
+}
+
+// flushAudit appends records at the leader, forwarding if need be.
+func (s *Server) flushAudit(batch []*meshfedv1.AuditRecord) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ctx = context.WithValue(ctx, callerKey{}, &caller{p: policies.Principal{Name: "server/" + s.cfg.NodeID, Role: policies.RoleSuperuser}, server: true})
+	ctx = metadata.NewIncomingContext(ctx, metadata.MD{})
+	req := &meshfedv1.AppendAuditRequest{Records: batch}
+	if done, err := s.forward(ctx, meshfedv1.AuditService_AppendAudit_FullMethodName, req, &meshfedv1.AppendAuditResponse{}); done {
+		return err
+	}
+	_, err := s.raftApply(ctx, AppendAuditType, &raftlogv1.AppendAudit{Records: batch})
+	return err
+}
+
+// initAuth creates the signing key and the bootstrap superuser token once,
+// when this leader finds authentication on and not yet initialised. The
+// server whose entry wins writes the token to its data dir.
+func (s *Server) initAuth() error {
+	keyID, key, err := security.NewSigningKey()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tok := &meshfedv1.Token{Id: security.RandomID(16), Subject: "bootstrap", Role: string(policies.RoleSuperuser),
+		Created: timestamppb.New(now), CreatedBy: "server/" + s.cfg.NodeID, Description: "bootstrap superuser token"}
+	secret, err := security.SignToken(keyID, key, &meshfedv1.TokenClaims{Id: tok.GetId(), Subject: tok.GetSubject(), Role: tok.GetRole(), IssuedAt: now.Unix()})
+	if err != nil {
+		return err
+	}
+	r, err := s.raftApply(context.Background(), InitAuthType, &raftlogv1.InitAuth{
+		Key:       &raftlogv1.SigningKey{Id: keyID, PrivateKey: key, Created: timestamppb.New(now)},
+		Bootstrap: tok,
+	})
+	if err != nil || !r.initialized {
+		return err
+	}
+	path := filepath.Join(s.cfg.DataDir, BootstrapTokenFile)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		s.logger.Error("could not write the bootstrap token; revoke it and create another with a superuser certificate holder", "path", path, "token_id", tok.GetId(), "err", err)
+		return nil
+	}
+	s.logger.Warn("created the bootstrap superuser token: create personal tokens with it, then revoke it", "path", path, "token_id", tok.GetId())
+	return nil
+}
+
+// auditEndpoint serves AuditService.
+type auditEndpoint struct {
+	meshfedv1.UnimplementedAuditServiceServer
+	srv *Server
+}
+
+func (e *auditEndpoint) ListAudit(ctx context.Context, req *meshfedv1.ListAuditRequest) (*meshfedv1.ListAuditResponse, error) {
+	c := callerFrom(ctx)
+	tenant := req.GetTenant()
+	if tenant == "" && c.p.Role == policies.RoleTenantAdmin && e.srv.cfg.Auth {
+		tenant = c.p.Tenant
+	}
+	if err := e.srv.authorize(ctx, meshfedv1.AuditService_ListAudit_FullMethodName, policies.ActionAuditRead, &meshfedv1.AuditTarget{Kind: "Tenant", Name: tenant}); err != nil {
+		return nil, err
+	}
+	if r := req.GetResult(); r != "" && r != "ok" && r != "denied" && r != "error" {
+		return nil, status.Errorf(codes.InvalidArgument, "result: %q is not one of ok, denied, error", r)
+	}
+	limit := int(req.GetLimit())
+	if limit <= 0 {
+		limit = 1000
+	}
+	since, until := req.GetSince(), req.GetUntil()
+	recs := e.srv.fsm.State().Audit(func(r *meshfedv1.AuditRecord) bool {
+		switch {
+		case req.GetPrincipal() != "" && r.GetPrincipal() != req.GetPrincipal():
+			return false
+		case req.GetResult() != "" && r.GetResult() != req.GetResult():
+			return false
+		case since != nil && r.GetTime().AsTime().Before(since.AsTime()):
+			return false
+		case until != nil && !r.GetTime().AsTime().Before(until.AsTime()):
+			return false
+		case tenant != "" && !touchesTenant(r, tenant):
+			return false
+		}
+		return true
+	}, limit)
+	return &meshfedv1.ListAuditResponse{Records: recs}, nil
+}
+
+// touchesTenant reports whether a record was made by a principal of tenant
+// or names an object of it.
+func touchesTenant(r *meshfedv1.AuditRecord, tenant string) bool {
+	if r.GetPrincipalTenant() == tenant {
+		return true
+	}
+	for _, t := range r.GetTargets() {
+		if scope, _ := authScope(t); scope == tenant {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *auditEndpoint) AppendAudit(ctx context.Context, req *meshfedv1.AppendAuditRequest) (*meshfedv1.AppendAuditResponse, error) {
+	resp := &meshfedv1.AppendAuditResponse{}
+	if done, err := e.srv.forward(ctx, meshfedv1.AuditService_AppendAudit_FullMethodName, req, resp); done {
+		return resp, err
+	}
+	if len(req.GetRecords()) == 0 {
+		return resp, nil
+	}
+	if _, err := e.srv.raftApply(ctx, AppendAuditType, &raftlogv1.AppendAudit{Records: req.GetRecords()}); err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
