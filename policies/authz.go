@@ -26,7 +26,8 @@ const (
 	// else one namespace.
 	RoleViewer Role = "viewer"
 	// RoleAgent is an agent authenticated by its certificate, bound to
-	// Principal.Cluster. It may make agent calls and fetch packages only.
+	// Principal.Cluster. It may make agent calls, fetch packages, and read
+	// the clusters and assignments it reconciles.
 	RoleAgent Role = "agent"
 )
 
@@ -211,10 +212,11 @@ func Authorize(p Principal, action Action, tenant, namespace string) error {
 		}
 		return nil
 	case RoleAgent:
-		if action == ActionAgentCall || action == ActionPackageGet {
+		switch action {
+		case ActionAgentCall, ActionPackageGet, ActionReadCluster, ActionReadAssignment:
 			return nil
 		}
-		return deny("an agent may only make agent calls and fetch packages")
+		return deny("an agent may only make agent calls, fetch packages and read clusters and assignments")
 	}
 	switch action {
 	case ActionReadCluster, ActionPackageGet:

@@ -34,7 +34,7 @@ var (
 // Expected decisions: for each action, each principal key maps to one
 // character per scope, y (allowed) or . (denied). A missing key is ".....".
 var matrix = map[Action]map[string]string{
-	ActionReadCluster:     {"su": "yyyyy", "ta": "yyyyy", "dev": "yyyyy", "vns": "yyyyy", "vt": "yyyyy", "vg": "yyyyy"},
+	ActionReadCluster:     {"su": "yyyyy", "ta": "yyyyy", "dev": "yyyyy", "vns": "yyyyy", "vt": "yyyyy", "vg": "yyyyy", "ag": "yyyyy"},
 	ActionWriteCluster:    {"su": "yyyyy"},
 	ActionReadTenant:      {"su": "yyyyy", "ta": "yy.y.", "dev": "yy.y.", "vns": "yy.y.", "vt": "yy.y.", "vg": "yyyyy"},
 	ActionWriteTenant:     {"su": "yyyyy"},
@@ -46,7 +46,7 @@ var matrix = map[Action]map[string]string{
 	ActionWriteMesh:       {"su": "yyyyy", "ta": "yy.y.", "dev": "y...."},
 	ActionReadAgent:       {"su": "yyyyy", "vg": "yyyyy"},
 	ActionWriteAgent:      {"su": "yyyyy"},
-	ActionReadAssignment:  {"su": "yyyyy", "ta": "yy.y.", "dev": "y....", "vns": "y....", "vt": "yy.y.", "vg": "yyyyy"},
+	ActionReadAssignment:  {"su": "yyyyy", "ta": "yy.y.", "dev": "y....", "vns": "y....", "vt": "yy.y.", "vg": "yyyyy", "ag": "yyyyy"},
 	ActionWriteAssignment: {"su": "yyyyy"},
 	ActionOperatorRead:    {"su": "yyyyy", "vg": "yyyyy"},
 	ActionOperatorWrite:   {"su": "yyyyy"},
