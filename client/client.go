@@ -88,7 +88,8 @@ func (c *Client) Addrs() []string { return c.addrs }
 
 // retryable reports whether a call failed as unavailable: a read may be
 // sent to another server; a write only when notAccepted or when it never
-// left this client (see do).
+// left this client (see do). Every other code is final, Unauthenticated and
+// PermissionDenied included: every server would refuse the caller alike.
 func retryable(err error) bool {
 	return status.Code(err) == codes.Unavailable
 }

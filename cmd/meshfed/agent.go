@@ -72,7 +72,8 @@ the lease, the agent stops its instances itself.`,
 				return err
 			}
 			cfg.Runtimes = rts
-			if cfg.DialOptions, err = dialOptions(global.tls); err != nil {
+			// Agents authenticate by their certificate, never by a token.
+			if cfg.DialOptions, err = dialOptions(global.tls, ""); err != nil {
 				return usageError{err}
 			}
 			stopTracing, err := telemetry.SetupTracing(cmd.Context(), "meshfed-agent", cfg.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/meshfed/meshfed/client"
@@ -29,6 +30,11 @@ type globalFlags struct {
 	server  string
 	timeout time.Duration
 	tls     security.Files
+	// token is --token; empty: --token-file, then MESHFED_TOKEN, then
+	// MESHFED_TOKEN_FILE (see bearerToken).
+	token string
+	// tokenFile is --token-file; empty: see token.
+	tokenFile string
 }
 
 var global globalFlags
@@ -58,6 +64,12 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&global.tls.Cert, "tls-cert", os.Getenv("MESHFED_TLS_CERT"), "certificate for mutual TLS with the servers (env MESHFED_TLS_CERT)")
 	root.PersistentFlags().StringVar(&global.tls.Key, "tls-key", os.Getenv("MESHFED_TLS_KEY"), "key of --tls-cert (env MESHFED_TLS_KEY)")
 	root.PersistentFlags().StringVar(&global.tls.CA, "tls-ca", os.Getenv("MESHFED_TLS_CA"), "CA certificate that signed the servers' certificates (env MESHFED_TLS_CA)")
+	// The token's default is not taken from the environment here, or
+	// --help would print the secret.
+	root.PersistentFlags().StringVar(&global.token, "token", "",
+		"bearer token for servers run with --auth (env MESHFED_TOKEN; prefer --token-file: a flag is visible to other local users); needs --tls-*")
+	root.PersistentFlags().StringVar(&global.tokenFile, "token-file", "",
+		"file holding the bearer token, e.g. a server's <data-dir>/bootstrap-token (env MESHFED_TOKEN_FILE); needs --tls-*")
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
@@ -65,25 +77,72 @@ func newRootCmd() *cobra.Command {
 }
 
 // newClient connects to the servers named by --server (with mutual TLS
-// when the --tls flags are set).
+// when the --tls flags are set, presenting the bearer token when one is given).
 func newClient() (*client.Client, error) {
-	opts, err := dialOptions(global.tls)
+	tok, err := bearerToken(global, os.Getenv)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	opts, err := dialOptions(global.tls, tok)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return client.New(client.ParseAddrs(global.server), opts...)
 }
 
-// dialOptions returns the transport credentials for f (none: plaintext).
-func dialOptions(f security.Files) ([]grpc.DialOption, error) {
+// bearerToken returns the token to present: --token, else the contents of
+// --token-file, else MESHFED_TOKEN, else the contents of the file
+// MESHFED_TOKEN_FILE names; empty when none is set. A flag overrides the
+// environment; two sources at the same level are an error, not a guess.
+func bearerToken(g globalFlags, getenv func(string) string) (string, error) {
+	tok, file := g.token, g.tokenFile
+	what, fileWhat := "--token", "--token-file"
+	if tok == "" && file == "" {
+		tok, file = getenv("MESHFED_TOKEN"), getenv("MESHFED_TOKEN_FILE")
+		what, fileWhat = "MESHFED_TOKEN", "MESHFED_TOKEN_FILE"
+	}
+	if tok != "" && file != "" {
+		return "", fmt.Errorf("%s and %s are both set: give one", what, fileWhat)
+	}
+	given := tok != "" || file != ""
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", fileWhat, err)
+		}
+		tok = string(b)
+		what = fileWhat + " " + file
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" && given {
+		return "", fmt.Errorf("%s is empty", what)
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%s holds more than one word: it should hold only the secret printed by meshfed token create", what)
+	}
+	return tok, nil
+}
+
+// dialOptions returns the transport credentials for f (none: plaintext)
+// and, when token is set, presents it on every call. A token needs TLS: it
+// must not cross the network in clear.
+func dialOptions(f security.Files, token string) ([]grpc.DialOption, error) {
 	if !f.Enabled() {
+		if token != "" {
+			return nil, fmt.Errorf("a token (--token, --token-file, MESHFED_TOKEN or MESHFED_TOKEN_FILE) needs mutual TLS: " +
+				"also pass --tls-cert, --tls-key and --tls-ca (or set MESHFED_TLS_CERT, MESHFED_TLS_KEY and MESHFED_TLS_CA)")
+		}
 		return nil, nil
 	}
 	creds, err := f.ClientCredentials()
 	if err != nil {
 		return nil, err
 	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(creds)}, nil
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(security.BearerToken(token)))
+	}
+	return opts, nil
 }
 
 // requestContext returns a context bounded by --timeout.

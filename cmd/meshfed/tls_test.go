@@ -55,7 +55,7 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	register := func(f security.Files, name, cluster string) error {
-		opts, err := dialOptions(f)
+		opts, err := dialOptions(f, "")
 		if err != nil {
 			t.Fatal(err)
 		}
