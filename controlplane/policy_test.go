@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -115,4 +116,59 @@ func TestPolicyGrantsResidencyAndRevocation(t *testing.T) {
 		}
 		return fmt.Errorf("mesh status %v", o.GetFunctionMesh().GetStatus().GetConditions())
 	})
+}
+
+// TestQuotasAtAdmissionAndScaling: a namespace's mesh and replica quotas
+// refuse a new mesh and a scale-up past them, while the write that stays
+// within them (and re-applying what is stored) passes.
+func TestQuotasAtAdmissionAndScaling(t *testing.T) {
+	s := TestServer(t, nil)
+	WaitForLeader(t, s)
+	objs, _ := TestClient(t, s.GRPCAddr())
+	ctx := context.Background()
+	apply := func(docs ...string) error {
+		_, err := objs.Apply(ctx, &meshfedv1.ApplyRequest{Objects: decodeAll(t, docs...)})
+		return err
+	}
+	mesh := func(name string, replicas int) string {
+		return fmt.Sprintf(`
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: %s, tenant: hospital-a, namespace: training}
+spec:
+  functions:
+    - name: f
+      replicas: %d
+      runtime: {builtin: identity}
+      input: {cluster: a, topics: ["persistent://hospital-a/training/in"]}
+      output: {cluster: a, topic: "persistent://hospital-a/training/out"}
+`, name, replicas)
+	}
+	if err := apply(flBase); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(`
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: training, tenant: hospital-a}
+spec: {quotas: {meshes: 1, replicasPerFunction: 2}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(mesh("m1", 2)); err != nil {
+		t.Fatalf("within quota: %v", err)
+	}
+	if err := apply(mesh("m1", 2)); err != nil {
+		t.Fatalf("re-apply: %v", err)
+	}
+	err := apply(mesh("m2", 1))
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "quotas.meshes") {
+		t.Fatalf("second mesh: %v, want FailedPrecondition naming quotas.meshes", err)
+	}
+	err = apply(mesh("m1", 3))
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "replicas") {
+		t.Fatalf("scale to 3: %v, want FailedPrecondition naming the replica quota", err)
+	}
+	if err := apply(mesh("m1", 1)); err != nil {
+		t.Fatalf("scale down: %v", err)
+	}
 }

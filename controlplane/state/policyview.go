@@ -64,6 +64,29 @@ func (v txnView) Meshes(tenant, ns string) []*meshfedv1.FunctionMesh {
 	return out
 }
 
+// admitView is the view admission sees during a write: every object as
+// written, except that Meshes reports the meshes being written as they
+// were stored before (and leaves out new ones), so quota checks compare
+// the write with what it replaces.
+type admitView struct {
+	txnView
+	prior map[string]*meshfedv1.Object
+}
+
+func (v admitView) Meshes(tenant, ns string) []*meshfedv1.FunctionMesh {
+	var out []*meshfedv1.FunctionMesh
+	for _, o := range v.list("FunctionMesh", tenant, ns) {
+		old, written := v.prior[objects.KeyOf(o)]
+		switch {
+		case !written:
+			out = append(out, o.GetFunctionMesh())
+		case old != nil:
+			out = append(out, old.GetFunctionMesh())
+		}
+	}
+	return out
+}
+
 // PolicyView returns a policies.View of the current state.
 func (s *Store) PolicyView() policies.View { return txnView{s.db.Txn(false)} }
 

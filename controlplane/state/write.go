@@ -34,6 +34,9 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 	res := &ApplyResult{Revision: index}
 	var evs []*meshfedv1.Event
 	seen := make(map[string]bool, len(req.GetObjects()))
+	// prior holds what each written key stored before this write (nil when
+	// new): admission judges growth against it.
+	prior := make(map[string]*meshfedv1.Object, len(req.GetObjects()))
 	for i, in := range req.GetObjects() {
 		k := objects.KindOf(in)
 		if k == nil {
@@ -55,6 +58,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		if raw != nil {
 			old = raw.(*entry).Obj
 		}
+		prior[key] = old
 		if req.GetStatusOnly() {
 			if !req.GetSystem() {
 				return nil, fmt.Errorf("object %d: status-only writes are system writes: %w", i+1, ErrInvalid)
@@ -93,7 +97,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: index})
 	}
 	if s.cfg.Admit != nil && !req.GetSystem() {
-		view := txnView{txn}
+		view := admitView{txnView{txn}, prior}
 		for i, o := range res.Objects {
 			if err := s.cfg.Admit(o, view); err != nil {
 				return nil, docError{doc: i + 1, err: err}
