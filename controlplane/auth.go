@@ -459,8 +459,8 @@ func setAuditResult(r *meshfedv1.AuditRecord, err error) {
 	}
 	st, _ := status.FromError(toStatus(err))
 	r.Result = "error"
-	if st.Code() == codes.PermissionDenied || st.Code() == codes.Unauthenticated {
-		r.Result = "denied"
+	if st.Code() == codes.PermissionDenied || st.Code() == codes.Unauthenticated || errors.Is(err, policies.ErrFailedPrecondition) {
+		r.Result = "denied" // refused by a role or a policy rule
 	}
 	r.Code = st.Code().String()
 	r.Message = st.Message()
