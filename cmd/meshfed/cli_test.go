@@ -70,6 +70,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"apply"}, 2},
 		{[]string{"get", "clusters", "--bogus-flag"}, 2},
 		{[]string{"server"}, 2},
+		{[]string{"server", "--node-id", "s1", "--data-dir", t.TempDir(), "--auth"}, 2},
+		{[]string{"server", "--node-id", "s1", "--data-dir", t.TempDir(), "--audit-retention", "0"}, 2},
 		{[]string{"--help"}, 0},
 	} {
 		if _, errOut, code := cli(t, "", c.args...); code != c.code {

@@ -53,7 +53,8 @@ The dev federation runs WITHOUT TLS or authentication: loopback only.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "meshfed dev federation running (open: no TLS, no authentication)\n\n")
+			fmt.Fprintf(out, "meshfed dev federation running\n")
+			fmt.Fprintf(out, "  open: for development only — no TLS, no authentication; anyone who reaches %s can change everything\n\n", f.Info.Server)
 			fmt.Fprintf(out, "  control plane   %s      export MESHFED_SERVER=%s\n", f.Info.Server, f.Info.Server)
 			for _, c := range f.Info.Clusters {
 				fmt.Fprintf(out, "  cluster %s       %s  admin %s  agent %s\n", c.Name, c.ServiceURL, c.AdminURL, c.Agent)

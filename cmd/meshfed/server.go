@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/controlplane"
+	"github.com/meshfed/meshfed/controlplane/state"
 	"github.com/meshfed/meshfed/telemetry"
 	"github.com/spf13/cobra"
 )
@@ -32,7 +33,11 @@ func newServerCmd() *cobra.Command {
 every global object. A new group is bootstrapped with --initial-cluster (or as a
 single node when neither --initial-cluster nor --join is given); a new server is
 added to a running group with --join. A restarted server needs neither: it
-resumes from the Raft state in --data-dir.`,
+resumes from the Raft state in --data-dir.
+
+With --tls-* the gRPC API is mutual TLS; with --auth as well, users need a
+bearer token (meshfed token create), every RPC is authorized by role, and
+writes and refusals are kept in the audit log (meshfed audit).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.NodeID == "" || cfg.DataDir == "" {
@@ -49,6 +54,12 @@ resumes from the Raft state in --data-dir.`,
 			}
 			cfg.InitialCluster = ic
 			cfg.Join = client.ParseAddrs(join)
+			if cfg.Auth && !cfg.TLS.Enabled() {
+				return usageError{fmt.Errorf("--auth needs mutual TLS: also pass --tls-cert, --tls-key and --tls-ca (meshfed tls cert create --server %s)", cfg.NodeID)}
+			}
+			if cfg.AuditRetention < 1 {
+				return usageError{fmt.Errorf("--audit-retention %d: keep at least one record", cfg.AuditRetention)}
+			}
 			stopTracing, err := telemetry.SetupTracing(cmd.Context(), "meshfed-server", cfg.NodeID)
 			if err != nil {
 				return err
@@ -64,7 +75,7 @@ resumes from the Raft state in --data-dir.`,
 			if err != nil {
 				return err
 			}
-			cfg.Logger.Info("meshfed server started", "node", cfg.NodeID, "grpc", srv.GRPCAddr(), "raft", srv.RaftAddr(), "http", srv.HTTPAddr())
+			cfg.Logger.Info("meshfed server started", "node", cfg.NodeID, "grpc", srv.GRPCAddr(), "raft", srv.RaftAddr(), "http", srv.HTTPAddr(), "tls", cfg.TLS.Enabled(), "auth", cfg.Auth)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			s := <-sig
@@ -89,6 +100,10 @@ resumes from the Raft state in --data-dir.`,
 	f.StringVar(&cfg.TLS.Cert, "tls-cert", "", "server certificate (meshfed tls cert create --server): makes the gRPC API mutual TLS")
 	f.StringVar(&cfg.TLS.Key, "tls-key", "", "key of --tls-cert")
 	f.StringVar(&cfg.TLS.CA, "tls-ca", "", "CA certificate every caller's certificate must be signed by")
+	f.BoolVar(&cfg.Auth, "auth", false, "authenticate users by bearer token (agents and servers by certificate) and authorize every RPC by role; needs --tls-*. "+
+		"The first leader writes a superuser token to <data-dir>/"+controlplane.BootstrapTokenFile+" (see docs/security.md); pass it to every server of the group")
+	f.IntVar(&cfg.AuditRetention, "audit-retention", state.DefaultAuditRetention, "how many audit records (a count, not a time) this server keeps in its state, the oldest dropped first; "+
+		"give every server the same value (the structured log has every record as msg=audit)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
