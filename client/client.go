@@ -170,6 +170,16 @@ func Operator(conn *grpc.ClientConn) meshfedv1.OperatorServiceClient {
 	return meshfedv1.NewOperatorServiceClient(conn)
 }
 
+// Tokens returns the token API of a connection (for use inside Do).
+func Tokens(conn *grpc.ClientConn) meshfedv1.TokenServiceClient {
+	return meshfedv1.NewTokenServiceClient(conn)
+}
+
+// Audit returns the audit API of a connection (for use inside Do).
+func Audit(conn *grpc.ClientConn) meshfedv1.AuditServiceClient {
+	return meshfedv1.NewAuditServiceClient(conn)
+}
+
 // Apply writes objects atomically.
 func (c *Client) Apply(ctx context.Context, req *meshfedv1.ApplyRequest) (*meshfedv1.ApplyResponse, error) {
 	var resp *meshfedv1.ApplyResponse
