@@ -17,6 +17,7 @@ import (
 // CLI's way in: a client certificate and the bootstrap superuser token.
 type secureServer struct {
 	t     *testing.T
+	pki   *controlplane.TestPKI
 	addr  string
 	boot  string
 	files security.Files
@@ -27,7 +28,7 @@ func newSecureServer(t *testing.T) *secureServer {
 	pki := controlplane.NewTestPKI(t)
 	srv := controlplane.TestServer(t, pki.SecureConfig)
 	controlplane.WaitForLeader(t, srv)
-	return &secureServer{t: t, addr: srv.GRPCAddr(), boot: controlplane.BootstrapToken(t, srv), files: pki.Files(security.RoleClient, "cli", "")}
+	return &secureServer{t: t, pki: pki, addr: srv.GRPCAddr(), boot: controlplane.BootstrapToken(t, srv), files: pki.Files(security.RoleClient, "cli", "")}
 }
 
 // run runs the CLI with the client certificate and, when token is set, the token.
@@ -212,6 +213,14 @@ func TestTokens(t *testing.T) {
 
 	// No token: the error says how to pass one.
 	s.refused("pass --token", "", "", "get", "clusters")
+
+	// Break glass: a server certificate is a superuser without a token, so
+	// whoever holds one can issue a token when every superuser token is lost.
+	sf := s.pki.Files(security.RoleServer, "s1", "")
+	if _, errOut, code := cli(t, "", "--server", s.addr, "--tls-cert", sf.Cert, "--tls-key", sf.Key, "--tls-ca", sf.CA,
+		"token", "create", "--subject", "rescue", "--role", "superuser", "--ttl", "1h", "-o", "secret"); code != 0 {
+		t.Fatalf("token create with a server certificate: exit %d: %s", code, errOut)
+	}
 
 	// Expired: refused once its TTL passes.
 	short := createToken(s, s.boot, "--subject", "temp", "--role", "viewer", "--ttl", "1s")
