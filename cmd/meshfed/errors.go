@@ -1,18 +1,22 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// rpcError turns a gRPC error into a message that says what to do.
+// rpcError turns a gRPC error into a message that says what to do. A
+// wrapped status (the client's watch: …) is unwrapped to the server's own
+// message.
 func rpcError(what string, err error) error {
-	st, ok := status.FromError(err)
-	if !ok {
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) || se.GRPCStatus() == nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	st := se.GRPCStatus()
 	hint := ""
 	switch st.Code() {
 	case codes.Unavailable:

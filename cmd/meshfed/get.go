@@ -127,10 +127,11 @@ func watchObjects(cmd *cobra.Command, c *client.Client, k *objects.Kind, scope s
 	if errors.Is(err, client.ErrResync) {
 		return fmt.Errorf("watch fell too far behind the server's history; run the command again")
 	}
-	if cmd.Context().Err() != nil {
+	if cmd.Context().Err() != nil || err == nil {
 		return nil
 	}
-	return err
+	// A revoked or expired token ends the watch with Unauthenticated.
+	return rpcError("watch "+k.Plural, err)
 }
 
 // printObjects renders objects as a table (with an EVENT column when event

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshfed/meshfed/controlplane"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/security"
 )
 
@@ -265,5 +269,59 @@ func TestTokenNoAuth(t *testing.T) {
 	_, errOut, code := cli(t, "", "--server", addr, "token", "create", "--subject", "a", "--role", "viewer")
 	if code != 1 || !strings.Contains(errOut, "--auth") {
 		t.Fatalf("exit %d, stderr %q; want 1 and a hint to start the servers with --auth", code, errOut)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a command writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRevokeEndsWatch checks that `get -w` with a token ends, saying why,
+// when the token is revoked.
+func TestRevokeEndsWatch(t *testing.T) {
+	s := newSecureServer(t)
+	s.must(tenantObjects, s.boot, "apply", "-f", "-")
+	alice := createToken(s, s.boot, "--subject", "alice", "--role", "tenant-admin", "--tenant", "acme")
+
+	var out, errOut lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"--server", s.addr, "--tls-cert", s.files.Cert, "--tls-key", s.files.Key, "--tls-ca", s.files.CA,
+			"--token", alice.Secret, "get", "meshes", "-w"}, strings.NewReader(""), &out, &errOut)
+	}()
+	controlplane.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(out.String(), "No functionmeshes found.") {
+			return fmt.Errorf("the watch has not listed yet: %q %q", out.String(), errOut.String())
+		}
+		return nil
+	})
+	// Revoke over the API: run, which the watch is inside, is not reentrant.
+	conn := s.pki.Dial(s.addr, s.files, s.boot)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := meshfedv1.NewTokenServiceClient(conn).RevokeToken(ctx, &meshfedv1.RevokeTokenRequest{Id: alice.Token.ID}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if e := errOut.String(); code != 1 || !strings.Contains(e, "watch functionmeshes: token") || !strings.Contains(e, "revoked") {
+			t.Fatalf("get -w after the revocation: exit %d, stderr %q", code, e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("get -w still running 10s after its token was revoked")
 	}
 }
