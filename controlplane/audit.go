@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -53,7 +54,13 @@ func (s *Server) auditAsync(r *meshfedv1.AuditRecord) {
 func (s *Server) logAudit(r *meshfedv1.AuditRecord) {
 	targets := make([]string, 0, len(r.GetTargets()))
 	for _, t := range r.GetTargets() {
-		targets = append(targets, strings.Trim(t.GetKind()+"/"+t.GetTenant()+"/"+t.GetNamespace()+"/"+t.GetName(), "/"))
+		parts := []string{t.GetKind()}
+		for _, p := range []string{t.GetTenant(), t.GetNamespace(), t.GetName()} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		targets = append(targets, strings.Join(parts, "/"))
 	}
 	level := slog.LevelInfo
 	if r.GetResult() != "ok" {
@@ -196,6 +203,23 @@ func (e *auditEndpoint) ListAudit(ctx context.Context, req *meshfedv1.ListAuditR
 		}
 		return true
 	}, limit)
+	if e.srv.cfg.Auth && c.p.Tenant != "" {
+		// A tenant's admin sees its records, but not what they name in
+		// other tenants (one apply may write to several).
+		for i, r := range recs {
+			kept := make([]*meshfedv1.AuditTarget, 0, len(r.GetTargets()))
+			for _, t := range r.GetTargets() {
+				if scope, _ := authScope(t); scope == "" || scope == c.p.Tenant {
+					kept = append(kept, t)
+				}
+			}
+			if len(kept) != len(r.GetTargets()) {
+				r = proto.CloneOf(r)
+				r.Targets = kept
+				recs[i] = r
+			}
+		}
+	}
 	return &meshfedv1.ListAuditResponse{Records: recs}, nil
 }
 

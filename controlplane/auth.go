@@ -84,7 +84,7 @@ var methodRules = map[string]methodRule{
 	meshfedv1.OperatorService_ListPeers_FullMethodName:       {action: policies.ActionOperatorRead},
 	meshfedv1.OperatorService_AddPeer_FullMethodName:         {action: policies.ActionOperatorWrite, write: true},
 	meshfedv1.OperatorService_RemovePeer_FullMethodName:      {action: policies.ActionOperatorWrite, write: true},
-	meshfedv1.OperatorService_SaveSnapshot_FullMethodName:    {action: policies.ActionOperatorWrite},
+	meshfedv1.OperatorService_SaveSnapshot_FullMethodName:    {action: policies.ActionOperatorWrite, write: true},
 	meshfedv1.OperatorService_RestoreSnapshot_FullMethodName: {action: policies.ActionOperatorWrite, write: true},
 
 	meshfedv1.AgentService_Register_FullMethodName:     {action: policies.ActionAgentCall, write: true},
@@ -333,7 +333,7 @@ func (s *Server) authenticate(ctx context.Context) (*caller, error) {
 	}
 	auth := md.Get(authorizationKey)
 	if len(auth) == 0 {
-		return nil, status.Error(codes.Unauthenticated, "this control plane requires a bearer token: pass --token or set MESHFED_TOKEN (the first server writes a bootstrap superuser token to <data-dir>/bootstrap-token)")
+		return nil, status.Error(codes.Unauthenticated, "this control plane requires a bearer token: pass --token or --token-file, or set MESHFED_TOKEN or MESHFED_TOKEN_FILE (the first server writes a bootstrap superuser token to <data-dir>/bootstrap-token)")
 	}
 	secret, ok := strings.CutPrefix(auth[0], "Bearer ")
 	if !ok {
@@ -362,6 +362,11 @@ func (s *Server) verifyToken(ctx context.Context, secret string) (*meshfedv1.Tok
 		claims, err := security.ParseToken(secret, time.Now(), st.PublicKey)
 		if errors.Is(err, security.ErrTokenUnknownKey) {
 			if err := s.catchUp(ctx, deadline); err != nil {
+				if !st.AuthInitialized() {
+					// This server has not replayed the log far enough to
+					// know any key (it just started): not the caller's fault.
+					return nil, nil, NotAccepted("this server has not caught up with the control plane yet; retry or ask another server")
+				}
 				return nil, nil, unauth(fmt.Errorf("%w (%w)", security.ErrTokenUnknownKey, err))
 			}
 			continue
@@ -372,7 +377,9 @@ func (s *Server) verifyToken(ctx context.Context, secret string) (*meshfedv1.Tok
 		t := st.Token(claims.GetId())
 		if t == nil {
 			if err := s.catchUp(ctx, deadline); err != nil {
-				return nil, nil, unauth(fmt.Errorf("token %s: %w", claims.GetId(), err))
+				// The signature verified, so the control plane issued the
+				// token and recorded it first: this server lags behind.
+				return nil, nil, NotAccepted(fmt.Sprintf("token %s is not known to this server yet (it lags behind the leader); retry or ask another server", claims.GetId()))
 			}
 			continue
 		}

@@ -25,6 +25,11 @@ metadata: {name: a}
 spec: {serviceURL: "pulsar://127.0.0.1:6650"}
 ---
 apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: idle}
+spec: {serviceURL: "pulsar://127.0.0.1:6659"}
+---
+apiVersion: meshfed.io/v1
 kind: Tenant
 metadata: {name: acme}
 ---
@@ -49,9 +54,12 @@ spec:
   functions:
     - name: f
       runtime: {builtin: identity}
-      input: {cluster: a, topics: ["persistent://acme/etl/in"]}
-      output: {cluster: a, topic: "persistent://acme/etl/out"}
+      input: {cluster: idle, topics: ["persistent://acme/etl/in"]}
+      output: {cluster: idle, topic: "persistent://acme/etl/out"}
 `
+
+// The mesh runs in cluster idle, which no agent serves, so the scheduler
+// never writes assignments while the matrix compares states.
 
 // authzFixture is a server with TLS and authentication, the objects above,
 // and one connection per principal of the matrix.

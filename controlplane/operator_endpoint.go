@@ -136,6 +136,15 @@ func (e *operatorEndpoint) SaveSnapshot(req *meshfedv1.SaveSnapshotRequest, stre
 	if !local {
 		return e.srv.relaySnapshot(ctx, addr, req, stream)
 	}
+	// A snapshot holds the token signing key: every copy taken is audited.
+	audit := e.srv.auditEntry(ctx, meshfedv1.OperatorService_SaveSnapshot_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Snapshot"})
+	err = e.streamSnapshot(stream)
+	setAuditResult(audit, err)
+	e.srv.auditAsync(audit)
+	return err
+}
+
+func (e *operatorEndpoint) streamSnapshot(stream meshfedv1.OperatorService_SaveSnapshotServer) error {
 	rc, err := e.srv.openSnapshot()
 	if err != nil {
 		return toStatus(err)

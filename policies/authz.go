@@ -309,18 +309,13 @@ func AuthorizeIssue(p Principal, want Principal) error {
 	if err := want.Validate(); err != nil {
 		return err
 	}
-	if err := Authorize(p, ActionTokenCreate, want.Tenant, want.Namespace); err != nil {
-		return err
-	}
-	if p.Role == RoleSuperuser {
-		return nil
-	}
-	switch want.Role {
-	case RoleTenantAdmin, RoleNamespaceDeveloper, RoleViewer:
-		if want.Tenant == p.Tenant {
-			return nil
+	if p.Role == RoleTenantAdmin {
+		switch want.Role {
+		case RoleTenantAdmin, RoleNamespaceDeveloper, RoleViewer:
+		default:
+			return &Denied{Principal: p, Action: ActionTokenCreate, Tenant: want.Tenant, Namespace: want.Namespace,
+				Reason: fmt.Sprintf("a tenant-admin may not issue a %s token", q(string(want.Role)))}
 		}
 	}
-	return &Denied{Principal: p, Action: ActionTokenCreate, Tenant: want.Tenant, Namespace: want.Namespace,
-		Reason: fmt.Sprintf("a tenant-admin may not issue a %s token", q(string(want.Role)))}
+	return Authorize(p, ActionTokenCreate, want.Tenant, want.Namespace)
 }
