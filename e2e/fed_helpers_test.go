@@ -278,7 +278,7 @@ func newFed(t *testing.T, o fedOptions) *fed {
 		s.waitReady()
 	}
 	leader(t, c.all(), o.servers)
-	api, err := client.New(client.ParseAddrs(c.all()))
+	api, err := client.New(client.ParseAddrs(c.all()), c.dialOptions(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func (f *fed) addAgent(name, cluster, servers string) *daemon {
 	f.t.Helper()
 	dir := filepath.Join(f.dir, name)
 	d := &daemon{t: f.t, name: name, logPath: dir + ".log",
-		args: []string{"agent", "--cluster", cluster, "--name", name, "--server", servers, "--data-dir", dir}}
+		args: append([]string{"agent", "--cluster", cluster, "--name", name, "--server", servers, "--data-dir", dir}, agentTLSFlags(f.t, cluster, name)...)}
 	f.agents[name] = d
 	f.order = append(f.order, d)
 	d.start()

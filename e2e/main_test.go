@@ -37,7 +37,6 @@ func runTests(m *testing.M) int {
 			return 1
 		}
 		binPath = abs
-		return m.Run()
 	}
 	dir, err := os.MkdirTemp("", "meshfed-e2e-bin-")
 	if err != nil {
@@ -45,6 +44,13 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if err := setupPKI(filepath.Join(dir, "pki")); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: create certificates:", err)
+		return 1
+	}
+	if binPath != "" {
+		return m.Run()
+	}
 	binPath = filepath.Join(dir, "meshfed")
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -141,7 +147,7 @@ func (s *server) args() []string {
 		"--raft-addr", s.raftAddr,
 		"--grpc-addr", s.grpcAddr,
 		"--http-addr", s.httpAddr,
-	}, s.flags...)
+	}, append(serverTLSFlags(), s.flags...)...)
 }
 
 // running reports whether the server's process is alive.
@@ -307,6 +313,8 @@ func (c *cluster) add(id string, flags ...string) *server {
 		logPath:  filepath.Join(dir, id+".log"),
 	}
 	c.servers = append(c.servers, s)
+	groups.Store(s.grpcAddr, c)
+	c.t.Cleanup(func() { groups.Delete(s.grpcAddr) })
 	return s
 }
 
@@ -385,7 +393,7 @@ func cli(t *testing.T, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env = cliEnv()
+	cmd.Env = envFor(t, args)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

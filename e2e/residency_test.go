@@ -215,7 +215,7 @@ func (f *fed) startDrill(timeout time.Duration, args ...string) *drillRun {
 	// Interrupted, a drill uncordons its cluster before it exits (Ctrl-C).
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 20 * time.Second
-	cmd.Env = cliEnv()
+	cmd.Env = envFor(f.t, d.args)
 	cmd.Stdout, cmd.Stderr = &d.stdout, &d.stderr
 	if err := cmd.Start(); err != nil {
 		cancel()

@@ -30,7 +30,7 @@ func startWatcher(t *testing.T, args ...string) *watcher {
 	t.Helper()
 	w := &watcher{lines: make(chan string, 1024), done: make(chan struct{})}
 	w.cmd = exec.Command(binPath, args...)
-	w.cmd.Env = cliEnv()
+	w.cmd.Env = envFor(t, args)
 	w.cmd.Stderr = lockedWriter{&w.mu, &w.stderr}
 	out, err := w.cmd.StdoutPipe()
 	if err != nil {
