@@ -62,6 +62,8 @@ type Server struct {
 	connsMu sync.Mutex
 	conns   map[string]*grpc.ClientConn
 
+	// verified caches the claims of token secrets whose signatures verified.
+	verified verifiedTokens
 	// auditCh queues audit records of requests that wrote nothing.
 	auditCh chan *meshfedv1.AuditRecord
 
