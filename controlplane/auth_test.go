@@ -284,3 +284,40 @@ spec: {quotas: {meshes: 1}}`
 	_, err = meshfedv1.NewAuditServiceClient(f.conns["other"]).ListAudit(ctx, &meshfedv1.ListAuditRequest{Tenant: "acme"})
 	wantCode(t, err, codes.PermissionDenied, "audit.read")
 }
+
+// TestRestoreKeepsRevocations: restoring a snapshot taken before a token
+// was revoked does not bring the token back.
+func TestRestoreKeepsRevocations(t *testing.T) {
+	f := newAuthzFixture(t)
+	ctx := context.Background()
+	cli := f.pki.Files(security.RoleClient, "cli", "")
+	tok := createToken(t, f.su, &meshfedv1.CreateTokenRequest{Subject: "leaver", Role: "viewer", Tenant: "acme"})
+	ops := meshfedv1.NewOperatorServiceClient(f.su)
+	save, err := ops.SaveSnapshot(ctx, &meshfedv1.SaveSnapshotRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap []byte
+	for {
+		msg, err := save.Recv()
+		if err != nil {
+			break
+		}
+		snap = append(snap, msg.GetChunk()...)
+	}
+	if _, err := meshfedv1.NewTokenServiceClient(f.su).RevokeToken(ctx, &meshfedv1.RevokeTokenRequest{Id: tok.GetToken().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := ops.RestoreSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Send(&meshfedv1.RestoreSnapshotRequest{Chunk: snap}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.CloseAndRecv(); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	_, err = meshfedv1.NewObjectServiceClient(f.pki.Dial(f.srv.GRPCAddr(), cli, tok.GetSecret())).List(ctx, &meshfedv1.ListRequest{Kind: "Tenant"})
+	wantCode(t, err, codes.Unauthenticated, "revoked")
+}

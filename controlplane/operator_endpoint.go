@@ -242,7 +242,18 @@ func (e *operatorEndpoint) RestoreSnapshot(stream meshfedv1.OperatorService_Rest
 		return stream.SendAndClose(resp)
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: snap.GetRevision(), Size: int64(buf.Len())}
+	// Revocations are not rolled back with the state: a token revoked
+	// since the snapshot was taken stays revoked.
+	var revoked []*meshfedv1.Token
+	for _, t := range srv.fsm.State().Tokens() {
+		if t.GetRevoked() {
+			revoked = append(revoked, t)
+		}
+	}
 	err = srv.raft.Restore(meta, bytes.NewReader(buf.Bytes()), srv.cfg.ApplyTimeout)
+	if err == nil {
+		err = srv.keepRevoked(ctx, revoked)
+	}
 	// The restore replaces the state, audit log included: record it after.
 	audit := srv.auditEntry(ctx, meshfedv1.OperatorService_RestoreSnapshot_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Snapshot", Name: fmt.Sprint(snap.GetRevision())})
 	setAuditResult(audit, err)
@@ -252,6 +263,20 @@ func (e *operatorEndpoint) RestoreSnapshot(stream meshfedv1.OperatorService_Rest
 	}
 	srv.logger.Info("restored snapshot from operator", "objects", len(snap.GetObjects()), "snapshot_revision", snap.GetRevision())
 	return stream.SendAndClose(&meshfedv1.RestoreSnapshotResponse{Revision: srv.fsm.State().Revision()})
+}
+
+// keepRevoked revokes again, after a restore, the tokens revoked before it.
+func (s *Server) keepRevoked(ctx context.Context, revoked []*meshfedv1.Token) error {
+	st := s.fsm.State()
+	for _, t := range revoked {
+		if now := st.Token(t.GetId()); now == nil || now.GetRevoked() {
+			continue
+		}
+		if _, err := s.raftApply(ctx, RevokeTokenType, &raftlogv1.RevokeToken{Id: t.GetId(), Now: t.GetRevokedAt(), By: t.GetRevokedBy()}); err != nil {
+			return fmt.Errorf("keep token %s revoked after the restore: %w", t.GetId(), err)
+		}
+	}
+	return nil
 }
 
 func (s *Server) forwardRestore(ctx context.Context, data []byte) (*meshfedv1.RestoreSnapshotResponse, error) {
