@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -56,11 +57,6 @@ func TestAuthRefusals(t *testing.T) {
 		t.Fatalf("plaintext: %v, want Unavailable", err)
 	}
 	// TLS without a client certificate: the server requires one.
-	caOnly, err := security.Files{CA: cli.CA, Cert: cli.Cert, Key: cli.Key}.ClientCredentials()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = caOnly
 	noCert, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})))
 	if err != nil {
 		t.Fatal(err)
@@ -320,4 +316,44 @@ func TestRestoreKeepsRevocations(t *testing.T) {
 	}
 	_, err = meshfedv1.NewObjectServiceClient(f.pki.Dial(f.srv.GRPCAddr(), cli, tok.GetSecret())).List(ctx, &meshfedv1.ListRequest{Kind: "Tenant"})
 	wantCode(t, err, codes.Unauthenticated, "revoked")
+}
+
+// TestRaftNeedsServerCertificate: with TLS on, the Raft port speaks mutual
+// TLS and accepts server certificates only.
+func TestRaftNeedsServerCertificate(t *testing.T) {
+	pki := NewTestPKI(t)
+	srv := TestServer(t, pki.SecureConfig)
+	WaitForLeader(t, srv)
+	for _, files := range []security.Files{
+		pki.Files(security.RoleClient, "cli", ""),
+		pki.Files(security.RoleAgent, "agent-a", "a"),
+	} {
+		pair, err := tls.LoadX509KeyPair(files.Cert, files.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := tls.Dial("tcp", srv.RaftAddr(), &tls.Config{Certificates: []tls.Certificate{pair}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+		if err == nil {
+			// TLS 1.3 reports the server's refusal of the client
+			// certificate on the first read.
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = conn.Write([]byte{0})
+			_, err = conn.Read(make([]byte, 1))
+			conn.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "tls") {
+			t.Fatalf("%s reached Raft: %v", files.Cert, err)
+		}
+	}
+	// Plaintext gets nowhere either.
+	raw, err := net.DialTimeout("tcp", srv.RaftAddr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = raw.Write([]byte{0, 0, 0, 0, 0, 0, 0, 0})
+	if _, err := raw.Read(make([]byte, 1)); err == nil {
+		t.Fatal("plaintext Raft connection answered")
+	}
 }

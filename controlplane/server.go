@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -181,7 +182,18 @@ func (s *Server) setupRaft() error {
 		s.logStore.Close()
 		return fmt.Errorf("--raft-addr %s: %w", s.cfg.RaftAddr, err)
 	}
-	s.transport, err = raft.NewTCPTransport(s.cfg.RaftAddr, advertiseAddr(addr), 3, 10*time.Second, io.Discard)
+	if s.cfg.TLS.Enabled() {
+		// Raft speaks mutual TLS too, between server certificates only.
+		var listen, dial *tls.Config
+		if listen, dial, err = s.cfg.TLS.ServerOnlyConfigs(); err == nil {
+			var stream *tlsStreamLayer
+			if stream, err = newTLSStreamLayer(s.cfg.RaftAddr, advertiseAddr(addr), listen, dial); err == nil {
+				s.transport = raft.NewNetworkTransport(stream, 3, 10*time.Second, io.Discard)
+			}
+		}
+	} else {
+		s.transport, err = raft.NewTCPTransport(s.cfg.RaftAddr, advertiseAddr(addr), 3, 10*time.Second, io.Discard)
+	}
 	if err != nil {
 		s.logStore.Close()
 		return fmt.Errorf("raft transport on %s: %w", s.cfg.RaftAddr, err)

@@ -80,3 +80,40 @@ func PeerIdentity(ctx context.Context) (id Identity, ok bool, err error) {
 	id, err = IdentityOf(info.State.VerifiedChains[0][0])
 	return id, true, err
 }
+
+// ServerOnlyConfigs are the TLS configurations of a transport only servers
+// may speak (Raft): both ends present certificates the CA signed, and both
+// must carry a server identity.
+func (f Files) ServerOnlyConfigs() (listen, dial *tls.Config, err error) {
+	pair, pool, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	onlyServers := func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("peer presented no certificate")
+		}
+		id, err := IdentityOf(cs.PeerCertificates[0])
+		if err != nil {
+			return err
+		}
+		if id.Role != RoleServer {
+			return fmt.Errorf("%s certificate %q may not speak Raft: servers only", id.Role, id.Name)
+		}
+		return nil
+	}
+	listen = &tls.Config{
+		Certificates:     []tls.Certificate{pair},
+		ClientCAs:        pool,
+		ClientAuth:       tls.RequireAndVerifyClientCert,
+		MinVersion:       tls.VersionTLS13,
+		VerifyConnection: onlyServers,
+	}
+	dial = &tls.Config{
+		Certificates:     []tls.Certificate{pair},
+		RootCAs:          pool,
+		MinVersion:       tls.VersionTLS13,
+		VerifyConnection: onlyServers,
+	}
+	return listen, dial, nil
+}
