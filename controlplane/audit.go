@@ -134,6 +134,31 @@ func (s *Server) flushAudit(batch []*meshfedv1.AuditRecord) error {
 	return err
 }
 
+// auditTrimInterval is how often the leader checks the audit log's size.
+var auditTrimInterval = 10 * time.Second
+
+// runAuditTrim keeps the audit log within Config.AuditRetention while this
+// server leads.
+func (s *Server) runAuditTrim(stop chan struct{}) {
+	defer s.wg.Done()
+	t := time.NewTicker(auditTrimInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		before := s.fsm.State().AuditTrimPoint(s.cfg.AuditRetention)
+		if before == 0 {
+			continue
+		}
+		if _, err := s.raftApply(context.Background(), TrimAuditType, &raftlogv1.TrimAudit{BeforeRevision: before}); err != nil {
+			s.logger.Warn("trim the audit log", "err", err)
+		}
+	}
+}
+
 // initAuth creates the signing key and the bootstrap superuser token once,
 // when this leader finds authentication on and not yet initialised. The
 // server whose entry wins writes the token to its data dir.

@@ -357,3 +357,58 @@ func TestRaftNeedsServerCertificate(t *testing.T) {
 		t.Fatal("plaintext Raft connection answered")
 	}
 }
+
+// TestAuditRetention: the leader trims the audit log to its retention by a
+// log entry, so every server keeps the same newest records.
+func TestAuditRetention(t *testing.T) {
+	old := auditTrimInterval
+	auditTrimInterval = 20 * time.Millisecond
+	t.Cleanup(func() { auditTrimInterval = old })
+	first := TestServer(t, func(c *Config) { c.AuditRetention = 10 })
+	WaitForLeader(t, first)
+	servers := []*Server{first}
+	for i := 2; i <= 3; i++ {
+		servers = append(servers, TestServer(t, func(c *Config) {
+			c.NodeID = fmt.Sprintf("s%d", i)
+			c.Join = []string{first.GRPCAddr()}
+			c.AuditRetention = 10
+		}))
+	}
+	WaitFor(t, 15*time.Second, func() error {
+		for _, s := range servers {
+			if n := len(s.State().Members()); n != 3 {
+				return fmt.Errorf("%s knows %d members", s.NodeID(), n)
+			}
+		}
+		return nil
+	})
+	leader := WaitForLeader(t, servers...)
+	objs, _ := TestClient(t, leader.GRPCAddr())
+	for i := range 40 {
+		doc := fmt.Sprintf("apiVersion: meshfed.io/v1\nkind: Cluster\nmetadata: {name: c%d}\nspec: {serviceURL: \"pulsar://127.0.0.1:6650\"}\n", i)
+		if _, err := objs.Apply(context.Background(), &meshfedv1.ApplyRequest{Objects: decodeAll(t, doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	WaitFor(t, 10*time.Second, func() error {
+		var sets []string
+		for _, s := range servers {
+			recs := s.State().Audit(func(*meshfedv1.AuditRecord) bool { return true }, 1000)
+			if len(recs) > 11 {
+				return fmt.Errorf("%s keeps %d records, want at most 11", s.NodeID(), len(recs))
+			}
+			var names []string
+			for _, r := range recs {
+				names = append(names, r.GetTargets()[0].GetName())
+			}
+			sets = append(sets, strings.Join(names, ","))
+		}
+		if sets[0] != sets[1] || sets[1] != sets[2] {
+			return fmt.Errorf("servers keep different records: %v", sets)
+		}
+		if !strings.HasSuffix(sets[0], ",c39") {
+			return fmt.Errorf("the newest record is not kept: %s", sets[0])
+		}
+		return nil
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/meshfed/meshfed/controlplane/state"
 	"github.com/meshfed/meshfed/security"
 )
 
@@ -67,7 +68,8 @@ type Config struct {
 	// needs TLS. The first leader creates the signing key and writes a
 	// bootstrap superuser token to DataDir/bootstrap-token.
 	Auth bool
-	// AuditRetention bounds the audit records kept in the state. Zero: 100,000.
+	// AuditRetention bounds the audit records kept in the state. The
+	// leader's value applies: it trims the log for every server. Zero: 100,000.
 	AuditRetention int
 	// RaftTweak, if set, adjusts the Raft configuration (tests use short timeouts).
 	RaftTweak func(*raft.Config)
@@ -123,6 +125,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Auth && !c.TLS.Enabled() {
 		return fmt.Errorf("--auth needs mutual TLS (--tls-cert, --tls-key, --tls-ca): agents prove their cluster with certificates and tokens must not cross the network in clear")
+	}
+	if c.AuditRetention <= 0 {
+		c.AuditRetention = state.DefaultAuditRetention
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

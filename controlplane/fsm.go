@@ -87,6 +87,14 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		return f.applyRevokeToken(st, body, l.Index)
 	case AppendAuditType:
 		return f.applyAppendAudit(st, body, l.Index)
+	case TrimAuditType:
+		var req raftlogv1.TrimAudit
+		if err := proto.Unmarshal(body, &req); err != nil {
+			st.Touch(l.Index)
+			return &applyResponse{err: fmt.Errorf("decode TrimAudit: %w", err)}
+		}
+		st.TrimAudit(l.Index, req.GetBeforeRevision())
+		return &applyResponse{}
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		f.logger.Warn("skipping unknown log entry type", "type", uint8(t), "index", l.Index)

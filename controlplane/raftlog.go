@@ -34,6 +34,8 @@ const (
 	RevokeTokenType MessageType = 9
 	// AppendAuditType carries raftlogv1.AppendAudit.
 	AppendAuditType MessageType = 10
+	// TrimAuditType carries raftlogv1.TrimAudit.
+	TrimAuditType MessageType = 11
 
 	// IgnoreUnknownTypeFlag marks entries an older server may skip.
 	IgnoreUnknownTypeFlag MessageType = 128
@@ -61,6 +63,8 @@ func (t MessageType) String() string {
 		return "RevokeToken"
 	case AppendAuditType:
 		return "AppendAudit"
+	case TrimAuditType:
+		return "TrimAudit"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }

@@ -101,7 +101,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.telemetry, err = newTelemetry(); err != nil {
 		return nil, err
 	}
-	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs, Admit: admitObject, AuditRetention: cfg.AuditRetention}, s.logger)
+	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs, Admit: admitObject}, s.logger)
 	if err := s.openListeners(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -383,8 +383,9 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 	}
 	s.heartbeats.reset(names)
 	s.ready.Store(true)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.runScheduler(stop)
+	go s.runAuditTrim(stop)
 	s.telemetry.leaderChanges.Add(context.Background(), 1)
 	s.logger.Info("established leadership", "revision", s.fsm.State().Revision())
 }

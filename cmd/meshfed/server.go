@@ -102,8 +102,8 @@ writes and refusals are kept in the audit log (meshfed audit).`,
 	f.StringVar(&cfg.TLS.CA, "tls-ca", "", "CA certificate every caller's certificate must be signed by")
 	f.BoolVar(&cfg.Auth, "auth", false, "authenticate users by bearer token (agents and servers by certificate) and authorize every RPC by role; needs --tls-*. "+
 		"The first leader writes a superuser token to <data-dir>/"+controlplane.BootstrapTokenFile+" (see docs/security.md); pass it to every server of the group")
-	f.IntVar(&cfg.AuditRetention, "audit-retention", state.DefaultAuditRetention, "how many audit records (a count, not a time) this server keeps in its state, the oldest dropped first; "+
-		"give every server the same value (the structured log has every record as msg=audit)")
+	f.IntVar(&cfg.AuditRetention, "audit-retention", state.DefaultAuditRetention, "how many audit records (a count, not a time) the control plane keeps, the oldest dropped first; "+
+		"the leader's value applies to every server (the structured log has every record as msg=audit)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

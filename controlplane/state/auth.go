@@ -16,7 +16,7 @@ const (
 	tableAudit  = "audit"
 )
 
-// DefaultAuditRetention is how many audit records a store keeps.
+// DefaultAuditRetention is how many audit records the leader keeps.
 const DefaultAuditRetention = 100000
 
 type keyEntry struct {
@@ -186,8 +186,7 @@ func (s *Store) Tokens() []*meshfedv1.Token {
 	return out
 }
 
-// AppendAudit stores audit records at index, numbering them from seq 0, and
-// drops the oldest beyond the retention (a tenth past it, to amortise).
+// AppendAudit stores audit records at index, numbering them from seq 0.
 func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
@@ -201,23 +200,56 @@ func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.auditCount += len(recs)
-	if keep := s.cfg.AuditRetention; s.auditCount-keep > keep/10 {
-		over := s.auditCount - keep
-		it, err := txn.Get(tableAudit, "id")
-		if err != nil {
-			panic(fmt.Sprintf("state: list audit records: %v", err)) // static schema; cannot fail
-		}
-		var drop []any
-		for raw := it.Next(); raw != nil && len(drop) < over; raw = it.Next() {
-			drop = append(drop, raw)
-		}
-		for _, d := range drop {
-			_ = txn.Delete(tableAudit, d)
-		}
-		s.auditCount -= len(drop)
-	}
 	txn.Commit()
 	s.commitLocked(index, nil)
+}
+
+// AuditTrimPoint returns the revision before which records should go to
+// keep about keep of them, or zero while the log holds at most a tenth
+// more than keep (trimming is amortised).
+func (s *Store) AuditTrimPoint(keep int) uint64 {
+	s.mu.Lock()
+	count := s.auditCount
+	s.mu.Unlock()
+	if keep <= 0 || count-keep <= keep/10 {
+		return 0
+	}
+	it, err := s.db.Txn(false).Get(tableAudit, "id")
+	if err != nil {
+		return 0
+	}
+	skip := count - keep
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if skip == 0 {
+			return raw.(*auditEntry).R.GetRevision()
+		}
+		skip--
+	}
+	return 0
+}
+
+// TrimAudit drops the records with a revision before before and returns
+// how many it dropped.
+func (s *Store) TrimAudit(index, before uint64) int {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	it, err := txn.Get(tableAudit, "id")
+	if err != nil {
+		panic(fmt.Sprintf("state: list audit records: %v", err)) // static schema; cannot fail
+	}
+	var drop []any
+	for raw := it.Next(); raw != nil && raw.(*auditEntry).R.GetRevision() < before; raw = it.Next() {
+		drop = append(drop, raw)
+	}
+	for _, d := range drop {
+		_ = txn.Delete(tableAudit, d)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.auditCount -= len(drop)
+	txn.Commit()
+	s.commitLocked(index, nil)
+	return len(drop)
 }
 
 // Audit returns up to limit of the newest records that match, oldest first.

@@ -66,8 +66,6 @@ type Config struct {
 	CheckRefs RefChecker
 	// Admit applies policies to user writes, seeing the whole write. Nil: none.
 	Admit Admitter
-	// AuditRetention bounds the audit records kept. Zero: DefaultAuditRetention.
-	AuditRetention int
 }
 
 // Store holds the state. Reads are lock-free snapshots of go-memdb; writes are
@@ -97,9 +95,7 @@ func New(cfg Config) *Store {
 	if cfg.EventHistory <= 0 {
 		cfg.EventHistory = DefaultEventHistory
 	}
-	if cfg.AuditRetention <= 0 {
-		cfg.AuditRetention = DefaultAuditRetention
-	}
+
 	db, err := memdb.NewMemDB(schema())
 	if err != nil {
 		panic(fmt.Sprintf("state: invalid schema: %v", err)) // static schema; cannot fail

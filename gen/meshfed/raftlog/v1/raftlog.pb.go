@@ -952,6 +952,53 @@ func (x *AppendAudit) GetRecords() []*v1.AuditRecord {
 	return nil
 }
 
+// TrimAudit drops the audit records older than a revision (entry type 11).
+// The leader proposes it when the log holds more than its retention, so
+// every server keeps the same records.
+type TrimAudit struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	BeforeRevision uint64                 `protobuf:"varint,1,opt,name=before_revision,json=beforeRevision,proto3" json:"before_revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TrimAudit) Reset() {
+	*x = TrimAudit{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrimAudit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrimAudit) ProtoMessage() {}
+
+func (x *TrimAudit) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrimAudit.ProtoReflect.Descriptor instead.
+func (*TrimAudit) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TrimAudit) GetBeforeRevision() uint64 {
+	if x != nil {
+		return x.BeforeRevision
+	}
+	return 0
+}
+
 var File_meshfed_raftlog_v1_raftlog_proto protoreflect.FileDescriptor
 
 const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
@@ -1030,7 +1077,9 @@ const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\x02by\x18\x03 \x01(\tR\x02by\x12-\n" +
 	"\x05audit\x18\x04 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"@\n" +
 	"\vAppendAudit\x121\n" +
-	"\arecords\x18\x01 \x03(\v2\x17.meshfed.v1.AuditRecordR\arecordsB=Z;github.com/meshfed/meshfed/gen/meshfed/raftlog/v1;raftlogv1b\x06proto3"
+	"\arecords\x18\x01 \x03(\v2\x17.meshfed.v1.AuditRecordR\arecords\"4\n" +
+	"\tTrimAudit\x12'\n" +
+	"\x0fbefore_revision\x18\x01 \x01(\x04R\x0ebeforeRevisionB=Z;github.com/meshfed/meshfed/gen/meshfed/raftlog/v1;raftlogv1b\x06proto3"
 
 var (
 	file_meshfed_raftlog_v1_raftlog_proto_rawDescOnce sync.Once
@@ -1044,7 +1093,7 @@ func file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP() []byte {
 	return file_meshfed_raftlog_v1_raftlog_proto_rawDescData
 }
 
-var file_meshfed_raftlog_v1_raftlog_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_meshfed_raftlog_v1_raftlog_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_meshfed_raftlog_v1_raftlog_proto_goTypes = []any{
 	(*ApplyObjects)(nil),          // 0: meshfed.raftlog.v1.ApplyObjects
 	(*DeleteObject)(nil),          // 1: meshfed.raftlog.v1.DeleteObject
@@ -1059,43 +1108,44 @@ var file_meshfed_raftlog_v1_raftlog_proto_goTypes = []any{
 	(*PutToken)(nil),              // 10: meshfed.raftlog.v1.PutToken
 	(*RevokeToken)(nil),           // 11: meshfed.raftlog.v1.RevokeToken
 	(*AppendAudit)(nil),           // 12: meshfed.raftlog.v1.AppendAudit
-	(*v1.Object)(nil),             // 13: meshfed.v1.Object
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*v1.AuditRecord)(nil),        // 15: meshfed.v1.AuditRecord
-	(*v1.StateScope)(nil),         // 16: meshfed.v1.StateScope
-	(*v1.StateOp)(nil),            // 17: meshfed.v1.StateOp
-	(*v1.Event)(nil),              // 18: meshfed.v1.Event
-	(*v1.Token)(nil),              // 19: meshfed.v1.Token
+	(*TrimAudit)(nil),             // 13: meshfed.raftlog.v1.TrimAudit
+	(*v1.Object)(nil),             // 14: meshfed.v1.Object
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*v1.AuditRecord)(nil),        // 16: meshfed.v1.AuditRecord
+	(*v1.StateScope)(nil),         // 17: meshfed.v1.StateScope
+	(*v1.StateOp)(nil),            // 18: meshfed.v1.StateOp
+	(*v1.Event)(nil),              // 19: meshfed.v1.Event
+	(*v1.Token)(nil),              // 20: meshfed.v1.Token
 }
 var file_meshfed_raftlog_v1_raftlog_proto_depIdxs = []int32{
-	13, // 0: meshfed.raftlog.v1.ApplyObjects.objects:type_name -> meshfed.v1.Object
-	14, // 1: meshfed.raftlog.v1.ApplyObjects.now:type_name -> google.protobuf.Timestamp
+	14, // 0: meshfed.raftlog.v1.ApplyObjects.objects:type_name -> meshfed.v1.Object
+	15, // 1: meshfed.raftlog.v1.ApplyObjects.now:type_name -> google.protobuf.Timestamp
 	1,  // 2: meshfed.raftlog.v1.ApplyObjects.deletes:type_name -> meshfed.raftlog.v1.DeleteObject
-	15, // 3: meshfed.raftlog.v1.ApplyObjects.audit:type_name -> meshfed.v1.AuditRecord
-	14, // 4: meshfed.raftlog.v1.DeleteObject.now:type_name -> google.protobuf.Timestamp
-	15, // 5: meshfed.raftlog.v1.DeleteObject.audit:type_name -> meshfed.v1.AuditRecord
-	15, // 6: meshfed.raftlog.v1.Member.audit:type_name -> meshfed.v1.AuditRecord
-	15, // 7: meshfed.raftlog.v1.RemoveMember.audit:type_name -> meshfed.v1.AuditRecord
-	16, // 8: meshfed.raftlog.v1.CommitState.scope:type_name -> meshfed.v1.StateScope
-	17, // 9: meshfed.raftlog.v1.CommitState.ops:type_name -> meshfed.v1.StateOp
-	15, // 10: meshfed.raftlog.v1.PutPackage.audit:type_name -> meshfed.v1.AuditRecord
-	16, // 11: meshfed.raftlog.v1.StateEntry.scope:type_name -> meshfed.v1.StateScope
-	13, // 12: meshfed.raftlog.v1.Snapshot.objects:type_name -> meshfed.v1.Object
+	16, // 3: meshfed.raftlog.v1.ApplyObjects.audit:type_name -> meshfed.v1.AuditRecord
+	15, // 4: meshfed.raftlog.v1.DeleteObject.now:type_name -> google.protobuf.Timestamp
+	16, // 5: meshfed.raftlog.v1.DeleteObject.audit:type_name -> meshfed.v1.AuditRecord
+	16, // 6: meshfed.raftlog.v1.Member.audit:type_name -> meshfed.v1.AuditRecord
+	16, // 7: meshfed.raftlog.v1.RemoveMember.audit:type_name -> meshfed.v1.AuditRecord
+	17, // 8: meshfed.raftlog.v1.CommitState.scope:type_name -> meshfed.v1.StateScope
+	18, // 9: meshfed.raftlog.v1.CommitState.ops:type_name -> meshfed.v1.StateOp
+	16, // 10: meshfed.raftlog.v1.PutPackage.audit:type_name -> meshfed.v1.AuditRecord
+	17, // 11: meshfed.raftlog.v1.StateEntry.scope:type_name -> meshfed.v1.StateScope
+	14, // 12: meshfed.raftlog.v1.Snapshot.objects:type_name -> meshfed.v1.Object
 	2,  // 13: meshfed.raftlog.v1.Snapshot.members:type_name -> meshfed.raftlog.v1.Member
-	18, // 14: meshfed.raftlog.v1.Snapshot.events:type_name -> meshfed.v1.Event
+	19, // 14: meshfed.raftlog.v1.Snapshot.events:type_name -> meshfed.v1.Event
 	6,  // 15: meshfed.raftlog.v1.Snapshot.state:type_name -> meshfed.raftlog.v1.StateEntry
 	5,  // 16: meshfed.raftlog.v1.Snapshot.packages:type_name -> meshfed.raftlog.v1.PutPackage
 	8,  // 17: meshfed.raftlog.v1.Snapshot.signing_keys:type_name -> meshfed.raftlog.v1.SigningKey
-	19, // 18: meshfed.raftlog.v1.Snapshot.tokens:type_name -> meshfed.v1.Token
-	15, // 19: meshfed.raftlog.v1.Snapshot.audit:type_name -> meshfed.v1.AuditRecord
-	14, // 20: meshfed.raftlog.v1.SigningKey.created:type_name -> google.protobuf.Timestamp
+	20, // 18: meshfed.raftlog.v1.Snapshot.tokens:type_name -> meshfed.v1.Token
+	16, // 19: meshfed.raftlog.v1.Snapshot.audit:type_name -> meshfed.v1.AuditRecord
+	15, // 20: meshfed.raftlog.v1.SigningKey.created:type_name -> google.protobuf.Timestamp
 	8,  // 21: meshfed.raftlog.v1.InitAuth.key:type_name -> meshfed.raftlog.v1.SigningKey
-	19, // 22: meshfed.raftlog.v1.InitAuth.bootstrap:type_name -> meshfed.v1.Token
-	19, // 23: meshfed.raftlog.v1.PutToken.token:type_name -> meshfed.v1.Token
-	15, // 24: meshfed.raftlog.v1.PutToken.audit:type_name -> meshfed.v1.AuditRecord
-	14, // 25: meshfed.raftlog.v1.RevokeToken.now:type_name -> google.protobuf.Timestamp
-	15, // 26: meshfed.raftlog.v1.RevokeToken.audit:type_name -> meshfed.v1.AuditRecord
-	15, // 27: meshfed.raftlog.v1.AppendAudit.records:type_name -> meshfed.v1.AuditRecord
+	20, // 22: meshfed.raftlog.v1.InitAuth.bootstrap:type_name -> meshfed.v1.Token
+	20, // 23: meshfed.raftlog.v1.PutToken.token:type_name -> meshfed.v1.Token
+	16, // 24: meshfed.raftlog.v1.PutToken.audit:type_name -> meshfed.v1.AuditRecord
+	15, // 25: meshfed.raftlog.v1.RevokeToken.now:type_name -> google.protobuf.Timestamp
+	16, // 26: meshfed.raftlog.v1.RevokeToken.audit:type_name -> meshfed.v1.AuditRecord
+	16, // 27: meshfed.raftlog.v1.AppendAudit.records:type_name -> meshfed.v1.AuditRecord
 	28, // [28:28] is the sub-list for method output_type
 	28, // [28:28] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
@@ -1114,7 +1164,7 @@ func file_meshfed_raftlog_v1_raftlog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_raftlog_v1_raftlog_proto_rawDesc), len(file_meshfed_raftlog_v1_raftlog_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
