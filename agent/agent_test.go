@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -374,5 +375,40 @@ func TestEffectivelyOnceTurnsOnBrokerDeduplication(t *testing.T) {
 	drain(t, c, "persistent://public/other/out", 1, 20*time.Second)
 	if got := dedup(); !strings.Contains(got, "true") {
 		t.Fatalf("de-duplication of the output namespace after an effectively-once instance ran: %s", got)
+	}
+}
+
+// An output namespace the broker does not know yet — another tenant's, as in
+// the federated-learning case — is created by the instance's first producer:
+// de-duplication must be turned on for it as well, before the first write.
+func TestEffectivelyOnceTurnsOnDeduplicationOfANewOutputNamespace(t *testing.T) {
+	f := newFederation(t, "a")
+	policy := f.brokers["a"].AdminURL() + "/admin/v2/namespaces/public/fresh"
+	f.startAgent(t, "agent-a", "a", t.TempDir())
+	f.apply(t, meshObj("m", builtinFn("f", "identity", "a", "persistent://public/default/in", "a", "persistent://public/fresh/out", "effectively_once")))
+	produce(t, pulsarClient(t, f.brokers["a"]), "persistent://public/default/in", 0, 1)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got struct {
+			Dedup *bool `json:"deduplicationEnabled"`
+		}
+		resp, err := http.Get(policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("policies of public/fresh: %v: %s", err, b)
+			}
+			if got.Dedup != nil && *got.Dedup {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("policies of public/fresh after an effectively-once instance wrote there: %s %s; want deduplicationEnabled true", resp.Status, b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -81,9 +81,7 @@ func (p *producerSet) sendEO(ctx context.Context, inTopic, outTopic string, m *p
 	p.mu.Lock()
 	pr, ok := p.eo[k]
 	if !ok {
-		if err := p.inst.a.ensureDedup(ctx, p.inst.outputCluster(), outTopic); err != nil {
-			p.inst.logger.Warn("could not enable broker de-duplication", "topic", outTopic, "err", err)
-		}
+		dedupErr := p.inst.a.ensureDedup(ctx, p.inst.outputCluster(), outTopic)
 		name := p.eoName(inTopic, outTopic)
 		var err error
 		// The previous holder of the name (a stopped instance elsewhere)
@@ -102,6 +100,15 @@ func (p *producerSet) sendEO(ctx context.Context, inTopic, outTopic string, m *p
 			done(err)
 			p.fail(err)
 			return
+		}
+		if dedupErr != nil {
+			// A broker that creates a namespace with its first topic
+			// (meshfed broker) knew no namespace to turn it on for before
+			// the producer existed: try again, before the first write.
+			dedupErr = p.inst.a.ensureDedup(ctx, p.inst.outputCluster(), outTopic)
+		}
+		if dedupErr != nil {
+			p.inst.logger.Warn("could not enable broker de-duplication", "topic", outTopic, "err", dedupErr)
 		}
 		p.eo[k] = pr
 		p.eoLast[k] = pr.LastSequenceID()
