@@ -67,7 +67,7 @@ spec:
       failover: {clusters: [us]}
 `
 
-func decodeAll(t *testing.T, docs ...string) []*meshfedv1.Object {
+func decodeAll(t testing.TB, docs ...string) []*meshfedv1.Object {
 	t.Helper()
 	objs, err := objects.Decode("test.yaml", []byte(strings.Join(docs, "\n---\n")))
 	if err != nil {
