@@ -451,8 +451,6 @@ func (s *Server) catchUp(ctx context.Context, deadline time.Time) error {
 	}
 }
 
-var errTokenUnknown = errors.New("not known to the control plane")
-
 // forwardedCaller decodes the principal a server forwarded, and re-checks
 // its token here so a revocation this server knows about is honoured.
 func (s *Server) forwardedCaller(v string) (*caller, error) {

@@ -20,6 +20,8 @@ var (
 	// ErrOutcomeUnknown: the write was handed to Raft but leadership was lost
 	// before it committed; it may or may not have been applied.
 	ErrOutcomeUnknown = errors.New("write outcome unknown: leadership was lost while committing; read the object before retrying")
+	// errTokenUnknown: a token's record did not reach this server in time.
+	errTokenUnknown = errors.New("not known to the control plane")
 )
 
 // toStatus is the one place errors become gRPC status codes.
