@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshfed/meshfed/controlplane/state"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc"
@@ -411,4 +412,61 @@ func TestAuditRetention(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAgentStateScope: an agent reads and commits the state of a function
+// only while the function is assigned to it.
+func TestAgentStateScope(t *testing.T) {
+	pki := NewTestPKI(t)
+	srv := TestServer(t, pki.SecureConfig)
+	WaitForLeader(t, srv)
+	su := pki.Dial(srv.GRPCAddr(), pki.Files(security.RoleClient, "cli", ""), BootstrapToken(t, srv))
+	ctx := context.Background()
+	mesh := strings.ReplaceAll(authzMesh, "cluster: idle", "cluster: a")
+	if _, err := meshfedv1.NewObjectServiceClient(su).Apply(ctx, &meshfedv1.ApplyRequest{Objects: decodeAll(t, authzBase)}); err != nil {
+		t.Fatal(err)
+	}
+	agents := map[string]meshfedv1.AgentServiceClient{}
+	for _, name := range []string{"agent-1", "agent-2"} {
+		agents[name] = meshfedv1.NewAgentServiceClient(pki.Dial(srv.GRPCAddr(), pki.Files(security.RoleAgent, name, "a"), ""))
+		if _, err := agents[name].Register(ctx, &meshfedv1.RegisterRequest{Name: name, Cluster: "a", Capacity: 10}); err != nil {
+			t.Fatalf("register %s: %v", name, err)
+		}
+	}
+	if _, err := meshfedv1.NewObjectServiceClient(su).Apply(ctx, &meshfedv1.ApplyRequest{Objects: decodeAll(t, mesh)}); err != nil {
+		t.Fatal(err)
+	}
+	var owner string
+	WaitFor(t, 10*time.Second, func() error {
+		for _, name := range []string{"agent-1", "agent-2"} {
+			if _, err := agents[name].Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: name, BrokerReachable: true}); err != nil {
+				return err
+			}
+		}
+		as, _, err := srv.State().List(state.Filter{Kind: "Assignment", Tenant: "acme", Namespace: "etl"})
+		if err != nil || len(as) != 1 || as[0].GetAssignment().GetSpec().GetAgent() == "" {
+			return fmt.Errorf("assignments: %v %v", as, err)
+		}
+		owner = as[0].GetAssignment().GetSpec().GetAgent()
+		return nil
+	})
+	other := "agent-1"
+	if owner == other {
+		other = "agent-2"
+	}
+	scope := &meshfedv1.StateScope{Tenant: "acme", Namespace: "etl", Mesh: "m", Function: "f"}
+	commit := &meshfedv1.CommitStateRequest{Scope: scope, Ops: []*meshfedv1.StateOp{{Key: "k", Op: &meshfedv1.StateOp_Incr{Incr: 1}}}}
+	if _, err := agents[owner].CommitState(ctx, commit); err != nil {
+		t.Fatalf("%s commits the state of its function: %v", owner, err)
+	}
+	if _, err := agents[owner].GetState(ctx, &meshfedv1.GetStateRequest{Scope: scope, Keys: []string{"k"}}); err != nil {
+		t.Fatalf("%s reads the state of its function: %v", owner, err)
+	}
+	_, err := agents[other].CommitState(ctx, commit)
+	wantCode(t, err, codes.PermissionDenied, "has no assignment")
+	_, err = agents[other].GetState(ctx, &meshfedv1.GetStateRequest{Scope: scope, Keys: []string{"k"}})
+	wantCode(t, err, codes.PermissionDenied, "has no assignment")
+	if v := srv.State().GetState(scope, []string{"k"}); len(v) != 1 || v[0].GetCounter() != 1 {
+		t.Fatalf("state after one allowed and one refused commit: %v", v)
+	}
 }
