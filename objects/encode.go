@@ -43,7 +43,7 @@ func Encode(o *meshfedv1.Object, format string) ([]byte, error) {
 		return nil, fmt.Errorf("encode %s: %w", DisplayName(o), err)
 	}
 	if format == "yaml" {
-		out, err := yaml.JSONToYAML(compact)
+		out, err := yaml.JSONToYAML(escapeNonPrintable(compact))
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", DisplayName(o), err)
 		}
@@ -56,4 +56,28 @@ func Encode(o *meshfedv1.Object, format string) ([]byte, error) {
 	}
 	buf.WriteByte('\n')
 	return buf.Bytes(), nil
+}
+
+// escapeNonPrintable rewrites the characters JSON leaves raw but YAML does
+// not accept in a document (DEL, the C1 controls, U+FFFE and U+FFFF) as
+// \u escapes. In protojson output they can only occur inside strings,
+// where the escape means the same character, so the YAML encoder then
+// writes them escaped and decoding gives the same string back.
+func escapeNonPrintable(js []byte) []byte {
+	if !bytes.ContainsFunc(js, yamlForbidden) {
+		return js
+	}
+	var out bytes.Buffer
+	for _, r := range string(js) {
+		if yamlForbidden(r) {
+			fmt.Fprintf(&out, "\\u%04x", r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.Bytes()
+}
+
+func yamlForbidden(r rune) bool {
+	return r >= 0x7f && r <= 0x9f && r != 0x85 || r == 0xfffe || r == 0xffff
 }
