@@ -30,11 +30,7 @@ const BootstrapTokenFile = "bootstrap-token"
 
 // auditDenied records a refused or failed request that wrote nothing.
 func (s *Server) auditDenied(ctx context.Context, c *caller, method string, action policies.Action, targets []*meshfedv1.AuditTarget, err error) {
-	r := &meshfedv1.AuditRecord{
-		Time: timestamppb.Now(), Principal: c.p.Name, Role: string(c.p.Role),
-		PrincipalTenant: c.p.Tenant, PrincipalNamespace: c.p.Namespace, TokenId: c.tokenID,
-		Method: method, Action: string(action), Targets: targets, Node: s.cfg.NodeID, Peer: c.peer,
-	}
+	r := s.auditRecord(c, method, action, targets)
 	setAuditResult(r, err)
 	s.auditAsync(r)
 }
@@ -77,7 +73,7 @@ func (s *Server) logAudit(r *meshfedv1.AuditRecord) {
 // auditEntry builds the record a write carries into the log; the FSM fills
 // in the outcome. The handling server logs it once the outcome is known.
 func (s *Server) auditEntry(ctx context.Context, method string, action policies.Action, targets ...*meshfedv1.AuditTarget) *meshfedv1.AuditRecord {
-	return s.auditRecord(ctx, method, action, targets)
+	return s.auditRecord(callerFrom(ctx), method, action, targets)
 }
 
 // logWrite exports the outcome of an audited write.

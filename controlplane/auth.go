@@ -71,36 +71,34 @@ const (
 type methodRule struct {
 	kind   ruleKind
 	action policies.Action
-	// write: an allowed call changes state and is audited with its outcome.
-	write bool
 }
 
 // methodRules authorizes every RPC. A method missing here is refused, so a
 // new RPC cannot be served unauthorized by accident.
 var methodRules = map[string]methodRule{
-	meshfedv1.ObjectService_Apply_FullMethodName:  {kind: ruleScoped, write: true},
+	meshfedv1.ObjectService_Apply_FullMethodName:  {kind: ruleScoped},
 	meshfedv1.ObjectService_Get_FullMethodName:    {kind: ruleScoped},
 	meshfedv1.ObjectService_List_FullMethodName:   {kind: ruleScoped},
-	meshfedv1.ObjectService_Delete_FullMethodName: {kind: ruleScoped, write: true},
+	meshfedv1.ObjectService_Delete_FullMethodName: {kind: ruleScoped},
 	meshfedv1.ObjectService_Watch_FullMethodName:  {kind: ruleScoped},
 
 	meshfedv1.OperatorService_ListPeers_FullMethodName:       {action: policies.ActionOperatorRead},
-	meshfedv1.OperatorService_AddPeer_FullMethodName:         {action: policies.ActionOperatorWrite, write: true},
-	meshfedv1.OperatorService_RemovePeer_FullMethodName:      {action: policies.ActionOperatorWrite, write: true},
-	meshfedv1.OperatorService_SaveSnapshot_FullMethodName:    {action: policies.ActionOperatorWrite, write: true},
-	meshfedv1.OperatorService_RestoreSnapshot_FullMethodName: {action: policies.ActionOperatorWrite, write: true},
+	meshfedv1.OperatorService_AddPeer_FullMethodName:         {action: policies.ActionOperatorWrite},
+	meshfedv1.OperatorService_RemovePeer_FullMethodName:      {action: policies.ActionOperatorWrite},
+	meshfedv1.OperatorService_SaveSnapshot_FullMethodName:    {action: policies.ActionOperatorWrite},
+	meshfedv1.OperatorService_RestoreSnapshot_FullMethodName: {action: policies.ActionOperatorWrite},
 
-	meshfedv1.AgentService_Register_FullMethodName:     {action: policies.ActionAgentCall, write: true},
+	meshfedv1.AgentService_Register_FullMethodName:     {action: policies.ActionAgentCall},
 	meshfedv1.AgentService_Heartbeat_FullMethodName:    {action: policies.ActionAgentCall},
 	meshfedv1.AgentService_ReportStatus_FullMethodName: {action: policies.ActionAgentCall},
 	meshfedv1.AgentService_GetState_FullMethodName:     {action: policies.ActionAgentCall},
 	meshfedv1.AgentService_CommitState_FullMethodName:  {action: policies.ActionAgentCall},
 
-	meshfedv1.PackageService_PushPackage_FullMethodName: {action: policies.ActionPackagePush, write: true},
+	meshfedv1.PackageService_PushPackage_FullMethodName: {action: policies.ActionPackagePush},
 	meshfedv1.PackageService_GetPackage_FullMethodName:  {action: policies.ActionPackageGet},
 
-	meshfedv1.TokenService_CreateToken_FullMethodName: {kind: ruleScoped, action: policies.ActionTokenCreate, write: true},
-	meshfedv1.TokenService_RevokeToken_FullMethodName: {kind: ruleScoped, action: policies.ActionTokenRevoke, write: true},
+	meshfedv1.TokenService_CreateToken_FullMethodName: {kind: ruleScoped, action: policies.ActionTokenCreate},
+	meshfedv1.TokenService_RevokeToken_FullMethodName: {kind: ruleScoped, action: policies.ActionTokenRevoke},
 	meshfedv1.TokenService_ListTokens_FullMethodName:  {kind: ruleScoped, action: policies.ActionTokenList},
 
 	meshfedv1.AuditService_ListAudit_FullMethodName:   {kind: ruleScoped, action: policies.ActionAuditRead},
@@ -485,9 +483,8 @@ func peerAddr(ctx context.Context) string {
 	return ""
 }
 
-// auditRecord describes a request by the caller of ctx.
-func (s *Server) auditRecord(ctx context.Context, method string, action policies.Action, targets []*meshfedv1.AuditTarget) *meshfedv1.AuditRecord {
-	c := callerFrom(ctx)
+// auditRecord describes a request by c; the outcome is filled in later.
+func (s *Server) auditRecord(c *caller, method string, action policies.Action, targets []*meshfedv1.AuditTarget) *meshfedv1.AuditRecord {
 	return &meshfedv1.AuditRecord{
 		Time: timestamppb.Now(), Principal: c.p.Name, Role: string(c.p.Role),
 		PrincipalTenant: c.p.Tenant, PrincipalNamespace: c.p.Namespace, TokenId: c.tokenID,

@@ -163,24 +163,7 @@ func TestRevocationEndsOpenWatch(t *testing.T) {
 // reaches every server.
 func TestAuthThroughFollowers(t *testing.T) {
 	pki := NewTestPKI(t)
-	first := TestServer(t, pki.SecureConfig)
-	WaitForLeader(t, first)
-	servers := []*Server{first}
-	for i := 2; i <= 3; i++ {
-		servers = append(servers, TestServer(t, func(c *Config) {
-			c.NodeID = fmt.Sprintf("s%d", i)
-			c.Join = []string{first.GRPCAddr()}
-			pki.SecureConfig(c)
-		}))
-	}
-	WaitFor(t, 15*time.Second, func() error {
-		for _, s := range servers {
-			if n := len(s.State().Members()); n != 3 {
-				return fmt.Errorf("%s knows %d members", s.NodeID(), n)
-			}
-		}
-		return nil
-	})
+	servers := TestCluster(t, 3, pki.SecureConfig)
 	leader := WaitForLeader(t, servers...)
 	var follower *Server
 	for _, s := range servers {
@@ -365,24 +348,7 @@ func TestAuditRetention(t *testing.T) {
 	old := auditTrimInterval
 	auditTrimInterval = 20 * time.Millisecond
 	t.Cleanup(func() { auditTrimInterval = old })
-	first := TestServer(t, func(c *Config) { c.AuditRetention = 10 })
-	WaitForLeader(t, first)
-	servers := []*Server{first}
-	for i := 2; i <= 3; i++ {
-		servers = append(servers, TestServer(t, func(c *Config) {
-			c.NodeID = fmt.Sprintf("s%d", i)
-			c.Join = []string{first.GRPCAddr()}
-			c.AuditRetention = 10
-		}))
-	}
-	WaitFor(t, 15*time.Second, func() error {
-		for _, s := range servers {
-			if n := len(s.State().Members()); n != 3 {
-				return fmt.Errorf("%s knows %d members", s.NodeID(), n)
-			}
-		}
-		return nil
-	})
+	servers := TestCluster(t, 3, func(c *Config) { c.AuditRetention = 10 })
 	leader := WaitForLeader(t, servers...)
 	objs, _ := TestClient(t, leader.GRPCAddr())
 	for i := range 40 {

@@ -62,15 +62,22 @@ func TestServer(t testing.TB, cb func(*Config)) *Server {
 }
 
 // TestCluster starts n servers: the first bootstraps, the others join it.
-// It returns once all n are voters and a leader is ready.
-func TestCluster(t testing.TB, n int) []*Server {
+// cbs, if any, adjust every server's configuration (after its node ID is
+// set). It returns once all n are voters and a leader is ready.
+func TestCluster(t testing.TB, n int, cbs ...func(*Config)) []*Server {
 	t.Helper()
-	first := TestServer(t, nil)
+	adjust := func(c *Config) {
+		for _, cb := range cbs {
+			cb(c)
+		}
+	}
+	first := TestServer(t, adjust)
 	servers := []*Server{first}
 	for i := 2; i <= n; i++ {
 		servers = append(servers, TestServer(t, func(c *Config) {
 			c.NodeID = fmt.Sprintf("s%d", i)
 			c.Join = []string{first.GRPCAddr()}
+			adjust(c)
 		}))
 	}
 	WaitFor(t, 15*time.Second, func() error {
