@@ -12,15 +12,19 @@ import (
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 )
 
-// Issue 5's acceptance run: three servers, clusters a, b and c (a broker
-// and an agent each), a mesh whose split reads a and writes b with
-// failover to c, every input produced to both a and c in the same order
-// (as geo-replication would). Region a dies (agent and broker SIGKILLed):
-// split must run in c within the goal, and nothing may be lost or
-// duplicated on b; a comes back: split returns after the hold-down.
+// Issue 10's acceptance run: three servers, clusters a, b and c (a broker
+// and an agent each) whose brokers geo-replicate namespace public/default
+// to one another, configured through Pulsar's admin API. Producers write to
+// a only; c receives the inputs through replication, with message ids of
+// its own. Region a dies (broker and agent SIGKILLed mid-stream): split
+// runs in c from where it stopped in a, and every replicated input's words
+// reach b exactly once; what a had acknowledged but not replicated yet (the
+// stranded tail) is processed exactly once after a returns. Beside it: the
+// same split at least once (nothing lost, duplicates counted) and a split
+// whose output cluster is a, so its output fails over to c too.
 
-// failoverGoal is the time from a cluster's death to every affected
-// function running in its fallback: MESHFED_E2E_FAILOVER_GOAL, else 5s.
+// failoverGoal is the time from a cluster's death to the first output from
+// its fallback: MESHFED_E2E_FAILOVER_GOAL, else 5s.
 func failoverGoal(t *testing.T) time.Duration {
 	t.Helper()
 	if s := os.Getenv("MESHFED_E2E_FAILOVER_GOAL"); s != "" {
@@ -43,9 +47,14 @@ func epochs(as map[string]*meshfedv1.Assignment) map[string]uint64 {
 
 // timeUntilIn polls the mesh's assignments from since and returns when
 // split#0 was first assigned to an agent of cluster and when that agent
-// first reported it Running.
-func (f *fed) timeUntilIn(mesh, cluster string, since time.Time, timeout time.Duration) (assigned, running time.Duration) {
+// first reported it Running. want names the other functions' clusters.
+func (f *fed) timeUntilIn(mesh, cluster string, since time.Time, timeout time.Duration, others map[string]string) (assigned, running time.Duration) {
 	f.t.Helper()
+	want := map[string]int{"split": 1}
+	where := map[string]string{"split": cluster}
+	for fn, c := range others {
+		want[fn], where[fn] = 1, c
+	}
 	eventually(f.t, timeout, "split of "+mesh+" running in "+cluster, func() (bool, string) {
 		as, err := f.assignments(mesh)
 		if err != nil {
@@ -55,7 +64,7 @@ func (f *fed) timeUntilIn(mesh, cluster string, since time.Time, timeout time.Du
 		if a.GetSpec().GetCluster() == cluster && a.GetSpec().GetAgent() != "" && assigned == 0 {
 			assigned = time.Since(since)
 		}
-		ok, why := runningIn(as, map[string]int{"split": 1, "count": 1}, map[string]string{"split": cluster, "count": "b"})
+		ok, why := runningIn(as, want, where)
 		if ok {
 			running = time.Since(since)
 		}
@@ -64,18 +73,29 @@ func (f *fed) timeUntilIn(mesh, cluster string, since time.Time, timeout time.Du
 	return assigned, running
 }
 
-// checkPrefix reads a topic and checks that it holds sentences [0, n) in order.
-func (f *fed) checkPrefix(cluster, topic string, n int) {
-	f.t.Helper()
-	got := f.readAll(cluster, topic)
-	if len(got) != n {
-		f.t.Fatalf("%s on %s holds %d messages after the restart, want %d", topic, cluster, len(got), n)
-	}
-	for i, p := range got {
-		if p != sentence(i) {
-			f.t.Fatalf("%s on %s: message %d is %q, want %q", topic, cluster, i, p, sentence(i))
+// wordCheck compares the words a topic copy holds with the words of the
+// given sentences: each must be there exactly once. Words of other
+// sentences may be there at most once ("fox" is not checked).
+func wordCheck(got map[string]int, must map[int]bool) (lost, dup int, examples string) {
+	var ex []string
+	for i := range must {
+		w := fmt.Sprintf("m%d", i)
+		if got[w] == 0 {
+			lost++
+			if len(ex) < 5 {
+				ex = append(ex, w+" missing")
+			}
 		}
 	}
+	for w, n := range got {
+		if w != "fox" && n > 1 {
+			dup += n - 1
+			if len(ex) < 10 {
+				ex = append(ex, fmt.Sprintf("%s ×%d", w, n))
+			}
+		}
+	}
+	return lost, dup, strings.Join(ex, "; ")
 }
 
 func TestFailoverRegionAndBack(t *testing.T) {
@@ -83,35 +103,34 @@ func TestFailoverRegionAndBack(t *testing.T) {
 	goal := failoverGoal(t)
 	const holdDown = 5 * time.Second
 	f := newFed(t, fedOptions{servers: 3, clusters: []string{"a", "b", "c"}, serverFlags: []string{"--failback-hold-down", holdDown.String()}})
+	f.replicate()
 	const mesh = "region"
 	y, split, count := splitCount(mesh, "{builtin: word-split}", "effectively_once", 1, "c")
 	f.apply(y)
-	home := map[string]string{"split": "a", "count": "b"}
 	both := map[string]int{"split": 1, "count": 1}
-	f.waitRunning(mesh, convergeTimeout, both, home)
+	f.waitRunning(mesh, convergeTimeout, both, map[string]string{"split": "a", "count": "b"})
 	// The same split at least once, beside it: nothing lost, duplicates counted.
 	const aloMesh = "regionalo"
 	alo := meshFn{name: "split", runtime: "{builtin: word-split}", guarantee: "atleast_once", inCluster: "a", inTopic: topicURL(aloMesh + "-sentences"),
 		outCluster: "b", outTopic: topicURL(aloMesh + "-words"), failover: []string{"c"}}
 	f.apply(meshYAML(aloMesh, alo))
-	aloIn := func(f *fed, cluster string, since time.Time) {
-		f.t.Helper()
-		f.waitRunning(aloMesh, convergeTimeout+holdDown, map[string]int{"split": 1}, map[string]string{"split": cluster})
-		f.t.Logf("%s: split running in %s %v after the change", aloMesh, cluster, time.Since(since).Round(time.Millisecond))
+	// A split whose output is in a as well: when a dies its output fails
+	// over to c with it.
+	const localMesh = "regionlocal"
+	local := meshFn{name: "split", runtime: "{builtin: word-split}", guarantee: "effectively_once", inCluster: "a", inTopic: topicURL(localMesh + "-sentences"),
+		outCluster: "a", outTopic: topicURL(localMesh + "-words"), failover: []string{"c"}}
+	f.apply(meshYAML(localMesh, local))
+	for _, m := range []string{aloMesh, localMesh} {
+		f.waitRunning(m, convergeTimeout, map[string]int{"split": 1}, map[string]string{"split": "a"})
 	}
-	aloIn(f, "a", time.Now())
-	inputs := []string{split.inTopic, alo.inTopic}
-	produce := func(f *fed, from, to int, clusters ...string) {
-		f.t.Helper()
-		for _, tp := range inputs {
-			f.produce(tp, from, to, clusters...)
-		}
-	}
-	var total int // sentences [0, total) were produced to a and c
+	inputs := []string{split.inTopic, alo.inTopic, local.inTopic}
+	var total int // sentences [0, total) were produced to a
 
 	// A first few messages, and an agent restart within its TTL: nothing moves.
 	total = n / 10
-	produce(f, 0, total, "a", "c")
+	for _, tp := range inputs {
+		f.produce(tp, 0, total, "a")
+	}
 	t.Run("agent_restart_within_ttl_moves_nothing", func(t *testing.T) {
 		f := f.sub(t)
 		before, err := f.assignments(mesh)
@@ -157,131 +176,190 @@ func TestFailoverRegionAndBack(t *testing.T) {
 		}
 	})
 
-	// Region a dies mid-stream: phase 1 lands in c and then in a, and a
-	// dies while split works through it.
-	p1 := n / 2
-	var onA int // sentences [0, onA) are on a
-	t.Run("failover_to_c", func(t *testing.T) {
+	// Region a dies mid-stream: its broker and agent are SIGKILLed while
+	// producers write to a and split works through the stream.
+	var (
+		streams    []*aStream
+		replicated map[int]bool // sentences of split's input that reached c before a returned
+		localRepl  map[int]bool // the same for the local mesh's input
+		stranded   int          // sentences a confirmed that c never got while a was down
+	)
+	t.Run("crash_a", func(t *testing.T) {
 		f := f.sub(t)
-		produce(f, total, total+p1, "c", "a")
-		total += p1
-		// Kill once split has done a part of phase 1 in a.
-		var backlog int64
-		for deadline := time.Now().Add(drainTimeout(n)); ; time.Sleep(10 * time.Millisecond) {
-			st, err := f.brokers["a"].stats(split.inTopic)
-			if err == nil {
-				backlog = st.Subscriptions[subscription(mesh, "split")].MsgBacklog
-				if backlog <= int64(p1)*4/5 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("split did not start on phase 1 in a (backlog %d, %v)", backlog, err)
-			}
+		perTick := max(n/2000, 1) // n/2 sentences in about 10 s per topic
+		for _, tp := range inputs {
+			streams = append(streams, f.streamTo("a", tp, total, perTick))
 		}
+		fromC := f.watchFirstOutput("b", split.outTopic, "c")
+		localFromC := f.watchFirstOutput("c", local.outTopic, "c")
+		// Kill once split is working through the stream.
+		eventually(t, drainTimeout(n), "split to be working through the stream", func() (bool, string) {
+			_, acked := streams[0].progress()
+			st, err := f.brokers["a"].stats(split.inTopic)
+			if err != nil {
+				return false, err.Error()
+			}
+			done := st.MsgInCounter - st.Subscriptions[subscription(mesh, "split")].MsgBacklog
+			return acked >= total+n/4 && done > int64(total+n/8), fmt.Sprintf("%d confirmed, %d processed", acked, done)
+		})
 		killed := time.Now()
 		f.agents["agent-a"].kill9()
 		f.brokers["a"].kill9()
 		f.dropPulsar("a")
-		t.Logf("SIGKILL agent-a and broker-a with %d of %d messages on a not yet processed by split", backlog, total)
-		assigned, running := f.timeUntilIn(mesh, "c", killed, convergeTimeout)
-		t.Logf("FAILOVER: split assigned in c %v and running there %v after the kill (goal %v)", assigned.Round(time.Millisecond), running.Round(time.Millisecond), goal)
-		if running > goal {
-			t.Errorf("split ran in c %v after cluster a died; the goal is %v", running.Round(time.Millisecond), goal)
+		ackedAtKill := make([]int, len(streams))
+		for i, s := range streams {
+			s.halt()
+			_, ackedAtKill[i] = s.progress()
+		}
+		t.Logf("SIGKILL agent-a and broker-a with sentences [0, %d) of %s confirmed by a", ackedAtKill[0], split.inTopic)
+		assigned, running := f.timeUntilIn(mesh, "c", killed, convergeTimeout, map[string]string{"count": "b"})
+		first := fromC.wait(t, convergeTimeout, "the first word split wrote from c")
+		localFirst := localFromC.wait(t, convergeTimeout, "the first word the local split wrote in c")
+		t.Logf("FAILOVER: split assigned in c %v, running %v, first output from c %v after the kill (goal %v); local split's first output in c %v",
+			assigned.Round(time.Millisecond), running.Round(time.Millisecond), first.Sub(killed).Round(time.Millisecond), goal,
+			localFirst.Sub(killed).Round(time.Millisecond))
+		if d := first.Sub(killed); d > goal {
+			t.Errorf("the first output from c came %v after cluster a died; the goal is %v", d.Round(time.Millisecond), goal)
 		}
 		d := mustCLI(t, f.srv(), "describe", "mesh", mesh)
 		if !strings.Contains(d, "FailedOver=True") {
 			t.Errorf("describe mesh %s does not show FailedOver=True:\n%s", mesh, d)
 		}
-		// Phase 2 arrives in c only while a is down.
-		onA = total
-		aloIn(f, "c", killed)
-		produce(f, total, total+n/4, "c")
-		total += n / 4
+		// What c holds of the input is what replication delivered before
+		// the crash: a's RPO is what a confirmed beyond it.
+		replicated = f.sentencesIn("c", split.inTopic)
+		localRepl = f.sentencesIn("c", local.inTopic)
+		for i := 0; i < ackedAtKill[0]; i++ {
+			if !replicated[i] {
+				stranded++
+			}
+		}
+		t.Logf("unreplicated at the crash: %d of %d sentences confirmed by a were not in c (c holds %d)", stranded, ackedAtKill[0], len(replicated))
+		for _, m := range []string{aloMesh, localMesh} {
+			f.waitRunning(m, convergeTimeout, map[string]int{"split": 1}, map[string]string{"split": "c"})
+		}
 		f.waitDrained("c", split.inTopic, subscription(mesh, "split"), drainTimeout(n))
 		f.waitDrained("c", alo.inTopic, subscription(aloMesh, "split"), drainTimeout(n))
+		f.waitDrained("c", local.inTopic, subscription(localMesh, "split"), drainTimeout(n))
+		// Among the replicated inputs nothing is lost and nothing doubled.
+		lost, dup, ex := wordCheck(multiset(f.readAll("b", split.outTopic)), replicated)
+		t.Logf("%s with a down: %d replicated sentences; words on b: lost %d, duplicated %d", mesh, len(replicated), lost, dup)
+		if lost > 0 || dup > 0 {
+			t.Errorf("%s with a down: lost %d, duplicated %d words of replicated sentences; e.g. %s", mesh, lost, dup, ex)
+		}
+		lost, dup, ex = wordCheck(multiset(f.readAll("c", local.outTopic)), localRepl)
+		t.Logf("%s with a down: %d replicated sentences; words on c: lost %d, duplicated %d", localMesh, len(localRepl), lost, dup)
+		if lost > 0 || dup > 0 {
+			t.Errorf("%s with a down: lost %d, duplicated %d words of replicated sentences on c; e.g. %s", localMesh, lost, dup, ex)
+		}
 	})
 
-	// Region a returns: its broker first, caught up with what c received
-	// meanwhile (as geo-replication would), then its agent. Phase 3
-	// streams to a and c across the failback.
+	// Region a returns: its broker (which replicates its stranded tail to c
+	// and takes the producers' pending sentences), then its agent; split
+	// fails back after the hold-down, and c's fallback subscription goes.
 	t.Run("failback_to_a", func(t *testing.T) {
 		f := f.sub(t)
 		f.brokers["a"].start()
 		f.brokers["a"].waitReady()
-		for _, tp := range inputs {
-			f.checkPrefix("a", tp, onA)
+		for i, s := range streams {
+			next := s.finish(drainTimeout(n))
+			if i == 0 {
+				total = next
+			}
 		}
-		produce(f, onA, total, "a")
 		f.agents["agent-a"].start()
 		f.waitAgentReady("agent-a")
 		back := time.Now()
-		p3 := n / 4
-		s := f.startStream(split.inTopic, total, total+p3, max(p3/1000, 1), "a", "c")
-		sAlo := f.startStream(alo.inTopic, total, total+p3, max(p3/1000, 1), "a", "c")
-		assigned, running := f.timeUntilIn(mesh, "a", back, convergeTimeout+holdDown)
-		aloIn(f, "a", back)
-		t.Logf("FAILBACK: split assigned in a %v and running %v after agent-a was Ready (hold-down %v), at %d/%d of phase 3",
-			assigned.Round(time.Millisecond), running.Round(time.Millisecond), holdDown, s.progress()-total, p3)
-		// The hold-down runs from cluster a's return to Healthy (its
-		// status.since, on this machine's clock); the move was seen later
-		// than it happened, never earlier.
-		objs, err := f.list("Cluster")
-		if err != nil {
-			t.Fatal(err)
+		assigned, running := f.timeUntilIn(mesh, "a", back, convergeTimeout+holdDown, map[string]string{"count": "b"})
+		t.Logf("FAILBACK: split assigned in a %v and running %v after agent-a was Ready (hold-down %v)",
+			assigned.Round(time.Millisecond), running.Round(time.Millisecond), holdDown)
+		for _, m := range []string{aloMesh, localMesh} {
+			f.waitRunning(m, convergeTimeout+holdDown, map[string]int{"split": 1}, map[string]string{"split": "a"})
 		}
-		for _, o := range objs {
-			if c := o.GetCluster(); c.GetMetadata().GetName() == "a" {
-				healthy := c.GetStatus().GetSince().AsTime()
-				after := back.Add(assigned).Sub(healthy)
-				t.Logf("split seen assigned in a %v after cluster a turned %s", after.Round(time.Millisecond), c.GetStatus().GetHealth())
-				if after < holdDown {
-					t.Errorf("split failed back %v after cluster a was Healthy again, before the hold-down of %v", after, holdDown)
+		for _, m := range []string{mesh, aloMesh, localMesh} {
+			in := topicURL(m + "-sentences")
+			eventually(t, convergeTimeout, "the fallback subscription of "+m+" removed from c", func() (bool, string) {
+				st, err := f.brokers["c"].stats(in)
+				if err != nil {
+					return false, err.Error()
 				}
-			}
+				_, ok := st.Subscriptions[subscription(m, "split")]
+				return !ok, fmt.Sprintf("subscriptions on c: %v", st.Subscriptions)
+			})
 		}
-		s.wait(drainTimeout(n))
-		sAlo.wait(drainTimeout(n))
-		total += p3
+		// A last phase, after the failback.
+		for _, tp := range inputs {
+			f.produce(tp, total, total+n/4, "a")
+		}
+		total += n / 4
 	})
 
-	// The leader dies while a second failover is pending: the new leader
+	// The leader dies while a second failover (of the agent only, the
+	// broker stays up and keeps replicating) is pending: the new leader
 	// must complete it.
 	t.Run("leader_killed_during_failover", func(t *testing.T) {
 		f := f.sub(t)
 		p4 := n / 4
-		s := f.startStream(split.inTopic, total, total+p4, max(p4/1000, 1), "a", "c")
-		sAlo := f.startStream(alo.inTopic, total, total+p4, max(p4/1000, 1), "a", "c")
-		s.waitAtLeast(total+p4/5, drainTimeout(n))
+		var ss []*streamer
+		for _, tp := range inputs {
+			ss = append(ss, f.startStream(tp, total, total+p4, max(p4/1000, 1), "a"))
+		}
+		ss[0].waitAtLeast(total+p4/5, drainTimeout(n))
 		lead := leader(t, f.srv(), 3)
 		killed := time.Now()
 		f.agents["agent-a"].kill9()
 		// Let the old leader's TTL timer run part way, then kill it.
 		time.Sleep(time.Second)
 		f.cp.byID(lead).kill9()
-		t.Logf("SIGKILL agent-a, then leader %s 1s later, at %d/%d of phase 4", lead, s.progress()-total, p4)
-		assigned, running := f.timeUntilIn(mesh, "c", killed, 2*convergeTimeout)
+		t.Logf("SIGKILL agent-a, then leader %s 1s later, at %d/%d of phase 4", lead, ss[0].progress()-total, p4)
+		assigned, running := f.timeUntilIn(mesh, "c", killed, 2*convergeTimeout, map[string]string{"count": "b"})
 		t.Logf("FAILOVER with a leader change: split assigned in c %v and running %v after agent-a died", assigned.Round(time.Millisecond), running.Round(time.Millisecond))
-		aloIn(f, "c", killed)
 		f.cp.byID(lead).start()
 		f.cp.byID(lead).waitReady()
-		s.wait(drainTimeout(n))
-		sAlo.wait(drainTimeout(n))
+		for _, s := range ss {
+			s.wait(drainTimeout(n))
+		}
 		total += p4
 		// And back again, to finish where the data is home.
 		f.agents["agent-a"].start()
 		f.waitAgentReady("agent-a")
-		f.timeUntilIn(mesh, "a", time.Now(), convergeTimeout+holdDown)
-		aloIn(f, "a", time.Now())
+		f.timeUntilIn(mesh, "a", time.Now(), convergeTimeout+holdDown, map[string]string{"count": "b"})
+		for _, m := range []string{aloMesh, localMesh} {
+			f.waitRunning(m, convergeTimeout+holdDown, map[string]int{"split": 1}, map[string]string{"split": "a"})
+		}
 	})
 
-	// Every word of every phase exactly once on b, and counted once.
+	// Every word of every phase exactly once on b, the stranded tail
+	// included, and counted once.
 	f.checkWords(mesh, split, count, total, true)
+	t.Logf("%s: the %d sentences a had confirmed but not replicated when it died were processed exactly once after it returned", mesh, stranded)
 	f.waitDrained("a", alo.inTopic, subscription(aloMesh, "split"), drainTimeout(total))
 	words := f.readAll("b", alo.outTopic)
 	lost, dup, ex := compareWords(wordsOf(0, total), multiset(words))
 	t.Logf("%s (at least once): %d input messages, %d words on b (want %d): lost %d, duplicated %d", aloMesh, total, len(words), 2*total, lost, dup)
 	if lost > 0 {
 		t.Errorf("%s: lost %d words; e.g. %s", aloMesh, lost, ex)
+	}
+	// The local mesh's output lives in a and in c: once replication has
+	// caught up both ways, each copy holds every word exactly once.
+	f.waitDrained("a", local.inTopic, subscription(localMesh, "split"), drainTimeout(total))
+	all := map[int]bool{}
+	for i := 0; i < total; i++ {
+		all[i] = true
+	}
+	for _, c := range []string{"a", "c"} {
+		var lost, dup int
+		var ex string
+		eventually(t, drainTimeout(total), "every word of "+localMesh+" on "+c, func() (bool, string) {
+			lost, dup, ex = wordCheck(multiset(f.readAll(c, local.outTopic)), all)
+			return lost == 0, fmt.Sprintf("lost %d, duplicated %d; e.g. %s", lost, dup, ex)
+		})
+		t.Logf("%s: output copy on %s: %d sentences, lost %d, duplicated %d", localMesh, c, total, lost, dup)
+		if dup > 0 {
+			t.Errorf("%s: the output copy on %s holds %d duplicated words; e.g. %s", localMesh, c, dup, ex)
+		}
+	}
+	for _, m := range []string{mesh, aloMesh, localMesh} {
+		t.Logf("describe mesh %s:\n%s", m, mustCLI(t, f.srv(), "describe", "mesh", m))
 	}
 }

@@ -1,0 +1,265 @@
+//go:build e2e
+
+package e2e
+
+// Helpers for the tests that run on geo-replicated namespaces: replication
+// is configured on the brokers through Pulsar's admin REST API with
+// pulsar-client-go's pulsaradmin, as a user would configure Apache Pulsar;
+// producers write to one cluster only; readers watch for the first output
+// an instance wrote in a given cluster.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
+	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
+)
+
+// outputClusterProperty is the property agents set on every output: the
+// cluster the instance that wrote it ran in.
+const outputClusterProperty = "meshfed-cluster"
+
+// admin returns a pulsaradmin client of a cluster's broker.
+func (f *fed) admin(cluster string) pulsaradmin.Client {
+	f.t.Helper()
+	a, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: f.brokers[cluster].adminURL()})
+	if err != nil {
+		f.t.Fatalf("admin client of %s: %v", cluster, err)
+	}
+	return a
+}
+
+// replicate makes every broker of the federation know every other one as a
+// cluster, allows tenant public on all of them and replicates namespace
+// public/default to all of them (each broker holds its own policies, as
+// Pulsar clusters with separate configuration stores do).
+func (f *fed) replicate() {
+	f.t.Helper()
+	names := make([]string, 0, len(f.brokers))
+	for n := range f.brokers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, local := range names {
+		a := f.admin(local)
+		for _, remote := range names {
+			if remote == local {
+				continue
+			}
+			b := f.brokers[remote]
+			err := a.Clusters().Create(utils.ClusterData{Name: remote, ServiceURL: b.adminURL(), BrokerServiceURL: b.serviceURL()})
+			if err != nil {
+				f.t.Fatalf("create cluster %s on broker %s: %v", remote, local, err)
+			}
+		}
+		if err := a.Tenants().Update(utils.TenantData{Name: "public", AllowedClusters: names}); err != nil {
+			f.t.Fatalf("allow tenant public on %v at broker %s: %v", names, local, err)
+		}
+		if err := a.Namespaces().SetNamespaceReplicationClusters("public/default", names); err != nil {
+			f.t.Fatalf("replicate public/default to %v at broker %s: %v", names, local, err)
+		}
+		got, err := a.Namespaces().GetNamespaceReplicationClusters("public/default")
+		if err != nil {
+			f.t.Fatalf("read replication clusters of public/default at broker %s: %v", local, err)
+		}
+		sort.Strings(got)
+		if fmt.Sprint(got) != fmt.Sprint(names) {
+			f.t.Fatalf("broker %s replicates public/default to %v, want %v", local, got, names)
+		}
+	}
+}
+
+// aStream produces sentences to one cluster only, at a steady pace, with a
+// producer that never times out a send: while the broker is down the
+// client keeps its pending messages and sends them when it returns, as a
+// producing application would.
+type aStream struct {
+	f       *fed
+	topic   string
+	p       pulsar.Producer
+	perTick int
+	stop    chan struct{}
+	done    chan struct{}
+
+	mu sync.Mutex
+	// next is the next sentence to send; acked the length of the prefix of
+	// sentences the broker confirmed; err the first send error. Guarded by mu.
+	next, acked int
+	confirmed   map[int]bool
+	err         error
+}
+
+// streamTo starts producing sentences from `from` on, perTick every 10 ms,
+// to topic on cluster.
+func (f *fed) streamTo(cluster, topic string, from, perTick int) *aStream {
+	f.t.Helper()
+	p, err := f.pulsar(cluster).CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: true,
+		MaxPendingMessages: 100000, SendTimeout: -1})
+	if err != nil {
+		f.t.Fatalf("producer for %s on %s: %v", topic, cluster, err)
+	}
+	s := &aStream{f: f, topic: topic, p: p, perTick: perTick, stop: make(chan struct{}), done: make(chan struct{}),
+		next: from, acked: from, confirmed: map[int]bool{}}
+	go s.run()
+	f.t.Cleanup(func() { s.halt(); s.p.Close() })
+	return s
+}
+
+func (s *aStream) run() {
+	defer close(s.done)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		from := s.next
+		s.next += s.perTick
+		s.mu.Unlock()
+		for i := from; i < from+s.perTick; i++ {
+			s.p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(sentence(i))}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if err != nil {
+					if s.err == nil {
+						s.err = fmt.Errorf("sentence %d: %w", i, err)
+					}
+					return
+				}
+				s.confirmed[i] = true
+				for s.confirmed[s.acked] {
+					delete(s.confirmed, s.acked)
+					s.acked++
+				}
+			})
+		}
+	}
+}
+
+// halt stops sending new sentences; those sent stay pending in the client.
+func (s *aStream) halt() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+// progress returns the next sentence to send and the confirmed prefix.
+func (s *aStream) progress() (next, acked int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next, s.acked
+}
+
+// finish halts the stream and waits until every sentence sent was
+// confirmed; it returns how many sentences were produced in all.
+func (s *aStream) finish(timeout time.Duration) int {
+	s.f.t.Helper()
+	s.halt()
+	var next int
+	eventually(s.f.t, timeout, "every sentence sent to "+s.topic+" confirmed", func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.err != nil {
+			s.f.t.Fatalf("produce to %s: %v", s.topic, s.err)
+		}
+		next = s.next
+		return s.acked == s.next, fmt.Sprintf("%d of %d confirmed", s.acked, s.next)
+	})
+	return next
+}
+
+// firstOutput reads a topic from the moment it is started and records when
+// the first message carrying outputClusterProperty=cluster arrived.
+type firstOutput struct {
+	r    pulsar.Reader
+	stop context.CancelFunc
+	done chan struct{}
+	mu   sync.Mutex
+	at   time.Time // guarded by mu
+}
+
+func (f *fed) watchFirstOutput(topicCluster, topic, writtenIn string) *firstOutput {
+	f.t.Helper()
+	r, err := f.pulsar(topicCluster).CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.LatestMessageID()})
+	if err != nil {
+		f.t.Fatalf("reader of %s on %s: %v", topic, topicCluster, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &firstOutput{r: r, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			m, err := r.Next(ctx)
+			if err != nil {
+				if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+					continue
+				}
+				return
+			}
+			if m.Properties()[outputClusterProperty] == writtenIn {
+				w.mu.Lock()
+				w.at = time.Now()
+				w.mu.Unlock()
+				return
+			}
+		}
+	}()
+	f.t.Cleanup(w.close)
+	return w
+}
+
+// wait returns when the first output from the cluster was read.
+func (w *firstOutput) wait(t *testing.T, timeout time.Duration, what string) time.Time {
+	t.Helper()
+	var at time.Time
+	eventually(t, timeout, what, func() (bool, string) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		at = w.at
+		return !at.IsZero(), "not yet"
+	})
+	return at
+}
+
+func (w *firstOutput) close() {
+	w.stop()
+	<-w.done
+	w.r.Close()
+}
+
+// sentencesIn returns the indexes of the sentences a topic copy holds.
+func (f *fed) sentencesIn(cluster, topic string) map[int]bool {
+	f.t.Helper()
+	out := map[int]bool{}
+	for _, p := range f.readAll(cluster, topic) {
+		var i int
+		if _, err := fmt.Sscanf(p, "M%d, Fox!", &i); err != nil {
+			f.t.Fatalf("%s on %s holds %q, not a sentence", topic, cluster, p)
+		}
+		out[i] = true
+	}
+	return out
+}
+
+// wordsFor is what word-split makes of the given sentences.
+func wordsFor(sentences map[int]bool) map[string]int {
+	w := map[string]int{}
+	for i := range sentences {
+		w[fmt.Sprintf("m%d", i)]++
+		w["fox"]++
+	}
+	return w
+}
