@@ -14,9 +14,14 @@ import (
 // and tests use, plus /metrics.
 func (b *Broker) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /admin/v2/clusters", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, []string{b.cfg.ClusterName})
-	})
+	mux.HandleFunc("GET /admin/v2/clusters", b.listClusters)
+	mux.HandleFunc("GET /admin/v2/clusters/{cluster}", b.getCluster)
+	mux.HandleFunc("PUT /admin/v2/clusters/{cluster}", b.putCluster)
+	mux.HandleFunc("POST /admin/v2/clusters/{cluster}", b.updateCluster)
+	mux.HandleFunc("DELETE /admin/v2/clusters/{cluster}", b.deleteCluster)
+	mux.HandleFunc("GET /admin/v2/brokers/health", b.healthHTTP)
+	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{namespace}/replication", b.getReplication)
+	mux.HandleFunc("POST /admin/v2/namespaces/{tenant}/{namespace}/replication", b.setReplication)
 	mux.HandleFunc("GET /admin/v2/tenants", b.listTenants)
 	mux.HandleFunc("GET /admin/v2/tenants/{tenant}", b.getTenant)
 	mux.HandleFunc("PUT /admin/v2/tenants/{tenant}", b.putTenant)
@@ -43,6 +48,9 @@ func (b *Broker) adminHandler() http.Handler {
 		mux.HandleFunc("GET "+p+"/{topic}/partitioned-stats", b.partitionedStatsHTTP)
 		mux.HandleFunc("GET "+p+"/{topic}/subscriptions", b.listSubscriptions)
 		mux.HandleFunc("DELETE "+p+"/{topic}/subscription/{sub}", b.deleteSubscriptionHTTP)
+		mux.HandleFunc("PUT "+p+"/{topic}/subscription/{sub}", b.createSubscriptionHTTP)
+		mux.HandleFunc("POST "+p+"/{topic}/subscription/{sub}/resetcursor", b.resetCursorHTTP)
+		mux.HandleFunc("POST "+p+"/{topic}/subscription/{sub}/resetcursor/{timestamp}", b.resetCursorHTTP)
 		mux.HandleFunc("GET "+p+"/{topic}/ledger/{ledger}/entry/{entry}", b.getEntryHTTP)
 		mux.HandleFunc("GET "+p+"/{topic}/deduplicationEnabled", b.getTopicDedup)
 		mux.HandleFunc("PUT "+p+"/{topic}/unload", b.unloadHTTP)
@@ -73,12 +81,17 @@ func httpError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, ErrTopicNotFound), errors.Is(err, ErrNamespaceNotFound), errors.Is(err, ErrTenantNotFound),
-		errors.Is(err, ErrSubscriptionNotFound):
+		errors.Is(err, ErrSubscriptionNotFound), errors.Is(err, ErrClusterNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, ErrAlreadyExists), errors.Is(err, ErrNotEmpty), errors.Is(err, ErrConsumerBusy):
+	case errors.Is(err, ErrAlreadyExists), errors.Is(err, ErrNotEmpty), errors.Is(err, ErrConsumerBusy),
+		errors.Is(err, ErrInUse):
 		code = http.StatusConflict
-	case errors.Is(err, ErrInvalidName):
+	case errors.Is(err, ErrInvalidName), errors.Is(err, ErrPrecondition):
 		code = http.StatusPreconditionFailed
+	case errors.Is(err, ErrBadRequest):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrForbidden):
+		code = http.StatusForbidden
 	case errors.Is(err, ErrNotAllowed):
 		code = http.StatusMethodNotAllowed
 	}
@@ -109,31 +122,58 @@ func (b *Broker) getTenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, t)
 }
 
+// putTenant creates (PUT) or updates (POST) a tenant. allowedClusters
+// must name known clusters (412 otherwise, as in Pulsar); left empty it
+// defaults to this broker's cluster. An update may not drop a cluster a
+// namespace of the tenant replicates to (409).
 func (b *Broker) putTenant(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("tenant")
 	if !validName(name) {
-		httpError(w, errorf(ErrInvalidName, "tenant %q", name))
+		httpError(w, errorf(ErrInvalidName, "Tenant name is not valid: %q", name))
 		return
 	}
 	info := &tenantInfo{}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if len(strings.TrimSpace(string(body))) > 0 {
+	if s := strings.TrimSpace(string(body)); s != "" && s != "null" {
 		if err := json.Unmarshal(body, info); err != nil {
-			http.Error(w, "bad tenant info: "+err.Error(), http.StatusBadRequest)
+			httpError(w, errorf(ErrBadRequest, "tenant info: %v", err))
 			return
 		}
 	}
 	if len(info.AllowedClusters) == 0 {
 		info.AllowedClusters = []string{b.cfg.ClusterName}
 	}
+	info.AllowedClusters = dedupNames(info.AllowedClusters)
+	if info.AdminRoles == nil {
+		info.AdminRoles = []string{}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.meta.Tenants[name]; ok && r.Method == http.MethodPut {
-		httpError(w, errorf(ErrAlreadyExists, "tenant %s", name))
+	_, exists := b.meta.Tenants[name]
+	switch {
+	case exists && r.Method == http.MethodPut:
+		httpError(w, errorf(ErrAlreadyExists, "Tenant %s already exists", name))
+		return
+	case !exists && r.Method == http.MethodPost:
+		httpError(w, errorf(ErrTenantNotFound, "Tenant %s not found", name))
 		return
 	}
+	if err := b.validateAllowedClustersLocked(info.AllowedClusters); err != nil {
+		httpError(w, err)
+		return
+	}
+	if err := b.tenantClustersInUseLocked(name, info.AllowedClusters); err != nil {
+		httpError(w, err)
+		return
+	}
+	old := b.meta.Tenants[name]
 	b.meta.Tenants[name] = info
 	if err := b.saveMetadataLocked(); err != nil {
+		if exists {
+			b.meta.Tenants[name] = old
+		} else {
+			delete(b.meta.Tenants, name)
+		}
 		httpError(w, err)
 		return
 	}
@@ -193,12 +233,13 @@ func (b *Broker) getNamespace(w http.ResponseWriter, r *http.Request) {
 	if ok && p.Deduplication != nil {
 		dedup = *p.Deduplication
 	}
+	repl := append([]string(nil), b.replicationClustersLocked(nsOf(r))...)
 	b.mu.Unlock()
 	if !ok {
 		httpError(w, errorf(ErrNamespaceNotFound, "namespace %s", nsOf(r)))
 		return
 	}
-	writeJSON(w, map[string]any{"deduplicationEnabled": dedup, "replication_clusters": []string{b.cfg.ClusterName}})
+	writeJSON(w, map[string]any{"deduplicationEnabled": dedup, "replication_clusters": repl})
 }
 
 func (b *Broker) putNamespace(w http.ResponseWriter, r *http.Request) {
@@ -208,15 +249,17 @@ func (b *Broker) putNamespace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var policies struct {
-		Deduplication *bool `json:"deduplicationEnabled"`
+		Deduplication       *bool    `json:"deduplicationEnabled"`
+		ReplicationClusters []string `json:"replication_clusters"`
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if s := strings.TrimSpace(string(body)); s != "" && s != "null" {
 		if err := json.Unmarshal(body, &policies); err != nil {
-			http.Error(w, "bad policies: "+err.Error(), http.StatusBadRequest)
+			httpError(w, errorf(ErrBadRequest, "namespace policies: %v", err))
 			return
 		}
 	}
+	repl := dedupNames(policies.ReplicationClusters)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.meta.Tenants[tenant]; !ok {
@@ -227,8 +270,15 @@ func (b *Broker) putNamespace(w http.ResponseWriter, r *http.Request) {
 		httpError(w, errorf(ErrAlreadyExists, "namespace %s/%s", tenant, ns))
 		return
 	}
-	b.meta.Namespaces[tenant+"/"+ns] = &nsPolicy{Deduplication: policies.Deduplication}
+	if len(repl) > 0 {
+		if err := b.validateReplicationLocked(tenant, repl); err != nil {
+			httpError(w, err)
+			return
+		}
+	}
+	b.meta.Namespaces[tenant+"/"+ns] = &nsPolicy{Deduplication: policies.Deduplication, ReplicationClusters: repl}
 	if err := b.saveMetadataLocked(); err != nil {
+		delete(b.meta.Namespaces, tenant+"/"+ns)
 		httpError(w, err)
 		return
 	}

@@ -196,56 +196,6 @@ func (b *Broker) deletePartitioned(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (b *Broker) listSubscriptions(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
-		return
-	}
-	t, err := b.getTopic(n.String(), false)
-	if err != nil {
-		httpError(w, err)
-		return
-	}
-	t.mu.Lock()
-	out := []string{}
-	for name := range t.subs {
-		out = append(out, name)
-	}
-	t.mu.Unlock()
-	sort.Strings(out)
-	writeJSON(w, out)
-}
-
-func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
-		return
-	}
-	t, err := b.getTopic(n.String(), false)
-	if err != nil {
-		httpError(w, err)
-		return
-	}
-	if r.URL.Query().Get("force") == "true" {
-		t.mu.Lock()
-		var cs []*consumer
-		if s, ok := t.subs[r.PathValue("sub")]; ok {
-			cs = append(cs, s.consumers...)
-		}
-		t.mu.Unlock()
-		for _, c := range cs {
-			c.c.dropConsumer(c, true)
-		}
-	}
-	if err := t.deleteSubscription(r.PathValue("sub")); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 func (b *Broker) getTopicDedup(w http.ResponseWriter, r *http.Request) {
 	n, err := topicOf(r)
 	if err != nil {

@@ -381,6 +381,10 @@ func (c *conn) handleSubscribe(cmd *wire.Subscribe) {
 		c.sendCmd(wire.Error(cmd.RequestID, wire.ErrConsumerBusy, "consumer id already in use on this connection"))
 		return
 	}
+	if err := checkSubscriptionName(cmd.Subscription); err != nil {
+		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
+		return
+	}
 	if n, err := parseTopic(cmd.Topic); err == nil && n.partition < 0 && c.b.partitions(n) > 0 {
 		c.sendCmd(wire.Error(cmd.RequestID, wire.ErrNotAllowed, "topic is partitioned; subscribe to its partitions"))
 		return
@@ -510,30 +514,15 @@ func (c *conn) handleSeek(sk *wire.Seek) {
 		c.sendCmd(wire.Error(sk.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
-	s := cs.s
-	t := s.t
-	t.mu.Lock()
-	var to int64
-	if sk.MessageID != nil {
-		to = t.startPositionLocked(sk.MessageID)
-	} else {
-		to = t.seekByTimeLocked(int64(*sk.PublishTime))
+	target := func(t *topic) int64 {
+		if sk.MessageID != nil {
+			return t.startPositionLocked(sk.MessageID)
+		}
+		return t.seekByTimeLocked(int64(*sk.PublishTime))
 	}
-	s.resetLocked(to)
-	consumers := append([]*consumer(nil), s.consumers...)
-	var wait chan struct{}
-	if s.durable {
-		wait = make(chan struct{})
-		t.requestFlushLocked(func(error) { close(wait) })
-	}
-	t.mu.Unlock()
-	if wait != nil {
-		<-wait
-	}
-	// Like Pulsar, disconnect the subscription's consumers; clients
-	// re-subscribe and read from the new position.
-	for _, x := range consumers {
-		x.c.detachConsumer(x, true, true)
+	if err := cs.s.t.resetSubscription(cs.s.name, target); err != nil && !errors.Is(err, ErrSubscriptionNotFound) {
+		c.sendCmd(wire.Error(sk.RequestID, serverError(err), err.Error()))
+		return
 	}
 	c.sendCmd(wire.Success(sk.RequestID, nil))
 }
@@ -591,7 +580,7 @@ func (c *conn) handleUnsubscribe(u *wire.Unsubscribe) {
 func (t *topic) deleteSubscription(name string) error {
 	t.mu.Lock()
 	s, ok := t.subs[name]
-	if !ok {
+	if !ok || s.system {
 		t.mu.Unlock()
 		return errorf(ErrSubscriptionNotFound, "subscription %s", name)
 	}

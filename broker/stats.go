@@ -109,6 +109,12 @@ func (t *topic) statsSnapshot() *TopicStats {
 	}
 	var minMD int64 = -1
 	for name, s := range t.subs {
+		if s.system {
+			if minMD < 0 || s.markDelete < minMD {
+				minMD = s.markDelete
+			}
+			continue
+		}
 		ss := &SubscriptionStats{Type: s.typ.String(), MsgBacklog: s.backlogLocked(), UnackedMessages: int64(len(s.pending)),
 			MsgOutCounter: s.msgOut, IsDurable: s.durable, Consumers: []ConsumerStats{}}
 		for _, c := range s.consumers {
@@ -224,6 +230,9 @@ func (b *Broker) metricsHTTP(w http.ResponseWriter, r *http.Request) {
 		{name: "pulsar_subscription_back_log", help: "Unacknowledged messages of the subscription.", typ: "gauge"},
 	}
 	for _, t := range b.topicList() {
+		if t.hidden {
+			continue
+		}
 		st := t.statsSnapshot()
 		lbl := fmt.Sprintf(`cluster=%q,namespace=%q,topic=%q`, b.cfg.ClusterName, t.name.ns(), t.full)
 		consumers := 0

@@ -45,6 +45,10 @@ type subscription struct {
 	name    string
 	durable bool
 	typ     wire.SubType
+	// system marks a replicator's cursor (pulsar.repl.<cluster>): durable,
+	// never dispatched to consumers, hidden from subscription lists and
+	// stats, and not deletable through the subscription API.
+	system bool
 
 	// markDelete is the newest entry id such that it and every older entry
 	// are acknowledged (first-1 when nothing is).

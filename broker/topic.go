@@ -25,6 +25,12 @@ type topic struct {
 	name topicName
 	full string
 	dir  string
+	// hidden marks the internal heartbeat topic (see isHeartbeat).
+	hidden bool
+	// retainTime and retainSize are the retention limits (0 = none; see
+	// applyRetention).
+	retainTime time.Duration
+	retainSize int64
 
 	appendCh chan *appendReq
 	flushCh  chan struct{}
@@ -101,12 +107,19 @@ func topicDir(root string, n topicName) string {
 // openTopic loads (or creates) a topic's storage and starts its goroutines.
 func openTopic(b *Broker, n topicName) (*topic, error) {
 	dir := topicDir(b.cfg.DataDir, n)
-	l, index, err := openLog(dir, b.cfg.SegmentSize)
+	hidden := b.isHeartbeat(n)
+	segSize, retainTime, retainSize := b.cfg.SegmentSize, b.cfg.RetentionTime, b.cfg.RetentionSize
+	if hidden {
+		// The heartbeat topic keeps only its active segment: nothing reads
+		// an entry after the check that wrote it.
+		segSize, retainTime, retainSize = 256<<10, 0, 1
+	}
+	l, index, err := openLog(dir, segSize)
 	if err != nil {
 		return nil, err
 	}
 	t := &topic{
-		b: b, name: n, full: n.String(), dir: dir, log: l,
+		b: b, name: n, full: n.String(), dir: dir, log: l, hidden: hidden, retainTime: retainTime, retainSize: retainSize,
 		appendCh: make(chan *appendReq, 1024), flushCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		producers: map[string]*producer{}, subs: map[string]*subscription{}, dedup: map[string]uint64{},
 		entries: index, lastRateAt: time.Now(),
@@ -368,8 +381,7 @@ func (t *topic) publish(r *appendReq) {
 // consumed and that are beyond the size or time retention. Runs on the
 // appender goroutine, which owns the segment list.
 func (t *topic) applyRetention() {
-	cfg := t.b.cfg
-	if cfg.RetentionTime <= 0 && cfg.RetentionSize <= 0 {
+	if t.retainTime <= 0 && t.retainSize <= 0 {
 		return
 	}
 	t.mu.Lock()
@@ -383,8 +395,8 @@ func (t *topic) applyRetention() {
 	total := t.log.sizeBytes()
 	nowMs := time.Now().UnixMilli()
 	keep := func(s *segment) bool {
-		overSize := cfg.RetentionSize > 0 && total > cfg.RetentionSize
-		overTime := cfg.RetentionTime > 0 && nowMs-s.lastPublishMs > cfg.RetentionTime.Milliseconds()
+		overSize := t.retainSize > 0 && total > t.retainSize
+		overTime := t.retainTime > 0 && nowMs-s.lastPublishMs > t.retainTime.Milliseconds()
 		if overSize || overTime {
 			total -= s.size
 			return false
@@ -463,7 +475,7 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	if sub := cmd.InitialSubscription; sub != "" {
+	if sub := cmd.InitialSubscription; sub != "" && checkSubscriptionName(sub) == nil {
 		if _, ok := t.subs[sub]; !ok {
 			s := newSubscription(t, sub, true, wire.SubShared, t.next-1)
 			s.dirty = true
