@@ -295,9 +295,14 @@ func (b *Broker) getEntryHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
+	ledger, err := strconv.ParseInt(r.PathValue("ledger"), 10, 64)
+	if err != nil {
+		httpError(w, errorf(ErrBadRequest, "ledger id %q is not a number", r.PathValue("ledger")))
+		return
+	}
 	entry, err := strconv.ParseInt(r.PathValue("entry"), 10, 64)
 	if err != nil {
-		http.Error(w, "bad entry id", http.StatusBadRequest)
+		httpError(w, errorf(ErrBadRequest, "entry id %q is not a number", r.PathValue("entry")))
 		return
 	}
 	t, err := b.getTopic(n.String(), false)
@@ -306,14 +311,14 @@ func (b *Broker) getEntryHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.mu.Lock()
-	e := t.entryLocked(entry)
+	e := t.storedEntryLocked(ledger, entry)
 	var info entryInfo
 	if e != nil {
 		info = *e
 	}
 	t.mu.Unlock()
 	if e == nil {
-		httpError(w, errorf(ErrTopicNotFound, "entry %d of %s", entry, n))
+		httpError(w, errorf(ErrTopicNotFound, "Message %d:%d not found in %s", ledger, entry, n))
 		return
 	}
 	data, err := t.log.read(&info)
@@ -322,7 +327,7 @@ func (b *Broker) getEntryHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mdLen := int(binary.BigEndian.Uint32(data))
-	w.Header().Set("X-Pulsar-Message-ID", fmt.Sprintf("%d:%d", ledgerID, entry))
+	w.Header().Set("X-Pulsar-Message-ID", fmt.Sprintf("%d:%d", ledger, entry))
 	w.Header().Set("X-Pulsar-Publish-Time", time.UnixMilli(info.publishMs).UTC().Format("2006-01-02T15:04:05.000Z"))
 	if info.batched {
 		w.Header().Set("X-Pulsar-Num-Batch-Message", strconv.Itoa(int(info.numMsgs)))
@@ -437,5 +442,5 @@ func (b *Broker) terminateHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	writeJSON(w, map[string]any{"ledgerId": ledgerID, "entryId": last, "partitionIndex": n.partition, "batchIndex": -1})
+	writeJSON(w, map[string]any{"ledgerId": last.LedgerID, "entryId": last.EntryID, "partitionIndex": n.partition, "batchIndex": -1})
 }

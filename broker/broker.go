@@ -98,7 +98,10 @@ type Broker struct {
 	// meta is tenants, namespaces and partitioned topics. Guarded by mu.
 	meta metadata
 	// conns are the open client connections. Guarded by mu.
-	conns  map[*conn]struct{}
+	conns map[*conn]struct{}
+	// ledgerNext is the ledger id the next new segment gets (always below
+	// meta.LedgerReserved once handed out). Guarded by mu.
+	ledgerNext int64
 	closed bool // guarded by mu
 
 	wg   sync.WaitGroup
@@ -113,6 +116,10 @@ type metadata struct {
 	// Clusters holds the clusters created through the admin API (and an
 	// override of this broker's own cluster if one was posted).
 	Clusters map[string]*ClusterData `json:"clusters,omitempty"`
+	// LedgerReserved bounds the ledger ids handed out: every id below it
+	// may be in use, so after a restart new ledgers start there. 0 (a data
+	// dir written before ledger ids) means not yet chosen.
+	LedgerReserved int64 `json:"ledgerReserved,omitempty"`
 }
 
 type tenantInfo struct {
@@ -186,7 +193,7 @@ func (b *Broker) loadMetadata() error {
 	if os.IsNotExist(err) {
 		b.meta.Tenants["public"] = &tenantInfo{AllowedClusters: []string{b.cfg.ClusterName}}
 		b.meta.Namespaces["public/default"] = &nsPolicy{}
-		return b.saveMetadataLocked()
+		return b.initLedgersLocked()
 	}
 	if err != nil {
 		return fmt.Errorf("broker: read metadata: %w", err)
@@ -206,7 +213,7 @@ func (b *Broker) loadMetadata() error {
 	if b.meta.Clusters == nil {
 		b.meta.Clusters = map[string]*ClusterData{}
 	}
-	return nil
+	return b.initLedgersLocked()
 }
 
 func (b *Broker) saveMetadataLocked() error {

@@ -353,21 +353,18 @@ func (c *conn) handleSend(s *wire.Send, f *wire.Frame) {
 		c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrUnknown, err.Error()))
 		return
 	}
-	t := p.t
-	partition := int32(t.name.partition)
 	p.t.publish(&appendReq{p: p, send: s, payload: f.Payload, crc: f.Checksum, meta: meta,
-		done: func(id int64, dup bool, err error) {
+		done: func(res appendResult, err error) {
 			switch {
 			case errors.Is(err, ErrTopicTerminated):
 				c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrTopicTerminated, "TopicTerminatedError: "+err.Error()))
 			case err != nil:
 				c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrPersistence, err.Error()))
-			case dup:
+			case res.dup:
 				c.sendCmd(wire.SendReceipt(s.ProducerID, s.SequenceID, s.HighestSequenceID,
 					wire.MessageID{LedgerID: -1, EntryID: -1, Partition: -1, BatchIndex: -1}))
 			default:
-				c.sendCmd(wire.SendReceipt(s.ProducerID, s.SequenceID, s.HighestSequenceID,
-					wire.MessageID{LedgerID: ledgerID, EntryID: id, Partition: partition, BatchIndex: -1}))
+				c.sendCmd(wire.SendReceipt(s.ProducerID, s.SequenceID, s.HighestSequenceID, res.pos))
 			}
 		}})
 }
@@ -535,11 +532,11 @@ func (c *conn) handleGetLastMessageID(g *wire.ConsumerRequest) {
 	}
 	t := cs.s.t
 	t.mu.Lock()
-	last := t.msgID(t.next - 1)
+	last := t.positionLocked(t.next - 1)
 	if e := t.entryLocked(t.next - 1); e != nil && e.batched {
 		last.BatchIndex = e.numMsgs - 1
 	}
-	md := t.msgID(cs.s.markDelete)
+	md := t.positionLocked(cs.s.markDelete)
 	t.mu.Unlock()
 	c.sendCmd(wire.GetLastMessageIDResponse(g.RequestID, last, &md))
 }

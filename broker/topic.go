@@ -14,11 +14,6 @@ import (
 	"github.com/meshfed/meshfed/broker/wire"
 )
 
-// ledgerID is the ledger part of every message id this broker hands out.
-// Entry ids grow monotonically for the life of a topic, so one ledger is
-// enough to keep ids ordered.
-const ledgerID = 1
-
 // topic is one persistent topic partition (or non-partitioned topic).
 type topic struct {
 	b    *Broker
@@ -81,7 +76,7 @@ type appendReq struct {
 	meta    *wire.Metadata
 	// done is called once the entry is durable (per the fsync policy), or
 	// with dup set when de-duplication dropped it, or with an error.
-	done func(id int64, dup bool, err error)
+	done func(res appendResult, err error)
 }
 
 // producer is a producer connected to a topic.
@@ -114,7 +109,7 @@ func openTopic(b *Broker, n topicName) (*topic, error) {
 		// an entry after the check that wrote it.
 		segSize, retainTime, retainSize = 256<<10, 0, 1
 	}
-	l, index, err := openLog(dir, segSize)
+	l, index, err := openLog(dir, segSize, b.newLedger)
 	if err != nil {
 		return nil, err
 	}
@@ -266,15 +261,18 @@ func (t *topic) failPending() {
 	for {
 		select {
 		case r := <-t.appendCh:
-			r.done(0, false, ErrClosed)
+			r.done(appendResult{}, ErrClosed)
 		default:
 			return
 		}
 	}
 }
 
+// appendResult is the outcome of one SEND: the entry id and message id it
+// was stored under, or dup when de-duplication dropped it.
 type appendResult struct {
 	id  int64
+	pos wire.MessageID
 	dup bool
 }
 
@@ -285,14 +283,14 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 	if t.closed {
 		t.mu.Unlock()
 		for _, r := range batch {
-			r.done(0, false, ErrClosed)
+			r.done(appendResult{}, ErrClosed)
 		}
 		return buf
 	}
 	if t.terminated {
 		t.mu.Unlock()
 		for _, r := range batch {
-			r.done(0, false, ErrTopicTerminated)
+			r.done(appendResult{}, ErrTopicTerminated)
 		}
 		return buf
 	}
@@ -339,6 +337,11 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 	} else if len(infos) > 0 {
 		t.entries = append(t.entries, infos...)
 		t.next += int64(len(infos))
+		for i := range results {
+			if !results[i].dup {
+				results[i].pos = t.entryPosition(t.entryLocked(results[i].id))
+			}
+		}
 		for i, r := range batch {
 			if results[i].dup {
 				continue
@@ -357,11 +360,11 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 	for i, r := range batch {
 		switch {
 		case results[i].dup:
-			r.done(-1, true, nil)
+			r.done(results[i], nil)
 		case err != nil:
-			r.done(0, false, err)
+			r.done(appendResult{}, err)
 		default:
-			r.done(results[i].id, false, nil)
+			r.done(results[i], nil)
 		}
 	}
 	return buf
@@ -373,7 +376,7 @@ func (t *topic) publish(r *appendReq) {
 	select {
 	case t.appendCh <- r:
 	case <-t.stop:
-		r.done(0, false, ErrClosed)
+		r.done(appendResult{}, ErrClosed)
 	}
 }
 
@@ -429,10 +432,6 @@ func (t *topic) entryLocked(id int64) *entryInfo {
 		return nil
 	}
 	return &t.entries[id-t.first]
-}
-
-func (t *topic) msgID(id int64) wire.MessageID {
-	return wire.MessageID{LedgerID: ledgerID, EntryID: id, Partition: int32(t.name.partition), BatchIndex: -1}
 }
 
 // addProducer registers a producer, enforcing unique names.
@@ -684,8 +683,8 @@ func (t *topic) sampleRates(now time.Time) {
 // terminate stops the topic accepting messages: producers are
 // disconnected (and cannot come back) and consumers get
 // REACHED_END_OF_TOPIC once they have everything. It returns the last
-// entry id.
-func (t *topic) terminate() (int64, error) {
+// message id.
+func (t *topic) terminate() (wire.MessageID, error) {
 	t.mu.Lock()
 	t.terminated = true
 	err := t.saveStateLocked()
@@ -696,7 +695,7 @@ func (t *topic) terminate() (int64, error) {
 	for _, s := range t.subs {
 		s.dispatchLocked()
 	}
-	last := t.next - 1
+	last := t.positionLocked(t.next - 1)
 	t.mu.Unlock()
 	for _, p := range ps {
 		p.c.dropProducer(p, true)
