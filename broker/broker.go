@@ -102,7 +102,7 @@ type Broker struct {
 	// ledgerNext is the ledger id the next new segment gets (always below
 	// meta.LedgerReserved once handed out). Guarded by mu.
 	ledgerNext int64
-	closed bool // guarded by mu
+	closed     bool // guarded by mu
 
 	wg   sync.WaitGroup
 	stop chan struct{}

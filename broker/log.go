@@ -57,9 +57,9 @@ type segment struct {
 	// fixed when the segment is created.
 	ledger, ledgerBase int64
 	path               string
-	f    *os.File
-	size int64
-	last int64 // last entry id in the segment; base-1 when empty
+	f                  *os.File
+	size               int64
+	last               int64 // last entry id in the segment; base-1 when empty
 	// lastPublishMs is the publish time of the newest entry, for retention.
 	lastPublishMs int64
 }
