@@ -11,19 +11,19 @@ import (
 
 // TopicStats uses Pulsar's field names for topic statistics.
 type TopicStats struct {
-	MsgRateIn           float64                       `json:"msgRateIn"`
-	MsgThroughputIn     float64                       `json:"msgThroughputIn"`
-	MsgRateOut          float64                       `json:"msgRateOut"`
-	MsgThroughputOut    float64                       `json:"msgThroughputOut"`
-	MsgInCounter        int64                         `json:"msgInCounter"`
-	BytesInCounter      int64                         `json:"bytesInCounter"`
-	MsgOutCounter       int64                         `json:"msgOutCounter"`
-	BytesOutCounter     int64                         `json:"bytesOutCounter"`
-	AverageMsgSize      float64                       `json:"averageMsgSize"`
-	StorageSize         int64                         `json:"storageSize"`
-	BacklogSize         int64                         `json:"backlogSize"`
-	Publishers          []PublisherStats              `json:"publishers"`
-	Subscriptions       map[string]*SubscriptionStats `json:"subscriptions"`
+	MsgRateIn        float64                       `json:"msgRateIn"`
+	MsgThroughputIn  float64                       `json:"msgThroughputIn"`
+	MsgRateOut       float64                       `json:"msgRateOut"`
+	MsgThroughputOut float64                       `json:"msgThroughputOut"`
+	MsgInCounter     int64                         `json:"msgInCounter"`
+	BytesInCounter   int64                         `json:"bytesInCounter"`
+	MsgOutCounter    int64                         `json:"msgOutCounter"`
+	BytesOutCounter  int64                         `json:"bytesOutCounter"`
+	AverageMsgSize   float64                       `json:"averageMsgSize"`
+	StorageSize      int64                         `json:"storageSize"`
+	BacklogSize      int64                         `json:"backlogSize"`
+	Publishers       []PublisherStats              `json:"publishers"`
+	Subscriptions    map[string]*SubscriptionStats `json:"subscriptions"`
 	// Replication is keyed by remote cluster: what this topic replicates
 	// to it (out) and what that cluster's replicators stored here (in).
 	Replication         map[string]*ReplicatorStats `json:"replication"`

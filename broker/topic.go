@@ -54,11 +54,11 @@ type topic struct {
 	replicators map[string]*replicator
 	// replIn counts what replicators of other clusters stored here, by
 	// the cluster they replicate from. Guarded by mu.
-	replIn        map[string]*replInStats
-	closed        bool       // guarded by mu
-	terminated    bool       // no more writes are accepted; guarded by mu
-	stats         topicStats // guarded by mu
-	lastRateAt    time.Time  // guarded by mu
+	replIn     map[string]*replInStats
+	closed     bool       // guarded by mu
+	terminated bool       // no more writes are accepted; guarded by mu
+	stats      topicStats // guarded by mu
+	lastRateAt time.Time  // guarded by mu
 }
 
 type topicStats struct {
