@@ -178,6 +178,10 @@ func TestReplicationRemovedDeletesCursor(t *testing.T) {
 	must(t, "topic", err)
 	cursor := filepath.Join(tp.dir, "cursors", escapeName("pulsar.repl.c")+".json")
 	waitFor(t, "the replication cursor on disk", func() bool { _, err := os.Stat(cursor); return err == nil })
+	waitFor(t, "c to have the 5 messages", func() bool {
+		st, err := c.Stats("rm")
+		return err == nil && st.MsgInCounter == 5
+	})
 	must(t, "stop replicating", testAdmin(t, a).Namespaces().SetNamespaceReplicationClusters("public/default", []string{"a"}))
 	if _, err := os.Stat(cursor); !os.IsNotExist(err) {
 		t.Fatalf("replication cursor still on disk: %v", err)

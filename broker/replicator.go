@@ -145,16 +145,18 @@ func (t *topic) setReplication(want replDesire) {
 		r.halt()
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return
 	}
 	// Cursors of clusters no longer replicated to go, also those found
 	// on disk when the topic was loaded.
+	dropped := false
 	for name, s := range t.subs {
 		if remote, ok := strings.CutPrefix(name, replPrefix); ok && s.system {
 			if _, keep := want[remote]; !keep {
 				t.dropReplCursorLocked(remote)
+				dropped = true
 			}
 		}
 	}
@@ -163,6 +165,15 @@ func (t *topic) setReplication(want replDesire) {
 			continue
 		}
 		t.startReplicatorLocked(remote, d)
+	}
+	var wait chan error
+	if dropped {
+		wait = make(chan error, 1)
+		t.requestFlushLocked(func(err error) { wait <- err })
+	}
+	t.mu.Unlock()
+	if wait != nil {
+		<-wait
 	}
 }
 
@@ -195,9 +206,7 @@ func (t *topic) dropReplCursorLocked(remote string) {
 	}
 	delete(t.subs, name)
 	s.dirty = false
-	if err := removeFile(s.cursorPath()); err != nil {
-		t.b.log.Warn("remove replicator cursor", "topic", t.full, "remote", remote, "err", err)
-	}
+	t.cursorRemovals = append(t.cursorRemovals, s.cursorPath())
 }
 
 // stopReplicators stops every replicator of the topic (keeping cursors).
@@ -280,9 +289,11 @@ type inflight struct {
 }
 
 // session connects to the remote, creates the producer and replicates
-// until an error or a stop. progressed reports that the remote answered.
+// until an error or a stop. progressed reports that the remote confirmed
+// something.
 func (r *replicator) session() (progressed bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), replDialTimeout)
+	defer cancel()
 	go func() {
 		select {
 		case <-r.stop:
@@ -290,7 +301,6 @@ func (r *replicator) session() (progressed bool, err error) {
 		case <-ctx.Done():
 		}
 	}()
-	defer cancel()
 	if r.t.name.partition >= 0 {
 		if err := r.ensureRemotePartitions(ctx); err != nil {
 			return false, err
@@ -300,11 +310,21 @@ func (r *replicator) session() (progressed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	defer c.close()
+	c.writeTimeout = replReceiptTimeout
+	// Closing the connection unblocks the reader below and any write when
+	// the session ends or the replicator is stopped.
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		select {
+		case <-r.stop:
+		case <-ended:
+		}
+		c.close()
+	}()
 	if _, err := c.createProducer(ctx, r.t.full, replPrefix+r.local, 1, 1); err != nil {
 		return false, err
 	}
-	cancel()
 	r.mu.Lock()
 	r.connected, r.since, r.outbound, r.lastErr = true, time.Now(), c.local, ""
 	r.mu.Unlock()
@@ -319,25 +339,27 @@ func (r *replicator) session() (progressed bool, err error) {
 				readErr <- err
 				return
 			}
-			resps <- resp
+			select {
+			case resps <- resp:
+			case <-ended:
+				return
+			}
 		}
 	}()
-	// Unblock the reader when the session ends.
-	defer c.close()
 
 	t := r.t
 	t.mu.Lock()
 	pos := r.cursor.markDelete + 1
 	t.mu.Unlock()
-	var queue []*inflight
+	// queue holds every entry taken from the topic and not yet passed by
+	// the cursor, in order; awaiting the sent ones still without receipt.
+	var queue, awaiting []*inflight
 	var qBytes int
 	lastWrite := time.Now()
-	var oldest time.Time // send time of the oldest entry awaiting its receipt
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	var frames []byte
 	for {
-		// Fill the window.
 		frames = frames[:0]
 		for len(queue) < replWindow && qBytes < replWindowBytes {
 			item, frame, ok, err := r.next(pos)
@@ -348,10 +370,13 @@ func (r *replicator) session() (progressed bool, err error) {
 				break
 			}
 			pos = item.id + 1
-			item.sentAt = time.Now()
 			queue = append(queue, item)
 			qBytes += item.size
-			frames = append(frames, frame...)
+			if !item.skip {
+				item.sentAt = time.Now()
+				awaiting = append(awaiting, item)
+				frames = append(frames, frame...)
+			}
 		}
 		if len(frames) > 0 {
 			if err := c.write(frames); err != nil {
@@ -360,13 +385,6 @@ func (r *replicator) session() (progressed bool, err error) {
 			lastWrite = time.Now()
 		}
 		queue, qBytes = r.complete(queue, qBytes)
-		oldest = time.Time{}
-		for _, it := range queue {
-			if !it.skip && !it.acked {
-				oldest = it.sentAt
-				break
-			}
-		}
 
 		select {
 		case <-r.stop:
@@ -375,23 +393,20 @@ func (r *replicator) session() (progressed bool, err error) {
 			return progressed, fmt.Errorf("read from %s: %w", r.remote, err)
 		case <-r.wake:
 		case resp := <-resps:
-			progressed = true
-			if err := r.handle(resp, queue); err != nil {
-				return progressed, err
-			}
-			// Take every receipt already there before moving the cursor.
+			// Take every response already there before moving the cursor.
 			for more := true; more; {
+				if awaiting, err = r.handle(resp, awaiting); err != nil {
+					return progressed, err
+				}
 				select {
-				case resp := <-resps:
-					if err := r.handle(resp, queue); err != nil {
-						return progressed, err
-					}
+				case resp = <-resps:
 				default:
 					more = false
 				}
 			}
+			progressed = true
 		case now := <-ticker.C:
-			if !oldest.IsZero() && now.Sub(oldest) > replReceiptTimeout {
+			if len(awaiting) > 0 && now.Sub(awaiting[0].sentAt) > replReceiptTimeout {
 				return progressed, fmt.Errorf("no send receipt from %s for %v", r.remote, replReceiptTimeout)
 			}
 			if now.Sub(lastWrite) > replPingInterval {
@@ -465,31 +480,29 @@ func replicateTo(list []string, remote string) bool {
 	return false
 }
 
-// handle applies one response of the remote to the queue.
-func (r *replicator) handle(resp *wire.Response, queue []*inflight) error {
+// handle applies one response of the remote: a receipt confirms the
+// oldest entry awaiting one (receipts come in send order).
+func (r *replicator) handle(resp *wire.Response, awaiting []*inflight) ([]*inflight, error) {
 	switch {
 	case resp.SendReceipt != nil:
-		// Receipts come in send order: the first sent entry still waiting.
-		for _, it := range queue {
-			if it.skip || it.acked {
-				continue
-			}
-			if it.seq != resp.SendReceipt.SequenceID {
-				return fmt.Errorf("receipt from %s for sequence id %d, expected %d", r.remote, resp.SendReceipt.SequenceID, it.seq)
-			}
-			it.acked = true
-			return nil
+		if len(awaiting) == 0 {
+			return awaiting, fmt.Errorf("unexpected receipt from %s for sequence id %d", r.remote, resp.SendReceipt.SequenceID)
 		}
-		return fmt.Errorf("unexpected receipt from %s for sequence id %d", r.remote, resp.SendReceipt.SequenceID)
+		it := awaiting[0]
+		if it.seq != resp.SendReceipt.SequenceID {
+			return awaiting, fmt.Errorf("receipt from %s for sequence id %d, expected %d", r.remote, resp.SendReceipt.SequenceID, it.seq)
+		}
+		it.acked = true
+		return awaiting[1:], nil
 	case resp.SendError != nil:
-		return fmt.Errorf("%s refused entry with sequence id %d: %w", r.remote, resp.SendError.SequenceID,
+		return awaiting, fmt.Errorf("%s refused entry with sequence id %d: %w", r.remote, resp.SendError.SequenceID,
 			&remoteError{resp.SendError.Code, resp.SendError.Message})
 	case resp.CloseProducer != nil:
-		return fmt.Errorf("%s closed the replication producer", r.remote)
+		return awaiting, fmt.Errorf("%s closed the replication producer", r.remote)
 	case resp.Error != nil:
-		return fmt.Errorf("%s: %w", r.remote, &remoteError{resp.Error.Code, resp.Error.Message})
+		return awaiting, fmt.Errorf("%s: %w", r.remote, &remoteError{resp.Error.Code, resp.Error.Message})
 	}
-	return nil
+	return awaiting, nil
 }
 
 // complete takes the leading confirmed or skipped entries off the queue

@@ -47,6 +47,9 @@ type topic struct {
 	dedup       map[string]uint64        // producer name → highest sequence id accepted; guarded by mu
 	schemas     []*wire.Schema           // version i at index i; guarded by mu
 	waiters     []func(error)            // called after the next cursor flush; guarded by mu
+	// cursorRemovals are cursor files of deleted subscriptions, removed by
+	// the next flush. Guarded by mu.
+	cursorRemovals []string
 	// exclusiveWait queues WaitForExclusive producers until the topic has
 	// no producer. Guarded by mu.
 	exclusiveWait []*exclusiveWaiter
@@ -644,8 +647,18 @@ func (t *topic) flushCursors() {
 	}
 	waiters := t.waiters
 	t.waiters = nil
+	removals := t.cursorRemovals
+	t.cursorRemovals = nil
 	t.mu.Unlock()
 	var err error
+	// Removals first: a subscription deleted and created again since the
+	// last flush has a job below that writes its new cursor.
+	for _, path := range removals {
+		if e := removeFile(path); e != nil && err == nil {
+			err = e
+			t.b.log.Error("remove cursor", "topic", t.full, "err", e)
+		}
+	}
 	for _, j := range jobs {
 		if e := writeFileAtomic(j.path, j.data, t.b.cfg.Fsync != FsyncOff); e != nil && err == nil {
 			err = e
