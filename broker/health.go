@@ -42,7 +42,9 @@ func (b *Broker) HealthCheck(ctx context.Context) error {
 	defer b.healthMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
-	c, err := dialBroker(ctx, b.ServiceURL())
+	// The listener's own address, not the advertised one, which may only
+	// resolve for clients elsewhere.
+	c, err := dialBroker(ctx, "pulsar://"+b.ln.Addr().String())
 	if err != nil {
 		return fmt.Errorf("health check: %w", err)
 	}

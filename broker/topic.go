@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshfed/meshfed/broker/wire"
@@ -31,6 +32,9 @@ type topic struct {
 	flushCh  chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
+
+	// retentionPasses counts applyRetention runs (tests wait on it).
+	retentionPasses atomic.Int64
 
 	// log is owned by the appender goroutine after load (it alone appends
 	// and drops segments); reads of stored entries go through entryInfo.seg.
@@ -416,6 +420,7 @@ func (t *topic) publish(r *appendReq) {
 // consumed and that are beyond the size or time retention. Runs on the
 // appender goroutine, which owns the segment list.
 func (t *topic) applyRetention() {
+	defer t.retentionPasses.Add(1)
 	if t.retainTime <= 0 && t.retainSize <= 0 {
 		return
 	}
