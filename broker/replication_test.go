@@ -238,3 +238,39 @@ func TestRetentionWaitsForReplicator(t *testing.T) {
 		t.Fatalf("c stored %d messages", st.MsgInCounter)
 	}
 }
+
+// TestReplicatorProducerTakesOver checks that a new connection of a
+// cluster's replicator replaces one the broker still holds (as after a
+// network partition), instead of failing with ProducerBusy until the old
+// connection times out.
+func TestReplicatorProducerTakesOver(t *testing.T) {
+	c := testBroker(t, func(cfg *Config) { cfg.ClusterName = "c" })
+	ctx := ctxT(t)
+	old, err := dialBroker(ctx, c.ServiceURL())
+	must(t, "dial", err)
+	defer old.close()
+	_, err = old.createProducer(ctx, "persistent://public/default/takeover", "pulsar.repl.a", 1, 1)
+	must(t, "first replicator producer", err)
+	again, err := dialBroker(ctx, c.ServiceURL())
+	must(t, "dial again", err)
+	defer again.close()
+	_, err = again.createProducer(ctx, "persistent://public/default/takeover", "pulsar.repl.a", 1, 1)
+	must(t, "second replicator producer", err)
+	resp, err := old.read()
+	must(t, "read on the old connection", err)
+	if resp.CloseProducer == nil {
+		t.Fatalf("old connection got command %d, want CLOSE_PRODUCER", resp.Type)
+	}
+	// Other producers still get ProducerBusy.
+	p1, err := dialBroker(ctx, c.ServiceURL())
+	must(t, "dial", err)
+	defer p1.close()
+	_, err = p1.createProducer(ctx, "persistent://public/default/takeover", "someone", 1, 1)
+	must(t, "producer", err)
+	p2, err := dialBroker(ctx, c.ServiceURL())
+	must(t, "dial", err)
+	defer p2.close()
+	if _, err := p2.createProducer(ctx, "persistent://public/default/takeover", "someone", 1, 1); err == nil {
+		t.Fatal("a second producer with the same name was admitted")
+	}
+}

@@ -486,10 +486,18 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 		name = t.b.newProducerName()
 	}
 	if old, ok := t.producers[name]; ok {
-		if old.c == c && old.id == cmd.ProducerID {
+		switch {
+		case old.c == c && old.id == cmd.ProducerID:
 			return old, t.lastSeqLocked(name), t.schemaVersionLocked(cmd.Schema), nil
+		case old.remote != "" && old.c != c:
+			// A cluster runs one replicator per topic: a new connection
+			// of it replaces one this broker has not yet seen die (a
+			// network partition leaves it open until the idle timeout).
+			delete(t.producers, name)
+			defer func() { go old.c.dropProducer(old, true) }()
+		default:
+			return nil, 0, nil, errorf(ErrProducerBusy, "producer with name %q is already connected to topic %s", name, t.full)
 		}
-		return nil, 0, nil, errorf(ErrProducerBusy, "producer with name %q is already connected to topic %s", name, t.full)
 	}
 	exclusive := cmd.AccessMode == 1 || cmd.AccessMode == 2 || cmd.AccessMode == 3
 	for _, other := range t.producers {
