@@ -202,6 +202,8 @@ func TestSubscriptionAdmin(t *testing.T) {
 		t.Fatalf("after reset to time: %s, want the message published after it", got)
 	}
 	wantCode(t, "reset unknown", admin.Subscriptions().ResetCursorToTimestamp(tn, "nope", 0), http.StatusNotFound)
+	wantCode(t, "delete with a consumer", admin.Subscriptions().Delete(tn, "fwd"), http.StatusPreconditionFailed)
+	must(t, "force delete", admin.Subscriptions().ForceDelete(tn, "fwd"))
 	must(t, "delete", admin.Subscriptions().Delete(tn, "at3"))
 	wantCode(t, "delete again", admin.Subscriptions().Delete(tn, "at3"), http.StatusNotFound)
 }
