@@ -415,10 +415,6 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 // so a function that never answers cannot stall its instance forever.
 const defaultProcessTimeout = time.Minute
 
-// maxOutputsPerInput bounds the outputs of one input under effectively_once:
-// output sequence ids are input position × maxOutputsPerInput + output index.
-const maxOutputsPerInput = 1024
-
 // inputPosition maps a message to a number that grows with its position in
 // its partition and is the same every time the message is redelivered:
 // the broker-assigned index when the broker adds index metadata (Pulsar's
