@@ -32,6 +32,8 @@ const (
 // brokerProbe checks the agent's own broker.
 type brokerProbe struct {
 	a *Agent
+	// timeout bounds one probe: probeTimeout (tests shorten it).
+	timeout time.Duration
 
 	// mu guards failures and topics.
 	mu sync.Mutex
@@ -44,7 +46,7 @@ type brokerProbe struct {
 }
 
 func newBrokerProbe(a *Agent) *brokerProbe {
-	return &brokerProbe{a: a, topics: map[string]string{}}
+	return &brokerProbe{a: a, timeout: probeTimeout, topics: map[string]string{}}
 }
 
 // useTopic records (or, with topic "", forgets) an instance's input topic.
@@ -85,7 +87,7 @@ func (b *brokerProbe) check(ctx context.Context) bool {
 // one, or when the admin API has no such endpoint or refuses the call, a
 // partitioned-metadata lookup over the binary protocol.
 func (b *brokerProbe) probe(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	adm, err := b.a.pulsar.admin(b.a.cfg.Cluster)
 	if err == nil {
@@ -115,7 +117,7 @@ func (b *brokerProbe) lookup(ctx context.Context) error {
 		break
 	}
 	b.mu.Unlock()
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: u, ConnectionTimeout: probeTimeout, OperationTimeout: probeTimeout,
+	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: u, ConnectionTimeout: b.timeout, OperationTimeout: b.timeout,
 		Logger: plog.NewLoggerWithSlog(slog.New(minLevel{b.a.logger.Handler(), slog.LevelError}))})
 	if err != nil {
 		return fmt.Errorf("probe client for %s: %w", u, err)
@@ -133,6 +135,6 @@ func (b *brokerProbe) lookup(ctx context.Context) error {
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("look up %s on %s: no answer within %s", topic, u, probeTimeout)
+		return fmt.Errorf("look up %s on %s: no answer within %s", topic, u, b.timeout)
 	}
 }
