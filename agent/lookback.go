@@ -47,8 +47,10 @@ func (ids *inputIdentities) identify(ctx context.Context, msg pulsar.Message) (i
 		tr = newPartitionTracker()
 		ids.trackers[partition] = tr
 	}
-	if floor, ok := ids.ack.floor(partition); ok {
-		tr.prune(floor)
+	if ids.ack != nil {
+		if floor, ok := ids.ack.floor(partition); ok {
+			tr.prune(floor)
+		}
 	}
 	r := refOf(msg)
 	got := tr.identify(r, ids.now().UnixMilli())
