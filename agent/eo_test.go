@@ -303,3 +303,86 @@ func TestEffectivelyOnceInputIsNeverOvertaken(t *testing.T) {
 		}
 	}
 }
+
+// An input with more outputs than the sequence id has room for is
+// processed at-least-once and counted as unproven, never skipped.
+func TestEffectivelyOnceUnprovenInputsAreCounted(t *testing.T) {
+	metricsReader()
+	f := newFederation(t, "a")
+	f.startAgent(t, "agent-a", "a", t.TempDir())
+	in, out := "persistent://public/default/uin", "persistent://public/default/uout"
+	f.apply(t, meshObj("unproven", builtinFn("split", "word-split", "a", in, "a", out, "effectively_once")))
+	c := pulsarClient(t, f.brokers["a"])
+	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var words []string
+	for i := 0; i < maxOutputsPerInput+88; i++ {
+		words = append(words, fmt.Sprintf("u%d", i))
+	}
+	if _, err := p.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte(strings.Join(words, " "))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte("v0 v1")}); err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnce(t, drainMessages(t, c, out, len(words)+2, 30*time.Second), append(words, "v0", "v1"))
+	controlplane.WaitFor(t, 10*time.Second, func() error {
+		if st := instanceStatus(f, "unproven", "split"); st.GetUnproven() != 1 || st.GetProcessed() != 2 {
+			return fmt.Errorf("status unproven=%d processed=%d, want 1 and 2", st.GetUnproven(), st.GetProcessed())
+		}
+		return nil
+	})
+	if n := counterSum(t, "meshfed_function_unproven", map[string]string{"mesh": "unproven", "reason": unprovenOutputs}); n != 1 {
+		t.Fatalf("meshfed_function_unproven{reason=%s} = %d, want 1", unprovenOutputs, n)
+	}
+}
+
+// A send the broker answers as a duplicate (receipt id -1:-1: the output
+// topic already holds the sequence id) is counted, as is one skipped
+// because the producer's last sequence id covers it.
+func TestDuplicateSendsAreCounted(t *testing.T) {
+	b, err := broker.New(broker.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", ClusterName: "a", DeduplicationDefault: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	c := pulsarClient(t, b)
+	a := probeAgent(t, b.ServiceURL(), "")
+	inst := &instance{a: a, logger: quiet(), asg: &meshfedv1.Assignment{Metadata: &meshfedv1.ObjectMeta{Tenant: "public", Namespace: "default"},
+		Spec: &meshfedv1.AssignmentSpec{Mesh: "m", Function: "f", Cluster: "a", FunctionSpec: &meshfedv1.FunctionSpec{Output: &meshfedv1.FunctionOutput{Cluster: "a"}}}}}
+	prods := newProducerSet(inst, c, c, newRunFailure())
+	defer prods.closeAll()
+	k := eoKey{partition: "persistent://public/default/in", producer: "src", topic: "persistent://public/default/dup-out"}
+	send := func(seq int64) {
+		t.Helper()
+		done := make(chan error, 1)
+		prods.sendEO(context.Background(), k, &pulsar.ProducerMessage{Payload: []byte(fmt.Sprint(seq)), SequenceID: &seq}, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatalf("send %d: %v", seq, err)
+		}
+	}
+	send(5)
+	send(5) // at or below the producer's last sequence id: not sent
+	if got := inst.deduplicated.Load(); got != 1 {
+		t.Fatalf("deduplicated = %d after a skip, want 1", got)
+	}
+	// Forget locally what was written: the broker answers the resend as a
+	// duplicate.
+	prods.mu.Lock()
+	prods.eo[k].last = -1
+	prods.mu.Unlock()
+	send(5)
+	if got := inst.deduplicated.Load(); got != 2 {
+		t.Fatalf("deduplicated = %d after a duplicate receipt, want 2", got)
+	}
+	send(6)
+	if got := drainMessages(t, c, k.topic, 2, 10*time.Second); len(got) != 2 {
+		t.Fatalf("%d messages on the output topic, want 2", len(got))
+	}
+}
