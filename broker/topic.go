@@ -9,15 +9,11 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshfed/meshfed/broker/wire"
 )
-
-// ledgerID is the ledger part of every message id this broker hands out.
-// Entry ids grow monotonically for the life of a topic, so one ledger is
-// enough to keep ids ordered.
-const ledgerID = 1
 
 // topic is one persistent topic partition (or non-partitioned topic).
 type topic struct {
@@ -25,11 +21,20 @@ type topic struct {
 	name topicName
 	full string
 	dir  string
+	// hidden marks the internal heartbeat topic (see isHeartbeat).
+	hidden bool
+	// retainTime and retainSize are the retention limits (0 = none; see
+	// applyRetention).
+	retainTime time.Duration
+	retainSize int64
 
 	appendCh chan *appendReq
 	flushCh  chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
+
+	// retentionPasses counts applyRetention runs (tests wait on it).
+	retentionPasses atomic.Int64
 
 	// log is owned by the appender goroutine after load (it alone appends
 	// and drops segments); reads of stored entries go through entryInfo.seg.
@@ -46,13 +51,21 @@ type topic struct {
 	dedup       map[string]uint64        // producer name → highest sequence id accepted; guarded by mu
 	schemas     []*wire.Schema           // version i at index i; guarded by mu
 	waiters     []func(error)            // called after the next cursor flush; guarded by mu
+	// cursorRemovals are cursor files of deleted subscriptions, removed by
+	// the next flush. Guarded by mu.
+	cursorRemovals []string
 	// exclusiveWait queues WaitForExclusive producers until the topic has
 	// no producer. Guarded by mu.
 	exclusiveWait []*exclusiveWaiter
-	closed        bool       // guarded by mu
-	terminated    bool       // no more writes are accepted; guarded by mu
-	stats         topicStats // guarded by mu
-	lastRateAt    time.Time  // guarded by mu
+	// replicators run by remote cluster name. Guarded by mu.
+	replicators map[string]*replicator
+	// replIn counts what replicators of other clusters stored here, by
+	// the cluster they replicate from. Guarded by mu.
+	replIn     map[string]*replInStats
+	closed     bool       // guarded by mu
+	terminated bool       // no more writes are accepted; guarded by mu
+	stats      topicStats // guarded by mu
+	lastRateAt time.Time  // guarded by mu
 }
 
 type topicStats struct {
@@ -75,7 +88,7 @@ type appendReq struct {
 	meta    *wire.Metadata
 	// done is called once the entry is durable (per the fsync policy), or
 	// with dup set when de-duplication dropped it, or with an error.
-	done func(id int64, dup bool, err error)
+	done func(res appendResult, err error)
 }
 
 // producer is a producer connected to a topic.
@@ -92,6 +105,9 @@ type producer struct {
 	exclusive bool
 	// metadata is the producer's user-supplied properties.
 	metadata map[string]string
+	// remote is the cluster a replicator producer (named pulsar.repl.<cluster>)
+	// replicates from; "" for other producers.
+	remote string
 }
 
 func topicDir(root string, n topicName) string {
@@ -101,14 +117,22 @@ func topicDir(root string, n topicName) string {
 // openTopic loads (or creates) a topic's storage and starts its goroutines.
 func openTopic(b *Broker, n topicName) (*topic, error) {
 	dir := topicDir(b.cfg.DataDir, n)
-	l, index, err := openLog(dir, b.cfg.SegmentSize)
+	hidden := b.isHeartbeat(n)
+	segSize, retainTime, retainSize := b.cfg.SegmentSize, b.cfg.RetentionTime, b.cfg.RetentionSize
+	if hidden {
+		// The heartbeat topic keeps only its active segment: nothing reads
+		// an entry after the check that wrote it.
+		segSize, retainTime, retainSize = 256<<10, 0, 1
+	}
+	l, index, err := openLog(dir, segSize, b.newLedger)
 	if err != nil {
 		return nil, err
 	}
 	t := &topic{
-		b: b, name: n, full: n.String(), dir: dir, log: l,
+		b: b, name: n, full: n.String(), dir: dir, log: l, hidden: hidden, retainTime: retainTime, retainSize: retainSize,
 		appendCh: make(chan *appendReq, 1024), flushCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		producers: map[string]*producer{}, subs: map[string]*subscription{}, dedup: map[string]uint64{},
+		replicators: map[string]*replicator{}, replIn: map[string]*replInStats{},
 		entries: index, lastRateAt: time.Now(),
 	}
 	if len(index) > 0 {
@@ -253,15 +277,18 @@ func (t *topic) failPending() {
 	for {
 		select {
 		case r := <-t.appendCh:
-			r.done(0, false, ErrClosed)
+			r.done(appendResult{}, ErrClosed)
 		default:
 			return
 		}
 	}
 }
 
+// appendResult is the outcome of one SEND: the entry id and message id it
+// was stored under, or dup when de-duplication dropped it.
 type appendResult struct {
 	id  int64
+	pos wire.MessageID
 	dup bool
 }
 
@@ -272,14 +299,14 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 	if t.closed {
 		t.mu.Unlock()
 		for _, r := range batch {
-			r.done(0, false, ErrClosed)
+			r.done(appendResult{}, ErrClosed)
 		}
 		return buf
 	}
 	if t.terminated {
 		t.mu.Unlock()
 		for _, r := range batch {
-			r.done(0, false, ErrTopicTerminated)
+			r.done(appendResult{}, ErrTopicTerminated)
 		}
 		return buf
 	}
@@ -295,9 +322,23 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 		if hi < seq {
 			hi = seq
 		}
+		dedup := dedupOn
+		if r.p.remote != "" {
+			// An entry from another cluster's replicator: de-duplicated by
+			// the original producer name and sequence ids in its metadata,
+			// whatever the namespace's setting, so that resends after a
+			// replicator restart or a crash of either side store nothing
+			// twice. The record keeps the original ids.
+			dedup = true
+			seq = r.meta.SequenceID
+			hi = max(r.meta.HighestSequenceID, r.send.HighestSequenceID, seq)
+		}
 		last, known := t.dedup[name]
-		if dedupOn && known && seq <= last {
+		if dedup && known && seq <= last {
 			results[i] = appendResult{dup: true, id: -1}
+			if r.p.remote != "" {
+				t.replInLocked(r.p.remote).dups++
+			}
 			continue
 		}
 		if _, ok := saved[name]; !ok {
@@ -326,6 +367,11 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 	} else if len(infos) > 0 {
 		t.entries = append(t.entries, infos...)
 		t.next += int64(len(infos))
+		for i := range results {
+			if !results[i].dup {
+				results[i].pos = t.entryPosition(t.entryLocked(results[i].id))
+			}
+		}
 		for i, r := range batch {
 			if results[i].dup {
 				continue
@@ -334,21 +380,27 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 			t.stats.bytesIn += int64(len(r.payload))
 			r.p.msgIn += int64(r.meta.NumMessages)
 			r.p.bytesIn += int64(len(r.payload))
+			if r.p.remote != "" {
+				in := t.replInLocked(r.p.remote)
+				in.msgIn += int64(r.meta.NumMessages)
+				in.bytesIn += int64(len(r.payload))
+			}
 		}
 		for _, s := range t.subs {
 			s.dispatchLocked()
 		}
+		t.wakeReplicatorsLocked()
 		t.b.metrics.add(len(infos), int64(len(buf)), t.b.cfg.Fsync != FsyncOff, now)
 	}
 	t.mu.Unlock()
 	for i, r := range batch {
 		switch {
 		case results[i].dup:
-			r.done(-1, true, nil)
+			r.done(results[i], nil)
 		case err != nil:
-			r.done(0, false, err)
+			r.done(appendResult{}, err)
 		default:
-			r.done(results[i].id, false, nil)
+			r.done(results[i], nil)
 		}
 	}
 	return buf
@@ -360,7 +412,7 @@ func (t *topic) publish(r *appendReq) {
 	select {
 	case t.appendCh <- r:
 	case <-t.stop:
-		r.done(0, false, ErrClosed)
+		r.done(appendResult{}, ErrClosed)
 	}
 }
 
@@ -368,8 +420,8 @@ func (t *topic) publish(r *appendReq) {
 // consumed and that are beyond the size or time retention. Runs on the
 // appender goroutine, which owns the segment list.
 func (t *topic) applyRetention() {
-	cfg := t.b.cfg
-	if cfg.RetentionTime <= 0 && cfg.RetentionSize <= 0 {
+	defer t.retentionPasses.Add(1)
+	if t.retainTime <= 0 && t.retainSize <= 0 {
 		return
 	}
 	t.mu.Lock()
@@ -383,8 +435,8 @@ func (t *topic) applyRetention() {
 	total := t.log.sizeBytes()
 	nowMs := time.Now().UnixMilli()
 	keep := func(s *segment) bool {
-		overSize := cfg.RetentionSize > 0 && total > cfg.RetentionSize
-		overTime := cfg.RetentionTime > 0 && nowMs-s.lastPublishMs > cfg.RetentionTime.Milliseconds()
+		overSize := t.retainSize > 0 && total > t.retainSize
+		overTime := t.retainTime > 0 && nowMs-s.lastPublishMs > t.retainTime.Milliseconds()
 		if overSize || overTime {
 			total -= s.size
 			return false
@@ -419,10 +471,6 @@ func (t *topic) entryLocked(id int64) *entryInfo {
 	return &t.entries[id-t.first]
 }
 
-func (t *topic) msgID(id int64) wire.MessageID {
-	return wire.MessageID{LedgerID: ledgerID, EntryID: id, Partition: int32(t.name.partition), BatchIndex: -1}
-}
-
 // addProducer registers a producer, enforcing unique names.
 func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []byte, error) {
 	t.mu.Lock()
@@ -438,10 +486,18 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 		name = t.b.newProducerName()
 	}
 	if old, ok := t.producers[name]; ok {
-		if old.c == c && old.id == cmd.ProducerID {
+		switch {
+		case old.c == c && old.id == cmd.ProducerID:
 			return old, t.lastSeqLocked(name), t.schemaVersionLocked(cmd.Schema), nil
+		case old.remote != "" && old.c != c:
+			// A cluster runs one replicator per topic: a new connection
+			// of it replaces one this broker has not yet seen die (a
+			// network partition leaves it open until the idle timeout).
+			delete(t.producers, name)
+			defer func() { go old.c.dropProducer(old, true) }()
+		default:
+			return nil, 0, nil, errorf(ErrProducerBusy, "producer with name %q is already connected to topic %s", name, t.full)
 		}
-		return nil, 0, nil, errorf(ErrProducerBusy, "producer with name %q is already connected to topic %s", name, t.full)
 	}
 	exclusive := cmd.AccessMode == 1 || cmd.AccessMode == 2 || cmd.AccessMode == 3
 	for _, other := range t.producers {
@@ -463,7 +519,7 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	if sub := cmd.InitialSubscription; sub != "" {
+	if sub := cmd.InitialSubscription; sub != "" && checkSubscriptionName(sub) == nil {
 		if _, ok := t.subs[sub]; !ok {
 			s := newSubscription(t, sub, true, wire.SubShared, t.next-1)
 			s.dirty = true
@@ -471,13 +527,19 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 			t.requestFlushLocked(nil)
 		}
 	}
-	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata), exclusive: exclusive}
+	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata),
+		exclusive: exclusive, remote: replProducerCluster(name)}
 	t.producers[name] = p
 	return p, t.lastSeqLocked(name), version, nil
 }
 
+// lastSeqLocked is the last_sequence_id PRODUCER_SUCCESS returns. A topic
+// that replicates to other clusters returns it even with de-duplication
+// off: the remote clusters drop replicated entries by producer name and
+// sequence id, so a producer with a fixed name must go on numbering after
+// a restart instead of starting again from 0.
 func (t *topic) lastSeqLocked(name string) int64 {
-	if !t.dedupEnabled() {
+	if !t.dedupEnabled() && len(t.replicators) == 0 {
 		return -1
 	}
 	if v, ok := t.dedup[name]; ok {
@@ -598,8 +660,18 @@ func (t *topic) flushCursors() {
 	}
 	waiters := t.waiters
 	t.waiters = nil
+	removals := t.cursorRemovals
+	t.cursorRemovals = nil
 	t.mu.Unlock()
 	var err error
+	// Removals first: a subscription deleted and created again since the
+	// last flush has a job below that writes its new cursor.
+	for _, path := range removals {
+		if e := removeFile(path); e != nil && err == nil {
+			err = e
+			t.b.log.Error("remove cursor", "topic", t.full, "err", e)
+		}
+	}
 	for _, j := range jobs {
 		if e := writeFileAtomic(j.path, j.data, t.b.cfg.Fsync != FsyncOff); e != nil && err == nil {
 			err = e
@@ -639,7 +711,15 @@ func (t *topic) close(remove bool) error {
 	if !remove {
 		_ = t.saveStateLocked()
 	}
+	repls := make([]*replicator, 0, len(t.replicators))
+	for remote, r := range t.replicators {
+		repls = append(repls, r)
+		delete(t.replicators, remote)
+	}
 	t.mu.Unlock()
+	for _, r := range repls {
+		r.halt()
+	}
 	for _, f := range conns {
 		f()
 	}
@@ -667,13 +747,21 @@ func (t *topic) sampleRates(now time.Time) {
 	s.tputOut = float64(s.bytesOut-s.prevOut) / dt
 	s.prevMsgIn, s.prevBytesIn, s.prevMsgOut, s.prevOut = s.msgIn, s.bytesIn, s.msgOut, s.bytesOut
 	t.lastRateAt = now
+	for _, in := range t.replIn {
+		in.rateIn = float64(in.msgIn-in.prevMsg) / dt
+		in.tputIn = float64(in.bytesIn-in.prevByte) / dt
+		in.prevMsg, in.prevByte = in.msgIn, in.bytesIn
+	}
+	for _, r := range t.replicators {
+		r.sampleRates(dt)
+	}
 }
 
 // terminate stops the topic accepting messages: producers are
 // disconnected (and cannot come back) and consumers get
 // REACHED_END_OF_TOPIC once they have everything. It returns the last
-// entry id.
-func (t *topic) terminate() (int64, error) {
+// message id.
+func (t *topic) terminate() (wire.MessageID, error) {
 	t.mu.Lock()
 	t.terminated = true
 	err := t.saveStateLocked()
@@ -684,7 +772,7 @@ func (t *topic) terminate() (int64, error) {
 	for _, s := range t.subs {
 		s.dispatchLocked()
 	}
-	last := t.next - 1
+	last := t.positionLocked(t.next - 1)
 	t.mu.Unlock()
 	for _, p := range ps {
 		p.c.dropProducer(p, true)
