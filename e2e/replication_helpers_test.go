@@ -12,12 +12,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 )
@@ -83,6 +85,7 @@ func (f *fed) replicate() {
 type aStream struct {
 	f       *fed
 	topic   string
+	c       pulsar.Client
 	p       pulsar.Producer
 	perTick int
 	stop    chan struct{}
@@ -97,18 +100,26 @@ type aStream struct {
 }
 
 // streamTo starts producing sentences from `from` on, perTick every 10 ms,
-// to topic on cluster.
+// to topic on cluster. The caller closes it (it usually outlives the
+// subtest that starts it).
 func (f *fed) streamTo(cluster, topic string, from, perTick int) *aStream {
 	f.t.Helper()
-	p, err := f.pulsar(cluster).CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: true,
+	// A client of its own: the test drops its shared clients of a cluster
+	// whose broker it kills, and this producer must outlive that.
+	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: f.brokers[cluster].serviceURL(), OperationTimeout: 30 * time.Second,
+		ConnectionTimeout: 5 * time.Second, Logger: plog.NewLoggerWithSlog(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		f.t.Fatalf("pulsar client of %s: %v", cluster, err)
+	}
+	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: true,
 		MaxPendingMessages: 100000, SendTimeout: -1})
 	if err != nil {
+		c.Close()
 		f.t.Fatalf("producer for %s on %s: %v", topic, cluster, err)
 	}
-	s := &aStream{f: f, topic: topic, p: p, perTick: perTick, stop: make(chan struct{}), done: make(chan struct{}),
+	s := &aStream{f: f, topic: topic, c: c, p: p, perTick: perTick, stop: make(chan struct{}), done: make(chan struct{}),
 		next: from, acked: from, confirmed: map[int]bool{}}
 	go s.run()
-	f.t.Cleanup(func() { s.halt(); s.p.Close() })
 	return s
 }
 
@@ -154,6 +165,13 @@ func (s *aStream) halt() {
 		close(s.stop)
 	}
 	<-s.done
+}
+
+// close stops the stream and closes its producer and client.
+func (s *aStream) close() {
+	s.halt()
+	s.p.Close()
+	s.c.Close()
 }
 
 // progress returns the next sentence to send and the confirmed prefix.
