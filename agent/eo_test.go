@@ -54,7 +54,7 @@ func counterSum(t *testing.T, name string, match map[string]string) int64 {
 		points:
 			for _, dp := range sum.DataPoints {
 				for k, v := range match {
-					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.Emit() != v {
+					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.AsString() != v {
 						continue points
 					}
 				}
@@ -192,7 +192,7 @@ func TestEffectivelyOnceReplayIsDeduplicatedAndCounted(t *testing.T) {
 			})
 			want = append(want, fmt.Sprintf("w%da", i), fmt.Sprintf("w%db", i))
 		}
-		if err := p.Flush(); err != nil {
+		if err := p.FlushWithCtx(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
