@@ -351,6 +351,7 @@ func TestFailoverRegionAndBack(t *testing.T) {
 	t.Logf("%s (at least once): %d input messages, %d words on b (want %d): lost %d, duplicated %d", aloMesh, total, len(words), 2*total, lost, dup)
 	if lost > 0 {
 		t.Errorf("%s: lost %d words; e.g. %s", aloMesh, lost, ex)
+		f.explainMissing(aloMesh, missingSentences(multiset(words), total), alo.inTopic, map[string]string{"b": alo.outTopic})
 	}
 	// The local mesh's output lives in a and in c: once replication has
 	// caught up both ways, each copy holds every word exactly once.
@@ -362,10 +363,19 @@ func TestFailoverRegionAndBack(t *testing.T) {
 	for _, c := range []string{"a", "c"} {
 		var lost, dup int
 		var ex string
-		eventually(t, drainTimeout(total), "every word of "+localMesh+" on "+c, func() (bool, string) {
-			lost, dup, ex = wordCheck(multiset(f.readAll(c, local.outTopic)), all)
-			return lost == 0, fmt.Sprintf("lost %d, duplicated %d; e.g. %s", lost, dup, ex)
-		})
+		deadline := time.Now().Add(drainTimeout(total))
+		for {
+			got := multiset(f.readAll(c, local.outTopic))
+			lost, dup, ex = wordCheck(got, all)
+			if lost == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				f.explainMissing(localMesh+" on "+c, missingSentences(got, total), local.inTopic, map[string]string{"a": local.outTopic, "c": local.outTopic})
+				t.Fatalf("%s: the output copy on %s lacks the words of %d sentences; e.g. %s", localMesh, c, lost, ex)
+			}
+			time.Sleep(time.Second)
+		}
 		t.Logf("%s: output copy on %s: %d sentences, lost %d, duplicated %d", localMesh, c, total, lost, dup)
 		if dup > 0 {
 			t.Errorf("%s: the output copy on %s holds %d duplicated words; e.g. %s", localMesh, c, dup, ex)

@@ -289,9 +289,29 @@ func newCluster(t *testing.T) *cluster {
 			for _, s := range c.servers {
 				t.Log(s.logTail())
 			}
+			keepDir(t, c.dir)
 		}
 	})
 	return c
+}
+
+// keepDir copies a failed test's directory (logs, data) to
+// $MESHFED_E2E_KEEP/<test name> when that variable is set.
+func keepDir(t *testing.T, dir string) {
+	keep := os.Getenv("MESHFED_E2E_KEEP")
+	if keep == "" {
+		return
+	}
+	dst := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Logf("MESHFED_E2E_KEEP: %v", err)
+		return
+	}
+	if out, err := exec.Command("cp", "-a", dir+"/.", dst).CombinedOutput(); err != nil {
+		t.Logf("MESHFED_E2E_KEEP: copy %s: %v: %s", dir, err, out)
+		return
+	}
+	t.Logf("kept the test's directory in %s", dst)
 }
 
 // add creates (but does not start) a server with fresh ports and data dir.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,4 +281,86 @@ func wordsFor(sentences map[int]bool) map[string]int {
 		w["fox"]++
 	}
 	return w
+}
+
+// missingSentences lists the sentences of [0, n) whose own word is not in
+// got.
+func missingSentences(got map[string]int, n int) []int {
+	var out []int
+	for i := 0; i < n; i++ {
+		if got[fmt.Sprintf("m%d", i)] == 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// explainMissing logs, for sentences whose words are missing, where the
+// sentence is in each cluster's copy of the input (message id, producer,
+// publish time, replicated from) and which outputs of neighbouring
+// sentences each output copy holds (with the cluster that wrote them).
+func (f *fed) explainMissing(what string, missing []int, inTopic string, outs map[string]string) {
+	f.t.Helper()
+	if len(missing) == 0 {
+		return
+	}
+	if len(missing) > 20 {
+		missing = missing[:20]
+	}
+	want := map[int]bool{}
+	for _, i := range missing {
+		for d := -2; d <= 2; d++ {
+			want[i+d] = true
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d sentences without output, e.g. %v\n", what, len(missing), missing)
+	clusters := make([]string, 0, len(f.brokers))
+	for c := range f.brokers {
+		clusters = append(clusters, c)
+	}
+	sort.Strings(clusters)
+	for _, c := range clusters {
+		for _, m := range f.readMessages(c, inTopic) {
+			var i int
+			if _, err := fmt.Sscanf(string(m.Payload()), "M%d, Fox!", &i); err == nil && want[i] {
+				fmt.Fprintf(&b, "  input %d in %s: id %v producer %s published %s replicated from %q\n", i, c, m.ID(), m.ProducerName(),
+					m.PublishTime().UTC().Format("15:04:05.000"), m.GetReplicatedFrom())
+			}
+		}
+	}
+	for c, topic := range outs {
+		for _, m := range f.readMessages(c, topic) {
+			var i int
+			if _, err := fmt.Sscanf(string(m.Payload()), "m%d", &i); err == nil && want[i] {
+				fmt.Fprintf(&b, "  output %s in %s: id %v producer %s written in %s replicated from %q\n", m.Payload(), c, m.ID(), m.ProducerName(),
+					m.Properties()[outputClusterProperty], m.GetReplicatedFrom())
+			}
+		}
+	}
+	f.t.Log(b.String())
+}
+
+// readMessages reads a topic copy from its first message to its last.
+func (f *fed) readMessages(cluster, topic string) []pulsar.Message {
+	f.t.Helper()
+	r, err := f.pulsar(cluster).CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.EarliestMessageID(), ReceiverQueueSize: 5000})
+	if err != nil {
+		f.t.Logf("reader of %s on %s: %v", topic, cluster, err)
+		return nil
+	}
+	defer r.Close()
+	var out []pulsar.Message
+	deadline := time.Now().Add(time.Minute)
+	for r.HasNext() {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		m, err := r.Next(ctx)
+		cancel()
+		if err != nil {
+			f.t.Logf("read %s on %s after %d messages: %v", topic, cluster, len(out), err)
+			return out
+		}
+		out = append(out, m)
+	}
+	return out
 }
