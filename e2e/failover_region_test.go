@@ -363,7 +363,7 @@ func TestFailoverRegionAndBack(t *testing.T) {
 	for _, c := range []string{"a", "c"} {
 		var lost, dup int
 		var ex string
-		deadline := time.Now().Add(drainTimeout(total))
+		deadline := time.Now().Add(2 * convergeTimeout)
 		for {
 			got := multiset(f.readAll(c, local.outTopic))
 			lost, dup, ex = wordCheck(got, all)
