@@ -194,7 +194,7 @@ func (r *runner) emit(phase, format string, args ...any) {
 	}
 	now := r.cfg.Now()
 	ev := Event{At: now, Phase: phase, Message: fmt.Sprintf(format, args...)}
-	if c := r.report.Timeline.Cordoned; !c.IsZero() {
+	if c := r.report.Timeline.Failed; !c.IsZero() {
 		ev.Since = now.Sub(c)
 	}
 	r.cfg.Progress(ev)
@@ -345,20 +345,20 @@ func (r *runner) run(ctx context.Context) error {
 	// Take the cluster out. From here on, bring it back whatever happens.
 	cordoned := false
 	defer func() {
-		if cordoned && rep.Timeline.Uncordoned.IsZero() {
+		if cordoned && rep.Timeline.Restored.IsZero() {
 			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			if err := r.setCordoned(cctx, false); err != nil {
 				r.emit(PhaseWarning, "could not uncordon cluster %s: %v: run meshfed cluster uncordon %s", name, err, name)
 				return
 			}
-			rep.Timeline.Uncordoned = r.cfg.Now()
+			rep.Timeline.Restored = r.cfg.Now()
 			r.emit(PhaseUncordon, "cluster %s uncordoned (drill stopped early)", name)
 		}
 	}()
-	rep.Timeline.Cordoned = r.cfg.Now()
+	rep.Timeline.Failed = r.cfg.Now()
 	if err := r.setCordoned(ctx, true); err != nil {
-		rep.Timeline.Cordoned = time.Time{}
+		rep.Timeline.Failed = time.Time{}
 		return err
 	}
 	cordoned = true
@@ -409,7 +409,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	// Keep the cluster out for the rest of the duration.
-	if left := rep.Timeline.Cordoned.Add(r.cfg.Duration).Sub(r.cfg.Now()); left > 0 {
+	if left := rep.Timeline.Failed.Add(r.cfg.Duration).Sub(r.cfg.Now()); left > 0 {
 		r.emit(PhaseHold, "keeping cluster %s out for %.1fs more", name, left.Seconds())
 		select {
 		case <-ctx.Done():
@@ -422,7 +422,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.setCordoned(ctx, false); err != nil {
 		return err
 	}
-	rep.Timeline.Uncordoned = r.cfg.Now()
+	rep.Timeline.Restored = r.cfg.Now()
 	r.emit(PhaseUncordon, "cluster %s uncordoned", name)
 	manual := []string{}
 	for _, a := range rep.Affected {
@@ -435,7 +435,7 @@ func (r *runner) run(ctx context.Context) error {
 	if waitBack {
 		timeout = max(timeout, r.cfg.FailbackTimeout)
 	}
-	uncordonedAt := rep.Timeline.Uncordoned
+	uncordonedAt := rep.Timeline.Restored
 	err = r.poll(ctx, timeout, func(s snapshot, now time.Time) bool {
 		if rep.Timeline.Healthy.IsZero() && s.cluster.GetStatus().GetHealth() == federation.Healthy {
 			rep.Timeline.Healthy = now

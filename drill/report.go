@@ -62,7 +62,7 @@ func WriteText(w io.Writer, r *federation.DrillReport) error {
 		peak := "0"
 		if m.PeakLag > 0 {
 			peak = fmt.Sprintf("%d messages", m.PeakLag)
-			if c := r.Timeline.Cordoned; !c.IsZero() {
+			if c := r.Timeline.Failed; !c.IsZero() {
 				peak += fmt.Sprintf(" at %+.2fs from the cordon", m.PeakLagAt.Sub(c).Seconds())
 			}
 		}

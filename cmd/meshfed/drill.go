@@ -119,7 +119,7 @@ effectively_once, no failover, failback not done in time).`,
 				return runErr
 			}
 			saved := ""
-			if !noSave && !rep.Timeline.Cordoned.IsZero() {
+			if !noSave && !rep.Timeline.Failed.IsZero() {
 				path, err := drill.Save(reportsDir, rep)
 				if err != nil {
 					return err

@@ -44,8 +44,8 @@ func savedReport(t *testing.T, dir, id string, started time.Time, recovery time.
 	r := &federation.DrillReport{ID: id, Cluster: "a", Duration: 10 * time.Second, Rate: 50,
 		Affected: []federation.DrillInstance{{Assignment: "word-count.split.0", Tenant: "public", Namespace: "default",
 			Guarantee: "effectively_once", MovedTo: "c", MovedAt: started.Add(recovery)}},
-		Timeline: federation.DrillTimeline{Started: started, Cordoned: started.Add(time.Second), Detected: started.Add(time.Second + 40*time.Millisecond),
-			Recovered: started.Add(time.Second + recovery), Uncordoned: started.Add(11 * time.Second), FailedBack: started.Add(42 * time.Second)},
+		Timeline: federation.DrillTimeline{Started: started, Failed: started.Add(time.Second), Detected: started.Add(time.Second + 40*time.Millisecond),
+			Recovered: started.Add(time.Second + recovery), Restored: started.Add(11 * time.Second), FailedBack: started.Add(42 * time.Second)},
 		FailbackStatus: federation.FailbackDone,
 		Messages:       &federation.MessageAccount{Produced: 500, ExpectedOutputs: 1500, Consumed: 1500 - lost, Delivered: 1500 - lost, Lost: lost},
 	}
