@@ -26,7 +26,7 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	f, err := dev.Start(ctx, dev.Config{DataDir: t.TempDir(), Clusters: 3, GRPCAddr: "127.0.0.1:0",
+	f, err := dev.Start(ctx, dev.Config{DataDir: t.TempDir(), Clusters: 3, GRPCAddr: "127.0.0.1:0", Binary: meshfedBinary(t),
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 		if rep.Timeline.Healthy.IsZero() || rep.FailbackStatus != federation.FailbackPending || !rep.Timeline.FailedBack.IsZero() {
 			t.Errorf("healthy at %v, failback %q at %v: want healthy seen and failback pending", rep.Timeline.Healthy, rep.FailbackStatus, rep.Timeline.FailedBack)
 		}
-		if d := rep.Timeline.Finished.Sub(rep.Timeline.Uncordoned); d < 1500*time.Millisecond {
+		if d := rep.Timeline.Finished.Sub(rep.Timeline.Restored); d < 1500*time.Millisecond {
 			t.Errorf("finished %v after the uncordon: did not wait for failback", d)
 		}
 		m := rep.Messages
@@ -117,7 +117,7 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
-		if rep == nil || rep.Timeline.Uncordoned.IsZero() || rep.Passed() {
+		if rep == nil || rep.Timeline.Restored.IsZero() || rep.Passed() {
 			t.Fatalf("report %+v: want the uncordon recorded and the drill failed", rep)
 		}
 		if !strings.Contains(strings.Join(rep.Notes, "\n"), "no failover clusters") {

@@ -113,7 +113,7 @@ func TestDrillRunAgainstDev(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	f, err := dev.Start(ctx, dev.Config{DataDir: t.TempDir(), Clusters: 3, GRPCAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	f, err := dev.Start(ctx, dev.Config{DataDir: t.TempDir(), Clusters: 3, GRPCAddr: "127.0.0.1:0", Binary: meshfedBinary(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
