@@ -88,14 +88,21 @@ type Broker struct {
 	producerSeq atomic.Uint64
 	metrics     brokerMetrics
 
+	// healthMu serialises health checks; healthReq numbers their requests.
+	healthMu  sync.Mutex
+	healthReq atomic.Uint64
+
 	mu sync.Mutex
 	// topics holds every loaded topic partition by full name. Guarded by mu.
 	topics map[string]*topic
 	// meta is tenants, namespaces and partitioned topics. Guarded by mu.
 	meta metadata
 	// conns are the open client connections. Guarded by mu.
-	conns  map[*conn]struct{}
-	closed bool // guarded by mu
+	conns map[*conn]struct{}
+	// ledgerNext is the ledger id the next new segment gets (always below
+	// meta.LedgerReserved once handed out). Guarded by mu.
+	ledgerNext int64
+	closed     bool // guarded by mu
 
 	wg   sync.WaitGroup
 	stop chan struct{}
@@ -106,6 +113,13 @@ type metadata struct {
 	Tenants     map[string]*tenantInfo `json:"tenants"`
 	Namespaces  map[string]*nsPolicy   `json:"namespaces"`
 	Partitioned map[string]int         `json:"partitioned"`
+	// Clusters holds the clusters created through the admin API (and an
+	// override of this broker's own cluster if one was posted).
+	Clusters map[string]*ClusterData `json:"clusters,omitempty"`
+	// LedgerReserved bounds the ledger ids handed out: every id below it
+	// may be in use, so after a restart new ledgers start there. 0 (a data
+	// dir written before ledger ids) means not yet chosen.
+	LedgerReserved int64 `json:"ledgerReserved,omitempty"`
 }
 
 type tenantInfo struct {
@@ -116,6 +130,9 @@ type tenantInfo struct {
 type nsPolicy struct {
 	// Deduplication overrides the broker default when set.
 	Deduplication *bool `json:"deduplication,omitempty"`
+	// ReplicationClusters are the clusters the namespace is replicated to
+	// (empty = only this broker's cluster).
+	ReplicationClusters []string `json:"replicationClusters,omitempty"`
 	// TopicDedup holds topic-level overrides by full topic name.
 	TopicDedup map[string]bool `json:"topicDedup,omitempty"`
 }
@@ -130,6 +147,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.ClusterName == "" {
 		cfg.ClusterName = "standalone"
+	}
+	if !validName(cfg.ClusterName) {
+		return nil, fmt.Errorf("broker: invalid cluster name %q (letters, digits, '-', '_', '.', '=', ':')", cfg.ClusterName)
 	}
 	switch cfg.Fsync {
 	case "":
@@ -167,12 +187,13 @@ func New(cfg Config) (*Broker, error) {
 func (b *Broker) metadataPath() string { return filepath.Join(b.cfg.DataDir, "metadata.json") }
 
 func (b *Broker) loadMetadata() error {
-	b.meta = metadata{Tenants: map[string]*tenantInfo{}, Namespaces: map[string]*nsPolicy{}, Partitioned: map[string]int{}}
+	b.meta = metadata{Tenants: map[string]*tenantInfo{}, Namespaces: map[string]*nsPolicy{}, Partitioned: map[string]int{},
+		Clusters: map[string]*ClusterData{}}
 	data, err := os.ReadFile(b.metadataPath())
 	if os.IsNotExist(err) {
 		b.meta.Tenants["public"] = &tenantInfo{AllowedClusters: []string{b.cfg.ClusterName}}
 		b.meta.Namespaces["public/default"] = &nsPolicy{}
-		return b.saveMetadataLocked()
+		return b.initLedgersLocked()
 	}
 	if err != nil {
 		return fmt.Errorf("broker: read metadata: %w", err)
@@ -189,7 +210,10 @@ func (b *Broker) loadMetadata() error {
 	if b.meta.Partitioned == nil {
 		b.meta.Partitioned = map[string]int{}
 	}
-	return nil
+	if b.meta.Clusters == nil {
+		b.meta.Clusters = map[string]*ClusterData{}
+	}
+	return b.initLedgersLocked()
 }
 
 func (b *Broker) saveMetadataLocked() error {
@@ -448,11 +472,14 @@ func (b *Broker) loadTopic(name string, create, explicit bool) (*topic, error) {
 		return nil, errorf(ErrNotAllowed, "topic %s is partitioned; use its partitions", full)
 	}
 	partitionOfKnown := n.partition >= 0 && b.meta.Partitioned[n.base().String()] > n.partition
-	if b.cfg.DisableAutoCreateTopics && !partitionOfKnown && !explicit {
+	hidden := b.isHeartbeat(n)
+	if b.cfg.DisableAutoCreateTopics && !partitionOfKnown && !explicit && !hidden {
 		return nil, errorf(ErrTopicNotFound, "topic %s does not exist and auto-creation is disabled", full)
 	}
-	if err := b.ensureNamespaceLocked(n, explicit); err != nil {
-		return nil, err
+	if !hidden {
+		if err := b.ensureNamespaceLocked(n, explicit); err != nil {
+			return nil, err
+		}
 	}
 	t, err := openTopic(b, n)
 	if err != nil {
@@ -510,7 +537,7 @@ func (b *Broker) topicsOfNamespace(ns string) []string {
 	defer b.mu.Unlock()
 	set := map[string]struct{}{}
 	for full, t := range b.topics {
-		if t.name.ns() == ns && t.name.domain == "persistent" {
+		if t.name.ns() == ns && t.name.domain == "persistent" && !t.hidden {
 			set[full] = struct{}{}
 		}
 	}

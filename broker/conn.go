@@ -353,21 +353,18 @@ func (c *conn) handleSend(s *wire.Send, f *wire.Frame) {
 		c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrUnknown, err.Error()))
 		return
 	}
-	t := p.t
-	partition := int32(t.name.partition)
 	p.t.publish(&appendReq{p: p, send: s, payload: f.Payload, crc: f.Checksum, meta: meta,
-		done: func(id int64, dup bool, err error) {
+		done: func(res appendResult, err error) {
 			switch {
 			case errors.Is(err, ErrTopicTerminated):
 				c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrTopicTerminated, "TopicTerminatedError: "+err.Error()))
 			case err != nil:
 				c.sendCmd(wire.SendError(s.ProducerID, s.SequenceID, wire.ErrPersistence, err.Error()))
-			case dup:
+			case res.dup:
 				c.sendCmd(wire.SendReceipt(s.ProducerID, s.SequenceID, s.HighestSequenceID,
 					wire.MessageID{LedgerID: -1, EntryID: -1, Partition: -1, BatchIndex: -1}))
 			default:
-				c.sendCmd(wire.SendReceipt(s.ProducerID, s.SequenceID, s.HighestSequenceID,
-					wire.MessageID{LedgerID: ledgerID, EntryID: id, Partition: partition, BatchIndex: -1}))
+				c.sendCmd(wire.SendReceipt(s.ProducerID, s.SequenceID, s.HighestSequenceID, res.pos))
 			}
 		}})
 }
@@ -379,6 +376,10 @@ func (c *conn) handleSubscribe(cmd *wire.Subscribe) {
 			return
 		}
 		c.sendCmd(wire.Error(cmd.RequestID, wire.ErrConsumerBusy, "consumer id already in use on this connection"))
+		return
+	}
+	if err := checkSubscriptionName(cmd.Subscription); err != nil {
+		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
 		return
 	}
 	if n, err := parseTopic(cmd.Topic); err == nil && n.partition < 0 && c.b.partitions(n) > 0 {
@@ -510,30 +511,15 @@ func (c *conn) handleSeek(sk *wire.Seek) {
 		c.sendCmd(wire.Error(sk.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
-	s := cs.s
-	t := s.t
-	t.mu.Lock()
-	var to int64
-	if sk.MessageID != nil {
-		to = t.startPositionLocked(sk.MessageID)
-	} else {
-		to = t.seekByTimeLocked(int64(*sk.PublishTime))
+	target := func(t *topic) int64 {
+		if sk.MessageID != nil {
+			return t.startPositionLocked(sk.MessageID)
+		}
+		return t.seekByTimeLocked(int64(*sk.PublishTime))
 	}
-	s.resetLocked(to)
-	consumers := append([]*consumer(nil), s.consumers...)
-	var wait chan struct{}
-	if s.durable {
-		wait = make(chan struct{})
-		t.requestFlushLocked(func(error) { close(wait) })
-	}
-	t.mu.Unlock()
-	if wait != nil {
-		<-wait
-	}
-	// Like Pulsar, disconnect the subscription's consumers; clients
-	// re-subscribe and read from the new position.
-	for _, x := range consumers {
-		x.c.detachConsumer(x, true, true)
+	if err := cs.s.t.resetSubscription(cs.s.name, target); err != nil && !errors.Is(err, ErrSubscriptionNotFound) {
+		c.sendCmd(wire.Error(sk.RequestID, serverError(err), err.Error()))
+		return
 	}
 	c.sendCmd(wire.Success(sk.RequestID, nil))
 }
@@ -546,11 +532,11 @@ func (c *conn) handleGetLastMessageID(g *wire.ConsumerRequest) {
 	}
 	t := cs.s.t
 	t.mu.Lock()
-	last := t.msgID(t.next - 1)
+	last := t.positionLocked(t.next - 1)
 	if e := t.entryLocked(t.next - 1); e != nil && e.batched {
 		last.BatchIndex = e.numMsgs - 1
 	}
-	md := t.msgID(cs.s.markDelete)
+	md := t.positionLocked(cs.s.markDelete)
 	t.mu.Unlock()
 	c.sendCmd(wire.GetLastMessageIDResponse(g.RequestID, last, &md))
 }
@@ -591,7 +577,7 @@ func (c *conn) handleUnsubscribe(u *wire.Unsubscribe) {
 func (t *topic) deleteSubscription(name string) error {
 	t.mu.Lock()
 	s, ok := t.subs[name]
-	if !ok {
+	if !ok || s.system {
 		t.mu.Unlock()
 		return errorf(ErrSubscriptionNotFound, "subscription %s", name)
 	}

@@ -25,6 +25,18 @@ var (
 	ErrNotEmpty             = errors.New("not empty")
 	ErrClosed               = errors.New("broker closed")
 	ErrNotAllowed           = errors.New("not allowed")
+	ErrClusterNotFound      = errors.New("cluster not found")
+	// ErrBadRequest is malformed admin input (HTTP 400).
+	ErrBadRequest = errors.New("bad request")
+	// ErrPrecondition is a valid request the current state refuses, such
+	// as an unknown cluster in a tenant's allowed clusters (HTTP 412).
+	ErrPrecondition = errors.New("precondition failed")
+	// ErrForbidden is a request policy forbids, such as replicating to a
+	// cluster the tenant may not use (HTTP 403).
+	ErrForbidden = errors.New("forbidden")
+	// ErrInUse refuses a change that would strand something still using
+	// the object (HTTP 409).
+	ErrInUse = errors.New("in use")
 )
 
 // errWaitExclusive tells the connection a WaitForExclusive producer was

@@ -14,8 +14,11 @@ import (
 	"github.com/meshfed/meshfed/broker/wire"
 )
 
-// A topic's log is a directory of segment files named by the id of their
-// first entry (20 digits, ".log"). A segment is a sequence of records:
+// A topic's log is a directory of segment files. Each segment is one
+// ledger: it is named by the id of its first entry (20 digits) and its
+// ledger id, "<first>-<ledger>.log". Segments written before ledger ids
+// existed are named "<first>.log" and all belong to ledger 1, whose entry
+// ids are the topic's entry ids. A segment is a sequence of records:
 //
 //	u32 body length | u32 CRC32C(body) | body
 //	body: u64 entry id | u64 sequence id | u64 highest sequence id |
@@ -48,10 +51,15 @@ type entryInfo struct {
 
 type segment struct {
 	base int64 // first entry id in the segment
-	path string
-	f    *os.File
-	size int64
-	last int64 // last entry id in the segment; base-1 when empty
+	// ledger is the segment's ledger id; an entry's message id is
+	// (ledger, id - ledgerBase). ledgerBase is base, or 0 for the
+	// segments of ledger 1 written before ledger ids existed. Both are
+	// fixed when the segment is created.
+	ledger, ledgerBase int64
+	path               string
+	f                  *os.File
+	size               int64
+	last               int64 // last entry id in the segment; base-1 when empty
 	// lastPublishMs is the publish time of the newest entry, for retention.
 	lastPublishMs int64
 }
@@ -63,7 +71,15 @@ type entryLog struct {
 	dir     string
 	segSize int64
 	segs    []*segment
+	// sealed makes the next append start a new segment (and ledger), as
+	// a topic does every time it is loaded.
+	sealed bool
+	// newLedger hands out the ledger id of each new segment.
+	newLedger func() (int64, error)
 }
+
+// legacyLedger is the ledger of segments written before ledger ids.
+const legacyLedger = 1
 
 type appendRecord struct {
 	id          int64
@@ -75,11 +91,34 @@ type appendRecord struct {
 	publishedMs int64
 }
 
-func segName(base int64) string { return fmt.Sprintf("%020d.log", base) }
+func segName(base, ledger int64) string { return fmt.Sprintf("%020d-%d.log", base, ledger) }
+
+// parseSegName reads a segment file name: "<first>-<ledger>.log", or the
+// older "<first>.log" (ledger 1).
+func parseSegName(name string) (base, ledger, ledgerBase int64, ok bool) {
+	stem, found := strings.CutSuffix(name, ".log")
+	if !found {
+		return 0, 0, 0, false
+	}
+	b, l, hasLedger := strings.Cut(stem, "-")
+	base, err := strconv.ParseInt(b, 10, 64)
+	if err != nil || base < 0 {
+		return 0, 0, 0, false
+	}
+	if !hasLedger {
+		return base, legacyLedger, 0, true
+	}
+	ledger, err = strconv.ParseInt(l, 10, 64)
+	if err != nil || ledger <= legacyLedger {
+		return 0, 0, 0, false
+	}
+	return base, ledger, base, true
+}
 
 // openLog opens (creating if needed) the log in dir and returns it with the
-// index of every stored entry, oldest first.
-func openLog(dir string, segSize int64) (*entryLog, []entryInfo, error) {
+// index of every stored entry, oldest first. The log is sealed: the first
+// append starts a new segment with a ledger id from newLedger.
+func openLog(dir string, segSize int64, newLedger func() (int64, error)) (*entryLog, []entryInfo, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("create topic dir: %w", err)
 	}
@@ -87,22 +126,34 @@ func openLog(dir string, segSize int64) (*entryLog, []entryInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var bases []int64
+	type segFile struct {
+		path                     string
+		base, ledger, ledgerBase int64
+	}
+	var files []segFile
 	for _, n := range names {
-		b, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(n), ".log"), 10, 64)
-		if err == nil {
-			bases = append(bases, b)
+		if b, l, lb, ok := parseSegName(filepath.Base(n)); ok {
+			files = append(files, segFile{n, b, l, lb})
 		}
 	}
-	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	l := &entryLog{dir: dir, segSize: segSize}
+	// Ledger ids grow with every segment, so (first entry, ledger) orders
+	// the segments even where an empty segment shares its first entry id
+	// with the one after it.
+	sort.Slice(files, func(i, j int) bool {
+		if files[i].base != files[j].base {
+			return files[i].base < files[j].base
+		}
+		return files[i].ledger < files[j].ledger
+	})
+	l := &entryLog{dir: dir, segSize: segSize, sealed: true, newLedger: newLedger}
 	var index []entryInfo
-	for i, b := range bases {
-		s, entries, err := openSegment(filepath.Join(dir, segName(b)), b, i == len(bases)-1)
+	for i, f := range files {
+		s, entries, err := openSegment(f.path, f.base, i == len(files)-1)
 		if err != nil {
 			l.close()
 			return nil, nil, err
 		}
+		s.ledger, s.ledgerBase = f.ledger, f.ledgerBase
 		if len(index) > 0 && len(entries) > 0 && entries[0].id != index[len(index)-1].id+1 {
 			// A gap can only come from a lost middle segment; keep what is
 			// contiguous with the newest data.
@@ -228,7 +279,7 @@ func (l *entryLog) append(recs []*appendRecord, buf []byte, sync bool) ([]entryI
 	if len(recs) == 0 {
 		return nil, buf, nil
 	}
-	if len(l.segs) == 0 || l.segs[len(l.segs)-1].size >= l.segSize {
+	if len(l.segs) == 0 || l.sealed || l.segs[len(l.segs)-1].size >= l.segSize {
 		if err := l.roll(recs[0].id); err != nil {
 			return nil, buf, err
 		}
@@ -264,9 +315,25 @@ func (l *entryLog) append(recs []*appendRecord, buf []byte, sync bool) ([]entryI
 	return infos, buf, nil
 }
 
+// roll starts a new segment, with a new ledger, whose first entry is
+// base. An empty last segment (a roll whose first write failed, or a crash
+// right after a roll) is removed first so no two segments hold the same
+// entries.
 func (l *entryLog) roll(base int64) error {
-	path := filepath.Join(l.dir, segName(base))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if n := len(l.segs); n > 0 && l.segs[n-1].size == 0 && l.segs[n-1].base == base {
+		s := l.segs[n-1]
+		s.f.Close()
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove empty segment: %w", err)
+		}
+		l.segs = l.segs[:n-1]
+	}
+	ledger, err := l.newLedger()
+	if err != nil {
+		return fmt.Errorf("new ledger: %w", err)
+	}
+	path := filepath.Join(l.dir, segName(base, ledger))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
@@ -274,7 +341,8 @@ func (l *entryLog) roll(base int64) error {
 		f.Close()
 		return err
 	}
-	l.segs = append(l.segs, &segment{base: base, path: path, f: f, last: base - 1})
+	l.segs = append(l.segs, &segment{base: base, ledger: ledger, ledgerBase: base, path: path, f: f, last: base - 1})
+	l.sealed = false
 	return nil
 }
 

@@ -45,6 +45,10 @@ type subscription struct {
 	name    string
 	durable bool
 	typ     wire.SubType
+	// system marks a replicator's cursor (pulsar.repl.<cluster>): durable,
+	// never dispatched to consumers, hidden from subscription lists and
+	// stats, and not deletable through the subscription API.
+	system bool
 
 	// markDelete is the newest entry id such that it and every older entry
 	// are acknowledged (first-1 when nothing is).
@@ -357,7 +361,7 @@ func (s *subscription) deliverLocked(c *consumer, e *entryInfo) bool {
 		s.t.b.log.Error("read entry", "topic", s.t.full, "entry", e.id, "err", err)
 		return false
 	}
-	id := s.t.msgID(e.id)
+	id := s.t.entryPosition(e)
 	var ackSet []int64
 	if set, ok := s.batchAcks[e.id]; ok {
 		ackSet = set
@@ -378,12 +382,13 @@ func (s *subscription) deliverLocked(c *consumer, e *entryInfo) bool {
 // ackLocked applies an ACK from c.
 func (s *subscription) ackLocked(c *consumer, a *wire.Ack) {
 	for _, mid := range a.MessageIDs {
-		id := mid.EntryID
-		if id < 0 || id >= s.t.next {
-			// Not an entry of this topic (yet): acknowledging it now would
-			// silently skip a message stored later under that id.
+		e := s.t.storedEntryLocked(mid.LedgerID, mid.EntryID)
+		if e == nil {
+			// Not an entry of this topic (yet, or any more): acknowledging
+			// by a guessed position could skip a message stored under it.
 			continue
 		}
+		id := e.id
 		partial := len(mid.AckSet) > 0 && !allZero(mid.AckSet)
 		if a.Cumulative {
 			upTo := id
@@ -519,8 +524,12 @@ func (s *subscription) redeliverLocked(c *consumer, ids []wire.MessageID) {
 		}
 	} else {
 		for _, mid := range ids {
-			if owner, ok := s.pending[mid.EntryID]; ok && owner == c {
-				s.requeueLocked(mid.EntryID, true)
+			e := s.t.storedEntryLocked(mid.LedgerID, mid.EntryID)
+			if e == nil {
+				continue
+			}
+			if owner, ok := s.pending[e.id]; ok && owner == c {
+				s.requeueLocked(e.id, true)
 			}
 		}
 	}
@@ -674,10 +683,10 @@ func (t *topic) startPositionLocked(id *wire.MessageID) int64 {
 		return t.next
 	case id.EntryID == math.MaxInt64 || id.LedgerID == math.MaxInt64:
 		return t.next
-	case id.EntryID < 0 || id.LedgerID < 0:
+	case id.LedgerID < 0:
 		return t.first
 	}
-	return id.EntryID
+	return t.entryIDLocked(id.LedgerID, id.EntryID)
 }
 
 // seekByTimeLocked returns the first entry published after ms: like

@@ -14,17 +14,18 @@ import (
 	"github.com/meshfed/meshfed/broker/wire"
 )
 
-// ledgerID is the ledger part of every message id this broker hands out.
-// Entry ids grow monotonically for the life of a topic, so one ledger is
-// enough to keep ids ordered.
-const ledgerID = 1
-
 // topic is one persistent topic partition (or non-partitioned topic).
 type topic struct {
 	b    *Broker
 	name topicName
 	full string
 	dir  string
+	// hidden marks the internal heartbeat topic (see isHeartbeat).
+	hidden bool
+	// retainTime and retainSize are the retention limits (0 = none; see
+	// applyRetention).
+	retainTime time.Duration
+	retainSize int64
 
 	appendCh chan *appendReq
 	flushCh  chan struct{}
@@ -75,7 +76,7 @@ type appendReq struct {
 	meta    *wire.Metadata
 	// done is called once the entry is durable (per the fsync policy), or
 	// with dup set when de-duplication dropped it, or with an error.
-	done func(id int64, dup bool, err error)
+	done func(res appendResult, err error)
 }
 
 // producer is a producer connected to a topic.
@@ -101,12 +102,19 @@ func topicDir(root string, n topicName) string {
 // openTopic loads (or creates) a topic's storage and starts its goroutines.
 func openTopic(b *Broker, n topicName) (*topic, error) {
 	dir := topicDir(b.cfg.DataDir, n)
-	l, index, err := openLog(dir, b.cfg.SegmentSize)
+	hidden := b.isHeartbeat(n)
+	segSize, retainTime, retainSize := b.cfg.SegmentSize, b.cfg.RetentionTime, b.cfg.RetentionSize
+	if hidden {
+		// The heartbeat topic keeps only its active segment: nothing reads
+		// an entry after the check that wrote it.
+		segSize, retainTime, retainSize = 256<<10, 0, 1
+	}
+	l, index, err := openLog(dir, segSize, b.newLedger)
 	if err != nil {
 		return nil, err
 	}
 	t := &topic{
-		b: b, name: n, full: n.String(), dir: dir, log: l,
+		b: b, name: n, full: n.String(), dir: dir, log: l, hidden: hidden, retainTime: retainTime, retainSize: retainSize,
 		appendCh: make(chan *appendReq, 1024), flushCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		producers: map[string]*producer{}, subs: map[string]*subscription{}, dedup: map[string]uint64{},
 		entries: index, lastRateAt: time.Now(),
@@ -253,15 +261,18 @@ func (t *topic) failPending() {
 	for {
 		select {
 		case r := <-t.appendCh:
-			r.done(0, false, ErrClosed)
+			r.done(appendResult{}, ErrClosed)
 		default:
 			return
 		}
 	}
 }
 
+// appendResult is the outcome of one SEND: the entry id and message id it
+// was stored under, or dup when de-duplication dropped it.
 type appendResult struct {
 	id  int64
+	pos wire.MessageID
 	dup bool
 }
 
@@ -272,14 +283,14 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 	if t.closed {
 		t.mu.Unlock()
 		for _, r := range batch {
-			r.done(0, false, ErrClosed)
+			r.done(appendResult{}, ErrClosed)
 		}
 		return buf
 	}
 	if t.terminated {
 		t.mu.Unlock()
 		for _, r := range batch {
-			r.done(0, false, ErrTopicTerminated)
+			r.done(appendResult{}, ErrTopicTerminated)
 		}
 		return buf
 	}
@@ -326,6 +337,11 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 	} else if len(infos) > 0 {
 		t.entries = append(t.entries, infos...)
 		t.next += int64(len(infos))
+		for i := range results {
+			if !results[i].dup {
+				results[i].pos = t.entryPosition(t.entryLocked(results[i].id))
+			}
+		}
 		for i, r := range batch {
 			if results[i].dup {
 				continue
@@ -344,11 +360,11 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 	for i, r := range batch {
 		switch {
 		case results[i].dup:
-			r.done(-1, true, nil)
+			r.done(results[i], nil)
 		case err != nil:
-			r.done(0, false, err)
+			r.done(appendResult{}, err)
 		default:
-			r.done(results[i].id, false, nil)
+			r.done(results[i], nil)
 		}
 	}
 	return buf
@@ -360,7 +376,7 @@ func (t *topic) publish(r *appendReq) {
 	select {
 	case t.appendCh <- r:
 	case <-t.stop:
-		r.done(0, false, ErrClosed)
+		r.done(appendResult{}, ErrClosed)
 	}
 }
 
@@ -368,8 +384,7 @@ func (t *topic) publish(r *appendReq) {
 // consumed and that are beyond the size or time retention. Runs on the
 // appender goroutine, which owns the segment list.
 func (t *topic) applyRetention() {
-	cfg := t.b.cfg
-	if cfg.RetentionTime <= 0 && cfg.RetentionSize <= 0 {
+	if t.retainTime <= 0 && t.retainSize <= 0 {
 		return
 	}
 	t.mu.Lock()
@@ -383,8 +398,8 @@ func (t *topic) applyRetention() {
 	total := t.log.sizeBytes()
 	nowMs := time.Now().UnixMilli()
 	keep := func(s *segment) bool {
-		overSize := cfg.RetentionSize > 0 && total > cfg.RetentionSize
-		overTime := cfg.RetentionTime > 0 && nowMs-s.lastPublishMs > cfg.RetentionTime.Milliseconds()
+		overSize := t.retainSize > 0 && total > t.retainSize
+		overTime := t.retainTime > 0 && nowMs-s.lastPublishMs > t.retainTime.Milliseconds()
 		if overSize || overTime {
 			total -= s.size
 			return false
@@ -417,10 +432,6 @@ func (t *topic) entryLocked(id int64) *entryInfo {
 		return nil
 	}
 	return &t.entries[id-t.first]
-}
-
-func (t *topic) msgID(id int64) wire.MessageID {
-	return wire.MessageID{LedgerID: ledgerID, EntryID: id, Partition: int32(t.name.partition), BatchIndex: -1}
 }
 
 // addProducer registers a producer, enforcing unique names.
@@ -463,7 +474,7 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	if sub := cmd.InitialSubscription; sub != "" {
+	if sub := cmd.InitialSubscription; sub != "" && checkSubscriptionName(sub) == nil {
 		if _, ok := t.subs[sub]; !ok {
 			s := newSubscription(t, sub, true, wire.SubShared, t.next-1)
 			s.dirty = true
@@ -672,8 +683,8 @@ func (t *topic) sampleRates(now time.Time) {
 // terminate stops the topic accepting messages: producers are
 // disconnected (and cannot come back) and consumers get
 // REACHED_END_OF_TOPIC once they have everything. It returns the last
-// entry id.
-func (t *topic) terminate() (int64, error) {
+// message id.
+func (t *topic) terminate() (wire.MessageID, error) {
 	t.mu.Lock()
 	t.terminated = true
 	err := t.saveStateLocked()
@@ -684,7 +695,7 @@ func (t *topic) terminate() (int64, error) {
 	for _, s := range t.subs {
 		s.dispatchLocked()
 	}
-	last := t.next - 1
+	last := t.positionLocked(t.next - 1)
 	t.mu.Unlock()
 	for _, p := range ps {
 		p.c.dropProducer(p, true)

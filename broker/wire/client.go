@@ -1,0 +1,225 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The client side of the protocol, as the broker speaks it when it is
+// itself a client: replicators producing to a remote cluster's broker and
+// the health check producing to this broker's own listener. Only what a
+// producer needs is here.
+
+// ConnectCmd: 1 client_version, 4 protocol_version.
+func ConnectCmd(clientVersion string, protocolVersion int32) []byte {
+	var e enc
+	e.str(1, clientVersion)
+	e.int(4, int64(protocolVersion))
+	return base(TypeConnect, e)
+}
+
+// ProducerCmd: 1 topic, 2 producer_id, 3 request_id, 4 producer_name,
+// 9 user_provided_producer_name.
+func ProducerCmd(topic string, producerID, requestID uint64, name string) []byte {
+	var e enc
+	e.str(1, topic)
+	e.uint(2, producerID)
+	e.uint(3, requestID)
+	if name != "" {
+		e.str(4, name)
+		e.boolean(9, true)
+	}
+	return base(TypeProducer, e)
+}
+
+// SendCmd: 1 producer_id, 2 sequence_id, 3 num_messages,
+// 6 highest_sequence_id (only when above sequence_id).
+func SendCmd(producerID, seq, highestSeq uint64, numMessages int32) []byte {
+	var e enc
+	e.uint(1, producerID)
+	e.uint(2, seq)
+	if numMessages > 1 {
+		e.int(3, int64(numMessages))
+	}
+	if highestSeq > seq {
+		e.uint(6, highestSeq)
+	}
+	return base(TypeSend, e)
+}
+
+// Response is a decoded command a broker sends to a producing client.
+// Exactly the body matching Type is set; PING and PONG have none, and
+// command types a producer does not handle are returned with Type only.
+type Response struct {
+	Type            Type
+	Connected       *ConnectedResp
+	ProducerSuccess *ProducerSuccessResp
+	SendReceipt     *SendReceiptResp
+	SendError       *SendErrorResp
+	Error           *ErrorResp
+	CloseProducer   *CloseProducer
+}
+
+// ConnectedResp: 1 server_version, 2 protocol_version, 3 max_message_size.
+type ConnectedResp struct {
+	ServerVersion   string
+	ProtocolVersion int32
+	MaxMessageSize  int32
+}
+
+// ProducerSuccessResp: 1 request_id, 2 producer_name, 3 last_sequence_id
+// (default -1), 6 producer_ready (default true).
+type ProducerSuccessResp struct {
+	RequestID      uint64
+	ProducerName   string
+	LastSequenceID int64
+	Ready          bool
+}
+
+// SendReceiptResp: 1 producer_id, 2 sequence_id, 3 message_id,
+// 4 highest_sequence_id.
+type SendReceiptResp struct {
+	ProducerID        uint64
+	SequenceID        uint64
+	HighestSequenceID uint64
+	// MessageID is nil when the broker sent none.
+	MessageID *MessageID
+}
+
+// SendErrorResp: 1 producer_id, 2 sequence_id, 3 error, 4 message.
+type SendErrorResp struct {
+	ProducerID uint64
+	SequenceID uint64
+	Code       ServerError
+	Message    string
+}
+
+// ErrorResp: 1 request_id, 2 error, 3 message.
+type ErrorResp struct {
+	RequestID uint64
+	Code      ServerError
+	Message   string
+}
+
+// ReadResponse reads and decodes one frame sent by a broker. maxFrame
+// bounds the declared total size. Frames with a payload (MESSAGE) are
+// accepted for command types a producer does not handle and their payload
+// is ignored.
+func ReadResponse(r *bufio.Reader, maxFrame int) (*Response, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	total := binary.BigEndian.Uint32(hdr[:])
+	if total < 4 || int64(total) > int64(maxFrame) {
+		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, total)
+	}
+	buf := make([]byte, total)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return DecodeResponseFrame(buf)
+}
+
+// DecodeResponseFrame decodes a frame body (everything after the total
+// size) sent by a broker.
+func DecodeResponseFrame(buf []byte) (*Response, error) {
+	if len(buf) < 4 {
+		return nil, fmt.Errorf("%w: short frame", ErrMalformed)
+	}
+	cmdSize := binary.BigEndian.Uint32(buf)
+	if uint64(cmdSize) > uint64(len(buf)-4) {
+		return nil, fmt.Errorf("%w: command size %d exceeds frame", ErrMalformed, cmdSize)
+	}
+	resp, err := DecodeResponse(buf[4 : 4+cmdSize])
+	if err != nil {
+		return nil, err
+	}
+	if resp.known() && len(buf) != int(4+cmdSize) {
+		return nil, fmt.Errorf("%w: unexpected payload after command %d", ErrMalformed, resp.Type)
+	}
+	return resp, nil
+}
+
+func (r *Response) known() bool {
+	switch r.Type {
+	case TypeConnected, TypeProducerSuccess, TypeSendReceipt, TypeSendError, TypeError,
+		TypeCloseProducer, TypePing, TypePong:
+		return true
+	}
+	return false
+}
+
+// DecodeResponse decodes a BaseCommand sent by a broker.
+func DecodeResponse(b []byte) (*Response, error) {
+	fs, err := parse(b)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := fs.uint(1)
+	if !ok {
+		return nil, fmt.Errorf("%w: BaseCommand without type", ErrMalformed)
+	}
+	r := &Response{Type: Type(int32(t))}
+	if !r.known() || r.Type == TypePing || r.Type == TypePong {
+		return r, nil
+	}
+	body, ok := fs.bytes(protowire.Number(r.Type))
+	if !ok {
+		return nil, fmt.Errorf("%w: command type %d without body", ErrMalformed, t)
+	}
+	bf, err := parse(body)
+	if err != nil {
+		return nil, err
+	}
+	switch r.Type {
+	case TypeConnected:
+		if err := bf.need("CONNECTED", 1); err != nil {
+			return nil, err
+		}
+		r.Connected = &ConnectedResp{ServerVersion: bf.str(1), ProtocolVersion: bf.i32(2, 0), MaxMessageSize: bf.i32(3, 0)}
+	case TypeProducerSuccess:
+		if err := bf.need("PRODUCER_SUCCESS", 1, 2); err != nil {
+			return nil, err
+		}
+		r.ProducerSuccess = &ProducerSuccessResp{RequestID: bf.u64(1, 0), ProducerName: bf.str(2),
+			LastSequenceID: bf.i64(3, -1), Ready: bf.boolean(6, true)}
+	case TypeSendReceipt:
+		if err := bf.need("SEND_RECEIPT", 1, 2); err != nil {
+			return nil, err
+		}
+		sr := &SendReceiptResp{ProducerID: bf.u64(1, 0), SequenceID: bf.u64(2, 0), HighestSequenceID: bf.u64(4, 0)}
+		if mb, ok := bf.bytes(3); ok {
+			id, err := decodeMessageID(mb)
+			if err != nil {
+				return nil, err
+			}
+			sr.MessageID = &id
+		}
+		r.SendReceipt = sr
+	case TypeSendError:
+		if err := bf.need("SEND_ERROR", 1, 2, 3, 4); err != nil {
+			return nil, err
+		}
+		r.SendError = &SendErrorResp{ProducerID: bf.u64(1, 0), SequenceID: bf.u64(2, 0),
+			Code: ServerError(bf.i32(3, 0)), Message: bf.str(4)}
+	case TypeError:
+		if err := bf.need("ERROR", 1, 2, 3); err != nil {
+			return nil, err
+		}
+		r.Error = &ErrorResp{RequestID: bf.u64(1, 0), Code: ServerError(bf.i32(2, 0)), Message: bf.str(3)}
+	case TypeCloseProducer:
+		if err := bf.need("CLOSE_PRODUCER", 1, 2); err != nil {
+			return nil, err
+		}
+		r.CloseProducer = &CloseProducer{ProducerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}
+	}
+	return r, nil
+}
