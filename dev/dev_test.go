@@ -17,6 +17,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 )
@@ -306,4 +307,50 @@ func TestChildrenDieWithDev(t *testing.T) {
 		return !alive(st[0].Broker.PID) && !alive(st[0].Agent.PID), fmt.Sprintf("broker %d alive %v, agent %d alive %v",
 			st[0].Broker.PID, alive(st[0].Broker.PID), st[0].Agent.PID, alive(st[0].Agent.PID))
 	})
+}
+
+// TestReplicationConfigured checks, through each broker's admin API as
+// pulsar-admin would read it, that every broker knows the other clusters'
+// current addresses, allows tenant public on all of them and replicates
+// public/default to all of them, also after a restart on the same data
+// dir with other ports.
+func TestReplicationConfigured(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	for run := 0; run < 2; run++ {
+		f, err := Start(ctx, Config{DataDir: dir, Clusters: 3, Binary: binPath, GRPCAddr: "127.0.0.1:0", NoExample: true,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.Info.Replication || f.Info.ReplicationError != "" {
+			f.Stop()
+			t.Fatalf("run %d: replication %v: %s", run, f.Info.Replication, f.Info.ReplicationError)
+		}
+		for _, self := range f.Info.Clusters {
+			admin, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: self.AdminURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, other := range f.Info.Clusters {
+				if other.Name == self.Name {
+					continue
+				}
+				cd, err := admin.Clusters().Get(other.Name)
+				if err != nil || cd.BrokerServiceURL != other.ServiceURL || cd.ServiceURL != other.AdminURL {
+					t.Errorf("run %d: broker %s has cluster %s as %+v (%v), want %s and %s", run, self.Name, other.Name, cd, err, other.ServiceURL, other.AdminURL)
+				}
+			}
+			tenant, err := admin.Tenants().Get("public")
+			if err != nil || len(tenant.AllowedClusters) != 3 {
+				t.Errorf("run %d: broker %s: tenant public %+v (%v), want allowed on a, b, c", run, self.Name, tenant, err)
+			}
+			repl, err := admin.Namespaces().GetNamespaceReplicationClusters(ReplicatedNamespace)
+			if err != nil || strings.Join(repl, ",") != "a,b,c" {
+				t.Errorf("run %d: broker %s replicates %s to %v (%v), want a,b,c", run, self.Name, ReplicatedNamespace, repl, err)
+			}
+		}
+		f.Stop()
+	}
 }
