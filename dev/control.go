@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,7 +134,7 @@ func (c *ControlClient) Status(ctx context.Context) ([]ClusterStatus, error) {
 // SIGKILL and returns once they are gone.
 func (c *ControlClient) Kill(ctx context.Context, cluster string, ps ...Part) (ClusterStatus, error) {
 	var st ClusterStatus
-	err := c.do(ctx, http.MethodPost, "/v1/clusters/"+cluster+"/kill"+partQuery(ps), &st)
+	err := c.do(ctx, http.MethodPost, "/v1/clusters/"+url.PathEscape(cluster)+"/kill"+partQuery(ps), &st)
 	return st, err
 }
 
@@ -141,7 +142,7 @@ func (c *ControlClient) Kill(ctx context.Context, cluster string, ps ...Part) (C
 // named) and returns once its broker serves.
 func (c *ControlClient) Restart(ctx context.Context, cluster string, ps ...Part) (ClusterStatus, error) {
 	var st ClusterStatus
-	err := c.do(ctx, http.MethodPost, "/v1/clusters/"+cluster+"/start"+partQuery(ps), &st)
+	err := c.do(ctx, http.MethodPost, "/v1/clusters/"+url.PathEscape(cluster)+"/start"+partQuery(ps), &st)
 	return st, err
 }
 
@@ -154,6 +155,18 @@ func (c *ControlClient) KillCluster(ctx context.Context, cluster string) error {
 // StartCluster starts a cluster's broker and agent again.
 func (c *ControlClient) StartCluster(ctx context.Context, cluster string) error {
 	_, err := c.Restart(ctx, cluster)
+	return err
+}
+
+// KillBroker kills a cluster's broker alone.
+func (c *ControlClient) KillBroker(ctx context.Context, cluster string) error {
+	_, err := c.Kill(ctx, cluster, PartBroker)
+	return err
+}
+
+// StartBroker starts a cluster's broker again.
+func (c *ControlClient) StartBroker(ctx context.Context, cluster string) error {
+	_, err := c.Restart(ctx, cluster, PartBroker)
 	return err
 }
 

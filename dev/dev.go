@@ -562,6 +562,16 @@ func (f *Federation) StartCluster(ctx context.Context, cluster string) error {
 	return f.Restart(ctx, cluster)
 }
 
+// KillBroker kills a cluster's broker alone (see Kill).
+func (f *Federation) KillBroker(ctx context.Context, cluster string) error {
+	return f.Kill(ctx, cluster, PartBroker)
+}
+
+// StartBroker starts a cluster's broker again (see Restart).
+func (f *Federation) StartBroker(ctx context.Context, cluster string) error {
+	return f.Restart(ctx, cluster, PartBroker)
+}
+
 // ClusterStatus is the state of one cluster's processes.
 type ClusterStatus struct {
 	Name   string        `json:"name"`

@@ -55,6 +55,13 @@ type Config struct {
 	// fallback copy as a producer with cluster failover would. Only
 	// inputs acknowledged before the crash then reach the fallback.
 	HomeOnly bool
+	// StrandFor, in crash mode with a geo-replicated input, kills the
+	// fallback copy's broker this long before the crash (and starts it
+	// again right after), so that what the home acknowledges meanwhile is
+	// stranded: the recovery-point path, exercised on purpose. The
+	// fallback is Down meanwhile, so failover waits for its broker. Zero:
+	// replication runs up to the crash.
+	StrandFor time.Duration
 	// Duration is how long the cluster stays out, counted from the failure
 	// (longer if failover takes longer). Zero: DefaultDuration.
 	Duration time.Duration
@@ -106,6 +113,7 @@ const (
 	PhaseStream     = "stream"
 	PhaseCordon     = "cordon"
 	PhaseCrash      = "crash"
+	PhaseStrand     = "strand"
 	PhaseOutput     = "output"
 	PhaseDetected   = "detected"
 	PhaseMoved      = "moved"
@@ -180,6 +188,9 @@ func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
 		}
 	default:
 		return nil, fmt.Errorf("drill: mode %q: use cordon or crash", cfg.Mode)
+	}
+	if cfg.StrandFor < 0 || cfg.StrandFor > 0 && (cfg.Mode != federation.DrillModeCrash || cfg.Rate <= 0) {
+		return nil, errors.New("drill: stranding inputs needs crash mode and an input stream")
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = DefaultDuration
@@ -386,12 +397,38 @@ func (r *runner) run(ctx context.Context) error {
 			r.bringBack(cctx, st, " (drill stopped early)")
 		}
 	}()
+	stranded := ""
+	if r.cfg.StrandFor > 0 {
+		if rep.Replication != federation.ReplicationGeo {
+			r.note("inputs not stranded: the input is not geo-replicated")
+		} else {
+			defer func() {
+				if stranded != "" {
+					cctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+					defer cancel()
+					_ = r.restartFallback(cctx, stranded)
+				}
+			}()
+			fb, err := r.strand(ctx)
+			stranded = fb
+			if err != nil {
+				return err
+			}
+		}
+	}
 	rep.Timeline.Failed = r.cfg.Now()
 	if err := r.takeOut(ctx, st); err != nil {
 		rep.Timeline.Failed = time.Time{}
 		return err
 	}
 	out = true
+	if stranded != "" {
+		fb := stranded
+		stranded = ""
+		if err := r.restartFallback(ctx, fb); err != nil {
+			return err
+		}
+	}
 
 	byKey := map[string]*federation.DrillInstance{}
 	for i := range rep.Affected {

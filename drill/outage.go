@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
@@ -13,13 +14,44 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Crasher kills a cluster's broker and agent as `kill -9` would, and
-// starts them again on the same addresses and data dirs. meshfed dev's
-// control API (dev.ControlClient) and an in-process dev federation
-// (*dev.Federation) implement it.
+// Crasher kills a cluster's broker and agent (or its broker alone) as
+// `kill -9` would, and starts them again on the same addresses and data
+// dirs. meshfed dev's control API (dev.ControlClient) and an in-process
+// dev federation (*dev.Federation) implement it.
 type Crasher interface {
 	KillCluster(ctx context.Context, cluster string) error
 	StartCluster(ctx context.Context, cluster string) error
+	KillBroker(ctx context.Context, cluster string) error
+	StartBroker(ctx context.Context, cluster string) error
+}
+
+// strand cuts the replication from the home to the fallback copy for
+// StrandFor before the crash by killing the fallback's broker: what the
+// home acknowledges meanwhile cannot replicate, and is stranded by the
+// crash. It returns the fallback cluster, whose broker the caller starts
+// again (restartFallback) once the home has crashed.
+func (r *runner) strand(ctx context.Context) (string, error) {
+	fb := r.report.Inputs[0].Clusters[1]
+	if err := r.cfg.Crash.KillBroker(ctx, fb); err != nil {
+		return "", fmt.Errorf("kill the broker of %s to strand inputs in %s: %w", fb, r.cfg.Cluster, err)
+	}
+	r.emit(PhaseStrand, "broker of %s killed: for %s, what %s acknowledges cannot replicate to it", fb, r.cfg.StrandFor, r.cfg.Cluster)
+	select {
+	case <-ctx.Done():
+		return fb, ctx.Err()
+	case <-time.After(r.cfg.StrandFor):
+	}
+	return fb, nil
+}
+
+// restartFallback starts the fallback's broker killed by strand again.
+func (r *runner) restartFallback(ctx context.Context, fb string) error {
+	if err := r.cfg.Crash.StartBroker(ctx, fb); err != nil {
+		r.emit(PhaseWarning, "could not start the broker of %s again: %v: start it through meshfed dev's control API (POST /v1/clusters/%s/start?part=broker)", fb, err, fb)
+		return fmt.Errorf("restart the broker of %s: %w", fb, err)
+	}
+	r.emit(PhaseStrand, "broker of %s serves again: replication to it resumes once %s returns", fb, r.cfg.Cluster)
+	return nil
 }
 
 // takeOut cordons or crashes the cluster. A crash switches the stream to
@@ -77,10 +109,26 @@ func (r *runner) bringBack(ctx context.Context, st *stream, why string) error {
 		return fmt.Errorf("restart cluster %s: %w", name, err)
 	}
 	r.emit(PhaseRestart, "cluster %s restarted: its broker serves again on the same addresses%s", name, why)
-	if st != nil {
-		st.writeTo(0)
+	if st != nil && len(st.targets) > 1 {
+		r.streamHome(ctx, st)
 	}
 	return nil
+}
+
+// streamHome switches the stream back to the restarted home cluster
+// through a new producer: the one used before the crash reconnects on the
+// client's backoff, seconds after the broker is back, and would hold the
+// stream's new messages until then. Its sends made before the crash
+// complete when it does.
+func (r *runner) streamHome(ctx context.Context, st *stream) {
+	home := st.targets[0].cluster
+	p, err := r.producer(ctx, home, "meshfed-drill-"+r.report.ID+"-"+home+"-back")
+	if err != nil {
+		r.note("stream kept on %s after %s returned: %v", st.targets[1].cluster, home, err)
+		return
+	}
+	st.addTarget(target{cluster: home, copies: []pulsar.Producer{p}})
+	r.emit(PhaseStream, "writing the stream to %s again", home)
 }
 
 // fallbackCluster is the fallback copy of the input that unreplicated

@@ -144,25 +144,7 @@ func (r *runner) startStream(ctx context.Context, home []*meshfedv1.Assignment) 
 			st.startReading(rd)
 		}
 	}
-	// A home down for the whole outage gets its queued sends through
-	// after it returns, not failed in the meantime.
-	sendTimeout := max(30*time.Second, r.cfg.Duration+r.cfg.RecoveryTimeout)
-	producer := func(cl, name string) (pulsar.Producer, error) {
-		pc, err := r.pulsarClient(ctx, cl)
-		if err != nil {
-			return nil, err
-		}
-		// One message per batch, so that every copy's entries are alike.
-		// Batching stays on because pulsar-client-go v0.19.0's unbatched
-		// send reads the producer's name while a reconnect (the home
-		// broker killed) rewrites it: a data race.
-		p, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: in.Topic, Name: name, BatchingMaxMessages: 1,
-			BatchingMaxPublishDelay: time.Millisecond, SendTimeout: sendTimeout})
-		if err != nil {
-			return nil, fmt.Errorf("produce to %s on cluster %s: %w", in.Topic, cl, err)
-		}
-		return p, nil
-	}
+	producer := func(cl, name string) (pulsar.Producer, error) { return r.producer(ctx, cl, name) }
 	name := "meshfed-drill-" + rep.ID
 	if rep.Replication == federation.ReplicationGeo {
 		for _, cl := range in.Clusters[1:] {
@@ -218,6 +200,27 @@ func (r *runner) startStream(ctx context.Context, home []*meshfedv1.Assignment) 
 		return nil, ctx.Err()
 	}
 	return st, nil
+}
+
+// producer creates a producer of the input topic on a cluster.
+func (r *runner) producer(ctx context.Context, cluster, name string) (pulsar.Producer, error) {
+	topic := r.report.Inputs[0].Topic
+	pc, err := r.pulsarClient(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	// A home down for the whole outage gets its queued sends through
+	// after it returns, not failed in the meantime. One message per
+	// batch, so that every copy's entries are alike; batching stays on
+	// because pulsar-client-go v0.19.0's unbatched send reads the
+	// producer's name while a reconnect (the broker killed) rewrites it: a
+	// data race.
+	p, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: topic, Name: name, BatchingMaxMessages: 1,
+		BatchingMaxPublishDelay: time.Millisecond, SendTimeout: max(30*time.Second, r.cfg.Duration+r.cfg.RecoveryTimeout)})
+	if err != nil {
+		return nil, fmt.Errorf("produce to %s on cluster %s: %w", topic, cluster, err)
+	}
+	return p, nil
 }
 
 // inputReplicated reports whether the input topic's namespace is

@@ -129,8 +129,9 @@ type stream struct {
 	mark marker
 	now  func() time.Time
 	// targets[0] is the home; targets[1], if any, the fallback the stream
-	// is written to while the home is down (crash drills). cur indexes the
-	// one written now.
+	// is written to while the home is down in a crash drill, and
+	// targets[2] the home again after it returned. cur indexes the one
+	// written now. Appended to by the drill's goroutine only, under mu.
 	targets []target
 	cur     atomic.Int32
 
@@ -226,6 +227,15 @@ func (s *stream) startProducing(rate float64) {
 	go func() { defer close(s.prodDone); s.produce(stop, rate) }()
 }
 
+// addTarget adds a target and writes to it from now on.
+func (s *stream) addTarget(t target) {
+	s.mu.Lock()
+	s.targets = append(s.targets, t)
+	n := len(s.targets)
+	s.mu.Unlock()
+	s.writeTo(n - 1)
+}
+
 // writeTo switches the stream to targets[i] for the messages sent from now
 // on; sends already made complete where they were made.
 func (s *stream) writeTo(i int) { s.cur.Store(int32(i)) }
@@ -275,8 +285,8 @@ func (s *stream) read(ctx context.Context, r pulsar.Reader, fn func(msg pulsar.M
 // current target, so that the copies hold the same producer name and
 // sequence ids, as geo-replication keeps them.
 func (s *stream) send(ctx context.Context, seq int64) {
-	t := s.targets[s.cur.Load()]
 	s.mu.Lock()
+	t := s.targets[s.cur.Load()]
 	s.pending[seq] = &pendingSend{cluster: t.cluster, copies: len(t.copies)}
 	s.mu.Unlock()
 	payload := s.mark.payload(seq)

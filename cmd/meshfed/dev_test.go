@@ -11,7 +11,8 @@ import (
 )
 
 // The meshfed binary that dev federations run as brokers and agents is
-// built once per test run, on first use, into binDir.
+// built once per test run, on first use, into binDir; MESHFED_TEST_BIN
+// names one built elsewhere instead.
 var (
 	binDir  string
 	binOnce sync.Once
@@ -36,6 +37,10 @@ func TestMain(m *testing.M) {
 func meshfedBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
+		if bin := os.Getenv("MESHFED_TEST_BIN"); bin != "" {
+			binPath, binErr = filepath.Abs(bin)
+			return
+		}
 		goTool, err := exec.LookPath("go")
 		if err != nil {
 			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/dev"
 	"github.com/meshfed/meshfed/drill"
@@ -138,6 +140,9 @@ done in time).`,
 			if cfg.HomeOnly && cfg.Mode != federation.DrillModeCrash {
 				return usageError{errors.New("--home-only applies to --mode crash")}
 			}
+			if cfg.StrandFor != 0 && (cfg.Mode != federation.DrillModeCrash || cfg.StrandFor < 0) {
+				return usageError{fmt.Errorf("--strand %s: a positive duration, with --mode crash", cfg.StrandFor)}
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
@@ -145,6 +150,11 @@ done in time).`,
 			defer c.Close()
 			cfg.Client = c
 			cfg.PulsarLogger = quietPulsarLogger()
+			if cfg.Mode == federation.DrillModeCrash {
+				// The crash makes the drill's own clients warn about every
+				// reconnect attempt to the killed broker: expected, not news.
+				cfg.PulsarLogger = plog.NewLoggerWithSlog(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelError})))
+			}
 			progress := cmd.OutOrStdout()
 			if asJSON {
 				progress = cmd.ErrOrStderr()
@@ -190,6 +200,7 @@ done in time).`,
 	f.StringVar(&cfg.Cluster, "fail-cluster", "", "the cluster to take out (required)")
 	f.StringVar(&cfg.Mode, "mode", federation.DrillModeCordon, "how to take it out: cordon (live environments) or crash (SIGKILL its broker and agent; meshfed dev only)")
 	f.StringVar(&devDir, "dev-dir", "meshfed-dev-data", "--mode crash: the data dir of the meshfed dev federation (its dev.json names the control API)")
+	f.DurationVar(&cfg.StrandFor, "strand", 0, "--mode crash: kill the fallback's broker this long before the crash (started again right after it), so that what the home acknowledges meanwhile is stranded there: exercises the unreplicated tail (0: no)")
 	f.BoolVar(&cfg.HomeOnly, "home-only", false, "--mode crash: keep writing the stream to the crashed home cluster (sends wait for it) instead of the fallback while it is down")
 	f.DurationVar(&cfg.Duration, "duration", drill.DefaultDuration, "how long the cluster stays out, from the failure (longer if failover takes longer)")
 	f.Float64Var(&cfg.Rate, "rate", 50, "input messages per second of the drill's stream (0: no stream, timings only)")
