@@ -158,7 +158,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Broker.Running || st.Agent.Running || !strings.Contains(st.Broker.LastExit, "killed") || !strings.Contains(st.Agent.LastExit, "killed") {
+	if st.Broker.Running || st.Agent.Running || st.Broker.LastExit != "signal: killed" || st.Agent.LastExit != "signal: killed" {
 		t.Fatalf("status after the kill: %+v", st)
 	}
 	if alive(brokerPID) || alive(agentPID) {

@@ -177,10 +177,7 @@ func exitString(err error) string {
 	case err == nil:
 		return "exit status 0"
 	case errors.As(err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return "killed by " + ws.Signal().String()
-		}
-		return ee.Error()
+		return ee.Error() // "exit status 1", "signal: killed"
 	default:
 		return err.Error()
 	}
