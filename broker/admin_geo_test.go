@@ -179,12 +179,14 @@ func TestSubscriptionAdmin(t *testing.T) {
 		t.Fatalf("latest subscription has backlog %d", bl)
 	}
 
-	// Reset a subscription with a connected consumer: it is disconnected
-	// and goes on from the new position. (pulsar-client-go drops, and
-	// acknowledges, redelivered messages at or before the last one the
-	// application received, so a rewind is checked with no consumer.)
+	// Reset a subscription with a connected consumer that has received
+	// nothing: it is disconnected and goes on from the new position.
+	// (pulsar-client-go drops, and acknowledges, redelivered messages at or
+	// before the last one the application received, so a rewind past
+	// received messages is checked with no consumer.)
+	must(t, "create fwd at latest", admin.Subscriptions().Create(tn, "fwd", utils.Latest))
 	cons := subscribe(t, c, pulsar.ConsumerOptions{Topic: "subs", SubscriptionName: "fwd"})
-	must(t, "reset forward to id 7", admin.Subscriptions().ResetCursorToMessageID(tn, "fwd", adminID(ids[7])))
+	must(t, "reset to id 7", admin.Subscriptions().ResetCursorToMessageID(tn, "fwd", adminID(ids[7])))
 	if m, err := cons.Receive(ctxT(t)); err != nil || string(m.Payload()) != "7" {
 		t.Fatalf("after reset to 7: %v %v", m, err)
 	}

@@ -88,6 +88,8 @@ type Broker struct {
 	producerSeq atomic.Uint64
 	metrics     brokerMetrics
 
+	// replMu serialises syncReplication runs.
+	replMu sync.Mutex
 	// healthMu serialises health checks; healthReq numbers their requests.
 	healthMu  sync.Mutex
 	healthReq atomic.Uint64
@@ -246,6 +248,7 @@ func (b *Broker) loadTopics() error {
 			return fmt.Errorf("broker: load topic %s: %w", n, err)
 		}
 		b.topics[t.full] = t
+		t.setReplication(b.replDesireLocked(n))
 	}
 	return nil
 }
@@ -486,6 +489,9 @@ func (b *Broker) loadTopic(name string, create, explicit bool) (*topic, error) {
 		return nil, err
 	}
 	b.topics[full] = t
+	// Replication cursors exist before anything is appended, so a new
+	// topic is replicated from its first entry.
+	t.setReplication(b.replDesireLocked(n))
 	return t, nil
 }
 

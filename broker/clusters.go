@@ -215,6 +215,12 @@ func (b *Broker) updateCluster(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
+	changed := false
+	defer func() {
+		if changed {
+			b.syncReplication()
+		}
+	}()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.clusterDataLocked(name); !ok {
@@ -225,6 +231,7 @@ func (b *Broker) updateCluster(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
+	changed = true
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -239,7 +246,6 @@ func (b *Broker) setClusterLocked(name string, d *ClusterData) error {
 		}
 		return err
 	}
-	b.replicationChangedLocked()
 	return nil
 }
 
@@ -304,6 +310,12 @@ func (b *Broker) setReplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clusters = dedupNames(clusters)
+	changed := false
+	defer func() {
+		if changed {
+			b.syncReplication()
+		}
+	}()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p, ok := b.meta.Namespaces[ns]
@@ -322,7 +334,7 @@ func (b *Broker) setReplication(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	b.replicationChangedLocked()
+	changed = true
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -346,7 +358,3 @@ func (b *Broker) tenantClustersInUseLocked(tenant string, allowed []string) erro
 	}
 	return nil
 }
-
-// replicationChangedLocked is called after a change to clusters or
-// namespace replication; replicators of loaded topics follow it.
-func (b *Broker) replicationChangedLocked() {}

@@ -585,15 +585,23 @@ func (t *topic) deleteSubscription(name string) error {
 		t.mu.Unlock()
 		return errorf(ErrConsumerBusy, "subscription %s has connected consumers", name)
 	}
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
 	delete(t.subs, name)
 	s.dirty = false
-	t.mu.Unlock()
-	if s.durable {
-		if err := os.Remove(s.cursorPath()); err != nil && !os.IsNotExist(err) {
-			return err
-		}
+	if !s.durable {
+		t.mu.Unlock()
+		return nil
 	}
-	return nil
+	// The flusher removes the file, so a flush of the cursor already under
+	// way cannot write it back afterwards.
+	t.cursorRemovals = append(t.cursorRemovals, s.cursorPath())
+	wait := make(chan error, 1)
+	t.requestFlushLocked(func(err error) { wait <- err })
+	t.mu.Unlock()
+	return <-wait
 }
 
 func (c *conn) handleConsumerStats(g *wire.ConsumerRequest) {

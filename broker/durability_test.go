@@ -162,7 +162,14 @@ func TestHelperProcess(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process only")
 	}
-	b, err := New(Config{DataDir: dir, ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// The geo-replication tests name the cluster and fix the addresses
+	// (a restarted child keeps its ports).
+	listen := os.Getenv("MESHFED_BROKER_HELPER_LISTEN")
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	b, err := New(Config{DataDir: dir, ListenAddr: listen, HTTPAddr: os.Getenv("MESHFED_BROKER_HELPER_HTTP"),
+		ClusterName: os.Getenv("MESHFED_BROKER_HELPER_CLUSTER"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -171,7 +178,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	fmt.Println("URL", b.ServiceURL())
+	fmt.Println("URL", b.ServiceURL(), b.AdminURL())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	<-sig
@@ -195,7 +202,7 @@ func TestKillDuringProduce(t *testing.T) {
 	var url string
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), "URL ") {
-			url = strings.TrimPrefix(sc.Text(), "URL ")
+			url = strings.Fields(sc.Text())[1]
 			break
 		}
 	}

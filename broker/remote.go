@@ -26,6 +26,8 @@ type remoteConn struct {
 	r        *bufio.Reader
 	maxFrame int
 	local    string // local address of the connection
+	// writeTimeout bounds each write (0 = none).
+	writeTimeout time.Duration
 
 	wmu sync.Mutex
 	w   *bufio.Writer // guarded by wmu
@@ -104,6 +106,9 @@ func dialBroker(ctx context.Context, serviceURL string) (*remoteConn, error) {
 func (c *remoteConn) write(frames ...[]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.writeTimeout > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	}
 	for _, f := range frames {
 		if _, err := c.w.Write(f); err != nil {
 			return err

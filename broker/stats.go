@@ -11,20 +11,51 @@ import (
 
 // TopicStats uses Pulsar's field names for topic statistics.
 type TopicStats struct {
-	MsgRateIn           float64                       `json:"msgRateIn"`
-	MsgThroughputIn     float64                       `json:"msgThroughputIn"`
-	MsgRateOut          float64                       `json:"msgRateOut"`
-	MsgThroughputOut    float64                       `json:"msgThroughputOut"`
-	MsgInCounter        int64                         `json:"msgInCounter"`
-	BytesInCounter      int64                         `json:"bytesInCounter"`
-	MsgOutCounter       int64                         `json:"msgOutCounter"`
-	BytesOutCounter     int64                         `json:"bytesOutCounter"`
-	AverageMsgSize      float64                       `json:"averageMsgSize"`
-	StorageSize         int64                         `json:"storageSize"`
-	BacklogSize         int64                         `json:"backlogSize"`
-	Publishers          []PublisherStats              `json:"publishers"`
-	Subscriptions       map[string]*SubscriptionStats `json:"subscriptions"`
-	DeduplicationStatus string                        `json:"deduplicationStatus"`
+	MsgRateIn        float64                       `json:"msgRateIn"`
+	MsgThroughputIn  float64                       `json:"msgThroughputIn"`
+	MsgRateOut       float64                       `json:"msgRateOut"`
+	MsgThroughputOut float64                       `json:"msgThroughputOut"`
+	MsgInCounter     int64                         `json:"msgInCounter"`
+	BytesInCounter   int64                         `json:"bytesInCounter"`
+	MsgOutCounter    int64                         `json:"msgOutCounter"`
+	BytesOutCounter  int64                         `json:"bytesOutCounter"`
+	AverageMsgSize   float64                       `json:"averageMsgSize"`
+	StorageSize      int64                         `json:"storageSize"`
+	BacklogSize      int64                         `json:"backlogSize"`
+	Publishers       []PublisherStats              `json:"publishers"`
+	Subscriptions    map[string]*SubscriptionStats `json:"subscriptions"`
+	// Replication is keyed by remote cluster: what this topic replicates
+	// to it (out) and what that cluster's replicators stored here (in).
+	Replication         map[string]*ReplicatorStats `json:"replication"`
+	DeduplicationStatus string                      `json:"deduplicationStatus"`
+}
+
+// ReplicatorStats has Pulsar's ReplicatorStats fields plus meshfed's
+// msgOutCounter, duplicatesIn and lastError.
+type ReplicatorStats struct {
+	MsgRateIn        float64 `json:"msgRateIn"`
+	MsgThroughputIn  float64 `json:"msgThroughputIn"`
+	MsgRateOut       float64 `json:"msgRateOut"`
+	MsgThroughputOut float64 `json:"msgThroughputOut"`
+	MsgRateExpired   float64 `json:"msgRateExpired"`
+	// ReplicationBacklog counts entries not yet confirmed by the remote.
+	ReplicationBacklog int64 `json:"replicationBacklog"`
+	Connected          bool  `json:"connected"`
+	// ReplicationDelayInSeconds is the age of the oldest entry not yet
+	// replicated (0 when nothing is waiting).
+	ReplicationDelayInSeconds int64  `json:"replicationDelayInSeconds"`
+	InboundConnection         string `json:"inboundConnection"`
+	InboundConnectedSince     string `json:"inboundConnectedSince"`
+	OutboundConnection        string `json:"outboundConnection"`
+	OutboundConnectedSince    string `json:"outboundConnectedSince"`
+	// MsgOutCounter counts messages the remote confirmed.
+	MsgOutCounter int64 `json:"msgOutCounter"`
+	// DuplicatesIn counts entries the remote cluster's replicator sent
+	// that were already stored here, and were dropped.
+	DuplicatesIn int64 `json:"duplicatesIn"`
+	// LastError is why the last outbound session ended ("" if none did
+	// or the current one is connected).
+	LastError string `json:"lastError,omitempty"`
 }
 
 // PublisherStats describes one connected producer.
@@ -88,7 +119,7 @@ func (t *topic) statsSnapshot() *TopicStats {
 		MsgThroughputOut: t.stats.tputOut, MsgInCounter: t.stats.msgIn, BytesInCounter: t.stats.bytesIn,
 		MsgOutCounter: t.stats.msgOut, BytesOutCounter: t.stats.bytesOut,
 		Publishers: []PublisherStats{}, Subscriptions: map[string]*SubscriptionStats{},
-		DeduplicationStatus: dedup,
+		Replication: t.replicationStatsLocked(), DeduplicationStatus: dedup,
 	}
 	if t.stats.msgIn > 0 {
 		st.AverageMsgSize = float64(t.stats.bytesIn) / float64(t.stats.msgIn)
@@ -166,7 +197,8 @@ func (b *Broker) partitionedStatsHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, errorf(ErrTopicNotFound, "partitioned topic %s", n))
 		return
 	}
-	agg := &TopicStats{Publishers: []PublisherStats{}, Subscriptions: map[string]*SubscriptionStats{}}
+	agg := &TopicStats{Publishers: []PublisherStats{}, Subscriptions: map[string]*SubscriptionStats{},
+		Replication: map[string]*ReplicatorStats{}}
 	parts := map[string]*TopicStats{}
 	for i := 0; i < np; i++ {
 		pn := n.partitionName(i).String()
@@ -186,6 +218,14 @@ func (b *Broker) partitionedStatsHTTP(w http.ResponseWriter, r *http.Request) {
 		agg.StorageSize += st.StorageSize
 		agg.BacklogSize += st.BacklogSize
 		agg.Publishers = append(agg.Publishers, st.Publishers...)
+		for c, rs := range st.Replication {
+			a, ok := agg.Replication[c]
+			if !ok {
+				a = &ReplicatorStats{Connected: true}
+				agg.Replication[c] = a
+			}
+			a.add(rs)
+		}
 		agg.DeduplicationStatus = st.DeduplicationStatus
 		for name, ss := range st.Subscriptions {
 			a, ok := agg.Subscriptions[name]
@@ -229,6 +269,16 @@ func (b *Broker) metricsHTTP(w http.ResponseWriter, r *http.Request) {
 		{name: "pulsar_consumers_count", help: "Connected consumers.", typ: "gauge"},
 		{name: "pulsar_subscription_back_log", help: "Unacknowledged messages of the subscription.", typ: "gauge"},
 	}
+	repl := []*series{
+		{name: "pulsar_replication_rate_in", help: "Messages per second stored from the remote cluster's replicator.", typ: "gauge"},
+		{name: "pulsar_replication_rate_out", help: "Messages per second replicated to the remote cluster.", typ: "gauge"},
+		{name: "pulsar_replication_throughput_in", help: "Bytes per second stored from the remote cluster's replicator.", typ: "gauge"},
+		{name: "pulsar_replication_throughput_out", help: "Bytes per second replicated to the remote cluster.", typ: "gauge"},
+		{name: "pulsar_replication_backlog", help: "Entries not yet replicated to the remote cluster.", typ: "gauge"},
+		{name: "pulsar_replication_connected_count", help: "Connected replicators to the remote cluster (0 or 1 per topic partition).", typ: "gauge"},
+		{name: "pulsar_replication_delay_in_seconds", help: "Age of the oldest entry not yet replicated to the remote cluster.", typ: "gauge"},
+		{name: "meshfed_replication_duplicates_total", help: "Entries from the remote cluster's replicator dropped as already stored.", typ: "counter"},
+	}
 	for _, t := range b.topicList() {
 		if t.hidden {
 			continue
@@ -254,7 +304,25 @@ func (b *Broker) metricsHTTP(w http.ResponseWriter, r *http.Request) {
 			last := metrics[len(metrics)-1]
 			last.rows = append(last.rows, fmt.Sprintf("%s{%s,subscription=%q} %d", last.name, lbl, name, st.Subscriptions[name].MsgBacklog))
 		}
+		remotes := make([]string, 0, len(st.Replication))
+		for c := range st.Replication {
+			remotes = append(remotes, c)
+		}
+		sort.Strings(remotes)
+		for _, c := range remotes {
+			rs := st.Replication[c]
+			connected := 0.0
+			if rs.Connected {
+				connected = 1
+			}
+			vals := []float64{rs.MsgRateIn, rs.MsgRateOut, rs.MsgThroughputIn, rs.MsgThroughputOut,
+				float64(rs.ReplicationBacklog), connected, float64(rs.ReplicationDelayInSeconds), float64(rs.DuplicatesIn)}
+			for i, v := range vals {
+				repl[i].rows = append(repl[i].rows, fmt.Sprintf("%s{%s,remote_cluster=%q} %g", repl[i].name, lbl, c, v))
+			}
+		}
 	}
+	metrics = append(metrics, repl...)
 	for _, m := range metrics {
 		fmt.Fprintf(&sb, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
 		for _, row := range m.rows {

@@ -137,6 +137,7 @@ func (t *topic) loadCursors() error {
 		}
 		name := unescapeName(strings.TrimSuffix(e.Name(), ".json"))
 		s := newSubscription(t, name, true, wire.SubType(cf.Type), cf.MarkDelete)
+		s.system = strings.HasPrefix(name, replPrefix)
 		for _, r := range cf.Acked {
 			for id := r[0]; id <= r[1] && r[1]-r[0] < 1<<24; id++ {
 				s.acked[id] = struct{}{}

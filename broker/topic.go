@@ -47,13 +47,21 @@ type topic struct {
 	dedup       map[string]uint64        // producer name → highest sequence id accepted; guarded by mu
 	schemas     []*wire.Schema           // version i at index i; guarded by mu
 	waiters     []func(error)            // called after the next cursor flush; guarded by mu
+	// cursorRemovals are cursor files of deleted subscriptions, removed by
+	// the next flush. Guarded by mu.
+	cursorRemovals []string
 	// exclusiveWait queues WaitForExclusive producers until the topic has
 	// no producer. Guarded by mu.
 	exclusiveWait []*exclusiveWaiter
-	closed        bool       // guarded by mu
-	terminated    bool       // no more writes are accepted; guarded by mu
-	stats         topicStats // guarded by mu
-	lastRateAt    time.Time  // guarded by mu
+	// replicators run by remote cluster name. Guarded by mu.
+	replicators map[string]*replicator
+	// replIn counts what replicators of other clusters stored here, by
+	// the cluster they replicate from. Guarded by mu.
+	replIn     map[string]*replInStats
+	closed     bool       // guarded by mu
+	terminated bool       // no more writes are accepted; guarded by mu
+	stats      topicStats // guarded by mu
+	lastRateAt time.Time  // guarded by mu
 }
 
 type topicStats struct {
@@ -93,6 +101,9 @@ type producer struct {
 	exclusive bool
 	// metadata is the producer's user-supplied properties.
 	metadata map[string]string
+	// remote is the cluster a replicator producer (named pulsar.repl.<cluster>)
+	// replicates from; "" for other producers.
+	remote string
 }
 
 func topicDir(root string, n topicName) string {
@@ -117,6 +128,7 @@ func openTopic(b *Broker, n topicName) (*topic, error) {
 		b: b, name: n, full: n.String(), dir: dir, log: l, hidden: hidden, retainTime: retainTime, retainSize: retainSize,
 		appendCh: make(chan *appendReq, 1024), flushCh: make(chan struct{}, 1), stop: make(chan struct{}),
 		producers: map[string]*producer{}, subs: map[string]*subscription{}, dedup: map[string]uint64{},
+		replicators: map[string]*replicator{}, replIn: map[string]*replInStats{},
 		entries: index, lastRateAt: time.Now(),
 	}
 	if len(index) > 0 {
@@ -306,9 +318,23 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 		if hi < seq {
 			hi = seq
 		}
+		dedup := dedupOn
+		if r.p.remote != "" {
+			// An entry from another cluster's replicator: de-duplicated by
+			// the original producer name and sequence ids in its metadata,
+			// whatever the namespace's setting, so that resends after a
+			// replicator restart or a crash of either side store nothing
+			// twice. The record keeps the original ids.
+			dedup = true
+			seq = r.meta.SequenceID
+			hi = max(r.meta.HighestSequenceID, r.send.HighestSequenceID, seq)
+		}
 		last, known := t.dedup[name]
-		if dedupOn && known && seq <= last {
+		if dedup && known && seq <= last {
 			results[i] = appendResult{dup: true, id: -1}
+			if r.p.remote != "" {
+				t.replInLocked(r.p.remote).dups++
+			}
 			continue
 		}
 		if _, ok := saved[name]; !ok {
@@ -350,10 +376,16 @@ func (t *topic) appendBatch(batch []*appendReq, buf []byte) []byte {
 			t.stats.bytesIn += int64(len(r.payload))
 			r.p.msgIn += int64(r.meta.NumMessages)
 			r.p.bytesIn += int64(len(r.payload))
+			if r.p.remote != "" {
+				in := t.replInLocked(r.p.remote)
+				in.msgIn += int64(r.meta.NumMessages)
+				in.bytesIn += int64(len(r.payload))
+			}
 		}
 		for _, s := range t.subs {
 			s.dispatchLocked()
 		}
+		t.wakeReplicatorsLocked()
 		t.b.metrics.add(len(infos), int64(len(buf)), t.b.cfg.Fsync != FsyncOff, now)
 	}
 	t.mu.Unlock()
@@ -482,13 +514,19 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 			t.requestFlushLocked(nil)
 		}
 	}
-	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata), exclusive: exclusive}
+	p := &producer{id: cmd.ProducerID, c: c, t: t, name: name, since: time.Now(), address: c.remote, metadata: kvMap(cmd.Metadata),
+		exclusive: exclusive, remote: replProducerCluster(name)}
 	t.producers[name] = p
 	return p, t.lastSeqLocked(name), version, nil
 }
 
+// lastSeqLocked is the last_sequence_id PRODUCER_SUCCESS returns. A topic
+// that replicates to other clusters returns it even with de-duplication
+// off: the remote clusters drop replicated entries by producer name and
+// sequence id, so a producer with a fixed name must go on numbering after
+// a restart instead of starting again from 0.
 func (t *topic) lastSeqLocked(name string) int64 {
-	if !t.dedupEnabled() {
+	if !t.dedupEnabled() && len(t.replicators) == 0 {
 		return -1
 	}
 	if v, ok := t.dedup[name]; ok {
@@ -609,8 +647,18 @@ func (t *topic) flushCursors() {
 	}
 	waiters := t.waiters
 	t.waiters = nil
+	removals := t.cursorRemovals
+	t.cursorRemovals = nil
 	t.mu.Unlock()
 	var err error
+	// Removals first: a subscription deleted and created again since the
+	// last flush has a job below that writes its new cursor.
+	for _, path := range removals {
+		if e := removeFile(path); e != nil && err == nil {
+			err = e
+			t.b.log.Error("remove cursor", "topic", t.full, "err", e)
+		}
+	}
 	for _, j := range jobs {
 		if e := writeFileAtomic(j.path, j.data, t.b.cfg.Fsync != FsyncOff); e != nil && err == nil {
 			err = e
@@ -650,7 +698,15 @@ func (t *topic) close(remove bool) error {
 	if !remove {
 		_ = t.saveStateLocked()
 	}
+	repls := make([]*replicator, 0, len(t.replicators))
+	for remote, r := range t.replicators {
+		repls = append(repls, r)
+		delete(t.replicators, remote)
+	}
 	t.mu.Unlock()
+	for _, r := range repls {
+		r.halt()
+	}
 	for _, f := range conns {
 		f()
 	}
@@ -678,6 +734,14 @@ func (t *topic) sampleRates(now time.Time) {
 	s.tputOut = float64(s.bytesOut-s.prevOut) / dt
 	s.prevMsgIn, s.prevBytesIn, s.prevMsgOut, s.prevOut = s.msgIn, s.bytesIn, s.msgOut, s.bytesOut
 	t.lastRateAt = now
+	for _, in := range t.replIn {
+		in.rateIn = float64(in.msgIn-in.prevMsg) / dt
+		in.tputIn = float64(in.bytesIn-in.prevByte) / dt
+		in.prevMsg, in.prevByte = in.msgIn, in.bytesIn
+	}
+	for _, r := range t.replicators {
+		r.sampleRates(dt)
+	}
 }
 
 // terminate stops the topic accepting messages: producers are

@@ -29,6 +29,9 @@ func newBenchBrokerCmd() *cobra.Command {
 		policies []string
 		latN     int
 		cpuProf  string
+		repl     bool
+		replRate int
+		replDur  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -40,7 +43,16 @@ measure throughput and publish latency (send to receipt, under load), publish
 and consume them all back with acknowledgements. In the same run, write the
 same bytes to a plain file in chunks of the broker's average group-commit
 size with an fsync after each (the raw disk's sequential write+fsync rate)
-and report the broker/raw ratio.`,
+and report the broker/raw ratio.
+
+With --replication it measures geo-replication instead: two brokers in-process
+(clusters a and c, namespace bench/geo replicated between them through the
+admin API), for each payload size: the produce rate to a namespace of a that
+is not replicated, the rate at which a burst of --messages produced to a
+replicated topic reaches c (and its ratio to the local produce rate), the rate
+at which c catches up on a backlog of --messages built while it was
+unreachable, and the publish-on-a to receive-on-c latency of messages sent at a
+steady --replication-rate for --replication-duration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -64,6 +76,19 @@ and report the broker/raw ratio.`,
 			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+			if repl {
+				fmt.Fprintln(tw, "payload\tlocal produce msg/s\treplicated produce msg/s\treplicated to c msg/s\trepl/local\tcatch-up msg/s\tcatch-up/local\tsteady msg/s\tlag p50 ms\tlag p99 ms\tlag max ms\tlocal p50 ms\tlocal p99 ms\t")
+				for _, size := range sizes {
+					r, err := benchReplication(cmd.Context(), filepath.Join(dir, fmt.Sprintf("repl-%d", size)), messages, size, replRate, replDur)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(tw, "%d B\t%.0f\t%.0f\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+						size, r.localRate, r.replProduceRate, r.replRate, r.replRate/r.localRate, r.catchupRate,
+						r.catchupRate/r.localRate, r.sentRate, r.lagP50, r.lagP99, r.lagMax, r.localLagP50, r.localLagP99)
+				}
+				return tw.Flush()
+			}
 			fmt.Fprintln(tw, "fsync\tpayload\tproduce msg/s\tproduce MB/s\tp50 ms\tp99 ms\tsync p50 ms\tsync p99 ms\tconsume msg/s\tconsume MB/s\tavg commit KiB\traw MB/s\tbroker/raw\t")
 			for _, pol := range policies {
 				for _, size := range sizes {
@@ -86,6 +111,9 @@ and report the broker/raw ratio.`,
 	f.StringSliceVar(&policies, "fsync", []string{string(broker.FsyncBatch), string(broker.FsyncOff)}, "fsync policies to measure")
 	f.IntVar(&latN, "latency-messages", 500, "messages sent one at a time (batching off) for unloaded publish latency")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (broker and client) to this file")
+	f.BoolVar(&repl, "replication", false, "measure geo-replication between two in-process brokers instead of storage (see above)")
+	f.IntVar(&replRate, "replication-rate", 5000, "messages per second sent for the replication lag measurement (with --replication)")
+	f.DurationVar(&replDur, "replication-duration", 10*time.Second, "how long the replication lag measurement sends (with --replication)")
 	return cmd
 }
 

@@ -28,7 +28,17 @@ func newBrokerCmd() *cobra.Command {
 		Long: `Run meshfed's embedded broker: a single-node broker that speaks the Apache
 Pulsar binary protocol (so pulsar-client-go and other Pulsar clients work
 unchanged) and serves the admin REST subset tools need. Topics are stored
-under --data-dir and survive restarts and kill -9.`,
+under --data-dir and survive restarts and kill -9.
+
+Like a Pulsar broker it geo-replicates namespaces to other clusters. Configure
+it through the admin API (pulsar-admin, pulsarctl or pulsaradmin), on every
+broker: create the other clusters (PUT /admin/v2/clusters/{name} with their
+serviceUrl and brokerServiceUrl), allow them for the tenant
+(allowedClusters), and set the namespace's replication clusters
+(POST /admin/v2/namespaces/{tenant}/{ns}/replication). --cluster-name must be
+unique among the brokers replicating to each other. GET
+/admin/v2/brokers/health answers "ok" after a produce and read-back through the
+broker's own storage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lvl slog.Level
@@ -62,7 +72,7 @@ under --data-dir and survive restarts and kill -9.`,
 	f.StringVar(&cfg.ListenAddr, "listen", "127.0.0.1:6650", "address of the Pulsar binary protocol listener")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the admin REST API and /metrics (empty disables it)")
 	f.StringVar(&cfg.AdvertisedAddr, "advertised-address", "", "host or host:port returned to clients in lookups (default: the listen address)")
-	f.StringVar(&cfg.ClusterName, "cluster-name", "standalone", "name of this broker's cluster")
+	f.StringVar(&cfg.ClusterName, "cluster-name", "standalone", "name of this broker's cluster: what other clusters call it, and replicated_from on what it replicates")
 	f.StringVar(&fsync, "fsync", string(broker.FsyncBatch), "when to fsync: batch (group commit per batch of sends), always (one send per fsync) or off")
 	f.BoolVar(&noAuto, "disable-auto-create-topics", false, "reject producers and consumers of topics that were not created through the admin API")
 	f.BoolVar(&cfg.DeduplicationDefault, "deduplication", false, "enable producer de-duplication in namespaces that do not set it")
