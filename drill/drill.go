@@ -554,6 +554,12 @@ func (r *runner) run(ctx context.Context) error {
 	// Stop the stream and read what is still on its way.
 	if st != nil {
 		st.stopProducing()
+		if d := r.cfg.Now().Sub(rep.Timeline.Started); d > 5*time.Second {
+			if got := float64(st.sent.Load()) / d.Seconds(); got < 0.8*r.cfg.Rate {
+				r.note("the stream sent %d messages in %.1fs: %.1f msg/s of the %g asked (the drill's process was held up: a loaded machine?)",
+					st.sent.Load(), d.Seconds(), got, r.cfg.Rate)
+			}
+		}
 		if err := st.flush(); err != nil {
 			r.note("input stream: %v", err)
 		}

@@ -134,6 +134,8 @@ type stream struct {
 	// written now. Appended to by the drill's goroutine only, under mu.
 	targets []target
 	cur     atomic.Int32
+	// sent counts the messages sent so far, acknowledged or not.
+	sent atomic.Int64
 
 	readers  []pulsar.Reader
 	readCtx  context.Context
@@ -329,6 +331,7 @@ func (s *stream) produce(stop context.Context, rate float64) {
 	defer t.Stop()
 	for seq := int64(0); ; seq++ {
 		s.send(context.Background(), seq)
+		s.sent.Add(1)
 		select {
 		case <-stop.Done():
 			return
