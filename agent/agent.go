@@ -30,6 +30,11 @@ type Agent struct {
 	epochs *epochBook
 	pulsar *pulsarClients
 	pkgs   *packageCache
+	probe  *brokerProbe
+
+	// brokerReachable is the broker probe's latest verdict, sent with
+	// every heartbeat.
+	brokerReachable atomic.Bool
 
 	// lastRenewed is the send time (UnixNano) of the last successful
 	// heartbeat; the lease runs from it.
@@ -87,6 +92,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.pulsar = newPulsarClients(a)
 	a.pkgs = newPackageCache(a)
+	a.probe = newBrokerProbe(a)
 	return a, nil
 }
 
@@ -98,8 +104,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.register(ctx); err != nil {
 		return err
 	}
+	// The cluster list (for the admin URL) arrives with the first list;
+	// until the first probe answers, the broker counts as reachable.
+	a.brokerReachable.Store(true)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.probeLoop(ctx) }()
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	go func() { defer wg.Done(); a.watchLoop(ctx) }()
 	go func() { defer wg.Done(); a.reportLoop(ctx) }()
@@ -162,7 +172,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		err := a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 			hctx, cancel := context.WithTimeout(ctx, every*2)
 			defer cancel()
-			resp, err = meshfedv1.NewAgentServiceClient(conn).Heartbeat(hctx, &meshfedv1.HeartbeatRequest{Name: a.cfg.Name, BrokerReachable: a.pulsar.ownReachable()})
+			resp, err = meshfedv1.NewAgentServiceClient(conn).Heartbeat(hctx, &meshfedv1.HeartbeatRequest{Name: a.cfg.Name, BrokerReachable: a.brokerReachable.Load()})
 			return err
 		})
 		wasValid := a.leaseValid()
@@ -188,6 +198,22 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		}
 		if wasValid != a.leaseValid() {
 			a.poke()
+		}
+	}
+}
+
+// probeLoop probes the agent's own broker every heartbeat interval.
+func (a *Agent) probeLoop(ctx context.Context) {
+	for {
+		a.brokerReachable.Store(a.probe.check(ctx))
+		every := time.Duration(a.heartbeatEvery.Load())
+		if every <= 0 {
+			every = 500 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
 		}
 	}
 }

@@ -37,11 +37,21 @@ type testFed struct {
 
 func newFederation(t testing.TB, clusters ...string) *testFed {
 	t.Helper()
+	return newFederationWith(t, nil, clusters...)
+}
+
+// newFederationWith is newFederation with the control plane's config
+// adjusted by cfg (nil: unchanged).
+func newFederationWith(t testing.TB, cfg func(*controlplane.Config), clusters ...string) *testFed {
+	t.Helper()
 	srv := controlplane.TestServer(t, func(c *controlplane.Config) {
 		c.AgentLease = 2 * time.Second
 		c.AgentTTL = 3 * time.Second
 		c.HeartbeatInterval = 200 * time.Millisecond
 		c.SchedulerInterval = 200 * time.Millisecond
+		if cfg != nil {
+			cfg(c)
+		}
 	})
 	controlplane.WaitForLeader(t, srv)
 	f := &testFed{srv: srv, brokers: map[string]*broker.Broker{}}
@@ -80,8 +90,19 @@ func (f *testFed) apply(t testing.TB, objs ...*meshfedv1.Object) {
 // startAgent runs an agent until the returned stop function is called.
 func (f *testFed) startAgent(t testing.TB, name, cluster, dataDir string) (stop func()) {
 	t.Helper()
-	a, err := New(Config{Name: name, Cluster: cluster, Servers: []string{f.srv.GRPCAddr()}, DataDir: dataDir,
-		ReportInterval: 200 * time.Millisecond, Logger: quiet()})
+	return f.startAgentWith(t, name, cluster, dataDir, nil)
+}
+
+// startAgentWith is startAgent with the agent's config adjusted by cfg
+// (nil: unchanged).
+func (f *testFed) startAgentWith(t testing.TB, name, cluster, dataDir string, cfg func(*Config)) (stop func()) {
+	t.Helper()
+	c := Config{Name: name, Cluster: cluster, Servers: []string{f.srv.GRPCAddr()}, DataDir: dataDir,
+		ReportInterval: 200 * time.Millisecond, Logger: quiet().With("agent", name)}
+	if cfg != nil {
+		cfg(&c)
+	}
+	a, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}

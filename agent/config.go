@@ -9,6 +9,12 @@ import (
 	"google.golang.org/grpc"
 )
 
+// Defaults of Config's durations.
+const (
+	DefaultFallbackRewind      = 5 * time.Second
+	DefaultProducerIdleTimeout = time.Minute
+)
+
 // Config configures an agent.
 type Config struct {
 	// Name is the agent's unique name. Required.
@@ -38,6 +44,14 @@ type Config struct {
 	ReportInterval time.Duration
 	// ResyncInterval forces a full reconcile pass at least this often. Zero: 10s.
 	ResyncInterval time.Duration
+	// FallbackRewind is how far before the home instance's watermark a
+	// fallback instance starts a subscription it has to create on the
+	// geo-replicated copy of its input. Zero: DefaultFallbackRewind.
+	FallbackRewind time.Duration
+	// ProducerIdleTimeout closes an effectively-once producer (one per
+	// input partition, original producer and output topic) after this long
+	// without a send. Zero: DefaultProducerIdleTimeout.
+	ProducerIdleTimeout time.Duration
 	// Logger receives structured logs. Nil: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (tests inject one). Nil: time.Now.
@@ -60,6 +74,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ResyncInterval == 0 {
 		c.ResyncInterval = 10 * time.Second
+	}
+	if c.FallbackRewind < 0 {
+		return errors.New("fallback rewind must not be negative (--fallback-rewind)")
+	}
+	if c.FallbackRewind == 0 {
+		c.FallbackRewind = DefaultFallbackRewind
+	}
+	if c.ProducerIdleTimeout <= 0 {
+		c.ProducerIdleTimeout = DefaultProducerIdleTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -13,7 +13,6 @@ import (
 	"github.com/meshfed/meshfed/agent/runtime"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -40,6 +39,12 @@ type instance struct {
 	done   chan struct{}
 
 	received, processed, failed atomic.Uint64
+	// deduplicated counts effectively-once outputs not written because the
+	// output topic held them; unproven counts effectively-once inputs
+	// processed at-least-once.
+	deduplicated, unproven atomic.Uint64
+	// attrs label the current run's metrics; nil before the first run.
+	attrs atomic.Pointer[metric.MeasurementOption]
 
 	// mu guards state, since and lastErr.
 	mu      sync.Mutex
@@ -85,6 +90,7 @@ func (i *instance) status() *meshfedv1.InstanceStatus {
 		Index: i.asg.GetSpec().GetIndex(), Agent: i.a.cfg.Name, Cluster: i.a.cfg.Cluster,
 		State: i.state, Since: timestamppb.New(i.since), LastError: i.lastErr,
 		Received: i.received.Load(), Processed: i.processed.Load(), Failed: i.failed.Load(),
+		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(),
 	}
 }
 
@@ -107,7 +113,7 @@ func (i *instance) run(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			err = errors.New("instance exited unexpectedly")
+			err = errInstanceExited
 		}
 		i.logger.Warn("instance failed; restarting", "err", err, "backoff", backoff)
 		i.setState(federation.StateFailed, err.Error())
@@ -199,13 +205,28 @@ func (i *instance) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	subType := pulsar.Shared
-	if i.guarantee() == effectivelyOnce {
-		subType = pulsar.Failover
+	g := i.guarantee()
+	subType, mode := pulsar.Shared, ackEach
+	switch g {
+	case effectivelyOnce:
+		subType, mode = pulsar.Failover, ackInOrder
+	case atMostOnce:
+		mode = ackOnReceipt
 	}
+	md := i.asg.GetMetadata()
+	st := newFnState(i.a, &meshfedv1.StateScope{Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Mesh: i.asg.GetSpec().GetMesh(), Function: i.asg.GetSpec().GetFunction()},
+		fmt.Sprintf("%s/%s/%s@%d#%d", md.GetTenant(), md.GetNamespace(), md.GetName(), i.epoch, time.Now().UnixNano()))
 	pos := pulsar.SubscriptionPositionLatest
 	if spec.GetInput().GetSubscriptionPosition() == "earliest" {
 		pos = pulsar.SubscriptionPositionEarliest
+	}
+	if i.readsReplicatedCopy() {
+		// A fallback never starts at latest: that would skip the
+		// replicated backlog the home instance had not processed.
+		pos = pulsar.SubscriptionPositionEarliest
+		if n, err := i.prepareFallbackSubscription(ctx, st); err != nil {
+			i.logger.Warn("could not position every fallback subscription at the home instance's watermark; the rest start at the earliest message", "err", err, "created", n)
+		}
 	}
 	consumer, err := in.Subscribe(pulsar.ConsumerOptions{
 		Topics:                      spec.GetInput().GetTopics(),
@@ -220,10 +241,12 @@ func (i *instance) runOnce(ctx context.Context) error {
 		return fmt.Errorf("subscribe to %v on cluster %s: %w", spec.GetInput().GetTopics(), spec.GetInput().GetCluster(), err)
 	}
 	defer consumer.Close()
-	md := i.asg.GetMetadata()
-	st := newFnState(i.a, &meshfedv1.StateScope{Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Mesh: i.asg.GetSpec().GetMesh(), Function: i.asg.GetSpec().GetFunction()},
-		fmt.Sprintf("%s/%s/%s@%d#%d", md.GetTenant(), md.GetNamespace(), md.GetName(), i.epoch, time.Now().UnixNano()))
-	prods := newProducerSet(i, out, in)
+	if spec.GetInput().GetCluster() == i.a.cfg.Cluster && len(spec.GetInput().GetTopics()) > 0 {
+		i.a.probe.useTopic(i.key, spec.GetInput().GetTopics()[0])
+		defer i.a.probe.useTopic(i.key, "")
+	}
+	failure := newRunFailure()
+	prods := newProducerSet(i, out, in, failure)
 	defer prods.closeAll()
 	logger := i.logger
 	if lt := spec.GetLogTopic(); lt != "" {
@@ -233,61 +256,122 @@ func (i *instance) runOnce(ctx context.Context) error {
 		function: i.asg.GetSpec().GetFunction(), index: int(i.asg.GetSpec().GetIndex()), config: spec.GetConfig().AsMap(), logger: logger}
 	fctx.attrs = metric.WithAttributes(attribute.String("tenant", fctx.tenant), attribute.String("namespace", fctx.namespace),
 		attribute.String("mesh", fctx.mesh), attribute.String("function", fctx.function), attribute.Int("instance", fctx.index))
-	ack := newAcker(consumer, st, i.logger)
+	i.attrs.Store(&fctx.attrs)
+	shared := subType == pulsar.Shared
+	index := i.asg.GetSpec().GetIndex()
+	ack := newAcker(consumer, st, i.logger, mode, func(p string) string { return watermarkKey(p, shared, index) }, failure, i.a.cfg.Now)
 	ackDone := make(chan struct{})
 	go func() { defer close(ackDone); ack.run() }()
 	// Producers close (and deliver their last receipts) before the acker
 	// stops, so outputs sent before the stop are acknowledged.
 	defer func() { prods.closeAll(); ack.close(); <-ackDone }()
+	var ids *inputIdentities
+	if g == effectivelyOnce {
+		ids = newInputIdentities(in, ack, i.a.cfg.Now, func() { mLookBacks.Add(context.Background(), 1, fctx.attrs) })
+	}
 
 	i.setState(federation.StateRunning, "")
-	i.logger.Info("instance running", "subscription", i.subscriptionName(), "type", subType, "guarantee", i.guarantee())
+	i.logger.Info("instance running", "subscription", i.subscriptionName(), "type", subType, "guarantee", g, "fallback", i.readsReplicatedCopy())
+	if !i.runsInFailoverCluster() && len(spec.GetFailover().GetClusters()) > 0 {
+		cctx, cancel := context.WithCancel(ctx)
+		cleaned := make(chan struct{})
+		go func() { defer close(cleaned); i.removeFallbackSubscriptions(cctx) }()
+		defer func() { cancel(); <-cleaned }()
+	}
+	idle := time.NewTicker(max(i.a.cfg.ProducerIdleTimeout/4, 10*time.Millisecond))
+	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			prods.flush()
 			return nil
-		case err := <-prods.fatal:
-			return err
+		case <-failure.done():
+			return failure.error()
+		case <-idle.C:
+			if n := prods.closeIdle(i.a.cfg.ProducerIdleTimeout); n > 0 {
+				i.logger.Debug("closed idle effectively-once producers", "count", n)
+			}
 		case cm, ok := <-consumer.Chan():
 			if !ok {
-				return errors.New("consumer closed")
+				return errInstanceExited
 			}
-			i.handle(ctx, fn, fctx, consumer, prods, ack, cm.Message)
+			if failure.failed() {
+				// Nothing after a failed input: it is redelivered first.
+				return failure.error()
+			}
+			if err := i.handle(ctx, fn, fctx, consumer, prods, ack, ids, failure, cm.Message); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-var (
-	meter      = otel.Meter("github.com/meshfed/meshfed/agent")
-	tracer     = otel.Tracer("github.com/meshfed/meshfed/agent")
-	propagator = propagation.TraceContext{}
+// countDeduplicated counts an output not written because the output topic
+// already held it.
+func (i *instance) countDeduplicated(by string) {
+	i.deduplicated.Add(1)
+	if attrs := i.attrs.Load(); attrs != nil {
+		mDeduplicated.Add(context.Background(), 1, *attrs, metric.WithAttributes(attribute.String("by", by)))
+	}
+}
 
-	mReceived, _  = meter.Int64Counter("pulsar_function_received", metric.WithDescription("Messages received by function instances."))
-	mProcessed, _ = meter.Int64Counter("pulsar_function_processed_successfully", metric.WithDescription("Messages processed successfully."))
-	mUserExc, _   = meter.Int64Counter("pulsar_function_user_exceptions", metric.WithDescription("Messages the function failed on."))
-	mSystemExc, _ = meter.Int64Counter("pulsar_function_system_exceptions", metric.WithDescription("Messages that failed outside the function (sends, state)."))
-	mLatency, _   = meter.Float64Histogram("pulsar_function_process_latency_ms", metric.WithDescription("Time the function took per message."),
-		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 50, 100, 500, 1000))
-)
+// countUnproven counts an input processed at-least-once under
+// effectively_once.
+func (i *instance) countUnproven(why string, msg pulsar.Message) {
+	i.unproven.Add(1)
+	if attrs := i.attrs.Load(); attrs != nil {
+		mUnproven.Add(context.Background(), 1, *attrs, metric.WithAttributes(attribute.String("reason", why)))
+	}
+	i.logger.Debug("input processed at-least-once: identity unproven", "reason", why, "topic", msg.Topic(), "id", msg.ID().String(),
+		"producer", msg.ProducerName(), "publish_time", msg.PublishTime())
+}
 
-// handle processes one input message under the instance's guarantee.
-func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnContext, consumer pulsar.Consumer, prods *producerSet, ack *acker, msg pulsar.Message) {
+// clusterProperty names the cluster an output was produced in.
+const clusterProperty = "meshfed-cluster"
+
+// handle processes one input message under the instance's guarantee. An
+// error stops the run (the instance restarts).
+func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnContext, consumer pulsar.Consumer, prods *producerSet, ack *acker,
+	ids *inputIdentities, failure *runFailure, msg pulsar.Message) error {
 	attrs := fctx.attrs
 	i.received.Add(1)
 	mReceived.Add(ctx, 1, attrs)
 	g := i.guarantee()
+	tk := ack.track(msg)
 	if g == atMostOnce {
 		_ = consumer.Ack(msg)
+	}
+	var id identity
+	if ids != nil {
+		var err error
+		if id, err = ids.identify(ctx, msg); err != nil {
+			return err
+		}
 	}
 	mctx := propagator.Extract(ctx, propagation.MapCarrier(msg.Properties()))
 	mctx, span := tracer.Start(mctx, "meshfed.process", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.source", msg.Topic()), attribute.String("meshfed.function", fctx.function)))
 	defer span.End()
 
+	// fail ends an input that could not be completed: under
+	// effectively_once the instance restarts (a negative acknowledgement
+	// would let later inputs overtake it); otherwise it is redelivered.
+	fail := func(err error) {
+		if g == effectivelyOnce {
+			failure.fail(err)
+			return
+		}
+		ack.nack(tk)
+	}
 	in := &runtime.Message{Topic: msg.Topic(), Key: msg.Key(), Payload: msg.Payload(), Properties: msg.Properties(),
 		EventTime: msg.EventTime(), PublishTime: msg.PublishTime(), ProducerName: msg.ProducerName()}
 	outs, err := i.process(mctx, fn, fctx, in, attrs)
+	if ids != nil && id.verdict == proven && len(outs) > maxOutputsPerInput {
+		id = identity{verdict: unproven, why: unprovenOutputs}
+	}
+	if ids != nil && id.verdict == unproven {
+		i.countUnproven(id.why, msg)
+	}
 	if err != nil {
 		i.failed.Add(1)
 		mUserExc.Add(ctx, 1, attrs)
@@ -296,69 +380,56 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 		if dlq := i.spec().GetDeadLetterTopic(); dlq != "" && g != atMostOnce {
 			prods.sendDLQ(mctx, dlq, msg, err, func(sendErr error) {
 				if sendErr != nil {
-					consumer.Nack(msg)
+					i.setError(sendErr)
+					fail(sendErr)
 					return
 				}
-				ack.done(msg)
+				ack.done(tk)
 			})
-			return
+			return nil
 		}
-		if g != atMostOnce {
-			// Retries are exhausted and there is nowhere to park the
-			// message: count it failed and move on.
-			ack.done(msg)
-		}
-		return
+		// Retries are exhausted and there is nowhere to park the message:
+		// count it failed and move on.
+		ack.done(tk)
+		return nil
 	}
 	if len(outs) == 0 {
 		i.processed.Add(1)
 		mProcessed.Add(ctx, 1, attrs)
-		if g != atMostOnce {
-			ack.done(msg)
-		}
-		return
+		ack.done(tk)
+		return nil
 	}
 	props := func(o runtime.Output) map[string]string {
-		p := make(map[string]string, len(o.Properties)+2)
+		p := make(map[string]string, len(o.Properties)+3)
 		for k, v := range o.Properties {
 			p[k] = v
 		}
 		propagator.Inject(mctx, propagation.MapCarrier(p))
+		p[clusterProperty] = i.a.cfg.Cluster
 		return p
 	}
 	remaining := atomic.Int32{}
 	remaining.Store(int32(len(outs)))
-	failedSend := atomic.Bool{}
+	// firstErr keeps the first failed send's error.
+	var firstErr atomic.Pointer[error]
 	finish := func(err error) {
 		if err != nil {
-			failedSend.Store(true)
+			firstErr.CompareAndSwap(nil, &err)
 			i.setError(err)
 		}
 		if remaining.Add(-1) != 0 {
 			return
 		}
-		if failedSend.Load() {
+		if e := firstErr.Load(); e != nil {
 			mSystemExc.Add(context.Background(), 1, attrs)
 			if g != atMostOnce {
-				consumer.Nack(msg)
+				fail(*e)
 			}
 			return
 		}
 		i.processed.Add(1)
 		mProcessed.Add(context.Background(), 1, attrs)
-		if g != atMostOnce {
-			ack.done(msg)
-		}
-	}
-	var base int64 = -1
-	if g == effectivelyOnce {
-		p, err := inputPosition(msg)
-		if err != nil {
-			i.setError(err)
-			consumer.Nack(msg)
-			return
-		}
-		base = p
+		ack.done(tk)
 	}
 	for k, o := range outs {
 		topic := o.Topic
@@ -366,22 +437,19 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 			topic = i.spec().GetOutput().GetTopic()
 		}
 		if topic == "" {
-			finish(fmt.Errorf("function returned an output but spec.output.topic is not set and the output names no topic"))
+			finish(errors.New("function returned an output but spec.output.topic is not set and the output names no topic"))
 			continue
 		}
 		pm := &pulsar.ProducerMessage{Key: o.Key, Payload: o.Payload, Properties: props(o), EventTime: msg.EventTime()}
-		if base >= 0 {
-			if k >= maxOutputsPerInput {
-				finish(fmt.Errorf("effectively_once allows at most %d outputs per input message", maxOutputsPerInput))
-				continue
-			}
-			seq := base*maxOutputsPerInput + int64(k)
+		if ids != nil && id.verdict == proven {
+			seq := sequenceID(msg.PublishTime().UnixMilli(), id.ordinal, k)
 			pm.SequenceID = &seq
-			prods.sendEO(mctx, msg.Topic(), topic, pm, finish)
+			prods.sendEO(mctx, eoKey{partition: msg.Topic(), producer: msg.ProducerName(), topic: topic}, pm, finish)
 			continue
 		}
 		prods.send(mctx, topic, pm, finish)
 	}
+	return nil
 }
 
 // process runs the function with the spec's timeout, retrying up to maxMessageRetry times.
@@ -414,29 +482,3 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 // defaultProcessTimeout bounds one Process call when spec.timeout is unset,
 // so a function that never answers cannot stall its instance forever.
 const defaultProcessTimeout = time.Minute
-
-// maxOutputsPerInput bounds the outputs of one input under effectively_once:
-// output sequence ids are input position × maxOutputsPerInput + output index.
-const maxOutputsPerInput = 1024
-
-// inputPosition maps a message to a number that grows with its position in
-// its partition and is the same every time the message is redelivered:
-// the broker-assigned index when the broker adds index metadata (Pulsar's
-// AppendIndexMetadataInterceptor), else the message id packed into bits.
-func inputPosition(msg pulsar.Message) (int64, error) {
-	if idx := msg.Index(); idx != nil {
-		if *idx >= 1<<52 {
-			return 0, fmt.Errorf("effectively_once: broker index %d too large", *idx)
-		}
-		return int64(*idx), nil
-	}
-	id := msg.ID()
-	ledger, entry, batch := id.LedgerID(), id.EntryID(), int64(id.BatchIdx())
-	if batch < 0 {
-		batch = 0
-	}
-	if ledger < 0 || ledger >= 1<<19 || entry < 0 || entry >= 1<<22 || batch >= 1<<12 {
-		return 0, fmt.Errorf("effectively_once: message id %d:%d:%d does not fit the packed sequence space; enable broker index metadata (AppendIndexMetadataInterceptor)", ledger, entry, batch)
-	}
-	return ledger<<34 | entry<<12 | batch, nil
-}

@@ -4,27 +4,75 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
+	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/admin"
 )
 
 // pulsarClients holds one pulsar-client-go client per cluster the agent's
-// instances talk to, keyed by service URL.
+// instances talk to, keyed by service URL, and one pulsaradmin client per
+// admin URL.
 type pulsarClients struct {
 	a *Agent
 
-	// mu guards clients.
+	// mu guards clients and admins.
 	mu      sync.Mutex
 	clients map[string]pulsar.Client
+	admins  map[string]adminClient
 }
 
+// adminClient is the part of pulsaradmin's client the agent uses.
+type adminClient interface {
+	Brokers() admin.Brokers
+	Namespaces() admin.Namespaces
+	Subscriptions() admin.Subscriptions
+	Topics() admin.Topics
+}
+
+var _ adminClient = pulsaradmin.Client(nil)
+
 func newPulsarClients(a *Agent) *pulsarClients {
-	return &pulsarClients{a: a, clients: map[string]pulsar.Client{}}
+	return &pulsarClients{a: a, clients: map[string]pulsar.Client{}, admins: map[string]adminClient{}}
+}
+
+// adminURL returns the Pulsar admin URL of a cluster (the agent's own
+// cluster may be overridden by --pulsar-admin-url).
+func (p *pulsarClients) adminURL(cluster string) (string, error) {
+	if cluster == p.a.cfg.Cluster && p.a.cfg.PulsarAdminURL != "" {
+		return p.a.cfg.PulsarAdminURL, nil
+	}
+	c, err := p.a.cluster(cluster)
+	if err != nil {
+		return "", err
+	}
+	if c.GetSpec().GetAdminUrl() == "" {
+		return "", fmt.Errorf("cluster %q: %w", cluster, errNoAdminURL)
+	}
+	return c.GetSpec().GetAdminUrl(), nil
+}
+
+// admin returns the pulsaradmin client of a cluster, creating it on first use.
+func (p *pulsarClients) admin(cluster string) (adminClient, error) {
+	u, err := p.adminURL(cluster)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.admins[u]; ok {
+		return c, nil
+	}
+	c, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: strings.TrimRight(u, "/")})
+	if err != nil {
+		return nil, fmt.Errorf("pulsar admin client for cluster %q (%s): %w", cluster, u, err)
+	}
+	p.admins[u] = c
+	return c, nil
 }
 
 // serviceURL returns the Pulsar URL of a cluster (the agent's own cluster
@@ -67,24 +115,6 @@ func (p *pulsarClients) get(cluster string) (pulsar.Client, error) {
 	return c, nil
 }
 
-// ownReachable probes the agent's own broker with a TCP connect.
-func (p *pulsarClients) ownReachable() bool {
-	u, err := p.serviceURL(p.a.cfg.Cluster)
-	if err != nil {
-		return false
-	}
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return false
-	}
-	conn, err := net.DialTimeout("tcp", parsed.Host, time.Second)
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
-}
-
 func (p *pulsarClients) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -92,6 +122,7 @@ func (p *pulsarClients) closeAll() {
 		c.Close()
 		delete(p.clients, u)
 	}
+	clear(p.admins)
 }
 
 // minLevel drops records below a level (pulsar-client-go logs every

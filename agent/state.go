@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +68,45 @@ func (s *fnState) loadLocked(ctx context.Context, key string) error {
 	return nil
 }
 
+// reservedStatePrefix starts the state keys meshfed keeps for itself
+// (input watermarks); functions can neither read nor write them.
+const reservedStatePrefix = "__meshfed/"
+
+func checkUserKey(key string) error {
+	if strings.HasPrefix(key, reservedStatePrefix) {
+		return fmt.Errorf("state key %q: %w", key, ErrReservedStateKey)
+	}
+	return nil
+}
+
+// readInternal reads keys of meshfed's own (not through the cache):
+// present keys with a value, by key.
+func (s *fnState) readInternal(ctx context.Context, keys []string) (map[string][]byte, error) {
+	var resp *meshfedv1.GetStateResponse
+	err := s.a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, Keys: keys})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	out := map[string][]byte{}
+	for i, v := range resp.GetValues() {
+		key := v.GetKey()
+		if key == "" && i < len(keys) {
+			key = keys[i]
+		}
+		if v.GetExists() && !v.GetIsCounter() {
+			out[key] = v.GetValue()
+		}
+	}
+	return out, nil
+}
+
 func (s *fnState) IncrCounter(ctx context.Context, key string, delta int64) (int64, error) {
+	if err := checkUserKey(key); err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.loadLocked(ctx, key); err != nil {
@@ -82,6 +121,9 @@ func (s *fnState) IncrCounter(ctx context.Context, key string, delta int64) (int
 }
 
 func (s *fnState) GetCounter(ctx context.Context, key string) (int64, error) {
+	if err := checkUserKey(key); err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.loadLocked(ctx, key); err != nil {
@@ -91,6 +133,9 @@ func (s *fnState) GetCounter(ctx context.Context, key string) (int64, error) {
 }
 
 func (s *fnState) PutState(ctx context.Context, key string, value []byte) error {
+	if err := checkUserKey(key); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.loadLocked(ctx, key); err != nil {
@@ -111,6 +156,9 @@ func (s *fnState) PutState(ctx context.Context, key string, value []byte) error 
 }
 
 func (s *fnState) GetState(ctx context.Context, key string) ([]byte, error) {
+	if err := checkUserKey(key); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.loadLocked(ctx, key); err != nil {
@@ -119,15 +167,16 @@ func (s *fnState) GetState(ctx context.Context, key string) ([]byte, error) {
 	return s.values[key], nil
 }
 
-// flush commits buffered changes. A commit whose outcome is unknown (the
+// flush commits buffered changes, with extra (meshfed's own writes) in
+// the same commit. A commit whose outcome is unknown (the
 // leader changed mid-commit, a server stopped answering) is retried with the
 // same writer and sequence, which the control plane applies at most once.
 // If it still fails the cache is dropped (it may hold changes that were
 // never committed) and the error returned, so the caller does not
 // acknowledge the inputs.
-func (s *fnState) flush(ctx context.Context) error {
+func (s *fnState) flush(ctx context.Context, extra ...*meshfedv1.StateOp) error {
 	s.mu.Lock()
-	ops := s.pending
+	ops := append(s.pending, extra...)
 	s.pending = nil
 	if len(ops) > 0 {
 		s.seq++

@@ -202,6 +202,8 @@ func TestSubscriptionAdmin(t *testing.T) {
 		t.Fatalf("after reset to time: %s, want the message published after it", got)
 	}
 	wantCode(t, "reset unknown", admin.Subscriptions().ResetCursorToTimestamp(tn, "nope", 0), http.StatusNotFound)
+	wantCode(t, "delete with a consumer", admin.Subscriptions().Delete(tn, "fwd"), http.StatusPreconditionFailed)
+	must(t, "force delete", admin.Subscriptions().ForceDelete(tn, "fwd"))
 	must(t, "delete", admin.Subscriptions().Delete(tn, "at3"))
 	wantCode(t, "delete again", admin.Subscriptions().Delete(tn, "at3"), http.StatusNotFound)
 }
@@ -259,8 +261,11 @@ func TestHealthCheck(t *testing.T) {
 	}
 	st, err := b.Stats(b.heartbeatTopic())
 	must(t, "heartbeat stats", err)
-	if st.MsgInCounter != 3 {
-		t.Fatalf("heartbeat topic stored %d messages, want 3", st.MsgInCounter)
+	if st.MsgInCounter != 3 || st.MsgOutCounter != 3 {
+		t.Fatalf("heartbeat topic stored %d and dispatched %d messages, want 3 and 3", st.MsgInCounter, st.MsgOutCounter)
+	}
+	if len(st.Subscriptions) != 0 || len(st.Publishers) != 0 {
+		t.Fatalf("health check left %d subscriptions and %d producers", len(st.Subscriptions), len(st.Publishers))
 	}
 	// With the protocol listener gone the check fails with an error.
 	b.ln.Close()

@@ -215,7 +215,7 @@ func (b *Broker) resetCursorHTTP(w http.ResponseWriter, r *http.Request) {
 
 // deleteSubscriptionHTTP deletes a subscription (from every partition of
 // a partitioned topic). With ?force=true connected consumers are
-// disconnected first; otherwise they make it fail with 409.
+// disconnected first; otherwise they make it fail with 412, as in Pulsar.
 func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) {
 	n, err := topicOf(r)
 	if err != nil {
@@ -244,6 +244,10 @@ func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 		err = t.deleteSubscription(sub)
 		switch {
 		case errors.Is(err, ErrSubscriptionNotFound):
+		case errors.Is(err, ErrConsumerBusy):
+			// Pulsar's answer: 412.
+			httpError(w, errorf(ErrPrecondition, "Subscription has active connected consumers: %v", err))
+			return
 		case err != nil:
 			httpError(w, err)
 			return

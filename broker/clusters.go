@@ -207,7 +207,7 @@ func (b *Broker) putCluster(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateCluster replaces a cluster's data (POST): 404 if it is unknown.
-// Replicators to it reconnect to the new URL.
+// Replicators to it reconnect to the new URL before the call returns.
 func (b *Broker) updateCluster(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("cluster")
 	d, err := readClusterData(r)
@@ -215,23 +215,19 @@ func (b *Broker) updateCluster(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	changed := false
-	defer func() {
-		if changed {
-			b.syncReplication()
+	update := func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if _, ok := b.clusterDataLocked(name); !ok {
+			return errorf(ErrClusterNotFound, "Cluster %s does not exist", name)
 		}
-	}()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.clusterDataLocked(name); !ok {
-		httpError(w, errorf(ErrClusterNotFound, "Cluster %s does not exist", name))
-		return
+		return b.setClusterLocked(name, d)
 	}
-	if err := b.setClusterLocked(name, d); err != nil {
+	if err := update(); err != nil {
 		httpError(w, err)
 		return
 	}
-	changed = true
+	b.syncReplication()
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -310,31 +306,32 @@ func (b *Broker) setReplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clusters = dedupNames(clusters)
-	changed := false
-	defer func() {
-		if changed {
-			b.syncReplication()
+	set := func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		p, ok := b.meta.Namespaces[ns]
+		if !ok {
+			return errorf(ErrNamespaceNotFound, "Namespace %s does not exist", ns)
 		}
-	}()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p, ok := b.meta.Namespaces[ns]
-	if !ok {
-		httpError(w, errorf(ErrNamespaceNotFound, "Namespace %s does not exist", ns))
-		return
+		if err := b.validateReplicationLocked(r.PathValue("tenant"), clusters); err != nil {
+			return err
+		}
+		old := p.ReplicationClusters
+		p.ReplicationClusters = clusters
+		if err := b.saveMetadataLocked(); err != nil {
+			p.ReplicationClusters = old
+			return err
+		}
+		return nil
 	}
-	if err := b.validateReplicationLocked(r.PathValue("tenant"), clusters); err != nil {
+	if err := set(); err != nil {
 		httpError(w, err)
 		return
 	}
-	old := p.ReplicationClusters
-	p.ReplicationClusters = clusters
-	if err := b.saveMetadataLocked(); err != nil {
-		p.ReplicationClusters = old
-		httpError(w, err)
-		return
-	}
-	changed = true
+	// Replicators follow before the answer: a cursor of a new replicator
+	// starts at the end of the topic, so what is produced after this call
+	// returns is replicated.
+	b.syncReplication()
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -31,18 +31,20 @@ func (b *Broker) isHeartbeat(n topicName) bool {
 	return n.tenant == heartbeatTenant && n.namespace == b.cfg.ClusterName && n.local == "healthcheck"
 }
 
-// HealthCheck does what Pulsar's broker health check does: it produces a
-// message to an internal heartbeat topic through the broker's own
-// binary-protocol listener, waits for the durable receipt, and reads the
-// stored entry back from the topic's storage by the message id the
-// receipt names. It returns nil only if the bytes read back are the ones
-// sent. Checks run one at a time.
+// HealthCheck does what Pulsar's broker health check does: through the
+// broker's own binary-protocol listener it produces a message to an
+// internal heartbeat topic, waits for the durable receipt, and reads the
+// message back with a reader starting at the id the receipt names (the
+// broker dispatches it from the segment file). It returns nil only if the
+// bytes read back are the ones sent. Checks run one at a time.
 func (b *Broker) HealthCheck(ctx context.Context) error {
 	b.healthMu.Lock()
 	defer b.healthMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
-	c, err := dialBroker(ctx, b.ServiceURL())
+	// The listener's own address, not the advertised one, which may only
+	// resolve for clients elsewhere.
+	c, err := dialBroker(ctx, "pulsar://"+b.ln.Addr().String())
 	if err != nil {
 		return fmt.Errorf("health check: %w", err)
 	}
@@ -94,26 +96,36 @@ func (b *Broker) HealthCheck(ctx context.Context) error {
 	if receipt.MessageID == nil || receipt.MessageID.EntryID < 0 {
 		return errors.New("health check: the send receipt carries no stored message id")
 	}
-	t, err := b.getTopic(topic, false)
-	if err != nil {
-		return fmt.Errorf("health check: %w", err)
+	// Consume it: a reader starting at the id the receipt names gets the
+	// entry read back from the segment file.
+	at := *receipt.MessageID
+	reqID := b.healthReq.Add(1)
+	if err := c.write(wire.AppendFrame(nil, wire.SubscribeCmd(topic, "meshfed-healthcheck", 1, reqID, at)),
+		wire.AppendFrame(nil, wire.FlowCmd(1, 1))); err != nil {
+		return fmt.Errorf("health check: subscribe: %w", err)
 	}
-	stored, err := t.readEntry(receipt.MessageID.LedgerID, receipt.MessageID.EntryID)
-	if err != nil {
-		return fmt.Errorf("health check: read back %d:%d: %w", receipt.MessageID.LedgerID, receipt.MessageID.EntryID, err)
-	}
-	if !bytes.Equal(stored, payload) {
-		return fmt.Errorf("health check: entry %d:%d read back differs from what was sent", receipt.MessageID.LedgerID, receipt.MessageID.EntryID)
-	}
-	// Close the producer so the next check can register the same name.
-	_ = c.write(wire.AppendFrame(nil, wire.CloseProducerCmd(1, b.healthReq.Add(1))))
 	for {
 		resp, err := c.read()
-		if err != nil || resp.Type == wire.TypeSuccess || resp.Error != nil {
-			break
+		if err != nil {
+			return fmt.Errorf("health check: wait for the message: %w", err)
+		}
+		switch {
+		case resp.Error != nil && resp.Error.RequestID == reqID:
+			return fmt.Errorf("health check: subscribe: %w", &remoteError{resp.Error.Code, resp.Error.Message})
+		case resp.CloseConsumer != nil:
+			return errors.New("health check: the broker closed the heartbeat reader")
+		case resp.Message != nil:
+			if resp.Message.MessageID.LedgerID != at.LedgerID || resp.Message.MessageID.EntryID != at.EntryID {
+				return fmt.Errorf("health check: read %d:%d, sent %d:%d", resp.Message.MessageID.LedgerID,
+					resp.Message.MessageID.EntryID, at.LedgerID, at.EntryID)
+			}
+			if !bytes.Equal(resp.Payload, payload) {
+				return fmt.Errorf("health check: entry %d:%d read back differs from what was sent", at.LedgerID, at.EntryID)
+			}
+			closeHealthClients(c, b.healthReq.Add(1), b.healthReq.Add(1))
+			return nil
 		}
 	}
-	return nil
 }
 
 // healthHTTP serves GET /admin/v2/brokers/health: "ok" after a successful
@@ -126,4 +138,24 @@ func (b *Broker) healthHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write([]byte("ok"))
+}
+
+// closeHealthClients closes the check's producer and reader and waits for
+// both answers, so the next check can register the same producer name
+// without waiting for the broker to notice a closed connection. Errors do
+// not matter: the connection is closed next anyway.
+func closeHealthClients(c *remoteConn, reqProducer, reqConsumer uint64) {
+	if c.write(wire.AppendFrame(nil, wire.CloseProducerCmd(1, reqProducer)),
+		wire.AppendFrame(nil, wire.CloseConsumerCmd(1, reqConsumer))) != nil {
+		return
+	}
+	for answered := 0; answered < 2; {
+		resp, err := c.read()
+		if err != nil {
+			return
+		}
+		if resp.Success != nil || resp.Error != nil {
+			answered++
+		}
+	}
 }

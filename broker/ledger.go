@@ -141,22 +141,3 @@ func (t *topic) storedEntryLocked(ledger, entry int64) *entryInfo {
 	}
 	return e
 }
-
-// readEntry returns the stored payload of the entry a client names by
-// message id (ledger, entry), or an error if the topic holds no such entry.
-func (t *topic) readEntry(ledger, entry int64) ([]byte, error) {
-	t.mu.Lock()
-	var info entryInfo
-	if e := t.storedEntryLocked(ledger, entry); e != nil {
-		info = *e
-	}
-	t.mu.Unlock()
-	if info.seg == nil {
-		return nil, errorf(ErrTopicNotFound, "no entry %d:%d in %s", ledger, entry, t.full)
-	}
-	data, err := t.log.read(&info)
-	if err != nil {
-		return nil, fmt.Errorf("read entry %d:%d: %w", ledger, entry, err)
-	}
-	return data, nil
-}

@@ -198,3 +198,79 @@ func TestReplicationRemovedDeletesCursor(t *testing.T) {
 		t.Fatalf("c has %d messages", len(got))
 	}
 }
+
+func TestRetentionWaitsForReplicator(t *testing.T) {
+	a := testBroker(t, func(c *Config) { c.ClusterName = "a"; c.SegmentSize = 2048; c.RetentionSize = 1 })
+	c := testBroker(t, func(c *Config) { c.ClusterName = "c" })
+	// c is first known at an address nothing listens on.
+	dead := geoEndpoint{name: "c", serviceURL: "pulsar://127.0.0.1:1", adminURL: c.AdminURL()}
+	configureGeo(t, "public/default", endpointOf(a), dead)
+	cl := testClient(t, a)
+	cons := subscribe(t, cl, pulsar.ConsumerOptions{Topic: "keep", SubscriptionName: "s"})
+	produceN(t, cl, "keep", 100, nil)
+	drain(t, cons, 100)
+	tp, err := a.getTopic("keep", false)
+	must(t, "topic", err)
+	segs := func() int {
+		m, _ := filepath.Glob(filepath.Join(tp.dir, "*.log"))
+		return len(m)
+	}
+	before := segs()
+	if before < 3 {
+		t.Fatalf("only %d segments", before)
+	}
+	// Two retention passes (one a second) keep everything the replicator
+	// has not sent.
+	passes := tp.retentionPasses.Load()
+	waitFor(t, "two retention passes", func() bool { return tp.retentionPasses.Load() >= passes+2 })
+	if n := segs(); n != before {
+		t.Fatalf("retention removed %d of %d segments the replicator still needs", before-n, before)
+	}
+	st, _ := a.Stats("keep")
+	if rs := st.Replication["c"]; rs == nil || rs.Connected || rs.ReplicationBacklog != 100 || rs.LastError == "" {
+		t.Fatalf("replication stats while c is unreachable: %+v", rs)
+	}
+	must(t, "point a at c", testAdmin(t, a).Clusters().Update(utils.ClusterData{Name: "c", ServiceURL: c.AdminURL(),
+		BrokerServiceURL: c.ServiceURL()}))
+	waitFor(t, "retention after replication", func() bool { return segs() == 1 })
+	st, _ = c.Stats("keep")
+	if st.MsgInCounter != 100 {
+		t.Fatalf("c stored %d messages", st.MsgInCounter)
+	}
+}
+
+// TestReplicatorProducerTakesOver checks that a new connection of a
+// cluster's replicator replaces one the broker still holds (as after a
+// network partition), instead of failing with ProducerBusy until the old
+// connection times out.
+func TestReplicatorProducerTakesOver(t *testing.T) {
+	c := testBroker(t, func(cfg *Config) { cfg.ClusterName = "c" })
+	ctx := ctxT(t)
+	old, err := dialBroker(ctx, c.ServiceURL())
+	must(t, "dial", err)
+	defer old.close()
+	_, err = old.createProducer(ctx, "persistent://public/default/takeover", "pulsar.repl.a", 1, 1)
+	must(t, "first replicator producer", err)
+	again, err := dialBroker(ctx, c.ServiceURL())
+	must(t, "dial again", err)
+	defer again.close()
+	_, err = again.createProducer(ctx, "persistent://public/default/takeover", "pulsar.repl.a", 1, 1)
+	must(t, "second replicator producer", err)
+	resp, err := old.read()
+	must(t, "read on the old connection", err)
+	if resp.CloseProducer == nil {
+		t.Fatalf("old connection got command %d, want CLOSE_PRODUCER", resp.Type)
+	}
+	// Other producers still get ProducerBusy.
+	p1, err := dialBroker(ctx, c.ServiceURL())
+	must(t, "dial", err)
+	defer p1.close()
+	_, err = p1.createProducer(ctx, "persistent://public/default/takeover", "someone", 1, 1)
+	must(t, "producer", err)
+	p2, err := dialBroker(ctx, c.ServiceURL())
+	must(t, "dial", err)
+	defer p2.close()
+	if _, err := p2.createProducer(ctx, "persistent://public/default/takeover", "someone", 1, 1); err == nil {
+		t.Fatal("a second producer with the same name was admitted")
+	}
+}

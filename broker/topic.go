@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshfed/meshfed/broker/wire"
@@ -31,6 +32,9 @@ type topic struct {
 	flushCh  chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
+
+	// retentionPasses counts applyRetention runs (tests wait on it).
+	retentionPasses atomic.Int64
 
 	// log is owned by the appender goroutine after load (it alone appends
 	// and drops segments); reads of stored entries go through entryInfo.seg.
@@ -416,6 +420,7 @@ func (t *topic) publish(r *appendReq) {
 // consumed and that are beyond the size or time retention. Runs on the
 // appender goroutine, which owns the segment list.
 func (t *topic) applyRetention() {
+	defer t.retentionPasses.Add(1)
 	if t.retainTime <= 0 && t.retainSize <= 0 {
 		return
 	}
@@ -481,10 +486,18 @@ func (t *topic) addProducer(c *conn, cmd *wire.Producer) (*producer, int64, []by
 		name = t.b.newProducerName()
 	}
 	if old, ok := t.producers[name]; ok {
-		if old.c == c && old.id == cmd.ProducerID {
+		switch {
+		case old.c == c && old.id == cmd.ProducerID:
 			return old, t.lastSeqLocked(name), t.schemaVersionLocked(cmd.Schema), nil
+		case old.remote != "" && old.c != c:
+			// A cluster runs one replicator per topic: a new connection
+			// of it replaces one this broker has not yet seen die (a
+			// network partition leaves it open until the idle timeout).
+			delete(t.producers, name)
+			defer func() { go old.c.dropProducer(old, true) }()
+		default:
+			return nil, 0, nil, errorf(ErrProducerBusy, "producer with name %q is already connected to topic %s", name, t.full)
 		}
-		return nil, 0, nil, errorf(ErrProducerBusy, "producer with name %q is already connected to topic %s", name, t.full)
 	}
 	exclusive := cmd.AccessMode == 1 || cmd.AccessMode == 2 || cmd.AccessMode == 3
 	for _, other := range t.producers {

@@ -11,8 +11,8 @@ import (
 
 // The client side of the protocol, as the broker speaks it when it is
 // itself a client: replicators producing to a remote cluster's broker and
-// the health check producing to this broker's own listener. Only what a
-// producer needs is here.
+// the health check producing to and reading from this broker's own
+// listener. Only what those need is here.
 
 // ConnectCmd: 1 client_version, 4 protocol_version.
 func ConnectCmd(clientVersion string, protocolVersion int32) []byte {
@@ -51,9 +51,32 @@ func SendCmd(producerID, seq, highestSeq uint64, numMessages int32) []byte {
 	return base(TypeSend, e)
 }
 
-// Response is a decoded command a broker sends to a producing client.
-// Exactly the body matching Type is set; PING and PONG have none, and
-// command types a producer does not handle are returned with Type only.
+// SubscribeCmd subscribes a non-durable Exclusive consumer (a reader)
+// starting at start: 1 topic, 2 subscription, 3 subType, 4 consumer_id,
+// 5 request_id, 8 durable (false), 9 start_message_id.
+func SubscribeCmd(topic, sub string, consumerID, requestID uint64, start MessageID) []byte {
+	var e enc
+	e.str(1, topic)
+	e.str(2, sub)
+	e.int(3, int64(SubExclusive))
+	e.uint(4, consumerID)
+	e.uint(5, requestID)
+	e.boolean(8, false)
+	e.msg(9, start.encode())
+	return base(TypeSubscribe, e)
+}
+
+// FlowCmd: 1 consumer_id, 2 messagePermits.
+func FlowCmd(consumerID uint64, permits uint32) []byte {
+	var e enc
+	e.uint(1, consumerID)
+	e.uint(2, uint64(permits))
+	return base(TypeFlow, e)
+}
+
+// Response is a decoded command a broker sends to a client. Exactly the
+// body matching Type is set; PING and PONG have none, and command types
+// the broker's client side does not handle are returned with Type only.
 type Response struct {
 	Type            Type
 	Connected       *ConnectedResp
@@ -62,6 +85,23 @@ type Response struct {
 	SendError       *SendErrorResp
 	Error           *ErrorResp
 	CloseProducer   *CloseProducer
+	CloseConsumer   *CloseConsumer
+	// Success is SUCCESS: 1 request_id.
+	Success *RequestResp
+	// Message is MESSAGE; Payload then holds its metadata size, metadata
+	// and payload (checksum verified).
+	Message *MessageResp
+	Payload []byte
+}
+
+// RequestResp is a response that carries only its request id.
+type RequestResp struct{ RequestID uint64 }
+
+// MessageResp: 1 consumer_id, 2 message_id, 3 redelivery_count.
+type MessageResp struct {
+	ConsumerID      uint64
+	MessageID       MessageID
+	RedeliveryCount uint32
 }
 
 // ConnectedResp: 1 server_version, 2 protocol_version, 3 max_message_size.
@@ -142,16 +182,47 @@ func DecodeResponseFrame(buf []byte) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.known() && len(buf) != int(4+cmdSize) {
+	rest := buf[4+cmdSize:]
+	switch {
+	case resp.Type == TypeMessage:
+		if resp.Payload, err = messagePayload(rest); err != nil {
+			return nil, err
+		}
+	case resp.known() && len(rest) != 0:
 		return nil, fmt.Errorf("%w: unexpected payload after command %d", ErrMalformed, resp.Type)
 	}
 	return resp, nil
 }
 
+// messagePayload checks and returns a MESSAGE's payload: an optional
+// broker entry metadata block (magic 0x0e02, size, metadata), then magic
+// 0x0e01, CRC32C, and the metadata size, metadata and payload.
+func messagePayload(rest []byte) ([]byte, error) {
+	if len(rest) >= 6 && binary.BigEndian.Uint16(rest) == MagicBrokerEntryMD {
+		n := binary.BigEndian.Uint32(rest[2:])
+		if uint64(n) > uint64(len(rest)-6) {
+			return nil, fmt.Errorf("%w: broker entry metadata size %d exceeds frame", ErrMalformed, n)
+		}
+		rest = rest[6+n:]
+	}
+	if len(rest) < 6 || binary.BigEndian.Uint16(rest) != MagicCRC32C {
+		return nil, fmt.Errorf("%w: MESSAGE without checksummed payload", ErrMalformed)
+	}
+	sum := binary.BigEndian.Uint32(rest[2:])
+	payload := rest[6:]
+	if CRC32C(payload) != sum {
+		return nil, ErrChecksum
+	}
+	if _, err := ParseMetadata(payload); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
 func (r *Response) known() bool {
 	switch r.Type {
 	case TypeConnected, TypeProducerSuccess, TypeSendReceipt, TypeSendError, TypeError,
-		TypeCloseProducer, TypePing, TypePong:
+		TypeCloseProducer, TypeCloseConsumer, TypeSuccess, TypeMessage, TypePing, TypePong:
 		return true
 	}
 	return false
@@ -220,6 +291,26 @@ func DecodeResponse(b []byte) (*Response, error) {
 			return nil, err
 		}
 		r.CloseProducer = &CloseProducer{ProducerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}
+	case TypeCloseConsumer:
+		if err := bf.need("CLOSE_CONSUMER", 1, 2); err != nil {
+			return nil, err
+		}
+		r.CloseConsumer = &CloseConsumer{ConsumerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}
+	case TypeSuccess:
+		if err := bf.need("SUCCESS", 1); err != nil {
+			return nil, err
+		}
+		r.Success = &RequestResp{RequestID: bf.u64(1, 0)}
+	case TypeMessage:
+		if err := bf.need("MESSAGE", 1, 2); err != nil {
+			return nil, err
+		}
+		mb, _ := bf.bytes(2)
+		id, err := decodeMessageID(mb)
+		if err != nil {
+			return nil, err
+		}
+		r.Message = &MessageResp{ConsumerID: bf.u64(1, 0), MessageID: id, RedeliveryCount: uint32(bf.u64(3, 0))}
 	}
 	return r, nil
 }

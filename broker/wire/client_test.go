@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -51,10 +52,27 @@ func TestResponsesRoundTrip(t *testing.T) {
 			t.Fatalf("type %d", r.Type)
 		}
 	}
-	// A MESSAGE (with payload) is not a producer's business: type only.
-	msg := AppendPayloadFrame(nil, Message(1, id, 0, nil), 0, []byte{0, 0, 0, 0})
-	if r := readResp(t, msg); r.Type != TypeMessage {
-		t.Fatalf("message type %d", r.Type)
+	payload := NewPayload("p", 1, 2, []byte("body"))
+	r = readResp(t, AppendPayloadFrame(nil, Message(4, id, 2, nil), CRC32C(payload), payload))
+	if m := r.Message; m == nil || m.ConsumerID != 4 || m.MessageID.LedgerID != id.LedgerID || m.RedeliveryCount != 2 ||
+		!bytes.Equal(r.Payload, payload) {
+		t.Fatalf("message %+v %q", r.Message, r.Payload)
+	}
+	bad := AppendPayloadFrame(nil, Message(4, id, 0, nil), CRC32C(payload)+1, payload)
+	if _, err := ReadResponse(bufio.NewReader(bytes.NewReader(bad)), 1<<20); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("message with a bad checksum: %v", err)
+	}
+	r = readResp(t, AppendFrame(nil, Success(9, nil)))
+	if r.Success == nil || r.Success.RequestID != 9 {
+		t.Fatalf("success %+v", r.Success)
+	}
+	r = readResp(t, AppendFrame(nil, CloseConsumerCmd(3, 1)))
+	if r.CloseConsumer == nil || r.CloseConsumer.ConsumerID != 3 {
+		t.Fatalf("close consumer %+v", r.CloseConsumer)
+	}
+	// Command types the client side does not handle: type only.
+	if r := readResp(t, AppendFrame(nil, ActiveConsumerChange(1, true))); r.Type != TypeActiveConsumerChange {
+		t.Fatalf("type %d", r.Type)
 	}
 }
 
@@ -62,6 +80,15 @@ func TestClientCommandsDecodeOnServer(t *testing.T) {
 	f, err := DecodeFrame(AppendFrame(nil, ConnectCmd("c", 20))[4:])
 	if err != nil || f.Cmd.Connect.ClientVersion != "c" || f.Cmd.Connect.ProtocolVersion != 20 {
 		t.Fatalf("connect: %v %+v", err, f)
+	}
+	f, err = DecodeFrame(AppendFrame(nil, SubscribeCmd("persistent://t/n/x", "s", 5, 6, MessageID{LedgerID: 7, EntryID: 8, Partition: -1, BatchIndex: -1}))[4:])
+	if sub := f.Cmd.Subscribe; err != nil || sub.Topic != "persistent://t/n/x" || sub.Subscription != "s" || sub.ConsumerID != 5 ||
+		sub.RequestID != 6 || sub.Durable || sub.StartMessageID == nil || sub.StartMessageID.EntryID != 8 {
+		t.Fatalf("subscribe: %v %+v", err, f)
+	}
+	f, err = DecodeFrame(AppendFrame(nil, FlowCmd(5, 3))[4:])
+	if err != nil || f.Cmd.Flow.ConsumerID != 5 || f.Cmd.Flow.Permits != 3 {
+		t.Fatalf("flow: %v %+v", err, f)
 	}
 	f, err = DecodeFrame(AppendFrame(nil, ProducerCmd("persistent://t/n/x", 2, 3, "pulsar.repl.a"))[4:])
 	if err != nil || f.Cmd.Producer.Topic != "persistent://t/n/x" || f.Cmd.Producer.ProducerName != "pulsar.repl.a" ||
@@ -136,7 +163,10 @@ func FuzzReadResponse(f *testing.F) {
 		CloseProducerCmd(1, 2), Ping(), Pong()} {
 		f.Add(AppendFrame(nil, cmd))
 	}
-	f.Add(AppendPayloadFrame(nil, Message(1, id, 0, nil), 0, []byte{0, 0, 0, 0}))
+	payload := NewPayload("p", 1, 2, []byte("x"))
+	f.Add(AppendPayloadFrame(nil, Message(1, id, 0, nil), CRC32C(payload), payload))
+	f.Add(AppendFrame(nil, Success(1, nil)))
+	f.Add(AppendFrame(nil, CloseConsumerCmd(1, 2)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ReadResponse(bufio.NewReader(bytes.NewReader(b)), 1<<20)
 		if err != nil {
@@ -156,6 +186,12 @@ func FuzzReadResponse(f *testing.F) {
 			ok = r.Error != nil
 		case TypeCloseProducer:
 			ok = r.CloseProducer != nil
+		case TypeCloseConsumer:
+			ok = r.CloseConsumer != nil
+		case TypeSuccess:
+			ok = r.Success != nil
+		case TypeMessage:
+			ok = r.Message != nil && len(r.Payload) >= 4
 		default:
 			ok = true
 		}

@@ -1981,12 +1981,21 @@ type InstanceStatus struct {
 	Agent   string                 `protobuf:"bytes,2,opt,name=agent,proto3" json:"agent,omitempty"`
 	Cluster string                 `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// Pending, Starting, Running, Failed or Stopped.
-	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
-	Received      uint64                 `protobuf:"varint,6,opt,name=received,proto3" json:"received,omitempty"`
-	Processed     uint64                 `protobuf:"varint,7,opt,name=processed,proto3" json:"processed,omitempty"`
-	Failed        uint64                 `protobuf:"varint,8,opt,name=failed,proto3" json:"failed,omitempty"`
-	LastError     string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	State     string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	Since     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Received  uint64                 `protobuf:"varint,6,opt,name=received,proto3" json:"received,omitempty"`
+	Processed uint64                 `protobuf:"varint,7,opt,name=processed,proto3" json:"processed,omitempty"`
+	Failed    uint64                 `protobuf:"varint,8,opt,name=failed,proto3" json:"failed,omitempty"`
+	LastError string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Outputs of effectively_once inputs not written because the output
+	// topic already held them: skipped as at or below the producer's last
+	// sequence id, or answered by the broker as duplicates. Zero: none.
+	Deduplicated uint64 `protobuf:"varint,10,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	// effectively_once inputs whose identity could not be established
+	// (publish time out of range or going backwards, too many messages in
+	// one millisecond or outputs per input, a failed look-back): processed
+	// at-least-once, never skipped. Zero: none.
+	Unproven      uint64 `protobuf:"varint,11,opt,name=unproven,proto3" json:"unproven,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2082,6 +2091,20 @@ func (x *InstanceStatus) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *InstanceStatus) GetDeduplicated() uint64 {
+	if x != nil {
+		return x.Deduplicated
+	}
+	return 0
+}
+
+func (x *InstanceStatus) GetUnproven() uint64 {
+	if x != nil {
+		return x.Unproven
+	}
+	return 0
 }
 
 // Agent is the control plane's record of one registered agent.
@@ -2783,7 +2806,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x0eFunctionStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0eready_replicas\x18\x02 \x01(\x05R\rreadyReplicas\x128\n" +
-	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\x8f\x02\n" +
+	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\xcf\x02\n" +
 	"\x0eInstanceStatus\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x18\n" +
@@ -2794,7 +2817,10 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\tprocessed\x18\a \x01(\x04R\tprocessed\x12\x16\n" +
 	"\x06failed\x18\b \x01(\x04R\x06failed\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\t \x01(\tR\tlastError\"\xcc\x01\n" +
+	"last_error\x18\t \x01(\tR\tlastError\x12\"\n" +
+	"\fdeduplicated\x18\n" +
+	" \x01(\x04R\fdeduplicated\x12\x1a\n" +
+	"\bunproven\x18\v \x01(\x04R\bunproven\"\xcc\x01\n" +
 	"\x05Agent\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
 	"apiVersion\x12\x12\n" +

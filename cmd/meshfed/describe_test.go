@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+)
+
+func TestDescribeMeshShowsDeduplicatedAndUnproven(t *testing.T) {
+	fm := &meshfedv1.FunctionMesh{
+		Metadata: &meshfedv1.ObjectMeta{Name: "m", Tenant: "public", Namespace: "default"},
+		Spec:     &meshfedv1.FunctionMeshSpec{Functions: []*meshfedv1.FunctionSpec{{Name: "split"}, {Name: "count"}}},
+		Status: &meshfedv1.FunctionMeshStatus{Functions: []*meshfedv1.FunctionStatus{{Name: "split", Instances: []*meshfedv1.InstanceStatus{{
+			Index: 0, Agent: "agent-c", Cluster: "c", State: "Running", Received: 7, Processed: 6, Failed: 1, Deduplicated: 42, Unproven: 3,
+		}}}}},
+	}
+	var buf bytes.Buffer
+	describeMesh(&buf, fm)
+	lines := strings.Split(buf.String(), "\n")
+	var header, split, count []string
+	for _, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case len(f) > 0 && f[0] == "FUNCTION":
+			header = f
+		case len(f) > 0 && f[0] == "split":
+			split = f
+		case len(f) > 0 && f[0] == "count":
+			count = f
+		}
+	}
+	col := func(row []string, name string) string {
+		for i, h := range header {
+			if h == name && i < len(row) {
+				return row[i]
+			}
+		}
+		t.Fatalf("no column %s in %v / %v", name, header, row)
+		return ""
+	}
+	if got := col(split, "DEDUPLICATED"); got != "42" {
+		t.Fatalf("DEDUPLICATED = %q, want 42\n%s", got, buf.String())
+	}
+	if got := col(split, "UNPROVEN"); got != "3" {
+		t.Fatalf("UNPROVEN = %q, want 3\n%s", got, buf.String())
+	}
+	if got := col(count, "UNPROVEN"); got != "-" {
+		t.Fatalf("a pending function's UNPROVEN = %q, want -\n%s", got, buf.String())
+	}
+}
