@@ -165,6 +165,10 @@ type runner struct {
 	// (nil: not measured).
 	fallbackCopy string
 	inFallback   map[int64]bool
+	// restoreBegan is when the first attempt to bring the cluster back
+	// began: in a crash drill, the home broker acknowledged nothing
+	// between the kill and then.
+	restoreBegan time.Time
 	// sawFallbackOutput is set once the first output from a fallback was
 	// reported.
 	sawFallbackOutput bool

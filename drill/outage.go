@@ -94,6 +94,9 @@ func (r *runner) bringBack(ctx context.Context, st *stream, why string) error {
 		r.inFallback = st.copySnapshot(r.fallbackCopy)
 	}
 	rep.Timeline.Restored = r.cfg.Now()
+	if r.restoreBegan.IsZero() {
+		r.restoreBegan = rep.Timeline.Restored
+	}
 	if r.cfg.Mode != federation.DrillModeCrash {
 		if err := r.setCordoned(ctx, false); err != nil {
 			rep.Timeline.Restored = time.Time{}
@@ -157,7 +160,11 @@ func (r *runner) account(st *stream) (federation.MessageAccount, *federation.Mes
 	produced, seen := st.snapshot()
 	var stranded []int64
 	if r.inFallback != nil {
-		stranded = federation.Unreplicated(produced, r.report.Inputs[0].Clusters[0], r.report.Timeline.Failed, r.inFallback)
+		cutoff := r.report.Timeline.Failed
+		if r.cfg.Mode == federation.DrillModeCrash {
+			cutoff = r.restoreBegan
+		}
+		stranded = federation.Unreplicated(produced, r.report.Inputs[0].Clusters[0], cutoff, r.inFallback)
 		if stranded == nil {
 			stranded = []int64{}
 		}

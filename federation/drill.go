@@ -215,10 +215,10 @@ type DrillReport struct {
 	// stream.
 	Messages *MessageAccount `json:"messages,omitempty"`
 	// Unreplicated is the number of inputs the home cluster acknowledged
-	// before the failure that its fallback's copy of the input topic did
-	// not hold when the home returned (Pulsar's recovery point for
-	// asynchronous geo-replication); nil when not measured (no stream, or
-	// replication simulated).
+	// before the failure (before its broker died, for a crash) that its
+	// fallback's copy of the input topic did not hold when the home
+	// returned (Pulsar's recovery point for asynchronous geo-replication);
+	// nil when not measured (no stream, or replication simulated).
 	Unreplicated *int `json:"unreplicated"`
 	// Stranded accounts those unreplicated inputs (the stranded tail):
 	// what happened to them once the home returned and failed back.

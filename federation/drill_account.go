@@ -186,17 +186,20 @@ func AccountMessages(produced []ProducedMessage, seen []Observation) MessageAcco
 }
 
 // Unreplicated returns, in order, the sequence numbers of the inputs that
-// the home cluster acknowledged before the failure and that the
-// fallback's copy of the input topic did not hold when the home returned
-// (inFallback: the sequence numbers read from that copy until then). With
-// asynchronous geo-replication these are the inputs a crash strands in the
-// home cluster: Pulsar's recovery point. Inputs written to another
-// cluster are never unreplicated.
-func Unreplicated(produced []ProducedMessage, home string, failed time.Time, inFallback map[int64]bool) []int64 {
+// the home cluster acknowledged before cutoff and that the fallback's copy
+// of the input topic did not hold when the home returned (inFallback: the
+// sequence numbers read from that copy until then). With asynchronous
+// geo-replication these are the inputs a failure strands in the home
+// cluster: Pulsar's recovery point. Inputs written to another cluster are
+// never unreplicated. The cutoff is the restart for a crash (the dead
+// broker acknowledges nothing in between, so this catches acknowledgements
+// that raced the kill) and the cordon for a cordon (the broker keeps
+// replicating what it acknowledges after it).
+func Unreplicated(produced []ProducedMessage, home string, cutoff time.Time, inFallback map[int64]bool) []int64 {
 	var out []int64
 	seen := map[int64]bool{}
 	for _, p := range produced {
-		if seen[p.Seq] || (p.Cluster != "" && p.Cluster != home) || !p.Acked.Before(failed) || inFallback[p.Seq] {
+		if seen[p.Seq] || (p.Cluster != "" && p.Cluster != home) || !p.Acked.Before(cutoff) || inFallback[p.Seq] {
 			continue
 		}
 		seen[p.Seq] = true

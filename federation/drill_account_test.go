@@ -9,7 +9,7 @@ import (
 )
 
 func TestUnreplicated(t *testing.T) {
-	// Failure at 100 ms; the fallback's copy held 1 and 3 when a returned.
+	// Cutoff at 100 ms; the fallback's copy held 1 and 3 when a returned.
 	inFallback := map[int64]bool{1: true, 3: true}
 	cases := []struct {
 		name     string
@@ -17,11 +17,11 @@ func TestUnreplicated(t *testing.T) {
 		want     []int64
 	}{
 		{"nothing produced", nil, nil},
-		{"acknowledged by the home before the failure and not replicated",
+		{"acknowledged by the home before the cutoff and not replicated",
 			[]ProducedMessage{{Seq: 0, Acked: at(10), Cluster: "a"}, {Seq: 1, Acked: at(20), Cluster: "a"}, {Seq: 2, Acked: at(90), Cluster: "a"}},
 			[]int64{0, 2}},
 		{"replicated inputs are not stranded", []ProducedMessage{{Seq: 1, Acked: at(10), Cluster: "a"}, {Seq: 3, Acked: at(20), Cluster: "a"}}, nil},
-		{"acknowledged at or after the failure: not stranded by it (sent again after the home returned)",
+		{"acknowledged at or after the cutoff: not stranded by it (sent again after the home returned)",
 			[]ProducedMessage{{Seq: 4, Acked: at(100), Cluster: "a"}, {Seq: 5, Acked: at(5000), Cluster: "a"}}, nil},
 		{"written to the fallback while the home was down", []ProducedMessage{{Seq: 6, Acked: at(50), Cluster: "c"}}, nil},
 		{"no cluster is the home", []ProducedMessage{{Seq: 7, Acked: at(50)}}, []int64{7}},

@@ -9,6 +9,7 @@
 #   MODE=cordon scripts/drill-bench.sh             # cordon drills instead
 #   RUNS=5 DURATION=10s RATE=100 scripts/drill-bench.sh
 #   HOLD_DOWN=30s scripts/drill-bench.sh           # dev's default failback hold-down
+#   STRAND=1s RUNS=5 scripts/drill-bench.sh        # strand 1 s of input in a before each crash
 #
 # A crash drill kills a's broker and agent with SIGKILL through meshfed dev's
 # control API and starts them again after DURATION; each drill waits for
@@ -23,6 +24,7 @@ DURATION=${DURATION:-5s}
 RATE=${RATE:-50}
 MODE=${MODE:-crash}
 HOLD_DOWN=${HOLD_DOWN:-10s}
+STRAND=${STRAND:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/drill-bench.XXXXXX")
 REPORTS_DIR=${REPORTS_DIR:-$work/reports}
 bin=${MESHFED_BIN:-}
@@ -47,11 +49,13 @@ server=$(sed -n 's/.*"server": *"\([^"]*\)".*/\1/p' "$work/dev/dev.json")
 [ -n "$server" ] || { echo "no server address in $work/dev/dev.json" >&2; exit 1; }
 grep -q '"replication": true' "$work/dev/dev.json" ||
   echo "warning: meshfed dev did not configure geo-replication; the drills simulate it: $(sed -n 's/.*"replicationError": *"\(.*\)",*$/\1/p' "$work/dev/dev.json")" >&2
-echo "meshfed dev running, server $server; $RUNS $MODE drills of cluster a, ${DURATION} out, ${RATE} msg/s, failback hold-down $HOLD_DOWN"
+echo "meshfed dev running, server $server; $RUNS $MODE drills of cluster a, ${DURATION} out, ${RATE} msg/s, failback hold-down $HOLD_DOWN${STRAND:+, ${STRAND} of input stranded before each crash}"
 
+extra=()
+[ -z "$STRAND" ] || extra=(--strand "$STRAND")
 failed=0
 for i in $(seq "$RUNS"); do
-  if "$bin" --server "$server" drill run --fail-cluster a --mode "$MODE" --dev-dir "$work/dev" \
+  if "$bin" --server "$server" drill run --fail-cluster a --mode "$MODE" --dev-dir "$work/dev" "${extra[@]}" \
     --duration "$DURATION" --rate "$RATE" --failback-timeout 3m --reports-dir "$REPORTS_DIR" >"$work/run-$i.txt" 2>&1; then
     result=passed
   else
