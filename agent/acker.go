@@ -48,6 +48,8 @@ type partitionAcks struct {
 	// pending are the partition's received inputs not yet acknowledged,
 	// in receipt order.
 	pending []*ticket
+	// nacked counts pending tickets negatively acknowledged (ackEach).
+	nacked int
 	// maxPublishMs is the newest publish time received; zero: none.
 	maxPublishMs int64
 	// floor is the newest position acknowledged cumulatively (ackInOrder);
@@ -120,11 +122,12 @@ func (a *acker) track(m pulsar.Message) *ticket {
 	if a.mode == ackOnReceipt {
 		return t
 	}
-	if a.mode == ackEach {
+	if a.mode == ackEach && p.nacked > 0 {
 		// A redelivered input replaces its nacked ticket.
 		for i, old := range p.pending {
 			if old.nacked && sameID(old.msg.ID(), m.ID()) {
 				p.pending = append(p.pending[:i:i], p.pending[i+1:]...)
+				p.nacked--
 				break
 			}
 		}
@@ -161,7 +164,12 @@ func (a *acker) done(t *ticket) {
 // nack redelivers an input later (ackEach only).
 func (a *acker) nack(t *ticket) {
 	a.mu.Lock()
-	t.nacked = true
+	if !t.nacked {
+		t.nacked = true
+		if p := a.parts[t.msg.Topic()]; p != nil {
+			p.nacked++
+		}
+	}
 	a.mu.Unlock()
 	a.consumer.Nack(t.msg)
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
+	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 )
 
@@ -236,4 +238,60 @@ func waitRunning(b *testing.B, f *testFed, mesh string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.Fatalf("mesh %s not ready", mesh)
+}
+
+// BenchmarkEffectivelyOnce compares, on the same in-process brokers in the
+// same run, an identity instance under effectively_once (a producer per
+// input partition and origin producer, batching off, in-order cumulative
+// acknowledgements, one look-back at start) with at_least_once, over
+// benchMessages batched inputs from two producers; and the rate of a replay
+// whose outputs are all skipped as already written:
+//
+//	go test -run '^$' -bench EffectivelyOnce -benchtime 1x ./agent/
+func BenchmarkEffectivelyOnce(b *testing.B) {
+	for range b.N {
+		f := newFederation(b, "a", "b")
+		dir := b.TempDir()
+		stop := f.startAgent(b, "agent-a", "a", dir)
+		ca, cb := pulsarClient(b, f.brokers["a"]), pulsarClient(b, f.brokers["b"])
+		rate := func(mesh, guarantee string) float64 {
+			in, out := "persistent://public/default/"+mesh+"-in", "persistent://public/default/"+mesh+"-out"
+			preproduce(b, ca, in, benchMessages/2)
+			preproduce(b, ca, in, benchMessages/2)
+			var first, last time.Time
+			f.apply(b, meshObj(mesh, builtinFn("f", "identity", "a", in, "b", out, guarantee)))
+			countTopic(b, cb, out, benchMessages, &first, &last)
+			return float64(benchMessages-1) / last.Sub(first).Seconds()
+		}
+		alo := rate("alo", "atleast_once")
+		eo := rate("eo", "effectively_once")
+		b.ReportMetric(alo, "alo-msgs/s")
+		b.ReportMetric(eo, "eo-msgs/s")
+		b.ReportMetric(eo/alo, "eo/alo")
+
+		// Replay everything: every output is skipped.
+		stop()
+		admin, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: f.brokers["a"].AdminURL()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tn, _ := utils.GetTopicName("persistent://public/default/eo-in")
+		if err := admin.Subscriptions().ResetCursorToTimestamp(*tn, "meshfed-public-default-eo-f", 0); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		f.startAgent(b, "agent-a", "a", dir)
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			o, _, err := f.srv.State().Get("Assignment", "public", "default", "eo.f.0")
+			if err == nil && o.GetAssignment().GetStatus().GetDeduplicated() >= benchMessages {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("replay did not finish: %v", o.GetAssignment().GetStatus())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.ReportMetric(float64(benchMessages)/time.Since(start).Seconds(), "replay-skipped-msgs/s")
+	}
 }

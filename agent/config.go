@@ -11,7 +11,7 @@ import (
 
 // Defaults of Config's durations.
 const (
-	DefaultFallbackRewind      = 5 * time.Second
+	DefaultFallbackRewind      = time.Second
 	DefaultProducerIdleTimeout = time.Minute
 )
 

@@ -54,7 +54,7 @@ func counterSum(t *testing.T, name string, match map[string]string) int64 {
 		points:
 			for _, dp := range sum.DataPoints {
 				for k, v := range match {
-					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.Emit() != v {
+					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.AsString() != v {
 						continue points
 					}
 				}
@@ -169,6 +169,8 @@ func stateValue(f *testFed, mesh, fn, key string) (string, bool) {
 // millisecond, and the broker's ledger ids are far above 2^19.
 func TestEffectivelyOnceReplayIsDeduplicatedAndCounted(t *testing.T) {
 	metricsReader()
+	dedupBefore := counterSum(t, "meshfed_function_deduplicated", map[string]string{"mesh": "rewind"})
+	lookBacksBefore := counterSum(t, "meshfed_function_look_backs", map[string]string{"mesh": "rewind"})
 	f := newFederation(t, "a")
 	dir := t.TempDir()
 	stop := f.startAgent(t, "agent-a", "a", dir)
@@ -190,7 +192,7 @@ func TestEffectivelyOnceReplayIsDeduplicatedAndCounted(t *testing.T) {
 			})
 			want = append(want, fmt.Sprintf("w%da", i), fmt.Sprintf("w%db", i))
 		}
-		if err := p.Flush(); err != nil {
+		if err := p.FlushWithCtx(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -240,11 +242,11 @@ func TestEffectivelyOnceReplayIsDeduplicatedAndCounted(t *testing.T) {
 		}
 		return nil
 	})
-	if n := counterSum(t, "meshfed_function_deduplicated", map[string]string{"mesh": "rewind"}); n != 200 {
-		t.Fatalf("meshfed_function_deduplicated{mesh=rewind} = %d, want 200", n)
+	if n := counterSum(t, "meshfed_function_deduplicated", map[string]string{"mesh": "rewind"}) - dedupBefore; n != 200 {
+		t.Fatalf("meshfed_function_deduplicated{mesh=rewind} grew by %d, want 200", n)
 	}
-	if n := counterSum(t, "meshfed_function_look_backs", map[string]string{"mesh": "rewind"}); n < 2 {
-		t.Fatalf("meshfed_function_look_backs{mesh=rewind} = %d, want one per session at least", n)
+	if n := counterSum(t, "meshfed_function_look_backs", map[string]string{"mesh": "rewind"}) - lookBacksBefore; n < 2 {
+		t.Fatalf("meshfed_function_look_backs{mesh=rewind} grew by %d, want one per session at least", n)
 	}
 }
 
@@ -308,6 +310,7 @@ func TestEffectivelyOnceInputIsNeverOvertaken(t *testing.T) {
 // processed at-least-once and counted as unproven, never skipped.
 func TestEffectivelyOnceUnprovenInputsAreCounted(t *testing.T) {
 	metricsReader()
+	unprovenBefore := counterSum(t, "meshfed_function_unproven", map[string]string{"mesh": "unproven", "reason": unprovenOutputs})
 	f := newFederation(t, "a")
 	f.startAgent(t, "agent-a", "a", t.TempDir())
 	in, out := "persistent://public/default/uin", "persistent://public/default/uout"
@@ -335,8 +338,8 @@ func TestEffectivelyOnceUnprovenInputsAreCounted(t *testing.T) {
 		}
 		return nil
 	})
-	if n := counterSum(t, "meshfed_function_unproven", map[string]string{"mesh": "unproven", "reason": unprovenOutputs}); n != 1 {
-		t.Fatalf("meshfed_function_unproven{reason=%s} = %d, want 1", unprovenOutputs, n)
+	if n := counterSum(t, "meshfed_function_unproven", map[string]string{"mesh": "unproven", "reason": unprovenOutputs}) - unprovenBefore; n != 1 {
+		t.Fatalf("meshfed_function_unproven{reason=%s} grew by %d, want 1", unprovenOutputs, n)
 	}
 }
 

@@ -195,6 +195,11 @@ func (i *instance) removeFallbackSubscriptions(ctx context.Context) {
 				if err == nil {
 					break
 				}
+				if errors.Is(err, errNoAdminURL) {
+					i.logger.Warn("cannot remove a fallback subscription: the cluster has no admin URL; delete it yourself", "cluster", c,
+						"topic", tn.String(), "subscription", sub)
+					break
+				}
 				if ctx.Err() != nil {
 					return
 				}

@@ -82,50 +82,69 @@ func TestFallbackSubscriptionStartsAtTheHomeWatermark(t *testing.T) {
 	}
 	fin, fout := "persistent://public/default/fin", "persistent://public/default/fout"
 	gin, gout := "persistent://public/default/gin", "persistent://public/default/gout"
+	hin, hout := "persistent://public/default/hin", "persistent://public/default/hout" // 2 partitions
+	for _, b := range []string{"a", "c"} {
+		if err := testAdmin(t, f.brokers[b]).Topics().Create(topicName(t, hin), 2); err != nil {
+			t.Fatalf("create %s in %s: %v", hin, b, err)
+		}
+	}
 	f.apply(t, meshObj("fb",
 		withFailover(builtinFn("f", "identity", "a", fin, "c", fout, "effectively_once")),
-		withFailover(builtinFn("g", "identity", "a", gin, "c", gout, "atleast_once"))))
-	f.waitRunningOn(t, "fb", "f", "agent-a")
-	f.waitRunningOn(t, "fb", "g", "agent-a")
-
-	cc := pulsarClient(t, f.brokers["c"])
-	pf, err := cc.CreateProducer(pulsar.ProducerOptions{Topic: fin, Name: "src", DisableBatching: true})
-	if err != nil {
-		t.Fatal(err)
+		withFailover(builtinFn("g", "identity", "a", gin, "c", gout, "atleast_once")),
+		withFailover(builtinFn("h", "identity", "a", hin, "c", hout, "effectively_once"))))
+	for _, fn := range []string{"f", "g", "h"} {
+		f.waitRunningOn(t, "fb", fn, "agent-a")
 	}
-	defer pf.Close()
-	var last time.Time
-	for i := 0; i < 10; i++ {
-		if i == 5 {
-			// The second half is published at least 10 ms after the first.
-			for time.Now().Before(last.Add(10 * time.Millisecond)) {
-				time.Sleep(time.Millisecond)
-			}
-		}
-		if _, err := pf.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte(fmt.Sprintf("p%d", i))}); err != nil {
+
+	// c's copy of the inputs: 10 messages whose second half is published
+	// at least 10 ms after the first; the home watermark is p5's.
+	cc := pulsarClient(t, f.brokers["c"])
+	halves := func(topic, prefix string) (wm int64) {
+		p, err := cc.CreateProducer(pulsar.ProducerOptions{Topic: topic, Name: "src", DisableBatching: true})
+		if err != nil {
 			t.Fatal(err)
 		}
-		last = time.Now()
-	}
-	produce(t, cc, gin, 0, 3)
-	var wm int64
-	for _, m := range drainMessages(t, cc, fin, 10, 10*time.Second) {
-		if string(m.Payload()) == "p5" {
-			wm = m.PublishTime().UnixMilli()
+		defer p.Close()
+		var last time.Time
+		for i := 0; i < 10; i++ {
+			if i == 5 {
+				for time.Now().Before(last.Add(10 * time.Millisecond)) {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			id, err := p.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte(fmt.Sprintf("%s%d", prefix, i))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = time.Now()
+			if i == 5 {
+				for _, m := range drainMessages(t, cc, topic, 6, 10*time.Second) {
+					if m.ID().EntryID() == id.EntryID() && m.ID().LedgerID() == id.LedgerID() {
+						wm = m.PublishTime().UnixMilli()
+					}
+				}
+			}
 		}
+		if wm == 0 {
+			t.Fatalf("%s5 not read back from c", prefix)
+		}
+		return wm
 	}
-	if wm == 0 {
-		t.Fatal("p5 not read back from c")
-	}
-	f.commitState(t, "fb", "f", watermarkKey(fin, false, 0), strconv.FormatInt(wm, 10))
+	f.commitState(t, "fb", "f", watermarkKey(fin, false, 0), strconv.FormatInt(halves(fin, "p"), 10))
+	produce(t, cc, gin, 0, 3)
+	// Partition 0 has a watermark, partition 1 none.
+	f.commitState(t, "fb", "h", watermarkKey(hin+"-partition-0", false, 0), strconv.FormatInt(halves(hin+"-partition-0", "r"), 10))
+	produce(t, cc, hin+"-partition-1", 0, 3)
 
 	f.setCordoned(t, "a", true)
-	f.waitRunningOn(t, "fb", "f", "agent-c")
-	f.waitRunningOn(t, "fb", "g", "agent-c")
+	for _, fn := range []string{"f", "g", "h"} {
+		f.waitRunningOn(t, "fb", fn, "agent-c")
+	}
 	exactlyOnce(t, drainMessages(t, cc, fout, 5, 30*time.Second), []string{"p5", "p6", "p7", "p8", "p9"})
 	exactlyOnce(t, drainMessages(t, cc, gout, 3, 30*time.Second), []string{"msg-0", "msg-1", "msg-2"})
+	exactlyOnce(t, drainMessages(t, cc, hout, 8, 30*time.Second), []string{"r5", "r6", "r7", "r8", "r9", "msg-0", "msg-1", "msg-2"})
 	adm := testAdmin(t, f.brokers["c"])
-	for _, topic := range []string{fin, gin} {
+	for _, topic := range []string{fin, gin, hin + "-partition-0", hin + "-partition-1"} {
 		subs, err := adm.Subscriptions().List(topicName(t, topic))
 		if err != nil || len(subs) != 1 {
 			t.Fatalf("subscriptions of %s in c while failed over: %v, %v", topic, subs, err)
@@ -133,10 +152,11 @@ func TestFallbackSubscriptionStartsAtTheHomeWatermark(t *testing.T) {
 	}
 
 	f.setCordoned(t, "a", false)
-	f.waitRunningOn(t, "fb", "f", "agent-a")
-	f.waitRunningOn(t, "fb", "g", "agent-a")
-	for _, fn := range []string{"f", "g"} {
-		topic, sub := map[string]string{"f": fin, "g": gin}[fn], "meshfed-public-default-fb-"+fn
+	for _, fn := range []string{"f", "g", "h"} {
+		f.waitRunningOn(t, "fb", fn, "agent-a")
+	}
+	for _, c := range []struct{ fn, topic string }{{"f", fin}, {"g", gin}, {"h", hin + "-partition-0"}, {"h", hin + "-partition-1"}} {
+		topic, sub := c.topic, "meshfed-public-default-fb-"+c.fn
 		controlplane.WaitFor(t, 30*time.Second, func() error {
 			subs, err := adm.Subscriptions().List(topicName(t, topic))
 			if err != nil {

@@ -94,7 +94,7 @@ func TestEffectivelyOnceFailoverToReplicatedCopy(t *testing.T) {
 			want = append(want, fmt.Sprintf("w%da", i), fmt.Sprintf("w%db", i))
 		}
 		for _, p := range prods {
-			if err := p.Flush(); err != nil {
+			if err := p.FlushWithCtx(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -43,7 +43,7 @@ func TestLookBackMatchesAFullRead(t *testing.T) {
 		})
 	}
 	for _, p := range prods {
-		if err := p.Flush(); err != nil {
+		if err := p.FlushWithCtx(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}

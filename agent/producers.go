@@ -285,7 +285,7 @@ func (p *producerSet) all() []pulsar.Producer {
 
 func (p *producerSet) flush() {
 	for _, pr := range p.all() {
-		_ = pr.Flush()
+		_ = pr.FlushWithCtx(context.Background())
 	}
 }
 

@@ -108,7 +108,7 @@ the lease, the agent stops its instances itself.`,
 	f.StringSliceVar(&labels, "label", nil, "agent label key=value (repeatable)")
 	f.StringVar(&runtimes, "runtimes", "builtin,exec,wasm", "comma-separated runtimes this agent runs (builtin, exec, wasm)")
 	f.DurationVar(&cfg.FallbackRewind, "fallback-rewind", agent.DefaultFallbackRewind,
-		"how far before the home instance's last watermark an instance that failed over to another cluster starts the subscription it creates on the geo-replicated copy of its input (covers clock skew between producers; inputs in the overlap are de-duplicated under effectively_once, processed again otherwise)")
+		"how far before the home instance's last watermark an instance that failed over to another cluster starts the subscription it creates on the geo-replicated copy of its input (covers clock skew between the producers of a partition, which Apache Pulsar's time seek needs; inputs in the overlap are de-duplicated under effectively_once, processed again otherwise)")
 	f.StringVar(&httpAddr, "http-addr", "", "address for /metrics and /healthz (empty: off)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
