@@ -1,8 +1,12 @@
-// Package dev runs the whole federation in one process for development and
-// demos: one control-plane server, N clusters (each an embedded broker with
-// de-duplication on, plus an agent), tenant public with namespace default,
-// and an example cross-cluster mesh. It writes the addresses to
-// <data-dir>/dev.json so other tools can attach.
+// Package dev runs the whole federation on loopback for development, demos
+// and drills: one control-plane server in this process, and N clusters,
+// each an embedded broker (de-duplication on) and an agent run as child
+// processes of the meshfed binary (`meshfed broker`, `meshfed agent`), with
+// tenant public and namespace default geo-replicated between all clusters,
+// and an example cross-cluster mesh. Each cluster's broker and agent can be
+// killed with SIGKILL and started again on the same addresses and data
+// dirs, through a Go API and a small HTTP control API on loopback. The
+// addresses are written to <data-dir>/dev.json so other tools can attach.
 package dev
 
 import (
@@ -11,16 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
-	plog "github.com/apache/pulsar-client-go/pulsar/log"
-	"github.com/meshfed/meshfed/agent"
-	"github.com/meshfed/meshfed/agent/runtime"
-	"github.com/meshfed/meshfed/broker"
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/controlplane"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -29,25 +31,43 @@ import (
 
 // Config configures a dev federation.
 type Config struct {
-	// DataDir keeps every component's state; reusing it resumes them.
+	// DataDir keeps every component's state and the children's logs
+	// (DataDir/logs); reusing it resumes them.
 	DataDir string
 	// Clusters is the number of clusters, named a, b, c, ... (1 to 26).
 	Clusters int
+	// Binary is the meshfed executable run as each cluster's broker and
+	// agent. Empty: this process's executable (os.Executable), which is
+	// right for the meshfed command and wrong for a test binary.
+	Binary string
 	// GRPCAddr is the control plane's gRPC address ("127.0.0.1:0" picks one).
 	GRPCAddr string
+	// ControlAddr is the control API's address. Empty: 127.0.0.1:0.
+	ControlAddr string
 	// BrokerPort and AdminPort are the first cluster's ports; cluster i
-	// uses BrokerPort+i and AdminPort+i. Zero: pick free ports.
+	// uses BrokerPort+i and AdminPort+i. Zero: free ports picked at start,
+	// kept for this run (a restarted cluster comes back on them).
 	BrokerPort, AdminPort int
 	// TrafficRate, when positive, produces that many sentences per second
 	// to the example mesh's input topic in cluster a.
 	TrafficRate float64
 	// NoExample skips applying the example mesh.
 	NoExample bool
-	// Runtimes for the agents. Nil: builtin only.
-	Runtimes map[string]runtime.Runtime
+	// Runtimes the agents run, comma-separated (builtin, exec, wasm).
+	// Empty: builtin.
+	Runtimes string
 	// FailbackHoldDown overrides the server's failback hold-down. Zero: 30s.
 	FailbackHoldDown time.Duration
-	// Logger receives every component's logs.
+	// HeartbeatInterval, AgentLease and AgentTTL are the control plane's
+	// (see controlplane.Config). Zero: DefaultHeartbeatInterval,
+	// DefaultAgentLease, and DefaultAgentTTL or 1.5 × AgentLease, whichever
+	// is longer: shorter than a production server's, so that a crashed
+	// cluster is seen Down within 1.5 s.
+	HeartbeatInterval, AgentLease, AgentTTL time.Duration
+	// ChildLogLevel is the --log-level of the brokers and agents, whose
+	// logs go to files. Empty: info.
+	ChildLogLevel string
+	// Logger receives the control plane's and meshfed dev's own logs.
 	Logger *slog.Logger
 }
 
@@ -57,25 +77,94 @@ type ClusterInfo struct {
 	ServiceURL string `json:"serviceURL"`
 	AdminURL   string `json:"adminURL"`
 	Agent      string `json:"agent"`
+	// BrokerLog and AgentLog are the files the processes log to.
+	BrokerLog string `json:"brokerLog"`
+	AgentLog  string `json:"agentLog"`
 }
 
 // Info is what dev.json holds.
 type Info struct {
-	Server   string        `json:"server"`
+	Server string `json:"server"`
+	// Control is the base URL of the control API (kill and start a
+	// cluster's broker and agent).
+	Control  string        `json:"control"`
 	Clusters []ClusterInfo `json:"clusters"`
+	// Replication is true when namespace public/default is geo-replicated
+	// between every pair of clusters; false when configuring it failed
+	// (ReplicationError says why).
+	Replication      bool   `json:"replication"`
+	ReplicationError string `json:"replicationError,omitempty"`
+	// PID is the process id of meshfed dev.
+	PID int `json:"pid"`
 	// Open is true: the dev federation runs without TLS or authentication.
 	Open bool `json:"open"`
 }
 
+// Defaults of Config fields left zero.
+const (
+	DefaultHeartbeatInterval = 250 * time.Millisecond
+	DefaultAgentLease        = time.Second
+	DefaultAgentTTL          = 1500 * time.Millisecond
+)
+
+// InfoFile is the name of the file Start writes in the data dir.
+const InfoFile = "dev.json"
+
+// Part names one process of a dev cluster.
+type Part string
+
+// The parts of a dev cluster.
+const (
+	PartBroker Part = "broker"
+	PartAgent  Part = "agent"
+)
+
+// ParsePart parses "broker" or "agent".
+func ParsePart(s string) (Part, error) {
+	switch p := Part(s); p {
+	case PartBroker, PartAgent:
+		return p, nil
+	}
+	return "", fmt.Errorf("%q: %w", s, ErrUnknownPart)
+}
+
+// devCluster is one cluster: its addresses and its two processes.
+type devCluster struct {
+	info   ClusterInfo
+	broker *child
+	agent  *child
+}
+
 // Federation is a running dev federation.
 type Federation struct {
-	Info    Info
-	cfg     Config
-	server  *controlplane.Server
-	brokers []*broker.Broker
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	Info   Info
+	cfg    Config
+	server *controlplane.Server
+	spawn  *spawner
+	// clusters by name, and their names in order; fixed after Start.
+	clusters map[string]*devCluster
+	names    []string
+	control  *http.Server
+
+	// opMu serialises kills, starts and Stop.
+	opMu sync.Mutex
+	// stopped is set by Stop. Guarded by opMu.
+	stopped bool
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
+
+const (
+	// readyTimeout bounds the wait for a started broker to serve.
+	readyTimeout = 30 * time.Second
+	// killTimeout bounds the wait for a killed process to be reaped.
+	killTimeout = 10 * time.Second
+	// stopGrace is how long a stopping process may take before it is killed.
+	stopGrace = 10 * time.Second
+)
+
+var knownRuntimes = []string{"builtin", "exec", "wasm"}
 
 // Start brings up the federation; Stop tears it down.
 func Start(ctx context.Context, cfg Config) (*Federation, error) {
@@ -85,10 +174,44 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	if cfg.Runtimes == "" {
+		cfg.Runtimes = "builtin"
+	}
+	for _, rt := range client.ParseAddrs(cfg.Runtimes) {
+		if !slices.Contains(knownRuntimes, rt) {
+			return nil, fmt.Errorf("--runtimes: unknown runtime %q (builtin, exec, wasm)", rt)
+		}
+	}
+	if cfg.ChildLogLevel == "" {
+		cfg.ChildLogLevel = "info"
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.AgentLease == 0 {
+		cfg.AgentLease = DefaultAgentLease
+	}
+	if cfg.AgentTTL == 0 {
+		cfg.AgentTTL = max(DefaultAgentTTL, cfg.AgentLease+cfg.AgentLease/2)
+	}
+	if cfg.ControlAddr == "" {
+		cfg.ControlAddr = "127.0.0.1:0"
+	}
+	if cfg.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the meshfed binary to run brokers and agents: %w", err)
+		}
+		cfg.Binary = exe
+	}
+	if fi, err := os.Stat(cfg.Binary); err != nil || fi.IsDir() {
+		return nil, fmt.Errorf("meshfed binary %q: not an executable file", cfg.Binary)
+	}
+	logDir := filepath.Join(cfg.DataDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create --data-dir: %w", err)
 	}
-	f := &Federation{cfg: cfg, Info: Info{Open: true}}
+	f := &Federation{cfg: cfg, Info: Info{Open: true, PID: os.Getpid()}, clusters: map[string]*devCluster{}, spawn: newSpawner()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -97,64 +220,162 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 	}()
 	srv, err := controlplane.NewServer(controlplane.Config{
 		NodeID: "dev", DataDir: filepath.Join(cfg.DataDir, "server"), RaftAddr: "127.0.0.1:0", GRPCAddr: cfg.GRPCAddr,
-		FailbackHoldDown: cfg.FailbackHoldDown,
-		Logger:           cfg.Logger.With("component", "server"),
+		FailbackHoldDown:  cfg.FailbackHoldDown,
+		HeartbeatInterval: cfg.HeartbeatInterval, AgentLease: cfg.AgentLease, AgentTTL: cfg.AgentTTL,
+		Logger: cfg.Logger.With("component", "server"),
 	})
 	if err != nil {
 		return nil, err
 	}
 	f.server = srv
 	f.Info.Server = srv.GRPCAddr()
+
+	brokerAddrs, err := pickAddrs(cfg.BrokerPort, cfg.Clusters)
+	if err != nil {
+		return nil, fmt.Errorf("broker ports: %w", err)
+	}
+	adminAddrs, err := pickAddrs(cfg.AdminPort, cfg.Clusters)
+	if err != nil {
+		return nil, fmt.Errorf("admin ports: %w", err)
+	}
 	for i := 0; i < cfg.Clusters; i++ {
 		name := string(rune('a' + i))
-		listen, admin := "127.0.0.1:0", "127.0.0.1:0"
-		if cfg.BrokerPort > 0 {
-			listen = fmt.Sprintf("127.0.0.1:%d", cfg.BrokerPort+i)
+		c := f.newCluster(name, brokerAddrs[i], adminAddrs[i], logDir)
+		f.clusters[name], f.names = c, append(f.names, name)
+		f.Info.Clusters = append(f.Info.Clusters, c.info)
+		if err := c.broker.start(f.spawn); err != nil {
+			return nil, fmt.Errorf("broker of cluster %s: %w", name, err)
 		}
-		if cfg.AdminPort > 0 {
-			admin = fmt.Sprintf("127.0.0.1:%d", cfg.AdminPort+i)
-		}
-		b, err := broker.New(broker.Config{DataDir: filepath.Join(cfg.DataDir, "broker-"+name), ListenAddr: listen, HTTPAddr: admin,
-			ClusterName: name, DeduplicationDefault: true, Logger: cfg.Logger.With("component", "broker", "cluster", name)})
-		if err != nil {
-			return nil, fmt.Errorf("broker for cluster %s: %w", name, err)
-		}
-		if err := b.Start(); err != nil {
-			return nil, fmt.Errorf("broker for cluster %s: %w", name, err)
-		}
-		f.brokers = append(f.brokers, b)
-		f.Info.Clusters = append(f.Info.Clusters, ClusterInfo{Name: name, ServiceURL: b.ServiceURL(), AdminURL: b.AdminURL(), Agent: "agent-" + name})
 	}
-	if err := f.waitReady(ctx); err != nil {
+	for _, name := range f.names {
+		if err := f.waitBroker(ctx, f.clusters[name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.waitLeader(ctx); err != nil {
 		return nil, err
+	}
+	if err := configureReplication(ctx, f.Info.Clusters); err != nil {
+		f.Info.ReplicationError = err.Error()
+		cfg.Logger.Warn("geo-replication not configured: a cluster's input does not reach the others", "err", err)
+	} else {
+		f.Info.Replication = true
 	}
 	if err := f.applyBase(ctx); err != nil {
 		return nil, err
 	}
+	for _, name := range f.names {
+		if err := f.clusters[name].agent.start(f.spawn); err != nil {
+			return nil, fmt.Errorf("agent of cluster %s: %w", name, err)
+		}
+	}
+	if err := f.serveControl(cfg.ControlAddr); err != nil {
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
-	for _, c := range f.Info.Clusters {
-		a, err := agent.New(agent.Config{Name: c.Agent, Cluster: c.Name, Servers: []string{f.Info.Server},
-			DataDir: filepath.Join(cfg.DataDir, "agent-"+c.Name), Runtimes: cfg.Runtimes, Logger: cfg.Logger.With("component", "agent")})
-		if err != nil {
-			return nil, err
-		}
-		f.wg.Add(1)
-		go func() { defer f.wg.Done(); _ = a.Run(runCtx) }()
-	}
 	if cfg.TrafficRate > 0 {
 		f.wg.Add(1)
 		go func() { defer f.wg.Done(); f.traffic(runCtx) }()
 	}
 	data, _ := json.MarshalIndent(f.Info, "", "  ")
-	if err := os.WriteFile(filepath.Join(cfg.DataDir, "dev.json"), append(data, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("write dev.json: %w", err)
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, InfoFile), append(data, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("write %s: %w", InfoFile, err)
 	}
 	ok = true
 	return f, nil
 }
 
-func (f *Federation) waitReady(ctx context.Context) error {
+// pickAddrs returns n loopback addresses: first+i when first is set, else
+// ports free at the time of the call (all listeners stay open until all n
+// are found, so they are distinct).
+func pickAddrs(first, n int) ([]string, error) {
+	var out []string
+	if first > 0 {
+		for i := 0; i < n; i++ {
+			out = append(out, fmt.Sprintf("127.0.0.1:%d", first+i))
+		}
+		return out, nil
+	}
+	var lis []net.Listener
+	defer func() {
+		for _, l := range lis {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lis = append(lis, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+func (f *Federation) newCluster(name, brokerAddr, adminAddr, logDir string) *devCluster {
+	cfg := f.cfg
+	info := ClusterInfo{Name: name, ServiceURL: "pulsar://" + brokerAddr, AdminURL: "http://" + adminAddr, Agent: "agent-" + name,
+		BrokerLog: filepath.Join(logDir, "broker-"+name+".log"), AgentLog: filepath.Join(logDir, "agent-"+name+".log")}
+	env := childEnv()
+	logger := cfg.Logger.With("cluster", name)
+	return &devCluster{
+		info: info,
+		broker: &child{name: "broker of cluster " + name, bin: cfg.Binary, env: env, logPath: info.BrokerLog, logger: logger,
+			args: []string{"broker", "--data-dir", filepath.Join(cfg.DataDir, "broker-"+name), "--listen", brokerAddr,
+				"--http-addr", adminAddr, "--cluster-name", name, "--deduplication", "--log-level", cfg.ChildLogLevel}},
+		agent: &child{name: "agent of cluster " + name, bin: cfg.Binary, env: env, logPath: info.AgentLog, logger: logger,
+			args: []string{"agent", "--server", f.Info.Server, "--cluster", name, "--name", info.Agent,
+				"--data-dir", filepath.Join(cfg.DataDir, "agent-"+name), "--runtimes", cfg.Runtimes, "--log-level", cfg.ChildLogLevel}},
+	}
+}
+
+// waitBroker waits until the cluster's broker answers on its admin API
+// and accepts connections on its Pulsar port.
+func (f *Federation) waitBroker(ctx context.Context, c *devCluster) error {
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(readyTimeout)
+	exited := c.broker.exited()
+	for {
+		err := probeBroker(ctx, hc, c.info)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("broker of cluster %s not ready after %s: %v; its log %s ends:\n%s", c.info.Name, readyTimeout, err, c.info.BrokerLog, c.broker.logTail(20))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return fmt.Errorf("broker of cluster %s exited (%s); its log %s ends:\n%s", c.info.Name, c.broker.status().LastExit, c.info.BrokerLog, c.broker.logTail(20))
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func probeBroker(ctx context.Context, hc *http.Client, c ClusterInfo) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.AdminURL+"/admin/v2/clusters", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("admin API answered %s", resp.Status)
+	}
+	conn, err := net.DialTimeout("tcp", c.ServiceURL[len("pulsar://"):], time.Second)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+func (f *Federation) waitLeader(ctx context.Context) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for !f.server.IsLeader() {
 		if time.Now().After(deadline) {
@@ -206,7 +427,8 @@ const (
 )
 
 // ExampleMesh is the cross-cluster word count: split runs in a and writes to
-// b (or to a when there is one cluster); count runs where the words are.
+// b (or to a when there is one cluster), failing over to c when there is
+// one; count runs where the words are.
 func ExampleMesh(clusters int) *meshfedv1.FunctionMesh {
 	out := "a"
 	if clusters > 1 {
@@ -232,53 +454,172 @@ func ExampleMesh(clusters int) *meshfedv1.FunctionMesh {
 	}
 }
 
-var sentences = []string{
-	"the quick brown fox jumps over the lazy dog",
-	"a mesh of functions spans many clusters",
-	"one region fails and the functions move on",
-	"nothing lost and nothing duplicated",
+// cluster returns a cluster by name.
+func (f *Federation) cluster(name string) (*devCluster, error) {
+	c, ok := f.clusters[name]
+	if !ok {
+		return nil, fmt.Errorf("cluster %q (have %v): %w", name, f.names, ErrUnknownCluster)
+	}
+	return c, nil
 }
 
-// traffic produces sentences to cluster a at the configured rate.
-func (f *Federation) traffic(ctx context.Context) {
-	log := f.cfg.Logger.With("component", "traffic")
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: f.Info.Clusters[0].ServiceURL, Logger: plog.NewLoggerWithSlog(slog.New(slog.DiscardHandler))})
-	if err != nil {
-		log.Error("traffic client", "err", err)
-		return
+// parts returns the named parts in start order (broker first), or both.
+func parts(ps []Part) ([]Part, error) {
+	if len(ps) == 0 {
+		return []Part{PartBroker, PartAgent}, nil
 	}
-	defer c.Close()
-	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: SentencesTopic, Name: "meshfed-dev-traffic"})
-	if err != nil {
-		log.Error("traffic producer", "err", err)
-		return
-	}
-	defer p.Close()
-	t := time.NewTicker(time.Duration(float64(time.Second) / f.cfg.TrafficRate))
-	defer t.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	var out []Part
+	for _, want := range []Part{PartBroker, PartAgent} {
+		if slices.Contains(ps, want) {
+			out = append(out, want)
 		}
-		p.SendAsync(ctx, &pulsar.ProducerMessage{Payload: []byte(sentences[i%len(sentences)])}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-			if err != nil && ctx.Err() == nil {
-				log.Warn("traffic send", "err", err)
-			}
-		})
 	}
+	for _, p := range ps {
+		if p != PartBroker && p != PartAgent {
+			return nil, fmt.Errorf("%q: %w", p, ErrUnknownPart)
+		}
+	}
+	return out, nil
 }
 
-// Stop stops agents, brokers and the server, in that order.
+func (c *devCluster) child(p Part) *child {
+	if p == PartBroker {
+		return c.broker
+	}
+	return c.agent
+}
+
+// Kill kills the named parts of a cluster (both when none is named) with
+// SIGKILL, as `kill -9` would: the agent's instances die with it, and
+// whatever the broker had not written to disk is lost. It returns once the
+// processes are gone. Killing a part that is not running does nothing.
+func (f *Federation) Kill(ctx context.Context, cluster string, ps ...Part) error {
+	c, err := f.cluster(cluster)
+	if err != nil {
+		return err
+	}
+	want, err := parts(ps)
+	if err != nil {
+		return err
+	}
+	f.opMu.Lock()
+	defer f.opMu.Unlock()
+	if f.stopped {
+		return ErrStopped
+	}
+	// The agent first: killed together, neither sees the other go.
+	var errs []error
+	for _, p := range slices.Backward(want) {
+		if err := c.child(p).kill(killTimeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Restart starts the named parts of a cluster (both when none is named)
+// that are not running, with the same command lines as before: the same
+// addresses and data dirs. It returns once a started broker serves again;
+// an agent is only started (it registers on its own).
+func (f *Federation) Restart(ctx context.Context, cluster string, ps ...Part) error {
+	c, err := f.cluster(cluster)
+	if err != nil {
+		return err
+	}
+	want, err := parts(ps)
+	if err != nil {
+		return err
+	}
+	f.opMu.Lock()
+	defer f.opMu.Unlock()
+	if f.stopped {
+		return ErrStopped
+	}
+	for _, p := range want {
+		ch := c.child(p)
+		if ch.running() {
+			continue
+		}
+		if err := ch.start(f.spawn); err != nil {
+			return err
+		}
+		if p == PartBroker {
+			if err := f.waitBroker(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// KillCluster kills a cluster's broker and agent (see Kill).
+func (f *Federation) KillCluster(ctx context.Context, cluster string) error {
+	return f.Kill(ctx, cluster)
+}
+
+// StartCluster starts a cluster's broker and agent again (see Restart).
+func (f *Federation) StartCluster(ctx context.Context, cluster string) error {
+	return f.Restart(ctx, cluster)
+}
+
+// KillBroker kills a cluster's broker alone (see Kill).
+func (f *Federation) KillBroker(ctx context.Context, cluster string) error {
+	return f.Kill(ctx, cluster, PartBroker)
+}
+
+// StartBroker starts a cluster's broker again (see Restart).
+func (f *Federation) StartBroker(ctx context.Context, cluster string) error {
+	return f.Restart(ctx, cluster, PartBroker)
+}
+
+// ClusterStatus is the state of one cluster's processes.
+type ClusterStatus struct {
+	Name   string        `json:"name"`
+	Broker ProcessStatus `json:"broker"`
+	Agent  ProcessStatus `json:"agent"`
+}
+
+// Status returns the state of every cluster's processes, in name order.
+func (f *Federation) Status() []ClusterStatus {
+	var out []ClusterStatus
+	for _, n := range f.names {
+		c := f.clusters[n]
+		out = append(out, ClusterStatus{Name: n, Broker: c.broker.status(), Agent: c.agent.status()})
+	}
+	return out
+}
+
+// Stop stops the traffic, the control API, the agents, the brokers and
+// the server, in that order. It may be called more than once.
 func (f *Federation) Stop() {
+	f.opMu.Lock()
+	already := f.stopped
+	f.stopped = true
+	f.opMu.Unlock()
+	if already {
+		return
+	}
 	if f.cancel != nil {
 		f.cancel()
 	}
 	f.wg.Wait()
-	for _, b := range f.brokers {
-		b.Close()
+	if f.control != nil {
+		_ = f.control.Close()
 	}
+	for _, group := range []Part{PartAgent, PartBroker} {
+		var wg sync.WaitGroup
+		for _, c := range f.clusters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.child(group).stop(stopGrace, killTimeout); err != nil {
+					f.cfg.Logger.Error("stop", "err", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	f.spawn.close()
 	if f.server != nil {
 		_ = f.server.Shutdown()
 	}

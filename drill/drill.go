@@ -1,9 +1,12 @@
 // Package drill runs failover drills against a live federation: it takes a
-// cluster out of service on purpose (cordon), times detection, failover
-// and failback from the control plane's objects, produces a numbered input
-// stream and reads the watched output topics to count what was lost or
-// duplicated, and keeps the reports as JSON files. The figures themselves
-// are computed by package federation (pure); the I/O lives here.
+// cluster out of service on purpose (a cordon, or in meshfed dev a crash of
+// its broker and agent), times detection, failover, the first output from
+// the fallback and failback from the control plane's objects and the
+// outputs read, produces a numbered input stream (to the home cluster only
+// when the input is geo-replicated) and reads the watched output topics
+// and the fallback's copy of the input to count what was lost, duplicated
+// or left unreplicated, and keeps the reports as JSON files. The figures
+// themselves are computed by package federation (pure); the I/O lives here.
 package drill
 
 import (
@@ -23,10 +26,6 @@ import (
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"github.com/meshfed/meshfed/objects"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // Defaults of Config fields left zero.
@@ -45,7 +44,25 @@ type Config struct {
 	Client *client.Client
 	// Cluster is the cluster to take out. Required.
 	Cluster string
-	// Duration is how long the cluster stays out, counted from the cordon
+	// Mode is federation.DrillModeCordon or federation.DrillModeCrash.
+	// Empty: cordon.
+	Mode string
+	// Crash kills and restarts the cluster's broker and agent. Required
+	// in crash mode.
+	Crash Crasher
+	// HomeOnly keeps a crash drill's stream writing to the home cluster
+	// while it is down (its sends wait for it), instead of to the first
+	// fallback copy as a producer with cluster failover would. Only
+	// inputs acknowledged before the crash then reach the fallback.
+	HomeOnly bool
+	// StrandFor, in crash mode with a geo-replicated input, kills the
+	// fallback copy's broker this long before the crash (and starts it
+	// again right after), so that what the home acknowledges meanwhile is
+	// stranded: the recovery-point path, exercised on purpose. The
+	// fallback is Down meanwhile, so failover waits for its broker. Zero:
+	// replication runs up to the crash.
+	StrandFor time.Duration
+	// Duration is how long the cluster stays out, counted from the failure
 	// (longer if failover takes longer). Zero: DefaultDuration.
 	Duration time.Duration
 	// Rate is the input stream's rate in messages per second. Zero: no
@@ -67,9 +84,11 @@ type Config struct {
 	// instances Running, and for the first output of the stream.
 	ReadyTimeout time.Duration
 	// RecoveryTimeout bounds the wait for every affected instance to run
-	// elsewhere, and for the cluster to be seen Healthy after the uncordon.
+	// elsewhere, and for the cluster to be seen Healthy after the uncordon
+	// or restart.
 	RecoveryTimeout time.Duration
-	// FailbackTimeout bounds the wait for failback after the uncordon.
+	// FailbackTimeout bounds the wait for failback after the uncordon or
+	// restart.
 	// Zero: do not wait (failback reported as skipped).
 	FailbackTimeout time.Duration
 	// DrainTimeout bounds the wait, after the stream stops, for the last
@@ -93,11 +112,15 @@ const (
 	PhasePreflight  = "preflight"
 	PhaseStream     = "stream"
 	PhaseCordon     = "cordon"
+	PhaseCrash      = "crash"
+	PhaseStrand     = "strand"
+	PhaseOutput     = "output"
 	PhaseDetected   = "detected"
 	PhaseMoved      = "moved"
 	PhaseRecovered  = "recovered"
 	PhaseHold       = "hold"
 	PhaseUncordon   = "uncordon"
+	PhaseRestart    = "restart"
 	PhaseHealthy    = "healthy"
 	PhaseBack       = "back"
 	PhaseFailedBack = "failed-back"
@@ -110,7 +133,7 @@ const (
 type Event struct {
 	At    time.Time
 	Phase string
-	// Since is the time since the cordon (zero before it).
+	// Since is the time since the failure (zero before it).
 	Since   time.Duration
 	Message string
 }
@@ -137,14 +160,41 @@ type runner struct {
 	// pulsar clients by cluster name.
 	pulsar map[string]pulsar.Client
 	urls   map[string]string
+	// fallbackCopy is the fallback cluster whose copy of the input was
+	// measured, and inFallback the inputs it held when the home returned
+	// (nil: not measured).
+	fallbackCopy string
+	inFallback   map[int64]bool
+	// restoreBegan is when the first attempt to bring the cluster back
+	// began: in a crash drill, the home broker acknowledged nothing
+	// between the kill and then.
+	restoreBegan time.Time
+	// sawFallbackOutput is set once the first output from a fallback was
+	// reported.
+	sawFallbackOutput bool
 }
 
 // Run runs a drill and returns its report. After an error or a cancelled
-// ctx once the cluster was cordoned, the cluster is uncordoned before Run
-// returns, and the report so far is returned with the error.
+// ctx once the cluster was taken out, it is uncordoned (or its broker and
+// agent are started again) before Run returns, and the report so far is
+// returned with the error.
 func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
 	if cfg.Client == nil || cfg.Cluster == "" {
 		return nil, errors.New("drill: a client and a cluster are required")
+	}
+	switch cfg.Mode {
+	case "":
+		cfg.Mode = federation.DrillModeCordon
+	case federation.DrillModeCordon:
+	case federation.DrillModeCrash:
+		if cfg.Crash == nil {
+			return nil, errors.New("drill: crash mode needs a way to kill the cluster's processes (a meshfed dev federation)")
+		}
+	default:
+		return nil, fmt.Errorf("drill: mode %q: use cordon or crash", cfg.Mode)
+	}
+	if cfg.StrandFor < 0 || cfg.StrandFor > 0 && (cfg.Mode != federation.DrillModeCrash || cfg.Rate <= 0) {
+		return nil, errors.New("drill: stranding inputs needs crash mode and an input stream")
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = DefaultDuration
@@ -174,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
 		cfg.ID = NewID(cfg.Now())
 	}
 	r := &runner{cfg: cfg, c: cfg.Client, pulsar: map[string]pulsar.Client{}, urls: map[string]string{},
-		report: &federation.DrillReport{ID: cfg.ID, Cluster: cfg.Cluster, Duration: cfg.Duration, Rate: cfg.Rate}}
+		report: &federation.DrillReport{ID: cfg.ID, Cluster: cfg.Cluster, Mode: cfg.Mode, Duration: cfg.Duration, Rate: cfg.Rate}}
 	defer func() {
 		for _, pc := range r.pulsar {
 			pc.Close()
@@ -194,7 +244,7 @@ func (r *runner) emit(phase, format string, args ...any) {
 	}
 	now := r.cfg.Now()
 	ev := Event{At: now, Phase: phase, Message: fmt.Sprintf(format, args...)}
-	if c := r.report.Timeline.Cordoned; !c.IsZero() {
+	if c := r.report.Timeline.Failed; !c.IsZero() {
 		ev.Since = now.Sub(c)
 	}
 	r.cfg.Progress(ev)
@@ -343,26 +393,46 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	// Take the cluster out. From here on, bring it back whatever happens.
-	cordoned := false
+	out := false
 	defer func() {
-		if cordoned && rep.Timeline.Uncordoned.IsZero() {
-			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if out && rep.Timeline.Restored.IsZero() {
+			cctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
-			if err := r.setCordoned(cctx, false); err != nil {
-				r.emit(PhaseWarning, "could not uncordon cluster %s: %v: run meshfed cluster uncordon %s", name, err, name)
-				return
-			}
-			rep.Timeline.Uncordoned = r.cfg.Now()
-			r.emit(PhaseUncordon, "cluster %s uncordoned (drill stopped early)", name)
+			r.bringBack(cctx, st, " (drill stopped early)")
 		}
 	}()
-	rep.Timeline.Cordoned = r.cfg.Now()
-	if err := r.setCordoned(ctx, true); err != nil {
-		rep.Timeline.Cordoned = time.Time{}
+	stranded := ""
+	if r.cfg.StrandFor > 0 {
+		if rep.Replication != federation.ReplicationGeo {
+			r.note("inputs not stranded: the input is not geo-replicated")
+		} else {
+			defer func() {
+				if stranded != "" {
+					cctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+					defer cancel()
+					_ = r.restartFallback(cctx, stranded)
+				}
+			}()
+			fb, err := r.strand(ctx)
+			stranded = fb
+			if err != nil {
+				return err
+			}
+		}
+	}
+	rep.Timeline.Failed = r.cfg.Now()
+	if err := r.takeOut(ctx, st); err != nil {
+		rep.Timeline.Failed = time.Time{}
 		return err
 	}
-	cordoned = true
-	r.emit(PhaseCordon, "cluster %s cordoned: its agents stop their instances", name)
+	out = true
+	if stranded != "" {
+		fb := stranded
+		stranded = ""
+		if err := r.restartFallback(ctx, fb); err != nil {
+			return err
+		}
+	}
 
 	byKey := map[string]*federation.DrillInstance{}
 	for i := range rep.Affected {
@@ -384,6 +454,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	err = r.poll(ctx, r.cfg.RecoveryTimeout, func(s snapshot, now time.Time) bool {
 		observeDetection(s, now)
+		r.watchFallbackOutput(st)
 		all := true
 		for _, k := range keys {
 			inst, a := byKey[k], s.assignments[k]
@@ -409,21 +480,26 @@ func (r *runner) run(ctx context.Context) error {
 	}
 
 	// Keep the cluster out for the rest of the duration.
-	if left := rep.Timeline.Cordoned.Add(r.cfg.Duration).Sub(r.cfg.Now()); left > 0 {
+	if left := rep.Timeline.Failed.Add(r.cfg.Duration).Sub(r.cfg.Now()); left > 0 {
 		r.emit(PhaseHold, "keeping cluster %s out for %.1fs more", name, left.Seconds())
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(left):
+		end := time.After(left)
+	hold:
+		for {
+			r.watchFallbackOutput(st)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-end:
+				break hold
+			case <-time.After(r.cfg.PollInterval):
+			}
 		}
 	}
 
 	// Bring it back.
-	if err := r.setCordoned(ctx, false); err != nil {
+	if err := r.bringBack(ctx, st, ""); err != nil {
 		return err
 	}
-	rep.Timeline.Uncordoned = r.cfg.Now()
-	r.emit(PhaseUncordon, "cluster %s uncordoned", name)
 	manual := []string{}
 	for _, a := range rep.Affected {
 		if a.Failback == "manual" {
@@ -435,14 +511,15 @@ func (r *runner) run(ctx context.Context) error {
 	if waitBack {
 		timeout = max(timeout, r.cfg.FailbackTimeout)
 	}
-	uncordonedAt := rep.Timeline.Uncordoned
+	restoredAt := rep.Timeline.Restored
 	err = r.poll(ctx, timeout, func(s snapshot, now time.Time) bool {
+		r.watchFallbackOutput(st)
 		if rep.Timeline.Healthy.IsZero() && s.cluster.GetStatus().GetHealth() == federation.Healthy {
 			rep.Timeline.Healthy = now
 			r.emit(PhaseHealthy, "cluster %s is Healthy", name)
 		}
 		if !waitBack {
-			return !rep.Timeline.Healthy.IsZero() || now.Sub(uncordonedAt) > r.cfg.RecoveryTimeout
+			return !rep.Timeline.Healthy.IsZero() || now.Sub(restoredAt) > r.cfg.RecoveryTimeout
 		}
 		all := true
 		for _, k := range keys {
@@ -457,7 +534,7 @@ func (r *runner) run(ctx context.Context) error {
 			rep.Timeline.FailedBack = now
 			return true
 		}
-		return now.Sub(uncordonedAt) > r.cfg.FailbackTimeout
+		return now.Sub(restoredAt) > r.cfg.FailbackTimeout
 	})
 	if err != nil && !errors.Is(err, errTimeout) {
 		return err
@@ -481,28 +558,30 @@ func (r *runner) run(ctx context.Context) error {
 	// Stop the stream and read what is still on its way.
 	if st != nil {
 		st.stopProducing()
+		if d := r.cfg.Now().Sub(rep.Timeline.Started); d > 5*time.Second {
+			if got := float64(st.sent.Load()) / d.Seconds(); got < 0.8*r.cfg.Rate {
+				r.note("the stream sent %d messages in %.1fs: %.1f msg/s of the %g asked (the drill's process was held up: a loaded machine?)",
+					st.sent.Load(), d.Seconds(), got, r.cfg.Rate)
+			}
+		}
 		if err := st.flush(); err != nil {
 			r.note("input stream: %v", err)
 		}
 		produced, failures, _ := st.counts()
-		r.emit(PhaseDrain, "stream stopped after %d messages (%d not acknowledged by every copy): reading the last outputs", produced, failures)
+		r.emit(PhaseDrain, "stream stopped after %d messages (%d not acknowledged): reading the last outputs", produced, failures)
 		deadline := r.cfg.Now().Add(r.cfg.DrainTimeout)
-		for st.account().Lost > 0 && r.cfg.Now().Before(deadline) {
+		for {
+			main, tail := r.account(st)
+			if main.Lost == 0 && (tail == nil || tail.Lost == 0) || !r.cfg.Now().Before(deadline) {
+				break
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		acc := st.account()
-		rep.Messages = &acc
-		st.mu.Lock()
-		rep.ProduceFailures = st.failures
-		readErr := st.readErr
-		st.mu.Unlock()
-		if readErr != nil {
-			r.note("reading a watched topic failed: %v", readErr)
-		}
+		r.finishAccount(st)
 	}
 	rep.Timeline.Finished = r.cfg.Now()
 	r.emit(PhaseDone, "drill %s finished", rep.ID)
@@ -543,205 +622,4 @@ func (r *runner) degradedReasons(ctx context.Context) string {
 		return ""
 	}
 	return ": " + strings.Join(out, "; ")
-}
-
-// setCordoned flips the cluster's spec.cordoned with a compare-and-swap,
-// retrying on conflicts.
-func (r *runner) setCordoned(ctx context.Context, cordoned bool) error {
-	for attempt := 0; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := func() error {
-			got, err := r.c.Get(cctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: r.cfg.Cluster})
-			if err != nil {
-				return fmt.Errorf("get cluster %s: %w", r.cfg.Cluster, err)
-			}
-			cl := proto.Clone(got.GetObject().GetCluster()).(*meshfedv1.Cluster)
-			if cl.GetSpec().GetCordoned() == cordoned {
-				return nil
-			}
-			cl.Spec.Cordoned = cordoned
-			cl.Status = nil
-			_, err = r.c.Apply(cctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(cl)}})
-			return err
-		}()
-		cancel()
-		if status.Code(err) == codes.Aborted && attempt < 10 {
-			continue
-		}
-		if err != nil {
-			what := "cordon"
-			if !cordoned {
-				what = "uncordon"
-			}
-			return fmt.Errorf("%s cluster %s: %w", what, r.cfg.Cluster, err)
-		}
-		return nil
-	}
-}
-
-// pulsarClient returns a client for a cluster's broker, from its
-// spec.serviceURL.
-func (r *runner) pulsarClient(ctx context.Context, cluster string) (pulsar.Client, error) {
-	if pc, ok := r.pulsar[cluster]; ok {
-		return pc, nil
-	}
-	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: cluster})
-	if err != nil {
-		return nil, fmt.Errorf("get cluster %s: %w", cluster, err)
-	}
-	url := got.GetObject().GetCluster().GetSpec().GetServiceUrl()
-	if url == "" {
-		return nil, fmt.Errorf("cluster %s has no spec.serviceURL", cluster)
-	}
-	pc, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, Logger: r.cfg.PulsarLogger, OperationTimeout: 10 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("pulsar client for cluster %s (%s): %w", cluster, url, err)
-	}
-	r.pulsar[cluster], r.urls[cluster] = pc, url
-	return pc, nil
-}
-
-// deriveStreams picks the input and watched topics from the first affected
-// function that has both.
-func deriveStreams(failed string, home []*meshfedv1.Assignment) (in, out *federation.DrillStream) {
-	for _, a := range home {
-		fs := a.GetSpec().GetFunctionSpec()
-		input, output := fs.GetInput(), fs.GetOutput()
-		if len(input.GetTopics()) == 0 || output.GetTopic() == "" {
-			continue
-		}
-		// The input moves with the function when it is read in the
-		// function's home cluster or in the failed one (EffectiveSpec):
-		// the fallback clusters then read their copy of the topic.
-		in = &federation.DrillStream{Clusters: []string{input.GetCluster()}, Topic: input.GetTopics()[0]}
-		if input.GetCluster() == federation.PlacementCluster(fs) || input.GetCluster() == failed {
-			in.Clusters = appendNew(in.Clusters, fs.GetFailover().GetClusters()...)
-		}
-		outCluster := output.GetCluster()
-		if outCluster == "" {
-			outCluster = federation.PlacementCluster(fs)
-		}
-		out = &federation.DrillStream{Clusters: []string{outCluster}, Topic: output.GetTopic()}
-		if outCluster == failed {
-			out.Clusters = appendNew(out.Clusters, fs.GetFailover().GetClusters()...)
-		}
-		return in, out
-	}
-	return nil, nil
-}
-
-func appendNew(list []string, more ...string) []string {
-	for _, m := range more {
-		if !slices.Contains(list, m) {
-			list = append(list, m)
-		}
-	}
-	return list
-}
-
-// startStream opens the watched topics' readers at their end, checks that
-// the input copies are aligned, starts producing, and waits for the first
-// output. The caller stops producing (st.stopProducing) and closes it.
-func (r *runner) startStream(ctx context.Context, home []*meshfedv1.Assignment) (_ *stream, err error) {
-	rep := r.report
-	ins, outs := r.cfg.Inputs, r.cfg.Watch
-	din, dout := deriveStreams(r.cfg.Cluster, home)
-	if len(ins) == 0 {
-		if din == nil {
-			return nil, fmt.Errorf("no affected function has an input and an output topic: name them with --produce and --watch")
-		}
-		ins = []federation.DrillStream{*din}
-	}
-	if len(outs) == 0 {
-		if dout == nil {
-			return nil, fmt.Errorf("no affected function has an output topic: name one with --watch")
-		}
-		outs = []federation.DrillStream{*dout}
-	}
-	if len(ins) != 1 {
-		return nil, fmt.Errorf("one input stream per drill, got %d", len(ins))
-	}
-	rep.Inputs, rep.Watched = ins, outs
-	st := newStream(newMarker(rep.ID, r.cfg.Outputs), r.cfg.Now)
-	defer func() {
-		if err != nil {
-			st.close()
-		}
-	}()
-	for _, w := range outs {
-		for _, cl := range w.Clusters {
-			pc, err := r.pulsarClient(ctx, cl)
-			if err != nil {
-				return nil, err
-			}
-			rd, err := pc.CreateReader(pulsar.ReaderOptions{Topic: w.Topic, StartMessageID: pulsar.LatestMessageID(), ReceiverQueueSize: 1000})
-			if err != nil {
-				return nil, fmt.Errorf("read %s on cluster %s: %w", w.Topic, cl, err)
-			}
-			st.startReading(rd)
-		}
-	}
-	in := ins[0]
-	var ids []string
-	for _, cl := range in.Clusters {
-		pc, err := r.pulsarClient(ctx, cl)
-		if err != nil {
-			return nil, err
-		}
-		p, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: in.Topic, Name: "meshfed-drill-" + rep.ID,
-			DisableBatching: true, SendTimeout: 30 * time.Second})
-		if err != nil {
-			return nil, fmt.Errorf("produce to %s on cluster %s: %w", in.Topic, cl, err)
-		}
-		st.copies = append(st.copies, p)
-		id, err := lastEntry(pc, in.Topic)
-		if err != nil {
-			id = "unknown (" + err.Error() + ")"
-		}
-		ids = append(ids, id)
-	}
-	if len(ids) > 1 && slices.ContainsFunc(ids, func(id string) bool { return id != ids[0] }) {
-		var each []string
-		for i, cl := range in.Clusters {
-			each = append(each, cl+": "+ids[i])
-		}
-		r.note("input copies of %s differ before the drill (%s): effectively-once resumes a moved instance by input position, so unaligned copies can lose or duplicate outputs across the move", in.Topic, strings.Join(each, ", "))
-	}
-	rep.Timeline.Started = r.cfg.Now()
-	st.startProducing(r.cfg.Rate)
-	r.emit(PhaseStream, "producing %g msg/s (%d items each) to %s; watching %s", r.cfg.Rate, r.cfg.Outputs, in, streamsString(outs))
-	// The pipeline must work before anything is failed.
-	select {
-	case <-st.firstRead:
-		r.emit(PhaseStream, "first output read after %.2fs", r.cfg.Now().Sub(rep.Timeline.Started).Seconds())
-	case <-time.After(r.cfg.ReadyTimeout):
-		return nil, fmt.Errorf("no output of the drill's stream on %s within %s: check --watch and the mesh", streamsString(outs), r.cfg.ReadyTimeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return st, nil
-}
-
-func streamsString(ss []federation.DrillStream) string {
-	var out []string
-	for _, s := range ss {
-		out = append(out, s.String())
-	}
-	return strings.Join(out, " ")
-}
-
-// lastEntry returns the id of the last message of topic on a cluster.
-func lastEntry(pc pulsar.Client, topic string) (string, error) {
-	rd, err := pc.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.LatestMessageID()})
-	if err != nil {
-		return "", err
-	}
-	defer rd.Close()
-	id, err := rd.GetLastMessageID()
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("entry %d:%d", id.LedgerID(), id.EntryID()), nil
 }

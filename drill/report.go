@@ -27,7 +27,14 @@ func verdict(r *federation.DrillReport) string {
 func WriteText(w io.Writer, r *federation.DrillReport) error {
 	t := r.Timeline.Times()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "drill %s: cluster %s out for %s — %s\n", r.ID, r.Cluster, r.Duration, verdict(r))
+	crash := r.ModeOrDefault() == federation.DrillModeCrash
+	failure, restore, seenOut := "cordon", "uncordon", "Cordoned or Down"
+	if crash {
+		fmt.Fprintf(tw, "drill %s: cluster %s crashed (broker and agent killed) for %s — %s\n", r.ID, r.Cluster, r.Duration, verdict(r))
+		failure, restore, seenOut = "kill", "restart", "Down"
+	} else {
+		fmt.Fprintf(tw, "drill %s: cluster %s cordoned for %s — %s\n", r.ID, r.Cluster, r.Duration, verdict(r))
+	}
 	for _, a := range r.Affected {
 		moved := "did not run elsewhere"
 		if a.MovedTo != "" {
@@ -39,31 +46,63 @@ func WriteText(w io.Writer, r *federation.DrillReport) error {
 		}
 		fmt.Fprintf(tw, "  affected\t%s/%s/%s (%s) %s\n", a.Tenant, a.Namespace, a.Assignment, g, moved)
 	}
-	fmt.Fprintf(tw, "  detection\t%s\t(cordon → cluster %s seen Cordoned or Down)\n", seconds(t.Detection), r.Cluster)
-	fmt.Fprintf(tw, "  failover\t%s\t(cordon → every affected instance Running elsewhere)\n", seconds(t.Recovery))
-	fmt.Fprintf(tw, "  outage\t%s\t(cordon → uncordon)\n", seconds(t.Outage))
+	fmt.Fprintf(tw, "  detection\t%s\t(%s → cluster %s seen %s)\n", seconds(t.Detection), failure, r.Cluster, seenOut)
+	fmt.Fprintf(tw, "  failover\t%s\t(%s → every affected instance Running elsewhere)\n", seconds(t.Recovery), failure)
+	if r.Messages != nil {
+		switch {
+		case t.FirstOutput != nil:
+			fmt.Fprintf(tw, "  first output\t%s\t(%s → first output read that ran in %s)\n", seconds(t.FirstOutput), failure, r.FallbackOutputCluster)
+		case r.OutputsCarryCluster:
+			fmt.Fprintf(tw, "  first output\t—\t(no output that ran in another cluster than %s was read)\n", r.Cluster)
+		default:
+			fmt.Fprintf(tw, "  first output\t—\t(outputs carry no %s property)\n", ClusterProperty)
+		}
+	}
+	fmt.Fprintf(tw, "  outage\t%s\t(%s → %s)\n", seconds(t.Outage), failure, restore)
 	fb := seconds(t.Failback)
 	if t.Failback == nil {
 		fb = r.FailbackStatus
 	}
-	fmt.Fprintf(tw, "  failback\t%s\t(uncordon → every affected instance Running in %s; includes the hold-down)\n", fb, r.Cluster)
+	fmt.Fprintf(tw, "  failback\t%s\t(%s → every affected instance Running in %s; includes the hold-down)\n", fb, restore, r.Cluster)
 	for _, in := range r.Inputs {
-		fmt.Fprintf(tw, "  input\t%s\t%g msg/s, identical stream on each cluster\n", in, r.Rate)
+		how := "one copy"
+		switch r.Replication {
+		case federation.ReplicationGeo:
+			how = fmt.Sprintf("written to %s, geo-replicated", in.Clusters[0])
+			if r.StreamFallback != "" {
+				how += fmt.Sprintf("; to %s while %s was down", r.StreamFallback, r.Cluster)
+			}
+		case federation.ReplicationSimulated:
+			how = "identical stream written to each copy (replication simulated)"
+		}
+		fmt.Fprintf(tw, "  input\t%s\t%g msg/s, %s\n", in, r.Rate, how)
 	}
 	for _, w := range r.Watched {
 		fmt.Fprintf(tw, "  watched\t%s\n", w)
 	}
 	if m := r.Messages; m != nil {
-		fmt.Fprintf(tw, "  messages\tproduced %d (%d output items), consumed %d items, lost %d, duplicated %d, unexpected %d\n",
-			m.Produced, m.ExpectedOutputs, m.Consumed, m.Lost, m.Duplicated, m.Unexpected)
+		what := "messages"
+		if r.Stranded != nil {
+			what = "replicated"
+		}
+		fmt.Fprintf(tw, "  %s\tproduced %d (%d output items), consumed %d items, lost %d, duplicated %d, unexpected %d\n",
+			what, m.Produced, m.ExpectedOutputs, m.Consumed, m.Lost, m.Duplicated, m.Unexpected)
 		if r.ProduceFailures > 0 {
-			fmt.Fprintf(tw, "  \t%d input messages not acknowledged by every copy (left out)\n", r.ProduceFailures)
+			fmt.Fprintf(tw, "  \t%d input messages not acknowledged (left out)\n", r.ProduceFailures)
+		}
+		if r.Unreplicated != nil {
+			fmt.Fprintf(tw, "  unreplicated\t%d\t(acknowledged by %s before the %s, not in the fallback's copy when %s returned)\n",
+				*r.Unreplicated, r.Inputs[0].Clusters[0], failure, r.Cluster)
+		}
+		if st := r.Stranded; st != nil && st.Produced > 0 {
+			fmt.Fprintf(tw, "  stranded tail\t%d inputs: %d processed exactly once, %d with an output lost, %d with an output duplicated (failback %s)\n",
+				st.Produced, st.ExactlyOnce, st.LostMessages, st.DuplicatedMessages, r.FailbackStatus)
 		}
 		peak := "0"
 		if m.PeakLag > 0 {
 			peak = fmt.Sprintf("%d messages", m.PeakLag)
-			if c := r.Timeline.Cordoned; !c.IsZero() {
-				peak += fmt.Sprintf(" at %+.2fs from the cordon", m.PeakLagAt.Sub(c).Seconds())
+			if c := r.Timeline.Failed; !c.IsZero() {
+				peak += fmt.Sprintf(" at %+.2fs from the failure", m.PeakLagAt.Sub(c).Seconds())
 			}
 		}
 		fmt.Fprintf(tw, "  peak lag\t%s\t(slowest message %.3fs from send to last output)\n", peak, m.MaxDelay.Seconds())
@@ -82,22 +121,26 @@ func WriteText(w io.Writer, r *federation.DrillReport) error {
 // WriteList prints one line per report.
 func WriteList(w io.Writer, reports []*federation.DrillReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCLUSTER\tSTARTED\tDETECTION\tFAILOVER\tFAILBACK\tPRODUCED\tLOST\tDUPLICATED\tRESULT")
+	fmt.Fprintln(tw, "ID\tCLUSTER\tMODE\tSTARTED\tDETECTION\tFAILOVER\tFIRST OUTPUT\tFAILBACK\tPRODUCED\tLOST\tDUPLICATED\tUNREPLICATED\tRESULT")
 	for _, r := range reports {
 		t := r.Timeline.Times()
 		fb := seconds(t.Failback)
 		if t.Failback == nil && r.FailbackStatus != "" {
 			fb = r.FailbackStatus
 		}
-		prod, lost, dup := "—", "—", "—"
+		prod, lost, dup, unrepl := "—", "—", "—", "—"
 		if m := r.Messages; m != nil {
 			prod, lost, dup = fmt.Sprint(m.Produced), fmt.Sprint(m.Lost), fmt.Sprint(m.Duplicated)
+		}
+		if r.Unreplicated != nil {
+			unrepl = fmt.Sprint(*r.Unreplicated)
 		}
 		started := "—"
 		if b := began(r); !b.IsZero() {
 			started = b.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Cluster, started, seconds(t.Detection), seconds(t.Recovery), fb, prod, lost, dup, verdict(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Cluster, r.ModeOrDefault(), started,
+			seconds(t.Detection), seconds(t.Recovery), seconds(t.FirstOutput), fb, prod, lost, dup, unrepl, verdict(r))
 	}
 	return tw.Flush()
 }
@@ -110,7 +153,7 @@ func WriteSummary(w io.Writer, s federation.DrillSummary) error {
 	for _, row := range []struct {
 		name string
 		st   federation.DurationStats
-	}{{"detection", s.Detection}, {"failover", s.Recovery}, {"failback", s.Failback}, {"slowest msg", s.SlowestMessage}} {
+	}{{"detection", s.Detection}, {"failover", s.Recovery}, {"first output", s.FirstOutput}, {"failback", s.Failback}, {"slowest msg", s.SlowestMessage}} {
 		if row.st.N == 0 {
 			fmt.Fprintf(tw, "%s\t0\t—\t—\t—\n", row.name)
 			continue
@@ -118,5 +161,9 @@ func WriteSummary(w io.Writer, s federation.DrillSummary) error {
 		fmt.Fprintf(tw, "%s\t%d\t%.3fs\t%.3fs\t%.3fs\n", row.name, row.st.N, row.st.P50.Seconds(), row.st.P99.Seconds(), row.st.Max.Seconds())
 	}
 	fmt.Fprintf(tw, "messages\tproduced %d, lost %d, duplicated %d, unexpected %d; largest peak lag %d\n", s.Produced, s.Lost, s.Duplicated, s.Unexpected, s.PeakLag)
+	if s.UnreplicatedDrills > 0 {
+		fmt.Fprintf(tw, "unreplicated\t%d inputs over %d drills; stranded tail: %d processed exactly once, %d with an output lost, %d with an output duplicated\n",
+			s.Unreplicated, s.UnreplicatedDrills, s.StrandedOnce, s.StrandedLost, s.StrandedDuplicated)
+	}
 	return tw.Flush()
 }

@@ -121,5 +121,5 @@ func began(r *federation.DrillReport) time.Time {
 	if !r.Timeline.Started.IsZero() {
 		return r.Timeline.Started
 	}
-	return r.Timeline.Cordoned
+	return r.Timeline.Failed
 }

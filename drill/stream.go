@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
@@ -109,12 +111,31 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// stream produces the drill's numbered input messages to every copy of the
-// input topic and reads the watched topics.
+// ClusterProperty is the output message property that names the cluster
+// the function instance ran in.
+const ClusterProperty = "meshfed-cluster"
+
+// target is where the stream writes: the identical message to every copy
+// (one copy when replication is real), counted as written to cluster.
+type target struct {
+	cluster string
+	copies  []pulsar.Producer
+}
+
+// stream produces the drill's numbered input messages and reads the
+// watched topics and, when replication is real, the fallback copies of the
+// input topic.
 type stream struct {
-	mark   marker
-	copies []pulsar.Producer
-	now    func() time.Time
+	mark marker
+	now  func() time.Time
+	// targets[0] is the home; targets[1], if any, the fallback the stream
+	// is written to while the home is down in a crash drill, and
+	// targets[2] the home again after it returned. cur indexes the one
+	// written now. Appended to by the drill's goroutine only, under mu.
+	targets []target
+	cur     atomic.Int32
+	// sent counts the messages sent so far, acknowledged or not.
+	sent atomic.Int64
 
 	readers  []pulsar.Reader
 	readCtx  context.Context
@@ -131,29 +152,74 @@ type stream struct {
 	// failures counts input messages some copy did not acknowledge.
 	failures int
 	seen     []federation.Observation
+	// inCopy holds, per fallback cluster, the sequence numbers read from
+	// its copy of the input topic.
+	inCopy map[string]map[int64]bool
 	// firstRead is closed at the first observation.
 	firstRead chan struct{}
 	readErr   error
 }
 
 type pendingSend struct {
+	cluster     string
+	copies      int
 	acks, fails int
 	homeAck     time.Time
 }
 
 func newStream(mark marker, now func() time.Time) *stream {
-	return &stream{mark: mark, now: now, pending: map[int64]*pendingSend{}, firstRead: make(chan struct{}), stopRead: func() {}}
+	return &stream{mark: mark, now: now, pending: map[int64]*pendingSend{}, inCopy: map[string]map[int64]bool{},
+		firstRead: make(chan struct{}), stopRead: func() {}}
 }
 
-// startReading reads rd in the background until close.
-func (s *stream) startReading(rd pulsar.Reader) {
-	if len(s.readers) == 0 {
-		var ctx context.Context
-		ctx, s.stopRead = context.WithCancel(context.Background())
-		s.readCtx = ctx
+func (s *stream) startReaders() {
+	if s.readCtx == nil {
+		s.readCtx, s.stopRead = context.WithCancel(context.Background())
 	}
+}
+
+// startReading reads a watched topic in the background until close.
+func (s *stream) startReading(rd pulsar.Reader) {
+	s.startReaders()
 	s.readers = append(s.readers, rd)
-	go s.read(s.readCtx, rd)
+	go s.read(s.readCtx, rd, func(msg pulsar.Message, at time.Time) {
+		cluster := msg.Properties()[ClusterProperty]
+		s.mark.scan(msg.Payload(), func(seq int64, out int) {
+			if len(s.seen) == 0 {
+				close(s.firstRead)
+			}
+			s.seen = append(s.seen, federation.Observation{Seq: seq, Output: out, At: at, Cluster: cluster})
+		})
+	})
+}
+
+// startReadingCopy reads cluster's copy of the input topic in the
+// background until close, noting which inputs reached it.
+func (s *stream) startReadingCopy(cluster string, rd pulsar.Reader) {
+	s.startReaders()
+	s.readers = append(s.readers, rd)
+	s.mu.Lock()
+	s.inCopy[cluster] = map[int64]bool{}
+	s.mu.Unlock()
+	go s.read(s.readCtx, rd, func(msg pulsar.Message, _ time.Time) {
+		s.mark.scan(msg.Payload(), func(seq int64, _ int) { s.inCopy[cluster][seq] = true })
+	})
+}
+
+// copySnapshot returns the inputs read so far from cluster's copy of the
+// input topic (nil when it is not read).
+func (s *stream) copySnapshot(cluster string) map[int64]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.inCopy[cluster]
+	if !ok {
+		return nil
+	}
+	out := make(map[int64]bool, len(in))
+	for k := range in {
+		out[k] = true
+	}
+	return out
 }
 
 // startProducing produces at rate in the background until stopProducing.
@@ -162,6 +228,19 @@ func (s *stream) startProducing(rate float64) {
 	s.stopProd, s.prodDone = cancel, make(chan struct{})
 	go func() { defer close(s.prodDone); s.produce(stop, rate) }()
 }
+
+// addTarget adds a target and writes to it from now on.
+func (s *stream) addTarget(t target) {
+	s.mu.Lock()
+	s.targets = append(s.targets, t)
+	n := len(s.targets)
+	s.mu.Unlock()
+	s.writeTo(n - 1)
+}
+
+// writeTo switches the stream to targets[i] for the messages sent from now
+// on; sends already made complete where they were made.
+func (s *stream) writeTo(i int) { s.cur.Store(int32(i)) }
 
 // stopProducing stops sending and returns once no new send can start.
 func (s *stream) stopProducing() {
@@ -178,13 +257,15 @@ func (s *stream) close() {
 	for _, rd := range s.readers {
 		rd.Close()
 	}
-	for _, p := range s.copies {
-		p.Close()
+	for _, t := range s.targets {
+		for _, p := range t.copies {
+			p.Close()
+		}
 	}
 }
 
-// read consumes r until ctx ends, recording this drill's tokens.
-func (s *stream) read(ctx context.Context, r pulsar.Reader) {
+// read consumes r until ctx ends, calling fn under s.mu for each message.
+func (s *stream) read(ctx context.Context, r pulsar.Reader, fn func(msg pulsar.Message, at time.Time)) {
 	for {
 		msg, err := r.Next(ctx)
 		if err != nil {
@@ -197,25 +278,21 @@ func (s *stream) read(ctx context.Context, r pulsar.Reader) {
 		}
 		at := s.now()
 		s.mu.Lock()
-		s.mark.scan(msg.Payload(), func(seq int64, out int) {
-			if len(s.seen) == 0 {
-				close(s.firstRead)
-			}
-			s.seen = append(s.seen, federation.Observation{Seq: seq, Output: out, At: at})
-		})
+		fn(msg, at)
 		s.mu.Unlock()
 	}
 }
 
-// send publishes message seq to every copy with sequence id seq, so each
-// copy holds the same producer name and sequence ids, as geo-replication
-// keeps them.
+// send publishes message seq with sequence id seq to every copy of the
+// current target, so that the copies hold the same producer name and
+// sequence ids, as geo-replication keeps them.
 func (s *stream) send(ctx context.Context, seq int64) {
 	s.mu.Lock()
-	s.pending[seq] = &pendingSend{}
+	t := s.targets[s.cur.Load()]
+	s.pending[seq] = &pendingSend{cluster: t.cluster, copies: len(t.copies)}
 	s.mu.Unlock()
 	payload := s.mark.payload(seq)
-	for i, p := range s.copies {
+	for i, p := range t.copies {
 		id := seq
 		p.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload, SequenceID: &id}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
 			at := s.now()
@@ -233,7 +310,7 @@ func (s *stream) send(ctx context.Context, seq int64) {
 					ps.homeAck = at
 				}
 			}
-			if ps.acks+ps.fails < len(s.copies) {
+			if ps.acks+ps.fails < ps.copies {
 				return
 			}
 			delete(s.pending, seq)
@@ -241,7 +318,7 @@ func (s *stream) send(ctx context.Context, seq int64) {
 				s.failures++
 				return
 			}
-			s.produced = append(s.produced, federation.ProducedMessage{Seq: seq, Outputs: s.mark.outputs, Acked: ps.homeAck})
+			s.produced = append(s.produced, federation.ProducedMessage{Seq: seq, Outputs: s.mark.outputs, Acked: ps.homeAck, Cluster: ps.cluster})
 		})
 	}
 }
@@ -254,6 +331,7 @@ func (s *stream) produce(stop context.Context, rate float64) {
 	defer t.Stop()
 	for seq := int64(0); ; seq++ {
 		s.send(context.Background(), seq)
+		s.sent.Add(1)
 		select {
 		case <-stop.Done():
 			return
@@ -262,15 +340,24 @@ func (s *stream) produce(stop context.Context, rate float64) {
 	}
 }
 
-// flush waits for every copy to acknowledge what was sent.
+// flush waits for every producer to have its sends acknowledged or failed.
 func (s *stream) flush() error {
 	var errs []error
-	for _, p := range s.copies {
-		if err := p.Flush(); err != nil {
-			errs = append(errs, fmt.Errorf("flush %s: %w", p.Topic(), err))
+	for _, t := range s.targets {
+		for _, p := range t.copies {
+			if err := p.Flush(); err != nil {
+				errs = append(errs, fmt.Errorf("flush %s on cluster %s: %w", p.Topic(), t.cluster, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// snapshot returns copies of what was produced and read so far.
+func (s *stream) snapshot() ([]federation.ProducedMessage, []federation.Observation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.produced), slices.Clone(s.seen)
 }
 
 // account matches what was produced with what was read.

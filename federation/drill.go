@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -21,22 +22,50 @@ const (
 	FailbackManual = "manual"
 )
 
+// Drill modes: how a drill takes its cluster out.
+const (
+	// DrillModeCordon sets the cluster's spec.cordoned: its agents stop
+	// their instances and the scheduler treats it as down. Safe in live
+	// environments; the cluster's broker keeps serving (and replicating).
+	DrillModeCordon = "cordon"
+	// DrillModeCrash kills the cluster's broker and agent with SIGKILL (in
+	// meshfed dev) and starts them again afterwards: the failure is
+	// detected by missed heartbeats and whatever the broker had not
+	// replicated is stranded until it returns.
+	DrillModeCrash = "crash"
+)
+
+// Replication of a drill's input stream.
+const (
+	// ReplicationGeo: the input namespace is geo-replicated from the home
+	// cluster to the fallback copies; the drill writes to the home only.
+	ReplicationGeo = "geo-replicated"
+	// ReplicationSimulated: it is not; the drill writes the identical
+	// stream to every copy itself, as replication would deliver it.
+	ReplicationSimulated = "simulated"
+)
+
 // DrillTimeline holds the moments of a drill as the drill runner observed
 // them. A zero time means the moment was not reached.
 type DrillTimeline struct {
 	// Started: the drill began producing its input stream.
 	Started time.Time `json:"started"`
-	// Cordoned: the request that takes the cluster out was sent. Detection
-	// and recovery are measured from here.
-	Cordoned time.Time `json:"cordoned,omitzero"`
+	// Failed: the cordon request was sent, or the kill of the cluster's
+	// broker and agent began. Detection, recovery and the first output
+	// from the fallback are measured from here.
+	Failed time.Time `json:"failed,omitzero"`
 	// Detected: the cluster's health was first seen Cordoned or Down.
 	Detected time.Time `json:"detected,omitzero"`
 	// Recovered: every affected instance was first seen Running in
 	// another cluster.
 	Recovered time.Time `json:"recovered,omitzero"`
-	// Uncordoned: the request that brings the cluster back was sent.
-	// Failback is measured from here.
-	Uncordoned time.Time `json:"uncordoned,omitzero"`
+	// FallbackOutput: the first output read (after Failed) that an
+	// instance produced in another cluster, by its meshfed-cluster
+	// property.
+	FallbackOutput time.Time `json:"fallbackOutput,omitzero"`
+	// Restored: the uncordon request was sent, or the restart of the
+	// cluster's broker and agent began. Failback is measured from here.
+	Restored time.Time `json:"restored,omitzero"`
 	// Healthy: the cluster's health was first seen Healthy again.
 	Healthy time.Time `json:"healthy,omitzero"`
 	// FailedBack: every affected instance was first seen Running in its
@@ -46,17 +75,43 @@ type DrillTimeline struct {
 	Finished time.Time `json:"finished,omitzero"`
 }
 
+// UnmarshalJSON reads timelines of reports written before crash drills
+// existed, whose failure and restore moments were "cordoned" and
+// "uncordoned".
+func (tl *DrillTimeline) UnmarshalJSON(data []byte) error {
+	type plain DrillTimeline
+	var v struct {
+		plain
+		Cordoned   time.Time `json:"cordoned"`
+		Uncordoned time.Time `json:"uncordoned"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*tl = DrillTimeline(v.plain)
+	if tl.Failed.IsZero() {
+		tl.Failed = v.Cordoned
+	}
+	if tl.Restored.IsZero() {
+		tl.Restored = v.Uncordoned
+	}
+	return nil
+}
+
 // DrillTimes are the figures derived from a timeline. A nil field means
 // the end moment (or its start) was not reached.
 type DrillTimes struct {
-	// Detection: from the cordon to the cluster seen Cordoned or Down.
+	// Detection: from the failure to the cluster seen Cordoned or Down.
 	Detection *time.Duration
-	// Recovery: from the cordon to every affected instance Running
+	// Recovery: from the failure to every affected instance Running
 	// elsewhere (the failover time).
 	Recovery *time.Duration
-	// Outage: how long the cluster was out, cordon to uncordon.
+	// FirstOutput: from the failure to the first output read that came
+	// from a fallback cluster: the data path working again.
+	FirstOutput *time.Duration
+	// Outage: how long the cluster was out, failure to restore.
 	Outage *time.Duration
-	// Failback: from the uncordon to every affected instance Running at
+	// Failback: from the restore to every affected instance Running at
 	// home again (includes the server's failback hold-down).
 	Failback *time.Duration
 }
@@ -74,172 +129,12 @@ func (tl DrillTimeline) Times() DrillTimes {
 		return &d
 	}
 	return DrillTimes{
-		Detection: span(tl.Cordoned, tl.Detected),
-		Recovery:  span(tl.Cordoned, tl.Recovered),
-		Outage:    span(tl.Cordoned, tl.Uncordoned),
-		Failback:  span(tl.Uncordoned, tl.FailedBack),
+		Detection:   span(tl.Failed, tl.Detected),
+		Recovery:    span(tl.Failed, tl.Recovered),
+		FirstOutput: span(tl.Failed, tl.FallbackOutput),
+		Outage:      span(tl.Failed, tl.Restored),
+		Failback:    span(tl.Restored, tl.FailedBack),
 	}
-}
-
-// ProducedMessage is one input message of a drill's numbered stream that
-// every copy of the input topic acknowledged.
-type ProducedMessage struct {
-	// Seq numbers the message in the drill's stream.
-	Seq int64
-	// Outputs is how many output items the message must yield (the unique
-	// tokens its payload carries).
-	Outputs int
-	// Acked is when the home input cluster acknowledged it.
-	Acked time.Time
-}
-
-// Observation is one output item read from a watched topic: output Output
-// of input message Seq, read at At.
-type Observation struct {
-	Seq    int64
-	Output int
-	At     time.Time
-}
-
-// MessageAccount is the outcome of matching a drill's input stream with
-// what its watched topics delivered. Output items are counted one by one;
-// an input message counts as lost when any of its items is missing.
-type MessageAccount struct {
-	// Produced input messages (acknowledged by every copy).
-	Produced int `json:"produced"`
-	// ExpectedOutputs is the number of output items those must yield.
-	ExpectedOutputs int `json:"expectedOutputs"`
-	// Consumed output items read, duplicates included.
-	Consumed int `json:"consumed"`
-	// Delivered distinct expected output items read.
-	Delivered int `json:"delivered"`
-	// Lost expected output items never read.
-	Lost int `json:"lost"`
-	// LostMessages is the number of input messages with an item missing.
-	LostMessages int `json:"lostMessages"`
-	// FirstLost lists the first (lowest) lost input sequence numbers, at
-	// most MaxListed.
-	FirstLost []int64 `json:"firstLost,omitempty"`
-	// Duplicated output items: reads beyond the first of an item.
-	Duplicated int `json:"duplicated"`
-	// FirstDuplicated lists the first input sequence numbers with a
-	// duplicated item, at most MaxListed.
-	FirstDuplicated []int64 `json:"firstDuplicated,omitempty"`
-	// Unexpected items carry the drill's mark but belong to no produced
-	// message (one whose send was not acknowledged by every copy, or an
-	// output index out of range). They count neither as lost nor as
-	// duplicated.
-	Unexpected int `json:"unexpected"`
-	// PeakLag is the largest number of produced input messages not yet
-	// fully delivered at any moment, and PeakLagAt when it was first reached.
-	PeakLag   int       `json:"peakLag"`
-	PeakLagAt time.Time `json:"peakLagAt,omitzero"`
-	// MaxDelay is the longest time from a message's acknowledgement to
-	// its last item's first read, over fully delivered messages.
-	MaxDelay time.Duration `json:"maxDelayNs"`
-}
-
-// MaxListed bounds the sequence numbers a MessageAccount lists.
-const MaxListed = 10
-
-// AccountMessages matches the produced stream with the observations.
-func AccountMessages(produced []ProducedMessage, seen []Observation) MessageAccount {
-	var acc MessageAccount
-	type item struct {
-		seq int64
-		out int
-	}
-	bySeq := make(map[int64]ProducedMessage, len(produced))
-	for _, p := range produced {
-		if _, dup := bySeq[p.Seq]; dup {
-			continue
-		}
-		bySeq[p.Seq] = p
-		acc.Produced++
-		acc.ExpectedOutputs += p.Outputs
-	}
-	first := map[item]time.Time{}
-	reads := map[item]int{}
-	for _, o := range seen {
-		p, ok := bySeq[o.Seq]
-		if !ok || o.Output < 0 || o.Output >= p.Outputs {
-			acc.Unexpected++
-			continue
-		}
-		acc.Consumed++
-		k := item{o.Seq, o.Output}
-		reads[k]++
-		if t, ok := first[k]; !ok || o.At.Before(t) {
-			first[k] = o.At
-		}
-	}
-	acc.Delivered = len(first)
-	acc.Lost = acc.ExpectedOutputs - acc.Delivered
-	acc.Duplicated = acc.Consumed - acc.Delivered
-
-	seqs := make([]int64, 0, len(bySeq))
-	for s := range bySeq {
-		seqs = append(seqs, s)
-	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-	type change struct {
-		at    time.Time
-		delta int
-	}
-	changes := make([]change, 0, 2*len(seqs))
-	for _, s := range seqs {
-		p := bySeq[s]
-		changes = append(changes, change{p.Acked, +1})
-		complete, dupl := true, false
-		var done time.Time
-		for o := 0; o < p.Outputs; o++ {
-			t, ok := first[item{s, o}]
-			if !ok {
-				complete = false
-				continue
-			}
-			if t.After(done) {
-				done = t
-			}
-			if reads[item{s, o}] > 1 {
-				dupl = true
-			}
-		}
-		if dupl && len(acc.FirstDuplicated) < MaxListed {
-			acc.FirstDuplicated = append(acc.FirstDuplicated, s)
-		}
-		if !complete {
-			acc.LostMessages++
-			if len(acc.FirstLost) < MaxListed {
-				acc.FirstLost = append(acc.FirstLost, s)
-			}
-			continue
-		}
-		// The ack callback can run after the output was already read.
-		if done.Before(p.Acked) {
-			done = p.Acked
-		}
-		if d := done.Sub(p.Acked); d > acc.MaxDelay {
-			acc.MaxDelay = d
-		}
-		changes = append(changes, change{done, -1})
-	}
-	// At equal times, deliveries go first: a message acknowledged and
-	// delivered in the same instant was never behind.
-	sort.SliceStable(changes, func(i, j int) bool {
-		if !changes[i].at.Equal(changes[j].at) {
-			return changes[i].at.Before(changes[j].at)
-		}
-		return changes[i].delta < changes[j].delta
-	})
-	lag := 0
-	for _, c := range changes {
-		lag += c.delta
-		if lag > acc.PeakLag {
-			acc.PeakLag, acc.PeakLagAt = lag, c.at
-		}
-	}
-	return acc
 }
 
 // DrillInstance is one instance the drill's cluster ran when it was taken out.
@@ -289,7 +184,10 @@ type DrillReport struct {
 	ID string `json:"id"`
 	// Cluster is the cluster taken out.
 	Cluster string `json:"cluster"`
-	// Duration is how long the cluster was to stay out, from the cordon.
+	// Mode is how: DrillModeCordon or DrillModeCrash ("" in reports
+	// written before crash drills: cordon).
+	Mode string `json:"mode,omitempty"`
+	// Duration is how long the cluster was to stay out, from the failure.
 	Duration time.Duration `json:"durationNs"`
 	// Rate is the input rate in messages per second (0: no stream).
 	Rate     float64         `json:"rate"`
@@ -297,15 +195,41 @@ type DrillReport struct {
 	// Inputs the drill produced to and Watched topics it read.
 	Inputs  []DrillStream `json:"inputs,omitempty"`
 	Watched []DrillStream `json:"watched,omitempty"`
-	// ProduceFailures counts input messages some copy did not acknowledge.
+	// Replication is how the input reached its fallback copies:
+	// ReplicationGeo or ReplicationSimulated ("" without a stream or when
+	// the input has no fallback copy).
+	Replication string `json:"replication,omitempty"`
+	// StreamFallback is the cluster the stream was written to while the
+	// home cluster was down in a crash drill ("" when it was not).
+	StreamFallback string `json:"streamFallback,omitempty"`
+	// ProduceFailures counts input messages not acknowledged (by every
+	// copy, when the drill writes them all).
 	ProduceFailures int           `json:"produceFailures"`
 	Timeline        DrillTimeline `json:"timeline"`
 	// Figures are derived from Timeline by Finalize, for machines.
 	Figures DrillFigures `json:"figures"`
 	// FailbackStatus is one of the Failback* constants.
 	FailbackStatus string `json:"failbackStatus"`
-	// Messages is nil when the drill produced no stream.
+	// Messages accounts the inputs that reached the fallback (every input
+	// when replication was simulated); nil when the drill produced no
+	// stream.
 	Messages *MessageAccount `json:"messages,omitempty"`
+	// Unreplicated is the number of inputs the home cluster acknowledged
+	// before the failure (before its broker died, for a crash) that its
+	// fallback's copy of the input topic did not hold when the home
+	// returned (Pulsar's recovery point for asynchronous geo-replication);
+	// nil when not measured (no stream, or replication simulated).
+	Unreplicated *int `json:"unreplicated"`
+	// Stranded accounts those unreplicated inputs (the stranded tail):
+	// what happened to them once the home returned and failed back.
+	Stranded *MessageAccount `json:"stranded,omitempty"`
+	// OutputsCarryCluster is true when the watched outputs carried the
+	// meshfed-cluster property, without which the first output from the
+	// fallback cannot be timed.
+	OutputsCarryCluster bool `json:"outputsCarryCluster"`
+	// FallbackOutputCluster is the cluster of the first output read from
+	// a fallback (Timeline.FallbackOutput).
+	FallbackOutputCluster string `json:"fallbackOutputCluster,omitempty"`
 	// Notes are observations that do not fail the drill (unaligned input
 	// copies, a Degraded reason).
 	Notes []string `json:"notes,omitempty"`
@@ -315,10 +239,11 @@ type DrillReport struct {
 
 // DrillFigures are a drill's times in seconds; null when not reached.
 type DrillFigures struct {
-	DetectionSeconds *float64 `json:"detectionSeconds"`
-	RecoverySeconds  *float64 `json:"recoverySeconds"`
-	OutageSeconds    *float64 `json:"outageSeconds"`
-	FailbackSeconds  *float64 `json:"failbackSeconds"`
+	DetectionSeconds   *float64 `json:"detectionSeconds"`
+	RecoverySeconds    *float64 `json:"recoverySeconds"`
+	FirstOutputSeconds *float64 `json:"firstOutputSeconds"`
+	OutageSeconds      *float64 `json:"outageSeconds"`
+	FailbackSeconds    *float64 `json:"failbackSeconds"`
 }
 
 // Figures converts the times to seconds.
@@ -330,7 +255,7 @@ func (t DrillTimes) Figures() DrillFigures {
 		v := d.Seconds()
 		return &v
 	}
-	return DrillFigures{sec(t.Detection), sec(t.Recovery), sec(t.Outage), sec(t.Failback)}
+	return DrillFigures{sec(t.Detection), sec(t.Recovery), sec(t.FirstOutput), sec(t.Outage), sec(t.Failback)}
 }
 
 // Finalize fills the derived fields: Figures and Problems.
@@ -342,20 +267,41 @@ func (r *DrillReport) Finalize() {
 // Passed reports whether the drill met every expectation.
 func (r *DrillReport) Passed() bool { return len(r.Problems) == 0 }
 
+// ModeOrDefault is the report's mode, cordon for reports without one.
+func (r *DrillReport) ModeOrDefault() string {
+	if r.Mode == "" {
+		return DrillModeCordon
+	}
+	return r.Mode
+}
+
+// effectivelyOnce reports whether every affected function is
+// effectively_once (so that any duplicate is a failure).
+func (r *DrillReport) effectivelyOnce() bool {
+	for _, a := range r.Affected {
+		if a.Guarantee != "effectively_once" {
+			return false
+		}
+	}
+	return len(r.Affected) > 0
+}
+
 // DrillProblems lists what a drill's report falls short of: the cluster
-// not seen out, an affected instance that did not run elsewhere, a
-// failback that did not complete in time, lost messages, and duplicates
-// when every affected function is effectively_once.
+// not seen out, an affected instance that did not run elsewhere, no output
+// from the fallback although outputs name their cluster, a failback that
+// did not complete in time, lost messages, and duplicates when every
+// affected function is effectively_once; for the stranded tail, inputs
+// lost once failback is done, and duplicates.
 func DrillProblems(r *DrillReport) []string {
 	var out []string
 	tl := r.Timeline
-	if !tl.Cordoned.IsZero() && tl.Detected.IsZero() {
+	if !tl.Failed.IsZero() && tl.Detected.IsZero() {
 		out = append(out, fmt.Sprintf("cluster %s was never seen Cordoned or Down", r.Cluster))
 	}
 	if len(r.Affected) == 0 {
 		out = append(out, fmt.Sprintf("cluster %s ran no instance: nothing failed over", r.Cluster))
 	}
-	if !tl.Cordoned.IsZero() && tl.Recovered.IsZero() {
+	if !tl.Failed.IsZero() && tl.Recovered.IsZero() {
 		var missing []string
 		for _, a := range r.Affected {
 			if a.MovedAt.IsZero() {
@@ -374,14 +320,19 @@ func DrillProblems(r *DrillReport) []string {
 		if m.Lost > 0 {
 			out = append(out, fmt.Sprintf("lost %d output items of %d input messages (first: %v)", m.Lost, m.LostMessages, m.FirstLost))
 		}
-		eo := len(r.Affected) > 0
-		for _, a := range r.Affected {
-			if a.Guarantee != "effectively_once" {
-				eo = false
-			}
-		}
-		if eo && m.Duplicated > 0 {
+		if r.effectivelyOnce() && m.Duplicated > 0 {
 			out = append(out, fmt.Sprintf("%d duplicated output items under effectively_once (first inputs: %v)", m.Duplicated, m.FirstDuplicated))
+		}
+		if !tl.Recovered.IsZero() && tl.FallbackOutput.IsZero() && r.OutputsCarryCluster {
+			out = append(out, fmt.Sprintf("no output produced in a fallback cluster was read (none carried meshfed-cluster other than %s)", r.Cluster))
+		}
+	}
+	if st := r.Stranded; st != nil {
+		if st.LostMessages > 0 && r.FailbackStatus == FailbackDone {
+			out = append(out, fmt.Sprintf("stranded tail: %d of %d unreplicated inputs lost after failback (first: %v)", st.LostMessages, st.Produced, st.FirstLost))
+		}
+		if r.effectivelyOnce() && st.Duplicated > 0 {
+			out = append(out, fmt.Sprintf("stranded tail: %d duplicated output items under effectively_once (first inputs: %v)", st.Duplicated, st.FirstDuplicated))
 		}
 	}
 	return out
@@ -431,12 +382,25 @@ type DrillSummary struct {
 	NotRecovered int           `json:"notRecovered"`
 	Detection    DurationStats `json:"detection"`
 	Recovery     DurationStats `json:"recovery"`
-	Failback     DurationStats `json:"failback"`
-	// Message totals over every drill with a stream.
+	// FirstOutput summarises the time to the first output from a
+	// fallback, over the drills that read one.
+	FirstOutput DurationStats `json:"firstOutput"`
+	Failback    DurationStats `json:"failback"`
+	// Message totals over every drill with a stream (output items, for
+	// the inputs that reached the fallback; see MessageAccount).
 	Produced   int `json:"produced"`
 	Lost       int `json:"lost"`
 	Duplicated int `json:"duplicated"`
 	Unexpected int `json:"unexpected"`
+	// UnreplicatedDrills counts the drills that measured Unreplicated, and
+	// Unreplicated totals it (input messages).
+	UnreplicatedDrills int `json:"unreplicatedDrills"`
+	Unreplicated       int `json:"unreplicated"`
+	// The stranded tails' input messages processed exactly once, with an
+	// output item lost, and with one duplicated (see DrillReport.Stranded).
+	StrandedOnce       int `json:"strandedOnce"`
+	StrandedLost       int `json:"strandedLost"`
+	StrandedDuplicated int `json:"strandedDuplicated"`
 	// PeakLag is the largest peak lag of any drill, in input messages.
 	PeakLag int `json:"peakLag"`
 	// SlowestMessage summarises each drill's MaxDelay: the data path's
@@ -447,7 +411,7 @@ type DrillSummary struct {
 // SummarizeDrills computes the summary of reports.
 func SummarizeDrills(reports []*DrillReport) DrillSummary {
 	var s DrillSummary
-	var det, rec, fb, slow []time.Duration
+	var det, rec, first, fb, slow []time.Duration
 	for _, r := range reports {
 		s.Runs++
 		if r.Passed() {
@@ -462,8 +426,20 @@ func SummarizeDrills(reports []*DrillReport) DrillSummary {
 		} else {
 			s.NotRecovered++
 		}
+		if t.FirstOutput != nil {
+			first = append(first, *t.FirstOutput)
+		}
 		if t.Failback != nil {
 			fb = append(fb, *t.Failback)
+		}
+		if r.Unreplicated != nil {
+			s.UnreplicatedDrills++
+			s.Unreplicated += *r.Unreplicated
+		}
+		if st := r.Stranded; st != nil {
+			s.StrandedOnce += st.ExactlyOnce
+			s.StrandedLost += st.LostMessages
+			s.StrandedDuplicated += st.DuplicatedMessages
 		}
 		if m := r.Messages; m != nil {
 			s.Produced += m.Produced
@@ -475,6 +451,7 @@ func SummarizeDrills(reports []*DrillReport) DrillSummary {
 		}
 	}
 	s.Detection, s.Recovery, s.Failback = durationStats(det), durationStats(rec), durationStats(fb)
+	s.FirstOutput = durationStats(first)
 	s.SlowestMessage = durationStats(slow)
 	return s
 }

@@ -25,14 +25,14 @@ func TestDrillTimes(t *testing.T) {
 	}{
 		{"nothing reached", DrillTimeline{Started: at(0)}, DrillTimes{}},
 		{"full drill",
-			DrillTimeline{Started: at(0), Cordoned: at(1000), Detected: at(1120), Recovered: at(2500),
-				Uncordoned: at(11000), Healthy: at(11200), FailedBack: at(42000), Finished: at(43000)},
+			DrillTimeline{Started: at(0), Failed: at(1000), Detected: at(1120), Recovered: at(2500),
+				Restored: at(11000), Healthy: at(11200), FailedBack: at(42000), Finished: at(43000)},
 			DrillTimes{Detection: dur(120), Recovery: dur(1500), Outage: dur(10000), Failback: dur(31000)}},
-		{"never recovered", DrillTimeline{Cordoned: at(1000), Detected: at(1100), Uncordoned: at(5000)},
+		{"never recovered", DrillTimeline{Failed: at(1000), Detected: at(1100), Restored: at(5000)},
 			DrillTimes{Detection: dur(100), Outage: dur(4000)}},
-		{"failback not waited for", DrillTimeline{Cordoned: at(0), Detected: at(50), Recovered: at(900), Uncordoned: at(3000)},
+		{"failback not waited for", DrillTimeline{Failed: at(0), Detected: at(50), Recovered: at(900), Restored: at(3000)},
 			DrillTimes{Detection: dur(50), Recovery: dur(900), Outage: dur(3000)}},
-		{"end before start (clock step) clamps to zero", DrillTimeline{Cordoned: at(1000), Detected: at(900)},
+		{"end before start (clock step) clamps to zero", DrillTimeline{Failed: at(1000), Detected: at(900)},
 			DrillTimes{Detection: dur(0)}},
 		{"no cordon: nothing measured", DrillTimeline{Detected: at(10), Recovered: at(20)}, DrillTimes{}},
 	}
@@ -84,40 +84,40 @@ func TestAccountMessages(t *testing.T) {
 		{"everything once, in time",
 			prod(3, 2),
 			obs([3]int{0, 0, 5}, [3]int{0, 1, 5}, [3]int{1, 0, 15}, [3]int{1, 1, 16}, [3]int{2, 1, 25}, [3]int{2, 0, 27}),
-			MessageAccount{Produced: 3, ExpectedOutputs: 6, Consumed: 6, Delivered: 6, PeakLag: 1, PeakLagAt: at(0), MaxDelay: 7 * time.Millisecond}},
+			MessageAccount{Produced: 3, ExpectedOutputs: 6, Consumed: 6, Delivered: 6, ExactlyOnce: 3, PeakLag: 1, PeakLagAt: at(0), MaxDelay: 7 * time.Millisecond}},
 		{"one item of one message lost",
 			prod(3, 2),
 			obs([3]int{0, 0, 5}, [3]int{0, 1, 5}, [3]int{1, 0, 15}, [3]int{2, 0, 25}, [3]int{2, 1, 25}),
-			MessageAccount{Produced: 3, ExpectedOutputs: 6, Consumed: 5, Delivered: 5, Lost: 1, LostMessages: 1, FirstLost: []int64{1},
+			MessageAccount{Produced: 3, ExpectedOutputs: 6, Consumed: 5, Delivered: 5, ExactlyOnce: 2, Lost: 1, LostMessages: 1, FirstLost: []int64{1},
 				PeakLag: 2, PeakLagAt: at(20), MaxDelay: 5 * time.Millisecond}},
 		{"duplicates counted per extra read",
 			prod(2, 1),
 			obs([3]int{0, 0, 1}, [3]int{0, 0, 3}, [3]int{0, 0, 4}, [3]int{1, 0, 12}),
-			MessageAccount{Produced: 2, ExpectedOutputs: 2, Consumed: 4, Delivered: 2, Duplicated: 2, FirstDuplicated: []int64{0},
+			MessageAccount{Produced: 2, ExpectedOutputs: 2, Consumed: 4, Delivered: 2, ExactlyOnce: 1, Duplicated: 2, DuplicatedMessages: 1, FirstDuplicated: []int64{0},
 				PeakLag: 1, PeakLagAt: at(0), MaxDelay: 2 * time.Millisecond}},
 		{"the earliest read counts for delay even when seen out of order",
 			prod(1, 1),
 			obs([3]int{0, 0, 90}, [3]int{0, 0, 30}),
-			MessageAccount{Produced: 1, ExpectedOutputs: 1, Consumed: 2, Delivered: 1, Duplicated: 1, FirstDuplicated: []int64{0},
+			MessageAccount{Produced: 1, ExpectedOutputs: 1, Consumed: 2, Delivered: 1, Duplicated: 1, DuplicatedMessages: 1, FirstDuplicated: []int64{0},
 				PeakLag: 1, PeakLagAt: at(0), MaxDelay: 30 * time.Millisecond}},
 		{"unknown sequence and out-of-range output are unexpected, not duplicates",
 			prod(1, 2),
 			obs([3]int{0, 0, 1}, [3]int{0, 1, 1}, [3]int{7, 0, 2}, [3]int{0, 2, 2}, [3]int{0, -1, 2}),
-			MessageAccount{Produced: 1, ExpectedOutputs: 2, Consumed: 2, Delivered: 2, Unexpected: 3,
+			MessageAccount{Produced: 1, ExpectedOutputs: 2, Consumed: 2, Delivered: 2, ExactlyOnce: 1, Unexpected: 3,
 				PeakLag: 1, PeakLagAt: at(0), MaxDelay: time.Millisecond}},
 		{"read before the ack callback ran: zero delay, no lag",
 			[]ProducedMessage{{Seq: 0, Outputs: 1, Acked: at(10)}},
 			obs([3]int{0, 0, 8}),
-			MessageAccount{Produced: 1, ExpectedOutputs: 1, Consumed: 1, Delivered: 1}},
+			MessageAccount{Produced: 1, ExpectedOutputs: 1, Consumed: 1, Delivered: 1, ExactlyOnce: 1}},
 		{"a stall builds lag that drains after failover",
 			// 0..4 acked at 0,10,..40; 0 delivered at 2; 1..4 stall until 1000.
 			prod(5, 1),
 			obs([3]int{0, 0, 2}, [3]int{1, 0, 1000}, [3]int{2, 0, 1000}, [3]int{3, 0, 1001}, [3]int{4, 0, 1001}),
-			MessageAccount{Produced: 5, ExpectedOutputs: 5, Consumed: 5, Delivered: 5, PeakLag: 4, PeakLagAt: at(40), MaxDelay: 990 * time.Millisecond}},
+			MessageAccount{Produced: 5, ExpectedOutputs: 5, Consumed: 5, Delivered: 5, ExactlyOnce: 5, PeakLag: 4, PeakLagAt: at(40), MaxDelay: 990 * time.Millisecond}},
 		{"a produced sequence listed twice counts once",
 			append(prod(1, 1), ProducedMessage{Seq: 0, Outputs: 1, Acked: at(0)}),
 			obs([3]int{0, 0, 1}),
-			MessageAccount{Produced: 1, ExpectedOutputs: 1, Consumed: 1, Delivered: 1, PeakLag: 1, PeakLagAt: at(0), MaxDelay: time.Millisecond}},
+			MessageAccount{Produced: 1, ExpectedOutputs: 1, Consumed: 1, Delivered: 1, ExactlyOnce: 1, PeakLag: 1, PeakLagAt: at(0), MaxDelay: time.Millisecond}},
 		{"nothing read: all lost, lag is every message",
 			prod(3, 3), nil,
 			MessageAccount{Produced: 3, ExpectedOutputs: 9, Lost: 9, LostMessages: 3, FirstLost: []int64{0, 1, 2}, PeakLag: 3, PeakLagAt: at(20)}},
@@ -176,7 +176,7 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestDrillProblems(t *testing.T) {
-	full := DrillTimeline{Started: at(0), Cordoned: at(10), Detected: at(20), Recovered: at(900), Uncordoned: at(5000), FailedBack: at(36000)}
+	full := DrillTimeline{Started: at(0), Failed: at(10), Detected: at(20), Recovered: at(900), Restored: at(5000), FailedBack: at(36000)}
 	eo := []DrillInstance{{Assignment: "m.split.0", Guarantee: "effectively_once", MovedTo: "c", MovedAt: at(900)}}
 	alo := []DrillInstance{{Assignment: "m.split.0", Guarantee: "atleast_once", MovedTo: "c", MovedAt: at(900)}}
 	cases := []struct {
@@ -188,7 +188,7 @@ func TestDrillProblems(t *testing.T) {
 			Messages: &MessageAccount{Produced: 10}}, nil},
 		{"no affected instances", DrillReport{Cluster: "a", Timeline: full, FailbackStatus: FailbackDone}, []string{"ran no instance"}},
 		{"not detected, not recovered",
-			DrillReport{Cluster: "a", Affected: []DrillInstance{{Assignment: "m.split.0"}}, Timeline: DrillTimeline{Cordoned: at(1)}, FailbackStatus: FailbackSkipped},
+			DrillReport{Cluster: "a", Affected: []DrillInstance{{Assignment: "m.split.0"}}, Timeline: DrillTimeline{Failed: at(1)}, FailbackStatus: FailbackSkipped},
 			[]string{"never seen Cordoned", "m.split.0"}},
 		{"failback pending", DrillReport{Cluster: "a", Affected: eo, Timeline: full, FailbackStatus: FailbackPending}, []string{"failback did not complete"}},
 		{"skipped failback is not a problem", DrillReport{Cluster: "a", Affected: eo, Timeline: full, FailbackStatus: FailbackSkipped}, nil},
@@ -219,7 +219,7 @@ func TestDrillProblems(t *testing.T) {
 func TestSummarizeDrills(t *testing.T) {
 	mk := func(recMs int, lost, dup int) *DrillReport {
 		r := &DrillReport{Cluster: "a", Affected: []DrillInstance{{Assignment: "x", Guarantee: "effectively_once", MovedAt: at(1)}},
-			Timeline: DrillTimeline{Cordoned: at(0), Detected: at(30), Uncordoned: at(10000)}, FailbackStatus: FailbackSkipped,
+			Timeline: DrillTimeline{Failed: at(0), Detected: at(30), Restored: at(10000)}, FailbackStatus: FailbackSkipped,
 			Messages: &MessageAccount{Produced: 100, Lost: lost, Duplicated: dup, PeakLag: recMs / 10, MaxDelay: time.Duration(max(recMs, 0)) * time.Millisecond}}
 		if recMs >= 0 {
 			r.Timeline.Recovered = at(recMs)
@@ -246,7 +246,7 @@ func TestSummarizeDrills(t *testing.T) {
 
 func TestReportJSONHasFiguresAndOmitsUnreached(t *testing.T) {
 	r := &DrillReport{ID: "x", Cluster: "a", Affected: []DrillInstance{{Assignment: "m.f.0", MovedAt: at(800)}},
-		Timeline: DrillTimeline{Started: at(0), Cordoned: at(100), Detected: at(150), Recovered: at(900)}, FailbackStatus: FailbackSkipped}
+		Timeline: DrillTimeline{Started: at(0), Failed: at(100), Detected: at(150), Recovered: at(900)}, FailbackStatus: FailbackSkipped}
 	r.Finalize()
 	b, err := json.Marshal(r)
 	if err != nil {

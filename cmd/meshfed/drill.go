@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	plog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/dev"
 	"github.com/meshfed/meshfed/drill"
 	"github.com/meshfed/meshfed/federation"
 	"github.com/spf13/cobra"
@@ -51,28 +58,47 @@ func newDrillRunCmd() *cobra.Command {
 		asJSON     bool
 		reportsDir string
 		noSave     bool
+		devDir     string
 	)
 	cmd := &cobra.Command{
-		Use:   "run --fail-cluster NAME",
-		Short: "Take a cluster out on purpose, time failover and failback, and count lost and duplicated messages",
-		Long: `Take a cluster out of service on purpose (cordon: its agents stop their
-instances and the scheduler treats it as down), wait until every instance it
-ran is Running elsewhere, keep it out for --duration (counted from the
-cordon), bring it back (uncordon) and wait for failback. Meanwhile the drill
-produces a numbered stream of input messages at --rate to the input topic of
-the first affected function — on its input cluster and on each failover
-cluster, identical streams, as Pulsar geo-replication would deliver them —
-and reads the watched output topic from the start of the drill, matching
-every output to its input by the tokens it carries. The report gives the
-detection time, the failover time, the outage, the failback time,
-messages produced/consumed/lost/duplicated and the peak lag.
+		Use:   "run --fail-cluster NAME [--mode cordon|crash]",
+		Short: "Take a cluster out on purpose (cordon, or crash in meshfed dev), time failover and failback, and count every message",
+		Long: `Take a cluster out of service on purpose, wait until every instance it ran is
+Running elsewhere, keep it out for --duration (counted from the failure),
+bring it back and wait for failback.
+
+--mode cordon (the default, and the mode for live environments) sets the
+cluster's spec.cordoned: its agents stop their instances and the scheduler
+treats it as down; uncordoning brings it back. --mode crash kills the
+cluster's broker and agent with SIGKILL, as kill -9 would, and starts them
+again on the same addresses and data afterwards: it needs a meshfed dev
+federation (found through --dev-dir) and the control plane sees the failure
+only by missed heartbeats.
+
+Meanwhile the drill produces a numbered stream of input messages at --rate
+to the input topic of the first affected function. When the home broker says
+the topic's namespace is geo-replicated to the fallback clusters, the stream
+is written to the home cluster only and reaches the fallback by replication;
+in crash mode it is written to the first fallback while the home is down (as
+a producer with cluster failover would; --home-only keeps it on the home).
+When the namespace is not replicated, the drill writes the identical stream
+to every copy itself and the report says replication was simulated. The
+watched output topic is read from the start of the drill, every output
+matched to its input by the tokens it carries. The report gives the
+detection time, the failover time, the time to the first output produced in
+a fallback cluster (by the outputs' meshfed-cluster property), the outage,
+the failback time, messages produced/consumed/lost/duplicated, the inputs
+left unreplicated when the home failed (Pulsar's recovery point) and what
+became of them after failback, and the peak lag.
 
 Progress is printed live, one line per phase change (on stderr with --json).
 The report is kept in --reports-dir; see meshfed drill list|show|summary.
-If the drill is interrupted after the cordon, the cluster is uncordoned.
+If the drill is interrupted after the failure, the cluster is brought back.
 Exit code 1 when the drill fails (lost messages, duplicates under
-effectively_once, no failover, failback not done in time).`,
+effectively_once, no failover, no output from the fallback, failback not
+done in time).`,
 		Example: `  meshfed drill run --fail-cluster a --duration 10s
+  meshfed drill run --fail-cluster a --mode crash --dev-dir meshfed-dev-data
   meshfed drill run --fail-cluster a --watch b:persistent://public/default/words --rate 100 --json
   meshfed drill run --fail-cluster a --failback-timeout 0   # do not wait for failback`,
 		Args: exactArgs(0),
@@ -100,6 +126,23 @@ effectively_once, no failover, failback not done in time).`,
 				}
 				cfg.Inputs = []federation.DrillStream{s}
 			}
+			switch cfg.Mode {
+			case federation.DrillModeCordon:
+			case federation.DrillModeCrash:
+				crash, err := devCrasher(cmd, devDir, cfg.Cluster)
+				if err != nil {
+					return err
+				}
+				cfg.Crash = crash
+			default:
+				return usageError{fmt.Errorf("--mode %q: use cordon or crash", cfg.Mode)}
+			}
+			if cfg.HomeOnly && cfg.Mode != federation.DrillModeCrash {
+				return usageError{errors.New("--home-only applies to --mode crash")}
+			}
+			if cfg.StrandFor != 0 && (cfg.Mode != federation.DrillModeCrash || cfg.StrandFor < 0) {
+				return usageError{fmt.Errorf("--strand %s: a positive duration, with --mode crash", cfg.StrandFor)}
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
@@ -107,6 +150,11 @@ effectively_once, no failover, failback not done in time).`,
 			defer c.Close()
 			cfg.Client = c
 			cfg.PulsarLogger = quietPulsarLogger()
+			if cfg.Mode == federation.DrillModeCrash {
+				// The crash makes the drill's own clients warn about every
+				// reconnect attempt to the killed broker: expected, not news.
+				cfg.PulsarLogger = plog.NewLoggerWithSlog(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelError})))
+			}
 			progress := cmd.OutOrStdout()
 			if asJSON {
 				progress = cmd.ErrOrStderr()
@@ -119,7 +167,7 @@ effectively_once, no failover, failback not done in time).`,
 				return runErr
 			}
 			saved := ""
-			if !noSave && !rep.Timeline.Cordoned.IsZero() {
+			if !noSave && !rep.Timeline.Failed.IsZero() {
 				path, err := drill.Save(reportsDir, rep)
 				if err != nil {
 					return err
@@ -150,14 +198,18 @@ effectively_once, no failover, failback not done in time).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Cluster, "fail-cluster", "", "the cluster to take out (required)")
-	f.DurationVar(&cfg.Duration, "duration", drill.DefaultDuration, "how long the cluster stays out, from the cordon (longer if failover takes longer)")
+	f.StringVar(&cfg.Mode, "mode", federation.DrillModeCordon, "how to take it out: cordon (live environments) or crash (SIGKILL its broker and agent; meshfed dev only)")
+	f.StringVar(&devDir, "dev-dir", "meshfed-dev-data", "--mode crash: the data dir of the meshfed dev federation (its dev.json names the control API)")
+	f.DurationVar(&cfg.StrandFor, "strand", 0, "--mode crash: kill the fallback's broker this long before the crash (started again right after it), so that what the home acknowledges meanwhile is stranded there: exercises the unreplicated tail (0: no)")
+	f.BoolVar(&cfg.HomeOnly, "home-only", false, "--mode crash: keep writing the stream to the crashed home cluster (sends wait for it) instead of the fallback while it is down")
+	f.DurationVar(&cfg.Duration, "duration", drill.DefaultDuration, "how long the cluster stays out, from the failure (longer if failover takes longer)")
 	f.Float64Var(&cfg.Rate, "rate", 50, "input messages per second of the drill's stream (0: no stream, timings only)")
 	f.StringArrayVar(&watch, "watch", nil, "output topic to account, CLUSTER[,CLUSTER]:TOPIC (repeatable; default: the first affected function's output)")
-	f.StringVar(&produce, "produce", "", "input topic and its copies, CLUSTER[,CLUSTER...]:TOPIC, home copy first (default: the first affected function's input on its cluster and failover clusters)")
+	f.StringVar(&produce, "produce", "", "input topic and its copies, CLUSTER[,CLUSTER...]:TOPIC, home copy first (default: the first affected function's input on its cluster and failover clusters); written to the home only when it replicates to the others")
 	f.IntVar(&cfg.Outputs, "outputs", drill.DefaultOutputs, "tokens (output items) per input message")
 	f.DurationVar(&cfg.ReadyTimeout, "ready-timeout", drill.DefaultReadyTimeout, "wait this long for the cluster's instances to run and for the stream's first output")
 	f.DurationVar(&cfg.RecoveryTimeout, "recovery-timeout", drill.DefaultRecoveryTimeout, "wait this long for failover")
-	f.DurationVar(&cfg.FailbackTimeout, "failback-timeout", 2*time.Minute, "wait this long for failback after the uncordon, hold-down included (0: do not wait)")
+	f.DurationVar(&cfg.FailbackTimeout, "failback-timeout", 2*time.Minute, "wait this long for failback after the uncordon or restart, hold-down included (0: do not wait)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", drill.DefaultDrainTimeout, "after the stream stops, wait this long for outputs still on their way")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", drill.DefaultPollInterval, "how often the control plane is read (the timings' resolution)")
 	f.StringVar(&cfg.ID, "id", "", "drill id (default: the UTC time and a random suffix)")
@@ -165,6 +217,42 @@ effectively_once, no failover, failback not done in time).`,
 	f.BoolVar(&noSave, "no-save", false, "do not keep the report")
 	addReportsDir(cmd, &reportsDir)
 	return cmd
+}
+
+// devCrasher returns the control API of the meshfed dev federation in
+// devDir, after checking that it runs, that it has the cluster, and that
+// --server (when given) is its control plane; without --server, the drill
+// talks to the dev federation's.
+func devCrasher(cmd *cobra.Command, devDir, cluster string) (drill.Crasher, error) {
+	info, err := dev.ReadInfo(devDir)
+	if err != nil {
+		return nil, fmt.Errorf("--mode crash needs a meshfed dev federation (or use --mode cordon): %w", err)
+	}
+	if info.Control == "" {
+		return nil, fmt.Errorf("--mode crash: %s/%s has no control API: it was written by an older meshfed dev; restart meshfed dev", devDir, dev.InfoFile)
+	}
+	ctl := dev.NewControlClient(info.Control)
+	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+	defer cancel()
+	st, err := ctl.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("--mode crash needs a running meshfed dev federation (data dir %s): %w", devDir, err)
+	}
+	var names []string
+	for _, c := range st {
+		names = append(names, c.Name)
+	}
+	if !slices.Contains(names, cluster) {
+		return nil, usageError{fmt.Errorf("--fail-cluster %s: the meshfed dev federation in %s has clusters %s", cluster, devDir, strings.Join(names, ", "))}
+	}
+	explicit := cmd.Flags().Changed("server") || os.Getenv("MESHFED_SERVER") != ""
+	switch {
+	case !explicit:
+		global.server = info.Server
+	case !slices.Contains(client.ParseAddrs(global.server), info.Server):
+		return nil, usageError{fmt.Errorf("--server %s is not the control plane of the meshfed dev federation in %s (%s): crash mode kills that federation's processes", global.server, devDir, info.Server)}
+	}
+	return ctl, nil
 }
 
 func newDrillListCmd() *cobra.Command {
