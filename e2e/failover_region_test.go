@@ -273,10 +273,16 @@ func TestFailoverRegionAndBack(t *testing.T) {
 		f := f.sub(t)
 		f.brokers["a"].start()
 		f.brokers["a"].waitReady()
+		// The streams stopped at different sentences: fill each input
+		// up to the furthest, so every input holds [0, total).
+		nexts := make([]int, len(streams))
 		for i, s := range streams {
-			next := s.finish(drainTimeout(n))
-			if i == 0 {
-				total = next
+			nexts[i] = s.finish(drainTimeout(n))
+			total = max(total, nexts[i])
+		}
+		for i, tp := range inputs {
+			if nexts[i] < total {
+				f.produce(tp, nexts[i], total, "a")
 			}
 		}
 		f.agents["agent-a"].start()
