@@ -102,7 +102,10 @@ func TestFailoverRegionAndBack(t *testing.T) {
 	n := messageCount(t, defaultMessages)
 	goal := failoverGoal(t)
 	const holdDown = 5 * time.Second
-	f := newFed(t, fedOptions{servers: 3, clusters: []string{"a", "b", "c"}, serverFlags: []string{"--failback-hold-down", holdDown.String()}})
+	// A 3 s agent TTL (lease 2 s) instead of the default 4 s (3 s): the
+	// first output from the fallback comes about a TTL after the crash.
+	f := newFed(t, fedOptions{servers: 3, clusters: []string{"a", "b", "c"}, serverFlags: []string{"--failback-hold-down", holdDown.String(),
+		"--agent-ttl", "3s", "--agent-lease", "2s"}})
 	f.replicate()
 	const mesh = "region"
 	y, split, count := splitCount(mesh, "{builtin: word-split}", "effectively_once", 1, "c")
