@@ -33,6 +33,12 @@ const (
 // watermarkEvery bounds how often watermarks are committed.
 const watermarkEvery = time.Second
 
+// finalCommitTimeout bounds the state commit of the last flush when an
+// instance stops: an agent that lost the control plane (its lease ran out)
+// must release its subscription at once, not wait on commits; inputs whose
+// state could not be committed are left unacknowledged and redelivered.
+const finalCommitTimeout = 500 * time.Millisecond
+
 // ticket is one received input until it is acknowledged.
 type ticket struct {
 	msg       pulsar.Message
@@ -92,6 +98,9 @@ type acker struct {
 
 	kick chan struct{}
 	stop chan struct{}
+	// ctx ends with close, cutting short a commit under way.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// mu guards parts, ready, closed and lastWatermark.
 	mu    sync.Mutex
@@ -103,8 +112,9 @@ type acker struct {
 }
 
 func newAcker(c pulsar.Consumer, st *fnState, logger *slog.Logger, mode ackMode, watermarkKey func(string) string, failure *runFailure, now func() time.Time) *acker {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &acker{consumer: c, state: st, logger: logger, mode: mode, watermarkKey: watermarkKey, failure: failure, now: now,
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), parts: map[string]*partitionAcks{}}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), ctx: ctx, cancel: cancel, parts: map[string]*partitionAcks{}}
 }
 
 // track registers a received input; the consumer loop calls it before
@@ -185,13 +195,16 @@ func (a *acker) floor(partition string) (entryPos, bool) {
 	return p.floor, p.hasFloor
 }
 
-// close stops run after it acknowledged everything processed.
+// close stops run after it acknowledged everything processed whose state
+// it can commit within finalCommitTimeout. A commit under way is cut short:
+// its inputs are redelivered.
 func (a *acker) close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.closed {
 		a.closed = true
 		close(a.stop)
+		a.cancel()
 	}
 }
 
@@ -201,17 +214,19 @@ func (a *acker) run() {
 	for {
 		select {
 		case <-a.stop:
-			a.flush()
+			a.flush(true)
 			return
 		case <-a.kick:
 		case <-t.C:
 		}
-		a.flush()
+		a.flush(false)
 	}
 }
 
-// flush commits state and due watermarks, then acknowledges.
-func (a *acker) flush() {
+// flush commits state and due watermarks, then acknowledges. The final
+// flush of a stopping instance commits no watermark (they are progress
+// hints, not worth a wait) and gives the commit finalCommitTimeout.
+func (a *acker) flush(final bool) {
 	now := a.now()
 	a.mu.Lock()
 	ready := a.ready
@@ -231,7 +246,7 @@ func (a *acker) flush() {
 	}
 	var ops []*meshfedv1.StateOp
 	marks := map[*partitionAcks]int64{}
-	if now.Sub(a.lastWatermark) >= watermarkEvery {
+	if !final && now.Sub(a.lastWatermark) >= watermarkEvery {
 		a.lastWatermark = now
 		for _, p := range a.parts {
 			if wm := p.watermarkLocked(); wm > 0 && wm != p.committed {
@@ -244,7 +259,10 @@ func (a *acker) flush() {
 	if len(ready) == 0 && len(cumulative) == 0 && len(ops) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	if final {
+		ctx, cancel = context.WithTimeout(context.Background(), finalCommitTimeout)
+	}
 	err := a.state.flush(ctx, ops...)
 	cancel()
 	if err != nil {

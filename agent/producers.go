@@ -81,11 +81,26 @@ type producerSet struct {
 	dlq   map[string]pulsar.Producer
 	// dedupOn holds output namespaces whose de-duplication was turned on.
 	dedupOn map[string]bool
+
+	// started is when the set was made (the instance's run began);
+	// firstWritten is set by the first output the broker stored.
+	started      time.Time
+	firstWritten atomic.Bool
 }
 
 func newProducerSet(inst *instance, out, in pulsar.Client, failure *runFailure) *producerSet {
 	return &producerSet{inst: inst, out: out, in: in, failure: failure, plain: map[string]pulsar.Producer{}, eo: map[eoKey]*eoProducer{},
-		dlq: map[string]pulsar.Producer{}, dedupOn: map[string]bool{}}
+		dlq: map[string]pulsar.Producer{}, dedupOn: map[string]bool{}, started: time.Now()}
+}
+
+// noteWritten logs the run's first output the broker stored: how long
+// the start took, replays included (after a move or a failover, the
+// outputs it skipped as already written are counted in deduplicated).
+func (p *producerSet) noteWritten() {
+	if p.firstWritten.CompareAndSwap(false, true) {
+		p.inst.logger.Info("first output written", "after", time.Since(p.started).Round(time.Millisecond),
+			"deduplicated", p.inst.deduplicated.Load())
+	}
 }
 
 // send publishes asynchronously on the plain producer of topic.
@@ -105,7 +120,12 @@ func (p *producerSet) send(ctx context.Context, topic string, m *pulsar.Producer
 		p.plain[topic] = pr
 	}
 	p.mu.Unlock()
-	pr.SendAsync(ctx, m, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) { done(err) })
+	pr.SendAsync(ctx, m, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+		if err == nil {
+			p.noteWritten()
+		}
+		done(err)
+	})
 }
 
 // eoName is the deterministic producer name of k: the same in every
@@ -219,6 +239,8 @@ func (p *producerSet) sendEO(ctx context.Context, k eoKey, m *pulsar.ProducerMes
 		}
 		if id != nil && id.LedgerID() == -1 && id.EntryID() == -1 {
 			p.inst.countDeduplicated("broker")
+		} else {
+			p.noteWritten()
 		}
 		done(nil)
 	})
