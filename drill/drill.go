@@ -50,11 +50,20 @@ type Config struct {
 	// Crash kills and restarts the cluster's broker and agent. Required
 	// in crash mode.
 	Crash Crasher
-	// HomeOnly keeps a crash drill's stream writing to the home cluster
-	// while it is down (its sends wait for it), instead of to the first
-	// fallback copy as a producer with cluster failover would. Only
-	// inputs acknowledged before the crash then reach the fallback.
-	HomeOnly bool
+	// ProducerFailover, in a crash drill with a geo-replicated input,
+	// writes the stream to the first fallback copy while the home is down
+	// (and home again after it returns), as a producer with cluster
+	// failover, or one in a surviving region, would. False: the stream is
+	// written to the home only, also while it is down (its sends wait for
+	// it), and the fallback has only what replication delivered before
+	// the crash.
+	ProducerFailover bool
+	// Burst, before the failure, sends this many input messages to the
+	// home at once and makes the failure once the home has written the
+	// first output of them: the home dies with a backlog, which reaches
+	// the fallback by replication, and the fallback's first output times
+	// its recovery under load. Zero: no burst.
+	Burst int
 	// StrandFor, in crash mode with a geo-replicated input, kills the
 	// fallback copy's broker this long before the crash (and starts it
 	// again right after), so that what the home acknowledges meanwhile is
@@ -195,6 +204,9 @@ func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
 	}
 	if cfg.StrandFor < 0 || cfg.StrandFor > 0 && (cfg.Mode != federation.DrillModeCrash || cfg.Rate <= 0) {
 		return nil, errors.New("drill: stranding inputs needs crash mode and an input stream")
+	}
+	if cfg.Burst < 0 || cfg.Burst > 0 && cfg.Rate <= 0 {
+		return nil, errors.New("drill: a burst needs an input stream (a positive rate)")
 	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = DefaultDuration
@@ -418,6 +430,11 @@ func (r *runner) run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+		}
+	}
+	if st != nil && r.cfg.Burst > 0 {
+		if err := r.burst(ctx, st); err != nil {
+			return err
 		}
 	}
 	rep.Timeline.Failed = r.cfg.Now()

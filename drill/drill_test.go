@@ -44,7 +44,9 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 			cfg := Config{Client: c, Cluster: "a", Mode: mode, Duration: 4 * time.Second, Rate: 40, FailbackTimeout: 40 * time.Second,
 				PollInterval: 25 * time.Millisecond, Progress: func(e Event) { phases = append(phases, e.Phase); logf(e) }}
 			if mode == federation.DrillModeCrash {
-				cfg.Crash = f
+				// The stream stays on a, which dies working through a
+				// burst: c's first outputs come from its replicated copy.
+				cfg.Crash, cfg.Burst = f, 400
 			}
 			before := f.Status()[0]
 			rep, err := Run(ctx, cfg)

@@ -248,3 +248,26 @@ func (r *runner) setCordoned(ctx context.Context, cordoned bool) error {
 		return nil
 	}
 }
+
+// burst sends Config.Burst messages to the stream's current target (the
+// home) at once and returns when the first output of them was read: the
+// home is working through them, and fails with a backlog.
+func (r *runner) burst(ctx context.Context, st *stream) error {
+	from := st.sendNext(r.cfg.Burst)
+	r.emit(PhaseStream, "burst of %d messages sent to %s", r.cfg.Burst, st.targets[st.cur.Load()].cluster)
+	deadline := time.NewTimer(r.cfg.ReadyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !st.sawFrom(from) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("no output of the burst within %s: the home does not process it", r.cfg.ReadyTimeout)
+		case <-tick.C:
+		}
+	}
+	r.emit(PhaseStream, "the home writes the burst's outputs: failing it with a backlog")
+	return nil
+}

@@ -83,9 +83,9 @@ func appendNew(list []string, more ...string) []string {
 //
 // When the input's namespace is replicated from its home cluster to every
 // fallback copy, the stream is written to the home only, and the fallback
-// copies are read to see what replication delivered; in a crash drill the
-// stream goes to the first fallback while the home is down (unless
-// Config.HomeOnly). Otherwise the drill writes the identical stream to
+// copies are read to see what replication delivered; with
+// Config.ProducerFailover a crash drill's stream goes to the first fallback
+// while the home is down. Otherwise the drill writes the identical stream to
 // every copy itself and the report says replication was simulated.
 func (r *runner) startStream(ctx context.Context, home []*meshfedv1.Assignment) (_ *stream, err error) {
 	rep := r.report
@@ -159,7 +159,7 @@ func (r *runner) startStream(ctx context.Context, home []*meshfedv1.Assignment) 
 			return nil, err
 		}
 		st.targets = append(st.targets, target{cluster: in.Clusters[0], copies: []pulsar.Producer{p}})
-		if r.cfg.Mode == federation.DrillModeCrash && !r.cfg.HomeOnly {
+		if r.cfg.Mode == federation.DrillModeCrash && r.cfg.ProducerFailover {
 			// Its own producer name: the fallback's messages are not a
 			// continuation of the home producer's sequence there.
 			fb := in.Clusters[1]

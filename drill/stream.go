@@ -136,6 +136,12 @@ type stream struct {
 	cur     atomic.Int32
 	// sent counts the messages sent so far, acknowledged or not.
 	sent atomic.Int64
+	// sendMu orders sends: the steady stream and a burst share one
+	// producer, whose sequence ids must grow in the order of the sends
+	// (the brokers de-duplicate by them). nextSeq is the next message's
+	// sequence number; guarded by sendMu.
+	sendMu  sync.Mutex
+	nextSeq int64
 
 	readers  []pulsar.Reader
 	readCtx  context.Context
@@ -323,15 +329,41 @@ func (s *stream) send(ctx context.Context, seq int64) {
 	}
 }
 
+// sendNext sends the next n messages in order and returns the first's
+// sequence number.
+func (s *stream) sendNext(n int) int64 {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	first := s.nextSeq
+	for range n {
+		s.send(context.Background(), s.nextSeq)
+		s.nextSeq++
+		s.sent.Add(1)
+	}
+	return first
+}
+
+// sawFrom reports whether an output of an input numbered from or later
+// was read.
+func (s *stream) sawFrom(from int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.seen) - 1; i >= 0; i-- {
+		if s.seen[i].Seq >= from {
+			return true
+		}
+	}
+	return false
+}
+
 // produce sends at rate until stop ends. Sends already made are not
 // cancelled with it: flush waits for them.
 func (s *stream) produce(stop context.Context, rate float64) {
 	interval := time.Duration(float64(time.Second) / rate)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for seq := int64(0); ; seq++ {
-		s.send(context.Background(), seq)
-		s.sent.Add(1)
+	for {
+		s.sendNext(1)
 		select {
 		case <-stop.Done():
 			return

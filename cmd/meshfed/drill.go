@@ -50,6 +50,10 @@ func writeJSON(w io.Writer, v any) error {
 	return err
 }
 
+// defaultCrashBurst is the burst of a crash drill whose stream stays on
+// the home: without a backlog the fallback would have nothing to do.
+const defaultCrashBurst = 1000
+
 func newDrillRunCmd() *cobra.Command {
 	var (
 		cfg        drill.Config
@@ -59,6 +63,7 @@ func newDrillRunCmd() *cobra.Command {
 		reportsDir string
 		noSave     bool
 		devDir     string
+		burst      int
 	)
 	cmd := &cobra.Command{
 		Use:   "run --fail-cluster NAME [--mode cordon|crash]",
@@ -78,9 +83,12 @@ only by missed heartbeats.
 Meanwhile the drill produces a numbered stream of input messages at --rate
 to the input topic of the first affected function. When the home broker says
 the topic's namespace is geo-replicated to the fallback clusters, the stream
-is written to the home cluster only and reaches the fallback by replication;
-in crash mode it is written to the first fallback while the home is down (as
-a producer with cluster failover would; --home-only keeps it on the home).
+is written to the home cluster only and reaches the fallback by replication,
+also in crash mode, where sends wait for the home to return
+(--producer-failover writes them to the first fallback meanwhile, as a
+producer with cluster failover would). A crash drill first sends a --burst
+of messages to the home and kills it once it writes their first outputs, so
+the fallback has a replicated backlog to recover.
 When the namespace is not replicated, the drill writes the identical stream
 to every copy itself and the report says replication was simulated. The
 watched output topic is read from the start of the drill, every output
@@ -137,8 +145,18 @@ done in time).`,
 			default:
 				return usageError{fmt.Errorf("--mode %q: use cordon or crash", cfg.Mode)}
 			}
-			if cfg.HomeOnly && cfg.Mode != federation.DrillModeCrash {
-				return usageError{errors.New("--home-only applies to --mode crash")}
+			if cfg.ProducerFailover && cfg.Mode != federation.DrillModeCrash {
+				return usageError{errors.New("--producer-failover applies to --mode crash")}
+			}
+			switch {
+			case burst < -1:
+				return usageError{fmt.Errorf("--burst %d: want 0 or more messages", burst)}
+			case burst == -1 && cfg.Mode == federation.DrillModeCrash && !cfg.ProducerFailover && cfg.Rate > 0:
+				cfg.Burst = defaultCrashBurst
+			case burst > 0 && cfg.Rate <= 0:
+				return usageError{errors.New("--burst needs an input stream (--rate above 0)")}
+			case burst > 0:
+				cfg.Burst = burst
 			}
 			if cfg.StrandFor != 0 && (cfg.Mode != federation.DrillModeCrash || cfg.StrandFor < 0) {
 				return usageError{fmt.Errorf("--strand %s: a positive duration, with --mode crash", cfg.StrandFor)}
@@ -201,7 +219,8 @@ done in time).`,
 	f.StringVar(&cfg.Mode, "mode", federation.DrillModeCordon, "how to take it out: cordon (live environments) or crash (SIGKILL its broker and agent; meshfed dev only)")
 	f.StringVar(&devDir, "dev-dir", "meshfed-dev-data", "--mode crash: the data dir of the meshfed dev federation (its dev.json names the control API)")
 	f.DurationVar(&cfg.StrandFor, "strand", 0, "--mode crash: kill the fallback's broker this long before the crash (started again right after it), so that what the home acknowledges meanwhile is stranded there: exercises the unreplicated tail (0: no)")
-	f.BoolVar(&cfg.HomeOnly, "home-only", false, "--mode crash: keep writing the stream to the crashed home cluster (sends wait for it) instead of the fallback while it is down")
+	f.BoolVar(&cfg.ProducerFailover, "producer-failover", false, "--mode crash: write the stream to the first fallback while the home is down, as a producer with cluster failover would (default: to the home only; its sends wait for it)")
+	f.IntVar(&burst, "burst", -1, fmt.Sprintf("send this many messages to the home at once before the failure, and fail it once it writes their first outputs, so it dies with a backlog (-1: %d in crash mode without --producer-failover, else 0)", defaultCrashBurst))
 	f.DurationVar(&cfg.Duration, "duration", drill.DefaultDuration, "how long the cluster stays out, from the failure (longer if failover takes longer)")
 	f.Float64Var(&cfg.Rate, "rate", 50, "input messages per second of the drill's stream (0: no stream, timings only)")
 	f.StringArrayVar(&watch, "watch", nil, "output topic to account, CLUSTER[,CLUSTER]:TOPIC (repeatable; default: the first affected function's output)")

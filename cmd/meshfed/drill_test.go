@@ -30,7 +30,9 @@ func TestDrillUsageErrors(t *testing.T) {
 		{"no subcommand", []string{"drill"}, "needs a subcommand"},
 		{"positional run argument", []string{"drill", "run", "a"}, "takes 0 argument"},
 		{"unknown mode", []string{"drill", "run", "--fail-cluster", "a", "--mode", "reboot"}, "--mode \"reboot\": use cordon or crash"},
-		{"home-only without crash", []string{"drill", "run", "--fail-cluster", "a", "--home-only"}, "--home-only applies to --mode crash"},
+		{"producer failover without crash", []string{"drill", "run", "--fail-cluster", "a", "--producer-failover"}, "--producer-failover applies to --mode crash"},
+		{"negative burst", []string{"drill", "run", "--fail-cluster", "a", "--burst", "-2"}, "--burst -2: want 0 or more messages"},
+		{"burst without stream", []string{"drill", "run", "--fail-cluster", "a", "--burst", "10", "--rate", "0"}, "--burst needs an input stream"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
