@@ -89,6 +89,8 @@ type aStream struct {
 	c       pulsar.Client
 	p       pulsar.Producer
 	perTick int
+	// limit is the sentence the stream stops before; zero: none.
+	limit int
 	stop    chan struct{}
 	done    chan struct{}
 
@@ -101,9 +103,9 @@ type aStream struct {
 }
 
 // streamTo starts producing sentences from `from` on, perTick every 10 ms,
-// to topic on cluster. The caller closes it (it usually outlives the
-// subtest that starts it).
-func (f *fed) streamTo(cluster, topic string, from, perTick int) *aStream {
+// to topic on cluster, up to limit (0: no limit), batching on. The caller
+// closes it (it usually outlives the subtest that starts it).
+func (f *fed) streamTo(cluster, topic string, from, perTick, limit int) *aStream {
 	f.t.Helper()
 	// A client of its own: the test drops its shared clients of a cluster
 	// whose broker it kills, and this producer must outlive that.
@@ -112,13 +114,13 @@ func (f *fed) streamTo(cluster, topic string, from, perTick int) *aStream {
 	if err != nil {
 		f.t.Fatalf("pulsar client of %s: %v", cluster, err)
 	}
-	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: true,
+	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: topic, BatchingMaxPublishDelay: time.Millisecond,
 		MaxPendingMessages: 100000, SendTimeout: -1})
 	if err != nil {
 		c.Close()
 		f.t.Fatalf("producer for %s on %s: %v", topic, cluster, err)
 	}
-	s := &aStream{f: f, topic: topic, c: c, p: p, perTick: perTick, stop: make(chan struct{}), done: make(chan struct{}),
+	s := &aStream{f: f, topic: topic, c: c, p: p, perTick: perTick, limit: limit, stop: make(chan struct{}), done: make(chan struct{}),
 		next: from, acked: from, confirmed: map[int]bool{}}
 	go s.run()
 	return s
@@ -135,10 +137,16 @@ func (s *aStream) run() {
 		case <-tick.C:
 		}
 		s.mu.Lock()
-		from := s.next
-		s.next += s.perTick
+		from, to := s.next, s.next+s.perTick
+		if s.limit > 0 {
+			to = min(to, s.limit)
+		}
+		s.next = to
 		s.mu.Unlock()
-		for i := from; i < from+s.perTick; i++ {
+		if from == to {
+			return
+		}
+		for i := from; i < to; i++ {
 			s.p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(sentence(i))}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
 				s.mu.Lock()
 				defer s.mu.Unlock()
@@ -229,6 +237,39 @@ func (f *fed) watchFirstOutput(topicCluster, topic, writtenIn string) *firstOutp
 				return
 			}
 			if m.Properties()[outputClusterProperty] == writtenIn {
+				w.mu.Lock()
+				w.at = time.Now()
+				w.mu.Unlock()
+				return
+			}
+		}
+	}()
+	f.t.Cleanup(w.close)
+	return w
+}
+
+// watchFirstWord reads a topic from the moment it is started and records
+// when the first word of a sentence numbered from or later arrived.
+func (f *fed) watchFirstWord(cluster, topic string, from int) *firstOutput {
+	f.t.Helper()
+	r, err := f.pulsar(cluster).CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.LatestMessageID()})
+	if err != nil {
+		f.t.Fatalf("reader of %s on %s: %v", topic, cluster, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &firstOutput{r: r, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			m, err := r.Next(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					continue
+				}
+				return
+			}
+			var i int
+			if _, err := fmt.Sscanf(string(m.Payload()), "m%d", &i); err == nil && i >= from {
 				w.mu.Lock()
 				w.at = time.Now()
 				w.mu.Unlock()
