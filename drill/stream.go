@@ -343,6 +343,19 @@ func (s *stream) sendNext(n int) int64 {
 	return first
 }
 
+// settled reports whether every message of [from, from+n) was
+// acknowledged or failed.
+func (s *stream) settled(from int64, n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for seq := range s.pending {
+		if seq >= from && seq < from+int64(n) {
+			return false
+		}
+	}
+	return true
+}
+
 // sawFrom reports whether an output of an input numbered from or later
 // was read.
 func (s *stream) sawFrom(from int64) bool {
