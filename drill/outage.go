@@ -250,22 +250,27 @@ func (r *runner) setCordoned(ctx context.Context, cordoned bool) error {
 }
 
 // burst sends Config.Burst messages to the stream's current target (the
-// home) at once and returns once the home acknowledged them all and the
-// first output of them was read: the home stores them (so replication
-// carries them on) and is working through them, and fails with a backlog.
+// home) at once and returns once the home acknowledged them all,
+// replication delivered them to the fallback's copy, and the first output
+// of them was read: the home is working through them and fails with a
+// backlog the fallback holds.
 func (r *runner) burst(ctx context.Context, st *stream) error {
 	from := st.sendNext(r.cfg.Burst)
 	r.emit(PhaseStream, "burst of %d messages sent to %s", r.cfg.Burst, st.targets[st.cur.Load()].cluster)
+	fallback := "" // no fallback copy of the input is read: nothing to wait for
+	if len(r.report.Inputs) > 0 && len(r.report.Inputs[0].Clusters) > 1 {
+		fallback = r.fallbackCluster()
+	}
 	deadline := time.NewTimer(r.cfg.ReadyTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for !st.settled(from, r.cfg.Burst) || !st.sawFrom(from) {
+	for !st.settled(from, r.cfg.Burst) || !st.inCopyAll(fallback, from, r.cfg.Burst) || !st.sawFrom(from) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
-			return fmt.Errorf("the burst was not acknowledged and processed by the home within %s", r.cfg.ReadyTimeout)
+			return fmt.Errorf("the burst was not acknowledged, replicated to %s and processed by the home within %s", fallback, r.cfg.ReadyTimeout)
 		case <-tick.C:
 		}
 	}

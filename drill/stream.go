@@ -356,6 +356,23 @@ func (s *stream) settled(from int64, n int) bool {
 	return true
 }
 
+// inCopyAll reports whether cluster's copy of the input topic, when it is
+// read, holds every message of [from, from+n) (true when it is not read).
+func (s *stream) inCopyAll(cluster string, from int64, n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.inCopy[cluster]
+	if !ok {
+		return true
+	}
+	for seq := from; seq < from+int64(n); seq++ {
+		if !in[seq] {
+			return false
+		}
+	}
+	return true
+}
+
 // sawFrom reports whether an output of an input numbered from or later
 // was read.
 func (s *stream) sawFrom(from int64) bool {
