@@ -257,8 +257,11 @@ func (r *runner) setCordoned(ctx context.Context, cordoned bool) error {
 func (r *runner) burst(ctx context.Context, st *stream) error {
 	from := st.sendNext(r.cfg.Burst)
 	r.emit(PhaseStream, "burst of %d messages sent to %s", r.cfg.Burst, st.targets[st.cur.Load()].cluster)
-	fallback := "" // no fallback copy of the input is read: nothing to wait for
-	if len(r.report.Inputs) > 0 && len(r.report.Inputs[0].Clusters) > 1 {
+	// Nothing to wait for without a fallback copy of the input, or when
+	// replication to it was cut on purpose (Config.StrandFor): then the
+	// burst is stranded with the rest.
+	fallback := ""
+	if r.cfg.StrandFor == 0 && len(r.report.Inputs) > 0 && len(r.report.Inputs[0].Clusters) > 1 {
 		fallback = r.fallbackCluster()
 	}
 	deadline := time.NewTimer(r.cfg.ReadyTimeout)
@@ -273,6 +276,9 @@ func (r *runner) burst(ctx context.Context, st *stream) error {
 			return fmt.Errorf("the burst was not acknowledged, replicated to %s and processed by the home within %s", fallback, r.cfg.ReadyTimeout)
 		case <-tick.C:
 		}
+	}
+	if fallback != "" {
+		r.report.FallbackBacklog = r.cfg.Burst
 	}
 	r.emit(PhaseStream, "the home writes the burst's outputs: failing it with a backlog")
 	return nil

@@ -202,6 +202,11 @@ type DrillReport struct {
 	// StreamFallback is the cluster the stream was written to while the
 	// home cluster was down in a crash drill ("" when it was not).
 	StreamFallback string `json:"streamFallback,omitempty"`
+	// FallbackBacklog is how many inputs the drill made sure the fallback
+	// held unprocessed when the home failed: a burst the home had
+	// acknowledged, replication had delivered and the home had started on
+	// (0: none arranged).
+	FallbackBacklog int `json:"fallbackBacklog,omitempty"`
 	// ProduceFailures counts input messages not acknowledged (by every
 	// copy, when the drill writes them all).
 	ProduceFailures int           `json:"produceFailures"`
@@ -286,9 +291,17 @@ func (r *DrillReport) effectivelyOnce() bool {
 	return len(r.Affected) > 0
 }
 
+// fallbackHadWork reports whether the fallback must have produced output:
+// a cordoned home keeps replicating the stream to it, and a crash drill
+// either wrote the stream to it or left it a replicated backlog. A crashed
+// home without either may leave it nothing new to do until it returns.
+func (r *DrillReport) fallbackHadWork() bool {
+	return r.Mode != DrillModeCrash || r.StreamFallback != "" || r.FallbackBacklog > 0
+}
+
 // DrillProblems lists what a drill's report falls short of: the cluster
 // not seen out, an affected instance that did not run elsewhere, no output
-// from the fallback although outputs name their cluster, a failback that
+// from the fallback although outputs name their cluster and it had work, a failback that
 // did not complete in time, lost messages, and duplicates when every
 // affected function is effectively_once; for the stranded tail, inputs
 // lost once failback is done, and duplicates.
@@ -323,7 +336,7 @@ func DrillProblems(r *DrillReport) []string {
 		if r.effectivelyOnce() && m.Duplicated > 0 {
 			out = append(out, fmt.Sprintf("%d duplicated output items under effectively_once (first inputs: %v)", m.Duplicated, m.FirstDuplicated))
 		}
-		if !tl.Recovered.IsZero() && tl.FallbackOutput.IsZero() && r.OutputsCarryCluster {
+		if !tl.Recovered.IsZero() && tl.FallbackOutput.IsZero() && r.OutputsCarryCluster && r.fallbackHadWork() {
 			out = append(out, fmt.Sprintf("no output produced in a fallback cluster was read (none carried meshfed-cluster other than %s)", r.Cluster))
 		}
 	}
