@@ -91,8 +91,8 @@ type aStream struct {
 	perTick int
 	// limit is the sentence the stream stops before; zero: none.
 	limit int
-	stop    chan struct{}
-	done    chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
 
 	mu sync.Mutex
 	// next is the next sentence to send; acked the length of the prefix of
