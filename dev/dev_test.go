@@ -19,35 +19,11 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/dev/devtest"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 )
 
-// binPath is the meshfed binary built once by TestMain for the tests
-// that start a federation.
-var binPath string
-
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "meshfed-dev-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create bin dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binPath = filepath.Join(dir, "meshfed")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goTool, "build", "-o", binPath, "github.com/meshfed/meshfed/cmd/meshfed")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build meshfed:", err)
-		return 1
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(devtest.Main(m)) }
 
 // eventually polls cond every 25 ms until it holds or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
@@ -106,7 +82,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	f, err := Start(ctx, Config{DataDir: dir, Clusters: 2, Binary: binPath, GRPCAddr: "127.0.0.1:0", NoExample: true,
+	f, err := Start(ctx, Config{DataDir: dir, Clusters: 2, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +212,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 func TestControlAPIErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	f, err := Start(ctx, Config{DataDir: t.TempDir(), Clusters: 1, Binary: binPath, GRPCAddr: "127.0.0.1:0", NoExample: true,
+	f, err := Start(ctx, Config{DataDir: t.TempDir(), Clusters: 1, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +251,7 @@ func TestChildrenDieWithDev(t *testing.T) {
 		t.Skip("the parent-death signal is Linux's")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(binPath, "dev", "--clusters", "1", "--data-dir", dir, "--grpc-addr", "127.0.0.1:0",
+	cmd := exec.Command(devtest.Binary(t), "dev", "--clusters", "1", "--data-dir", dir, "--grpc-addr", "127.0.0.1:0",
 		"--broker-port", "0", "--admin-port", "0", "--no-example", "--runtimes", "builtin")
 	log, err := os.Create(filepath.Join(t.TempDir(), "dev.log"))
 	if err != nil {
@@ -319,7 +295,7 @@ func TestReplicationConfigured(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	for run := 0; run < 2; run++ {
-		f, err := Start(ctx, Config{DataDir: dir, Clusters: 3, Binary: binPath, GRPCAddr: "127.0.0.1:0", NoExample: true,
+		f, err := Start(ctx, Config{DataDir: dir, Clusters: 3, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
 			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/dev"
+	"github.com/meshfed/meshfed/dev/devtest"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 )
@@ -25,7 +26,7 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	f, err := dev.Start(ctx, dev.Config{DataDir: t.TempDir(), Clusters: 3, GRPCAddr: "127.0.0.1:0", Binary: meshfedBinary(t),
+	f, err := dev.Start(ctx, dev.Config{DataDir: t.TempDir(), Clusters: 3, GRPCAddr: "127.0.0.1:0", Binary: devtest.Binary(t),
 		FailbackHoldDown: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

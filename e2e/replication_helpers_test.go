@@ -10,7 +10,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -208,8 +207,8 @@ func (s *aStream) finish(timeout time.Duration) int {
 	return next
 }
 
-// firstOutput reads a topic from the moment it is started and records when
-// the first message carrying outputClusterProperty=cluster arrived.
+// firstOutput is a reader of a topic that records when the first message
+// of interest arrived (see watchFirst).
 type firstOutput struct {
 	r    pulsar.Reader
 	stop context.CancelFunc
@@ -218,39 +217,27 @@ type firstOutput struct {
 	at   time.Time // guarded by mu
 }
 
+// watchFirstOutput records when the first message carrying
+// outputClusterProperty=writtenIn arrives on the topic.
 func (f *fed) watchFirstOutput(topicCluster, topic, writtenIn string) *firstOutput {
 	f.t.Helper()
-	r, err := f.pulsar(topicCluster).CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.LatestMessageID()})
-	if err != nil {
-		f.t.Fatalf("reader of %s on %s: %v", topic, topicCluster, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &firstOutput{r: r, stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for {
-			m, err := r.Next(ctx)
-			if err != nil {
-				if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-					continue
-				}
-				return
-			}
-			if m.Properties()[outputClusterProperty] == writtenIn {
-				w.mu.Lock()
-				w.at = time.Now()
-				w.mu.Unlock()
-				return
-			}
-		}
-	}()
-	f.t.Cleanup(w.close)
-	return w
+	return f.watchFirst(topicCluster, topic, func(m pulsar.Message) bool { return m.Properties()[outputClusterProperty] == writtenIn })
 }
 
 // watchFirstWord reads a topic from the moment it is started and records
 // when the first word of a sentence numbered from or later arrived.
 func (f *fed) watchFirstWord(cluster, topic string, from int) *firstOutput {
+	f.t.Helper()
+	return f.watchFirst(cluster, topic, func(m pulsar.Message) bool {
+		var i int
+		_, err := fmt.Sscanf(string(m.Payload()), "m%d", &i)
+		return err == nil && i >= from
+	})
+}
+
+// watchFirst reads a topic from the moment it is started and records when
+// the first message for which match holds arrived.
+func (f *fed) watchFirst(cluster, topic string, match func(pulsar.Message) bool) *firstOutput {
 	f.t.Helper()
 	r, err := f.pulsar(cluster).CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.LatestMessageID()})
 	if err != nil {
@@ -268,8 +255,7 @@ func (f *fed) watchFirstWord(cluster, topic string, from int) *firstOutput {
 				}
 				return
 			}
-			var i int
-			if _, err := fmt.Sscanf(string(m.Payload()), "m%d", &i); err == nil && i >= from {
+			if match(m) {
 				w.mu.Lock()
 				w.at = time.Now()
 				w.mu.Unlock()

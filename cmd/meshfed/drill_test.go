@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/dev"
+	"github.com/meshfed/meshfed/dev/devtest"
 	"github.com/meshfed/meshfed/drill"
 	"github.com/meshfed/meshfed/federation"
 )
@@ -136,7 +137,7 @@ func TestDrillRunAgainstDev(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	devDir := t.TempDir()
-	f, err := dev.Start(ctx, dev.Config{DataDir: devDir, Clusters: 3, GRPCAddr: "127.0.0.1:0", Binary: meshfedBinary(t), Logger: slog.New(slog.DiscardHandler)})
+	f, err := dev.Start(ctx, dev.Config{DataDir: devDir, Clusters: 3, GRPCAddr: "127.0.0.1:0", Binary: devtest.Binary(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
