@@ -170,8 +170,12 @@ func validateCluster(e *errs, s *meshfedv1.ClusterSpec) {
 			e.add("spec.adminURL", "%s", r)
 		}
 	}
-	if a := s.GetAuth(); a != nil && a.GetAuthParams() != "" && a.GetAuthPlugin() == "" {
-		e.add("spec.auth.authPlugin", "required when authParams is set")
+	if a := s.GetAuth(); a != nil {
+		p := parseClusterAuth(e, "spec.auth", a, AuthInObject)
+		svcTLS := strings.HasPrefix(s.GetServiceUrl(), "pulsar+ssl://")
+		if p.UsesTLSSettings() && !svcTLS && !strings.HasPrefix(s.GetAdminUrl(), "https://") {
+			e.add("spec.auth", "TLS settings, but neither serviceURL (pulsar+ssl://) nor adminURL (https://) uses TLS: they would have no effect")
+		}
 	}
 }
 

@@ -157,6 +157,11 @@ type HeartbeatRequest struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Whether the agent could reach its cluster's broker at its last probe.
 	BrokerReachable bool `protobuf:"varint,2,opt,name=broker_reachable,json=brokerReachable,proto3" json:"broker_reachable,omitempty"`
+	// Why the cluster's broker refused the agent's credential at its last
+	// probe or call (authentication or authorization), naming the credential
+	// and the broker's answer; the cluster is then Degraded. Empty: no
+	// refusal.
+	BrokerAuthError string `protobuf:"bytes,3,opt,name=broker_auth_error,json=brokerAuthError,proto3" json:"broker_auth_error,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -203,6 +208,13 @@ func (x *HeartbeatRequest) GetBrokerReachable() bool {
 		return x.BrokerReachable
 	}
 	return false
+}
+
+func (x *HeartbeatRequest) GetBrokerAuthError() string {
+	if x != nil {
+		return x.BrokerAuthError
+	}
+	return ""
 }
 
 type HeartbeatResponse struct {
@@ -909,10 +921,11 @@ const file_meshfed_v1_agent_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"a\n" +
 	"\x10RegisterResponse\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x01 \x01(\x03R\x13heartbeatIntervalMs\x12\x19\n" +
-	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\"Q\n" +
+	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\"}\n" +
 	"\x10HeartbeatRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
-	"\x10broker_reachable\x18\x02 \x01(\bR\x0fbrokerReachable\"S\n" +
+	"\x10broker_reachable\x18\x02 \x01(\bR\x0fbrokerReachable\x12*\n" +
+	"\x11broker_auth_error\x18\x03 \x01(\tR\x0fbrokerAuthError\"S\n" +
 	"\x11HeartbeatResponse\x12\x19\n" +
 	"\blease_ms\x18\x01 \x01(\x03R\aleaseMs\x12#\n" +
 	"\runknown_agent\x18\x02 \x01(\bR\funknownAgent\"\xa4\x01\n" +

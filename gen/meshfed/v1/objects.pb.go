@@ -386,14 +386,42 @@ func (x *ClusterSpec) GetCordoned() bool {
 	return false
 }
 
+// ClusterAuth is how agents reach a cluster's brokers, named as a Pulsar
+// client configures it (client.conf). Secrets are never stored here: a
+// token, password, OAuth2 credentials file or private key is named by a
+// reference resolved on the agent's host, file:///path or env:NAME, and an
+// object holding one in clear is refused at admission. Empty: plaintext,
+// no authentication.
 type ClusterAuth struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Pulsar authentication plugin, e.g. "token".
+	// Pulsar authentication plugin: token, oauth2, tls or basic, or Pulsar's
+	// class name of one (org.apache.pulsar.client.impl.auth.AuthenticationToken,
+	// ...oauth2.AuthenticationOAuth2, ...AuthenticationTls,
+	// ...AuthenticationBasic). Empty: no authentication.
 	AuthPlugin string `protobuf:"bytes,1,opt,name=auth_plugin,json=authPlugin,proto3" json:"auth_plugin,omitempty"`
-	// Parameters for the plugin, e.g. "file:///etc/meshfed/token".
-	AuthParams    string `protobuf:"bytes,2,opt,name=auth_params,json=authParams,proto3" json:"auth_params,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The plugin's parameters, as a Pulsar client takes them: a JSON object
+	// or key:value,key:value; for token, file:///path or env:NAME (the
+	// token's location on the agent host). Secret values are references:
+	// token, basic's password and OAuth2's privateKey (the credentials file)
+	// are file:///path or env:NAME.
+	AuthParams string `protobuf:"bytes,2,opt,name=auth_params,json=authParams,proto3" json:"auth_params,omitempty"`
+	// PEM file (on the agent host) of the CAs trusted for the brokers' TLS
+	// certificates. Empty: the host's system roots.
+	TlsTrustCertsFilePath string `protobuf:"bytes,3,opt,name=tls_trust_certs_file_path,json=tlsTrustCertsFilePath,proto3" json:"tls_trust_certs_file_path,omitempty"`
+	// Accept any broker certificate, unverified. False (the default):
+	// verify it. For tests only.
+	TlsAllowInsecureConnection bool `protobuf:"varint,4,opt,name=tls_allow_insecure_connection,json=tlsAllowInsecureConnection,proto3" json:"tls_allow_insecure_connection,omitempty"`
+	// Check that a broker's certificate names the host dialled. Unset: true
+	// (Pulsar's client default is false; meshfed verifies unless told not to).
+	TlsEnableHostnameVerification *bool `protobuf:"varint,5,opt,name=tls_enable_hostname_verification,json=tlsEnableHostnameVerification,proto3,oneof" json:"tls_enable_hostname_verification,omitempty"`
+	// Client certificate and private key (PEM files on the agent host, or
+	// file:///path or env:NAME references) presented to brokers that require
+	// mutual TLS; the tls plugin authenticates with them when its parameters
+	// name no files. Both or neither.
+	TlsCertificateFilePath string `protobuf:"bytes,6,opt,name=tls_certificate_file_path,json=tlsCertificateFilePath,proto3" json:"tls_certificate_file_path,omitempty"`
+	TlsKeyFilePath         string `protobuf:"bytes,7,opt,name=tls_key_file_path,json=tlsKeyFilePath,proto3" json:"tls_key_file_path,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *ClusterAuth) Reset() {
@@ -440,9 +468,47 @@ func (x *ClusterAuth) GetAuthParams() string {
 	return ""
 }
 
+func (x *ClusterAuth) GetTlsTrustCertsFilePath() string {
+	if x != nil {
+		return x.TlsTrustCertsFilePath
+	}
+	return ""
+}
+
+func (x *ClusterAuth) GetTlsAllowInsecureConnection() bool {
+	if x != nil {
+		return x.TlsAllowInsecureConnection
+	}
+	return false
+}
+
+func (x *ClusterAuth) GetTlsEnableHostnameVerification() bool {
+	if x != nil && x.TlsEnableHostnameVerification != nil {
+		return *x.TlsEnableHostnameVerification
+	}
+	return false
+}
+
+func (x *ClusterAuth) GetTlsCertificateFilePath() string {
+	if x != nil {
+		return x.TlsCertificateFilePath
+	}
+	return ""
+}
+
+func (x *ClusterAuth) GetTlsKeyFilePath() string {
+	if x != nil {
+		return x.TlsKeyFilePath
+	}
+	return ""
+}
+
 type ClusterStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Healthy, Suspect, Down or Cordoned. Empty until the scheduler runs.
+	// Healthy, Suspect, Degraded, Down or Cordoned. Empty until the
+	// scheduler runs. Degraded: a broker refused an agent's credential
+	// (authentication or authorization); work stays, reason says which
+	// credential and what the broker answered.
 	Health string `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// When health last changed.
@@ -2684,12 +2750,18 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"serviceURL\x12\x1b\n" +
 	"\tadmin_url\x18\x03 \x01(\tR\badminURL\x12+\n" +
 	"\x04auth\x18\x04 \x01(\v2\x17.meshfed.v1.ClusterAuthR\x04auth\x12\x1a\n" +
-	"\bcordoned\x18\x05 \x01(\bR\bcordoned\"O\n" +
+	"\bcordoned\x18\x05 \x01(\bR\bcordoned\"\xa5\x03\n" +
 	"\vClusterAuth\x12\x1f\n" +
 	"\vauth_plugin\x18\x01 \x01(\tR\n" +
 	"authPlugin\x12\x1f\n" +
 	"\vauth_params\x18\x02 \x01(\tR\n" +
-	"authParams\"\xcd\x01\n" +
+	"authParams\x128\n" +
+	"\x19tls_trust_certs_file_path\x18\x03 \x01(\tR\x15tlsTrustCertsFilePath\x12A\n" +
+	"\x1dtls_allow_insecure_connection\x18\x04 \x01(\bR\x1atlsAllowInsecureConnection\x12L\n" +
+	" tls_enable_hostname_verification\x18\x05 \x01(\bH\x00R\x1dtlsEnableHostnameVerification\x88\x01\x01\x129\n" +
+	"\x19tls_certificate_file_path\x18\x06 \x01(\tR\x16tlsCertificateFilePath\x12)\n" +
+	"\x11tls_key_file_path\x18\a \x01(\tR\x0etlsKeyFilePathB#\n" +
+	"!_tls_enable_hostname_verification\"\xcd\x01\n" +
 	"\rClusterStatus\x12\x16\n" +
 	"\x06health\x18\x01 \x01(\tR\x06health\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
@@ -2985,6 +3057,7 @@ func file_meshfed_v1_objects_proto_init() {
 	if File_meshfed_v1_objects_proto != nil {
 		return
 	}
+	file_meshfed_v1_objects_proto_msgTypes[4].OneofWrappers = []any{}
 	file_meshfed_v1_objects_proto_msgTypes[18].OneofWrappers = []any{
 		(*Runtime_Builtin)(nil),
 		(*Runtime_Exec)(nil),
