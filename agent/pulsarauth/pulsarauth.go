@@ -347,5 +347,5 @@ func (h *headerAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 	return h.base.RoundTrip(r)
 }
 
-func (h *headerAuth) Transport() http.RoundTripper        { return h.base }
+func (h *headerAuth) Transport() http.RoundTripper      { return h.base }
 func (h *headerAuth) WithTransport(t http.RoundTripper) { h.base = t }
