@@ -61,7 +61,7 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 			a.Status = &meshfedv1.AgentStatus{}
 		}
 	}
-	e.srv.heartbeats.beat(req.GetName(), true)
+	e.srv.heartbeats.beat(req.GetName(), true, "")
 	audit := e.srv.auditEntry(ctx, meshfedv1.AgentService_Register_FullMethodName, policies.ActionAgentCall, targetOf(objects.Wrap(a)))
 	_, err := e.srv.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{objects.Wrap(a)}, Now: timestamppb.Now(), System: true, Audit: audit})
 	e.srv.logWrite(audit, err)
@@ -88,7 +88,7 @@ func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatR
 	if _, _, err := e.srv.fsm.State().Get("Agent", "", "", req.GetName()); err != nil {
 		return &meshfedv1.HeartbeatResponse{UnknownAgent: true}, nil
 	}
-	e.srv.heartbeats.beat(req.GetName(), req.GetBrokerReachable())
+	e.srv.heartbeats.beat(req.GetName(), req.GetBrokerReachable(), req.GetBrokerAuthError())
 	return &meshfedv1.HeartbeatResponse{LeaseMs: e.srv.cfg.AgentLease.Milliseconds()}, nil
 }
 

@@ -12,15 +12,18 @@ type heartbeats struct {
 	ttl time.Duration
 	now func() time.Time
 
-	// mu guards seen and reachable.
+	// mu guards seen, reachable and authErrors.
 	mu   sync.Mutex
 	seen map[string]time.Time
 	// reachable is the broker probe result each agent last reported.
 	reachable map[string]bool
+	// authErrors is the refusal of its credential each agent last
+	// reported; absent: none.
+	authErrors map[string]string
 }
 
 func newHeartbeats(ttl time.Duration, now func() time.Time) *heartbeats {
-	return &heartbeats{ttl: ttl, now: now, seen: map[string]time.Time{}, reachable: map[string]bool{}}
+	return &heartbeats{ttl: ttl, now: now, seen: map[string]time.Time{}, reachable: map[string]bool{}, authErrors: map[string]string{}}
 }
 
 // reset starts the grace period for the given agents.
@@ -35,12 +38,25 @@ func (h *heartbeats) reset(agents []string) {
 	}
 }
 
-// beat records a heartbeat.
-func (h *heartbeats) beat(agent string, brokerReachable bool) {
+// beat records a heartbeat: whether the agent reaches its broker and
+// the broker's refusal of its credential ("" for none).
+func (h *heartbeats) beat(agent string, brokerReachable bool, authError string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seen[agent] = h.now()
 	h.reachable[agent] = brokerReachable
+	if authError == "" {
+		delete(h.authErrors, agent)
+	} else {
+		h.authErrors[agent] = authError
+	}
+}
+
+// brokerAuthError is the agent's last reported refusal of its credential.
+func (h *heartbeats) brokerAuthError(agent string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.authErrors[agent]
 }
 
 // alive reports whether the agent heartbeated within the TTL.

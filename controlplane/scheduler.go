@@ -168,7 +168,8 @@ func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, agent
 		name := a.GetMetadata().GetName()
 		ready := s.heartbeats.alive(name)
 		byCluster[a.GetSpec().GetCluster()] = append(byCluster[a.GetSpec().GetCluster()],
-			federation.AgentHealth{Ready: ready, BrokerReachable: ready && s.heartbeats.brokerReachable(name)})
+			federation.AgentHealth{Name: name, Ready: ready, BrokerReachable: ready && s.heartbeats.brokerReachable(name),
+				BrokerAuthError: s.heartbeats.brokerAuthError(name)})
 	}
 	views := map[string]federation.ClusterView{}
 	var updates []*meshfedv1.Object
@@ -184,7 +185,9 @@ func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, agent
 		}
 		old := c.GetStatus()
 		v := federation.ClusterView{Health: health, Since: old.GetSince().AsTime(), LastDown: old.GetLastDown().AsTime(), NoAgents: len(byCluster[name]) == 0}
-		if old.GetHealth() != health || old.GetReadyAgents() != readyAgents {
+		// A Degraded cluster's reason names the refused credential: a
+		// new refusal is written too.
+		if old.GetHealth() != health || old.GetReadyAgents() != readyAgents || (health == federation.Degraded && old.GetReason() != reason) {
 			next := &meshfedv1.ClusterStatus{Health: health, Reason: reason, Since: old.GetSince(), ReadyAgents: readyAgents, LastDown: old.GetLastDown()}
 			if old.GetHealth() != health {
 				next.Since = timestamppb.New(now)

@@ -330,12 +330,33 @@ func TestClusterHealth(t *testing.T) {
 		{false, []AgentHealth{{Ready: true, BrokerReachable: true}, {Ready: false}}, Suspect},
 		{false, []AgentHealth{{Ready: true, BrokerReachable: true}, {Ready: true}}, Suspect},
 		{true, []AgentHealth{{Ready: true, BrokerReachable: true}}, Cordoned},
+		{false, []AgentHealth{{Ready: true, BrokerReachable: true, BrokerAuthError: "token from file:///t: expired"}}, Degraded},
+		// A refusal outweighs an unreachable broker: the broker answered.
+		{false, []AgentHealth{{Ready: true, BrokerAuthError: "x"}, {Ready: true}}, Degraded},
+		// Only ready agents count.
+		{false, []AgentHealth{{Ready: false, BrokerAuthError: "x"}, {Ready: true, BrokerReachable: true}}, Suspect},
+		{true, []AgentHealth{{Ready: true, BrokerReachable: true, BrokerAuthError: "x"}}, Cordoned},
 	} {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			if got, why := ClusterHealth(c.cordoned, c.agents); got != c.want || why == "" {
 				t.Fatalf("got %s (%q), want %s", got, why, c.want)
 			}
 		})
+	}
+}
+
+func TestClusterHealthDegradedNamesTheCredential(t *testing.T) {
+	h, why := ClusterHealth(false, []AgentHealth{
+		{Name: "a2", Ready: true, BrokerReachable: true, BrokerAuthError: "second"},
+		{Name: "a1", Ready: true, BrokerReachable: true, BrokerAuthError: "token from file:///etc/t: authorization refused: AuthorizationError"},
+		{Name: "a3", Ready: true, BrokerReachable: true},
+	})
+	want := "agent a1: token from file:///etc/t: authorization refused: AuthorizationError (2 of 3 ready agents report a refused credential)"
+	if h != Degraded || why != want {
+		t.Fatalf("got %s %q, want Degraded %q", h, why, want)
+	}
+	if !(ClusterView{Health: Degraded}).Usable() {
+		t.Fatal("a Degraded cluster must keep its work")
 	}
 }
 

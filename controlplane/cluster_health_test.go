@@ -1,0 +1,54 @@
+package controlplane
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshfed/meshfed/controlplane/state"
+	"github.com/meshfed/meshfed/federation"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// TestClusterDegradedByRefusedCredential: an agent's heartbeat reporting a
+// refused credential makes its cluster Degraded with the report as the
+// reason; a heartbeat without one makes it Healthy again.
+func TestClusterDegradedByRefusedCredential(t *testing.T) {
+	srv := TestServer(t, nil)
+	WaitForLeader(t, srv)
+	objs, _ := TestClient(t, srv.GRPCAddr())
+	mustApply(t, objs, clusterObj("a"))
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	agents := meshfedv1.NewAgentServiceClient(conn)
+	ctx := testCtx(t)
+	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	refusal := "token from file:///etc/meshfed/a.token: authorization refused by cluster a's broker: server error: AuthorizationError: not authorized"
+	waitHealth := func(authErr, want string) {
+		t.Helper()
+		WaitFor(t, 10*time.Second, func() error {
+			if _, err := agents.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: "a1", BrokerReachable: true, BrokerAuthError: authErr}); err != nil {
+				return err
+			}
+			cl, _, err := srv.State().List(state.Filter{Kind: "Cluster"})
+			if err != nil || len(cl) != 1 {
+				return fmt.Errorf("clusters: %v %v", cl, err)
+			}
+			st := cl[0].GetCluster().GetStatus()
+			if st.GetHealth() != want || (authErr != "" && !strings.Contains(st.GetReason(), authErr)) {
+				return fmt.Errorf("cluster a is %s (%s), want %s", st.GetHealth(), st.GetReason(), want)
+			}
+			return nil
+		})
+	}
+	waitHealth(refusal, federation.Degraded)
+	waitHealth("", federation.Healthy)
+}
