@@ -31,6 +31,9 @@ type Agent struct {
 	pulsar *pulsarClients
 	pkgs   *packageCache
 	probe  *brokerProbe
+	// refusals are the brokers' current refusals of the agent's
+	// credentials; its own cluster's go out with every heartbeat.
+	refusals *refusals
 
 	// brokerReachable is the broker probe's latest verdict, sent with
 	// every heartbeat.
@@ -90,6 +93,7 @@ func New(cfg Config) (*Agent, error) {
 		handover: map[string]*handoverState{},
 		wake:     make(chan struct{}, 1),
 	}
+	a.refusals = newRefusals(a.logger, cfg.Now)
 	a.pulsar = newPulsarClients(a)
 	a.pkgs = newPackageCache(a)
 	a.probe = newBrokerProbe(a)
@@ -172,7 +176,8 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		err := a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 			hctx, cancel := context.WithTimeout(ctx, every*2)
 			defer cancel()
-			resp, err = meshfedv1.NewAgentServiceClient(conn).Heartbeat(hctx, &meshfedv1.HeartbeatRequest{Name: a.cfg.Name, BrokerReachable: a.brokerReachable.Load()})
+			resp, err = meshfedv1.NewAgentServiceClient(conn).Heartbeat(hctx, &meshfedv1.HeartbeatRequest{Name: a.cfg.Name, BrokerReachable: a.brokerReachable.Load(),
+				BrokerAuthError: a.refusals.reason(a.cfg.Cluster)})
 			return err
 		})
 		wasValid := a.leaseValid()

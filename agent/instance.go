@@ -66,6 +66,10 @@ func startInstance(_ context.Context, a *Agent, key string, asg *meshfedv1.Assig
 }
 
 func (i *instance) setState(state, errMsg string) {
+	if state == federation.StateRunning || state == federation.StateStopped {
+		// Its brokers accepted its credentials, or it no longer runs.
+		i.a.refusals.clearEverywhere(sourceInstance + i.key)
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.state != state {
@@ -115,6 +119,7 @@ func (i *instance) run(ctx context.Context) {
 		if err == nil {
 			err = errInstanceExited
 		}
+		i.noteRefusal(err)
 		i.logger.Warn("instance failed; restarting", "err", err, "backoff", backoff)
 		i.setState(federation.StateFailed, err.Error())
 		if time.Since(started) > 30*time.Second {
@@ -129,6 +134,25 @@ func (i *instance) run(ctx context.Context) {
 		backoff = min(2*backoff, 10*time.Second)
 		i.setState(federation.StateStarting, "")
 	}
+}
+
+// noteRefusal records a run's failure that a broker's refusal of a
+// credential caused, against the cluster of that broker (the input
+// cluster when the error does not say).
+func (i *instance) noteRefusal(err error) {
+	kind, ok := refusalKind(err)
+	if !ok {
+		return
+	}
+	cluster, ok := errorCluster(err)
+	if !ok {
+		cluster = i.spec().GetInput().GetCluster()
+	}
+	cred := "the agent's credential"
+	if creds, _, cerr := i.a.pulsar.credentials(cluster); cerr == nil {
+		cred = creds.Describe()
+	}
+	i.a.refusals.set(cluster, sourceInstance+i.key, describeRefusal(cred, kind, cluster, err))
 }
 
 func (i *instance) spec() *meshfedv1.FunctionSpec { return i.asg.GetSpec().GetFunctionSpec() }
@@ -238,7 +262,7 @@ func (i *instance) runOnce(ctx context.Context) error {
 		ReceiverQueueSize:           1000,
 	})
 	if err != nil {
-		return fmt.Errorf("subscribe to %v on cluster %s: %w", spec.GetInput().GetTopics(), spec.GetInput().GetCluster(), err)
+		return onCluster(spec.GetInput().GetCluster(), fmt.Errorf("subscribe to %v on cluster %s: %w", spec.GetInput().GetTopics(), spec.GetInput().GetCluster(), err))
 	}
 	defer consumer.Close()
 	if spec.GetInput().GetCluster() == i.a.cfg.Cluster && len(spec.GetInput().GetTopics()) > 0 {

@@ -12,6 +12,7 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/rest"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
+	"github.com/meshfed/meshfed/agent/pulsarauth"
 )
 
 // The broker probe behind the heartbeat's BrokerReachable: a broker counts
@@ -61,8 +62,21 @@ func (b *brokerProbe) useTopic(key, topic string) {
 }
 
 // check probes once and reports whether the broker counts as reachable.
+// A broker that refuses the agent's credential answered: it is reachable,
+// and the refusal is recorded (the cluster goes Degraded, not Down).
 func (b *brokerProbe) check(ctx context.Context) bool {
 	err := b.probe(ctx)
+	cluster := b.a.cfg.Cluster
+	if kind, ok := refusalKind(err); ok {
+		cred := "the agent's credential"
+		if creds, _, cerr := b.a.pulsar.credentials(cluster); cerr == nil {
+			cred = creds.Describe()
+		}
+		b.a.refusals.set(cluster, sourceProbe, describeRefusal(cred, kind, cluster, err))
+		err = nil
+	} else if err == nil {
+		b.a.refusals.clear(cluster, sourceProbe)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err == nil {
@@ -86,26 +100,38 @@ func (b *brokerProbe) check(ctx context.Context) bool {
 // topic inside the broker) when the cluster has an admin URL; without
 // one, or when the admin API has no such endpoint or refuses the call, a
 // partitioned-metadata lookup over the binary protocol.
+//
+// Before either, the credential is checked on the agent's host
+// (pulsarauth.Credentials.Check: files readable, a JWT not expired); an
+// answer 401 to the health check is a refused credential, as is a
+// handshake or lookup the broker refused.
 func (b *brokerProbe) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
+	creds, _, err := b.a.pulsar.credentials(b.a.cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	if err := creds.Check(b.a.cfg.Now()); err != nil {
+		return err
+	}
 	adm, err := b.a.pulsar.admin(b.a.cfg.Cluster)
 	if err == nil {
 		err = adm.Brokers().HealthCheckWithTopicVersionWithContext(ctx, utils.TopicVersionV2)
 		var re rest.Error
-		if err == nil || !errors.As(err, &re) || (re.Code != 404 && re.Code != 405 && re.Code != 401 && re.Code != 403) {
+		if err == nil || !errors.As(err, &re) || (re.Code != 404 && re.Code != 405 && re.Code != 403) {
 			if err != nil {
 				return fmt.Errorf("broker health check: %w", err)
 			}
 			return nil
 		}
 	}
-	return b.lookup(ctx)
+	return b.lookup(ctx, creds)
 }
 
 // lookup connects to the broker afresh and asks it for the partitions of
 // a topic over the binary protocol.
-func (b *brokerProbe) lookup(ctx context.Context) error {
+func (b *brokerProbe) lookup(ctx context.Context, creds *pulsarauth.Credentials) error {
 	u, err := b.a.pulsar.serviceURL(b.a.cfg.Cluster)
 	if err != nil {
 		return err
@@ -117,8 +143,16 @@ func (b *brokerProbe) lookup(ctx context.Context) error {
 		break
 	}
 	b.mu.Unlock()
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: u, ConnectionTimeout: b.timeout, OperationTimeout: b.timeout,
-		Logger: plog.NewLoggerWithSlog(slog.New(minLevel{b.a.logger.Handler(), slog.LevelError}))})
+	opts, err := creds.ClientOptions(u)
+	if err != nil {
+		return err
+	}
+	// The handshake's refusal is only in the client's log: catch it.
+	var seen refusalSeen
+	opts.ConnectionTimeout, opts.OperationTimeout = b.timeout, b.timeout
+	opts.Logger = plog.NewLoggerWithSlog(slog.New(&refusalWatch{next: b.a.logger.Handler(), min: slog.LevelError,
+		onRefer: seen.set, onOK: func(string) {}}))
+	c, err := pulsar.NewClient(opts)
 	if err != nil {
 		return fmt.Errorf("probe client for %s: %w", u, err)
 	}
@@ -131,10 +165,40 @@ func (b *brokerProbe) lookup(ctx context.Context) error {
 	select {
 	case err := <-res:
 		if err != nil {
+			if r := seen.get(); r != nil {
+				err = r
+			}
 			return fmt.Errorf("look up %s on %s: %w", topic, u, err)
 		}
 		return nil
 	case <-ctx.Done():
+		if r := seen.get(); r != nil {
+			return fmt.Errorf("look up %s on %s: %w", topic, u, r)
+		}
 		return fmt.Errorf("look up %s on %s: no answer within %s", topic, u, b.timeout)
 	}
+}
+
+// refusalSeen keeps the first refusal a probe client logged.
+type refusalSeen struct {
+	// mu guards err.
+	mu  sync.Mutex
+	err *refusedError
+}
+
+func (s *refusalSeen) set(_ string, kind string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = &refusedError{kind: kind, err: err}
+	}
+}
+
+func (s *refusalSeen) get() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		return nil
+	}
+	return s.err
 }

@@ -112,7 +112,7 @@ func (p *producerSet) send(ctx context.Context, topic string, m *pulsar.Producer
 		pr, err = p.out.CreateProducer(pulsar.ProducerOptions{Topic: topic, BatchingMaxPublishDelay: 2 * time.Millisecond})
 		if err != nil {
 			p.mu.Unlock()
-			err = fmt.Errorf("create producer for %s on cluster %s: %w", topic, p.inst.outputCluster(), err)
+			err = onCluster(p.inst.outputCluster(), fmt.Errorf("create producer for %s on cluster %s: %w", topic, p.inst.outputCluster(), err))
 			done(err)
 			p.failure.fail(err)
 			return
@@ -179,7 +179,7 @@ func (p *producerSet) eoProducer(ctx context.Context, k eoKey) (*eoProducer, err
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create producer %s for %s on cluster %s: %w", name, k.topic, cluster, err)
+		return nil, onCluster(cluster, fmt.Errorf("create producer %s for %s on cluster %s: %w", name, k.topic, cluster, err))
 	}
 	if needDedup && dedupErr != nil {
 		// A broker that creates a namespace with its first topic (meshfed
@@ -276,7 +276,7 @@ func (p *producerSet) sendDLQ(ctx context.Context, topic string, msg pulsar.Mess
 		pr, err = p.in.CreateProducer(pulsar.ProducerOptions{Topic: topic})
 		if err != nil {
 			p.mu.Unlock()
-			done(fmt.Errorf("create dead-letter producer for %s: %w", topic, err))
+			done(onCluster(p.inst.spec().GetInput().GetCluster(), fmt.Errorf("create dead-letter producer for %s: %w", topic, err)))
 			return
 		}
 		p.dlq[topic] = pr

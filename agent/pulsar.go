@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -12,11 +10,16 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/admin"
+	"github.com/meshfed/meshfed/agent/pulsarauth"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // pulsarClients holds one pulsar-client-go client per cluster the agent's
-// instances talk to, keyed by service URL, and one pulsaradmin client per
-// admin URL.
+// instances talk to, and one pulsaradmin client per cluster, each keyed by
+// cluster, URL and spec.auth (a changed Cluster object gets new clients),
+// all presenting the credentials the cluster's spec.auth names
+// (pulsarauth).
 type pulsarClients struct {
 	a *Agent
 
@@ -56,22 +59,43 @@ func (p *pulsarClients) adminURL(cluster string) (string, error) {
 	return c.GetSpec().GetAdminUrl(), nil
 }
 
+// credentials parses a cluster's spec.auth (the Cluster object passed
+// admission, so errors here are unexpected) and returns the credentials
+// and a key naming them.
+func (p *pulsarClients) credentials(cluster string) (*pulsarauth.Credentials, string, error) {
+	c, err := p.a.cluster(cluster)
+	if err != nil {
+		return nil, "", err
+	}
+	auth, err := objects.ParseClusterAuth(c.GetSpec().GetAuth(), objects.AuthInObject)
+	if err != nil {
+		return nil, "", fmt.Errorf("cluster %q spec.auth: %w", cluster, err)
+	}
+	key, _ := protojson.Marshal(c.GetSpec().GetAuth())
+	return pulsarauth.New(auth), string(key), nil
+}
+
 // admin returns the pulsaradmin client of a cluster, creating it on first use.
 func (p *pulsarClients) admin(cluster string) (adminClient, error) {
 	u, err := p.adminURL(cluster)
 	if err != nil {
 		return nil, err
 	}
+	creds, authKey, err := p.credentials(cluster)
+	if err != nil {
+		return nil, err
+	}
+	key := cluster + "\x00" + u + "\x00" + authKey
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.admins[u]; ok {
+	if c, ok := p.admins[key]; ok {
 		return c, nil
 	}
-	c, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: strings.TrimRight(u, "/")})
+	c, err := creds.AdminClient(u)
 	if err != nil {
-		return nil, fmt.Errorf("pulsar admin client for cluster %q (%s): %w", cluster, u, err)
+		return nil, onCluster(cluster, fmt.Errorf("pulsar admin client for cluster %q (%s): %w", cluster, u, err))
 	}
-	p.admins[u] = c
+	p.admins[key] = c
 	return c, nil
 }
 
@@ -97,22 +121,42 @@ func (p *pulsarClients) get(cluster string) (pulsar.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	creds, authKey, err := p.credentials(cluster)
+	if err != nil {
+		return nil, err
+	}
+	key := cluster + "\x00" + u + "\x00" + authKey
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.clients[u]; ok {
+	if c, ok := p.clients[key]; ok {
 		return c, nil
 	}
-	c, err := pulsar.NewClient(pulsar.ClientOptions{
-		URL:               u,
-		ConnectionTimeout: 5 * time.Second,
-		OperationTimeout:  30 * time.Second,
-		Logger:            plog.NewLoggerWithSlog(slog.New(minLevel{p.a.logger.Handler(), slog.LevelWarn}).With("component", "pulsar-client")),
-	})
+	opts, err := creds.ClientOptions(u)
 	if err != nil {
-		return nil, fmt.Errorf("pulsar client for cluster %q (%s): %w", cluster, u, err)
+		return nil, onCluster(cluster, fmt.Errorf("pulsar client for cluster %q (%s): %w", cluster, u, err))
 	}
-	p.clients[u] = c
+	opts.ConnectionTimeout = 5 * time.Second
+	opts.OperationTimeout = 30 * time.Second
+	opts.Logger = plog.NewLoggerWithSlog(slog.New(p.watch(cluster, creds, slog.LevelWarn)).With("component", "pulsar-client"))
+	c, err := pulsar.NewClient(opts)
+	if err != nil {
+		return nil, onCluster(cluster, fmt.Errorf("pulsar client for cluster %q (%s): %w", cluster, u, err))
+	}
+	p.clients[key] = c
 	return c, nil
+}
+
+// watch is the log handler of a cluster's clients: it records the
+// broker's refusals of the credential (refusalWatch) and passes records
+// at min and above to the agent's log.
+func (p *pulsarClients) watch(cluster string, creds *pulsarauth.Credentials, min slog.Level) slog.Handler {
+	r := p.a.refusals
+	return &refusalWatch{next: p.a.logger.Handler(), min: min,
+		onRefer: func(source, kind string, err error) {
+			r.set(cluster, source, describeRefusal(creds.Describe(), kind, cluster, err))
+		},
+		onOK: func(source string) { r.clear(cluster, source) },
+	}
 }
 
 func (p *pulsarClients) closeAll() {
@@ -123,23 +167,4 @@ func (p *pulsarClients) closeAll() {
 		delete(p.clients, u)
 	}
 	clear(p.admins)
-}
-
-// minLevel drops records below a level (pulsar-client-go logs every
-// connection at info).
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(attrs), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
 }
