@@ -131,7 +131,12 @@ const (
 
 // describeRefusal is the text of a refusal: the credential, the kind, the
 // cluster and the error (which carries the broker's answer).
+// A credential unusable on the agent's host is named by its own error.
 func describeRefusal(credential, kind, cluster string, err error) string {
+	var ce *pulsarauth.CredentialError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("%v (%s on the agent's host, for cluster %s)", ce, kind, cluster)
+	}
 	return fmt.Sprintf("%s: %s by cluster %s: %v", credential, kind, cluster, err)
 }
 

@@ -95,7 +95,7 @@ func TestProbeNamesUnusableCredential(t *testing.T) {
 	if !a.probe.check(context.Background()) {
 		t.Fatal("a refused credential made the broker unreachable")
 	}
-	want := "token from file://" + tokenFile + ": credential unusable by cluster a: file://" + tokenFile + ": open: no such file or directory"
+	want := "token from file://" + tokenFile + ": open: no such file or directory (credential unusable on the agent's host, for cluster a)"
 	if got := a.refusals.reason("a"); got != want {
 		t.Fatalf("refusal = %q, want %q", got, want)
 	}

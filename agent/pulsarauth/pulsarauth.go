@@ -94,8 +94,9 @@ func unwrapPathError(err error) error {
 // token reads the token now (trimmed, as Pulsar's token plugin does).
 func (c *Credentials) token() (string, error) {
 	b, err := c.read(c.auth.Token)
-	if err != nil {
-		return "", err
+	var ce *CredentialError
+	if errors.As(err, &ce) {
+		return "", &CredentialError{Credential: c.Describe(), Err: ce.Err}
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {

@@ -45,6 +45,7 @@ func newConsumeCmd() *cobra.Command {
 		count      int
 		timeout    time.Duration
 		hideProps  bool
+		pc         pulsarClientFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
@@ -69,7 +70,11 @@ interrupted) or when --timeout passes without a message.`,
 			if sub == "" {
 				return usageError{fmt.Errorf("--subscription is required")}
 			}
-			client, err := pulsar.NewClient(pulsar.ClientOptions{URL: serviceURL, Logger: quietPulsarLogger()})
+			opts, err := pc.clientOptions(serviceURL)
+			if err != nil {
+				return err
+			}
+			client, err := pulsar.NewClient(opts)
 			if err != nil {
 				return err
 			}
@@ -93,6 +98,7 @@ interrupted) or when --timeout passes without a message.`,
 	f.IntVarP(&count, "num-messages", "n", 1, "messages to receive before exiting (0 means until interrupted)")
 	f.DurationVar(&timeout, "timeout", 0, "exit when no message arrives for this long (0 waits forever)")
 	f.BoolVar(&hideProps, "hide-properties", false, "print only payloads, without key and properties")
+	pc.register(f)
 	return cmd
 }
 

@@ -25,6 +25,7 @@ func newProduceCmd() *cobra.Command {
 		batching   bool
 		rate       float64
 		separator  string
+		pc         pulsarClientFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
@@ -64,7 +65,11 @@ cluster. Each -m message (or each file's content) is sent -n times.`,
 				}
 				properties[k] = v
 			}
-			client, err := pulsar.NewClient(pulsar.ClientOptions{URL: serviceURL, Logger: quietPulsarLogger()})
+			opts, err := pc.clientOptions(serviceURL)
+			if err != nil {
+				return err
+			}
+			client, err := pulsar.NewClient(opts)
 			if err != nil {
 				return err
 			}
@@ -114,5 +119,6 @@ cluster. Each -m message (or each file's content) is sent -n times.`,
 	f.BoolVar(&batching, "batching", false, "batch messages before sending")
 	f.Float64VarP(&rate, "rate", "r", 0, "messages per second (0 sends as fast as possible)")
 	f.StringVarP(&separator, "separator", "s", "", "split each -m value into several messages at this separator")
+	pc.register(f)
 	return cmd
 }
