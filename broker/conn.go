@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
@@ -19,6 +21,8 @@ const (
 	// idleTimeout closes connections that send nothing (clients ping every
 	// 30 s by default).
 	idleTimeout = 2 * time.Minute
+	// tlsHandshakeTimeout bounds a TLS client's handshake.
+	tlsHandshakeTimeout = 10 * time.Second
 )
 
 // conn is one client connection. The reader goroutine (serve) handles
@@ -32,6 +36,9 @@ type conn struct {
 	// clientVersion is CONNECT's client_version; set before any other
 	// command is handled and never changed.
 	clientVersion string
+	// tlsState is the TLS session of a pulsar+ssl:// connection (nil for
+	// plaintext); set by serve before the first command.
+	tlsState *tls.ConnectionState
 
 	wmu     sync.Mutex
 	wq      [][]byte // guarded by wmu
@@ -107,6 +114,17 @@ func (c *conn) serve() {
 	go c.writer()
 	defer c.cleanup()
 	defer c.close()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), tlsHandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.b.log.Debug("tls handshake failed", "remote", c.remote, "err", err)
+			return
+		}
+		st := tc.ConnectionState()
+		c.tlsState = &st
+	}
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	maxFrame := c.b.cfg.MaxMessageSize + 64<<10
 	connected := false
@@ -155,7 +173,7 @@ func (c *conn) handle(f *wire.Frame) bool {
 			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, wire.ErrInvalidTopicName, err.Error()))
 			break
 		}
-		c.sendCmd(wire.LookupResponse(cmd.Lookup.RequestID, c.b.ServiceURL()))
+		c.sendCmd(wire.LookupResponse(cmd.Lookup.RequestID, c.b.ServiceURL(), c.b.ServiceURLTLS()))
 	case wire.TypePartitionedMetadata:
 		n, err := parseTopic(cmd.PartitionedMetadata.Topic)
 		if err != nil {
