@@ -90,8 +90,10 @@ func httpError(w http.ResponseWriter, err error) {
 		code = http.StatusPreconditionFailed
 	case errors.Is(err, ErrBadRequest):
 		code = http.StatusBadRequest
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrAuthorization):
 		code = http.StatusForbidden
+	case errors.Is(err, ErrAuthentication):
+		code = http.StatusUnauthorized
 	case errors.Is(err, ErrNotAllowed):
 		code = http.StatusMethodNotAllowed
 	}

@@ -58,6 +58,13 @@ type Config struct {
 	HTTPSAddr string
 	// TLS is the certificate, key and trust of the TLS listeners.
 	TLS TLSConfig
+	// Auth is the authentication of clients (zero = off).
+	Auth AuthConfig
+	// Authorization is the permission checks (zero = off).
+	Authorization AuthorizationConfig
+	// BrokerClient is how this broker authenticates to other brokers it
+	// replicates to (zero = no credentials, plaintext).
+	BrokerClient BrokerClientConfig
 	// AdvertisedAddr is the host or host:port returned in lookups ("" =
 	// the listener's actual address). The TLS URLs use its host with the
 	// TLS listeners' ports.
@@ -99,6 +106,7 @@ type Broker struct {
 	httpsLn  net.Listener
 	httpsSrv *http.Server
 	tls      *tlsMaterial // nil without TLS listeners
+	sec      security     // set by New, never changed
 	advURL   string
 	advTLS   string
 	started  time.Time
@@ -156,6 +164,9 @@ type nsPolicy struct {
 	ReplicationClusters []string `json:"replicationClusters,omitempty"`
 	// TopicDedup holds topic-level overrides by full topic name.
 	TopicDedup map[string]bool `json:"topicDedup,omitempty"`
+	// Permissions are the actions granted to roles (produce, consume,
+	// functions), by role (empty = none granted).
+	Permissions map[string][]string `json:"permissions,omitempty"`
 }
 
 // New validates cfg and loads the data directory; Start begins serving.
@@ -203,6 +214,9 @@ func New(cfg Config) (*Broker, error) {
 		b.tls = m
 	} else if cfg.TLS.enabled() {
 		return nil, errors.New("broker: tlsCertificateFilePath is set but no TLS listener is (brokerServicePortTls or webServicePortTls)")
+	}
+	if err := b.initSecurity(); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: create data dir: %w", err)
@@ -458,6 +472,7 @@ func (b *Broker) ticker() {
 			for _, t := range b.topicList() {
 				t.sampleRates(now)
 			}
+			b.checkCredentialExpiry(now)
 		}
 	}
 }
