@@ -14,59 +14,63 @@ import (
 // and tests use, plus /metrics.
 func (b *Broker) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /admin/v2/clusters", b.listClusters)
-	mux.HandleFunc("GET /admin/v2/clusters/{cluster}", b.getCluster)
-	mux.HandleFunc("PUT /admin/v2/clusters/{cluster}", b.putCluster)
-	mux.HandleFunc("POST /admin/v2/clusters/{cluster}", b.updateCluster)
-	mux.HandleFunc("DELETE /admin/v2/clusters/{cluster}", b.deleteCluster)
-	mux.HandleFunc("GET /admin/v2/brokers/health", b.healthHTTP)
-	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{namespace}/replication", b.getReplication)
-	mux.HandleFunc("POST /admin/v2/namespaces/{tenant}/{namespace}/replication", b.setReplication)
-	mux.HandleFunc("GET /admin/v2/tenants", b.listTenants)
-	mux.HandleFunc("GET /admin/v2/tenants/{tenant}", b.getTenant)
-	mux.HandleFunc("PUT /admin/v2/tenants/{tenant}", b.putTenant)
-	mux.HandleFunc("POST /admin/v2/tenants/{tenant}", b.putTenant)
-	mux.HandleFunc("DELETE /admin/v2/tenants/{tenant}", b.deleteTenant)
-	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}", b.listNamespaces)
-	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{namespace}", b.getNamespace)
-	mux.HandleFunc("PUT /admin/v2/namespaces/{tenant}/{namespace}", b.putNamespace)
-	mux.HandleFunc("DELETE /admin/v2/namespaces/{tenant}/{namespace}", b.deleteNamespace)
-	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{namespace}/deduplication", b.getNamespaceDedup)
-	mux.HandleFunc("POST /admin/v2/namespaces/{tenant}/{namespace}/deduplication", b.setNamespaceDedup)
-	mux.HandleFunc("DELETE /admin/v2/namespaces/{tenant}/{namespace}/deduplication", b.setNamespaceDedup)
+	handle := func(pattern string, a access, h http.HandlerFunc) { mux.HandleFunc(pattern, b.guard(a, h)) }
+	handle("GET /admin/v2/clusters", accessAuthenticated, b.listClusters)
+	handle("GET /admin/v2/clusters/{cluster}", accessAuthenticated, b.getCluster)
+	handle("PUT /admin/v2/clusters/{cluster}", accessSuper, b.putCluster)
+	handle("POST /admin/v2/clusters/{cluster}", accessSuper, b.updateCluster)
+	handle("DELETE /admin/v2/clusters/{cluster}", accessSuper, b.deleteCluster)
+	handle("GET /admin/v2/brokers/health", accessAuthenticated, b.healthHTTP)
+	handle("GET /admin/v2/namespaces/{tenant}/{namespace}/replication", accessTenantAdmin, b.getReplication)
+	handle("POST /admin/v2/namespaces/{tenant}/{namespace}/replication", accessTenantAdmin, b.setReplication)
+	handle("GET /admin/v2/tenants", accessSuper, b.listTenants)
+	handle("GET /admin/v2/tenants/{tenant}", accessTenantAdmin, b.getTenant)
+	handle("PUT /admin/v2/tenants/{tenant}", accessSuper, b.putTenant)
+	handle("POST /admin/v2/tenants/{tenant}", accessSuper, b.putTenant)
+	handle("DELETE /admin/v2/tenants/{tenant}", accessSuper, b.deleteTenant)
+	handle("GET /admin/v2/namespaces/{tenant}", accessTenantAdmin, b.listNamespaces)
+	handle("GET /admin/v2/namespaces/{tenant}/{namespace}", accessTenantAdmin, b.getNamespace)
+	handle("PUT /admin/v2/namespaces/{tenant}/{namespace}", accessTenantAdmin, b.putNamespace)
+	handle("DELETE /admin/v2/namespaces/{tenant}/{namespace}", accessTenantAdmin, b.deleteNamespace)
+	handle("GET /admin/v2/namespaces/{tenant}/{namespace}/permissions", accessTenantAdmin, b.getPermissions)
+	handle("POST /admin/v2/namespaces/{tenant}/{namespace}/permissions/{role}", accessTenantAdmin, b.grantPermission)
+	handle("DELETE /admin/v2/namespaces/{tenant}/{namespace}/permissions/{role}", accessTenantAdmin, b.revokePermission)
+	handle("GET /admin/v2/namespaces/{tenant}/{namespace}/deduplication", accessTenantAdmin, b.getNamespaceDedup)
+	handle("POST /admin/v2/namespaces/{tenant}/{namespace}/deduplication", accessTenantAdmin, b.setNamespaceDedup)
+	handle("DELETE /admin/v2/namespaces/{tenant}/{namespace}/deduplication", accessTenantAdmin, b.setNamespaceDedup)
 	for _, d := range []string{"persistent", "non-persistent"} {
 		p := "/admin/v2/" + d + "/{tenant}/{namespace}"
-		mux.HandleFunc("GET "+p, b.listTopics)
-		mux.HandleFunc("GET "+p+"/partitioned", b.listPartitioned)
-		mux.HandleFunc("PUT "+p+"/{topic}", b.putTopic)
-		mux.HandleFunc("DELETE "+p+"/{topic}", b.deleteTopicHTTP)
-		mux.HandleFunc("PUT "+p+"/{topic}/partitions", b.putPartitions)
-		mux.HandleFunc("POST "+p+"/{topic}/partitions", b.updatePartitions)
-		mux.HandleFunc("GET "+p+"/{topic}/partitions", b.getPartitions)
-		mux.HandleFunc("DELETE "+p+"/{topic}/partitions", b.deletePartitioned)
-		mux.HandleFunc("GET "+p+"/{topic}/stats", b.topicStatsHTTP)
-		mux.HandleFunc("GET "+p+"/{topic}/partitioned-stats", b.partitionedStatsHTTP)
-		mux.HandleFunc("GET "+p+"/{topic}/subscriptions", b.listSubscriptions)
-		mux.HandleFunc("DELETE "+p+"/{topic}/subscription/{sub}", b.deleteSubscriptionHTTP)
-		mux.HandleFunc("PUT "+p+"/{topic}/subscription/{sub}", b.createSubscriptionHTTP)
-		mux.HandleFunc("POST "+p+"/{topic}/subscription/{sub}/resetcursor", b.resetCursorHTTP)
-		mux.HandleFunc("POST "+p+"/{topic}/subscription/{sub}/resetcursor/{timestamp}", b.resetCursorHTTP)
-		mux.HandleFunc("GET "+p+"/{topic}/ledger/{ledger}/entry/{entry}", b.getEntryHTTP)
-		mux.HandleFunc("GET "+p+"/{topic}/deduplicationEnabled", b.getTopicDedup)
-		mux.HandleFunc("PUT "+p+"/{topic}/unload", b.unloadHTTP)
-		mux.HandleFunc("POST "+p+"/{topic}/terminate", b.terminateHTTP)
-		mux.HandleFunc("POST "+p+"/{topic}/deduplicationEnabled", b.setTopicDedup)
-		mux.HandleFunc("DELETE "+p+"/{topic}/deduplicationEnabled", b.setTopicDedup)
+		handle("GET "+p, accessTenantAdmin, b.listTopics)
+		handle("GET "+p+"/partitioned", accessTenantAdmin, b.listPartitioned)
+		handle("PUT "+p+"/{topic}", accessTenantAdmin, b.putTopic)
+		handle("DELETE "+p+"/{topic}", accessTenantAdmin, b.deleteTopicHTTP)
+		handle("PUT "+p+"/{topic}/partitions", accessTenantAdmin, b.putPartitions)
+		handle("POST "+p+"/{topic}/partitions", accessTenantAdmin, b.updatePartitions)
+		handle("GET "+p+"/{topic}/partitions", accessLookup, b.getPartitions)
+		handle("DELETE "+p+"/{topic}/partitions", accessTenantAdmin, b.deletePartitioned)
+		handle("GET "+p+"/{topic}/stats", accessTenantAdmin, b.topicStatsHTTP)
+		handle("GET "+p+"/{topic}/partitioned-stats", accessTenantAdmin, b.partitionedStatsHTTP)
+		handle("GET "+p+"/{topic}/subscriptions", accessTenantAdmin, b.listSubscriptions)
+		handle("DELETE "+p+"/{topic}/subscription/{sub}", accessTenantAdmin, b.deleteSubscriptionHTTP)
+		handle("PUT "+p+"/{topic}/subscription/{sub}", accessTenantAdmin, b.createSubscriptionHTTP)
+		handle("POST "+p+"/{topic}/subscription/{sub}/resetcursor", accessTenantAdmin, b.resetCursorHTTP)
+		handle("POST "+p+"/{topic}/subscription/{sub}/resetcursor/{timestamp}", accessTenantAdmin, b.resetCursorHTTP)
+		handle("GET "+p+"/{topic}/ledger/{ledger}/entry/{entry}", accessTenantAdmin, b.getEntryHTTP)
+		handle("GET "+p+"/{topic}/deduplicationEnabled", accessTenantAdmin, b.getTopicDedup)
+		handle("PUT "+p+"/{topic}/unload", accessTenantAdmin, b.unloadHTTP)
+		handle("POST "+p+"/{topic}/terminate", accessTenantAdmin, b.terminateHTTP)
+		handle("POST "+p+"/{topic}/deduplicationEnabled", accessTenantAdmin, b.setTopicDedup)
+		handle("DELETE "+p+"/{topic}/deduplicationEnabled", accessTenantAdmin, b.setTopicDedup)
 	}
-	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema", b.getSchemaHTTP)
-	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema/{version}", b.getSchemaHTTP)
-	mux.HandleFunc("GET /admin/v2/namespaces/{tenant}/{namespace}/topics", b.namespaceTopics)
-	mux.HandleFunc("DELETE /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema", b.deleteSchemaHTTP)
+	handle("GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema", accessLookup, b.getSchemaHTTP)
+	handle("GET /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema/{version}", accessLookup, b.getSchemaHTTP)
+	handle("GET /admin/v2/namespaces/{tenant}/{namespace}/topics", accessLookup, b.namespaceTopics)
+	handle("DELETE /admin/v2/schemas/{tenant}/{namespace}/{topic}/schema", accessTenantAdmin, b.deleteSchemaHTTP)
 	for _, d := range []string{"persistent", "non-persistent"} {
-		mux.HandleFunc("GET /lookup/v2/topic/"+d+"/{tenant}/{namespace}/{topic}", b.lookupHTTP)
+		handle("GET /lookup/v2/topic/"+d+"/{tenant}/{namespace}/{topic}", accessLookup, b.lookupHTTP)
 	}
-	mux.HandleFunc("GET /metrics", b.metricsHTTP)
-	mux.HandleFunc("GET /metrics/", b.metricsHTTP)
+	handle("GET /metrics", accessOpen, b.metricsHTTP)
+	handle("GET /metrics/", accessOpen, b.metricsHTTP)
 	return mux
 }
 
@@ -90,8 +94,10 @@ func httpError(w http.ResponseWriter, err error) {
 		code = http.StatusPreconditionFailed
 	case errors.Is(err, ErrBadRequest):
 		code = http.StatusBadRequest
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrAuthorization):
 		code = http.StatusForbidden
+	case errors.Is(err, ErrAuthentication):
+		code = http.StatusUnauthorized
 	case errors.Is(err, ErrNotAllowed):
 		code = http.StatusMethodNotAllowed
 	}

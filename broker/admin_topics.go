@@ -342,7 +342,8 @@ func (b *Broker) lookupHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	writeJSON(w, map[string]string{"brokerUrl": b.ServiceURL(), "httpUrl": b.AdminURL(), "nativeUrl": b.ServiceURL()})
+	writeJSON(w, map[string]string{"brokerUrl": b.ServiceURL(), "brokerUrlTls": b.ServiceURLTLS(),
+		"httpUrl": b.AdminURL(), "httpUrlTls": b.AdminURLTLS(), "nativeUrl": b.ServiceURL()})
 }
 
 // namespaceTopics lists a namespace's topics; unlike listTopics it fails for

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -43,10 +44,30 @@ type Config struct {
 	// ListenAddr is the Pulsar protocol listener ("" = 127.0.0.1:6650;
 	// port 0 picks a free port).
 	ListenAddr string
+	// DisablePlaintext leaves out the pulsar:// listener, so clients must
+	// use TLSListenAddr (Pulsar's brokerServicePort left empty; false =
+	// ListenAddr is served).
+	DisablePlaintext bool
 	// HTTPAddr is the admin REST and /metrics listener ("" = disabled).
 	HTTPAddr string
-	// AdvertisedAddr is the host:port returned in lookups ("" = the
-	// listener's actual address).
+	// TLSListenAddr is the pulsar+ssl:// listener (Pulsar's
+	// brokerServicePortTls; "" = none). Needs TLS.
+	TLSListenAddr string
+	// HTTPSAddr is the HTTPS admin REST and /metrics listener (Pulsar's
+	// webServicePortTls; "" = none). Needs TLS.
+	HTTPSAddr string
+	// TLS is the certificate, key and trust of the TLS listeners.
+	TLS TLSConfig
+	// Auth is the authentication of clients (zero = off).
+	Auth AuthConfig
+	// Authorization is the permission checks (zero = off).
+	Authorization AuthorizationConfig
+	// BrokerClient is how this broker authenticates to other brokers it
+	// replicates to (zero = no credentials, plaintext).
+	BrokerClient BrokerClientConfig
+	// AdvertisedAddr is the host or host:port returned in lookups ("" =
+	// the listener's actual address). The TLS URLs use its host with the
+	// TLS listeners' ports.
 	AdvertisedAddr string
 	// ClusterName names this broker's cluster ("" = "standalone").
 	ClusterName string
@@ -78,11 +99,17 @@ type Broker struct {
 	cfg Config
 	log *slog.Logger
 
-	ln      net.Listener
-	httpLn  net.Listener
-	httpSrv *http.Server
-	advURL  string
-	started time.Time
+	ln       net.Listener // nil with DisablePlaintext
+	tlsLn    net.Listener // nil without TLSListenAddr
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	httpsLn  net.Listener
+	httpsSrv *http.Server
+	tls      *tlsMaterial // nil without TLS listeners
+	sec      security     // set by New, never changed
+	advURL   string
+	advTLS   string
+	started  time.Time
 
 	nameSalt    string
 	producerSeq atomic.Uint64
@@ -137,6 +164,9 @@ type nsPolicy struct {
 	ReplicationClusters []string `json:"replicationClusters,omitempty"`
 	// TopicDedup holds topic-level overrides by full topic name.
 	TopicDedup map[string]bool `json:"topicDedup,omitempty"`
+	// Permissions are the actions granted to roles (produce, consume,
+	// functions), by role (empty = none granted).
+	Permissions map[string][]string `json:"permissions,omitempty"`
 }
 
 // New validates cfg and loads the data directory; Start begins serving.
@@ -146,6 +176,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = "127.0.0.1:6650"
+	}
+	if cfg.DisablePlaintext && cfg.TLSListenAddr == "" {
+		return nil, errors.New("broker: no listener: the plaintext listener is disabled (brokerServicePort) and no TLS listener is set (brokerServicePortTls)")
 	}
 	if cfg.ClusterName == "" {
 		cfg.ClusterName = "standalone"
@@ -173,6 +206,18 @@ func New(cfg Config) (*Broker, error) {
 	_, _ = rand.Read(salt)
 	b := &Broker{cfg: cfg, log: cfg.Logger, topics: map[string]*topic{}, conns: map[*conn]struct{}{},
 		nameSalt: hex.EncodeToString(salt), stop: make(chan struct{})}
+	if cfg.TLSListenAddr != "" || cfg.HTTPSAddr != "" {
+		m, err := newTLSMaterial(cfg.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		b.tls = m
+	} else if cfg.TLS.enabled() {
+		return nil, errors.New("broker: tlsCertificateFilePath is set but no TLS listener is (brokerServicePortTls or webServicePortTls)")
+	}
+	if err := b.initSecurity(); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: create data dir: %w", err)
 	}
@@ -255,46 +300,105 @@ func (b *Broker) loadTopics() error {
 
 // Start opens the listeners and begins serving.
 func (b *Broker) Start() error {
-	ln, err := net.Listen("tcp", b.cfg.ListenAddr)
-	if err != nil {
-		return fmt.Errorf("broker: listen: %w", err)
-	}
-	b.ln = ln
-	adv := b.cfg.AdvertisedAddr
-	if adv == "" {
-		adv = ln.Addr().String()
-	} else if !strings.Contains(adv, ":") {
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		adv = net.JoinHostPort(adv, port)
-	}
-	b.advURL = "pulsar://" + adv
-	if b.cfg.HTTPAddr != "" {
-		hl, err := net.Listen("tcp", b.cfg.HTTPAddr)
+	var opened []net.Listener
+	listen := func(what, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			ln.Close()
-			return fmt.Errorf("broker: listen http: %w", err)
-		}
-		b.httpLn = hl
-		b.httpSrv = &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			if err := b.httpSrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				b.log.Error("admin http", "err", err)
+			for _, l := range opened {
+				l.Close()
 			}
-		}()
+			return nil, fmt.Errorf("broker: listen %s: %w", what, err)
+		}
+		opened = append(opened, ln)
+		return ln, nil
+	}
+	var err error
+	if !b.cfg.DisablePlaintext {
+		if b.ln, err = listen("pulsar", b.cfg.ListenAddr); err != nil {
+			return err
+		}
+		b.advURL = "pulsar://" + b.advertise(b.ln, true)
+	}
+	if b.cfg.TLSListenAddr != "" {
+		if b.tlsLn, err = listen("pulsar+ssl", b.cfg.TLSListenAddr); err != nil {
+			return err
+		}
+		b.advTLS = "pulsar+ssl://" + b.advertise(b.tlsLn, false)
+	}
+	if b.cfg.HTTPAddr != "" {
+		if b.httpLn, err = listen("http", b.cfg.HTTPAddr); err != nil {
+			return err
+		}
+	}
+	if b.cfg.HTTPSAddr != "" {
+		if b.httpsLn, err = listen("https", b.cfg.HTTPSAddr); err != nil {
+			return err
+		}
+	}
+	if b.httpLn != nil {
+		b.httpSrv = b.serveHTTP(b.httpLn, "admin http")
+	}
+	if b.httpsLn != nil {
+		b.httpsSrv = b.serveHTTP(tls.NewListener(b.httpsLn, b.tls.serverConfig()), "admin https")
 	}
 	b.started = time.Now()
-	b.wg.Add(2)
-	go b.acceptLoop()
+	b.wg.Add(1)
 	go b.ticker()
-	b.log.Info("broker started", "service_url", b.ServiceURL(), "admin_url", b.AdminURL(),
+	if b.ln != nil {
+		b.wg.Add(1)
+		go b.acceptLoop(b.ln, false)
+	}
+	if b.tlsLn != nil {
+		b.wg.Add(1)
+		go b.acceptLoop(b.tlsLn, true)
+	}
+	b.log.Info("broker started", "service_url", b.ServiceURL(), "service_url_tls", b.ServiceURLTLS(),
+		"admin_url", b.AdminURL(), "admin_url_tls", b.AdminURLTLS(),
 		"data_dir", b.cfg.DataDir, "fsync", string(b.cfg.Fsync), "cluster", b.cfg.ClusterName)
 	return nil
 }
 
-// ServiceURL is the pulsar:// URL clients connect to.
+// serveHTTP serves the admin API on ln.
+func (b *Broker) serveHTTP(ln net.Listener, what string) *http.Server {
+	srv := &http.Server{Handler: b.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error(what, "err", err)
+		}
+	}()
+	return srv
+}
+
+// advertise is the host:port lookups return for ln: the advertised address
+// (its port only for the plaintext listener) or the listener's own.
+func (b *Broker) advertise(ln net.Listener, plaintext bool) string {
+	adv := b.cfg.AdvertisedAddr
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	switch {
+	case adv == "":
+		return ln.Addr().String()
+	case !strings.Contains(adv, ":"):
+		return net.JoinHostPort(adv, port)
+	case plaintext:
+		return adv
+	}
+	host, _, err := net.SplitHostPort(adv)
+	if err != nil {
+		host = adv
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// ServiceURL is the pulsar:// URL clients connect to ("" without the
+// plaintext listener).
 func (b *Broker) ServiceURL() string { return b.advURL }
+
+// ServiceURLTLS is the pulsar+ssl:// URL clients connect to ("" without
+// the TLS listener).
+func (b *Broker) ServiceURLTLS() string { return b.advTLS }
 
 // AdminURL is the http:// URL of the admin API ("" when disabled).
 func (b *Broker) AdminURL() string {
@@ -304,13 +408,23 @@ func (b *Broker) AdminURL() string {
 	return "http://" + b.httpLn.Addr().String()
 }
 
+// AdminURLTLS is the https:// URL of the admin API ("" without the HTTPS
+// listener); its host is the advertised one when set, as certificates name
+// hosts.
+func (b *Broker) AdminURLTLS() string {
+	if b.httpsLn == nil {
+		return ""
+	}
+	return "https://" + b.advertise(b.httpsLn, false)
+}
+
 // ClusterName is the configured cluster name.
 func (b *Broker) ClusterName() string { return b.cfg.ClusterName }
 
-func (b *Broker) acceptLoop() {
+func (b *Broker) acceptLoop(ln net.Listener, useTLS bool) {
 	defer b.wg.Done()
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			select {
 			case <-b.stop:
@@ -322,6 +436,9 @@ func (b *Broker) acceptLoop() {
 			}
 			b.log.Error("accept", "err", err)
 			return
+		}
+		if useTLS {
+			nc = tls.Server(nc, b.tls.serverConfig())
 		}
 		c := newConn(b, nc)
 		b.mu.Lock()
@@ -355,6 +472,7 @@ func (b *Broker) ticker() {
 			for _, t := range b.topicList() {
 				t.sampleRates(now)
 			}
+			b.checkCredentialExpiry(now)
 		}
 	}
 }
@@ -385,13 +503,17 @@ func (b *Broker) Close() error {
 	}
 	b.mu.Unlock()
 	close(b.stop)
-	if b.ln != nil {
-		b.ln.Close()
+	for _, ln := range []net.Listener{b.ln, b.tlsLn} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
-	if b.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = b.httpSrv.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{b.httpSrv, b.httpsSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	for _, c := range conns {
 		c.close()

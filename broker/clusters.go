@@ -58,7 +58,8 @@ func (d *ClusterData) validate() error {
 // ownClusterData is this broker's own cluster as its listeners make it
 // (an admin update of the own cluster overrides it).
 func (b *Broker) ownClusterData() *ClusterData {
-	return &ClusterData{ServiceURL: b.AdminURL(), BrokerServiceURL: b.ServiceURL()}
+	return &ClusterData{ServiceURL: b.AdminURL(), ServiceURLTLS: b.AdminURLTLS(),
+		BrokerServiceURL: b.ServiceURL(), BrokerServiceURLTLS: b.ServiceURLTLS()}
 }
 
 // clusterDataLocked returns a known cluster's data.

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
@@ -19,6 +21,8 @@ const (
 	// idleTimeout closes connections that send nothing (clients ping every
 	// 30 s by default).
 	idleTimeout = 2 * time.Minute
+	// tlsHandshakeTimeout bounds a TLS client's handshake.
+	tlsHandshakeTimeout = 10 * time.Second
 )
 
 // conn is one client connection. The reader goroutine (serve) handles
@@ -32,10 +36,16 @@ type conn struct {
 	// clientVersion is CONNECT's client_version; set before any other
 	// command is handled and never changed.
 	clientVersion string
+	// tlsState is the TLS session of a pulsar+ssl:// connection (nil for
+	// plaintext); set by serve before the first command.
+	tlsState *tls.ConnectionState
 
 	wmu     sync.Mutex
 	wq      [][]byte // guarded by wmu
 	wclosed bool     // guarded by wmu
+	// closing makes the writer close the connection once the queue is
+	// flushed (false = keep going); guarded by wmu.
+	closing bool
 	wsig    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -43,6 +53,45 @@ type conn struct {
 	mu        sync.Mutex
 	producers map[uint64]*producer // guarded by mu
 	consumers map[uint64]*consumer // guarded by mu
+
+	// amu guards the authentication state below, set at CONNECT and by
+	// credential refreshes.
+	amu sync.Mutex
+	// authRole is the authenticated role ("" = authentication off).
+	authRole string
+	// authMethod is CONNECT's auth method name ("" = none).
+	authMethod string
+	// authExpires is when the credentials expire (zero = never).
+	authExpires time.Time
+	// authRefresh is the client's supports_auth_refresh feature flag.
+	authRefresh bool
+	// challenged is when AUTH_CHALLENGE was sent for expired credentials
+	// (zero = not outstanding).
+	challenged time.Time
+}
+
+// role is the connection's authenticated role.
+func (c *conn) role() string {
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	return c.authRole
+}
+
+// refuse sends cmd, then closes the connection once it is written; serve
+// stops reading.
+func (c *conn) refuse(cmd []byte) {
+	c.sendCmd(cmd)
+	c.wmu.Lock()
+	c.closing = true
+	c.wmu.Unlock()
+	select {
+	case c.wsig <- struct{}{}:
+	default:
+	}
+	select {
+	case <-c.done:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
@@ -89,6 +138,13 @@ func (c *conn) writer() {
 			c.close()
 			return
 		}
+		c.wmu.Lock()
+		closing := c.closing && len(c.wq) == 0
+		c.wmu.Unlock()
+		if closing {
+			c.close()
+			return
+		}
 	}
 }
 
@@ -107,6 +163,17 @@ func (c *conn) serve() {
 	go c.writer()
 	defer c.cleanup()
 	defer c.close()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), tlsHandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.b.log.Debug("tls handshake failed", "remote", c.remote, "err", err)
+			return
+		}
+		st := tc.ConnectionState()
+		c.tlsState = &st
+	}
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	maxFrame := c.b.cfg.MaxMessageSize + 64<<10
 	connected := false
@@ -129,6 +196,16 @@ func (c *conn) serve() {
 				return
 			}
 			c.clientVersion = f.Cmd.Connect.ClientVersion
+			cn := f.Cmd.Connect
+			res, err := c.b.authenticateConnect(cn.AuthMethodName, cn.AuthData, c.tlsState)
+			if err != nil {
+				c.b.log.Info("refusing connection", "remote", c.remote, "err", err)
+				c.refuse(wire.Error(math.MaxUint64, wire.ErrAuthentication, err.Error()))
+				return
+			}
+			c.amu.Lock()
+			c.authRole, c.authMethod, c.authExpires, c.authRefresh = res.Role, cn.AuthMethodName, res.Expires, cn.SupportsAuthRefresh
+			c.amu.Unlock()
 			pv := f.Cmd.Connect.ProtocolVersion
 			if pv > maxProtocolVersion {
 				pv = maxProtocolVersion
@@ -150,16 +227,27 @@ func (c *conn) handle(f *wire.Frame) bool {
 	case wire.TypePing:
 		c.sendCmd(wire.Pong())
 	case wire.TypePong:
+	case wire.TypeAuthResponse:
+		return c.handleAuthResponse(cmd.AuthResponse)
 	case wire.TypeLookup:
-		if _, err := parseTopic(cmd.Lookup.Topic); err != nil {
+		n, err := parseTopic(cmd.Lookup.Topic)
+		if err != nil {
 			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, wire.ErrInvalidTopicName, err.Error()))
 			break
 		}
-		c.sendCmd(wire.LookupResponse(cmd.Lookup.RequestID, c.b.ServiceURL()))
+		if err := c.b.authorize(c.role(), n, actionProduce, actionConsume, actionFunctions); err != nil {
+			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, wire.ErrAuthorization, err.Error()))
+			break
+		}
+		c.sendCmd(wire.LookupResponse(cmd.Lookup.RequestID, c.b.ServiceURL(), c.b.ServiceURLTLS()))
 	case wire.TypePartitionedMetadata:
 		n, err := parseTopic(cmd.PartitionedMetadata.Topic)
 		if err != nil {
 			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, wire.ErrInvalidTopicName, err.Error()))
+			break
+		}
+		if err := c.b.authorize(c.role(), n, actionProduce, actionConsume, actionFunctions); err != nil {
+			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, wire.ErrAuthorization, err.Error()))
 			break
 		}
 		np := 0
@@ -277,6 +365,16 @@ func (s *subscription) hasConsumerLocked(c *consumer) bool {
 	return false
 }
 
+// authorizeTopic checks the connection's role may do action on topic (a
+// malformed name is left to the caller's own parsing).
+func (c *conn) authorizeTopic(topic, action string) error {
+	n, err := parseTopic(topic)
+	if err != nil {
+		return nil
+	}
+	return c.b.authorize(c.role(), n, action)
+}
+
 func (c *conn) handleProducer(cmd *wire.Producer) {
 	c.mu.Lock()
 	if old, ok := c.producers[cmd.ProducerID]; ok {
@@ -296,6 +394,10 @@ func (c *conn) handleProducer(cmd *wire.Producer) {
 	if cmd.Epoch > 0 || cmd.AccessMode == 2 {
 		// Nothing to do for epochs; WaitForExclusive behaves like Exclusive.
 		_ = cmd.Epoch
+	}
+	if err := c.authorizeTopic(cmd.Topic, actionProduce); err != nil {
+		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
+		return
 	}
 	t, err := c.b.getTopic(cmd.Topic, true)
 	if err != nil {
@@ -384,6 +486,10 @@ func (c *conn) handleSubscribe(cmd *wire.Subscribe) {
 	}
 	if n, err := parseTopic(cmd.Topic); err == nil && n.partition < 0 && c.b.partitions(n) > 0 {
 		c.sendCmd(wire.Error(cmd.RequestID, wire.ErrNotAllowed, "topic is partitioned; subscribe to its partitions"))
+		return
+	}
+	if err := c.authorizeTopic(cmd.Topic, actionConsume); err != nil {
+		c.sendCmd(wire.Error(cmd.RequestID, serverError(err), err.Error()))
 		return
 	}
 	t, err := c.b.getTopic(cmd.Topic, cmd.ForceTopicCreation)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/meshfed/meshfed/broker/auth"
 	"github.com/meshfed/meshfed/broker/wire"
 )
 
@@ -37,6 +38,12 @@ var (
 	// ErrInUse refuses a change that would strand something still using
 	// the object (HTTP 409).
 	ErrInUse = errors.New("in use")
+	// ErrAuthentication is credentials that are missing or refused (HTTP
+	// 401, binary AuthenticationError); the providers' own sentinel.
+	ErrAuthentication = auth.ErrAuthentication
+	// ErrAuthorization is a role without the permission a request needs
+	// (HTTP 403, binary AuthorizationError).
+	ErrAuthorization = errors.New("not authorized")
 )
 
 // errWaitExclusive tells the connection a WaitForExclusive producer was
@@ -66,6 +73,10 @@ func serverError(err error) wire.ServerError {
 		return wire.ErrServiceNotReady
 	case errors.Is(err, ErrNotAllowed):
 		return wire.ErrNotAllowed
+	case errors.Is(err, ErrAuthentication):
+		return wire.ErrAuthentication
+	case errors.Is(err, ErrAuthorization):
+		return wire.ErrAuthorization
 	}
 	return wire.ErrUnknown
 }

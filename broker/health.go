@@ -31,6 +31,19 @@ func (b *Broker) isHeartbeat(n topicName) bool {
 	return n.tenant == heartbeatTenant && n.namespace == b.cfg.ClusterName && n.local == "healthcheck"
 }
 
+// dialSelf connects to the broker's own binary-protocol listener (the
+// plaintext one if it has one) as its internal client.
+func (b *Broker) dialSelf(ctx context.Context) (*remoteConn, error) {
+	// The listener's own address, not the advertised one, which may only
+	// resolve for clients elsewhere.
+	opts := dialOptions{auth: b.internalAuth()}
+	if b.ln != nil {
+		return dialBroker(ctx, "pulsar://"+b.ln.Addr().String(), opts)
+	}
+	opts.tls = b.tls.internalClientConfig()
+	return dialBroker(ctx, "pulsar+ssl://"+b.tlsLn.Addr().String(), opts)
+}
+
 // HealthCheck does what Pulsar's broker health check does: through the
 // broker's own binary-protocol listener it produces a message to an
 // internal heartbeat topic, waits for the durable receipt, and reads the
@@ -42,9 +55,7 @@ func (b *Broker) HealthCheck(ctx context.Context) error {
 	defer b.healthMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
-	// The listener's own address, not the advertised one, which may only
-	// resolve for clients elsewhere.
-	c, err := dialBroker(ctx, "pulsar://"+b.ln.Addr().String())
+	c, err := b.dialSelf(ctx)
 	if err != nil {
 		return fmt.Errorf("health check: %w", err)
 	}

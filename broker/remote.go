@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +27,9 @@ type remoteConn struct {
 	r        *bufio.Reader
 	maxFrame int
 	local    string // local address of the connection
+	// auth answers AUTH_CHALLENGE (nil = no credentials). Never changed
+	// after dialBroker.
+	auth clientAuth
 	// writeTimeout bounds each write (0 = none).
 	writeTimeout time.Duration
 
@@ -41,33 +45,52 @@ type remoteError struct {
 
 func (e *remoteError) Error() string { return fmt.Sprintf("broker error %d: %s", e.code, e.msg) }
 
-// brokerAddr turns a pulsar:// service URL into host:port.
-func brokerAddr(serviceURL string) (string, error) {
+// clientAuth is a way the broker authenticates when it is itself a client
+// (Pulsar's client authentication plugins): the method name and data sent
+// in CONNECT and again in answer to AUTH_CHALLENGE.
+type clientAuth interface {
+	authMethod() string
+	authData() ([]byte, error)
+}
+
+// dialOptions say how dialBroker connects.
+type dialOptions struct {
+	// tls is the client configuration for pulsar+ssl:// URLs (nil = verify
+	// the server against the system's CA pool).
+	tls *tls.Config
+	// auth gives the credentials (nil = none).
+	auth clientAuth
+}
+
+// brokerAddr turns a pulsar:// or pulsar+ssl:// service URL into host:port
+// and whether it needs TLS.
+func brokerAddr(serviceURL string) (addr string, secure bool, err error) {
 	u, err := url.Parse(serviceURL)
 	if err != nil {
-		return "", fmt.Errorf("broker service url %q: %w", serviceURL, err)
+		return "", false, fmt.Errorf("broker service url %q: %w", serviceURL, err)
 	}
+	port := "6650"
 	switch u.Scheme {
 	case "pulsar":
 	case "pulsar+ssl":
-		return "", fmt.Errorf("broker service url %q: TLS (pulsar+ssl) is not supported for replication", serviceURL)
+		secure, port = true, "6651"
 	default:
-		return "", fmt.Errorf("broker service url %q: scheme must be pulsar://", serviceURL)
+		return "", false, fmt.Errorf("broker service url %q: scheme must be pulsar:// or pulsar+ssl://", serviceURL)
+	}
+	if u.Hostname() == "" {
+		return "", false, fmt.Errorf("broker service url %q: no host", serviceURL)
 	}
 	host := u.Host
 	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "6650")
+		host = net.JoinHostPort(u.Hostname(), port)
 	}
-	if u.Hostname() == "" {
-		return "", fmt.Errorf("broker service url %q: no host", serviceURL)
-	}
-	return host, nil
+	return host, secure, nil
 }
 
 // dialBroker connects to serviceURL and completes CONNECT/CONNECTED
 // within ctx's deadline.
-func dialBroker(ctx context.Context, serviceURL string) (*remoteConn, error) {
-	addr, err := brokerAddr(serviceURL)
+func dialBroker(ctx context.Context, serviceURL string, opts dialOptions) (*remoteConn, error) {
+	addr, secure, err := brokerAddr(serviceURL)
 	if err != nil {
 		return nil, err
 	}
@@ -76,12 +99,37 @@ func dialBroker(ctx context.Context, serviceURL string) (*remoteConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
+	if secure {
+		cfg := opts.tls
+		if cfg == nil {
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+		}
+		nc = tc
+	}
 	c := &remoteConn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 256<<10),
-		maxFrame: 6 << 20, local: nc.LocalAddr().String()}
+		maxFrame: 6 << 20, local: nc.LocalAddr().String(), auth: opts.auth}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
-	if err := c.write(wire.AppendFrame(nil, wire.ConnectCmd(clientVersion, maxProtocolVersion))); err != nil {
+	connect := wire.ConnectCmd(clientVersion, maxProtocolVersion)
+	if opts.auth != nil {
+		data, err := opts.auth.authData()
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("connect to %s: credentials: %w", addr, err)
+		}
+		connect = wire.ConnectAuthCmd(clientVersion, maxProtocolVersion, opts.auth.authMethod(), data)
+	}
+	if err := c.write(wire.AppendFrame(nil, connect)); err != nil {
 		c.close()
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
@@ -117,15 +165,29 @@ func (c *remoteConn) write(frames ...[]byte) error {
 	return c.w.Flush()
 }
 
-// read returns the next response, answering PINGs on the way.
+// read returns the next response, answering PINGs and AUTH_CHALLENGEs on
+// the way.
 func (c *remoteConn) read() (*wire.Response, error) {
 	for {
 		resp, err := wire.ReadResponse(c.r, c.maxFrame)
 		if err != nil {
 			return nil, err
 		}
-		if resp.Type == wire.TypePing {
+		switch resp.Type {
+		case wire.TypePing:
 			if err := c.write(wire.AppendFrame(nil, wire.Pong())); err != nil {
+				return nil, err
+			}
+			continue
+		case wire.TypeAuthChallenge:
+			if c.auth == nil {
+				return nil, errors.New("the broker asks for credentials (AUTH_CHALLENGE) but none are configured")
+			}
+			data, err := c.auth.authData()
+			if err != nil {
+				return nil, fmt.Errorf("refresh credentials: %w", err)
+			}
+			if err := c.write(wire.AppendFrame(nil, wire.AuthResponseCmd(clientVersion, maxProtocolVersion, c.auth.authMethod(), data))); err != nil {
 				return nil, err
 			}
 			continue

@@ -11,15 +11,12 @@ import (
 	"strings"
 )
 
-// replHTTP is the client replicators use for the remote's admin API.
-var replHTTP = &http.Client{}
-
 // ensurePartitionedTopic makes the broker at adminURL know the
 // partitioned topic base with at least np partitions.
-func ensurePartitionedTopic(ctx context.Context, adminURL string, base topicName, np int) error {
+func ensurePartitionedTopic(ctx context.Context, hc *http.Client, adminURL string, base topicName, np int) error {
 	path := strings.TrimRight(adminURL, "/") + "/admin/v2/" + base.domain + "/" + base.tenant + "/" + base.namespace + "/" +
 		escapeName(base.local) + "/partitions"
-	have, err := remotePartitions(ctx, path)
+	have, err := remotePartitions(ctx, hc, path)
 	if err != nil {
 		return err
 	}
@@ -27,18 +24,18 @@ func ensurePartitionedTopic(ctx context.Context, adminURL string, base topicName
 	case have >= np:
 		return nil
 	case have == 0:
-		return adminCall(ctx, http.MethodPut, path, strconv.Itoa(np), http.StatusConflict)
+		return adminCall(ctx, hc, http.MethodPut, path, strconv.Itoa(np), http.StatusConflict)
 	default:
-		return adminCall(ctx, http.MethodPost, path, strconv.Itoa(np))
+		return adminCall(ctx, hc, http.MethodPost, path, strconv.Itoa(np))
 	}
 }
 
-func remotePartitions(ctx context.Context, path string) (int, error) {
+func remotePartitions(ctx context.Context, hc *http.Client, path string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := replHTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -60,13 +57,13 @@ func remotePartitions(ctx context.Context, path string) (int, error) {
 }
 
 // adminCall sends a request and accepts a 2xx answer or one of ok.
-func adminCall(ctx context.Context, method, path, body string, ok ...int) error {
+func adminCall(ctx context.Context, hc *http.Client, method, path, body string, ok ...int) error {
 	req, err := http.NewRequestWithContext(ctx, method, path, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := replHTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

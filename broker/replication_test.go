@@ -246,12 +246,12 @@ func TestRetentionWaitsForReplicator(t *testing.T) {
 func TestReplicatorProducerTakesOver(t *testing.T) {
 	c := testBroker(t, func(cfg *Config) { cfg.ClusterName = "c" })
 	ctx := ctxT(t)
-	old, err := dialBroker(ctx, c.ServiceURL())
+	old, err := dialBroker(ctx, c.ServiceURL(), dialOptions{})
 	must(t, "dial", err)
 	defer old.close()
 	_, err = old.createProducer(ctx, "persistent://public/default/takeover", "pulsar.repl.a", 1, 1)
 	must(t, "first replicator producer", err)
-	again, err := dialBroker(ctx, c.ServiceURL())
+	again, err := dialBroker(ctx, c.ServiceURL(), dialOptions{})
 	must(t, "dial again", err)
 	defer again.close()
 	_, err = again.createProducer(ctx, "persistent://public/default/takeover", "pulsar.repl.a", 1, 1)
@@ -262,12 +262,12 @@ func TestReplicatorProducerTakesOver(t *testing.T) {
 		t.Fatalf("old connection got command %d, want CLOSE_PRODUCER", resp.Type)
 	}
 	// Other producers still get ProducerBusy.
-	p1, err := dialBroker(ctx, c.ServiceURL())
+	p1, err := dialBroker(ctx, c.ServiceURL(), dialOptions{})
 	must(t, "dial", err)
 	defer p1.close()
 	_, err = p1.createProducer(ctx, "persistent://public/default/takeover", "someone", 1, 1)
 	must(t, "producer", err)
-	p2, err := dialBroker(ctx, c.ServiceURL())
+	p2, err := dialBroker(ctx, c.ServiceURL(), dialOptions{})
 	must(t, "dial", err)
 	defer p2.close()
 	if _, err := p2.createProducer(ctx, "persistent://public/default/takeover", "someone", 1, 1); err == nil {

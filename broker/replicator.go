@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +55,9 @@ type replicator struct {
 	// adminURL is the remote's admin URL ("" = unknown), used to create a
 	// partitioned topic's metadata there before producing to a partition.
 	adminURL string
+	// data is the remote's cluster record as the replicator started with
+	// it (its client settings); never changed.
+	data ClusterData
 	// cursor is the durable cursor pulsar.repl.<remote>; its fields are
 	// guarded by t.mu.
 	cursor *subscription
@@ -135,7 +140,7 @@ func (t *topic) setReplication(want replDesire) {
 	var stop []*replicator
 	for remote, r := range t.replicators {
 		d, ok := want[remote]
-		if !ok || d.BrokerServiceURL != r.url || d.ServiceURL != r.adminURL {
+		if !ok || !reflect.DeepEqual(*d, r.data) {
 			stop = append(stop, r)
 			delete(t.replicators, remote)
 		}
@@ -190,7 +195,8 @@ func (t *topic) startReplicatorLocked(remote string, d *ClusterData) {
 		t.subs[name] = s
 		t.requestFlushLocked(nil)
 	}
-	r := &replicator{t: t, remote: remote, local: t.b.cfg.ClusterName, url: d.BrokerServiceURL, adminURL: d.ServiceURL,
+	tg := t.b.targetOf(d)
+	r := &replicator{t: t, remote: remote, local: t.b.cfg.ClusterName, url: tg.url, adminURL: tg.adminURL, data: *d,
 		cursor: s, stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	t.replicators[remote] = r
 	go r.run()
@@ -301,12 +307,16 @@ func (r *replicator) session() (progressed bool, err error) {
 		case <-ctx.Done():
 		}
 	}()
+	opts, hc, err := r.t.b.remoteClient(&r.data)
+	if err != nil {
+		return false, fmt.Errorf("client settings for cluster %s: %w", r.remote, err)
+	}
 	if r.t.name.partition >= 0 {
-		if err := r.ensureRemotePartitions(ctx); err != nil {
+		if err := r.ensureRemotePartitions(ctx, hc); err != nil {
 			return false, err
 		}
 	}
-	c, err := dialBroker(ctx, r.url)
+	c, err := dialBroker(ctx, r.url, opts)
 	if err != nil {
 		return false, err
 	}
@@ -539,7 +549,7 @@ func (r *replicator) complete(queue []*inflight, qBytes int) ([]*inflight, int) 
 // partition belongs to (with at least as many partitions) before anything
 // is produced to the partition there, as the partitioned metadata of a
 // geo-replicated namespace is shared between clusters in Pulsar.
-func (r *replicator) ensureRemotePartitions(ctx context.Context) error {
+func (r *replicator) ensureRemotePartitions(ctx context.Context, hc *http.Client) error {
 	r.mu.Lock()
 	done := r.partitionsDone
 	r.mu.Unlock()
@@ -551,7 +561,7 @@ func (r *replicator) ensureRemotePartitions(ctx context.Context) error {
 	if r.adminURL == "" {
 		return fmt.Errorf("cluster %s has no serviceUrl: cannot create partitioned topic %s there", r.remote, base)
 	}
-	if err := ensurePartitionedTopic(ctx, r.adminURL, base, np); err != nil {
+	if err := ensurePartitionedTopic(ctx, hc, r.adminURL, base, np); err != nil {
 		return fmt.Errorf("create partitioned topic %s on %s: %w", base, r.remote, err)
 	}
 	r.mu.Lock()

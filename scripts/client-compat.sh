@@ -9,6 +9,14 @@
 #
 # Usage: scripts/client-compat.sh [TestName ...]
 #   without arguments runs COMPAT_TESTS below; TESTS="A B" is the same as args
+#   SECURE=1          configures the broker as the client's CI broker is
+#                     (integration-tests/conf/standalone.conf with its certs,
+#                     tokens and .htpasswd: TLS on localhost:6651 and
+#                     https://localhost:8443, token/tls/basic authentication,
+#                     authorization with superusers localhost, superUser,
+#                     admin, and the permissions its start script grants);
+#                     without arguments it then runs SECURE_TESTS and
+#                     COMPAT_TESTS
 #   PER_TEST_TIMEOUT  seconds per test (default 180)
 #   COMPAT_RESULTS    result file (default /tmp/meshfed-client-compat.txt)
 #   KEEP=1            keeps the temporary directory (broker log: $WORK/broker.log)
@@ -91,10 +99,26 @@ COMPAT_TESTS=(
   TestTopicTermination TestUnloadTopicBeforeConsume
 )
 
+# The client's TLS and authentication tests (SECURE=1).
+SECURE_TESTS=(
+  TestTLSConnectionCAError TestTLSInsecureConnection TestTLSConnection TestTLSConnectionHostNameVerification
+  TestTLSConnectionHostNameVerificationError TestTLSAuthError TestTLSAuth TestTLSAuthWithCertSupplier
+  TestTokenAuth TestTokenAuthWithClientVersion TestTokenAuthWithSupplier TestTokenAuthFromFile
+  TestOAuth2Auth
+  TestHTTPSConnectionCAError TestHTTPSInsecureConnection TestHTTPSConnection TestHTTPSConnectionHostNameVerification
+  TestHTTPSConnectionHostNameVerificationError TestHTTPSAuthError TestHTTPSAuth TestHTTPSAuthWithCertSupplier
+  TestHTTPTokenAuth TestHTTPTokenAuthWithSupplier TestHTTPTokenAuthFromFile TestHTTPSTokenAuthFromFile
+  TestHTTPOAuth2Auth TestHTTPOAuth2AuthFailed TestHTTPSOAuth2Auth
+  TestHTTPBasicAuth TestHTTPSBasicAuth
+  TestServiceUrlTLSWithTLSTransportWithBasicAuth TestWebServiceUrlTLSWithTLSTransportWithBasicAuth
+)
+
 if [[ $# -gt 0 ]]; then
   TESTS_TO_RUN=("$@")
 elif [[ -n "${TESTS:-}" ]]; then
   read -r -a TESTS_TO_RUN <<<"$TESTS"
+elif [[ -n "${SECURE:-}" ]]; then
+  TESTS_TO_RUN=("${SECURE_TESTS[@]}" "${COMPAT_TESTS[@]}")
 else
   TESTS_TO_RUN=("${COMPAT_TESTS[@]}")
 fi
@@ -113,14 +137,37 @@ go build -o "$WORK/meshfed" ./cmd/meshfed
 # process so that one panicking test cannot hide the results of the others.
 (cd "$WORK/client/pulsar" && go test -c -o "$WORK/pulsar.test" .)
 
-"$WORK/meshfed" broker --data-dir "$WORK/data" --listen localhost:6650 --http-addr localhost:8080 \
-  --log-level warn >"$WORK/broker.log" 2>&1 &
+IT="$WORK/client/integration-tests"
+if [[ -n "${SECURE:-}" ]]; then
+  # The CI broker's own configuration, with its container paths mapped to the
+  # module copy; bindAddress kept on the loopback interface.
+  sed -e "s#/pulsar/certs#$IT/certs#g" -e "s#/pulsar/tokens#$IT/tokens#g" "$IT/conf/standalone.conf" >"$WORK/standalone.conf"
+  "$WORK/meshfed" broker --data-dir "$WORK/data" --config "$WORK/standalone.conf" --bindAddress 127.0.0.1 \
+    --basicAuthConf "$IT/conf/.htpasswd" --log-level warn >"$WORK/broker.log" 2>&1 &
+else
+  "$WORK/meshfed" broker --data-dir "$WORK/data" --listen localhost:6650 --http-addr localhost:8080 \
+    --log-level warn >"$WORK/broker.log" 2>&1 &
+fi
 BROKER_PID=$!
 for _ in $(seq 100); do
-  if curl -sf http://localhost:8080/admin/v2/clusters >/dev/null; then break; fi
+  if curl -sf http://localhost:8080/metrics >/dev/null; then break; fi
   sleep 0.1
 done
-curl -sf http://localhost:8080/admin/v2/clusters >/dev/null || { cat "$WORK/broker.log"; exit 1; }
+curl -sf http://localhost:8080/metrics >/dev/null || { cat "$WORK/broker.log"; exit 1; }
+
+if [[ -n "${SECURE:-}" ]]; then
+  # What the client's scripts/pulsar-test-service-start.sh grants, as the
+  # admin superuser.
+  admin() {
+    curl -sf -X "$1" -H "Authorization: Bearer $(cat "$IT/tokens/admin-token")" -H 'Content-Type: application/json' \
+      ${3:+-d "$3"} "http://localhost:8080/admin/v2/$2" >/dev/null || { echo "admin $1 $2 failed" >&2; cat "$WORK/broker.log"; exit 1; }
+  }
+  admin POST tenants/public '{"adminRoles":["anonymous"],"allowedClusters":["standalone"]}'
+  admin POST namespaces/public/default/permissions/anonymous '["produce","consume"]'
+  admin PUT tenants/private '{"allowedClusters":["standalone"]}'
+  admin PUT namespaces/private/auth
+  admin POST namespaces/private/auth/permissions/token-principal '["produce","consume"]'
+fi
 
 cd "$WORK/client/pulsar"
 RESULTS=${COMPAT_RESULTS:-/tmp/meshfed-client-compat.txt}

@@ -16,10 +16,38 @@ import (
 
 // ConnectCmd: 1 client_version, 4 protocol_version.
 func ConnectCmd(clientVersion string, protocolVersion int32) []byte {
-	var e enc
+	return ConnectAuthCmd(clientVersion, protocolVersion, "", nil)
+}
+
+// ConnectAuthCmd is CONNECT with credentials: 3 auth_data,
+// 5 auth_method_name (both left out when method is empty), and
+// 10 feature_flags with supports_auth_refresh set, as the client answers
+// AUTH_CHALLENGE.
+func ConnectAuthCmd(clientVersion string, protocolVersion int32, method string, data []byte) []byte {
+	var e, ff enc
 	e.str(1, clientVersion)
+	if method != "" {
+		e.bytes(3, data)
+	}
 	e.int(4, int64(protocolVersion))
+	if method != "" {
+		e.str(5, method)
+	}
+	ff.boolean(1, true)
+	e.msg(10, ff)
 	return base(TypeConnect, e)
+}
+
+// AuthResponseCmd answers AUTH_CHALLENGE: 1 client_version, 2 response
+// (AuthData: 1 auth_method_name, 2 auth_data), 3 protocol_version.
+func AuthResponseCmd(clientVersion string, protocolVersion int32, method string, data []byte) []byte {
+	var e, ad enc
+	e.str(1, clientVersion)
+	ad.str(1, method)
+	ad.bytes(2, data)
+	e.msg(2, ad)
+	e.int(3, int64(protocolVersion))
+	return base(TypeAuthResponse, e)
 }
 
 // ProducerCmd: 1 topic, 2 producer_id, 3 request_id, 4 producer_name,
@@ -88,10 +116,21 @@ type Response struct {
 	CloseConsumer   *CloseConsumer
 	// Success is SUCCESS: 1 request_id.
 	Success *RequestResp
+	// AuthChallenge is AUTH_CHALLENGE: the broker asks for fresh
+	// credentials (auth_method_name and auth_data of its challenge).
+	AuthChallenge *AuthChallengeResp
 	// Message is MESSAGE; Payload then holds its metadata size, metadata
 	// and payload (checksum verified).
 	Message *MessageResp
 	Payload []byte
+}
+
+// AuthChallengeResp: 2 challenge (AuthData: 1 auth_method_name,
+// 2 auth_data), 3 protocol_version.
+type AuthChallengeResp struct {
+	AuthMethodName  string
+	AuthData        []byte
+	ProtocolVersion int32
 }
 
 // RequestResp is a response that carries only its request id.
@@ -222,7 +261,7 @@ func messagePayload(rest []byte) ([]byte, error) {
 func (r *Response) known() bool {
 	switch r.Type {
 	case TypeConnected, TypeProducerSuccess, TypeSendReceipt, TypeSendError, TypeError,
-		TypeCloseProducer, TypeCloseConsumer, TypeSuccess, TypeMessage, TypePing, TypePong:
+		TypeCloseProducer, TypeCloseConsumer, TypeSuccess, TypeMessage, TypePing, TypePong, TypeAuthChallenge:
 		return true
 	}
 	return false
@@ -301,6 +340,17 @@ func DecodeResponse(b []byte) (*Response, error) {
 			return nil, err
 		}
 		r.Success = &RequestResp{RequestID: bf.u64(1, 0)}
+	case TypeAuthChallenge:
+		ac := &AuthChallengeResp{ProtocolVersion: bf.i32(3, 0)}
+		if cb, ok := bf.bytes(2); ok {
+			cf, err := parse(cb)
+			if err != nil {
+				return nil, err
+			}
+			data, _ := cf.bytes(2)
+			ac.AuthMethodName, ac.AuthData = cf.str(1), append([]byte(nil), data...)
+		}
+		r.AuthChallenge = ac
 	case TypeMessage:
 		if err := bf.need("MESSAGE", 1, 2); err != nil {
 			return nil, err

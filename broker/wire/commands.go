@@ -29,17 +29,37 @@ type Command struct {
 	GetTopicsOfNamespace *GetTopicsOfNamespace
 	GetSchema            *GetSchema
 	GetOrCreateSchema    *GetOrCreateSchema
+	AuthResponse         *AuthResponse
 	// RequestID is set for command types the broker does not implement but
 	// whose body carries a request_id in field 1, so it can answer them with
 	// an error instead of leaving the peer waiting.
 	RequestID *uint64
 }
 
-// Connect: 1 client_version, 4 protocol_version, 5 auth_method_name.
+// Connect: 1 client_version, 2 auth_method (deprecated enum), 3 auth_data,
+// 4 protocol_version, 5 auth_method_name, 10 feature_flags (FeatureFlags:
+// 1 supports_auth_refresh).
 type Connect struct {
 	ClientVersion   string
 	ProtocolVersion int32
 	AuthMethodName  string
+	// HasAuthMethodName is set when field 5 is present (possibly empty).
+	HasAuthMethodName bool
+	// AuthMethod is the deprecated enum (0 = absent or none).
+	AuthMethod int32
+	AuthData   []byte
+	// SupportsAuthRefresh is the client's FeatureFlags.supports_auth_refresh:
+	// it answers AUTH_CHALLENGE on an established connection.
+	SupportsAuthRefresh bool
+}
+
+// AuthResponse (AUTH_RESPONSE): 1 client_version, 2 response (AuthData:
+// 1 auth_method_name, 2 auth_data), 3 protocol_version.
+type AuthResponse struct {
+	ClientVersion   string
+	ProtocolVersion int32
+	AuthMethodName  string
+	AuthData        []byte
 }
 
 // Subscribe: 1 topic, 2 subscription, 3 subType, 4 consumer_id,
@@ -214,7 +234,9 @@ func DecodeCommand(b []byte) (*Command, error) {
 		if err := bf.need("CONNECT", 1); err != nil {
 			return nil, err
 		}
-		c.Connect = &Connect{ClientVersion: bf.str(1), ProtocolVersion: bf.i32(4, 0), AuthMethodName: bf.str(5)}
+		c.Connect, err = decodeConnect(bf)
+	case TypeAuthResponse:
+		c.AuthResponse, err = decodeAuthResponse(bf)
 	case TypeSubscribe:
 		c.Subscribe, err = decodeSubscribe(bf)
 	case TypeProducer:
@@ -359,6 +381,37 @@ func DecodeCommand(b []byte) (*Command, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func decodeConnect(bf fields) (*Connect, error) {
+	data, _ := bf.bytes(3)
+	c := &Connect{ClientVersion: bf.str(1), ProtocolVersion: bf.i32(4, 0), AuthMethodName: bf.str(5),
+		HasAuthMethodName: bf.has(5), AuthMethod: bf.i32(2, 0), AuthData: append([]byte(nil), data...)}
+	if fb, ok := bf.bytes(10); ok {
+		ff, err := parse(fb)
+		if err != nil {
+			return nil, err
+		}
+		c.SupportsAuthRefresh = ff.boolean(1, false)
+	}
+	return c, nil
+}
+
+func decodeAuthResponse(bf fields) (*AuthResponse, error) {
+	rb, ok := bf.bytes(2)
+	if !ok {
+		return nil, fmt.Errorf("%w: AUTH_RESPONSE without response", ErrMalformed)
+	}
+	rf, err := parse(rb)
+	if err != nil {
+		return nil, err
+	}
+	if err := rf.need("AUTH_RESPONSE response", 1, 2); err != nil {
+		return nil, err
+	}
+	data, _ := rf.bytes(2)
+	return &AuthResponse{ClientVersion: bf.str(1), ProtocolVersion: bf.i32(3, 0), AuthMethodName: rf.str(1),
+		AuthData: append([]byte(nil), data...)}, nil
 }
 
 func decodeSubscribe(bf fields) (*Subscribe, error) {

@@ -19,6 +19,18 @@ func Connected(serverVersion string, protocolVersion, maxMessageSize int32) []by
 	return base(TypeConnected, e)
 }
 
+// AuthChallenge (AUTH_CHALLENGE): 1 server_version, 2 challenge (AuthData:
+// 1 auth_method_name, 2 auth_data), 3 protocol_version.
+func AuthChallenge(serverVersion string, protocolVersion int32, method string, data []byte) []byte {
+	var e, ad enc
+	e.str(1, serverVersion)
+	ad.str(1, method)
+	ad.bytes(2, data)
+	e.msg(2, ad)
+	e.int(3, int64(protocolVersion))
+	return base(TypeAuthChallenge, e)
+}
+
 // Ping is an empty PING.
 func Ping() []byte { return base(TypePing, nil) }
 
@@ -123,11 +135,16 @@ func PartitionedMetadataError(requestID uint64, code ServerError, msg string) []
 	return base(TypePartitionedMetadataResp, e)
 }
 
-// LookupResponse: 1 brokerServiceUrl, 3 response (1 connect), 4 request_id,
-// 5 authoritative.
-func LookupResponse(requestID uint64, serviceURL string) []byte {
+// LookupResponse: 1 brokerServiceUrl, 2 brokerServiceUrlTls, 3 response
+// (1 connect), 4 request_id, 5 authoritative. Empty URLs are left out.
+func LookupResponse(requestID uint64, serviceURL, serviceURLTLS string) []byte {
 	var e enc
-	e.str(1, serviceURL)
+	if serviceURL != "" {
+		e.str(1, serviceURL)
+	}
+	if serviceURLTLS != "" {
+		e.str(2, serviceURLTLS)
+	}
 	e.uint(3, 1)
 	e.uint(4, requestID)
 	e.boolean(5, true)

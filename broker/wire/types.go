@@ -44,6 +44,8 @@ const (
 	TypeGetTopicsOfNamespaceResp Type = 33
 	TypeGetSchema                Type = 34
 	TypeGetSchemaResponse        Type = 35
+	TypeAuthChallenge            Type = 36
+	TypeAuthResponse             Type = 37
 	TypeAckResponse              Type = 38
 	TypeGetOrCreateSchema        Type = 39
 	TypeGetOrCreateSchemaResp    Type = 40
@@ -62,6 +64,8 @@ const (
 	ErrUnknown              ServerError = 0
 	ErrMetadata             ServerError = 1
 	ErrPersistence          ServerError = 2
+	ErrAuthentication       ServerError = 3
+	ErrAuthorization        ServerError = 4
 	ErrConsumerBusy         ServerError = 5
 	ErrServiceNotReady      ServerError = 6
 	ErrChecksumCode         ServerError = 9

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,8 @@ func newBrokerCmd() *cobra.Command {
 		noAuto     bool
 		logLevel   string
 		retainSize int64
+		confFile   string
+		settings   map[string]*string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -38,7 +41,17 @@ serviceUrl and brokerServiceUrl), allow them for the tenant
 (POST /admin/v2/namespaces/{tenant}/{ns}/replication). --cluster-name must be
 unique among the brokers replicating to each other. GET
 /admin/v2/brokers/health answers "ok" after a produce and read-back through the
-broker's own storage.`,
+broker's own storage.
+
+Security is configured with Pulsar's broker.conf names, as flags of the same
+name or in a key=value file given with --config (flags win over the file;
+keys the broker does not know are listed in the log and ignored):
+brokerServicePortTls and webServicePortTls open pulsar+ssl:// and https://
+listeners; authenticationEnabled with authenticationProviders (token, tls,
+basic) authenticates clients; authorizationEnabled with superUserRoles and
+namespace permissions (/admin/v2/namespaces/{tenant}/{ns}/permissions/{role})
+authorizes them; brokerClientAuthenticationPlugin/Parameters and
+brokerClientTrustCertsFilePath are the credentials replication uses.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lvl slog.Level
@@ -49,6 +62,27 @@ broker's own storage.`,
 			cfg.Fsync = broker.FsyncPolicy(fsync)
 			cfg.DisableAutoCreateTopics = noAuto
 			cfg.RetentionSize = retainSize << 20
+			adv, cluster := cfg.AdvertisedAddr, cfg.ClusterName
+			var file map[string]string
+			if confFile != "" {
+				var ignored []string
+				var err error
+				if file, ignored, err = readBrokerConf(confFile); err != nil {
+					return usageError{err}
+				}
+				if len(ignored) > 0 {
+					cfg.Logger.Info("ignoring broker.conf settings this broker does not use", "count", len(ignored), "keys", strings.Join(ignored, ","))
+				}
+			}
+			if err := applyBrokerSettings(&cfg, file, cmd.Flags(), settings); err != nil {
+				return usageError{err}
+			}
+			if cmd.Flags().Changed("advertised-address") {
+				cfg.AdvertisedAddr = adv
+			}
+			if cmd.Flags().Changed("cluster-name") {
+				cfg.ClusterName = cluster
+			}
 			// Catch signals before serving so that a signal arriving right
 			// after start-up still shuts down cleanly.
 			sig := make(chan os.Signal, 1)
@@ -81,5 +115,7 @@ broker's own storage.`,
 	f.Int64Var(&cfg.SegmentSize, "segment-size", 64<<20, "bytes after which a topic's log rolls to a new segment file; retention removes whole segments")
 	f.IntVar(&cfg.MaxMessageSize, "max-message-size", 5<<20, "largest message (or batch) accepted, in bytes, announced to clients")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&confFile, "config", "", "broker.conf-style file of key=value settings (the broker.conf-named flags below override it)")
+	settings = addBrokerSettingFlags(f)
 	return cmd
 }
