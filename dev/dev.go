@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +65,11 @@ type Config struct {
 	// is longer: shorter than a production server's, so that a crashed
 	// cluster is seen Down within 1.5 s.
 	HeartbeatInterval, AgentLease, AgentTTL time.Duration
+	// Secure runs the brokers with TLS listeners only, token
+	// authentication and authorization, and registers the clusters with
+	// spec.auth naming their agents' token files (see secure.go).
+	// False: plaintext, no authentication.
+	Secure bool
 	// ChildLogLevel is the --log-level of the brokers and agents, whose
 	// logs go to files. Empty: info.
 	ChildLogLevel string
@@ -96,8 +102,12 @@ type Info struct {
 	ReplicationError string `json:"replicationError,omitempty"`
 	// PID is the process id of meshfed dev.
 	PID int `json:"pid"`
-	// Open is true: the dev federation runs without TLS or authentication.
+	// Open is true: the control plane runs without TLS or
+	// authentication (always, in a dev federation).
 	Open bool `json:"open"`
+	// Secure is set when the brokers require TLS and tokens: where the CA
+	// and the tokens are.
+	Secure *SecureInfo `json:"secure,omitempty"`
 }
 
 // Defaults of Config fields left zero.
@@ -230,6 +240,15 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 	f.server = srv
 	f.Info.Server = srv.GRPCAddr()
 
+	if cfg.Secure {
+		var names []string
+		for i := 0; i < cfg.Clusters; i++ {
+			names = append(names, string(rune('a'+i)))
+		}
+		if f.Info.Secure, err = secureMaterial(cfg.DataDir, names); err != nil {
+			return nil, err
+		}
+	}
 	brokerAddrs, err := pickAddrs(cfg.BrokerPort, cfg.Clusters)
 	if err != nil {
 		return nil, fmt.Errorf("broker ports: %w", err)
@@ -255,7 +274,12 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 	if err := f.waitLeader(ctx); err != nil {
 		return nil, err
 	}
-	if err := configureReplication(ctx, f.Info.Clusters); err != nil {
+	if f.Info.Secure != nil {
+		if err := grantAgents(ctx, f.Info.Secure, f.Info.Clusters); err != nil {
+			return nil, err
+		}
+	}
+	if err := configureReplication(ctx, f.Info.Secure, f.Info.Clusters); err != nil {
 		f.Info.ReplicationError = err.Error()
 		cfg.Logger.Warn("geo-replication not configured: a cluster's input does not reach the others", "err", err)
 	} else {
@@ -318,13 +342,24 @@ func (f *Federation) newCluster(name, brokerAddr, adminAddr, logDir string) *dev
 	cfg := f.cfg
 	info := ClusterInfo{Name: name, ServiceURL: "pulsar://" + brokerAddr, AdminURL: "http://" + adminAddr, Agent: "agent-" + name,
 		BrokerLog: filepath.Join(logDir, "broker-"+name+".log"), AgentLog: filepath.Join(logDir, "agent-"+name+".log")}
+	brokerArgs := []string{"broker", "--data-dir", filepath.Join(cfg.DataDir, "broker-"+name), "--cluster-name", name,
+		"--deduplication", "--log-level", cfg.ChildLogLevel}
+	if s := f.Info.Secure; s != nil {
+		// TLS listeners only, on the same ports. Certificates name
+		// localhost: so do the URLs.
+		port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+		info.ServiceURL = "pulsar+ssl://localhost:" + port(brokerAddr)
+		info.AdminURL = "https://localhost:" + port(adminAddr)
+		brokerArgs = append(brokerArgs, secureBrokerArgs(s, name, port(brokerAddr), port(adminAddr))...)
+	} else {
+		brokerArgs = append(brokerArgs, "--listen", brokerAddr, "--http-addr", adminAddr)
+	}
 	env := childEnv()
 	logger := cfg.Logger.With("cluster", name)
 	return &devCluster{
 		info: info,
 		broker: &child{name: "broker of cluster " + name, bin: cfg.Binary, env: env, logPath: info.BrokerLog, logger: logger,
-			args: []string{"broker", "--data-dir", filepath.Join(cfg.DataDir, "broker-"+name), "--listen", brokerAddr,
-				"--http-addr", adminAddr, "--cluster-name", name, "--deduplication", "--log-level", cfg.ChildLogLevel}},
+			args: brokerArgs},
 		agent: &child{name: "agent of cluster " + name, bin: cfg.Binary, env: env, logPath: info.AgentLog, logger: logger,
 			args: []string{"agent", "--server", f.Info.Server, "--cluster", name, "--name", info.Agent,
 				"--data-dir", filepath.Join(cfg.DataDir, "agent-"+name), "--runtimes", cfg.Runtimes, "--log-level", cfg.ChildLogLevel}},
@@ -335,6 +370,21 @@ func (f *Federation) newCluster(name, brokerAddr, adminAddr, logDir string) *dev
 // and accepts connections on its Pulsar port.
 func (f *Federation) waitBroker(ctx context.Context, c *devCluster) error {
 	hc := &http.Client{Timeout: time.Second}
+	if s := f.Info.Secure; s != nil {
+		creds, err := s.AdminCredentials()
+		if err != nil {
+			return err
+		}
+		tc, err := creds.TLSConfig()
+		if err != nil {
+			return err
+		}
+		tok, err := os.ReadFile(s.AdminToken)
+		if err != nil {
+			return err
+		}
+		hc.Transport = bearer{token: strings.TrimSpace(string(tok)), next: &http.Transport{TLSClientConfig: tc}}
+	}
 	deadline := time.Now().Add(readyTimeout)
 	exited := c.broker.exited()
 	for {
@@ -355,6 +405,18 @@ func (f *Federation) waitBroker(ctx context.Context, c *devCluster) error {
 	}
 }
 
+// bearer adds a bearer token to requests.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
 func probeBroker(ctx context.Context, hc *http.Client, c ClusterInfo) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.AdminURL+"/admin/v2/clusters", nil)
 	if err != nil {
@@ -368,7 +430,8 @@ func probeBroker(ctx context.Context, hc *http.Client, c ClusterInfo) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("admin API answered %s", resp.Status)
 	}
-	conn, err := net.DialTimeout("tcp", c.ServiceURL[len("pulsar://"):], time.Second)
+	_, hostPort, _ := strings.Cut(c.ServiceURL, "://")
+	conn, err := net.DialTimeout("tcp", hostPort, time.Second)
 	if err != nil {
 		return err
 	}
@@ -395,9 +458,13 @@ func (f *Federation) waitLeader(ctx context.Context) error {
 func (f *Federation) applyBase(ctx context.Context) error {
 	var objs []*meshfedv1.Object
 	for _, c := range f.Info.Clusters {
+		spec := &meshfedv1.ClusterSpec{Region: "dev-" + c.Name, ServiceUrl: c.ServiceURL, AdminUrl: c.AdminURL}
+		if s := f.Info.Secure; s != nil {
+			spec.Auth = s.clusterAuth(c.Name)
+		}
 		objs = append(objs, objects.Wrap(&meshfedv1.Cluster{
 			Metadata: &meshfedv1.ObjectMeta{Name: c.Name, Labels: map[string]string{"region": "dev-" + c.Name}},
-			Spec:     &meshfedv1.ClusterSpec{Region: "dev-" + c.Name, ServiceUrl: c.ServiceURL, AdminUrl: c.AdminURL},
+			Spec:     spec,
 		}))
 	}
 	objs = append(objs,

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/rest"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 )
@@ -22,7 +21,7 @@ const ReplicatedNamespace = "public/default"
 // allowed on all clusters, and namespace public/default replicates to all
 // of them. It is idempotent: a data dir reused with other ports gets the
 // clusters' addresses updated.
-func configureReplication(ctx context.Context, clusters []ClusterInfo) error {
+func configureReplication(ctx context.Context, secure *SecureInfo, clusters []ClusterInfo) error {
 	if len(clusters) < 2 {
 		return nil
 	}
@@ -31,15 +30,15 @@ func configureReplication(ctx context.Context, clusters []ClusterInfo) error {
 		names = append(names, c.Name)
 	}
 	for _, self := range clusters {
-		if err := configureBroker(ctx, self, clusters, names); err != nil {
+		if err := configureBroker(ctx, secure, self, clusters, names); err != nil {
 			return fmt.Errorf("configure geo-replication on the broker of cluster %s (%s): %w", self.Name, self.AdminURL, err)
 		}
 	}
 	return nil
 }
 
-func configureBroker(ctx context.Context, self ClusterInfo, clusters []ClusterInfo, names []string) error {
-	admin, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: self.AdminURL})
+func configureBroker(ctx context.Context, secure *SecureInfo, self ClusterInfo, clusters []ClusterInfo, names []string) error {
+	admin, err := adminClient(secure, self.AdminURL)
 	if err != nil {
 		return err
 	}
@@ -48,6 +47,9 @@ func configureBroker(ctx context.Context, self ClusterInfo, clusters []ClusterIn
 			continue
 		}
 		data := utils.ClusterData{Name: c.Name, ServiceURL: c.AdminURL, BrokerServiceURL: c.ServiceURL}
+		if secure != nil {
+			data = utils.ClusterData{Name: c.Name, ServiceURLTls: c.AdminURL, BrokerServiceURLTls: c.ServiceURL, BrokerClientTLSEnabled: true}
+		}
 		err := admin.Clusters().CreateWithContext(ctx, data)
 		if httpCode(err) == http.StatusConflict {
 			err = admin.Clusters().UpdateWithContext(ctx, data)

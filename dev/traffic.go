@@ -21,7 +21,19 @@ var sentences = []string{
 // down the client queues and retries, as any Pulsar producer does.
 func (f *Federation) traffic(ctx context.Context) {
 	log := f.cfg.Logger.With("component", "traffic")
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: f.Info.Clusters[0].ServiceURL, Logger: plog.NewLoggerWithSlog(slog.New(slog.DiscardHandler))})
+	opts := pulsar.ClientOptions{URL: f.Info.Clusters[0].ServiceURL}
+	if s := f.Info.Secure; s != nil {
+		creds, err := s.AdminCredentials()
+		if err == nil {
+			opts, err = creds.ClientOptions(f.Info.Clusters[0].ServiceURL)
+		}
+		if err != nil {
+			log.Error("traffic client", "err", err)
+			return
+		}
+	}
+	opts.Logger = plog.NewLoggerWithSlog(slog.New(slog.DiscardHandler))
+	c, err := pulsar.NewClient(opts)
 	if err != nil {
 		log.Error("traffic client", "err", err)
 		return

@@ -42,9 +42,17 @@ on the same addresses and data dirs through the control API (its URL is
 uses it. State in --data-dir survives restarts. Ctrl-C stops everything; the
 children die with this process even if it is killed.
 
-The dev federation runs WITHOUT TLS or authentication: loopback only.`,
+The dev federation's control plane runs WITHOUT TLS or authentication:
+loopback only. With --secure the brokers are secured as production Pulsar
+clusters are: TLS listeners only (pulsar+ssl://localhost, https://localhost),
+token authentication and authorization (superuser role admin); the CA,
+certificates, signing key and tokens are made in <data-dir>/secure (kept for
+later runs), each agent attaches with its own token (role agent-<cluster>,
+granted produce and consume on public/default), and the Cluster objects name
+those files in spec.auth.`,
 		Example: `  meshfed dev
-  meshfed dev --clusters 3 --traffic 10`,
+  meshfed dev --clusters 3 --traffic 10
+  meshfed dev --secure --data-dir /tmp/mf-secure`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lvl slog.Level
@@ -79,7 +87,13 @@ The dev federation runs WITHOUT TLS or authentication: loopback only.`,
 			}
 			fmt.Fprintf(out, "\n  addresses in %s/%s, logs in %s/logs\n", cfg.DataDir, dev.InfoFile, cfg.DataDir)
 			fmt.Fprintf(out, "  try: meshfed describe mesh word-count\n")
-			fmt.Fprintf(out, "       meshfed produce %s --service-url %s -m \"hello federated world\"\n", dev.SentencesTopic, f.Info.Clusters[0].ServiceURL)
+			if s := f.Info.Secure; s != nil {
+				fmt.Fprintf(out, "  brokers require TLS and tokens: CA %s, superuser token %s\n", s.CA, s.AdminToken)
+				fmt.Fprintf(out, "       meshfed produce %s --service-url %s --tls-trust-cert-path %s --auth-token-file %s -m \"hello federated world\"\n",
+					dev.SentencesTopic, f.Info.Clusters[0].ServiceURL, s.CA, s.AdminToken)
+			} else {
+				fmt.Fprintf(out, "       meshfed produce %s --service-url %s -m \"hello federated world\"\n", dev.SentencesTopic, f.Info.Clusters[0].ServiceURL)
+			}
 			fmt.Fprintf(out, "  Ctrl-C stops everything.\n")
 			<-ctx.Done()
 			fmt.Fprintln(out, "stopping...")
@@ -100,6 +114,7 @@ The dev federation runs WITHOUT TLS or authentication: loopback only.`,
 	fl.DurationVar(&cfg.AgentLease, "agent-lease", dev.DefaultAgentLease, "how long an agent cut off from the control plane keeps its instances")
 	fl.DurationVar(&cfg.AgentTTL, "agent-ttl", 0, fmt.Sprintf("how long without a heartbeat before an agent is Down and its instances move; must exceed --agent-lease (0: %s or 1.5 × --agent-lease, whichever is longer)", dev.DefaultAgentTTL))
 	fl.BoolVar(&cfg.NoExample, "no-example", false, "do not apply the example word-count mesh")
+	fl.BoolVar(&cfg.Secure, "secure", false, "run the brokers with TLS and token authentication and authorization; the CA, certificates and tokens are made in <data-dir>/secure, and the agents attach with their tokens")
 	fl.StringVar(&cfg.Runtimes, "runtimes", "builtin,exec,wasm", "runtimes the agents run")
 	fl.StringVar(&cfg.Binary, "binary", "", "meshfed binary run as brokers and agents (default: this executable)")
 	fl.StringVar(&logLevel, "log-level", "warn", "log level of this process (the children log at info, or debug, to their files)")
