@@ -220,3 +220,32 @@ func basicAuth(t *testing.T, user, pw string) pulsar.Authentication {
 	must(t, "basic auth", err)
 	return a
 }
+
+// TestTokenExpiryOnOpenConnection checks a connection whose token expires
+// is challenged: a client with a fresh token keeps its connection, one
+// that can only offer the expired token loses it.
+func TestTokenExpiryOnOpenConnection(t *testing.T) {
+	pki := newTestPKI(t)
+	b := secureBroker(t, pki, nil)
+	const topic = "persistent://public/default/expiry"
+	fresh := secureClient(t, b.ServiceURL(), pki, pulsar.NewAuthenticationTokenFromSupplier(func() (string, error) {
+		return testToken(t, "admin", time.Now().Add(2*time.Second)), nil
+	}))
+	stale := secureClient(t, b.ServiceURL(), pki, pulsar.NewAuthenticationToken(testToken(t, "admin", time.Now().Add(2*time.Second))))
+	pf, err := fresh.CreateProducer(pulsar.ProducerOptions{Topic: topic, Name: "fresh"})
+	must(t, "fresh producer", err)
+	defer pf.Close()
+	ps, err := stale.CreateProducer(pulsar.ProducerOptions{Topic: topic, Name: "stale"})
+	must(t, "stale producer", err)
+	defer ps.Close()
+	// Once the stale token expired, only the fresh producer stays.
+	waitForD(t, "the stale connection closed", 15*time.Second, func() bool {
+		st, err := b.Stats(topic)
+		if err != nil || len(st.Publishers) != 1 {
+			return false
+		}
+		return st.Publishers[0].ProducerName == "fresh"
+	})
+	_, err = pf.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte("still here")})
+	must(t, "send with refreshed token", err)
+}
