@@ -165,3 +165,15 @@ func (b *Broker) setPermission(ns, role string, acts []string) error {
 	b.enforcePermissions(ns)
 	return nil
 }
+
+// GrantPermission sets role's actions on namespace ns ("tenant/ns"), as
+// POST /admin/v2/namespaces/{tenant}/{ns}/permissions/{role} does; for
+// embedding programs and tools.
+func (b *Broker) GrantPermission(ns, role string, actions ...string) error {
+	for _, a := range actions {
+		if !slices.Contains(grantableActions, a) {
+			return errorf(ErrBadRequest, "unknown action %q (want %s)", a, strings.Join(grantableActions, ", "))
+		}
+	}
+	return b.setPermission(ns, role, dedupNames(actions))
+}

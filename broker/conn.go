@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -304,9 +305,18 @@ func (c *conn) handle(f *wire.Frame) bool {
 		c.handleUnsubscribe(cmd.Unsubscribe)
 	case wire.TypeGetTopicsOfNamespace:
 		g := cmd.GetTopicsOfNamespace
+		tenant, ns, _ := strings.Cut(g.Namespace, "/")
+		if err := c.b.authorize(c.role(), topicName{tenant: tenant, namespace: ns}, actionProduce, actionConsume, actionFunctions); err != nil {
+			c.sendCmd(wire.Error(g.RequestID, wire.ErrAuthorization, err.Error()))
+			break
+		}
 		c.sendCmd(wire.TopicsOfNamespaceResponse(g.RequestID, c.b.topicsOfNamespace(g.Namespace)))
 	case wire.TypeGetSchema:
 		g := cmd.GetSchema
+		if err := c.authorizeTopic(g.Topic, actionProduce, actionConsume, actionFunctions); err != nil {
+			c.sendCmd(wire.GetSchemaError(g.RequestID, wire.ErrAuthorization, err.Error()))
+			break
+		}
 		t, err := c.b.getTopic(g.Topic, false)
 		if err != nil {
 			c.sendCmd(wire.GetSchemaError(g.RequestID, wire.ErrTopicNotFound, "topic not found or no schema"))
@@ -320,6 +330,10 @@ func (c *conn) handle(f *wire.Frame) bool {
 		c.sendCmd(wire.GetSchemaResponse(g.RequestID, s, v))
 	case wire.TypeGetOrCreateSchema:
 		g := cmd.GetOrCreateSchema
+		if err := c.authorizeTopic(g.Topic, actionProduce); err != nil {
+			c.sendCmd(wire.Error(g.RequestID, wire.ErrAuthorization, err.Error()))
+			break
+		}
 		t, err := c.b.getTopic(g.Topic, true)
 		if err != nil {
 			c.sendCmd(wire.Error(g.RequestID, serverError(err), err.Error()))
@@ -365,14 +379,14 @@ func (s *subscription) hasConsumerLocked(c *consumer) bool {
 	return false
 }
 
-// authorizeTopic checks the connection's role may do action on topic (a
+// authorizeTopic checks the connection's role may do one of actions on topic (a
 // malformed name is left to the caller's own parsing).
-func (c *conn) authorizeTopic(topic, action string) error {
+func (c *conn) authorizeTopic(topic string, actions ...string) error {
 	n, err := parseTopic(topic)
 	if err != nil {
 		return nil
 	}
-	return c.b.authorize(c.role(), n, action)
+	return c.b.authorize(c.role(), n, actions...)
 }
 
 func (c *conn) handleProducer(cmd *wire.Producer) {

@@ -17,6 +17,10 @@ import (
 // maxHtpasswdLine bounds one line of an htpasswd file.
 const maxHtpasswdLine = 4 << 10
 
+// maxBcryptCost bounds the cost of bcrypt entries: every authentication
+// pays it (htpasswd -B uses 5 by default; 16 takes seconds).
+const maxBcryptCost = 16
+
 // BasicProvider authenticates user names and passwords against an htpasswd
 // file, as Pulsar's AuthenticationProviderBasic does: the role is the user
 // name. Hashes accepted: bcrypt ("$2a$", "$2b$", "$2y$"), Apache MD5
@@ -81,8 +85,12 @@ func ParseHtpasswd(raw []byte) (map[string]string, error) {
 func checkHashScheme(hash string) error {
 	switch {
 	case strings.HasPrefix(hash, "$2"):
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
 			return fmt.Errorf("bcrypt hash: %v", err)
+		}
+		if cost > maxBcryptCost {
+			return fmt.Errorf("bcrypt cost %d is above %d (each login would take seconds to minutes)", cost, maxBcryptCost)
 		}
 	case strings.HasPrefix(hash, "$apr1$"), strings.HasPrefix(hash, "$1$"):
 		rest := hash[strings.Index(hash[1:], "$")+2:]

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,6 +157,10 @@ func (p *TokenProvider) Verify(token string) (Result, error) {
 	parser := jwt.NewParser(jwt.WithValidMethods(p.methods), jwt.WithPaddingAllowed(), jwt.WithTimeFunc(p.now))
 	claims := jwt.MapClaims{}
 	if _, err := parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return p.key, nil }); err != nil {
+		if alg := tokenAlg(token); alg != "" && !slices.Contains(p.methods, alg) {
+			return Result{}, authErr(MethodToken, "the token's algorithm %s is not accepted with the configured key (accepted: %s)",
+				clip(alg), strings.Join(p.methods, ", "))
+		}
 		return Result{}, authErr(MethodToken, "%s", tokenError(err))
 	}
 	if p.audClaim != "" {
@@ -197,6 +202,16 @@ func tokenError(err error) string {
 		return "malformed token"
 	}
 	return "invalid token: " + err.Error()
+}
+
+// tokenAlg is the alg of a token's header ("" if unreadable).
+func tokenAlg(token string) string {
+	t, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
+	if err != nil || t == nil {
+		return ""
+	}
+	alg, _ := t.Header["alg"].(string)
+	return alg
 }
 
 func hasAudience(v any, aud string) bool {
