@@ -137,6 +137,9 @@ func describeRefusal(credential, kind, cluster string, err error) string {
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("%v (%s on the agent's host, for cluster %s)", ce, kind, cluster)
 	}
+	if kind == pulsarauth.KindCredential {
+		return fmt.Sprintf("%s: %s, for cluster %s: %v", credential, kind, cluster, err)
+	}
 	return fmt.Sprintf("%s: %s by cluster %s: %v", credential, kind, cluster, err)
 }
 
@@ -263,10 +266,19 @@ func (h *refusalWatch) inspect(r slog.Record) {
 		// The broker answered CONNECT with an error: Pulsar brokers
 		// refuse a handshake for authentication only.
 		h.onRefer(sourceClient+"connection", pulsarauth.KindAuthentication, errors.New(strings.TrimPrefix(msg, "Failed to establish connection with broker: ")))
+	case strings.HasPrefix(msg, "Failed to load auth credentials") && logged != nil:
+		// The client could not produce its credential (a token file, an
+		// OAuth2 token the issuer would not give): never the broker's
+		// doing.
+		h.onRefer(sourceClient+"connection", pulsarauth.KindCredential, logged)
 	case logged != nil:
 		if kind, ok := pulsarauth.Refused(logged); ok {
-			if strings.HasPrefix(msg, "Failed to load auth credentials") || strings.HasPrefix(msg, "Failed to connect to broker") {
+			if strings.HasPrefix(msg, "Failed to connect to broker") {
 				source = sourceClient + "connection"
+			} else if topic != "" {
+				// A lookup's refusal is a bare "AuthorizationError":
+				// name what was refused.
+				logged = fmt.Errorf("%s: %w", topic, logged)
 			}
 			h.onRefer(source, kind, logged)
 		}

@@ -29,7 +29,7 @@ func TestRefusalWatch(t *testing.T) {
 	log := plog.NewLoggerWithSlog(slog.New(w))
 	consumer := log.SubLogger(plog.Fields{"topic": "persistent://acme/etl/in", "subscription": "s"})
 	consumer.WithError(errors.New("server error: AuthorizationError: role agent-a may not consume")).Error("Failed to create consumer at reconnect")
-	want := "token from file:///t: authorization refused by cluster a: server error: AuthorizationError: role agent-a may not consume"
+	want := "token from file:///t: authorization refused by cluster a: persistent://acme/etl/in: server error: AuthorizationError: role agent-a may not consume"
 	if got := r.reason("a"); got != want {
 		t.Fatalf("after a refused reconnect: %q, want %q", got, want)
 	}

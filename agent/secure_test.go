@@ -3,9 +3,12 @@ package agent
 import (
 	"crypto/rand"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,4 +198,76 @@ func distinct(s []string) int {
 		m[v] = true
 	}
 	return len(m)
+}
+
+// TestOAuth2RefusedByIssuerDegrades: an agent whose OAuth2 issuer refuses
+// its client credentials reports its cluster Degraded, naming the
+// credentials file and the issuer; once the issuer accepts them, the
+// cluster is Healthy again.
+func TestOAuth2RefusedByIssuerDegrades(t *testing.T) {
+	sb := startSecureBroker(t, "a")
+	var accept atomic.Bool
+	mux := http.NewServeMux()
+	var issuer string
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"issuer":%q,"token_endpoint":%q}`, issuer, issuer+"/token")
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		if !accept.Load() || r.FormValue("client_secret") != "s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":"invalid_client","error_description":"client disabled"}`)
+			return
+		}
+		tok, _ := brokerauth.NewTokenHS256(sb.secret, "agent-a", time.Now().Add(time.Hour))
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, tok)
+	})
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	issuer = hs.URL
+	creds := filepath.Join(t.TempDir(), "creds.json")
+	if err := os.WriteFile(creds, []byte(`{"type":"client_credentials","client_id":"agent-a","client_secret":"s3cret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := controlplane.TestServer(t, func(c *controlplane.Config) {
+		c.AgentLease, c.AgentTTL = 2*time.Second, 3*time.Second
+		c.HeartbeatInterval, c.SchedulerInterval = 200*time.Millisecond, 200*time.Millisecond
+	})
+	controlplane.WaitForLeader(t, srv)
+	f := &testFed{srv: srv, brokers: map[string]*broker.Broker{"a": sb.b}}
+	f.apply(t, objects.Wrap(&meshfedv1.Cluster{Metadata: &meshfedv1.ObjectMeta{Name: "a"}, Spec: &meshfedv1.ClusterSpec{
+		ServiceUrl: sb.b.ServiceURLTLS(),
+		Auth: &meshfedv1.ClusterAuth{AuthPlugin: "oauth2", AuthParams: fmt.Sprintf(`{"issuerUrl":%q,"privateKey":"file://%s"}`, issuer, creds),
+			TlsTrustCertsFilePath: sb.ca}}}))
+	adm, err := sb.adminCreds(t).AdminClient(sb.b.AdminURLTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := utils.GetNamespaceName("public/default")
+	if err := adm.Namespaces().GrantNamespacePermission(*ns, "agent-a", []utils.AuthAction{"produce", "consume"}); err != nil {
+		t.Fatal(err)
+	}
+	f.startAgent(t, "agent-a", "a", t.TempDir())
+	health := func(want string) string {
+		var reason string
+		controlplane.WaitFor(t, 30*time.Second, func() error {
+			o, _, err := srv.State().Get("Cluster", "", "", "a")
+			if err != nil {
+				return err
+			}
+			st := o.GetCluster().GetStatus()
+			reason = st.GetReason()
+			if st.GetHealth() != want {
+				return fmt.Errorf("cluster a is %s (%s), want %s", st.GetHealth(), st.GetReason(), want)
+			}
+			return nil
+		})
+		return reason
+	}
+	reason := health(federation.Degraded)
+	if !strings.Contains(reason, "OAuth2 client credentials from file://"+creds+" (issuer "+issuer+")") {
+		t.Fatalf("Degraded reason %q does not name the credentials file and the issuer", reason)
+	}
+	accept.Store(true)
+	health(federation.Healthy)
+	t.Logf("refused: %s", reason)
 }
