@@ -108,7 +108,8 @@ func jwtExpiry(token string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	f, err := claims.Exp.Float64()
-	if err != nil {
+	if err != nil || f <= 0 || f > 1<<40 {
+		// Not a plausible time: leave it to the broker.
 		return time.Time{}, false
 	}
 	return time.Unix(int64(f), 0), true
