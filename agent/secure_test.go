@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"net/http"
@@ -270,4 +271,60 @@ func TestOAuth2RefusedByIssuerDegrades(t *testing.T) {
 	accept.Store(true)
 	health(federation.Healthy)
 	t.Logf("refused: %s", reason)
+}
+
+// TestProbeNamesRefusedCredentials: against a broker requiring TLS and
+// tokens, each wrong credential is a refusal (the broker counts as
+// reachable) whose text names the credential and says what went wrong.
+func TestProbeNamesRefusedCredentials(t *testing.T) {
+	sb := startSecureBroker(t, "a")
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	other, _ := brokerauth.NewTokenHS256([]byte("another-secret-another-secret-32"), "agent-a", time.Time{})
+	expired, _ := brokerauth.NewTokenHS256(sb.secret, "agent-a", time.Now().Add(-time.Minute))
+	otherCA := filepath.Join(dir, "other-ca")
+	if err := security.CreateCA(otherCA, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := security.IssueCert(otherCA, filepath.Join(dir, "stranger"), security.CertRequest{Role: security.RoleClient, Name: "agent-a", Validity: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		auth *meshfedv1.ClusterAuth
+		want []string
+	}{
+		{"token signed with another key", &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: "file://" + write("other.token", other), TlsTrustCertsFilePath: sb.ca},
+			[]string{"token from file://" + filepath.Join(dir, "other.token"), "authentication refused by cluster a"}},
+		{"expired token", &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: "file://" + write("expired.token", expired), TlsTrustCertsFilePath: sb.ca},
+			[]string{"token from file://" + filepath.Join(dir, "expired.token") + ": expired at"}},
+		{"broker certificate not trusted", &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: "file://" + sb.tokenFile(t, "agent-a")},
+			[]string{"TLS handshake failed by cluster a", "unknown authority"}},
+		{"client certificate of another CA", &meshfedv1.ClusterAuth{AuthPlugin: "tls",
+			AuthParams: fmt.Sprintf("tlsCertFile:%s,tlsKeyFile:%s", filepath.Join(dir, "stranger.pem"), filepath.Join(dir, "stranger-key.pem")), TlsTrustCertsFilePath: sb.ca},
+			[]string{"TLS client certificate file://" + filepath.Join(dir, "stranger.pem"), "TLS handshake failed by cluster a", "unknown certificate authority"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := probeAgent(t, sb.b.ServiceURLTLS(), sb.b.AdminURLTLS())
+			a.clusters["a"].Spec.Auth = c.auth
+			a.probe.timeout = 3 * time.Second
+			if !a.probe.check(context.Background()) {
+				t.Fatal("a refused credential made the broker unreachable")
+			}
+			got := a.refusals.reason("a")
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Fatalf("refusal %q does not contain %q", got, w)
+				}
+			}
+			t.Logf("%s", got)
+		})
+	}
 }

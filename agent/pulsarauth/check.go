@@ -166,25 +166,33 @@ func Refused(err error) (kind string, ok bool) {
 		unknownCA x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
 		invalid   x509.CertificateInvalidError
-		alert     tls.AlertError
 	)
 	if errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) {
 		return KindTLS, true
 	}
-	if errors.As(err, &alert) {
-		// The broker refused the client's certificate (or sent none of
-		// its own that the client accepts).
-		switch alert {
-		case 42, 43, 44, 45, 46, 48, 116: // bad, unsupported, revoked, expired, unknown certificate, unknown CA, certificate required
-			return KindTLS, true
-		}
-	}
 	s := err.Error()
 	switch {
+	case strings.Contains(s, "remote error: tls: ") && containsAny(s, certAlerts):
+		// crypto/tls reports the peer's alerts by text only.
+		return KindTLS, true
 	case strings.Contains(s, "AuthenticationError"):
 		return KindAuthentication, true
 	case strings.Contains(s, "AuthorizationError"):
 		return KindAuthorization, true
 	}
 	return "", false
+}
+
+// certAlerts are crypto/tls's texts of the alerts a broker sends when it
+// refuses the client's certificate.
+var certAlerts = []string{"bad certificate", "unsupported certificate", "revoked certificate", "expired certificate",
+	"certificate unknown", "unknown certificate authority", "certificate required"}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,7 +2,6 @@ package pulsarauth
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -131,7 +130,7 @@ func TestRefused(t *testing.T) {
 		{rest.Error{Code: 403, Reason: "not authorized"}, KindAuthorization},
 		{&CredentialError{Credential: "x", Err: errors.New("gone")}, KindCredential},
 		{fmt.Errorf("dial: %w", x509.UnknownAuthorityError{}), KindTLS},
-		{tls.AlertError(42), KindTLS},
+		{errors.New("remote error: tls: unknown certificate authority"), KindTLS},
 		{errors.New("connection error"), ""},
 		{rest.Error{Code: 500}, ""},
 		{nil, ""},
