@@ -137,8 +137,11 @@ func describeRefusal(credential, kind, cluster string, err error) string {
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("%v (%s on the agent's host, for cluster %s)", ce, kind, cluster)
 	}
-	if kind == pulsarauth.KindCredential {
+	switch kind {
+	case pulsarauth.KindCredential:
 		return fmt.Sprintf("%s: %s, for cluster %s: %v", credential, kind, cluster, err)
+	case pulsarauth.KindTLS:
+		return fmt.Sprintf("%s: %s with cluster %s: %v", credential, kind, cluster, err)
 	}
 	return fmt.Sprintf("%s: %s by cluster %s: %v", credential, kind, cluster, err)
 }

@@ -305,10 +305,10 @@ func TestProbeNamesRefusedCredentials(t *testing.T) {
 		{"expired token", &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: "file://" + write("expired.token", expired), TlsTrustCertsFilePath: sb.ca},
 			[]string{"token from file://" + filepath.Join(dir, "expired.token") + ": expired at"}},
 		{"broker certificate not trusted", &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: "file://" + sb.tokenFile(t, "agent-a")},
-			[]string{"TLS handshake failed by cluster a", "unknown authority"}},
+			[]string{"TLS handshake failed with cluster a", "unknown authority"}},
 		{"client certificate of another CA", &meshfedv1.ClusterAuth{AuthPlugin: "tls",
 			AuthParams: fmt.Sprintf("tlsCertFile:%s,tlsKeyFile:%s", filepath.Join(dir, "stranger.pem"), filepath.Join(dir, "stranger-key.pem")), TlsTrustCertsFilePath: sb.ca},
-			[]string{"TLS client certificate file://" + filepath.Join(dir, "stranger.pem"), "TLS handshake failed by cluster a", "unknown certificate authority"}},
+			[]string{"TLS client certificate file://" + filepath.Join(dir, "stranger.pem"), "TLS handshake failed with cluster a", "unknown certificate authority"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
