@@ -183,7 +183,21 @@ func (b *Broker) putTenant(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
+	var nss []string
+	if exists {
+		for ns := range b.meta.Namespaces {
+			if strings.HasPrefix(ns, name+"/") {
+				nss = append(nss, ns)
+			}
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
+	// A role dropped from adminRoles loses what it could do as admin.
+	go func() {
+		for _, ns := range nss {
+			b.enforcePermissions(ns)
+		}
+	}()
 }
 
 func (b *Broker) deleteTenant(w http.ResponseWriter, r *http.Request) {

@@ -249,3 +249,23 @@ func TestTokenExpiryOnOpenConnection(t *testing.T) {
 	_, err = pf.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte("still here")})
 	must(t, "send with refreshed token", err)
 }
+
+// TestTenantAdminRemoved checks a role dropped from a tenant's adminRoles
+// loses its producers there.
+func TestTenantAdminRemoved(t *testing.T) {
+	pki := newTestPKI(t)
+	b := secureBroker(t, pki, nil)
+	admin := secureAdmin(t, b, pki, testToken(t, "admin", time.Time{}))
+	must(t, "tenant", admin.Tenants().Create(utils.TenantData{Name: "t2", AdminRoles: []string{"dave"}, AllowedClusters: []string{"standalone"}}))
+	must(t, "namespace", admin.Namespaces().CreateNamespace("t2/ns"))
+	dave := secureClient(t, b.ServiceURL(), pki, pulsar.NewAuthenticationToken(testToken(t, "dave", time.Time{})))
+	const topic = "persistent://t2/ns/x"
+	p, err := dave.CreateProducer(pulsar.ProducerOptions{Topic: topic})
+	must(t, "tenant admin produces", err)
+	defer p.Close()
+	must(t, "drop dave", admin.Tenants().Update(utils.TenantData{Name: "t2", AdminRoles: []string{}, AllowedClusters: []string{"standalone"}}))
+	waitFor(t, "dave's producer closed", func() bool {
+		st, err := b.Stats(topic)
+		return err == nil && len(st.Publishers) == 0
+	})
+}

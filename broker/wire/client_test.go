@@ -160,7 +160,7 @@ func FuzzReadResponse(f *testing.F) {
 	id := MessageID{LedgerID: 3, EntryID: 4, Partition: -1, BatchIndex: -1}
 	for _, cmd := range [][]byte{Connected("s", 20, 1<<20), ProducerSuccess(1, "p", -1, []byte{1}),
 		SendReceipt(1, 2, 2, id), SendError(1, 2, ErrPersistence, "x"), Error(1, ErrUnknown, "y"),
-		CloseProducerCmd(1, 2), Ping(), Pong()} {
+		CloseProducerCmd(1, 2), Ping(), Pong(), AuthChallenge("s", 20, "token", []byte("refresh"))} {
 		f.Add(AppendFrame(nil, cmd))
 	}
 	payload := NewPayload("p", 1, 2, []byte("x"))

@@ -93,6 +93,8 @@ func TestRoundTripResponses(t *testing.T) {
 // accepted frame has a consistent decoded form.
 func FuzzReadFrame(f *testing.F) {
 	f.Add(AppendFrame(nil, Ping()))
+	f.Add(AppendFrame(nil, ConnectAuthCmd("v", 20, "token", []byte("a.b.c"))))
+	f.Add(AppendFrame(nil, AuthResponseCmd("v", 20, "basic", []byte("u:p"))))
 	f.Add(sendFrame(f, false))
 	f.Add(sendFrame(f, true))
 	var sub enc
