@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
-	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
+	"github.com/meshfed/meshfed/agent/pulsarauth"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // pulsarClient returns a client for a cluster's broker, from its
@@ -30,12 +31,32 @@ func (r *runner) pulsarClient(ctx context.Context, cluster string) (pulsar.Clien
 	if url == "" {
 		return nil, fmt.Errorf("cluster %s has no spec.serviceURL", cluster)
 	}
-	pc, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, Logger: r.cfg.PulsarLogger, OperationTimeout: 10 * time.Second})
+	creds, err := clusterCredentials(got.GetObject().GetCluster())
+	if err != nil {
+		return nil, err
+	}
+	opts, err := creds.ClientOptions(url)
+	if err != nil {
+		return nil, fmt.Errorf("pulsar client for cluster %s (%s): %w", cluster, url, err)
+	}
+	opts.Logger, opts.OperationTimeout = r.cfg.PulsarLogger, 10*time.Second
+	pc, err := pulsar.NewClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("pulsar client for cluster %s (%s): %w", cluster, url, err)
 	}
 	r.pulsar[cluster], r.urls[cluster] = pc, url
 	return pc, nil
+}
+
+// clusterCredentials are the credentials a Cluster object names for its
+// brokers (spec.auth), resolved on this host as an agent's are: the drill
+// runs where the agents' credential files are (meshfed dev --secure).
+func clusterCredentials(c *meshfedv1.Cluster) (*pulsarauth.Credentials, error) {
+	a, err := objects.ParseClusterAuth(c.GetSpec().GetAuth(), objects.AuthInObject)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s spec.auth: %w", c.GetMetadata().GetName(), err)
+	}
+	return pulsarauth.New(a), nil
 }
 
 // deriveStreams picks the input and watched topics from the first affected
@@ -243,7 +264,11 @@ func (r *runner) inputReplicated(ctx context.Context, in federation.DrillStream)
 	if url == "" {
 		return false, fmt.Sprintf("cluster %s has no spec.adminURL to ask whether %s is replicated", home, ns)
 	}
-	admin, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: url})
+	creds, err := clusterCredentials(got.GetObject().GetCluster())
+	if err != nil {
+		return false, err.Error()
+	}
+	admin, err := creds.AdminClient(url)
 	if err != nil {
 		return false, fmt.Sprintf("admin client for cluster %s: %v", home, err)
 	}
