@@ -44,7 +44,16 @@ func newAgentCmd() *cobra.Command {
 plane (any server in --server), heartbeats to keep its lease, watches the
 instances assigned to it and runs them: each consumes from its input cluster
 and produces to its output cluster. If no server is reachable for longer than
-the lease, the agent stops its instances itself.`,
+the lease, the agent stops its instances itself.
+
+The agent authenticates to each Pulsar cluster's brokers (binary protocol and
+admin API) with what that Cluster object's spec.auth names: a token, OAuth2
+client credentials, a TLS client certificate or basic credentials, and the
+CAs it trusts. Secrets are references (file:///path, env:NAME) resolved on
+this host: the files must be here, or the variables set in this process's
+environment. A credential the broker refuses makes the cluster Degraded with
+the reason; the agent keeps running and resumes when it is accepted again
+(docs/security.md).`,
 		Example: `  meshfed agent --cluster a --name agent-a1 --server 10.0.0.1:7100,10.0.0.2:7100 --data-dir /var/lib/meshfed-agent`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
