@@ -105,6 +105,7 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.cp.Close()
 	defer a.pulsar.closeAll()
+	defer a.probe.closeClient()
 	if err := a.register(ctx); err != nil {
 		return err
 	}

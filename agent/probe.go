@@ -36,7 +36,7 @@ type brokerProbe struct {
 	// timeout bounds one probe: probeTimeout (tests shorten it).
 	timeout time.Duration
 
-	// mu guards failures and topics.
+	// mu guards failures, topics, client, clientKey and seen.
 	mu sync.Mutex
 	// failures counts consecutive failed probes.
 	failures int
@@ -44,6 +44,16 @@ type brokerProbe struct {
 	// instances, by instance key: a lookup of one of them is the binary
 	// probe.
 	topics map[string]string
+	// client is the lookup probe's Pulsar client for clientKey (service
+	// URL and spec.auth), kept while its lookups succeed — so an OAuth2
+	// credential fetches a token once, not at every probe — and closed
+	// after a failed one, so the next probe connects and authenticates
+	// afresh. Nil: none yet.
+	client    pulsar.Client
+	clientKey string
+	// seen catches the refusals client logs (a refused handshake is
+	// only in its log).
+	seen *refusalSeen
 }
 
 func newBrokerProbe(a *Agent) *brokerProbe {
@@ -108,7 +118,7 @@ func (b *brokerProbe) check(ctx context.Context) bool {
 func (b *brokerProbe) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	creds, _, err := b.a.pulsar.credentials(b.a.cfg.Cluster)
+	creds, authKey, err := b.a.pulsar.credentials(b.a.cfg.Cluster)
 	if err != nil {
 		return err
 	}
@@ -126,12 +136,13 @@ func (b *brokerProbe) probe(ctx context.Context) error {
 			return nil
 		}
 	}
-	return b.lookup(ctx, creds)
+	return b.lookup(ctx, creds, authKey)
 }
 
-// lookup connects to the broker afresh and asks it for the partitions of
-// a topic over the binary protocol.
-func (b *brokerProbe) lookup(ctx context.Context, creds *pulsarauth.Credentials) error {
+// lookup asks the broker for the partitions of a topic over the binary
+// protocol, on a connection kept while lookups succeed and made afresh
+// (with a new handshake) after one failed.
+func (b *brokerProbe) lookup(ctx context.Context, creds *pulsarauth.Credentials, authKey string) error {
 	u, err := b.a.pulsar.serviceURL(b.a.cfg.Cluster)
 	if err != nil {
 		return err
@@ -143,39 +154,75 @@ func (b *brokerProbe) lookup(ctx context.Context, creds *pulsarauth.Credentials)
 		break
 	}
 	b.mu.Unlock()
-	opts, err := creds.ClientOptions(u)
+	c, seen, err := b.lookupClient(u, authKey, creds)
 	if err != nil {
 		return err
 	}
-	// The handshake's refusal is only in the client's log: catch it.
-	var seen refusalSeen
-	opts.ConnectionTimeout, opts.OperationTimeout = b.timeout, b.timeout
-	opts.Logger = plog.NewLoggerWithSlog(slog.New(&refusalWatch{next: b.a.logger.Handler(), min: slog.LevelError,
-		onRefer: seen.set, onOK: func(string) {}}))
-	c, err := pulsar.NewClient(opts)
-	if err != nil {
-		return fmt.Errorf("probe client for %s: %w", u, err)
-	}
-	defer c.Close()
 	res := make(chan error, 1)
 	go func() {
 		_, err := c.TopicPartitions(topic)
 		res <- err
 	}()
+	var lerr error
 	select {
 	case err := <-res:
-		if err != nil {
-			if r := seen.get(); r != nil {
-				err = r
-			}
-			return fmt.Errorf("look up %s on %s: %w", topic, u, err)
+		if err == nil {
+			return nil
 		}
-		return nil
-	case <-ctx.Done():
+		lerr = fmt.Errorf("look up %s on %s: %w", topic, u, err)
 		if r := seen.get(); r != nil {
-			return fmt.Errorf("look up %s on %s: %w", topic, u, r)
+			lerr = fmt.Errorf("look up %s on %s: %w", topic, u, r)
 		}
-		return fmt.Errorf("look up %s on %s: no answer within %s", topic, u, b.timeout)
+	case <-ctx.Done():
+		lerr = fmt.Errorf("look up %s on %s: no answer within %s", topic, u, b.timeout)
+		if r := seen.get(); r != nil {
+			lerr = fmt.Errorf("look up %s on %s: %w", topic, u, r)
+		}
+	}
+	b.closeClient()
+	return lerr
+}
+
+// lookupClient returns the lookup probe's client for the URL and
+// credentials, creating it when there is none or they changed.
+func (b *brokerProbe) lookupClient(u, authKey string, creds *pulsarauth.Credentials) (pulsar.Client, *refusalSeen, error) {
+	key := u + "\x00" + authKey
+	b.mu.Lock()
+	if b.client != nil && b.clientKey == key {
+		c, seen := b.client, b.seen
+		b.mu.Unlock()
+		seen.reset()
+		return c, seen, nil
+	}
+	b.mu.Unlock()
+	b.closeClient()
+	opts, err := creds.ClientOptions(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The handshake's refusal is only in the client's log: catch it.
+	seen := &refusalSeen{}
+	opts.ConnectionTimeout, opts.OperationTimeout = b.timeout, b.timeout
+	opts.Logger = plog.NewLoggerWithSlog(slog.New(&refusalWatch{next: b.a.logger.Handler(), min: slog.LevelError,
+		onRefer: seen.set, onOK: func(string) {}}))
+	c, err := pulsar.NewClient(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("probe client for %s: %w", u, err)
+	}
+	b.mu.Lock()
+	b.client, b.clientKey, b.seen = c, key, seen
+	b.mu.Unlock()
+	return c, seen, nil
+}
+
+// closeClient closes the lookup probe's client, if any.
+func (b *brokerProbe) closeClient() {
+	b.mu.Lock()
+	c := b.client
+	b.client, b.clientKey, b.seen = nil, "", nil
+	b.mu.Unlock()
+	if c != nil {
+		c.Close()
 	}
 }
 
@@ -192,6 +239,12 @@ func (s *refusalSeen) set(_ string, kind string, err error) {
 	if s.err == nil {
 		s.err = &refusedError{kind: kind, err: err}
 	}
+}
+
+func (s *refusalSeen) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = nil
 }
 
 func (s *refusalSeen) get() error {

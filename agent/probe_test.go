@@ -52,7 +52,7 @@ func probeAgent(t *testing.T, serviceURL, adminURL string) *Agent {
 		t.Fatal(err)
 	}
 	a.clusters["a"] = &meshfedv1.Cluster{Metadata: &meshfedv1.ObjectMeta{Name: "a"}, Spec: &meshfedv1.ClusterSpec{ServiceUrl: serviceURL, AdminUrl: adminURL}}
-	t.Cleanup(func() { a.cp.Close(); a.pulsar.closeAll() })
+	t.Cleanup(func() { a.cp.Close(); a.pulsar.closeAll(); a.probe.closeClient() })
 	return a
 }
 
