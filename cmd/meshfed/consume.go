@@ -82,7 +82,7 @@ interrupted) or when --timeout passes without a message.`,
 			c, err := client.Subscribe(pulsar.ConsumerOptions{Topic: args[0], SubscriptionName: sub, Type: st,
 				SubscriptionInitialPosition: pos})
 			if err != nil {
-				return fmt.Errorf("subscribe: %w", err)
+				return pc.explain(fmt.Errorf("subscribe: %w", err))
 			}
 			defer c.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)

@@ -76,7 +76,7 @@ cluster. Each -m message (or each file's content) is sent -n times.`,
 			defer client.Close()
 			p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: args[0], Name: name, DisableBatching: !batching})
 			if err != nil {
-				return fmt.Errorf("create producer: %w", err)
+				return pc.explain(fmt.Errorf("create producer: %w", err))
 			}
 			defer p.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)

@@ -26,6 +26,8 @@ type pulsarClientFlags struct {
 	allowInsecure            bool
 	verifyHostname           bool
 	certFile, keyFile        string
+	// creds are the parsed flags; set by clientOptions.
+	creds *pulsarauth.Credentials
 }
 
 func (p *pulsarClientFlags) register(f *pflag.FlagSet) {
@@ -123,5 +125,16 @@ func (p *pulsarClientFlags) clientOptions(serviceURL string) (pulsar.ClientOptio
 		return o, err
 	}
 	o.Logger = quietPulsarLogger()
+	p.creds = creds
 	return o, nil
+}
+
+// explain adds to a refused operation's error which credential the broker
+// refused (pulsar-client-go reports only the server error's name).
+func (p *pulsarClientFlags) explain(err error) error {
+	kind, ok := pulsarauth.Refused(err)
+	if !ok || p.creds == nil {
+		return err
+	}
+	return fmt.Errorf("%w (%s: %s)", err, kind, p.creds.Describe())
 }

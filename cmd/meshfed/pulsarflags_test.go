@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,5 +78,23 @@ func TestProduceConsumeWithToken(t *testing.T) {
 	out, code = runCLI(t, "produce", "persistent://public/default/tok", "--service-url", b.ServiceURL(), "--auth-token-file", missing, "-m", "x")
 	if code != 1 || !strings.Contains(out, "token from file://"+missing+": open: no such file or directory") {
 		t.Fatalf("missing token file: exit %d, output %s", code, out)
+	}
+}
+
+func TestExplainNamesTheCredential(t *testing.T) {
+	p := pulsarClientFlags{authTokenFile: "/etc/t", verifyHostname: true}
+	if _, err := p.clientOptions("pulsar://h:6650"); err == nil || !strings.Contains(err.Error(), "token from file:///etc/t") {
+		t.Fatalf("unreadable token file: %v", err)
+	}
+	p = pulsarClientFlags{authToken: "x", verifyHostname: true}
+	if _, err := p.clientOptions("pulsar://h:6650"); err != nil {
+		t.Fatal(err)
+	}
+	got := p.explain(errors.New("subscribe: AuthorizationError")).Error()
+	if got != "subscribe: AuthorizationError (authorization refused: token from a value given in clear)" {
+		t.Fatalf("explain = %q", got)
+	}
+	if e := errors.New("connection closed"); p.explain(e) != e {
+		t.Fatal("explain changed an error that is no refusal")
 	}
 }
