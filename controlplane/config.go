@@ -11,6 +11,13 @@ import (
 	"github.com/meshfed/meshfed/security"
 )
 
+// Default addresses of a server (loopback: a single machine).
+const (
+	DefaultRaftAddr = "127.0.0.1:7000"
+	DefaultGRPCAddr = "127.0.0.1:7100"
+	DefaultHTTPAddr = "127.0.0.1:7200"
+)
+
 // Config configures a server. Zero values take the documented defaults.
 type Config struct {
 	// NodeID is this server's Raft ID; unique in the group. Required.
@@ -19,8 +26,17 @@ type Config struct {
 	DataDir string
 	// RaftAddr is the Raft TCP bind address ("127.0.0.1:0" picks a port).
 	RaftAddr string
+	// RaftAdvertiseAddr is the Raft address other servers dial, stored in
+	// the Raft configuration as written: a DNS name stays a name and is
+	// resolved at each dial. Empty: RaftAddr's host with the bound port,
+	// which is an error when RaftAddr binds every interface (0.0.0.0, ::).
+	RaftAdvertiseAddr string
 	// GRPCAddr is the gRPC API bind address.
 	GRPCAddr string
+	// GRPCAdvertiseAddr is the gRPC address other servers forward to and
+	// joining servers are told, kept as written. Empty: as for
+	// RaftAdvertiseAddr, from GRPCAddr.
+	GRPCAdvertiseAddr string
 	// HTTPAddr serves /metrics, /healthz and /readyz. Empty: not served.
 	HTTPAddr string
 	// InitialCluster bootstraps a new group with these voters (id → Raft
@@ -85,10 +101,13 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("data dir is required (--data-dir)")
 	}
 	if c.RaftAddr == "" {
-		c.RaftAddr = "127.0.0.1:7000"
+		c.RaftAddr = DefaultRaftAddr
 	}
 	if c.GRPCAddr == "" {
-		c.GRPCAddr = "127.0.0.1:7100"
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if err := c.CheckAddrs(); err != nil {
+		return err
 	}
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = 10 * time.Second
@@ -141,6 +160,16 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	return nil
+}
+
+// CheckAddrs checks the bind and advertise addresses before anything
+// listens: an advertise address must be dialable host:port, and one must be
+// set when its bind address listens on every interface.
+func (c *Config) CheckAddrs() error {
+	if err := checkAddrPair("--raft-addr", c.RaftAddr, "--raft-advertise-addr", c.RaftAdvertiseAddr); err != nil {
+		return err
+	}
+	return checkAddrPair("--grpc-addr", c.GRPCAddr, "--grpc-advertise-addr", c.GRPCAdvertiseAddr)
 }
 
 // ParseInitialCluster parses "id=host:port,id2=host:port".
