@@ -18,6 +18,12 @@ const (
 	DefaultHTTPAddr = "127.0.0.1:7200"
 )
 
+// Default bounds of /readyz on a follower.
+const (
+	DefaultReadyMaxContact = 5 * time.Second
+	DefaultReadyMaxLag     = 1000
+)
+
 // Config configures a server. Zero values take the documented defaults.
 type Config struct {
 	// NodeID is this server's Raft ID; unique in the group. Required.
@@ -87,6 +93,12 @@ type Config struct {
 	// AuditRetention bounds the audit records kept in the state. The
 	// leader's value applies: it trims the log for every server. Zero: 100,000.
 	AuditRetention int
+	// ReadyMaxContact is how long a follower may go without hearing from
+	// the leader and still answer /readyz with 200. Zero: 5s.
+	ReadyMaxContact time.Duration
+	// ReadyMaxLag is how many committed Raft entries a follower may have
+	// left to apply and still answer /readyz with 200. Zero: 1000.
+	ReadyMaxLag uint64
 	// RaftTweak, if set, adjusts the Raft configuration (tests use short timeouts).
 	RaftTweak func(*raft.Config)
 	// Logger receives structured logs. Nil: slog.Default().
@@ -144,6 +156,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Auth && !c.TLS.Enabled() {
 		return fmt.Errorf("--auth needs mutual TLS (--tls-cert, --tls-key, --tls-ca): agents prove their cluster with certificates and tokens must not cross the network in clear")
+	}
+	if c.ReadyMaxContact == 0 {
+		c.ReadyMaxContact = DefaultReadyMaxContact
+	}
+	if c.ReadyMaxLag == 0 {
+		c.ReadyMaxLag = DefaultReadyMaxLag
 	}
 	if c.AuditRetention <= 0 {
 		c.AuditRetention = state.DefaultAuditRetention

@@ -98,6 +98,8 @@ writes and refusals are kept in the audit log (meshfed audit).`,
 		"gRPC address other servers forward requests to and joining servers are told, host:port, kept as written (a DNS name stays a name). "+
 			"Default: --grpc-addr's host with its port; required when --grpc-addr binds 0.0.0.0 or ::")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", controlplane.DefaultHTTPAddr, "address for /metrics, /healthz and /readyz (empty: off)")
+	f.DurationVar(&cfg.ReadyMaxContact, "ready-max-contact", controlplane.DefaultReadyMaxContact, "/readyz of a follower answers 503 when it has not heard from the leader for longer than this")
+	f.Uint64Var(&cfg.ReadyMaxLag, "ready-max-lag", controlplane.DefaultReadyMaxLag, "/readyz of a follower answers 503 when more committed Raft entries than this wait to be applied")
 	f.StringVar(&initialCluster, "initial-cluster", "", "bootstrap a new group with these voters: id=raft-address,... with each server's advertised Raft address, names kept as names (ignored when --data-dir holds state)")
 	f.StringVar(&join, "join", "", "comma-separated gRPC addresses of running servers to join through (ignored when --data-dir holds state)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 8192, "Raft log entries between snapshots")
