@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshfed/meshfed/controlplane"
 	"github.com/meshfed/meshfed/security"
+	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -286,7 +287,7 @@ func checkServers(t *testing.T, v *chartView, ss *appsv1.StatefulSet) {
 		if cmd.Name() != "server" {
 			t.Fatalf("%s runs meshfed %s, want server", podName, cmd.Name())
 		}
-		flag := func(name string) string { return cmd.Flags().Lookup(name).Value.String() }
+		flag := flagValue(t, cmd)
 		host := fmt.Sprintf("%s.%s.%s.svc.cluster.local", podName, headless.Name, chartNamespace)
 		cfg := controlplane.Config{
 			RaftAddr: flag("raft-addr"), RaftAdvertiseAddr: flag("raft-advertise-addr"),
@@ -384,7 +385,7 @@ func checkAgent(t *testing.T, v *chartView, d *appsv1.Deployment, want map[strin
 	if cmd.Name() != "agent" {
 		t.Fatalf("Deployment %s runs meshfed %s, want agent", d.Name, cmd.Name())
 	}
-	flag := func(name string) string { return cmd.Flags().Lookup(name).Value.String() }
+	flag := flagValue(t, cmd)
 	if flag("cluster") != want["cluster"] {
 		t.Errorf("Deployment %s: --cluster %q, want %v", d.Name, flag("cluster"), want["cluster"])
 	}
@@ -578,6 +579,19 @@ func checkServicePorts(t *testing.T, s *corev1.Service, ports map[string]int32) 
 		if _, ok := ports[p.TargetPort.String()]; !ok {
 			t.Errorf("Service %s: port %s targets %q, not a container port", s.Name, p.Name, p.TargetPort.String())
 		}
+	}
+}
+
+// flagValue returns a lookup of cmd's flag values that fails the test for a
+// flag meshfed no longer has.
+func flagValue(t *testing.T, cmd *cobra.Command) func(string) string {
+	return func(name string) string {
+		t.Helper()
+		f := cmd.Flags().Lookup(name)
+		if f == nil {
+			t.Fatalf("meshfed %s has no flag --%s (renamed? update the chart)", cmd.Name(), name)
+		}
+		return f.Value.String()
 	}
 }
 
