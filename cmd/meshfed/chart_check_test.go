@@ -446,8 +446,8 @@ func checkAgent(t *testing.T, v *chartView, d *appsv1.Deployment, want map[strin
 		if secret != cred["secretName"] {
 			t.Errorf("Deployment %s: %s comes from Secret %q, want %v", d.Name, p, secret, cred["secretName"])
 		}
-		if !strings.Contains(v.rc.notes, "file://"+p) {
-			t.Errorf("NOTES.txt does not tell agent %s's Cluster to name file://%s", d.Name, p)
+		if !strings.Contains(v.rc.notes, p) {
+			t.Errorf("NOTES.txt does not tell agent %s's Cluster to name %s", d.Name, p)
 		}
 	}
 }

@@ -72,6 +72,9 @@ agents:
   - cluster: ap-south
     credentials: {secretName: pulsar-ap, tlsCert: tls.crt, tlsKey: tls.key, ca: ca.crt}
   - cluster: sa-east
+    credentials: {secretName: pulsar-sa, password: pw}
+  - cluster: sa-east
+    name: agent-sa-east-anonymous
 serviceMonitor:
   enabled: true
   labels: {release: prometheus}
