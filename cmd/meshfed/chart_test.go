@@ -241,15 +241,22 @@ func TestChartStrictDecoderRefusesUnknownFields(t *testing.T) {
 }
 
 // TestChartRefusesBadValues: values that cannot work fail the rendering
-// with a message naming the key.
+// with a message naming the key: misspelt and mistyped keys by
+// values.schema.json, the rest by the templates.
 func TestChartRefusesBadValues(t *testing.T) {
 	for _, tc := range []struct{ values, want string }{
 		{`server: {replicas: 4}`, "server.replicas: 4 is not an odd count"},
-		{`server: {replicas: 0}`, "server.replicas: 0 is not an odd count"},
 		{`tls: {enabled: false}`, "server.auth needs tls.enabled"},
-		{`tls: {source: vault}`, `tls.source: "vault" is neither`},
-		{`agents: [{name: x}]`, "agents[0].cluster: required"},
 		{`agents: [{cluster: a, name: x}, {cluster: b, name: x}]`, `agents[1].name: "x" is used twice`},
+		// values.schema.json
+		{`server: {replicas: 0}`, "'/server/replicas': minimum"},
+		{`server: {replica: 3}`, "'/server': additional properties 'replica'"},
+		{`tls: {source: vault}`, "'/tls/source': value must be one of"},
+		{`agents: [{name: x}]`, "'/agents/0': missing property 'cluster'"},
+		{`agents: [{cluster: a, credential: {secretName: s}}]`, "additional properties 'credential' not allowed"},
+		{`agents: [{cluster: a, credentials: {secretName: s, tokenFile: t}}]`, "additional properties 'tokenFile'"},
+		{`agents: [{cluster: a, runtimes: "builtin,python"}]`, "'/agents/0/runtimes'"},
+		{`agentDefaults: {capcity: 5}`, "additional properties 'capcity' not allowed"},
 	} {
 		_, err := renderChart(loadValues(t, tc.values))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
