@@ -11,6 +11,19 @@ import (
 	"github.com/meshfed/meshfed/security"
 )
 
+// Default addresses of a server (loopback: a single machine).
+const (
+	DefaultRaftAddr = "127.0.0.1:7000"
+	DefaultGRPCAddr = "127.0.0.1:7100"
+	DefaultHTTPAddr = "127.0.0.1:7200"
+)
+
+// Default bounds of /readyz on a follower.
+const (
+	DefaultReadyMaxContact = 5 * time.Second
+	DefaultReadyMaxLag     = 1000
+)
+
 // Config configures a server. Zero values take the documented defaults.
 type Config struct {
 	// NodeID is this server's Raft ID; unique in the group. Required.
@@ -19,8 +32,17 @@ type Config struct {
 	DataDir string
 	// RaftAddr is the Raft TCP bind address ("127.0.0.1:0" picks a port).
 	RaftAddr string
+	// RaftAdvertiseAddr is the Raft address other servers dial, stored in
+	// the Raft configuration as written: a DNS name stays a name and is
+	// resolved at each dial. Empty: RaftAddr's host with the bound port,
+	// which is an error when RaftAddr binds every interface (0.0.0.0, ::).
+	RaftAdvertiseAddr string
 	// GRPCAddr is the gRPC API bind address.
 	GRPCAddr string
+	// GRPCAdvertiseAddr is the gRPC address other servers forward to and
+	// joining servers are told, kept as written. Empty: as for
+	// RaftAdvertiseAddr, from GRPCAddr.
+	GRPCAdvertiseAddr string
 	// HTTPAddr serves /metrics, /healthz and /readyz. Empty: not served.
 	HTTPAddr string
 	// InitialCluster bootstraps a new group with these voters (id → Raft
@@ -71,6 +93,12 @@ type Config struct {
 	// AuditRetention bounds the audit records kept in the state. The
 	// leader's value applies: it trims the log for every server. Zero: 100,000.
 	AuditRetention int
+	// ReadyMaxContact is how long a follower may go without hearing from
+	// the leader and still answer /readyz with 200. Zero: 5s.
+	ReadyMaxContact time.Duration
+	// ReadyMaxLag is how many committed Raft entries a follower may have
+	// left to apply and still answer /readyz with 200. Zero: 1000.
+	ReadyMaxLag uint64
 	// RaftTweak, if set, adjusts the Raft configuration (tests use short timeouts).
 	RaftTweak func(*raft.Config)
 	// Logger receives structured logs. Nil: slog.Default().
@@ -85,10 +113,13 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("data dir is required (--data-dir)")
 	}
 	if c.RaftAddr == "" {
-		c.RaftAddr = "127.0.0.1:7000"
+		c.RaftAddr = DefaultRaftAddr
 	}
 	if c.GRPCAddr == "" {
-		c.GRPCAddr = "127.0.0.1:7100"
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if err := c.CheckAddrs(); err != nil {
+		return err
 	}
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = 10 * time.Second
@@ -126,6 +157,12 @@ func (c *Config) setDefaults() error {
 	if c.Auth && !c.TLS.Enabled() {
 		return fmt.Errorf("--auth needs mutual TLS (--tls-cert, --tls-key, --tls-ca): agents prove their cluster with certificates and tokens must not cross the network in clear")
 	}
+	if c.ReadyMaxContact == 0 {
+		c.ReadyMaxContact = DefaultReadyMaxContact
+	}
+	if c.ReadyMaxLag == 0 {
+		c.ReadyMaxLag = DefaultReadyMaxLag
+	}
 	if c.AuditRetention <= 0 {
 		c.AuditRetention = state.DefaultAuditRetention
 	}
@@ -141,6 +178,16 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	return nil
+}
+
+// CheckAddrs checks the bind and advertise addresses before anything
+// listens: an advertise address must be dialable host:port, and one must be
+// set when its bind address listens on every interface.
+func (c *Config) CheckAddrs() error {
+	if err := checkAddrPair("--raft-addr", c.RaftAddr, "--raft-advertise-addr", c.RaftAdvertiseAddr); err != nil {
+		return err
+	}
+	return checkAddrPair("--grpc-addr", c.GRPCAddr, "--grpc-advertise-addr", c.GRPCAdvertiseAddr)
 }
 
 // ParseInitialCluster parses "id=host:port,id2=host:port".

@@ -177,26 +177,9 @@ func (s *Server) setupRaft() error {
 		s.logStore.Close()
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	addr, err := net.ResolveTCPAddr("tcp", s.cfg.RaftAddr)
-	if err != nil {
+	if s.transport, err = s.newRaftTransport(); err != nil {
 		s.logStore.Close()
-		return fmt.Errorf("--raft-addr %s: %w", s.cfg.RaftAddr, err)
-	}
-	if s.cfg.TLS.Enabled() {
-		// Raft speaks mutual TLS too, between server certificates only.
-		var listen, dial *tls.Config
-		if listen, dial, err = s.cfg.TLS.ServerOnlyConfigs(); err == nil {
-			var stream *tlsStreamLayer
-			if stream, err = newTLSStreamLayer(s.cfg.RaftAddr, advertiseAddr(addr), listen, dial); err == nil {
-				s.transport = raft.NewNetworkTransport(stream, 3, 10*time.Second, io.Discard)
-			}
-		}
-	} else {
-		s.transport, err = raft.NewTCPTransport(s.cfg.RaftAddr, advertiseAddr(addr), 3, 10*time.Second, io.Discard)
-	}
-	if err != nil {
-		s.logStore.Close()
-		return fmt.Errorf("raft transport on %s: %w", s.cfg.RaftAddr, err)
+		return err
 	}
 	has, err := raft.HasExistingState(cache, s.logStore, s.snapStore)
 	if err != nil {
@@ -236,19 +219,29 @@ func (s *Server) setupRaft() error {
 	return nil
 }
 
-// advertiseAddr returns nil (use the listener's address) unless the bind
-// address is unspecified, which Raft cannot advertise.
-func advertiseAddr(a *net.TCPAddr) net.Addr {
-	if a.IP == nil || a.IP.IsUnspecified() {
-		return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: a.Port}
+// newRaftTransport listens on --raft-addr and advertises
+// --raft-advertise-addr (or the bound address), over mutual TLS between
+// server certificates when TLS is configured.
+func (s *Server) newRaftTransport() (*raft.NetworkTransport, error) {
+	var listen, dial *tls.Config
+	if s.cfg.TLS.Enabled() {
+		var err error
+		if listen, dial, err = s.cfg.TLS.ServerOnlyConfigs(); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	lis, err := net.Listen("tcp", s.cfg.RaftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --raft-addr %s: %w", s.cfg.RaftAddr, err)
+	}
+	stream := newRaftStream(lis, advertised(s.cfg.RaftAddr, s.cfg.RaftAdvertiseAddr, lis.Addr()), listen, dial)
+	return raft.NewNetworkTransport(stream, 3, 10*time.Second, io.Discard), nil
 }
 
 // join asks the servers in Config.Join to add this node, until one does.
 func (s *Server) join() {
 	defer s.wg.Done()
-	req := &meshfedv1.AddPeerRequest{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAddr()}
+	req := &meshfedv1.AddPeerRequest{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()}
 	for attempt := 0; ; attempt++ {
 		for _, addr := range s.cfg.Join {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -280,11 +273,11 @@ func (s *Server) registerSelf() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if m := s.fsm.State().Member(s.cfg.NodeID); m == nil || m.GetGrpcAddress() != s.GRPCAddr() || m.GetRaftAddress() != string(s.transport.LocalAddr()) {
+		if m := s.fsm.State().Member(s.cfg.NodeID); m == nil || m.GetGrpcAddress() != s.GRPCAdvertiseAddr() || m.GetRaftAddress() != string(s.transport.LocalAddr()) {
 			if s.inConfiguration() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_, err := (&operatorEndpoint{srv: s}).AddPeer(ctx, &meshfedv1.AddPeerRequest{
-					Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAddr()})
+					Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()})
 				cancel()
 				if err != nil {
 					s.logger.Debug("register member record", "err", err)
@@ -353,7 +346,7 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	m := &raftlogv1.Member{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAddr()}
+	m := &raftlogv1.Member{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()}
 	if cur := s.fsm.State().Member(s.cfg.NodeID); cur == nil || cur.GetGrpcAddress() != m.GetGrpcAddress() || cur.GetRaftAddress() != m.GetRaftAddress() {
 		if _, err := s.raftApply(context.Background(), UpsertMemberType, m); err != nil {
 			s.logger.Warn("record leader member", "err", err)
@@ -398,7 +391,13 @@ func (s *Server) revokeLeadership() {
 // GRPCAddr returns the address the gRPC API listens on.
 func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
-// RaftAddr returns the address Raft listens on.
+// GRPCAdvertiseAddr returns the gRPC address other servers are told:
+// --grpc-advertise-addr as written, else the bind host with the bound port.
+func (s *Server) GRPCAdvertiseAddr() string {
+	return advertised(s.cfg.GRPCAddr, s.cfg.GRPCAdvertiseAddr, s.grpcLis.Addr()).String()
+}
+
+// RaftAddr returns the Raft address other servers dial (the advertised one).
 func (s *Server) RaftAddr() string { return string(s.transport.LocalAddr()) }
 
 // HTTPAddr returns the metrics/health address, or "" if not served.

@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/meshfed/meshfed/agent"
 	"github.com/meshfed/meshfed/agent/runtime"
@@ -19,12 +16,7 @@ import (
 	wasmrt "github.com/meshfed/meshfed/agent/runtime/wasm"
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/telemetry"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"go.opentelemetry.io/otel"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
 func init() { register(newAgentCmd) }
@@ -90,16 +82,16 @@ the reason; the agent keeps running and resumes when it is accepted again
 				return err
 			}
 			defer stopTracing(context.Background())
+			a, err := agent.New(cfg)
+			if err != nil {
+				return usageError{err}
+			}
 			if httpAddr != "" {
-				stop, err := serveAgentMetrics(httpAddr, logger)
+				stop, err := serveAgentHTTP(httpAddr, a.Ready, logger)
 				if err != nil {
 					return err
 				}
 				defer stop()
-			}
-			a, err := agent.New(cfg)
-			if err != nil {
-				return usageError{err}
 			}
 			ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer cancel()
@@ -118,7 +110,7 @@ the reason; the agent keeps running and resumes when it is accepted again
 	f.StringVar(&runtimes, "runtimes", "builtin,exec,wasm", "comma-separated runtimes this agent runs (builtin, exec, wasm)")
 	f.DurationVar(&cfg.FallbackRewind, "fallback-rewind", agent.DefaultFallbackRewind,
 		"how far before the home instance's last watermark an instance that failed over to another cluster starts the subscription it creates on the geo-replicated copy of its input (covers clock skew between the producers of a partition, which Apache Pulsar's time seek needs; inputs in the overlap are de-duplicated under effectively_once, processed again otherwise)")
-	f.StringVar(&httpAddr, "http-addr", "", "address for /metrics and /healthz (empty: off)")
+	f.StringVar(&httpAddr, "http-addr", "", "address for /metrics, /healthz (the process is up) and /readyz (registered, heartbeats succeeding) (empty: off)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -142,30 +134,4 @@ func buildRuntimes(list string, logger *slog.Logger) (map[string]runtime.Runtime
 		}
 	}
 	return out, nil
-}
-
-// serveAgentMetrics exports the agent's OpenTelemetry metrics (per-instance
-// counters named as Pulsar Functions names them) on /metrics.
-func serveAgentMetrics(addr string, logger *slog.Logger) (func(), error) {
-	reg := prometheus.NewRegistry()
-	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
-	if err != nil {
-		return nil, err
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
-	otel.SetMeterProvider(mp)
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on --http-addr %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(lis); err != nil && err != http.ErrServerClosed {
-			logger.Error("metrics server stopped", "err", err)
-		}
-	}()
-	return func() { srv.Close(); _ = mp.Shutdown(context.Background()) }, nil
 }

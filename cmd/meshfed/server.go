@@ -43,6 +43,9 @@ writes and refusals are kept in the audit log (meshfed audit).`,
 			if cfg.NodeID == "" || cfg.DataDir == "" {
 				return usageError{fmt.Errorf("--node-id and --data-dir are required")}
 			}
+			if err := cfg.CheckAddrs(); err != nil {
+				return usageError{err}
+			}
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
@@ -75,7 +78,7 @@ writes and refusals are kept in the audit log (meshfed audit).`,
 			if err != nil {
 				return err
 			}
-			cfg.Logger.Info("meshfed server started", "node", cfg.NodeID, "grpc", srv.GRPCAddr(), "raft", srv.RaftAddr(), "http", srv.HTTPAddr(), "tls", cfg.TLS.Enabled(), "auth", cfg.Auth)
+			cfg.Logger.Info("meshfed server started", "node", cfg.NodeID, "grpc", srv.GRPCAddr(), "grpc_advertised", srv.GRPCAdvertiseAddr(), "raft", srv.RaftAddr(), "http", srv.HTTPAddr(), "tls", cfg.TLS.Enabled(), "auth", cfg.Auth)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			s := <-sig
@@ -86,10 +89,18 @@ writes and refusals are kept in the audit log (meshfed audit).`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.NodeID, "node-id", "", "this server's Raft ID, unique in the group (required)")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, stable store and snapshots (required)")
-	f.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft TCP address to bind and advertise")
-	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7100", "gRPC API address for clients, agents and other servers")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:7200", "address for /metrics, /healthz and /readyz (empty: off)")
-	f.StringVar(&initialCluster, "initial-cluster", "", "bootstrap a new group with these voters: id=raft-addr,id=raft-addr,... (ignored when --data-dir holds state)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", controlplane.DefaultRaftAddr, "Raft TCP address to bind (0.0.0.0:PORT for every interface, with --raft-advertise-addr)")
+	f.StringVar(&cfg.RaftAdvertiseAddr, "raft-advertise-addr", "",
+		"Raft address other servers dial, host:port; a DNS name is stored as a name in the Raft configuration and resolved at each dial (in Kubernetes, the pod's stable DNS name). "+
+			"Default: --raft-addr's host with its port; required when --raft-addr binds 0.0.0.0 or ::")
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", controlplane.DefaultGRPCAddr, "gRPC API address to bind, for clients, agents and other servers")
+	f.StringVar(&cfg.GRPCAdvertiseAddr, "grpc-advertise-addr", "",
+		"gRPC address other servers forward requests to and joining servers are told, host:port, kept as written (a DNS name stays a name). "+
+			"Default: --grpc-addr's host with its port; required when --grpc-addr binds 0.0.0.0 or ::")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", controlplane.DefaultHTTPAddr, "address for /metrics, /healthz and /readyz (empty: off)")
+	f.DurationVar(&cfg.ReadyMaxContact, "ready-max-contact", controlplane.DefaultReadyMaxContact, "/readyz of a follower answers 503 when it has not heard from the leader for longer than this")
+	f.Uint64Var(&cfg.ReadyMaxLag, "ready-max-lag", controlplane.DefaultReadyMaxLag, "/readyz of a follower answers 503 when more committed Raft entries than this wait to be applied")
+	f.StringVar(&initialCluster, "initial-cluster", "", "bootstrap a new group with these voters: id=raft-address,... with each server's advertised Raft address, names kept as names (ignored when --data-dir holds state)")
 	f.StringVar(&join, "join", "", "comma-separated gRPC addresses of running servers to join through (ignored when --data-dir holds state)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 8192, "Raft log entries between snapshots")
 	f.IntVar(&cfg.EventHistory, "event-history", 50000, "change events kept in memory so watches can resume")
