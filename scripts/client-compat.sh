@@ -187,7 +187,7 @@ for t in "${TESTS_TO_RUN[@]}"; do
     fail=$((fail + 1))
     cp "$WORK/$t.log" "${RESULTS%.txt}-$t.log"
   fi
-  printf '%s %s %.1fs\n' "$result" "$t" "$(echo "$(date +%s.%N) - $start" | bc)" | tee -a "$RESULTS"
+  printf '%s %s %.1fs\n' "$result" "$t" "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" | tee -a "$RESULTS"
 done
 echo "passed: $pass  failed: $fail  (results in $RESULTS)"
 [[ $fail -eq 0 ]]
