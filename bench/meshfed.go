@@ -324,11 +324,11 @@ func fill(n, worker, seq int) []byte {
 }
 
 // benchCluster is a valid Cluster object carrying filler in its auth
-// parameters (nil: none).
+// parameters, as the path of a token file (nil: no auth).
 func benchCluster(name string, filler []byte) *meshfedv1.Object {
 	spec := &meshfedv1.ClusterSpec{Region: "bench", ServiceUrl: "pulsar://127.0.0.1:6650"}
 	if filler != nil {
-		spec.Auth = &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: string(filler)}
+		spec.Auth = &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: "file:///bench/" + string(filler)}
 	}
 	return objects.Wrap(&meshfedv1.Cluster{
 		ApiVersion: objects.APIVersion, Kind: "Cluster",
