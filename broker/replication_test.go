@@ -113,6 +113,11 @@ func TestReplicationKeepsMetadata(t *testing.T) {
 		st, err := c.Stats("geo")
 		return err == nil && st.Replication["a"] != nil && st.Replication["a"].ReplicationBacklog == 0 && st.Replication["a"].Connected
 	})
+	// c delivers an entry before a's replicator has its send receipt.
+	waitFor(t, "a's replicator to c to have every send receipt", func() bool {
+		st, err := a.Stats("geo")
+		return err == nil && st.Replication["c"] != nil && st.Replication["c"].ReplicationBacklog == 0 && st.Replication["c"].MsgOutCounter == n
+	})
 	stA, _ := a.Stats("geo")
 	if stA.MsgInCounter != n {
 		t.Fatalf("a stored %d messages, want %d (replicated entries came back)", stA.MsgInCounter, n)

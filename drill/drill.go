@@ -181,6 +181,9 @@ type runner struct {
 	// sawFallbackOutput is set once the first output from a fallback was
 	// reported.
 	sawFallbackOutput bool
+	// burstFrom is the number of the burst's first input (valid when the
+	// report's FallbackBacklog is set).
+	burstFrom int64
 }
 
 // Run runs a drill and returns its report. After an error or a cancelled

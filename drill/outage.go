@@ -187,6 +187,14 @@ func (r *runner) finishAccount(st *stream) {
 	}
 	_, seen := st.snapshot()
 	rep.OutputsCarryCluster = federation.OutputsCarryCluster(seen)
+	if rep.FallbackBacklog > 0 && rep.OutputsCarryCluster {
+		// The home may get through the whole burst between the first
+		// output and the kill: then the fallback had nothing to write.
+		rep.FallbackBacklog = federation.NotWrittenBy(seen, r.burstFrom, r.cfg.Burst, r.cfg.Cluster)
+		if rep.FallbackBacklog == 0 {
+			r.note("the home wrote the outputs of the whole burst of %d before it failed: the fallback had no backlog to process", r.cfg.Burst)
+		}
+	}
 	rep.Timeline.FallbackOutput, rep.FallbackOutputCluster = federation.FirstOutputFrom(seen, rep.Timeline.Failed, r.cfg.Cluster)
 	if !rep.OutputsCarryCluster && len(seen) > 0 {
 		r.note("the outputs carry no %s property: the first output from the fallback cannot be timed", ClusterProperty)
@@ -279,6 +287,7 @@ func (r *runner) burst(ctx context.Context, st *stream) error {
 	}
 	if fallback != "" {
 		r.report.FallbackBacklog = r.cfg.Burst
+		r.burstFrom = from
 	}
 	r.emit(PhaseStream, "the home writes the burst's outputs: failing it with a backlog")
 	return nil

@@ -202,10 +202,11 @@ type DrillReport struct {
 	// StreamFallback is the cluster the stream was written to while the
 	// home cluster was down in a crash drill ("" when it was not).
 	StreamFallback string `json:"streamFallback,omitempty"`
-	// FallbackBacklog is how many inputs the drill made sure the fallback
-	// held unprocessed when the home failed: a burst the home had
-	// acknowledged, replication had delivered and the home had started on
-	// (0: none arranged).
+	// FallbackBacklog is how many inputs of the burst the drill sent before
+	// the failure (acknowledged by the home, replicated to the fallback,
+	// and begun by the home) the home did not write an output of: the
+	// fallback's work (0: no burst, or the home finished it before it
+	// failed).
 	FallbackBacklog int `json:"fallbackBacklog,omitempty"`
 	// ProduceFailures counts input messages not acknowledged (by every
 	// copy, when the drill writes them all).

@@ -258,6 +258,21 @@ func FirstOutputFrom(seen []Observation, failed time.Time, failedCluster string)
 	return at, cluster
 }
 
+// NotWrittenBy counts the inputs numbered [from, from+n) of which no output
+// was read that ran in cluster: what was left for others to process. An
+// effectively-once fallback that re-processes an input the home had
+// already written adds nothing (the broker drops the copy), so such an
+// input is not counted.
+func NotWrittenBy(seen []Observation, from int64, n int, cluster string) int {
+	done := make(map[int64]bool, n)
+	for _, o := range seen {
+		if o.Cluster == cluster && o.Seq >= from && o.Seq < from+int64(n) {
+			done[o.Seq] = true
+		}
+	}
+	return n - len(done)
+}
+
 // OutputsCarryCluster reports whether any observation has a
 // meshfed-cluster property: without it the first output from a fallback
 // cannot be timed.

@@ -186,3 +186,23 @@ func TestSummarizeCrashDrills(t *testing.T) {
 		t.Errorf("summary %+v", s)
 	}
 }
+
+func TestNotWrittenBy(t *testing.T) {
+	seen := []Observation{
+		{Seq: 9, Cluster: "a"},                           // before the burst
+		{Seq: 10, Cluster: "a"}, {Seq: 10, Cluster: "a"}, // two items of one input
+		{Seq: 11, Cluster: "c"}, // written by the fallback
+		{Seq: 12, Cluster: "a"},
+		{Seq: 13},               // no property
+		{Seq: 14, Cluster: "a"}, // after the burst
+	}
+	if got := NotWrittenBy(seen, 10, 4, "a"); got != 2 {
+		t.Fatalf("NotWrittenBy = %d, want 2 (inputs 11 and 13)", got)
+	}
+	if got := NotWrittenBy(seen, 10, 3, "a"); got != 1 {
+		t.Fatalf("NotWrittenBy of [10, 13) = %d, want 1", got)
+	}
+	if got := NotWrittenBy(nil, 10, 4, "a"); got != 4 {
+		t.Fatalf("NotWrittenBy of nothing read = %d, want 4", got)
+	}
+}
