@@ -172,32 +172,11 @@ func benchOnce(ctx context.Context, dir string, pol broker.FsyncPolicy, size, n,
 	if err != nil {
 		return r, err
 	}
-	payload := make([]byte, size)
-	lat := make([]time.Duration, n)
 	before := b.StorageStats()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var sendErr error
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sent := time.Now()
-		i := i
-		prod.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-			lat[i] = time.Since(sent)
-			if err != nil {
-				mu.Lock()
-				sendErr = err
-				mu.Unlock()
-			}
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	el := time.Since(start).Seconds()
+	lat, el, sendErr := sendAll(ctx, prod, n, size)
 	prod.Close()
 	if sendErr != nil {
-		return r, fmt.Errorf("send: %w", sendErr)
+		return r, sendErr
 	}
 	after := b.StorageStats()
 	r.prodRate = float64(n) / el
@@ -217,7 +196,7 @@ func benchOnce(ctx context.Context, dir string, pol broker.FsyncPolicy, size, n,
 	slat := make([]time.Duration, latN)
 	for i := range slat {
 		s := time.Now()
-		if _, err := sp.Send(ctx, &pulsar.ProducerMessage{Payload: payload}); err != nil {
+		if _, err := sp.Send(ctx, &pulsar.ProducerMessage{Payload: make([]byte, size)}); err != nil {
 			return r, err
 		}
 		slat[i] = time.Since(s)
@@ -227,7 +206,7 @@ func benchOnce(ctx context.Context, dir string, pol broker.FsyncPolicy, size, n,
 
 	// Consume from the start of the stored topic (the subscription is
 	// created now, so nothing was prefetched while producing).
-	start = time.Now()
+	start := time.Now()
 	cons, err := client.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "bench",
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest, ReceiverQueueSize: 5000})
 	if err != nil {
@@ -281,4 +260,35 @@ func rawDiskRate(path string, chunk int, total int64, sync bool) (float64, error
 		done += int64(chunk)
 	}
 	return float64(done) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// sendAll sends n messages of size bytes through prod at once and waits for
+// every receipt: each message's send-to-receipt latency, the seconds from
+// the first send to the last receipt, and the last send error.
+func sendAll(ctx context.Context, prod pulsar.Producer, n, size int) ([]time.Duration, float64, error) {
+	payload := make([]byte, size)
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var sendErr error
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sent := time.Now()
+		prod.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+			lat[i] = time.Since(sent)
+			if err != nil {
+				mu.Lock()
+				sendErr = err
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	if sendErr != nil {
+		return lat, el, fmt.Errorf("send: %w", sendErr)
+	}
+	return lat, el, nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
@@ -101,30 +100,9 @@ func benchPublish(ctx context.Context, cfg broker.Config, opts pulsar.ClientOpti
 		return 0, 0, 0, err
 	}
 	defer prod.Close()
-	payload := make([]byte, size)
-	lat := make([]time.Duration, n)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var sendErr error
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sent := time.Now()
-		i := i
-		prod.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-			lat[i] = time.Since(sent)
-			if err != nil {
-				mu.Lock()
-				sendErr = err
-				mu.Unlock()
-			}
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	el := time.Since(start).Seconds()
+	lat, el, sendErr := sendAll(ctx, prod, n, size)
 	if sendErr != nil {
-		return 0, 0, 0, fmt.Errorf("send: %w", sendErr)
+		return 0, 0, 0, sendErr
 	}
 	return float64(n) / el, percentile(lat, 0.50), percentile(lat, 0.99), nil
 }
