@@ -231,11 +231,18 @@ func (a *acker) flush(final bool) {
 	a.mu.Lock()
 	ready := a.ready
 	a.ready = nil
+	// acking holds the inputs this flush acknowledges: only their state
+	// changes are committed with it (under a strict state).
+	acking := map[*ticket]bool{}
+	for _, t := range ready {
+		acking[t] = true
+	}
 	cumulative := map[*partitionAcks]*ticket{}
 	if a.mode == ackInOrder {
 		for _, p := range a.parts {
 			n := 0
 			for n < len(p.pending) && p.pending[n].done {
+				acking[p.pending[n]] = true
 				n++
 			}
 			if n > 0 {
@@ -263,7 +270,7 @@ func (a *acker) flush(final bool) {
 	if final {
 		ctx, cancel = context.WithTimeout(context.Background(), finalCommitTimeout)
 	}
-	err := a.state.flush(ctx, ops...)
+	err := a.state.flush(ctx, func(t *ticket) bool { return acking[t] }, ops...)
 	cancel()
 	if err != nil {
 		if a.mode == ackInOrder {
