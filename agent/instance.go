@@ -264,7 +264,7 @@ func (i *instance) runOnce(ctx context.Context) error {
 	go func() { defer close(ackDone); ack.run() }()
 	// Producers close (and deliver their last receipts) before the acker
 	// stops, so outputs sent before the stop are acknowledged.
-	defer func() { prods.closeAll(); ack.close(); <-ackDone }()
+	defer func() { prods.closeAll(); ack.close(ctx.Err() != nil); <-ackDone }()
 	var ids *inputIdentities
 	if g == effectivelyOnce {
 		ids = newInputIdentities(in, ack, i.a.cfg.Now, func() { mLookBacks.Add(context.Background(), 1, fctx.attrs) })

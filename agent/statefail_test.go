@@ -133,3 +133,107 @@ func stateCounter(f *testFed, mesh, fn, key string) int64 {
 	}
 	return vs[0].GetCounter()
 }
+
+// failCommits is a client interceptor that answers every CommitState of
+// the first writer whose commit changes key as unavailable, without
+// sending it: that run's commit fails after its retries.
+type failCommits struct {
+	key string
+	// mu guards writer and failed.
+	mu     sync.Mutex
+	writer string
+	failed int
+}
+
+func (f *failCommits) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if r, ok := req.(*meshfedv1.CommitStateRequest); ok && method == meshfedv1.AgentService_CommitState_FullMethodName {
+		f.mu.Lock()
+		if f.writer == "" {
+			for _, op := range r.GetOps() {
+				if op.GetKey() == f.key {
+					f.writer = r.GetWriter()
+				}
+			}
+		}
+		fail := f.writer != "" && f.writer == r.GetWriter()
+		if fail {
+			f.failed++
+		}
+		f.mu.Unlock()
+		if fail {
+			return status.Error(codes.Unavailable, "no server could serve the request (no leader)")
+		}
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+func (f *failCommits) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+// A state commit that fails under effectively_once restarts the instance
+// and acknowledges nothing after it: every input whose change was not
+// committed is processed again, and no change is applied twice.
+func TestEffectivelyOnceFailedCommitLosesNoChange(t *testing.T) {
+	f := newFederation(t, "a")
+	inj := &failCommits{key: "w3"}
+	f.startAgentWith(t, "agent-a", "a", t.TempDir(), func(c *Config) {
+		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithChainUnaryInterceptor(inj.intercept)}
+	})
+	in, out := "persistent://public/default/fc-in", "persistent://public/default/fc-out"
+	f.apply(t, meshObj("fc", builtinFn("count", "word-count", "a", in, "a", out, "effectively_once")))
+	c := pulsarClient(t, f.brokers["a"])
+	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: in, Name: "src", DisableBatching: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const n = 40
+	for i := 0; i < n; i++ {
+		for _, w := range []string{fmt.Sprintf("w%d", i), "fox"} {
+			p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(w)}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+				if err != nil {
+					t.Errorf("produce: %v", err)
+				}
+			})
+		}
+	}
+	if err := p.FlushWithCtx(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for i := 0; i < n; i++ {
+		want[fmt.Sprintf("w%d 1", i)] = true
+		want["fox "+strconv.Itoa(i+1)] = true
+	}
+	got := drainMessages(t, c, out, 2*n, 30*time.Second)
+	if inj.count() == 0 {
+		t.Fatal("no commit failed: the test does not cover a failed commit")
+	}
+	seen := map[string]bool{}
+	for _, m := range got {
+		seen[string(m.Payload())] = true
+	}
+	var missing []string
+	for w := range want {
+		if !seen[w] {
+			missing = append(missing, w)
+		}
+	}
+	if len(missing) > 0 || len(got) != 2*n {
+		t.Errorf("after %d failed commits: %d outputs (want %d), missing %v", inj.count(), len(got), 2*n, missing)
+	}
+	controlplane.WaitFor(t, 10*time.Second, func() error {
+		if v := stateCounter(f, "fc", "count", "fox"); v != n {
+			return fmt.Errorf("state fox=%d, want %d", v, n)
+		}
+		for i := 0; i < n; i++ {
+			if v := stateCounter(f, "fc", "count", fmt.Sprintf("w%d", i)); v != 1 {
+				return fmt.Errorf("state w%d=%d, want 1", i, v)
+			}
+		}
+		return nil
+	})
+}
