@@ -96,7 +96,7 @@ func (s *fnState) loadLocked(ctx context.Context, key string) error {
 		return nil
 	}
 	var resp *meshfedv1.GetStateResponse
-	err := s.a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+	err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, Keys: []string{key}})
 		return err
 	})
@@ -143,7 +143,7 @@ func checkUserKey(key string) error {
 // present keys with a value, by key.
 func (s *fnState) readInternal(ctx context.Context, keys []string) (map[string][]byte, error) {
 	var resp *meshfedv1.GetStateResponse
-	err := s.a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+	err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, Keys: keys})
 		return err
 	})
