@@ -102,12 +102,14 @@ type acker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// mu guards parts, ready, closed and lastWatermark.
+	// mu guards parts, ready, closed, cut and lastWatermark.
 	mu    sync.Mutex
 	parts map[string]*partitionAcks
 	// ready are processed inputs not yet acknowledged (ackEach).
-	ready         []*ticket
-	closed        bool
+	ready  []*ticket
+	closed bool
+	// cut: close was asked to cut commits short.
+	cut           bool
 	lastWatermark time.Time
 }
 
@@ -196,15 +198,21 @@ func (a *acker) floor(partition string) (entryPos, bool) {
 }
 
 // close stops run after it acknowledged everything processed whose state
-// it can commit within finalCommitTimeout. A commit under way is cut short:
-// its inputs are redelivered.
-func (a *acker) close() {
+// it can commit. With cut (the instance is stopping: its agent may have
+// lost the control plane) a commit under way is cut short and the last
+// one gets finalCommitTimeout; their inputs are redelivered. Without (a
+// restart after a failure) commits run to their end: a commit cut short
+// may still be applied, and its inputs' changes would then be applied
+// again when they are redelivered.
+func (a *acker) close(cut bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.closed {
-		a.closed = true
+		a.closed, a.cut = true, cut
 		close(a.stop)
-		a.cancel()
+		if cut {
+			a.cancel()
+		}
 	}
 }
 
@@ -215,6 +223,7 @@ func (a *acker) run() {
 		select {
 		case <-a.stop:
 			a.flush(true)
+			a.cancel()
 			return
 		case <-a.kick:
 		case <-t.C:
@@ -225,17 +234,25 @@ func (a *acker) run() {
 
 // flush commits state and due watermarks, then acknowledges. The final
 // flush of a stopping instance commits no watermark (they are progress
-// hints, not worth a wait) and gives the commit finalCommitTimeout.
+// hints, not worth a wait) and, when close cut it short, gives the commit
+// finalCommitTimeout.
 func (a *acker) flush(final bool) {
 	now := a.now()
 	a.mu.Lock()
 	ready := a.ready
 	a.ready = nil
+	// acking holds the inputs this flush acknowledges: only their state
+	// changes are committed with it (under a strict state).
+	acking := map[*ticket]bool{}
+	for _, t := range ready {
+		acking[t] = true
+	}
 	cumulative := map[*partitionAcks]*ticket{}
 	if a.mode == ackInOrder {
 		for _, p := range a.parts {
 			n := 0
 			for n < len(p.pending) && p.pending[n].done {
+				acking[p.pending[n]] = true
 				n++
 			}
 			if n > 0 {
@@ -260,13 +277,17 @@ func (a *acker) flush(final bool) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
-	if final {
+	a.mu.Lock()
+	cut := a.cut
+	a.mu.Unlock()
+	if final && cut {
 		ctx, cancel = context.WithTimeout(context.Background(), finalCommitTimeout)
 	}
-	err := a.state.flush(ctx, ops...)
+	err := a.state.flush(ctx, func(t *ticket) bool { return acking[t] }, ops...)
 	cancel()
 	if err != nil {
 		if a.mode == ackInOrder {
+			a.logger.Warn("state commit failed; its inputs are not acknowledged and are processed again after a restart", "err", err, "final", final)
 			a.failure.fail(fmt.Errorf("inputs processed but not acknowledged: %w", err))
 			return
 		}

@@ -12,6 +12,11 @@ var (
 	errLookBackMissed = errors.New("time seek landed after the message")
 	// errNoAdminURL: a cluster has no Pulsar admin URL.
 	errNoAdminURL = errors.New("no spec.adminURL: set one so the agent can manage subscriptions and de-duplication there")
+	// errStateUnavailable: the control plane could not answer a state call
+	// (no leader, no server reachable). The input is not the function's
+	// failure: it is processed again, never acknowledged without its
+	// outputs and state change.
+	errStateUnavailable = errors.New("function state unavailable")
 	// errInstanceExited: the consumer loop ended on its own.
 	errInstanceExited = errors.New("instance exited unexpectedly")
 )

@@ -239,7 +239,7 @@ func (i *instance) runOnce(ctx context.Context) error {
 	}
 	md := i.asg.GetMetadata()
 	st := newFnState(i.a, &meshfedv1.StateScope{Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Mesh: i.asg.GetSpec().GetMesh(), Function: i.asg.GetSpec().GetFunction()},
-		fmt.Sprintf("%s/%s/%s@%d#%d", md.GetTenant(), md.GetNamespace(), md.GetName(), i.epoch, time.Now().UnixNano()))
+		fmt.Sprintf("%s/%s/%s@%d#%d", md.GetTenant(), md.GetNamespace(), md.GetName(), i.epoch, time.Now().UnixNano()), g == effectivelyOnce)
 	pos := pulsar.SubscriptionPositionLatest
 	if spec.GetInput().GetSubscriptionPosition() == "earliest" {
 		pos = pulsar.SubscriptionPositionEarliest
@@ -288,7 +288,7 @@ func (i *instance) runOnce(ctx context.Context) error {
 	go func() { defer close(ackDone); ack.run() }()
 	// Producers close (and deliver their last receipts) before the acker
 	// stops, so outputs sent before the stop are acknowledged.
-	defer func() { prods.closeAll(); ack.close(); <-ackDone }()
+	defer func() { prods.closeAll(); ack.close(ctx.Err() != nil); <-ackDone }()
 	var ids *inputIdentities
 	if g == effectivelyOnce {
 		ids = newInputIdentities(in, ack, i.a.cfg.Now, func() { mLookBacks.Add(context.Background(), 1, fctx.attrs) })
@@ -389,7 +389,22 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 	}
 	in := &runtime.Message{Topic: msg.Topic(), Key: msg.Key(), Payload: msg.Payload(), Properties: msg.Properties(),
 		EventTime: msg.EventTime(), PublishTime: msg.PublishTime(), ProducerName: msg.ProducerName()}
+	fctx.setInput(tk)
 	outs, err := i.process(mctx, fn, fctx, in, attrs)
+	fctx.setInput(nil)
+	if errors.Is(err, errStateUnavailable) {
+		// Not the function's failure: the input goes again (under
+		// effectively_once after a restart, so nothing overtakes it).
+		mSystemExc.Add(ctx, 1, attrs)
+		i.setError(err)
+		span.RecordError(err)
+		if g == atMostOnce {
+			ack.done(tk)
+		} else {
+			fail(err)
+		}
+		return nil
+	}
 	if ids != nil && id.verdict == proven && len(outs) > maxOutputsPerInput {
 		id = identity{verdict: unproven, why: unprovenOutputs}
 	}
@@ -476,7 +491,10 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 	return nil
 }
 
-// process runs the function with the spec's timeout, retrying up to maxMessageRetry times.
+// process runs the function with the spec's timeout, retrying up to
+// maxMessageRetry times. A call during which a state read failed returns
+// that read's error (errStateUnavailable), whatever the function made of
+// it, and is not retried here.
 func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnContext, msg *runtime.Message, attrs metric.MeasurementOption) ([]runtime.Output, error) {
 	timeout, _ := time.ParseDuration(i.spec().GetTimeout())
 	if timeout <= 0 {
@@ -490,9 +508,13 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 		}
 		start := time.Now()
 		var outs []runtime.Output
+		_ = fctx.takeFailure()
 		outs, err = fn.Process(pctx, fctx, msg)
 		cancel()
 		mLatency.Record(ctx, float64(time.Since(start).Microseconds())/1000, attrs)
+		if serr := fctx.takeFailure(); serr != nil {
+			return nil, serr
+		}
 		if err == nil {
 			return outs, nil
 		}

@@ -23,6 +23,13 @@ import (
 // before the inputs that caused them are acknowledged, so an acknowledged
 // message's state change is never lost. Counters are exact while one
 // instance writes a key (Failover or Key_Shared subscriptions).
+//
+// A strict state (effectively_once) commits a change only with the input
+// that made it: a change of an input that is not acknowledged in the same
+// flush stays buffered, so an input redelivered after a restart never
+// applies its change twice. After a failed commit a strict state refuses
+// every call until the run ends: its cache no longer matches the control
+// plane, and nothing may be written from it.
 type fnState struct {
 	a     *Agent
 	scope *meshfedv1.StateScope
@@ -30,32 +37,75 @@ type fnState struct {
 	// start nonce); seq numbers them, so a retried commit applies once.
 	writer string
 	seq    uint64
+	strict bool
 
-	// mu guards counters, values and pending.
+	// mu guards counters, values, present, pending, input, failure and
+	// fenced.
 	mu       sync.Mutex
 	counters map[string]int64
 	values   map[string][]byte
 	// present marks keys read or written (a nil value means absent).
 	present map[string]bool
-	pending []*meshfedv1.StateOp
+	pending []pendingOp
+	// input is the input being processed, whose changes are tagged with
+	// it; nil between inputs.
+	input *ticket
+	// failure is the first state call that failed for want of the control
+	// plane since takeFailure; nil: none. The function may swallow the
+	// error, so the instance asks here.
+	failure error
+	// fenced is the failed commit that fenced a strict state; nil: none.
+	fenced error
 }
 
-func newFnState(a *Agent, scope *meshfedv1.StateScope, writer string) *fnState {
-	return &fnState{a: a, scope: scope, writer: writer, counters: map[string]int64{}, values: map[string][]byte{}, present: map[string]bool{}}
+// pendingOp is a buffered change and the input that made it (nil: none).
+type pendingOp struct {
+	op    *meshfedv1.StateOp
+	input *ticket
+}
+
+func newFnState(a *Agent, scope *meshfedv1.StateScope, writer string, strict bool) *fnState {
+	return &fnState{a: a, scope: scope, writer: writer, strict: strict, counters: map[string]int64{}, values: map[string][]byte{}, present: map[string]bool{}}
+}
+
+// setInput tags the changes made from now on with t (nil: untagged).
+func (s *fnState) setInput(t *ticket) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.input = t
+}
+
+// checkFencedLocked fails a call on a fenced state.
+func (s *fnState) checkFencedLocked() error {
+	if s.fenced == nil {
+		return nil
+	}
+	err := fmt.Errorf("%w: an earlier commit failed (%w)", errStateUnavailable, s.fenced)
+	if s.failure == nil {
+		s.failure = err
+	}
+	return err
 }
 
 // loadLocked reads a key from the control plane into the cache.
 func (s *fnState) loadLocked(ctx context.Context, key string) error {
+	if err := s.checkFencedLocked(); err != nil {
+		return err
+	}
 	if s.present[key] {
 		return nil
 	}
 	var resp *meshfedv1.GetStateResponse
-	err := s.a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+	err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, Keys: []string{key}})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("read state %q: %w", key, err)
+		err = fmt.Errorf("read state %q: %w: %w", key, errStateUnavailable, err)
+		if s.failure == nil {
+			s.failure = err
+		}
+		return err
 	}
 	for _, v := range resp.GetValues() {
 		if v.GetIsCounter() {
@@ -66,6 +116,16 @@ func (s *fnState) loadLocked(ctx context.Context, key string) error {
 	}
 	s.present[key] = true
 	return nil
+}
+
+// takeFailure returns the first state read that failed since the last call
+// (nil: none) and forgets it.
+func (s *fnState) takeFailure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.failure
+	s.failure = nil
+	return err
 }
 
 // reservedStatePrefix starts the state keys meshfed keeps for itself
@@ -83,7 +143,7 @@ func checkUserKey(key string) error {
 // present keys with a value, by key.
 func (s *fnState) readInternal(ctx context.Context, keys []string) (map[string][]byte, error) {
 	var resp *meshfedv1.GetStateResponse
-	err := s.a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+	err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, Keys: keys})
 		return err
 	})
@@ -116,7 +176,7 @@ func (s *fnState) IncrCounter(ctx context.Context, key string, delta int64) (int
 		return 0, fmt.Errorf("state key %q holds a value, not a counter", key)
 	}
 	s.counters[key] += delta
-	s.pending = append(s.pending, &meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Incr{Incr: delta}})
+	s.pending = append(s.pending, pendingOp{&meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Incr{Incr: delta}}, s.input})
 	return s.counters[key], nil
 }
 
@@ -146,12 +206,12 @@ func (s *fnState) PutState(ctx context.Context, key string, value []byte) error 
 	}
 	if value == nil {
 		delete(s.values, key)
-		s.pending = append(s.pending, &meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Delete{Delete: true}})
+		s.pending = append(s.pending, pendingOp{&meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Delete{Delete: true}}, s.input})
 		return nil
 	}
 	v := append([]byte(nil), value...)
 	s.values[key] = v
-	s.pending = append(s.pending, &meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Put{Put: v}})
+	s.pending = append(s.pending, pendingOp{&meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Put{Put: v}}, s.input})
 	return nil
 }
 
@@ -168,16 +228,32 @@ func (s *fnState) GetState(ctx context.Context, key string) ([]byte, error) {
 }
 
 // flush commits buffered changes, with extra (meshfed's own writes) in
-// the same commit. A commit whose outcome is unknown (the
-// leader changed mid-commit, a server stopped answering) is retried with the
-// same writer and sequence, which the control plane applies at most once.
-// If it still fails the cache is dropped (it may hold changes that were
-// never committed) and the error returned, so the caller does not
-// acknowledge the inputs.
-func (s *fnState) flush(ctx context.Context, extra ...*meshfedv1.StateOp) error {
+// the same commit. A strict state commits only the changes of inputs
+// acking reports true for (and untagged ones), keeping the rest buffered;
+// otherwise every buffered change goes. A commit whose outcome is unknown
+// (the leader changed mid-commit, a server stopped answering) is retried
+// with the same writer and sequence, which the control plane applies at
+// most once. If it still fails the cache is dropped (it may hold changes
+// that were never committed), a strict state is fenced, and the error
+// returned, so the caller does not acknowledge the inputs.
+func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ...*meshfedv1.StateOp) error {
 	s.mu.Lock()
-	ops := append(s.pending, extra...)
-	s.pending = nil
+	if s.fenced != nil {
+		err := s.fenced
+		s.mu.Unlock()
+		return fmt.Errorf("commit state: an earlier commit failed: %w", err)
+	}
+	var ops []*meshfedv1.StateOp
+	var kept []pendingOp
+	for _, p := range s.pending {
+		if s.strict && p.input != nil && (acking == nil || !acking(p.input)) {
+			kept = append(kept, p)
+			continue
+		}
+		ops = append(ops, p.op)
+	}
+	ops = append(ops, extra...)
+	s.pending = kept
 	if len(ops) > 0 {
 		s.seq++
 	}
@@ -206,10 +282,14 @@ func (s *fnState) flush(ctx context.Context, extra ...*meshfedv1.StateOp) error 
 		}
 		backoff = min(2*backoff, time.Second)
 	}
+	err = fmt.Errorf("commit state: %w", err)
 	s.mu.Lock()
 	s.counters, s.values, s.present = map[string]int64{}, map[string][]byte{}, map[string]bool{}
+	if s.strict {
+		s.fenced, s.pending = err, nil
+	}
 	s.mu.Unlock()
-	return fmt.Errorf("commit state: %w", err)
+	return err
 }
 
 // fnContext is the runtime.Context of one instance.
