@@ -249,14 +249,11 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 			return nil, err
 		}
 	}
-	brokerAddrs, err := pickAddrs(cfg.BrokerPort, cfg.Clusters)
+	addrs, err := pickAddrs(cfg.Clusters, cfg.BrokerPort, cfg.AdminPort)
 	if err != nil {
-		return nil, fmt.Errorf("broker ports: %w", err)
+		return nil, fmt.Errorf("broker and admin ports: %w", err)
 	}
-	adminAddrs, err := pickAddrs(cfg.AdminPort, cfg.Clusters)
-	if err != nil {
-		return nil, fmt.Errorf("admin ports: %w", err)
-	}
+	brokerAddrs, adminAddrs := addrs[0], addrs[1]
 	for i := 0; i < cfg.Clusters; i++ {
 		name := string(rune('a' + i))
 		c := f.newCluster(name, brokerAddrs[i], adminAddrs[i], logDir)
@@ -310,30 +307,31 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 	return f, nil
 }
 
-// pickAddrs returns n loopback addresses: first+i when first is set, else
-// ports free at the time of the call (all listeners stay open until all n
-// are found, so they are distinct).
-func pickAddrs(first, n int) ([]string, error) {
-	var out []string
-	if first > 0 {
-		for i := 0; i < n; i++ {
-			out = append(out, fmt.Sprintf("127.0.0.1:%d", first+i))
-		}
-		return out, nil
-	}
+// pickAddrs returns, for each first port, n loopback addresses: first+i
+// when first is set, else ports free at the time of the call. All
+// listeners stay open until every group is found, so no free port is
+// handed out twice.
+func pickAddrs(n int, firsts ...int) ([][]string, error) {
 	var lis []net.Listener
 	defer func() {
 		for _, l := range lis {
 			l.Close()
 		}
 	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+	out := make([][]string, len(firsts))
+	for g, first := range firsts {
+		for i := 0; i < n; i++ {
+			if first > 0 {
+				out[g] = append(out[g], fmt.Sprintf("127.0.0.1:%d", first+i))
+				continue
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			lis = append(lis, l)
+			out[g] = append(out[g], l.Addr().String())
 		}
-		lis = append(lis, l)
-		out = append(out, l.Addr().String())
 	}
 	return out, nil
 }

@@ -330,3 +330,28 @@ func TestReplicationConfigured(t *testing.T) {
 		f.Stop()
 	}
 }
+
+func TestPickAddrsNeverRepeatsAFreePort(t *testing.T) {
+	for range 20 {
+		got, err := pickAddrs(3, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, g := range got {
+			for _, a := range g {
+				if seen[a] {
+					t.Fatalf("address %s handed out twice: %v", a, got)
+				}
+				seen[a] = true
+			}
+		}
+	}
+	got, err := pickAddrs(2, 6650, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0][0] != "127.0.0.1:6650" || got[0][1] != "127.0.0.1:6651" || len(got[1]) != 2 {
+		t.Fatalf("pickAddrs(2, 6650, 0) = %v", got)
+	}
+}
