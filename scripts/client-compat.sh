@@ -20,6 +20,8 @@
 #   PER_TEST_TIMEOUT  seconds per test (default 180)
 #   COMPAT_RESULTS    result file (default /tmp/meshfed-client-compat.txt)
 #   KEEP=1            keeps the temporary directory (broker log: $WORK/broker.log)
+#   RETRY_FAILED=1    runs a failed test once more; one that then passes is
+#                     reported FLAKY (its first log kept) and does not fail the run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -174,12 +176,22 @@ RESULTS=${COMPAT_RESULTS:-/tmp/meshfed-client-compat.txt}
 : >"$RESULTS"
 pass=0
 fail=0
+runone() {
+  timeout "${PER_TEST_TIMEOUT:-180}" "$WORK/pulsar.test" -test.run "^${1}\$" -test.count=1 -test.v >"$WORK/$1.log" 2>&1 \
+    && grep -q "^--- PASS: $1 " "$WORK/$1.log"
+}
+flaky=0
 for t in "${TESTS_TO_RUN[@]}"; do
   start=$(date +%s.%N)
-  if timeout "${PER_TEST_TIMEOUT:-180}" "$WORK/pulsar.test" -test.run "^${t}\$" -test.count=1 -test.v >"$WORK/$t.log" 2>&1 \
-    && grep -q "^--- PASS: $t " "$WORK/$t.log"; then
+  if runone "$t"; then
     result=PASS
     pass=$((pass + 1))
+  elif [[ -n "${RETRY_FAILED:-}" ]] && ! grep -q "^--- SKIP: $t " "$WORK/$t.log" \
+    && cp "$WORK/$t.log" "${RESULTS%.txt}-$t-first.log" && runone "$t"; then
+    # Failed once, passed when run again: counted and reported, not hidden.
+    result=FLAKY
+    pass=$((pass + 1))
+    flaky=$((flaky + 1))
   elif grep -q "^--- SKIP: $t " "$WORK/$t.log"; then
     result=SKIP
   else
@@ -189,5 +201,5 @@ for t in "${TESTS_TO_RUN[@]}"; do
   fi
   printf '%s %s %.1fs\n' "$result" "$t" "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" | tee -a "$RESULTS"
 done
-echo "passed: $pass  failed: $fail  (results in $RESULTS)"
+echo "passed: $pass (of which passed only on a second run: $flaky)  failed: $fail  (results in $RESULTS)"
 [[ $fail -eq 0 ]]

@@ -49,6 +49,6 @@ step "end-to-end tests of the built binary"
 go test -tags e2e -count=1 -timeout 20m ./e2e/...
 
 step "pulsar-client-go's own tests against meshfed broker configured as the client's CI broker (TLS, authentication and the compatibility list)"
-SECURE=1 COMPAT_RESULTS="${TMPDIR:-/tmp}/meshfed-client-compat.txt" scripts/client-compat.sh
+SECURE=1 RETRY_FAILED=1 COMPAT_RESULTS="${TMPDIR:-/tmp}/meshfed-client-compat.txt" scripts/client-compat.sh
 
 step "all tests passed"
