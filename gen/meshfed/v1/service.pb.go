@@ -326,6 +326,11 @@ type ListRequest struct {
 	// Comma-separated "key=value" or "key!=value" terms, all of which must hold.
 	LabelSelector string `protobuf:"bytes,4,opt,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty"`
 	Stale         bool   `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
+	// More kinds to list besides kind, in one answer. Empty: kind only.
+	Kinds []string `protobuf:"bytes,6,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// Assignments only: those whose spec.agent is this agent. Empty: every
+	// agent's. Objects of other kinds are not filtered by it.
+	Agent         string `protobuf:"bytes,7,opt,name=agent,proto3" json:"agent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -393,6 +398,20 @@ func (x *ListRequest) GetStale() bool {
 		return x.Stale
 	}
 	return false
+}
+
+func (x *ListRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *ListRequest) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
 }
 
 type ListResponse struct {
@@ -593,6 +612,12 @@ type WatchRequest struct {
 	Namespace string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// Stream events with a revision greater than this one. Zero: from now.
 	StartRevision uint64 `protobuf:"varint,4,opt,name=start_revision,json=startRevision,proto3" json:"start_revision,omitempty"`
+	// More kinds to watch besides kind. Empty kind and kinds: every kind.
+	Kinds []string `protobuf:"bytes,5,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// Assignments only: events of those whose spec.agent is this agent,
+	// including the put that moves one away from it (so its old agent hands
+	// over). Empty: every agent's. Events of other kinds are not filtered by it.
+	Agent         string `protobuf:"bytes,6,opt,name=agent,proto3" json:"agent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -653,6 +678,20 @@ func (x *WatchRequest) GetStartRevision() uint64 {
 		return x.StartRevision
 	}
 	return 0
+}
+
+func (x *WatchRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
 }
 
 type Event struct {
@@ -954,10 +993,13 @@ func (x *ListPeersResponse) GetIndex() uint64 {
 }
 
 type AddPeerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	GrpcAddress string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	// Raft log entry types the joining server applies beyond the original
+	// set (1-11). Empty: an older server that knows only the original set.
+	LogTypes      []uint32 `protobuf:"varint,4,rep,packed,name=log_types,json=logTypes,proto3" json:"log_types,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1011,6 +1053,13 @@ func (x *AddPeerRequest) GetGrpcAddress() string {
 		return x.GrpcAddress
 	}
 	return ""
+}
+
+func (x *AddPeerRequest) GetLogTypes() []uint32 {
+	if x != nil {
+		return x.LogTypes
+	}
+	return nil
 }
 
 type AddPeerResponse struct {
@@ -1319,13 +1368,15 @@ const file_meshfed_v1_service_proto_rawDesc = "" +
 	"\x05stale\x18\x05 \x01(\bR\x05stale\"U\n" +
 	"\vGetResponse\x12*\n" +
 	"\x06object\x18\x01 \x01(\v2\x12.meshfed.v1.ObjectR\x06object\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"\x94\x01\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\xc0\x01\n" +
 	"\vListRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12%\n" +
 	"\x0elabel_selector\x18\x04 \x01(\tR\rlabelSelector\x12\x14\n" +
-	"\x05stale\x18\x05 \x01(\bR\x05stale\"X\n" +
+	"\x05stale\x18\x05 \x01(\bR\x05stale\x12\x14\n" +
+	"\x05kinds\x18\x06 \x03(\tR\x05kinds\x12\x14\n" +
+	"\x05agent\x18\a \x01(\tR\x05agent\"X\n" +
 	"\fListResponse\x12,\n" +
 	"\aobjects\x18\x01 \x03(\v2\x12.meshfed.v1.ObjectR\aobjects\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\"\xb1\x01\n" +
@@ -1338,12 +1389,14 @@ const file_meshfed_v1_service_proto_rawDesc = "" +
 	"\adry_run\x18\x06 \x01(\bR\x06dryRun\"X\n" +
 	"\x0eDeleteResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12*\n" +
-	"\x06object\x18\x02 \x01(\v2\x12.meshfed.v1.ObjectR\x06object\"\x7f\n" +
+	"\x06object\x18\x02 \x01(\v2\x12.meshfed.v1.ObjectR\x06object\"\xab\x01\n" +
 	"\fWatchRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12%\n" +
-	"\x0estart_revision\x18\x04 \x01(\x04R\rstartRevision\"z\n" +
+	"\x0estart_revision\x18\x04 \x01(\x04R\rstartRevision\x12\x14\n" +
+	"\x05kinds\x18\x05 \x03(\tR\x05kinds\x12\x14\n" +
+	"\x05agent\x18\x06 \x01(\tR\x05agent\"z\n" +
 	"\x05Event\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.meshfed.v1.EventTypeR\x04type\x12*\n" +
 	"\x06object\x18\x02 \x01(\v2\x12.meshfed.v1.ObjectR\x06object\x12\x1a\n" +
@@ -1362,11 +1415,12 @@ const file_meshfed_v1_service_proto_rawDesc = "" +
 	"\x10ListPeersRequest\"Q\n" +
 	"\x11ListPeersResponse\x12&\n" +
 	"\x05peers\x18\x01 \x03(\v2\x10.meshfed.v1.PeerR\x05peers\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"f\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\x83\x01\n" +
 	"\x0eAddPeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
-	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x11\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x1b\n" +
+	"\tlog_types\x18\x04 \x03(\rR\blogTypes\"\x11\n" +
 	"\x0fAddPeerResponse\"#\n" +
 	"\x11RemovePeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x14\n" +

@@ -26,7 +26,10 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ApplyObjects writes objects atomically (entry type 1).
+// ApplyObjects writes objects atomically (entry type 1). Users' writes use
+// it; older servers also wrote the control plane's own writes with it (the
+// system, deletes and status_only fields), which newer servers still apply
+// and write while any member lacks the entry types below.
 type ApplyObjects struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Objects []*v1.Object           `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
@@ -213,11 +216,15 @@ func (x *DeleteObject) GetAudit() *v1.AuditRecord {
 
 // Member records the addresses of one control-plane server (entry type 3).
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
-	Audit         *v1.AuditRecord        `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	GrpcAddress string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	Audit       *v1.AuditRecord        `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
+	// Log entry types this server applies beyond the original set (1-11).
+	// The leader writes such a type only when every member lists it. Empty:
+	// an older server that knows only the original set.
+	LogTypes      []uint32 `protobuf:"varint,5,rep,packed,name=log_types,json=logTypes,proto3" json:"log_types,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,6 +283,13 @@ func (x *Member) GetGrpcAddress() string {
 func (x *Member) GetAudit() *v1.AuditRecord {
 	if x != nil {
 		return x.Audit
+	}
+	return nil
+}
+
+func (x *Member) GetLogTypes() []uint32 {
+	if x != nil {
+		return x.LogTypes
 	}
 	return nil
 }
@@ -999,6 +1013,186 @@ func (x *TrimAudit) GetBeforeRevision() uint64 {
 	return 0
 }
 
+// UpdateStatus replaces the status of existing objects, keeping their spec
+// and metadata (entry type 13): agent state, cluster health, mesh status,
+// instance reports. Objects that no longer exist are skipped; the
+// resourceVersion does not move.
+type UpdateStatus struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Objects []*v1.Object           `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	// The leader's clock when it proposed the entry.
+	Now           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStatus) Reset() {
+	*x = UpdateStatus{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStatus) ProtoMessage() {}
+
+func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
+func (*UpdateStatus) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UpdateStatus) GetObjects() []*v1.Object {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetNow() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+// ApplyPlan writes one scheduler pass: assignments placed or changed and
+// assignments removed, atomically (entry type 14).
+type ApplyPlan struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Puts          []*v1.Assignment       `protobuf:"bytes,1,rep,name=puts,proto3" json:"puts,omitempty"`
+	Deletes       []*DeleteObject        `protobuf:"bytes,2,rep,name=deletes,proto3" json:"deletes,omitempty"`
+	Now           *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyPlan) Reset() {
+	*x = ApplyPlan{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyPlan) ProtoMessage() {}
+
+func (x *ApplyPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyPlan.ProtoReflect.Descriptor instead.
+func (*ApplyPlan) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ApplyPlan) GetPuts() []*v1.Assignment {
+	if x != nil {
+		return x.Puts
+	}
+	return nil
+}
+
+func (x *ApplyPlan) GetDeletes() []*DeleteObject {
+	if x != nil {
+		return x.Deletes
+	}
+	return nil
+}
+
+func (x *ApplyPlan) GetNow() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+// RegisterAgent records an agent's registration (entry type 15).
+type RegisterAgent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Agent         *v1.Agent              `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	Now           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=now,proto3" json:"now,omitempty"`
+	Audit         *v1.AuditRecord        `protobuf:"bytes,3,opt,name=audit,proto3" json:"audit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterAgent) Reset() {
+	*x = RegisterAgent{}
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterAgent) ProtoMessage() {}
+
+func (x *RegisterAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_raftlog_v1_raftlog_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterAgent.ProtoReflect.Descriptor instead.
+func (*RegisterAgent) Descriptor() ([]byte, []int) {
+	return file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RegisterAgent) GetAgent() *v1.Agent {
+	if x != nil {
+		return x.Agent
+	}
+	return nil
+}
+
+func (x *RegisterAgent) GetNow() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+func (x *RegisterAgent) GetAudit() *v1.AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
 var File_meshfed_raftlog_v1_raftlog_proto protoreflect.FileDescriptor
 
 const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
@@ -1019,12 +1213,13 @@ const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12)\n" +
 	"\x10resource_version\x18\x05 \x01(\x04R\x0fresourceVersion\x12,\n" +
 	"\x03now\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12-\n" +
-	"\x05audit\x18\a \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\x8d\x01\n" +
+	"\x05audit\x18\a \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\xaa\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12-\n" +
-	"\x05audit\x18\x04 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"M\n" +
+	"\x05audit\x18\x04 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\x12\x1b\n" +
+	"\tlog_types\x18\x05 \x03(\rR\blogTypes\"M\n" +
 	"\fRemoveMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
 	"\x05audit\x18\x02 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\x96\x01\n" +
@@ -1079,7 +1274,18 @@ const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\vAppendAudit\x121\n" +
 	"\arecords\x18\x01 \x03(\v2\x17.meshfed.v1.AuditRecordR\arecords\"4\n" +
 	"\tTrimAudit\x12'\n" +
-	"\x0fbefore_revision\x18\x01 \x01(\x04R\x0ebeforeRevisionB=Z;github.com/meshfed/meshfed/gen/meshfed/raftlog/v1;raftlogv1b\x06proto3"
+	"\x0fbefore_revision\x18\x01 \x01(\x04R\x0ebeforeRevision\"j\n" +
+	"\fUpdateStatus\x12,\n" +
+	"\aobjects\x18\x01 \x03(\v2\x12.meshfed.v1.ObjectR\aobjects\x12,\n" +
+	"\x03now\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\"\xa1\x01\n" +
+	"\tApplyPlan\x12*\n" +
+	"\x04puts\x18\x01 \x03(\v2\x16.meshfed.v1.AssignmentR\x04puts\x12:\n" +
+	"\adeletes\x18\x02 \x03(\v2 .meshfed.raftlog.v1.DeleteObjectR\adeletes\x12,\n" +
+	"\x03now\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\"\x95\x01\n" +
+	"\rRegisterAgent\x12'\n" +
+	"\x05agent\x18\x01 \x01(\v2\x11.meshfed.v1.AgentR\x05agent\x12,\n" +
+	"\x03now\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12-\n" +
+	"\x05audit\x18\x03 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05auditB=Z;github.com/meshfed/meshfed/gen/meshfed/raftlog/v1;raftlogv1b\x06proto3"
 
 var (
 	file_meshfed_raftlog_v1_raftlog_proto_rawDescOnce sync.Once
@@ -1093,7 +1299,7 @@ func file_meshfed_raftlog_v1_raftlog_proto_rawDescGZIP() []byte {
 	return file_meshfed_raftlog_v1_raftlog_proto_rawDescData
 }
 
-var file_meshfed_raftlog_v1_raftlog_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_meshfed_raftlog_v1_raftlog_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_meshfed_raftlog_v1_raftlog_proto_goTypes = []any{
 	(*ApplyObjects)(nil),          // 0: meshfed.raftlog.v1.ApplyObjects
 	(*DeleteObject)(nil),          // 1: meshfed.raftlog.v1.DeleteObject
@@ -1109,48 +1315,61 @@ var file_meshfed_raftlog_v1_raftlog_proto_goTypes = []any{
 	(*RevokeToken)(nil),           // 11: meshfed.raftlog.v1.RevokeToken
 	(*AppendAudit)(nil),           // 12: meshfed.raftlog.v1.AppendAudit
 	(*TrimAudit)(nil),             // 13: meshfed.raftlog.v1.TrimAudit
-	(*v1.Object)(nil),             // 14: meshfed.v1.Object
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*v1.AuditRecord)(nil),        // 16: meshfed.v1.AuditRecord
-	(*v1.StateScope)(nil),         // 17: meshfed.v1.StateScope
-	(*v1.StateOp)(nil),            // 18: meshfed.v1.StateOp
-	(*v1.Event)(nil),              // 19: meshfed.v1.Event
-	(*v1.Token)(nil),              // 20: meshfed.v1.Token
+	(*UpdateStatus)(nil),          // 14: meshfed.raftlog.v1.UpdateStatus
+	(*ApplyPlan)(nil),             // 15: meshfed.raftlog.v1.ApplyPlan
+	(*RegisterAgent)(nil),         // 16: meshfed.raftlog.v1.RegisterAgent
+	(*v1.Object)(nil),             // 17: meshfed.v1.Object
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*v1.AuditRecord)(nil),        // 19: meshfed.v1.AuditRecord
+	(*v1.StateScope)(nil),         // 20: meshfed.v1.StateScope
+	(*v1.StateOp)(nil),            // 21: meshfed.v1.StateOp
+	(*v1.Event)(nil),              // 22: meshfed.v1.Event
+	(*v1.Token)(nil),              // 23: meshfed.v1.Token
+	(*v1.Assignment)(nil),         // 24: meshfed.v1.Assignment
+	(*v1.Agent)(nil),              // 25: meshfed.v1.Agent
 }
 var file_meshfed_raftlog_v1_raftlog_proto_depIdxs = []int32{
-	14, // 0: meshfed.raftlog.v1.ApplyObjects.objects:type_name -> meshfed.v1.Object
-	15, // 1: meshfed.raftlog.v1.ApplyObjects.now:type_name -> google.protobuf.Timestamp
+	17, // 0: meshfed.raftlog.v1.ApplyObjects.objects:type_name -> meshfed.v1.Object
+	18, // 1: meshfed.raftlog.v1.ApplyObjects.now:type_name -> google.protobuf.Timestamp
 	1,  // 2: meshfed.raftlog.v1.ApplyObjects.deletes:type_name -> meshfed.raftlog.v1.DeleteObject
-	16, // 3: meshfed.raftlog.v1.ApplyObjects.audit:type_name -> meshfed.v1.AuditRecord
-	15, // 4: meshfed.raftlog.v1.DeleteObject.now:type_name -> google.protobuf.Timestamp
-	16, // 5: meshfed.raftlog.v1.DeleteObject.audit:type_name -> meshfed.v1.AuditRecord
-	16, // 6: meshfed.raftlog.v1.Member.audit:type_name -> meshfed.v1.AuditRecord
-	16, // 7: meshfed.raftlog.v1.RemoveMember.audit:type_name -> meshfed.v1.AuditRecord
-	17, // 8: meshfed.raftlog.v1.CommitState.scope:type_name -> meshfed.v1.StateScope
-	18, // 9: meshfed.raftlog.v1.CommitState.ops:type_name -> meshfed.v1.StateOp
-	16, // 10: meshfed.raftlog.v1.PutPackage.audit:type_name -> meshfed.v1.AuditRecord
-	17, // 11: meshfed.raftlog.v1.StateEntry.scope:type_name -> meshfed.v1.StateScope
-	14, // 12: meshfed.raftlog.v1.Snapshot.objects:type_name -> meshfed.v1.Object
+	19, // 3: meshfed.raftlog.v1.ApplyObjects.audit:type_name -> meshfed.v1.AuditRecord
+	18, // 4: meshfed.raftlog.v1.DeleteObject.now:type_name -> google.protobuf.Timestamp
+	19, // 5: meshfed.raftlog.v1.DeleteObject.audit:type_name -> meshfed.v1.AuditRecord
+	19, // 6: meshfed.raftlog.v1.Member.audit:type_name -> meshfed.v1.AuditRecord
+	19, // 7: meshfed.raftlog.v1.RemoveMember.audit:type_name -> meshfed.v1.AuditRecord
+	20, // 8: meshfed.raftlog.v1.CommitState.scope:type_name -> meshfed.v1.StateScope
+	21, // 9: meshfed.raftlog.v1.CommitState.ops:type_name -> meshfed.v1.StateOp
+	19, // 10: meshfed.raftlog.v1.PutPackage.audit:type_name -> meshfed.v1.AuditRecord
+	20, // 11: meshfed.raftlog.v1.StateEntry.scope:type_name -> meshfed.v1.StateScope
+	17, // 12: meshfed.raftlog.v1.Snapshot.objects:type_name -> meshfed.v1.Object
 	2,  // 13: meshfed.raftlog.v1.Snapshot.members:type_name -> meshfed.raftlog.v1.Member
-	19, // 14: meshfed.raftlog.v1.Snapshot.events:type_name -> meshfed.v1.Event
+	22, // 14: meshfed.raftlog.v1.Snapshot.events:type_name -> meshfed.v1.Event
 	6,  // 15: meshfed.raftlog.v1.Snapshot.state:type_name -> meshfed.raftlog.v1.StateEntry
 	5,  // 16: meshfed.raftlog.v1.Snapshot.packages:type_name -> meshfed.raftlog.v1.PutPackage
 	8,  // 17: meshfed.raftlog.v1.Snapshot.signing_keys:type_name -> meshfed.raftlog.v1.SigningKey
-	20, // 18: meshfed.raftlog.v1.Snapshot.tokens:type_name -> meshfed.v1.Token
-	16, // 19: meshfed.raftlog.v1.Snapshot.audit:type_name -> meshfed.v1.AuditRecord
-	15, // 20: meshfed.raftlog.v1.SigningKey.created:type_name -> google.protobuf.Timestamp
+	23, // 18: meshfed.raftlog.v1.Snapshot.tokens:type_name -> meshfed.v1.Token
+	19, // 19: meshfed.raftlog.v1.Snapshot.audit:type_name -> meshfed.v1.AuditRecord
+	18, // 20: meshfed.raftlog.v1.SigningKey.created:type_name -> google.protobuf.Timestamp
 	8,  // 21: meshfed.raftlog.v1.InitAuth.key:type_name -> meshfed.raftlog.v1.SigningKey
-	20, // 22: meshfed.raftlog.v1.InitAuth.bootstrap:type_name -> meshfed.v1.Token
-	20, // 23: meshfed.raftlog.v1.PutToken.token:type_name -> meshfed.v1.Token
-	16, // 24: meshfed.raftlog.v1.PutToken.audit:type_name -> meshfed.v1.AuditRecord
-	15, // 25: meshfed.raftlog.v1.RevokeToken.now:type_name -> google.protobuf.Timestamp
-	16, // 26: meshfed.raftlog.v1.RevokeToken.audit:type_name -> meshfed.v1.AuditRecord
-	16, // 27: meshfed.raftlog.v1.AppendAudit.records:type_name -> meshfed.v1.AuditRecord
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	23, // 22: meshfed.raftlog.v1.InitAuth.bootstrap:type_name -> meshfed.v1.Token
+	23, // 23: meshfed.raftlog.v1.PutToken.token:type_name -> meshfed.v1.Token
+	19, // 24: meshfed.raftlog.v1.PutToken.audit:type_name -> meshfed.v1.AuditRecord
+	18, // 25: meshfed.raftlog.v1.RevokeToken.now:type_name -> google.protobuf.Timestamp
+	19, // 26: meshfed.raftlog.v1.RevokeToken.audit:type_name -> meshfed.v1.AuditRecord
+	19, // 27: meshfed.raftlog.v1.AppendAudit.records:type_name -> meshfed.v1.AuditRecord
+	17, // 28: meshfed.raftlog.v1.UpdateStatus.objects:type_name -> meshfed.v1.Object
+	18, // 29: meshfed.raftlog.v1.UpdateStatus.now:type_name -> google.protobuf.Timestamp
+	24, // 30: meshfed.raftlog.v1.ApplyPlan.puts:type_name -> meshfed.v1.Assignment
+	1,  // 31: meshfed.raftlog.v1.ApplyPlan.deletes:type_name -> meshfed.raftlog.v1.DeleteObject
+	18, // 32: meshfed.raftlog.v1.ApplyPlan.now:type_name -> google.protobuf.Timestamp
+	25, // 33: meshfed.raftlog.v1.RegisterAgent.agent:type_name -> meshfed.v1.Agent
+	18, // 34: meshfed.raftlog.v1.RegisterAgent.now:type_name -> google.protobuf.Timestamp
+	19, // 35: meshfed.raftlog.v1.RegisterAgent.audit:type_name -> meshfed.v1.AuditRecord
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_raftlog_v1_raftlog_proto_init() }
@@ -1164,7 +1383,7 @@ func file_meshfed_raftlog_v1_raftlog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_raftlog_v1_raftlog_proto_rawDesc), len(file_meshfed_raftlog_v1_raftlog_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
