@@ -63,7 +63,7 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 	}
 	e.srv.heartbeats.beat(req.GetName(), true, "")
 	audit := e.srv.auditEntry(ctx, meshfedv1.AgentService_Register_FullMethodName, policies.ActionAgentCall, targetOf(objects.Wrap(a)))
-	_, err := e.srv.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{objects.Wrap(a)}, Now: timestamppb.Now(), System: true, Audit: audit})
+	_, err := e.srv.applySystem(ctx, RegisterAgentType, &raftlogv1.RegisterAgent{Agent: a, Now: timestamppb.Now(), Audit: audit})
 	e.srv.logWrite(audit, err)
 	if err != nil {
 		return nil, toStatus(err)
@@ -123,7 +123,7 @@ func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportS
 	if len(updates) == 0 {
 		return resp, nil
 	}
-	if _, err := e.srv.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: updates, Now: timestamppb.Now(), System: true, StatusOnly: true}); err != nil {
+	if _, err := e.srv.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: updates, Now: timestamppb.Now()}); err != nil {
 		return nil, toStatus(err)
 	}
 	return resp, nil

@@ -492,20 +492,13 @@ func (s *Server) auditRecord(c *caller, method string, action policies.Action, t
 	}
 }
 
-// setAuditResult fills a record's outcome from the error a request ended with.
+// setAuditResult fills a record's outcome from the error a request ended
+// with, as the caller sees it.
 func setAuditResult(r *meshfedv1.AuditRecord, err error) {
 	if err == nil {
-		r.Result, r.Code, r.Message = "ok", "", ""
+		setOutcome(r, codes.OK, "", false)
 		return
 	}
 	st, _ := status.FromError(toStatus(err))
-	r.Result = "error"
-	if st.Code() == codes.PermissionDenied || st.Code() == codes.Unauthenticated || errors.Is(err, policies.ErrFailedPrecondition) {
-		r.Result = "denied" // refused by a role or a policy rule
-	}
-	r.Code = st.Code().String()
-	r.Message = st.Message()
-	if len(r.Message) > 1024 {
-		r.Message = r.Message[:1024] + "…"
-	}
+	setOutcome(r, st.Code(), st.Message(), errors.Is(err, policies.ErrFailedPrecondition))
 }

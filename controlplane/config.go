@@ -93,6 +93,10 @@ type Config struct {
 	// AuditRetention bounds the audit records kept in the state. The
 	// leader's value applies: it trims the log for every server. Zero: 100,000.
 	AuditRetention int
+	// legacyLogTypes makes the server behave as one from before the log
+	// types UpdateStatus, ApplyPlan and RegisterAgent: it neither
+	// advertises nor applies them. For mixed-version tests; false in use.
+	legacyLogTypes bool
 	// ReadyMaxContact is how long a follower may go without hearing from
 	// the leader and still answer /readyz with 200. Zero: 5s.
 	ReadyMaxContact time.Duration

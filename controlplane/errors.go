@@ -5,9 +5,6 @@ import (
 	"errors"
 
 	"github.com/hashicorp/raft"
-	"github.com/meshfed/meshfed/controlplane/state"
-	"github.com/meshfed/meshfed/objects"
-	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -32,21 +29,10 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if c := writeOutcome(err); c != codes.Internal {
+		return status.Error(c, err.Error())
+	}
 	switch {
-	case errors.Is(err, policies.ErrPermissionDenied):
-		return status.Error(codes.PermissionDenied, err.Error())
-	case errors.Is(err, policies.ErrFailedPrecondition):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, objects.ErrInvalid), errors.Is(err, state.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, state.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, state.ErrConflict):
-		return status.Error(codes.Aborted, err.Error())
-	case errors.Is(err, state.ErrFailedPrecondition):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, state.ErrCompacted):
-		return status.Error(codes.OutOfRange, err.Error())
 	case errors.Is(err, ErrOutcomeUnknown):
 		return status.Error(codes.Unknown, err.Error())
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrRaftShutdown),

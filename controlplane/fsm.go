@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	"github.com/meshfed/meshfed/controlplane/state"
@@ -24,6 +25,12 @@ var snapshotMagic = []byte("MESHFED-SNAPSHOT-V1\n")
 type FSM struct {
 	cfg    state.Config
 	logger *slog.Logger
+	// legacy makes the FSM refuse the log types newer than the original
+	// set, as a server from before them does (mixed-version tests). Set
+	// before the FSM is used; false: every type this build knows.
+	legacy bool
+	// applied counts the entries applied, by type byte.
+	applied [256]atomic.Uint64
 
 	// mu guards store.
 	mu    sync.RWMutex
@@ -66,35 +73,9 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		return &applyResponse{err: errors.New("empty log entry")}
 	}
 	t, body := MessageType(l.Data[0]), l.Data[1:]
-	switch t {
-	case ApplyObjectsType:
-		return f.applyObjects(st, body, l.Index)
-	case DeleteObjectType:
-		return f.applyDelete(st, body, l.Index)
-	case UpsertMemberType:
-		return f.applyUpsertMember(st, body, l.Index)
-	case RemoveMemberType:
-		return f.applyRemoveMember(st, body, l.Index)
-	case CommitStateType:
-		return f.applyCommitState(st, body, l.Index)
-	case PutPackageType:
-		return f.applyPutPackage(st, body, l.Index)
-	case InitAuthType:
-		return f.applyInitAuth(st, body, l.Index)
-	case PutTokenType:
-		return f.applyPutToken(st, body, l.Index)
-	case RevokeTokenType:
-		return f.applyRevokeToken(st, body, l.Index)
-	case AppendAuditType:
-		return f.applyAppendAudit(st, body, l.Index)
-	case TrimAuditType:
-		var req raftlogv1.TrimAudit
-		if err := proto.Unmarshal(body, &req); err != nil {
-			st.Touch(l.Index)
-			return &applyResponse{err: fmt.Errorf("decode TrimAudit: %w", err)}
-		}
-		st.TrimAudit(l.Index, req.GetBeforeRevision())
-		return &applyResponse{}
+	f.applied[t].Add(1)
+	if knownLogType(t, f.legacy) {
+		return f.applyKnown(st, t, body, l.Index)
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		f.logger.Warn("skipping unknown log entry type", "type", uint8(t), "index", l.Index)
@@ -104,11 +85,58 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	panic(fmt.Sprintf("raft log entry %d has unknown type %d: this server is older than the one that wrote it; upgrade it", l.Index, uint8(t)))
 }
 
+// Applied returns how many entries of type t this FSM applied.
+func (f *FSM) Applied(t MessageType) uint64 { return f.applied[t].Load() }
+
+// applyKnown applies an entry of a type this server knows.
+func (f *FSM) applyKnown(st *state.Store, t MessageType, body []byte, index uint64) interface{} {
+	switch t {
+	case UpdateStatusType:
+		return f.applyUpdateStatus(st, body, index)
+	case ApplyPlanType:
+		return f.applyPlan(st, body, index)
+	case RegisterAgentType:
+		return f.applyRegisterAgent(st, body, index)
+	case ApplyObjectsType:
+		return f.applyObjects(st, body, index)
+	case DeleteObjectType:
+		return f.applyDelete(st, body, index)
+	case UpsertMemberType:
+		return f.applyUpsertMember(st, body, index)
+	case RemoveMemberType:
+		return f.applyRemoveMember(st, body, index)
+	case CommitStateType:
+		return f.applyCommitState(st, body, index)
+	case PutPackageType:
+		return f.applyPutPackage(st, body, index)
+	case InitAuthType:
+		return f.applyInitAuth(st, body, index)
+	case PutTokenType:
+		return f.applyPutToken(st, body, index)
+	case RevokeTokenType:
+		return f.applyRevokeToken(st, body, index)
+	case AppendAuditType:
+		return f.applyAppendAudit(st, body, index)
+	case TrimAuditType:
+		var req raftlogv1.TrimAudit
+		if err := proto.Unmarshal(body, &req); err != nil {
+			st.Touch(index)
+			return &applyResponse{err: fmt.Errorf("decode TrimAudit: %w", err)}
+		}
+		st.TrimAudit(index, req.GetBeforeRevision())
+		return &applyResponse{}
+	}
+	panic(fmt.Sprintf("raft log entry %d: known type %s has no apply function", index, t))
+}
+
 func (f *FSM) applyObjects(st *state.Store, body []byte, index uint64) interface{} {
 	var req raftlogv1.ApplyObjects
 	if err := proto.Unmarshal(body, &req); err != nil {
 		st.Touch(index)
 		return &applyResponse{err: fmt.Errorf("decode ApplyObjects: %w", err)}
+	}
+	if isLegacySystem(&req) {
+		return f.applyLegacySystem(st, &req, index)
 	}
 	res, err := st.Apply(index, &req, false)
 	if err != nil {
@@ -229,7 +257,7 @@ func recordAudit(st *state.Store, index uint64, rec *meshfedv1.AuditRecord, err 
 		return
 	}
 	rec = proto.CloneOf(rec)
-	setAuditResult(rec, err)
+	fillOutcome(rec, err)
 	st.AppendAudit(index, rec)
 }
 

@@ -82,9 +82,11 @@ func (e *operatorEndpoint) AddPeer(ctx context.Context, req *meshfedv1.AddPeerRe
 		}
 		e.srv.logger.Info("added raft voter", "id", req.GetId(), "raft_address", req.GetRaftAddress())
 	}
-	if m := e.srv.fsm.State().Member(req.GetId()); m == nil || m.GetGrpcAddress() != req.GetGrpcAddress() || m.GetRaftAddress() != req.GetRaftAddress() {
-		audit := e.srv.auditEntry(ctx, meshfedv1.OperatorService_AddPeer_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Peer", Name: req.GetId()})
-		_, err := e.srv.raftApply(ctx, UpsertMemberType, &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress(), Audit: audit})
+	want := &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress(), LogTypes: req.GetLogTypes()}
+	if !sameMember(e.srv.fsm.State().Member(req.GetId()), want) {
+		want.Audit = e.srv.auditEntry(ctx, meshfedv1.OperatorService_AddPeer_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Peer", Name: req.GetId()})
+		audit := want.Audit
+		_, err := e.srv.raftApply(ctx, UpsertMemberType, want)
 		e.srv.logWrite(audit, err)
 		if err != nil {
 			return nil, toStatus(err)

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -36,6 +37,16 @@ const (
 	AppendAuditType MessageType = 10
 	// TrimAuditType carries raftlogv1.TrimAudit.
 	TrimAuditType MessageType = 11
+	// 12 is BatchType (group commit).
+
+	// UpdateStatusType carries raftlogv1.UpdateStatus.
+	UpdateStatusType MessageType = 13
+	// ApplyPlanType carries raftlogv1.ApplyPlan.
+	ApplyPlanType MessageType = 14
+	// RegisterAgentType carries raftlogv1.RegisterAgent.
+	RegisterAgentType MessageType = 15
+	// 16-19 are reserved for more of the control plane's own writes,
+	// 20-23 for function state.
 
 	// IgnoreUnknownTypeFlag marks entries an older server may skip.
 	IgnoreUnknownTypeFlag MessageType = 128
@@ -65,8 +76,42 @@ func (t MessageType) String() string {
 		return "AppendAudit"
 	case TrimAuditType:
 		return "TrimAudit"
+	case UpdateStatusType:
+		return "UpdateStatus"
+	case ApplyPlanType:
+		return "ApplyPlan"
+	case RegisterAgentType:
+		return "RegisterAgent"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
+}
+
+// newLogTypes are the types this server applies beyond the original set
+// (1-11), which the first servers knew. A server advertises them in its
+// member record; the leader writes one only when every member of the Raft
+// configuration advertises it, and otherwise writes the original form of
+// the same change (see legacyEntry), so servers are upgraded one at a time.
+var newLogTypes = []MessageType{UpdateStatusType, ApplyPlanType, RegisterAgentType}
+
+// advertisedLogTypes is what a member record lists: newLogTypes, or none
+// for a server that behaves as one older than them.
+func advertisedLogTypes(legacy bool) []uint32 {
+	if legacy {
+		return nil
+	}
+	out := make([]uint32, len(newLogTypes))
+	for i, t := range newLogTypes {
+		out[i] = uint32(t)
+	}
+	return out
+}
+
+// knownLogType reports whether a server applies entries of type t.
+func knownLogType(t MessageType, legacy bool) bool {
+	if t >= ApplyObjectsType && t <= TrimAuditType {
+		return true
+	}
+	return !legacy && slices.Contains(newLogTypes, t)
 }
 
 // encodeEntry builds a log entry: the type byte, then the body.

@@ -75,7 +75,7 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 		agents = append(agents, federation.Agent{Name: name, Cluster: a.GetSpec().GetCluster(), Capacity: int(a.GetSpec().GetCapacity()), Ready: ready})
 	}
 	if len(agentUpdates) > 0 {
-		if _, err := s.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: agentUpdates, Now: timestamppb.New(now), System: true, StatusOnly: true}); err != nil {
+		if _, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: agentUpdates, Now: timestamppb.New(now)}); err != nil {
 			return err
 		}
 	}
@@ -116,15 +116,12 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 			return policies.AdmitPlacement(m, fn, run, in, out, pview)
 		}})
 	if !plan.Empty() {
-		entry := &raftlogv1.ApplyObjects{Now: timestamppb.New(now), System: true}
-		for _, a := range plan.Puts {
-			entry.Objects = append(entry.Objects, objects.Wrap(a))
-		}
+		entry := &raftlogv1.ApplyPlan{Now: timestamppb.New(now), Puts: plan.Puts}
 		for _, a := range plan.Deletes {
 			md := a.GetMetadata()
 			entry.Deletes = append(entry.Deletes, &raftlogv1.DeleteObject{Kind: "Assignment", Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
 		}
-		if _, err := s.raftApply(ctx, ApplyObjectsType, entry); err != nil {
+		if _, err := s.applySystem(ctx, ApplyPlanType, entry); err != nil {
 			return err
 		}
 		s.logger.Info("scheduled", "puts", len(plan.Puts), "deletes", len(plan.Deletes))
@@ -147,7 +144,7 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 		}
 	}
 	if len(statusUpdates) > 0 {
-		if _, err := s.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: statusUpdates, Now: timestamppb.New(now), System: true, StatusOnly: true}); err != nil {
+		if _, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: statusUpdates, Now: timestamppb.New(now)}); err != nil {
 			return err
 		}
 	}
@@ -206,7 +203,7 @@ func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, agent
 		views[name] = v
 	}
 	if len(updates) > 0 {
-		if _, err := s.raftApply(ctx, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: updates, Now: timestamppb.New(now), System: true, StatusOnly: true}); err != nil {
+		if _, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: updates, Now: timestamppb.New(now)}); err != nil {
 			return nil, err
 		}
 	}

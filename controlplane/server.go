@@ -18,7 +18,6 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/meshfed/meshfed/controlplane/state"
-	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
@@ -102,6 +101,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs, Admit: admitObject}, s.logger)
+	s.fsm.legacy = cfg.legacyLogTypes
 	if err := s.openListeners(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -241,7 +241,8 @@ func (s *Server) newRaftTransport() (*raft.NetworkTransport, error) {
 // join asks the servers in Config.Join to add this node, until one does.
 func (s *Server) join() {
 	defer s.wg.Done()
-	req := &meshfedv1.AddPeerRequest{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()}
+	m := s.selfMember()
+	req := &meshfedv1.AddPeerRequest{Id: m.GetId(), RaftAddress: m.GetRaftAddress(), GrpcAddress: m.GetGrpcAddress(), LogTypes: m.GetLogTypes()}
 	for attempt := 0; ; attempt++ {
 		for _, addr := range s.cfg.Join {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -273,11 +274,11 @@ func (s *Server) registerSelf() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if m := s.fsm.State().Member(s.cfg.NodeID); m == nil || m.GetGrpcAddress() != s.GRPCAdvertiseAddr() || m.GetRaftAddress() != string(s.transport.LocalAddr()) {
+		if m := s.selfMember(); !sameMember(s.fsm.State().Member(s.cfg.NodeID), m) {
 			if s.inConfiguration() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_, err := (&operatorEndpoint{srv: s}).AddPeer(ctx, &meshfedv1.AddPeerRequest{
-					Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()})
+					Id: m.GetId(), RaftAddress: m.GetRaftAddress(), GrpcAddress: m.GetGrpcAddress(), LogTypes: m.GetLogTypes()})
 				cancel()
 				if err != nil {
 					s.logger.Debug("register member record", "err", err)
@@ -346,8 +347,7 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	m := &raftlogv1.Member{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()}
-	if cur := s.fsm.State().Member(s.cfg.NodeID); cur == nil || cur.GetGrpcAddress() != m.GetGrpcAddress() || cur.GetRaftAddress() != m.GetRaftAddress() {
+	if m := s.selfMember(); !sameMember(s.fsm.State().Member(s.cfg.NodeID), m) {
 		if _, err := s.raftApply(context.Background(), UpsertMemberType, m); err != nil {
 			s.logger.Warn("record leader member", "err", err)
 		}

@@ -72,7 +72,10 @@ func TestApplyPreconditionsAndSystemKinds(t *testing.T) {
 	if _, err := s.Apply(11, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{agent}}, false); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("user write of a system kind: %v", err)
 	}
-	if _, err := s.Apply(11, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{agent}, System: true}, false); err != nil {
+	if _, err := s.Apply(11, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{agent}, System: true}, false); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("user apply flagged as a system write: %v", err)
+	}
+	if err := s.RegisterAgent(11, &raftlogv1.RegisterAgent{Agent: agent.GetAgent()}); err != nil {
 		t.Fatalf("system write: %v", err)
 	}
 	dup := []*meshfedv1.Object{mesh("t", "n", "x"), mesh("t", "n", "x")}
@@ -91,7 +94,7 @@ func TestUserWritesKeepStatus(t *testing.T) {
 	}
 	sys := mesh("t", "n", "m")
 	sys.GetFunctionMesh().Status = &meshfedv1.FunctionMeshStatus{ObservedGeneration: 1}
-	if _, err := s.Apply(2, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{sys}, System: true}, false); err != nil {
+	if err := s.UpdateStatus(2, &raftlogv1.UpdateStatus{Objects: []*meshfedv1.Object{sys}}); err != nil {
 		t.Fatal(err)
 	}
 	upd := mesh("t", "n", "m")

@@ -9,6 +9,7 @@ import (
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Result of one object in an apply.
@@ -26,14 +27,30 @@ type ApplyResult struct {
 	Results  []string
 }
 
-// Apply writes every object of req at revision index, or none of them.
-// With dryRun it computes the result without changing the store.
+// writeMode says whose write an object put is, which decides what happens
+// to its status and resourceVersion.
+type writeMode int
+
+const (
+	// userWrite: users never write status; the stored one is kept.
+	userWrite writeMode = iota
+	// systemWrite: the control plane's own write; a status given replaces
+	// the stored one, none keeps it.
+	systemWrite
+	// statusWrite: only the status changes and resourceVersion stays.
+	statusWrite
+)
+
+// Apply writes every object of a user's req at revision index, or none of
+// them. With dryRun it computes the result without changing the store. The
+// control plane's own writes are UpdateStatus, ApplyPlan and RegisterAgent.
 func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*ApplyResult, error) {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
+	if req.GetSystem() || req.GetStatusOnly() || len(req.GetDeletes()) > 0 {
+		return nil, fmt.Errorf("system, status_only and deletes belong to the control plane's own writes, not a user's apply: %w", ErrInvalid)
+	}
+	w := s.newWriter(index, req.GetNow())
+	defer w.txn.Abort()
 	res := &ApplyResult{Revision: index}
-	var evs []*meshfedv1.Event
-	seen := make(map[string]bool, len(req.GetObjects()))
 	// prior holds what each written key stored before this write (nil when
 	// new): admission judges growth against it.
 	prior := make(map[string]*meshfedv1.Object, len(req.GetObjects()))
@@ -42,103 +59,120 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		if k == nil {
 			return nil, fmt.Errorf("object %d: empty object: %w", i+1, ErrInvalid)
 		}
-		if k.System && !req.GetSystem() {
+		if k.System {
 			return nil, fmt.Errorf("object %d: kind %s is written by the control plane only: %w", i+1, k.Name, ErrInvalid)
 		}
-		key := objects.KeyOf(in)
-		if seen[key] {
-			return nil, fmt.Errorf("object %d: %s %s appears twice in one apply: %w", i+1, k.Name, objects.DisplayName(in), ErrInvalid)
-		}
-		seen[key] = true
-		raw, err := txn.First(tableObjects, "id", key)
+		old, err := w.read(i+1, k, in)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", key, err)
+			return nil, err
 		}
-		var old *meshfedv1.Object
-		if raw != nil {
-			old = raw.(*entry).Obj
+		prior[objects.KeyOf(in)] = old
+		if err := checkVersion(k, in, old); err != nil {
+			return nil, err
 		}
-		prior[key] = old
-		if req.GetStatusOnly() {
-			if !req.GetSystem() {
-				return nil, fmt.Errorf("object %d: status-only writes are system writes: %w", i+1, ErrInvalid)
-			}
-			if old == nil {
-				continue
-			}
-			in = withStatusOf(old, in)
-		}
-		want := objects.Meta(in).GetResourceVersion()
-		if want != 0 {
-			switch {
-			case old == nil:
-				return nil, fmt.Errorf("%s %s: expected resourceVersion %d but the object does not exist: %w", k.Name, objects.DisplayName(in), want, ErrConflict)
-			case objects.Meta(old).GetResourceVersion() != want:
-				return nil, fmt.Errorf("%s %s: expected resourceVersion %d but it is %d: %w", k.Name, objects.DisplayName(in), want, objects.Meta(old).GetResourceVersion(), ErrConflict)
-			}
-		}
-		if s.cfg.CheckRefs != nil && !req.GetSystem() {
-			if err := s.cfg.CheckRefs(in, txnLookup{txn}); err != nil {
+		if s.cfg.CheckRefs != nil {
+			if err := s.cfg.CheckRefs(in, txnLookup{w.txn}); err != nil {
 				if fe := objects.AsFieldErrors(err); len(fe) > 0 {
 					err = fe.In("", i+1) // "doc N: field.path: reason", N counting from 1
 				}
 				return nil, invalid{err}
 			}
 		}
-		obj, result := merge(old, in, index, req, k)
+		obj, result, err := w.put(old, in, k, userWrite)
+		if err != nil {
+			return nil, err
+		}
 		res.Objects = append(res.Objects, obj)
 		res.Results = append(res.Results, result)
-		if result == ResultUnchanged {
-			continue
-		}
-		if err := txn.Insert(tableObjects, &entry{Key: key, Obj: obj}); err != nil {
-			return nil, fmt.Errorf("write %s: %w", key, err)
-		}
-		evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: index})
 	}
-	if s.cfg.Admit != nil && !req.GetSystem() {
-		view := admitView{txnView{txn}, prior}
+	if s.cfg.Admit != nil {
+		view := admitView{txnView{w.txn}, prior}
 		for i, o := range res.Objects {
 			if err := s.cfg.Admit(o, view); err != nil {
 				return nil, docError{doc: i + 1, err: err}
 			}
 		}
 	}
-	for i, d := range req.GetDeletes() {
-		if !req.GetSystem() {
-			return nil, fmt.Errorf("deletes[%d]: only system writes delete within an apply: %w", i, ErrInvalid)
-		}
-		key := objects.Key(d.GetKind(), d.GetTenant(), d.GetNamespace(), d.GetName())
-		raw, err := txn.First(tableObjects, "id", key)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", key, err)
-		}
-		if raw == nil {
-			continue
-		}
-		old := raw.(*entry).Obj
-		if rv := d.GetResourceVersion(); rv != 0 && objects.Meta(old).GetResourceVersion() != rv {
-			return nil, fmt.Errorf("deletes[%d]: %s changed: %w", i, key, ErrConflict)
-		}
-		if _, err := txn.DeleteAll(tableObjects, "id", key); err != nil {
-			return nil, fmt.Errorf("delete %s: %w", key, err)
-		}
-		evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index})
+	if !dryRun {
+		w.commit()
 	}
-	if dryRun {
-		return res, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	txn.Commit()
-	s.commitLocked(index, evs)
 	return res, nil
+}
+
+// writer is one write transaction of objects and the events it makes.
+type writer struct {
+	s     *Store
+	txn   *memdb.Txn
+	index uint64
+	now   *timestamppb.Timestamp
+	evs   []*meshfedv1.Event
+	// seen holds the keys written so far: one write names a key once.
+	seen map[string]bool
+}
+
+func (s *Store) newWriter(index uint64, now *timestamppb.Timestamp) *writer {
+	return &writer{s: s, txn: s.db.Txn(true), index: index, now: now, seen: map[string]bool{}}
+}
+
+// read returns what object doc n's key stores (nil when new), refusing a
+// key written twice in one write.
+func (w *writer) read(n int, k *objects.Kind, in *meshfedv1.Object) (*meshfedv1.Object, error) {
+	key := objects.KeyOf(in)
+	if w.seen[key] {
+		return nil, fmt.Errorf("object %d: %s %s appears twice in one apply: %w", n, k.Name, objects.DisplayName(in), ErrInvalid)
+	}
+	w.seen[key] = true
+	raw, err := w.txn.First(tableObjects, "id", key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	return raw.(*entry).Obj, nil
+}
+
+// checkVersion enforces the resourceVersion precondition in carries.
+func checkVersion(k *objects.Kind, in, old *meshfedv1.Object) error {
+	want := objects.Meta(in).GetResourceVersion()
+	switch {
+	case want == 0:
+		return nil
+	case old == nil:
+		return fmt.Errorf("%s %s: expected resourceVersion %d but the object does not exist: %w", k.Name, objects.DisplayName(in), want, ErrConflict)
+	case objects.Meta(old).GetResourceVersion() != want:
+		return fmt.Errorf("%s %s: expected resourceVersion %d but it is %d: %w", k.Name, objects.DisplayName(in), want, objects.Meta(old).GetResourceVersion(), ErrConflict)
+	}
+	return nil
+}
+
+// put merges in over old and stages the result, with its event unless
+// nothing changed.
+func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode) (*meshfedv1.Object, string, error) {
+	obj, result := merge(old, in, w.index, w.now, mode, k)
+	if result == ResultUnchanged {
+		return obj, result, nil
+	}
+	key := objects.KeyOf(obj)
+	if err := w.txn.Insert(tableObjects, &entry{Key: key, Obj: obj}); err != nil {
+		return nil, "", fmt.Errorf("write %s: %w", key, err)
+	}
+	w.evs = append(w.evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: w.index})
+	return obj, result, nil
+}
+
+// commit makes the staged write visible and wakes watchers.
+func (w *writer) commit() {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	w.txn.Commit()
+	w.s.commitLocked(w.index, w.evs)
 }
 
 // merge builds the object to store from the stored one (nil when new) and
 // the one written. Server-written metadata is kept or set; user writes keep
 // the stored status.
-func merge(old, in *meshfedv1.Object, index uint64, req *raftlogv1.ApplyObjects, k *objects.Kind) (*meshfedv1.Object, string) {
+func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, mode writeMode, k *objects.Kind) (*meshfedv1.Object, string) {
 	obj := proto.Clone(in).(*meshfedv1.Object)
 	md := objects.Meta(obj)
 	msg := objects.Unwrap(obj).ProtoReflect()
@@ -146,15 +180,15 @@ func merge(old, in *meshfedv1.Object, index uint64, req *raftlogv1.ApplyObjects,
 	setString(msg, "kind", k.Name)
 	if old == nil {
 		md.ResourceVersion, md.CreateRevision, md.Generation = index, index, 1
-		md.CreateTime, md.UpdateTime = tsOrNil(req.GetNow()), tsOrNil(req.GetNow())
-		if !req.GetSystem() {
+		md.CreateTime, md.UpdateTime = tsOrNil(now), tsOrNil(now)
+		if mode == userWrite {
 			clearField(msg, "status")
 		}
 		return obj, ResultCreated
 	}
 	omd := objects.Meta(old)
 	oldMsg := objects.Unwrap(old).ProtoReflect()
-	if !req.GetSystem() || !msg.Has(msg.Descriptor().Fields().ByName("status")) {
+	if mode == userWrite || !msg.Has(msg.Descriptor().Fields().ByName("status")) {
 		// Users never write status; system writes without one keep it.
 		copyField(msg, oldMsg, "status")
 	}
@@ -167,14 +201,14 @@ func merge(old, in *meshfedv1.Object, index uint64, req *raftlogv1.ApplyObjects,
 	if specChanged {
 		md.Generation++
 	}
-	if req.GetStatusOnly() {
+	if mode == statusWrite {
 		// Status reports do not move resourceVersion: it versions what
 		// users write, so their compare-and-swap never races the
 		// control plane's own bookkeeping. Watchers still get the event.
 		md.ResourceVersion, md.UpdateTime = omd.GetResourceVersion(), tsOrNil(omd.GetUpdateTime())
 		return obj, ResultConfigured
 	}
-	md.ResourceVersion, md.UpdateTime = index, tsOrNil(req.GetNow())
+	md.ResourceVersion, md.UpdateTime = index, tsOrNil(now)
 	return obj, ResultConfigured
 }
 
