@@ -1,0 +1,94 @@
+package controlplane
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// newTypeEntries counts the entries of the new system types a server applied.
+func newTypeEntries(s *Server) uint64 {
+	var n uint64
+	for _, t := range newLogTypes {
+		n += s.fsm.Applied(t)
+	}
+	return n
+}
+
+// In a group where one server predates UpdateStatus, ApplyPlan and
+// RegisterAgent, the leader writes the control plane's own changes in the
+// original ApplyObjects form, which every server applies; once that server
+// leaves the group the leader writes the new types.
+func TestMixedVersionsWriteLegacyEntriesUntilEveryMemberUpgrades(t *testing.T) {
+	servers := TestCluster(t, 3, func(c *Config) { c.legacyLogTypes = c.NodeID == "s3" })
+	old := servers[2]
+	objc, opc := TestClient(t, servers[0].GRPCAddr())
+	mustApply(t, objc, clusterObj("a"))
+	conn, err := grpc.NewClient(servers[0].GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	agents := meshfedv1.NewAgentServiceClient(conn)
+	ctx := testCtx(t)
+
+	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	// The registration and the cluster health it causes reach the old
+	// server too, written in the original form.
+	WaitFor(t, 10*time.Second, func() error {
+		for _, s := range servers {
+			o, _, err := s.State().Get("Cluster", "", "", "a")
+			if err != nil {
+				return err
+			}
+			if got := o.GetCluster().GetStatus().GetReadyAgents(); got != 1 {
+				return fmt.Errorf("%s: cluster a has %d ready agents, want 1", s.NodeID(), got)
+			}
+			if _, _, err := s.State().Get("Agent", "", "", "ag1"); err != nil {
+				return fmt.Errorf("%s: agent ag1: %w", s.NodeID(), err)
+			}
+		}
+		return nil
+	})
+	for _, s := range servers {
+		if n := newTypeEntries(s); n != 0 {
+			t.Fatalf("%s applied %d new-type entries while %s does not know them", s.NodeID(), n, old.NodeID())
+		}
+	}
+
+	// The old server leaves; the leader now writes the new types.
+	if _, err := opc.RemovePeer(ctx, &meshfedv1.RemovePeerRequest{Id: old.NodeID()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	rest := servers[:2]
+	leader := WaitForLeader(t, rest...)
+	WaitFor(t, 10*time.Second, func() error {
+		if !leader.membersApply(RegisterAgentType) {
+			return fmt.Errorf("leader %s still sees a member without the new types", leader.NodeID())
+		}
+		return nil
+	})
+	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "ag2", Cluster: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 10*time.Second, func() error {
+		for _, s := range rest {
+			if n := s.fsm.Applied(RegisterAgentType); n != 1 {
+				return fmt.Errorf("%s applied %d RegisterAgent entries, want 1", s.NodeID(), n)
+			}
+			if n := s.fsm.Applied(UpdateStatusType); n == 0 {
+				return fmt.Errorf("%s applied no UpdateStatus entry (cluster health of two agents)", s.NodeID())
+			}
+		}
+		return nil
+	})
+}
