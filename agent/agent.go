@@ -15,6 +15,8 @@ import (
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"log/slog"
 )
@@ -113,10 +115,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	// until the first probe answers, the broker counts as reachable.
 	a.brokerReachable.Store(true)
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); a.probeLoop(ctx) }()
 	go func() { defer wg.Done(); a.heartbeatLoop(ctx) }()
 	go func() { defer wg.Done(); a.watchLoop(ctx) }()
+	go func() { defer wg.Done(); a.handoverLoop(ctx) }()
 	go func() { defer wg.Done(); a.reportLoop(ctx) }()
 	a.reconcileLoop(ctx)
 	wg.Wait()
@@ -257,7 +260,7 @@ func (a *Agent) watchLoop(ctx context.Context) {
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		a.cancelWatch.Store(&cancel)
-		err = a.cp.Watch(wctx, &meshfedv1.WatchRequest{StartRevision: rev}, func(resp *meshfedv1.WatchResponse) error {
+		err = a.cp.Watch(wctx, a.feed(rev), func(resp *meshfedv1.WatchResponse) error {
 			changed := false
 			a.mu.Lock()
 			for _, ev := range resp.GetEvents() {
@@ -276,35 +279,40 @@ func (a *Agent) watchLoop(ctx context.Context) {
 	}
 }
 
+// feedKinds are the kinds an agent lists and watches: clusters (whether
+// its own is cordoned) and its own assignments.
+var feedKinds = []string{"Cluster", "Assignment"}
+
+// feed is the agent's narrow watch: clusters and the assignments naming
+// this agent, including the event that moves one away from it.
+func (a *Agent) feed(rev uint64) *meshfedv1.WatchRequest {
+	return &meshfedv1.WatchRequest{Kinds: feedKinds, Agent: a.cfg.Name, StartRevision: rev}
+}
+
 func (a *Agent) relist(ctx context.Context) (uint64, error) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cl, err := a.cp.List(lctx, &meshfedv1.ListRequest{Kind: "Cluster"})
+	resp, err := a.cp.List(lctx, &meshfedv1.ListRequest{Kinds: feedKinds, Agent: a.cfg.Name})
 	if err != nil {
 		return 0, err
 	}
-	as, err := a.cp.List(lctx, &meshfedv1.ListRequest{Kind: "Assignment"})
-	if err != nil {
-		return 0, err
-	}
+	moved, gone := a.fetchAssignments(lctx, a.handoverKeys())
 	a.mu.Lock()
 	a.clusters = map[string]*meshfedv1.Cluster{}
-	for _, o := range cl.GetObjects() {
-		a.clusters[o.GetCluster().GetMetadata().GetName()] = o.GetCluster()
-	}
 	a.desired = map[string]*meshfedv1.Assignment{}
-	listed := map[string]*meshfedv1.Assignment{}
-	for _, o := range as.GetObjects() {
-		listed[objects.KeyOf(o)] = o.GetAssignment()
-		if o.GetAssignment().GetSpec().GetAgent() == a.cfg.Name {
+	for _, o := range resp.GetObjects() {
+		switch {
+		case o.GetCluster() != nil:
+			a.clusters[o.GetCluster().GetMetadata().GetName()] = o.GetCluster()
+		case o.GetAssignment().GetSpec().GetAgent() == a.cfg.Name:
 			a.desired[objects.KeyOf(o)] = o.GetAssignment()
 		}
 	}
 	for k, h := range a.handover {
-		if to, ok := listed[k]; ok && to.GetSpec().GetAgent() != a.cfg.Name {
+		if to, ok := moved[k]; ok && to.GetSpec().GetAgent() != a.cfg.Name {
 			h.to = to
-		} else {
-			delete(a.handover, k)
+		} else if ok || gone[k] {
+			delete(a.handover, k) // back on this agent, or deleted
 		}
 	}
 	a.mu.Unlock()
@@ -312,7 +320,79 @@ func (a *Agent) relist(ctx context.Context) (uint64, error) {
 		a.staleView.Store(false)
 	}
 	a.poke()
-	return min(cl.GetRevision(), as.GetRevision()), nil
+	return resp.GetRevision(), nil
+}
+
+// handoverKeys returns the assignments this agent is handing over, by key.
+func (a *Agent) handoverKeys() map[string]*meshfedv1.ObjectMeta {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]*meshfedv1.ObjectMeta, len(a.handover))
+	for k, h := range a.handover {
+		out[k] = h.to.GetMetadata()
+	}
+	return out
+}
+
+// fetchAssignments reads the given assignments one by one: the agent's
+// feed carries only its own, and a handover follows one that moved away
+// until its new instance runs. Deleted ones are returned in gone; one
+// that cannot be read now is in neither and read on the next pass.
+func (a *Agent) fetchAssignments(ctx context.Context, keys map[string]*meshfedv1.ObjectMeta) (got map[string]*meshfedv1.Assignment, gone map[string]bool) {
+	got, gone = make(map[string]*meshfedv1.Assignment, len(keys)), map[string]bool{}
+	for k, md := range keys {
+		r, err := a.cp.Get(ctx, &meshfedv1.GetRequest{Kind: "Assignment", Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
+		switch {
+		case status.Code(err) == codes.NotFound:
+			gone[k] = true
+		case err == nil:
+			got[k] = r.GetObject().GetAssignment()
+		}
+	}
+	return got, gone
+}
+
+// handoverPoll is how often a pending handover reads the assignment it
+// hands over, to see its replacement run.
+const handoverPoll = 200 * time.Millisecond
+
+// handoverLoop follows the assignments this agent hands over: its feed
+// no longer carries them once they moved.
+func (a *Agent) handoverLoop(ctx context.Context) {
+	t := time.NewTicker(handoverPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		keys := a.handoverKeys()
+		if len(keys) == 0 {
+			continue
+		}
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		got, gone := a.fetchAssignments(gctx, keys)
+		cancel()
+		changed := false
+		a.mu.Lock()
+		for k := range gone {
+			if _, ok := a.handover[k]; ok {
+				delete(a.handover, k)
+				changed = true
+			}
+		}
+		for k, to := range got {
+			if h := a.handover[k]; h != nil && to.GetSpec().GetAgent() != a.cfg.Name && !proto.Equal(h.to, to) {
+				h.to = to
+				changed = true
+			}
+		}
+		a.mu.Unlock()
+		if changed {
+			a.poke()
+		}
+	}
 }
 
 // handoverTimeout bounds how long a drained instance waits for its

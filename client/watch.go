@@ -25,7 +25,8 @@ func (c *Client) Watch(ctx context.Context, req *meshfedv1.WatchRequest, fn func
 	backoff := 50 * time.Millisecond
 	for {
 		err := c.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-			r := &meshfedv1.WatchRequest{Kind: req.GetKind(), Tenant: req.GetTenant(), Namespace: req.GetNamespace(), StartRevision: rev}
+			r := &meshfedv1.WatchRequest{Kind: req.GetKind(), Kinds: req.GetKinds(), Agent: req.GetAgent(),
+				Tenant: req.GetTenant(), Namespace: req.GetNamespace(), StartRevision: rev}
 			stream, err := Objects(conn).Watch(ctx, r)
 			if err != nil {
 				return err

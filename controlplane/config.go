@@ -77,6 +77,13 @@ type Config struct {
 	// FailbackHoldDown is how long a recovered cluster must stay Healthy
 	// before instances fail back to it automatically. Zero: 30s.
 	FailbackHoldDown time.Duration
+	// CounterWriteInterval bounds how often the leader writes one
+	// instance's counters through Raft when nothing else in its reported
+	// status changed; between writes it keeps the newest counters in memory
+	// and lays them over the reads it serves. A change of state, since,
+	// last error or agent is written at once. Zero: 10s. Negative: every
+	// report that changes anything is written.
+	CounterWriteInterval time.Duration
 	// SchedulerInterval bounds how long the scheduler waits between passes
 	// when nothing changes. Zero: 1s.
 	SchedulerInterval time.Duration
@@ -154,6 +161,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FailbackHoldDown == 0 {
 		c.FailbackHoldDown = 30 * time.Second
+	}
+	if c.CounterWriteInterval == 0 {
+		c.CounterWriteInterval = 10 * time.Second
 	}
 	if c.SchedulerInterval == 0 {
 		c.SchedulerInterval = time.Second

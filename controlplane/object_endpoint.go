@@ -121,16 +121,21 @@ func (e *objectEndpoint) Get(ctx context.Context, req *meshfedv1.GetRequest) (*m
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if e.srv.IsLeader() {
+		o = e.srv.live.overlay(o)
+	}
 	return &meshfedv1.GetResponse{Object: o, Revision: rev}, nil
 }
 
 func (e *objectEndpoint) List(ctx context.Context, req *meshfedv1.ListRequest) (*meshfedv1.ListResponse, error) {
-	f, err := filterOf(req.GetKind(), req.GetTenant(), req.GetNamespace(), req.GetLabelSelector(), false)
+	f, kinds, err := narrowFilter(req.GetKind(), req.GetKinds(), req.GetTenant(), req.GetNamespace(), req.GetLabelSelector(), req.GetAgent(), false)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.srv.authorizeRange(ctx, meshfedv1.ObjectService_List_FullMethodName, f.Kind, req.GetTenant(), req.GetNamespace()); err != nil {
-		return nil, err
+	for _, k := range kinds {
+		if err := e.srv.authorizeRange(ctx, meshfedv1.ObjectService_List_FullMethodName, k, req.GetTenant(), req.GetNamespace()); err != nil {
+			return nil, err
+		}
 	}
 	if !req.GetStale() {
 		resp := &meshfedv1.ListResponse{}
@@ -145,7 +150,13 @@ func (e *objectEndpoint) List(ctx context.Context, req *meshfedv1.ListRequest) (
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &meshfedv1.ListResponse{Objects: slices.DeleteFunc(objs, func(o *meshfedv1.Object) bool { return !e.srv.allowed(ctx, o) }), Revision: rev}, nil
+	objs = slices.DeleteFunc(objs, func(o *meshfedv1.Object) bool { return !e.srv.allowed(ctx, o) })
+	if e.srv.IsLeader() {
+		for i, o := range objs {
+			objs[i] = e.srv.live.overlay(o)
+		}
+	}
+	return &meshfedv1.ListResponse{Objects: objs, Revision: rev}, nil
 }
 
 func (e *objectEndpoint) Delete(ctx context.Context, req *meshfedv1.DeleteRequest) (*meshfedv1.DeleteResponse, error) {
@@ -196,13 +207,15 @@ func (e *objectEndpoint) Delete(ctx context.Context, req *meshfedv1.DeleteReques
 // Watch streams events from the local store: every node serves watches, and
 // revisions are Raft indexes, so a client may resume on any node.
 func (e *objectEndpoint) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.ObjectService_WatchServer) error {
-	f, err := filterOf(req.GetKind(), req.GetTenant(), req.GetNamespace(), "", true)
+	f, kinds, err := narrowFilter(req.GetKind(), req.GetKinds(), req.GetTenant(), req.GetNamespace(), "", req.GetAgent(), true)
 	if err != nil {
 		return err
 	}
 	ctx := stream.Context()
-	if err := e.srv.authorizeRange(ctx, meshfedv1.ObjectService_Watch_FullMethodName, f.Kind, req.GetTenant(), req.GetNamespace()); err != nil {
-		return err
+	for _, k := range kinds {
+		if err := e.srv.authorizeRange(ctx, meshfedv1.ObjectService_Watch_FullMethodName, k, req.GetTenant(), req.GetNamespace()); err != nil {
+			return err
+		}
 	}
 	if e.srv.cfg.Auth {
 		f.Match = func(o *meshfedv1.Object) bool { return e.srv.allowed(ctx, o) }
@@ -276,6 +289,31 @@ func scopeArgs(k *objects.Kind, tenant, namespace string, exact bool) error {
 		return status.Error(codes.InvalidArgument, "tenant: required when namespace is set")
 	}
 	return nil
+}
+
+// narrowFilter builds the filter of a List or Watch naming kind and more
+// kinds, and returns the kind names to authorize ("" alone: every kind).
+func narrowFilter(kind string, more []string, tenant, namespace, selector, agent string, allowAllKinds bool) (state.Filter, []string, error) {
+	all := slices.DeleteFunc(append([]string{kind}, more...), func(k string) bool { return k == "" })
+	if len(all) <= 1 {
+		f, err := filterOf(strings.Join(all, ""), tenant, namespace, selector, allowAllKinds)
+		f.Agent = agent
+		return f, []string{f.Kind}, err
+	}
+	var f state.Filter
+	var names []string
+	for _, k := range all {
+		one, err := filterOf(k, tenant, namespace, selector, false)
+		if err != nil {
+			return f, nil, err
+		}
+		if !slices.Contains(names, one.Kind) {
+			names = append(names, one.Kind)
+		}
+		f = one
+	}
+	f.Kind, f.Kinds, f.Agent = "", names, agent
+	return f, names, nil
 }
 
 func filterOf(kind, tenant, namespace, selector string, allowAllKinds bool) (state.Filter, error) {

@@ -96,9 +96,12 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 		meshes = append(meshes, o.GetFunctionMesh())
 	}
 	current := make([]*meshfedv1.Assignment, 0, len(asgObjs))
+	exists := make(map[string]bool, len(asgObjs))
 	for _, o := range asgObjs {
 		current = append(current, o.GetAssignment())
+		exists[objects.KeyOf(o)] = true
 	}
+	s.live.forget(func(key string) bool { return exists[key] })
 	pview := st.PolicyView()
 	blocked := map[string]string{}
 	for _, m := range meshes {

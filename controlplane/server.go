@@ -48,6 +48,8 @@ type Server struct {
 	telemetry  *telemetry
 	reads      *readBarrier
 	heartbeats *heartbeats
+	// live holds instance counters reported since the last Raft write of them (leader only).
+	live *liveCounters
 
 	// ready is true while this node is the leader and has applied every
 	// entry of earlier terms (set in establishLeadership).
@@ -112,6 +114,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.reads = newReadBarrier(s.raft, cfg.ApplyTimeout)
 	s.heartbeats = newHeartbeats(cfg.AgentTTL, time.Now)
+	s.live = newLiveCounters(cfg.CounterWriteInterval)
 	s.telemetry.observeRaft(s)
 	s.startGRPC()
 	s.startHTTP()
@@ -375,6 +378,7 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 		names = append(names, a.GetAgent().GetMetadata().GetName())
 	}
 	s.heartbeats.reset(names)
+	s.live.reset()
 	s.ready.Store(true)
 	s.wg.Add(2)
 	go s.runScheduler(stop)
@@ -385,6 +389,7 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 
 func (s *Server) revokeLeadership() {
 	s.ready.Store(false)
+	s.live.reset()
 	s.logger.Info("revoked leadership")
 }
 

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -176,6 +177,13 @@ func (s *Store) Get(kind, tenant, namespace, name string) (*meshfedv1.Object, ui
 // Filter selects objects for List and Watch. Empty fields match everything.
 type Filter struct {
 	Kind, Tenant, Namespace string
+	// Kinds, when set, lists the kinds to match instead of Kind (which
+	// is then empty).
+	Kinds []string
+	// Agent, when set, narrows assignments to those whose spec.agent is
+	// Agent; an event of a put that moved one away from Agent matches too.
+	// Other kinds are not narrowed by it.
+	Agent string
 	// Selector, when set, must match the object's labels.
 	Selector func(labels map[string]string) bool
 	// Match, when set, must accept the object (watches use it to drop
@@ -203,6 +211,12 @@ func (f Filter) Matches(o *meshfedv1.Object) bool {
 	if !strings.HasPrefix(objects.KeyOf(o), f.prefix()) {
 		return false
 	}
+	if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, objects.KindOf(o).Name) {
+		return false
+	}
+	if f.Agent != "" && o.GetAssignment() != nil && o.GetAssignment().GetSpec().GetAgent() != f.Agent {
+		return false
+	}
 	md := objects.Meta(o)
 	if f.Kind == "" && (f.Tenant != "" && md.GetTenant() != f.Tenant || f.Namespace != "" && md.GetNamespace() != f.Namespace) {
 		return false
@@ -213,21 +227,47 @@ func (f Filter) Matches(o *meshfedv1.Object) bool {
 	return (f.Selector == nil || f.Selector(md.GetLabels())) && (f.Match == nil || f.Match(o))
 }
 
-// List returns the objects matching f, in key order, and the revision read.
+// List returns the objects matching f, in key order per kind (kinds in
+// f.Kinds order), and the revision read.
 func (s *Store) List(f Filter) ([]*meshfedv1.Object, uint64, error) {
 	rev := s.Revision()
 	txn := s.db.Txn(false)
-	it, err := txn.Get(tableObjects, "id_prefix", f.prefix())
-	if err != nil {
-		return nil, rev, fmt.Errorf("list: %w", err)
+	prefixes := []string{f.prefix()}
+	if len(f.Kinds) > 0 {
+		prefixes = prefixes[:0]
+		for _, k := range f.Kinds {
+			one := f
+			one.Kind = k
+			prefixes = append(prefixes, one.prefix())
+		}
 	}
 	var out []*meshfedv1.Object
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if o := raw.(*entry).Obj; f.Matches(o) {
-			out = append(out, o)
+	for _, p := range prefixes {
+		it, err := txn.Get(tableObjects, "id_prefix", p)
+		if err != nil {
+			return nil, rev, fmt.Errorf("list: %w", err)
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if o := raw.(*entry).Obj; f.Matches(o) {
+				out = append(out, o)
+			}
 		}
 	}
 	return out, rev, nil
+}
+
+// matchesEvent reports whether an event passes the filter: its object
+// does, or it moved an assignment away from f.Agent.
+func (f Filter) matchesEvent(ev *meshfedv1.Event) bool {
+	if f.Matches(ev.GetObject()) {
+		return true
+	}
+	if f.Agent == "" || ev.GetPreviousAgent() != f.Agent {
+		return false
+	}
+	moved := f
+	moved.Agent = ""
+	return moved.Matches(ev.GetObject())
 }
 
 // EventsAfter returns the events with revision > rev that match f, the
@@ -251,7 +291,7 @@ func (s *Store) EventsAfter(rev uint64, f Filter) ([]*meshfedv1.Event, uint64, <
 	}
 	var out []*meshfedv1.Event
 	for _, ev := range s.events[lo:] {
-		if f.Matches(ev.GetObject()) {
+		if f.matchesEvent(ev) {
 			out = append(out, ev)
 		}
 	}

@@ -157,7 +157,11 @@ func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode)
 	if err := w.txn.Insert(tableObjects, &entry{Key: key, Obj: obj}); err != nil {
 		return nil, "", fmt.Errorf("write %s: %w", key, err)
 	}
-	w.evs = append(w.evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: w.index})
+	ev := &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: w.index}
+	if from := old.GetAssignment().GetSpec().GetAgent(); from != "" && from != obj.GetAssignment().GetSpec().GetAgent() {
+		ev.PreviousAgent = from
+	}
+	w.evs = append(w.evs, ev)
 	return obj, result, nil
 }
 

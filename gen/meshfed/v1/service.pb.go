@@ -698,8 +698,12 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Type  EventType              `protobuf:"varint,1,opt,name=type,proto3,enum=meshfed.v1.EventType" json:"type,omitempty"`
 	// For a delete, the object as it was last stored.
-	Object        *Object `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
-	Revision      uint64  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	Object   *Object `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	Revision uint64  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// For a put that moved an Assignment to another agent: the agent it
+	// left, so a watch narrowed to that agent still sees it go. Empty: it
+	// did not move.
+	PreviousAgent string `protobuf:"bytes,4,opt,name=previous_agent,json=previousAgent,proto3" json:"previous_agent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -753,6 +757,13 @@ func (x *Event) GetRevision() uint64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *Event) GetPreviousAgent() string {
+	if x != nil {
+		return x.PreviousAgent
+	}
+	return ""
 }
 
 type WatchResponse struct {
@@ -1396,11 +1407,12 @@ const file_meshfed_v1_service_proto_rawDesc = "" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12%\n" +
 	"\x0estart_revision\x18\x04 \x01(\x04R\rstartRevision\x12\x14\n" +
 	"\x05kinds\x18\x05 \x03(\tR\x05kinds\x12\x14\n" +
-	"\x05agent\x18\x06 \x01(\tR\x05agent\"z\n" +
+	"\x05agent\x18\x06 \x01(\tR\x05agent\"\xa1\x01\n" +
 	"\x05Event\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.meshfed.v1.EventTypeR\x04type\x12*\n" +
 	"\x06object\x18\x02 \x01(\v2\x12.meshfed.v1.ObjectR\x06object\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x04R\brevision\"\xaa\x01\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x12%\n" +
+	"\x0eprevious_agent\x18\x04 \x01(\tR\rpreviousAgent\"\xaa\x01\n" +
 	"\rWatchResponse\x12)\n" +
 	"\x06events\x18\x01 \x03(\v2\x11.meshfed.v1.EventR\x06events\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12'\n" +
