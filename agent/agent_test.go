@@ -49,6 +49,9 @@ func newFederationWith(t testing.TB, cfg func(*controlplane.Config), clusters ..
 		c.AgentTTL = 3 * time.Second
 		c.HeartbeatInterval = 200 * time.Millisecond
 		c.SchedulerInterval = 200 * time.Millisecond
+		// Tests read counters from the store, not through the leader's
+		// reads that overlay the newest ones.
+		c.CounterWriteInterval = 100 * time.Millisecond
 		if cfg != nil {
 			cfg(c)
 		}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
@@ -82,5 +83,51 @@ func TestRegisterAgentRequiresAName(t *testing.T) {
 	}
 	if err := s.RegisterAgent(1, &raftlogv1.RegisterAgent{}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("no agent: %v", err)
+	}
+}
+
+func TestFeedNarrowedToKindsAndAnAgent(t *testing.T) {
+	s := New(Config{})
+	cluster := objects.Wrap(&meshfedv1.Cluster{Metadata: &meshfedv1.ObjectMeta{Name: "a"}})
+	if _, err := s.Apply(1, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{cluster, mesh("t", "n", "m")}}, false); err != nil {
+		t.Fatal(err)
+	}
+	plan := func(index uint64, as ...*meshfedv1.Assignment) {
+		t.Helper()
+		if err := s.ApplyPlan(index, &raftlogv1.ApplyPlan{Puts: as}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan(2, assignment("x", "ag1", 1), assignment("y", "ag2", 1))
+	f := Filter{Kinds: []string{"Cluster", "Assignment"}, Agent: "ag1"}
+	got, _, err := s.List(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range got {
+		names = append(names, objects.KindOf(o).Name+"/"+objects.Meta(o).GetName())
+	}
+	if fmt.Sprint(names) != "[Cluster/a Assignment/x]" {
+		t.Fatalf("narrow list: %v", names)
+	}
+	plan(3, assignment("x", "ag2", 2)) // x moves away from ag1
+	plan(4, assignment("y", "ag1", 2)) // y moves to ag1
+	if err := s.ApplyPlan(5, &raftlogv1.ApplyPlan{Deletes: []*raftlogv1.DeleteObject{{Kind: "Assignment", Tenant: "t", Namespace: "n", Name: "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, _, err := s.EventsAfter(1, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, ev := range evs {
+		a := ev.GetObject().GetAssignment()
+		seen = append(seen, fmt.Sprintf("%d:%s@%s<-%q", ev.GetRevision(), a.GetMetadata().GetName(), a.GetSpec().GetAgent(), ev.GetPreviousAgent()))
+	}
+	// ag1 sees x placed, x leave it, y arrive; not y on ag2, not x deleted on ag2.
+	want := `[2:x@ag1<-"" 3:x@ag2<-"ag1" 4:y@ag1<-"ag2"]`
+	if fmt.Sprint(seen) != want {
+		t.Fatalf("narrow events:\n got %v\nwant %v", seen, want)
 	}
 }

@@ -1,0 +1,172 @@
+package controlplane
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func TestLiveCountersWriteTransitionsAtOnceAndCountersAtABoundedRate(t *testing.T) {
+	c := newLiveCounters(10 * time.Second)
+	t0 := time.Unix(1000, 0)
+	running := func(n uint64) *meshfedv1.InstanceStatus {
+		return &meshfedv1.InstanceStatus{State: "Running", Processed: n, Received: n}
+	}
+	stored := running(0)
+	steps := []struct {
+		at     time.Duration
+		epoch  uint64
+		got    *meshfedv1.InstanceStatus
+		write  bool
+		reason string
+	}{
+		{0, 1, running(1), true, "first report of the term"},
+		{time.Second, 1, running(2), false, "counters only, within the interval"},
+		{2 * time.Second, 1, &meshfedv1.InstanceStatus{State: "Failed", LastError: "boom", Processed: 2}, true, "state change"},
+		{3 * time.Second, 1, running(3), true, "back to Running: a change against the stored Failed"},
+		{12 * time.Second, 1, running(9), false, "counters only, 9s after the last write"},
+		{13 * time.Second, 1, running(10), true, "counters only, the interval passed"},
+		{13 * time.Second, 2, running(0), true, "new epoch: a new instance"},
+	}
+	for _, s := range steps {
+		if got := c.report("Assignment/t/n/a", s.epoch, "ag1", s.got, stored, t0.Add(s.at)); got != s.write {
+			t.Fatalf("%s: write %v, want %v", s.reason, got, s.write)
+		}
+		if s.write {
+			stored = s.got
+		}
+	}
+	// Between writes the newest counters overlay reads.
+	c.report("Assignment/t/n/a", 2, "ag1", running(5), stored, t0.Add(14*time.Second))
+	a := &meshfedv1.Assignment{Metadata: &meshfedv1.ObjectMeta{Name: "a", Tenant: "t", Namespace: "n"},
+		Spec: &meshfedv1.AssignmentSpec{Agent: "ag1", Epoch: 2}, Status: running(0)}
+	if got := c.overlay(objects.Wrap(a)).GetAssignment().GetStatus().GetProcessed(); got != 5 {
+		t.Fatalf("overlaid processed %d, want 5", got)
+	}
+	if a.GetStatus().GetProcessed() != 0 {
+		t.Fatal("overlay changed the stored object")
+	}
+	a.Spec.Epoch = 3
+	if got := c.overlay(objects.Wrap(a)).GetAssignment().GetStatus().GetProcessed(); got != 0 {
+		t.Fatalf("counters of an older epoch overlaid: %d", got)
+	}
+	m := &meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Name: "m", Tenant: "t", Namespace: "n"},
+		Status: &meshfedv1.FunctionMeshStatus{Functions: []*meshfedv1.FunctionStatus{{Name: "f",
+			Instances: []*meshfedv1.InstanceStatus{{Index: 0, Agent: "ag1", State: "Running"}}}}}}
+	c.report("Assignment/t/n/m.f.0", 1, "ag1", running(7), running(0), t0)
+	if got := c.overlay(objects.Wrap(m)).GetFunctionMesh().GetStatus().GetFunctions()[0].GetInstances()[0].GetProcessed(); got != 7 {
+		t.Fatalf("mesh instance processed %d, want 7", got)
+	}
+	c.forget(func(string) bool { return false })
+	if got := c.overlay(objects.Wrap(m)).GetFunctionMesh().GetStatus().GetFunctions()[0].GetInstances()[0].GetProcessed(); got != 0 {
+		t.Fatalf("forgotten counters overlaid: %d", got)
+	}
+}
+
+const reportFed = `
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+---
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: m, tenant: t, namespace: ns}
+spec:
+  functions:
+    - name: f
+      runtime: {builtin: identity}
+      input: {cluster: a, topics: ["persistent://t/ns/in"]}
+      output: {cluster: a, topic: "persistent://t/ns/out"}
+`
+
+// Reports that change only counters are not each a Raft write, yet reads
+// from the leader show the newest counters; a state change is written at once.
+func TestReportStatusWritesCountersAtABoundedRate(t *testing.T) {
+	s := TestServer(t, func(c *Config) { c.SchedulerInterval = 50 * time.Millisecond; c.CounterWriteInterval = time.Hour })
+	WaitForLeader(t, s)
+	objc, _ := TestClient(t, s.GRPCAddr())
+	mustApply(t, objc, decodeAll(t, reportFed)...)
+	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	agents := meshfedv1.NewAgentServiceClient(conn)
+	ctx := testCtx(t)
+	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	var asg *meshfedv1.Assignment
+	WaitFor(t, 10*time.Second, func() error {
+		o, _, err := s.State().Get("Assignment", "t", "ns", "m.f.0")
+		if err != nil {
+			return err
+		}
+		asg = o.GetAssignment()
+		if asg.GetSpec().GetAgent() != "ag1" {
+			return fmt.Errorf("assignment not yet on ag1: %v", asg.GetSpec())
+		}
+		return nil
+	})
+	report := func(st *meshfedv1.InstanceStatus) {
+		t.Helper()
+		_, err := agents.ReportStatus(ctx, &meshfedv1.ReportStatusRequest{Agent: "ag1", Instances: []*meshfedv1.InstanceReport{{
+			Tenant: "t", Namespace: "ns", Name: "m.f.0", Epoch: asg.GetSpec().GetEpoch(), Status: st}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func() *meshfedv1.InstanceStatus {
+		o, _, err := s.State().Get("Assignment", "t", "ns", "m.f.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.GetAssignment().GetStatus()
+	}
+	report(&meshfedv1.InstanceStatus{State: "Running", Processed: 1})
+	if got := stored().GetProcessed(); got != 1 {
+		t.Fatalf("first report: stored processed %d, want 1 (assignment %v, stored %v)", got, asg, stored())
+	}
+	for n := uint64(2); n <= 50; n++ {
+		report(&meshfedv1.InstanceStatus{State: "Running", Processed: n})
+	}
+	if got := stored().GetProcessed(); got != 1 {
+		t.Fatalf("counter-only reports were written: stored processed %d, want 1", got)
+	}
+	o, err := objc.Get(ctx, &meshfedv1.GetRequest{Kind: "Assignment", Tenant: "t", Namespace: "ns", Name: "m.f.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.GetObject().GetAssignment().GetStatus().GetProcessed(); got != 50 {
+		t.Fatalf("leader read processed %d, want the newest 50", got)
+	}
+	list, err := objc.List(ctx, &meshfedv1.ListRequest{Kind: "Assignment"})
+	if err != nil || len(list.GetObjects()) != 1 || list.GetObjects()[0].GetAssignment().GetStatus().GetProcessed() != 50 {
+		t.Fatalf("leader list: %v %v", list, err)
+	}
+	report(&meshfedv1.InstanceStatus{State: "Failed", LastError: "boom", Processed: 51})
+	WaitFor(t, 5*time.Second, func() error {
+		o, _, err := s.State().Get("Assignment", "t", "ns", "m.f.0")
+		if err != nil {
+			return err
+		}
+		if st := o.GetAssignment().GetStatus(); st.GetState() != "Failed" || st.GetProcessed() != 51 {
+			return fmt.Errorf("stored status %v, want Failed with 51 processed", st)
+		}
+		return nil
+	})
+}
