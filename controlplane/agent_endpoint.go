@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/meshfed/meshfed/controlplane/state"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
@@ -96,7 +95,7 @@ func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatR
 // ReportStatus records instance statuses. A report for an epoch the
 // assignment has moved past, or from an agent it no longer names, is dropped.
 // A report that changes only counters is kept in the leader's memory and
-// written through Raft at most once per CounterWriteInterval.
+// written through Raft by the next flush (every CounterWriteInterval).
 func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportStatusRequest) (*meshfedv1.ReportStatusResponse, error) {
 	if err := e.srv.checkAgent(ctx, meshfedv1.AgentService_ReportStatus_FullMethodName, req.GetAgent(), ""); err != nil {
 		return nil, err
@@ -106,7 +105,6 @@ func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportS
 		return resp, err
 	}
 	st := e.srv.fsm.State()
-	now := time.Now()
 	var updates []*meshfedv1.Object
 	for _, r := range req.GetInstances() {
 		o, _, err := st.Get("Assignment", r.GetTenant(), r.GetNamespace(), r.GetName())
@@ -120,9 +118,9 @@ func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportS
 		if proto.Equal(a.GetStatus(), r.GetStatus()) {
 			continue
 		}
-		// Counters alone are written at a bounded rate; reads on the
-		// leader see the newest ones meanwhile.
-		if !e.srv.live.report(objects.KeyOf(o), r.GetEpoch(), req.GetAgent(), r.GetStatus(), a.GetStatus(), now) {
+		// Counters alone are held and written by the next flush; reads
+		// on the leader see the newest ones meanwhile.
+		if !e.srv.live.report(a, req.GetAgent(), r.GetStatus()) {
 			continue
 		}
 		up := proto.Clone(a).(*meshfedv1.Assignment)

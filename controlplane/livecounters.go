@@ -1,46 +1,55 @@
 package controlplane
 
 import (
+	"context"
 	"sync"
 	"time"
 
 	"github.com/meshfed/meshfed/federation"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // liveCounters keeps, in the leader's memory only, the newest status each
 // instance reported. Instance counters change on every report; writing each
 // one through Raft would make every report a log entry sent to every server
-// and every watching agent. The leader writes a report through Raft when
-// something other than the counters changed (state, since, last error, the
-// agent) and otherwise at most once per interval per assignment, and lays
-// the newest counters over the reads it serves. A new leader starts empty:
-// counters read from it are the last written until the next report.
+// and every watching agent. The leader writes a report through Raft at once
+// when something other than the counters changed (state, since, last error),
+// and otherwise holds it: every interval one UpdateStatus entry writes the
+// counters held since the last one, for all assignments together. Reads
+// the leader serves lay the held counters over the stored ones. A new
+// leader starts empty: counters read from it are the last written until
+// the next report.
 type liveCounters struct {
-	// interval bounds how often one assignment's counters alone are
-	// written; zero or negative: every change is written.
+	// interval is how often held counters are written; zero or negative:
+	// every change is written at once.
 	interval time.Duration
 
-	// mu guards byKey.
+	// mu guards byKey and meshWritten.
 	mu sync.Mutex
 	// byKey holds, per assignment key, the newest report accepted.
 	byKey map[string]*liveReport
+	// meshWritten holds when each mesh's status was last written for a
+	// change of counters alone; absent: not in this leadership term.
+	meshWritten map[string]time.Time
 }
 
 // liveReport is the newest report of one assignment's instance.
 type liveReport struct {
+	// meta names the assignment (tenant, namespace, name).
+	meta   *meshfedv1.ObjectMeta
 	epoch  uint64
 	agent  string
 	status *meshfedv1.InstanceStatus
-	// written is when a report of it was last written through Raft; zero:
-	// not yet in this leadership term.
-	written time.Time
+	// dirty: status holds counters not yet written through Raft.
+	dirty bool
 }
 
 func newLiveCounters(interval time.Duration) *liveCounters {
-	return &liveCounters{interval: interval, byKey: map[string]*liveReport{}}
+	return &liveCounters{interval: interval, byKey: map[string]*liveReport{}, meshWritten: map[string]time.Time{}}
 }
 
 // reset forgets every report: leadership began or ended.
@@ -48,25 +57,54 @@ func (c *liveCounters) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byKey = map[string]*liveReport{}
+	c.meshWritten = map[string]time.Time{}
 }
 
-// report records got, reported by agent for the assignment at key with
-// epoch, whose stored status is stored, and says whether to write it
-// through Raft now.
-func (c *liveCounters) report(key string, epoch uint64, agent string, got, stored *meshfedv1.InstanceStatus, now time.Time) bool {
+// report records got, reported by agent for the assignment a (as stored),
+// and says whether to write it through Raft now; otherwise it is held for
+// the next flush.
+func (c *liveCounters) report(a *meshfedv1.Assignment, agent string, got *meshfedv1.InstanceStatus) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	key := objects.KeyOf(objects.Wrap(a))
 	r := c.byKey[key]
-	if r == nil || r.epoch != epoch || r.agent != agent {
-		r = &liveReport{epoch: epoch, agent: agent}
+	if r == nil || r.epoch != a.GetSpec().GetEpoch() || r.agent != agent {
+		r = &liveReport{meta: a.GetMetadata(), epoch: a.GetSpec().GetEpoch(), agent: agent}
 		c.byKey[key] = r
 	}
 	r.status = got
-	if c.interval <= 0 || !sameTransition(got, stored) || now.Sub(r.written) >= c.interval {
-		r.written = now
+	if c.interval <= 0 || !sameTransition(got, a.GetStatus()) {
+		r.dirty = false
 		return true
 	}
+	r.dirty = true
 	return false
+}
+
+// due returns the held reports not yet written, marking them written.
+func (c *liveCounters) due() []*liveReport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*liveReport
+	for _, r := range c.byKey {
+		if r.dirty {
+			r.dirty = false
+			out = append(out, &liveReport{meta: r.meta, epoch: r.epoch, agent: r.agent, status: r.status})
+		}
+	}
+	return out
+}
+
+// meshDue reports whether a mesh's status may be written now for a change
+// of counters alone: at most once per interval.
+func (c *liveCounters) meshDue(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.interval > 0 && now.Sub(c.meshWritten[key]) < c.interval {
+		return false
+	}
+	c.meshWritten[key] = now
+	return true
 }
 
 // forget drops the reports of assignments keep rejects (deleted ones).
@@ -160,6 +198,20 @@ func sameTransition(a, b *meshfedv1.InstanceStatus) bool {
 	return proto.Equal(x, y)
 }
 
+// sameMeshButCounters reports whether two mesh statuses differ at most in
+// their instances' counters.
+func sameMeshButCounters(a, b *meshfedv1.FunctionMeshStatus) bool {
+	x, y := proto.CloneOf(a), proto.CloneOf(b)
+	for _, st := range []*meshfedv1.FunctionMeshStatus{x, y} {
+		for _, fs := range st.GetFunctions() {
+			for _, in := range fs.GetInstances() {
+				copyCounters(in, &meshfedv1.InstanceStatus{})
+			}
+		}
+	}
+	return proto.Equal(x, y)
+}
+
 func sameCounters(a, b *meshfedv1.InstanceStatus) bool {
 	return a.GetReceived() == b.GetReceived() && a.GetProcessed() == b.GetProcessed() && a.GetFailed() == b.GetFailed() &&
 		a.GetDeduplicated() == b.GetDeduplicated() && a.GetUnproven() == b.GetUnproven()
@@ -169,4 +221,52 @@ func sameCounters(a, b *meshfedv1.InstanceStatus) bool {
 func copyCounters(dst, src *meshfedv1.InstanceStatus) {
 	dst.Received, dst.Processed, dst.Failed = src.GetReceived(), src.GetProcessed(), src.GetFailed()
 	dst.Deduplicated, dst.Unproven = src.GetDeduplicated(), src.GetUnproven()
+}
+
+// flushCounters runs on the leader until stop: every interval it writes
+// the counters held since the last flush in one UpdateStatus entry.
+func (s *Server) flushCounters(stop <-chan struct{}) {
+	defer s.wg.Done()
+	if s.live.interval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.live.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.shutdownCh:
+			return
+		case <-t.C:
+		}
+		if err := s.flushCountersOnce(context.Background()); err != nil {
+			s.logger.Warn("write instance counters; retrying at the next flush", "err", err)
+		}
+	}
+}
+
+// flushCountersOnce writes the held counters of assignments that still
+// stand as reported (same epoch, agent and status but for the counters).
+func (s *Server) flushCountersOnce(ctx context.Context) error {
+	st := s.fsm.State()
+	var updates []*meshfedv1.Object
+	for _, r := range s.live.due() {
+		o, _, err := st.Get("Assignment", r.meta.GetTenant(), r.meta.GetNamespace(), r.meta.GetName())
+		if err != nil {
+			continue
+		}
+		a := o.GetAssignment()
+		if a.GetSpec().GetEpoch() != r.epoch || a.GetSpec().GetAgent() != r.agent || !sameTransition(r.status, a.GetStatus()) || proto.Equal(r.status, a.GetStatus()) {
+			continue
+		}
+		up := proto.CloneOf(a)
+		up.Status = r.status
+		updates = append(updates, objects.Wrap(up))
+	}
+	if len(updates) == 0 {
+		return nil
+	}
+	_, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: updates, Now: timestamppb.Now()})
+	return err
 }

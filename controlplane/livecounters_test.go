@@ -11,60 +11,74 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-func TestLiveCountersWriteTransitionsAtOnceAndCountersAtABoundedRate(t *testing.T) {
+func TestLiveCountersWriteTransitionsAtOnceAndHoldCounters(t *testing.T) {
 	c := newLiveCounters(10 * time.Second)
-	t0 := time.Unix(1000, 0)
 	running := func(n uint64) *meshfedv1.InstanceStatus {
 		return &meshfedv1.InstanceStatus{State: "Running", Processed: n, Received: n}
 	}
+	asg := func(epoch uint64, st *meshfedv1.InstanceStatus) *meshfedv1.Assignment {
+		return &meshfedv1.Assignment{Metadata: &meshfedv1.ObjectMeta{Name: "a", Tenant: "t", Namespace: "n"},
+			Spec: &meshfedv1.AssignmentSpec{Agent: "ag1", Epoch: epoch}, Status: st}
+	}
 	stored := running(0)
 	steps := []struct {
-		at     time.Duration
 		epoch  uint64
 		got    *meshfedv1.InstanceStatus
 		write  bool
+		due    int
 		reason string
 	}{
-		{0, 1, running(1), true, "first report of the term"},
-		{time.Second, 1, running(2), false, "counters only, within the interval"},
-		{2 * time.Second, 1, &meshfedv1.InstanceStatus{State: "Failed", LastError: "boom", Processed: 2}, true, "state change"},
-		{3 * time.Second, 1, running(3), true, "back to Running: a change against the stored Failed"},
-		{12 * time.Second, 1, running(9), false, "counters only, 9s after the last write"},
-		{13 * time.Second, 1, running(10), true, "counters only, the interval passed"},
-		{13 * time.Second, 2, running(0), true, "new epoch: a new instance"},
+		{1, running(1), false, 1, "counters only: held"},
+		{1, running(2), false, 1, "counters only again: held"},
+		{1, &meshfedv1.InstanceStatus{State: "Failed", LastError: "boom", Processed: 2}, true, 0, "state change: written at once"},
+		{1, running(3), true, 0, "back to Running: a change against the stored Failed"},
+		{1, running(9), false, 1, "counters only"},
+		{2, &meshfedv1.InstanceStatus{State: "Starting"}, true, 0, "new epoch, starting"},
 	}
 	for _, s := range steps {
-		if got := c.report("Assignment/t/n/a", s.epoch, "ag1", s.got, stored, t0.Add(s.at)); got != s.write {
+		if got := c.report(asg(s.epoch, stored), "ag1", s.got); got != s.write {
 			t.Fatalf("%s: write %v, want %v", s.reason, got, s.write)
 		}
 		if s.write {
 			stored = s.got
 		}
+		if s.due > 0 {
+			// Between flushes the newest counters overlay reads.
+			if got := c.overlay(objects.Wrap(asg(s.epoch, stored))).GetAssignment().GetStatus().GetProcessed(); got != s.got.GetProcessed() {
+				t.Fatalf("%s: overlaid processed %d, want %d", s.reason, got, s.got.GetProcessed())
+			}
+			if got := c.overlay(objects.Wrap(asg(s.epoch+1, stored))).GetAssignment().GetStatus().GetProcessed(); got != stored.GetProcessed() {
+				t.Fatalf("%s: counters of another epoch overlaid: %d", s.reason, got)
+			}
+		}
+		if due := c.due(); len(due) != s.due {
+			t.Fatalf("%s: %d due, want %d", s.reason, len(due), s.due)
+		}
 	}
-	// Between writes the newest counters overlay reads.
-	c.report("Assignment/t/n/a", 2, "ag1", running(5), stored, t0.Add(14*time.Second))
-	a := &meshfedv1.Assignment{Metadata: &meshfedv1.ObjectMeta{Name: "a", Tenant: "t", Namespace: "n"},
-		Spec: &meshfedv1.AssignmentSpec{Agent: "ag1", Epoch: 2}, Status: running(0)}
-	if got := c.overlay(objects.Wrap(a)).GetAssignment().GetStatus().GetProcessed(); got != 5 {
-		t.Fatalf("overlaid processed %d, want 5", got)
+	c.report(asg(2, stored), "ag1", &meshfedv1.InstanceStatus{State: "Starting", Received: 1})
+	c.report(asg(2, stored), "ag1", &meshfedv1.InstanceStatus{State: "Starting", Received: 2})
+	if due := c.due(); len(due) != 1 || due[0].status.GetReceived() != 2 {
+		t.Fatalf("two held reports of one assignment: due %v, want the newest alone", due)
 	}
-	if a.GetStatus().GetProcessed() != 0 {
-		t.Fatal("overlay changed the stored object")
-	}
-	a.Spec.Epoch = 3
-	if got := c.overlay(objects.Wrap(a)).GetAssignment().GetStatus().GetProcessed(); got != 0 {
-		t.Fatalf("counters of an older epoch overlaid: %d", got)
+	if due := c.due(); len(due) != 0 {
+		t.Fatalf("%d due right after a flush", len(due))
 	}
 	m := &meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Name: "m", Tenant: "t", Namespace: "n"},
 		Status: &meshfedv1.FunctionMeshStatus{Functions: []*meshfedv1.FunctionStatus{{Name: "f",
 			Instances: []*meshfedv1.InstanceStatus{{Index: 0, Agent: "ag1", State: "Running"}}}}}}
-	c.report("Assignment/t/n/m.f.0", 1, "ag1", running(7), running(0), t0)
+	mf := &meshfedv1.Assignment{Metadata: &meshfedv1.ObjectMeta{Name: "m.f.0", Tenant: "t", Namespace: "n"},
+		Spec: &meshfedv1.AssignmentSpec{Agent: "ag1", Epoch: 1}, Status: running(0)}
+	c.report(mf, "ag1", running(7))
 	if got := c.overlay(objects.Wrap(m)).GetFunctionMesh().GetStatus().GetFunctions()[0].GetInstances()[0].GetProcessed(); got != 7 {
 		t.Fatalf("mesh instance processed %d, want 7", got)
 	}
 	c.forget(func(string) bool { return false })
 	if got := c.overlay(objects.Wrap(m)).GetFunctionMesh().GetStatus().GetFunctions()[0].GetInstances()[0].GetProcessed(); got != 0 {
 		t.Fatalf("forgotten counters overlaid: %d", got)
+	}
+	now := time.Unix(1000, 0)
+	if !c.meshDue("m", now) || c.meshDue("m", now.Add(time.Second)) || !c.meshDue("m", now.Add(11*time.Second)) {
+		t.Fatal("mesh counter writes not bounded to one per interval")
 	}
 }
 
@@ -169,4 +183,15 @@ func TestReportStatusWritesCountersAtABoundedRate(t *testing.T) {
 		}
 		return nil
 	})
+	// The flush writes held counters, all assignments in one entry.
+	report(&meshfedv1.InstanceStatus{State: "Failed", LastError: "boom", Processed: 60})
+	if got := stored().GetProcessed(); got != 51 {
+		t.Fatalf("held counters written before the flush: %d", got)
+	}
+	if err := s.flushCountersOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored().GetProcessed(); got != 60 {
+		t.Fatalf("after the flush stored processed %d, want 60", got)
+	}
 }

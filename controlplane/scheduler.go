@@ -140,7 +140,8 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	for _, m := range meshes {
 		md := m.GetMetadata()
 		next := federation.MeshStatus(m, byMesh[md.GetTenant()+"/"+md.GetNamespace()+"/"+md.GetName()], m.GetStatus(), now)
-		if !proto.Equal(next, m.GetStatus()) {
+		// Instance counters alone reach the mesh at a bounded rate.
+		if !proto.Equal(next, m.GetStatus()) && (!sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now)) {
 			up := proto.Clone(m).(*meshfedv1.FunctionMesh)
 			up.Status = next
 			statusUpdates = append(statusUpdates, objects.Wrap(up))

@@ -1,0 +1,171 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// BenchmarkReportStatusRaftWrites drives N agents (MESHFED_BENCH_AGENTS,
+// default 1,000), each reporting its one instance's status every 500 ms
+// with a counter that changes on every report, over gRPC against a
+// three-server in-process cluster, and reports the Raft entries committed
+// per second while they do (nothing else writes meanwhile). Run it with
+// -benchtime=1x; the window is MESHFED_BENCH_SECONDS (default 10).
+func BenchmarkReportStatusRaftWrites(b *testing.B) {
+	agents := envInt("MESHFED_BENCH_AGENTS", 1000)
+	window := time.Duration(envInt("MESHFED_BENCH_SECONDS", 10)) * time.Second
+	const every = 500 * time.Millisecond
+	servers := TestCluster(b, 3, func(c *Config) {
+		// Agents do not heartbeat here: only reports load the servers.
+		c.AgentLease = time.Hour
+		c.AgentTTL = 2 * time.Hour
+		c.SchedulerInterval = 200 * time.Millisecond
+	})
+	leader := WaitForLeader(b, servers...)
+	objc, _ := TestClient(b, leader.GRPCAddr())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fed := fmt.Sprintf(`
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+---
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: m, tenant: t, namespace: ns}
+spec:
+  functions:
+    - name: f
+      replicas: %d
+      runtime: {builtin: identity}
+      input: {cluster: a, topics: ["persistent://t/ns/in"]}
+      output: {cluster: a, topic: "persistent://t/ns/out"}
+`, agents)
+	if _, err := objc.Apply(ctx, &meshfedv1.ApplyRequest{Objects: decodeAll(b, fed)}); err != nil {
+		b.Fatal(err)
+	}
+	conn, err := grpc.NewClient(leader.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	ac := meshfedv1.NewAgentServiceClient(conn)
+	for i := 0; i < agents; i++ {
+		if _, err := ac.Register(ctx, &meshfedv1.RegisterRequest{Name: fmt.Sprintf("ag%04d", i), Cluster: "a", Capacity: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Wait until every instance is placed and the placement has settled.
+	byAgent := map[string]*meshfedv1.Assignment{}
+	WaitFor(b, 120*time.Second, func() error {
+		as, _, err := leader.State().List(stateFilter("Assignment"))
+		if err != nil {
+			return err
+		}
+		byAgent = map[string]*meshfedv1.Assignment{}
+		for _, o := range as {
+			if a := o.GetAssignment(); a.GetSpec().GetAgent() != "" {
+				byAgent[a.GetSpec().GetAgent()] = a
+			}
+		}
+		if len(byAgent) < agents {
+			return fmt.Errorf("%d of %d instances placed", len(byAgent), agents)
+		}
+		return nil
+	})
+	settle := leader.Raft().AppliedIndex()
+	WaitFor(b, 60*time.Second, func() error {
+		time.Sleep(time.Second) // idle window: how many entries the cluster writes on its own
+		now := leader.Raft().AppliedIndex()
+		if now != settle {
+			settle = now
+			return fmt.Errorf("still writing")
+		}
+		return nil
+	})
+
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for name, a := range byAgent {
+		wg.Add(1)
+		go func(name string, a *meshfedv1.Assignment, offset time.Duration) {
+			defer wg.Done()
+			select {
+			case <-time.After(offset):
+			case <-stop:
+				return
+			}
+			t := time.NewTicker(every)
+			defer t.Stop()
+			md := a.GetMetadata()
+			for n := uint64(1); ; n++ {
+				_, err := ac.ReportStatus(ctx, &meshfedv1.ReportStatusRequest{Agent: name, Instances: []*meshfedv1.InstanceReport{{
+					Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName(), Epoch: a.GetSpec().GetEpoch(),
+					Status: &meshfedv1.InstanceStatus{State: "Running", Received: n, Processed: n}}}})
+				sent.Add(1)
+				if err != nil {
+					failed.Add(1)
+				}
+				select {
+				case <-t.C:
+				case <-stop:
+					return
+				}
+			}
+		}(name, a, time.Duration(hash(name)%500)*time.Millisecond)
+	}
+	// Warm up one report period, then measure.
+	time.Sleep(every + 100*time.Millisecond)
+	b.ResetTimer()
+	startIdx, startSent, start := leader.Raft().AppliedIndex(), sent.Load(), time.Now()
+	time.Sleep(window)
+	endIdx, endSent, elapsed := leader.Raft().AppliedIndex(), sent.Load(), time.Since(start)
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	writes := float64(endIdx-startIdx) / elapsed.Seconds()
+	reports := float64(endSent-startSent) / elapsed.Seconds()
+	b.ReportMetric(writes, "raft-writes/s")
+	b.ReportMetric(reports, "reports/s")
+	b.ReportMetric(float64(failed.Load()), "failed-reports")
+	b.Logf("%d agents, one report each per %s: %.0f reports/s sent, %.1f Raft entries/s committed, %d reports failed",
+		agents, every, reports, writes, failed.Load())
+}
+
+func hash(s string) int {
+	h := 0
+	for _, c := range s {
+		h = h*31 + int(c)
+	}
+	if h < 0 {
+		h = -h
+	}
+	return h
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
