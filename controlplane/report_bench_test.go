@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -30,6 +31,11 @@ func BenchmarkReportStatusRaftWrites(b *testing.B) {
 		c.AgentLease = time.Hour
 		c.AgentTTL = 2 * time.Hour
 		c.SchedulerInterval = 200 * time.Millisecond
+		// Timeouts of a real deployment: the test defaults are tuned for
+		// fast elections, and this load on a small machine would cause them.
+		c.RaftTweak = func(rc *raft.Config) {
+			rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 3*time.Second, 3*time.Second, time.Second
+		}
 	})
 	leader := WaitForLeader(b, servers...)
 	objc, _ := TestClient(b, leader.GRPCAddr())
@@ -70,9 +76,11 @@ spec:
 	defer conn.Close()
 	ac := meshfedv1.NewAgentServiceClient(conn)
 	for i := 0; i < agents; i++ {
-		if _, err := ac.Register(ctx, &meshfedv1.RegisterRequest{Name: fmt.Sprintf("ag%04d", i), Cluster: "a", Capacity: 1}); err != nil {
-			b.Fatal(err)
-		}
+		req := &meshfedv1.RegisterRequest{Name: fmt.Sprintf("ag%04d", i), Cluster: "a", Capacity: 1}
+		WaitFor(b, 30*time.Second, func() error {
+			_, err := ac.Register(ctx, req)
+			return err
+		})
 	}
 	// Wait until every instance is placed and the placement has settled.
 	byAgent := map[string]*meshfedv1.Assignment{}
@@ -92,6 +100,9 @@ spec:
 		}
 		return nil
 	})
+	if l := WaitForLeader(b, servers...); l != leader {
+		b.Fatalf("leadership moved from %s to %s while placing", leader.NodeID(), l.NodeID())
+	}
 	settle := leader.Raft().AppliedIndex()
 	WaitFor(b, 60*time.Second, func() error {
 		time.Sleep(time.Second) // idle window: how many entries the cluster writes on its own
@@ -104,6 +115,7 @@ spec:
 	})
 
 	var sent, failed atomic.Int64
+	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for name, a := range byAgent {
@@ -123,8 +135,8 @@ spec:
 					Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName(), Epoch: a.GetSpec().GetEpoch(),
 					Status: &meshfedv1.InstanceStatus{State: "Running", Received: n, Processed: n}}}})
 				sent.Add(1)
-				if err != nil {
-					failed.Add(1)
+				if err != nil && failed.Add(1) == 1 {
+					firstErr.Store(err.Error())
 				}
 				select {
 				case <-t.C:
@@ -134,8 +146,14 @@ spec:
 			}
 		}(name, a, time.Duration(hash(name)%500)*time.Millisecond)
 	}
-	// Warm up one report period, then measure.
-	time.Sleep(every + 100*time.Millisecond)
+	// Warm up: every agent's first report (Pending to Running) is a
+	// transition, written at once; measure the steady state after them.
+	WaitFor(b, 60*time.Second, func() error {
+		if n := sent.Load(); n < int64(2*agents) {
+			return fmt.Errorf("%d reports sent", n)
+		}
+		return nil
+	})
 	b.ResetTimer()
 	startIdx, startSent, start := leader.Raft().AppliedIndex(), sent.Load(), time.Now()
 	time.Sleep(window)
@@ -148,8 +166,8 @@ spec:
 	b.ReportMetric(writes, "raft-writes/s")
 	b.ReportMetric(reports, "reports/s")
 	b.ReportMetric(float64(failed.Load()), "failed-reports")
-	b.Logf("%d agents, one report each per %s: %.0f reports/s sent, %.1f Raft entries/s committed, %d reports failed",
-		agents, every, reports, writes, failed.Load())
+	b.Logf("%d agents, one report each per %s: %.0f reports/s sent, %.1f Raft entries/s committed, %d reports failed (first: %v); leader %s is still leader: %v",
+		agents, every, reports, writes, failed.Load(), firstErr.Load(), leader.NodeID(), leader.IsLeader())
 }
 
 func hash(s string) int {

@@ -107,6 +107,7 @@ writes and refusals are kept in the audit log (meshfed audit).`,
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 500*time.Millisecond, "how often agents heartbeat")
 	f.DurationVar(&cfg.AgentLease, "agent-lease", 3*time.Second, "how long an agent runs instances without a successful heartbeat before stopping them itself")
 	f.DurationVar(&cfg.AgentTTL, "agent-ttl", 4*time.Second, "how long without a heartbeat before an agent is marked Down and its instances move (must exceed --agent-lease)")
+	f.DurationVar(&cfg.CounterWriteInterval, "counter-write-interval", 10*time.Second, "how often the leader writes instance counters that changed alone through Raft; it serves the newest from memory meanwhile (negative: write every report)")
 	f.DurationVar(&cfg.FailbackHoldDown, "failback-hold-down", 30*time.Second, "how long a recovered cluster must stay Healthy before instances fail back automatically")
 	f.StringVar(&cfg.TLS.Cert, "tls-cert", "", "server certificate (meshfed tls cert create --server): makes the gRPC API mutual TLS")
 	f.StringVar(&cfg.TLS.Key, "tls-key", "", "key of --tls-cert")
