@@ -240,6 +240,9 @@ func (i *instance) runOnce(ctx context.Context) error {
 	md := i.asg.GetMetadata()
 	st := newFnState(i.a, &meshfedv1.StateScope{Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Mesh: i.asg.GetSpec().GetMesh(), Function: i.asg.GetSpec().GetFunction()},
 		fmt.Sprintf("%s/%s/%s@%d#%d", md.GetTenant(), md.GetNamespace(), md.GetName(), i.epoch, time.Now().UnixNano()), g == effectivelyOnce)
+	if err := st.prefetch(ctx); err != nil {
+		i.logger.Warn("could not read the function's state ahead; keys are read one by one as the function asks", "err", err)
+	}
 	pos := pulsar.SubscriptionPositionLatest
 	if spec.GetInput().GetSubscriptionPosition() == "earliest" {
 		pos = pulsar.SubscriptionPositionEarliest

@@ -46,6 +46,9 @@ type fnState struct {
 	values   map[string][]byte
 	// present marks keys read or written (a nil value means absent).
 	present map[string]bool
+	// complete: the cache holds every key the scope had when prefetch
+	// read it, so a key not present is absent and needs no read.
+	complete bool
 	pending []pendingOp
 	// input is the input being processed, whose changes are tagged with
 	// it; nil between inputs.
@@ -95,6 +98,10 @@ func (s *fnState) loadLocked(ctx context.Context, key string) error {
 	if s.present[key] {
 		return nil
 	}
+	if s.complete {
+		s.present[key] = true
+		return nil
+	}
 	var resp *meshfedv1.GetStateResponse
 	err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, Keys: []string{key}})
@@ -108,14 +115,62 @@ func (s *fnState) loadLocked(ctx context.Context, key string) error {
 		return err
 	}
 	for _, v := range resp.GetValues() {
-		if v.GetIsCounter() {
-			s.counters[key] = v.GetCounter()
-		} else if v.GetExists() {
-			s.values[key] = v.GetValue()
+		if v.GetKey() == "" {
+			v.Key = key
 		}
+		s.cacheLocked(v)
 	}
 	s.present[key] = true
 	return nil
+}
+
+// stateCacheKeys bounds the keys prefetch caches: a state with more is read
+// key by key as the function asks for the rest.
+const stateCacheKeys = 100000
+
+// prefetch fills the cache with the scope's whole state, page by page, so
+// that the function's reads, of present and absent keys alike, need no
+// call to the control plane. A state larger than stateCacheKeys, or a
+// control plane that cannot scan (it predates the scan), leaves the cache
+// incomplete: keys not cached are then read one by one, as before. Called
+// before the instance takes its first input.
+func (s *fnState) prefetch(ctx context.Context) error {
+	after := ""
+	for {
+		var resp *meshfedv1.GetStateResponse
+		err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+			resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, All: true, After: after})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("prefetch state: %w", err)
+		}
+		if !resp.GetScanned() {
+			return nil
+		}
+		s.mu.Lock()
+		for _, v := range resp.GetValues() {
+			s.cacheLocked(v)
+		}
+		full := len(s.present) >= stateCacheKeys
+		s.complete = !resp.GetMore()
+		s.mu.Unlock()
+		if !resp.GetMore() || full || len(resp.GetValues()) == 0 {
+			return nil
+		}
+		after = resp.GetValues()[len(resp.GetValues())-1].GetKey()
+	}
+}
+
+// cacheLocked stores a value read from the control plane.
+func (s *fnState) cacheLocked(v *meshfedv1.StateValue) {
+	key := v.GetKey()
+	if v.GetIsCounter() {
+		s.counters[key] = v.GetCounter()
+	} else if v.GetExists() {
+		s.values[key] = v.GetValue()
+	}
+	s.present[key] = true
 }
 
 // takeFailure returns the first state read that failed since the last call
@@ -252,7 +307,7 @@ func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ..
 		}
 		ops = append(ops, p.op)
 	}
-	ops = append(ops, extra...)
+	ops = append(coalesce(ops), extra...)
 	s.pending = kept
 	if len(ops) > 0 {
 		s.seq++
@@ -284,12 +339,39 @@ func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ..
 	}
 	err = fmt.Errorf("commit state: %w", err)
 	s.mu.Lock()
-	s.counters, s.values, s.present = map[string]int64{}, map[string][]byte{}, map[string]bool{}
+	s.counters, s.values, s.present, s.complete = map[string]int64{}, map[string][]byte{}, map[string]bool{}, false
 	if s.strict {
 		s.fenced, s.pending = err, nil
 	}
 	s.mu.Unlock()
 	return err
+}
+
+// coalesce merges the changes of one commit key by key, in the order keys
+// were first changed: increments of a counter add up, and of puts and
+// deletes of a value the last wins. The commit applies the same changes
+// with one operation per key.
+func coalesce(ops []*meshfedv1.StateOp) []*meshfedv1.StateOp {
+	if len(ops) < 2 {
+		return ops
+	}
+	at := make(map[string]int, len(ops))
+	out := make([]*meshfedv1.StateOp, 0, len(ops))
+	for _, op := range ops {
+		i, seen := at[op.GetKey()]
+		if !seen {
+			at[op.GetKey()] = len(out)
+			out = append(out, op)
+			continue
+		}
+		prev, isIncr := out[i].GetOp().(*meshfedv1.StateOp_Incr)
+		if next, ok := op.GetOp().(*meshfedv1.StateOp_Incr); ok && isIncr {
+			out[i] = &meshfedv1.StateOp{Key: op.GetKey(), Op: &meshfedv1.StateOp_Incr{Incr: prev.Incr + next.Incr}}
+			continue
+		}
+		out[i] = op
+	}
+	return out
 }
 
 // fnContext is the runtime.Context of one instance.

@@ -27,8 +27,22 @@ func (e *agentEndpoint) GetState(ctx context.Context, req *meshfedv1.GetStateReq
 	if err := e.srv.checkStateScope(ctx, meshfedv1.AgentService_GetState_FullMethodName, req.GetScope()); err != nil {
 		return nil, err
 	}
+	if req.GetAll() {
+		limit := int(req.GetLimit())
+		if limit <= 0 || limit > stateScanPage {
+			limit = stateScanPage
+		}
+		values, more, err := e.srv.fsm.State().ScanState(req.GetScope(), req.GetAfter(), limit)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &meshfedv1.GetStateResponse{Values: values, Scanned: true, More: more}, nil
+	}
 	return &meshfedv1.GetStateResponse{Values: e.srv.fsm.State().GetState(req.GetScope(), req.GetKeys())}, nil
 }
+
+// stateScanPage bounds the keys one GetState with all returns.
+const stateScanPage = 10000
 
 func (e *agentEndpoint) CommitState(ctx context.Context, req *meshfedv1.CommitStateRequest) (*meshfedv1.CommitStateResponse, error) {
 	if err := checkScope(req.GetScope()); err != nil {
