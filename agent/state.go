@@ -49,7 +49,7 @@ type fnState struct {
 	// complete: the cache holds every key the scope had when prefetch
 	// read it, so a key not present is absent and needs no read.
 	complete bool
-	pending []pendingOp
+	pending  []pendingOp
 	// input is the input being processed, whose changes are tagged with
 	// it; nil between inputs.
 	input *ticket
