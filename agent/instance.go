@@ -375,6 +375,21 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 			return err
 		}
 	}
+	if ids != nil && id.verdict == proven {
+		// An input whose state changes were committed before a crash
+		// (its acknowledgement was lost) runs again, but changes nothing.
+		tk.appliedKey, tk.seq = appliedKey(msg.Topic(), msg.ProducerName()), sequenceID(msg.PublishTime().UnixMilli(), id.ordinal, 0)
+		applied, err := fctx.applied(ctx, tk.appliedKey, tk.seq)
+		if err != nil {
+			mSystemExc.Add(ctx, 1, attrs)
+			i.setError(err)
+			failure.fail(err)
+			return nil
+		}
+		if tk.applied = applied; applied {
+			mStateApplied.Add(ctx, 1, attrs)
+		}
+	}
 	mctx := propagator.Extract(ctx, propagation.MapCarrier(msg.Properties()))
 	mctx, span := tracer.Start(mctx, "meshfed.process", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.source", msg.Topic()), attribute.String("meshfed.function", fctx.function)))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -230,6 +233,9 @@ func (s *fnState) IncrCounter(ctx context.Context, key string, delta int64) (int
 	if _, isValue := s.values[key]; isValue {
 		return 0, fmt.Errorf("state key %q holds a value, not a counter", key)
 	}
+	if s.input != nil && s.input.applied {
+		return s.counters[key], nil
+	}
 	s.counters[key] += delta
 	s.pending = append(s.pending, pendingOp{&meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Incr{Incr: delta}}, s.input})
 	return s.counters[key], nil
@@ -258,6 +264,9 @@ func (s *fnState) PutState(ctx context.Context, key string, value []byte) error 
 	}
 	if _, isCounter := s.counters[key]; isCounter {
 		return fmt.Errorf("state key %q is a counter", key)
+	}
+	if s.input != nil && s.input.applied {
+		return nil
 	}
 	if value == nil {
 		delete(s.values, key)
@@ -291,7 +300,12 @@ func (s *fnState) GetState(ctx context.Context, key string) ([]byte, error) {
 // most once. If it still fails the cache is dropped (it may hold changes
 // that were never committed), a strict state is fenced, and the error
 // returned, so the caller does not acknowledge the inputs.
-func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ...*meshfedv1.StateOp) error {
+//
+// marks (strict states) are the applied keys of the inputs acknowledged
+// with this flush and their newest sequences: they go into the commit when
+// it holds changes of inputs, so that a commit applied just before a crash
+// is never applied again from the inputs' redelivery.
+func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, marks map[string]int64, extra ...*meshfedv1.StateOp) error {
 	s.mu.Lock()
 	if s.fenced != nil {
 		err := s.fenced
@@ -307,7 +321,17 @@ func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ..
 		}
 		ops = append(ops, p.op)
 	}
-	ops = append(coalesce(ops), extra...)
+	ops = coalesce(ops)
+	var marked []*meshfedv1.StateOp
+	if len(ops) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(marks)) {
+			if cur, err := strconv.ParseInt(string(s.values[k]), 10, 64); err == nil && cur >= marks[k] {
+				continue // never lowered: inputs replayed now are below it
+			}
+			marked = append(marked, &meshfedv1.StateOp{Key: k, Op: &meshfedv1.StateOp_Put{Put: []byte(strconv.FormatInt(marks[k], 10))}})
+		}
+	}
+	ops = append(append(ops, marked...), extra...)
 	s.pending = kept
 	if len(ops) > 0 {
 		s.seq++
@@ -326,6 +350,11 @@ func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ..
 			return err
 		})
 		if err == nil {
+			s.mu.Lock()
+			for _, op := range marked {
+				s.values[op.GetKey()], s.present[op.GetKey()] = op.GetPut(), true
+			}
+			s.mu.Unlock()
 			return nil
 		}
 		if c := status.Code(err); c != codes.Unknown && c != codes.Unavailable && c != codes.DeadlineExceeded || ctx.Err() != nil {
@@ -372,6 +401,39 @@ func coalesce(ops []*meshfedv1.StateOp) []*meshfedv1.StateOp {
 		out[i] = op
 	}
 	return out
+}
+
+// appliedPrefix starts the keys that record, per input partition and
+// original producer, the sequence of the newest input whose state changes
+// are committed (effectively_once): the value is the decimal sequence id
+// its first output has (sequenceID with k = 0), which grows in the
+// producer's order and is the same in every cluster.
+const appliedPrefix = reservedStatePrefix + "applied/"
+
+// appliedKey names the applied record of producer's inputs in partition.
+func appliedKey(partition, producer string) string {
+	return appliedPrefix + partition + "\x00" + producer
+}
+
+// applied reports whether the state changes of the input with sequence seq
+// whose applied record is key are already committed: a redelivered input
+// at or below the record was acknowledged-or-committed before a crash.
+func (s *fnState) applied(ctx context.Context, key string, seq int64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(ctx, key); err != nil {
+		return false, err
+	}
+	v, ok := s.values[key]
+	if !ok {
+		return false, nil
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		// Not written by this code: nothing is known to be applied.
+		return false, nil
+	}
+	return seq <= n, nil
 }
 
 // fnContext is the runtime.Context of one instance.

@@ -16,8 +16,9 @@ import (
 )
 
 // The function-state benchmark runs the builtin word-count (one counter per
-// distinct word) on a three-server control plane and one in-process broker,
-// all in this process over loopback sockets:
+// distinct word) on a three-server control plane (Raft's production
+// timeouts) and one in-process broker, all in this process over loopback
+// sockets:
 //
 //	go test -run '^$' -bench StateWordCount -benchtime 1x ./agent/
 //
@@ -47,6 +48,9 @@ func newFederation3(b testing.TB, cluster string) (*testFed, []*controlplane.Ser
 		c.AgentTTL = 3 * time.Second
 		c.HeartbeatInterval = 200 * time.Millisecond
 		c.SchedulerInterval = 200 * time.Millisecond
+		// Raft's production timeouts: the test ones (150 ms) make three
+		// servers on a loaded machine elect leaders over and over.
+		c.RaftTweak = nil
 	})
 	leader := controlplane.WaitForLeader(b, servers...)
 	f := &testFed{srv: leader, brokers: map[string]*broker.Broker{}}
