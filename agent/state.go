@@ -21,18 +21,22 @@ import (
 
 // fnState is a function's key/value state as one instance sees it. It lives
 // in the control plane (replicated by Raft, so it survives restarts and
-// follows the function to any agent and cluster). The instance reads keys
-// through a cache and buffers changes; flush commits them in one Raft write
-// before the inputs that caused them are acknowledged, so an acknowledged
-// message's state change is never lost. Counters are exact while one
-// instance writes a key (Failover or Key_Shared subscriptions).
+// follows the function to any agent and cluster). The instance reads the
+// whole state into a cache when it starts (prefetch) and buffers changes;
+// flush commits them, merged per key, in one Raft write before the inputs
+// that caused them are acknowledged, so an acknowledged message's state
+// change is never lost. Counters are exact while one instance writes a key
+// (Failover or Key_Shared subscriptions).
 //
 // A strict state (effectively_once) commits a change only with the input
 // that made it: a change of an input that is not acknowledged in the same
-// flush stays buffered, so an input redelivered after a restart never
-// applies its change twice. After a failed commit a strict state refuses
-// every call until the run ends: its cache no longer matches the control
-// plane, and nothing may be written from it.
+// flush stays buffered. The commit also records, per input partition and
+// producer, the newest input it covers (applied records); an input
+// redelivered at or below its record — the commit was applied, the
+// acknowledgement lost — changes nothing, so no change applies twice.
+// After a failed commit a strict state refuses every call until the run
+// ends: its cache no longer matches the control plane, and nothing may be
+// written from it.
 type fnState struct {
 	a     *Agent
 	scope *meshfedv1.StateScope
