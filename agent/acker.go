@@ -46,6 +46,13 @@ type ticket struct {
 	// done: processed; nacked: negatively acknowledged, kept until its
 	// redelivery arrives. Both guarded by acker.mu.
 	done, nacked bool
+	// appliedKey and seq identify a proven input under effectively_once
+	// (appliedKey empty: unproven or another guarantee); applied: its
+	// state changes were committed before a crash, so they are not made
+	// again. Set by the consumer loop before the input is processed.
+	appliedKey string
+	seq        int64
+	applied    bool
 }
 
 // partitionAcks is the acker's view of one input partition.
@@ -261,6 +268,13 @@ func (a *acker) flush(final bool) {
 			}
 		}
 	}
+	// applied: the newest sequence acknowledged now per applied key.
+	applied := map[string]int64{}
+	for t := range acking {
+		if t.appliedKey != "" && t.seq > applied[t.appliedKey] {
+			applied[t.appliedKey] = t.seq
+		}
+	}
 	var ops []*meshfedv1.StateOp
 	marks := map[*partitionAcks]int64{}
 	if !final && now.Sub(a.lastWatermark) >= watermarkEvery {
@@ -283,7 +297,7 @@ func (a *acker) flush(final bool) {
 	if final && cut {
 		ctx, cancel = context.WithTimeout(context.Background(), finalCommitTimeout)
 	}
-	err := a.state.flush(ctx, func(t *ticket) bool { return acking[t] }, ops...)
+	err := a.state.flush(ctx, func(t *ticket) bool { return acking[t] }, applied, ops...)
 	cancel()
 	if err != nil {
 		if a.mode == ackInOrder {

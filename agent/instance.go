@@ -240,6 +240,9 @@ func (i *instance) runOnce(ctx context.Context) error {
 	md := i.asg.GetMetadata()
 	st := newFnState(i.a, &meshfedv1.StateScope{Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Mesh: i.asg.GetSpec().GetMesh(), Function: i.asg.GetSpec().GetFunction()},
 		fmt.Sprintf("%s/%s/%s@%d#%d", md.GetTenant(), md.GetNamespace(), md.GetName(), i.epoch, time.Now().UnixNano()), g == effectivelyOnce)
+	if err := st.prefetch(ctx); err != nil {
+		i.logger.Warn("could not read the function's state ahead; keys are read one by one as the function asks", "err", err)
+	}
 	pos := pulsar.SubscriptionPositionLatest
 	if spec.GetInput().GetSubscriptionPosition() == "earliest" {
 		pos = pulsar.SubscriptionPositionEarliest
@@ -370,6 +373,21 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 		var err error
 		if id, err = ids.identify(ctx, msg); err != nil {
 			return err
+		}
+	}
+	if ids != nil && id.verdict == proven {
+		// An input whose state changes were committed before a crash
+		// (its acknowledgement was lost) runs again, but changes nothing.
+		tk.appliedKey, tk.seq = appliedKey(msg.Topic(), msg.ProducerName()), sequenceID(msg.PublishTime().UnixMilli(), id.ordinal, 0)
+		applied, err := fctx.applied(ctx, tk.appliedKey, tk.seq)
+		if err != nil {
+			mSystemExc.Add(ctx, 1, attrs)
+			i.setError(err)
+			failure.fail(err)
+			return nil
+		}
+		if tk.applied = applied; applied {
+			mStateApplied.Add(ctx, 1, attrs)
 		}
 	}
 	mctx := propagator.Extract(ctx, propagation.MapCarrier(msg.Properties()))

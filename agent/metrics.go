@@ -27,6 +27,11 @@ var (
 	// and answered as a duplicate).
 	mDeduplicated, _ = meter.Int64Counter("meshfed_function_deduplicated",
 		metric.WithDescription("Effectively-once outputs not written because the output topic already held them (by=skip: at or below the producer's last sequence id; by=broker: answered as a duplicate)."))
+	// mStateApplied counts effectively-once inputs redelivered after their
+	// state changes were committed: the function runs again, its changes
+	// are not applied twice.
+	mStateApplied, _ = meter.Int64Counter("meshfed_function_state_already_applied",
+		metric.WithDescription("Effectively-once inputs redelivered after their state changes were committed (their acknowledgement was lost in a crash): processed again without applying their state changes twice."))
 	// mUnproven counts effectively-once inputs processed at-least-once
 	// because their identity could not be proven; attribute "reason".
 	mUnproven, _ = meter.Int64Counter("meshfed_function_unproven",

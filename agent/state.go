@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,18 +21,22 @@ import (
 
 // fnState is a function's key/value state as one instance sees it. It lives
 // in the control plane (replicated by Raft, so it survives restarts and
-// follows the function to any agent and cluster). The instance reads keys
-// through a cache and buffers changes; flush commits them in one Raft write
-// before the inputs that caused them are acknowledged, so an acknowledged
-// message's state change is never lost. Counters are exact while one
-// instance writes a key (Failover or Key_Shared subscriptions).
+// follows the function to any agent and cluster). The instance reads the
+// whole state into a cache when it starts (prefetch) and buffers changes;
+// flush commits them, merged per key, in one Raft write before the inputs
+// that caused them are acknowledged, so an acknowledged message's state
+// change is never lost. Counters are exact while one instance writes a key
+// (Failover or Key_Shared subscriptions).
 //
 // A strict state (effectively_once) commits a change only with the input
 // that made it: a change of an input that is not acknowledged in the same
-// flush stays buffered, so an input redelivered after a restart never
-// applies its change twice. After a failed commit a strict state refuses
-// every call until the run ends: its cache no longer matches the control
-// plane, and nothing may be written from it.
+// flush stays buffered. The commit also records, per input partition and
+// producer, the newest input it covers (applied records); an input
+// redelivered at or below its record — the commit was applied, the
+// acknowledgement lost — changes nothing, so no change applies twice.
+// After a failed commit a strict state refuses every call until the run
+// ends: its cache no longer matches the control plane, and nothing may be
+// written from it.
 type fnState struct {
 	a     *Agent
 	scope *meshfedv1.StateScope
@@ -46,7 +53,10 @@ type fnState struct {
 	values   map[string][]byte
 	// present marks keys read or written (a nil value means absent).
 	present map[string]bool
-	pending []pendingOp
+	// complete: the cache holds every key the scope had when prefetch
+	// read it, so a key not present is absent and needs no read.
+	complete bool
+	pending  []pendingOp
 	// input is the input being processed, whose changes are tagged with
 	// it; nil between inputs.
 	input *ticket
@@ -95,6 +105,10 @@ func (s *fnState) loadLocked(ctx context.Context, key string) error {
 	if s.present[key] {
 		return nil
 	}
+	if s.complete {
+		s.present[key] = true
+		return nil
+	}
 	var resp *meshfedv1.GetStateResponse
 	err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 		resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, Keys: []string{key}})
@@ -108,14 +122,62 @@ func (s *fnState) loadLocked(ctx context.Context, key string) error {
 		return err
 	}
 	for _, v := range resp.GetValues() {
-		if v.GetIsCounter() {
-			s.counters[key] = v.GetCounter()
-		} else if v.GetExists() {
-			s.values[key] = v.GetValue()
+		if v.GetKey() == "" {
+			v.Key = key
 		}
+		s.cacheLocked(v)
 	}
 	s.present[key] = true
 	return nil
+}
+
+// stateCacheKeys bounds the keys prefetch caches: a state with more is read
+// key by key as the function asks for the rest.
+const stateCacheKeys = 100000
+
+// prefetch fills the cache with the scope's whole state, page by page, so
+// that the function's reads, of present and absent keys alike, need no
+// call to the control plane. A state larger than stateCacheKeys, or a
+// control plane that cannot scan (it predates the scan), leaves the cache
+// incomplete: keys not cached are then read one by one, as before. Called
+// before the instance takes its first input.
+func (s *fnState) prefetch(ctx context.Context) error {
+	after := ""
+	for {
+		var resp *meshfedv1.GetStateResponse
+		err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+			resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, All: true, After: after})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("prefetch state: %w", err)
+		}
+		if !resp.GetScanned() {
+			return nil
+		}
+		s.mu.Lock()
+		for _, v := range resp.GetValues() {
+			s.cacheLocked(v)
+		}
+		full := len(s.present) >= stateCacheKeys
+		s.complete = !resp.GetMore()
+		s.mu.Unlock()
+		if !resp.GetMore() || full || len(resp.GetValues()) == 0 {
+			return nil
+		}
+		after = resp.GetValues()[len(resp.GetValues())-1].GetKey()
+	}
+}
+
+// cacheLocked stores a value read from the control plane.
+func (s *fnState) cacheLocked(v *meshfedv1.StateValue) {
+	key := v.GetKey()
+	if v.GetIsCounter() {
+		s.counters[key] = v.GetCounter()
+	} else if v.GetExists() {
+		s.values[key] = v.GetValue()
+	}
+	s.present[key] = true
 }
 
 // takeFailure returns the first state read that failed since the last call
@@ -175,6 +237,9 @@ func (s *fnState) IncrCounter(ctx context.Context, key string, delta int64) (int
 	if _, isValue := s.values[key]; isValue {
 		return 0, fmt.Errorf("state key %q holds a value, not a counter", key)
 	}
+	if s.input != nil && s.input.applied {
+		return s.counters[key], nil
+	}
 	s.counters[key] += delta
 	s.pending = append(s.pending, pendingOp{&meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Incr{Incr: delta}}, s.input})
 	return s.counters[key], nil
@@ -203,6 +268,9 @@ func (s *fnState) PutState(ctx context.Context, key string, value []byte) error 
 	}
 	if _, isCounter := s.counters[key]; isCounter {
 		return fmt.Errorf("state key %q is a counter", key)
+	}
+	if s.input != nil && s.input.applied {
+		return nil
 	}
 	if value == nil {
 		delete(s.values, key)
@@ -236,7 +304,12 @@ func (s *fnState) GetState(ctx context.Context, key string) ([]byte, error) {
 // most once. If it still fails the cache is dropped (it may hold changes
 // that were never committed), a strict state is fenced, and the error
 // returned, so the caller does not acknowledge the inputs.
-func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ...*meshfedv1.StateOp) error {
+//
+// marks (strict states) are the applied keys of the inputs acknowledged
+// with this flush and their newest sequences: they go into the commit when
+// it holds changes of inputs, so that a commit applied just before a crash
+// is never applied again from the inputs' redelivery.
+func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, marks map[string]int64, extra ...*meshfedv1.StateOp) error {
 	s.mu.Lock()
 	if s.fenced != nil {
 		err := s.fenced
@@ -252,7 +325,17 @@ func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ..
 		}
 		ops = append(ops, p.op)
 	}
-	ops = append(ops, extra...)
+	ops = coalesce(ops)
+	var marked []*meshfedv1.StateOp
+	if len(ops) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(marks)) {
+			if cur, err := strconv.ParseInt(string(s.values[k]), 10, 64); err == nil && cur >= marks[k] {
+				continue // never lowered: inputs replayed now are below it
+			}
+			marked = append(marked, &meshfedv1.StateOp{Key: k, Op: &meshfedv1.StateOp_Put{Put: []byte(strconv.FormatInt(marks[k], 10))}})
+		}
+	}
+	ops = append(append(ops, marked...), extra...)
 	s.pending = kept
 	if len(ops) > 0 {
 		s.seq++
@@ -271,6 +354,11 @@ func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ..
 			return err
 		})
 		if err == nil {
+			s.mu.Lock()
+			for _, op := range marked {
+				s.values[op.GetKey()], s.present[op.GetKey()] = op.GetPut(), true
+			}
+			s.mu.Unlock()
 			return nil
 		}
 		if c := status.Code(err); c != codes.Unknown && c != codes.Unavailable && c != codes.DeadlineExceeded || ctx.Err() != nil {
@@ -284,12 +372,72 @@ func (s *fnState) flush(ctx context.Context, acking func(*ticket) bool, extra ..
 	}
 	err = fmt.Errorf("commit state: %w", err)
 	s.mu.Lock()
-	s.counters, s.values, s.present = map[string]int64{}, map[string][]byte{}, map[string]bool{}
+	s.counters, s.values, s.present, s.complete = map[string]int64{}, map[string][]byte{}, map[string]bool{}, false
 	if s.strict {
 		s.fenced, s.pending = err, nil
 	}
 	s.mu.Unlock()
 	return err
+}
+
+// coalesce merges the changes of one commit key by key, in the order keys
+// were first changed: increments of a counter add up, and of puts and
+// deletes of a value the last wins. The commit applies the same changes
+// with one operation per key.
+func coalesce(ops []*meshfedv1.StateOp) []*meshfedv1.StateOp {
+	if len(ops) < 2 {
+		return ops
+	}
+	at := make(map[string]int, len(ops))
+	out := make([]*meshfedv1.StateOp, 0, len(ops))
+	for _, op := range ops {
+		i, seen := at[op.GetKey()]
+		if !seen {
+			at[op.GetKey()] = len(out)
+			out = append(out, op)
+			continue
+		}
+		prev, isIncr := out[i].GetOp().(*meshfedv1.StateOp_Incr)
+		if next, ok := op.GetOp().(*meshfedv1.StateOp_Incr); ok && isIncr {
+			out[i] = &meshfedv1.StateOp{Key: op.GetKey(), Op: &meshfedv1.StateOp_Incr{Incr: prev.Incr + next.Incr}}
+			continue
+		}
+		out[i] = op
+	}
+	return out
+}
+
+// appliedPrefix starts the keys that record, per input partition and
+// original producer, the sequence of the newest input whose state changes
+// are committed (effectively_once): the value is the decimal sequence id
+// its first output has (sequenceID with k = 0), which grows in the
+// producer's order and is the same in every cluster.
+const appliedPrefix = reservedStatePrefix + "applied/"
+
+// appliedKey names the applied record of producer's inputs in partition.
+func appliedKey(partition, producer string) string {
+	return appliedPrefix + partition + "\x00" + producer
+}
+
+// applied reports whether the state changes of the input with sequence seq
+// whose applied record is key are already committed: a redelivered input
+// at or below the record was acknowledged-or-committed before a crash.
+func (s *fnState) applied(ctx context.Context, key string, seq int64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(ctx, key); err != nil {
+		return false, err
+	}
+	v, ok := s.values[key]
+	if !ok {
+		return false, nil
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		// Not written by this code: nothing is known to be applied.
+		return false, nil
+	}
+	return seq <= n, nil
 }
 
 // fnContext is the runtime.Context of one instance.

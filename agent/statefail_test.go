@@ -20,7 +20,9 @@ import (
 
 // failStateReads is a client interceptor that answers the first n GetState
 // calls for key as a control plane without a leader does (Unavailable),
-// without sending them.
+// without sending them. It answers reads of the whole state as a server
+// that predates them does (not scanned), so that the instance reads key by
+// key.
 type failStateReads struct {
 	key string
 	// mu guards left and failed.
@@ -30,6 +32,9 @@ type failStateReads struct {
 
 func (f *failStateReads) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	if r, ok := req.(*meshfedv1.GetStateRequest); ok && method == meshfedv1.AgentService_GetState_FullMethodName {
+		if r.GetAll() {
+			return nil // reply stays empty: Scanned is false
+		}
 		for _, k := range r.GetKeys() {
 			if k != f.key {
 				continue

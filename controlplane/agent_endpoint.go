@@ -3,9 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
-	"strings"
 
-	"github.com/meshfed/meshfed/controlplane/state"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
@@ -136,52 +134,6 @@ func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportS
 	return resp, nil
 }
 
-func (e *agentEndpoint) GetState(ctx context.Context, req *meshfedv1.GetStateRequest) (*meshfedv1.GetStateResponse, error) {
-	if err := checkScope(req.GetScope()); err != nil {
-		return nil, err
-	}
-	resp := &meshfedv1.GetStateResponse{}
-	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_GetState_FullMethodName, req, resp); done {
-		return resp, err
-	}
-	if err := e.srv.consistentRead(ctx); err != nil {
-		return nil, toStatus(err)
-	}
-	if err := e.srv.checkStateScope(ctx, meshfedv1.AgentService_GetState_FullMethodName, req.GetScope()); err != nil {
-		return nil, err
-	}
-	return &meshfedv1.GetStateResponse{Values: e.srv.fsm.State().GetState(req.GetScope(), req.GetKeys())}, nil
-}
-
-func (e *agentEndpoint) CommitState(ctx context.Context, req *meshfedv1.CommitStateRequest) (*meshfedv1.CommitStateResponse, error) {
-	if err := checkScope(req.GetScope()); err != nil {
-		return nil, err
-	}
-	if len(req.GetOps()) == 0 {
-		return &meshfedv1.CommitStateResponse{}, nil
-	}
-	resp := &meshfedv1.CommitStateResponse{}
-	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_CommitState_FullMethodName, req, resp); done {
-		return resp, err
-	}
-	if err := e.srv.checkStateScope(ctx, meshfedv1.AgentService_CommitState_FullMethodName, req.GetScope()); err != nil {
-		return nil, err
-	}
-	r, err := e.srv.raftApply(ctx, CommitStateType, &raftlogv1.CommitState{Scope: req.GetScope(), Ops: req.GetOps(),
-		Writer: req.GetWriter(), Sequence: req.GetSequence()})
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &meshfedv1.CommitStateResponse{Counters: r.counters}, nil
-}
-
-func checkScope(sc *meshfedv1.StateScope) error {
-	if sc.GetTenant() == "" || sc.GetNamespace() == "" || sc.GetMesh() == "" || sc.GetFunction() == "" {
-		return status.Error(codes.InvalidArgument, fmt.Sprintf("scope: tenant, namespace, mesh and function are required (got %v)", sc))
-	}
-	return nil
-}
-
 // checkAgent enforces that agent calls for agent name (in cluster, when
 // the call names one) come from that agent. With authentication on, the
 // caller must be an agent whose certificate binds it to the agent's
@@ -206,32 +158,6 @@ func (s *Server) checkAgent(ctx context.Context, method, name, cluster string) e
 		err = status.Error(codes.PermissionDenied, err.Error())
 		s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: "Agent", Name: name}}, err)
 	}
-	return err
-}
-
-// checkStateScope enforces, on the leader, that an agent reads and commits
-// only the state of functions assigned to it: an instance whose assignment
-// moved elsewhere (a failover, a drain) can no longer change the state its
-// replacement now owns.
-func (s *Server) checkStateScope(ctx context.Context, method string, sc *meshfedv1.StateScope) error {
-	if !s.cfg.Auth {
-		return nil
-	}
-	c := callerFrom(ctx)
-	agent, _ := strings.CutPrefix(c.p.Name, "agent/"+c.p.Cluster+"/")
-	as, _, err := s.fsm.State().List(state.Filter{Kind: "Assignment", Tenant: sc.GetTenant(), Namespace: sc.GetNamespace()})
-	if err != nil {
-		return toStatus(err)
-	}
-	for _, o := range as {
-		spec := o.GetAssignment().GetSpec()
-		if spec.GetMesh() == sc.GetMesh() && spec.GetFunction() == sc.GetFunction() && spec.GetAgent() == agent && spec.GetCluster() == c.p.Cluster {
-			return nil
-		}
-	}
-	err = status.Errorf(codes.PermissionDenied, "%s has no assignment of %s/%s/%s function %s: only the agent running a function reads and writes its state",
-		c.p, sc.GetTenant(), sc.GetNamespace(), sc.GetMesh(), sc.GetFunction())
-	s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: "FunctionMesh", Tenant: sc.GetTenant(), Namespace: sc.GetNamespace(), Name: sc.GetMesh()}}, err)
 	return err
 }
 

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"strings"
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -32,6 +33,38 @@ func (s *Store) GetState(sc *meshfedv1.StateScope, keys []string) []*meshfedv1.S
 	return out
 }
 
+// ScanState reads the keys of a function's state in key order: those after
+// after (exclusive; empty: from the first), at most limit of them. more
+// reports that keys remain past the last one returned. The commit records
+// of idempotent writers are not state and are left out.
+func (s *Store) ScanState(sc *meshfedv1.StateScope, after string, limit int) (values []*meshfedv1.StateValue, more bool, err error) {
+	prefix := stateID(sc, "")
+	it, err := s.db.Txn(false).LowerBound(tableFnState, "id", prefix+after)
+	if err != nil {
+		return nil, false, fmt.Errorf("scan state: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		se := raw.(*stateEntry)
+		key, ok := strings.CutPrefix(se.ID, prefix)
+		if !ok {
+			break
+		}
+		if after != "" && key == after || strings.HasPrefix(key, commitKeyPrefix) {
+			continue
+		}
+		if len(values) == limit {
+			return values, true, nil
+		}
+		e := se.E
+		values = append(values, &meshfedv1.StateValue{Key: key, Exists: true, IsCounter: e.GetIsCounter(), Counter: e.GetCounter(), Value: e.GetValue()})
+	}
+	return values, false, nil
+}
+
+// commitKeyPrefix starts the key of an idempotent writer's commit record
+// (user keys never start with \x01).
+const commitKeyPrefix = "\x01commit\x00"
+
 // CommitState applies state operations atomically at index. An increment of
 // a key holding a value (or a put to a counter) is refused.
 func (s *Store) CommitState(index uint64, req *raftlogv1.CommitState) ([]*meshfedv1.StateValue, error) {
@@ -43,7 +76,7 @@ func (s *Store) CommitState(index uint64, req *raftlogv1.CommitState) ([]*meshfe
 	if w := req.GetWriter(); w != "" {
 		// The writer's last committed sequence lives beside the state,
 		// under a key no user key can take (keys never start with \x01).
-		commitID = stateID(sc, "\x01commit\x00"+w)
+		commitID = stateID(sc, commitKeyPrefix+w)
 		raw, err := txn.First(tableFnState, "id", commitID)
 		if err != nil {
 			return nil, fmt.Errorf("read commit record: %w", err)
@@ -54,7 +87,7 @@ func (s *Store) CommitState(index uint64, req *raftlogv1.CommitState) ([]*meshfe
 			s.commitLocked(index, nil)
 			return nil, nil // already applied: a retry after an unknown outcome
 		}
-		if err := txn.Insert(tableFnState, &stateEntry{ID: commitID, E: &raftlogv1.StateEntry{Scope: sc, Key: "\x01commit\x00" + w,
+		if err := txn.Insert(tableFnState, &stateEntry{ID: commitID, E: &raftlogv1.StateEntry{Scope: sc, Key: commitKeyPrefix + w,
 			Counter: int64(req.GetSequence()), IsCounter: true}}); err != nil {
 			return nil, err
 		}

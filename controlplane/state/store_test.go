@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
@@ -184,5 +185,47 @@ func TestCommitStateAppliesEachWriterSequenceOnce(t *testing.T) {
 	// The commit record is not a user key.
 	if vals := s.GetState(sc, []string{"\x01commit\x00w1"}); vals[0].GetExists() && vals[0].GetKey() == "k" {
 		t.Fatal("commit record visible as state")
+	}
+}
+
+func TestScanStatePagesThroughOneScopeOnly(t *testing.T) {
+	s := New(Config{})
+	sc := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
+	// A scope whose function name extends f's must not leak into f's scan.
+	other := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "fx"}
+	var ops []*meshfedv1.StateOp
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		ops = append(ops, &meshfedv1.StateOp{Key: k, Op: &meshfedv1.StateOp_Incr{Incr: 1}})
+	}
+	ops = append(ops, &meshfedv1.StateOp{Key: "v", Op: &meshfedv1.StateOp_Put{Put: []byte("x")}})
+	if _, err := s.CommitState(1, &raftlogv1.CommitState{Scope: sc, Writer: "w", Sequence: 1, Ops: ops}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CommitState(2, &raftlogv1.CommitState{Scope: other, Ops: ops[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	after := ""
+	for page := 0; ; page++ {
+		vals, more, err := s.ScanState(sc, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			got = append(got, v.GetKey())
+			if v.GetKey() == "v" && (v.GetIsCounter() || string(v.GetValue()) != "x") {
+				t.Fatalf("value v read as %v", v)
+			}
+		}
+		if !more {
+			break
+		}
+		after = vals[len(vals)-1].GetKey()
+		if page > 5 {
+			t.Fatal("scan does not end")
+		}
+	}
+	if want := "a b c d e v"; strings.Join(got, " ") != want {
+		t.Fatalf("scanned %q, want %q (no commit record, nothing of another scope)", got, want)
 	}
 }

@@ -505,9 +505,17 @@ func (x *StateScope) GetFunction() string {
 }
 
 type GetStateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Scope         *StateScope            `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
-	Keys          []string               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Scope *StateScope            `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Keys to read; ignored when all is set.
+	Keys []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	// all reads every key of the scope in key order: those after after
+	// (exclusive; empty: from the first), at most limit of them (zero: the
+	// server's page size). An agent fills its cache with it when an
+	// instance starts.
+	All           bool   `protobuf:"varint,3,opt,name=all,proto3" json:"all,omitempty"`
+	After         string `protobuf:"bytes,4,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -554,6 +562,27 @@ func (x *GetStateRequest) GetKeys() []string {
 		return x.Keys
 	}
 	return nil
+}
+
+func (x *GetStateRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *GetStateRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *GetStateRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
 }
 
 type StateValue struct {
@@ -635,8 +664,14 @@ func (x *StateValue) GetExists() bool {
 }
 
 type GetStateResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Values        []*StateValue          `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Values []*StateValue          `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	// scanned is set by a server that served all: a server that predates it
+	// leaves it false, and the caller must not take the empty answer for an
+	// empty state.
+	Scanned bool `protobuf:"varint,2,opt,name=scanned,proto3" json:"scanned,omitempty"`
+	// more: all stopped at the limit; ask again after the last key returned.
+	More          bool `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -676,6 +711,20 @@ func (x *GetStateResponse) GetValues() []*StateValue {
 		return x.Values
 	}
 	return nil
+}
+
+func (x *GetStateResponse) GetScanned() bool {
+	if x != nil {
+		return x.Scanned
+	}
+	return false
+}
+
+func (x *GetStateResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 type StateOp struct {
@@ -944,10 +993,13 @@ const file_meshfed_v1_agent_proto_rawDesc = "" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04mesh\x18\x03 \x01(\tR\x04mesh\x12\x1a\n" +
-	"\bfunction\x18\x04 \x01(\tR\bfunction\"S\n" +
+	"\bfunction\x18\x04 \x01(\tR\bfunction\"\x91\x01\n" +
 	"\x0fGetStateRequest\x12,\n" +
 	"\x05scope\x18\x01 \x01(\v2\x16.meshfed.v1.StateScopeR\x05scope\x12\x12\n" +
-	"\x04keys\x18\x02 \x03(\tR\x04keys\"\x85\x01\n" +
+	"\x04keys\x18\x02 \x03(\tR\x04keys\x12\x10\n" +
+	"\x03all\x18\x03 \x01(\bR\x03all\x12\x14\n" +
+	"\x05after\x18\x04 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\"\x85\x01\n" +
 	"\n" +
 	"StateValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
@@ -955,9 +1007,11 @@ const file_meshfed_v1_agent_proto_rawDesc = "" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1d\n" +
 	"\n" +
 	"is_counter\x18\x04 \x01(\bR\tisCounter\x12\x16\n" +
-	"\x06exists\x18\x05 \x01(\bR\x06exists\"B\n" +
+	"\x06exists\x18\x05 \x01(\bR\x06exists\"p\n" +
 	"\x10GetStateResponse\x12.\n" +
-	"\x06values\x18\x01 \x03(\v2\x16.meshfed.v1.StateValueR\x06values\"e\n" +
+	"\x06values\x18\x01 \x03(\v2\x16.meshfed.v1.StateValueR\x06values\x12\x18\n" +
+	"\ascanned\x18\x02 \x01(\bR\ascanned\x12\x12\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\"e\n" +
 	"\aStateOp\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x04incr\x18\x02 \x01(\x03H\x00R\x04incr\x12\x12\n" +

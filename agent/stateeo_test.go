@@ -1,0 +1,169 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/meshfed/meshfed/controlplane"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+func TestCoalesceMergesChangesPerKey(t *testing.T) {
+	incr := func(k string, n int64) *meshfedv1.StateOp {
+		return &meshfedv1.StateOp{Key: k, Op: &meshfedv1.StateOp_Incr{Incr: n}}
+	}
+	put := func(k, v string) *meshfedv1.StateOp {
+		return &meshfedv1.StateOp{Key: k, Op: &meshfedv1.StateOp_Put{Put: []byte(v)}}
+	}
+	del := func(k string) *meshfedv1.StateOp {
+		return &meshfedv1.StateOp{Key: k, Op: &meshfedv1.StateOp_Delete{Delete: true}}
+	}
+	for _, tc := range []struct {
+		name string
+		in   []*meshfedv1.StateOp
+		want []*meshfedv1.StateOp
+	}{
+		{"empty", nil, nil},
+		{"one", []*meshfedv1.StateOp{incr("a", 1)}, []*meshfedv1.StateOp{incr("a", 1)}},
+		{"increments add up in first-change order", []*meshfedv1.StateOp{incr("b", 1), incr("a", 2), incr("b", 3), incr("a", -2)},
+			[]*meshfedv1.StateOp{incr("b", 4), incr("a", 0)}},
+		{"last put wins", []*meshfedv1.StateOp{put("v", "1"), put("w", "x"), put("v", "2")}, []*meshfedv1.StateOp{put("v", "2"), put("w", "x")}},
+		{"delete after put", []*meshfedv1.StateOp{put("v", "1"), del("v")}, []*meshfedv1.StateOp{del("v")}},
+		{"put after delete", []*meshfedv1.StateOp{del("v"), put("v", "3")}, []*meshfedv1.StateOp{put("v", "3")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := coalesce(tc.in)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("coalesce(%v) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// loseCommitAnswers is a client interceptor that sends the commits of the
+// first writer whose commit changes key, and answers each as failed: the
+// control plane applies the commit, the instance never learns it — as when
+// an agent dies between its state commit and its acknowledgement.
+type loseCommitAnswers struct {
+	key string
+	// mu guards writer and lost.
+	mu     sync.Mutex
+	writer string
+	lost   int
+}
+
+func (l *loseCommitAnswers) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	r, ok := req.(*meshfedv1.CommitStateRequest)
+	if !ok || err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writer == "" {
+		for _, op := range r.GetOps() {
+			if op.GetKey() == l.key {
+				l.writer = r.GetWriter()
+			}
+		}
+	}
+	if l.writer != "" && l.writer == r.GetWriter() {
+		l.lost++
+		return status.Error(codes.Internal, "answer lost")
+	}
+	return nil
+}
+
+func (l *loseCommitAnswers) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
+// A state commit applied whose inputs were never acknowledged (the answer
+// was lost, the instance restarts, the inputs come again) changes the
+// state once under effectively_once: the commit recorded the inputs it
+// came from, and their redelivery changes nothing; outputs stay exactly
+// once, and the replayed inputs are counted.
+func TestEffectivelyOnceStateCommittedButNotAcknowledgedIsNotAppliedTwice(t *testing.T) {
+	metricsReader()
+	before := counterSum(t, "meshfed_function_state_already_applied", map[string]string{"mesh": "lc"})
+	f := newFederation(t, "a")
+	inj := &loseCommitAnswers{key: "w3"}
+	f.startAgentWith(t, "agent-a", "a", t.TempDir(), func(c *Config) {
+		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithChainUnaryInterceptor(inj.intercept)}
+	})
+	in, out := "persistent://public/default/lc-in", "persistent://public/default/lc-out"
+	f.apply(t, meshObj("lc", builtinFn("count", "word-count", "a", in, "a", out, "effectively_once")))
+	c := pulsarClient(t, f.brokers["a"])
+	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: in, Name: "src", DisableBatching: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const n = 40
+	for i := 0; i < n; i++ {
+		for _, w := range []string{fmt.Sprintf("w%d", i), "fox"} {
+			p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(w)}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+				if err != nil {
+					t.Errorf("produce: %v", err)
+				}
+			})
+		}
+	}
+	if err := p.FlushWithCtx(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := drainMessages(t, c, out, 2*n, 30*time.Second)
+	if inj.count() == 0 {
+		t.Fatal("no commit answer was lost: the test does not cover a commit applied but not acknowledged")
+	}
+	seen := map[string]int{}
+	for _, m := range got {
+		seen[string(m.Payload())]++
+	}
+	for i := 0; i < n; i++ {
+		for _, w := range []string{fmt.Sprintf("w%d 1", i), "fox " + strconv.Itoa(i+1)} {
+			if seen[w] != 1 {
+				t.Errorf("output %q written %d times, want once (outputs %d)", w, seen[w], len(got))
+			}
+		}
+	}
+	// The outputs were all written before the lost answer: wait for the
+	// restarted instance to take the redelivered inputs and acknowledge
+	// everything, then check the state.
+	admin, tn := testAdmin(t, f.brokers["a"]), topicName(t, in)
+	controlplane.WaitFor(t, 20*time.Second, func() error {
+		if d := counterSum(t, "meshfed_function_state_already_applied", map[string]string{"mesh": "lc"}) - before; d == 0 {
+			return fmt.Errorf("no redelivered input counted as already applied (%d commit answers lost)", inj.count())
+		}
+		st, err := admin.Topics().GetStats(tn)
+		if err != nil {
+			return err
+		}
+		if sub := st.Subscriptions["meshfed-public-default-lc-count"]; sub.MsgBacklog != 0 || sub.UnAckedMessages != 0 {
+			return fmt.Errorf("subscription backlog %d, unacknowledged %d", sub.MsgBacklog, sub.UnAckedMessages)
+		}
+		return nil
+	})
+	controlplane.WaitFor(t, 10*time.Second, func() error {
+		if v := stateCounter(f, "lc", "count", "fox"); v != n {
+			return fmt.Errorf("state fox=%d, want %d", v, n)
+		}
+		for i := 0; i < n; i++ {
+			if v := stateCounter(f, "lc", "count", fmt.Sprintf("w%d", i)); v != 1 {
+				return fmt.Errorf("state w%d=%d, want 1", i, v)
+			}
+		}
+		return nil
+	})
+}
