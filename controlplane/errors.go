@@ -18,9 +18,10 @@ import (
 var (
 	// ErrNoLeader: no leader is known within the forward hold time.
 	ErrNoLeader = errors.New("no raft leader; the cluster may be electing one or may have lost its majority")
-	// ErrOutcomeUnknown: the write was handed to Raft but leadership was lost
-	// before it committed; it may or may not have been applied.
-	ErrOutcomeUnknown = errors.New("write outcome unknown: leadership was lost while committing; read the object before retrying")
+	// ErrOutcomeUnknown: the write may or may not have been applied (it was
+	// handed to Raft and leadership was lost before it committed, or the
+	// connection to the leader it was forwarded to broke).
+	ErrOutcomeUnknown = errors.New("write outcome unknown: it may or may not have been applied; read the object before retrying")
 	// ErrReadNotServed: a linearizable read could not be confirmed (this
 	// server lost leadership or is shutting down); nothing changed, so the
 	// read may be sent to another server.
@@ -61,7 +62,7 @@ func toStatus(err error) error {
 	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
 		// Raft answers these also for an entry already in the log, which
 		// may commit later: never a clean refusal.
-		return status.Error(codes.Unknown, fmt.Sprintf("%s: %v", ErrOutcomeUnknown.Error(), err))
+		return status.Error(codes.Unknown, fmt.Sprintf("%v: %v", ErrOutcomeUnknown, err))
 	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader),
 		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		// Raft gives these only for an entry it did not take into the log.

@@ -73,7 +73,7 @@ func (s *Server) forward(ctx context.Context, method string, req, resp proto.Mes
 			if errors.Is(err, errLeaderMoved) || !notAcceptedStatus(err) {
 				// A write the connection dropped may have been accepted:
 				// never report it as a clean refusal.
-				return true, toStatus(fmt.Errorf("%w (forwarded to %s: %v)", ErrOutcomeUnknown, addr, err))
+				return true, toStatus(fmt.Errorf("%w (forwarded to the leader at %s, which gave no answer: %v)", ErrOutcomeUnknown, addr, err))
 			}
 		}
 		return true, err
@@ -226,7 +226,7 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 		span.RecordError(err)
 		if err == raft.ErrLeadershipLost || err == raft.ErrRaftShutdown {
 			// The entry may already be in the log and commit later.
-			return nil, ErrOutcomeUnknown
+			return nil, fmt.Errorf("%w (leadership was lost while committing: %v)", ErrOutcomeUnknown, err)
 		}
 		return nil, fmt.Errorf("raft apply: %w", err)
 	}
