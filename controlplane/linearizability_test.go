@@ -94,7 +94,7 @@ func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 		dur = d
 	}
 	mode := linMode{
-		staleReads:        os.Getenv("MESHFED_LIN_STALE_READS") == "1",
+		staleReads: os.Getenv("MESHFED_LIN_STALE_READS") == "1",
 		transfers:  os.Getenv("MESHFED_LIN_TRANSFERS") != "0",
 	}
 	t.Logf("%d runs of %s, first seed %d (reproduce: MESHFED_LIN_SEED=%d)", runs, dur, seed, seed)
