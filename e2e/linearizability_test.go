@@ -208,7 +208,9 @@ func (lc *linProcCluster) leader() *server {
 type linEvents struct {
 	killLeader, killFollower   int
 	pauseLeader, pauseFollower int
-	transfers                  int
+	// transfers moved leadership; transfersNoop were asked for (SIGUSR1)
+	// but no other server led within 3 s.
+	transfers, transfersNoop int
 }
 
 func (e linEvents) total() int {
@@ -216,8 +218,8 @@ func (e linEvents) total() int {
 }
 
 func (e linEvents) String() string {
-	return fmt.Sprintf("SIGKILL %d leader / %d follower, SIGSTOP %d leader / %d follower, %d transfers",
-		e.killLeader, e.killFollower, e.pauseLeader, e.pauseFollower, e.transfers)
+	return fmt.Sprintf("SIGKILL %d leader / %d follower, SIGSTOP %d leader / %d follower, %d leadership transfers (%d asked for without effect)",
+		e.killLeader, e.killFollower, e.pauseLeader, e.pauseFollower, e.transfers, e.transfersNoop)
 }
 
 // nemesis injects faults until the deadline, one at a time, each followed
@@ -271,7 +273,17 @@ func (lc *linProcCluster) nemesis(t *testing.T, rng *rand.Rand, until time.Time)
 			if err := leader.p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 				t.Fatalf("SIGUSR1 %s: %v", leader.id, err)
 			}
-			ev.transfers++
+			// Count the transfer once another server leads.
+			moved := false
+			for end := time.Now().Add(3 * time.Second); !moved && time.Now().Before(end); time.Sleep(pollInterval) {
+				l := lc.leader()
+				moved = l != nil && l != leader
+			}
+			if moved {
+				ev.transfers++
+			} else {
+				ev.transfersNoop++
+			}
 		}
 		lc.waitWhole(t, 15*time.Second)
 	}
@@ -354,6 +366,7 @@ func (tt *linTotals) add(st *linStats) {
 	tt.events.pauseLeader += st.events.pauseLeader
 	tt.events.pauseFollower += st.events.pauseFollower
 	tt.events.transfers += st.events.transfers
+	tt.events.transfersNoop += st.events.transfersNoop
 }
 
 func (tt *linTotals) String() string {
