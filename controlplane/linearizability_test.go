@@ -386,8 +386,9 @@ type linRunStats struct {
 	casOK, casAborted, casUnknown int
 	// failed counts calls left out of the history.
 	failed int
-	// dropped are the writes left out of the history in strict mode
-	// because they failed with Unavailable, by value, with the error.
+	// dropped are the write attempts left out of the history because a
+	// server refused them (Unavailable with NOT_ACCEPTED), by value, with
+	// the error.
 	dropped map[string][]string
 	// unknown counts the causes of unknown outcomes.
 	unknown map[string]int
@@ -462,7 +463,7 @@ func (r *linRecorder) drop(value string, err error) {
 
 // explain writes the operations on the registers that fail the check to
 // dir, in call order, with the server each went to, and logs reads that saw
-// the value of a write left out of the history (strict mode).
+// the value of a write attempt left out of the history as refused.
 func (st *linRunStats) explain(t *testing.T, dir string, seed uint64) {
 	var b strings.Builder
 	for _, part := range lincheck.Model.Partition(st.history) {
@@ -495,7 +496,7 @@ func (st *linRunStats) explain(t *testing.T, dir string, seed uint64) {
 	for _, op := range st.history {
 		in, out := op.Input.(lincheck.Input), op.Output.(lincheck.Output)
 		if msgs, ok := st.dropped[out.Value]; ok && in.Op == lincheck.Get && !written[out.Value] {
-			t.Logf("get(%s) by client %d read %q, written by a call whose every attempt failed with Unavailable: %q", in.Key, op.ClientId, out.Value, msgs)
+			t.Logf("get(%s) by client %d read %q, written by a call whose every attempt was refused (NOT_ACCEPTED): %q", in.Key, op.ClientId, out.Value, msgs)
 		}
 	}
 }
