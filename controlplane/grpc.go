@@ -66,7 +66,10 @@ func (s *Server) forward(ctx context.Context, method string, req, resp proto.Mes
 			// leader keeps its sockets open, so only Raft notices) or the
 			// connection broke. A read is safe to route again; a write
 			// may or may not have been accepted.
-			if readOnlyMethods[method] && ctx.Err() == nil {
+			if readOnlyMethods[method] {
+				if ctx.Err() != nil {
+					return true, toStatus(ctx.Err())
+				}
 				s.logger.Debug("forwarded read got no answer; routing again", "method", method, "to", addr, "err", err)
 				continue
 			}
@@ -226,7 +229,7 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 		span.RecordError(err)
 		if err == raft.ErrLeadershipLost || err == raft.ErrRaftShutdown {
 			// The entry may already be in the log and commit later.
-			return nil, fmt.Errorf("%w (leadership was lost while committing: %v)", ErrOutcomeUnknown, err)
+			return nil, fmt.Errorf("%w (raft: %v)", ErrOutcomeUnknown, err)
 		}
 		return nil, fmt.Errorf("raft apply: %w", err)
 	}
