@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 )
 
@@ -60,7 +62,8 @@ func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 	}),
 		// Detect a frozen or partitioned server in about 5 s so calls and
 		// watches fail over instead of hanging.
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 3 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}))
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 3 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
+		grpc.WithStatsHandler(sentTracker{}))
 	c := &Client{addrs: addrs, opts: opts, conns: make([]*grpc.ClientConn, len(addrs))}
 	for i, a := range addrs {
 		conn, err := grpc.NewClient(a, opts...)
@@ -133,6 +136,8 @@ func (c *Client) do(ctx context.Context, idempotent bool, call func(ctx context.
 			attempt, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(c.addrs)-i))
 		}
 		before := c.conns[idx].GetState()
+		sent := new(atomic.Bool)
+		attempt = context.WithValue(attempt, sentKey{}, sent)
 		err := call(attempt, c.conns[idx])
 		attemptTimedOut := attempt.Err() != nil && ctx.Err() == nil
 		cancel()
@@ -140,10 +145,10 @@ func (c *Client) do(ctx context.Context, idempotent bool, call func(ctx context.
 			errs = append(errs, fmt.Sprintf("%s: no answer within its share of the deadline", c.addrs[idx]))
 			continue
 		}
-		if !idempotent && retryable(err) && !notAccepted(err) && before == connectivity.Ready {
-			// The connection broke after the request went out on it: the
-			// server may have accepted the write. Sending it elsewhere
-			// could apply it twice.
+		if !idempotent && retryable(err) && !notAccepted(err) && (sent.Load() || before == connectivity.Ready) {
+			// The connection broke after the request went out on it (or
+			// may have: it was ready): the server may have accepted the
+			// write. Sending it elsewhere could apply it twice.
 			return status.Errorf(codes.Unknown, "write outcome unknown: %s stopped answering mid-request (%s); read the object before retrying",
 				c.addrs[idx], status.Convert(err).Message())
 		}
@@ -159,6 +164,29 @@ func (c *Client) do(ctx context.Context, idempotent bool, call func(ctx context.
 	}
 	return status.Errorf(codes.Unavailable, "no server could serve the request (%s)", strings.Join(errs, "; "))
 }
+
+// sentKey is the context key of an attempt's *atomic.Bool that sentTracker
+// sets once the request's headers were handed to a connection.
+type sentKey struct{}
+
+// sentTracker tells do whether an attempt left this client: a call on a
+// connection that was still connecting may go out and then fail with
+// Unavailable, and such a write may have been accepted.
+type sentTracker struct{}
+
+func (sentTracker) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (sentTracker) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if h, ok := s.(*stats.OutHeader); ok && h.Client {
+		if sent, ok := ctx.Value(sentKey{}).(*atomic.Bool); ok {
+			sent.Store(true)
+		}
+	}
+}
+
+func (sentTracker) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (sentTracker) HandleConn(context.Context, stats.ConnStats) {}
 
 // Objects returns the object API of a connection (for use inside Do).
 func Objects(conn *grpc.ClientConn) meshfedv1.ObjectServiceClient {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -117,6 +118,53 @@ func TestAuthErrorsNotRetried(t *testing.T) {
 				if got := second.calls.Load(); got != want {
 					t.Errorf("%s: second server called %d times, want %d", cl.what, got, want)
 				}
+			}
+		})
+	}
+}
+
+// TestWriteNotResentAfterAmbiguousUnavailable checks that a write answered
+// Unavailable without the NOT_ACCEPTED reason (as when the server dies
+// mid-call) is reported as Unknown and not sent to another server, even on
+// the first call of a connection that was not yet ready; and that a clean
+// refusal (NOT_ACCEPTED) fails over.
+func TestWriteNotResentAfterAmbiguousUnavailable(t *testing.T) {
+	notAcceptedErr, err := status.New(codes.Unavailable, "not the leader").WithDetails(&errdetails.ErrorInfo{Reason: "NOT_ACCEPTED", Domain: "meshfed.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		err      error
+		want     codes.Code
+		failOver bool
+	}{
+		{"connection broke", status.Error(codes.Unavailable, "error reading from server: EOF"), codes.Unknown, false},
+		{"refused before accepting", notAcceptedErr.Err(), codes.Unavailable, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, a1 := startFake(t, tc.err)
+			second, a2 := startFake(t, tc.err)
+			c, err := New([]string{a1, a2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = c.Apply(ctx, &meshfedv1.ApplyRequest{})
+			if status.Code(err) != tc.want {
+				t.Fatalf("Apply: got %v, want code %s", err, tc.want)
+			}
+			want := int32(0)
+			if tc.failOver {
+				want = 1
+			}
+			if got := first.calls.Load(); got != 1 {
+				t.Errorf("first server called %d times, want 1", got)
+			}
+			if got := second.calls.Load(); got != want {
+				t.Errorf("second server called %d times, want %d", got, want)
 			}
 		})
 	}

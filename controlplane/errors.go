@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -14,9 +15,16 @@ import (
 var (
 	// ErrNoLeader: no leader is known within the forward hold time.
 	ErrNoLeader = errors.New("no raft leader; the cluster may be electing one or may have lost its majority")
-	// ErrOutcomeUnknown: the write was handed to Raft but leadership was lost
-	// before it committed; it may or may not have been applied.
-	ErrOutcomeUnknown = errors.New("write outcome unknown: leadership was lost while committing; read the object before retrying")
+	// ErrOutcomeUnknown: the write may or may not have been applied (it was
+	// handed to Raft and leadership was lost before it committed, or the
+	// connection to the leader it was forwarded to broke).
+	ErrOutcomeUnknown = errors.New("write outcome unknown: it may or may not have been applied; read the object before retrying")
+	// ErrReadNotServed: a linearizable read could not be confirmed (this
+	// server lost leadership or is shutting down); nothing changed, so the
+	// read may be sent to another server.
+	ErrReadNotServed = errors.New("linearizable read not served: this server could not confirm it still leads; retry on another server")
+	// ErrShuttingDown: this server is shutting down and took nothing on.
+	ErrShuttingDown = errors.New("server is shutting down; send the request to another server")
 	// errTokenUnknown: a token's record did not reach this server in time.
 	errTokenUnknown = errors.New("not known to the control plane")
 )
@@ -33,11 +41,17 @@ func toStatus(err error) error {
 		return status.Error(c, err.Error())
 	}
 	switch {
+	case errors.Is(err, ErrReadNotServed), errors.Is(err, ErrShuttingDown):
+		return NotAccepted(err.Error())
 	case errors.Is(err, ErrOutcomeUnknown):
 		return status.Error(codes.Unknown, err.Error())
-	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrRaftShutdown),
-		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress),
-		errors.Is(err, raft.ErrLeadershipLost):
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+		// Raft answers these also for an entry already in the log, which
+		// may commit later: never a clean refusal.
+		return status.Error(codes.Unknown, fmt.Sprintf("%v: %v", ErrOutcomeUnknown, err))
+	case errors.Is(err, ErrNoLeader), errors.Is(err, raft.ErrNotLeader),
+		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// Raft gives these only for an entry it did not take into the log.
 		return NotAccepted(err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
@@ -61,4 +75,14 @@ func NotAccepted(msg string) error {
 		return status.Error(codes.Unavailable, msg)
 	}
 	return st.Err()
+}
+
+// notAcceptedStatus reports whether err is a status made by NotAccepted.
+func notAcceptedStatus(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == NotAcceptedReason {
+			return true
+		}
+	}
+	return false
 }

@@ -66,12 +66,17 @@ func (s *Server) forward(ctx context.Context, method string, req, resp proto.Mes
 			// leader keeps its sockets open, so only Raft notices) or the
 			// connection broke. A read is safe to route again; a write
 			// may or may not have been accepted.
-			if readOnlyMethods[method] && ctx.Err() == nil {
+			if readOnlyMethods[method] {
+				if ctx.Err() != nil {
+					return true, toStatus(ctx.Err())
+				}
 				s.logger.Debug("forwarded read got no answer; routing again", "method", method, "to", addr, "err", err)
 				continue
 			}
-			if errors.Is(err, errLeaderMoved) {
-				return true, toStatus(ErrOutcomeUnknown)
+			if errors.Is(err, errLeaderMoved) || !notAcceptedStatus(err) {
+				// A write the connection dropped may have been accepted:
+				// never report it as a clean refusal.
+				return true, toStatus(fmt.Errorf("%w (forwarded to the leader at %s, which gave no answer: %v)", ErrOutcomeUnknown, addr, err))
 			}
 		}
 		return true, err
@@ -154,7 +159,7 @@ func (s *Server) route(ctx context.Context) (local bool, addr string, err error)
 		case <-ctx.Done():
 			return false, "", toStatus(ctx.Err())
 		case <-s.shutdownCh:
-			return false, "", toStatus(raft.ErrRaftShutdown)
+			return false, "", toStatus(ErrShuttingDown)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -224,7 +229,7 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 		span.RecordError(err)
 		if err == raft.ErrLeadershipLost || err == raft.ErrRaftShutdown {
 			// The entry may already be in the log and commit later.
-			return nil, ErrOutcomeUnknown
+			return nil, fmt.Errorf("%w (raft: %v)", ErrOutcomeUnknown, err)
 		}
 		return nil, fmt.Errorf("raft apply: %w", err)
 	}
@@ -240,7 +245,10 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 // consistentRead waits until this leader may serve a linearizable read.
 func (s *Server) consistentRead(ctx context.Context) error {
 	if err := s.reads.wait(ctx); err != nil {
-		return fmt.Errorf("linearizable read: %w", err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("linearizable read: %w", err)
+		}
+		return fmt.Errorf("%w: %w", ErrReadNotServed, err)
 	}
 	return nil
 }

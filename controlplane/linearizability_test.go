@@ -18,6 +18,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/lincheck"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -28,37 +29,33 @@ import (
 // The linearizability test: concurrent clients put, read and
 // compare-and-set a few Cluster objects through the fail-over client while a
 // seeded nemesis, at random moments, kills the Raft leader (Shutdown) and
-// restarts it on the same data dir, Raft address and gRPC address. Porcupine
-// checks each run's history against a register model, one register per
-// object. Runs share one cluster and use their own objects.
+// restarts it on the same data dir, Raft address and gRPC address, or makes
+// it transfer leadership. Porcupine checks each run's history against
+// lincheck.Model, one register per object. Runs share one cluster and use
+// their own objects. The same check over `meshfed server` processes, with
+// SIGKILL and SIGSTOP, is e2e/linearizability_test.go.
 //
 //	MESHFED_LIN_RUNS     number of runs (default 20; 8 under -race)
 //	MESHFED_LIN_SEED     seed of the first run; run i uses seed+i (default: clock)
 //	MESHFED_LIN_DURATION length of each run's workload (default 2s)
 //	MESHFED_LIN_STALE_READS=1 reads with stale=true: a deliberately broken
 //	                     read path the checker must catch (a self-check)
-//	MESHFED_LIN_TRANSFERS=1 also makes the leader transfer leadership while it
-//	                     stays up (one fault in three). Off by default:
-//	                     hashicorp/raft v1.7.3's pipelined replication can
-//	                     deadlock when a leader is deposed under load, which
-//	                     hangs that server's Shutdown (the test then fails
-//	                     after linShutdownTimeout).
-//	MESHFED_LIN_STRICT_UNAVAILABLE=1 takes every write that failed with
-//	                     Unavailable as not applied, as the API documents,
-//	                     even when a server was killed while it was in
-//	                     flight (by default such a write has an unknown
-//	                     outcome: see linRecorder.resolve). Turn it on to see
-//	                     that gap: the client gets Unavailable ("error
-//	                     reading from server: EOF") for writes the dying
-//	                     server had accepted.
+//	MESHFED_LIN_TRANSFERS=0 turns off leadership transfers (on by default:
+//	                     one fault in three). Servers run Raft without
+//	                     pipelined replication, whose Shutdown deadlock in
+//	                     hashicorp/raft v1.7.3 transfers used to hit
+//	                     (TestRaftShutdownPipelineDeadlock).
 //
 // Each call goes through client.Do like client.Apply and client.Get, and
 // every attempt Do makes is recorded as an operation of its own, since Do
-// sends a write to the next server after an Unavailable. Writes that end in
-// Unknown or DeadlineExceeded have an unknown outcome (porcupine may take
-// them as applied at any point after their call), and so do those that
-// failed with Unavailable while the nemesis was killing a server; any other
-// Unavailable is taken as not applied. Reads that fail are left out.
+// sends a write to the next server after a refusal. Strict: an attempt that
+// failed with Unavailable carrying NOT_ACCEPTED is recorded as not applied,
+// as the API promises; if it was applied, a read of its value fails the
+// check and explain names it. Writes that end in Unknown, DeadlineExceeded
+// or an Unavailable without NOT_ACCEPTED (the connection broke mid-call,
+// which client.Do reports as Unknown) have an unknown outcome: porcupine may
+// take them as applied at any point after their call, or never. Reads that
+// fail are left out.
 //
 // The seed fixes the nemesis' schedule and each client's choice of
 // operations; thread timing still varies, so a failing seed reproduces the
@@ -66,10 +63,6 @@ import (
 // operations on the failing registers and the porcupine visualization are
 // written to the test's artifact directory (kept with
 // `go test -artifacts -outputdir DIR`).
-//
-// The nemesis never partitions or pauses a leader, so a leader that keeps
-// serving reads after losing its majority without noticing is exercised
-// only in the short window of a leadership transfer (MESHFED_LIN_TRANSFERS).
 
 const (
 	linClients   = 6
@@ -78,180 +71,6 @@ const (
 	// linLabel is the label whose value is the register's value.
 	linLabel = "lin"
 )
-
-type linOpKind uint8
-
-const (
-	linGet linOpKind = iota
-	linPut
-	linCAS
-)
-
-// linInput is one operation on one register (a Cluster object).
-type linInput struct {
-	Op  linOpKind
-	Key string
-	// Value is the value a put or CAS writes. Every write in a run writes a
-	// distinct value, so a value identifies the write, and with it the
-	// resourceVersion that write produced.
-	Value string
-	// Expect is, for a CAS, the value whose resourceVersion the write used
-	// as its precondition: the CAS may apply exactly when the register
-	// still holds Expect.
-	Expect string
-}
-
-// linOutput is what the client saw.
-type linOutput struct {
-	// Value read by a get; "" means NotFound.
-	Value string
-	// OK reports whether a CAS applied (false: Aborted).
-	OK bool
-	// Unknown marks a write whose outcome the client cannot know (the call
-	// may or may not have taken effect); its return time is infinite.
-	Unknown bool
-}
-
-// linModel is a register per key, initially absent ("").
-var linModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range history {
-			k := op.Input.(linInput).Key
-			if _, ok := byKey[k]; !ok {
-				keys = append(keys, k)
-			}
-			byKey[k] = append(byKey[k], op)
-		}
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, byKey[k])
-		}
-		return out
-	},
-	Init: func() any { return "" },
-	Step: func(st, in, out any) (bool, any) {
-		cur, i, o := st.(string), in.(linInput), out.(linOutput)
-		switch i.Op {
-		case linGet:
-			return o.Value == cur, cur
-		case linPut:
-			return true, i.Value
-		case linCAS:
-			match := cur == i.Expect
-			switch {
-			case o.Unknown:
-				// Had it reached the leader here, it would have applied
-				// exactly when the precondition held. (Porcupine may also
-				// linearize it after everything else: it never returned.)
-				if match {
-					return true, i.Value
-				}
-				return true, cur
-			case o.OK:
-				return match, i.Value
-			default:
-				return !match, cur
-			}
-		}
-		return false, cur
-	},
-	DescribeOperation: func(in, out any) string {
-		i, o := in.(linInput), out.(linOutput)
-		switch i.Op {
-		case linGet:
-			return fmt.Sprintf("get(%s) -> %q", i.Key, o.Value)
-		case linPut:
-			if o.Unknown {
-				return fmt.Sprintf("put(%s, %q) -> ?", i.Key, i.Value)
-			}
-			return fmt.Sprintf("put(%s, %q)", i.Key, i.Value)
-		default:
-			res := "aborted"
-			switch {
-			case o.Unknown:
-				res = "?"
-			case o.OK:
-				res = "ok"
-			}
-			return fmt.Sprintf("cas(%s, %q -> %q) -> %s", i.Key, i.Expect, i.Value, res)
-		}
-	},
-	DescribeState: func(st any) string { return fmt.Sprintf("%q", st) },
-}
-
-func TestLinearizabilityModel(t *testing.T) {
-	at := func(client int, in linInput, out linOutput, call, ret int64) porcupine.Operation {
-		return porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret}
-	}
-	put := func(v string) linInput { return linInput{Op: linPut, Key: "k", Value: v} }
-	get := linInput{Op: linGet, Key: "k"}
-	cas := func(expect, v string) linInput { return linInput{Op: linCAS, Key: "k", Expect: expect, Value: v} }
-	never := int64(math.MaxInt64)
-	tests := []struct {
-		name    string
-		history []porcupine.Operation
-		want    porcupine.CheckResult
-	}{
-		{"read sees completed put", []porcupine.Operation{
-			at(0, put("a"), linOutput{}, 0, 10),
-			at(1, get, linOutput{Value: "a"}, 20, 30),
-		}, porcupine.Ok},
-		{"stale read after completed put", []porcupine.Operation{
-			at(0, put("a"), linOutput{}, 0, 10),
-			at(0, put("b"), linOutput{}, 11, 15),
-			at(1, get, linOutput{Value: "a"}, 20, 30),
-		}, porcupine.Illegal},
-		{"concurrent read may see either", []porcupine.Operation{
-			at(0, put("a"), linOutput{}, 0, 10),
-			at(0, put("b"), linOutput{}, 11, 25),
-			at(1, get, linOutput{Value: "a"}, 20, 30),
-		}, porcupine.Ok},
-		{"cas on current value applies", []porcupine.Operation{
-			at(0, put("a"), linOutput{}, 0, 10),
-			at(0, cas("a", "b"), linOutput{OK: true}, 11, 15),
-			at(1, get, linOutput{Value: "b"}, 20, 30),
-		}, porcupine.Ok},
-		{"cas on replaced value must abort", []porcupine.Operation{
-			at(0, put("a"), linOutput{}, 0, 10),
-			at(0, put("b"), linOutput{}, 11, 15),
-			at(0, cas("a", "c"), linOutput{OK: true}, 16, 18),
-		}, porcupine.Illegal},
-		{"abort on current value is wrong", []porcupine.Operation{
-			at(0, put("a"), linOutput{}, 0, 10),
-			at(0, cas("a", "b"), linOutput{}, 11, 15),
-		}, porcupine.Illegal},
-		{"unknown write may show up late", []porcupine.Operation{
-			at(0, put("a"), linOutput{Unknown: true}, 0, never),
-			at(1, get, linOutput{Value: ""}, 5, 10),
-			at(1, get, linOutput{Value: "a"}, 50, 60),
-		}, porcupine.Ok},
-		{"unknown write may never show up", []porcupine.Operation{
-			at(0, put("a"), linOutput{Unknown: true}, 0, never),
-			at(1, put("b"), linOutput{}, 5, 10),
-			at(1, get, linOutput{Value: "b"}, 50, 60),
-		}, porcupine.Ok},
-		{"unknown write cannot vanish once seen", []porcupine.Operation{
-			at(0, put("a"), linOutput{Unknown: true}, 0, never),
-			at(1, get, linOutput{Value: "a"}, 5, 10),
-			at(1, get, linOutput{Value: ""}, 50, 60),
-		}, porcupine.Illegal},
-		{"unknown cas applies only on a match", []porcupine.Operation{
-			at(0, put("a"), linOutput{}, 0, 1),
-			at(0, put("b"), linOutput{}, 2, 3),
-			at(1, cas("a", "c"), linOutput{Unknown: true}, 5, never),
-			at(1, get, linOutput{Value: "c"}, 50, 60),
-		}, porcupine.Illegal},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := porcupine.CheckOperationsTimeout(linModel, tt.history, 10*time.Second); got != tt.want {
-				t.Fatalf("check = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
 
 func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 	runs := linEnvInt(t, "MESHFED_LIN_RUNS", 20)
@@ -275,9 +94,8 @@ func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 		dur = d
 	}
 	mode := linMode{
-		staleReads:        os.Getenv("MESHFED_LIN_STALE_READS") == "1",
-		strictUnavailable: os.Getenv("MESHFED_LIN_STRICT_UNAVAILABLE") == "1",
-		transfers:         os.Getenv("MESHFED_LIN_TRANSFERS") == "1",
+		staleReads: os.Getenv("MESHFED_LIN_STALE_READS") == "1",
+		transfers:  os.Getenv("MESHFED_LIN_TRANSFERS") != "0",
 	}
 	t.Logf("%d runs of %s, first seed %d (reproduce: MESHFED_LIN_SEED=%d)", runs, dur, seed, seed)
 
@@ -308,13 +126,13 @@ func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
 		if st.gets == 0 || st.puts+st.casOK == 0 {
 			t.Fatalf("run %d seed %d made no progress: %s", run, runSeed, &st)
 		}
-		res, info := porcupine.CheckOperationsVerbose(linModel, st.history, 30*time.Second)
+		res, info := porcupine.CheckOperationsVerbose(lincheck.Model, st.history, 30*time.Second)
 		switch res {
 		case porcupine.Ok:
 		case porcupine.Illegal:
 			path := filepath.Join(t.ArtifactDir(), fmt.Sprintf("linearizability-seed-%d.html", runSeed))
 			st.explain(t, t.ArtifactDir(), runSeed)
-			if err := porcupine.VisualizePath(linModel, info, path); err != nil {
+			if err := porcupine.VisualizePath(lincheck.Model, info, path); err != nil {
 				t.Logf("write visualization: %v", err)
 			}
 			t.Fatalf("run %d (MESHFED_LIN_SEED=%d MESHFED_LIN_RUNS=1): history of %d operations is not linearizable; visualization: %s",
@@ -513,7 +331,7 @@ func (lc *linCluster) transfer() bool {
 // makes it hand over leadership instead.
 // It leaves every node running, or reports (t.Errorf) the one it could not
 // restart and returns.
-func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}, rec *linRecorder, transfers bool) (f linFaults) {
+func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}, transfers bool) (f linFaults) {
 	for {
 		select {
 		case <-stop:
@@ -530,7 +348,6 @@ func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}
 			}
 			continue
 		}
-		from := rec.now()
 		idx, cfg, ok, err := lc.kill()
 		if err != nil {
 			t.Errorf("nemesis: %v", err)
@@ -539,7 +356,6 @@ func (lc *linCluster) nemesis(t *testing.T, rng *rand.Rand, stop <-chan struct{}
 		if !ok {
 			continue
 		}
-		rec.killed(linWindow{from, rec.now()})
 		f.kills++
 		select {
 		case <-stop:
@@ -557,11 +373,8 @@ type linMode struct {
 	// staleReads reads with stale=true: a broken read path the checker
 	// must catch (MESHFED_LIN_STALE_READS=1).
 	staleReads bool
-	// strictUnavailable takes a write that failed with Unavailable as not
-	// applied, as the API promises (MESHFED_LIN_STRICT_UNAVAILABLE=1).
-	strictUnavailable bool
 	// transfers lets the nemesis also make the leader hand over leadership
-	// (MESHFED_LIN_TRANSFERS=1).
+	// (on unless MESHFED_LIN_TRANSFERS=0).
 	transfers bool
 }
 
@@ -573,8 +386,9 @@ type linRunStats struct {
 	casOK, casAborted, casUnknown int
 	// failed counts calls left out of the history.
 	failed int
-	// dropped are the writes left out of the history in strict mode
-	// because they failed with Unavailable, by value, with the error.
+	// dropped are the write attempts left out of the history because a
+	// server refused them (Unavailable with NOT_ACCEPTED), by value, with
+	// the error.
 	dropped map[string][]string
 	// unknown counts the causes of unknown outcomes.
 	unknown map[string]int
@@ -588,62 +402,9 @@ func (st *linRunStats) String() string {
 // linRecorder collects one run's operations from all clients.
 type linRecorder struct {
 	start time.Time
-	// mu guards st, kills and unavail.
+	// mu guards st.
 	mu sync.Mutex
 	st linRunStats
-	// kills are the intervals during which the nemesis was shutting a
-	// server down.
-	kills []linWindow
-	// unavail are write attempts that failed with Unavailable, with the
-	// error, waiting for resolve.
-	unavail []linUnavailable
-}
-
-type linWindow struct{ from, to int64 }
-
-type linUnavailable struct {
-	op  porcupine.Operation
-	err error
-}
-
-func (r *linRecorder) killed(w linWindow) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.kills = append(r.kills, w)
-}
-
-func (r *linRecorder) unavailable(op porcupine.Operation, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.unavail = append(r.unavail, linUnavailable{op, err})
-}
-
-// resolve decides the writes that failed with Unavailable, once the run is
-// over. A server refuses a write it did not accept with Unavailable (no
-// leader, not the leader, leadership transfer in progress...), but the
-// client sees the same code when the connection breaks because the server
-// it sent the write to, or the leader a follower forwarded it to, is shut
-// down mid-call, after the write may have been accepted. So a write whose
-// attempt overlapped a kill has an unknown outcome, and any other is taken
-// as not applied: if it was applied nonetheless, a read of its value makes
-// the history fail and explain names it.
-func (r *linRecorder) resolve() {
-	for _, u := range r.unavail {
-		overlaps := false
-		for _, k := range r.kills {
-			if u.op.Call <= k.to && u.op.Return >= k.from {
-				overlaps = true
-			}
-		}
-		if overlaps {
-			u.op.Return = math.MaxInt64
-			r.add(u.op)
-			r.unknownCause(u.err)
-		} else {
-			r.drop(u.op.Input.(linInput).Value, u.err)
-		}
-	}
-	r.unavail = nil
 }
 
 func (r *linRecorder) now() int64 { return int64(time.Since(r.start)) }
@@ -652,11 +413,11 @@ func (r *linRecorder) add(op porcupine.Operation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.st.history = append(r.st.history, op)
-	in, out := op.Input.(linInput), op.Output.(linOutput)
+	in, out := op.Input.(lincheck.Input), op.Output.(lincheck.Output)
 	switch {
-	case in.Op == linGet:
+	case in.Op == lincheck.Get:
 		r.st.gets++
-	case in.Op == linPut:
+	case in.Op == lincheck.Put:
 		r.st.puts++
 		if out.Unknown {
 			r.st.putsUnknown++
@@ -702,11 +463,11 @@ func (r *linRecorder) drop(value string, err error) {
 
 // explain writes the operations on the registers that fail the check to
 // dir, in call order, with the server each went to, and logs reads that saw
-// the value of a write left out of the history (strict mode).
+// the value of a write attempt left out of the history as refused.
 func (st *linRunStats) explain(t *testing.T, dir string, seed uint64) {
 	var b strings.Builder
-	for _, part := range linModel.Partition(st.history) {
-		if porcupine.CheckOperationsTimeout(linModel, part, 10*time.Second) == porcupine.Ok {
+	for _, part := range lincheck.Model.Partition(st.history) {
+		if porcupine.CheckOperationsTimeout(lincheck.Model, part, 10*time.Second) == porcupine.Ok {
 			continue
 		}
 		sorted := slices.Clone(part)
@@ -716,7 +477,7 @@ func (st *linRunStats) explain(t *testing.T, dir string, seed uint64) {
 			if op.Return != math.MaxInt64 {
 				ret = time.Duration(op.Return).String()
 			}
-			fmt.Fprintf(&b, "%s..%s c%d %s via %v\n", time.Duration(op.Call), ret, op.ClientId, linModel.DescribeOperation(op.Input, op.Output), op.Metadata)
+			fmt.Fprintf(&b, "%s..%s c%d %s via %v\n", time.Duration(op.Call), ret, op.ClientId, lincheck.Model.DescribeOperation(op.Input, op.Output), op.Metadata)
 		}
 		b.WriteString("\n")
 	}
@@ -728,14 +489,14 @@ func (st *linRunStats) explain(t *testing.T, dir string, seed uint64) {
 	}
 	written := map[string]bool{}
 	for _, op := range st.history {
-		if in := op.Input.(linInput); in.Op != linGet {
+		if in := op.Input.(lincheck.Input); in.Op != lincheck.Get {
 			written[in.Value] = true
 		}
 	}
 	for _, op := range st.history {
-		in, out := op.Input.(linInput), op.Output.(linOutput)
-		if msgs, ok := st.dropped[out.Value]; ok && in.Op == linGet && !written[out.Value] {
-			t.Logf("get(%s) by client %d read %q, written by a call whose every attempt failed with Unavailable: %q", in.Key, op.ClientId, out.Value, msgs)
+		in, out := op.Input.(lincheck.Input), op.Output.(lincheck.Output)
+		if msgs, ok := st.dropped[out.Value]; ok && in.Op == lincheck.Get && !written[out.Value] {
+			t.Logf("get(%s) by client %d read %q, written by a call whose every attempt was refused (NOT_ACCEPTED): %q", in.Key, op.ClientId, out.Value, msgs)
 		}
 	}
 }
@@ -757,13 +518,12 @@ func (lc *linCluster) run(t *testing.T, run int, seed uint64, dur time.Duration,
 		}()
 	}
 	faults := make(chan linFaults, 1)
-	go func() { faults <- lc.nemesis(t, rand.New(rand.NewPCG(seed, 0)), stop, rec, mode.transfers) }()
+	go func() { faults <- lc.nemesis(t, rand.New(rand.NewPCG(seed, 0)), stop, mode.transfers) }()
 	timer := time.NewTimer(dur)
 	<-timer.C
 	close(stop)
 	wg.Wait()
 	rec.st.faults = <-faults
-	rec.resolve()
 	// Start the next run from a cluster with all nodes up and a leader, so
 	// runs do not eat into each other.
 	WaitForLeader(t, lc.live()...)
@@ -793,7 +553,7 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 		key := keys[rng.IntN(len(keys))]
 		ctx, cancel := context.WithTimeout(context.Background(), linOpTimeout)
 		if p := rng.IntN(10); p < 4 {
-			in := linInput{Op: linGet, Key: key}
+			in := lincheck.Input{Op: lincheck.Get, Key: key}
 			_ = c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 				if !linSendable(ctx, conn) {
 					rec.fail()
@@ -802,7 +562,7 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 				call := rec.now()
 				resp, err := client.Objects(conn).Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: key, Stale: mode.staleReads})
 				ret := rec.now()
-				var out linOutput
+				var out lincheck.Output
 				switch status.Code(err) {
 				case codes.OK:
 					md := objects.Meta(resp.GetObject())
@@ -819,10 +579,10 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 				return err
 			})
 		} else {
-			in := linInput{Op: linPut, Key: key, Value: fmt.Sprintf("r%d-c%d-%d", run, id, seq)}
+			in := lincheck.Input{Op: lincheck.Put, Key: key, Value: fmt.Sprintf("r%d-c%d-%d", run, id, seq)}
 			var rv uint64
 			if prev, ok := known[key]; ok && p >= 7 {
-				in.Op, in.Expect, rv = linCAS, prev.value, prev.rv
+				in.Op, in.Expect, rv = lincheck.CAS, prev.value, prev.rv
 			}
 			delete(known, key)
 			req := &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{linObject(key, in.Value, rv)}}
@@ -834,29 +594,24 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 				call := rec.now()
 				resp, err := client.Objects(conn).Apply(ctx, req)
 				ret := rec.now()
-				var out linOutput
+				var out lincheck.Output
 				switch code := status.Code(err); {
 				case err == nil:
 					out.OK = true
 					known[key] = seen{in.Value, objects.Meta(resp.GetObjects()[0]).GetResourceVersion()}
-				case code == codes.Aborted && in.Op == linCAS:
-				case code == codes.Unavailable && mode.strictUnavailable:
-					// What the API promises: no server accepted the write.
+				case code == codes.Aborted && in.Op == lincheck.CAS:
+				case code == codes.Unavailable && notAcceptedStatus(err):
+					// Strict: the server refused it before taking it on.
 					rec.drop(in.Value, err)
-					return err
-				case code == codes.Unavailable:
-					// Decided once the run is over: unknown if a server
-					// was killed while it was in flight, else not applied.
-					rec.unavailable(porcupine.Operation{ClientId: id, Input: in, Call: call,
-						Output: linOutput{Unknown: true}, Return: ret, Metadata: conn.Target()}, err)
 					return err
 				case code == codes.InvalidArgument || code == codes.Aborted:
 					t.Errorf("client %d: write %s: %v", id, key, err)
 					rec.fail()
 					return err
 				default:
-					// Unknown, DeadlineExceeded...: the write may have
-					// applied, now or later.
+					// Unknown, DeadlineExceeded, an Unavailable from a
+					// broken connection...: the write may have applied,
+					// now or later.
 					out.Unknown = true
 					ret = math.MaxInt64
 					rec.unknownCause(err)

@@ -304,3 +304,16 @@ func (s *Server) forwardRestore(ctx context.Context, data []byte) (*meshfedv1.Re
 	}
 	return cs.CloseAndRecv()
 }
+
+// TransferLeadership makes this server, if it leads, hand leadership to
+// another voter (Raft's leadership transfer) and waits for the outcome.
+// `meshfed server` calls it on SIGUSR1.
+func (s *Server) TransferLeadership() error {
+	if s.raft.State() != raft.Leader {
+		return fmt.Errorf("transfer leadership: %w", raft.ErrNotLeader)
+	}
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("transfer leadership: %w", err)
+	}
+	return nil
+}

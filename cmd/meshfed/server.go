@@ -37,7 +37,10 @@ resumes from the Raft state in --data-dir.
 
 With --tls-* the gRPC API is mutual TLS; with --auth as well, users need a
 bearer token (meshfed token create), every RPC is authorized by role, and
-writes and refusals are kept in the audit log (meshfed audit).`,
+writes and refusals are kept in the audit log (meshfed audit).
+
+SIGTERM or SIGINT shuts the server down. SIGUSR1 makes a leader hand
+leadership to another voter (a follower logs that it does not lead).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.NodeID == "" || cfg.DataDir == "" {
@@ -80,9 +83,23 @@ writes and refusals are kept in the audit log (meshfed audit).`,
 			}
 			cfg.Logger.Info("meshfed server started", "node", cfg.NodeID, "grpc", srv.GRPCAddr(), "grpc_advertised", srv.GRPCAdvertiseAddr(), "raft", srv.RaftAddr(), "http", srv.HTTPAddr(), "tls", cfg.TLS.Enabled(), "auth", cfg.Auth)
 			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-			s := <-sig
-			cfg.Logger.Info("shutting down", "signal", s.String())
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+			for s := range sig {
+				if s == syscall.SIGUSR1 {
+					// A leader hands leadership to another voter (before
+					// maintenance; the linearizability test uses it).
+					go func() {
+						if err := srv.TransferLeadership(); err != nil {
+							cfg.Logger.Warn("SIGUSR1: leadership not transferred", "err", err)
+						} else {
+							cfg.Logger.Info("SIGUSR1: leadership transferred")
+						}
+					}()
+					continue
+				}
+				cfg.Logger.Info("shutting down", "signal", s.String())
+				break
+			}
 			return srv.Shutdown()
 		},
 	}
