@@ -554,16 +554,16 @@ func ValidateRefs(o *meshfedv1.Object, st Lookup) error {
 	}
 	md := Unwrap(o).(metaHolder).GetMetadata()
 	tenantOK := true
-	if k.Scope != ScopeGlobal && md.GetTenant() != "" && !st.Exists("Tenant", "", "", md.GetTenant()) {
+	if k.Scope != ScopeGlobal && md.GetTenant() != "" && !st.Exists(KindTenant, "", "", md.GetTenant()) {
 		e.add("metadata.tenant", "unknown tenant %q", md.GetTenant())
 		tenantOK = false
 	}
 	if k.Scope == ScopeNamespace && tenantOK && md.GetNamespace() != "" &&
-		!st.Exists("Namespace", md.GetTenant(), "", md.GetNamespace()) {
+		!st.Exists(KindNamespace, md.GetTenant(), "", md.GetNamespace()) {
 		e.add("metadata.namespace", "unknown namespace %q in tenant %q", md.GetNamespace(), md.GetTenant())
 	}
 	cluster := func(path, c string) {
-		if c != "" && c != "*" && !st.Exists("Cluster", "", "", c) {
+		if c != "" && c != "*" && !st.Exists(KindCluster, "", "", c) {
 			e.add(path, "unknown cluster %q", c)
 		}
 	}
@@ -581,9 +581,9 @@ func ValidateRefs(o *meshfedv1.Object, st Lookup) error {
 		g := v.Grant.GetSpec().GetGrantee()
 		switch {
 		case g.GetTenant() == "":
-		case !st.Exists("Tenant", "", "", g.GetTenant()):
+		case !st.Exists(KindTenant, "", "", g.GetTenant()):
 			e.add("spec.grantee.tenant", "unknown tenant %q", g.GetTenant())
-		case g.GetNamespace() != "" && !st.Exists("Namespace", g.GetTenant(), "", g.GetNamespace()):
+		case g.GetNamespace() != "" && !st.Exists(KindNamespace, g.GetTenant(), "", g.GetNamespace()):
 			e.add("spec.grantee.namespace", "unknown namespace %q in tenant %q", g.GetNamespace(), g.GetTenant())
 		}
 	case *meshfedv1.Object_FunctionMesh:
