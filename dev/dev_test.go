@@ -21,25 +21,10 @@ import (
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/dev/devtest"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(devtest.Main(m)) }
-
-// eventually polls cond every 25 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %s", what, timeout, why)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
 
 // alive reports whether process pid exists and is not a zombie (an
 // orphan's zombie lingers where nothing reaps it, as in some containers).
@@ -102,7 +87,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	}
 	defer cc.Close()
 	for _, name := range []string{"a", "b"} {
-		eventually(t, 30*time.Second, "cluster "+name+" Healthy", func() (bool, string) {
+		testkit.Eventually(t, 30*time.Second, "cluster "+name+" Healthy", func() (bool, string) {
 			h := clusterHealth(ctx, cc, name)
 			return h == "Healthy", h
 		})
@@ -147,7 +132,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	if others := f.Status()[1]; !others.Broker.Running || !others.Agent.Running {
 		t.Fatalf("cluster b hit by the kill of a: %+v", others)
 	}
-	eventually(t, 30*time.Second, "cluster a Down", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "cluster a Down", func() (bool, string) {
 		h := clusterHealth(ctx, cc, "a")
 		return h == "Down", h
 	})
@@ -163,7 +148,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	if err != nil || again.Clusters[0] != a {
 		t.Fatalf("addresses after the restart %+v (%v), want %+v", again.Clusters[0], err, a)
 	}
-	eventually(t, 30*time.Second, "cluster a Healthy again", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "cluster a Healthy again", func() (bool, string) {
 		h := clusterHealth(ctx, cc, "a")
 		return h == "Healthy", h
 	})
@@ -264,7 +249,7 @@ func TestChildrenDieWithDev(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	var st []ClusterStatus
-	eventually(t, 60*time.Second, "meshfed dev ready", func() (bool, string) {
+	testkit.Eventually(t, 60*time.Second, "meshfed dev ready", func() (bool, string) {
 		info, err := ReadInfo(dir)
 		if err != nil {
 			return false, err.Error()
@@ -279,7 +264,7 @@ func TestChildrenDieWithDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	eventually(t, 10*time.Second, "children gone after meshfed dev was killed", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "children gone after meshfed dev was killed", func() (bool, string) {
 		return !alive(st[0].Broker.PID) && !alive(st[0].Agent.PID), fmt.Sprintf("broker %d alive %v, agent %d alive %v",
 			st[0].Broker.PID, alive(st[0].Broker.PID), st[0].Agent.PID, alive(st[0].Agent.PID))
 	})

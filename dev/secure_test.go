@@ -12,6 +12,7 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/dev/devtest"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // TestSecureDev: with Secure, the brokers serve TLS only and require
@@ -45,7 +46,7 @@ func TestSecureDev(t *testing.T) {
 	}
 	defer cc.Close()
 	for _, name := range []string{"a", "b"} {
-		eventually(t, 30*time.Second, "cluster "+name+" Healthy", func() (bool, string) {
+		testkit.Eventually(t, 30*time.Second, "cluster "+name+" Healthy", func() (bool, string) {
 			h := clusterHealth(ctx, cc, name)
 			return h == "Healthy", h
 		})

@@ -34,6 +34,7 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // messageCount is the number of input messages of the core runs:
@@ -145,7 +146,7 @@ func (b *brokerProc) adminURL() string   { return "http://" + b.http }
 // waitReady polls the admin REST API until it answers.
 func (b *brokerProc) waitReady() {
 	b.t.Helper()
-	eventually(b.t, readyTimeout, "broker "+b.cluster+" to answer on its admin API", func() (bool, string) {
+	testkit.Eventually(b.t, readyTimeout, "broker "+b.cluster+" to answer on its admin API", func() (bool, string) {
 		if !b.running() {
 			b.t.Fatalf("broker %s exited: %v\n%s", b.cluster, b.p.err, b.logTail())
 		}
@@ -372,7 +373,7 @@ func (f *fed) list(kind string) ([]*meshfedv1.Object, error) {
 // waitAgentReady waits until the control plane shows the agent Ready.
 func (f *fed) waitAgentReady(name string) {
 	f.t.Helper()
-	eventually(f.t, readyTimeout, "agent "+name+" to be Ready", func() (bool, string) {
+	testkit.Eventually(f.t, readyTimeout, "agent "+name+" to be Ready", func() (bool, string) {
 		if d := f.agents[name]; !d.running() {
 			f.t.Fatalf("agent %s exited: %v\n%s", name, d.p.err, d.logTail())
 		}
@@ -448,7 +449,7 @@ func runningIn(as map[string]*meshfedv1.Assignment, want map[string]int, cluster
 func (f *fed) waitRunning(mesh string, timeout time.Duration, want map[string]int, cluster map[string]string) map[string]*meshfedv1.Assignment {
 	f.t.Helper()
 	var last map[string]*meshfedv1.Assignment
-	eventually(f.t, timeout, fmt.Sprintf("mesh %s to run %v in %v", mesh, want, cluster), func() (bool, string) {
+	testkit.Eventually(f.t, timeout, fmt.Sprintf("mesh %s to run %v in %v", mesh, want, cluster), func() (bool, string) {
 		as, err := f.assignments(mesh)
 		if err != nil {
 			return false, err.Error()
@@ -670,7 +671,7 @@ func (s *streamer) wait(timeout time.Duration) {
 // waitAtLeast waits until sentences up to n were sent.
 func (s *streamer) waitAtLeast(n int, timeout time.Duration) {
 	s.f.t.Helper()
-	eventually(s.f.t, timeout, fmt.Sprintf("%d messages produced to %s", n, s.topic), func() (bool, string) {
+	testkit.Eventually(s.f.t, timeout, fmt.Sprintf("%d messages produced to %s", n, s.topic), func() (bool, string) {
 		p := s.progress()
 		return p >= n, fmt.Sprintf("%d sent", p)
 	})
@@ -686,7 +687,7 @@ func subscription(mesh, function string) string {
 // processed and (acks follow confirmed sends) every output is stored.
 func (f *fed) waitDrained(cluster, topic, sub string, timeout time.Duration) {
 	f.t.Helper()
-	eventually(f.t, timeout, fmt.Sprintf("subscription %s on %s/%s to be drained", sub, cluster, topic), func() (bool, string) {
+	testkit.Eventually(f.t, timeout, fmt.Sprintf("subscription %s on %s/%s to be drained", sub, cluster, topic), func() (bool, string) {
 		st, err := f.brokers[cluster].stats(topic)
 		if err != nil {
 			return false, err.Error()
@@ -795,7 +796,7 @@ func (p *tcpProxy) heal() {
 	var lis net.Listener
 	var err error
 	// The port may linger for a moment after cut.
-	eventually(p.t, 10*time.Second, "proxy to listen on "+p.addr, func() (bool, string) {
+	testkit.Eventually(p.t, 10*time.Second, "proxy to listen on "+p.addr, func() (bool, string) {
 		lis, err = net.Listen("tcp", p.addr)
 		if err != nil {
 			return false, err.Error()

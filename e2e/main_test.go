@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // binPath is the meshfed binary that TestMain builds once per test run.
@@ -242,7 +244,7 @@ func (s *server) readyz() (bool, string) {
 // process exits.
 func (s *server) waitReady() {
 	s.t.Helper()
-	eventually(s.t, readyTimeout, s.id+" /readyz returns 200", func() (bool, string) {
+	testkit.Eventually(s.t, readyTimeout, s.id+" /readyz returns 200", func() (bool, string) {
 		if !s.running() {
 			s.t.Fatalf("%s exited while waiting for /readyz: %v\n%s", s.id, s.p.err, s.logTail())
 		}
@@ -441,23 +443,6 @@ func mustCLI(t *testing.T, srv string, args ...string) string {
 	return r.stdout
 }
 
-// eventually calls cond every pollInterval until it returns true, failing
-// the test with cond's last message when timeout passes first.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, msg)
-		}
-		time.Sleep(pollInterval)
-	}
-}
-
 // parseTable parses the aligned table the CLI prints: a header line whose
 // column names are separated by two or more spaces (a name may contain a
 // single space, like "RAFT ADDRESS"), then one row per line.
@@ -523,7 +508,7 @@ func listPeers(t *testing.T, srv string) ([]map[string]string, result) {
 func leader(t *testing.T, srv string, want int) string {
 	t.Helper()
 	var id string
-	eventually(t, convergeTimeout, "list-peers to show one leader", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "list-peers to show one leader", func() (bool, string) {
 		rows, r := listPeers(t, srv)
 		if r.code != 0 {
 			return false, r.String()
@@ -599,7 +584,7 @@ func getRV(t *testing.T, srv string, o objectRef, stale bool) (rv uint64, ok boo
 func settle(t *testing.T, srv string, objs ...objectRef) map[objectRef]uint64 {
 	t.Helper()
 	var last map[objectRef]uint64
-	eventually(t, convergeTimeout, "the control plane to finish writing status", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "the control plane to finish writing status", func() (bool, string) {
 		cur := map[objectRef]uint64{}
 		for _, o := range objs {
 			doc, rv, ok, r := getObject(t, srv, o, false)
@@ -625,7 +610,7 @@ func settle(t *testing.T, srv string, objs ...objectRef) map[objectRef]uint64 {
 // servers, each a voter with its own Raft and gRPC addresses, and one leader.
 func waitPeers(t *testing.T, srv string, want ...*server) {
 	t.Helper()
-	eventually(t, convergeTimeout, fmt.Sprintf("list-peers to show %d voters with their addresses", len(want)), func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, fmt.Sprintf("list-peers to show %d voters with their addresses", len(want)), func() (bool, string) {
 		rows, r := listPeers(t, srv)
 		if r.code != 0 {
 			return false, r.String()
