@@ -22,6 +22,7 @@ import (
 	"github.com/meshfed/meshfed/dev/devtest"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 )
 
 func TestMain(m *testing.M) { os.Exit(devtest.Main(m)) }
@@ -41,7 +42,7 @@ func alive(pid int) bool {
 }
 
 func clusterHealth(ctx context.Context, c *client.Client, name string) string {
-	got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: name})
+	got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: name})
 	if err != nil {
 		return err.Error()
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // Defaults of Config fields left zero.
@@ -279,18 +280,17 @@ type snapshot struct {
 }
 
 func asgKey(a *meshfedv1.Assignment) string {
-	md := a.GetMetadata()
-	return md.GetTenant() + "/" + md.GetNamespace() + "/" + md.GetName()
+	return objects.RefTo(objects.KindAssignment, a.GetMetadata()).String()
 }
 
 func (r *runner) read(ctx context.Context) (snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	got, err := r.c.Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: r.cfg.Cluster})
+	got, err := r.c.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: r.cfg.Cluster})
 	if err != nil {
 		return snapshot{}, fmt.Errorf("get cluster %s: %w", r.cfg.Cluster, err)
 	}
-	list, err := r.c.List(ctx, &meshfedv1.ListRequest{Kind: "Assignment"})
+	list, err := r.c.List(ctx, &meshfedv1.ListRequest{Kind: objects.KindAssignment})
 	if err != nil {
 		return snapshot{}, fmt.Errorf("list assignments: %w", err)
 	}
@@ -342,6 +342,9 @@ func running(a *meshfedv1.Assignment) bool {
 	return a != nil && a.GetSpec().GetAgent() != "" && a.GetStatus().GetState() == federation.StateRunning
 }
 
+// run runs the drill's phases in order: preflight, the input stream,
+// taking the cluster out, failover, the hold, bringing it back, failback
+// and the drain.
 func (r *runner) run(ctx context.Context) error {
 	home, err := r.preflight(ctx)
 	if err != nil {
@@ -506,7 +509,7 @@ func (r *runner) affectedIndex() affectedIndex {
 	byKey := map[string]*federation.DrillInstance{}
 	for i := range rep.Affected {
 		a := &rep.Affected[i]
-		byKey[a.Tenant+"/"+a.Namespace+"/"+a.Assignment] = a
+		byKey[a.AssignmentRef().String()] = a
 	}
 	return affectedIndex{byKey: byKey, keys: slices.Sorted(maps.Keys(byKey))}
 }
@@ -668,7 +671,7 @@ func (r *runner) drain(ctx context.Context, st *stream) error {
 func affectedNames(as []federation.DrillInstance) string {
 	var names []string
 	for _, a := range as {
-		names = append(names, a.Tenant+"/"+a.Namespace+"/"+a.Assignment)
+		names = append(names, a.AssignmentRef().String())
 	}
 	return strings.Join(names, ", ")
 }
@@ -678,13 +681,13 @@ func (r *runner) degradedReasons(ctx context.Context) string {
 	seen := map[string]bool{}
 	var out []string
 	for _, a := range r.report.Affected {
-		k := a.Tenant + "/" + a.Namespace + "/" + a.Mesh
+		k := a.MeshRef().String()
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
 		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: a.Tenant, Namespace: a.Namespace, Name: a.Mesh})
+		got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: a.Tenant, Namespace: a.Namespace, Name: a.Mesh})
 		cancel()
 		if err != nil {
 			continue

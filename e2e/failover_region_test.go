@@ -11,6 +11,7 @@ import (
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // Issue 10's acceptance run: three servers, clusters a, b and c (a broker
@@ -166,7 +167,7 @@ func TestFailoverRegionAndBack(t *testing.T) {
 			}
 			time.Sleep(pollInterval)
 		}
-		objs, err := f.list("Cluster")
+		objs, err := f.list(objects.KindCluster)
 		if err != nil {
 			t.Fatal(err)
 		}

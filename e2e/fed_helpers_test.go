@@ -35,6 +35,7 @@ import (
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // messageCount is the number of input messages of the core runs:
@@ -377,7 +378,7 @@ func (f *fed) waitAgentReady(name string) {
 		if d := f.agents[name]; !d.running() {
 			f.t.Fatalf("agent %s exited: %v\n%s", name, d.p.err, d.logTail())
 		}
-		objs, err := f.list("Agent")
+		objs, err := f.list(objects.KindAgent)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -392,7 +393,7 @@ func (f *fed) waitAgentReady(name string) {
 
 // assignments returns the assignments of a mesh, by function and index.
 func (f *fed) assignments(mesh string) (map[string]*meshfedv1.Assignment, error) {
-	objs, err := f.list("Assignment")
+	objs, err := f.list(objects.KindAssignment)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +465,7 @@ func (f *fed) waitRunning(mesh string, timeout time.Duration, want map[string]in
 func (f *fed) mesh(name string) (*meshfedv1.FunctionMesh, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: "public", Namespace: "default", Name: name})
+	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: "public", Namespace: "default", Name: name})
 	if err != nil {
 		return nil, err
 	}

@@ -245,7 +245,7 @@ func (f *fed) createToken(subject, tenant string) (file, secret string) {
 func (f *fed) trainMesh() (*meshfedv1.FunctionMesh, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: "hospital-a", Namespace: "training", Name: "train"})
+	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: "hospital-a", Namespace: "training", Name: "train"})
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -73,7 +74,7 @@ spec:
 func (f *fed) meshIn(ns, name string) (*meshfedv1.FunctionMesh, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: "public", Namespace: ns, Name: name})
+	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: "public", Namespace: ns, Name: name})
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func (f *fed) waitDegraded(w *assignmentWatch, ns, name string, timeout time.Dur
 
 // clusterHealth returns every cluster's status.health.
 func (f *fed) clusterHealth() (map[string]string, error) {
-	objs, err := f.list("Cluster")
+	objs, err := f.list(objects.KindCluster)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +146,7 @@ func (f *fed) watchAssignments(cluster, agent string) *assignmentWatch {
 		tick := time.NewTicker(residencyPoll)
 		defer tick.Stop()
 		for {
-			objs, err := f.list("Assignment")
+			objs, err := f.list(objects.KindAssignment)
 			w.mu.Lock()
 			w.polls++
 			if err != nil {

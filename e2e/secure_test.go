@@ -261,7 +261,7 @@ func TestSecureFederation(t *testing.T) {
 	waitHealth := func(cluster, want string, timeout time.Duration) (reason string) {
 		t.Helper()
 		testkit.Eventually(t, timeout, "cluster "+cluster+" "+want, func() (bool, string) {
-			cl, err := f.list("Cluster")
+			cl, err := f.list(objects.KindCluster)
 			if err != nil {
 				return false, err.Error()
 			}
