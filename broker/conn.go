@@ -221,6 +221,19 @@ func (c *conn) serve() {
 	}
 }
 
+// lookupTopic parses a topic a client looks up and checks the client may
+// use it in some way; on failure it returns the error code to answer with.
+func (c *conn) lookupTopic(topic string) (topicName, wire.ServerError, error) {
+	n, err := parseTopic(topic)
+	if err != nil {
+		return n, wire.ErrInvalidTopicName, err
+	}
+	if err := c.b.authorize(c.role(), n, actionProduce, actionConsume, actionFunctions); err != nil {
+		return n, wire.ErrAuthorization, err
+	}
+	return n, 0, nil
+}
+
 // handle processes one command; false closes the connection.
 func (c *conn) handle(f *wire.Frame) bool {
 	cmd := f.Cmd
@@ -231,24 +244,15 @@ func (c *conn) handle(f *wire.Frame) bool {
 	case wire.TypeAuthResponse:
 		return c.handleAuthResponse(cmd.AuthResponse)
 	case wire.TypeLookup:
-		n, err := parseTopic(cmd.Lookup.Topic)
-		if err != nil {
-			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, wire.ErrInvalidTopicName, err.Error()))
-			break
-		}
-		if err := c.b.authorize(c.role(), n, actionProduce, actionConsume, actionFunctions); err != nil {
-			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, wire.ErrAuthorization, err.Error()))
+		if _, code, err := c.lookupTopic(cmd.Lookup.Topic); err != nil {
+			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, code, err.Error()))
 			break
 		}
 		c.sendCmd(wire.LookupResponse(cmd.Lookup.RequestID, c.b.ServiceURL(), c.b.ServiceURLTLS()))
 	case wire.TypePartitionedMetadata:
-		n, err := parseTopic(cmd.PartitionedMetadata.Topic)
+		n, code, err := c.lookupTopic(cmd.PartitionedMetadata.Topic)
 		if err != nil {
-			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, wire.ErrInvalidTopicName, err.Error()))
-			break
-		}
-		if err := c.b.authorize(c.role(), n, actionProduce, actionConsume, actionFunctions); err != nil {
-			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, wire.ErrAuthorization, err.Error()))
+			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, code, err.Error()))
 			break
 		}
 		np := 0

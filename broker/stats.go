@@ -169,9 +169,8 @@ func (t *topic) statsSnapshot() *TopicStats {
 }
 
 func (b *Broker) topicStatsHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	if np := b.partitions(n); np > 0 && n.partition < 0 {
@@ -187,14 +186,8 @@ func (b *Broker) topicStatsHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) partitionedStatsHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
-		return
-	}
-	np := b.partitions(n)
-	if np == 0 {
-		httpError(w, errorf(ErrTopicNotFound, "partitioned topic %s", n))
+	n, np, ok := b.partitionedOrError(w, r)
+	if !ok {
 		return
 	}
 	agg := &TopicStats{Publishers: []PublisherStats{}, Subscriptions: map[string]*SubscriptionStats{},
