@@ -528,6 +528,20 @@ func (f *Federation) cluster(name string) (*devCluster, error) {
 	return c, nil
 }
 
+// clusterParts returns the named cluster and its named parts (both when
+// none is named) in start order.
+func (f *Federation) clusterParts(name string, ps []Part) (*devCluster, []Part, error) {
+	c, err := f.cluster(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	want, err := parts(ps)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, want, nil
+}
+
 // parts returns the named parts in start order (broker first), or both.
 func parts(ps []Part) ([]Part, error) {
 	if len(ps) == 0 {
@@ -559,11 +573,7 @@ func (c *devCluster) child(p Part) *child {
 // whatever the broker had not written to disk is lost. It returns once the
 // processes are gone. Killing a part that is not running does nothing.
 func (f *Federation) Kill(ctx context.Context, cluster string, ps ...Part) error {
-	c, err := f.cluster(cluster)
-	if err != nil {
-		return err
-	}
-	want, err := parts(ps)
+	c, want, err := f.clusterParts(cluster, ps)
 	if err != nil {
 		return err
 	}
@@ -587,11 +597,7 @@ func (f *Federation) Kill(ctx context.Context, cluster string, ps ...Part) error
 // addresses and data dirs. It returns once a started broker serves again;
 // an agent is only started (it registers on its own).
 func (f *Federation) Restart(ctx context.Context, cluster string, ps ...Part) error {
-	c, err := f.cluster(cluster)
-	if err != nil {
-		return err
-	}
-	want, err := parts(ps)
+	c, want, err := f.clusterParts(cluster, ps)
 	if err != nil {
 		return err
 	}
