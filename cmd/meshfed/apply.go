@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
@@ -45,29 +47,24 @@ too; --cluster names the Pulsar cluster they run in.`,
 			if err := objects.Check(displayFile(file), objs, nil); err != nil {
 				return err
 			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := requestContext(cmd)
-			defer cancel()
-			resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
-			if c := status.Code(err); c == codes.InvalidArgument || c == codes.PermissionDenied || c == codes.FailedPrecondition {
-				// The server numbers documents as the file does.
-				return fmt.Errorf("%s: %s", displayFile(file), status.Convert(err).Message())
-			}
-			if err != nil {
-				return rpcError("apply "+file, err)
-			}
-			suffix := ""
-			if dryRun {
-				suffix = " (dry run)"
-			}
-			for i, o := range resp.GetObjects() {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s%s\n", strings.ToLower(objects.KindOf(o).Name), objects.DisplayName(o), resp.GetResults()[i], suffix)
-			}
-			return nil
+			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
+				if c := status.Code(err); c == codes.InvalidArgument || c == codes.PermissionDenied || c == codes.FailedPrecondition {
+					// The server numbers documents as the file does.
+					return fmt.Errorf("%s: %s", displayFile(file), status.Convert(err).Message())
+				}
+				if err != nil {
+					return rpcError("apply "+file, err)
+				}
+				suffix := ""
+				if dryRun {
+					suffix = " (dry run)"
+				}
+				for i, o := range resp.GetObjects() {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s%s\n", strings.ToLower(objects.KindOf(o).Name), objects.DisplayName(o), resp.GetResults()[i], suffix)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "file to apply; - reads standard input")
