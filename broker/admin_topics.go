@@ -409,14 +409,7 @@ func (b *Broker) unloadHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	names := []string{n.String()}
-	if np := b.partitions(n); np > 0 && n.partition < 0 {
-		names = names[:0]
-		for i := 0; i < np; i++ {
-			names = append(names, n.partitionName(i).String())
-		}
-	}
-	for _, name := range names {
+	for _, name := range b.adminTargets(n) {
 		b.mu.Lock()
 		t, ok := b.topics[name]
 		b.mu.Unlock()
