@@ -213,24 +213,12 @@ func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
 	if cfg.Burst < 0 || cfg.Burst > 0 && cfg.Rate <= 0 {
 		return nil, errors.New("drill: a burst needs an input stream (a positive rate)")
 	}
-	if cfg.Duration <= 0 {
-		cfg.Duration = DefaultDuration
-	}
-	if cfg.Outputs <= 0 {
-		cfg.Outputs = DefaultOutputs
-	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if cfg.RecoveryTimeout <= 0 {
-		cfg.RecoveryTimeout = DefaultRecoveryTimeout
-	}
-	if cfg.DrainTimeout <= 0 {
-		cfg.DrainTimeout = DefaultDrainTimeout
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
+	positiveOr(&cfg.Duration, DefaultDuration)
+	positiveOr(&cfg.Outputs, DefaultOutputs)
+	positiveOr(&cfg.ReadyTimeout, DefaultReadyTimeout)
+	positiveOr(&cfg.RecoveryTimeout, DefaultRecoveryTimeout)
+	positiveOr(&cfg.DrainTimeout, DefaultDrainTimeout)
+	positiveOr(&cfg.PollInterval, DefaultPollInterval)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -253,6 +241,13 @@ func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
 		r.report.Problems = append(r.report.Problems, "drill did not finish: "+err.Error())
 	}
 	return r.report, err
+}
+
+// positiveOr sets *v to def unless it is positive.
+func positiveOr[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 func (r *runner) emit(phase, format string, args ...any) {
