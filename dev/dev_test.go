@@ -27,6 +27,20 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(devtest.Main(m)) }
 
+// startDev starts a quiet federation of n clusters in dir from the test
+// binary, its control API on a free port; change adjusts the
+// configuration. The caller stops it.
+func startDev(ctx context.Context, t *testing.T, dir string, n int, change func(*Config)) *Federation {
+	t.Helper()
+	cfg := Config{DataDir: dir, Clusters: n, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
+	change(&cfg)
+	f, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // alive reports whether process pid exists and is not a zombie (an
 // orphan's zombie lingers where nothing reaps it, as in some containers).
 func alive(pid int) bool {
@@ -68,11 +82,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	f, err := Start(ctx, Config{DataDir: dir, Clusters: 2, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := startDev(ctx, t, dir, 2, func(c *Config) { c.NoExample = true })
 	defer f.Stop()
 
 	info, err := ReadInfo(dir)
@@ -198,11 +208,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 func TestControlAPIErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	f, err := Start(ctx, Config{DataDir: t.TempDir(), Clusters: 1, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := startDev(ctx, t, t.TempDir(), 1, func(c *Config) { c.NoExample = true })
 	defer f.Stop()
 	ctl := NewControlClient(f.Info.Control)
 	cases := []struct {
@@ -281,11 +287,7 @@ func TestReplicationConfigured(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	for run := 0; run < 2; run++ {
-		f, err := Start(ctx, Config{DataDir: dir, Clusters: 3, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
-			Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := startDev(ctx, t, dir, 3, func(c *Config) { c.NoExample = true })
 		if !f.Info.Replication || f.Info.ReplicationError != "" {
 			f.Stop()
 			t.Fatalf("run %d: replication %v: %s", run, f.Info.Replication, f.Info.ReplicationError)

@@ -71,17 +71,7 @@ type daemon struct {
 	p *proc
 }
 
-func (d *daemon) running() bool {
-	if d.p == nil {
-		return false
-	}
-	select {
-	case <-d.p.done:
-		return false
-	default:
-		return true
-	}
-}
+func (d *daemon) running() bool { return d.p.alive() }
 
 // start starts the process; it does not wait for it to be ready.
 func (d *daemon) start() {
@@ -89,25 +79,7 @@ func (d *daemon) start() {
 	if d.running() {
 		d.t.Fatalf("start %s: already running", d.name)
 	}
-	f, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		d.t.Fatalf("open log of %s: %v", d.name, err)
-	}
-	fmt.Fprintf(f, "=== e2e %s: meshfed %s\n", time.Now().UTC().Format(time.StampMilli), strings.Join(d.args, " "))
-	cmd := exec.Command(binPath, d.args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = cliEnv()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		d.t.Fatalf("start %s: %v", d.name, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	d.p = p
+	d.p = startProc(d.t, d.name, d.logPath, d.args)
 }
 
 // kill9 kills the process with SIGKILL and waits until it is gone.

@@ -118,11 +118,50 @@ func freeAddrs(t *testing.T, n int) []string {
 	return addrs
 }
 
-// proc is one run of a server process.
+// proc is one run of a meshfed process (server, agent, broker).
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process has exited and err is set
 	err  error         // what cmd.Wait returned
+}
+
+// startProc starts `meshfed args` as name, appending its output to the
+// log at logPath after a line with the command; it does not wait for the
+// process to be ready.
+func startProc(t *testing.T, name, logPath string, args []string) *proc {
+	t.Helper()
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatalf("open log of %s: %v", name, err)
+	}
+	fmt.Fprintf(f, "=== e2e %s: meshfed %s\n", time.Now().UTC().Format(time.StampMilli), strings.Join(args, " "))
+	cmd := exec.Command(binPath, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = cliEnv()
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p
+}
+
+// alive reports whether p was started and has not exited.
+func (p *proc) alive() bool {
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // server is one `meshfed server` whose process can be started, killed and
@@ -153,17 +192,7 @@ func (s *server) args() []string {
 }
 
 // running reports whether the server's process is alive.
-func (s *server) running() bool {
-	if s.p == nil {
-		return false
-	}
-	select {
-	case <-s.p.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *server) running() bool { return s.p.alive() }
 
 // start starts the server process; it does not wait for it to be ready.
 func (s *server) start() {
@@ -171,25 +200,7 @@ func (s *server) start() {
 	if s.running() {
 		s.t.Fatalf("start %s: already running", s.id)
 	}
-	f, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		s.t.Fatalf("open log of %s: %v", s.id, err)
-	}
-	fmt.Fprintf(f, "=== e2e %s: meshfed %s\n", time.Now().UTC().Format(time.StampMilli), strings.Join(s.args(), " "))
-	cmd := exec.Command(binPath, s.args()...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = cliEnv()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		s.t.Fatalf("start %s: %v", s.id, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	s.p = p
+	s.p = startProc(s.t, s.id, s.logPath, s.args())
 }
 
 // signal sends sig and waits for the process to exit. It returns the
