@@ -374,6 +374,16 @@ func (c *conn) consumer(id uint64) *consumer {
 	return c.consumers[id]
 }
 
+// consumerOrError returns the consumer with id, or answers request
+// requestID with ConsumerNotFound and returns nil.
+func (c *conn) consumerOrError(id, requestID uint64) *consumer {
+	cs := c.consumer(id)
+	if cs == nil {
+		c.sendCmd(wire.Error(requestID, wire.ErrConsumerNotFound, "consumer not found"))
+	}
+	return cs
+}
+
 func (s *subscription) hasConsumerLocked(c *consumer) bool {
 	for _, x := range s.consumers {
 		if x == c {
@@ -630,9 +640,8 @@ func (c *conn) handleAck(a *wire.Ack) {
 }
 
 func (c *conn) handleSeek(sk *wire.Seek) {
-	cs := c.consumer(sk.ConsumerID)
+	cs := c.consumerOrError(sk.ConsumerID, sk.RequestID)
 	if cs == nil {
-		c.sendCmd(wire.Error(sk.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
 	target := func(t *topic) int64 {
@@ -649,9 +658,8 @@ func (c *conn) handleSeek(sk *wire.Seek) {
 }
 
 func (c *conn) handleGetLastMessageID(g *wire.ConsumerRequest) {
-	cs := c.consumer(g.ConsumerID)
+	cs := c.consumerOrError(g.ConsumerID, g.RequestID)
 	if cs == nil {
-		c.sendCmd(wire.Error(g.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
 	t := cs.s.t
@@ -666,9 +674,8 @@ func (c *conn) handleGetLastMessageID(g *wire.ConsumerRequest) {
 }
 
 func (c *conn) handleUnsubscribe(u *wire.Unsubscribe) {
-	cs := c.consumer(u.ConsumerID)
+	cs := c.consumerOrError(u.ConsumerID, u.RequestID)
 	if cs == nil {
-		c.sendCmd(wire.Error(u.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
 	s := cs.s
@@ -729,9 +736,8 @@ func (t *topic) deleteSubscription(name string) error {
 }
 
 func (c *conn) handleConsumerStats(g *wire.ConsumerRequest) {
-	cs := c.consumer(g.ConsumerID)
+	cs := c.consumerOrError(g.ConsumerID, g.RequestID)
 	if cs == nil {
-		c.sendCmd(wire.Error(g.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
 	t := cs.s.t
