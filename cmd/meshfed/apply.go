@@ -38,13 +38,8 @@ too; --cluster names the Pulsar cluster they run in.`,
 			if file == "" {
 				return usageError{fmt.Errorf("-f FILE is required (use -f - for standard input)")}
 			}
-			objs, err := readObjects(cmd, file, cluster)
+			objs, err := readCheckedObjects(cmd, file, cluster)
 			if err != nil {
-				return err
-			}
-			// Static checks run here so errors name the file; the server
-			// repeats them and checks references.
-			if err := objects.Check(displayFile(file), objs, nil); err != nil {
 				return err
 			}
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
@@ -78,6 +73,20 @@ func displayFile(file string) string {
 		return "<stdin>"
 	}
 	return file
+}
+
+// readCheckedObjects decodes FILE ("-" for stdin) into objects and runs
+// the static checks here, so errors name the file; the server repeats them
+// and checks references.
+func readCheckedObjects(cmd *cobra.Command, file, cluster string) ([]*meshfedv1.Object, error) {
+	objs, err := readObjects(cmd, file, cluster)
+	if err != nil {
+		return nil, err
+	}
+	if err := objects.Check(displayFile(file), objs, nil); err != nil {
+		return nil, err
+	}
+	return objs, nil
 }
 
 // readObjects decodes FILE ("-" for stdin) into objects.
