@@ -12,6 +12,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/rest"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 func testAdmin(t *testing.T, b *Broker) pulsaradmin.Client {
@@ -195,7 +196,7 @@ func TestSubscriptionAdmin(t *testing.T) {
 		t.Fatalf("after rewind to 2: %s", got)
 	}
 	cut := time.Now()
-	waitFor(t, "the next millisecond", func() bool { return time.Now().UnixMilli() > cut.UnixMilli() })
+	testkit.Eventually(t, waitTimeout, "the next millisecond", func() bool { return time.Now().UnixMilli() > cut.UnixMilli() })
 	produceN(t, c, "subs", 1, nil)
 	must(t, "reset to time", admin.Subscriptions().ResetCursorToTimestamp(tn, "late", cut.UnixMilli()))
 	if got := firstPayload(t, c, "subs", "late"); got != "0" {

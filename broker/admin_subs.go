@@ -78,9 +78,8 @@ func (m messageIDBody) positionLocked(t *topic) int64 {
 }
 
 func (b *Broker) listSubscriptions(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	set := map[string]struct{}{}
@@ -116,9 +115,8 @@ func (b *Broker) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 // next message is the one named. The topic is created if auto-creation
 // allows it. 409 if the subscription already exists (on every partition).
 func (b *Broker) createSubscriptionHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	sub := r.PathValue("sub")
@@ -164,9 +162,8 @@ func (b *Broker) createSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 // is reset; a message id is mapped into each partition by its ledger (see
 // entryIDLocked), where Pulsar refuses resets by id on partitioned topics.
 func (b *Broker) resetCursorHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	sub := r.PathValue("sub")
@@ -217,9 +214,8 @@ func (b *Broker) resetCursorHTTP(w http.ResponseWriter, r *http.Request) {
 // a partitioned topic). With ?force=true connected consumers are
 // disconnected first; otherwise they make it fail with 412, as in Pulsar.
 func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	sub := r.PathValue("sub")

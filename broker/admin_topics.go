@@ -26,6 +26,33 @@ func topicOf(r *http.Request) (topicName, error) {
 	return n, nil
 }
 
+// topicOrError parses the request's topic; on failure it answers the
+// request with the error and returns false.
+func topicOrError(w http.ResponseWriter, r *http.Request) (topicName, bool) {
+	n, err := topicOf(r)
+	if err != nil {
+		httpError(w, err)
+		return n, false
+	}
+	return n, true
+}
+
+// partitionedOrError parses the request's partitioned topic and returns its
+// partition count; when it is not a partitioned topic it answers the
+// request with the error and returns false.
+func (b *Broker) partitionedOrError(w http.ResponseWriter, r *http.Request) (topicName, int, bool) {
+	n, ok := topicOrError(w, r)
+	if !ok {
+		return n, 0, false
+	}
+	np := b.partitions(n)
+	if np == 0 {
+		httpError(w, errorf(ErrTopicNotFound, "partitioned topic %s", n))
+		return n, 0, false
+	}
+	return n, np, true
+}
+
 func (b *Broker) listTopics(w http.ResponseWriter, r *http.Request) {
 	out := b.topicsOfNamespace(nsOf(r))
 	if out == nil {
@@ -49,9 +76,8 @@ func (b *Broker) listPartitioned(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) putTopic(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	if err := b.createTopic(n.String()); err != nil {
@@ -62,9 +88,8 @@ func (b *Broker) putTopic(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) deleteTopicHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	force := r.URL.Query().Get("force") == "true"
@@ -97,9 +122,8 @@ func readIntBody(r *http.Request) (int, error) {
 }
 
 func (b *Broker) putPartitions(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	np, err := readIntBody(r)
@@ -130,9 +154,8 @@ func (b *Broker) putPartitions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) updatePartitions(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	np, err := readIntBody(r)
@@ -160,23 +183,16 @@ func (b *Broker) updatePartitions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) getPartitions(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, map[string]int{"partitions": b.partitions(n)})
 }
 
 func (b *Broker) deletePartitioned(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
-		return
-	}
-	np := b.partitions(n)
-	if np == 0 {
-		httpError(w, errorf(ErrTopicNotFound, "partitioned topic %s", n))
+	n, np, ok := b.partitionedOrError(w, r)
+	if !ok {
 		return
 	}
 	for i := 0; i < np; i++ {
@@ -187,7 +203,7 @@ func (b *Broker) deletePartitioned(w http.ResponseWriter, r *http.Request) {
 	}
 	b.mu.Lock()
 	delete(b.meta.Partitioned, n.String())
-	err = b.saveMetadataLocked()
+	err := b.saveMetadataLocked()
 	b.mu.Unlock()
 	if err != nil {
 		httpError(w, err)
@@ -197,22 +213,21 @@ func (b *Broker) deletePartitioned(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) getTopicDedup(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, b.topicDedupEnabled(n))
 }
 
 func (b *Broker) setTopicDedup(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	var v bool
 	if r.Method == http.MethodPost {
+		var err error
 		if v, err = parseBoolBody(r); err != nil {
 			http.Error(w, "body must be true or false", http.StatusBadRequest)
 			return
@@ -290,9 +305,8 @@ func schemaTypeName(t int32) string {
 // getEntryHTTP returns one stored entry's payload (after its metadata) with
 // Pulsar's X-Pulsar-* headers, as "get message by id" does.
 func (b *Broker) getEntryHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	ledger, err := strconv.ParseInt(r.PathValue("ledger"), 10, 64)
@@ -391,19 +405,11 @@ func (b *Broker) deleteSchemaHTTP(w http.ResponseWriter, r *http.Request) {
 // unloadHTTP closes a topic (or every partition of a partitioned topic):
 // clients are disconnected and reconnect, which loads it again from disk.
 func (b *Broker) unloadHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
-	names := []string{n.String()}
-	if np := b.partitions(n); np > 0 && n.partition < 0 {
-		names = names[:0]
-		for i := 0; i < np; i++ {
-			names = append(names, n.partitionName(i).String())
-		}
-	}
-	for _, name := range names {
+	for _, name := range b.adminTargets(n) {
 		b.mu.Lock()
 		t, ok := b.topics[name]
 		b.mu.Unlock()
@@ -428,9 +434,8 @@ func (b *Broker) unloadHTTP(w http.ResponseWriter, r *http.Request) {
 
 // terminateHTTP terminates a topic and returns its last message id.
 func (b *Broker) terminateHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	t, err := b.getTopic(n.String(), false)

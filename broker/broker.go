@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -488,6 +490,18 @@ func (b *Broker) topicList() []*topic {
 	return out
 }
 
+// openConns returns the open client connections, read under b.mu.
+func (b *Broker) openConns() []*conn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.connsLocked()
+}
+
+// connsLocked returns the open client connections. The caller holds b.mu.
+func (b *Broker) connsLocked() []*conn {
+	return slices.Collect(maps.Keys(b.conns))
+}
+
 // Close stops serving, disconnects clients, flushes cursors and closes all
 // files. It is safe to call more than once.
 func (b *Broker) Close() error {
@@ -497,10 +511,7 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
-	conns := make([]*conn, 0, len(b.conns))
-	for c := range b.conns {
-		conns = append(conns, c)
-	}
+	conns := b.connsLocked()
 	b.mu.Unlock()
 	close(b.stop)
 	for _, ln := range []net.Listener{b.ln, b.tlsLn} {

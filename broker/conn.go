@@ -221,6 +221,19 @@ func (c *conn) serve() {
 	}
 }
 
+// lookupTopic parses a topic a client looks up and checks the client may
+// use it in some way; on failure it returns the error code to answer with.
+func (c *conn) lookupTopic(topic string) (topicName, wire.ServerError, error) {
+	n, err := parseTopic(topic)
+	if err != nil {
+		return n, wire.ErrInvalidTopicName, err
+	}
+	if err := c.b.authorize(c.role(), n, actionProduce, actionConsume, actionFunctions); err != nil {
+		return n, wire.ErrAuthorization, err
+	}
+	return n, 0, nil
+}
+
 // handle processes one command; false closes the connection.
 func (c *conn) handle(f *wire.Frame) bool {
 	cmd := f.Cmd
@@ -231,24 +244,15 @@ func (c *conn) handle(f *wire.Frame) bool {
 	case wire.TypeAuthResponse:
 		return c.handleAuthResponse(cmd.AuthResponse)
 	case wire.TypeLookup:
-		n, err := parseTopic(cmd.Lookup.Topic)
-		if err != nil {
-			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, wire.ErrInvalidTopicName, err.Error()))
-			break
-		}
-		if err := c.b.authorize(c.role(), n, actionProduce, actionConsume, actionFunctions); err != nil {
-			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, wire.ErrAuthorization, err.Error()))
+		if _, code, err := c.lookupTopic(cmd.Lookup.Topic); err != nil {
+			c.sendCmd(wire.LookupError(cmd.Lookup.RequestID, code, err.Error()))
 			break
 		}
 		c.sendCmd(wire.LookupResponse(cmd.Lookup.RequestID, c.b.ServiceURL(), c.b.ServiceURLTLS()))
 	case wire.TypePartitionedMetadata:
-		n, err := parseTopic(cmd.PartitionedMetadata.Topic)
+		n, code, err := c.lookupTopic(cmd.PartitionedMetadata.Topic)
 		if err != nil {
-			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, wire.ErrInvalidTopicName, err.Error()))
-			break
-		}
-		if err := c.b.authorize(c.role(), n, actionProduce, actionConsume, actionFunctions); err != nil {
-			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, wire.ErrAuthorization, err.Error()))
+			c.sendCmd(wire.PartitionedMetadataError(cmd.PartitionedMetadata.RequestID, code, err.Error()))
 			break
 		}
 		np := 0
@@ -368,6 +372,16 @@ func (c *conn) consumer(id uint64) *consumer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.consumers[id]
+}
+
+// consumerOrError returns the consumer with id, or answers request
+// requestID with ConsumerNotFound and returns nil.
+func (c *conn) consumerOrError(id, requestID uint64) *consumer {
+	cs := c.consumer(id)
+	if cs == nil {
+		c.sendCmd(wire.Error(requestID, wire.ErrConsumerNotFound, "consumer not found"))
+	}
+	return cs
 }
 
 func (s *subscription) hasConsumerLocked(c *consumer) bool {
@@ -626,9 +640,8 @@ func (c *conn) handleAck(a *wire.Ack) {
 }
 
 func (c *conn) handleSeek(sk *wire.Seek) {
-	cs := c.consumer(sk.ConsumerID)
+	cs := c.consumerOrError(sk.ConsumerID, sk.RequestID)
 	if cs == nil {
-		c.sendCmd(wire.Error(sk.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
 	target := func(t *topic) int64 {
@@ -645,9 +658,8 @@ func (c *conn) handleSeek(sk *wire.Seek) {
 }
 
 func (c *conn) handleGetLastMessageID(g *wire.ConsumerRequest) {
-	cs := c.consumer(g.ConsumerID)
+	cs := c.consumerOrError(g.ConsumerID, g.RequestID)
 	if cs == nil {
-		c.sendCmd(wire.Error(g.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
 	t := cs.s.t
@@ -662,9 +674,8 @@ func (c *conn) handleGetLastMessageID(g *wire.ConsumerRequest) {
 }
 
 func (c *conn) handleUnsubscribe(u *wire.Unsubscribe) {
-	cs := c.consumer(u.ConsumerID)
+	cs := c.consumerOrError(u.ConsumerID, u.RequestID)
 	if cs == nil {
-		c.sendCmd(wire.Error(u.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
 	s := cs.s
@@ -725,9 +736,8 @@ func (t *topic) deleteSubscription(name string) error {
 }
 
 func (c *conn) handleConsumerStats(g *wire.ConsumerRequest) {
-	cs := c.consumer(g.ConsumerID)
+	cs := c.consumerOrError(g.ConsumerID, g.RequestID)
 	if cs == nil {
-		c.sendCmd(wire.Error(g.RequestID, wire.ErrConsumerNotFound, "consumer not found"))
 		return
 	}
 	t := cs.s.t

@@ -19,6 +19,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // childBroker is a broker running in a child process (the test binary's
@@ -167,7 +168,7 @@ func geoAcceptance(t *testing.T, victim string) {
 	}
 	if !killed {
 		// Replication lagged the whole burst: kill c while it catches up.
-		waitFor(t, "c to receive a third of the stream", func() bool {
+		testkit.Eventually(t, waitTimeout, "c to receive a third of the stream", func() bool {
 			st, err := statsOf(cEP.adminURL, topic)
 			return err == nil && st.MsgInCounter >= n/3
 		})
@@ -183,19 +184,16 @@ func geoAcceptance(t *testing.T, victim string) {
 	}
 
 	// Wait until a has replicated everything it stored.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testkit.Eventually(t, 60*time.Second, "a's replication backlog to c to drain", func() error {
 		st, err := statsOf(aEP.adminURL, topic)
-		if err == nil {
-			if rs := st.Replication["c"]; rs != nil && rs.Connected && rs.ReplicationBacklog == 0 {
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a's replication backlog to c did not drain: %+v %v", st, err)
+		if rs := st.Replication["c"]; rs == nil || !rs.Connected || rs.ReplicationBacklog != 0 {
+			return fmt.Errorf("replication to c: %+v", rs)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	cc := quietClient(t, cEP.serviceURL)
 	defer cc.Close()
 	r, err := cc.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.EarliestMessageID()})

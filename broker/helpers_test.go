@@ -10,6 +10,9 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 )
 
+// waitTimeout bounds how long broker tests wait for a condition.
+const waitTimeout = 10 * time.Second
+
 // testBroker starts a broker on 127.0.0.1 port 0 with its data in a
 // temporary directory (or dir when set by mod).
 func testBroker(t *testing.T, mod func(*Config)) *Broker {
@@ -39,16 +42,4 @@ func testClient(t *testing.T, b *Broker) pulsar.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 func TestDelayedDelivery(t *testing.T) {
@@ -55,7 +56,7 @@ func TestTerminateAndUnload(t *testing.T) {
 	// The broker closes the open producer; pulsar-client-go v0.19.0 then
 	// closes it while a concurrent Send may still write to it (a data race
 	// inside the client), so the refusal is checked on new producers.
-	waitFor(t, "new producers to be refused", func() bool {
+	testkit.Eventually(t, waitTimeout, "new producers to be refused", func() bool {
 		np, err := c.CreateProducer(pulsar.ProducerOptions{Topic: "term", SendTimeout: time.Second})
 		if err == nil {
 			np.Close()

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 func TestProducerAccessModes(t *testing.T) {
@@ -29,7 +30,7 @@ func TestProducerAccessModes(t *testing.T) {
 		p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: "excl-p", ProducerAccessMode: pulsar.ProducerAccessModeWaitForExclusive})
 		waited <- result{p, err}
 	}()
-	waitFor(t, "the waiting producer to queue", func() bool {
+	testkit.Eventually(t, waitTimeout, "the waiting producer to queue", func() bool {
 		tp, err := b.getTopic("excl-p", false)
 		if err != nil {
 			return false

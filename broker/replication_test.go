@@ -14,6 +14,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // geoEndpoint is what the replication set-up needs of one broker.
@@ -109,12 +110,12 @@ func TestReplicationKeepsMetadata(t *testing.T) {
 		}
 	}
 	// Nothing comes back to a: c's replicator skips replicated entries.
-	waitFor(t, "c's replicator to a to pass the replicated entries", func() bool {
+	testkit.Eventually(t, waitTimeout, "c's replicator to a to pass the replicated entries", func() bool {
 		st, err := c.Stats("geo")
 		return err == nil && st.Replication["a"] != nil && st.Replication["a"].ReplicationBacklog == 0 && st.Replication["a"].Connected
 	})
 	// c delivers an entry before a's replicator has its send receipt.
-	waitFor(t, "a's replicator to c to have every send receipt", func() bool {
+	testkit.Eventually(t, waitTimeout, "a's replicator to c to have every send receipt", func() bool {
 		st, err := a.Stats("geo")
 		return err == nil && st.Replication["c"] != nil && st.Replication["c"].ReplicationBacklog == 0 && st.Replication["c"].MsgOutCounter == n
 	})
@@ -182,8 +183,8 @@ func TestReplicationRemovedDeletesCursor(t *testing.T) {
 	tp, err := a.getTopic("rm", false)
 	must(t, "topic", err)
 	cursor := filepath.Join(tp.dir, "cursors", escapeName("pulsar.repl.c")+".json")
-	waitFor(t, "the replication cursor on disk", func() bool { _, err := os.Stat(cursor); return err == nil })
-	waitFor(t, "c to have the 5 messages", func() bool {
+	testkit.Eventually(t, waitTimeout, "the replication cursor on disk", func() bool { _, err := os.Stat(cursor); return err == nil })
+	testkit.Eventually(t, waitTimeout, "c to have the 5 messages", func() bool {
 		st, err := c.Stats("rm")
 		return err == nil && st.MsgInCounter == 5
 	})
@@ -227,7 +228,7 @@ func TestRetentionWaitsForReplicator(t *testing.T) {
 	// Two retention passes (one a second) keep everything the replicator
 	// has not sent.
 	passes := tp.retentionPasses.Load()
-	waitFor(t, "two retention passes", func() bool { return tp.retentionPasses.Load() >= passes+2 })
+	testkit.Eventually(t, waitTimeout, "two retention passes", func() bool { return tp.retentionPasses.Load() >= passes+2 })
 	if n := segs(); n != before {
 		t.Fatalf("retention removed %d of %d segments the replicator still needs", before-n, before)
 	}
@@ -237,7 +238,7 @@ func TestRetentionWaitsForReplicator(t *testing.T) {
 	}
 	must(t, "point a at c", testAdmin(t, a).Clusters().Update(utils.ClusterData{Name: "c", ServiceURL: c.AdminURL(),
 		BrokerServiceURL: c.ServiceURL()}))
-	waitFor(t, "retention after replication", func() bool { return segs() == 1 })
+	testkit.Eventually(t, waitTimeout, "retention after replication", func() bool { return segs() == 1 })
 	st, _ = c.Stats("keep")
 	if st.MsgInCounter != 100 {
 		t.Fatalf("c stored %d messages", st.MsgInCounter)

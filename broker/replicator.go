@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,13 +218,17 @@ func (t *topic) dropReplCursorLocked(remote string) {
 }
 
 // stopReplicators stops every replicator of the topic (keeping cursors).
+// takeReplicatorsLocked removes every replicator of t and returns them for
+// the caller to halt once t.mu is released. The caller holds t.mu.
+func (t *topic) takeReplicatorsLocked() []*replicator {
+	rs := slices.Collect(maps.Values(t.replicators))
+	clear(t.replicators)
+	return rs
+}
+
 func (t *topic) stopReplicators() {
 	t.mu.Lock()
-	rs := make([]*replicator, 0, len(t.replicators))
-	for remote, r := range t.replicators {
-		rs = append(rs, r)
-		delete(t.replicators, remote)
-	}
+	rs := t.takeReplicatorsLocked()
 	t.mu.Unlock()
 	for _, r := range rs {
 		r.halt()

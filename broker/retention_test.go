@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 func TestRetentionDropsConsumedSegments(t *testing.T) {
@@ -26,13 +27,13 @@ func TestRetentionDropsConsumedSegments(t *testing.T) {
 	}
 	// Unconsumed data is never removed.
 	drain(t, cons, 50)
-	waitFor(t, "retention of the consumed half", func() bool { return segs() < before })
+	testkit.Eventually(t, waitTimeout, "retention of the consumed half", func() bool { return segs() < before })
 	mid := segs()
 	if mid < 2 {
 		t.Fatalf("retention removed unconsumed segments: %d left", mid)
 	}
 	drain(t, cons, 50)
-	waitFor(t, "retention of everything but the active segment", func() bool { return segs() == 1 })
+	testkit.Eventually(t, waitTimeout, "retention of everything but the active segment", func() bool { return segs() == 1 })
 	// Message ids keep growing after retention.
 	ids := produceN(t, c, "ret", 1, nil)
 	if !idAfter(ids[0], first[99]) {

@@ -237,13 +237,7 @@ func (b *Broker) enforcePermissions(ns string) {
 	if !b.cfg.Authorization.Enabled {
 		return
 	}
-	b.mu.Lock()
-	conns := make([]*conn, 0, len(b.conns))
-	for c := range b.conns {
-		conns = append(conns, c)
-	}
-	b.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range b.openConns() {
 		role := c.role()
 		var ps []*producer
 		var cs []*consumer
@@ -288,13 +282,7 @@ func (b *Broker) checkCredentialExpiry(now time.Time) {
 	if !b.cfg.Auth.Enabled {
 		return
 	}
-	b.mu.Lock()
-	conns := make([]*conn, 0, len(b.conns))
-	for c := range b.conns {
-		conns = append(conns, c)
-	}
-	b.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range b.openConns() {
 		c.amu.Lock()
 		exp, challenged, refresh, method := c.authExpires, c.challenged, c.authRefresh, c.authMethod
 		expired := !exp.IsZero() && now.After(exp)

@@ -137,15 +137,3 @@ func secureAdmin(t *testing.T, b *Broker, pki *testPKI, token string) pulsaradmi
 	must(t, "admin client", err)
 	return a
 }
-
-// waitForD is waitFor with a deadline of d.
-func waitForD(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

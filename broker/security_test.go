@@ -14,6 +14,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 
 	"github.com/meshfed/meshfed/broker/auth"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 func sendOne(t *testing.T, c pulsar.Client, topic string) error {
@@ -170,7 +171,7 @@ func TestPermissionsGrantRevoke(t *testing.T) {
 	must(t, "send", err)
 
 	must(t, "revoke", admin.Namespaces().RevokeNamespacePermission(*ns, "alice"))
-	waitFor(t, "producer and consumer closed", func() bool {
+	testkit.Eventually(t, waitTimeout, "producer and consumer closed", func() bool {
 		st, err := b.Stats(topic)
 		return err == nil && len(st.Publishers) == 0 && st.Subscriptions["s"] != nil && len(st.Subscriptions["s"].Consumers) == 0
 	})
@@ -239,7 +240,7 @@ func TestTokenExpiryOnOpenConnection(t *testing.T) {
 	must(t, "stale producer", err)
 	defer ps.Close()
 	// Once the stale token expired, only the fresh producer stays.
-	waitForD(t, "the stale connection closed", 15*time.Second, func() bool {
+	testkit.Eventually(t, 15*time.Second, "the stale connection closed", func() bool {
 		st, err := b.Stats(topic)
 		if err != nil || len(st.Publishers) != 1 {
 			return false
@@ -264,7 +265,7 @@ func TestTenantAdminRemoved(t *testing.T) {
 	must(t, "tenant admin produces", err)
 	defer p.Close()
 	must(t, "drop dave", admin.Tenants().Update(utils.TenantData{Name: "t2", AdminRoles: []string{}, AllowedClusters: []string{"standalone"}}))
-	waitFor(t, "dave's producer closed", func() bool {
+	testkit.Eventually(t, waitTimeout, "dave's producer closed", func() bool {
 		st, err := b.Stats(topic)
 		return err == nil && len(st.Publishers) == 0
 	})

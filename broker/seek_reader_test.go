@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 func TestSeekByIDAndTime(t *testing.T) {
@@ -33,7 +34,7 @@ func TestSeekByIDAndTime(t *testing.T) {
 	cut := time.Now()
 	// Publish times have millisecond resolution; a message published in
 	// the same millisecond as the seek target counts as before it.
-	waitFor(t, "the next millisecond", func() bool { return time.Now().UnixMilli() > cut.UnixMilli() })
+	testkit.Eventually(t, waitTimeout, "the next millisecond", func() bool { return time.Now().UnixMilli() > cut.UnixMilli() })
 	produceN(t, c, "seek", 1, nil)
 	if err := cons.SeekByTime(cut); err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestPartitionedTopicAndStats(t *testing.T) {
 	}
 	defer p.Close()
 	var st TopicStats
-	waitFor(t, "stats with the producer and consumer", func() bool {
+	testkit.Eventually(t, waitTimeout, "stats with the producer and consumer", func() bool {
 		resp, err := http.Get(b.AdminURL() + "/admin/v2/persistent/public/default/parts-partition-1/stats")
 		if err != nil {
 			return false

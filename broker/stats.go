@@ -3,7 +3,9 @@ package broker
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -127,12 +129,7 @@ func (t *topic) statsSnapshot() *TopicStats {
 	for _, e := range t.entries {
 		st.StorageSize += int64(e.size)
 	}
-	names := make([]string, 0, len(t.producers))
-	for n := range t.producers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(t.producers)) {
 		p := t.producers[n]
 		st.Publishers = append(st.Publishers, PublisherStats{ProducerID: p.id, ProducerName: p.name, Address: p.address,
 			ConnectedSince: p.since.UTC().Format(time.RFC3339Nano), AccessMode: "Shared",
@@ -169,9 +166,8 @@ func (t *topic) statsSnapshot() *TopicStats {
 }
 
 func (b *Broker) topicStatsHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
+	n, ok := topicOrError(w, r)
+	if !ok {
 		return
 	}
 	if np := b.partitions(n); np > 0 && n.partition < 0 {
@@ -187,14 +183,8 @@ func (b *Broker) topicStatsHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Broker) partitionedStatsHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := topicOf(r)
-	if err != nil {
-		httpError(w, err)
-		return
-	}
-	np := b.partitions(n)
-	if np == 0 {
-		httpError(w, errorf(ErrTopicNotFound, "partitioned topic %s", n))
+	n, np, ok := b.partitionedOrError(w, r)
+	if !ok {
 		return
 	}
 	agg := &TopicStats{Publishers: []PublisherStats{}, Subscriptions: map[string]*SubscriptionStats{},
@@ -304,12 +294,7 @@ func (b *Broker) metricsHTTP(w http.ResponseWriter, r *http.Request) {
 			last := metrics[len(metrics)-1]
 			last.rows = append(last.rows, fmt.Sprintf("%s{%s,subscription=%q} %d", last.name, lbl, name, st.Subscriptions[name].MsgBacklog))
 		}
-		remotes := make([]string, 0, len(st.Replication))
-		for c := range st.Replication {
-			remotes = append(remotes, c)
-		}
-		sort.Strings(remotes)
-		for _, c := range remotes {
+		for _, c := range slices.Sorted(maps.Keys(st.Replication)) {
 			rs := st.Replication[c]
 			connected := 0.0
 			if rs.Connected {

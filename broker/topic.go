@@ -711,11 +711,7 @@ func (t *topic) close(remove bool) error {
 	if !remove {
 		_ = t.saveStateLocked()
 	}
-	repls := make([]*replicator, 0, len(t.replicators))
-	for remote, r := range t.replicators {
-		repls = append(repls, r)
-		delete(t.replicators, remote)
-	}
+	repls := t.takeReplicatorsLocked()
 	t.mu.Unlock()
 	for _, r := range repls {
 		r.halt()

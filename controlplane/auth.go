@@ -6,10 +6,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
@@ -483,22 +486,37 @@ func peerAddr(ctx context.Context) string {
 	return ""
 }
 
-// auditRecord describes a request by c; the outcome is filled in later.
-func (s *Server) auditRecord(c *caller, method string, action policies.Action, targets []*meshfedv1.AuditTarget) *meshfedv1.AuditRecord {
-	return &meshfedv1.AuditRecord{
-		Time: timestamppb.Now(), Principal: c.p.Name, Role: string(c.p.Role),
-		PrincipalTenant: c.p.Tenant, PrincipalNamespace: c.p.Namespace, TokenId: c.tokenID,
-		Method: method, Action: string(action), Targets: targets, Node: s.cfg.NodeID, Peer: c.peer,
-	}
-}
+// BootstrapTokenFile is where the server that initialises authentication
+// writes the bootstrap superuser token, inside its data dir.
+const BootstrapTokenFile = "bootstrap-token"
 
-// setAuditResult fills a record's outcome from the error a request ended
-// with, as the caller sees it.
-func setAuditResult(r *meshfedv1.AuditRecord, err error) {
-	if err == nil {
-		setOutcome(r, codes.OK, "", false)
-		return
+// initAuth creates the signing key and the bootstrap superuser token once,
+// when this leader finds authentication on and not yet initialised. The
+// server whose entry wins writes the token to its data dir.
+func (s *Server) initAuth() error {
+	keyID, key, err := security.NewSigningKey()
+	if err != nil {
+		return err
 	}
-	st, _ := status.FromError(toStatus(err))
-	setOutcome(r, st.Code(), st.Message(), errors.Is(err, policies.ErrFailedPrecondition))
+	now := time.Now()
+	tok := &meshfedv1.Token{Id: security.RandomID(16), Subject: "bootstrap", Role: string(policies.RoleSuperuser),
+		Created: timestamppb.New(now), CreatedBy: "server/" + s.cfg.NodeID, Description: "bootstrap superuser token"}
+	secret, err := security.SignToken(keyID, key, &meshfedv1.TokenClaims{Id: tok.GetId(), Subject: tok.GetSubject(), Role: tok.GetRole(), IssuedAt: now.Unix()})
+	if err != nil {
+		return err
+	}
+	r, err := s.raftApply(context.Background(), InitAuthType, &raftlogv1.InitAuth{
+		Key:       &raftlogv1.SigningKey{Id: keyID, PrivateKey: key, Created: timestamppb.New(now)},
+		Bootstrap: tok,
+	})
+	if err != nil || !r.initialized {
+		return err
+	}
+	path := filepath.Join(s.cfg.DataDir, BootstrapTokenFile)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		s.logger.Error("could not write the bootstrap token; revoke it and create another with a superuser certificate holder", "path", path, "token_id", tok.GetId(), "err", err)
+		return nil
+	}
+	s.logger.Warn("created the bootstrap superuser token: create personal tokens with it, then revoke it", "path", path, "token_id", tok.GetId())
+	return nil
 }

@@ -1,5 +1,9 @@
 package controlplane
 
+// Test servers for this package's tests and other packages' tests. The
+// helpers take a testkit.TB, which *testing.T and *testing.B satisfy, so the
+// package does not import testing and the binary does not link it.
+
 import (
 	"fmt"
 	"io"
@@ -7,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -19,7 +23,7 @@ import (
 
 // TestConfig returns a configuration for an in-process test server: a
 // temporary data dir, loopback port 0 everywhere and millisecond Raft timeouts.
-func TestConfig(t testing.TB, id string) Config {
+func TestConfig(t testkit.TB, id string) Config {
 	t.Helper()
 	return Config{
 		NodeID:   id,
@@ -47,7 +51,7 @@ func testLogger() *slog.Logger {
 
 // TestServer starts one server, letting cb adjust its configuration, and
 // shuts it down when the test ends.
-func TestServer(t testing.TB, cb func(*Config)) *Server {
+func TestServer(t testkit.TB, cb func(*Config)) *Server {
 	t.Helper()
 	cfg := TestConfig(t, "s1")
 	if cb != nil {
@@ -64,7 +68,7 @@ func TestServer(t testing.TB, cb func(*Config)) *Server {
 // TestCluster starts n servers: the first bootstraps, the others join it.
 // cbs, if any, adjust every server's configuration (after its node ID is
 // set). It returns once all n are voters and a leader is ready.
-func TestCluster(t testing.TB, n int, cbs ...func(*Config)) []*Server {
+func TestCluster(t testkit.TB, n int, cbs ...func(*Config)) []*Server {
 	t.Helper()
 	adjust := func(c *Config) {
 		for _, cb := range cbs {
@@ -100,7 +104,7 @@ func TestCluster(t testing.TB, n int, cbs ...func(*Config)) []*Server {
 }
 
 // WaitForLeader polls until one of servers is the ready leader and returns it.
-func WaitForLeader(t testing.TB, servers ...*Server) *Server {
+func WaitForLeader(t testkit.TB, servers ...*Server) *Server {
 	t.Helper()
 	var leader *Server
 	WaitFor(t, 15*time.Second, func() error {
@@ -116,23 +120,13 @@ func WaitForLeader(t testing.TB, servers ...*Server) *Server {
 }
 
 // WaitFor polls cond until it returns nil or the timeout passes.
-func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
+func WaitFor(t testkit.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, timeout, "condition", cond)
 }
 
 // TestClient dials a server's gRPC API and closes the connection at the end of the test.
-func TestClient(t testing.TB, addr string) (meshfedv1.ObjectServiceClient, meshfedv1.OperatorServiceClient) {
+func TestClient(t testkit.TB, addr string) (meshfedv1.ObjectServiceClient, meshfedv1.OperatorServiceClient) {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -145,12 +139,12 @@ func TestClient(t testing.TB, addr string) (meshfedv1.ObjectServiceClient, meshf
 // TestPKI is a certificate authority in a temporary directory for tests of
 // mutual TLS and authentication.
 type TestPKI struct {
-	t   testing.TB
+	t   testkit.TB
 	Dir string
 }
 
 // NewTestPKI creates a CA.
-func NewTestPKI(t testing.TB) *TestPKI {
+func NewTestPKI(t testkit.TB) *TestPKI {
 	t.Helper()
 	dir := t.TempDir()
 	if err := security.CreateCA(dir, 24*time.Hour); err != nil {
@@ -199,7 +193,7 @@ func (p *TestPKI) SecureConfig(c *Config) {
 
 // BootstrapToken waits for one of servers to have written the bootstrap
 // superuser token and returns it.
-func BootstrapToken(t testing.TB, servers ...*Server) string {
+func BootstrapToken(t testkit.TB, servers ...*Server) string {
 	t.Helper()
 	var tok string
 	WaitFor(t, 15*time.Second, func() error {

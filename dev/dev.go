@@ -528,6 +528,26 @@ func (f *Federation) cluster(name string) (*devCluster, error) {
 	return c, nil
 }
 
+// onParts runs op on the named cluster and its named parts (both when
+// none is named, in start order), one operation at a time, unless the
+// federation was stopped.
+func (f *Federation) onParts(cluster string, ps []Part, op func(c *devCluster, want []Part) error) error {
+	c, err := f.cluster(cluster)
+	if err != nil {
+		return err
+	}
+	want, err := parts(ps)
+	if err != nil {
+		return err
+	}
+	f.opMu.Lock()
+	defer f.opMu.Unlock()
+	if f.stopped {
+		return ErrStopped
+	}
+	return op(c, want)
+}
+
 // parts returns the named parts in start order (broker first), or both.
 func parts(ps []Part) ([]Part, error) {
 	if len(ps) == 0 {
@@ -559,27 +579,16 @@ func (c *devCluster) child(p Part) *child {
 // whatever the broker had not written to disk is lost. It returns once the
 // processes are gone. Killing a part that is not running does nothing.
 func (f *Federation) Kill(ctx context.Context, cluster string, ps ...Part) error {
-	c, err := f.cluster(cluster)
-	if err != nil {
-		return err
-	}
-	want, err := parts(ps)
-	if err != nil {
-		return err
-	}
-	f.opMu.Lock()
-	defer f.opMu.Unlock()
-	if f.stopped {
-		return ErrStopped
-	}
-	// The agent first: killed together, neither sees the other go.
-	var errs []error
-	for _, p := range slices.Backward(want) {
-		if err := c.child(p).kill(killTimeout); err != nil {
-			errs = append(errs, err)
+	return f.onParts(cluster, ps, func(c *devCluster, want []Part) error {
+		// The agent first: killed together, neither sees the other go.
+		var errs []error
+		for _, p := range slices.Backward(want) {
+			if err := c.child(p).kill(killTimeout); err != nil {
+				errs = append(errs, err)
+			}
 		}
-	}
-	return errors.Join(errs...)
+		return errors.Join(errs...)
+	})
 }
 
 // Restart starts the named parts of a cluster (both when none is named)
@@ -587,34 +596,23 @@ func (f *Federation) Kill(ctx context.Context, cluster string, ps ...Part) error
 // addresses and data dirs. It returns once a started broker serves again;
 // an agent is only started (it registers on its own).
 func (f *Federation) Restart(ctx context.Context, cluster string, ps ...Part) error {
-	c, err := f.cluster(cluster)
-	if err != nil {
-		return err
-	}
-	want, err := parts(ps)
-	if err != nil {
-		return err
-	}
-	f.opMu.Lock()
-	defer f.opMu.Unlock()
-	if f.stopped {
-		return ErrStopped
-	}
-	for _, p := range want {
-		ch := c.child(p)
-		if ch.running() {
-			continue
-		}
-		if err := ch.start(f.spawn); err != nil {
-			return err
-		}
-		if p == PartBroker {
-			if err := f.waitBroker(ctx, c); err != nil {
+	return f.onParts(cluster, ps, func(c *devCluster, want []Part) error {
+		for _, p := range want {
+			ch := c.child(p)
+			if ch.running() {
+				continue
+			}
+			if err := ch.start(f.spawn); err != nil {
 				return err
 			}
+			if p == PartBroker {
+				if err := f.waitBroker(ctx, c); err != nil {
+					return err
+				}
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // KillCluster kills a cluster's broker and agent (see Kill).

@@ -21,24 +21,24 @@ import (
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/dev/devtest"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 )
 
 func TestMain(m *testing.M) { os.Exit(devtest.Main(m)) }
 
-// eventually polls cond every 25 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+// startDev starts a quiet federation of n clusters in dir from the test
+// binary, its control API on a free port; change adjusts the
+// configuration. The caller stops it.
+func startDev(ctx context.Context, t *testing.T, dir string, n int, change func(*Config)) *Federation {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %s", what, timeout, why)
-		}
-		time.Sleep(25 * time.Millisecond)
+	cfg := Config{DataDir: dir, Clusters: n, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
+	change(&cfg)
+	f, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return f
 }
 
 // alive reports whether process pid exists and is not a zombie (an
@@ -56,7 +56,7 @@ func alive(pid int) bool {
 }
 
 func clusterHealth(ctx context.Context, c *client.Client, name string) string {
-	got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: name})
+	got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: name})
 	if err != nil {
 		return err.Error()
 	}
@@ -82,11 +82,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	f, err := Start(ctx, Config{DataDir: dir, Clusters: 2, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := startDev(ctx, t, dir, 2, func(c *Config) { c.NoExample = true })
 	defer f.Stop()
 
 	info, err := ReadInfo(dir)
@@ -102,7 +98,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	}
 	defer cc.Close()
 	for _, name := range []string{"a", "b"} {
-		eventually(t, 30*time.Second, "cluster "+name+" Healthy", func() (bool, string) {
+		testkit.Eventually(t, 30*time.Second, "cluster "+name+" Healthy", func() (bool, string) {
 			h := clusterHealth(ctx, cc, name)
 			return h == "Healthy", h
 		})
@@ -147,7 +143,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	if others := f.Status()[1]; !others.Broker.Running || !others.Agent.Running {
 		t.Fatalf("cluster b hit by the kill of a: %+v", others)
 	}
-	eventually(t, 30*time.Second, "cluster a Down", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "cluster a Down", func() (bool, string) {
 		h := clusterHealth(ctx, cc, "a")
 		return h == "Down", h
 	})
@@ -163,7 +159,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	if err != nil || again.Clusters[0] != a {
 		t.Fatalf("addresses after the restart %+v (%v), want %+v", again.Clusters[0], err, a)
 	}
-	eventually(t, 30*time.Second, "cluster a Healthy again", func() (bool, string) {
+	testkit.Eventually(t, 30*time.Second, "cluster a Healthy again", func() (bool, string) {
 		h := clusterHealth(ctx, cc, "a")
 		return h == "Healthy", h
 	})
@@ -212,11 +208,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 func TestControlAPIErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	f, err := Start(ctx, Config{DataDir: t.TempDir(), Clusters: 1, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := startDev(ctx, t, t.TempDir(), 1, func(c *Config) { c.NoExample = true })
 	defer f.Stop()
 	ctl := NewControlClient(f.Info.Control)
 	cases := []struct {
@@ -264,7 +256,7 @@ func TestChildrenDieWithDev(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	var st []ClusterStatus
-	eventually(t, 60*time.Second, "meshfed dev ready", func() (bool, string) {
+	testkit.Eventually(t, 60*time.Second, "meshfed dev ready", func() (bool, string) {
 		info, err := ReadInfo(dir)
 		if err != nil {
 			return false, err.Error()
@@ -279,7 +271,7 @@ func TestChildrenDieWithDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	eventually(t, 10*time.Second, "children gone after meshfed dev was killed", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "children gone after meshfed dev was killed", func() (bool, string) {
 		return !alive(st[0].Broker.PID) && !alive(st[0].Agent.PID), fmt.Sprintf("broker %d alive %v, agent %d alive %v",
 			st[0].Broker.PID, alive(st[0].Broker.PID), st[0].Agent.PID, alive(st[0].Agent.PID))
 	})
@@ -295,11 +287,7 @@ func TestReplicationConfigured(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	for run := 0; run < 2; run++ {
-		f, err := Start(ctx, Config{DataDir: dir, Clusters: 3, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", NoExample: true,
-			Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := startDev(ctx, t, dir, 3, func(c *Config) { c.NoExample = true })
 		if !f.Info.Replication || f.Info.ReplicationError != "" {
 			f.Stop()
 			t.Fatalf("run %d: replication %v: %s", run, f.Info.Replication, f.Info.ReplicationError)

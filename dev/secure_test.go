@@ -11,7 +11,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/meshfed/meshfed/client"
-	"github.com/meshfed/meshfed/dev/devtest"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // TestSecureDev: with Secure, the brokers serve TLS only and require
@@ -21,11 +21,7 @@ func TestSecureDev(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	f, err := Start(ctx, Config{DataDir: dir, Clusters: 2, Binary: devtest.Binary(t), GRPCAddr: "127.0.0.1:0", Secure: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := startDev(ctx, t, dir, 2, func(c *Config) { c.Secure = true })
 	defer f.Stop()
 	info, err := ReadInfo(dir)
 	if err != nil {
@@ -45,7 +41,7 @@ func TestSecureDev(t *testing.T) {
 	}
 	defer cc.Close()
 	for _, name := range []string{"a", "b"} {
-		eventually(t, 30*time.Second, "cluster "+name+" Healthy", func() (bool, string) {
+		testkit.Eventually(t, 30*time.Second, "cluster "+name+" Healthy", func() (bool, string) {
 			h := clusterHealth(ctx, cc, name)
 			return h == "Healthy", h
 		})

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // Defaults of Config fields left zero.
@@ -211,24 +213,12 @@ func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
 	if cfg.Burst < 0 || cfg.Burst > 0 && cfg.Rate <= 0 {
 		return nil, errors.New("drill: a burst needs an input stream (a positive rate)")
 	}
-	if cfg.Duration <= 0 {
-		cfg.Duration = DefaultDuration
-	}
-	if cfg.Outputs <= 0 {
-		cfg.Outputs = DefaultOutputs
-	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if cfg.RecoveryTimeout <= 0 {
-		cfg.RecoveryTimeout = DefaultRecoveryTimeout
-	}
-	if cfg.DrainTimeout <= 0 {
-		cfg.DrainTimeout = DefaultDrainTimeout
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
+	positiveOr(&cfg.Duration, DefaultDuration)
+	positiveOr(&cfg.Outputs, DefaultOutputs)
+	positiveOr(&cfg.ReadyTimeout, DefaultReadyTimeout)
+	positiveOr(&cfg.RecoveryTimeout, DefaultRecoveryTimeout)
+	positiveOr(&cfg.DrainTimeout, DefaultDrainTimeout)
+	positiveOr(&cfg.PollInterval, DefaultPollInterval)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -251,6 +241,13 @@ func Run(ctx context.Context, cfg Config) (*federation.DrillReport, error) {
 		r.report.Problems = append(r.report.Problems, "drill did not finish: "+err.Error())
 	}
 	return r.report, err
+}
+
+// positiveOr sets *v to def unless it is positive.
+func positiveOr[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 func (r *runner) emit(phase, format string, args ...any) {
@@ -278,18 +275,17 @@ type snapshot struct {
 }
 
 func asgKey(a *meshfedv1.Assignment) string {
-	md := a.GetMetadata()
-	return md.GetTenant() + "/" + md.GetNamespace() + "/" + md.GetName()
+	return objects.RefTo(objects.KindAssignment, a.GetMetadata()).String()
 }
 
 func (r *runner) read(ctx context.Context) (snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	got, err := r.c.Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: r.cfg.Cluster})
+	got, err := r.c.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: r.cfg.Cluster})
 	if err != nil {
 		return snapshot{}, fmt.Errorf("get cluster %s: %w", r.cfg.Cluster, err)
 	}
-	list, err := r.c.List(ctx, &meshfedv1.ListRequest{Kind: "Assignment"})
+	list, err := r.c.List(ctx, &meshfedv1.ListRequest{Kind: objects.KindAssignment})
 	if err != nil {
 		return snapshot{}, fmt.Errorf("list assignments: %w", err)
 	}
@@ -341,10 +337,63 @@ func running(a *meshfedv1.Assignment) bool {
 	return a != nil && a.GetSpec().GetAgent() != "" && a.GetStatus().GetState() == federation.StateRunning
 }
 
+// run runs the drill's phases in order: preflight, the input stream,
+// taking the cluster out, failover, the hold, bringing it back, failback
+// and the drain.
 func (r *runner) run(ctx context.Context) error {
-	rep, name := r.report, r.cfg.Cluster
+	home, err := r.preflight(ctx)
+	if err != nil {
+		return err
+	}
 
-	// Preflight: the cluster is in service and its instances run.
+	// The input stream and the watched topics.
+	var st *stream
+	if r.cfg.Rate > 0 {
+		if st, err = r.startStream(ctx, home); err != nil {
+			return err
+		}
+		defer st.close()
+	}
+
+	// Take the cluster out. From here on, bring it back whatever happens.
+	out := false
+	defer func() {
+		if out && r.report.Timeline.Restored.IsZero() {
+			cctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			defer cancel()
+			r.bringBack(cctx, st, " (drill stopped early)")
+		}
+	}()
+	if out, err = r.failCluster(ctx, st); err != nil {
+		return err
+	}
+	idx := r.affectedIndex()
+	if err := r.awaitFailover(ctx, st, idx); err != nil {
+		return err
+	}
+	if err := r.hold(ctx, st); err != nil {
+		return err
+	}
+	if err := r.bringBack(ctx, st, ""); err != nil {
+		return err
+	}
+	if err := r.awaitFailback(ctx, st, idx); err != nil {
+		return err
+	}
+	if st != nil {
+		if err := r.drain(ctx, st); err != nil {
+			return err
+		}
+	}
+	r.report.Timeline.Finished = r.cfg.Now()
+	r.emit(PhaseDone, "drill %s finished", r.report.ID)
+	return nil
+}
+
+// preflight waits until the cluster is in service and its instances run,
+// and records them as the affected instances; it returns their assignments.
+func (r *runner) preflight(ctx context.Context) ([]*meshfedv1.Assignment, error) {
+	rep, name := r.report, r.cfg.Cluster
 	r.emit(PhasePreflight, "waiting for cluster %s to be Healthy with its instances Running", name)
 	var home []*meshfedv1.Assignment
 	var cordonedErr error
@@ -378,10 +427,10 @@ func (r *runner) run(ctx context.Context) error {
 		return false
 	})
 	if cordonedErr != nil {
-		return cordonedErr
+		return nil, cordonedErr
 	}
 	if err != nil {
-		return fmt.Errorf("preflight: %w: %s", err, lastWhy)
+		return nil, fmt.Errorf("preflight: %w: %s", err, lastWhy)
 	}
 	sort.Slice(home, func(i, j int) bool { return asgKey(home[i]) < asgKey(home[j]) })
 	for _, a := range home {
@@ -396,26 +445,14 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 	r.emit(PhasePreflight, "cluster %s Healthy, running %s", name, affectedNames(rep.Affected))
+	return home, nil
+}
 
-	// The input stream and the watched topics.
-	var st *stream
-	if r.cfg.Rate > 0 {
-		var err error
-		if st, err = r.startStream(ctx, home); err != nil {
-			return err
-		}
-		defer st.close()
-	}
-
-	// Take the cluster out. From here on, bring it back whatever happens.
-	out := false
-	defer func() {
-		if out && rep.Timeline.Restored.IsZero() {
-			cctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-			defer cancel()
-			r.bringBack(cctx, st, " (drill stopped early)")
-		}
-	}()
+// failCluster strands inputs and sends the burst when asked, then takes
+// the cluster out. out reports whether the cluster was taken out (the
+// caller then brings it back whatever happens).
+func (r *runner) failCluster(ctx context.Context, st *stream) (out bool, err error) {
+	rep := r.report
 	stranded := ""
 	if r.cfg.StrandFor > 0 {
 		if rep.Replication != federation.ReplicationGeo {
@@ -431,53 +468,63 @@ func (r *runner) run(ctx context.Context) error {
 			fb, err := r.strand(ctx)
 			stranded = fb
 			if err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
 	if st != nil && r.cfg.Burst > 0 {
 		if err := r.burst(ctx, st); err != nil {
-			return err
+			return false, err
 		}
 	}
 	rep.Timeline.Failed = r.cfg.Now()
 	if err := r.takeOut(ctx, st); err != nil {
 		rep.Timeline.Failed = time.Time{}
-		return err
+		return false, err
 	}
-	out = true
 	if stranded != "" {
 		fb := stranded
 		stranded = ""
 		if err := r.restartFallback(ctx, fb); err != nil {
-			return err
+			return true, err
 		}
 	}
+	return true, nil
+}
 
+// affectedIndex finds the affected instances by their assignment key.
+type affectedIndex struct {
+	byKey map[string]*federation.DrillInstance
+	// keys are byKey's keys, sorted.
+	keys []string
+}
+
+func (r *runner) affectedIndex() affectedIndex {
+	rep := r.report
 	byKey := map[string]*federation.DrillInstance{}
 	for i := range rep.Affected {
 		a := &rep.Affected[i]
-		byKey[a.Tenant+"/"+a.Namespace+"/"+a.Assignment] = a
+		byKey[a.AssignmentRef().String()] = a
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range byKey {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	return affectedIndex{byKey: byKey, keys: slices.Sorted(maps.Keys(byKey))}
+}
+
+// awaitFailover waits until the cluster's failure was detected and every
+// affected instance runs elsewhere; a timeout is noted, not returned.
+func (r *runner) awaitFailover(ctx context.Context, st *stream, idx affectedIndex) error {
+	rep, name := r.report, r.cfg.Cluster
 	observeDetection := func(s snapshot, now time.Time) {
 		if h := s.cluster.GetStatus().GetHealth(); rep.Timeline.Detected.IsZero() && (h == federation.Cordoned || h == federation.Down) {
 			rep.Timeline.Detected = now
 			r.emit(PhaseDetected, "cluster %s is %s", name, h)
 		}
 	}
-	err = r.poll(ctx, r.cfg.RecoveryTimeout, func(s snapshot, now time.Time) bool {
+	err := r.poll(ctx, r.cfg.RecoveryTimeout, func(s snapshot, now time.Time) bool {
 		observeDetection(s, now)
 		r.watchFallbackOutput(st)
 		all := true
-		for _, k := range keys {
-			inst, a := byKey[k], s.assignments[k]
+		for _, k := range idx.keys {
+			inst, a := idx.byKey[k], s.assignments[k]
 			if inst.MovedAt.IsZero() && running(a) && a.GetSpec().GetCluster() != name {
 				inst.MovedTo, inst.MovedAt = a.GetSpec().GetCluster(), now
 				r.emit(PhaseMoved, "%s Running in %s (agent %s, epoch %d)", inst.Assignment, inst.MovedTo, a.GetSpec().GetAgent(), a.GetSpec().GetEpoch())
@@ -498,8 +545,12 @@ func (r *runner) run(ctx context.Context) error {
 	default:
 		return err
 	}
+	return nil
+}
 
-	// Keep the cluster out for the rest of the duration.
+// hold keeps the cluster out for the rest of the drill's duration.
+func (r *runner) hold(ctx context.Context, st *stream) error {
+	rep, name := r.report, r.cfg.Cluster
 	if left := rep.Timeline.Failed.Add(r.cfg.Duration).Sub(r.cfg.Now()); left > 0 {
 		r.emit(PhaseHold, "keeping cluster %s out for %.1fs more", name, left.Seconds())
 		end := time.After(left)
@@ -515,11 +566,14 @@ func (r *runner) run(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
 
-	// Bring it back.
-	if err := r.bringBack(ctx, st, ""); err != nil {
-		return err
-	}
+// awaitFailback waits until the cluster is Healthy again and, when asked
+// and no mesh fails back manually, until every affected instance runs in
+// it again; it records the failback status.
+func (r *runner) awaitFailback(ctx context.Context, st *stream, idx affectedIndex) error {
+	rep, name := r.report, r.cfg.Cluster
 	manual := []string{}
 	for _, a := range rep.Affected {
 		if a.Failback == "manual" {
@@ -532,7 +586,7 @@ func (r *runner) run(ctx context.Context) error {
 		timeout = max(timeout, r.cfg.FailbackTimeout)
 	}
 	restoredAt := rep.Timeline.Restored
-	err = r.poll(ctx, timeout, func(s snapshot, now time.Time) bool {
+	err := r.poll(ctx, timeout, func(s snapshot, now time.Time) bool {
 		r.watchFallbackOutput(st)
 		if rep.Timeline.Healthy.IsZero() && s.cluster.GetStatus().GetHealth() == federation.Healthy {
 			rep.Timeline.Healthy = now
@@ -542,8 +596,8 @@ func (r *runner) run(ctx context.Context) error {
 			return !rep.Timeline.Healthy.IsZero() || now.Sub(restoredAt) > r.cfg.RecoveryTimeout
 		}
 		all := true
-		for _, k := range keys {
-			inst, a := byKey[k], s.assignments[k]
+		for _, k := range idx.keys {
+			inst, a := idx.byKey[k], s.assignments[k]
 			if inst.BackAt.IsZero() && running(a) && a.GetSpec().GetCluster() == name {
 				inst.BackAt = now
 				r.emit(PhaseBack, "%s Running in %s again", inst.Assignment, name)
@@ -574,44 +628,45 @@ func (r *runner) run(ctx context.Context) error {
 		rep.FailbackStatus = federation.FailbackPending
 		r.emit(PhaseWarning, "failback incomplete after %s", r.cfg.FailbackTimeout)
 	}
+	return nil
+}
 
-	// Stop the stream and read what is still on its way.
-	if st != nil {
-		st.stopProducing()
-		if d := r.cfg.Now().Sub(rep.Timeline.Started); d > 5*time.Second {
-			if got := float64(st.sent.Load()) / d.Seconds(); got < 0.8*r.cfg.Rate {
-				r.note("the stream sent %d messages in %.1fs: %.1f msg/s of the %g asked (the drill's process was held up: a loaded machine?)",
-					st.sent.Load(), d.Seconds(), got, r.cfg.Rate)
-			}
+// drain stops the input stream, reads the outputs still on their way and
+// accounts for every input.
+func (r *runner) drain(ctx context.Context, st *stream) error {
+	rep := r.report
+	st.stopProducing()
+	if d := r.cfg.Now().Sub(rep.Timeline.Started); d > 5*time.Second {
+		if got := float64(st.sent.Load()) / d.Seconds(); got < 0.8*r.cfg.Rate {
+			r.note("the stream sent %d messages in %.1fs: %.1f msg/s of the %g asked (the drill's process was held up: a loaded machine?)",
+				st.sent.Load(), d.Seconds(), got, r.cfg.Rate)
 		}
-		if err := st.flush(); err != nil {
-			r.note("input stream: %v", err)
-		}
-		produced, failures, _ := st.counts()
-		r.emit(PhaseDrain, "stream stopped after %d messages (%d not acknowledged): reading the last outputs", produced, failures)
-		deadline := r.cfg.Now().Add(r.cfg.DrainTimeout)
-		for {
-			main, tail := r.account(st)
-			if main.Lost == 0 && (tail == nil || tail.Lost == 0) || !r.cfg.Now().Before(deadline) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-		r.finishAccount(st)
 	}
-	rep.Timeline.Finished = r.cfg.Now()
-	r.emit(PhaseDone, "drill %s finished", rep.ID)
+	if err := st.flush(); err != nil {
+		r.note("input stream: %v", err)
+	}
+	produced, failures, _ := st.counts()
+	r.emit(PhaseDrain, "stream stopped after %d messages (%d not acknowledged): reading the last outputs", produced, failures)
+	deadline := r.cfg.Now().Add(r.cfg.DrainTimeout)
+	for {
+		main, tail := r.account(st)
+		if main.Lost == 0 && (tail == nil || tail.Lost == 0) || !r.cfg.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	r.finishAccount(st)
 	return nil
 }
 
 func affectedNames(as []federation.DrillInstance) string {
 	var names []string
 	for _, a := range as {
-		names = append(names, a.Tenant+"/"+a.Namespace+"/"+a.Assignment)
+		names = append(names, a.AssignmentRef().String())
 	}
 	return strings.Join(names, ", ")
 }
@@ -621,13 +676,13 @@ func (r *runner) degradedReasons(ctx context.Context) string {
 	seen := map[string]bool{}
 	var out []string
 	for _, a := range r.report.Affected {
-		k := a.Tenant + "/" + a.Namespace + "/" + a.Mesh
+		k := a.MeshRef().String()
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
 		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: a.Tenant, Namespace: a.Namespace, Name: a.Mesh})
+		got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: a.Tenant, Namespace: a.Namespace, Name: a.Mesh})
 		cancel()
 		if err != nil {
 			continue

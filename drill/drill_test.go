@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/meshfed/dev/devtest"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // TestDrillAgainstDevFederation runs real drills against a dev federation
@@ -133,7 +134,7 @@ func TestDrillAgainstDevFederation(t *testing.T) {
 		if !strings.Contains(strings.Join(rep.Notes, "\n"), "no failover clusters") {
 			t.Errorf("notes %q do not say count has no failover cluster", rep.Notes)
 		}
-		got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: "b"})
+		got, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: "b"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -229,7 +229,7 @@ func (r *runner) setCordoned(ctx context.Context, cordoned bool) error {
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := func() error {
-			got, err := r.c.Get(cctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: r.cfg.Cluster})
+			got, err := r.c.Get(cctx, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: r.cfg.Cluster})
 			if err != nil {
 				return fmt.Errorf("get cluster %s: %w", r.cfg.Cluster, err)
 			}

@@ -23,7 +23,7 @@ func (r *runner) pulsarClient(ctx context.Context, cluster string) (pulsar.Clien
 	}
 	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: cluster})
+	got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: cluster})
 	if err != nil {
 		return nil, fmt.Errorf("get cluster %s: %w", cluster, err)
 	}
@@ -256,7 +256,7 @@ func (r *runner) inputReplicated(ctx context.Context, in federation.DrillStream)
 	ns := tn.GetTenant() + "/" + tn.GetNamespace()
 	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: "Cluster", Name: home})
+	got, err := r.c.Get(gctx, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: home})
 	if err != nil {
 		return false, fmt.Sprintf("get cluster %s: %v", home, err)
 	}

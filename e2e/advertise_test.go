@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // TestServersAdvertiseNames: three servers bind every interface (0.0.0.0)
@@ -45,7 +47,7 @@ func TestServersAdvertiseNames(t *testing.T) {
 		for _, s := range c.servers {
 			s.waitReady()
 		}
-		eventually(t, convergeTimeout, "list-peers to show the advertised names "+when, func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, "list-peers to show the advertised names "+when, func() (bool, string) {
 			rows, r := listPeers(t, all)
 			if r.code != 0 {
 				return false, r.String()

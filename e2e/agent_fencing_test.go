@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // fenceWatch samples the brokers' topic stats while an agent is partitioned
@@ -161,7 +163,7 @@ func TestAgentFencingPartitionFromServers(t *testing.T) {
 	}
 	for _, fn := range fns {
 		// Producers exist once outputs flow.
-		eventually(t, convergeTimeout, "words on b", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, "words on b", func() (bool, string) {
 			st, err := f.brokers["b"].stats(fn.outTopic)
 			if err != nil {
 				return false, err.Error()
@@ -175,7 +177,7 @@ func TestAgentFencingPartitionFromServers(t *testing.T) {
 	proxy.cut()
 	w.cut(cutAt)
 	t.Logf("partitioned agent-a1 from the server at %s", cutAt.UTC().Format("15:04:05.000"))
-	eventually(t, lease+5*time.Second, "agent-a1 to stop its instances", func() (bool, string) {
+	testkit.Eventually(t, lease+5*time.Second, "agent-a1 to stop its instances", func() (bool, string) {
 		_, ok := w.stoppedAfter()
 		return ok, "agent-a1 still has consumers"
 	})
@@ -185,7 +187,7 @@ func TestAgentFencingPartitionFromServers(t *testing.T) {
 		t.Errorf("agent-a1 stopped its instances %v after losing the control plane; want within its lease %v (+1s to stop)", stopped, lease)
 	}
 	for m := range fns {
-		eventually(t, convergeTimeout, m+": split running on agent-a2", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, m+": split running on agent-a2", func() (bool, string) {
 			as, err := f.assignments(m)
 			if err != nil {
 				return false, err.Error()

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // Issue 4's acceptance run: a mesh split (word-split, runs in a, reads a,
@@ -133,7 +135,7 @@ func TestAgentMeshOneServer(t *testing.T) {
 		as := f.waitRunning("scale", convergeTimeout, map[string]int{"split": 4, "count": 1}, map[string]string{"split": "a"})
 		t.Logf("scaled to 4 at %d/%d messages: %s", s.progress(), n, describeAssignments(as))
 		// Each replica must have taken part.
-		eventually(t, convergeTimeout, "4 consumers on split's subscription", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, "4 consumers on split's subscription", func() (bool, string) {
 			st, err := f.brokers["a"].stats(split.inTopic)
 			if err != nil {
 				return false, err.Error()
@@ -173,7 +175,7 @@ func (f *fed) effectivelyOnceWithKills(mesh string, n int) {
 	for k, at := range []int{n * 3 / 10, n * 6 / 10} {
 		s.waitAtLeast(at, drainTimeout(n))
 		// Kill only once split is really writing, so the kill lands mid-output.
-		eventually(f.t, convergeTimeout, "split to write words", func() (bool, string) {
+		testkit.Eventually(f.t, convergeTimeout, "split to write words", func() (bool, string) {
 			st, err := f.brokers["b"].stats(split.outTopic)
 			if err != nil {
 				return false, err.Error()

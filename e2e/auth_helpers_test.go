@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc"
 )
@@ -83,19 +84,18 @@ var groups sync.Map
 // token and returns its path.
 func (c *cluster) tokenFile(t *testing.T) string {
 	t.Helper()
-	deadline := time.Now().Add(readyTimeout)
-	for {
+	var path string
+	testkit.Eventually(t, readyTimeout, "a server of the group to write its bootstrap token", func() bool {
 		for _, s := range c.servers {
 			p := filepath.Join(s.dataDir, "bootstrap-token")
 			if st, err := os.Stat(p); err == nil && st.Size() > 0 {
-				return p
+				path = p
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no server of the group wrote its bootstrap token within %s", readyTimeout)
-		}
-		time.Sleep(pollInterval)
-	}
+		return false
+	})
+	return path
 }
 
 // token returns the bootstrap token of the cluster.

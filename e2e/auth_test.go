@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // TestAuthRefusalsWithRealProcesses: against a real server run with mutual
@@ -75,7 +77,7 @@ metadata: {name: other}
 	}
 	refused(run(with(acme), "get", "tenant", "other"), "outside the principal's scope")
 	brief := token("--subject", "brief", "--role", "viewer", "--tenant", "acme", "--ttl", "1s")
-	eventually(t, 10*time.Second, "the 1s token to expire", func() (bool, string) {
+	testkit.Eventually(t, 10*time.Second, "the 1s token to expire", func() (bool, string) {
 		r := run(with(brief), "get", "tenant", "acme")
 		return r.code == 1 && strings.Contains(r.stderr, "expired"), r.String()
 	})
@@ -106,7 +108,7 @@ metadata: {name: other}
 			<-agent.p.done
 		}
 	})
-	eventually(t, convergeTimeout, "the agent to be refused", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "the agent to be refused", func() (bool, string) {
 		b, _ := os.ReadFile(agent.logPath)
 		return strings.Contains(string(b), "PermissionDenied") && strings.Contains(string(b), `not \"b\"`), string(b)
 	})

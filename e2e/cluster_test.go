@@ -5,6 +5,8 @@ package e2e
 import (
 	"strings"
 	"testing"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // federationObjects are the objects of testdata/federation.yaml.
@@ -137,7 +139,7 @@ func TestThreeServersSurviveLeaderKill(t *testing.T) {
 func waitRV(t *testing.T, s *server, o objectRef, want uint64) uint64 {
 	t.Helper()
 	var got uint64
-	eventually(t, convergeTimeout, s.id+" to serve "+o.String(), func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, s.id+" to serve "+o.String(), func() (bool, string) {
 		rv, ok, r := getRV(t, s.grpcAddr, o, true)
 		if !ok {
 			return false, r.String()

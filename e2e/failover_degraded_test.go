@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // TestFailoverNoFallbackDegraded takes cluster a down (its only agent
@@ -35,7 +37,7 @@ func TestFailoverNoFallbackDegraded(t *testing.T) {
 	down := time.Now()
 	f.agents["agent-a"].kill9()
 	for m := range meshes {
-		eventually(t, convergeTimeout, m+" to be Degraded", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, m+" to be Degraded", func() (bool, string) {
 			fm, err := f.mesh(m)
 			if err != nil {
 				return false, err.Error()
@@ -74,7 +76,7 @@ func TestFailoverNoFallbackDegraded(t *testing.T) {
 	for m, fn := range fns {
 		f.waitRunning(m, convergeTimeout, map[string]int{"split": 1, "count": 1}, map[string]string{"split": "a", "count": "b"})
 		t.Logf("%s running in a again %v after its agent restarted", m, time.Since(back).Round(time.Millisecond))
-		eventually(t, convergeTimeout, m+" not Degraded", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, m+" not Degraded", func() (bool, string) {
 			fm, err := f.mesh(m)
 			if err != nil {
 				return false, err.Error()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // Issue 10's acceptance run: three servers, clusters a, b and c (a broker
@@ -55,7 +57,7 @@ func (f *fed) timeUntilIn(mesh, cluster string, since time.Time, timeout time.Du
 	for fn, c := range others {
 		want[fn], where[fn] = 1, c
 	}
-	eventually(f.t, timeout, "split of "+mesh+" running in "+cluster, func() (bool, string) {
+	testkit.Eventually(f.t, timeout, "split of "+mesh+" running in "+cluster, func() (bool, string) {
 		as, err := f.assignments(mesh)
 		if err != nil {
 			return false, err.Error()
@@ -140,7 +142,7 @@ func TestFailoverRegionAndBack(t *testing.T) {
 		killed := time.Now()
 		f.agents["agent-a"].kill9()
 		f.agents["agent-a"].start()
-		eventually(t, convergeTimeout, "agent-a's split consumer back on a", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, "agent-a's split consumer back on a", func() (bool, string) {
 			st, err := f.brokers["a"].stats(split.inTopic)
 			if err != nil {
 				return false, err.Error()
@@ -165,7 +167,7 @@ func TestFailoverRegionAndBack(t *testing.T) {
 			}
 			time.Sleep(pollInterval)
 		}
-		objs, err := f.list("Cluster")
+		objs, err := f.list(objects.KindCluster)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +292,7 @@ func TestFailoverRegionAndBack(t *testing.T) {
 		}
 		for _, m := range []string{mesh, aloMesh, localMesh} {
 			in := topicURL(m + "-sentences")
-			eventually(t, convergeTimeout, "the fallback subscription of "+m+" removed from c", func() (bool, string) {
+			testkit.Eventually(t, convergeTimeout, "the fallback subscription of "+m+" removed from c", func() (bool, string) {
 				st, err := f.brokers["c"].stats(in)
 				if err != nil {
 					return false, err.Error()

@@ -34,6 +34,8 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // messageCount is the number of input messages of the core runs:
@@ -69,17 +71,7 @@ type daemon struct {
 	p *proc
 }
 
-func (d *daemon) running() bool {
-	if d.p == nil {
-		return false
-	}
-	select {
-	case <-d.p.done:
-		return false
-	default:
-		return true
-	}
-}
+func (d *daemon) running() bool { return d.p.alive() }
 
 // start starts the process; it does not wait for it to be ready.
 func (d *daemon) start() {
@@ -87,25 +79,7 @@ func (d *daemon) start() {
 	if d.running() {
 		d.t.Fatalf("start %s: already running", d.name)
 	}
-	f, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		d.t.Fatalf("open log of %s: %v", d.name, err)
-	}
-	fmt.Fprintf(f, "=== e2e %s: meshfed %s\n", time.Now().UTC().Format(time.StampMilli), strings.Join(d.args, " "))
-	cmd := exec.Command(binPath, d.args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = cliEnv()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		d.t.Fatalf("start %s: %v", d.name, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	d.p = p
+	d.p = startProc(d.t, d.name, d.logPath, d.args)
 }
 
 // kill9 kills the process with SIGKILL and waits until it is gone.
@@ -145,7 +119,7 @@ func (b *brokerProc) adminURL() string   { return "http://" + b.http }
 // waitReady polls the admin REST API until it answers.
 func (b *brokerProc) waitReady() {
 	b.t.Helper()
-	eventually(b.t, readyTimeout, "broker "+b.cluster+" to answer on its admin API", func() (bool, string) {
+	testkit.Eventually(b.t, readyTimeout, "broker "+b.cluster+" to answer on its admin API", func() (bool, string) {
 		if !b.running() {
 			b.t.Fatalf("broker %s exited: %v\n%s", b.cluster, b.p.err, b.logTail())
 		}
@@ -372,11 +346,11 @@ func (f *fed) list(kind string) ([]*meshfedv1.Object, error) {
 // waitAgentReady waits until the control plane shows the agent Ready.
 func (f *fed) waitAgentReady(name string) {
 	f.t.Helper()
-	eventually(f.t, readyTimeout, "agent "+name+" to be Ready", func() (bool, string) {
+	testkit.Eventually(f.t, readyTimeout, "agent "+name+" to be Ready", func() (bool, string) {
 		if d := f.agents[name]; !d.running() {
 			f.t.Fatalf("agent %s exited: %v\n%s", name, d.p.err, d.logTail())
 		}
-		objs, err := f.list("Agent")
+		objs, err := f.list(objects.KindAgent)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -391,7 +365,7 @@ func (f *fed) waitAgentReady(name string) {
 
 // assignments returns the assignments of a mesh, by function and index.
 func (f *fed) assignments(mesh string) (map[string]*meshfedv1.Assignment, error) {
-	objs, err := f.list("Assignment")
+	objs, err := f.list(objects.KindAssignment)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +422,7 @@ func runningIn(as map[string]*meshfedv1.Assignment, want map[string]int, cluster
 func (f *fed) waitRunning(mesh string, timeout time.Duration, want map[string]int, cluster map[string]string) map[string]*meshfedv1.Assignment {
 	f.t.Helper()
 	var last map[string]*meshfedv1.Assignment
-	eventually(f.t, timeout, fmt.Sprintf("mesh %s to run %v in %v", mesh, want, cluster), func() (bool, string) {
+	testkit.Eventually(f.t, timeout, fmt.Sprintf("mesh %s to run %v in %v", mesh, want, cluster), func() (bool, string) {
 		as, err := f.assignments(mesh)
 		if err != nil {
 			return false, err.Error()
@@ -463,7 +437,7 @@ func (f *fed) waitRunning(mesh string, timeout time.Duration, want map[string]in
 func (f *fed) mesh(name string) (*meshfedv1.FunctionMesh, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: "public", Namespace: "default", Name: name})
+	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: "public", Namespace: "default", Name: name})
 	if err != nil {
 		return nil, err
 	}
@@ -670,7 +644,7 @@ func (s *streamer) wait(timeout time.Duration) {
 // waitAtLeast waits until sentences up to n were sent.
 func (s *streamer) waitAtLeast(n int, timeout time.Duration) {
 	s.f.t.Helper()
-	eventually(s.f.t, timeout, fmt.Sprintf("%d messages produced to %s", n, s.topic), func() (bool, string) {
+	testkit.Eventually(s.f.t, timeout, fmt.Sprintf("%d messages produced to %s", n, s.topic), func() (bool, string) {
 		p := s.progress()
 		return p >= n, fmt.Sprintf("%d sent", p)
 	})
@@ -686,7 +660,7 @@ func subscription(mesh, function string) string {
 // processed and (acks follow confirmed sends) every output is stored.
 func (f *fed) waitDrained(cluster, topic, sub string, timeout time.Duration) {
 	f.t.Helper()
-	eventually(f.t, timeout, fmt.Sprintf("subscription %s on %s/%s to be drained", sub, cluster, topic), func() (bool, string) {
+	testkit.Eventually(f.t, timeout, fmt.Sprintf("subscription %s on %s/%s to be drained", sub, cluster, topic), func() (bool, string) {
 		st, err := f.brokers[cluster].stats(topic)
 		if err != nil {
 			return false, err.Error()
@@ -795,7 +769,7 @@ func (p *tcpProxy) heal() {
 	var lis net.Listener
 	var err error
 	// The port may linger for a moment after cut.
-	eventually(p.t, 10*time.Second, "proxy to listen on "+p.addr, func() (bool, string) {
+	testkit.Eventually(p.t, 10*time.Second, "proxy to listen on "+p.addr, func() (bool, string) {
 		lis, err = net.Listen("tcp", p.addr)
 		if err != nil {
 			return false, err.Error()

@@ -16,6 +16,7 @@ import (
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc"
@@ -188,7 +189,7 @@ func (w *updateWatch) snapshot() (n int, lastRecv, lastPublish time.Time, err er
 // waitCount waits until at least n updates have arrived.
 func (w *updateWatch) waitCount(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, fmt.Sprintf("%d updates on %s", n, flUpdates), func() (bool, string) {
+	testkit.Eventually(t, timeout, fmt.Sprintf("%d updates on %s", n, flUpdates), func() (bool, string) {
 		got, _, _, err := w.snapshot()
 		if err != nil {
 			t.Fatalf("consume %s: %v", flUpdates, err)
@@ -244,7 +245,7 @@ func (f *fed) createToken(subject, tenant string) (file, secret string) {
 func (f *fed) trainMesh() (*meshfedv1.FunctionMesh, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: "hospital-a", Namespace: "training", Name: "train"})
+	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: "hospital-a", Namespace: "training", Name: "train"})
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +361,7 @@ func TestFederatedLearningGrant(t *testing.T) {
 	deleted := time.Since(revoked)
 	t.Logf("bob: %s", out)
 	var degradedMsg string
-	eventually(t, convergeTimeout, "train to be Degraded (PolicyViolation) naming the missing grant", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "train to be Degraded (PolicyViolation) naming the missing grant", func() (bool, string) {
 		m, err := f.trainMesh()
 		if err != nil {
 			return false, err.Error()
@@ -375,7 +376,7 @@ func TestFederatedLearningGrant(t *testing.T) {
 	// Writes to b stop: nothing arrives for flQuiet while records keep
 	// being produced in a.
 	var sentAtStop int
-	eventually(t, convergeTimeout, fmt.Sprintf("no update on b for %v", flQuiet), func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, fmt.Sprintf("no update on b for %v", flQuiet), func() (bool, string) {
 		n, last, _, err := updates.snapshot()
 		if err != nil {
 			t.Fatalf("consume %s: %v", flUpdates, err)
@@ -404,7 +405,7 @@ func TestFederatedLearningGrant(t *testing.T) {
 	// records any more (they wait in the subscription) and nobody holds a
 	// producer on lab-b's topic.
 	sub := "meshfed-hospital-a-training-train-train"
-	eventually(t, convergeTimeout, "the instance to have left both brokers", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "the instance to have left both brokers", func() (bool, string) {
 		in, err := ba.stats(flRecords)
 		if err != nil {
 			return false, err.Error()
@@ -439,7 +440,7 @@ func TestFederatedLearningGrant(t *testing.T) {
 	regranted := time.Now()
 	produced := stream.progress()
 	updates.waitCount(t, produced, convergeTimeout)
-	eventually(t, convergeTimeout, "train not Degraded", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "train not Degraded", func() (bool, string) {
 		m, err := f.trainMesh()
 		if err != nil {
 			return false, err.Error()
@@ -468,7 +469,7 @@ func TestFederatedLearningGrant(t *testing.T) {
 	}
 	t.Logf("meshfed audit --principal bob:\n%s", mustCLI(t, f.srv(), "audit", "--principal", "bob"))
 	var aliceRecs []*meshfedv1.AuditRecord
-	eventually(t, convergeTimeout, "alice's two refusals in the audit log", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "alice's two refusals in the audit log", func() (bool, string) {
 		aliceRecs = f.auditRecords("--principal", "alice", "--result", "denied")
 		ok := findAudit(aliceRecs, "Apply", "functionmesh/hospital-a/training/train", "denied") != nil &&
 			findAudit(aliceRecs, "Apply", grant, "denied") != nil

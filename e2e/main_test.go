@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // binPath is the meshfed binary that TestMain builds once per test run.
@@ -116,11 +118,50 @@ func freeAddrs(t *testing.T, n int) []string {
 	return addrs
 }
 
-// proc is one run of a server process.
+// proc is one run of a meshfed process (server, agent, broker).
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process has exited and err is set
 	err  error         // what cmd.Wait returned
+}
+
+// startProc starts `meshfed args` as name, appending its output to the
+// log at logPath after a line with the command; it does not wait for the
+// process to be ready.
+func startProc(t *testing.T, name, logPath string, args []string) *proc {
+	t.Helper()
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatalf("open log of %s: %v", name, err)
+	}
+	fmt.Fprintf(f, "=== e2e %s: meshfed %s\n", time.Now().UTC().Format(time.StampMilli), strings.Join(args, " "))
+	cmd := exec.Command(binPath, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = cliEnv()
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p
+}
+
+// alive reports whether p was started and has not exited.
+func (p *proc) alive() bool {
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // server is one `meshfed server` whose process can be started, killed and
@@ -151,17 +192,7 @@ func (s *server) args() []string {
 }
 
 // running reports whether the server's process is alive.
-func (s *server) running() bool {
-	if s.p == nil {
-		return false
-	}
-	select {
-	case <-s.p.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *server) running() bool { return s.p.alive() }
 
 // start starts the server process; it does not wait for it to be ready.
 func (s *server) start() {
@@ -169,25 +200,7 @@ func (s *server) start() {
 	if s.running() {
 		s.t.Fatalf("start %s: already running", s.id)
 	}
-	f, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		s.t.Fatalf("open log of %s: %v", s.id, err)
-	}
-	fmt.Fprintf(f, "=== e2e %s: meshfed %s\n", time.Now().UTC().Format(time.StampMilli), strings.Join(s.args(), " "))
-	cmd := exec.Command(binPath, s.args()...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = cliEnv()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		s.t.Fatalf("start %s: %v", s.id, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	s.p = p
+	s.p = startProc(s.t, s.id, s.logPath, s.args())
 }
 
 // signal sends sig and waits for the process to exit. It returns the
@@ -242,7 +255,7 @@ func (s *server) readyz() (bool, string) {
 // process exits.
 func (s *server) waitReady() {
 	s.t.Helper()
-	eventually(s.t, readyTimeout, s.id+" /readyz returns 200", func() (bool, string) {
+	testkit.Eventually(s.t, readyTimeout, s.id+" /readyz returns 200", func() (bool, string) {
 		if !s.running() {
 			s.t.Fatalf("%s exited while waiting for /readyz: %v\n%s", s.id, s.p.err, s.logTail())
 		}
@@ -441,23 +454,6 @@ func mustCLI(t *testing.T, srv string, args ...string) string {
 	return r.stdout
 }
 
-// eventually calls cond every pollInterval until it returns true, failing
-// the test with cond's last message when timeout passes first.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, msg)
-		}
-		time.Sleep(pollInterval)
-	}
-}
-
 // parseTable parses the aligned table the CLI prints: a header line whose
 // column names are separated by two or more spaces (a name may contain a
 // single space, like "RAFT ADDRESS"), then one row per line.
@@ -523,7 +519,7 @@ func listPeers(t *testing.T, srv string) ([]map[string]string, result) {
 func leader(t *testing.T, srv string, want int) string {
 	t.Helper()
 	var id string
-	eventually(t, convergeTimeout, "list-peers to show one leader", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "list-peers to show one leader", func() (bool, string) {
 		rows, r := listPeers(t, srv)
 		if r.code != 0 {
 			return false, r.String()
@@ -599,7 +595,7 @@ func getRV(t *testing.T, srv string, o objectRef, stale bool) (rv uint64, ok boo
 func settle(t *testing.T, srv string, objs ...objectRef) map[objectRef]uint64 {
 	t.Helper()
 	var last map[objectRef]uint64
-	eventually(t, convergeTimeout, "the control plane to finish writing status", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "the control plane to finish writing status", func() (bool, string) {
 		cur := map[objectRef]uint64{}
 		for _, o := range objs {
 			doc, rv, ok, r := getObject(t, srv, o, false)
@@ -625,7 +621,7 @@ func settle(t *testing.T, srv string, objs ...objectRef) map[objectRef]uint64 {
 // servers, each a voter with its own Raft and gRPC addresses, and one leader.
 func waitPeers(t *testing.T, srv string, want ...*server) {
 	t.Helper()
-	eventually(t, convergeTimeout, fmt.Sprintf("list-peers to show %d voters with their addresses", len(want)), func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, fmt.Sprintf("list-peers to show %d voters with their addresses", len(want)), func() (bool, string) {
 		rows, r := listPeers(t, srv)
 		if r.code != 0 {
 			return false, r.String()

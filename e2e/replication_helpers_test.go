@@ -22,6 +22,7 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // outputClusterProperty is the property agents set on every output: the
@@ -195,7 +196,7 @@ func (s *aStream) finish(timeout time.Duration) int {
 	s.f.t.Helper()
 	s.halt()
 	var next int
-	eventually(s.f.t, timeout, "every sentence sent to "+s.topic+" confirmed", func() (bool, string) {
+	testkit.Eventually(s.f.t, timeout, "every sentence sent to "+s.topic+" confirmed", func() (bool, string) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.err != nil {
@@ -271,7 +272,7 @@ func (f *fed) watchFirst(cluster, topic string, match func(pulsar.Message) bool)
 func (w *firstOutput) wait(t *testing.T, timeout time.Duration, what string) time.Time {
 	t.Helper()
 	var at time.Time
-	eventually(t, timeout, what, func() (bool, string) {
+	testkit.Eventually(t, timeout, what, func() (bool, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		at = w.at

@@ -20,6 +20,8 @@ import (
 
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -72,7 +74,7 @@ spec:
 func (f *fed) meshIn(ns, name string) (*meshfedv1.FunctionMesh, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: "FunctionMesh", Tenant: "public", Namespace: ns, Name: name})
+	resp, err := f.api.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: "public", Namespace: ns, Name: name})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +87,7 @@ func (f *fed) meshIn(ns, name string) (*meshfedv1.FunctionMesh, error) {
 // forbidden cluster.
 func (f *fed) waitDegraded(w *assignmentWatch, ns, name string, timeout time.Duration, want ...string) (reason, msg string) {
 	f.t.Helper()
-	eventually(f.t, timeout, fmt.Sprintf("%s/%s to be Degraded with %q", ns, name, want), func() (bool, string) {
+	testkit.Eventually(f.t, timeout, fmt.Sprintf("%s/%s to be Degraded with %q", ns, name, want), func() (bool, string) {
 		if v := w.violation(); v != "" {
 			f.t.Fatalf("waiting for %s/%s to be Degraded: an assignment went to the forbidden cluster: %s", ns, name, v)
 		}
@@ -110,7 +112,7 @@ func (f *fed) waitDegraded(w *assignmentWatch, ns, name string, timeout time.Dur
 
 // clusterHealth returns every cluster's status.health.
 func (f *fed) clusterHealth() (map[string]string, error) {
-	objs, err := f.list("Cluster")
+	objs, err := f.list(objects.KindCluster)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +146,7 @@ func (f *fed) watchAssignments(cluster, agent string) *assignmentWatch {
 		tick := time.NewTicker(residencyPoll)
 		defer tick.Stop()
 		for {
-			objs, err := f.list("Assignment")
+			objs, err := f.list(objects.KindAssignment)
 			w.mu.Lock()
 			w.polls++
 			if err != nil {
@@ -315,7 +317,7 @@ func TestResidencyDrillDegradesInsteadOfLeavingEU(t *testing.T) {
 		if reason != "PolicyViolation" {
 			t.Errorf("late: Degraded reason %q, want PolicyViolation", reason)
 		}
-		eventually(t, convergeTimeout, "late's instance to be unplaced", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, "late's instance to be unplaced", func() (bool, string) {
 			as, err := f.assignments("late")
 			if err != nil {
 				return false, err.Error()
@@ -437,7 +439,7 @@ func TestResidencyDrillDegradesInsteadOfLeavingEU(t *testing.T) {
 		for _, m := range []string{"eu-reader", "eu-reader-2", "eu-move"} {
 			f.waitRunning(m, convergeTimeout+holdDown, one, home)
 		}
-		eventually(t, convergeTimeout, "eu-reader not Degraded", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, "eu-reader not Degraded", func() (bool, string) {
 			m, err := f.meshIn("default", "eu-reader")
 			if err != nil {
 				return false, err.Error()

@@ -24,6 +24,7 @@ import (
 	"github.com/meshfed/meshfed/agent/pulsarauth"
 	brokerauth "github.com/meshfed/meshfed/broker/auth"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/security"
 )
@@ -123,7 +124,7 @@ func (f *fed) addSecureBroker(s *securePulsar, name string, adminCreds *pulsarau
 		f.t.Fatal(err)
 	}
 	b.admin = adm
-	eventually(f.t, readyTimeout, "secure broker "+name+" to answer its admin API over HTTPS", func() (bool, string) {
+	testkit.Eventually(f.t, readyTimeout, "secure broker "+name+" to answer its admin API over HTTPS", func() (bool, string) {
 		if !b.running() {
 			f.t.Fatalf("broker %s exited: %v\n%s", name, b.p.err, b.logTail())
 		}
@@ -259,8 +260,8 @@ func TestSecureFederation(t *testing.T) {
 	}
 	waitHealth := func(cluster, want string, timeout time.Duration) (reason string) {
 		t.Helper()
-		eventually(t, timeout, "cluster "+cluster+" "+want, func() (bool, string) {
-			cl, err := f.list("Cluster")
+		testkit.Eventually(t, timeout, "cluster "+cluster+" "+want, func() (bool, string) {
+			cl, err := f.list(objects.KindCluster)
 			if err != nil {
 				return false, err.Error()
 			}
@@ -285,7 +286,7 @@ func TestSecureFederation(t *testing.T) {
 	waitOutputs := func(want int, timeout time.Duration) map[string]int {
 		t.Helper()
 		var got map[string]int
-		eventually(t, timeout, fmt.Sprintf("%d distinct outputs in c", want), func() (bool, string) {
+		testkit.Eventually(t, timeout, fmt.Sprintf("%d distinct outputs in c", want), func() (bool, string) {
 			got = multiset(f.readAll("c", topicURL("out")))
 			return len(got) >= want, fmt.Sprintf("%d distinct outputs", len(got))
 		})

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 func TestSnapshotSaveRestoreCLI(t *testing.T) {
@@ -34,7 +36,7 @@ func TestSnapshotSaveRestoreCLI(t *testing.T) {
 	mustCLI(t, c.all(), "delete", "cluster", "north")
 	for _, s := range c.servers {
 		s := s
-		eventually(t, convergeTimeout, s.id+" to lose cluster north", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, s.id+" to lose cluster north", func() (bool, string) {
 			r := cli(t, "--server", s.grpcAddr, "get", "cluster", "north", "--stale")
 			return r.code == 1 && strings.Contains(r.stderr, "not found"), r.String()
 		})

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/meshfed/meshfed/objects"
 )
 
 // Failback outcomes of a drill.
@@ -157,6 +159,14 @@ type DrillInstance struct {
 	// BackAt is when it was first seen Running at home again.
 	BackAt time.Time `json:"backAt,omitzero"`
 }
+
+// AssignmentRef is the reference of the instance's assignment.
+func (i DrillInstance) AssignmentRef() objects.Ref {
+	return objects.Ref{Kind: objects.KindAssignment, Tenant: i.Tenant, Namespace: i.Namespace, Name: i.Assignment}
+}
+
+// MeshRef is the reference of the instance's FunctionMesh.
+func (i DrillInstance) MeshRef() objects.Ref { return objects.MeshRef(i.Tenant, i.Namespace, i.Mesh) }
 
 // DrillStream describes one topic of a drill: an input topic the drill
 // produced to (on each of Clusters, identical streams) or a watched output

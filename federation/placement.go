@@ -293,8 +293,7 @@ func EffectiveSpec(f *meshfedv1.FunctionSpec, run string, clusters map[string]Cl
 }
 
 func meshKey(m *meshfedv1.FunctionMesh) string {
-	md := m.GetMetadata()
-	return md.GetTenant() + "/" + md.GetNamespace() + "/" + md.GetName()
+	return objects.RefTo(objects.KindFunctionMesh, m.GetMetadata()).String()
 }
 
 // pickAgent returns the ready agent of cluster with the lowest load relative
@@ -326,7 +325,7 @@ func newAssignment(m *meshfedv1.FunctionMesh, f *meshfedv1.FunctionSpec, i int, 
 	md := m.GetMetadata()
 	return &meshfedv1.Assignment{
 		ApiVersion: objects.APIVersion,
-		Kind:       "Assignment",
+		Kind:       objects.KindAssignment,
 		Metadata: &meshfedv1.ObjectMeta{
 			Name: AssignmentName(md.GetName(), f.GetName(), i), Tenant: md.GetTenant(), Namespace: md.GetNamespace(),
 			Labels: map[string]string{"meshfed.io/mesh": md.GetName(), "meshfed.io/function": f.GetName()},

@@ -64,13 +64,13 @@ var crdMetadataIgnored = map[string]bool{
 // decodeCRD converts a Function Mesh CRD document, or returns nil with the
 // errors in w.
 func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Object {
-	if doc["kind"] != "FunctionMesh" {
+	if doc["kind"] != KindFunctionMesh {
 		w.errs.add("kind", "%s documents can be converted only for kind FunctionMesh, got %s", CRDAPIVersion, describe(doc["kind"]))
 		return nil
 	}
 	fm := &meshfedv1.FunctionMesh{
 		ApiVersion: APIVersion,
-		Kind:       "FunctionMesh",
+		Kind:       KindFunctionMesh,
 		Metadata:   &meshfedv1.ObjectMeta{},
 		Spec:       &meshfedv1.FunctionMeshSpec{},
 	}

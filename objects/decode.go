@@ -346,14 +346,8 @@ func objectKey(o *meshfedv1.Object) (key, display string) {
 	if md.GetName() == "" {
 		return "", ""
 	}
-	display = md.GetName()
-	switch k.Scope {
-	case ScopeTenant:
-		display = md.GetTenant() + "/" + display
-	case ScopeNamespace:
-		display = md.GetTenant() + "/" + md.GetNamespace() + "/" + display
-	}
-	return Key(k.Name, md.GetTenant(), md.GetNamespace(), md.GetName()), display
+	r := RefTo(k.Name, md)
+	return r.Key(), r.String()
 }
 
 // walker fills proto messages from generic JSON values, collecting errors

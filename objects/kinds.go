@@ -12,6 +12,17 @@ import (
 // APIVersion is the apiVersion every object carries.
 const APIVersion = "meshfed.io/v1"
 
+// The canonical kind names, as written in `kind:` and in store keys.
+const (
+	KindCluster      = "Cluster"
+	KindTenant       = "Tenant"
+	KindNamespace    = "Namespace"
+	KindGrant        = "Grant"
+	KindFunctionMesh = "FunctionMesh"
+	KindAgent        = "Agent"
+	KindAssignment   = "Assignment"
+)
+
 // Scope says which metadata fields name an object.
 type Scope int
 
@@ -47,37 +58,37 @@ func (k *Kind) New() proto.Message { return k.newMsg() }
 // Kinds lists every kind, in the order objects of a multi-kind apply are
 // best created (referenced kinds first).
 var Kinds = []*Kind{
-	{Name: "Cluster", Plural: "clusters", Aliases: []string{"cluster", "cl"}, Scope: ScopeGlobal,
+	{Name: KindCluster, Plural: "clusters", Aliases: []string{"cluster", "cl"}, Scope: ScopeGlobal,
 		newMsg: func() proto.Message { return &meshfedv1.Cluster{} },
 		wrap: func(m proto.Message) *meshfedv1.Object {
 			return &meshfedv1.Object{Kind: &meshfedv1.Object_Cluster{Cluster: m.(*meshfedv1.Cluster)}}
 		}},
-	{Name: "Tenant", Plural: "tenants", Aliases: []string{"tenant"}, Scope: ScopeGlobal,
+	{Name: KindTenant, Plural: "tenants", Aliases: []string{"tenant"}, Scope: ScopeGlobal,
 		newMsg: func() proto.Message { return &meshfedv1.Tenant{} },
 		wrap: func(m proto.Message) *meshfedv1.Object {
 			return &meshfedv1.Object{Kind: &meshfedv1.Object_Tenant{Tenant: m.(*meshfedv1.Tenant)}}
 		}},
-	{Name: "Namespace", Plural: "namespaces", Aliases: []string{"namespace", "ns"}, Scope: ScopeTenant,
+	{Name: KindNamespace, Plural: "namespaces", Aliases: []string{"namespace", "ns"}, Scope: ScopeTenant,
 		newMsg: func() proto.Message { return &meshfedv1.Namespace{} },
 		wrap: func(m proto.Message) *meshfedv1.Object {
 			return &meshfedv1.Object{Kind: &meshfedv1.Object_Namespace{Namespace: m.(*meshfedv1.Namespace)}}
 		}},
-	{Name: "Grant", Plural: "grants", Aliases: []string{"grant"}, Scope: ScopeNamespace,
+	{Name: KindGrant, Plural: "grants", Aliases: []string{"grant"}, Scope: ScopeNamespace,
 		newMsg: func() proto.Message { return &meshfedv1.Grant{} },
 		wrap: func(m proto.Message) *meshfedv1.Object {
 			return &meshfedv1.Object{Kind: &meshfedv1.Object_Grant{Grant: m.(*meshfedv1.Grant)}}
 		}},
-	{Name: "FunctionMesh", Plural: "functionmeshes", Aliases: []string{"functionmesh", "mesh", "meshes", "fm"}, Scope: ScopeNamespace,
+	{Name: KindFunctionMesh, Plural: "functionmeshes", Aliases: []string{"functionmesh", "mesh", "meshes", "fm"}, Scope: ScopeNamespace,
 		newMsg: func() proto.Message { return &meshfedv1.FunctionMesh{} },
 		wrap: func(m proto.Message) *meshfedv1.Object {
 			return &meshfedv1.Object{Kind: &meshfedv1.Object_FunctionMesh{FunctionMesh: m.(*meshfedv1.FunctionMesh)}}
 		}},
-	{Name: "Agent", Plural: "agents", Aliases: []string{"agent"}, Scope: ScopeGlobal, System: true,
+	{Name: KindAgent, Plural: "agents", Aliases: []string{"agent"}, Scope: ScopeGlobal, System: true,
 		newMsg: func() proto.Message { return &meshfedv1.Agent{} },
 		wrap: func(m proto.Message) *meshfedv1.Object {
 			return &meshfedv1.Object{Kind: &meshfedv1.Object_Agent{Agent: m.(*meshfedv1.Agent)}}
 		}},
-	{Name: "Assignment", Plural: "assignments", Aliases: []string{"assignment", "asg"}, Scope: ScopeNamespace, System: true,
+	{Name: KindAssignment, Plural: "assignments", Aliases: []string{"assignment", "asg"}, Scope: ScopeNamespace, System: true,
 		newMsg: func() proto.Message { return &meshfedv1.Assignment{} },
 		wrap: func(m proto.Message) *meshfedv1.Object {
 			return &meshfedv1.Object{Kind: &meshfedv1.Object_Assignment{Assignment: m.(*meshfedv1.Assignment)}}
@@ -172,33 +183,27 @@ func Meta(o *meshfedv1.Object) *meshfedv1.ObjectMeta {
 	return md
 }
 
-// Key is the store key of an object: kind, then its scope path.
+// Key is the store key of an object: kind, then its scope path. Ref.Key
+// gives the same for a reference.
 func Key(kind, tenant, namespace, name string) string {
 	return kind + "/" + tenant + "/" + namespace + "/" + name
 }
 
-// KeyOf returns the store key of an object.
+// KeyOf returns the store key of an object, or "" for an empty Object.
 func KeyOf(o *meshfedv1.Object) string {
-	k := KindOf(o)
-	md := Meta(o)
-	if k == nil || md == nil {
+	r, ok := RefOf(o)
+	if !ok {
 		return ""
 	}
-	return Key(k.Name, md.GetTenant(), md.GetNamespace(), md.GetName())
+	return r.Key()
 }
 
 // DisplayName is the name users see: "name", "tenant/name" or
-// "tenant/namespace/name" depending on the scope.
+// "tenant/namespace/name" depending on the scope; "" for an empty Object.
 func DisplayName(o *meshfedv1.Object) string {
-	k, md := KindOf(o), Meta(o)
-	if k == nil || md == nil {
+	r, ok := RefOf(o)
+	if !ok {
 		return ""
 	}
-	switch k.Scope {
-	case ScopeTenant:
-		return md.GetTenant() + "/" + md.GetName()
-	case ScopeNamespace:
-		return md.GetTenant() + "/" + md.GetNamespace() + "/" + md.GetName()
-	}
-	return md.GetName()
+	return r.String()
 }

@@ -245,17 +245,7 @@ func validateNamespace(e *errs, s *meshfedv1.NamespaceSpec) {
 	nonNegative(e, "spec.quotas.functions", q.GetFunctions())
 	nonNegative(e, "spec.quotas.instances", q.GetInstances())
 	nonNegative(e, "spec.quotas.replicasPerFunction", q.GetReplicasPerFunction())
-	seen := map[string]bool{}
-	for i, r := range s.GetAllowedRuntimes() {
-		p := index("spec.allowedRuntimes", i)
-		switch {
-		case !slices.Contains(runtimeKinds, r):
-			e.add(p, "%q is not one of %s", r, strings.Join(runtimeKinds, ", "))
-		case seen[r]:
-			e.add(p, "%q is listed twice", r)
-		}
-		seen[r] = true
-	}
+	choices(e, "spec.allowedRuntimes", s.GetAllowedRuntimes(), runtimeKinds)
 	for i, f := range s.GetFlows() {
 		p := index("spec.flows", i)
 		for _, end := range []struct{ field, value string }{{"from", f.GetFrom()}, {"to", f.GetTo()}} {
@@ -280,17 +270,7 @@ func validateGrant(e *errs, s *meshfedv1.GrantSpec) {
 	if len(s.GetActions()) == 0 {
 		e.add("spec.actions", "required: produce, consume or both")
 	}
-	seen := map[string]bool{}
-	for i, a := range s.GetActions() {
-		p := index("spec.actions", i)
-		switch {
-		case !slices.Contains(grantActions, a):
-			e.add(p, "%q is not one of %s", a, strings.Join(grantActions, ", "))
-		case seen[a]:
-			e.add(p, "%q is listed twice", a)
-		}
-		seen[a] = true
-	}
+	choices(e, "spec.actions", s.GetActions(), grantActions)
 }
 
 func validateMesh(e *errs, s *meshfedv1.FunctionMeshSpec) {
@@ -554,16 +534,16 @@ func ValidateRefs(o *meshfedv1.Object, st Lookup) error {
 	}
 	md := Unwrap(o).(metaHolder).GetMetadata()
 	tenantOK := true
-	if k.Scope != ScopeGlobal && md.GetTenant() != "" && !st.Exists("Tenant", "", "", md.GetTenant()) {
+	if k.Scope != ScopeGlobal && md.GetTenant() != "" && !st.Exists(KindTenant, "", "", md.GetTenant()) {
 		e.add("metadata.tenant", "unknown tenant %q", md.GetTenant())
 		tenantOK = false
 	}
 	if k.Scope == ScopeNamespace && tenantOK && md.GetNamespace() != "" &&
-		!st.Exists("Namespace", md.GetTenant(), "", md.GetNamespace()) {
+		!st.Exists(KindNamespace, md.GetTenant(), "", md.GetNamespace()) {
 		e.add("metadata.namespace", "unknown namespace %q in tenant %q", md.GetNamespace(), md.GetTenant())
 	}
 	cluster := func(path, c string) {
-		if c != "" && c != "*" && !st.Exists("Cluster", "", "", c) {
+		if c != "" && c != "*" && !st.Exists(KindCluster, "", "", c) {
 			e.add(path, "unknown cluster %q", c)
 		}
 	}
@@ -581,9 +561,9 @@ func ValidateRefs(o *meshfedv1.Object, st Lookup) error {
 		g := v.Grant.GetSpec().GetGrantee()
 		switch {
 		case g.GetTenant() == "":
-		case !st.Exists("Tenant", "", "", g.GetTenant()):
+		case !st.Exists(KindTenant, "", "", g.GetTenant()):
 			e.add("spec.grantee.tenant", "unknown tenant %q", g.GetTenant())
-		case g.GetNamespace() != "" && !st.Exists("Namespace", g.GetTenant(), "", g.GetNamespace()):
+		case g.GetNamespace() != "" && !st.Exists(KindNamespace, g.GetTenant(), "", g.GetNamespace()):
 			e.add("spec.grantee.namespace", "unknown namespace %q in tenant %q", g.GetNamespace(), g.GetTenant())
 		}
 	case *meshfedv1.Object_FunctionMesh:
@@ -602,4 +582,20 @@ func ValidateRefs(o *meshfedv1.Object, st Lookup) error {
 		cluster("spec.cluster", v.Assignment.GetSpec().GetCluster())
 	}
 	return e.err()
+}
+
+// choices checks that every value of the list at path is one of allowed
+// and listed once.
+func choices(e *errs, path string, values, allowed []string) {
+	seen := map[string]bool{}
+	for i, v := range values {
+		p := index(path, i)
+		switch {
+		case !slices.Contains(allowed, v):
+			e.add(p, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		case seen[v]:
+			e.add(p, "%q is listed twice", v)
+		}
+		seen[v] = true
+	}
 }

@@ -11,19 +11,19 @@ import (
 const sha = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 func validCluster() *meshfedv1.Cluster {
-	return &meshfedv1.Cluster{ApiVersion: APIVersion, Kind: "Cluster",
+	return &meshfedv1.Cluster{ApiVersion: APIVersion, Kind: KindCluster,
 		Metadata: &meshfedv1.ObjectMeta{Name: "a", Labels: map[string]string{"region": "eu", "example.com/tier": "gold"}},
 		Spec:     &meshfedv1.ClusterSpec{Region: "eu-west-1", ServiceUrl: "pulsar://broker-a:6650", AdminUrl: "http://broker-a:8080"}}
 }
 
 func validTenant() *meshfedv1.Tenant {
-	return &meshfedv1.Tenant{ApiVersion: APIVersion, Kind: "Tenant",
+	return &meshfedv1.Tenant{ApiVersion: APIVersion, Kind: KindTenant,
 		Metadata: &meshfedv1.ObjectMeta{Name: "public"},
 		Spec:     &meshfedv1.TenantSpec{Admins: []string{"alice"}, AllowedClusters: []string{"a", "b"}}}
 }
 
 func validNamespace() *meshfedv1.Namespace {
-	return &meshfedv1.Namespace{ApiVersion: APIVersion, Kind: "Namespace",
+	return &meshfedv1.Namespace{ApiVersion: APIVersion, Kind: KindNamespace,
 		Metadata: &meshfedv1.ObjectMeta{Name: "default", Tenant: "public"},
 		Spec: &meshfedv1.NamespaceSpec{
 			Quotas:          &meshfedv1.NamespaceQuotas{Meshes: 1, Functions: 2},
@@ -34,7 +34,7 @@ func validNamespace() *meshfedv1.Namespace {
 }
 
 func validGrant() *meshfedv1.Grant {
-	return &meshfedv1.Grant{ApiVersion: APIVersion, Kind: "Grant",
+	return &meshfedv1.Grant{ApiVersion: APIVersion, Kind: KindGrant,
 		Metadata: &meshfedv1.ObjectMeta{Name: "g", Tenant: "research", Namespace: "models"},
 		Spec: &meshfedv1.GrantSpec{Grantee: &meshfedv1.GrantSubject{Tenant: "hospital", Namespace: "training"},
 			Actions: []string{"produce", "consume"}}}
@@ -65,7 +65,7 @@ func validMesh(fns ...*meshfedv1.FunctionSpec) *meshfedv1.FunctionMesh {
 	if len(fns) == 0 {
 		fns = []*meshfedv1.FunctionSpec{validFunction()}
 	}
-	return &meshfedv1.FunctionMesh{ApiVersion: APIVersion, Kind: "FunctionMesh",
+	return &meshfedv1.FunctionMesh{ApiVersion: APIVersion, Kind: KindFunctionMesh,
 		Metadata: &meshfedv1.ObjectMeta{Name: "wc", Tenant: "public", Namespace: "default"},
 		Spec:     &meshfedv1.FunctionMeshSpec{Functions: fns}}
 }
@@ -145,7 +145,7 @@ func TestValidateCluster(t *testing.T) {
 			s.ServiceUrl, s.AdminUrl = "pulsar+ssl://h1:6651,h2:6651", "https://admin"
 		}), nil},
 		{"ipv6", c(func(s *meshfedv1.ClusterSpec) { s.ServiceUrl = "pulsar://[::1]:6650" }), nil},
-		{"no spec", &meshfedv1.Cluster{ApiVersion: APIVersion, Kind: "Cluster", Metadata: &meshfedv1.ObjectMeta{Name: "a"}}, []wantErr{e("spec", "required")}},
+		{"no spec", &meshfedv1.Cluster{ApiVersion: APIVersion, Kind: KindCluster, Metadata: &meshfedv1.ObjectMeta{Name: "a"}}, []wantErr{e("spec", "required")}},
 		{"no service URL", c(func(s *meshfedv1.ClusterSpec) { s.ServiceUrl = "" }), []wantErr{e("spec.serviceURL", "required")}},
 		{"http service URL", c(func(s *meshfedv1.ClusterSpec) { s.ServiceUrl = "http://b:6650" }), []wantErr{e("spec.serviceURL", "must start with pulsar:// or pulsar+ssl://")}},
 		{"no port", c(func(s *meshfedv1.ClusterSpec) { s.ServiceUrl = "pulsar://b" }), []wantErr{e("spec.serviceURL", `"b" is not host:port`)}},
@@ -291,11 +291,11 @@ func TestValidateMesh(t *testing.T) {
 
 func TestValidateSystemKinds(t *testing.T) {
 	runValidate(t, []vcase{
-		{"agent", &meshfedv1.Agent{ApiVersion: APIVersion, Kind: "Agent", Metadata: &meshfedv1.ObjectMeta{Name: "a-1"},
+		{"agent", &meshfedv1.Agent{ApiVersion: APIVersion, Kind: KindAgent, Metadata: &meshfedv1.ObjectMeta{Name: "a-1"},
 			Spec: &meshfedv1.AgentSpec{Cluster: "a", Capacity: 8}}, nil},
-		{"bad agent", &meshfedv1.Agent{ApiVersion: APIVersion, Kind: "Agent", Metadata: &meshfedv1.ObjectMeta{Name: "a-1"},
+		{"bad agent", &meshfedv1.Agent{ApiVersion: APIVersion, Kind: KindAgent, Metadata: &meshfedv1.ObjectMeta{Name: "a-1"},
 			Spec: &meshfedv1.AgentSpec{Capacity: -1}}, []wantErr{e("spec.cluster", "required"), e("spec.capacity", "negative")}},
-		{"assignment", &meshfedv1.Assignment{ApiVersion: APIVersion, Kind: "Assignment",
+		{"assignment", &meshfedv1.Assignment{ApiVersion: APIVersion, Kind: KindAssignment,
 			Metadata: &meshfedv1.ObjectMeta{Name: "wc-split-0", Tenant: "public", Namespace: "default"},
 			Spec:     &meshfedv1.AssignmentSpec{Mesh: "wc", Function: "split", Agent: "a-1", Cluster: "a", Index: -1}},
 			[]wantErr{e("spec.index", "negative")}},
@@ -304,8 +304,8 @@ func TestValidateSystemKinds(t *testing.T) {
 
 func TestValidateRefs(t *testing.T) {
 	st := memLookup{}
-	for _, k := range []string{Key("Cluster", "", "", "a"), Key("Cluster", "", "", "b"), Key("Cluster", "", "", "c"), Key("Cluster", "", "", "d"),
-		Key("Tenant", "", "", "public"), Key("Namespace", "public", "", "default"), Key("Tenant", "", "", "hospital")} {
+	for _, k := range []string{Key(KindCluster, "", "", "a"), Key(KindCluster, "", "", "b"), Key(KindCluster, "", "", "c"), Key(KindCluster, "", "", "d"),
+		Key(KindTenant, "", "", "public"), Key(KindNamespace, "public", "", "default"), Key(KindTenant, "", "", "hospital")} {
 		st[k] = true
 	}
 	second := validFunction()
@@ -361,10 +361,10 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := lookupOf(objs)
-	st[Key("Tenant", "", "", "public")] = true
-	st[Key("Namespace", "public", "", "default")] = true
-	st[Key("Cluster", "", "", "b")] = true
-	st[Key("Cluster", "", "", "c")] = true
+	st[Key(KindTenant, "", "", "public")] = true
+	st[Key(KindNamespace, "public", "", "default")] = true
+	st[Key(KindCluster, "", "", "b")] = true
+	st[Key(KindCluster, "", "", "c")] = true
 	checkErrs(t, Check("mesh.yaml", objs, st), "mesh.yaml", []wantErr{
 		{2, "metadata.name", `"B" is not a valid name`},
 		{3, "spec.functions[0].output.cluster", `unknown cluster "eu-west"`},

@@ -127,7 +127,7 @@ type checker struct {
 func newChecker(m *meshfedv1.FunctionMesh, v View) *checker {
 	md := m.GetMetadata()
 	c := &checker{v: v, tenant: md.GetTenant(), namespace: md.GetNamespace()}
-	c.ns = c.tenant + "/" + c.namespace
+	c.ns = objects.NamespaceRef(c.tenant, c.namespace).String()
 	c.tspec = v.Tenant(c.tenant).GetSpec()
 	c.nsspec = v.Namespace(c.tenant, c.namespace).GetSpec()
 	return c
@@ -148,8 +148,7 @@ func (c *checker) err() error {
 func q(s string) string { return strconv.Quote(clip(s, maxQuoted)) }
 
 func meshName(m *meshfedv1.FunctionMesh) string {
-	md := m.GetMetadata()
-	return md.GetTenant() + "/" + md.GetNamespace() + "/" + md.GetName()
+	return objects.RefTo(objects.KindFunctionMesh, m.GetMetadata()).String()
 }
 
 // replicas is the number of instances a function runs: zero means one.

@@ -3,6 +3,8 @@ package policies
 import (
 	"fmt"
 	"slices"
+
+	"github.com/meshfed/meshfed/objects"
 )
 
 // Role is what a user's token (or an agent's certificate) lets it do.
@@ -87,7 +89,7 @@ func (p Principal) String() string {
 		s += " of cluster " + clip(p.Cluster, maxQuoted)
 	case p.Role == RoleSuperuser:
 	case p.Namespace != "":
-		s += " of " + clip(p.Tenant+"/"+p.Namespace, maxQuoted)
+		s += " of " + clip(objects.NamespaceRef(p.Tenant, p.Namespace).String(), maxQuoted)
 	case p.Tenant != "":
 		s += " of " + clip(p.Tenant, maxQuoted)
 	}
@@ -141,13 +143,13 @@ func Actions() []Action {
 }
 
 var kindActions = map[string][2]Action{
-	"Cluster":      {ActionReadCluster, ActionWriteCluster},
-	"Tenant":       {ActionReadTenant, ActionWriteTenant},
-	"Namespace":    {ActionReadNamespace, ActionWriteNamespace},
-	"Grant":        {ActionReadGrant, ActionWriteGrant},
-	"FunctionMesh": {ActionReadMesh, ActionWriteMesh},
-	"Agent":        {ActionReadAgent, ActionWriteAgent},
-	"Assignment":   {ActionReadAssignment, ActionWriteAssignment},
+	objects.KindCluster:      {ActionReadCluster, ActionWriteCluster},
+	objects.KindTenant:       {ActionReadTenant, ActionWriteTenant},
+	objects.KindNamespace:    {ActionReadNamespace, ActionWriteNamespace},
+	objects.KindGrant:        {ActionReadGrant, ActionWriteGrant},
+	objects.KindFunctionMesh: {ActionReadMesh, ActionWriteMesh},
+	objects.KindAgent:        {ActionReadAgent, ActionWriteAgent},
+	objects.KindAssignment:   {ActionReadAssignment, ActionWriteAssignment},
 }
 
 // ReadAction returns the action that reads (Get, List, Watch) objects of
@@ -179,7 +181,7 @@ func (d *Denied) Error() string {
 	where := ""
 	switch {
 	case d.Namespace != "":
-		where = " in " + clip(d.Tenant+"/"+d.Namespace, maxQuoted)
+		where = " in " + clip(objects.NamespaceRef(d.Tenant, d.Namespace).String(), maxQuoted)
 	case d.Tenant != "":
 		where = " in " + clip(d.Tenant, maxQuoted)
 	}

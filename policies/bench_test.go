@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // benchState returns a state with n rules (half flow rules of the mesh's
@@ -24,7 +25,7 @@ func benchState(n int) (*Static, *meshfedv1.FunctionMesh) {
 			objs = append(objs, grantObj("lab-b", "models", fmt.Sprintf("g%d", grants), "hospital-x", fmt.Sprintf("n%d", grants), "produce"))
 		}
 	}
-	objs = append(objs, nsObj("hospital-a", "training", spec),
+	objs = append(objs, testkit.Namespace("hospital-a", "training", spec),
 		grantObj("lab-b", "models", "hospital-a", "hospital-a", "training", "produce", "consume"))
 	var fns []*meshfedv1.FunctionSpec
 	for i := 0; i < 4; i++ {
@@ -34,7 +35,7 @@ func benchState(n int) (*Static, *meshfedv1.FunctionMesh) {
 		}
 		fns = append(fns, fnSpec(fmt.Sprintf("f%d", i), in, []string{records, "persistent://lab-b/models/base"}, out, updates))
 	}
-	return NewStatic(objs...), meshOf("hospital-a", "training", "train", fns...)
+	return NewStatic(objs...), testkit.MeshOf("hospital-a", "training", "train", fns...)
 }
 
 // BenchmarkAdmitMesh measures admission of one mesh with no rules and with

@@ -55,7 +55,7 @@ func TestFederatedLearningDoc(t *testing.T) {
 		t.Fatalf("with the grant: %v", err)
 	}
 	refused := `spec.functions[0].output.topic "persistent://lab-b/models/updates" is in tenant lab-b: no Grant in lab-b/models lets hospital-a/training produce (grant.produce)`
-	noGrant := NewStatic(without(objs, "Grant", "hospital-a-updates")...)
+	noGrant := NewStatic(without(objs, objects.KindGrant, "hospital-a-updates")...)
 	if got := errLines(AdmitMesh(train, noGrant)); !slices.Equal(got, []string{refused}) {
 		t.Errorf("without the grant: %q", got)
 	}
@@ -90,7 +90,7 @@ func TestExampleFiles(t *testing.T) {
 		}
 	}
 	objs := decodeFile(t, "../examples/federated-learning.yaml")
-	v := NewStatic(without(objs, "Grant", "hospital-updates")...)
+	v := NewStatic(without(objs, objects.KindGrant, "hospital-updates")...)
 	want := []string{`spec.functions[0].output.topic "persistent://research/models/updates" is in tenant research: no Grant in research/models lets hospital/training produce (grant.produce)`}
 	if got := errLines(AdmitMesh(meshesIn(objs)[0], v)); !slices.Equal(got, want) {
 		t.Errorf("examples/federated-learning.yaml without its grant: %q", got)

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -89,7 +91,7 @@ func (r *fuzzReader) function(i int) *meshfedv1.FunctionSpec {
 }
 
 func (r *fuzzReader) mesh() *meshfedv1.FunctionMesh {
-	m := meshOf(r.pick(fuzzTenants), r.pick(fuzzNS), "m"+strconv.Itoa(r.n(3)))
+	m := testkit.MeshOf(r.pick(fuzzTenants), r.pick(fuzzNS), "m"+strconv.Itoa(r.n(3)))
 	for i, n := 0, r.n(4); i < n; i++ {
 		m.Spec.Functions = append(m.Spec.Functions, r.function(i))
 	}
@@ -102,13 +104,13 @@ func fuzzState(data []byte) ([]*meshfedv1.Object, *meshfedv1.FunctionMesh) {
 	var objs []*meshfedv1.Object
 	for _, c := range fuzzClusters {
 		if r.n(8) != 0 { // sometimes unknown
-			o := clusterObj(c)
+			o := testkit.Cluster(c)
 			o.GetCluster().Metadata.Labels = r.labels()
 			objs = append(objs, o)
 		}
 	}
 	for _, t := range fuzzTenants {
-		objs = append(objs, tenantObj(t, r.subset(fuzzClusters)...))
+		objs = append(objs, testkit.Tenant(t, r.subset(fuzzClusters)...))
 		for _, n := range fuzzNS {
 			if r.n(8) == 0 {
 				continue // missing namespace
@@ -125,14 +127,14 @@ func fuzzState(data []byte) ([]*meshfedv1.Object, *meshfedv1.FunctionMesh) {
 				ends := append(fuzzClusters, "*")
 				spec.Flows = append(spec.Flows, &meshfedv1.FlowRule{From: r.pick(ends), To: r.pick(ends)})
 			}
-			objs = append(objs, nsObj(t, n, spec))
+			objs = append(objs, testkit.Namespace(t, n, spec))
 		}
 	}
 	for i, k := 0, r.n(6); i < k; i++ {
 		objs = append(objs, grantObj(r.pick(fuzzTenants), r.pick(fuzzNS), "g"+strconv.Itoa(i), r.pick(fuzzTenants), r.pick(fuzzNS), r.subset([]string{"produce", "consume"})...))
 	}
 	for i, k := 0, r.n(4); i < k; i++ {
-		objs = append(objs, meshObj(r.mesh()))
+		objs = append(objs, objects.Wrap(r.mesh()))
 	}
 	return objs, r.mesh()
 }

@@ -6,34 +6,36 @@ import (
 	"testing"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
 )
 
 func TestRecheck(t *testing.T) {
 	grant := grantObj("lab-b", "models", "hospital-a-updates", "hospital-a", "training", "produce")
 	m := flMesh()
-	before := NewStatic(append(world(), grant, meshObj(m))...)
+	before := NewStatic(append(world(), grant, objects.Wrap(m))...)
 	if err := Recheck(m, before); err != nil {
 		t.Fatalf("with the grant: %v", err)
 	}
 	// The Grant is revoked: the stored mesh is now Degraded, naming it.
-	after := NewStatic(append(world(), meshObj(m))...)
+	after := NewStatic(append(world(), objects.Wrap(m))...)
 	want := []string{`spec.functions[0].output.topic "persistent://lab-b/models/updates" is in tenant lab-b: no Grant in lab-b/models lets hospital-a/training produce (grant.produce)`}
 	if got := errLines(Recheck(m, after)); !slices.Equal(got, want) {
 		t.Fatalf("after revocation: got %q, want %q", got, want)
 	}
 
 	// A lowered quota degrades nothing, while AdmitMesh still refuses growth.
-	tight := nsObj("hospital-a", "training", &meshfedv1.NamespaceSpec{Quotas: &meshfedv1.NamespaceQuotas{Meshes: 1, Functions: 1, Instances: 1, ReplicasPerFunction: 1}})
-	big := meshOf("hospital-a", "training", "big", with(fnSpec("f", "a", []string{records}, "", ""), func(f *meshfedv1.FunctionSpec) { f.Replicas = 3 }),
+	tight := testkit.Namespace("hospital-a", "training", &meshfedv1.NamespaceSpec{Quotas: &meshfedv1.NamespaceQuotas{Meshes: 1, Functions: 1, Instances: 1, ReplicasPerFunction: 1}})
+	big := testkit.MeshOf("hospital-a", "training", "big", with(fnSpec("f", "a", []string{records}, "", ""), func(f *meshfedv1.FunctionSpec) { f.Replicas = 3 }),
 		fnSpec("g", "a", []string{records}, "", ""))
-	v := NewStatic(append(world(), grant, tight, meshObj(m), meshObj(big))...)
+	v := NewStatic(append(world(), grant, tight, objects.Wrap(m), objects.Wrap(big))...)
 	if err := Recheck(big, v); err != nil {
 		t.Errorf("quota over a stored mesh degraded it: %v", err)
 	}
 	if err := Recheck(m, v); err != nil {
 		t.Errorf("quota over a stored mesh degraded it: %v", err)
 	}
-	newMesh := meshOf("hospital-a", "training", "new", fnSpec("f", "a", []string{records}, "", ""))
+	newMesh := testkit.MeshOf("hospital-a", "training", "new", fnSpec("f", "a", []string{records}, "", ""))
 	if err := AdmitMesh(newMesh, v); len(AsViolations(err)) != 3 {
 		t.Errorf("AdmitMesh of a new mesh over every quota: %v", err)
 	}
@@ -42,8 +44,8 @@ func TestRecheck(t *testing.T) {
 	}
 
 	// A tightened namespace (residency) and tenant (clusters) degrade it.
-	eu := nsObj("hospital-a", "training", &meshfedv1.NamespaceSpec{Residency: map[string]string{"site": "a"}})
-	got := errLines(Recheck(m, NewStatic(append(world(), grant, eu, tenantObj("hospital-a", "a"))...)))
+	eu := testkit.Namespace("hospital-a", "training", &meshfedv1.NamespaceSpec{Residency: map[string]string{"site": "a"}})
+	got := errLines(Recheck(m, NewStatic(append(world(), grant, eu, testkit.Tenant("hospital-a", "a"))...)))
 	want = []string{
 		`spec.functions[0].output.cluster "b" is not one of the clusters tenant hospital-a may use (a) (tenant.allowedClusters)`,
 		`spec.functions[0].output.cluster "b" is outside residency site=a of namespace hospital-a/training (namespace.residency)`,
@@ -52,23 +54,23 @@ func TestRecheck(t *testing.T) {
 		t.Errorf("tightened: got %q, want %q", got, want)
 	}
 	// A cluster losing a residency label degrades it too.
-	relabeled := NewStatic(append(world(), grant, nsObj("hospital-a", "training", &meshfedv1.NamespaceSpec{Residency: map[string]string{"region": "eu"}}), clusterObj("b", "region", "us"))...)
+	relabeled := NewStatic(append(world(), grant, testkit.Namespace("hospital-a", "training", &meshfedv1.NamespaceSpec{Residency: map[string]string{"region": "eu"}}), testkit.Cluster("b", "region", "us"))...)
 	if got := errLines(Recheck(m, relabeled)); len(got) != 1 || !strings.Contains(got[0], `output.cluster "b" is outside residency region=eu`) {
 		t.Errorf("relabeled cluster: %q", got)
 	}
 }
 
 func TestAdmitPlacement(t *testing.T) {
-	euNS := nsObj("acme", "eu", &meshfedv1.NamespaceSpec{Residency: map[string]string{"region": "eu"}})
+	euNS := testkit.Namespace("acme", "eu", &meshfedv1.NamespaceSpec{Residency: map[string]string{"region": "eu"}})
 	in := []string{"persistent://acme/eu/in"}
-	m := meshOf("acme", "eu", "m",
+	m := testkit.MeshOf("acme", "eu", "m",
 		with(fnSpec("f", "a", in, "b", "persistent://acme/eu/out"), func(f *meshfedv1.FunctionSpec) {
 			f.Failover = &meshfedv1.Failover{Clusters: []string{"us-east", "eu-1"}}
 		}),
 		fnSpec("g", "b", in, "", ""))
-	flows := nsObj("acme", "eu", &meshfedv1.NamespaceSpec{Flows: []*meshfedv1.FlowRule{{From: "a", To: "b"}, {From: "eu-1", To: "*"}}})
-	euModels := nsObj("lab-b", "models", &meshfedv1.NamespaceSpec{Residency: map[string]string{"region": "eu"}})
-	fl := meshOf("hospital-a", "training", "train", fnSpec("train", "a", []string{records}, "b", updates))
+	flows := testkit.Namespace("acme", "eu", &meshfedv1.NamespaceSpec{Flows: []*meshfedv1.FlowRule{{From: "a", To: "b"}, {From: "eu-1", To: "*"}}})
+	euModels := testkit.Namespace("lab-b", "models", &meshfedv1.NamespaceSpec{Residency: map[string]string{"region": "eu"}})
+	fl := testkit.MeshOf("hospital-a", "training", "train", fnSpec("train", "a", []string{records}, "b", updates))
 	cases := []struct {
 		name         string
 		objs         []*meshfedv1.Object
@@ -88,7 +90,7 @@ func TestAdmitPlacement(t *testing.T) {
 		{name: "empty out writes where it runs", objs: []*meshfedv1.Object{euNS}, mesh: m, fn: 1, run: "c", in: "b", want: []string{
 			`spec.functions[1].placement.cluster "c" is outside residency region=eu of namespace acme/eu (namespace.residency)`,
 		}},
-		{name: "tenant clusters", objs: []*meshfedv1.Object{tenantObj("acme", "a", "b")}, mesh: m, run: "eu-1", in: "a", out: "b", want: []string{
+		{name: "tenant clusters", objs: []*meshfedv1.Object{testkit.Tenant("acme", "a", "b")}, mesh: m, run: "eu-1", in: "a", out: "b", want: []string{
 			`spec.functions[0].placement.cluster "eu-1" is not one of the clusters tenant acme may use (a, b) (tenant.allowedClusters)`,
 		}},
 		{name: "flows of the effective clusters", objs: []*meshfedv1.Object{flows}, mesh: m, run: "c", in: "a", out: "b", want: []string{
@@ -126,9 +128,9 @@ func TestStaticView(t *testing.T) {
 	if err := AdmitMesh(flMesh(), &zero); err == nil {
 		t.Error("an empty state admitted a cross-tenant write")
 	}
-	a := meshOf("t", "n", "m", fnSpec("f", "a", nil, "", ""))
-	b := meshOf("t", "n", "m", fnSpec("g", "a", nil, "", ""))
-	s := NewStatic(meshObj(a), meshObj(b), meshObj(meshOf("t", "n", "other")), tenantObj("t"), nsObj("t", "n", nil), clusterObj("a"), grantObj("t", "n", "g", "u", "v", "produce"),
+	a := testkit.MeshOf("t", "n", "m", fnSpec("f", "a", nil, "", ""))
+	b := testkit.MeshOf("t", "n", "m", fnSpec("g", "a", nil, "", ""))
+	s := NewStatic(objects.Wrap(a), objects.Wrap(b), objects.Wrap(testkit.MeshOf("t", "n", "other")), testkit.Tenant("t"), testkit.Namespace("t", "n", nil), testkit.Cluster("a"), grantObj("t", "n", "g", "u", "v", "produce"),
 		&meshfedv1.Object{Kind: &meshfedv1.Object_Agent{Agent: &meshfedv1.Agent{}}})
 	if got := s.Meshes("t", "n"); len(got) != 2 || got[0] != b {
 		t.Errorf("meshes: later object must replace the earlier of its name: %v", got)

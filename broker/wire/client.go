@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
-	"io"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -189,19 +188,8 @@ type ErrorResp struct {
 // accepted for command types a producer does not handle and their payload
 // is ignored.
 func ReadResponse(r *bufio.Reader, maxFrame int) (*Response, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
-	}
-	total := binary.BigEndian.Uint32(hdr[:])
-	if total < 4 || int64(total) > int64(maxFrame) {
-		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, total)
-	}
-	buf := make([]byte, total)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	buf, err := readFrameBody(r, maxFrame)
+	if err != nil {
 		return nil, err
 	}
 	return DecodeResponseFrame(buf)
@@ -210,18 +198,14 @@ func ReadResponse(r *bufio.Reader, maxFrame int) (*Response, error) {
 // DecodeResponseFrame decodes a frame body (everything after the total
 // size) sent by a broker.
 func DecodeResponseFrame(buf []byte) (*Response, error) {
-	if len(buf) < 4 {
-		return nil, fmt.Errorf("%w: short frame", ErrMalformed)
-	}
-	cmdSize := binary.BigEndian.Uint32(buf)
-	if uint64(cmdSize) > uint64(len(buf)-4) {
-		return nil, fmt.Errorf("%w: command size %d exceeds frame", ErrMalformed, cmdSize)
-	}
-	resp, err := DecodeResponse(buf[4 : 4+cmdSize])
+	body, rest, err := splitCommand(buf)
 	if err != nil {
 		return nil, err
 	}
-	rest := buf[4+cmdSize:]
+	resp, err := DecodeResponse(body)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case resp.Type == TypeMessage:
 		if resp.Payload, err = messagePayload(rest); err != nil {

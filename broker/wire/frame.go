@@ -42,6 +42,16 @@ type Frame struct {
 // size. Any malformed frame yields an error; the caller should close the
 // connection after answering it if it can.
 func ReadFrame(r *bufio.Reader, maxFrame int) (*Frame, error) {
+	buf, err := readFrameBody(r, maxFrame)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeFrame(buf)
+}
+
+// readFrameBody reads one frame's total size and then its body
+// (everything after the size). maxFrame bounds the declared size.
+func readFrameBody(r *bufio.Reader, maxFrame int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -57,24 +67,33 @@ func ReadFrame(r *bufio.Reader, maxFrame int) (*Frame, error) {
 		}
 		return nil, err
 	}
-	return DecodeFrame(buf)
+	return buf, nil
+}
+
+// splitCommand splits a frame body into its command and what follows the
+// command (a payload, or nothing).
+func splitCommand(buf []byte) (cmd, rest []byte, err error) {
+	if len(buf) < 4 {
+		return nil, nil, fmt.Errorf("%w: short frame", ErrMalformed)
+	}
+	cmdSize := binary.BigEndian.Uint32(buf)
+	if uint64(cmdSize) > uint64(len(buf)-4) {
+		return nil, nil, fmt.Errorf("%w: command size %d exceeds frame", ErrMalformed, cmdSize)
+	}
+	return buf[4 : 4+cmdSize], buf[4+cmdSize:], nil
 }
 
 // DecodeFrame decodes a frame body (everything after the total size).
 func DecodeFrame(buf []byte) (*Frame, error) {
-	if len(buf) < 4 {
-		return nil, fmt.Errorf("%w: short frame", ErrMalformed)
+	body, rest, err := splitCommand(buf)
+	if err != nil {
+		return nil, err
 	}
-	cmdSize := binary.BigEndian.Uint32(buf)
-	if uint64(cmdSize) > uint64(len(buf)-4) {
-		return nil, fmt.Errorf("%w: command size %d exceeds frame", ErrMalformed, cmdSize)
-	}
-	cmd, err := DecodeCommand(buf[4 : 4+cmdSize])
+	cmd, err := DecodeCommand(body)
 	if err != nil {
 		return nil, err
 	}
 	f := &Frame{Cmd: cmd}
-	rest := buf[4+cmdSize:]
 	if cmd.Type != TypeSend {
 		if len(rest) != 0 {
 			return nil, fmt.Errorf("%w: unexpected payload after command %d", ErrMalformed, cmd.Type)

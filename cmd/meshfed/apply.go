@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
@@ -36,38 +38,28 @@ too; --cluster names the Pulsar cluster they run in.`,
 			if file == "" {
 				return usageError{fmt.Errorf("-f FILE is required (use -f - for standard input)")}
 			}
-			objs, err := readObjects(cmd, file, cluster)
+			objs, err := readCheckedObjects(cmd, file, cluster)
 			if err != nil {
 				return err
 			}
-			// Static checks run here so errors name the file; the server
-			// repeats them and checks references.
-			if err := objects.Check(displayFile(file), objs, nil); err != nil {
-				return err
-			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := requestContext(cmd)
-			defer cancel()
-			resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
-			if c := status.Code(err); c == codes.InvalidArgument || c == codes.PermissionDenied || c == codes.FailedPrecondition {
-				// The server numbers documents as the file does.
-				return fmt.Errorf("%s: %s", displayFile(file), status.Convert(err).Message())
-			}
-			if err != nil {
-				return rpcError("apply "+file, err)
-			}
-			suffix := ""
-			if dryRun {
-				suffix = " (dry run)"
-			}
-			for i, o := range resp.GetObjects() {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s%s\n", strings.ToLower(objects.KindOf(o).Name), objects.DisplayName(o), resp.GetResults()[i], suffix)
-			}
-			return nil
+			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
+				if c := status.Code(err); c == codes.InvalidArgument || c == codes.PermissionDenied || c == codes.FailedPrecondition {
+					// The server numbers documents as the file does.
+					return fmt.Errorf("%s: %s", displayFile(file), status.Convert(err).Message())
+				}
+				if err != nil {
+					return rpcError("apply "+file, err)
+				}
+				suffix := ""
+				if dryRun {
+					suffix = " (dry run)"
+				}
+				for i, o := range resp.GetObjects() {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s%s\n", strings.ToLower(objects.KindOf(o).Name), objects.DisplayName(o), resp.GetResults()[i], suffix)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "file to apply; - reads standard input")
@@ -81,6 +73,20 @@ func displayFile(file string) string {
 		return "<stdin>"
 	}
 	return file
+}
+
+// readCheckedObjects decodes FILE ("-" for stdin) into objects and runs
+// the static checks here, so errors name the file; the server repeats them
+// and checks references.
+func readCheckedObjects(cmd *cobra.Command, file, cluster string) ([]*meshfedv1.Object, error) {
+	objs, err := readObjects(cmd, file, cluster)
+	if err != nil {
+		return nil, err
+	}
+	if err := objects.Check(displayFile(file), objs, nil); err != nil {
+		return nil, err
+	}
+	return objs, nil
 }
 
 // readObjects decodes FILE ("-" for stdin) into objects.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshfed/meshfed/controlplane"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // auditRows returns the data rows of an audit table.
@@ -175,9 +176,9 @@ func TestAuditColumns(t *testing.T) {
 		want string
 	}{
 		{nil, "-"},
-		{[]*meshfedv1.AuditTarget{{Kind: "FunctionMesh", Tenant: "acme", Namespace: "etl", Name: "wc"}}, "functionmesh/acme/etl/wc"},
-		{[]*meshfedv1.AuditTarget{{Kind: "Tenant", Name: "acme"}, {Kind: "Cluster", Name: "a"}}, "tenant/acme,cluster/a"},
-		{[]*meshfedv1.AuditTarget{{Kind: "Cluster", Name: "a"}, {Kind: "Cluster", Name: "b"}, {Kind: "Cluster", Name: "c"}, {Kind: "Cluster", Name: "d"}}, "cluster/a,cluster/b,+2 more"},
+		{[]*meshfedv1.AuditTarget{{Kind: objects.KindFunctionMesh, Tenant: "acme", Namespace: "etl", Name: "wc"}}, "functionmesh/acme/etl/wc"},
+		{[]*meshfedv1.AuditTarget{{Kind: objects.KindTenant, Name: "acme"}, {Kind: objects.KindCluster, Name: "a"}}, "tenant/acme,cluster/a"},
+		{[]*meshfedv1.AuditTarget{{Kind: objects.KindCluster, Name: "a"}, {Kind: objects.KindCluster, Name: "b"}, {Kind: objects.KindCluster, Name: "c"}, {Kind: objects.KindCluster, Name: "d"}}, "cluster/a,cluster/b,+2 more"},
 	} {
 		if got := auditTargets(tc.ts); got != tc.want {
 			t.Errorf("auditTargets = %q, want %q", got, tc.want)

@@ -173,7 +173,7 @@ func admissionWorld(n int) [][]*meshfedv1.Object {
 		for k, v := range admissionResidency {
 			labels[k] = v
 		}
-		cl = append(cl, objects.Wrap(&meshfedv1.Cluster{ApiVersion: objects.APIVersion, Kind: "Cluster",
+		cl = append(cl, objects.Wrap(&meshfedv1.Cluster{ApiVersion: objects.APIVersion, Kind: objects.KindCluster,
 			Metadata: &meshfedv1.ObjectMeta{Name: c, Labels: labels},
 			Spec:     &meshfedv1.ClusterSpec{Region: "eu", ServiceUrl: "pulsar://" + c + ".invalid:6650"},
 		}))
@@ -223,7 +223,7 @@ func admissionWorld(n int) [][]*meshfedv1.Object {
 		}
 	}
 	grant := func(owner int, name string, to [2]string, actions ...string) *meshfedv1.Object {
-		return objects.Wrap(&meshfedv1.Grant{ApiVersion: objects.APIVersion, Kind: "Grant",
+		return objects.Wrap(&meshfedv1.Grant{ApiVersion: objects.APIVersion, Kind: objects.KindGrant,
 			Metadata: &meshfedv1.ObjectMeta{Tenant: ownerTenant(owner), Namespace: "shared", Name: name},
 			Spec:     &meshfedv1.GrantSpec{Grantee: &meshfedv1.GrantSubject{Tenant: to[0], Namespace: to[1]}, Actions: actions},
 		})
@@ -247,12 +247,12 @@ func admissionWorld(n int) [][]*meshfedv1.Object {
 }
 
 func tenantObject(name string, spec *meshfedv1.TenantSpec) *meshfedv1.Object {
-	return objects.Wrap(&meshfedv1.Tenant{ApiVersion: objects.APIVersion, Kind: "Tenant",
+	return objects.Wrap(&meshfedv1.Tenant{ApiVersion: objects.APIVersion, Kind: objects.KindTenant,
 		Metadata: &meshfedv1.ObjectMeta{Name: name}, Spec: spec})
 }
 
 func namespaceObject(tenant, name string, spec *meshfedv1.NamespaceSpec) *meshfedv1.Object {
-	return objects.Wrap(&meshfedv1.Namespace{ApiVersion: objects.APIVersion, Kind: "Namespace",
+	return objects.Wrap(&meshfedv1.Namespace{ApiVersion: objects.APIVersion, Kind: objects.KindNamespace,
 		Metadata: &meshfedv1.ObjectMeta{Tenant: tenant, Name: name}, Spec: spec})
 }
 
@@ -287,7 +287,7 @@ func admissionMesh(name string, seq int64, outCluster string) *meshfedv1.Object 
 			Config:   cfg,
 		})
 	}
-	return objects.Wrap(&meshfedv1.FunctionMesh{ApiVersion: objects.APIVersion, Kind: "FunctionMesh",
+	return objects.Wrap(&meshfedv1.FunctionMesh{ApiVersion: objects.APIVersion, Kind: objects.KindFunctionMesh,
 		Metadata: &meshfedv1.ObjectMeta{Tenant: admissionTenant, Namespace: admissionNS, Name: name},
 		Spec:     &meshfedv1.FunctionMeshSpec{Functions: fns},
 	})
@@ -480,7 +480,7 @@ func (c *admissionCluster) load(ctx context.Context) error {
 // the API lists.
 func readRules(ctx context.Context, cl *client.Client) (ruleCount, error) {
 	var all []*meshfedv1.Object
-	for _, kind := range []string{"Tenant", "Namespace", "Grant"} {
+	for _, kind := range []string{objects.KindTenant, objects.KindNamespace, objects.KindGrant} {
 		resp, err := cl.List(ctx, &meshfedv1.ListRequest{Kind: kind})
 		if err != nil {
 			return ruleCount{}, fmt.Errorf("list %s: %w", kind, err)

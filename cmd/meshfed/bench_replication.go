@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
@@ -73,10 +72,11 @@ func benchReplication(ctx context.Context, dir string, n, size, rate int, dur ti
 		return r, err
 	}
 	defer cc.Close()
+
 	payload := make([]byte, size)
 
 	// Local produce throughput, the yardstick.
-	el, err := produceBurst(ctx, ca, "persistent://bench/local/t", n, payload)
+	el, err := produceBurst(ctx, ca, "persistent://bench/local/t", n, size)
 	if err != nil {
 		return r, err
 	}
@@ -85,7 +85,7 @@ func benchReplication(ctx context.Context, dir string, n, size, rate int, dur ti
 	// The same burst to a replicated topic: how fast it reaches c.
 	geo := "persistent://bench/geo/t"
 	t0 := time.Now()
-	el, err = produceBurst(ctx, ca, geo, n, payload)
+	el, err = produceBurst(ctx, ca, geo, n, size)
 	if err != nil {
 		return r, err
 	}
@@ -102,7 +102,7 @@ func benchReplication(ctx context.Context, dir string, n, size, rate int, dur ti
 	if err := adminA.Clusters().Update(dead); err != nil {
 		return r, err
 	}
-	if _, err := produceBurst(ctx, ca, geo, n, payload); err != nil {
+	if _, err := produceBurst(ctx, ca, geo, n, size); err != nil {
 		return r, err
 	}
 	t0 = time.Now()
@@ -153,35 +153,20 @@ func configureBenchGeo(self, other *broker.Broker) (pulsaradmin.Client, error) {
 	return admin, nil
 }
 
-// produceBurst sends n messages asynchronously (batching on) and returns
-// the time until the last receipt.
-func produceBurst(ctx context.Context, client pulsar.Client, topic string, n int, payload []byte) (time.Duration, error) {
+// produceBurst sends n messages of size bytes asynchronously (batching
+// on) and returns the time until the last receipt.
+func produceBurst(ctx context.Context, client pulsar.Client, topic string, n, size int) (time.Duration, error) {
 	p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, BatchingMaxPublishDelay: time.Millisecond,
 		BatchingMaxMessages: 1000, MaxPendingMessages: 2000})
 	if err != nil {
 		return 0, err
 	}
 	defer p.Close()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var sendErr error
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		p.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-			if err != nil {
-				mu.Lock()
-				sendErr = err
-				mu.Unlock()
-			}
-			wg.Done()
-		})
+	_, el, err := sendAll(ctx, p, n, size)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", topic, err)
 	}
-	wg.Wait()
-	if sendErr != nil {
-		return 0, fmt.Errorf("send to %s: %w", topic, sendErr)
-	}
-	return time.Since(start), nil
+	return time.Duration(el * float64(time.Second)), nil
 }
 
 // waitStored polls until broker b stored at least want messages in topic.

@@ -27,7 +27,8 @@ func testServer(t *testing.T) string {
 	return s.GRPCAddr()
 }
 
-const baseObjects = `
+// twoClusters are clusters a and b, the start of the tests' object files.
+const twoClusters = `
 apiVersion: meshfed.io/v1
 kind: Cluster
 metadata: {name: a}
@@ -38,7 +39,10 @@ kind: Cluster
 metadata: {name: b}
 spec: {serviceURL: "pulsar://127.0.0.1:6651", adminURL: "http://127.0.0.1:8081"}
 ---
-apiVersion: meshfed.io/v1
+`
+
+// baseObjects are twoClusters, tenant public and its namespace default.
+const baseObjects = twoClusters + `apiVersion: meshfed.io/v1
 kind: Tenant
 metadata: {name: public}
 ---

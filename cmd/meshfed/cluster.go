@@ -7,6 +7,7 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
 )
 
@@ -76,7 +77,7 @@ func newClusterCmd() *cobra.Command {
 // setCordoned flips spec.cordoned with a compare-and-swap.
 func setCordoned(cmd *cobra.Command, name string, cordoned bool) error {
 	return withClient(cmd, func(ctx context.Context, c *client.Client) error {
-		_, wrote, err := update(ctx, c, &meshfedv1.GetRequest{Kind: "Cluster", Name: name}, func(o *meshfedv1.Object) error {
+		_, wrote, err := update(ctx, c, &meshfedv1.GetRequest{Kind: objects.KindCluster, Name: name}, func(o *meshfedv1.Object) error {
 			cl := o.GetCluster()
 			if cl.GetSpec().GetCordoned() == cordoned {
 				return errUnchanged
@@ -109,7 +110,7 @@ func cordonWord(c bool) string {
 func assignedIn(ctx context.Context, c *client.Client, cluster string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, global.timeout)
 	defer cancel()
-	resp, err := c.List(ctx, &meshfedv1.ListRequest{Kind: "Assignment"})
+	resp, err := c.List(ctx, &meshfedv1.ListRequest{Kind: objects.KindAssignment})
 	if err != nil {
 		return 0, rpcError("list assignments", err)
 	}

@@ -70,11 +70,7 @@ interrupted) or when --timeout passes without a message.`,
 			if sub == "" {
 				return usageError{fmt.Errorf("--subscription is required")}
 			}
-			opts, err := pc.clientOptions(serviceURL)
-			if err != nil {
-				return err
-			}
-			client, err := pulsar.NewClient(opts)
+			client, err := pc.newClient(serviceURL)
 			if err != nil {
 				return err
 			}

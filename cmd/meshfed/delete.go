@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
@@ -53,25 +55,20 @@ still holds objects, or a cluster a mesh uses, is not deleted.`,
 			default:
 				return usageError{fmt.Errorf("give either KIND NAME or -f FILE")}
 			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := requestContext(cmd)
-			defer cancel()
-			suffix := ""
-			if dryRun {
-				suffix = " (dry run)"
-			}
-			for _, r := range reqs {
-				resp, err := c.Delete(ctx, r)
-				if err != nil {
-					return rpcError("delete "+strings.ToLower(r.GetKind())+" "+r.GetName(), err)
+			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				suffix := ""
+				if dryRun {
+					suffix = " (dry run)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s deleted%s\n", strings.ToLower(r.GetKind()), objects.DisplayName(resp.GetObject()), suffix)
-			}
-			return nil
+				for _, r := range reqs {
+					resp, err := c.Delete(ctx, r)
+					if err != nil {
+						return rpcError("delete "+strings.ToLower(r.GetKind())+" "+r.GetName(), err)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s/%s deleted%s\n", strings.ToLower(r.GetKind()), objects.DisplayName(resp.GetObject()), suffix)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&scope.tenant, "tenant", "", "tenant of a namespaced object (default public)")

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
@@ -30,18 +32,13 @@ func newDescribeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := requestContext(cmd)
-			defer cancel()
-			resp, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: k.Name, Tenant: t, Namespace: ns, Name: n})
-			if err != nil {
-				return rpcError("describe "+strings.ToLower(k.Name)+" "+args[1], err)
-			}
-			return describe(cmd.OutOrStdout(), resp.GetObject())
+			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Get(ctx, &meshfedv1.GetRequest{Kind: k.Name, Tenant: t, Namespace: ns, Name: n})
+				if err != nil {
+					return rpcError("describe "+strings.ToLower(k.Name)+" "+args[1], err)
+				}
+				return describe(cmd.OutOrStdout(), resp.GetObject())
+			})
 		},
 	}
 	cmd.Flags().StringVar(&scope.tenant, "tenant", "", "tenant of a namespaced object (default public)")

@@ -26,7 +26,7 @@ they return once their home cluster is Healthy. (failback: auto returns
 by itself after the hold-down.)`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, _ := objects.LookupKind("FunctionMesh")
+			k, _ := objects.LookupKind(objects.KindFunctionMesh)
 			t, ns, n, err := scope.objectName(k, args[0])
 			if err != nil {
 				return err

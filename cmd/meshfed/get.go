@@ -209,39 +209,39 @@ type column struct {
 
 func tableColumns(k *objects.Kind) []column {
 	switch k.Name {
-	case "Cluster":
+	case objects.KindCluster:
 		return []column{
 			{"REGION", func(o *meshfedv1.Object) string { return o.GetCluster().GetSpec().GetRegion() }},
 			{"SERVICE-URL", func(o *meshfedv1.Object) string { return o.GetCluster().GetSpec().GetServiceUrl() }},
 			{"HEALTH", func(o *meshfedv1.Object) string { return o.GetCluster().GetStatus().GetHealth() }},
 		}
-	case "Tenant":
+	case objects.KindTenant:
 		return []column{
 			{"ADMINS", func(o *meshfedv1.Object) string { return strings.Join(o.GetTenant().GetSpec().GetAdmins(), ",") }},
 			{"ALLOWED-CLUSTERS", func(o *meshfedv1.Object) string {
 				return strings.Join(o.GetTenant().GetSpec().GetAllowedClusters(), ",")
 			}},
 		}
-	case "Grant":
+	case objects.KindGrant:
 		return []column{
 			{"GRANTEE", func(o *meshfedv1.Object) string {
 				g := o.GetGrant().GetSpec().GetGrantee()
-				return g.GetTenant() + "/" + g.GetNamespace()
+				return objects.NamespaceRef(g.GetTenant(), g.GetNamespace()).String()
 			}},
 			{"ACTIONS", func(o *meshfedv1.Object) string { return strings.Join(o.GetGrant().GetSpec().GetActions(), ",") }},
 		}
-	case "FunctionMesh":
+	case objects.KindFunctionMesh:
 		return []column{
 			{"FUNCTIONS", func(o *meshfedv1.Object) string { return fmt.Sprint(len(o.GetFunctionMesh().GetSpec().GetFunctions())) }},
 			{"CONDITIONS", func(o *meshfedv1.Object) string { return conditions(o.GetFunctionMesh().GetStatus().GetConditions()) }},
 		}
-	case "Agent":
+	case objects.KindAgent:
 		return []column{
 			{"CLUSTER", func(o *meshfedv1.Object) string { return o.GetAgent().GetSpec().GetCluster() }},
 			{"CAPACITY", func(o *meshfedv1.Object) string { return fmt.Sprint(o.GetAgent().GetSpec().GetCapacity()) }},
 			{"STATE", func(o *meshfedv1.Object) string { return o.GetAgent().GetStatus().GetState() }},
 		}
-	case "Assignment":
+	case objects.KindAssignment:
 		return []column{
 			{"FUNCTION", func(o *meshfedv1.Object) string {
 				s := o.GetAssignment().GetSpec()

@@ -6,7 +6,6 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,11 +35,8 @@ Nothing is written. Exit code 1 when the file would be refused.`,
 			if file == "" {
 				return usageError{fmt.Errorf("-f FILE is required")}
 			}
-			objs, err := readObjects(cmd, file, "")
+			objs, err := readCheckedObjects(cmd, file, "")
 			if err != nil {
-				return err
-			}
-			if err := objects.Check(displayFile(file), objs, nil); err != nil {
 				return err
 			}
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {

@@ -65,11 +65,7 @@ cluster. Each -m message (or each file's content) is sent -n times.`,
 				}
 				properties[k] = v
 			}
-			opts, err := pc.clientOptions(serviceURL)
-			if err != nil {
-				return err
-			}
-			client, err := pulsar.NewClient(opts)
+			client, err := pc.newClient(serviceURL)
 			if err != nil {
 				return err
 			}

@@ -129,6 +129,16 @@ func (p *pulsarClientFlags) clientOptions(serviceURL string) (pulsar.ClientOptio
 	return o, nil
 }
 
+// newClient connects a pulsar-client-go client to serviceURL with the
+// flags' credentials.
+func (p *pulsarClientFlags) newClient(serviceURL string) (pulsar.Client, error) {
+	opts, err := p.clientOptions(serviceURL)
+	if err != nil {
+		return nil, err
+	}
+	return pulsar.NewClient(opts)
+}
+
 // explain adds to a refused operation's error which credential the broker
 // refused (pulsar-client-go reports only the server error's name).
 func (p *pulsarClientFlags) explain(err error) error {

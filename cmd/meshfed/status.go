@@ -47,7 +47,7 @@ func newStatusCmd() *cobra.Command {
 					}
 					return resp.GetObjects(), nil
 				}
-				clusters, err := list("Cluster")
+				clusters, err := list(objects.KindCluster)
 				if err != nil {
 					return err
 				}
@@ -60,7 +60,7 @@ func newStatusCmd() *cobra.Command {
 					}
 					fmt.Fprintf(w, "  %s\t%s\t%d\t%s\t%s\n", objects.DisplayName(o), or(st.GetHealth(), "-"), st.GetReadyAgents(), since, or(st.GetReason(), "-"))
 				}
-				agents, err := list("Agent")
+				agents, err := list(objects.KindAgent)
 				if err != nil {
 					return err
 				}
@@ -69,7 +69,7 @@ func newStatusCmd() *cobra.Command {
 					a := o.GetAgent()
 					fmt.Fprintf(w, "  %s\t%s\t%s\t%d\n", objects.DisplayName(o), a.GetSpec().GetCluster(), or(a.GetStatus().GetState(), "-"), a.GetSpec().GetCapacity())
 				}
-				meshes, err := list("FunctionMesh")
+				meshes, err := list(objects.KindFunctionMesh)
 				if err != nil {
 					return err
 				}

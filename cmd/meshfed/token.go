@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -221,7 +222,7 @@ func tokenScope(t *meshfedv1.Token) string {
 	case t.GetNamespace() == "":
 		return t.GetTenant()
 	}
-	return t.GetTenant() + "/" + t.GetNamespace()
+	return objects.NamespaceRef(t.GetTenant(), t.GetNamespace()).String()
 }
 
 // tokenState is active, revoked or expired (at now).

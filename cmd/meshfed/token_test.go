@@ -67,18 +67,7 @@ func (s *secureServer) refused(want, stdin, token string, args ...string) {
 
 // tenantObjects are two clusters, and tenants acme (namespace etl) and
 // other (namespace x).
-const tenantObjects = `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650", adminURL: "http://127.0.0.1:8080"}
----
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: b}
-spec: {serviceURL: "pulsar://127.0.0.1:6651", adminURL: "http://127.0.0.1:8081"}
----
-apiVersion: meshfed.io/v1
+const tenantObjects = twoClusters + `apiVersion: meshfed.io/v1
 kind: Tenant
 metadata: {name: acme}
 spec: {admins: [alice]}
