@@ -135,6 +135,10 @@ func (s *fnState) loadLocked(ctx context.Context, key string) error {
 // key by key as the function asks for the rest.
 const stateCacheKeys = 100000
 
+// prefetchTimeout bounds each page of prefetch: a control plane that does
+// not answer delays an instance's start by at most this much per page.
+const prefetchTimeout = 10 * time.Second
+
 // prefetch fills the cache with the scope's whole state, page by page, so
 // that the function's reads, of present and absent keys alike, need no
 // call to the control plane. A state larger than stateCacheKeys, or a
@@ -145,10 +149,12 @@ func (s *fnState) prefetch(ctx context.Context) error {
 	after := ""
 	for {
 		var resp *meshfedv1.GetStateResponse
-		err := s.a.cp.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+		pctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
+		err := s.a.cp.DoRead(pctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
 			resp, err = meshfedv1.NewAgentServiceClient(conn).GetState(ctx, &meshfedv1.GetStateRequest{Scope: s.scope, All: true, After: after})
 			return err
 		})
+		cancel()
 		if err != nil {
 			return fmt.Errorf("prefetch state: %w", err)
 		}
