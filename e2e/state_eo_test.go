@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc"
 )
@@ -44,7 +45,7 @@ func TestEffectivelyOnceStateWithAgentKills(t *testing.T) {
 	agent := f.agents["agent-a"]
 	for k, at := range []int{n * 3 / 10, n * 6 / 10} {
 		s.waitAtLeast(at, drainTimeout(n))
-		eventually(t, convergeTimeout, "count to write counts", func() (bool, string) {
+		testkit.Eventually(t, convergeTimeout, "count to write counts", func() (bool, string) {
 			st, err := f.brokers["a"].stats(count.outTopic)
 			if err != nil {
 				return false, err.Error()
@@ -145,7 +146,7 @@ func (f *fed) readState(t *testing.T, cluster, agent string, sc *meshfedv1.State
 		t.Fatal(err)
 	}
 	out := map[string]int64{}
-	eventually(t, convergeTimeout, "the function's state to be read", func() (bool, string) {
+	testkit.Eventually(t, convergeTimeout, "the function's state to be read", func() (bool, string) {
 		var errs []string
 		for _, addr := range strings.Split(f.srv(), ",") {
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
