@@ -92,3 +92,50 @@ func TestMixedVersionsWriteLegacyEntriesUntilEveryMemberUpgrades(t *testing.T) {
 		return nil
 	})
 }
+
+// Upgrading the older server in place (a restart on the same data dir and
+// Raft address, now knowing the new types) opens the gate too: it
+// re-advertises its member record and the leader writes the new types,
+// which the upgraded server applies.
+func TestMixedVersionsWriteNewTypesOnceTheOlderServerIsUpgraded(t *testing.T) {
+	servers := TestCluster(t, 3, func(c *Config) { c.legacyLogTypes = c.NodeID == "s3" })
+	old := servers[2]
+	objc, _ := TestClient(t, servers[0].GRPCAddr())
+	mustApply(t, objc, clusterObj("a"))
+	leader := WaitForLeader(t, servers...)
+	if leader.membersApply(RegisterAgentType) {
+		t.Fatal("the gate is open while s3 predates the new types")
+	}
+
+	dataDir, raftAddr := old.cfg.DataDir, old.RaftAddr()
+	if err := old.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	upgraded := TestServer(t, func(c *Config) {
+		c.NodeID, c.DataDir, c.RaftAddr = "s3", dataDir, raftAddr
+	})
+	servers[2] = upgraded
+	WaitFor(t, 15*time.Second, func() error {
+		l := WaitForLeader(t, servers...)
+		if !l.membersApply(RegisterAgentType) {
+			return fmt.Errorf("leader %s: not every member advertises the new types yet", l.NodeID())
+		}
+		return nil
+	})
+	conn, err := grpc.NewClient(servers[0].GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := meshfedv1.NewAgentServiceClient(conn).Register(testCtx(t), &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 10*time.Second, func() error {
+		for _, s := range servers {
+			if n := s.fsm.Applied(RegisterAgentType); n != 1 {
+				return fmt.Errorf("%s applied %d RegisterAgent entries, want 1", s.NodeID(), n)
+			}
+		}
+		return nil
+	})
+}
