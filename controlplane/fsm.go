@@ -95,6 +95,8 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		}
 		st.TrimAudit(l.Index, req.GetBeforeRevision())
 		return &applyResponse{}
+	case BatchType:
+		return f.applyBatch(st, body, l.Index)
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		f.logger.Warn("skipping unknown log entry type", "type", uint8(t), "index", l.Index)

@@ -219,8 +219,19 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 		return nil, err
 	}
 	start := time.Now()
-	f := s.raft.Apply(buf, s.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
+	var (
+		answer interface{}
+		index  uint64
+	)
+	if keys := entryKeys(t, body); keys != nil {
+		answer, index, err = s.commits.propose(buf, keys)
+	} else {
+		f := s.raft.Apply(buf, s.cfg.ApplyTimeout)
+		if err = f.Error(); err == nil {
+			answer, index = f.Response(), f.Index()
+		}
+	}
+	if err != nil {
 		span.RecordError(err)
 		if err == raft.ErrLeadershipLost || err == raft.ErrRaftShutdown {
 			// The entry may already be in the log and commit later.
@@ -229,8 +240,8 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 		return nil, fmt.Errorf("raft apply: %w", err)
 	}
 	s.telemetry.applyLatency.Record(ctx, time.Since(start).Seconds())
-	span.SetAttributes(attribute.Int64("meshfed.revision", int64(f.Index())))
-	resp, _ := f.Response().(*applyResponse)
+	span.SetAttributes(attribute.Int64("meshfed.revision", int64(index)))
+	resp, _ := answer.(*applyResponse)
 	if resp == nil {
 		return &applyResponse{}, nil
 	}

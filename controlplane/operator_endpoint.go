@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/hashicorp/raft"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
@@ -82,9 +83,9 @@ func (e *operatorEndpoint) AddPeer(ctx context.Context, req *meshfedv1.AddPeerRe
 		}
 		e.srv.logger.Info("added raft voter", "id", req.GetId(), "raft_address", req.GetRaftAddress())
 	}
-	if m := e.srv.fsm.State().Member(req.GetId()); m == nil || m.GetGrpcAddress() != req.GetGrpcAddress() || m.GetRaftAddress() != req.GetRaftAddress() {
+	if m := e.srv.fsm.State().Member(req.GetId()); m == nil || m.GetGrpcAddress() != req.GetGrpcAddress() || m.GetRaftAddress() != req.GetRaftAddress() || !slices.Equal(m.GetLogTypes(), req.GetLogTypes()) {
 		audit := e.srv.auditEntry(ctx, meshfedv1.OperatorService_AddPeer_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Peer", Name: req.GetId()})
-		_, err := e.srv.raftApply(ctx, UpsertMemberType, &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress(), Audit: audit})
+		_, err := e.srv.raftApply(ctx, UpsertMemberType, &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress(), LogTypes: req.GetLogTypes(), Audit: audit})
 		e.srv.logWrite(audit, err)
 		if err != nil {
 			return nil, toStatus(err)

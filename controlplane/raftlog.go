@@ -36,6 +36,10 @@ const (
 	AppendAuditType MessageType = 10
 	// TrimAuditType carries raftlogv1.TrimAudit.
 	TrimAuditType MessageType = 11
+	// BatchType carries several entries committed together (group commit):
+	// each sub-entry is a uvarint length, then a whole entry of another
+	// type (type byte and body). See encodeBatch.
+	BatchType MessageType = 12
 
 	// IgnoreUnknownTypeFlag marks entries an older server may skip.
 	IgnoreUnknownTypeFlag MessageType = 128
@@ -65,6 +69,8 @@ func (t MessageType) String() string {
 		return "AppendAudit"
 	case TrimAuditType:
 		return "TrimAudit"
+	case BatchType:
+		return "Batch"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }

@@ -38,6 +38,8 @@ type Server struct {
 	transport *raft.NetworkTransport
 	logStore  *raftboltdb.BoltStore
 	snapStore *raft.FileSnapshotStore
+	// commits batches concurrent object writes into one entry (group commit).
+	commits *groupCommit
 	// raftNotify receives true/false as this node gains and loses leadership.
 	raftNotify chan bool
 
@@ -111,6 +113,11 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.reads = newReadBarrier(s.raft, cfg.ApplyTimeout)
+	gate := &logTypeGate{srv: s, t: BatchType}
+	s.commits = &groupCommit{
+		apply:   func(buf []byte) raft.ApplyFuture { return s.raft.Apply(buf, cfg.ApplyTimeout) },
+		batchOK: gate.allow,
+	}
 	s.heartbeats = newHeartbeats(cfg.AgentTTL, time.Now)
 	s.telemetry.observeRaft(s)
 	s.startGRPC()
@@ -241,7 +248,7 @@ func (s *Server) newRaftTransport() (*raft.NetworkTransport, error) {
 // join asks the servers in Config.Join to add this node, until one does.
 func (s *Server) join() {
 	defer s.wg.Done()
-	req := &meshfedv1.AddPeerRequest{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()}
+	req := &meshfedv1.AddPeerRequest{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr(), LogTypes: supportedLogTypes}
 	for attempt := 0; ; attempt++ {
 		for _, addr := range s.cfg.Join {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -273,11 +280,11 @@ func (s *Server) registerSelf() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if m := s.fsm.State().Member(s.cfg.NodeID); m == nil || m.GetGrpcAddress() != s.GRPCAdvertiseAddr() || m.GetRaftAddress() != string(s.transport.LocalAddr()) {
+		if m := s.fsm.State().Member(s.cfg.NodeID); m == nil || m.GetGrpcAddress() != s.GRPCAdvertiseAddr() || m.GetRaftAddress() != string(s.transport.LocalAddr()) || !sameLogTypes(m) {
 			if s.inConfiguration() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_, err := (&operatorEndpoint{srv: s}).AddPeer(ctx, &meshfedv1.AddPeerRequest{
-					Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()})
+					Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr(), LogTypes: supportedLogTypes})
 				cancel()
 				if err != nil {
 					s.logger.Debug("register member record", "err", err)
@@ -346,8 +353,8 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	m := &raftlogv1.Member{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr()}
-	if cur := s.fsm.State().Member(s.cfg.NodeID); cur == nil || cur.GetGrpcAddress() != m.GetGrpcAddress() || cur.GetRaftAddress() != m.GetRaftAddress() {
+	m := &raftlogv1.Member{Id: s.cfg.NodeID, RaftAddress: string(s.transport.LocalAddr()), GrpcAddress: s.GRPCAdvertiseAddr(), LogTypes: supportedLogTypes}
+	if cur := s.fsm.State().Member(s.cfg.NodeID); cur == nil || cur.GetGrpcAddress() != m.GetGrpcAddress() || cur.GetRaftAddress() != m.GetRaftAddress() || !sameLogTypes(cur) {
 		if _, err := s.raftApply(context.Background(), UpsertMemberType, m); err != nil {
 			s.logger.Warn("record leader member", "err", err)
 		}

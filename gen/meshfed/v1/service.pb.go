@@ -954,10 +954,13 @@ func (x *ListPeersResponse) GetIndex() uint64 {
 }
 
 type AddPeerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	GrpcAddress string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	// Raft log entry types the joining server applies beyond the original
+	// set (1-11). Empty: an older server that knows only the original set.
+	LogTypes      []uint32 `protobuf:"varint,4,rep,packed,name=log_types,json=logTypes,proto3" json:"log_types,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1011,6 +1014,13 @@ func (x *AddPeerRequest) GetGrpcAddress() string {
 		return x.GrpcAddress
 	}
 	return ""
+}
+
+func (x *AddPeerRequest) GetLogTypes() []uint32 {
+	if x != nil {
+		return x.LogTypes
+	}
+	return nil
 }
 
 type AddPeerResponse struct {
@@ -1362,11 +1372,12 @@ const file_meshfed_v1_service_proto_rawDesc = "" +
 	"\x10ListPeersRequest\"Q\n" +
 	"\x11ListPeersResponse\x12&\n" +
 	"\x05peers\x18\x01 \x03(\v2\x10.meshfed.v1.PeerR\x05peers\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"f\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\x83\x01\n" +
 	"\x0eAddPeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
-	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x11\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x1b\n" +
+	"\tlog_types\x18\x04 \x03(\rR\blogTypes\"\x11\n" +
 	"\x0fAddPeerResponse\"#\n" +
 	"\x11RemovePeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x14\n" +

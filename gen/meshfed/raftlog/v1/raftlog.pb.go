@@ -213,11 +213,15 @@ func (x *DeleteObject) GetAudit() *v1.AuditRecord {
 
 // Member records the addresses of one control-plane server (entry type 3).
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
-	Audit         *v1.AuditRecord        `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	GrpcAddress string                 `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	Audit       *v1.AuditRecord        `protobuf:"bytes,4,opt,name=audit,proto3" json:"audit,omitempty"`
+	// Log entry types this server applies beyond the original set (1-11).
+	// The leader writes such a type only when every member lists it. Empty:
+	// an older server that knows only the original set.
+	LogTypes      []uint32 `protobuf:"varint,5,rep,packed,name=log_types,json=logTypes,proto3" json:"log_types,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,6 +280,13 @@ func (x *Member) GetGrpcAddress() string {
 func (x *Member) GetAudit() *v1.AuditRecord {
 	if x != nil {
 		return x.Audit
+	}
+	return nil
+}
+
+func (x *Member) GetLogTypes() []uint32 {
+	if x != nil {
+		return x.LogTypes
 	}
 	return nil
 }
@@ -1019,12 +1030,13 @@ const file_meshfed_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\x04name\x18\x04 \x01(\tR\x04name\x12)\n" +
 	"\x10resource_version\x18\x05 \x01(\x04R\x0fresourceVersion\x12,\n" +
 	"\x03now\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12-\n" +
-	"\x05audit\x18\a \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\x8d\x01\n" +
+	"\x05audit\x18\a \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\xaa\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12-\n" +
-	"\x05audit\x18\x04 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"M\n" +
+	"\x05audit\x18\x04 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\x12\x1b\n" +
+	"\tlog_types\x18\x05 \x03(\rR\blogTypes\"M\n" +
 	"\fRemoveMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
 	"\x05audit\x18\x02 \x01(\v2\x17.meshfed.v1.AuditRecordR\x05audit\"\x96\x01\n" +
