@@ -24,6 +24,11 @@ import (
 // forwarded twice (two nodes that disagree about the leader cannot bounce it).
 const forwardedKey = "meshfed-forwarded"
 
+// LeaderHeader is the response header in which a follower that forwarded a
+// call names the leader's gRPC address, so clients send the next calls
+// there directly (package client reads it).
+const LeaderHeader = "meshfed-leader"
+
 func (s *Server) startGRPC() {
 	s.grpcServer = grpc.NewServer(
 		s.serverCreds,
@@ -59,6 +64,9 @@ func (s *Server) forward(ctx context.Context, method string, req, resp proto.Mes
 		if err != nil {
 			return true, err
 		}
+		// Tell the caller where the leader is; a call made by this server
+		// itself has no gRPC stream to carry the header, which is fine.
+		_ = grpc.SetHeader(ctx, metadata.Pairs(LeaderHeader, addr))
 		err = s.forwardWatched(ctx, addr, method, req, resp)
 		if errors.Is(err, errLeaderMoved) || status.Code(err) == codes.Unavailable {
 			// The call never got an answer from the leader it was sent to,
