@@ -241,7 +241,7 @@ func (e *objectEndpoint) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.Obj
 				batch := evs[:n]
 				evs = evs[n:]
 				last := batch[len(batch)-1].GetRevision()
-				if err := stream.Send(&meshfedv1.WatchResponse{Events: batch, Revision: last}); err != nil {
+				if err := e.srv.watchEnc.send(stream, &meshfedv1.WatchResponse{Events: batch, Revision: last}); err != nil {
 					return err
 				}
 				sentRev = last

@@ -40,6 +40,8 @@ type Server struct {
 	snapStore *raft.FileSnapshotStore
 	// commits batches concurrent object writes into one entry (group commit).
 	commits *groupCommit
+	// watchEnc shares encoded watch responses among streams.
+	watchEnc watchEncodings
 	// raftNotify receives true/false as this node gains and loses leadership.
 	raftNotify chan bool
 
