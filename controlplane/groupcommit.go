@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/meshfed/meshfed/controlplane/state"
@@ -38,9 +37,6 @@ const (
 	// groupMaxEntries and groupMaxBytes bound one batch.
 	groupMaxEntries = 512
 	groupMaxBytes   = 4 << 20
-	// groupGateTTL is how long the leader trusts its last look at the
-	// members' advertised entry types.
-	groupGateTTL = time.Second
 )
 
 // encodeBatch builds a BatchType entry from whole encoded entries.
@@ -271,31 +267,9 @@ func (g *groupCommit) commit(batch []*proposal) {
 	}
 }
 
-// logTypeGate caches whether every member advertises an entry type.
-type logTypeGate struct {
-	srv *Server
-	t   MessageType
-
-	// mu guards ok and until.
-	mu    sync.Mutex
-	ok    bool
-	until time.Time
-}
-
-// allow reports whether every server in the Raft configuration has a member
-// record listing the gate's type, looking again at most every groupGateTTL.
-func (g *logTypeGate) allow() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if now := time.Now(); now.After(g.until) {
-		g.ok = g.srv.allMembersApply(g.t)
-		g.until = now.Add(groupGateTTL)
-	}
-	return g.ok
-}
-
-// allMembersApply reports whether every server in the Raft configuration
-// advertises that it applies entries of type t.
+// allMembersApply reports whether every server in the latest Raft
+// configuration (committed or not: a server being added counts) advertises
+// that it applies entries of type t. Both reads are in memory.
 func (s *Server) allMembersApply(t MessageType) bool {
 	f := s.raft.GetConfiguration()
 	if f.Error() != nil {

@@ -328,6 +328,9 @@ func TestClusterConcurrentWritesShareBatches(t *testing.T) {
 		}
 		return nil
 	})
+	if leader.allMembersApply(MessageType(99)) {
+		t.Fatal("gate open for an entry type no member advertises")
+	}
 	c, _ := TestClient(t, leader.GRPCAddr())
 	const writers, each = 16, 10
 	revs := make(chan uint64, writers*each)

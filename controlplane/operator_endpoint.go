@@ -83,9 +83,16 @@ func (e *operatorEndpoint) AddPeer(ctx context.Context, req *meshfedv1.AddPeerRe
 		}
 		e.srv.logger.Info("added raft voter", "id", req.GetId(), "raft_address", req.GetRaftAddress())
 	}
-	if m := e.srv.fsm.State().Member(req.GetId()); m == nil || m.GetGrpcAddress() != req.GetGrpcAddress() || m.GetRaftAddress() != req.GetRaftAddress() || !slices.Equal(m.GetLogTypes(), req.GetLogTypes()) {
+	m := e.srv.fsm.State().Member(req.GetId())
+	logTypes := req.GetLogTypes()
+	if len(logTypes) == 0 && m != nil && m.GetGrpcAddress() == req.GetGrpcAddress() && m.GetRaftAddress() == req.GetRaftAddress() {
+		// An operator re-adding a known server at its addresses (which
+		// names no entry types) keeps what the server itself advertised.
+		logTypes = m.GetLogTypes()
+	}
+	if m == nil || m.GetGrpcAddress() != req.GetGrpcAddress() || m.GetRaftAddress() != req.GetRaftAddress() || !slices.Equal(m.GetLogTypes(), logTypes) {
 		audit := e.srv.auditEntry(ctx, meshfedv1.OperatorService_AddPeer_FullMethodName, policies.ActionOperatorWrite, &meshfedv1.AuditTarget{Kind: "Peer", Name: req.GetId()})
-		_, err := e.srv.raftApply(ctx, UpsertMemberType, &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress(), LogTypes: req.GetLogTypes(), Audit: audit})
+		_, err := e.srv.raftApply(ctx, UpsertMemberType, &raftlogv1.Member{Id: req.GetId(), RaftAddress: req.GetRaftAddress(), GrpcAddress: req.GetGrpcAddress(), LogTypes: logTypes, Audit: audit})
 		e.srv.logWrite(audit, err)
 		if err != nil {
 			return nil, toStatus(err)

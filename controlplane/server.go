@@ -115,10 +115,9 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.reads = newReadBarrier(s.raft, cfg.ApplyTimeout)
-	gate := &logTypeGate{srv: s, t: BatchType}
 	s.commits = &groupCommit{
 		apply:   func(buf []byte) raft.ApplyFuture { return s.raft.Apply(buf, cfg.ApplyTimeout) },
-		batchOK: gate.allow,
+		batchOK: func() bool { return s.allMembersApply(BatchType) },
 	}
 	s.heartbeats = newHeartbeats(cfg.AgentTTL, time.Now)
 	s.telemetry.observeRaft(s)
