@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 )
@@ -35,6 +37,30 @@ type Client struct {
 	conns []*grpc.ClientConn
 	// cur is the index of the address that last answered.
 	cur int
+	// leaderHint is 1 + the index of the address a follower named as the
+	// leader's during the last call; zero: none named.
+	leaderHint atomic.Int32
+}
+
+// leaderHeader is the response header in which a server that forwarded a
+// call to the leader names the leader's gRPC address
+// (controlplane.LeaderHeader).
+const leaderHeader = "meshfed-leader"
+
+// learnLeader notes the leader a forwarding follower names, when it is one
+// of the client's addresses, so the next calls go to it directly and skip
+// the follower's hop. Servers reached through other addresses (a load
+// balancer, other names) are not dialled: the hint is only a preference
+// among the configured servers, and fail-over stays as it was.
+func (c *Client) learnLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	var md metadata.MD
+	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Header(&md))...)
+	if v := md.Get(leaderHeader); len(v) > 0 {
+		if i := slices.Index(c.addrs, v[0]); i >= 0 {
+			c.leaderHint.Store(int32(i + 1))
+		}
+	}
+	return err
 }
 
 // ParseAddrs splits a comma-separated address list, dropping blanks.
@@ -64,7 +90,9 @@ func New(addrs []string, opts ...grpc.DialOption) (*Client, error) {
 		// watches fail over instead of hanging.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 3 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
 		grpc.WithStatsHandler(sentTracker{}))
-	c := &Client{addrs: addrs, opts: opts, conns: make([]*grpc.ClientConn, len(addrs))}
+	c := &Client{addrs: addrs, conns: make([]*grpc.ClientConn, len(addrs))}
+	opts = append(opts, grpc.WithChainUnaryInterceptor(c.learnLeader))
+	c.opts = opts
 	for i, a := range addrs {
 		conn, err := grpc.NewClient(a, opts...)
 		if err != nil {
@@ -156,6 +184,9 @@ func (c *Client) do(ctx context.Context, idempotent bool, call func(ctx context.
 			if err == nil {
 				c.mu.Lock()
 				c.cur = idx
+				if h := c.leaderHint.Swap(0); h > 0 {
+					c.cur = int(h - 1)
+				}
 				c.mu.Unlock()
 			}
 			return err

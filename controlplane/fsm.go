@@ -97,6 +97,8 @@ func (f *FSM) applyKnown(st *state.Store, t MessageType, body []byte, index uint
 		return f.applyPlan(st, body, index)
 	case RegisterAgentType:
 		return f.applyRegisterAgent(st, body, index)
+	case BatchType:
+		return f.applyBatch(st, body, index)
 	case ApplyObjectsType:
 		return f.applyObjects(st, body, index)
 	case DeleteObjectType:

@@ -24,6 +24,11 @@ import (
 // forwarded twice (two nodes that disagree about the leader cannot bounce it).
 const forwardedKey = "meshfed-forwarded"
 
+// LeaderHeader is the response header in which a follower that forwarded a
+// call names the leader's gRPC address, so clients send the next calls
+// there directly (package client reads it).
+const LeaderHeader = "meshfed-leader"
+
 func (s *Server) startGRPC() {
 	s.grpcServer = grpc.NewServer(
 		s.serverCreds,
@@ -59,6 +64,9 @@ func (s *Server) forward(ctx context.Context, method string, req, resp proto.Mes
 		if err != nil {
 			return true, err
 		}
+		// Tell the caller where the leader is; a call made by this server
+		// itself has no gRPC stream to carry the header, which is fine.
+		_ = grpc.SetHeader(ctx, metadata.Pairs(LeaderHeader, addr))
 		err = s.forwardWatched(ctx, addr, method, req, resp)
 		if errors.Is(err, errLeaderMoved) || status.Code(err) == codes.Unavailable {
 			// The call never got an answer from the leader it was sent to,
@@ -224,8 +232,19 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 		return nil, err
 	}
 	start := time.Now()
-	f := s.raft.Apply(buf, s.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
+	var (
+		answer interface{}
+		index  uint64
+	)
+	if keys := entryKeys(t, body); keys != nil {
+		answer, index, err = s.commits.propose(buf, keys)
+	} else {
+		f := s.raft.Apply(buf, s.cfg.ApplyTimeout)
+		if err = f.Error(); err == nil {
+			answer, index = f.Response(), f.Index()
+		}
+	}
+	if err != nil {
 		span.RecordError(err)
 		if err == raft.ErrLeadershipLost || err == raft.ErrRaftShutdown {
 			// The entry may already be in the log and commit later.
@@ -234,8 +253,8 @@ func (s *Server) raftApply(ctx context.Context, t MessageType, body proto.Messag
 		return nil, fmt.Errorf("raft apply: %w", err)
 	}
 	s.telemetry.applyLatency.Record(ctx, time.Since(start).Seconds())
-	span.SetAttributes(attribute.Int64("meshfed.revision", int64(f.Index())))
-	resp, _ := f.Response().(*applyResponse)
+	span.SetAttributes(attribute.Int64("meshfed.revision", int64(index)))
+	resp, _ := answer.(*applyResponse)
 	if resp == nil {
 		return &applyResponse{}, nil
 	}

@@ -245,10 +245,16 @@ func (e *objectEndpoint) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.Obj
 			const maxBatch = 256
 			for len(evs) > 0 {
 				n := min(len(evs), maxBatch)
+				// Never split one revision's events (a batch entry or a
+				// multi-object apply): the response's revision says the
+				// client has every event up to it.
+				for n < len(evs) && evs[n].GetRevision() == evs[n-1].GetRevision() {
+					n++
+				}
 				batch := evs[:n]
 				evs = evs[n:]
 				last := batch[len(batch)-1].GetRevision()
-				if err := stream.Send(&meshfedv1.WatchResponse{Events: batch, Revision: last}); err != nil {
+				if err := e.srv.watchEnc.send(stream, &meshfedv1.WatchResponse{Events: batch, Revision: last}); err != nil {
 					return err
 				}
 				sentRev = last

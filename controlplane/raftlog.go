@@ -37,8 +37,10 @@ const (
 	AppendAuditType MessageType = 10
 	// TrimAuditType carries raftlogv1.TrimAudit.
 	TrimAuditType MessageType = 11
-	// 12 is BatchType (group commit).
-
+	// BatchType carries several entries committed together (group commit):
+	// each sub-entry is a uvarint length, then a whole entry of another
+	// type (type byte and body). See encodeBatch.
+	BatchType MessageType = 12
 	// UpdateStatusType carries raftlogv1.UpdateStatus.
 	UpdateStatusType MessageType = 13
 	// ApplyPlanType carries raftlogv1.ApplyPlan.
@@ -82,6 +84,8 @@ func (t MessageType) String() string {
 		return "ApplyPlan"
 	case RegisterAgentType:
 		return "RegisterAgent"
+	case BatchType:
+		return "Batch"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -91,7 +95,7 @@ func (t MessageType) String() string {
 // member record; the leader writes one only when every member of the Raft
 // configuration advertises it, and otherwise writes the original form of
 // the same change (see legacyEntry), so servers are upgraded one at a time.
-var newLogTypes = []MessageType{UpdateStatusType, ApplyPlanType, RegisterAgentType}
+var newLogTypes = []MessageType{BatchType, UpdateStatusType, ApplyPlanType, RegisterAgentType}
 
 // advertisedLogTypes is what a member record lists: newLogTypes, or none
 // for a server that behaves as one older than them.

@@ -37,6 +37,10 @@ type Server struct {
 	transport *raft.NetworkTransport
 	logStore  *raftboltdb.BoltStore
 	snapStore *raft.FileSnapshotStore
+	// commits batches concurrent object writes into one entry (group commit).
+	commits *groupCommit
+	// watchEnc shares encoded watch responses among streams.
+	watchEnc watchEncodings
 	// raftNotify receives true/false as this node gains and loses leadership.
 	raftNotify chan bool
 
@@ -113,6 +117,10 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.reads = newReadBarrier(s.raft, cfg.ApplyTimeout)
+	s.commits = &groupCommit{
+		apply:   func(buf []byte) raft.ApplyFuture { return s.raft.Apply(buf, cfg.ApplyTimeout) },
+		batchOK: func() bool { return s.membersApply(BatchType) },
+	}
 	s.heartbeats = newHeartbeats(cfg.AgentTTL, time.Now)
 	s.live = newLiveCounters(cfg.CounterWriteInterval)
 	s.telemetry.observeRaft(s)

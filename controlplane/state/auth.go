@@ -188,12 +188,16 @@ func (s *Store) Tokens() []*meshfedv1.Token {
 
 // AppendAudit stores audit records at index, numbering them from seq 0.
 func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
+	s.mu.Lock()
+	base := s.auditSeqLocked(index, len(recs))
+	s.mu.Unlock()
 	txn := s.db.Txn(true)
 	defer txn.Abort()
 	for i, r := range recs {
 		r = proto.CloneOf(r)
-		r.Revision, r.Seq = index, uint32(i)
-		if err := txn.Insert(tableAudit, &auditEntry{ID: auditID(index, uint32(i)), R: r}); err != nil {
+		seq := base + uint32(i)
+		r.Revision, r.Seq = index, seq
+		if err := txn.Insert(tableAudit, &auditEntry{ID: auditID(index, seq), R: r}); err != nil {
 			panic(fmt.Sprintf("state: insert audit record: %v", err)) // static schema; cannot fail
 		}
 	}

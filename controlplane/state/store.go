@@ -89,6 +89,9 @@ type Store struct {
 	abandoned bool
 	// auditCount is the number of audit records stored.
 	auditCount int
+	// batch, while a batch entry is applied, collects its sub-entries'
+	// events (see BeginBatch); nil otherwise.
+	batch *pendingBatch
 }
 
 // New returns an empty store.
@@ -137,6 +140,10 @@ func (s *Store) Abandon() {
 
 // commitLocked records a new revision and its events and wakes watchers.
 func (s *Store) commitLocked(index uint64, evs []*meshfedv1.Event) {
+	if s.batch != nil {
+		s.batch.events = append(s.batch.events, evs...)
+		return
+	}
 	if index > s.revision {
 		s.revision = index
 	}
