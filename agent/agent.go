@@ -281,7 +281,7 @@ func (a *Agent) watchLoop(ctx context.Context) {
 
 // feedKinds are the kinds an agent lists and watches: clusters (whether
 // its own is cordoned) and its own assignments.
-var feedKinds = []string{"Cluster", "Assignment"}
+var feedKinds = []string{objects.KindCluster, objects.KindAssignment}
 
 // feed is the agent's narrow watch: clusters and the assignments naming
 // this agent, including the event that moves one away from it.
@@ -341,7 +341,7 @@ func (a *Agent) handoverKeys() map[string]*meshfedv1.ObjectMeta {
 func (a *Agent) fetchAssignments(ctx context.Context, keys map[string]*meshfedv1.ObjectMeta) (got map[string]*meshfedv1.Assignment, gone map[string]bool) {
 	got, gone = make(map[string]*meshfedv1.Assignment, len(keys)), map[string]bool{}
 	for k, md := range keys {
-		r, err := a.cp.Get(ctx, &meshfedv1.GetRequest{Kind: "Assignment", Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
+		r, err := a.cp.Get(ctx, &meshfedv1.GetRequest{Kind: objects.KindAssignment, Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
 		switch {
 		case status.Code(err) == codes.NotFound:
 			gone[k] = true

@@ -331,7 +331,7 @@ func benchCluster(name string, filler []byte) *meshfedv1.Object {
 		spec.Auth = &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: "file:///bench/" + string(filler)}
 	}
 	return objects.Wrap(&meshfedv1.Cluster{
-		ApiVersion: objects.APIVersion, Kind: "Cluster",
+		ApiVersion: objects.APIVersion, Kind: objects.KindCluster,
 		Metadata: &meshfedv1.ObjectMeta{Name: name},
 		Spec:     spec,
 	})

@@ -53,7 +53,7 @@ func WatchFanout(ctx context.Context, addrs []string, watchers, conns, writes, s
 	syncDone := make(chan struct{})
 	errs := make(chan error, watchers)
 	for w := range watchers {
-		stream, err := meshfedv1.NewObjectServiceClient(cc[w%len(cc)]).Watch(ctx, &meshfedv1.WatchRequest{Kind: "Cluster"})
+		stream, err := meshfedv1.NewObjectServiceClient(cc[w%len(cc)]).Watch(ctx, &meshfedv1.WatchRequest{Kind: objects.KindCluster})
 		if err != nil {
 			return WatchResult{}, fmt.Errorf("open watch %d: %w", w, err)
 		}

@@ -40,7 +40,7 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 		return resp, err
 	}
 	st := e.srv.fsm.State()
-	if _, _, err := st.Get("Cluster", "", "", req.GetCluster()); err != nil {
+	if _, _, err := st.Get(objects.KindCluster, "", "", req.GetCluster()); err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "cluster %q is not defined: apply a Cluster object named %q before starting its agents", req.GetCluster(), req.GetCluster())
 	}
 	capacity := req.GetCapacity()
@@ -52,7 +52,7 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 		Spec:     &meshfedv1.AgentSpec{Cluster: req.GetCluster(), Capacity: capacity, Version: req.GetVersion()},
 		Status:   &meshfedv1.AgentStatus{State: agentReady, LastHeartbeat: timestamppb.Now(), Broker: "Reachable"},
 	}
-	if old, _, err := st.Get("Agent", "", "", req.GetName()); err == nil {
+	if old, _, err := st.Get(objects.KindAgent, "", "", req.GetName()); err == nil {
 		// Keep the stored status (the scheduler owns state transitions).
 		a.Status = proto.Clone(old.GetAgent().GetStatus()).(*meshfedv1.AgentStatus)
 		if a.Status == nil {
@@ -83,7 +83,7 @@ func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatR
 	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_Heartbeat_FullMethodName, req, resp); done {
 		return resp, err
 	}
-	if _, _, err := e.srv.fsm.State().Get("Agent", "", "", req.GetName()); err != nil {
+	if _, _, err := e.srv.fsm.State().Get(objects.KindAgent, "", "", req.GetName()); err != nil {
 		return &meshfedv1.HeartbeatResponse{UnknownAgent: true}, nil
 	}
 	e.srv.heartbeats.beat(req.GetName(), req.GetBrokerReachable(), req.GetBrokerAuthError())
@@ -105,7 +105,7 @@ func (e *agentEndpoint) ReportStatus(ctx context.Context, req *meshfedv1.ReportS
 	st := e.srv.fsm.State()
 	var updates []*meshfedv1.Object
 	for _, r := range req.GetInstances() {
-		o, _, err := st.Get("Assignment", r.GetTenant(), r.GetNamespace(), r.GetName())
+		o, _, err := st.Get(objects.KindAssignment, r.GetTenant(), r.GetNamespace(), r.GetName())
 		if err != nil {
 			continue
 		}
@@ -144,7 +144,7 @@ func (s *Server) checkAgent(ctx context.Context, method, name, cluster string) e
 	}
 	c := callerFrom(ctx)
 	if cluster == "" {
-		if a, _, err := s.fsm.State().Get("Agent", "", "", name); err == nil {
+		if a, _, err := s.fsm.State().Get(objects.KindAgent, "", "", name); err == nil {
 			cluster = a.GetAgent().GetSpec().GetCluster()
 		} else {
 			cluster = c.p.Cluster // not registered yet: the call itself will fail
@@ -156,7 +156,7 @@ func (s *Server) checkAgent(ctx context.Context, method, name, cluster string) e
 	}
 	if err != nil {
 		err = status.Error(codes.PermissionDenied, err.Error())
-		s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: "Agent", Name: name}}, err)
+		s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: objects.KindAgent, Name: name}}, err)
 	}
 	return err
 }

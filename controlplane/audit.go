@@ -9,6 +9,7 @@ import (
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -161,7 +162,7 @@ func (e *auditEndpoint) ListAudit(ctx context.Context, req *meshfedv1.ListAuditR
 	if tenant == "" && c.p.Role == policies.RoleTenantAdmin && e.srv.cfg.Auth {
 		tenant = c.p.Tenant
 	}
-	if err := e.srv.authorize(ctx, meshfedv1.AuditService_ListAudit_FullMethodName, policies.ActionAuditRead, &meshfedv1.AuditTarget{Kind: "Tenant", Name: tenant}); err != nil {
+	if err := e.srv.authorize(ctx, meshfedv1.AuditService_ListAudit_FullMethodName, policies.ActionAuditRead, &meshfedv1.AuditTarget{Kind: objects.KindTenant, Name: tenant}); err != nil {
 		return nil, err
 	}
 	if r := req.GetResult(); r != "" && r != "ok" && r != "denied" && r != "error" {

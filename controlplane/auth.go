@@ -256,9 +256,9 @@ func (s *Server) authorizeRange(ctx context.Context, method, kind, tenant, names
 	action, _ := policies.ReadAction(kind)
 	target := &meshfedv1.AuditTarget{Kind: kind, Tenant: t, Namespace: n}
 	switch kind {
-	case "Tenant":
+	case objects.KindTenant:
 		target = &meshfedv1.AuditTarget{Kind: kind, Name: t}
-	case "Namespace":
+	case objects.KindNamespace:
 		target = &meshfedv1.AuditTarget{Kind: kind, Tenant: t, Name: n}
 	}
 	return s.authorize(ctx, method, action, target)
@@ -286,9 +286,9 @@ func (s *Server) allowed(ctx context.Context, o *meshfedv1.Object) bool {
 // its name, a Namespace by its tenant and name.
 func authScope(t *meshfedv1.AuditTarget) (tenant, namespace string) {
 	switch t.GetKind() {
-	case "Tenant":
+	case objects.KindTenant:
 		return t.GetName(), ""
-	case "Namespace":
+	case objects.KindNamespace:
 		return t.GetTenant(), t.GetName()
 	}
 	return t.GetTenant(), t.GetNamespace()

@@ -159,7 +159,7 @@ func (c *liveCounters) overlayMesh(o *meshfedv1.Object) *meshfedv1.Object {
 	var out *meshfedv1.FunctionMesh
 	for i, fs := range m.GetStatus().GetFunctions() {
 		for j, in := range fs.GetInstances() {
-			key := objects.Key("Assignment", md.GetTenant(), md.GetNamespace(), federation.AssignmentName(md.GetName(), fs.GetName(), int(in.GetIndex())))
+			key := objects.Key(objects.KindAssignment, md.GetTenant(), md.GetNamespace(), federation.AssignmentName(md.GetName(), fs.GetName(), int(in.GetIndex())))
 			var st *meshfedv1.InstanceStatus
 			c.mu.Lock()
 			if r := c.byKey[key]; r != nil && r.agent == in.GetAgent() {
@@ -252,7 +252,7 @@ func (s *Server) flushCountersOnce(ctx context.Context) error {
 	st := s.fsm.State()
 	var updates []*meshfedv1.Object
 	for _, r := range s.live.due() {
-		o, _, err := st.Get("Assignment", r.meta.GetTenant(), r.meta.GetNamespace(), r.meta.GetName())
+		o, _, err := st.Get(objects.KindAssignment, r.meta.GetTenant(), r.meta.GetNamespace(), r.meta.GetName())
 		if err != nil {
 			continue
 		}

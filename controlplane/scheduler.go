@@ -48,7 +48,7 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 func (s *Server) scheduleOnce(st *state.Store) error {
 	ctx := context.Background()
 	now := time.Now()
-	agentObjs, _, err := st.List(state.Filter{Kind: "Agent"})
+	agentObjs, _, err := st.List(state.Filter{Kind: objects.KindAgent})
 	if err != nil {
 		return err
 	}
@@ -83,11 +83,11 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	if err != nil {
 		return err
 	}
-	meshObjs, _, err := st.List(state.Filter{Kind: "FunctionMesh"})
+	meshObjs, _, err := st.List(state.Filter{Kind: objects.KindFunctionMesh})
 	if err != nil {
 		return err
 	}
-	asgObjs, _, err := st.List(state.Filter{Kind: "Assignment"})
+	asgObjs, _, err := st.List(state.Filter{Kind: objects.KindAssignment})
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 		// instances stop until the policy allows it again.
 		if err := policies.Recheck(m, pview); err != nil {
 			md := m.GetMetadata()
-			blocked[md.GetTenant()+"/"+md.GetNamespace()+"/"+md.GetName()] = "policy: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+			blocked[objects.RefTo(objects.KindFunctionMesh, md).String()] = "policy: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 		}
 	}
 	plan := federation.PlanAssignments(federation.Input{Meshes: meshes, Agents: agents, Assignments: current,
@@ -122,7 +122,7 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 		entry := &raftlogv1.ApplyPlan{Now: timestamppb.New(now), Puts: plan.Puts}
 		for _, a := range plan.Deletes {
 			md := a.GetMetadata()
-			entry.Deletes = append(entry.Deletes, &raftlogv1.DeleteObject{Kind: "Assignment", Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
+			entry.Deletes = append(entry.Deletes, &raftlogv1.DeleteObject{Kind: objects.KindAssignment, Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
 		}
 		if _, err := s.applySystem(ctx, ApplyPlanType, entry); err != nil {
 			return err
@@ -133,13 +133,13 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	byMesh := map[string][]*meshfedv1.Assignment{}
 	for _, a := range current {
 		md := a.GetMetadata()
-		k := md.GetTenant() + "/" + md.GetNamespace() + "/" + a.GetSpec().GetMesh()
+		k := objects.MeshRef(md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()).String()
 		byMesh[k] = append(byMesh[k], a)
 	}
 	var statusUpdates []*meshfedv1.Object
 	for _, m := range meshes {
 		md := m.GetMetadata()
-		next := federation.MeshStatus(m, byMesh[md.GetTenant()+"/"+md.GetNamespace()+"/"+md.GetName()], m.GetStatus(), now)
+		next := federation.MeshStatus(m, byMesh[objects.RefTo(objects.KindFunctionMesh, md).String()], m.GetStatus(), now)
 		// Instance counters alone reach the mesh at a bounded rate.
 		if !proto.Equal(next, m.GetStatus()) && (!sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now)) {
 			up := proto.Clone(m).(*meshfedv1.FunctionMesh)
@@ -159,7 +159,7 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 // writes the clusters whose health changed (and only those) through Raft,
 // and returns the views placement uses.
 func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, agentObjs []*meshfedv1.Object, now time.Time) (map[string]federation.ClusterView, error) {
-	clusterObjs, _, err := st.List(state.Filter{Kind: "Cluster"})
+	clusterObjs, _, err := st.List(state.Filter{Kind: objects.KindCluster})
 	if err != nil {
 		return nil, err
 	}

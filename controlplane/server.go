@@ -380,7 +380,7 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 		return
 	default:
 	}
-	agents, _, _ := s.fsm.State().List(state.Filter{Kind: "Agent"})
+	agents, _, _ := s.fsm.State().List(state.Filter{Kind: objects.KindAgent})
 	names := make([]string, 0, len(agents))
 	for _, a := range agents {
 		names = append(names, a.GetAgent().GetMetadata().GetName())

@@ -8,6 +8,7 @@ import (
 	"github.com/meshfed/meshfed/controlplane/state"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -83,7 +84,7 @@ func (s *Server) checkStateScope(ctx context.Context, method string, sc *meshfed
 	}
 	c := callerFrom(ctx)
 	agent, _ := strings.CutPrefix(c.p.Name, "agent/"+c.p.Cluster+"/")
-	as, _, err := s.fsm.State().List(state.Filter{Kind: "Assignment", Tenant: sc.GetTenant(), Namespace: sc.GetNamespace()})
+	as, _, err := s.fsm.State().List(state.Filter{Kind: objects.KindAssignment, Tenant: sc.GetTenant(), Namespace: sc.GetNamespace()})
 	if err != nil {
 		return toStatus(err)
 	}
@@ -95,6 +96,6 @@ func (s *Server) checkStateScope(ctx context.Context, method string, sc *meshfed
 	}
 	err = status.Errorf(codes.PermissionDenied, "%s has no assignment of %s/%s/%s function %s: only the agent running a function reads and writes its state",
 		c.p, sc.GetTenant(), sc.GetNamespace(), sc.GetMesh(), sc.GetFunction())
-	s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: "FunctionMesh", Tenant: sc.GetTenant(), Namespace: sc.GetNamespace(), Name: sc.GetMesh()}}, err)
+	s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: objects.KindFunctionMesh, Tenant: sc.GetTenant(), Namespace: sc.GetNamespace(), Name: sc.GetMesh()}}, err)
 	return err
 }

@@ -41,24 +41,24 @@ func (v txnView) list(kind, tenant, namespace string) []*meshfedv1.Object {
 }
 
 func (v txnView) Tenant(name string) *meshfedv1.Tenant {
-	return v.get("Tenant", "", "", name).GetTenant()
+	return v.get(objects.KindTenant, "", "", name).GetTenant()
 }
 func (v txnView) Namespace(tenant, ns string) *meshfedv1.Namespace {
-	return v.get("Namespace", tenant, "", ns).GetNamespace()
+	return v.get(objects.KindNamespace, tenant, "", ns).GetNamespace()
 }
 func (v txnView) Cluster(name string) *meshfedv1.Cluster {
-	return v.get("Cluster", "", "", name).GetCluster()
+	return v.get(objects.KindCluster, "", "", name).GetCluster()
 }
 func (v txnView) Grants(tenant, ns string) []*meshfedv1.Grant {
 	var out []*meshfedv1.Grant
-	for _, o := range v.list("Grant", tenant, ns) {
+	for _, o := range v.list(objects.KindGrant, tenant, ns) {
 		out = append(out, o.GetGrant())
 	}
 	return out
 }
 func (v txnView) Meshes(tenant, ns string) []*meshfedv1.FunctionMesh {
 	var out []*meshfedv1.FunctionMesh
-	for _, o := range v.list("FunctionMesh", tenant, ns) {
+	for _, o := range v.list(objects.KindFunctionMesh, tenant, ns) {
 		out = append(out, o.GetFunctionMesh())
 	}
 	return out
@@ -75,7 +75,7 @@ type admitView struct {
 
 func (v admitView) Meshes(tenant, ns string) []*meshfedv1.FunctionMesh {
 	var out []*meshfedv1.FunctionMesh
-	for _, o := range v.list("FunctionMesh", tenant, ns) {
+	for _, o := range v.list(objects.KindFunctionMesh, tenant, ns) {
 		old, written := v.prior[objects.KeyOf(o)]
 		switch {
 		case !written:

@@ -44,7 +44,7 @@ func (s *Store) UpdateStatus(index uint64, req *raftlogv1.UpdateStatus) error {
 func (s *Store) ApplyPlan(index uint64, req *raftlogv1.ApplyPlan) error {
 	w := s.newWriter(index, req.GetNow())
 	defer w.txn.Abort()
-	k, err := objects.LookupKind("Assignment")
+	k, err := objects.LookupKind(objects.KindAssignment)
 	if err != nil {
 		return err
 	}

@@ -265,20 +265,20 @@ func (s *Store) Delete(index uint64, req *raftlogv1.DeleteObject, dryRun bool) (
 func checkDependents(txn *memdb.Txn, k *objects.Kind, req *raftlogv1.DeleteObject) error {
 	var prefixes []string
 	switch k.Name {
-	case "Tenant":
+	case objects.KindTenant:
 		for _, dk := range objects.Kinds {
 			if dk.Scope != objects.ScopeGlobal {
 				prefixes = append(prefixes, dk.Name+"/"+req.GetName()+"/")
 			}
 		}
-	case "Namespace":
+	case objects.KindNamespace:
 		for _, dk := range objects.Kinds {
 			if dk.Scope == objects.ScopeNamespace {
 				prefixes = append(prefixes, dk.Name+"/"+req.GetTenant()+"/"+req.GetName()+"/")
 			}
 		}
-	case "Cluster":
-		it, err := txn.Get(tableObjects, "id_prefix", "FunctionMesh/")
+	case objects.KindCluster:
+		it, err := txn.Get(tableObjects, "id_prefix", objects.KindFunctionMesh+"/")
 		if err != nil {
 			return fmt.Errorf("scan meshes: %w", err)
 		}
