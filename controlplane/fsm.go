@@ -120,136 +120,103 @@ func (f *FSM) applyKnown(st *state.Store, t MessageType, body []byte, index uint
 	case AppendAuditType:
 		return f.applyAppendAudit(st, body, index)
 	case TrimAuditType:
-		var req raftlogv1.TrimAudit
-		if err := proto.Unmarshal(body, &req); err != nil {
-			st.Touch(index)
-			return &applyResponse{err: fmt.Errorf("decode TrimAudit: %w", err)}
-		}
-		st.TrimAudit(index, req.GetBeforeRevision())
-		return &applyResponse{}
+		return decodeApply(st, body, index, func(req *raftlogv1.TrimAudit) interface{} {
+			st.TrimAudit(index, req.GetBeforeRevision())
+			return &applyResponse{}
+		})
 	}
 	panic(fmt.Sprintf("raft log entry %d: known type %s has no apply function", index, t))
 }
 
 func (f *FSM) applyObjects(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.ApplyObjects
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode ApplyObjects: %w", err)}
-	}
-	if isLegacySystem(&req) {
-		return f.applyLegacySystem(st, &req, index)
-	}
-	res, err := st.Apply(index, &req, false)
-	if err != nil {
-		st.Touch(index)
-	}
-	recordAudit(st, index, req.GetAudit(), err)
-	return &applyResponse{apply: res, err: err}
+	return decodeApply(st, body, index, func(req *raftlogv1.ApplyObjects) interface{} {
+		if isLegacySystem(req) {
+			return f.applyLegacySystem(st, req, index)
+		}
+		res, err := st.Apply(index, req, false)
+		if err != nil {
+			st.Touch(index)
+		}
+		recordAudit(st, index, req.GetAudit(), err)
+		return &applyResponse{apply: res, err: err}
+	})
 }
 
 func (f *FSM) applyDelete(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.DeleteObject
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode DeleteObject: %w", err)}
-	}
-	old, err := st.Delete(index, &req, false)
-	if err != nil {
-		st.Touch(index)
-	}
-	recordAudit(st, index, req.GetAudit(), err)
-	return &applyResponse{deleted: old, err: err}
+	return decodeApply(st, body, index, func(req *raftlogv1.DeleteObject) interface{} {
+		old, err := st.Delete(index, req, false)
+		if err != nil {
+			st.Touch(index)
+		}
+		recordAudit(st, index, req.GetAudit(), err)
+		return &applyResponse{deleted: old, err: err}
+	})
 }
 
 func (f *FSM) applyUpsertMember(st *state.Store, body []byte, index uint64) interface{} {
-	var m raftlogv1.Member
-	if err := proto.Unmarshal(body, &m); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode Member: %w", err)}
-	}
-	err := st.UpsertMember(index, &m)
-	recordAudit(st, index, m.GetAudit(), err)
-	return &applyResponse{err: err}
+	return decodeApply(st, body, index, func(m *raftlogv1.Member) interface{} {
+		err := st.UpsertMember(index, m)
+		recordAudit(st, index, m.GetAudit(), err)
+		return &applyResponse{err: err}
+	})
 }
 
 func (f *FSM) applyRemoveMember(st *state.Store, body []byte, index uint64) interface{} {
-	var m raftlogv1.RemoveMember
-	if err := proto.Unmarshal(body, &m); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode RemoveMember: %w", err)}
-	}
-	err := st.RemoveMember(index, m.GetId())
-	recordAudit(st, index, m.GetAudit(), err)
-	return &applyResponse{err: err}
+	return decodeApply(st, body, index, func(m *raftlogv1.RemoveMember) interface{} {
+		err := st.RemoveMember(index, m.GetId())
+		recordAudit(st, index, m.GetAudit(), err)
+		return &applyResponse{err: err}
+	})
 }
 
 func (f *FSM) applyCommitState(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.CommitState
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode CommitState: %w", err)}
-	}
-	counters, err := st.CommitState(index, &req)
-	if err != nil {
-		st.Touch(index)
-	}
-	return &applyResponse{counters: counters, err: err}
+	return decodeApply(st, body, index, func(req *raftlogv1.CommitState) interface{} {
+		counters, err := st.CommitState(index, req)
+		if err != nil {
+			st.Touch(index)
+		}
+		return &applyResponse{counters: counters, err: err}
+	})
 }
 
 func (f *FSM) applyPutPackage(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.PutPackage
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode PutPackage: %w", err)}
-	}
-	audit := req.GetAudit()
-	req.Audit = nil // the stored package carries no audit record
-	err := st.PutPackage(index, &req)
-	recordAudit(st, index, audit, err)
-	return &applyResponse{err: err}
+	return decodeApply(st, body, index, func(req *raftlogv1.PutPackage) interface{} {
+		audit := req.GetAudit()
+		req.Audit = nil // the stored package carries no audit record
+		err := st.PutPackage(index, req)
+		recordAudit(st, index, audit, err)
+		return &applyResponse{err: err}
+	})
 }
 
 func (f *FSM) applyInitAuth(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.InitAuth
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode InitAuth: %w", err)}
-	}
-	ok, err := st.InitAuth(index, &req)
-	return &applyResponse{initialized: ok, err: err}
+	return decodeApply(st, body, index, func(req *raftlogv1.InitAuth) interface{} {
+		ok, err := st.InitAuth(index, req)
+		return &applyResponse{initialized: ok, err: err}
+	})
 }
 
 func (f *FSM) applyPutToken(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.PutToken
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode PutToken: %w", err)}
-	}
-	err := st.PutToken(index, &req)
-	recordAudit(st, index, req.GetAudit(), err)
-	return &applyResponse{token: req.GetToken(), err: err}
+	return decodeApply(st, body, index, func(req *raftlogv1.PutToken) interface{} {
+		err := st.PutToken(index, req)
+		recordAudit(st, index, req.GetAudit(), err)
+		return &applyResponse{token: req.GetToken(), err: err}
+	})
 }
 
 func (f *FSM) applyRevokeToken(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.RevokeToken
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode RevokeToken: %w", err)}
-	}
-	t, err := st.RevokeToken(index, &req)
-	recordAudit(st, index, req.GetAudit(), err)
-	return &applyResponse{token: t, err: err}
+	return decodeApply(st, body, index, func(req *raftlogv1.RevokeToken) interface{} {
+		t, err := st.RevokeToken(index, req)
+		recordAudit(st, index, req.GetAudit(), err)
+		return &applyResponse{token: t, err: err}
+	})
 }
 
 func (f *FSM) applyAppendAudit(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.AppendAudit
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode AppendAudit: %w", err)}
-	}
-	st.AppendAudit(index, req.GetRecords()...)
-	return &applyResponse{}
+	return decodeApply(st, body, index, func(req *raftlogv1.AppendAudit) interface{} {
+		st.AppendAudit(index, req.GetRecords()...)
+		return &applyResponse{}
+	})
 }
 
 // recordAudit stores the audit record a write carried, with the write's
@@ -337,3 +304,17 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 }
 
 func (s *fsmSnapshot) Release() {}
+
+// decodeApply decodes an entry's body into a new M and applies it. An
+// entry that does not decode changes nothing but the store's revision.
+func decodeApply[M any, PM interface {
+	*M
+	proto.Message
+}](st *state.Store, body []byte, index uint64, apply func(PM) interface{}) interface{} {
+	req := PM(new(M))
+	if err := proto.Unmarshal(body, req); err != nil {
+		st.Touch(index)
+		return &applyResponse{err: fmt.Errorf("decode %s: %w", req.ProtoReflect().Descriptor().Name(), err)}
+	}
+	return apply(req)
+}

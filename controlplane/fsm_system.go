@@ -1,23 +1,17 @@
 package controlplane
 
 import (
-	"fmt"
-
 	"github.com/meshfed/meshfed/controlplane/state"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // The control plane's own writes: one apply function per entry type, each
 // calling one store method.
 
 func (f *FSM) applyUpdateStatus(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.UpdateStatus
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode UpdateStatus: %w", err)}
-	}
-	return f.updateStatus(st, &req, index)
+	return decodeApply(st, body, index, func(req *raftlogv1.UpdateStatus) interface{} {
+		return f.updateStatus(st, req, index)
+	})
 }
 
 func (f *FSM) updateStatus(st *state.Store, req *raftlogv1.UpdateStatus, index uint64) *applyResponse {
@@ -29,12 +23,9 @@ func (f *FSM) updateStatus(st *state.Store, req *raftlogv1.UpdateStatus, index u
 }
 
 func (f *FSM) applyPlan(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.ApplyPlan
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode ApplyPlan: %w", err)}
-	}
-	return f.plan(st, &req, index)
+	return decodeApply(st, body, index, func(req *raftlogv1.ApplyPlan) interface{} {
+		return f.plan(st, req, index)
+	})
 }
 
 func (f *FSM) plan(st *state.Store, req *raftlogv1.ApplyPlan, index uint64) *applyResponse {
@@ -46,12 +37,9 @@ func (f *FSM) plan(st *state.Store, req *raftlogv1.ApplyPlan, index uint64) *app
 }
 
 func (f *FSM) applyRegisterAgent(st *state.Store, body []byte, index uint64) interface{} {
-	var req raftlogv1.RegisterAgent
-	if err := proto.Unmarshal(body, &req); err != nil {
-		st.Touch(index)
-		return &applyResponse{err: fmt.Errorf("decode RegisterAgent: %w", err)}
-	}
-	return f.registerAgent(st, &req, index)
+	return decodeApply(st, body, index, func(req *raftlogv1.RegisterAgent) interface{} {
+		return f.registerAgent(st, req, index)
+	})
 }
 
 func (f *FSM) registerAgent(st *state.Store, req *raftlogv1.RegisterAgent, index uint64) *applyResponse {
