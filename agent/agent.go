@@ -359,39 +359,35 @@ const handoverPoll = 200 * time.Millisecond
 // handoverLoop follows the assignments this agent hands over: its feed
 // no longer carries them once they moved.
 func (a *Agent) handoverLoop(ctx context.Context) {
-	t := time.NewTicker(handoverPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every(ctx, handoverPoll, func() { a.followHandovers(ctx) })
+}
+
+// followHandovers reads the assignments this agent hands over once.
+func (a *Agent) followHandovers(ctx context.Context) {
+	keys := a.handoverKeys()
+	if len(keys) == 0 {
+		return
+	}
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	got, gone := a.fetchAssignments(gctx, keys)
+	cancel()
+	changed := false
+	a.mu.Lock()
+	for k := range gone {
+		if _, ok := a.handover[k]; ok {
+			delete(a.handover, k)
+			changed = true
 		}
-		keys := a.handoverKeys()
-		if len(keys) == 0 {
-			continue
+	}
+	for k, to := range got {
+		if h := a.handover[k]; h != nil && to.GetSpec().GetAgent() != a.cfg.Name && !proto.Equal(h.to, to) {
+			h.to = to
+			changed = true
 		}
-		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		got, gone := a.fetchAssignments(gctx, keys)
-		cancel()
-		changed := false
-		a.mu.Lock()
-		for k := range gone {
-			if _, ok := a.handover[k]; ok {
-				delete(a.handover, k)
-				changed = true
-			}
-		}
-		for k, to := range got {
-			if h := a.handover[k]; h != nil && to.GetSpec().GetAgent() != a.cfg.Name && !proto.Equal(h.to, to) {
-				h.to = to
-				changed = true
-			}
-		}
-		a.mu.Unlock()
-		if changed {
-			a.poke()
-		}
+	}
+	a.mu.Unlock()
+	if changed {
+		a.poke()
 	}
 }
 
@@ -565,35 +561,31 @@ func (a *Agent) stopAll(reason string) {
 
 // reportLoop sends every running instance's status.
 func (a *Agent) reportLoop(ctx context.Context) {
-	t := time.NewTicker(a.cfg.ReportInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		a.mu.Lock()
-		req := &meshfedv1.ReportStatusRequest{Agent: a.cfg.Name}
-		for _, inst := range a.running {
-			md := inst.asg.GetMetadata()
-			req.Instances = append(req.Instances, &meshfedv1.InstanceReport{
-				Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName(), Epoch: inst.epoch, Status: inst.status(),
-			})
-		}
-		a.mu.Unlock()
-		if len(req.Instances) == 0 {
-			continue
-		}
-		err := a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			_, err := meshfedv1.NewAgentServiceClient(conn).ReportStatus(rctx, req)
-			return err
+	every(ctx, a.cfg.ReportInterval, func() { a.reportOnce(ctx) })
+}
+
+// reportOnce sends every running instance's status once.
+func (a *Agent) reportOnce(ctx context.Context) {
+	a.mu.Lock()
+	req := &meshfedv1.ReportStatusRequest{Agent: a.cfg.Name}
+	for _, inst := range a.running {
+		md := inst.asg.GetMetadata()
+		req.Instances = append(req.Instances, &meshfedv1.InstanceReport{
+			Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName(), Epoch: inst.epoch, Status: inst.status(),
 		})
-		if err != nil && ctx.Err() == nil {
-			a.logger.Debug("report status", "err", err)
-		}
+	}
+	a.mu.Unlock()
+	if len(req.Instances) == 0 {
+		return
+	}
+	err := a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := meshfedv1.NewAgentServiceClient(conn).ReportStatus(rctx, req)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		a.logger.Debug("report status", "err", err)
 	}
 }
 
@@ -606,4 +598,18 @@ func (a *Agent) cluster(name string) (*meshfedv1.Cluster, error) {
 		return nil, fmt.Errorf("cluster %q is not defined in the control plane", name)
 	}
 	return c, nil
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn()
+	}
 }
