@@ -56,6 +56,8 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 	}
 }
 
+// scheduleOnce is one pass: agents' readiness, clusters' health, then a
+// placement plan; when the plan changes nothing, meshes' status.
 func (s *Server) scheduleOnce(st *state.Store) error {
 	ctx := context.Background()
 	now := time.Now()
@@ -63,6 +65,29 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	if err != nil {
 		return err
 	}
+	agents, err := s.updateAgentStates(ctx, agentObjs, now)
+	if err != nil {
+		return err
+	}
+	views, err := s.updateClusterHealth(ctx, st, agentObjs, now)
+	if err != nil {
+		return err
+	}
+	meshes, current, err := s.listMeshesAndAssignments(st)
+	if err != nil {
+		return err
+	}
+	placed, err := s.place(ctx, st, meshes, agents, current, views, now)
+	if err != nil || placed {
+		return err // a plan's write wakes the loop; statuses follow on the next pass
+	}
+	return s.updateMeshStatus(ctx, meshes, current, now)
+}
+
+// updateAgentStates marks agents Ready or Down from their heartbeats,
+// writing the agents whose state changed, and returns them as placement
+// sees them.
+func (s *Server) updateAgentStates(ctx context.Context, agentObjs []*meshfedv1.Object, now time.Time) ([]federation.Agent, error) {
 	var agents []federation.Agent
 	var agentUpdates []*meshfedv1.Object
 	for _, o := range agentObjs {
@@ -87,20 +112,22 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	}
 	if len(agentUpdates) > 0 {
 		if _, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: agentUpdates, Now: timestamppb.New(now)}); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	views, err := s.updateClusterHealth(ctx, st, agentObjs, now)
-	if err != nil {
-		return err
-	}
+	return agents, nil
+}
+
+// listMeshesAndAssignments reads every mesh and assignment, and forgets
+// the held counters of assignments that no longer exist.
+func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.FunctionMesh, []*meshfedv1.Assignment, error) {
 	meshObjs, _, err := st.List(state.Filter{Kind: objects.KindFunctionMesh})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	asgObjs, _, err := st.List(state.Filter{Kind: objects.KindAssignment})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	meshes := make([]*meshfedv1.FunctionMesh, 0, len(meshObjs))
 	for _, o := range meshObjs {
@@ -113,6 +140,13 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 		exists[objects.KeyOf(o)] = true
 	}
 	s.live.forget(func(key string) bool { return exists[key] })
+	return meshes, current, nil
+}
+
+// place plans assignments under the policies and writes the plan;
+// it reports whether there was one.
+func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1.FunctionMesh, agents []federation.Agent,
+	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time) (bool, error) {
 	pview := st.PolicyView()
 	blocked := map[string]string{}
 	for _, m := range meshes {
@@ -129,18 +163,24 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 		Allow: func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, _ map[string]federation.ClusterView) error {
 			return policies.AdmitPlacement(m, fn, run, in, out, pview)
 		}})
-	if !plan.Empty() {
-		entry := &raftlogv1.ApplyPlan{Now: timestamppb.New(now), Puts: plan.Puts}
-		for _, a := range plan.Deletes {
-			md := a.GetMetadata()
-			entry.Deletes = append(entry.Deletes, &raftlogv1.DeleteObject{Kind: objects.KindAssignment, Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
-		}
-		if _, err := s.applySystem(ctx, ApplyPlanType, entry); err != nil {
-			return err
-		}
-		s.logger.Info("scheduled", "puts", len(plan.Puts), "deletes", len(plan.Deletes))
-		return nil // the write wakes the loop; statuses follow on the next pass
+	if plan.Empty() {
+		return false, nil
 	}
+	entry := &raftlogv1.ApplyPlan{Now: timestamppb.New(now), Puts: plan.Puts}
+	for _, a := range plan.Deletes {
+		md := a.GetMetadata()
+		entry.Deletes = append(entry.Deletes, &raftlogv1.DeleteObject{Kind: objects.KindAssignment, Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
+	}
+	if _, err := s.applySystem(ctx, ApplyPlanType, entry); err != nil {
+		return false, err
+	}
+	s.logger.Info("scheduled", "puts", len(plan.Puts), "deletes", len(plan.Deletes))
+	return true, nil
+}
+
+// updateMeshStatus writes the meshes whose status changed; changes of
+// instance counters alone reach a mesh at a bounded rate.
+func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time) error {
 	byMesh := map[string][]*meshfedv1.Assignment{}
 	for _, a := range current {
 		md := a.GetMetadata()
@@ -151,19 +191,17 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	for _, m := range meshes {
 		md := m.GetMetadata()
 		next := federation.MeshStatus(m, byMesh[objects.RefTo(objects.KindFunctionMesh, md).String()], m.GetStatus(), now)
-		// Instance counters alone reach the mesh at a bounded rate.
 		if !proto.Equal(next, m.GetStatus()) && (!sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now)) {
 			up := proto.Clone(m).(*meshfedv1.FunctionMesh)
 			up.Status = next
 			statusUpdates = append(statusUpdates, objects.Wrap(up))
 		}
 	}
-	if len(statusUpdates) > 0 {
-		if _, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: statusUpdates, Now: timestamppb.New(now)}); err != nil {
-			return err
-		}
+	if len(statusUpdates) == 0 {
+		return nil
 	}
-	return nil
+	_, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: statusUpdates, Now: timestamppb.New(now)})
+	return err
 }
 
 // updateClusterHealth derives every cluster's health from its agents,
