@@ -166,19 +166,14 @@ func (a *Agent) leaseValid() bool {
 
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	for {
-		every := time.Duration(a.heartbeatEvery.Load())
-		if every <= 0 {
-			every = 500 * time.Millisecond
-		}
-		select {
-		case <-ctx.Done():
+		interval, ok := a.waitHeartbeat(ctx)
+		if !ok {
 			return
-		case <-time.After(every):
 		}
 		start := a.cfg.Now()
 		var resp *meshfedv1.HeartbeatResponse
 		err := a.cp.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-			hctx, cancel := context.WithTimeout(ctx, every*2)
+			hctx, cancel := context.WithTimeout(ctx, interval*2)
 			defer cancel()
 			resp, err = meshfedv1.NewAgentServiceClient(conn).Heartbeat(hctx, &meshfedv1.HeartbeatRequest{Name: a.cfg.Name, BrokerReachable: a.brokerReachable.Load(),
 				BrokerAuthError: a.refusals.reason(a.cfg.Cluster)})
@@ -215,15 +210,24 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 func (a *Agent) probeLoop(ctx context.Context) {
 	for {
 		a.brokerReachable.Store(a.probe.check(ctx))
-		every := time.Duration(a.heartbeatEvery.Load())
-		if every <= 0 {
-			every = 500 * time.Millisecond
-		}
-		select {
-		case <-ctx.Done():
+		if _, ok := a.waitHeartbeat(ctx); !ok {
 			return
-		case <-time.After(every):
 		}
+	}
+}
+
+// waitHeartbeat waits one heartbeat interval (500 ms until the control
+// plane names one) and returns it; false when ctx ended first.
+func (a *Agent) waitHeartbeat(ctx context.Context) (time.Duration, bool) {
+	d := time.Duration(a.heartbeatEvery.Load())
+	if d <= 0 {
+		d = 500 * time.Millisecond
+	}
+	select {
+	case <-ctx.Done():
+		return d, false
+	case <-time.After(d):
+		return d, true
 	}
 }
 

@@ -75,17 +75,26 @@ func (p *pulsarClients) credentials(cluster string) (*pulsarauth.Credentials, st
 	return pulsarauth.New(auth), string(key), nil
 }
 
-// admin returns the pulsaradmin client of a cluster, creating it on first use.
-func (p *pulsarClients) admin(cluster string) (adminClient, error) {
-	u, err := p.adminURL(cluster)
+// endpoint resolves a cluster's URL (by urlOf) and credentials, and the
+// cache key of a client made from both: a change of either makes a new one.
+func (p *pulsarClients) endpoint(cluster string, urlOf func(string) (string, error)) (string, *pulsarauth.Credentials, string, error) {
+	u, err := urlOf(cluster)
 	if err != nil {
-		return nil, err
+		return "", nil, "", err
 	}
 	creds, authKey, err := p.credentials(cluster)
 	if err != nil {
+		return "", nil, "", err
+	}
+	return u, creds, cluster + "\x00" + u + "\x00" + authKey, nil
+}
+
+// admin returns the pulsaradmin client of a cluster, creating it on first use.
+func (p *pulsarClients) admin(cluster string) (adminClient, error) {
+	u, creds, key, err := p.endpoint(cluster, p.adminURL)
+	if err != nil {
 		return nil, err
 	}
-	key := cluster + "\x00" + u + "\x00" + authKey
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.admins[key]; ok {
@@ -117,15 +126,10 @@ func (p *pulsarClients) serviceURL(cluster string) (string, error) {
 
 // get returns the client for a cluster, creating it on first use.
 func (p *pulsarClients) get(cluster string) (pulsar.Client, error) {
-	u, err := p.serviceURL(cluster)
+	u, creds, key, err := p.endpoint(cluster, p.serviceURL)
 	if err != nil {
 		return nil, err
 	}
-	creds, authKey, err := p.credentials(cluster)
-	if err != nil {
-		return nil, err
-	}
-	key := cluster + "\x00" + u + "\x00" + authKey
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[key]; ok {
