@@ -15,7 +15,7 @@ import (
 )
 
 func newTestFSM() *FSM {
-	return NewFSM(state.Config{CheckRefs: objects.ValidateRefs}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return NewFSM(state.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func logEntry(t *testing.T, index uint64, typ MessageType, body proto.Message) *raft.Log {

@@ -20,7 +20,6 @@ import (
 	"github.com/meshfed/meshfed/controlplane/state"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
-	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
@@ -106,7 +105,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.telemetry, err = newTelemetry(); err != nil {
 		return nil, err
 	}
-	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory, CheckRefs: objects.ValidateRefs, Admit: admitObject}, s.logger)
+	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory}, s.logger)
 	s.fsm.legacy = cfg.legacyLogTypes
 	if err := s.openListeners(); err != nil {
 		s.closeListeners()
@@ -481,16 +480,6 @@ func (s *Server) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	s.conns[addr] = c
 	return c, nil
-}
-
-// admitObject applies the namespace and tenant policies to a mesh being
-// written (other kinds change policy; their effect on stored meshes is
-// rechecked by the scheduler).
-func admitObject(o *meshfedv1.Object, v policies.View) error {
-	if m := o.GetFunctionMesh(); m != nil {
-		return policies.AdmitMesh(m, v)
-	}
-	return nil
 }
 
 // noPipeline turns off pipelined replication: with it, hashicorp/raft

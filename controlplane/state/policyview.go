@@ -10,11 +10,6 @@ import (
 	"github.com/meshfed/meshfed/policies"
 )
 
-// Admitter decides whether a user-written object may be stored, given a
-// policy view of the state that already holds the rest of the write. The
-// FSM supplies policies.AdmitMesh for meshes; nil admits everything.
-type Admitter func(o *meshfedv1.Object, v policies.View) error
-
 // txnView is a policies.View over a go-memdb transaction.
 type txnView struct{ txn *memdb.Txn }
 

@@ -10,6 +10,7 @@ import (
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"github.com/meshfed/meshfed/policies"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -55,18 +56,38 @@ func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: tables}
 }
 
-// RefChecker validates an object's references against a view of the state.
-// The FSM supplies objects.ValidateRefs; tests may supply nil (no checks).
-type RefChecker func(o *meshfedv1.Object, l objects.Lookup) error
+// Rules are the checks every user write passes inside the apply.
+type Rules interface {
+	// CheckRefs validates an object's references against the state.
+	CheckRefs(o *meshfedv1.Object, l objects.Lookup) error
+	// Admit applies tenant and namespace policies to an object, seeing
+	// the whole write.
+	Admit(o *meshfedv1.Object, v policies.View) error
+}
+
+// storeRules are meshfed's rules: objects.ValidateRefs and, for meshes,
+// policies.AdmitMesh (other kinds change policy; the scheduler rechecks
+// stored meshes).
+type storeRules struct{}
+
+func (storeRules) CheckRefs(o *meshfedv1.Object, l objects.Lookup) error {
+	return objects.ValidateRefs(o, l)
+}
+
+func (storeRules) Admit(o *meshfedv1.Object, v policies.View) error {
+	if m := o.GetFunctionMesh(); m != nil {
+		return policies.AdmitMesh(m, v)
+	}
+	return nil
+}
 
 // Config tunes a store.
 type Config struct {
 	// EventHistory bounds the change events kept for watches. Zero: DefaultEventHistory.
 	EventHistory int
-	// CheckRefs validates references on user writes. Nil: no checks.
-	CheckRefs RefChecker
-	// Admit applies policies to user writes, seeing the whole write. Nil: none.
-	Admit Admitter
+	// Rules replaces meshfed's rules, for tests of the store's mechanics
+	// alone. Nil: objects.ValidateRefs and policies.AdmitMesh.
+	Rules Rules
 }
 
 // Store holds the state. Reads are lock-free snapshots of go-memdb; writes are
@@ -74,6 +95,8 @@ type Config struct {
 type Store struct {
 	db  *memdb.MemDB
 	cfg Config
+	// rules checks user writes; set once by New.
+	rules Rules
 
 	// mu guards revision, events, compactRev and changed.
 	mu sync.Mutex
@@ -104,7 +127,11 @@ func New(cfg Config) *Store {
 	if err != nil {
 		panic(fmt.Sprintf("state: invalid schema: %v", err)) // static schema; cannot fail
 	}
-	return &Store{db: db, cfg: cfg, changed: make(chan struct{})}
+	rules := cfg.Rules
+	if rules == nil {
+		rules = storeRules{}
+	}
+	return &Store{db: db, cfg: cfg, rules: rules, changed: make(chan struct{})}
 }
 
 // Revision returns the index of the last applied entry.

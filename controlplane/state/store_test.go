@@ -29,7 +29,7 @@ func apply(t *testing.T, s *Store, index uint64, objs ...*meshfedv1.Object) *App
 }
 
 func TestListFiltersByKindTenantNamespaceAndLabels(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	apply(t, s, 1, mesh("t1", "n1", "m1"), mesh("t1", "n2", "m2"), mesh("t2", "n1", "m3"))
 	cases := []struct {
 		f    Filter
@@ -54,7 +54,7 @@ func TestListFiltersByKindTenantNamespaceAndLabels(t *testing.T) {
 }
 
 func TestApplyPreconditionsAndSystemKinds(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	r := apply(t, s, 10, mesh("t", "n", "m"))
 	if r.Results[0] != ResultCreated {
 		t.Fatal(r.Results)
@@ -86,7 +86,7 @@ func TestApplyPreconditionsAndSystemKinds(t *testing.T) {
 }
 
 func TestUserWritesKeepStatus(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	m := mesh("t", "n", "m")
 	m.GetFunctionMesh().Status = &meshfedv1.FunctionMeshStatus{ObservedGeneration: 7}
 	r := apply(t, s, 1, m)
@@ -110,7 +110,7 @@ func TestUserWritesKeepStatus(t *testing.T) {
 }
 
 func TestEventsAfterAndCompaction(t *testing.T) {
-	s := New(Config{EventHistory: 4})
+	s := New(Config{EventHistory: 4, Rules: noRules{}})
 	for i := uint64(1); i <= 6; i++ {
 		apply(t, s, i*10, mesh("t", "n", fmt.Sprintf("m%d", i)))
 	}
@@ -134,7 +134,7 @@ func TestEventsAfterAndCompaction(t *testing.T) {
 }
 
 func TestDeleteChecksDependentsAndPreconditions(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	ten := objects.Wrap(&meshfedv1.Tenant{Metadata: &meshfedv1.ObjectMeta{Name: "t"}})
 	cl := objects.Wrap(&meshfedv1.Cluster{Metadata: &meshfedv1.ObjectMeta{Name: "a"}})
 	apply(t, s, 1, ten, cl, mesh("t", "n", "m"))
@@ -160,7 +160,7 @@ func TestDeleteChecksDependentsAndPreconditions(t *testing.T) {
 }
 
 func TestCommitStateAppliesEachWriterSequenceOnce(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	sc := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
 	commit := &raftlogv1.CommitState{Scope: sc, Writer: "w1", Sequence: 1,
 		Ops: []*meshfedv1.StateOp{{Key: "k", Op: &meshfedv1.StateOp_Incr{Incr: 5}}}}
@@ -189,7 +189,7 @@ func TestCommitStateAppliesEachWriterSequenceOnce(t *testing.T) {
 }
 
 func TestScanStatePagesThroughOneScopeOnly(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	sc := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
 	// A scope whose function name extends f's must not leak into f's scan.
 	other := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "fx"}

@@ -16,7 +16,7 @@ func assignment(name, agent string, epoch uint64) *meshfedv1.Assignment {
 }
 
 func TestUpdateStatusKeepsSpecAndVersionAndSkipsMissing(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	if err := s.ApplyPlan(5, &raftlogv1.ApplyPlan{Puts: []*meshfedv1.Assignment{assignment("a", "ag1", 1)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestUpdateStatusKeepsSpecAndVersionAndSkipsMissing(t *testing.T) {
 }
 
 func TestApplyPlanIsAllOrNothing(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	if err := s.ApplyPlan(5, &raftlogv1.ApplyPlan{Puts: []*meshfedv1.Assignment{assignment("a", "ag1", 1), assignment("b", "ag1", 1)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestApplyPlanIsAllOrNothing(t *testing.T) {
 }
 
 func TestRegisterAgentRequiresAName(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	if err := s.RegisterAgent(1, &raftlogv1.RegisterAgent{Agent: &meshfedv1.Agent{}}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("nameless agent: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestRegisterAgentRequiresAName(t *testing.T) {
 }
 
 func TestFeedNarrowedToKindsAndAnAgent(t *testing.T) {
-	s := New(Config{})
+	s := New(Config{Rules: noRules{}})
 	cluster := objects.Wrap(&meshfedv1.Cluster{Metadata: &meshfedv1.ObjectMeta{Name: "a"}})
 	if _, err := s.Apply(1, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{cluster, mesh("t", "n", "m")}}, false); err != nil {
 		t.Fatal(err)

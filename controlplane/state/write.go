@@ -70,13 +70,11 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		if err := checkVersion(k, in, old); err != nil {
 			return nil, err
 		}
-		if s.cfg.CheckRefs != nil {
-			if err := s.cfg.CheckRefs(in, txnLookup{w.txn}); err != nil {
-				if fe := objects.AsFieldErrors(err); len(fe) > 0 {
-					err = fe.In("", i+1) // "doc N: field.path: reason", N counting from 1
-				}
-				return nil, invalid{err}
+		if err := s.rules.CheckRefs(in, txnLookup{w.txn}); err != nil {
+			if fe := objects.AsFieldErrors(err); len(fe) > 0 {
+				err = fe.In("", i+1) // "doc N: field.path: reason", N counting from 1
 			}
+			return nil, invalid{err}
 		}
 		obj, result, err := w.put(old, in, k, userWrite)
 		if err != nil {
@@ -85,12 +83,10 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		res.Objects = append(res.Objects, obj)
 		res.Results = append(res.Results, result)
 	}
-	if s.cfg.Admit != nil {
-		view := admitView{txnView{w.txn}, prior}
-		for i, o := range res.Objects {
-			if err := s.cfg.Admit(o, view); err != nil {
-				return nil, docError{doc: i + 1, err: err}
-			}
+	view := admitView{txnView{w.txn}, prior}
+	for i, o := range res.Objects {
+		if err := s.rules.Admit(o, view); err != nil {
+			return nil, docError{doc: i + 1, err: err}
 		}
 	}
 	if !dryRun {
