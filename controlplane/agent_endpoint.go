@@ -9,9 +9,7 @@ import (
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
 	"github.com/meshfed/meshfed/security"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -26,11 +24,11 @@ type agentEndpoint struct {
 func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterRequest) (*meshfedv1.RegisterResponse, error) {
 	switch {
 	case req.GetName() == "":
-		return nil, status.Error(codes.InvalidArgument, "name: required")
+		return nil, refuse(ErrInvalidArgument, "name: required")
 	case req.GetCluster() == "":
-		return nil, status.Error(codes.InvalidArgument, "cluster: required")
+		return nil, refuse(ErrInvalidArgument, "cluster: required")
 	case req.GetCapacity() < 0:
-		return nil, status.Error(codes.InvalidArgument, "capacity: must not be negative")
+		return nil, refuse(ErrInvalidArgument, "capacity: must not be negative")
 	}
 	if err := e.srv.checkAgent(ctx, meshfedv1.AgentService_Register_FullMethodName, req.GetName(), req.GetCluster()); err != nil {
 		return nil, err
@@ -41,7 +39,7 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 	}
 	st := e.srv.fsm.State()
 	if _, _, err := st.Get(objects.KindCluster, "", "", req.GetCluster()); err != nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "cluster %q is not defined: apply a Cluster object named %q before starting its agents", req.GetCluster(), req.GetCluster())
+		return nil, refusef(ErrFailedPrecondition, "cluster %q is not defined: apply a Cluster object named %q before starting its agents", req.GetCluster(), req.GetCluster())
 	}
 	capacity := req.GetCapacity()
 	if capacity == 0 {
@@ -74,7 +72,7 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 
 func (e *agentEndpoint) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatRequest) (*meshfedv1.HeartbeatResponse, error) {
 	if req.GetName() == "" {
-		return nil, status.Error(codes.InvalidArgument, "name: required")
+		return nil, refuse(ErrInvalidArgument, "name: required")
 	}
 	if err := e.srv.checkAgent(ctx, meshfedv1.AgentService_Heartbeat_FullMethodName, req.GetName(), ""); err != nil {
 		return nil, err
@@ -155,7 +153,7 @@ func (s *Server) checkAgent(ctx context.Context, method, name, cluster string) e
 		err = fmt.Errorf("%s cannot act as agent %q", c.p, name)
 	}
 	if err != nil {
-		err = status.Error(codes.PermissionDenied, err.Error())
+		err = refuse(ErrPermissionDenied, err.Error())
 		s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: objects.KindAgent, Name: name}}, err)
 	}
 	return err
@@ -171,22 +169,22 @@ func checkAgentPeer(ctx context.Context, name, cluster string) error {
 		return nil
 	}
 	if err != nil {
-		return status.Error(codes.PermissionDenied, err.Error())
+		return refuse(ErrPermissionDenied, err.Error())
 	}
 	switch id.Role {
 	case security.RoleServer:
 		if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(forwardedKey)) > 0 {
 			return nil // checked by the server that forwarded it
 		}
-		return status.Errorf(codes.PermissionDenied, "server certificate %q cannot act as agent %q", id.Name, name)
+		return refusef(ErrPermissionDenied, "server certificate %q cannot act as agent %q", id.Name, name)
 	case security.RoleAgent:
 		if cluster != "" && id.Cluster != cluster {
-			return status.Errorf(codes.PermissionDenied, "agent certificate for cluster %q cannot register in cluster %q", id.Cluster, cluster)
+			return refusef(ErrPermissionDenied, "agent certificate for cluster %q cannot register in cluster %q", id.Cluster, cluster)
 		}
 		if id.Name != name {
-			return status.Errorf(codes.PermissionDenied, "agent certificate for %q cannot act as agent %q", id.Name, name)
+			return refusef(ErrPermissionDenied, "agent certificate for %q cannot act as agent %q", id.Name, name)
 		}
 		return nil
 	}
-	return status.Errorf(codes.PermissionDenied, "%s certificate %q cannot make agent calls", id.Role, id.Name)
+	return refusef(ErrPermissionDenied, "%s certificate %q cannot make agent calls", id.Role, id.Name)
 }

@@ -166,7 +166,7 @@ func (e *auditEndpoint) ListAudit(ctx context.Context, req *meshfedv1.ListAuditR
 		return nil, err
 	}
 	if r := req.GetResult(); r != "" && r != "ok" && r != "denied" && r != "error" {
-		return nil, status.Errorf(codes.InvalidArgument, "result: %q is not one of ok, denied, error", r)
+		return nil, refusef(ErrInvalidArgument, "result: %q is not one of ok, denied, error", r)
 	}
 	limit := int(req.GetLimit())
 	if limit <= 0 {

@@ -18,10 +18,8 @@ import (
 	"github.com/meshfed/meshfed/policies"
 	"github.com/meshfed/meshfed/security"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -159,14 +157,14 @@ func (s *Server) watchToken(ctx context.Context, c *caller, cancel context.Cance
 		st := s.fsm.State()
 		changed := st.Changed()
 		if t := st.Token(c.tokenID); t == nil || t.GetRevoked() {
-			cancel(status.Errorf(codes.Unauthenticated, "token %s was revoked", c.tokenID))
+			cancel(refusef(ErrUnauthenticated, "token %s was revoked", c.tokenID))
 			return
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-expiry:
-			cancel(status.Errorf(codes.Unauthenticated, "token %s expired", c.tokenID))
+			cancel(refusef(ErrUnauthenticated, "token %s expired", c.tokenID))
 			return
 		case <-changed:
 		}
@@ -193,9 +191,9 @@ func (s *Server) admit(ctx context.Context, method string) (context.Context, err
 	}
 	switch {
 	case !known:
-		err = status.Errorf(codes.PermissionDenied, "method %s has no authorization rule", method)
+		err = refusef(ErrPermissionDenied, "method %s has no authorization rule", method)
 	case rule.kind == ruleInternal && !c.server:
-		err = status.Errorf(codes.PermissionDenied, "%s may not call %s: servers only", c.p, method)
+		err = refusef(ErrPermissionDenied, "%s may not call %s: servers only", c.p, method)
 	case rule.kind == ruleStatic:
 		err = s.check(c, rule.action, "", "")
 	}
@@ -212,7 +210,7 @@ func (s *Server) check(c *caller, action policies.Action, tenant, namespace stri
 		return nil
 	}
 	if err := policies.Authorize(c.p, action, tenant, namespace); err != nil {
-		return status.Error(codes.PermissionDenied, err.Error())
+		return refuse(ErrPermissionDenied, err.Error())
 	}
 	return nil
 }
@@ -310,7 +308,7 @@ func (s *Server) authenticate(ctx context.Context) (*caller, error) {
 	c := &caller{peer: peerAddr(ctx)}
 	id, isTLS, err := security.PeerIdentity(ctx)
 	if isTLS && err != nil {
-		return nil, status.Error(codes.Unauthenticated, err.Error())
+		return nil, refuse(ErrUnauthenticated, err.Error())
 	}
 	if !s.cfg.Auth {
 		c.p = policies.Principal{Name: "anonymous", Role: policies.RoleSuperuser}
@@ -320,7 +318,7 @@ func (s *Server) authenticate(ctx context.Context) (*caller, error) {
 		return c, nil
 	}
 	if !isTLS {
-		return nil, status.Error(codes.Unauthenticated, "this control plane requires mutual TLS: present a client certificate (--tls-cert, --tls-key, --tls-ca; create one with `meshfed tls cert create --client`)")
+		return nil, refuse(ErrUnauthenticated, "this control plane requires mutual TLS: present a client certificate (--tls-cert, --tls-key, --tls-ca; create one with `meshfed tls cert create --client`)")
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	switch id.Role {
@@ -337,11 +335,11 @@ func (s *Server) authenticate(ctx context.Context) (*caller, error) {
 	}
 	auth := md.Get(authorizationKey)
 	if len(auth) == 0 {
-		return nil, status.Error(codes.Unauthenticated, "this control plane requires a bearer token: pass --token or --token-file, or set MESHFED_TOKEN or MESHFED_TOKEN_FILE (the first server writes a bootstrap superuser token to <data-dir>/bootstrap-token)")
+		return nil, refuse(ErrUnauthenticated, "this control plane requires a bearer token: pass --token or --token-file, or set MESHFED_TOKEN or MESHFED_TOKEN_FILE (the first server writes a bootstrap superuser token to <data-dir>/bootstrap-token)")
 	}
 	secret, ok := strings.CutPrefix(auth[0], "Bearer ")
 	if !ok {
-		return nil, status.Error(codes.Unauthenticated, `authorization metadata must read "Bearer <token>"`)
+		return nil, refuse(ErrUnauthenticated, `authorization metadata must read "Bearer <token>"`)
 	}
 	claims, t, err := s.verifyToken(ctx, strings.TrimSpace(secret))
 	if err != nil {
@@ -359,7 +357,7 @@ func (s *Server) authenticate(ctx context.Context) (*caller, error) {
 // moments ago may not have reached this server yet: an unknown id waits
 // for this server to catch up with the leader once.
 func (s *Server) verifyToken(ctx context.Context, secret string) (*meshfedv1.TokenClaims, *meshfedv1.Token, error) {
-	unauth := func(err error) error { return status.Error(codes.Unauthenticated, "token refused: "+err.Error()) }
+	unauth := func(err error) error { return refuse(ErrUnauthenticated, "token refused: "+err.Error()) }
 	deadline := time.Now().Add(tokenCatchUp)
 	for {
 		st := s.fsm.State()
@@ -457,7 +455,7 @@ func (s *Server) catchUp(ctx context.Context, deadline time.Time) error {
 func (s *Server) forwardedCaller(v string) (*caller, error) {
 	var p meshfedv1.Principal // gRPC decodes -bin metadata itself
 	if err := proto.Unmarshal([]byte(v), &p); err != nil {
-		return nil, status.Error(codes.Unauthenticated, "forwarded principal does not decode")
+		return nil, refuse(ErrUnauthenticated, "forwarded principal does not decode")
 	}
 	c := &caller{
 		p:       policies.Principal{Name: p.GetName(), Role: policies.Role(p.GetRole()), Tenant: p.GetTenant(), Namespace: p.GetNamespace(), Cluster: p.GetCluster()},
@@ -466,7 +464,7 @@ func (s *Server) forwardedCaller(v string) (*caller, error) {
 	}
 	if c.tokenID != "" {
 		if t := s.fsm.State().Token(c.tokenID); t != nil && t.GetRevoked() {
-			return nil, status.Errorf(codes.Unauthenticated, "token refused: token %s was revoked", c.tokenID)
+			return nil, refusef(ErrUnauthenticated, "token refused: token %s was revoked", c.tokenID)
 		}
 	}
 	return c, nil

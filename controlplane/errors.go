@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -25,6 +26,16 @@ var (
 	ErrReadNotServed = errors.New("linearizable read not served: this server could not confirm it still leads; retry on another server")
 	// ErrShuttingDown: this server is shutting down and took nothing on.
 	ErrShuttingDown = errors.New("server is shutting down; send the request to another server")
+	// ErrInvalidArgument: a request field is missing or malformed.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrUnauthenticated: the caller proved no identity the server accepts.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrPermissionDenied: the caller's role or certificate does not allow it.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrNotFound: a named object, peer or token does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrFailedPrecondition: the state does not allow the request yet.
+	ErrFailedPrecondition = errors.New("failed precondition")
 	// errTokenUnknown: a token's record did not reach this server in time.
 	errTokenUnknown = errors.New("not known to the control plane")
 )
@@ -41,6 +52,16 @@ func toStatus(err error) error {
 		return status.Error(c, err.Error())
 	}
 	switch {
+	case errors.Is(err, ErrInvalidArgument):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ErrUnauthenticated):
+		return status.Error(codes.Unauthenticated, err.Error())
+	case errors.Is(err, ErrPermissionDenied):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrFailedPrecondition):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrReadNotServed), errors.Is(err, ErrShuttingDown):
 		return NotAccepted(err.Error())
 	case errors.Is(err, ErrOutcomeUnknown):
@@ -85,4 +106,34 @@ func notAcceptedStatus(err error) bool {
 		}
 	}
 	return false
+}
+
+// refusal is an endpoint's refusal of a request: its message as the caller
+// sees it, and the sentinel that gives it its code in toStatus.
+type refusal struct {
+	msg  string
+	kind error
+}
+
+func (r refusal) Error() string { return r.msg }
+func (r refusal) Unwrap() error { return r.kind }
+
+// refuse returns a refusal of kind (ErrInvalidArgument, ...) with msg.
+func refuse(kind error, msg string) error { return refusal{msg: msg, kind: kind} }
+
+// refusef is refuse with a formatted message.
+func refusef(kind error, format string, a ...any) error {
+	return refusal{msg: fmt.Sprintf(format, a...), kind: kind}
+}
+
+// mapUnaryErrors makes toStatus the boundary of every unary call: whatever
+// a handler (or an interceptor inside this one) returns leaves as a status.
+func mapUnaryErrors(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	return resp, toStatus(err)
+}
+
+// mapStreamErrors is mapUnaryErrors for streams.
+func mapStreamErrors(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return toStatus(handler(srv, ss))
 }

@@ -29,9 +29,14 @@ func TestToStatusOutcomes(t *testing.T) {
 		{fmt.Errorf("raft apply: %w", raft.ErrLeadershipLost), codes.Unknown, false},
 		{fmt.Errorf("raft apply: %w", raft.ErrRaftShutdown), codes.Unknown, false},
 		{fmt.Errorf("add voter: %w", raft.ErrLeadershipLost), codes.Unknown, false},
+		{refuse(ErrInvalidArgument, "name: required"), codes.InvalidArgument, false},
+		{refusef(ErrUnauthenticated, "token %s expired", "t1"), codes.Unauthenticated, false},
+		{refuse(ErrPermissionDenied, "role viewer cannot write"), codes.PermissionDenied, false},
+		{refuse(ErrNotFound, "peer s9 not found"), codes.NotFound, false},
+		{fmt.Errorf("register: %w", refuse(ErrFailedPrecondition, "cluster a is not defined")), codes.FailedPrecondition, false},
 	} {
 		got := toStatus(tc.err)
-		if c := status.Code(got); c != tc.code || notAcceptedStatus(got) != tc.notAccepted {
+		if c := status.Code(got); c != tc.code || notAcceptedStatus(got) != tc.notAccepted || status.Convert(got).Message() != tc.err.Error() && tc.code != codes.Unknown {
 			t.Errorf("toStatus(%v) = %v (not accepted: %v), want code %s, not accepted %v", tc.err, got, notAcceptedStatus(got), tc.code, tc.notAccepted)
 		}
 	}

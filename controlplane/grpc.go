@@ -32,8 +32,8 @@ const LeaderHeader = "meshfed-leader"
 func (s *Server) startGRPC() {
 	s.grpcServer = grpc.NewServer(
 		s.serverCreds,
-		grpc.ChainUnaryInterceptor(s.unaryAuth),
-		grpc.ChainStreamInterceptor(s.streamAuth),
+		grpc.ChainUnaryInterceptor(mapUnaryErrors, s.unaryAuth),
+		grpc.ChainStreamInterceptor(mapStreamErrors, s.streamAuth),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithMeterProvider(s.telemetry.meterProvider))),
 		// Servers and clients ping every few seconds to detect frozen peers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),

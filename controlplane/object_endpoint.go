@@ -13,8 +13,6 @@ import (
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -30,7 +28,7 @@ var watchProgressInterval = 5 * time.Second
 
 func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest) (*meshfedv1.ApplyResponse, error) {
 	if len(req.GetObjects()) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "objects: at least one object is required")
+		return nil, refuse(ErrInvalidArgument, "objects: at least one object is required")
 	}
 	var errs []error
 	for i, o := range req.GetObjects() {
@@ -49,7 +47,7 @@ func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, refuse(ErrInvalidArgument, err.Error())
 	}
 	const method = meshfedv1.ObjectService_Apply_FullMethodName
 	targets := make([]*meshfedv1.AuditTarget, 0, len(req.GetObjects()))
@@ -95,10 +93,10 @@ func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest)
 func (e *objectEndpoint) Get(ctx context.Context, req *meshfedv1.GetRequest) (*meshfedv1.GetResponse, error) {
 	k, err := objects.LookupKind(req.GetKind())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, "kind: "+err.Error())
+		return nil, refuse(ErrInvalidArgument, "kind: "+err.Error())
 	}
 	if req.GetName() == "" {
-		return nil, status.Error(codes.InvalidArgument, "name: required")
+		return nil, refuse(ErrInvalidArgument, "name: required")
 	}
 	if err := scopeArgs(k, req.GetTenant(), req.GetNamespace(), true); err != nil {
 		return nil, err
@@ -162,13 +160,13 @@ func (e *objectEndpoint) List(ctx context.Context, req *meshfedv1.ListRequest) (
 func (e *objectEndpoint) Delete(ctx context.Context, req *meshfedv1.DeleteRequest) (*meshfedv1.DeleteResponse, error) {
 	k, err := objects.LookupKind(req.GetKind())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, "kind: "+err.Error())
+		return nil, refuse(ErrInvalidArgument, "kind: "+err.Error())
 	}
 	if k.System {
-		return nil, status.Errorf(codes.InvalidArgument, "kind: %s is written by the control plane only", k.Name)
+		return nil, refusef(ErrInvalidArgument, "kind: %s is written by the control plane only", k.Name)
 	}
 	if req.GetName() == "" {
-		return nil, status.Error(codes.InvalidArgument, "name: required")
+		return nil, refuse(ErrInvalidArgument, "name: required")
 	}
 	if err := scopeArgs(k, req.GetTenant(), req.GetNamespace(), true); err != nil {
 		return nil, err
@@ -284,15 +282,15 @@ func scopeArgs(k *objects.Kind, tenant, namespace string, exact bool) error {
 	needNS := k.Scope == objects.ScopeNamespace
 	switch {
 	case exact && needT && tenant == "":
-		return status.Errorf(codes.InvalidArgument, "tenant: required for kind %s", k.Name)
+		return refusef(ErrInvalidArgument, "tenant: required for kind %s", k.Name)
 	case exact && needNS && namespace == "":
-		return status.Errorf(codes.InvalidArgument, "namespace: required for kind %s", k.Name)
+		return refusef(ErrInvalidArgument, "namespace: required for kind %s", k.Name)
 	case !needT && tenant != "":
-		return status.Errorf(codes.InvalidArgument, "tenant: kind %s is not tenant-scoped", k.Name)
+		return refusef(ErrInvalidArgument, "tenant: kind %s is not tenant-scoped", k.Name)
 	case !needNS && namespace != "":
-		return status.Errorf(codes.InvalidArgument, "namespace: kind %s is not namespace-scoped", k.Name)
+		return refusef(ErrInvalidArgument, "namespace: kind %s is not namespace-scoped", k.Name)
 	case namespace != "" && tenant == "":
-		return status.Error(codes.InvalidArgument, "tenant: required when namespace is set")
+		return refuse(ErrInvalidArgument, "tenant: required when namespace is set")
 	}
 	return nil
 }
@@ -325,12 +323,12 @@ func narrowFilter(kind string, more []string, tenant, namespace, selector, agent
 func filterOf(kind, tenant, namespace, selector string, allowAllKinds bool) (state.Filter, error) {
 	f := state.Filter{Tenant: tenant, Namespace: namespace}
 	if kind == "" && !allowAllKinds {
-		return f, status.Error(codes.InvalidArgument, "kind: required")
+		return f, refuse(ErrInvalidArgument, "kind: required")
 	}
 	if kind != "" {
 		k, err := objects.LookupKind(kind)
 		if err != nil {
-			return f, status.Error(codes.InvalidArgument, "kind: "+err.Error())
+			return f, refuse(ErrInvalidArgument, "kind: "+err.Error())
 		}
 		if err := scopeArgs(k, tenant, namespace, false); err != nil {
 			return f, err
@@ -340,7 +338,7 @@ func filterOf(kind, tenant, namespace, selector string, allowAllKinds bool) (sta
 	if selector != "" {
 		sel, err := objects.ParseSelector(selector)
 		if err != nil {
-			return f, status.Error(codes.InvalidArgument, "label_selector: "+err.Error())
+			return f, refuse(ErrInvalidArgument, "label_selector: "+err.Error())
 		}
 		f.Selector = sel.Matches
 	}

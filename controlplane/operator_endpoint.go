@@ -11,8 +11,6 @@ import (
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/policies"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // operatorEndpoint serves OperatorService.
@@ -48,11 +46,11 @@ func (e *operatorEndpoint) ListPeers(ctx context.Context, _ *meshfedv1.ListPeers
 func (e *operatorEndpoint) AddPeer(ctx context.Context, req *meshfedv1.AddPeerRequest) (*meshfedv1.AddPeerResponse, error) {
 	switch {
 	case req.GetId() == "":
-		return nil, status.Error(codes.InvalidArgument, "id: required")
+		return nil, refuse(ErrInvalidArgument, "id: required")
 	case req.GetRaftAddress() == "":
-		return nil, status.Error(codes.InvalidArgument, "raft_address: required")
+		return nil, refuse(ErrInvalidArgument, "raft_address: required")
 	case req.GetGrpcAddress() == "":
-		return nil, status.Error(codes.InvalidArgument, "grpc_address: required")
+		return nil, refuse(ErrInvalidArgument, "grpc_address: required")
 	}
 	resp := &meshfedv1.AddPeerResponse{}
 	if done, err := e.srv.forward(ctx, meshfedv1.OperatorService_AddPeer_FullMethodName, req, resp); done {
@@ -97,7 +95,7 @@ func (e *operatorEndpoint) AddPeer(ctx context.Context, req *meshfedv1.AddPeerRe
 
 func (e *operatorEndpoint) RemovePeer(ctx context.Context, req *meshfedv1.RemovePeerRequest) (*meshfedv1.RemovePeerResponse, error) {
 	if req.GetId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "id: required")
+		return nil, refuse(ErrInvalidArgument, "id: required")
 	}
 	resp := &meshfedv1.RemovePeerResponse{}
 	if done, err := e.srv.forward(ctx, meshfedv1.OperatorService_RemovePeer_FullMethodName, req, resp); done {
@@ -112,7 +110,7 @@ func (e *operatorEndpoint) RemovePeer(ctx context.Context, req *meshfedv1.Remove
 		found = found || s.ID == raft.ServerID(req.GetId())
 	}
 	if !found {
-		return nil, status.Errorf(codes.NotFound, "peer %q is not in the raft configuration (see `meshfed operator raft list-peers`)", req.GetId())
+		return nil, refusef(ErrNotFound, "peer %q is not in the raft configuration (see `meshfed operator raft list-peers`)", req.GetId())
 	}
 	if err := e.srv.raft.RemoveServer(raft.ServerID(req.GetId()), 0, e.srv.cfg.ApplyTimeout).Error(); err != nil {
 		return nil, toStatus(fmt.Errorf("remove peer %s: %w", req.GetId(), err))
@@ -232,7 +230,7 @@ func (e *operatorEndpoint) RestoreSnapshot(stream meshfedv1.OperatorService_Rest
 	}
 	snap, err := readSnapshot(bytes.NewReader(buf.Bytes()))
 	if err != nil {
-		return status.Errorf(codes.InvalidArgument, "snapshot: %v", err)
+		return refusef(ErrInvalidArgument, "snapshot: %v", err)
 	}
 	ctx := stream.Context()
 	srv := e.srv
@@ -287,7 +285,7 @@ func (s *Server) forwardRestore(ctx context.Context, data []byte) (*meshfedv1.Re
 		return nil, err
 	}
 	if local {
-		return nil, status.Error(codes.Unavailable, "leadership changed during the restore upload; retry")
+		return nil, NotAccepted("leadership changed during the restore upload; retry")
 	}
 	conn, err := s.conn(addr)
 	if err != nil {

@@ -10,8 +10,6 @@ import (
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/policies"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // MaxPackageSize bounds an uploaded package: packages travel through the
@@ -45,12 +43,12 @@ func (e *packageEndpoint) PushPackage(stream meshfedv1.PackageService_PushPackag
 			name = msg.GetName()
 		}
 		if buf.Len()+len(msg.GetChunk()) > MaxPackageSize {
-			return status.Errorf(codes.InvalidArgument, "package exceeds %d MiB", MaxPackageSize>>20)
+			return refusef(ErrInvalidArgument, "package exceeds %d MiB", MaxPackageSize>>20)
 		}
 		buf.Write(msg.GetChunk())
 	}
 	if buf.Len() == 0 {
-		return status.Error(codes.InvalidArgument, "package is empty")
+		return refuse(ErrInvalidArgument, "package is empty")
 	}
 	data := buf.Bytes()
 	digest := Digest(data)
@@ -104,7 +102,7 @@ func (s *Server) relayPackage(ctx context.Context, addr, name string, data []byt
 func (e *packageEndpoint) GetPackage(req *meshfedv1.GetPackageRequest, stream meshfedv1.PackageService_GetPackageServer) error {
 	p, err := e.srv.fsm.State().Package(req.GetDigest())
 	if err != nil {
-		return status.Errorf(codes.NotFound, "package %s not found: push it with `meshfed package push FILE`", req.GetDigest())
+		return refusef(ErrNotFound, "package %s not found: push it with `meshfed package push FILE`", req.GetDigest())
 	}
 	data := p.GetData()
 	for off := 0; off < len(data); off += snapshotChunk {

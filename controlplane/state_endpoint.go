@@ -10,8 +10,6 @@ import (
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func (e *agentEndpoint) GetState(ctx context.Context, req *meshfedv1.GetStateRequest) (*meshfedv1.GetStateResponse, error) {
@@ -69,7 +67,7 @@ func (e *agentEndpoint) CommitState(ctx context.Context, req *meshfedv1.CommitSt
 
 func checkScope(sc *meshfedv1.StateScope) error {
 	if sc.GetTenant() == "" || sc.GetNamespace() == "" || sc.GetMesh() == "" || sc.GetFunction() == "" {
-		return status.Error(codes.InvalidArgument, fmt.Sprintf("scope: tenant, namespace, mesh and function are required (got %v)", sc))
+		return refuse(ErrInvalidArgument, fmt.Sprintf("scope: tenant, namespace, mesh and function are required (got %v)", sc))
 	}
 	return nil
 }
@@ -94,7 +92,7 @@ func (s *Server) checkStateScope(ctx context.Context, method string, sc *meshfed
 			return nil
 		}
 	}
-	err = status.Errorf(codes.PermissionDenied, "%s has no assignment of %s/%s/%s function %s: only the agent running a function reads and writes its state",
+	err = refusef(ErrPermissionDenied, "%s has no assignment of %s/%s/%s function %s: only the agent running a function reads and writes its state",
 		c.p, sc.GetTenant(), sc.GetNamespace(), sc.GetMesh(), sc.GetFunction())
 	s.auditDenied(ctx, c, method, policies.ActionAgentCall, []*meshfedv1.AuditTarget{{Kind: objects.KindFunctionMesh, Tenant: sc.GetTenant(), Namespace: sc.GetNamespace(), Name: sc.GetMesh()}}, err)
 	return err

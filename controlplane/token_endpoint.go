@@ -2,14 +2,13 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/policies"
 	"github.com/meshfed/meshfed/security"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -29,24 +28,24 @@ func (e *tokenEndpoint) CreateToken(ctx context.Context, req *meshfedv1.CreateTo
 	want := policies.Principal{Name: req.GetSubject(), Role: policies.Role(req.GetRole()), Tenant: req.GetTenant(), Namespace: req.GetNamespace()}
 	switch {
 	case req.GetSubject() == "":
-		return nil, status.Error(codes.InvalidArgument, "subject: required (who the token is for; it appears in audit records)")
+		return nil, refuse(ErrInvalidArgument, "subject: required (who the token is for; it appears in audit records)")
 	case len(req.GetSubject()) > 128:
-		return nil, status.Error(codes.InvalidArgument, "subject: at most 128 characters")
+		return nil, refuse(ErrInvalidArgument, "subject: at most 128 characters")
 	case want.Role == policies.RoleAgent:
-		return nil, status.Error(codes.InvalidArgument, "role: agents authenticate with certificates (meshfed tls cert create --agent), not tokens")
+		return nil, refuse(ErrInvalidArgument, "role: agents authenticate with certificates (meshfed tls cert create --agent), not tokens")
 	case req.GetTtl().AsDuration() < 0 || req.GetTtl().AsDuration() > maxTokenTTL:
-		return nil, status.Errorf(codes.InvalidArgument, "ttl: must be between 0 (never expires) and %s", maxTokenTTL)
+		return nil, refusef(ErrInvalidArgument, "ttl: must be between 0 (never expires) and %s", maxTokenTTL)
 	}
 	if err := want.Validate(); err != nil {
-		return nil, status.Error(codes.InvalidArgument, "role: "+err.Error())
+		return nil, refuse(ErrInvalidArgument, "role: "+err.Error())
 	}
 	if !e.srv.cfg.Auth {
-		return nil, status.Error(codes.FailedPrecondition, "token authentication is off on this control plane: start the servers with --auth (and mutual TLS)")
+		return nil, refuse(ErrFailedPrecondition, "token authentication is off on this control plane: start the servers with --auth (and mutual TLS)")
 	}
 	c := callerFrom(ctx)
 	target := &meshfedv1.AuditTarget{Kind: "Token", Tenant: req.GetTenant(), Namespace: req.GetNamespace(), Name: req.GetSubject()}
 	if err := policies.AuthorizeIssue(c.p, want); err != nil {
-		err = status.Error(codes.PermissionDenied, err.Error())
+		err = refuse(ErrPermissionDenied, err.Error())
 		e.srv.auditDenied(ctx, c, method, policies.ActionTokenCreate, []*meshfedv1.AuditTarget{target}, err)
 		return nil, err
 	}
@@ -69,7 +68,7 @@ func (e *tokenEndpoint) CreateToken(ctx context.Context, req *meshfedv1.CreateTo
 	}
 	secret, err := security.SignToken(key.GetId(), key.GetPrivateKey(), claims)
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, fmt.Errorf("sign token: %w", err)
 	}
 	target.Name = tok.GetId()
 	audit := e.srv.auditEntry(ctx, method, policies.ActionTokenCreate, target)
@@ -84,7 +83,7 @@ func (e *tokenEndpoint) CreateToken(ctx context.Context, req *meshfedv1.CreateTo
 func (e *tokenEndpoint) RevokeToken(ctx context.Context, req *meshfedv1.RevokeTokenRequest) (*meshfedv1.RevokeTokenResponse, error) {
 	const method = meshfedv1.TokenService_RevokeToken_FullMethodName
 	if req.GetId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "id: required (see meshfed token list)")
+		return nil, refuse(ErrInvalidArgument, "id: required (see meshfed token list)")
 	}
 	// Authorize against the token's scope as this server knows it; the
 	// leader checks again against its own state.
@@ -94,7 +93,7 @@ func (e *tokenEndpoint) RevokeToken(ctx context.Context, req *meshfedv1.RevokeTo
 		if done, err := e.srv.forward(ctx, method, req, resp); done {
 			return resp, err
 		}
-		return nil, status.Errorf(codes.NotFound, "token %q does not exist (see meshfed token list)", req.GetId())
+		return nil, refusef(ErrNotFound, "token %q does not exist (see meshfed token list)", req.GetId())
 	}
 	target := &meshfedv1.AuditTarget{Kind: "Token", Tenant: t.GetTenant(), Namespace: t.GetNamespace(), Name: t.GetId()}
 	if err := e.srv.authorize(ctx, method, policies.ActionTokenRevoke, target); err != nil {
