@@ -87,10 +87,6 @@ type Config struct {
 	// SchedulerInterval bounds how long the scheduler waits between passes
 	// when nothing changes. Zero: 1s.
 	SchedulerInterval time.Duration
-	// SchedulerCoalesce is the least time between the starts of two passes
-	// a change triggers, so a burst of writes costs one pass. Zero: 50ms;
-	// negative: a pass per change.
-	SchedulerCoalesce time.Duration
 	// TLS, when set, makes the gRPC API mutual TLS: every caller must
 	// present a certificate the CA signed, and servers call each other with
 	// their own certificate. Zero: plaintext (trusted networks only).
@@ -171,9 +167,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SchedulerInterval == 0 {
 		c.SchedulerInterval = time.Second
-	}
-	if c.SchedulerCoalesce == 0 {
-		c.SchedulerCoalesce = 50 * time.Millisecond
 	}
 	if c.Auth && !c.TLS.Enabled() {
 		return fmt.Errorf("--auth needs mutual TLS (--tls-cert, --tls-key, --tls-ca): agents prove their cluster with certificates and tokens must not cross the network in clear")

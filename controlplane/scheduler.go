@@ -31,7 +31,6 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 	for {
 		st := s.fsm.State()
 		changed := st.Changed()
-		began := time.Now()
 		if err := s.scheduleOnce(st); err != nil {
 			s.logger.Warn("scheduler pass failed; retrying", "err", err)
 		}
@@ -41,16 +40,6 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 		case <-s.shutdownCh:
 			return
 		case <-changed:
-			// Coalesce a burst of writes into one pass: a pass reads
-			// every agent, cluster, mesh and assignment, so running
-			// one per write would cost O(objects) per write.
-			select {
-			case <-stop:
-				return
-			case <-s.shutdownCh:
-				return
-			case <-time.After(s.cfg.SchedulerCoalesce - time.Since(began)):
-			}
 		case <-tick.C:
 		}
 	}
