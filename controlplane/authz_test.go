@@ -120,6 +120,15 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 		t.Fatalf("push package: %v", err)
 	}
 	f.pkg = pr.GetDigest()
+	// The server records its own member entry (with the log types it
+	// applies) after it becomes leader; wait for it, or it could land
+	// between a refused call and the check that nothing changed.
+	WaitFor(t, 10*time.Second, func() error {
+		if m := srv.State().Member(srv.NodeID()); !sameMember(m, srv.selfMember()) {
+			return fmt.Errorf("member record %v, want %v", m, srv.selfMember())
+		}
+		return nil
+	})
 	for range matrixKeys {
 		victim, err := meshfedv1.NewTokenServiceClient(f.su).CreateToken(ctx, &meshfedv1.CreateTokenRequest{Subject: "victim", Role: "viewer", Tenant: "acme", Namespace: "etl"})
 		if err != nil {
@@ -204,8 +213,10 @@ func matrixCases() []rpcCase {
 			return err
 		}},
 		{meshfedv1.OperatorService_AddPeer_FullMethodName, "y.......", nil, func(ctx context.Context, f *authzFixture, c *grpc.ClientConn) error {
-			// Re-adding the server itself changes nothing.
-			_, err := meshfedv1.NewOperatorServiceClient(c).AddPeer(ctx, &meshfedv1.AddPeerRequest{Id: f.srv.NodeID(), RaftAddress: f.srv.RaftAddr(), GrpcAddress: f.srv.GRPCAddr()})
+			// Re-adding the server itself, as its own join does (with the
+			// log types it applies), changes nothing.
+			self := f.srv.selfMember()
+			_, err := meshfedv1.NewOperatorServiceClient(c).AddPeer(ctx, &meshfedv1.AddPeerRequest{Id: self.GetId(), RaftAddress: self.GetRaftAddress(), GrpcAddress: self.GetGrpcAddress(), LogTypes: self.GetLogTypes()})
 			return err
 		}},
 		{meshfedv1.OperatorService_RemovePeer_FullMethodName, "y.......", []codes.Code{codes.NotFound}, func(ctx context.Context, f *authzFixture, c *grpc.ClientConn) error {
