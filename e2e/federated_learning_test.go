@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -256,11 +257,19 @@ func (f *fed) trainMesh() (*meshfedv1.FunctionMesh, error) {
 func (f *fed) auditRecords(args ...string) []*meshfedv1.AuditRecord {
 	f.t.Helper()
 	out := mustCLI(f.t, f.srv(), append([]string{"audit", "-o", "json"}, args...)...)
-	var resp meshfedv1.ListAuditResponse
-	if err := protojson.Unmarshal([]byte(out), &resp); err != nil {
+	// A JSON list is one array of records.
+	var raw []json.RawMessage
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		f.t.Fatalf("audit -o json: %v\n%s", err, out)
 	}
-	return resp.GetRecords()
+	recs := make([]*meshfedv1.AuditRecord, len(raw))
+	for i, r := range raw {
+		recs[i] = &meshfedv1.AuditRecord{}
+		if err := protojson.Unmarshal(r, recs[i]); err != nil {
+			f.t.Fatalf("audit -o json record %d: %v\n%s", i, err, r)
+		}
+	}
+	return recs
 }
 
 // findAudit returns the first record with the method's short name, a

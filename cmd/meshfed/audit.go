@@ -21,7 +21,7 @@ func newAuditCmd() *cobra.Command {
 	var (
 		req          meshfedv1.ListAuditRequest
 		since, until string
-		output       string
+		output       outputFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "audit [--principal P] [--tenant T] [--since 1h|RFC3339] [--until ...] [--result ok|denied|error]",
@@ -38,8 +38,8 @@ tenant see every record; a tenant-admin those of its tenant.`,
   meshfed audit --tenant acme --since 2026-11-26T00:00:00Z --until 24h -o json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return usageError{fmt.Errorf("-o %q: use table or json", output)}
+			if err := output.check(); err != nil {
+				return err
 			}
 			switch req.GetResult() {
 			case "", "ok", "denied", "error":
@@ -79,14 +79,22 @@ tenant see every record; a tenant-admin those of its tenant.`,
 				if req.GetLimit() > 0 && len(recs) == int(req.GetLimit()) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "--limit %d reached: showing the newest records only; raise --limit or narrow with --since for more\n", len(recs))
 				}
-				if output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
+				switch output.format {
+				case formatJSON, formatYAML:
+					return printMessages(cmd.OutOrStdout(), output.format, recs)
+				case formatName:
+					// An audit record has no name of its own: its time and method.
+					names := make([]string, len(recs))
+					for i, r := range recs {
+						names[i] = r.GetTime().AsTime().UTC().Format(time.RFC3339Nano) + "/" + shortMethod(r.GetMethod())
+					}
+					return printNames(cmd.OutOrStdout(), "audit", names)
 				}
 				if len(recs) == 0 {
 					fmt.Fprintln(cmd.OutOrStdout(), "No audit records found.")
 					return nil
 				}
-				return printAudit(cmd.OutOrStdout(), recs)
+				return printAudit(cmd.OutOrStdout(), recs, output.format == formatWide)
 			})
 		},
 	}
@@ -97,7 +105,7 @@ tenant see every record; a tenant-admin those of its tenant.`,
 	f.StringVar(&until, "until", "", "only records before this time: RFC 3339, or a duration before now")
 	f.StringVar(&req.Result, "result", "", "only records with this result: ok, denied or error")
 	f.Int32Var(&req.Limit, "limit", 100, "at most this many records, the newest that match (0: the server's default, 1000)")
-	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	output.register(cmd, listingFormats...)
 	return cmd
 }
 
@@ -116,14 +124,27 @@ func parseTimeFlag(v string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
-// printAudit prints audit records as a table.
-func printAudit(w io.Writer, recs []*meshfedv1.AuditRecord) error {
+// printAudit prints audit records as a table; wide adds the code, the
+// server and the peer, and shows the whole message.
+func printAudit(w io.Writer, recs []*meshfedv1.AuditRecord, wide bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tPRINCIPAL\tROLE\tMETHOD\tTARGETS\tRESULT\tMESSAGE")
+	head := "TIME\tPRINCIPAL\tROLE\tMETHOD\tTARGETS\tRESULT\tMESSAGE"
+	if wide {
+		head += "\tCODE\tNODE\tPEER"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.GetTime().AsTime().UTC().Format(time.RFC3339),
+		msg := clipText(r.GetMessage(), 80)
+		if wide {
+			msg = clipText(r.GetMessage(), 1<<20)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", r.GetTime().AsTime().UTC().Format(time.RFC3339),
 			or(r.GetPrincipal(), "-"), or(r.GetRole(), "-"), shortMethod(r.GetMethod()), auditTargets(r.GetTargets()),
-			or(r.GetResult(), "-"), or(clipText(r.GetMessage(), 80), "-"))
+			or(r.GetResult(), "-"), or(msg, "-"))
+		if wide {
+			fmt.Fprintf(tw, "\t%s\t%s\t%s", or(r.GetCode(), "-"), or(r.GetNode(), "-"), or(r.GetPeer(), "-"))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

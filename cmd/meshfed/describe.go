@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/meshgraph"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
 )
@@ -16,17 +17,31 @@ import (
 func init() { register(newDescribeCmd) }
 
 func newDescribeCmd() *cobra.Command {
-	var scope scopeFlags
+	var (
+		scope  scopeFlags
+		output outputFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "describe KIND NAME",
 		Short: "Show one object in detail: metadata, spec and status",
+		Long: `Show one object in detail: metadata, spec and status; for a mesh, its
+conditions and where each instance runs. -o json and -o yaml print the
+object; -o dot prints a mesh as a Graphviz graph (clusters, topics,
+functions and their instances), e.g. | dot -Tsvg > mesh.svg.`,
 		Example: `  meshfed describe mesh word-count
-  meshfed describe cluster a`,
+  meshfed describe cluster a
+  meshfed describe mesh word-count -o dot | dot -Tsvg > word-count.svg`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := lookupKind(args[0])
 			if err != nil {
 				return err
+			}
+			if err := output.check(); err != nil {
+				return err
+			}
+			if output.format == formatDot && k.Name != objects.KindFunctionMesh {
+				return usageError{fmt.Errorf("-o dot: only a mesh is drawn as a graph, not a %s", strings.ToLower(k.Name))}
 			}
 			t, ns, n, err := scope.objectName(k, args[1])
 			if err != nil {
@@ -37,12 +52,19 @@ func newDescribeCmd() *cobra.Command {
 				if err != nil {
 					return rpcError("describe "+strings.ToLower(k.Name)+" "+args[1], err)
 				}
+				switch output.format {
+				case formatJSON, formatYAML:
+					return encodeObjects(cmd.OutOrStdout(), []*meshfedv1.Object{resp.GetObject()}, output.format, false)
+				case formatDot:
+					return writeMeshDot(cmd.OutOrStdout(), resp.GetObject())
+				}
 				return describe(cmd.OutOrStdout(), resp.GetObject())
 			})
 		},
 	}
 	cmd.Flags().StringVar(&scope.tenant, "tenant", "", "tenant of a namespaced object (default public)")
 	cmd.Flags().StringVarP(&scope.namespace, "namespace", "n", "", "namespace of a namespaced object (default default)")
+	output.register(cmd, formatText, formatJSON, formatYAML, formatDot)
 	return cmd
 }
 
@@ -116,4 +138,13 @@ func describeMesh(w io.Writer, fm *meshfedv1.FunctionMesh) {
 		}
 	}
 	_ = tw.Flush()
+}
+
+// writeMeshDot draws a mesh as a Graphviz graph.
+func writeMeshDot(w io.Writer, o *meshfedv1.Object) error {
+	g, err := meshgraph.Build(o)
+	if err != nil {
+		return err
+	}
+	return meshgraph.WriteDot(w, g)
 }

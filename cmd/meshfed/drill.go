@@ -278,21 +278,35 @@ func newDrillListCmd() *cobra.Command {
 	var (
 		dir    string
 		asJSON bool
+		output outputFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List kept drill reports, oldest first",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				output.format = formatJSON
+			}
+			if err := output.check(); err != nil {
+				return err
+			}
 			reports, err := drill.List(dir)
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			switch output.format {
+			case formatJSON, formatYAML:
 				if reports == nil {
 					reports = []*federation.DrillReport{}
 				}
-				return writeJSON(cmd.OutOrStdout(), reports)
+				return printValue(cmd.OutOrStdout(), output.format, reports)
+			case formatName:
+				ids := make([]string, len(reports))
+				for i, r := range reports {
+					ids[i] = r.ID
+				}
+				return printNames(cmd.OutOrStdout(), "drill", ids)
 			}
 			if len(reports) == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "no drill reports in %s\n", dir)
@@ -301,7 +315,8 @@ func newDrillListCmd() *cobra.Command {
 			return drill.WriteList(cmd.OutOrStdout(), reports)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reports as a JSON array")
+	output.register(cmd, listingFormats...)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reports as a JSON array (same as -o json)")
 	addReportsDir(cmd, &dir)
 	return cmd
 }

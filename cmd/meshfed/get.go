@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
@@ -20,7 +23,7 @@ func init() { register(newGetCmd) }
 func newGetCmd() *cobra.Command {
 	var (
 		scope    scopeFlags
-		output   string
+		output   outputFlag
 		watch    bool
 		selector string
 		stale    bool
@@ -34,15 +37,17 @@ NAME of a namespaced object is NAME (in --tenant/--namespace, default
 public/default) or TENANT/NAMESPACE/NAME. With -w, keep printing changes.`,
 		Example: `  meshfed get clusters
   meshfed get mesh public/default/word-count -o yaml
-  meshfed get meshes -l team=ml -w`,
+  meshfed get meshes -o wide
+  meshfed get meshes -l team=ml -w
+  meshfed get agents -o name`,
 		Args: rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := lookupKind(args[0])
 			if err != nil {
 				return err
 			}
-			if output != "table" && output != "json" && output != "yaml" {
-				return usageError{fmt.Errorf("-o %q: use table, json or yaml", output)}
+			if err := output.check(); err != nil {
+				return err
 			}
 			c, err := newClient()
 			if err != nil {
@@ -72,19 +77,19 @@ public/default) or TENANT/NAMESPACE/NAME. With -w, keep printing changes.`,
 				}
 				objs, rev = resp.GetObjects(), resp.GetRevision()
 			}
-			if err := printObjects(out, k, objs, output, ""); err != nil {
+			if err := printObjects(out, k, objs, output.format, "", len(args) == 1); err != nil {
 				return err
 			}
 			if !watch {
 				return nil
 			}
-			return watchObjects(cmd, c, k, scope, args, selector, output, rev)
+			return watchObjects(cmd, c, k, scope, args, selector, output.format, rev)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&scope.tenant, "tenant", "", "tenant of namespaced objects (default public for a single object; all for a list)")
 	f.StringVarP(&scope.namespace, "namespace", "n", "", "namespace of namespaced objects (default default for a single object; all for a list)")
-	f.StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
+	output.register(cmd, listingFormats...)
 	f.BoolVarP(&watch, "watch", "w", false, "after printing, watch for changes and print them")
 	f.StringVarP(&selector, "selector", "l", "", "label selector: key=value,key!=value,key")
 	f.BoolVar(&stale, "stale", false, "allow a possibly stale read from any server (faster; no leader check)")
@@ -118,7 +123,7 @@ func watchObjects(cmd *cobra.Command, c *client.Client, k *objects.Kind, scope s
 			if ev.GetType() == meshfedv1.EventType_EVENT_TYPE_DELETE {
 				what = "DELETED"
 			}
-			if err := printObjects(cmd.OutOrStdout(), k, []*meshfedv1.Object{o}, output, what); err != nil {
+			if err := printObjects(cmd.OutOrStdout(), k, []*meshfedv1.Object{o}, output, what, false); err != nil {
 				return err
 			}
 		}
@@ -135,23 +140,20 @@ func watchObjects(cmd *cobra.Command, c *client.Client, k *objects.Kind, scope s
 }
 
 // printObjects renders objects as a table (with an EVENT column when event
-// is set) or as JSON/YAML documents.
-func printObjects(w io.Writer, k *objects.Kind, objs []*meshfedv1.Object, format, event string) error {
-	if format != "table" {
-		for _, o := range objs {
-			b, err := objects.Encode(o, format)
-			if err != nil {
-				return err
-			}
-			if format == "yaml" {
-				fmt.Fprintln(w, "---")
-			}
-			fmt.Fprint(w, string(b))
-			if format == "json" {
-				fmt.Fprintln(w)
-			}
+// is set; -o wide adds columns), as JSON or YAML, or as KIND/NAME lines. A
+// list in JSON is one array; in YAML, one document per object, so the
+// output can be applied again.
+func printObjects(w io.Writer, k *objects.Kind, objs []*meshfedv1.Object, format, event string, list bool) error {
+	sort.SliceStable(objs, func(i, j int) bool { return objects.DisplayName(objs[i]) < objects.DisplayName(objs[j]) })
+	switch format {
+	case formatJSON, formatYAML:
+		return encodeObjects(w, objs, format, list)
+	case formatName:
+		names := make([]string, len(objs))
+		for i, o := range objs {
+			names[i] = objects.DisplayName(o)
 		}
-		return nil
+		return printNames(w, k.Name, names)
 	}
 	if len(objs) == 0 && event == "" {
 		fmt.Fprintf(w, "No %s found.\n", k.Plural)
@@ -159,6 +161,9 @@ func printObjects(w io.Writer, k *objects.Kind, objs []*meshfedv1.Object, format
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	cols := tableColumns(k)
+	if format == formatWide {
+		cols = append(cols, wideColumns(k)...)
+	}
 	head := []string{}
 	if event != "" {
 		head = append(head, "EVENT")
@@ -169,7 +174,6 @@ func printObjects(w io.Writer, k *objects.Kind, objs []*meshfedv1.Object, format
 	}
 	head = append(head, "REVISION", "AGE")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
-	sort.SliceStable(objs, func(i, j int) bool { return objects.DisplayName(objs[i]) < objects.DisplayName(objs[j]) })
 	for _, o := range objs {
 		row := []string{}
 		if event != "" {
@@ -184,6 +188,41 @@ func printObjects(w io.Writer, k *objects.Kind, objs []*meshfedv1.Object, format
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
+}
+
+// encodeObjects prints objects as JSON (a list as one array) or YAML.
+func encodeObjects(w io.Writer, objs []*meshfedv1.Object, format string, list bool) error {
+	if format == formatJSON && list {
+		var arr bytes.Buffer
+		arr.WriteByte('[')
+		for i, o := range objs {
+			b, err := objects.Encode(o, formatJSON)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				arr.WriteByte(',')
+			}
+			if err := json.Compact(&arr, b); err != nil {
+				return fmt.Errorf("encode %s: %w", objects.DisplayName(o), err)
+			}
+		}
+		arr.WriteByte(']')
+		return printEncoded(w, formatJSON, arr.Bytes())
+	}
+	for _, o := range objs {
+		b, err := objects.Encode(o, format)
+		if err != nil {
+			return err
+		}
+		if format == formatYAML {
+			fmt.Fprintln(w, "---")
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func age(md *meshfedv1.ObjectMeta) string {
@@ -253,6 +292,85 @@ func tableColumns(k *objects.Kind) []column {
 		}
 	}
 	return nil
+}
+
+// wideColumns are the columns -o wide adds to a kind's table.
+func wideColumns(k *objects.Kind) []column {
+	var cols []column
+	switch k.Name {
+	case objects.KindCluster:
+		cols = []column{
+			{"ADMIN-URL", func(o *meshfedv1.Object) string { return o.GetCluster().GetSpec().GetAdminUrl() }},
+			{"CORDONED", func(o *meshfedv1.Object) string { return fmt.Sprint(o.GetCluster().GetSpec().GetCordoned()) }},
+			{"READY-AGENTS", func(o *meshfedv1.Object) string { return fmt.Sprint(o.GetCluster().GetStatus().GetReadyAgents()) }},
+		}
+	case objects.KindFunctionMesh:
+		cols = []column{
+			{"CLUSTERS", func(o *meshfedv1.Object) string { return strings.Join(meshClusters(o.GetFunctionMesh()), ",") }},
+			{"RUNNING", func(o *meshfedv1.Object) string { return meshRunning(o.GetFunctionMesh()) }},
+		}
+	case objects.KindAgent:
+		cols = []column{
+			{"VERSION", func(o *meshfedv1.Object) string { return o.GetAgent().GetSpec().GetVersion() }},
+			{"BROKER", func(o *meshfedv1.Object) string { return o.GetAgent().GetStatus().GetBroker() }},
+			{"LAST-HEARTBEAT", func(o *meshfedv1.Object) string {
+				if t := o.GetAgent().GetStatus().GetLastHeartbeat(); t != nil {
+					return t.AsTime().UTC().Format(time.RFC3339)
+				}
+				return ""
+			}},
+		}
+	case objects.KindAssignment:
+		cols = []column{{"CLUSTER", func(o *meshfedv1.Object) string { return o.GetAssignment().GetSpec().GetCluster() }}}
+	}
+	return append(cols,
+		column{"GENERATION", func(o *meshfedv1.Object) string { return fmt.Sprint(objects.Meta(o).GetGeneration()) }},
+		column{"LABELS", func(o *meshfedv1.Object) string { return labelList(objects.Meta(o).GetLabels()) }})
+}
+
+// meshClusters are the clusters a mesh's functions read from, write to or
+// run in, sorted.
+func meshClusters(fm *meshfedv1.FunctionMesh) []string {
+	seen := map[string]bool{}
+	for _, f := range fm.GetSpec().GetFunctions() {
+		for _, c := range []string{f.GetInput().GetCluster(), f.GetOutput().GetCluster(), f.GetPlacement().GetCluster()} {
+			if c != "" {
+				seen[c] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// meshRunning is "running/wanted" over a mesh's instances.
+func meshRunning(fm *meshfedv1.FunctionMesh) string {
+	var running, wanted int
+	for _, f := range fm.GetSpec().GetFunctions() {
+		wanted += federation.Replicas(f)
+	}
+	for _, fs := range fm.GetStatus().GetFunctions() {
+		for _, in := range fs.GetInstances() {
+			if in.GetState() == federation.StateRunning {
+				running++
+			}
+		}
+	}
+	return fmt.Sprintf("%d/%d", running, wanted)
+}
+
+// labelList shows labels as k=v,k=v, sorted.
+func labelList(ls map[string]string) string {
+	out := make([]string, 0, len(ls))
+	for k, v := range ls {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
 }
 
 func conditions(cs []*meshfedv1.Condition) string {

@@ -29,33 +29,7 @@ func newOperatorCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageError{fmt.Errorf("raft needs a subcommand (list-peers, remove-peer)")}
 		}}
-	r.AddCommand(&cobra.Command{
-		Use:   "list-peers",
-		Short: "List the servers of the Raft group, with the leader marked",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				var resp *meshfedv1.ListPeersResponse
-				err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-					resp, err = client.Operator(conn).ListPeers(ctx, &meshfedv1.ListPeersRequest{})
-					return err
-				})
-				if err != nil {
-					return rpcError("list peers", err)
-				}
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSTATE\tVOTER")
-				for _, p := range resp.GetPeers() {
-					state := "follower"
-					if p.GetLeader() {
-						state = "leader"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\n", p.GetId(), p.GetRaftAddress(), or(p.GetGrpcAddress(), "-"), state, p.GetVoter())
-				}
-				return tw.Flush()
-			})
-		},
-	})
+	r.AddCommand(newListPeersCmd())
 	r.AddCommand(&cobra.Command{
 		Use:   "remove-peer ID",
 		Short: "Remove a server from the Raft group (for a server that is gone for good)",
@@ -191,4 +165,55 @@ func saveSnapshot(ctx context.Context, c *client.Client, path string) (int64, er
 		return 0, fmt.Errorf("write snapshot: %w", err)
 	}
 	return n, nil
+}
+
+func newListPeersCmd() *cobra.Command {
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "list-peers",
+		Short: "List the servers of the Raft group, with the leader marked",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := output.check(); err != nil {
+				return err
+			}
+			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				var resp *meshfedv1.ListPeersResponse
+				err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) (err error) {
+					resp, err = client.Operator(conn).ListPeers(ctx, &meshfedv1.ListPeersRequest{})
+					return err
+				})
+				if err != nil {
+					return rpcError("list peers", err)
+				}
+				return printPeers(cmd.OutOrStdout(), output.format, resp.GetPeers())
+			})
+		},
+	}
+	output.register(cmd, listingFormats...)
+	return cmd
+}
+
+// printPeers prints the Raft servers in an output format.
+func printPeers(w io.Writer, format string, peers []*meshfedv1.Peer) error {
+	switch format {
+	case formatJSON, formatYAML:
+		return printMessages(w, format, peers)
+	case formatName:
+		names := make([]string, len(peers))
+		for i, p := range peers {
+			names[i] = p.GetId()
+		}
+		return printNames(w, "peer", names)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSTATE\tVOTER")
+	for _, p := range peers {
+		state := "follower"
+		if p.GetLeader() {
+			state = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\n", p.GetId(), p.GetRaftAddress(), or(p.GetGrpcAddress(), "-"), state, p.GetVoter())
+	}
+	return tw.Flush()
 }

@@ -148,7 +148,7 @@ func newTokenRevokeCmd() *cobra.Command {
 func newTokenListCmd() *cobra.Command {
 	var (
 		req    meshfedv1.ListTokensRequest
-		output string
+		output outputFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "list [--tenant T] [--all]",
@@ -160,8 +160,8 @@ unless --all is given.`,
   meshfed token list --tenant acme --all -o json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return usageError{fmt.Errorf("-o %q: use table or json", output)}
+			if err := output.check(); err != nil {
+				return err
 			}
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				var resp *meshfedv1.ListTokensResponse
@@ -180,8 +180,15 @@ unless --all is given.`,
 					}
 					return toks[i].GetId() < toks[j].GetId()
 				})
-				if output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
+				switch output.format {
+				case formatJSON, formatYAML:
+					return printMessages(cmd.OutOrStdout(), output.format, toks)
+				case formatName:
+					ids := make([]string, len(toks))
+					for i, t := range toks {
+						ids[i] = t.GetId()
+					}
+					return printNames(cmd.OutOrStdout(), "token", ids)
 				}
 				if len(toks) == 0 {
 					fmt.Fprintln(cmd.OutOrStdout(), "No tokens found.")
@@ -194,7 +201,7 @@ unless --all is given.`,
 	f := cmd.Flags()
 	f.StringVar(&req.Tenant, "tenant", "", "only the tokens of this tenant (default: all in your scope)")
 	f.BoolVar(&req.All, "all", false, "include revoked and expired tokens")
-	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	output.register(cmd, listingFormats...)
 	return cmd
 }
 
