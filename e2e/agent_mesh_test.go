@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,7 +132,11 @@ func TestAgentMeshOneServer(t *testing.T) {
 		s := f.startStream(split.inTopic, 0, n, max(n/2000, 1), "a")
 		s.waitAtLeast(n/5, drainTimeout(n))
 		y4, _, _ := splitCount("scale", "{builtin: word-split}", "atleast_once", 4)
-		f.apply(y4)
+		// apply --wait returns once the new generation is Ready, with progress.
+		out := f.apply(y4, "--wait", "--wait-timeout", convergeTimeout.String())
+		if !strings.Contains(out, "functionmesh/public/default/scale: 5/5 running, Ready") {
+			t.Errorf("apply --wait did not end with the mesh Ready at 5/5:\n%s", out)
+		}
 		as := f.waitRunning("scale", convergeTimeout, map[string]int{"split": 4, "count": 1}, map[string]string{"split": "a"})
 		t.Logf("scaled to 4 at %d/%d messages: %s", s.progress(), n, describeAssignments(as))
 		// Each replica must have taken part.

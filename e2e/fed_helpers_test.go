@@ -317,8 +317,8 @@ func (f *fed) addAgent(name, cluster, servers string) *daemon {
 // srv is the --server value naming every server.
 func (f *fed) srv() string { return f.cp.all() }
 
-// apply applies YAML through the CLI.
-func (f *fed) apply(yaml string) string {
+// apply applies YAML through the CLI, with extra apply flags.
+func (f *fed) apply(yaml string, flags ...string) string {
 	f.t.Helper()
 	file, err := os.CreateTemp(f.dir, "apply-*.yaml")
 	if err != nil {
@@ -328,7 +328,7 @@ func (f *fed) apply(yaml string) string {
 		f.t.Fatal(err)
 	}
 	file.Close()
-	return mustCLI(f.t, f.srv(), "apply", "-f", file.Name())
+	return mustCLI(f.t, f.srv(), append([]string{"apply", "-f", file.Name()}, flags...)...)
 }
 
 // list returns the objects of a kind through the API (a linearizable read;

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -19,37 +21,52 @@ func init() { register(newApplyCmd) }
 
 func newApplyCmd() *cobra.Command {
 	var (
-		file    string
-		dryRun  bool
-		cluster string
+		files       []string
+		recursive   bool
+		dryRun      bool
+		cluster     string
+		wait        bool
+		waitTimeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
-		Short: "Create or update objects from a multi-document YAML or JSON file, atomically",
-		Long: `Create or update every object of FILE (or standard input with -f -) in one
-atomic write: either all objects are written or none is. A document's
+		Use:   "apply -f FILE|DIR [-f ...]",
+		Short: "Create or update objects from YAML or JSON files, atomically",
+		Long: `Create or update every object of the files given with -f (a directory: its
+.yaml, .yml and .json files; -R: its subdirectories' too; -: standard input)
+in one atomic write: either all objects are written or none is. Objects are
+written in dependency order (clusters, tenants, namespaces, grants, meshes),
+so a document may refer to one listed after it. A document's
 metadata.resourceVersion, when set, must match the stored object.
 Function Mesh CRD documents (compute.functionmesh.io/v1alpha1) are accepted
-too; --cluster names the Pulsar cluster they run in.`,
+too; --cluster names the Pulsar cluster they run in.
+
+With --wait, apply then waits until every mesh it wrote is Ready at the
+generation written, printing its progress; it fails when an instance fails
+(naming it and its error) or at --wait-timeout.`,
 		Example: `  meshfed apply -f examples/word-count.yaml
+  meshfed apply -f deploy/meshes/ -R --wait
   cat mesh.yaml | meshfed apply -f - --dry-run`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return usageError{fmt.Errorf("-f FILE is required (use -f - for standard input)")}
+			if len(files) == 0 {
+				return usageError{fmt.Errorf("-f FILE is required (a file, a directory, or - for standard input)")}
 			}
-			objs, err := readCheckedObjects(cmd, file, cluster)
+			if wait && dryRun {
+				return usageError{fmt.Errorf("--wait and --dry-run: a dry run writes nothing to wait for")}
+			}
+			set, err := readDocSet(cmd, files, recursive, cluster)
 			if err != nil {
 				return err
 			}
+			objs := set.objs
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
 				if c := status.Code(err); c == codes.InvalidArgument || c == codes.PermissionDenied || c == codes.FailedPrecondition {
-					// The server numbers documents as the file does.
-					return fmt.Errorf("%s: %s", displayFile(file), status.Convert(err).Message())
+					// The server numbers documents as sent: name them as written.
+					return errors.New(set.locate(status.Convert(err).Message()))
 				}
 				if err != nil {
-					return rpcError("apply "+file, err)
+					return rpcError("apply "+strings.Join(files, ", "), err)
 				}
 				suffix := ""
 				if dryRun {
@@ -58,11 +75,19 @@ too; --cluster names the Pulsar cluster they run in.`,
 				for i, o := range resp.GetObjects() {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s/%s %s%s\n", strings.ToLower(objects.KindOf(o).Name), objects.DisplayName(o), resp.GetResults()[i], suffix)
 				}
-				return nil
+				if !wait {
+					return nil
+				}
+				wctx, cancel := context.WithTimeout(cmd.Context(), waitTimeout)
+				defer cancel()
+				return waitMeshes(wctx, c, cmd.OutOrStdout(), resp.GetObjects())
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&file, "filename", "f", "", "file to apply; - reads standard input")
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file or directory to apply, repeatable; - reads standard input")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "with -f DIR, also read its subdirectories")
+	cmd.Flags().BoolVar(&wait, "wait", false, "after writing, wait until every mesh written is Ready (or an instance fails)")
+	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 5*time.Minute, "with --wait, give up after this long")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and check against the current state without writing")
 	cmd.Flags().StringVar(&cluster, "cluster", "", "cluster that Function Mesh CRD documents run in")
 	return cmd
