@@ -54,7 +54,7 @@ generation written, printing its progress; it fails when an instance fails
 			if wait && dryRun {
 				return usageError{fmt.Errorf("--wait and --dry-run: a dry run writes nothing to wait for")}
 			}
-			set, err := readDocSet(cmd, files, recursive, cluster)
+			set, err := readDocSet(cmd, files, recursive, cluster, true)
 			if err != nil {
 				return err
 			}

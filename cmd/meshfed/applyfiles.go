@@ -35,8 +35,8 @@ var manifestExts = []string{".yaml", ".yml", ".json"}
 
 // readDocSet reads the -f arguments: files, directories (their .yaml, .yml
 // and .json files in name order; with recursive, their subdirectories' too)
-// and - for standard input.
-func readDocSet(cmd *cobra.Command, paths []string, recursive bool, cluster string) (*docSet, error) {
+// and - for standard input. With check, each file gets the static checks.
+func readDocSet(cmd *cobra.Command, paths []string, recursive bool, cluster string, check bool) (*docSet, error) {
 	var files []string
 	for _, p := range paths {
 		if p == "-" {
@@ -66,7 +66,11 @@ func readDocSet(cmd *cobra.Command, paths []string, recursive bool, cluster stri
 	}
 	set := &docSet{}
 	for _, f := range files {
-		objs, err := readCheckedObjects(cmd, f, cluster)
+		read := readObjects
+		if check {
+			read = readCheckedObjects
+		}
+		objs, err := read(cmd, f, cluster)
 		if err != nil {
 			return nil, err
 		}

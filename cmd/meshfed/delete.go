@@ -16,33 +16,37 @@ func init() { register(newDeleteCmd) }
 func newDeleteCmd() *cobra.Command {
 	var (
 		scope  scopeFlags
-		file   string
-		dryRun bool
+		files     []string
+		recursive bool
+		dryRun    bool
 		rv     uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "delete (KIND NAME | -f FILE)",
-		Short: "Delete an object, or every object of a file",
-		Long: `Delete an object, or every object of a file (in reverse order, so meshes go
-before the namespaces and tenants holding them). A tenant or namespace that
-still holds objects, or a cluster a mesh uses, is not deleted.`,
+		Use:   "delete (KIND NAME | -f FILE|DIR [-f ...])",
+		Short: "Delete an object, or every object of files",
+		Long: `Delete an object, or every object of the files given with -f (a directory:
+its .yaml, .yml and .json files; -R: its subdirectories' too), in reverse
+dependency order: meshes and grants before the namespaces and tenants
+holding them, clusters last. A tenant or namespace that still holds
+objects, or a cluster a mesh uses, is not deleted.`,
 		Example: `  meshfed delete mesh word-count
   meshfed delete -f examples/word-count.yaml`,
 		Args: rangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var reqs []*meshfedv1.DeleteRequest
 			switch {
-			case file != "" && len(args) == 0:
-				objs, err := readObjects(cmd, file, "")
+			case len(files) > 0 && len(args) == 0:
+				set, err := readDocSet(cmd, files, recursive, "", false)
 				if err != nil {
 					return err
 				}
+				objs := set.objs
 				for i := len(objs) - 1; i >= 0; i-- {
 					md := objects.Meta(objs[i])
 					reqs = append(reqs, &meshfedv1.DeleteRequest{Kind: objects.KindOf(objs[i]).Name, Tenant: md.GetTenant(),
 						Namespace: md.GetNamespace(), Name: md.GetName(), DryRun: dryRun})
 				}
-			case file == "" && len(args) == 2:
+			case len(files) == 0 && len(args) == 2:
 				k, err := lookupKind(args[0])
 				if err != nil {
 					return err
@@ -73,7 +77,8 @@ still holds objects, or a cluster a mesh uses, is not deleted.`,
 	}
 	cmd.Flags().StringVar(&scope.tenant, "tenant", "", "tenant of a namespaced object (default public)")
 	cmd.Flags().StringVarP(&scope.namespace, "namespace", "n", "", "namespace of a namespaced object (default default)")
-	cmd.Flags().StringVarP(&file, "filename", "f", "", "delete the objects of this file (- for standard input)")
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "delete the objects of this file or directory, repeatable (- for standard input)")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "with -f DIR, also read its subdirectories")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check that the delete would succeed without deleting")
 	cmd.Flags().Uint64Var(&rv, "resource-version", 0, "delete only if the object is at this revision")
 	return cmd

@@ -14,7 +14,23 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run executes the CLI and maps errors to exit codes: 0 ok, 1 error, 2 usage.
+// exitCode ends a command with a chosen exit code; with err nil nothing is
+// printed (e.g. meshfed diff's 1: differences found).
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e exitCode) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e exitCode) Unwrap() error { return e.err }
+
+// run executes the CLI and maps errors to exit codes: 0 ok, 1 error, 2 usage,
+// or the code of an exitCode.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	global = globalFlags{}
 	root := newRootCmd()
@@ -25,6 +41,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := root.Execute()
 	if err == nil {
 		return 0
+	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		if ec.err != nil {
+			fmt.Fprintln(stderr, "Error:", ec.err)
+		}
+		return ec.code
 	}
 	fmt.Fprintln(stderr, "Error:", err)
 	var ue usageError
