@@ -15,11 +15,11 @@ func init() { register(newDeleteCmd) }
 
 func newDeleteCmd() *cobra.Command {
 	var (
-		scope  scopeFlags
+		scope     scopeFlags
 		files     []string
 		recursive bool
 		dryRun    bool
-		rv     uint64
+		rv        uint64
 	)
 	cmd := &cobra.Command{
 		Use:   "delete (KIND NAME | -f FILE|DIR [-f ...])",

@@ -231,4 +231,3 @@ func lineDiff(a, b []string) []diffOp {
 	}
 	return ops
 }
-
