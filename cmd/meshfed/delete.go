@@ -31,7 +31,8 @@ holding them, clusters last. A tenant or namespace that still holds
 objects, or a cluster a mesh uses, is not deleted.`,
 		Example: `  meshfed delete mesh word-count
   meshfed delete -f examples/word-count.yaml`,
-		Args: rangeArgs(0, 2),
+		Args:              rangeArgs(0, 2),
+		ValidArgsFunction: completeKindName(&scope, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var reqs []*meshfedv1.DeleteRequest
 			switch {

@@ -31,7 +31,8 @@ functions and their instances), e.g. | dot -Tsvg > mesh.svg.`,
 		Example: `  meshfed describe mesh word-count
   meshfed describe cluster a
   meshfed describe mesh word-count -o dot | dot -Tsvg > word-count.svg`,
-		Args: exactArgs(2),
+		Args:              exactArgs(2),
+		ValidArgsFunction: completeKindName(&scope, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := lookupKind(args[0])
 			if err != nil {

@@ -40,7 +40,8 @@ public/default) or TENANT/NAMESPACE/NAME. With -w, keep printing changes.`,
   meshfed get meshes -o wide
   meshfed get meshes -l team=ml -w
   meshfed get agents -o name`,
-		Args: rangeArgs(1, 2),
+		Args:              rangeArgs(1, 2),
+		ValidArgsFunction: completeKindName(&scope, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := lookupKind(args[0])
 			if err != nil {

@@ -117,3 +117,26 @@ func TestDrillListOutputFormats(t *testing.T) {
 		t.Fatalf("drill list -o yaml: %d %q", code, out)
 	}
 }
+
+// TestCompletion completes kinds, then names read from the server.
+func TestCompletion(t *testing.T) {
+	addr := testServer(t)
+	if _, errOut, code := cli(t, baseObjects+"---"+meshDoc, "--server", addr, "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	out, _, code := cli(t, "", "__complete", "get", "me")
+	if code != 0 || !strings.Contains(out, "mesh\n") || !strings.Contains(out, "meshes\n") {
+		t.Fatalf("complete a kind: exit %d %q", code, out)
+	}
+	if out, _, _ := cli(t, "", "__complete", "delete", "ag"); strings.Contains(out, "agents") {
+		t.Fatalf("delete completes agents, which users do not write: %q", out)
+	}
+	out, _, code = cli(t, "", "--server", addr, "__complete", "describe", "mesh", "")
+	if code != 0 || !strings.Contains(out, "public/default/wc\n") {
+		t.Fatalf("complete a mesh name: exit %d %q", code, out)
+	}
+	out, _, _ = cli(t, "", "--server", addr, "__complete", "get", "clusters", "-o", "")
+	if !strings.Contains(out, "wide\n") || !strings.Contains(out, "name\n") {
+		t.Fatalf("complete -o: %q", out)
+	}
+}
