@@ -35,6 +35,8 @@ type globalFlags struct {
 	token string
 	// tokenFile is --token-file; empty: see token.
 	tokenFile string
+	// context is --context; empty: the config file's current context.
+	context string
 }
 
 var global globalFlags
@@ -52,6 +54,9 @@ func newRootCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		// Settings not given as flags or in the environment come from the
+		// config file's context.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return applyContext(cmd) },
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	def := os.Getenv("MESHFED_SERVER")
@@ -70,6 +75,7 @@ func newRootCmd() *cobra.Command {
 		"bearer token for servers run with --auth (env MESHFED_TOKEN; prefer --token-file: a flag is visible to other local users); needs --tls-*")
 	root.PersistentFlags().StringVar(&global.tokenFile, "token-file", "",
 		"file holding the bearer token, e.g. a server's <data-dir>/bootstrap-token (env MESHFED_TOKEN_FILE); needs --tls-*")
+	root.PersistentFlags().StringVar(&global.context, "context", "", "config file context to take the servers, TLS files and token file from (default: the current one; see meshfed config)")
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
