@@ -329,7 +329,7 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 	case className != "" && obj["java"] == nil:
 		fn.Runtime = &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Builtin{Builtin: className}}
 	}
-	if forward && code == nil && obj["java"] == nil {
+	if forward && obj["golang"] == nil && obj["python"] == nil && obj["java"] == nil && obj["genericRuntime"] == nil {
 		w.errs.add(join(path, "forwardSourceMessageProperty"), "true is honoured for golang and python functions only (builtin and exec functions set their own output properties); remove it")
 	}
 	if cluster == "" {
