@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/meshfed/meshfed/client"
@@ -29,20 +31,26 @@ func newApplyCmd() *cobra.Command {
 		Long: `Create or update every object of FILE (or standard input with -f -) in one
 atomic write: either all objects are written or none is. A document's
 metadata.resourceVersion, when set, must match the stored object.
-Function Mesh CRD documents (compute.functionmesh.io/v1alpha1) are accepted
-too; --cluster names the Pulsar cluster they run in.`,
+Function Mesh custom resources (compute.functionmesh.io/v1alpha1
+FunctionMesh and Function, and lists of them) are accepted as they are;
+--cluster names the cluster they run in (else each function's clusterName).
+The code of their golang and python runtimes (a file next to FILE, or an
+http(s):// URL) is uploaded as a package first (on --dry-run only hashed);
+Kubernetes ConfigMap and Secret documents are skipped and listed. See
+docs/migration.md for what converts and what is refused.`,
 		Example: `  meshfed apply -f examples/word-count.yaml
+  meshfed apply -f examples/functionmesh/py-function.yaml --cluster a
   cat mesh.yaml | meshfed apply -f - --dry-run`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return usageError{fmt.Errorf("-f FILE is required (use -f - for standard input)")}
 			}
-			objs, err := readCheckedObjects(cmd, file, cluster)
-			if err != nil {
-				return err
-			}
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				objs, err := readApplyObjects(ctx, cmd, c, file, cluster, dryRun)
+				if err != nil {
+					return err
+				}
 				resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
 				if c := status.Code(err); c == codes.InvalidArgument || c == codes.PermissionDenied || c == codes.FailedPrecondition {
 					// The server numbers documents as the file does.
@@ -89,8 +97,38 @@ func readCheckedObjects(cmd *cobra.Command, file, cluster string) ([]*meshfedv1.
 	return objs, nil
 }
 
+// readApplyObjects decodes and checks FILE for apply: Function Mesh
+// resources' code is pushed through c (hashed only on a dry run) and their
+// pulsar blocks checked against the Clusters c reads.
+func readApplyObjects(ctx context.Context, cmd *cobra.Command, c *client.Client, file, cluster string, dryRun bool) ([]*meshfedv1.Object, error) {
+	dir := "."
+	if file != "-" {
+		dir = filepath.Dir(file)
+	}
+	pk := &crdPackages{ctx: ctx, dir: dir, http: &http.Client{}, log: cmd.ErrOrStderr()}
+	if !dryRun {
+		pk.push = func(ctx context.Context, name string, data []byte) (string, error) {
+			return pushPackage(ctx, c, name, data)
+		}
+	}
+	skips := &skipReporter{w: cmd.ErrOrStderr(), file: displayFile(file)}
+	objs, err := decodeFile(cmd, file, crdDecodeOptions(cluster, pk, clusterLookup(ctx, c), skips))
+	if err != nil {
+		return nil, err
+	}
+	if err := objects.Check(displayFile(file), objs, nil); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
 // readObjects decodes FILE ("-" for stdin) into objects.
 func readObjects(cmd *cobra.Command, file, cluster string) ([]*meshfedv1.Object, error) {
+	return decodeFile(cmd, file, objects.DecodeOptions{Cluster: cluster})
+}
+
+// decodeFile decodes FILE ("-" for stdin) with opts.
+func decodeFile(cmd *cobra.Command, file string, opts objects.DecodeOptions) ([]*meshfedv1.Object, error) {
 	var (
 		data []byte
 		err  error
@@ -105,7 +143,7 @@ func readObjects(cmd *cobra.Command, file, cluster string) ([]*meshfedv1.Object,
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	objs, err := objects.DecodeOptions{Cluster: cluster}.Decode(name, data)
+	objs, err := opts.Decode(name, data)
 	if err != nil {
 		return nil, err
 	}

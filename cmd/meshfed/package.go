@@ -38,35 +38,42 @@ twice stores it once.`,
 				return fmt.Errorf("read package: %w", err)
 			}
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				var resp *meshfedv1.PushPackageResponse
-				err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-					up, err := meshfedv1.NewPackageServiceClient(conn).PushPackage(ctx)
-					if err != nil {
-						return err
-					}
-					const chunk = 256 << 10
-					for off := 0; off < len(data) || off == 0; off += chunk {
-						msg := &meshfedv1.PushPackageRequest{Chunk: data[off:min(off+chunk, len(data))]}
-						if off == 0 {
-							msg.Name = filepath.Base(args[0])
-						}
-						if err := up.Send(msg); err != nil {
-							return err
-						}
-						if len(data) == 0 {
-							break
-						}
-					}
-					resp, err = up.CloseAndRecv()
-					return err
-				})
+				digest, err := pushPackage(ctx, c, filepath.Base(args[0]), data)
 				if err != nil {
 					return rpcError("push package "+args[0], err)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), resp.GetDigest())
+				fmt.Fprintln(cmd.OutOrStdout(), digest)
 				return nil
 			})
 		},
 	})
 	return cmd
+}
+
+// pushPackage uploads data as a package remembered by name and returns its
+// content address.
+func pushPackage(ctx context.Context, c *client.Client, name string, data []byte) (string, error) {
+	var resp *meshfedv1.PushPackageResponse
+	err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		up, err := meshfedv1.NewPackageServiceClient(conn).PushPackage(ctx)
+		if err != nil {
+			return err
+		}
+		const chunk = 256 << 10
+		for off := 0; off < len(data) || off == 0; off += chunk {
+			msg := &meshfedv1.PushPackageRequest{Chunk: data[off:min(off+chunk, len(data))]}
+			if off == 0 {
+				msg.Name = name
+			}
+			if err := up.Send(msg); err != nil {
+				return err
+			}
+			if len(data) == 0 {
+				break
+			}
+		}
+		resp, err = up.CloseAndRecv()
+		return err
+	})
+	return resp.GetDigest(), err
 }
