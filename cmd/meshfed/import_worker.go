@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/apache/pulsar-client-go/pulsaradmin"
+	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/admin/config"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/spf13/cobra"
@@ -20,7 +21,7 @@ import (
 // fetchWorkerFunctions writes one Function resource (JSON) per function of
 // the namespaces into dir, with the function's code next to it.
 func fetchWorkerFunctions(cmd *cobra.Command, url, tokenFile string, namespaces []string, dir string) error {
-	admin, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: url, TokenFile: tokenFile})
+	admin, err := pulsaradmin.NewClient(&pulsaradmin.Config{WebServiceURL: url, TokenFile: tokenFile, PulsarAPIVersion: config.V3})
 	if err != nil {
 		return fmt.Errorf("functions worker %s: %w", url, err)
 	}
