@@ -167,7 +167,7 @@ func TestImportFunctionsWorker(t *testing.T) {
 			ClassName: "exclamation_function.ExclamationFunction", Inputs: []string{"persistent://public/default/in"},
 			Output: "persistent://public/default/out", Parallelism: 2, ProcessingGuarantees: "ATLEAST_ONCE", AutoAck: true,
 			CleanupSubscription: true, MaxMessageRetries: &retries, TimeoutMs: &timeout, UserConfig: map[string]any{"k": "v"},
-			Resources: &utils.Resources{CPU: 0.5, RAM: 1 << 30, Disk: 10 << 30},
+			Resources:  &utils.Resources{CPU: 0.5, RAM: 1 << 30, Disk: 10 << 30},
 			InputSpecs: map[string]utils.ConsumerConfig{"persistent://public/default/in2": {}}},
 	}, map[string]string{"public/default/exclaim": "def process(input):\n    return input + '!'\n"})
 	out, stderr, code := cli(t, "", "import", "--functions-worker", ok.URL, "--cluster", "a", "--package-dir", t.TempDir())
