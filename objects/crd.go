@@ -1,23 +1,29 @@
 package objects
 
-// Conversion of Function Mesh CRD documents (compute.functionmesh.io/v1alpha1,
-// kind FunctionMesh) into meshfed FunctionMesh objects.
+// Conversion of Function Mesh documents (compute.functionmesh.io/v1alpha1,
+// kinds FunctionMesh and Function; lists of them are expanded in
+// crd_runtime.go) into meshfed FunctionMesh objects. docs/migration.md has
+// the full mapping table; in short:
 //
-// What converts, CRD field → meshfed field:
-//
-//	metadata.name                      → metadata.name
+//	metadata.name                      → metadata.name (a Function: also
+//	                                     the function's name, unless
+//	                                     spec.name is set)
 //	metadata.labels                    → metadata.labels
-//	spec.functions[].name              → name
-//	spec.functions[].tenant, namespace → metadata.tenant, metadata.namespace
+//	name                               → name
+//	tenant, namespace                  → metadata.tenant, metadata.namespace
 //	                                     (all functions must agree; default
 //	                                     public/default, as in Pulsar)
-//	spec.functions[].clusterName       → the cluster (must match --cluster)
-//	className                          → runtime.builtin, when runtime is unset
+//	clusterName                        → the cluster (must match --cluster)
+//	golang, python                     → runtime.exec or runtime.wasm, the
+//	                                     code packaged by DecodeOptions.Packages
+//	className                          → runtime.builtin, without a language
+//	                                     block (python: the class to call)
 //	runtime (meshfed extension)        → runtime
 //	replicas, minReplicas, maxReplicas → same
 //	input.topics                       → input.topics, input.cluster = cluster
 //	output.topic                       → output.topic, output.cluster = cluster
-//	subscriptionName                   → input.subscription
+//	subscriptionName                   → input.subscription; unset: Pulsar's
+//	                                     tenant/namespace/name
 //	subscriptionPosition               → input.subscriptionPosition
 //	processingGuarantee                → same (except "manual": refused)
 //	deadLetterTopic, maxMessageRetry   → same
@@ -27,16 +33,13 @@ package objects
 //	resources.requests (or .limits)    → resources.cpu, resources.memory
 //	autoAck: true                      → nothing (meshfed acknowledges as the
 //	                                     processing guarantee says)
+//	pulsar                             → checked against the Cluster's auth
 //
-// Ignored, because they hold no intent meshfed could act on: the Kubernetes
-// metadata (namespace, annotations and server-written fields), `pulsar` (the
-// connection settings of the one cluster: meshfed takes them from the Cluster
-// object named by DecodeOptions.Cluster) and `status`.
-//
-// Everything else (language runtimes java/python/golang/genericRuntime,
-// Kubernetes pod settings, images, serde and schema classes, windowing,
-// sources and sinks, ...) has no meshfed equivalent and is an error naming
-// the field, so nothing is dropped silently.
+// Ignored: the Kubernetes metadata (namespace, annotations and
+// server-written fields), Kubernetes-only settings (crdKubernetesOnly, most
+// of pod) and status. Everything else without a meshfed equivalent (java,
+// genericRuntime, serde and schema classes, windowing, secrets, sources and
+// sinks, ...) is an error naming the field, so nothing is dropped silently.
 
 import (
 	"encoding/json"

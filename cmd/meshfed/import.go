@@ -186,8 +186,9 @@ func (s *skipReporter) skip(doc int, kind, name string) {
 	fmt.Fprintf(s.w, "skipped %s %q (%s doc %d): a Kubernetes object, not a meshfed one; the Cluster holds its settings\n", kind, name, s.file, doc)
 }
 
-// crdDecodeOptions are the options for decoding file, whose relative
-// function code paths are read from its directory.
+// crdDecodeOptions are the decode options of a file that may hold Function
+// Mesh resources: their code is stored through pk, their pulsar blocks
+// checked with clusters, Kubernetes documents reported to skips.
 func crdDecodeOptions(cluster string, pk *crdPackages, clusters objects.ClusterLookup, skips *skipReporter) objects.DecodeOptions {
 	return objects.DecodeOptions{Cluster: cluster, Packages: pk, Clusters: clusters, OnSkip: skips.skip}
 }
