@@ -219,3 +219,47 @@ func TestImportFunctionsWorker(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyFunctionMeshResources applies a Python Function resource to an
+// in-process control plane: the dry run only hashes the bundle, the apply
+// pushes it and creates the mesh with Pulsar's default subscription, and
+// pulsar blocks are checked against the Cluster the server holds.
+func TestApplyFunctionMeshResources(t *testing.T) {
+	addr := testServer(t)
+	if _, errOut, code := cli(t, baseObjects, "--server", addr, "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply base objects: %s", errOut)
+	}
+	dir := copyExamples(t)
+	write := func(name, pulsarBlock string) string {
+		doc := "apiVersion: compute.functionmesh.io/v1alpha1\nkind: Function\nmetadata: {name: exclaim}\nspec:\n" +
+			"  className: exclamation_function.ExclamationFunction\n  python: {py: exclamation_function.py}\n" +
+			"  input: {topics: [persistent://public/default/in]}\n  output: {topic: persistent://public/default/out}\n" + pulsarBlock
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	auth := write("auth.yaml", "  pulsar:\n    pulsarConfig: cfg\n    authConfig: {genericAuth: {clientAuthenticationPlugin: org.apache.pulsar.client.impl.auth.AuthenticationToken, clientAuthenticationParameters: 'file:///t'}}\n")
+	_, errOut, code := cli(t, "", "--server", addr, "apply", "-f", auth, "--cluster", "a")
+	if code == 0 || !strings.Contains(errOut, `doc 1: spec.pulsar.authConfig.genericAuth: the function authenticates with token but cluster "a" is set up with no authentication`) {
+		t.Errorf("auth mismatch: exit %d, stderr %s", code, errOut)
+	}
+	plain := write("plain.yaml", "  pulsar: {pulsarConfig: cfg}\n")
+	out, errOut, code := cli(t, "", "--server", addr, "apply", "-f", plain, "--cluster", "a", "--dry-run")
+	if code != 0 || !strings.Contains(out, "functionmesh/public/default/exclaim created (dry run)") || strings.Contains(errOut, "pushed") {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, errOut, code = cli(t, "", "--server", addr, "apply", "-f", plain, "--cluster", "a")
+	if code != 0 || !strings.Contains(out, "functionmesh/public/default/exclaim created") || !strings.Contains(errOut, "package exclamation_function.py.tar pushed as sha256:") {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, _, code = cli(t, "", "--server", addr, "get", "mesh", "exclaim", "-o", "yaml")
+	if code != 0 || !strings.Contains(out, "subscription: public/default/exclaim") || !strings.Contains(out, "meshfed_pulsar_function.py") {
+		t.Fatalf("get mesh: exit %d\n%s", code, out)
+	}
+	out, _, code = cli(t, "", "--server", addr, "apply", "-f", plain, "--cluster", "a")
+	if code != 0 || !strings.Contains(out, "unchanged") {
+		t.Errorf("reapply: the same code must give the same package and an unchanged mesh; exit %d\n%s", code, out)
+	}
+}
