@@ -210,6 +210,7 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 	className := ""
 	var code *crdCode // the golang or python block
 	forward := false
+	var podEnv map[string]string
 	for _, key := range sortedKeys(obj) {
 		val := obj[key]
 		fp := join(path, key)
@@ -293,7 +294,7 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 				w.errs.add(fp, "must be runtime or sidecar, got %s", describe(val))
 			}
 		case "pod":
-			w.crdPod(fp, val)
+			podEnv = w.crdPod(fp, val)
 		case "pulsar":
 			o.crdPulsar(w, fp, val, cluster)
 		case "golang", "python":
@@ -334,6 +335,20 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 	}
 	if forward && obj["golang"] == nil && obj["python"] == nil && obj["java"] == nil && obj["genericRuntime"] == nil {
 		w.errs.add(join(path, "forwardSourceMessageProperty"), "true is honoured for golang and python functions only (builtin and exec functions set their own output properties); remove it")
+	}
+	if len(podEnv) > 0 {
+		if ex := fn.GetRuntime().GetExec(); ex != nil {
+			if ex.Env == nil {
+				ex.Env = map[string]string{}
+			}
+			for k, v := range podEnv {
+				if _, taken := ex.Env[k]; !taken {
+					ex.Env[k] = v
+				}
+			}
+		} else if fn.Runtime != nil {
+			w.errs.add(join(join(path, "pod"), "env"), "environment variables reach exec functions only (golang, python or runtime.exec); remove env")
+		}
 	}
 	if cluster == "" {
 		w.errs.add(path, "no cluster to run in: name the cluster this Function Mesh runs in (the --cluster option) or set clusterName")

@@ -100,17 +100,51 @@ func isZero(v any) bool {
 	return false
 }
 
-// crdPod checks a function's pod policy: everything in it shapes the
-// Kubernetes pod and is ignored, except env, which the function would see.
-func (w *walker) crdPod(path string, v any) {
+// crdPod reads a function's pod policy: everything in it shapes the
+// Kubernetes pod and is ignored, except env, which the function sees and
+// is returned (name → value) for an exec runtime.
+func (w *walker) crdPod(path string, v any) map[string]string {
 	obj, ok := v.(map[string]any)
 	if !ok {
 		w.typeError(path, "an object", v)
-		return
+		return nil
 	}
-	if !isZero(obj["env"]) {
-		w.errs.add(join(path, "env"), "pod environment variables cannot be converted: meshfed has no per-function environment for golang and python code; read settings from funcConfig instead")
+	if isZero(obj["env"]) {
+		return nil
 	}
+	ep := join(path, "env")
+	list, ok := obj["env"].([]any)
+	if !ok {
+		w.typeError(ep, "a list", obj["env"])
+		return nil
+	}
+	env := map[string]string{}
+	for i, item := range list {
+		ip := index(ep, i)
+		m, ok := item.(map[string]any)
+		if !ok {
+			w.typeError(ip, "an object", item)
+			continue
+		}
+		name, _ := m["name"].(string)
+		value, isString := m["value"].(string)
+		switch {
+		case name == "":
+			w.errs.add(join(ip, "name"), "required: the variable's name")
+		case m["valueFrom"] != nil:
+			w.errs.add(join(ip, "valueFrom"), "values from Kubernetes secrets, config maps or fields cannot be converted; give value")
+		case m["value"] != nil && !isString:
+			w.typeError(join(ip, "value"), "a string", m["value"])
+		default:
+			env[name] = value
+		}
+		for _, key := range sortedKeys(m) {
+			if key != "name" && key != "value" && key != "valueFrom" {
+				w.errs.add(join(ip, key), "%q has no meshfed equivalent; remove it", key)
+			}
+		}
+	}
+	return env
 }
 
 // crdCodeBlock reads a golang ({go, goLocation, log}) or python ({py,

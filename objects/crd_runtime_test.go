@@ -117,6 +117,12 @@ func TestDecodeCRDRuntimes(t *testing.T) {
 				t.Errorf("function = %v", f)
 			}
 		}},
+		{"pod env", strings.Replace(fnDoc(goBlock), "  pod:\n", "  pod:\n    env: [{name: MODE, value: fast}, {name: EMPTY}]\n", 1), func(t *testing.T, _ *meshfedv1.ObjectMeta, f *meshfedv1.FunctionSpec, _ []CRDCode) {
+			env := f.GetRuntime().GetExec().GetEnv()
+			if env["MODE"] != "fast" || len(env) != 2 || env["EMPTY"] != "" {
+				t.Errorf("exec env = %v, want MODE=fast and EMPTY=", env)
+			}
+		}},
 		{"subscriptionName kept", fnDoc(goBlock + "  subscriptionName: legacy-sub\n  tenant: acme\n  namespace: ns\n"), func(t *testing.T, md *meshfedv1.ObjectMeta, f *meshfedv1.FunctionSpec, _ []CRDCode) {
 			if f.GetInput().GetSubscription() != "legacy-sub" || md.GetTenant() != "acme" || md.GetNamespace() != "ns" {
 				t.Errorf("subscription %q tenant %q namespace %q", f.GetInput().GetSubscription(), md.GetTenant(), md.GetNamespace())
@@ -267,8 +273,10 @@ func TestDecodeCRDRuntimeErrors(t *testing.T) {
 			[]wantErr{{1, "spec.secretsMap", "secrets cannot be converted yet"}}},
 		{"windowConfig", DecodeOptions{Packages: &fakePackages{}}, fnDoc(goBlock + "  windowConfig: {windowLengthCount: 10}\n"),
 			[]wantErr{{1, "spec.windowConfig", "window functions cannot be converted"}}},
-		{"pod env", DecodeOptions{Packages: &fakePackages{}}, strings.Replace(fnDoc(goBlock), "  pod:\n", "  pod:\n    env: [{name: A, value: b}]\n", 1),
-			[]wantErr{{1, "spec.pod.env", "pod environment variables cannot be converted"}}},
+		{"pod env from a secret", DecodeOptions{Packages: &fakePackages{}}, strings.Replace(fnDoc(goBlock), "  pod:\n", "  pod:\n    env: [{name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}]\n", 1),
+			[]wantErr{{1, "spec.pod.env[0].valueFrom", "values from Kubernetes secrets"}}},
+		{"pod env on a builtin", DecodeOptions{}, strings.NewReplacer("  forwardSourceMessageProperty: true\n", "", "  pod:\n", "  pod:\n    env: [{name: A, value: b}]\n").Replace(fnDoc("  className: identity\n")),
+			[]wantErr{{1, "spec.pod.env", "environment variables reach exec functions only"}}},
 		{"forward without code", DecodeOptions{}, fnDoc("  className: identity\n"),
 			[]wantErr{{1, "spec.forwardSourceMessageProperty", "true is honoured for golang and python functions only"}}},
 		{"auth without cluster lookup", DecodeOptions{Packages: &fakePackages{}}, fnDoc(goBlock + "  pulsar: {authSecret: auth}\n"),
