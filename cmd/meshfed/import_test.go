@@ -199,6 +199,28 @@ func TestImportFunctionsWorker(t *testing.T) {
 		}
 	}
 
+	// What meshfed's own Functions API answers: a builtin and a wasm
+	// module, the cluster in customRuntimeOptions.
+	builtin, wasmURL := "builtin://exclamation", "function://sha256:"+strings.Repeat("c", 64)
+	wasm := "\x00asm\x01\x00\x00\x00"
+	own := fakeWorker(t, map[string]utils.FunctionConfig{
+		"public/default/b": {Tenant: "public", Namespace: "default", Name: "b", Runtime: "GO", Go: &builtin, Inputs: []string{"in"}, CustomRuntimeOptions: `{"cluster":"a"}`},
+		"public/default/w": {Tenant: "public", Namespace: "default", Name: "w", Runtime: "GO", Go: &wasmURL, Inputs: []string{"in"}, CustomRuntimeOptions: `{"cluster":"a"}`},
+	}, map[string]string{"public/default/w": wasm})
+	pkgs := t.TempDir()
+	out, stderr, code = cli(t, "", "import", "--functions-worker", own.URL, "--package-dir", pkgs)
+	if code != 0 {
+		t.Fatalf("import from meshfed's API: exit %d\n%s", code, stderr)
+	}
+	meshes := decodeImport(t, out)
+	if b := meshes["b"].GetSpec().GetFunctions()[0]; b.GetRuntime().GetBuiltin() != "exclamation" || b.GetInput().GetCluster() != "a" {
+		t.Errorf("builtin function = %v", b)
+	}
+	sum := sha256.Sum256([]byte(wasm))
+	if w := meshes["w"].GetSpec().GetFunctions()[0]; w.GetRuntime().GetWasm().GetPackage() != "sha256:"+hex.EncodeToString(sum[:]) {
+		t.Errorf("wasm function = %v, want the downloaded module's digest", w)
+	}
+
 	jar := "api-examples.jar"
 	for _, tc := range []struct {
 		name string
@@ -207,6 +229,7 @@ func TestImportFunctionsWorker(t *testing.T) {
 	}{
 		{"java", utils.FunctionConfig{Runtime: "JAVA", Jar: &jar, ClassName: "org.example.Ex", Inputs: []string{"in"}}, "spec.java: Java functions cannot run on meshfed"},
 		{"serde", utils.FunctionConfig{Runtime: "PYTHON", Py: &py, ClassName: "m.F", CustomSerdeInputs: map[string]string{"in": "serde.X"}}, "functionConfig.customSerdeInputs[in] = \"serde.X\" cannot be converted"},
+		{"runtime options", utils.FunctionConfig{Runtime: "PYTHON", Py: &py, ClassName: "m.F", Inputs: []string{"in"}, CustomRuntimeOptions: `{"cluster":"a","x":1}`}, "functionConfig.customRuntimeOptions"},
 		{"secrets", utils.FunctionConfig{Runtime: "PYTHON", Py: &py, ClassName: "m.F", Inputs: []string{"in"}, Secrets: map[string]any{"pwd": "x"}}, "spec.secretsMap: secrets cannot be converted yet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,10 +54,20 @@ func fetchWorkerFunctions(cmd *cobra.Command, url, tokenFile string, namespaces 
 				if err := os.MkdirAll(fdir, 0o755); err != nil {
 					return fmt.Errorf("function %s: %w", fqfn, err)
 				}
-				if err := fns.DownloadFunctionByNs(filepath.Join(fdir, code), tenant, namespace, name); err != nil {
+				path := filepath.Join(fdir, code)
+				if err := fns.DownloadFunctionByNs(path, tenant, namespace, name); err != nil {
 					return fmt.Errorf("download the code of function %s: %w", fqfn, err)
 				}
 				spec := cr["spec"].(map[string]any)
+				if g, ok := spec["golang"].(map[string]any); ok && !strings.HasSuffix(code, ".wasm") && isWasm(path) {
+					// A WebAssembly module (meshfed's Functions API names
+					// them function://sha256:...): run it with the wasm
+					// runtime.
+					if err := os.Rename(path, path+".wasm"); err != nil {
+						return fmt.Errorf("function %s: %w", fqfn, err)
+					}
+					g["go"] = code + ".wasm"
+				}
 				for _, block := range []string{"golang", "python"} {
 					if b, ok := spec[block].(map[string]any); ok {
 						for k, v := range b {
@@ -84,8 +95,12 @@ func fetchWorkerFunctions(cmd *cobra.Command, url, tokenFile string, namespaces 
 func functionResource(cfg utils.FunctionConfig, note func(string)) (map[string]any, string, error) {
 	spec := map[string]any{
 		"name": cfg.Name, "tenant": cfg.Tenant, "namespace": cfg.Namespace,
-		"autoAck":                      cfg.AutoAck,
 		"forwardSourceMessageProperty": cfg.ForwardSourceMessageProperty,
+	}
+	if !cfg.AutoAck {
+		// Pulsar deprecated autoAck for processingGuarantees MANUAL, which
+		// the conversion refuses.
+		note("autoAck false is not honoured: meshfed acknowledges messages as processingGuarantees says")
 	}
 	set := func(key string, v any) {
 		if !isZeroValue(v) {
@@ -122,10 +137,19 @@ func functionResource(cfg utils.FunctionConfig, note func(string)) (map[string]a
 	if cfg.CleanupSubscription {
 		note("cleanupSubscription is not honoured: meshfed keeps a deleted function's subscription")
 	}
+	if cfg.CustomRuntimeOptions != "" {
+		// meshfed's own Functions API names a function's cluster here.
+		var opts map[string]any
+		err := json.Unmarshal([]byte(cfg.CustomRuntimeOptions), &opts)
+		cluster, isString := opts["cluster"].(string)
+		if err != nil || len(opts) != 1 || !isString || cluster == "" {
+			return nil, "", fmt.Errorf("functionConfig.customRuntimeOptions %q cannot be converted: only {\"cluster\": NAME} names a meshfed setting", cfg.CustomRuntimeOptions)
+		}
+		spec["clusterName"] = cluster
+	}
 	// Fields of the worker's own with no Function Mesh counterpart.
 	for field, v := range map[string]any{
-		"customRuntimeOptions": cfg.CustomRuntimeOptions, "exposePulsarAdminClientEnabled": cfg.ExposePulsarAdminClientEnabled,
-		"batchBuilder": cfg.BatchBuilder,
+		"exposePulsarAdminClientEnabled": cfg.ExposePulsarAdminClientEnabled, "batchBuilder": cfg.BatchBuilder,
 	} {
 		if !isZeroValue(v) {
 			return nil, "", fmt.Errorf("functionConfig.%s cannot be converted; remove it on the worker or convert by hand", field)
@@ -205,6 +229,14 @@ func functionResource(cfg utils.FunctionConfig, note func(string)) (map[string]a
 		code = filepath.Base(deref(cfg.Py))
 		spec["python"] = map[string]any{"py": code}
 	case "GO":
+		if name, ok := strings.CutPrefix(deref(cfg.Go), "builtin://"); ok {
+			// A builtin of meshfed's own Functions API.
+			if cfg.ClassName != "" && cfg.ClassName != name {
+				return nil, "", fmt.Errorf("functionConfig.className %q differs from the builtin %q", cfg.ClassName, name)
+			}
+			spec["className"] = name
+			break
+		}
 		code = filepath.Base(deref(cfg.Go))
 		spec["golang"] = map[string]any{"go": code}
 	case "JAVA", "":
@@ -222,6 +254,18 @@ func functionResource(cfg utils.FunctionConfig, note func(string)) (map[string]a
 		"metadata":   map[string]any{"name": cfg.Name},
 		"spec":       spec,
 	}, code, nil
+}
+
+// isWasm reports a file starting with WebAssembly's magic number.
+func isWasm(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == "\x00asm"
 }
 
 func deref(s *string) string {
