@@ -36,6 +36,7 @@ const forwardPropertiesEnv = "MESHFED_FORWARD_SOURCE_PROPERTIES"
 // crdPackages stores the code of Function Mesh golang and python runtimes
 // as meshfed packages (objects.PackageResolver).
 type crdPackages struct {
+	// ctx bounds the pushes and downloads.
 	ctx context.Context
 	// dir is the directory relative code paths are read from.
 	dir string
