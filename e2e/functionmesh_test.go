@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,6 +99,38 @@ func TestFunctionMeshSamples(t *testing.T) {
 			}
 		})
 	}
+
+	// A golang function that is a WebAssembly module, fetched from an
+	// http:// goLocation: the wasm runtime runs it.
+	t.Run("wasm from a URL", func(t *testing.T) {
+		f := f.sub(t)
+		module, err := os.ReadFile(buildWasmSplit(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/packages/split.wasm" {
+				http.NotFound(w, r)
+				return
+			}
+			w.Write(module)
+		}))
+		defer hs.Close()
+		file := filepath.Join(dir, "wasm-function.yaml")
+		doc := "apiVersion: compute.functionmesh.io/v1alpha1\nkind: Function\nmetadata: {name: wasm-split}\nspec:\n" +
+			"  input: {topics: [persistent://public/default/wasm-in]}\n  output: {topic: persistent://public/default/wasm-out}\n" +
+			"  golang: {go: split.wasm, goLocation: '" + hs.URL + "/packages/split.wasm'}\n  clusterName: test-pulsar\n"
+		if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustCLI(t, f.srv(), "apply", "-f", file)
+		f.waitSubscribed("test-pulsar", topicURL("wasm-in"), "public/default/wasm-split")
+		f.sendProps(topicURL("wasm-in"), 1)
+		got := f.readN("test-pulsar", topicURL("wasm-out"), 1)
+		if string(got[0].Payload()) != "m" {
+			t.Errorf("output = %q, want %q (word-split of m-0)", got[0].Payload(), "m")
+		}
+	})
 }
 
 // waitSubscribed waits until sub exists on topic (the function's consumer
