@@ -105,7 +105,8 @@ func readApplyObjects(ctx context.Context, cmd *cobra.Command, c *client.Client,
 	if file != "-" {
 		dir = filepath.Dir(file)
 	}
-	pk := &crdPackages{ctx: ctx, dir: dir, http: &http.Client{}, log: cmd.ErrOrStderr()}
+	pk := &crdPackages{ctx: ctx, dir: dir, http: &http.Client{}, log: cmd.ErrOrStderr(),
+		get: func(ctx context.Context, digest string) ([]byte, error) { return getPackage(ctx, c, digest) }}
 	if !dryRun {
 		pk.push = func(ctx context.Context, name string, data []byte) (string, error) {
 			return pushPackage(ctx, c, name, data)

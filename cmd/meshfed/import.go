@@ -45,6 +45,9 @@ type crdPackages struct {
 	// run).
 	push    func(ctx context.Context, name string, data []byte) (string, error)
 	saveDir string
+	// get downloads a package the control plane holds, for
+	// function://sha256:... locations. Nil: such locations are refused.
+	get func(ctx context.Context, digest string) ([]byte, error)
 	// http fetches http(s):// locations.
 	http *http.Client
 	// log receives one line per package stored.
@@ -87,10 +90,25 @@ func (p *crdPackages) ResolveCode(c objects.CRDCode) (*meshfedv1.Runtime, error)
 }
 
 // fetch reads the code a runtime block names: a path next to the file
-// (no location, or file://), or an http(s):// URL.
+// (no location, or file://), an http(s):// URL, or a package the control
+// plane holds (function://sha256:HEX).
 func (p *crdPackages) fetch(c objects.CRDCode) ([]byte, error) {
 	loc := c.Location
 	switch {
+	case strings.HasPrefix(loc, "function://sha256:"):
+		digest := strings.TrimPrefix(loc, "function://")
+		if p.get == nil {
+			return nil, fmt.Errorf("location %q: a package of the control plane needs the control plane; run without --package-dir", loc)
+		}
+		data, err := p.get(p.ctx, digest)
+		if err != nil {
+			return nil, rpcError("get package "+digest, err)
+		}
+		sum := sha256.Sum256(data)
+		if "sha256:"+hex.EncodeToString(sum[:]) != digest {
+			return nil, fmt.Errorf("get package %s: the content does not match its digest", digest)
+		}
+		return data, nil
 	case loc == "":
 		path := c.File
 		if !filepath.IsAbs(path) {
@@ -123,7 +141,7 @@ func (p *crdPackages) fetch(c objects.CRDCode) ([]byte, error) {
 		}
 		return data, nil
 	default:
-		return nil, fmt.Errorf("location %q: meshfed cannot fetch Pulsar package names (function://, tenant/namespace/name) yet; download the package (pulsar-admin packages download) and give an http(s):// URL, or leave the location unset and put %s next to this file", loc, c.File)
+		return nil, fmt.Errorf("location %q: meshfed holds packages by content, not by Pulsar package names (function://tenant/namespace/name@version, tenant/namespace/name); push it (meshfed package push) and give function://sha256:..., give an http(s):// URL, or leave the location unset and put %s next to this file", loc, c.File)
 	}
 }
 
@@ -250,6 +268,13 @@ naming the field; see docs/migration.md for the mapping.`,
 						return "", err
 					}
 					return pushPackage(ctx, c, name, data)
+				}
+				pk.get = func(ctx context.Context, digest string) ([]byte, error) {
+					c, err := connect()
+					if err != nil {
+						return nil, err
+					}
+					return getPackage(ctx, c, digest)
 				}
 				clusters = func(name string) (*meshfedv1.ClusterSpec, error) {
 					c, err := connect()

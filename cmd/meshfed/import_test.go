@@ -106,8 +106,9 @@ func TestImportRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name, doc, want string
 	}{
-		{"package name", "  golang: {go: f, goLocation: public/default/f}\n", `meshfed cannot fetch Pulsar package names`},
+		{"package name", "  golang: {go: f, goLocation: public/default/f}\n", `meshfed holds packages by content, not by Pulsar package names`},
 		{"missing file", "  golang: {go: nope}\n", "read function code: stat"},
+		{"held package offline", "  golang: {go: f, goLocation: 'function://sha256:" + strings.Repeat("a", 64) + "'}\n", "needs the control plane"},
 		{"download failure", "  golang: {go: f, goLocation: 'http://127.0.0.1:1/f'}\n", "download http://127.0.0.1:1/f"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,5 +285,29 @@ func TestApplyFunctionMeshResources(t *testing.T) {
 	out, _, code = cli(t, "", "--server", addr, "apply", "-f", plain, "--cluster", "a")
 	if code != 0 || !strings.Contains(out, "unchanged") {
 		t.Errorf("reapply: the same code must give the same package and an unchanged mesh; exit %d\n%s", code, out)
+	}
+
+	// Code the control plane holds, named by its content address.
+	digest, errOut, code := cli(t, "", "--server", addr, "package", "push", filepath.Join(dir, "exclamation_function.py"))
+	if code != 0 {
+		t.Fatalf("package push: %s", errOut)
+	}
+	held := func(location string) string {
+		doc := "apiVersion: compute.functionmesh.io/v1alpha1\nkind: Function\nmetadata: {name: held}\nspec:\n" +
+			"  className: exclamation_function.ExclamationFunction\n  python: {py: exclamation_function.py, pyLocation: '" + location + "'}\n" +
+			"  input: {topics: [persistent://public/default/in2]}\n"
+		path := filepath.Join(t.TempDir(), "held.yaml")
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	out, errOut, code = cli(t, "", "--server", addr, "apply", "-f", held("function://"+strings.TrimSpace(digest)), "--cluster", "a")
+	if code != 0 || !strings.Contains(out, "functionmesh/public/default/held created") {
+		t.Fatalf("apply with a held package: exit %d\n%s\n%s", code, out, errOut)
+	}
+	_, errOut, code = cli(t, "", "--server", addr, "apply", "-f", held("function://sha256:"+strings.Repeat("0", 64)), "--cluster", "a")
+	if code == 0 || !strings.Contains(errOut, "spec.python: get package sha256:000") {
+		t.Errorf("apply with an unknown package: exit %d\n%s", code, errOut)
 	}
 }

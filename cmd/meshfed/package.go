@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -76,4 +77,27 @@ func pushPackage(ctx context.Context, c *client.Client, name string, data []byte
 		return err
 	})
 	return resp.GetDigest(), err
+}
+
+// getPackage downloads the package with content address digest.
+func getPackage(ctx context.Context, c *client.Client, digest string) ([]byte, error) {
+	var data []byte
+	err := c.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		data = data[:0]
+		stream, err := meshfedv1.NewPackageServiceClient(conn).GetPackage(ctx, &meshfedv1.GetPackageRequest{Digest: digest})
+		if err != nil {
+			return err
+		}
+		for {
+			msg, err := stream.Recv()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			data = append(data, msg.GetChunk()...)
+		}
+	})
+	return data, err
 }
