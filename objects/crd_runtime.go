@@ -20,8 +20,9 @@ type CRDCode struct {
 	// File is the go or py field: the executable, .wasm module, .py file,
 	// .zip or .whl.
 	File string
-	// Location is goLocation or pyLocation; empty: File is a path (relative
-	// to the directory of the file being decoded).
+	// Location is goLocation or pyLocation (a URL the resolver fetches:
+	// http(s)://, file://, function://sha256:...); empty: File is a path
+	// relative to the directory of the file being decoded.
 	Location string
 	// ClassName is the function's className (python: MODULE.NAME). Empty
 	// for golang.

@@ -34,8 +34,9 @@ metadata.resourceVersion, when set, must match the stored object.
 Function Mesh custom resources (compute.functionmesh.io/v1alpha1
 FunctionMesh and Function, and lists of them) are accepted as they are;
 --cluster names the cluster they run in (else each function's clusterName).
-The code of their golang and python runtimes (a file next to FILE, or an
-http(s):// URL) is uploaded as a package first (on --dry-run only hashed);
+The code of their golang and python runtimes (a file next to FILE, an
+http(s):// URL, or function://sha256:... for a package the control plane
+holds) is uploaded as a package first (on --dry-run only hashed);
 Kubernetes ConfigMap and Secret documents are skipped and listed. See
 docs/migration.md for what converts and what is refused.`,
 		Example: `  meshfed apply -f examples/word-count.yaml
