@@ -1,23 +1,29 @@
 package objects
 
-// Conversion of Function Mesh CRD documents (compute.functionmesh.io/v1alpha1,
-// kind FunctionMesh) into meshfed FunctionMesh objects.
+// Conversion of Function Mesh documents (compute.functionmesh.io/v1alpha1,
+// kinds FunctionMesh and Function; lists of them are expanded in
+// crd_runtime.go) into meshfed FunctionMesh objects. docs/migration.md has
+// the full mapping table; in short:
 //
-// What converts, CRD field → meshfed field:
-//
-//	metadata.name                      → metadata.name
+//	metadata.name                      → metadata.name (a Function: also
+//	                                     the function's name, unless
+//	                                     spec.name is set)
 //	metadata.labels                    → metadata.labels
-//	spec.functions[].name              → name
-//	spec.functions[].tenant, namespace → metadata.tenant, metadata.namespace
+//	name                               → name
+//	tenant, namespace                  → metadata.tenant, metadata.namespace
 //	                                     (all functions must agree; default
 //	                                     public/default, as in Pulsar)
-//	spec.functions[].clusterName       → the cluster (must match --cluster)
-//	className                          → runtime.builtin, when runtime is unset
+//	clusterName                        → the cluster (must match --cluster)
+//	golang, python                     → runtime.exec or runtime.wasm, the
+//	                                     code packaged by DecodeOptions.Packages
+//	className                          → runtime.builtin, without a language
+//	                                     block (python: the class to call)
 //	runtime (meshfed extension)        → runtime
 //	replicas, minReplicas, maxReplicas → same
 //	input.topics                       → input.topics, input.cluster = cluster
 //	output.topic                       → output.topic, output.cluster = cluster
-//	subscriptionName                   → input.subscription
+//	subscriptionName                   → input.subscription; unset: Pulsar's
+//	                                     tenant/namespace/name
 //	subscriptionPosition               → input.subscriptionPosition
 //	processingGuarantee                → same (except "manual": refused)
 //	deadLetterTopic, maxMessageRetry   → same
@@ -27,16 +33,13 @@ package objects
 //	resources.requests (or .limits)    → resources.cpu, resources.memory
 //	autoAck: true                      → nothing (meshfed acknowledges as the
 //	                                     processing guarantee says)
+//	pulsar                             → checked against the Cluster's auth
 //
-// Ignored, because they hold no intent meshfed could act on: the Kubernetes
-// metadata (namespace, annotations and server-written fields), `pulsar` (the
-// connection settings of the one cluster: meshfed takes them from the Cluster
-// object named by DecodeOptions.Cluster) and `status`.
-//
-// Everything else (language runtimes java/python/golang/genericRuntime,
-// Kubernetes pod settings, images, serde and schema classes, windowing,
-// sources and sinks, ...) has no meshfed equivalent and is an error naming
-// the field, so nothing is dropped silently.
+// Ignored: the Kubernetes metadata (namespace, annotations and
+// server-written fields), Kubernetes-only settings (crdKubernetesOnly, most
+// of pod) and status. Everything else without a meshfed equivalent (java,
+// genericRuntime, serde and schema classes, windowing, secrets, sources and
+// sinks, ...) is an error naming the field, so nothing is dropped silently.
 
 import (
 	"encoding/json"
@@ -48,6 +51,13 @@ import (
 
 // CRDAPIVersion is the apiVersion of Function Mesh CRD documents Decode converts.
 const CRDAPIVersion = "compute.functionmesh.io/v1alpha1"
+
+// Kinds of Function Mesh documents besides FunctionMesh.
+const (
+	crdKindFunction         = "Function"
+	crdKindFunctionList     = "FunctionList"
+	crdKindFunctionMeshList = "FunctionMeshList"
+)
 
 // Pulsar's default tenant and namespace, used when a CRD function names none.
 const (
@@ -61,11 +71,12 @@ var crdMetadataIgnored = map[string]bool{
 	"generation": true, "creationTimestamp": true, "managedFields": true, "selfLink": true,
 }
 
-// decodeCRD converts a Function Mesh CRD document, or returns nil with the
-// errors in w.
+// decodeCRD converts a Function Mesh document (kind FunctionMesh or
+// Function), or returns nil with the errors in w.
 func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Object {
-	if doc["kind"] != KindFunctionMesh {
-		w.errs.add("kind", "%s documents can be converted only for kind FunctionMesh, got %s", CRDAPIVersion, describe(doc["kind"]))
+	kind := doc["kind"]
+	if kind != KindFunctionMesh && kind != crdKindFunction {
+		w.errs.add("kind", "%s documents convert for kinds FunctionMesh, Function, FunctionMeshList and FunctionList, got %s", CRDAPIVersion, describe(kind))
 		return nil
 	}
 	fm := &meshfedv1.FunctionMesh{
@@ -81,9 +92,15 @@ func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Objec
 		case "metadata":
 			w.crdMetadata(v, fm.Metadata)
 		case "spec":
+			if kind == crdKindFunction {
+				if fn := o.crdFunction(w, "spec", v, fm.Metadata); fn != nil {
+					fm.Spec.Functions = append(fm.Spec.Functions, fn)
+				}
+				continue
+			}
 			o.crdSpec(w, v, fm)
 		default:
-			w.errs.add(key, "unknown field %q of a %s FunctionMesh", key, CRDAPIVersion)
+			w.errs.add(key, "unknown field %q of a %s %s", key, CRDAPIVersion, kind)
 		}
 	}
 	if fm.Metadata.Tenant == "" {
@@ -91,6 +108,17 @@ func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Objec
 	}
 	if fm.Metadata.Namespace == "" {
 		fm.Metadata.Namespace = defaultNamespace
+	}
+	for _, fn := range fm.Spec.Functions {
+		if kind == crdKindFunction && fn.Name == "" {
+			// A Function is named by its metadata, like its mesh.
+			fn.Name = fm.Metadata.Name
+		}
+		if fn.Input.Subscription == "" && fn.Name != "" {
+			// Pulsar's subscription for a function: its fully qualified
+			// name, so a migrated function keeps its backlog.
+			fn.Input.Subscription = fm.Metadata.Tenant + "/" + fm.Metadata.Namespace + "/" + fn.Name
+		}
 	}
 	if len(w.errs.list) > 0 {
 		return nil
@@ -169,7 +197,8 @@ var crdFunctionFields = map[string][]protoreflect.Name{
 	"subscriptionPosition": {"input", "subscription_position"},
 }
 
-// crdFunction converts one function of a CRD mesh.
+// crdFunction converts one function of a Function Mesh (path
+// spec.functions[i]) or the spec of a Function (path spec).
 func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.ObjectMeta) *meshfedv1.FunctionSpec {
 	obj, ok := v.(map[string]any)
 	if !ok {
@@ -179,6 +208,9 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 	fn := &meshfedv1.FunctionSpec{Input: &meshfedv1.FunctionInput{}}
 	cluster := o.Cluster
 	className := ""
+	var code *crdCode // the golang or python block
+	forward := false
+	var podEnv map[string]string
 	for _, key := range sortedKeys(obj) {
 		val := obj[key]
 		fp := join(path, key)
@@ -191,6 +223,9 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 				m = m.Mutable(m.Descriptor().Fields().ByName(name)).Message()
 			}
 			w.field(fp, m.Descriptor().Fields().ByName(target[len(target)-1]), val, m)
+			continue
+		}
+		if crdKubernetesOnly[key] {
 			continue
 		}
 		switch key {
@@ -239,23 +274,80 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 			} else if !b {
 				w.errs.add(fp, "autoAck: false cannot be converted: meshfed acknowledges messages as processingGuarantee says")
 			}
+		case "forwardSourceMessageProperty":
+			b, ok := val.(bool)
+			if !ok {
+				w.typeError(fp, "true or false", val)
+			}
+			forward = b
+		case "maxPendingAsyncRequests":
+			// Bounds the in-flight calls of Java async functions; meshfed
+			// functions handle one message at a time, so there is nothing
+			// to bound. Checked, then dropped (docs/migration.md).
+			if n, ok := w.integer(fp, val, 32, true); ok && n < 0 {
+				w.errs.add(fp, "must not be negative, got %d", n)
+			}
+		case "logTopicAgent":
+			// Who writes the log topic (the runtime or a sidecar): the
+			// agent does, either way.
+			if s, ok := val.(string); !ok || (s != "runtime" && s != "sidecar") {
+				w.errs.add(fp, "must be runtime or sidecar, got %s", describe(val))
+			}
+		case "pod":
+			podEnv = w.crdPod(fp, val)
 		case "pulsar":
-			// Connection settings of the cluster; meshfed has them in the
-			// Cluster object named by the cluster option.
-		case "java", "python", "golang", "genericRuntime":
-			w.errs.add(fp, "the %s runtime cannot be converted: meshfed runs builtin, exec or wasm functions; replace it with runtime: {builtin: NAME}, {exec: {command: [...]}} or {wasm: {package: \"sha256:...\"}}", key)
+			o.crdPulsar(w, fp, val, cluster)
+		case "golang", "python":
+			if code != nil {
+				w.errs.add(fp, "%s and %s are both set; a function has one runtime", code.block, key)
+				continue
+			}
+			code = w.crdCodeBlock(fp, key, val)
+		case "java":
+			w.errs.add(fp, "Java functions cannot run on meshfed (it has no JVM runtime): port the function to Go (an exec program, or a wasm module built with sdk/wasm) or Python and set golang or python instead, or run a meshfed builtin with className; see docs/migration.md")
+		case "genericRuntime":
+			w.errs.add(fp, "genericRuntime cannot be converted: set golang (an exec program or a .wasm module) or python, or the meshfed extension runtime: {exec: {command: [...]}}")
 		default:
+			if crdZeroOnly[key] {
+				if isZero(val) {
+					continue
+				}
+				w.errs.add(fp, "%s", crdRefusals[key])
+				continue
+			}
 			w.errs.add(fp, "%q has no meshfed equivalent; remove it", key)
 		}
 	}
 	if fn.ProcessingGuarantee == "manual" {
 		w.errs.add(join(path, "processingGuarantee"), "manual acknowledgement cannot be converted; use atmost_once, atleast_once or effectively_once")
 	}
-	if className != "" {
-		if fn.Runtime != nil {
-			w.errs.add(join(path, "className"), "className and runtime are both set; keep runtime")
-		} else {
-			fn.Runtime = &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Builtin{Builtin: className}}
+	switch {
+	case code != nil && fn.Runtime != nil:
+		w.errs.add(join(path, code.block), "%s and runtime are both set; keep one", code.block)
+	case code != nil:
+		code.ClassName = className
+		code.ForwardProperties = forward
+		fn.Runtime = o.crdRuntime(w, path, code)
+	case className != "" && fn.Runtime != nil:
+		w.errs.add(join(path, "className"), "className and runtime are both set; keep runtime")
+	case className != "" && obj["java"] == nil:
+		fn.Runtime = &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Builtin{Builtin: className}}
+	}
+	if forward && obj["golang"] == nil && obj["python"] == nil && obj["java"] == nil && obj["genericRuntime"] == nil {
+		w.errs.add(join(path, "forwardSourceMessageProperty"), "true is honoured for golang and python functions only (builtin and exec functions set their own output properties); remove it")
+	}
+	if len(podEnv) > 0 {
+		if ex := fn.GetRuntime().GetExec(); ex != nil {
+			if ex.Env == nil {
+				ex.Env = map[string]string{}
+			}
+			for k, v := range podEnv {
+				if _, taken := ex.Env[k]; !taken {
+					ex.Env[k] = v
+				}
+			}
+		} else if fn.Runtime != nil {
+			w.errs.add(join(join(path, "pod"), "env"), "environment variables reach exec functions only (golang, python or runtime.exec); remove env")
 		}
 	}
 	if cluster == "" {

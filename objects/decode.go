@@ -36,6 +36,16 @@ type DecodeOptions struct {
 	// AllowSystemKinds accepts Agent and Assignment documents, which only the
 	// control plane writes. Leave it false for user input.
 	AllowSystemKinds bool
+	// Packages uploads the code of Function Mesh golang and python
+	// runtimes. Nil: documents with such runtimes are refused.
+	Packages PackageResolver
+	// Clusters reads a Cluster, to check a Function Mesh pulsar block's
+	// auth and TLS settings against. Nil: such settings are refused.
+	Clusters ClusterLookup
+	// OnSkip, when set, is told of each Kubernetes ConfigMap or Secret
+	// document (doc numbers from 1), which is then skipped. Nil: such
+	// documents are refused.
+	OnSkip func(doc int, kind, name string)
 }
 
 // Decode reads the meshfed objects in a YAML or JSON file with default
@@ -61,7 +71,7 @@ func (o DecodeOptions) Decode(filename string, data []byte) ([]*meshfedv1.Object
 	if len(data) > MaxInputSize {
 		return nil, FieldErrors{{File: filename, Reason: fmt.Sprintf("input is %d bytes, more than the %d allowed", len(data), MaxInputSize)}}
 	}
-	docs := splitInput(data)
+	docs := expandLists(splitInput(data))
 	var all FieldErrors
 	var out []*meshfedv1.Object
 	firstDoc := map[string]int{} // object key -> document number
@@ -69,7 +79,13 @@ func (o DecodeOptions) Decode(filename string, data []byte) ([]*meshfedv1.Object
 		n := i + 1
 		w := &walker{}
 		var obj *meshfedv1.Object
-		if doc.err != nil {
+		if kind, name, ok := kubernetesDoc(doc.value); ok && doc.err == nil {
+			if o.OnSkip != nil {
+				o.OnSkip(n, kind, name)
+				continue
+			}
+			w.errs.add("kind", "Kubernetes %s documents are not meshfed objects: a Function Mesh pulsarConfig's URLs and secrets come from the meshfed Cluster; remove this document, or convert the file with meshfed import, which skips it", kind)
+		} else if doc.err != nil {
 			w.errs.list = append(w.errs.list, doc.err)
 		} else {
 			obj = o.decodeDocument(w, doc.value)

@@ -18,9 +18,12 @@ import (
 var (
 	processingGuarantees  = []string{"atmost_once", "atleast_once", "effectively_once"}
 	subscriptionPositions = []string{"latest", "earliest"}
-	failbackModes         = []string{"auto", "manual"}
-	runtimeKinds          = []string{"builtin", "exec", "wasm"}
-	grantActions          = []string{"produce", "consume"}
+	// subscriptionName also allows '/', as Pulsar Functions' default
+	// subscription, tenant/namespace/name, has it.
+	subscriptionName = regexp.MustCompile(`^[-=:./\w]+$`)
+	failbackModes    = []string{"auto", "manual"}
+	runtimeKinds     = []string{"builtin", "exec", "wasm"}
+	grantActions     = []string{"produce", "consume"}
 )
 
 // wasmPackage matches content addresses of wasm modules and exec bundles.
@@ -350,8 +353,8 @@ func validateFunction(e *errs, p string, f *meshfedv1.FunctionSpec) {
 			}
 			seen[parsed.String()] = i
 		}
-		if sub := in.GetSubscription(); sub != "" && !pulsarName.MatchString(sub) {
-			e.add(join(ip, "subscription"), "%q may hold only letters, digits, '-', '_', '=', ':' and '.'", truncate(sub))
+		if sub := in.GetSubscription(); sub != "" && !subscriptionName.MatchString(sub) {
+			e.add(join(ip, "subscription"), "%q may hold only letters, digits, '-', '_', '=', ':', '.' and '/'", truncate(sub))
 		}
 		oneOf(e, join(ip, "subscriptionPosition"), in.GetSubscriptionPosition(), subscriptionPositions)
 	}

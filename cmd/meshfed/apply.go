@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,14 +39,21 @@ in one atomic write: either all objects are written or none is. Objects are
 written in dependency order (clusters, tenants, namespaces, grants, meshes),
 so a document may refer to one listed after it. A document's
 metadata.resourceVersion, when set, must match the stored object.
-Function Mesh CRD documents (compute.functionmesh.io/v1alpha1) are accepted
-too; --cluster names the Pulsar cluster they run in.
+Function Mesh custom resources (compute.functionmesh.io/v1alpha1
+FunctionMesh and Function, and lists of them) are accepted as they are;
+--cluster names the cluster they run in (else each function's clusterName).
+The code of their golang and python runtimes (a file next to FILE, an
+http(s):// URL, or function://sha256:... for a package the control plane
+holds) is uploaded as a package first (on --dry-run only hashed);
+Kubernetes ConfigMap and Secret documents are skipped and listed. See
+docs/migration.md for what converts and what is refused.
 
 With --wait, apply then waits until every mesh it wrote is Ready at the
 generation written, printing its progress; it fails when an instance fails
 (naming it and its error) or at --wait-timeout.`,
 		Example: `  meshfed apply -f examples/word-count.yaml
   meshfed apply -f deploy/meshes/ -R --wait
+  meshfed apply -f examples/functionmesh/py-function.yaml --cluster a
   cat mesh.yaml | meshfed apply -f - --dry-run`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,12 +63,14 @@ generation written, printing its progress; it fails when an instance fails
 			if wait && dryRun {
 				return usageError{fmt.Errorf("--wait and --dry-run: a dry run writes nothing to wait for")}
 			}
-			set, err := readDocSet(cmd, files, recursive, cluster, true)
-			if err != nil {
-				return err
-			}
-			objs := set.objs
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				set, err := readDocSet(files, recursive, func(file string) ([]*meshfedv1.Object, error) {
+					return readApplyObjects(ctx, cmd, c, file, cluster, dryRun)
+				})
+				if err != nil {
+					return err
+				}
+				objs := set.objs
 				resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: objs, DryRun: dryRun})
 				if c := status.Code(err); c == codes.InvalidArgument || c == codes.PermissionDenied || c == codes.FailedPrecondition {
 					// The server numbers documents as sent: name them as written.
@@ -114,8 +125,39 @@ func readCheckedObjects(cmd *cobra.Command, file, cluster string) ([]*meshfedv1.
 	return objs, nil
 }
 
+// readApplyObjects decodes and checks FILE for apply: Function Mesh
+// resources' code is pushed through c (hashed only on a dry run) and their
+// pulsar blocks checked against the Clusters c reads.
+func readApplyObjects(ctx context.Context, cmd *cobra.Command, c *client.Client, file, cluster string, dryRun bool) ([]*meshfedv1.Object, error) {
+	dir := "."
+	if file != "-" {
+		dir = filepath.Dir(file)
+	}
+	pk := &crdPackages{ctx: ctx, dir: dir, http: &http.Client{}, log: cmd.ErrOrStderr(),
+		get: func(ctx context.Context, digest string) ([]byte, error) { return getPackage(ctx, c, digest) }}
+	if !dryRun {
+		pk.push = func(ctx context.Context, name string, data []byte) (string, error) {
+			return pushPackage(ctx, c, name, data)
+		}
+	}
+	skips := &skipReporter{w: cmd.ErrOrStderr(), file: displayFile(file)}
+	objs, err := decodeFile(cmd, file, crdDecodeOptions(cluster, pk, clusterLookup(ctx, c), skips))
+	if err != nil {
+		return nil, err
+	}
+	if err := objects.Check(displayFile(file), objs, nil); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
 // readObjects decodes FILE ("-" for stdin) into objects.
 func readObjects(cmd *cobra.Command, file, cluster string) ([]*meshfedv1.Object, error) {
+	return decodeFile(cmd, file, objects.DecodeOptions{Cluster: cluster})
+}
+
+// decodeFile decodes FILE ("-" for stdin) with opts.
+func decodeFile(cmd *cobra.Command, file string, opts objects.DecodeOptions) ([]*meshfedv1.Object, error) {
 	var (
 		data []byte
 		err  error
@@ -130,7 +172,7 @@ func readObjects(cmd *cobra.Command, file, cluster string) ([]*meshfedv1.Object,
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	objs, err := objects.DecodeOptions{Cluster: cluster}.Decode(name, data)
+	objs, err := opts.Decode(name, data)
 	if err != nil {
 		return nil, err
 	}

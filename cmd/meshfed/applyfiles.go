@@ -13,7 +13,6 @@ import (
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
-	"github.com/spf13/cobra"
 )
 
 // docSource is where one applied document came from.
@@ -33,10 +32,10 @@ type docSet struct {
 // manifestExts are the file names a directory is read for.
 var manifestExts = []string{".yaml", ".yml", ".json"}
 
-// readDocSet reads the -f arguments: files, directories (their .yaml, .yml
-// and .json files in name order; with recursive, their subdirectories' too)
-// and - for standard input. With check, each file gets the static checks.
-func readDocSet(cmd *cobra.Command, paths []string, recursive bool, cluster string, check bool) (*docSet, error) {
+// readDocSet reads the -f arguments with read: files, directories (their
+// .yaml, .yml and .json files in name order; with recursive, their
+// subdirectories' too) and - for standard input.
+func readDocSet(paths []string, recursive bool, read func(file string) ([]*meshfedv1.Object, error)) (*docSet, error) {
 	var files []string
 	for _, p := range paths {
 		if p == "-" {
@@ -66,11 +65,7 @@ func readDocSet(cmd *cobra.Command, paths []string, recursive bool, cluster stri
 	}
 	set := &docSet{}
 	for _, f := range files {
-		read := readObjects
-		if check {
-			read = readCheckedObjects
-		}
-		objs, err := read(cmd, f, cluster)
+		objs, err := read(f)
 		if err != nil {
 			return nil, err
 		}

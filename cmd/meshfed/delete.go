@@ -37,7 +37,7 @@ objects, or a cluster a mesh uses, is not deleted.`,
 			var reqs []*meshfedv1.DeleteRequest
 			switch {
 			case len(files) > 0 && len(args) == 0:
-				set, err := readDocSet(cmd, files, recursive, "", false)
+				set, err := readDocSet(files, recursive, func(file string) ([]*meshfedv1.Object, error) { return readObjects(cmd, file, "") })
 				if err != nil {
 					return err
 				}

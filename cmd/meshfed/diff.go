@@ -40,12 +40,15 @@ Exit status, as diff(1) and kubectl diff: 0 no differences, 1 differences,
 			if len(files) == 0 {
 				return usageError{fmt.Errorf("-f FILE is required (a file, a directory, or - for standard input)")}
 			}
-			set, err := readDocSet(cmd, files, recursive, cluster, true)
-			if err != nil {
-				return exitCode{2, err}
-			}
 			var changed bool
-			err = withClient(cmd, func(ctx context.Context, c *client.Client) error {
+			err := withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				set, err := readDocSet(files, recursive, func(file string) ([]*meshfedv1.Object, error) {
+					// As a dry-run apply: Function Mesh resources' code is hashed, not uploaded.
+					return readApplyObjects(ctx, cmd, c, file, cluster, true)
+				})
+				if err != nil {
+					return err
+				}
 				resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: set.objs, DryRun: true})
 				if code := status.Code(err); code == codes.InvalidArgument || code == codes.PermissionDenied || code == codes.FailedPrecondition {
 					return fmt.Errorf("%s", set.locate(status.Convert(err).Message()))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -38,35 +39,65 @@ twice stores it once.`,
 				return fmt.Errorf("read package: %w", err)
 			}
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				var resp *meshfedv1.PushPackageResponse
-				err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-					up, err := meshfedv1.NewPackageServiceClient(conn).PushPackage(ctx)
-					if err != nil {
-						return err
-					}
-					const chunk = 256 << 10
-					for off := 0; off < len(data) || off == 0; off += chunk {
-						msg := &meshfedv1.PushPackageRequest{Chunk: data[off:min(off+chunk, len(data))]}
-						if off == 0 {
-							msg.Name = filepath.Base(args[0])
-						}
-						if err := up.Send(msg); err != nil {
-							return err
-						}
-						if len(data) == 0 {
-							break
-						}
-					}
-					resp, err = up.CloseAndRecv()
-					return err
-				})
+				digest, err := pushPackage(ctx, c, filepath.Base(args[0]), data)
 				if err != nil {
 					return rpcError("push package "+args[0], err)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), resp.GetDigest())
+				fmt.Fprintln(cmd.OutOrStdout(), digest)
 				return nil
 			})
 		},
 	})
 	return cmd
+}
+
+// pushPackage uploads data as a package remembered by name and returns its
+// content address.
+func pushPackage(ctx context.Context, c *client.Client, name string, data []byte) (string, error) {
+	var resp *meshfedv1.PushPackageResponse
+	err := c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		up, err := meshfedv1.NewPackageServiceClient(conn).PushPackage(ctx)
+		if err != nil {
+			return err
+		}
+		const chunk = 256 << 10
+		for off := 0; off < len(data) || off == 0; off += chunk {
+			msg := &meshfedv1.PushPackageRequest{Chunk: data[off:min(off+chunk, len(data))]}
+			if off == 0 {
+				msg.Name = name
+			}
+			if err := up.Send(msg); err != nil {
+				return err
+			}
+			if len(data) == 0 {
+				break
+			}
+		}
+		resp, err = up.CloseAndRecv()
+		return err
+	})
+	return resp.GetDigest(), err
+}
+
+// getPackage downloads the package with content address digest.
+func getPackage(ctx context.Context, c *client.Client, digest string) ([]byte, error) {
+	var data []byte
+	err := c.DoRead(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		data = data[:0]
+		stream, err := meshfedv1.NewPackageServiceClient(conn).GetPackage(ctx, &meshfedv1.GetPackageRequest{Digest: digest})
+		if err != nil {
+			return err
+		}
+		for {
+			msg, err := stream.Recv()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			data = append(data, msg.GetChunk()...)
+		}
+	})
+	return data, err
 }

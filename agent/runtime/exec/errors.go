@@ -18,6 +18,10 @@ var (
 
 	// ErrClosed is returned by Process after Close.
 	ErrClosed = errors.New("exec function closed")
+
+	// ErrBadBundle reports code that cannot be packed into an exec bundle
+	// (GoBundle, PythonBundle).
+	ErrBadBundle = errors.New("cannot bundle function code")
 )
 
 // FunctionError is a message failure the function reported itself (a FAIL
