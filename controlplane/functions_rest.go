@@ -39,6 +39,11 @@ type functionsBackend struct {
 // for gRPC: with --auth, a bearer token over TLS (a client certificate is
 // optional here, as Pulsar's admin clients present none with a token).
 func (b *functionsBackend) Authenticate(r *http.Request) (context.Context, error) {
+	ctx, err := b.authenticate(r)
+	return ctx, toStatus(err)
+}
+
+func (b *functionsBackend) authenticate(r *http.Request) (context.Context, error) {
 	s := b.s
 	c := &caller{peer: r.RemoteAddr}
 	if !s.cfg.Auth {
@@ -65,24 +70,36 @@ func (b *functionsBackend) Authenticate(r *http.Request) (context.Context, error
 	return context.WithValue(r.Context(), callerKey{}, c), nil
 }
 
+// The object calls answer as ObjectService does over gRPC: errors are
+// gRPC statuses (toStatus, as the gRPC interceptor maps them).
+
 func (b *functionsBackend) Apply(ctx context.Context, req *meshfedv1.ApplyRequest) (*meshfedv1.ApplyResponse, error) {
-	return b.objects.Apply(ctx, req)
+	resp, err := b.objects.Apply(ctx, req)
+	return resp, toStatus(err)
 }
 
 func (b *functionsBackend) Get(ctx context.Context, req *meshfedv1.GetRequest) (*meshfedv1.GetResponse, error) {
-	return b.objects.Get(ctx, req)
+	resp, err := b.objects.Get(ctx, req)
+	return resp, toStatus(err)
 }
 
 func (b *functionsBackend) List(ctx context.Context, req *meshfedv1.ListRequest) (*meshfedv1.ListResponse, error) {
-	return b.objects.List(ctx, req)
+	resp, err := b.objects.List(ctx, req)
+	return resp, toStatus(err)
 }
 
 func (b *functionsBackend) Delete(ctx context.Context, req *meshfedv1.DeleteRequest) (*meshfedv1.DeleteResponse, error) {
-	return b.objects.Delete(ctx, req)
+	resp, err := b.objects.Delete(ctx, req)
+	return resp, toStatus(err)
 }
 
 // PushPackage stores a package as PackageService.PushPackage does.
 func (b *functionsBackend) PushPackage(ctx context.Context, name string, data []byte) (string, error) {
+	d, err := b.pushPackage(ctx, name, data)
+	return d, toStatus(err)
+}
+
+func (b *functionsBackend) pushPackage(ctx context.Context, name string, data []byte) (string, error) {
 	s := b.s
 	const method = meshfedv1.PackageService_PushPackage_FullMethodName
 	if err := s.authorize(ctx, method, policies.ActionPackagePush, &meshfedv1.AuditTarget{Kind: "Package", Name: name}); err != nil {
@@ -114,6 +131,11 @@ func (b *functionsBackend) PushPackage(ctx context.Context, name string, data []
 // GetPackage reads a package from the local store (content addressed, so
 // a stale read is safe).
 func (b *functionsBackend) GetPackage(ctx context.Context, digest string) ([]byte, error) {
+	d, err := b.getPackage(ctx, digest)
+	return d, toStatus(err)
+}
+
+func (b *functionsBackend) getPackage(ctx context.Context, digest string) ([]byte, error) {
 	s := b.s
 	if err := s.authorize(ctx, meshfedv1.PackageService_GetPackage_FullMethodName, policies.ActionPackageGet, &meshfedv1.AuditTarget{Kind: "Package", Name: digest}); err != nil {
 		return nil, err
@@ -129,6 +151,11 @@ func (b *functionsBackend) GetPackage(ctx context.Context, digest string) ([]byt
 // to the function's mesh. The leader serves a linearizable read; a
 // follower serves its own, possibly stale, copy.
 func (b *functionsBackend) GetState(ctx context.Context, sc *meshfedv1.StateScope, keys []string) ([]*meshfedv1.StateValue, error) {
+	v, err := b.getState(ctx, sc, keys)
+	return v, toStatus(err)
+}
+
+func (b *functionsBackend) getState(ctx context.Context, sc *meshfedv1.StateScope, keys []string) ([]*meshfedv1.StateValue, error) {
 	s := b.s
 	if err := checkScope(sc); err != nil {
 		return nil, err
@@ -148,6 +175,10 @@ func (b *functionsBackend) GetState(ctx context.Context, sc *meshfedv1.StateScop
 // function's mesh; only the leader takes them (a follower refuses with the
 // leader's name, as state commits are not forwarded for users).
 func (b *functionsBackend) PutState(ctx context.Context, sc *meshfedv1.StateScope, ops []*meshfedv1.StateOp) error {
+	return toStatus(b.putState(ctx, sc, ops))
+}
+
+func (b *functionsBackend) putState(ctx context.Context, sc *meshfedv1.StateScope, ops []*meshfedv1.StateOp) error {
 	s := b.s
 	if err := checkScope(sc); err != nil {
 		return err

@@ -33,10 +33,11 @@ func instances(m *meshfedv1.FunctionMesh) (int, map[int]*meshfedv1.InstanceStatu
 	return n, byIndex
 }
 
-// InstanceStatus is Pulsar's status of one instance from meshfed's.
-func InstanceStatus(in *meshfedv1.InstanceStatus, stopped bool) utils.FunctionInstanceStatusData {
-	d := utils.FunctionInstanceStatusData{
-		Running:                  in.GetState() == stateRunning && !stopped,
+// InstanceStatus is Pulsar's status of one instance from what its agent
+// last reported (nil: not placed, or stopped).
+func InstanceStatus(in *meshfedv1.InstanceStatus) utils.FunctionInstanceStatusData {
+	return utils.FunctionInstanceStatusData{
+		Running:                  in.GetState() == stateRunning,
 		Err:                      in.GetLastError(),
 		NumReceived:              int64(in.GetReceived()),
 		NumSuccessfullyProcessed: int64(in.GetProcessed()),
@@ -45,33 +46,20 @@ func InstanceStatus(in *meshfedv1.InstanceStatus, stopped bool) utils.FunctionIn
 		LatestUserExceptions:     []utils.ExceptionInformation{},
 		LatestSystemExceptions:   []utils.ExceptionInformation{},
 	}
-	if stopped {
-		d.Err = ""
-	}
-	return d
 }
 
 // Status is Pulsar's FunctionStatus of a one-function mesh.
 func Status(m *meshfedv1.FunctionMesh) utils.FunctionStatus {
 	n, byIndex := instances(m)
-	stopped := stoppedSet(m)
 	st := utils.FunctionStatus{NumInstances: n, Instances: []utils.FunctionInstanceStatus{}}
 	for i := range n {
-		d := InstanceStatus(byIndex[i], stopped[i])
+		d := InstanceStatus(byIndex[i])
 		if d.Running {
 			st.NumRunning++
 		}
 		st.Instances = append(st.Instances, utils.FunctionInstanceStatus{InstanceID: i, Status: d})
 	}
 	return st
-}
-
-func stoppedSet(m *meshfedv1.FunctionMesh) map[int]bool {
-	s := map[int]bool{}
-	for _, i := range m.GetSpec().GetFunctions()[0].GetStoppedInstances() {
-		s[int(i)] = true
-	}
-	return s
 }
 
 // instanceStats is Pulsar's stats of one instance from its counters.
@@ -109,7 +97,7 @@ func (h *Handler) status(ctx context.Context, w http.ResponseWriter, f fn) error
 	if f.instance >= n {
 		return notFound("instance %d of %s/%s/%s doesn't exist (it has %d instances)", f.instance, f.tenant, f.namespace, f.name, n)
 	}
-	return writeJSON(w, http.StatusOK, InstanceStatus(byIndex[f.instance], stoppedSet(m)[f.instance]))
+	return writeJSON(w, http.StatusOK, InstanceStatus(byIndex[f.instance]))
 }
 
 func (h *Handler) stats(ctx context.Context, w http.ResponseWriter, f fn) error {
