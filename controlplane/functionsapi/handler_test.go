@@ -96,7 +96,9 @@ func (b *fakeBackend) GetState(context.Context, *meshfedv1.StateScope, []string)
 	return []*meshfedv1.StateValue{{Key: "n", IsCounter: true, Counter: 7, Exists: true}}, nil
 }
 
-func (b *fakeBackend) PutState(context.Context, *meshfedv1.StateScope, []*meshfedv1.StateOp) error { return nil }
+func (b *fakeBackend) PutState(context.Context, *meshfedv1.StateScope, []*meshfedv1.StateOp) error {
+	return nil
+}
 
 // multipartBody builds a form of text parts and an optional data file.
 func multipartBody(t *testing.T, parts map[string]string, data []byte) (string, *bytes.Buffer) {
@@ -159,8 +161,12 @@ func TestHandler(t *testing.T) {
 		{http.MethodPost, fn + "/start", http.StatusNoContent, func(f *meshfedv1.FunctionSpec) bool { return len(f.GetStoppedInstances()) == 0 }},
 		{http.MethodPost, fn + "/1/stop", http.StatusNoContent, func(f *meshfedv1.FunctionSpec) bool { return slices.Equal(f.GetStoppedInstances(), []int32{1}) }},
 		{http.MethodPost, fn + "/1/start", http.StatusNoContent, func(f *meshfedv1.FunctionSpec) bool { return len(f.GetStoppedInstances()) == 0 }},
-		{http.MethodPost, fn + "/0/restart", http.StatusNoContent, func(f *meshfedv1.FunctionSpec) bool { return f.GetInstanceRestarts()[0] == 1 && f.GetInstanceRestarts()[1] == 0 }},
-		{http.MethodPost, fn + "/restart", http.StatusNoContent, func(f *meshfedv1.FunctionSpec) bool { return f.GetInstanceRestarts()[0] == 2 && f.GetInstanceRestarts()[1] == 1 }},
+		{http.MethodPost, fn + "/0/restart", http.StatusNoContent, func(f *meshfedv1.FunctionSpec) bool {
+			return f.GetInstanceRestarts()[0] == 1 && f.GetInstanceRestarts()[1] == 0
+		}},
+		{http.MethodPost, fn + "/restart", http.StatusNoContent, func(f *meshfedv1.FunctionSpec) bool {
+			return f.GetInstanceRestarts()[0] == 2 && f.GetInstanceRestarts()[1] == 1
+		}},
 		{http.MethodPost, fn + "/5/stop", http.StatusNotFound, nil},
 		{http.MethodPost, fn + "/x/stop", http.StatusBadRequest, nil},
 		{http.MethodPost, fn + "/trigger", http.StatusNotImplemented, nil},
