@@ -310,3 +310,54 @@ func consumeFrom(t *testing.T, c pulsar.Client, topic, want string) bool {
 		}
 	}
 }
+
+// A follower serves the Functions REST API too: its writes reach the
+// leader through the server's forwarding, and its reads are linearizable.
+func TestFunctionsRESTFollower(t *testing.T) {
+	f := newFed(t, fedOptions{servers: 3, clusters: []string{"a"}})
+	lead := leader(t, f.srv(), 3)
+	var follower *server
+	for _, s := range f.cp.servers {
+		if s.id != lead {
+			follower = s
+			break
+		}
+	}
+	admin, err := pulsaradmin.NewClient(&config.Config{WebServiceURL: "https://" + follower.httpAddr, Token: f.cp.token(t),
+		TLSTrustCertsFilePath: pki.ca, PulsarAPIVersion: config.V3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := admin.Functions()
+	cfg := &utils.FunctionConfig{Tenant: "public", Namespace: "default", Name: "fwd", Inputs: []string{topicURL("fwd-in")},
+		Output: topicURL("fwd-out"), Parallelism: 1, SubscriptionPosition: "Earliest"}
+	if err := fns.CreateFuncWithURL(cfg, "builtin://exclamation"); err != nil {
+		t.Fatalf("create through follower %s (leader %s): %v", follower.id, lead, err)
+	}
+	running := func(want int) {
+		t.Helper()
+		testkit.Eventually(t, 60*time.Second, fmt.Sprintf("numRunning %d through the follower", want), func() (bool, string) {
+			st, err := fns.GetFunctionStatus("public", "default", "fwd")
+			if err != nil {
+				return false, err.Error()
+			}
+			return st.NumRunning == want, fmt.Sprintf("%+v", st)
+		})
+	}
+	running(1)
+	f.sub(t).produce(topicURL("fwd-in"), 0, 1, "a")
+	if got := consumeN(t, f.pulsar("a"), topicURL("fwd-out"), 1); got[0] != sentence(0)+"!" {
+		t.Errorf("output %q, want %q", got[0], sentence(0)+"!")
+	}
+	if err := fns.StopFunction("public", "default", "fwd"); err != nil {
+		t.Fatal(err)
+	}
+	running(0)
+	err = fns.PutFunctionState("public", "default", "fwd", utils.FunctionState{Key: "k", StringValue: "v"})
+	checkRefusal(t, err, http.StatusBadRequest, "leader")
+	if err := fns.DeleteFunction("public", "default", "fwd"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fns.GetFunction("public", "default", "fwd")
+	checkRefusal(t, err, http.StatusNotFound, "doesn't exist")
+}
