@@ -32,6 +32,10 @@ type Form struct {
 	State []byte
 	// Path is the path part of an upload.
 	Path string
+	// DataStream is the dataStream part of a trigger (the value as a file).
+	DataStream []byte
+	// Topic is the topic part of a trigger.
+	Topic string
 }
 
 // DecodeForm reads a multipart/form-data body. Parts it does not know are
@@ -61,7 +65,7 @@ func DecodeForm(contentType string, body io.Reader) (*Form, error) {
 		}
 		seen[name] = true
 		limit := int64(maxFieldSize)
-		if name == "data" {
+		if name == "data" || name == "dataStream" {
 			limit = MaxPackageSize
 		}
 		b, err := io.ReadAll(io.LimitReader(p, limit+1))
@@ -84,8 +88,12 @@ func DecodeForm(contentType string, body io.Reader) (*Form, error) {
 			f.State = b
 		case "path":
 			f.Path = strings.TrimSpace(string(b))
+		case "dataStream":
+			f.DataStream = b
+		case "topic":
+			f.Topic = strings.TrimSpace(string(b))
 		default:
-			return nil, badRequest("multipart part %q: not a part of Pulsar's functions API (functionConfig, url, data, updateOptions, state, path)", name)
+			return nil, badRequest("multipart part %q: not a part of Pulsar's functions API (functionConfig, url, data, updateOptions, state, path, dataStream, topic)", name)
 		}
 	}
 }

@@ -111,7 +111,7 @@ func (h *Handler) route(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	case len(op) == 1 && op[0] == "download" && m == http.MethodGet:
 		return h.download(ctx, w, f)
 	case len(op) == 1 && op[0] == "trigger" && m == http.MethodPost:
-		return &httpError{code: http.StatusNotImplemented, err: ErrNotImplemented}
+		return h.trigger(ctx, w, r, f)
 	}
 	if len(op) == 2 {
 		id, err := strconv.Atoi(op[0])

@@ -169,7 +169,7 @@ func TestHandler(t *testing.T) {
 		}},
 		{http.MethodPost, fn + "/5/stop", http.StatusNotFound, nil},
 		{http.MethodPost, fn + "/x/stop", http.StatusBadRequest, nil},
-		{http.MethodPost, fn + "/trigger", http.StatusNotImplemented, nil},
+		{http.MethodPost, fn + "/trigger", http.StatusBadRequest, nil},
 		{http.MethodGet, Prefix + "public/default/nosuch", http.StatusNotFound, nil},
 		{http.MethodGet, fn + "/download", http.StatusBadRequest, nil},
 		{http.MethodPatch, fn, http.StatusNotFound, nil},
