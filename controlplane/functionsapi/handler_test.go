@@ -252,3 +252,35 @@ func TestHandler(t *testing.T) {
 		t.Errorf("no token: %d, want 401", w.Code)
 	}
 }
+
+// An http(s) url is downloaded by the server and run as a pushed module;
+// a failed download is a 400 naming the url.
+func TestRegisterFromHTTPURL(t *testing.T) {
+	module := []byte("\x00asm\x01\x00\x00\x00")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/f.wasm" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(module)
+	}))
+	defer srv.Close()
+	b := newFake()
+	h := New(b, nil)
+	ct, body := multipartBody(t, map[string]string{"functionConfig": `{"inputs":["in"]}`, "url": srv.URL + "/f.wasm"}, nil)
+	if code, out := do(t, h, http.MethodPost, Prefix+"public/default/f", ct, body); code != http.StatusNoContent {
+		t.Fatalf("register from %s/f.wasm: %d %s", srv.URL, code, out)
+	}
+	digest := b.meshes["f"].GetSpec().GetFunctions()[0].GetRuntime().GetWasm().GetPackage()
+	if !bytes.Equal(b.packages[digest], module) {
+		t.Errorf("pushed package %q: %q", digest, b.packages[digest])
+	}
+	ct, body = multipartBody(t, map[string]string{"functionConfig": `{"inputs":["in"]}`, "url": srv.URL + "/missing.wasm"}, nil)
+	if code, out := do(t, h, http.MethodPost, Prefix+"public/default/g", ct, body); code != http.StatusBadRequest || !strings.Contains(out, "missing.wasm") || !strings.Contains(out, "404") {
+		t.Errorf("register from a missing url: %d %s", code, out)
+	}
+	ct, body = multipartBody(t, map[string]string{"functionConfig": `{"inputs":["in"]}`, "url": "ftp://x/f.wasm"}, nil)
+	if code, out := do(t, h, http.MethodPost, Prefix+"public/default/g", ct, body); code != http.StatusBadRequest || !strings.Contains(out, "scheme ftp") {
+		t.Errorf("register from ftp: %d %s", code, out)
+	}
+}
