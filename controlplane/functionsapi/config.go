@@ -185,6 +185,11 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		}
 	}
 
+	// forwardSourceMessageProperty and autoAck are accepted either way:
+	// Pulsar's Java client sends true by default, its Go client false.
+	// meshfed writes the properties a function returns (builtins return
+	// the input's) and acknowledges after processing.
+
 	// Fields meshfed has no counterpart for: refused unless at their default.
 	zero := []struct {
 		field string
@@ -195,7 +200,6 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		{"cleanupSubscription", c.CleanupSubscription, "meshfed keeps the subscription when a function is deleted (set false, and delete it with pulsar-admin topics unsubscribe)"},
 		{"retainOrdering", c.RetainOrdering, "meshfed does not promise ordering across instances"},
 		{"retainKeyOrdering", c.RetainKeyOrdering, "meshfed does not promise per-key ordering across instances"},
-		{"forwardSourceMessageProperty", c.ForwardSourceMessageProperty, "meshfed writes only the properties a function sets"},
 		{"batchBuilder", c.BatchBuilder != "" && c.BatchBuilder != "DEFAULT", "meshfed's producers use the default batch builder"},
 		{"producerConfig", c.ProducerConfig != nil, "meshfed configures its producers itself"},
 		{"customSchemaOutputs", len(c.CustomSchemaOutputs) > 0, "meshfed applies no output schema"},

@@ -40,6 +40,12 @@ func TestToSpec(t *testing.T) {
 	}{
 		{"minimal", cfg(nil), spec(nil), nil},
 		{"go client defaults (false bools, autoAck false)", cfg(func(c *utils.FunctionConfig) { c.AutoAck = false; c.Runtime = "GO" }), spec(nil), nil},
+		{"java client defaults", cfg(func(c *utils.FunctionConfig) {
+			c.AutoAck = true
+			c.ForwardSourceMessageProperty = true
+			c.MaxPendingAsyncRequests = 1000
+			c.BatchBuilder = "DEFAULT"
+		}), spec(nil), nil},
 		{"mapped fields", cfg(func(c *utils.FunctionConfig) {
 			c.Parallelism = 3
 			c.ProcessingGuarantees = "EFFECTIVELY_ONCE"
