@@ -40,6 +40,11 @@ type functionsBackend struct {
 // optional here, as Pulsar's admin clients present none with a token).
 func (b *functionsBackend) Authenticate(r *http.Request) (context.Context, error) {
 	ctx, err := b.authenticate(r)
+	if err != nil {
+		// Audited as the gRPC API audits a caller it cannot authenticate.
+		b.s.auditDenied(r.Context(), &caller{p: policies.Principal{Name: "unauthenticated"}, peer: r.RemoteAddr},
+			r.Method+" "+r.URL.Path, "", nil, err)
+	}
 	return ctx, toStatus(err)
 }
 
