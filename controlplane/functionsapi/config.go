@@ -8,9 +8,11 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -170,19 +172,13 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		f.Config = s
 	}
 	if r := c.Resources; r != nil {
-		f.Resources = &meshfedv1.Resources{}
-		if r.CPU < 0 || r.RAM < 0 {
-			refuse("resources", "cpu and ram must not be negative")
-		}
-		if r.CPU > 0 {
-			f.Resources.Cpu = fmt.Sprintf("%dm", int64(math.Ceil(r.CPU*1000)))
-		}
-		if r.RAM > 0 {
-			f.Resources.Memory = fmt.Sprint(r.RAM)
+		if r.CPU < 0 || r.RAM < 0 || math.IsNaN(r.CPU) || math.IsInf(r.CPU, 0) || r.CPU > 1e6 {
+			refuse("resources", "cpu (cores, at most 1e6) and ram (bytes) must not be negative")
 		}
 		if r.Disk != 0 {
 			refuse("resources.disk", "meshfed reserves no disk for instances")
 		}
+		f.Resources = resourcesOf(r)
 	}
 
 	// forwardSourceMessageProperty and autoAck are accepted either way:
@@ -235,6 +231,22 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 	return f, nil
 }
 
+// resourcesOf maps Pulsar's resources (cores, bytes) onto meshfed's
+// quantities (millicores rounded up, bytes).
+func resourcesOf(r *utils.Resources) *meshfedv1.Resources {
+	if r == nil {
+		return nil
+	}
+	out := &meshfedv1.Resources{}
+	if r.CPU > 0 {
+		out.Cpu = fmt.Sprintf("%dm", int64(math.Ceil(r.CPU*1000)))
+	}
+	if r.RAM > 0 {
+		out.Memory = fmt.Sprint(r.RAM)
+	}
+	return out
+}
+
 // FromSpec is the FunctionConfig of a function of a mesh in tenant and
 // namespace, as GET returns it.
 func FromSpec(tenant, namespace string, f *meshfedv1.FunctionSpec) utils.FunctionConfig {
@@ -282,10 +294,17 @@ func FromSpec(tenant, namespace string, f *meshfedv1.FunctionSpec) utils.Functio
 		c.Go = &u
 		c.Runtime = utils.GoRuntime
 	}
-	if t := f.GetTimeout(); strings.HasSuffix(t, "ms") {
-		var ms int64
-		if _, err := fmt.Sscanf(t, "%dms", &ms); err == nil {
-			c.TimeoutMs = &ms
+	if d, err := time.ParseDuration(f.GetTimeout()); err == nil && d > 0 {
+		ms := max(d.Milliseconds(), 1)
+		c.TimeoutMs = &ms
+	}
+	if r := f.GetResources(); r.GetCpu() != "" || r.GetMemory() != "" {
+		c.Resources = &utils.Resources{}
+		if mc, err := objects.ParseCPU(r.GetCpu()); err == nil {
+			c.Resources.CPU = float64(mc) / 1000
+		}
+		if b, err := objects.ParseMemory(r.GetMemory()); err == nil {
+			c.Resources.RAM = b
 		}
 	}
 	return c

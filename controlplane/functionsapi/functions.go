@@ -151,7 +151,15 @@ func (h *Handler) update(ctx context.Context, w http.ResponseWriter, r *http.Req
 				spec.InstanceRestarts[i] = v
 			}
 		}
+		// What a FunctionConfig cannot say is kept as it was.
 		spec.Placement, spec.Failover = old.GetPlacement(), old.GetFailover()
+		spec.MinReplicas, spec.MaxReplicas = old.GetMinReplicas(), old.GetMaxReplicas()
+		if spec.GetTimeout() == "" || old.GetTimeout() != "" && sameDuration(spec.GetTimeout(), old.GetTimeout()) {
+			spec.Timeout = old.GetTimeout()
+		}
+		if proto.Equal(spec.GetResources(), resourcesOf(FromSpec(f.tenant, f.namespace, old).Resources)) {
+			spec.Resources = old.GetResources()
+		}
 		m.Spec.Functions[0] = spec
 		return nil
 	}, w)
@@ -184,6 +192,13 @@ func (h *Handler) modify(ctx context.Context, f fn, change func(m *meshfedv1.Fun
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+}
+
+// sameDuration reports whether two Go durations are equal.
+func sameDuration(a, b string) bool {
+	da, errA := time.ParseDuration(a)
+	db, errB := time.ParseDuration(b)
+	return errA == nil && errB == nil && da.Round(time.Millisecond) == db.Round(time.Millisecond)
 }
 
 func meshGet(f fn) *meshfedv1.GetRequest {

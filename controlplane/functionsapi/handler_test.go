@@ -284,3 +284,38 @@ func TestRegisterFromHTTPURL(t *testing.T) {
 		t.Errorf("register from ftp: %d %s", code, out)
 	}
 }
+
+// An update keeps what a FunctionConfig cannot say (or says in other
+// units) unless it names the field.
+func TestUpdateKeepsWhatConfigCannotSay(t *testing.T) {
+	b := newFake()
+	h := New(b, nil)
+	b.meshes["f"] = &meshfedv1.FunctionMesh{
+		Metadata: &meshfedv1.ObjectMeta{Name: "f", Tenant: "public", Namespace: "default"},
+		Spec: &meshfedv1.FunctionMeshSpec{Functions: []*meshfedv1.FunctionSpec{{
+			Name: "f", Runtime: exclamation, Replicas: 2, MinReplicas: 1, MaxReplicas: 4, Timeout: "30s",
+			Input:     &meshfedv1.FunctionInput{Cluster: "a", Topics: []string{"in"}},
+			Resources: &meshfedv1.Resources{Cpu: "0.5", Memory: "128Mi"},
+			Placement: &meshfedv1.Placement{Cluster: "a"},
+			Failover:  &meshfedv1.Failover{Clusters: []string{"b"}},
+		}}},
+	}
+	ct, body := multipartBody(t, map[string]string{"functionConfig": `{"parallelism":3}`}, nil)
+	if code, out := do(t, h, http.MethodPut, Prefix+"public/default/f", ct, body); code != http.StatusNoContent {
+		t.Fatalf("update: %d %s", code, out)
+	}
+	f := b.meshes["f"].GetSpec().GetFunctions()[0]
+	if f.GetReplicas() != 3 || f.GetMinReplicas() != 1 || f.GetMaxReplicas() != 4 || f.GetTimeout() != "30s" ||
+		f.GetResources().GetCpu() != "0.5" || f.GetResources().GetMemory() != "128Mi" ||
+		f.GetPlacement().GetCluster() != "a" || len(f.GetFailover().GetClusters()) != 1 {
+		t.Errorf("after an update of parallelism: %v", f)
+	}
+	ct, body = multipartBody(t, map[string]string{"functionConfig": `{"timeoutMs":100,"resources":{"cpu":1,"ram":1024}}`}, nil)
+	if code, out := do(t, h, http.MethodPut, Prefix+"public/default/f", ct, body); code != http.StatusNoContent {
+		t.Fatalf("update: %d %s", code, out)
+	}
+	f = b.meshes["f"].GetSpec().GetFunctions()[0]
+	if f.GetTimeout() != "100ms" || f.GetResources().GetCpu() != "1000m" || f.GetResources().GetMemory() != "1024" {
+		t.Errorf("after an update of timeout and resources: %v", f)
+	}
+}
