@@ -43,7 +43,8 @@ type Config struct {
 	// joining servers are told, kept as written. Empty: as for
 	// RaftAdvertiseAddr, from GRPCAddr.
 	GRPCAdvertiseAddr string
-	// HTTPAddr serves /metrics, /healthz and /readyz. Empty: not served.
+	// HTTPAddr serves /metrics, /healthz, /readyz and the Functions REST
+	// API (/admin/v3/functions; TLS too when TLS is set). Empty: not served.
 	HTTPAddr string
 	// InitialCluster bootstraps a new group with these voters (id → Raft
 	// address). Empty and no Join: a single-node group of this server.

@@ -29,9 +29,10 @@ func (s *Server) startHTTP() {
 		}
 		fmt.Fprintln(w, "ready: "+msg)
 	})
+	mux.Handle("/admin/v3/functions/", s.functionsAPI())
 	s.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
-		if err := s.httpServer.Serve(s.httpLis); err != nil && err != http.ErrServerClosed {
+		if err := s.httpServer.Serve(s.httpListener()); err != nil && err != http.ErrServerClosed {
 			s.logger.Error("http server stopped", "err", err)
 		}
 	}()

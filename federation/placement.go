@@ -2,6 +2,7 @@ package federation
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,13 +140,16 @@ func PlanAssignments(in Input) Plan {
 			var needUpdate []*meshfedv1.Assignment
 			rolling := false
 			for i := 0; i < Replicas(f); i++ {
+				if slices.Contains(f.GetStoppedInstances(), int32(i)) {
+					continue // stopped: not wanted, so a running one is deleted
+				}
 				k := key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}
 				wanted[k] = true
 				a := cur[k]
 				ag, ok := byName[a.GetSpec().GetAgent()]
 				placed := a != nil && run != "" && ok && ag.Ready && ag.Cluster == run && a.GetSpec().GetCluster() == run
 				if placed {
-					if !proto.Equal(a.GetSpec().GetFunctionSpec(), eff) {
+					if !proto.Equal(a.GetSpec().GetFunctionSpec(), instanceSpec(eff, f, i)) {
 						needUpdate = append(needUpdate, a)
 					} else if a.GetStatus().GetState() != StateRunning {
 						rolling = true
@@ -174,7 +178,7 @@ func PlanAssignments(in Input) Plan {
 				if cluster == "" {
 					cluster = PlacementCluster(f)
 				}
-				na := newAssignment(m, eff, i, target, cluster, a)
+				na := newAssignment(m, instanceSpec(eff, f, i), i, target, cluster, a)
 				if target == "" {
 					na.Status.LastError = why
 				}
@@ -182,7 +186,8 @@ func PlanAssignments(in Input) Plan {
 			}
 			if len(needUpdate) > 0 && !rolling {
 				a := needUpdate[0]
-				plan.Puts = append(plan.Puts, newAssignment(m, eff, int(a.GetSpec().GetIndex()), a.GetSpec().GetAgent(), run, a))
+				i := int(a.GetSpec().GetIndex())
+				plan.Puts = append(plan.Puts, newAssignment(m, instanceSpec(eff, f, i), i, a.GetSpec().GetAgent(), run, a))
 			}
 		}
 	}
@@ -275,6 +280,7 @@ func orUnknown(h string) string {
 func EffectiveSpec(f *meshfedv1.FunctionSpec, run string, clusters map[string]ClusterView) *meshfedv1.FunctionSpec {
 	eff := proto.Clone(f).(*meshfedv1.FunctionSpec)
 	eff.Replicas, eff.MinReplicas, eff.MaxReplicas = 0, 0, 0
+	eff.StoppedInstances, eff.InstanceRestarts = nil, nil
 	home := PlacementCluster(f)
 	if run == "" || run == home {
 		return eff
@@ -290,6 +296,19 @@ func EffectiveSpec(f *meshfedv1.FunctionSpec, run string, clusters map[string]Cl
 		out.Cluster = run
 	}
 	return eff
+}
+
+// instanceSpec is the spec instance i runs: eff, with the instance's
+// restart request when it has one, so a restart of one instance changes
+// only that instance's assignment (a new epoch restarts it).
+func instanceSpec(eff, f *meshfedv1.FunctionSpec, i int) *meshfedv1.FunctionSpec {
+	r, ok := f.GetInstanceRestarts()[int32(i)]
+	if !ok {
+		return eff
+	}
+	one := proto.Clone(eff).(*meshfedv1.FunctionSpec)
+	one.InstanceRestarts = map[int32]uint64{int32(i): r}
+	return one
 }
 
 func meshKey(m *meshfedv1.FunctionMesh) string {

@@ -63,7 +63,7 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 				progressing = append(progressing, name)
 			}
 		}
-		if missing := Replicas(f) - len(as); missing > 0 {
+		if missing := Replicas(f) - len(f.GetStoppedInstances()) - len(as); missing > 0 {
 			progressing = append(progressing, fmt.Sprintf("%s (%d not yet assigned)", f.GetName(), missing))
 		}
 		st.Functions = append(st.Functions, fs)

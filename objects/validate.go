@@ -405,6 +405,17 @@ func validateFunction(e *errs, p string, f *meshfedv1.FunctionSpec) {
 	if f.GetLogTopic() != "" {
 		topic(e, join(p, "logTopic"), f.GetLogTopic())
 	}
+	replicas := max(f.GetReplicas(), 1)
+	for i, n := range f.GetStoppedInstances() {
+		if n < 0 || n >= replicas || slices.Index(f.GetStoppedInstances(), n) < i {
+			e.add(index(join(p, "stoppedInstances"), i), "%d is not an instance index (0..%d) listed once", n, replicas-1)
+		}
+	}
+	for n := range f.GetInstanceRestarts() {
+		if n < 0 || n >= replicas {
+			e.add(join(p, "instanceRestarts"), "%d is not an instance index (0..%d)", n, replicas-1)
+		}
+	}
 	if r := f.GetResources(); r != nil {
 		if r.GetCpu() != "" {
 			if _, err := ParseCPU(r.GetCpu()); err != nil {

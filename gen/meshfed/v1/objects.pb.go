@@ -1290,11 +1290,19 @@ type FunctionSpec struct {
 	// Retries before a message goes to the dead-letter topic. Zero: no retry.
 	MaxMessageRetry int32 `protobuf:"varint,13,opt,name=max_message_retry,json=maxMessageRetry,proto3" json:"max_message_retry,omitempty"`
 	// Per-message processing timeout as a Go duration ("30s"). Empty: none.
-	Timeout       string     `protobuf:"bytes,14,opt,name=timeout,proto3" json:"timeout,omitempty"`
-	LogTopic      string     `protobuf:"bytes,15,opt,name=log_topic,json=logTopic,proto3" json:"log_topic,omitempty"`
-	Resources     *Resources `protobuf:"bytes,16,opt,name=resources,proto3" json:"resources,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Timeout   string     `protobuf:"bytes,14,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	LogTopic  string     `protobuf:"bytes,15,opt,name=log_topic,json=logTopic,proto3" json:"log_topic,omitempty"`
+	Resources *Resources `protobuf:"bytes,16,opt,name=resources,proto3" json:"resources,omitempty"`
+	// Instance indexes (0 .. replicas-1) that are stopped: the scheduler
+	// places no instance for them, and a running one is removed. Empty: every
+	// instance runs. (Pulsar's functions stop/start.)
+	StoppedInstances []int32 `protobuf:"varint,17,rep,packed,name=stopped_instances,json=stoppedInstances,proto3" json:"stopped_instances,omitempty"`
+	// Restart requests by instance index: changing an instance's value
+	// gives its assignment a new epoch, so its agent restarts it. Missing:
+	// never restarted on request. (Pulsar's functions restart.)
+	InstanceRestarts map[int32]uint64 `protobuf:"bytes,18,rep,name=instance_restarts,json=instanceRestarts,proto3" json:"instance_restarts,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *FunctionSpec) Reset() {
@@ -1435,6 +1443,20 @@ func (x *FunctionSpec) GetLogTopic() string {
 func (x *FunctionSpec) GetResources() *Resources {
 	if x != nil {
 		return x.Resources
+	}
+	return nil
+}
+
+func (x *FunctionSpec) GetStoppedInstances() []int32 {
+	if x != nil {
+		return x.StoppedInstances
+	}
+	return nil
+}
+
+func (x *FunctionSpec) GetInstanceRestarts() map[int32]uint64 {
+	if x != nil {
+		return x.InstanceRestarts
 	}
 	return nil
 }
@@ -2820,7 +2842,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x04spec\x18\x04 \x01(\v2\x1c.meshfed.v1.FunctionMeshSpecR\x04spec\x126\n" +
 	"\x06status\x18\x05 \x01(\v2\x1e.meshfed.v1.FunctionMeshStatusR\x06status\"J\n" +
 	"\x10FunctionMeshSpec\x126\n" +
-	"\tfunctions\x18\x01 \x03(\v2\x18.meshfed.v1.FunctionSpecR\tfunctions\"\xa7\x05\n" +
+	"\tfunctions\x18\x01 \x03(\v2\x18.meshfed.v1.FunctionSpecR\tfunctions\"\xf6\x06\n" +
 	"\fFunctionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\aruntime\x18\x02 \x01(\v2\x13.meshfed.v1.RuntimeR\aruntime\x12\x1a\n" +
@@ -2838,7 +2860,12 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x11max_message_retry\x18\r \x01(\x05R\x0fmaxMessageRetry\x12\x18\n" +
 	"\atimeout\x18\x0e \x01(\tR\atimeout\x12\x1b\n" +
 	"\tlog_topic\x18\x0f \x01(\tR\blogTopic\x123\n" +
-	"\tresources\x18\x10 \x01(\v2\x15.meshfed.v1.ResourcesR\tresources\"\x8b\x01\n" +
+	"\tresources\x18\x10 \x01(\v2\x15.meshfed.v1.ResourcesR\tresources\x12+\n" +
+	"\x11stopped_instances\x18\x11 \x03(\x05R\x10stoppedInstances\x12[\n" +
+	"\x11instance_restarts\x18\x12 \x03(\v2..meshfed.v1.FunctionSpec.InstanceRestartsEntryR\x10instanceRestarts\x1aC\n" +
+	"\x15InstanceRestartsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x8b\x01\n" +
 	"\aRuntime\x12\x1a\n" +
 	"\abuiltin\x18\x01 \x01(\tH\x00R\abuiltin\x12-\n" +
 	"\x04exec\x18\x02 \x01(\v2\x17.meshfed.v1.ExecRuntimeH\x00R\x04exec\x12-\n" +
@@ -2948,7 +2975,7 @@ func file_meshfed_v1_objects_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_objects_proto_rawDescData
 }
 
-var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*ObjectMeta)(nil),            // 0: meshfed.v1.ObjectMeta
 	(*Condition)(nil),             // 1: meshfed.v1.Condition
@@ -2987,21 +3014,22 @@ var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*Object)(nil),                // 34: meshfed.v1.Object
 	nil,                           // 35: meshfed.v1.ObjectMeta.LabelsEntry
 	nil,                           // 36: meshfed.v1.NamespaceSpec.ResidencyEntry
-	nil,                           // 37: meshfed.v1.ExecRuntime.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 39: google.protobuf.Struct
+	nil,                           // 37: meshfed.v1.FunctionSpec.InstanceRestartsEntry
+	nil,                           // 38: meshfed.v1.ExecRuntime.EnvEntry
+	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 40: google.protobuf.Struct
 }
 var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	35, // 0: meshfed.v1.ObjectMeta.labels:type_name -> meshfed.v1.ObjectMeta.LabelsEntry
-	38, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
-	38, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
-	38, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
+	39, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
+	39, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
+	39, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: meshfed.v1.Cluster.metadata:type_name -> meshfed.v1.ObjectMeta
 	3,  // 5: meshfed.v1.Cluster.spec:type_name -> meshfed.v1.ClusterSpec
 	5,  // 6: meshfed.v1.Cluster.status:type_name -> meshfed.v1.ClusterStatus
 	4,  // 7: meshfed.v1.ClusterSpec.auth:type_name -> meshfed.v1.ClusterAuth
-	38, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
-	38, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
+	39, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
+	39, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
 	0,  // 10: meshfed.v1.Tenant.metadata:type_name -> meshfed.v1.ObjectMeta
 	7,  // 11: meshfed.v1.Tenant.spec:type_name -> meshfed.v1.TenantSpec
 	0,  // 12: meshfed.v1.Namespace.metadata:type_name -> meshfed.v1.ObjectMeta
@@ -3021,35 +3049,36 @@ var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	22, // 26: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
 	23, // 27: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
 	24, // 28: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
-	39, // 29: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
+	40, // 29: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
 	25, // 30: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
-	19, // 31: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
-	20, // 32: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
-	37, // 33: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
-	1,  // 34: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
-	27, // 35: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
-	28, // 36: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
-	38, // 37: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
-	0,  // 38: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
-	30, // 39: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
-	31, // 40: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
-	38, // 41: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	0,  // 42: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
-	33, // 43: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
-	28, // 44: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
-	17, // 45: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
-	2,  // 46: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
-	6,  // 47: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
-	8,  // 48: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
-	12, // 49: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
-	15, // 50: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
-	29, // 51: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
-	32, // 52: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
-	53, // [53:53] is the sub-list for method output_type
-	53, // [53:53] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	37, // 31: meshfed.v1.FunctionSpec.instance_restarts:type_name -> meshfed.v1.FunctionSpec.InstanceRestartsEntry
+	19, // 32: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
+	20, // 33: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
+	38, // 34: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
+	1,  // 35: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
+	27, // 36: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
+	28, // 37: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
+	39, // 38: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
+	0,  // 39: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
+	30, // 40: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
+	31, // 41: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
+	39, // 42: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	0,  // 43: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
+	33, // 44: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
+	28, // 45: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
+	17, // 46: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
+	2,  // 47: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
+	6,  // 48: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
+	8,  // 49: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
+	12, // 50: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
+	15, // 51: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
+	29, // 52: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
+	32, // 53: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_objects_proto_init() }
@@ -3078,7 +3107,7 @@ func file_meshfed_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_objects_proto_rawDesc), len(file_meshfed_v1_objects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
