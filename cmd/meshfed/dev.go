@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/meshfed/meshfed/dev"
+	"github.com/meshfed/meshfed/telemetry"
 	"github.com/spf13/cobra"
 )
 
@@ -55,15 +55,16 @@ those files in spec.auth.`,
   meshfed dev --secure --data-dir /tmp/mf-secure`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			logger, err := newLogger(telemetry.LogText, logLevel)
+			if err != nil {
+				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg.Logger = logger
 			cfg.ChildLogLevel = "info"
-			if lvl < slog.LevelInfo {
+			if logger.Enabled(cmd.Context(), slog.LevelDebug) {
 				cfg.ChildLogLevel = logLevel
 			}
+			cfg.ChildLogFormat = global.logFormat
 			ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer cancel()
 			f, err := dev.Start(ctx, cfg)

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/security"
+	"github.com/meshfed/meshfed/telemetry"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 )
@@ -35,6 +37,9 @@ type globalFlags struct {
 	token string
 	// tokenFile is --token-file; empty: see token.
 	tokenFile string
+	// logFormat is --log-format (json or text); empty: MESHFED_LOG_FORMAT,
+	// else the component's default (see newLogger).
+	logFormat string
 }
 
 var global globalFlags
@@ -70,10 +75,33 @@ func newRootCmd() *cobra.Command {
 		"bearer token for servers run with --auth (env MESHFED_TOKEN; prefer --token-file: a flag is visible to other local users); needs --tls-*")
 	root.PersistentFlags().StringVar(&global.tokenFile, "token-file", "",
 		"file holding the bearer token, e.g. a server's <data-dir>/bootstrap-token (env MESHFED_TOKEN_FILE); needs --tls-*")
+	root.PersistentFlags().StringVar(&global.logFormat, "log-format", "",
+		"log format of meshfed server, agent, broker and dev: json or text; lines written inside a traced request carry trace_id and span_id (env MESHFED_LOG_FORMAT; default: json for server and agent, text for broker and dev)")
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
 	return root
+}
+
+// newLogger returns the logger of a long-running component writing to
+// stderr at level: in --log-format, else MESHFED_LOG_FORMAT, else def.
+func newLogger(def, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", level)}
+	}
+	format, what := global.logFormat, "--log-format"
+	if format == "" {
+		format, what = os.Getenv("MESHFED_LOG_FORMAT"), "MESHFED_LOG_FORMAT"
+	}
+	if format == "" {
+		format = def
+	}
+	l, err := telemetry.NewLogger(os.Stderr, format, lvl)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", what, err)}
+	}
+	return l, nil
 }
 
 // newClient connects to the servers named by --server (with mutual TLS
