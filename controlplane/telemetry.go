@@ -95,7 +95,7 @@ func (t *telemetry) observeRaft(s *Server) {
 	clusterHealth := g("meshfed.cluster.health", "1 for each cluster's current health (attribute health: Healthy, Suspect, Degraded, Down, Cordoned), 0 for the others.")
 	readyAgents := g("meshfed.cluster.ready_agents", "Agents of the cluster that are ready.")
 	agentUp := g("meshfed.agent.up", "1 while the agent is Ready (heartbeats within its lease), 0 otherwise.")
-	instances := g("meshfed.instances", "Assigned function instances by the cluster they run in and the function's home cluster (cluster != home_cluster: failed over).")
+	instances := g("meshfed.instances", "Assigned function instances by the cluster they run in, the function's home cluster, and failed_over (true when they differ).")
 	lastContact, _ := t.meter.Float64ObservableGauge("meshfed.raft.last_contact",
 		metric.WithUnit("s"), metric.WithDescription("Time since this follower last heard from the leader (0 on the leader)."))
 	_, _ = t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -179,7 +179,8 @@ func observeFederation(st *state.Store, o metric.Observer, health, ready, up, in
 		counts[where{spec.GetCluster(), federation.PlacementCluster(spec.GetFunctionSpec())}]++
 	}
 	for w, n := range counts {
-		o.ObserveInt64(instances, n, metric.WithAttributes(attribute.String("cluster", w.cluster), attribute.String("home_cluster", w.home)))
+		o.ObserveInt64(instances, n, metric.WithAttributes(attribute.String("cluster", w.cluster), attribute.String("home_cluster", w.home),
+			attribute.Bool("failed_over", w.cluster != w.home)))
 	}
 }
 
