@@ -194,6 +194,39 @@ scrape_configs:
 		}
 	}
 	t.Logf("%d dashboard expressions checked against %d exposed metric names", len(exprs), len(exposed))
+
+	// meshfed dev passed --log-format json to its brokers and agents.
+	for _, c := range info.Clusters {
+		for _, path := range []string{c.BrokerLog, c.AgentLog} {
+			checkJSONLog(t, path)
+		}
+	}
+}
+
+// checkJSONLog checks that every line a child of meshfed dev logged (after
+// the line dev writes before each start) is a JSON object with a level and
+// a message.
+func checkJSONLog(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "=== meshfed dev ") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["level"] == nil || rec["msg"] == nil {
+			t.Errorf("%s: line is not a JSON log record: %q", path, line)
+			return
+		}
+		n++
+	}
+	if n == 0 {
+		t.Errorf("%s: no log lines", path)
+	}
 }
 
 // stopProc signals p and waits up to stopTimeout, then kills it.

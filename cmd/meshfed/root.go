@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -86,6 +87,10 @@ func newRootCmd() *cobra.Command {
 // newLogger returns the logger of a long-running component writing to
 // stderr at level: in --log-format, else MESHFED_LOG_FORMAT, else def.
 func newLogger(def, level string) (*slog.Logger, error) {
+	return newLoggerTo(os.Stderr, def, level)
+}
+
+func newLoggerTo(w io.Writer, def, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", level)}
@@ -97,7 +102,7 @@ func newLogger(def, level string) (*slog.Logger, error) {
 	if format == "" {
 		format = def
 	}
-	l, err := telemetry.NewLogger(os.Stderr, format, lvl)
+	l, err := telemetry.NewLogger(w, format, lvl)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("%s: %w", what, err)}
 	}
