@@ -1,14 +1,24 @@
 package controlplane
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/security"
+	mftelemetry "github.com/meshfed/meshfed/telemetry"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -69,4 +79,57 @@ func TestParseLastContact(t *testing.T) {
 			t.Errorf("parseLastContact(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRefusalLogCarriesTraceID: the audit line of a refused request is
+// written inside the request's span, so it carries trace_id and span_id.
+func TestRefusalLogCarriesTraceID(t *testing.T) {
+	prev := otel.GetTracerProvider()
+	tp := sdktrace.NewTracerProvider()
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() { otel.SetTracerProvider(prev); _ = tp.Shutdown(context.Background()) })
+
+	logs := &syncBuffer{}
+	pki := NewTestPKI(t)
+	srv := TestServer(t, func(c *Config) {
+		pki.SecureConfig(c)
+		c.Logger = slog.New(mftelemetry.TraceHandler(slog.NewJSONHandler(logs, nil)))
+	})
+	WaitForLeader(t, srv)
+	conn := pki.Dial(srv.GRPCAddr(), pki.Files(security.RoleClient, "cli", ""), "")
+	_, err := meshfedv1.NewObjectServiceClient(conn).Get(context.Background(), &meshfedv1.GetRequest{Kind: "Cluster", Name: "eu"})
+	wantCode(t, err, codes.Unauthenticated, "--token")
+	WaitFor(t, 5*time.Second, func() error {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "audit" || rec["result"] == "ok" {
+				continue
+			}
+			id, _ := rec["trace_id"].(string)
+			span, _ := rec["span_id"].(string)
+			if len(id) != 32 || len(span) != 16 {
+				return fmt.Errorf("refusal audit line without trace ids: %s", line)
+			}
+			return nil
+		}
+		return fmt.Errorf("no refusal audit line yet")
+	})
 }
