@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -79,6 +80,11 @@ those files in spec.auth.`,
 				fmt.Fprintf(out, "  cluster %s       %s  admin %s  agent %s\n", c.Name, c.ServiceURL, c.AdminURL, c.Agent)
 			}
 			fmt.Fprintf(out, "  control API     %s   (kill and start a cluster's broker and agent)\n", f.Info.Control)
+			agentMetrics := make([]string, 0, len(f.Info.Clusters))
+			for _, c := range f.Info.Clusters {
+				agentMetrics = append(agentMetrics, c.AgentHTTP+"/metrics")
+			}
+			fmt.Fprintf(out, "  metrics         %s/metrics (control plane), %s (agents)\n", f.Info.ServerHTTP, strings.Join(agentMetrics, ", "))
 			switch {
 			case len(f.Info.Clusters) < 2:
 			case f.Info.Replication:
