@@ -136,8 +136,11 @@ type functionStats struct {
 	mu                                       sync.Mutex
 	received1, processed1, sysExc1, userExc1 window
 
+	// latency is the process latency over 10 minutes (the summary's
+	// default age, as in Pulsar), latency1 over the last minute.
 	latency, latency1 prometheus.Summary
-	now               func() time.Time
+	// now is the clock of the one-minute windows.
+	now func() time.Time
 }
 
 func newFunctionStats(labels []string, now func() time.Time) *functionStats {
@@ -214,6 +217,7 @@ func (s *functionStats) collect(ch chan<- prometheus.Metric) {
 // by one of a new epoch) share one functionStats, so each series is
 // exposed once and its counters continue.
 type functionMetrics struct {
+	// now is the clock new functionStats' windows use.
 	now func() time.Time
 	// mu guards byLabels.
 	mu       sync.Mutex

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"regexp"
 	"slices"
 	"testing"
 )
@@ -26,4 +27,20 @@ func TestMetricNames(t *testing.T) {
 			t.Errorf("MetricNames(%q) = %q, want %q", tc.expr, got, tc.want)
 		}
 	}
+}
+
+// FuzzMetricNames: any input lexes without panicking, and every name
+// returned is a valid metric name.
+func FuzzMetricNames(f *testing.F) {
+	for _, s := range []string{`sum by (a) (rate(x_total{a="b"}[1m]))`, `label_values(m{c=~"$c"}, fqfn)`, `{`, `"unterminated`, `a[`, `by (`} {
+		f.Add(s)
+	}
+	valid := regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	f.Fuzz(func(t *testing.T, expr string) {
+		for _, n := range MetricNames(expr) {
+			if !valid.MatchString(n) {
+				t.Fatalf("MetricNames(%q) returned %q", expr, n)
+			}
+		}
+	})
 }
