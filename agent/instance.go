@@ -273,6 +273,13 @@ func (i *instance) runOnce(ctx context.Context) error {
 	if err != nil {
 		return onCluster(spec.GetInput().GetCluster(), fmt.Errorf("subscribe to %v on cluster %s: %w", spec.GetInput().GetTopics(), spec.GetInput().GetCluster(), err))
 	}
+	backlogCtx, stopBacklog := context.WithCancel(ctx)
+	backlogDone := make(chan struct{})
+	go func() {
+		defer close(backlogDone)
+		i.watchBacklog(backlogCtx, spec.GetInput().GetCluster(), spec.GetInput().GetTopics(), i.subscriptionName())
+	}()
+	defer func() { stopBacklog(); <-backlogDone }()
 	defer consumer.Close()
 	if spec.GetInput().GetCluster() == i.a.cfg.Cluster && len(spec.GetInput().GetTopics()) > 0 {
 		i.a.probe.useTopic(i.key, spec.GetInput().GetTopics()[0])

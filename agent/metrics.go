@@ -78,6 +78,7 @@ const (
 	metricLastInvocation = "pulsar_function_last_invocation"
 	suffix1min           = "_1min"
 	metricInputLag       = "meshfed_function_input_lag_seconds"
+	metricBacklog        = "meshfed_function_backlog_messages"
 )
 
 // latencyObjectives are the summary's quantiles and their allowed errors:
@@ -96,6 +97,7 @@ var (
 	descUserExc1       = newFnDesc(metricUserExceptions+suffix1min, "User exceptions in the current one-minute window.")
 	descLastInvocation = newFnDesc(metricLastInvocation, "The time of the last invocation of the function, in milliseconds since the Unix epoch.")
 	descInputLag       = newFnDesc(metricInputLag, "Age of the last input received (receive time minus publish time), in seconds.")
+	descBacklog        = newFnDesc(metricBacklog, "Messages of the input subscription not yet acknowledged, as the input cluster's brokers report them (shared by the function's instances on one subscription).")
 )
 
 func newFnDesc(name, help string) *prometheus.Desc {
@@ -131,6 +133,9 @@ type functionStats struct {
 	lastInvocation atomic.Int64
 	// lagNanos is the age of the last input when it was received.
 	lagNanos atomic.Int64
+	// backlog is the input subscription's backlog last read; negative:
+	// unknown (not read yet, or the last read failed), not exported.
+	backlog atomic.Int64
 
 	// mu guards the one-minute windows.
 	mu                                       sync.Mutex
@@ -149,7 +154,7 @@ func newFunctionStats(labels []string, now func() time.Time) *functionStats {
 		constLabels[functionLabelNames[k]] = v
 	}
 	t := now()
-	return &functionStats{
+	s := &functionStats{
 		labels: labels, now: now,
 		received1: window{start: t}, processed1: window{start: t}, sysExc1: window{start: t}, userExc1: window{start: t},
 		latency: prometheus.NewSummary(prometheus.SummaryOpts{Name: metricLatency, Help: "Process latency in milliseconds.",
@@ -157,7 +162,12 @@ func newFunctionStats(labels []string, now func() time.Time) *functionStats {
 		latency1: prometheus.NewSummary(prometheus.SummaryOpts{Name: metricLatency + suffix1min, Help: "Process latency in milliseconds over the last minute.",
 			Objectives: latencyObjectives, ConstLabels: constLabels, MaxAge: time.Minute, AgeBuckets: 2}),
 	}
+	s.backlog.Store(-1)
+	return s
 }
+
+func (s *functionStats) setBacklog(n int64) { s.backlog.Store(max(n, 0)) }
+func (s *functionStats) backlogUnknown()    { s.backlog.Store(-1) }
 
 func (s *functionStats) count(total *atomic.Uint64, w *window) {
 	total.Add(1)
@@ -207,6 +217,9 @@ func (s *functionStats) collect(ch chan<- prometheus.Metric) {
 	c(descUserExc1, prometheus.CounterValue, float64(u1))
 	c(descLastInvocation, prometheus.GaugeValue, float64(s.lastInvocation.Load()))
 	c(descInputLag, prometheus.GaugeValue, time.Duration(s.lagNanos.Load()).Seconds())
+	if b := s.backlog.Load(); b >= 0 {
+		c(descBacklog, prometheus.GaugeValue, float64(b))
+	}
 	s.latency.Collect(ch)
 	s.latency1.Collect(ch)
 }

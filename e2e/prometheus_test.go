@@ -132,6 +132,7 @@ scrape_configs:
 		fmt.Sprintf(`pulsar_function_process_latency_ms{fqfn=%q, cluster=%q, quantile="0.999"}`, fqfn, cluster),
 		fmt.Sprintf(`pulsar_function_processed_successfully_total_1min{fqfn=%q, cluster=%q} > 0`, fqfn, cluster),
 		fmt.Sprintf(`pulsar_function_last_invocation{fqfn=%q, cluster=%q} > 0`, fqfn, cluster),
+		fmt.Sprintf(`meshfed_function_backlog_messages{fqfn=%q, cluster=%q} >= 0`, fqfn, cluster),
 		`meshfed_raft_has_leader{job="meshfed-server"} == 1`,
 		`meshfed_raft_term > 0`,
 		`meshfed_cluster_health{cluster="b", health="Healthy"} == 1`,
