@@ -66,6 +66,9 @@ type Agent struct {
 	handover map[string]*handoverState
 
 	wake chan struct{}
+
+	// metrics are the instances' Pulsar-compatible function metrics.
+	metrics *functionMetrics
 }
 
 // New validates the configuration and opens the agent's data dir.
@@ -94,6 +97,7 @@ func New(cfg Config) (*Agent, error) {
 		running:  map[string]*instance{},
 		handover: map[string]*handoverState{},
 		wake:     make(chan struct{}, 1),
+		metrics:  newFunctionMetrics(cfg.Now),
 	}
 	a.refusals = newRefusals(a.logger, cfg.Now)
 	a.pulsar = newPulsarClients(a)

@@ -52,6 +52,9 @@ type Config struct {
 	// input partition, original producer and output topic) after this long
 	// without a send. Zero: DefaultProducerIdleTimeout.
 	ProducerIdleTimeout time.Duration
+	// BacklogInterval is how often each instance reads its input
+	// subscription's backlog. Zero: DefaultBacklogInterval.
+	BacklogInterval time.Duration
 	// Logger receives structured logs. Nil: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (tests inject one). Nil: time.Now.
@@ -83,6 +86,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ProducerIdleTimeout <= 0 {
 		c.ProducerIdleTimeout = DefaultProducerIdleTimeout
+	}
+	if c.BacklogInterval <= 0 {
+		c.BacklogInterval = DefaultBacklogInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

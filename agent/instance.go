@@ -45,6 +45,9 @@ type instance struct {
 	deduplicated, unproven atomic.Uint64
 	// attrs label the current run's metrics; nil before the first run.
 	attrs atomic.Pointer[metric.MeasurementOption]
+	// stats are the instance's Pulsar-compatible metrics (released when
+	// run returns).
+	stats *functionStats
 
 	// mu guards state, since and lastErr.
 	mu      sync.Mutex
@@ -60,6 +63,8 @@ func startInstance(_ context.Context, a *Agent, key string, asg *meshfedv1.Assig
 		logger: a.logger.With("instance", key, "epoch", asg.GetSpec().GetEpoch()),
 		cancel: cancel, done: make(chan struct{}),
 	}
+	md, spec := asg.GetMetadata(), asg.GetSpec()
+	inst.stats = a.metrics.acquire(functionLabels(md.GetTenant(), md.GetNamespace(), spec.GetMesh(), spec.GetFunction(), int(spec.GetIndex()), a.cfg.Cluster))
 	inst.setState(federation.StateStarting, "")
 	go inst.run(ctx)
 	return inst
@@ -108,6 +113,7 @@ func (i *instance) stop(reason string) {
 // run keeps the instance running, restarting it with backoff after failures.
 func (i *instance) run(ctx context.Context) {
 	defer close(i.done)
+	defer i.a.metrics.release(i.stats)
 	backoff := 200 * time.Millisecond
 	for {
 		started := time.Now()
@@ -267,6 +273,13 @@ func (i *instance) runOnce(ctx context.Context) error {
 	if err != nil {
 		return onCluster(spec.GetInput().GetCluster(), fmt.Errorf("subscribe to %v on cluster %s: %w", spec.GetInput().GetTopics(), spec.GetInput().GetCluster(), err))
 	}
+	backlogCtx, stopBacklog := context.WithCancel(ctx)
+	backlogDone := make(chan struct{})
+	go func() {
+		defer close(backlogDone)
+		i.watchBacklog(backlogCtx, spec.GetInput().GetCluster(), spec.GetInput().GetTopics(), i.subscriptionName())
+	}()
+	defer func() { stopBacklog(); <-backlogDone }()
 	defer consumer.Close()
 	if spec.GetInput().GetCluster() == i.a.cfg.Cluster && len(spec.GetInput().GetTopics()) > 0 {
 		i.a.probe.useTopic(i.key, spec.GetInput().GetTopics()[0])
@@ -281,8 +294,7 @@ func (i *instance) runOnce(ctx context.Context) error {
 	}
 	fctx := &fnContext{fnState: st, tenant: md.GetTenant(), namespace: md.GetNamespace(), mesh: i.asg.GetSpec().GetMesh(),
 		function: i.asg.GetSpec().GetFunction(), index: int(i.asg.GetSpec().GetIndex()), config: spec.GetConfig().AsMap(), logger: logger}
-	fctx.attrs = metric.WithAttributes(attribute.String("tenant", fctx.tenant), attribute.String("namespace", fctx.namespace),
-		attribute.String("mesh", fctx.mesh), attribute.String("function", fctx.function), attribute.Int("instance", fctx.index))
+	fctx.attrs = otelAttrs(i.stats.labels)
 	i.attrs.Store(&fctx.attrs)
 	shared := subType == pulsar.Shared
 	index := i.asg.GetSpec().GetIndex()
@@ -362,7 +374,7 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 	ids *inputIdentities, failure *runFailure, msg pulsar.Message) error {
 	attrs := fctx.attrs
 	i.received.Add(1)
-	mReceived.Add(ctx, 1, attrs)
+	i.stats.receivedInput(msg.PublishTime())
 	g := i.guarantee()
 	tk := ack.track(msg)
 	if g == atMostOnce {
@@ -381,7 +393,7 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 		tk.appliedKey, tk.seq = appliedKey(msg.Topic(), msg.ProducerName()), sequenceID(msg.PublishTime().UnixMilli(), id.ordinal, 0)
 		applied, err := fctx.applied(ctx, tk.appliedKey, tk.seq)
 		if err != nil {
-			mSystemExc.Add(ctx, 1, attrs)
+			i.stats.systemFailure()
 			i.setError(err)
 			failure.fail(err)
 			return nil
@@ -413,7 +425,7 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 	if errors.Is(err, errStateUnavailable) {
 		// Not the function's failure: the input goes again (under
 		// effectively_once after a restart, so nothing overtakes it).
-		mSystemExc.Add(ctx, 1, attrs)
+		i.stats.systemFailure()
 		i.setError(err)
 		span.RecordError(err)
 		if g == atMostOnce {
@@ -431,9 +443,10 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 	}
 	if err != nil {
 		i.failed.Add(1)
-		mUserExc.Add(ctx, 1, attrs)
+		i.stats.userFailure()
 		i.setError(err)
 		span.RecordError(err)
+		i.logger.DebugContext(mctx, "function failed on an input", "err", err, "topic", msg.Topic(), "id", msg.ID().String())
 		if dlq := i.spec().GetDeadLetterTopic(); dlq != "" && g != atMostOnce {
 			prods.sendDLQ(mctx, dlq, msg, err, func(sendErr error) {
 				if sendErr != nil {
@@ -452,7 +465,7 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 	}
 	if len(outs) == 0 {
 		i.processed.Add(1)
-		mProcessed.Add(ctx, 1, attrs)
+		i.stats.processedOK()
 		ack.done(tk)
 		return nil
 	}
@@ -478,14 +491,14 @@ func (i *instance) handle(ctx context.Context, fn runtime.Function, fctx *fnCont
 			return
 		}
 		if e := firstErr.Load(); e != nil {
-			mSystemExc.Add(context.Background(), 1, attrs)
+			i.stats.systemFailure()
 			if g != atMostOnce {
 				fail(*e)
 			}
 			return
 		}
 		i.processed.Add(1)
-		mProcessed.Add(context.Background(), 1, attrs)
+		i.stats.processedOK()
 		ack.done(tk)
 	}
 	for k, o := range outs {
@@ -529,7 +542,7 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 		_ = fctx.takeFailure()
 		outs, err = fn.Process(pctx, fctx, msg)
 		cancel()
-		mLatency.Record(ctx, float64(time.Since(start).Microseconds())/1000, attrs)
+		i.stats.invoked(start)
 		if serr := fctx.takeFailure(); serr != nil {
 			return nil, serr
 		}

@@ -27,12 +27,18 @@ const auditQueueSize = 10000
 func (s *Server) auditDenied(ctx context.Context, c *caller, method string, action policies.Action, targets []*meshfedv1.AuditTarget, err error) {
 	r := s.auditRecord(c, method, action, targets)
 	setAuditResult(r, err)
-	s.auditAsync(r)
+	s.logAudit(ctx, r)
+	s.queueAudit(r)
 }
 
 // auditAsync logs a finished record and queues it for the replicated log.
 func (s *Server) auditAsync(r *meshfedv1.AuditRecord) {
-	s.logAudit(r)
+	s.logAudit(context.Background(), r)
+	s.queueAudit(r)
+}
+
+// queueAudit queues a logged record for the replicated log.
+func (s *Server) queueAudit(r *meshfedv1.AuditRecord) {
 	select {
 	case s.auditCh <- r:
 	default:
@@ -41,8 +47,9 @@ func (s *Server) auditAsync(r *meshfedv1.AuditRecord) {
 	}
 }
 
-// logAudit exports a record as a structured log line.
-func (s *Server) logAudit(r *meshfedv1.AuditRecord) {
+// logAudit exports a record as a structured log line (with the trace and
+// span ids of ctx's request, when the logger's handler adds them).
+func (s *Server) logAudit(ctx context.Context, r *meshfedv1.AuditRecord) {
 	targets := make([]string, 0, len(r.GetTargets()))
 	for _, t := range r.GetTargets() {
 		parts := []string{t.GetKind()}
@@ -57,7 +64,7 @@ func (s *Server) logAudit(r *meshfedv1.AuditRecord) {
 	if r.GetResult() != "ok" {
 		level = slog.LevelWarn
 	}
-	s.logger.LogAttrs(context.Background(), level, "audit",
+	s.logger.LogAttrs(ctx, level, "audit",
 		slog.String("principal", r.GetPrincipal()), slog.String("role", r.GetRole()),
 		slog.String("tenant", r.GetPrincipalTenant()), slog.String("method", r.GetMethod()),
 		slog.String("action", r.GetAction()), slog.Any("targets", targets),
@@ -77,7 +84,7 @@ func (s *Server) logWrite(r *meshfedv1.AuditRecord, err error) {
 		return
 	}
 	setAuditResult(r, err)
-	s.logAudit(r)
+	s.logAudit(context.Background(), r)
 }
 
 // runAuditor hands queued records to the leader in batches.

@@ -102,7 +102,7 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		s.serverCreds, s.clientCreds = grpc.Creds(sc), grpc.WithTransportCredentials(cc)
 	}
-	if s.telemetry, err = newTelemetry(); err != nil {
+	if s.telemetry, err = newTelemetry(cfg.NodeID); err != nil {
 		return nil, err
 	}
 	s.fsm = NewFSM(state.Config{EventHistory: cfg.EventHistory}, s.logger)

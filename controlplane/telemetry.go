@@ -2,21 +2,29 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/hashicorp/raft"
+	"github.com/meshfed/meshfed/controlplane/state"
+	"github.com/meshfed/meshfed/federation"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	mftelemetry "github.com/meshfed/meshfed/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // telemetry holds a server's OpenTelemetry meter (exported on /metrics
-// through a Prometheus registry of its own, so several servers can run in
-// one process) and its tracer.
+// through a Prometheus registry of its own, with the Go runtime and
+// process collectors, so several servers can run in one process) and its
+// tracer.
 type telemetry struct {
 	registry      *prometheus.Registry
 	meterProvider *sdkmetric.MeterProvider
@@ -29,17 +37,21 @@ type telemetry struct {
 	auditDropped       metric.Int64Counter
 }
 
-func newTelemetry() (*telemetry, error) {
-	reg := prometheus.NewRegistry()
-	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+// newTelemetry builds the server's metrics; node is its service.instance.id
+// (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the resource).
+func newTelemetry(node string) (*telemetry, error) {
+	res, err := mftelemetry.Resource(context.Background(), "meshfed-server", node)
 	if err != nil {
-		return nil, fmt.Errorf("prometheus exporter: %w", err)
+		return nil, err
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	m, err := mftelemetry.NewMetrics(res)
+	if err != nil {
+		return nil, err
+	}
 	t := &telemetry{
-		registry:      reg,
-		meterProvider: mp,
-		meter:         mp.Meter("github.com/meshfed/meshfed/controlplane"),
+		registry:      m.Registry,
+		meterProvider: m.MeterProvider,
+		meter:         m.MeterProvider.Meter("github.com/meshfed/meshfed/controlplane"),
 		tracer:        otel.Tracer("github.com/meshfed/meshfed/controlplane"),
 	}
 	if t.applyLatency, err = t.meter.Float64Histogram("meshfed.raft.apply.duration",
@@ -63,23 +75,113 @@ func newTelemetry() (*telemetry, error) {
 	return t, nil
 }
 
-// observeRaft registers gauges read from Raft at scrape time.
+// observeRaft registers gauges read at scrape time from Raft (this
+// server's view) and from the replicated state (every server reports the
+// same federation; alert rules take max over servers).
 func (t *telemetry) observeRaft(s *Server) {
-	commit, _ := t.meter.Int64ObservableGauge("meshfed.raft.commit_index", metric.WithDescription("Raft commit index."))
-	applied, _ := t.meter.Int64ObservableGauge("meshfed.raft.applied_index", metric.WithDescription("Raft applied index."))
-	leader, _ := t.meter.Int64ObservableGauge("meshfed.raft.is_leader", metric.WithDescription("1 when this server is the ready leader."))
-	revision, _ := t.meter.Int64ObservableGauge("meshfed.state.revision", metric.WithDescription("Revision of the local state store."))
+	g := func(name, desc string) metric.Int64ObservableGauge {
+		v, _ := t.meter.Int64ObservableGauge(name, metric.WithDescription(desc))
+		return v
+	}
+	commit := g("meshfed.raft.commit_index", "Raft commit index.")
+	applied := g("meshfed.raft.applied_index", "Raft applied index.")
+	lastLog := g("meshfed.raft.last_log_index", "Index of the last entry in this server's Raft log.")
+	term := g("meshfed.raft.term", "Current Raft term.")
+	leader := g("meshfed.raft.is_leader", "1 when this server is the ready leader.")
+	hasLeader := g("meshfed.raft.has_leader", "1 when this server knows a leader (itself or another).")
+	raftState := g("meshfed.raft.state", "1 for this server's Raft state (attribute state: Leader, Follower, Candidate, Shutdown).")
+	peers := g("meshfed.raft.voters", "Voters in the Raft configuration as this server knows it.")
+	revision := g("meshfed.state.revision", "Revision of the local state store.")
+	clusterHealth := g("meshfed.cluster.health", "1 for each cluster's current health (attribute health: Healthy, Suspect, Degraded, Down, Cordoned), 0 for the others.")
+	readyAgents := g("meshfed.cluster.ready_agents", "Agents of the cluster that are ready.")
+	agentUp := g("meshfed.agent.up", "1 while the agent is Ready (heartbeats within its lease), 0 otherwise.")
+	instances := g("meshfed.instances", "Assigned function instances by the cluster they run in, the function's home cluster, and failed_over (true when they differ).")
+	lastContact, _ := t.meter.Float64ObservableGauge("meshfed.raft.last_contact",
+		metric.WithUnit("s"), metric.WithDescription("Time since this follower last heard from the leader (0 on the leader)."))
 	_, _ = t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := s.raft.Stats()
 		o.ObserveInt64(commit, int64(s.raft.CommitIndex()))
 		o.ObserveInt64(applied, int64(s.raft.AppliedIndex()))
-		isLeader := int64(0)
-		if s.IsLeader() {
-			isLeader = 1
+		o.ObserveInt64(lastLog, int64(s.raft.LastIndex()))
+		if v, err := strconv.ParseInt(st["term"], 10, 64); err == nil {
+			o.ObserveInt64(term, v)
 		}
-		o.ObserveInt64(leader, isLeader)
+		if v, err := strconv.ParseInt(st["num_peers"], 10, 64); err == nil {
+			o.ObserveInt64(peers, v+1)
+		}
+		o.ObserveInt64(leader, boolInt(s.IsLeader()))
+		addr, _ := s.raft.LeaderWithID()
+		o.ObserveInt64(hasLeader, boolInt(addr != ""))
+		cur := s.raft.State()
+		for _, rs := range []raft.RaftState{raft.Leader, raft.Follower, raft.Candidate, raft.Shutdown} {
+			o.ObserveInt64(raftState, boolInt(rs == cur), metric.WithAttributes(attribute.String("state", rs.String())))
+		}
+		if c, ok := parseLastContact(st["last_contact"]); ok {
+			o.ObserveFloat64(lastContact, c.Seconds())
+		}
 		o.ObserveInt64(revision, int64(s.fsm.State().Revision()))
+		observeFederation(s.fsm.State(), o, clusterHealth, readyAgents, agentUp, instances)
 		return nil
-	}, commit, applied, leader, revision)
+	}, commit, applied, lastLog, term, leader, hasLeader, raftState, peers, lastContact, revision, clusterHealth, readyAgents, agentUp, instances)
+}
+
+// parseLastContact reads raft.Stats' last_contact: "0" on the leader, a
+// duration on a follower, "never" before any contact (not reported).
+func parseLastContact(v string) (time.Duration, bool) {
+	if v == "0" {
+		return 0, true
+	}
+	d, err := time.ParseDuration(v)
+	return d, err == nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// healthStates are the values meshfed.cluster.health reports for every cluster.
+var healthStates = []string{federation.Healthy, federation.Suspect, federation.Degraded, federation.Down, federation.Cordoned}
+
+// observeFederation reports the clusters, agents and instances of the
+// local state store.
+func observeFederation(st *state.Store, o metric.Observer, health, ready, up, instances metric.Int64ObservableGauge) {
+	list := func(kind string) []*meshfedv1.Object {
+		objs, _, err := st.List(state.Filter{Kind: kind})
+		if err != nil {
+			return nil
+		}
+		return objs
+	}
+	for _, obj := range list(objects.KindCluster) {
+		c := obj.GetCluster()
+		name := attribute.String("cluster", c.GetMetadata().GetName())
+		h := c.GetStatus().GetHealth()
+		for _, s := range healthStates {
+			o.ObserveInt64(health, boolInt(s == h), metric.WithAttributes(name, attribute.String("health", s)))
+		}
+		o.ObserveInt64(ready, int64(c.GetStatus().GetReadyAgents()), metric.WithAttributes(name))
+	}
+	for _, obj := range list(objects.KindAgent) {
+		a := obj.GetAgent()
+		o.ObserveInt64(up, boolInt(a.GetStatus().GetState() == agentReady),
+			metric.WithAttributes(attribute.String("agent", a.GetMetadata().GetName()), attribute.String("cluster", a.GetSpec().GetCluster())))
+	}
+	type where struct{ cluster, home string }
+	counts := map[where]int64{}
+	for _, obj := range list(objects.KindAssignment) {
+		spec := obj.GetAssignment().GetSpec()
+		if spec.GetCluster() == "" {
+			continue
+		}
+		counts[where{spec.GetCluster(), federation.PlacementCluster(spec.GetFunctionSpec())}]++
+	}
+	for w, n := range counts {
+		o.ObserveInt64(instances, n, metric.WithAttributes(attribute.String("cluster", w.cluster), attribute.String("home_cluster", w.home),
+			attribute.Bool("failed_over", w.cluster != w.home)))
+	}
 }
 
 func (t *telemetry) handler() http.Handler {

@@ -73,6 +73,12 @@ type Config struct {
 	// ChildLogLevel is the --log-level of the brokers and agents, whose
 	// logs go to files. Empty: info.
 	ChildLogLevel string
+	// ChildLogFormat is the --log-format of the brokers and agents (json
+	// or text). Empty: each one's default.
+	ChildLogFormat string
+	// HTTPAddr is the control plane's /metrics, /healthz and /readyz
+	// address. Empty: 127.0.0.1:0.
+	HTTPAddr string
 	// Logger receives the control plane's and meshfed dev's own logs.
 	Logger *slog.Logger
 }
@@ -83,6 +89,8 @@ type ClusterInfo struct {
 	ServiceURL string `json:"serviceURL"`
 	AdminURL   string `json:"adminURL"`
 	Agent      string `json:"agent"`
+	// AgentHTTP is the base URL of the agent's /metrics, /healthz and /readyz.
+	AgentHTTP string `json:"agentHTTP"`
 	// BrokerLog and AgentLog are the files the processes log to.
 	BrokerLog string `json:"brokerLog"`
 	AgentLog  string `json:"agentLog"`
@@ -91,6 +99,9 @@ type ClusterInfo struct {
 // Info is what dev.json holds.
 type Info struct {
 	Server string `json:"server"`
+	// ServerHTTP is the base URL of the control plane's /metrics,
+	// /healthz and /readyz.
+	ServerHTTP string `json:"serverHTTP"`
 	// Control is the base URL of the control API (kill and start a
 	// cluster's broker and agent).
 	Control  string        `json:"control"`
@@ -204,6 +215,9 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 	if cfg.AgentTTL == 0 {
 		cfg.AgentTTL = max(DefaultAgentTTL, cfg.AgentLease+cfg.AgentLease/2)
 	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:0"
+	}
 	if cfg.ControlAddr == "" {
 		cfg.ControlAddr = "127.0.0.1:0"
 	}
@@ -229,7 +243,7 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 		}
 	}()
 	srv, err := controlplane.NewServer(controlplane.Config{
-		NodeID: "dev", DataDir: filepath.Join(cfg.DataDir, "server"), RaftAddr: "127.0.0.1:0", GRPCAddr: cfg.GRPCAddr,
+		NodeID: "dev", DataDir: filepath.Join(cfg.DataDir, "server"), RaftAddr: "127.0.0.1:0", GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr,
 		FailbackHoldDown:  cfg.FailbackHoldDown,
 		HeartbeatInterval: cfg.HeartbeatInterval, AgentLease: cfg.AgentLease, AgentTTL: cfg.AgentTTL,
 		Logger: cfg.Logger.With("component", "server"),
@@ -239,6 +253,7 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 	}
 	f.server = srv
 	f.Info.Server = srv.GRPCAddr()
+	f.Info.ServerHTTP = "http://" + srv.HTTPAddr()
 
 	if cfg.Secure {
 		var names []string
@@ -249,14 +264,14 @@ func Start(ctx context.Context, cfg Config) (*Federation, error) {
 			return nil, err
 		}
 	}
-	addrs, err := pickAddrs(cfg.Clusters, cfg.BrokerPort, cfg.AdminPort)
+	addrs, err := pickAddrs(cfg.Clusters, cfg.BrokerPort, cfg.AdminPort, 0)
 	if err != nil {
-		return nil, fmt.Errorf("broker and admin ports: %w", err)
+		return nil, fmt.Errorf("broker, admin and agent HTTP ports: %w", err)
 	}
-	brokerAddrs, adminAddrs := addrs[0], addrs[1]
+	brokerAddrs, adminAddrs, agentHTTPAddrs := addrs[0], addrs[1], addrs[2]
 	for i := 0; i < cfg.Clusters; i++ {
 		name := string(rune('a' + i))
-		c := f.newCluster(name, brokerAddrs[i], adminAddrs[i], logDir)
+		c := f.newCluster(name, brokerAddrs[i], adminAddrs[i], agentHTTPAddrs[i], logDir)
 		f.clusters[name], f.names = c, append(f.names, name)
 		f.Info.Clusters = append(f.Info.Clusters, c.info)
 		if err := c.broker.start(f.spawn); err != nil {
@@ -336,9 +351,10 @@ func pickAddrs(n int, firsts ...int) ([][]string, error) {
 	return out, nil
 }
 
-func (f *Federation) newCluster(name, brokerAddr, adminAddr, logDir string) *devCluster {
+func (f *Federation) newCluster(name, brokerAddr, adminAddr, agentHTTPAddr, logDir string) *devCluster {
 	cfg := f.cfg
 	info := ClusterInfo{Name: name, ServiceURL: "pulsar://" + brokerAddr, AdminURL: "http://" + adminAddr, Agent: "agent-" + name,
+		AgentHTTP: "http://" + agentHTTPAddr,
 		BrokerLog: filepath.Join(logDir, "broker-"+name+".log"), AgentLog: filepath.Join(logDir, "agent-"+name+".log")}
 	brokerArgs := []string{"broker", "--data-dir", filepath.Join(cfg.DataDir, "broker-"+name), "--cluster-name", name,
 		"--deduplication", "--log-level", cfg.ChildLogLevel}
@@ -352,6 +368,13 @@ func (f *Federation) newCluster(name, brokerAddr, adminAddr, logDir string) *dev
 	} else {
 		brokerArgs = append(brokerArgs, "--listen", brokerAddr, "--http-addr", adminAddr)
 	}
+	agentArgs := []string{"agent", "--server", f.Info.Server, "--cluster", name, "--name", info.Agent,
+		"--data-dir", filepath.Join(cfg.DataDir, "agent-"+name), "--runtimes", cfg.Runtimes, "--log-level", cfg.ChildLogLevel,
+		"--http-addr", agentHTTPAddr}
+	if cfg.ChildLogFormat != "" {
+		brokerArgs = append(brokerArgs, "--log-format", cfg.ChildLogFormat)
+		agentArgs = append(agentArgs, "--log-format", cfg.ChildLogFormat)
+	}
 	env := childEnv()
 	logger := cfg.Logger.With("cluster", name)
 	return &devCluster{
@@ -359,8 +382,7 @@ func (f *Federation) newCluster(name, brokerAddr, adminAddr, logDir string) *dev
 		broker: &child{name: "broker of cluster " + name, bin: cfg.Binary, env: env, logPath: info.BrokerLog, logger: logger,
 			args: brokerArgs},
 		agent: &child{name: "agent of cluster " + name, bin: cfg.Binary, env: env, logPath: info.AgentLog, logger: logger,
-			args: []string{"agent", "--server", f.Info.Server, "--cluster", name, "--name", info.Agent,
-				"--data-dir", filepath.Join(cfg.DataDir, "agent-"+name), "--runtimes", cfg.Runtimes, "--log-level", cfg.ChildLogLevel}},
+			args: agentArgs},
 	}
 }
 

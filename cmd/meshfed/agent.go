@@ -49,11 +49,10 @@ the reason; the agent keeps running and resumes when it is accepted again
 		Example: `  meshfed agent --cluster a --name agent-a1 --server 10.0.0.1:7100,10.0.0.2:7100 --data-dir /var/lib/meshfed-agent`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			logger, err := newLogger(telemetry.LogJSON, logLevel)
+			if err != nil {
+				return err
 			}
-			logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			cfg.Logger = logger
 			cfg.Servers = client.ParseAddrs(global.server)
 			if cfg.Name == "" {
@@ -87,7 +86,7 @@ the reason; the agent keeps running and resumes when it is accepted again
 				return usageError{err}
 			}
 			if httpAddr != "" {
-				stop, err := serveAgentHTTP(httpAddr, a.Ready, logger)
+				stop, err := serveAgentHTTP(cmd.Context(), httpAddr, cfg.Name, a.Metrics(), a.Ready, logger)
 				if err != nil {
 					return err
 				}

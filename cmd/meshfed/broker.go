@@ -1,13 +1,12 @@
 package main
 
 import (
-	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"github.com/meshfed/meshfed/telemetry"
 	"github.com/spf13/cobra"
 
 	"github.com/meshfed/meshfed/broker"
@@ -54,11 +53,11 @@ authorizes them; brokerClientAuthenticationPlugin/Parameters and
 brokerClientTrustCertsFilePath are the credentials replication uses.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError{fmt.Errorf("--log-level: %w", err)}
+			logger, err := newLogger(telemetry.LogText, logLevel)
+			if err != nil {
+				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg.Logger = logger
 			cfg.Fsync = broker.FsyncPolicy(fsync)
 			cfg.DisableAutoCreateTopics = noAuto
 			cfg.RetentionSize = retainSize << 20

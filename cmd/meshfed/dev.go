@@ -3,12 +3,13 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/meshfed/meshfed/dev"
+	"github.com/meshfed/meshfed/telemetry"
 	"github.com/spf13/cobra"
 )
 
@@ -55,15 +56,16 @@ those files in spec.auth.`,
   meshfed dev --secure --data-dir /tmp/mf-secure`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			logger, err := newLogger(telemetry.LogText, logLevel)
+			if err != nil {
+				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg.Logger = logger
 			cfg.ChildLogLevel = "info"
-			if lvl < slog.LevelInfo {
+			if logger.Enabled(cmd.Context(), slog.LevelDebug) {
 				cfg.ChildLogLevel = logLevel
 			}
+			cfg.ChildLogFormat = global.logFormat
 			ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer cancel()
 			f, err := dev.Start(ctx, cfg)
@@ -78,6 +80,11 @@ those files in spec.auth.`,
 				fmt.Fprintf(out, "  cluster %s       %s  admin %s  agent %s\n", c.Name, c.ServiceURL, c.AdminURL, c.Agent)
 			}
 			fmt.Fprintf(out, "  control API     %s   (kill and start a cluster's broker and agent)\n", f.Info.Control)
+			agentMetrics := make([]string, 0, len(f.Info.Clusters))
+			for _, c := range f.Info.Clusters {
+				agentMetrics = append(agentMetrics, c.AgentHTTP+"/metrics")
+			}
+			fmt.Fprintf(out, "  metrics         %s/metrics (control plane), %s (agents)\n", f.Info.ServerHTTP, strings.Join(agentMetrics, ", "))
 			switch {
 			case len(f.Info.Clusters) < 2:
 			case f.Info.Replication:

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/security"
+	"github.com/meshfed/meshfed/telemetry"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 )
@@ -37,6 +40,9 @@ type globalFlags struct {
 	tokenFile string
 	// context is --context; empty: the config file's current context.
 	context string
+	// logFormat is --log-format (json or text); empty: MESHFED_LOG_FORMAT,
+	// else the component's default (see newLogger).
+	logFormat string
 }
 
 var global globalFlags
@@ -76,10 +82,37 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&global.tokenFile, "token-file", "",
 		"file holding the bearer token, e.g. a server's <data-dir>/bootstrap-token (env MESHFED_TOKEN_FILE); needs --tls-*")
 	root.PersistentFlags().StringVar(&global.context, "context", "", "config file context to take the servers, TLS files and token file from (default: the current one; see meshfed config)")
+	root.PersistentFlags().StringVar(&global.logFormat, "log-format", "",
+		"log format of meshfed server, agent, broker and dev: json or text; lines written inside a traced request carry trace_id and span_id (env MESHFED_LOG_FORMAT; default: json for server and agent, text for broker and dev)")
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
 	return root
+}
+
+// newLogger returns the logger of a long-running component writing to
+// stderr at level: in --log-format, else MESHFED_LOG_FORMAT, else def.
+func newLogger(def, level string) (*slog.Logger, error) {
+	return newLoggerTo(os.Stderr, def, level)
+}
+
+func newLoggerTo(w io.Writer, def, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", level)}
+	}
+	format, what := global.logFormat, "--log-format"
+	if format == "" {
+		format, what = os.Getenv("MESHFED_LOG_FORMAT"), "MESHFED_LOG_FORMAT"
+	}
+	if format == "" {
+		format = def
+	}
+	l, err := telemetry.NewLogger(w, format, lvl)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", what, err)}
+	}
+	return l, nil
 }
 
 // newClient connects to the servers named by --server (with mutual TLS

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,58 @@ func TestTokenNeedsTLS(t *testing.T) {
 	_, errOut, code := cli(t, "", "--server", "127.0.0.1:1", "--token", "mft1.x", "get", "clusters")
 	if code != 2 || !strings.Contains(errOut, "needs mutual TLS") {
 		t.Fatalf("exit %d, stderr %q; want 2 and an error asking for --tls-*", code, errOut)
+	}
+}
+
+// TestLogFormat checks the format a component logs in: --log-format, else
+// MESHFED_LOG_FORMAT, else the component's default; and that a bad value
+// is a usage error naming where it came from.
+func TestLogFormat(t *testing.T) {
+	defer func(f string) { global.logFormat = f }(global.logFormat)
+	for _, tc := range []struct {
+		name, flag, env, def string
+		json                 bool
+		err                  string
+	}{
+		{name: "default json", def: "json", json: true},
+		{name: "default text", def: "text"},
+		{name: "env beats default", env: "json", def: "text", json: true},
+		{name: "flag beats env", flag: "text", env: "json", def: "json"},
+		{name: "bad flag", flag: "yaml", def: "json", err: "--log-format"},
+		{name: "bad env", env: "logfmt", def: "json", err: "MESHFED_LOG_FORMAT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			global.logFormat = tc.flag
+			t.Setenv("MESHFED_LOG_FORMAT", tc.env)
+			var buf strings.Builder
+			l, err := newLoggerTo(&buf, tc.def, "info")
+			if tc.err != "" {
+				var ue usageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "json or text") {
+					t.Fatalf("err %v; want a usage error naming %s and the formats", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Info("started", "node", "n1")
+			if got := strings.HasPrefix(buf.String(), "{"); got != tc.json {
+				t.Fatalf("logged %q; want JSON %v", buf.String(), tc.json)
+			}
+		})
+	}
+}
+
+func TestLogFormatFlagOnEveryComponent(t *testing.T) {
+	for _, args := range [][]string{
+		{"server", "--node-id", "n1", "--data-dir", t.TempDir(), "--log-format", "yaml"},
+		{"agent", "--cluster", "a", "--server", "127.0.0.1:1", "--data-dir", t.TempDir(), "--log-format", "yaml"},
+		{"broker", "--data-dir", t.TempDir(), "--log-format", "yaml"},
+		{"dev", "--data-dir", t.TempDir(), "--log-format", "yaml"},
+	} {
+		if _, errOut, code := cli(t, "", args...); code != 2 || !strings.Contains(errOut, "--log-format") {
+			t.Errorf("meshfed %v: exit %d, want 2 naming --log-format (%s)", args, code, errOut)
+		}
 	}
 }

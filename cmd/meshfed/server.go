@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -49,11 +48,11 @@ leadership to another voter (a follower logs that it does not lead).`,
 			if err := cfg.CheckAddrs(); err != nil {
 				return usageError{err}
 			}
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			logger, err := newLogger(telemetry.LogJSON, logLevel)
+			if err != nil {
+				return err
 			}
-			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg.Logger = logger
 			ic, err := controlplane.ParseInitialCluster(initialCluster)
 			if err != nil {
 				return usageError{err}
