@@ -242,8 +242,8 @@ func TestRecovery(t *testing.T) {
 		name       string
 		oneSegment bool
 		damage     func(t *testing.T, files []string)
-		wantErr string // substring; empty: open succeeds
-		last    uint64 // last index after a successful open
+		wantErr    string // substring; empty: open succeeds
+		last       uint64 // last index after a successful open
 	}{
 		{"clean", false, func(*testing.T, []string) {}, "", 30},
 		{"torn last record", false, func(t *testing.T, fs []string) { cut(t, fs[len(fs)-1], 7) }, "", 29},
