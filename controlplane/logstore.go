@@ -113,7 +113,7 @@ func openRaftStores(dir, want string, logger *slog.Logger) (*raftStores, error) 
 		return nil, fmt.Errorf("open raft log %s: %w", logDir, err)
 	}
 	if r := l.Recovered(); r.TruncatedFile != "" || len(r.Removed) > 0 {
-		logger.Warn("raft log repaired on open: an unacknowledged write was cut off",
+		logger.Warn("raft log repaired on open: an unacknowledged tail cut off or an interrupted compaction finished",
 			"file", r.TruncatedFile, "offset", r.TruncatedAt, "bytes", r.TruncatedBytes,
 			"reason", r.TruncatedReason, "removed", r.Removed)
 	}
