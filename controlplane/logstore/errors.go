@@ -11,6 +11,8 @@ var (
 	// ErrNotContiguous marks a StoreLogs batch whose indexes do not follow
 	// the last stored index one by one.
 	ErrNotContiguous = errors.New("log indexes not contiguous")
+	// ErrTooLarge marks an entry too large for one record (1 GiB).
+	ErrTooLarge = errors.New("log entry too large")
 	// ErrMiddleDelete marks a DeleteRange that neither starts at the first
 	// index nor reaches the last one; Raft never asks for it.
 	ErrMiddleDelete = errors.New("delete range inside the log")

@@ -258,11 +258,15 @@ func (s *Store) GetLog(index uint64, l *raft.Log) error {
 	g := s.segs[i]
 	at := g.locs[index-g.base]
 	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
 	if cap(*bp) < int(at.size) {
 		*bp = make([]byte, at.size)
 	}
 	b := (*bp)[:at.size]
+	defer func() {
+		if cap(*bp) <= 1<<20 { // do not keep one huge entry's buffer
+			readBufs.Put(bp)
+		}
+	}()
 	if _, err := g.f.ReadAt(b, at.off); err != nil {
 		return fmt.Errorf("read log %d from %s offset %d: %w", index, g.path, at.off, err)
 	}
@@ -295,9 +299,12 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if s.last != 0 && logs[0].Index != s.last+1 {
 		return fmt.Errorf("%w: batch starts at %d, last stored is %d", ErrNotContiguous, logs[0].Index, s.last)
 	}
-	for i := 1; i < len(logs); i++ {
-		if logs[i].Index != logs[i-1].Index+1 {
-			return fmt.Errorf("%w: %d follows %d in the batch", ErrNotContiguous, logs[i].Index, logs[i-1].Index)
+	for i, l := range logs {
+		if n := recordSize(l) - headerSize; n > maxPayload {
+			return fmt.Errorf("%w: entry %d encodes to %d bytes, at most %d fit a record", ErrTooLarge, l.Index, n, maxPayload)
+		}
+		if i > 0 && l.Index != logs[i-1].Index+1 {
+			return fmt.Errorf("%w: %d follows %d in the batch", ErrNotContiguous, l.Index, logs[i-1].Index)
 		}
 	}
 
