@@ -145,6 +145,11 @@ func (s *Store) recover() error {
 		}
 		s.recovered.Removed = append(s.recovered.Removed, g.path)
 	}
+	for i := 1; i < len(s.segs); i++ {
+		if prev := s.segs[i-1].lastIndex(); s.segs[i].base != prev+1 {
+			return fmt.Errorf("%w: %s starts at index %d, the segment before ends at %d", ErrCorrupt, s.segs[i].path, s.segs[i].base, prev)
+		}
+	}
 	if len(s.segs) > 0 {
 		s.first = max(floor, s.segs[0].base)
 		s.last = s.segs[len(s.segs)-1].lastIndex()
@@ -181,11 +186,6 @@ func (s *Store) openSegment(base uint64, last bool) error {
 			return fmt.Errorf("%s offset %d: %w", path, sc.end, sc.badErr)
 		case sc.laterBatch >= 0:
 			return fmt.Errorf("%w: %s offset %d: %v (a later batch starts at offset %d)", ErrCorrupt, path, sc.end, sc.badErr, sc.laterBatch)
-		}
-	}
-	if n := len(s.segs); n > 0 {
-		if prev := s.segs[n-1].lastIndex(); base != prev+1 {
-			return fmt.Errorf("%w: %s starts at index %d, the segment before ends at %d", ErrCorrupt, path, base, prev)
 		}
 	}
 	if last && len(sc.locs) == 0 {

@@ -401,3 +401,53 @@ func TestConcurrentReadsDuringAppends(t *testing.T) {
 		}
 	}
 }
+
+// TestLeftoverSegmentsBelowFloor keeps copies of segments a compaction
+// removed, as a crash before the removals reached the disk would, and
+// checks that reopening drops them instead of seeing a gap.
+func TestLeftoverSegmentsBelowFloor(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		t.Run(fmt.Sprintf("all=%v", all), func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, dir, 1) // one segment per batch
+			for b := uint64(0); b < 3; b++ {
+				if err := s.StoreLogs(entries(b*10+1, b*10+10)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			saved := map[string][]byte{}
+			for _, f := range segFiles(t, dir) {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				saved[f] = b
+			}
+			first, last := uint64(16), uint64(30)
+			if all {
+				if err := s.DeleteRange(1, 30); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.StoreLogs(entries(500, 505)); err != nil {
+					t.Fatal(err)
+				}
+				first, last = 500, 505
+			} else if err := s.DeleteRange(1, 15); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			for f, b := range saved {
+				if _, err := os.Stat(f); os.IsNotExist(err) {
+					if err := os.WriteFile(f, b, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			s2 := open(t, dir, 1)
+			checkRange(t, s2, first, last)
+			if len(s2.Recovered().Removed) == 0 {
+				t.Fatalf("reopen removed nothing: %+v", s2.Recovered())
+			}
+		})
+	}
+}
