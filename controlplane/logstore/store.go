@@ -467,7 +467,8 @@ func (s *Store) deleteHeadLocked(first uint64, all bool) error {
 	}
 	s.mu.Unlock()
 	// Files left behind by a failure here are below the persisted first
-	// index; Open removes them.
+	// index and Open removes them; until then the store takes no writes, so
+	// a later segment can never meet a leftover one.
 	var errs []error
 	for _, g := range drop {
 		g.f.Close()
@@ -475,7 +476,11 @@ func (s *Store) deleteHeadLocked(first uint64, all bool) error {
 			errs = append(errs, fmt.Errorf("remove compacted segment: %w", err))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		s.failed = fmt.Errorf("%w: %v", ErrFailed, err)
+		return err
+	}
+	return nil
 }
 
 // deleteTailLocked removes the records from index min on: later segments
