@@ -272,6 +272,9 @@ func TestRecovery(t *testing.T) {
 			os.Remove(fs[1])
 		}, "the segment before ends at", 0},
 		{"bad segment header", false, func(t *testing.T, fs []string) { flip(t, fs[0], 3) }, "segment header", 0},
+		{"corrupt first-index file", false, func(t *testing.T, fs []string) {
+			appendBytes(t, filepath.Join(filepath.Dir(fs[0]), firstIndexFile), []byte("xyz"))
+		}, firstIndexFile, 0},
 		{"torn new segment", false, func(t *testing.T, fs []string) {
 			appendBytes(t, filepath.Join(filepath.Dir(fs[0]), segName(31)), []byte("MFWAL"))
 		}, "", 30},
@@ -449,5 +452,25 @@ func TestLeftoverSegmentsBelowFloor(t *testing.T) {
 				t.Fatalf("reopen removed nothing: %+v", s2.Recovered())
 			}
 		})
+	}
+}
+
+// TestGetLogDetectsCorruption damages a record after Open checked it: the
+// read fails with ErrCorrupt naming the file, never returns wrong data.
+func TestGetLogDetectsCorruption(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0)
+	if err := s.StoreLogs(entries(1, 5)); err != nil {
+		t.Fatal(err)
+	}
+	f := segFiles(t, dir)[0]
+	flip(t, f, segHeaderSize+int64(sizes(1, 2))+headerSize+3) // inside record 3
+	var l raft.Log
+	err := s.GetLog(3, &l)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), f) {
+		t.Fatalf("GetLog of a damaged record: %v, want ErrCorrupt naming %s", err, f)
+	}
+	if err := s.GetLog(4, &l); err != nil {
+		t.Fatalf("GetLog of an intact record: %v", err)
 	}
 }
