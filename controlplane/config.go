@@ -111,6 +111,10 @@ type Config struct {
 	// ReadyMaxLag is how many committed Raft entries a follower may have
 	// left to apply and still answer /readyz with 200. Zero: 1000.
 	ReadyMaxLag uint64
+	// RaftLogStore picks the Raft log store of a new data dir: RaftLogStoreAuto,
+	// RaftLogStoreBolt or RaftLogStoreWAL. A data dir that holds a log keeps
+	// its store. Empty: RaftLogStoreAuto.
+	RaftLogStore string
 	// RaftTweak, if set, adjusts the Raft configuration (tests use short timeouts).
 	RaftTweak func(*raft.Config)
 	// Logger receives structured logs. Nil: slog.Default().

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/meshfed/meshfed/controlplane/state"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
@@ -34,7 +33,7 @@ type Server struct {
 	raft      *raft.Raft
 	fsm       *FSM
 	transport *raft.NetworkTransport
-	logStore  *raftboltdb.BoltStore
+	logStore  *raftStores
 	snapStore *raft.FileSnapshotStore
 	// commits batches concurrent object writes into one entry (group commit).
 	commits *groupCommit
@@ -174,11 +173,10 @@ func (s *Server) setupRaft() error {
 		s.cfg.RaftTweak(rc)
 	}
 	var err error
-	s.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
-	if err != nil {
-		return fmt.Errorf("open raft log %s: %w", filepath.Join(dir, "raft.db"), err)
+	if s.logStore, err = openRaftStores(dir, s.cfg.RaftLogStore, s.logger); err != nil {
+		return err
 	}
-	cache, err := raft.NewLogCache(512, s.logStore)
+	cache, err := raft.NewLogCache(512, s.logStore.log)
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
@@ -191,13 +189,13 @@ func (s *Server) setupRaft() error {
 		s.logStore.Close()
 		return err
 	}
-	has, err := raft.HasExistingState(cache, s.logStore, s.snapStore)
+	has, err := raft.HasExistingState(cache, s.logStore.stable, s.snapStore)
 	if err != nil {
 		s.transport.Close()
 		s.logStore.Close()
 		return fmt.Errorf("read raft state: %w", err)
 	}
-	s.raft, err = raft.NewRaft(rc, s.fsm, cache, s.logStore, s.snapStore, noPipeline{s.transport})
+	s.raft, err = raft.NewRaft(rc, s.fsm, cache, s.logStore.stable, s.snapStore, noPipeline{s.transport})
 	if err != nil {
 		s.transport.Close()
 		s.logStore.Close()

@@ -119,6 +119,9 @@ leadership to another voter (a follower logs that it does not lead).`,
 	f.StringVar(&initialCluster, "initial-cluster", "", "bootstrap a new group with these voters: id=raft-address,... with each server's advertised Raft address, names kept as names (ignored when --data-dir holds state)")
 	f.StringVar(&join, "join", "", "comma-separated gRPC addresses of running servers to join through (ignored when --data-dir holds state)")
 	f.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 8192, "Raft log entries between snapshots")
+	f.StringVar(&cfg.RaftLogStore, "raft-log-store", controlplane.RaftLogStoreAuto,
+		"Raft log store of a new data dir: wal (append-only segment files, one sync per append), bolt (raft-boltdb, as before), "+
+			"or auto (wal for a new data dir). A data dir that already holds a log keeps its store; asking for the other is an error, never a migration")
 	f.IntVar(&cfg.EventHistory, "event-history", 50000, "change events kept in memory so watches can resume")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 500*time.Millisecond, "how often agents heartbeat")
 	f.DurationVar(&cfg.AgentLease, "agent-lease", 3*time.Second, "how long an agent runs instances without a successful heartbeat before stopping them itself")
