@@ -114,7 +114,9 @@ func entryKeys(t MessageType, body proto.Message) []string {
 			keys = append(keys, objects.Key(d.GetKind(), d.GetTenant(), d.GetNamespace(), d.GetName()))
 		}
 		return keys
-	case DeleteObjectType:
+	case DeleteObjectType, DeleteCascadeType:
+		// A cascade also deletes assignments, which no user write in
+		// the same batch can name (users do not write assignments).
 		req, ok := body.(*raftlogv1.DeleteObject)
 		if !ok {
 			return nil

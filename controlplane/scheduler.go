@@ -21,6 +21,15 @@ const (
 	agentDown  = "Down"
 )
 
+// schedulerCoalesce is the least time between the starts of two passes a
+// change triggers. A pass reads every agent, cluster, mesh and assignment,
+// so one per write costs O(objects) per write; spaced passes let a burst of
+// writes cost one pass. The pass after the burst (its trailing pass) sees
+// every write of it, because the change channel is taken before each pass.
+// Nothing waits on a pass for correctness: deleting a mesh deletes its
+// assignments in the same entry (DeleteCascadeType).
+const schedulerCoalesce = 50 * time.Millisecond
+
 // runScheduler is the leader's reconcile loop: it marks agents Ready or
 // Down from their heartbeats, places instances and keeps mesh status, each
 // written through Raft only when something changed. It runs until stop.
@@ -31,6 +40,7 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 	for {
 		st := s.fsm.State()
 		changed := st.Changed()
+		began := time.Now()
 		if err := s.scheduleOnce(st); err != nil {
 			s.logger.Warn("scheduler pass failed; retrying", "err", err)
 		}
@@ -40,8 +50,29 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 		case <-s.shutdownCh:
 			return
 		case <-changed:
+			if !s.waitUntil(stop, began.Add(schedulerCoalesce)) {
+				return
+			}
 		case <-tick.C:
 		}
+	}
+}
+
+// waitUntil waits until t, or reports false when stop or shutdown comes first.
+func (s *Server) waitUntil(stop <-chan struct{}, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-stop:
+		return false
+	case <-s.shutdownCh:
+		return false
+	case <-timer.C:
+		return true
 	}
 }
 

@@ -222,7 +222,21 @@ func withStatusOf(old, in *meshfedv1.Object) *meshfedv1.Object {
 
 // Delete removes one object at revision index. It refuses to delete a tenant
 // or namespace that still holds objects, or a cluster a mesh refers to.
+// A deleted mesh's assignments stay until the scheduler removes them; see
+// DeleteCascade.
 func (s *Store) Delete(index uint64, req *raftlogv1.DeleteObject, dryRun bool) (*meshfedv1.Object, error) {
+	return s.deleteObject(index, req, dryRun, false)
+}
+
+// DeleteCascade is Delete, except that deleting a FunctionMesh also
+// deletes its Assignments in the same write: one revision, the mesh's
+// event first, then one per assignment in key order. What it removes
+// depends on the stored state alone, so every server removes the same.
+func (s *Store) DeleteCascade(index uint64, req *raftlogv1.DeleteObject, dryRun bool) (*meshfedv1.Object, error) {
+	return s.deleteObject(index, req, dryRun, true)
+}
+
+func (s *Store) deleteObject(index uint64, req *raftlogv1.DeleteObject, dryRun, cascade bool) (*meshfedv1.Object, error) {
 	k, err := objects.LookupKind(req.GetKind())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrInvalid)
@@ -247,14 +261,47 @@ func (s *Store) Delete(index uint64, req *raftlogv1.DeleteObject, dryRun bool) (
 	if _, err := txn.DeleteAll(tableObjects, "id", key); err != nil {
 		return nil, fmt.Errorf("delete %s: %w", key, err)
 	}
+	evs := []*meshfedv1.Event{{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index}}
+	if cascade && k.Name == objects.KindFunctionMesh {
+		gone, err := deleteAssignmentsOf(txn, req.GetTenant(), req.GetNamespace(), req.GetName())
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range gone {
+			evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: a, Revision: index})
+		}
+	}
 	if dryRun {
 		return old, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	txn.Commit()
-	s.commitLocked(index, []*meshfedv1.Event{{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index}})
+	s.commitLocked(index, evs)
 	return old, nil
+}
+
+// deleteAssignmentsOf stages the removal of mesh tenant/namespace/mesh's
+// assignments and returns them in key order.
+func deleteAssignmentsOf(txn *memdb.Txn, tenant, namespace, mesh string) ([]*meshfedv1.Object, error) {
+	prefix := objects.Key(objects.KindAssignment, tenant, namespace, "")
+	it, err := txn.Get(tableObjects, "id_prefix", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", prefix, err)
+	}
+	var gone []*meshfedv1.Object
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if o := raw.(*entry).Obj; o.GetAssignment().GetSpec().GetMesh() == mesh {
+			gone = append(gone, o)
+		}
+	}
+	for _, o := range gone {
+		key := objects.KeyOf(o)
+		if _, err := txn.DeleteAll(tableObjects, "id", key); err != nil {
+			return nil, fmt.Errorf("delete %s: %w", key, err)
+		}
+	}
+	return gone, nil
 }
 
 // checkDependents refuses deletes that would orphan other objects.
