@@ -191,8 +191,8 @@ func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
 	s.mu.Lock()
 	base := s.auditSeqLocked(index, len(recs))
 	s.mu.Unlock()
-	txn := s.db.Txn(true)
-	defer txn.Abort()
+	txn := s.beginWrite(index, false) // in a batch, the batch's transaction
+	defer txn.abort()
 	for i, r := range recs {
 		r = proto.CloneOf(r)
 		seq := base + uint32(i)
@@ -202,10 +202,9 @@ func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
 		}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.auditCount += len(recs)
-	txn.Commit()
-	s.commitLocked(index, nil)
+	s.mu.Unlock()
+	s.commitWrite(txn, index, nil)
 }
 
 // AuditTrimPoint returns the revision before which records should go to

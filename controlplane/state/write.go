@@ -48,8 +48,8 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 	if req.GetSystem() || req.GetStatusOnly() || len(req.GetDeletes()) > 0 {
 		return nil, fmt.Errorf("system, status_only and deletes belong to the control plane's own writes, not a user's apply: %w", ErrInvalid)
 	}
-	w := s.newWriter(index, req.GetNow())
-	defer w.txn.Abort()
+	w := s.newWriter(index, req.GetNow(), dryRun)
+	defer w.txn.abort()
 	res := &ApplyResult{Revision: index}
 	// prior holds what each written key stored before this write (nil when
 	// new): admission judges growth against it.
@@ -70,7 +70,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		if err := checkVersion(k, in, old); err != nil {
 			return nil, err
 		}
-		if err := s.rules.CheckRefs(in, txnLookup{w.txn}); err != nil {
+		if err := s.rules.CheckRefs(in, txnLookup{w.txn.Txn}); err != nil {
 			if fe := objects.AsFieldErrors(err); len(fe) > 0 {
 				err = fe.In("", i+1) // "doc N: field.path: reason", N counting from 1
 			}
@@ -83,7 +83,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		res.Objects = append(res.Objects, obj)
 		res.Results = append(res.Results, result)
 	}
-	view := admitView{txnView{w.txn}, prior}
+	view := admitView{txnView{w.txn.Txn}, prior}
 	for i, o := range res.Objects {
 		if err := s.rules.Admit(o, view); err != nil {
 			return nil, docError{doc: i + 1, err: err}
@@ -98,7 +98,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 // writer is one write transaction of objects and the events it makes.
 type writer struct {
 	s     *Store
-	txn   *memdb.Txn
+	txn   *writeTxn
 	index uint64
 	now   *timestamppb.Timestamp
 	evs   []*meshfedv1.Event
@@ -106,8 +106,8 @@ type writer struct {
 	seen map[string]bool
 }
 
-func (s *Store) newWriter(index uint64, now *timestamppb.Timestamp) *writer {
-	return &writer{s: s, txn: s.db.Txn(true), index: index, now: now, seen: map[string]bool{}}
+func (s *Store) newWriter(index uint64, now *timestamppb.Timestamp, dryRun bool) *writer {
+	return &writer{s: s, txn: s.beginWrite(index, dryRun), index: index, now: now, seen: map[string]bool{}}
 }
 
 // read returns what object doc n's key stores (nil when new), refusing a
@@ -150,7 +150,7 @@ func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode)
 		return obj, result, nil
 	}
 	key := objects.KeyOf(obj)
-	if err := w.txn.Insert(tableObjects, &entry{Key: key, Obj: obj}); err != nil {
+	if err := w.txn.insert(tableObjects, key, &entry{Key: key, Obj: obj}); err != nil {
 		return nil, "", fmt.Errorf("write %s: %w", key, err)
 	}
 	ev := &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: w.index}
@@ -163,10 +163,7 @@ func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode)
 
 // commit makes the staged write visible and wakes watchers.
 func (w *writer) commit() {
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
-	w.txn.Commit()
-	w.s.commitLocked(w.index, w.evs)
+	w.s.commitWrite(w.txn, w.index, w.evs)
 }
 
 // merge builds the object to store from the stored one (nil when new) and
@@ -241,8 +238,8 @@ func (s *Store) deleteObject(index uint64, req *raftlogv1.DeleteObject, dryRun, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
-	txn := s.db.Txn(true)
-	defer txn.Abort()
+	txn := s.beginWrite(index, dryRun)
+	defer txn.abort()
 	key := objects.Key(k.Name, req.GetTenant(), req.GetNamespace(), req.GetName())
 	raw, err := txn.First(tableObjects, "id", key)
 	if err != nil {
@@ -255,10 +252,10 @@ func (s *Store) deleteObject(index uint64, req *raftlogv1.DeleteObject, dryRun, 
 	if rv := req.GetResourceVersion(); rv != 0 && objects.Meta(old).GetResourceVersion() != rv {
 		return nil, fmt.Errorf("%s %s: expected resourceVersion %d but it is %d: %w", k.Name, objects.DisplayName(old), rv, objects.Meta(old).GetResourceVersion(), ErrConflict)
 	}
-	if err := checkDependents(txn, k, req); err != nil {
+	if err := checkDependents(txn.Txn, k, req); err != nil {
 		return nil, err
 	}
-	if _, err := txn.DeleteAll(tableObjects, "id", key); err != nil {
+	if err := txn.remove(tableObjects, key); err != nil {
 		return nil, fmt.Errorf("delete %s: %w", key, err)
 	}
 	evs := []*meshfedv1.Event{{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index}}
@@ -274,16 +271,13 @@ func (s *Store) deleteObject(index uint64, req *raftlogv1.DeleteObject, dryRun, 
 	if dryRun {
 		return old, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	txn.Commit()
-	s.commitLocked(index, evs)
+	s.commitWrite(txn, index, evs)
 	return old, nil
 }
 
 // deleteAssignmentsOf stages the removal of mesh tenant/namespace/mesh's
 // assignments and returns them in key order.
-func deleteAssignmentsOf(txn *memdb.Txn, tenant, namespace, mesh string) ([]*meshfedv1.Object, error) {
+func deleteAssignmentsOf(txn *writeTxn, tenant, namespace, mesh string) ([]*meshfedv1.Object, error) {
 	prefix := objects.Key(objects.KindAssignment, tenant, namespace, "")
 	it, err := txn.Get(tableObjects, "id_prefix", prefix)
 	if err != nil {
@@ -297,7 +291,7 @@ func deleteAssignmentsOf(txn *memdb.Txn, tenant, namespace, mesh string) ([]*mes
 	}
 	for _, o := range gone {
 		key := objects.KeyOf(o)
-		if _, err := txn.DeleteAll(tableObjects, "id", key); err != nil {
+		if err := txn.remove(tableObjects, key); err != nil {
 			return nil, fmt.Errorf("delete %s: %w", key, err)
 		}
 	}
