@@ -30,7 +30,7 @@ func (s *Store) UpdateStatus(index uint64, req *raftlogv1.UpdateStatus) error {
 		if old == nil {
 			continue
 		}
-		if _, _, err := w.put(old, withStatusOf(old, in), k, statusWrite); err != nil {
+		if _, _, err := w.put(old, withStatusOf(old, in), k, statusWrite, true); err != nil {
 			return err
 		}
 	}
@@ -84,7 +84,7 @@ func (s *Store) RegisterAgent(index uint64, req *raftlogv1.RegisterAgent) error 
 }
 
 // putSystem stages the control plane's put of object n: spec and, when
-// given, status.
+// given, status. The store keeps in itself (the FSM decoded it).
 func (w *writer) putSystem(n int, k *objects.Kind, in *meshfedv1.Object) error {
 	old, err := w.read(n, k, in)
 	if err != nil {
@@ -93,7 +93,7 @@ func (w *writer) putSystem(n int, k *objects.Kind, in *meshfedv1.Object) error {
 	if err := checkVersion(k, in, old); err != nil {
 		return err
 	}
-	_, _, err = w.put(old, in, k, systemWrite)
+	_, _, err = w.put(old, in, k, systemWrite, true)
 	return err
 }
 

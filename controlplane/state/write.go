@@ -42,7 +42,9 @@ const (
 )
 
 // Apply writes every object of a user's req at revision index, or none of
-// them. With dryRun it computes the result without changing the store. The
+// them. With dryRun it computes the result without changing the store.
+// Unless dryRun, the store keeps req's objects themselves (no copy): the
+// caller (the FSM, which decoded them) must not use them afterwards. The
 // control plane's own writes are UpdateStatus, ApplyPlan and RegisterAgent.
 func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*ApplyResult, error) {
 	if req.GetSystem() || req.GetStatusOnly() || len(req.GetDeletes()) > 0 {
@@ -76,7 +78,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 			}
 			return nil, invalid{err}
 		}
-		obj, result, err := w.put(old, in, k, userWrite)
+		obj, result, err := w.put(old, in, k, userWrite, !dryRun)
 		if err != nil {
 			return nil, err
 		}
@@ -143,9 +145,10 @@ func checkVersion(k *objects.Kind, in, old *meshfedv1.Object) error {
 }
 
 // put merges in over old and stages the result, with its event unless
-// nothing changed.
-func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode) (*meshfedv1.Object, string, error) {
-	obj, result := merge(old, in, w.index, w.now, mode, k)
+// nothing changed. With owned, in becomes the stored object (the caller
+// gives it up); else it is copied.
+func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode, owned bool) (*meshfedv1.Object, string, error) {
+	obj, result := merge(old, in, w.index, w.now, mode, k, owned)
 	if result == ResultUnchanged {
 		return obj, result, nil
 	}
@@ -167,10 +170,13 @@ func (w *writer) commit() {
 }
 
 // merge builds the object to store from the stored one (nil when new) and
-// the one written. Server-written metadata is kept or set; user writes keep
-// the stored status.
-func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, mode writeMode, k *objects.Kind) (*meshfedv1.Object, string) {
-	obj := proto.Clone(in).(*meshfedv1.Object)
+// the one written: in itself when owned, else a copy. Server-written
+// metadata is kept or set; user writes keep the stored status.
+func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, mode writeMode, k *objects.Kind, owned bool) (*meshfedv1.Object, string) {
+	obj := in
+	if !owned {
+		obj = proto.CloneOf(in)
+	}
 	md := objects.Meta(obj)
 	msg := objects.Unwrap(obj).ProtoReflect()
 	setString(msg, "api_version", objects.APIVersion)
@@ -189,8 +195,8 @@ func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, 
 		// Users never write status; system writes without one keep it.
 		copyField(msg, oldMsg, "status")
 	}
-	specChanged := !proto.Equal(fieldMsg(msg, "spec"), fieldMsg(oldMsg, "spec")) || !equalLabels(md.GetLabels(), omd.GetLabels())
-	statusChanged := !proto.Equal(fieldMsg(msg, "status"), fieldMsg(oldMsg, "status"))
+	specChanged := !sameMsg(fieldMsg(msg, "spec"), fieldMsg(oldMsg, "spec")) || !equalLabels(md.GetLabels(), omd.GetLabels())
+	statusChanged := !sameMsg(fieldMsg(msg, "status"), fieldMsg(oldMsg, "status"))
 	md.CreateRevision, md.CreateTime, md.Generation = omd.GetCreateRevision(), tsOrNil(omd.GetCreateTime()), omd.GetGeneration()
 	if !specChanged && !statusChanged {
 		return old, ResultUnchanged
@@ -209,12 +215,25 @@ func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, 
 	return obj, ResultConfigured
 }
 
-// withStatusOf returns a copy of old carrying the status of in.
+// withStatusOf returns old carrying the status of in, as a new object
+// that shares old's other fields (stored objects are never changed) except
+// its metadata, which merge sets: a status write copies no spec.
 func withStatusOf(old, in *meshfedv1.Object) *meshfedv1.Object {
-	out := proto.Clone(old).(*meshfedv1.Object)
-	dst := objects.Unwrap(out).ProtoReflect()
+	src := objects.Unwrap(old).ProtoReflect()
+	dst := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
+	copyField(dst, src, "metadata")
 	copyField(dst, objects.Unwrap(in).ProtoReflect(), "status")
-	return out
+	return objects.Wrap(dst.Interface())
+}
+
+// sameMsg reports whether a and b are equal messages; the same message
+// (a status write keeps its spec) is equal without comparing.
+func sameMsg(a, b proto.Message) bool {
+	return a == b || proto.Equal(a, b)
 }
 
 // Delete removes one object at revision index. It refuses to delete a tenant
