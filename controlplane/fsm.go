@@ -224,13 +224,13 @@ func (f *FSM) applyAppendAudit(st *state.Store, body []byte, index uint64) inter
 	})
 }
 
-// recordAudit stores the audit record a write carried, with the write's
-// outcome. Every server computes the same outcome from the same entry.
+// recordAudit stores the audit record a write carried (decoded from the
+// entry, so the store may keep it), with the write's outcome. Every server
+// computes the same outcome from the same entry.
 func recordAudit(st *state.Store, index uint64, rec *meshfedv1.AuditRecord, err error) {
 	if rec == nil {
 		return
 	}
-	rec = proto.CloneOf(rec)
 	fillOutcome(rec, err)
 	st.AppendAudit(index, rec)
 }
