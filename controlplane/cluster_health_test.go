@@ -52,3 +52,59 @@ func TestClusterDegradedByRefusedCredential(t *testing.T) {
 	waitHealth(refusal, federation.Degraded)
 	waitHealth("", federation.Healthy)
 }
+
+// TestClusterHealthFollowsWritesBetweenPasses: the scheduler judges only
+// the clusters written since its last pass or with agents; a cluster
+// created, cordoned, uncordoned or given an agent still gets its health.
+func TestClusterHealthFollowsWritesBetweenPasses(t *testing.T) {
+	srv := TestServer(t, nil)
+	WaitForLeader(t, srv)
+	objs, _ := TestClient(t, srv.GRPCAddr())
+	health := func(name, want string) {
+		t.Helper()
+		WaitFor(t, 10*time.Second, func() error {
+			o, _, err := srv.State().Get("Cluster", "", "", name)
+			if err != nil {
+				return err
+			}
+			if got := o.GetCluster().GetStatus().GetHealth(); got != want {
+				return fmt.Errorf("cluster %s is %q, want %q", name, got, want)
+			}
+			return nil
+		})
+	}
+	mustApply(t, objs, clusterObj("a"), clusterObj("b"))
+	health("a", federation.Down)
+	health("b", federation.Down)
+	cordoned := clusterObj("b")
+	cordoned.GetCluster().Spec.Cordoned = true
+	mustApply(t, objs, cordoned)
+	health("b", federation.Cordoned)
+	mustApply(t, objs, clusterObj("b"))
+	health("b", federation.Down)
+
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	agents := meshfedv1.NewAgentServiceClient(conn)
+	ctx := testCtx(t)
+	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 10*time.Second, func() error {
+		if _, err := agents.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: "a1", BrokerReachable: true}); err != nil {
+			return err
+		}
+		o, _, err := srv.State().Get("Cluster", "", "", "a")
+		if err != nil {
+			return err
+		}
+		if got := o.GetCluster().GetStatus().GetHealth(); got != federation.Healthy {
+			return fmt.Errorf("cluster a is %q, want %q", got, federation.Healthy)
+		}
+		return nil
+	})
+	health("b", federation.Down)
+}

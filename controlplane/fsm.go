@@ -102,7 +102,9 @@ func (f *FSM) applyKnown(st *state.Store, t MessageType, body []byte, index uint
 	case ApplyObjectsType:
 		return f.applyObjects(st, body, index)
 	case DeleteObjectType:
-		return f.applyDelete(st, body, index)
+		return f.applyDelete(st, body, index, st.Delete)
+	case DeleteCascadeType:
+		return f.applyDelete(st, body, index, st.DeleteCascade)
 	case UpsertMemberType:
 		return f.applyUpsertMember(st, body, index)
 	case RemoveMemberType:
@@ -142,9 +144,12 @@ func (f *FSM) applyObjects(st *state.Store, body []byte, index uint64) interface
 	})
 }
 
-func (f *FSM) applyDelete(st *state.Store, body []byte, index uint64) interface{} {
+// applyDelete applies a DeleteObject body with del: st.Delete for
+// DeleteObjectType, st.DeleteCascade for DeleteCascadeType.
+func (f *FSM) applyDelete(st *state.Store, body []byte, index uint64,
+	del func(uint64, *raftlogv1.DeleteObject, bool) (*meshfedv1.Object, error)) interface{} {
 	return decodeApply(st, body, index, func(req *raftlogv1.DeleteObject) interface{} {
-		old, err := st.Delete(index, req, false)
+		old, err := del(index, req, false)
 		if err != nil {
 			st.Touch(index)
 		}
@@ -219,13 +224,13 @@ func (f *FSM) applyAppendAudit(st *state.Store, body []byte, index uint64) inter
 	})
 }
 
-// recordAudit stores the audit record a write carried, with the write's
-// outcome. Every server computes the same outcome from the same entry.
+// recordAudit stores the audit record a write carried (decoded from the
+// entry, so the store may keep it), with the write's outcome. Every server
+// computes the same outcome from the same entry.
 func recordAudit(st *state.Store, index uint64, rec *meshfedv1.AuditRecord, err error) {
 	if rec == nil {
 		return
 	}
-	rec = proto.CloneOf(rec)
 	fillOutcome(rec, err)
 	st.AppendAudit(index, rec)
 }

@@ -88,9 +88,23 @@ func (f *FSM) applyBatch(st *state.Store, body []byte, index uint64) interface{}
 	defer st.EndBatch()
 	out := make([]interface{}, len(subs))
 	for i, sub := range subs {
+		if len(sub) == 0 || !sharesBatchTxn(MessageType(sub[0])) {
+			st.FlushBatch() // it writes in a go-memdb transaction of its own
+		}
 		out[i] = f.Apply(&raft.Log{Type: raft.LogCommand, Index: index, Data: sub})
 	}
 	return &batchResponse{resps: out}
+}
+
+// sharesBatchTxn reports whether entries of type t write through the
+// store's shared batch transaction (object writes and their audit
+// records); the others write in a transaction of their own.
+func sharesBatchTxn(t MessageType) bool {
+	switch t {
+	case ApplyObjectsType, DeleteObjectType, DeleteCascadeType, UpdateStatusType, ApplyPlanType, RegisterAgentType:
+		return true
+	}
+	return false
 }
 
 // entryKeys returns the store keys an entry writes when it may share a
@@ -114,7 +128,9 @@ func entryKeys(t MessageType, body proto.Message) []string {
 			keys = append(keys, objects.Key(d.GetKind(), d.GetTenant(), d.GetNamespace(), d.GetName()))
 		}
 		return keys
-	case DeleteObjectType:
+	case DeleteObjectType, DeleteCascadeType:
+		// A cascade also deletes assignments, which no user write in
+		// the same batch can name (users do not write assignments).
 		req, ok := body.(*raftlogv1.DeleteObject)
 		if !ok {
 			return nil

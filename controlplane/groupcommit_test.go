@@ -371,3 +371,69 @@ func TestClusterConcurrentWritesShareBatches(t *testing.T) {
 		return nil
 	})
 }
+
+// The sub-entries of a batch share one store transaction: a sub-entry that
+// changed a stored object and then failed leaves the old object; one that
+// writes another table (function state) still applies; readers see the
+// batch only once it is applied whole.
+func TestFSMBatchSharedTransactionUndoesAFailedSubEntry(t *testing.T) {
+	f := newTestFSM()
+	f.Apply(logEntry(t, 1, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{clusterObj("a"), clusterObj("b")}}))
+	changedB := clusterObj("b")
+	changedB.GetCluster().Spec.Region = "changed"
+	stale := clusterObj("a")
+	stale.GetCluster().Metadata.ResourceVersion = 99
+	scope := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
+	subs := [][]byte{
+		// changes b, then fails on a's stale resourceVersion
+		logEntry(t, 0, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{changedB, stale}}).Data,
+		logEntry(t, 0, CommitStateType, &raftlogv1.CommitState{Scope: scope, Ops: []*meshfedv1.StateOp{{Key: "k", Op: &meshfedv1.StateOp_Incr{Incr: 2}}}}).Data,
+		logEntry(t, 0, DeleteObjectType, &raftlogv1.DeleteObject{Kind: "Cluster", Name: "a"}).Data,
+		logEntry(t, 0, ApplyObjectsType, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{clusterObj("c")}}).Data,
+	}
+	got := f.Apply(&raft.Log{Index: 5, Type: raft.LogCommand, Data: encodeBatch(subs)})
+	br, ok := got.(*batchResponse)
+	if !ok || len(br.resps) != 4 {
+		t.Fatalf("answer %#v, want 4 answers", got)
+	}
+	for i, wantErr := range []bool{true, false, false, false} {
+		if err := br.resps[i].(*applyResponse).err; (err != nil) != wantErr {
+			t.Fatalf("sub-entry %d: error %v, want an error: %v", i+1, err, wantErr)
+		}
+	}
+	st := f.State()
+	b, _, err := st.Get("Cluster", "", "", "b")
+	if err != nil || b.GetCluster().GetSpec().GetRegion() != "eu-west-1" || objects.Meta(b).GetResourceVersion() != 1 {
+		t.Fatalf("b after a failed sub-entry changed it: %v %v", b, err)
+	}
+	if _, _, err := st.Get("Cluster", "", "", "a"); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("a after its delete: %v", err)
+	}
+	if _, _, err := st.Get("Cluster", "", "", "c"); err != nil {
+		t.Fatalf("c: %v", err)
+	}
+	if v := st.GetState(scope, []string{"k"}); len(v) != 1 || v[0].GetCounter() != 2 {
+		t.Fatalf("state after the batch: %v", v)
+	}
+	evs, _, _, err := st.EventsAfter(1, state.Filter{})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("events of the batch: %v %v", evs, err)
+	}
+}
+
+// While a batch is applied, readers see the store as it was before it.
+func TestStoreBatchIsInvisibleUntilEnd(t *testing.T) {
+	f := newTestFSM()
+	st := f.State()
+	st.BeginBatch(3)
+	if _, err := st.Apply(3, &raftlogv1.ApplyObjects{Objects: []*meshfedv1.Object{clusterObj("a")}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Get("Cluster", "", "", "a"); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("a read during its batch: %v", err)
+	}
+	st.EndBatch()
+	if _, _, err := st.Get("Cluster", "", "", "a"); err != nil {
+		t.Fatalf("a after its batch: %v", err)
+	}
+}

@@ -56,6 +56,19 @@ func TestMixedVersionsWriteLegacyEntriesUntilEveryMemberUpgrades(t *testing.T) {
 		}
 		return nil
 	})
+	// A user's delete is the original DeleteObject too (not DeleteCascade).
+	mustApply(t, objc, clusterObj("gone"))
+	if _, err := objc.Delete(ctx, &meshfedv1.DeleteRequest{Kind: "Cluster", Name: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 10*time.Second, func() error {
+		for _, s := range servers {
+			if n := s.fsm.Applied(DeleteObjectType); n != 1 {
+				return fmt.Errorf("%s applied %d DeleteObject entries, want 1", s.NodeID(), n)
+			}
+		}
+		return nil
+	})
 	for _, s := range servers {
 		if n := newTypeEntries(s); n != 0 {
 			t.Fatalf("%s applied %d new-type entries while %s does not know them", s.NodeID(), n, old.NodeID())
@@ -80,8 +93,15 @@ func TestMixedVersionsWriteLegacyEntriesUntilEveryMemberUpgrades(t *testing.T) {
 	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "ag2", Cluster: "a"}); err != nil {
 		t.Fatal(err)
 	}
+	mustApply(t, objc, clusterObj("gone"))
+	if _, err := objc.Delete(ctx, &meshfedv1.DeleteRequest{Kind: "Cluster", Name: "gone"}); err != nil {
+		t.Fatal(err)
+	}
 	WaitFor(t, 10*time.Second, func() error {
 		for _, s := range rest {
+			if n := s.fsm.Applied(DeleteCascadeType); n != 1 {
+				return fmt.Errorf("%s applied %d DeleteCascade entries, want 1", s.NodeID(), n)
+			}
 			if n := s.fsm.Applied(RegisterAgentType); n != 1 {
 				return fmt.Errorf("%s applied %d RegisterAgent entries, want 1", s.NodeID(), n)
 			}

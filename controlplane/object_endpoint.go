@@ -194,7 +194,11 @@ func (e *objectEndpoint) Delete(ctx context.Context, req *meshfedv1.DeleteReques
 		}
 		return &meshfedv1.DeleteResponse{Revision: st.Revision(), Object: old}, nil
 	}
-	r, err := e.srv.raftApply(ctx, DeleteObjectType, entry)
+	t := DeleteObjectType
+	if e.srv.membersApply(DeleteCascadeType) {
+		t = DeleteCascadeType // a mesh's assignments go with it; else the scheduler removes them
+	}
+	r, err := e.srv.raftApply(ctx, t, entry)
 	e.srv.logWrite(entry.Audit, err)
 	if err != nil {
 		return nil, toStatus(err)

@@ -47,7 +47,11 @@ const (
 	ApplyPlanType MessageType = 14
 	// RegisterAgentType carries raftlogv1.RegisterAgent.
 	RegisterAgentType MessageType = 15
-	// 16-19 are reserved for more of the control plane's own writes,
+	// DeleteCascadeType carries raftlogv1.DeleteObject: the delete of
+	// DeleteObjectType, except that deleting a FunctionMesh also deletes
+	// its Assignments in the same entry (state.Store.DeleteCascade).
+	DeleteCascadeType MessageType = 16
+	// 17-19 are reserved for more of the control plane's own writes,
 	// 20-23 for function state.
 
 	// IgnoreUnknownTypeFlag marks entries an older server may skip.
@@ -86,6 +90,8 @@ func (t MessageType) String() string {
 		return "RegisterAgent"
 	case BatchType:
 		return "Batch"
+	case DeleteCascadeType:
+		return "DeleteCascade"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
@@ -95,7 +101,7 @@ func (t MessageType) String() string {
 // member record; the leader writes one only when every member of the Raft
 // configuration advertises it, and otherwise writes the original form of
 // the same change (see legacyEntry), so servers are upgraded one at a time.
-var newLogTypes = []MessageType{BatchType, UpdateStatusType, ApplyPlanType, RegisterAgentType}
+var newLogTypes = []MessageType{BatchType, UpdateStatusType, ApplyPlanType, RegisterAgentType, DeleteCascadeType}
 
 // advertisedLogTypes is what a member record lists: newLogTypes, or none
 // for a server that behaves as one older than them.

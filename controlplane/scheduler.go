@@ -2,6 +2,9 @@ package controlplane
 
 import (
 	"context"
+	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +24,15 @@ const (
 	agentDown  = "Down"
 )
 
+// schedulerCoalesce is the least time between the starts of two passes a
+// change triggers. A pass reads every agent, cluster, mesh and assignment,
+// so one per write costs O(objects) per write; spaced passes let a burst of
+// writes cost one pass. The pass after the burst (its trailing pass) sees
+// every write of it, because the change channel is taken before each pass.
+// Nothing waits on a pass for correctness: deleting a mesh deletes its
+// assignments in the same entry (DeleteCascadeType).
+const schedulerCoalesce = 50 * time.Millisecond
+
 // runScheduler is the leader's reconcile loop: it marks agents Ready or
 // Down from their heartbeats, places instances and keeps mesh status, each
 // written through Raft only when something changed. It runs until stop.
@@ -28,10 +40,12 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 	defer s.wg.Done()
 	tick := time.NewTicker(s.cfg.SchedulerInterval)
 	defer tick.Stop()
+	clusters := &clusterCache{}
 	for {
 		st := s.fsm.State()
 		changed := st.Changed()
-		if err := s.scheduleOnce(st); err != nil {
+		began := time.Now()
+		if err := s.scheduleOnce(st, clusters); err != nil {
 			s.logger.Warn("scheduler pass failed; retrying", "err", err)
 		}
 		select {
@@ -40,14 +54,35 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 		case <-s.shutdownCh:
 			return
 		case <-changed:
+			if !s.waitUntil(stop, began.Add(schedulerCoalesce)) {
+				return
+			}
 		case <-tick.C:
 		}
 	}
 }
 
+// waitUntil waits until t, or reports false when stop or shutdown comes first.
+func (s *Server) waitUntil(stop <-chan struct{}, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-stop:
+		return false
+	case <-s.shutdownCh:
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
 // scheduleOnce is one pass: agents' readiness, clusters' health, then a
 // placement plan; when the plan changes nothing, meshes' status.
-func (s *Server) scheduleOnce(st *state.Store) error {
+func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache) error {
 	ctx := context.Background()
 	now := time.Now()
 	agentObjs, _, err := st.List(state.Filter{Kind: objects.KindAgent})
@@ -58,7 +93,7 @@ func (s *Server) scheduleOnce(st *state.Store) error {
 	if err != nil {
 		return err
 	}
-	views, err := s.updateClusterHealth(ctx, st, agentObjs, now)
+	views, err := s.updateClusterHealth(ctx, st, clusters, agentObjs, now)
 	if err != nil {
 		return err
 	}
@@ -193,14 +228,83 @@ func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.Funct
 	return err
 }
 
-// updateClusterHealth derives every cluster's health from its agents,
-// writes the clusters whose health changed (and only those) through Raft,
-// and returns the views placement uses.
-func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, agentObjs []*meshfedv1.Object, now time.Time) (map[string]federation.ClusterView, error) {
-	clusterObjs, _, err := st.List(state.Filter{Kind: objects.KindCluster})
+// clusterCache is what the scheduler knows of clusters between passes, so
+// that a pass judges only the clusters whose health may have changed: those
+// written since the last pass, those with agents (their heartbeats move
+// without writes) and those that had agents at the last pass. Every other
+// cluster's health depends on its stored spec and status alone, which did
+// not change. Used by the scheduler goroutine only.
+type clusterCache struct {
+	// store is the store the views were read from; nil: none yet (the
+	// next pass reads every cluster, as after a snapshot restore).
+	store *state.Store
+	// rev is the store revision whose cluster events the views include.
+	rev uint64
+	// views holds every cluster's view by name.
+	views map[string]federation.ClusterView
+	// withAgents names the clusters that had agents at the last pass.
+	withAgents map[string]bool
+}
+
+// toJudge returns the clusters a pass must judge (after a restore, a
+// leadership change or a compacted event history: all of them) and
+// advances the cache to the store's current events.
+func (cc *clusterCache) toJudge(st *state.Store, byCluster map[string][]federation.AgentHealth) ([]*meshfedv1.Cluster, error) {
+	if cc.store == st {
+		evs, rev, _, err := st.EventsAfter(cc.rev, state.Filter{Kind: objects.KindCluster})
+		if err == nil {
+			names := map[string]bool{}
+			for _, ev := range evs {
+				names[ev.GetObject().GetCluster().GetMetadata().GetName()] = true
+			}
+			for name := range byCluster {
+				names[name] = true
+			}
+			for name := range cc.withAgents {
+				names[name] = true
+			}
+			out := make([]*meshfedv1.Cluster, 0, len(names))
+			for _, name := range slices.Sorted(maps.Keys(names)) {
+				o, _, err := st.Get(objects.KindCluster, "", "", name)
+				switch {
+				case errors.Is(err, state.ErrNotFound):
+					delete(cc.views, name)
+				case err != nil:
+					return nil, err
+				default:
+					out = append(out, o.GetCluster())
+				}
+			}
+			cc.rev = rev
+			return out, nil
+		}
+		if !errors.Is(err, state.ErrCompacted) {
+			return nil, err
+		}
+	}
+	rev := st.Revision()
+	objs, _, err := st.List(state.Filter{Kind: objects.KindCluster})
 	if err != nil {
 		return nil, err
 	}
+	out := make([]*meshfedv1.Cluster, len(objs))
+	for i, o := range objs {
+		out[i] = o.GetCluster()
+	}
+	cc.store, cc.rev, cc.views = st, rev, make(map[string]federation.ClusterView, len(objs))
+	return out, nil
+}
+
+// updateClusterHealth derives clusters' health from their agents (of the
+// clusters that may have changed, see clusterCache), writes the clusters
+// whose health changed (and only those) through Raft, and returns every
+// cluster's view, as placement uses them.
+func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, cc *clusterCache, agentObjs []*meshfedv1.Object, now time.Time) (_ map[string]federation.ClusterView, err error) {
+	defer func() {
+		if err != nil {
+			cc.store = nil // a status not written is judged again: the next pass reads every cluster
+		}
+	}()
 	byCluster := map[string][]federation.AgentHealth{}
 	for _, o := range agentObjs {
 		a := o.GetAgent()
@@ -210,10 +314,17 @@ func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, agent
 			federation.AgentHealth{Name: name, Ready: ready, BrokerReachable: ready && s.heartbeats.brokerReachable(name),
 				BrokerAuthError: s.heartbeats.brokerAuthError(name)})
 	}
-	views := map[string]federation.ClusterView{}
+	clusters, err := cc.toJudge(st, byCluster)
+	if err != nil {
+		return nil, err
+	}
+	cc.withAgents = make(map[string]bool, len(byCluster))
+	for name := range byCluster {
+		cc.withAgents[name] = true
+	}
+	views := cc.views
 	var updates []*meshfedv1.Object
-	for _, o := range clusterObjs {
-		c := o.GetCluster()
+	for _, c := range clusters {
 		name := c.GetMetadata().GetName()
 		health, reason := federation.ClusterHealth(c.GetSpec().GetCordoned(), byCluster[name])
 		readyAgents := int32(0)

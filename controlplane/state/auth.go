@@ -186,15 +186,16 @@ func (s *Store) Tokens() []*meshfedv1.Token {
 	return out
 }
 
-// AppendAudit stores audit records at index, numbering them from seq 0.
+// AppendAudit stores audit records at index, numbering them from seq 0
+// (from the batch's next free number inside a batch). It keeps and numbers
+// recs themselves (the FSM decoded them): the caller gives them up.
 func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
 	s.mu.Lock()
 	base := s.auditSeqLocked(index, len(recs))
 	s.mu.Unlock()
-	txn := s.db.Txn(true)
-	defer txn.Abort()
+	txn := s.beginWrite(index, false) // in a batch, the batch's transaction
+	defer txn.abort()
 	for i, r := range recs {
-		r = proto.CloneOf(r)
 		seq := base + uint32(i)
 		r.Revision, r.Seq = index, seq
 		if err := txn.Insert(tableAudit, &auditEntry{ID: auditID(index, seq), R: r}); err != nil {
@@ -202,10 +203,9 @@ func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
 		}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.auditCount += len(recs)
-	txn.Commit()
-	s.commitLocked(index, nil)
+	s.mu.Unlock()
+	s.commitWrite(txn, index, nil)
 }
 
 // AuditTrimPoint returns the revision before which records should go to

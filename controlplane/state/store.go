@@ -242,7 +242,12 @@ func (f Filter) prefix() string {
 
 // Matches reports whether an object passes the filter.
 func (f Filter) Matches(o *meshfedv1.Object) bool {
-	if !strings.HasPrefix(objects.KeyOf(o), f.prefix()) {
+	return f.matchesKeyed(objects.KeyOf(o), o)
+}
+
+// matchesKeyed is Matches for an object whose store key is known.
+func (f Filter) matchesKeyed(key string, o *meshfedv1.Object) bool {
+	if !strings.HasPrefix(key, f.prefix()) {
 		return false
 	}
 	if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, objects.KindOf(o).Name) {
@@ -282,8 +287,8 @@ func (s *Store) List(f Filter) ([]*meshfedv1.Object, uint64, error) {
 			return nil, rev, fmt.Errorf("list: %w", err)
 		}
 		for raw := it.Next(); raw != nil; raw = it.Next() {
-			if o := raw.(*entry).Obj; f.Matches(o) {
-				out = append(out, o)
+			if e := raw.(*entry); f.matchesKeyed(e.Key, e.Obj) {
+				out = append(out, e.Obj)
 			}
 		}
 	}

@@ -16,8 +16,8 @@ import (
 // their spec, metadata and resourceVersion. Objects that no longer exist
 // are skipped: the thing reported on was deleted meanwhile.
 func (s *Store) UpdateStatus(index uint64, req *raftlogv1.UpdateStatus) error {
-	w := s.newWriter(index, req.GetNow())
-	defer w.txn.Abort()
+	w := s.newWriter(index, req.GetNow(), false)
+	defer w.txn.abort()
 	for i, in := range req.GetObjects() {
 		k := objects.KindOf(in)
 		if k == nil {
@@ -30,7 +30,7 @@ func (s *Store) UpdateStatus(index uint64, req *raftlogv1.UpdateStatus) error {
 		if old == nil {
 			continue
 		}
-		if _, _, err := w.put(old, withStatusOf(old, in), k, statusWrite); err != nil {
+		if _, _, err := w.put(old, withStatusOf(old, in), k, statusWrite, true); err != nil {
 			return err
 		}
 	}
@@ -42,8 +42,8 @@ func (s *Store) UpdateStatus(index uint64, req *raftlogv1.UpdateStatus) error {
 // changed and those removed, all or none. A put or delete carrying a
 // resourceVersion applies only if the stored assignment still has it.
 func (s *Store) ApplyPlan(index uint64, req *raftlogv1.ApplyPlan) error {
-	w := s.newWriter(index, req.GetNow())
-	defer w.txn.Abort()
+	w := s.newWriter(index, req.GetNow(), false)
+	defer w.txn.abort()
 	k, err := objects.LookupKind(objects.KindAssignment)
 	if err != nil {
 		return err
@@ -73,8 +73,8 @@ func (s *Store) RegisterAgent(index uint64, req *raftlogv1.RegisterAgent) error 
 	if req.GetAgent().GetMetadata().GetName() == "" {
 		return fmt.Errorf("agent.metadata.name: required: %w", ErrInvalid)
 	}
-	w := s.newWriter(index, req.GetNow())
-	defer w.txn.Abort()
+	w := s.newWriter(index, req.GetNow(), false)
+	defer w.txn.abort()
 	in := objects.Wrap(req.GetAgent())
 	if err := w.putSystem(1, objects.KindOf(in), in); err != nil {
 		return err
@@ -84,7 +84,7 @@ func (s *Store) RegisterAgent(index uint64, req *raftlogv1.RegisterAgent) error 
 }
 
 // putSystem stages the control plane's put of object n: spec and, when
-// given, status.
+// given, status. The store keeps in itself (the FSM decoded it).
 func (w *writer) putSystem(n int, k *objects.Kind, in *meshfedv1.Object) error {
 	old, err := w.read(n, k, in)
 	if err != nil {
@@ -93,7 +93,7 @@ func (w *writer) putSystem(n int, k *objects.Kind, in *meshfedv1.Object) error {
 	if err := checkVersion(k, in, old); err != nil {
 		return err
 	}
-	_, _, err = w.put(old, in, k, systemWrite)
+	_, _, err = w.put(old, in, k, systemWrite, true)
 	return err
 }
 
@@ -111,7 +111,7 @@ func (w *writer) delete(i int, d *raftlogv1.DeleteObject) error {
 	if rv := d.GetResourceVersion(); rv != 0 && objects.Meta(old).GetResourceVersion() != rv {
 		return fmt.Errorf("deletes[%d]: %s changed: %w", i, key, ErrConflict)
 	}
-	if _, err := w.txn.DeleteAll(tableObjects, "id", key); err != nil {
+	if err := w.txn.remove(tableObjects, key); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	w.evs = append(w.evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: w.index})

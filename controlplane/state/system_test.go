@@ -131,3 +131,76 @@ func TestFeedNarrowedToKindsAndAnAgent(t *testing.T) {
 		t.Fatalf("narrow events:\n got %v\nwant %v", seen, want)
 	}
 }
+
+func TestDeleteCascadeRemovesTheMeshsAssignmentsAtOneRevision(t *testing.T) {
+	for _, cascade := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cascade=%v", cascade), func(t *testing.T) {
+			s := New(Config{Rules: noRules{}})
+			apply(t, s, 1, mesh("t", "n", "m"), mesh("t", "n", "other"))
+			other := assignment("other-f-0", "ag1", 1)
+			other.Spec.Mesh = "other"
+			elsewhere := assignment("m-f-9", "ag1", 1)
+			elsewhere.Metadata.Namespace = "n2" // same mesh name, other namespace
+			plan := &raftlogv1.ApplyPlan{Puts: []*meshfedv1.Assignment{assignment("m-f-1", "ag1", 1), assignment("m-f-0", "ag2", 1), other, elsewhere}}
+			if err := s.ApplyPlan(2, plan); err != nil {
+				t.Fatal(err)
+			}
+			del := s.Delete
+			if cascade {
+				del = s.DeleteCascade
+			}
+			if _, err := del(3, &raftlogv1.DeleteObject{Kind: objects.KindFunctionMesh, Tenant: "t", Namespace: "n", Name: "m"}, false); err != nil {
+				t.Fatal(err)
+			}
+			evs, rev, _, err := s.EventsAfter(2, Filter{})
+			if err != nil || rev != 3 {
+				t.Fatalf("events after 2: rev %d, err %v", rev, err)
+			}
+			var got []string
+			for _, ev := range evs {
+				if ev.GetRevision() != 3 || ev.GetType() != meshfedv1.EventType_EVENT_TYPE_DELETE {
+					t.Fatalf("event %v", ev)
+				}
+				got = append(got, objects.KeyOf(ev.GetObject()))
+			}
+			want := []string{"FunctionMesh/t/n/m"}
+			if cascade {
+				want = append(want, "Assignment/t/n/m-f-0", "Assignment/t/n/m-f-1")
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("delete events %v, want %v", got, want)
+			}
+			for _, name := range []string{"m-f-0", "m-f-1"} {
+				_, _, err := s.Get(objects.KindAssignment, "t", "n", name)
+				if gone := errors.Is(err, ErrNotFound); gone != cascade {
+					t.Fatalf("assignment %s after the delete: %v", name, err)
+				}
+			}
+			if _, _, err := s.Get(objects.KindAssignment, "t", "n", "other-f-0"); err != nil {
+				t.Fatalf("another mesh's assignment: %v", err)
+			}
+			if _, _, err := s.Get(objects.KindAssignment, "t", "n2", "m-f-9"); err != nil {
+				t.Fatalf("another namespace's assignment: %v", err)
+			}
+		})
+	}
+}
+
+func TestDeleteCascadeDryRunAndRefusalLeaveEverything(t *testing.T) {
+	s := New(Config{Rules: noRules{}})
+	apply(t, s, 1, mesh("t", "n", "m"))
+	if err := s.ApplyPlan(2, &raftlogv1.ApplyPlan{Puts: []*meshfedv1.Assignment{assignment("m-f-0", "ag1", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	req := &raftlogv1.DeleteObject{Kind: objects.KindFunctionMesh, Tenant: "t", Namespace: "n", Name: "m"}
+	if _, err := s.DeleteCascade(3, req, true); err != nil {
+		t.Fatal(err)
+	}
+	req.ResourceVersion = 99
+	if _, err := s.DeleteCascade(3, req, false); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale delete: %v", err)
+	}
+	if _, _, err := s.Get(objects.KindAssignment, "t", "n", "m-f-0"); err != nil {
+		t.Fatalf("assignment after a dry run and a refused delete: %v", err)
+	}
+}

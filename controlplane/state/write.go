@@ -42,14 +42,16 @@ const (
 )
 
 // Apply writes every object of a user's req at revision index, or none of
-// them. With dryRun it computes the result without changing the store. The
+// them. With dryRun it computes the result without changing the store.
+// Unless dryRun, the store keeps req's objects themselves (no copy): the
+// caller (the FSM, which decoded them) must not use them afterwards. The
 // control plane's own writes are UpdateStatus, ApplyPlan and RegisterAgent.
 func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*ApplyResult, error) {
 	if req.GetSystem() || req.GetStatusOnly() || len(req.GetDeletes()) > 0 {
 		return nil, fmt.Errorf("system, status_only and deletes belong to the control plane's own writes, not a user's apply: %w", ErrInvalid)
 	}
-	w := s.newWriter(index, req.GetNow())
-	defer w.txn.Abort()
+	w := s.newWriter(index, req.GetNow(), dryRun)
+	defer w.txn.abort()
 	res := &ApplyResult{Revision: index}
 	// prior holds what each written key stored before this write (nil when
 	// new): admission judges growth against it.
@@ -70,20 +72,20 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		if err := checkVersion(k, in, old); err != nil {
 			return nil, err
 		}
-		if err := s.rules.CheckRefs(in, txnLookup{w.txn}); err != nil {
+		if err := s.rules.CheckRefs(in, txnLookup{w.txn.Txn}); err != nil {
 			if fe := objects.AsFieldErrors(err); len(fe) > 0 {
 				err = fe.In("", i+1) // "doc N: field.path: reason", N counting from 1
 			}
 			return nil, invalid{err}
 		}
-		obj, result, err := w.put(old, in, k, userWrite)
+		obj, result, err := w.put(old, in, k, userWrite, !dryRun)
 		if err != nil {
 			return nil, err
 		}
 		res.Objects = append(res.Objects, obj)
 		res.Results = append(res.Results, result)
 	}
-	view := admitView{txnView{w.txn}, prior}
+	view := admitView{txnView{w.txn.Txn}, prior}
 	for i, o := range res.Objects {
 		if err := s.rules.Admit(o, view); err != nil {
 			return nil, docError{doc: i + 1, err: err}
@@ -98,7 +100,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 // writer is one write transaction of objects and the events it makes.
 type writer struct {
 	s     *Store
-	txn   *memdb.Txn
+	txn   *writeTxn
 	index uint64
 	now   *timestamppb.Timestamp
 	evs   []*meshfedv1.Event
@@ -106,8 +108,8 @@ type writer struct {
 	seen map[string]bool
 }
 
-func (s *Store) newWriter(index uint64, now *timestamppb.Timestamp) *writer {
-	return &writer{s: s, txn: s.db.Txn(true), index: index, now: now, seen: map[string]bool{}}
+func (s *Store) newWriter(index uint64, now *timestamppb.Timestamp, dryRun bool) *writer {
+	return &writer{s: s, txn: s.beginWrite(index, dryRun), index: index, now: now, seen: map[string]bool{}}
 }
 
 // read returns what object doc n's key stores (nil when new), refusing a
@@ -143,14 +145,15 @@ func checkVersion(k *objects.Kind, in, old *meshfedv1.Object) error {
 }
 
 // put merges in over old and stages the result, with its event unless
-// nothing changed.
-func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode) (*meshfedv1.Object, string, error) {
-	obj, result := merge(old, in, w.index, w.now, mode, k)
+// nothing changed. With owned, in becomes the stored object (the caller
+// gives it up); else it is copied.
+func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode, owned bool) (*meshfedv1.Object, string, error) {
+	obj, result := merge(old, in, w.index, w.now, mode, k, owned)
 	if result == ResultUnchanged {
 		return obj, result, nil
 	}
 	key := objects.KeyOf(obj)
-	if err := w.txn.Insert(tableObjects, &entry{Key: key, Obj: obj}); err != nil {
+	if err := w.txn.insert(tableObjects, key, &entry{Key: key, Obj: obj}); err != nil {
 		return nil, "", fmt.Errorf("write %s: %w", key, err)
 	}
 	ev := &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: w.index}
@@ -163,17 +166,17 @@ func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode)
 
 // commit makes the staged write visible and wakes watchers.
 func (w *writer) commit() {
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
-	w.txn.Commit()
-	w.s.commitLocked(w.index, w.evs)
+	w.s.commitWrite(w.txn, w.index, w.evs)
 }
 
 // merge builds the object to store from the stored one (nil when new) and
-// the one written. Server-written metadata is kept or set; user writes keep
-// the stored status.
-func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, mode writeMode, k *objects.Kind) (*meshfedv1.Object, string) {
-	obj := proto.Clone(in).(*meshfedv1.Object)
+// the one written: in itself when owned, else a copy. Server-written
+// metadata is kept or set; user writes keep the stored status.
+func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, mode writeMode, k *objects.Kind, owned bool) (*meshfedv1.Object, string) {
+	obj := in
+	if !owned {
+		obj = proto.CloneOf(in)
+	}
 	md := objects.Meta(obj)
 	msg := objects.Unwrap(obj).ProtoReflect()
 	setString(msg, "api_version", objects.APIVersion)
@@ -192,8 +195,8 @@ func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, 
 		// Users never write status; system writes without one keep it.
 		copyField(msg, oldMsg, "status")
 	}
-	specChanged := !proto.Equal(fieldMsg(msg, "spec"), fieldMsg(oldMsg, "spec")) || !equalLabels(md.GetLabels(), omd.GetLabels())
-	statusChanged := !proto.Equal(fieldMsg(msg, "status"), fieldMsg(oldMsg, "status"))
+	specChanged := !sameMsg(fieldMsg(msg, "spec"), fieldMsg(oldMsg, "spec")) || !equalLabels(md.GetLabels(), omd.GetLabels())
+	statusChanged := !sameMsg(fieldMsg(msg, "status"), fieldMsg(oldMsg, "status"))
 	md.CreateRevision, md.CreateTime, md.Generation = omd.GetCreateRevision(), tsOrNil(omd.GetCreateTime()), omd.GetGeneration()
 	if !specChanged && !statusChanged {
 		return old, ResultUnchanged
@@ -212,23 +215,50 @@ func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, 
 	return obj, ResultConfigured
 }
 
-// withStatusOf returns a copy of old carrying the status of in.
+// withStatusOf returns old carrying the status of in, as a new object
+// that shares old's other fields (stored objects are never changed) except
+// its metadata, which merge sets: a status write copies no spec.
 func withStatusOf(old, in *meshfedv1.Object) *meshfedv1.Object {
-	out := proto.Clone(old).(*meshfedv1.Object)
-	dst := objects.Unwrap(out).ProtoReflect()
+	src := objects.Unwrap(old).ProtoReflect()
+	dst := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
+	copyField(dst, src, "metadata")
 	copyField(dst, objects.Unwrap(in).ProtoReflect(), "status")
-	return out
+	return objects.Wrap(dst.Interface())
+}
+
+// sameMsg reports whether a and b are equal messages; the same message
+// (a status write keeps its spec) is equal without comparing.
+func sameMsg(a, b proto.Message) bool {
+	return a == b || proto.Equal(a, b)
 }
 
 // Delete removes one object at revision index. It refuses to delete a tenant
 // or namespace that still holds objects, or a cluster a mesh refers to.
+// A deleted mesh's assignments stay until the scheduler removes them; see
+// DeleteCascade.
 func (s *Store) Delete(index uint64, req *raftlogv1.DeleteObject, dryRun bool) (*meshfedv1.Object, error) {
+	return s.deleteObject(index, req, dryRun, false)
+}
+
+// DeleteCascade is Delete, except that deleting a FunctionMesh also
+// deletes its Assignments in the same write: one revision, the mesh's
+// event first, then one per assignment in key order. What it removes
+// depends on the stored state alone, so every server removes the same.
+func (s *Store) DeleteCascade(index uint64, req *raftlogv1.DeleteObject, dryRun bool) (*meshfedv1.Object, error) {
+	return s.deleteObject(index, req, dryRun, true)
+}
+
+func (s *Store) deleteObject(index uint64, req *raftlogv1.DeleteObject, dryRun, cascade bool) (*meshfedv1.Object, error) {
 	k, err := objects.LookupKind(req.GetKind())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
-	txn := s.db.Txn(true)
-	defer txn.Abort()
+	txn := s.beginWrite(index, dryRun)
+	defer txn.abort()
 	key := objects.Key(k.Name, req.GetTenant(), req.GetNamespace(), req.GetName())
 	raw, err := txn.First(tableObjects, "id", key)
 	if err != nil {
@@ -241,20 +271,50 @@ func (s *Store) Delete(index uint64, req *raftlogv1.DeleteObject, dryRun bool) (
 	if rv := req.GetResourceVersion(); rv != 0 && objects.Meta(old).GetResourceVersion() != rv {
 		return nil, fmt.Errorf("%s %s: expected resourceVersion %d but it is %d: %w", k.Name, objects.DisplayName(old), rv, objects.Meta(old).GetResourceVersion(), ErrConflict)
 	}
-	if err := checkDependents(txn, k, req); err != nil {
+	if err := checkDependents(txn.Txn, k, req); err != nil {
 		return nil, err
 	}
-	if _, err := txn.DeleteAll(tableObjects, "id", key); err != nil {
+	if err := txn.remove(tableObjects, key); err != nil {
 		return nil, fmt.Errorf("delete %s: %w", key, err)
+	}
+	evs := []*meshfedv1.Event{{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index}}
+	if cascade && k.Name == objects.KindFunctionMesh {
+		gone, err := deleteAssignmentsOf(txn, req.GetTenant(), req.GetNamespace(), req.GetName())
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range gone {
+			evs = append(evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: a, Revision: index})
+		}
 	}
 	if dryRun {
 		return old, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	txn.Commit()
-	s.commitLocked(index, []*meshfedv1.Event{{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index}})
+	s.commitWrite(txn, index, evs)
 	return old, nil
+}
+
+// deleteAssignmentsOf stages the removal of mesh tenant/namespace/mesh's
+// assignments and returns them in key order.
+func deleteAssignmentsOf(txn *writeTxn, tenant, namespace, mesh string) ([]*meshfedv1.Object, error) {
+	prefix := objects.Key(objects.KindAssignment, tenant, namespace, "")
+	it, err := txn.Get(tableObjects, "id_prefix", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", prefix, err)
+	}
+	var gone []*meshfedv1.Object
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if o := raw.(*entry).Obj; o.GetAssignment().GetSpec().GetMesh() == mesh {
+			gone = append(gone, o)
+		}
+	}
+	for _, o := range gone {
+		key := objects.KeyOf(o)
+		if err := txn.remove(tableObjects, key); err != nil {
+			return nil, fmt.Errorf("delete %s: %w", key, err)
+		}
+	}
+	return gone, nil
 }
 
 // checkDependents refuses deletes that would orphan other objects.
