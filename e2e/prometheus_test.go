@@ -42,6 +42,9 @@ const (
 func TestPrometheusScrapesDev(t *testing.T) {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
+		if os.Getenv("MESHFED_REQUIRE_PROMETHEUS") != "" {
+			t.Fatal("prometheus is not installed and MESHFED_REQUIRE_PROMETHEUS is set: apt-get install prometheus")
+		}
 		t.Skip("prometheus is not installed: apt-get install prometheus (CI installs it in .ci/run)")
 	}
 	dir := t.TempDir()
