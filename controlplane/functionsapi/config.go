@@ -181,6 +181,25 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		f.Resources = resourcesOf(r)
 	}
 
+	if len(c.Secrets) > 0 {
+		if rt.GetExec() == nil {
+			refuse("secrets", "only Python functions (run by meshfed's exec runtime) receive secrets; builtin and WebAssembly functions take none")
+		}
+		f.Secrets = map[string]string{}
+		for _, name := range slices.Sorted(mapKeys(c.Secrets)) {
+			ref, ok := c.Secrets[name].(string)
+			if !ok {
+				refuse("secrets."+name, "meshfed takes a reference string, env:NAME (the agent's environment) or file:///path (a file on the agent's host), resolved by the agent into the function's environment variable "+name+"; provider objects such as Kubernetes' {path, key} are not supported")
+				continue
+			}
+			if _, err := objects.ParseFunctionSecret(ref); err != nil {
+				refuse("secrets."+name, strings.TrimPrefix(err.Error(), objects.ErrInvalid.Error()+": "))
+				continue
+			}
+			f.Secrets[name] = ref
+		}
+	}
+
 	// forwardSourceMessageProperty and autoAck are accepted either way:
 	// Pulsar's Java client sends true by default, its Go client false.
 	// meshfed writes the properties a function returns (builtins return
@@ -192,7 +211,6 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		set   bool
 		why   string
 	}{
-		{"secrets", len(c.Secrets) > 0, "meshfed has no secrets provider for functions yet; give an exec function env:NAME or file:// references through meshfed apply"},
 		{"cleanupSubscription", c.CleanupSubscription, "meshfed keeps the subscription when a function is deleted (set false, and delete it with pulsar-admin topics unsubscribe)"},
 		{"retainOrdering", c.RetainOrdering, "meshfed does not promise ordering across instances"},
 		{"retainKeyOrdering", c.RetainKeyOrdering, "meshfed does not promise per-key ordering across instances"},
@@ -279,6 +297,12 @@ func FromSpec(tenant, namespace string, f *meshfedv1.FunctionSpec) utils.Functio
 	}
 	if f.GetConfig() != nil {
 		c.UserConfig = f.GetConfig().AsMap()
+	}
+	if len(f.GetSecrets()) > 0 {
+		c.Secrets = map[string]any{}
+		for name, ref := range f.GetSecrets() {
+			c.Secrets[name] = ref
+		}
 	}
 	if cl := f.GetInput().GetCluster(); cl != "" {
 		b, _ := json.Marshal(runtimeOptions{Cluster: cl})
