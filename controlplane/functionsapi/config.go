@@ -221,9 +221,8 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		{"outputSchemaType", c.OutputSchemaType != "", "meshfed applies no output schema"},
 		{"outputTypeClassName", c.OutputTypeClassName != "", "meshfed runs no Java classes"},
 		{"inputTypeClassName", c.InputTypeClassName != "", "meshfed runs no Java classes"},
-		{"className", c.ClassName != "", "meshfed runs builtin and WebAssembly functions, not Java or Python classes: register with url builtin://NAME or a .wasm package"},
+		{"className", c.ClassName != "" && !isPython(c), "meshfed runs builtin, WebAssembly and Python functions, not Java classes: register with url builtin://NAME, a .wasm package, or runtime PYTHON with a .py, .zip or .whl"},
 		{"jar", c.Jar != nil && *c.Jar != "", "meshfed runs no Java functions"},
-		{"py", c.Py != nil && *c.Py != "", "meshfed's REST API does not run Python functions yet (use meshfed apply with an exec runtime)"},
 		{"windowConfig", c.WindowConfig != nil, "meshfed has no windowed functions"},
 		{"runtimeFlags", c.RuntimeFlags != "", "meshfed's runtimes take no flags"},
 		{"functionType", c.FunctionType != nil && *c.FunctionType != "", "meshfed knows no function types"},
@@ -235,10 +234,17 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 			refuse(z.field, z.why)
 		}
 	}
-	switch strings.ToUpper(c.Runtime) {
-	case "", utils.GoRuntime:
+	py, isPy := pythonCommand(rt, c.ClassName)
+	switch {
+	case isPython(c) && !isPy:
+		refuse("runtime", "a Python function needs its code: the .py, .zip or .whl file as the data part or an http(s) url (not builtin:// or function://)")
+	case isPython(c) && c.ClassName == "":
+		refuse("className", "required for a Python function: MODULE.NAME of its function or pulsar.Function class")
+	case isPython(c):
+		f.Runtime = py
+	case strings.ToUpper(c.Runtime) == "" || strings.ToUpper(c.Runtime) == utils.GoRuntime:
 	default:
-		refuse("runtime", fmt.Sprintf("%q: meshfed runs builtin functions and Go compiled to WebAssembly (runtime GO)", c.Runtime))
+		refuse("runtime", fmt.Sprintf("%q: meshfed runs builtin functions, Go compiled to WebAssembly (runtime GO) and Python (runtime PYTHON)", c.Runtime))
 	}
 	if fq := c.FQFN; fq != "" && fq != c.Tenant+"/"+c.Namespace+"/"+c.Name {
 		refuse("fqfn", fmt.Sprintf("%q is not %s/%s/%s", fq, c.Tenant, c.Namespace, c.Name))
@@ -317,6 +323,8 @@ func FromSpec(tenant, namespace string, f *meshfedv1.FunctionSpec) utils.Functio
 		u := "function://" + rt.Wasm.GetPackage()
 		c.Go = &u
 		c.Runtime = utils.GoRuntime
+	case *meshfedv1.Runtime_Exec:
+		pythonConfig(&c, f.GetRuntime())
 	}
 	if d, err := time.ParseDuration(f.GetTimeout()); err == nil && d > 0 {
 		ms := max(d.Milliseconds(), 1)

@@ -233,3 +233,49 @@ func TestSecretsMapToReferences(t *testing.T) {
 		})
 	}
 }
+
+// A Python function's exec command carries its className: GET gives it
+// back with runtime PYTHON and py, and a new className changes the command.
+func TestPythonFunctionsRoundTrip(t *testing.T) {
+	rt := &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Exec{Exec: &meshfedv1.ExecRuntime{
+		Command: []string{"python3", "meshfed_pulsar_function.py", "greet.py", "greet.Greeter"}, Package: "sha256:" + strings.Repeat("a", 64)}}}
+	c := &utils.FunctionConfig{Tenant: "t", Namespace: "n", Name: "f", Inputs: []string{"in"}, Runtime: "PYTHON", ClassName: "greet.Greeter"}
+	f, err := ToSpec(c, rt, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := FromSpec("t", "n", f)
+	if back.Runtime != utils.PythonRuntime || back.ClassName != "greet.Greeter" || back.Py == nil || *back.Py != "greet.py" {
+		t.Errorf("FromSpec: runtime %q className %q py %v", back.Runtime, back.ClassName, back.Py)
+	}
+	back.ClassName = "greet.Other"
+	f2, err := ToSpec(&back, f.GetRuntime(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd := f2.GetRuntime().GetExec().GetCommand(); cmd[3] != "greet.Other" || f2.GetRuntime().GetExec().GetPackage() != rt.GetExec().GetPackage() {
+		t.Errorf("after a new className: %v", f2.GetRuntime())
+	}
+	if cmd := rt.GetExec().GetCommand(); cmd[3] != "greet.Greeter" {
+		t.Errorf("ToSpec changed the runtime it was given: %v", cmd)
+	}
+	for _, tc := range []struct {
+		name  string
+		rt    *meshfedv1.Runtime
+		c     utils.FunctionConfig
+		field string
+	}{
+		{"python from a builtin", exclamation, utils.FunctionConfig{Runtime: "PYTHON", ClassName: "x.Y"}, "runtime"},
+		{"python without className", rt, utils.FunctionConfig{Runtime: "PYTHON"}, "className"},
+		{"className of Go", exclamation, utils.FunctionConfig{ClassName: "x.Y"}, "className"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc := tc.c
+			cc.Tenant, cc.Namespace, cc.Name, cc.Inputs = "t", "n", "f", []string{"in"}
+			_, err := ToSpec(&cc, tc.rt, "a")
+			if code, reason := httpStatus(err); code != http.StatusBadRequest || !strings.Contains(reason, tc.field+": ") {
+				t.Errorf("got %d %q, want 400 naming %s", code, reason, tc.field)
+			}
+		})
+	}
+}
