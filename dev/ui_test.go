@@ -17,8 +17,11 @@ import (
 // pageState is what the mesh page shows, read from its DOM.
 type pageState struct {
 	Polls int `json:"polls"`
-	// Lanes are the clusters the graph draws a lane for.
-	Lanes []string `json:"lanes"`
+	// Lanes are the clusters the graph draws a lane for; Health each
+	// cluster's health as the page shows it, MeshHealth the mesh's.
+	Lanes      []string          `json:"lanes"`
+	Health     map[string]string `json:"health"`
+	MeshHealth string            `json:"meshHealth"`
 	// Instances are the instance table's rows.
 	Instances []pageInstance `json:"instances"`
 	// SplitProcessed is the split function's processed counter as drawn
@@ -42,6 +45,8 @@ const readPage = `(() => {
   return {
     polls: Number(document.body.dataset.polls || 0),
     lanes: mesh ? [...mesh.querySelectorAll('g.lane')].map(g => g.dataset.cluster) : [],
+    health: Object.fromEntries([...document.querySelectorAll('#federation .cluster[data-cluster]')].map(c => [c.dataset.cluster, c.dataset.health])),
+    meshHealth: mesh ? mesh.dataset.health : "",
     instances: mesh ? [...mesh.querySelectorAll('tr.instance')].map(r => ({function: r.dataset.function, cluster: r.dataset.cluster, agent: r.dataset.agent, state: r.dataset.state})) : [],
     splitProcessed: split ? split.dataset.processed : "",
     splitRate: rate ? rate.textContent : "",
@@ -67,9 +72,9 @@ func chromium(t *testing.T) string {
 
 // TestMeshPageInChromium opens /ui of a dev federation of two clusters,
 // with sentences flowing through the example mesh, in headless Chromium,
-// and checks that the page draws both clusters, where each instance runs
-// (agent, cluster, state) and counters that move from one poll to the
-// next. MESHFED_UI_SCREENSHOT names a file for a screenshot of the page
+// and checks that the page draws both clusters and their health, the
+// mesh's health, where each instance runs (agent, cluster, state) and
+// counters that move from one poll to the next. MESHFED_UI_SCREENSHOT names a file for a screenshot of the page
 // (docs/ui.png is made so).
 func TestMeshPageInChromium(t *testing.T) {
 	browser := chromium(t)
@@ -113,6 +118,9 @@ func TestMeshPageInChromium(t *testing.T) {
 		}
 		if !slices.Contains(st.Lanes, "a") || !slices.Contains(st.Lanes, "b") {
 			return fmt.Errorf("lanes %v, want a and b", st.Lanes)
+		}
+		if st.Health["a"] != "Healthy" || st.Health["b"] != "Healthy" || st.MeshHealth != "Ready" {
+			return fmt.Errorf("cluster health %v, mesh %q; want Healthy clusters and a Ready mesh", st.Health, st.MeshHealth)
 		}
 		for _, w := range want {
 			if !slices.Contains(st.Instances, w) {
