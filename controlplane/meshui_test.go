@@ -1,17 +1,25 @@
 package controlplane
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/meshfed/meshfed/controlplane/meshui"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/browser"
+	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/security"
 )
 
 // The mesh page's data is served to the callers the Functions REST API
@@ -77,4 +85,59 @@ func TestMeshPageAuthenticatesAsTheRESTAPI(t *testing.T) {
 			t.Errorf("%s: view %s (%v)", tt.name, body, err)
 		}
 	}
+}
+
+// In Chromium, the page of a server with --auth asks for a token, shows
+// why, and shows the federation once given one; the token given in the
+// address (#token=) works too and leaves the address bar.
+func TestMeshPageTokenInChromium(t *testing.T) {
+	tab := browser.Start(t, 1024, 768, chromedp.Flag("ignore-certificate-errors", true))
+	pki := NewTestPKI(t)
+	s := TestServer(t, pki.SecureConfig)
+	WaitForLeader(t, s)
+	token := BootstrapToken(t, s)
+	su := pki.Dial(s.GRPCAddr(), pki.Files(security.RoleClient, "cli", ""), token)
+	if _, err := meshfedv1.NewObjectServiceClient(su).Apply(context.Background(), &meshfedv1.ApplyRequest{Objects: decodeAll(t, authzBase+"---"+authzMesh)}); err != nil {
+		t.Fatal(err)
+	}
+	page := "https://" + s.HTTPAddr() + meshui.Prefix
+	type shown struct {
+		Login    bool   `json:"login"`
+		Reason   string `json:"reason"`
+		Clusters int    `json:"clusters"`
+		Meshes   int    `json:"meshes"`
+		Hash     string `json:"hash"`
+	}
+	const read = `({login: !document.getElementById("login").hidden, reason: document.getElementById("login-reason").textContent,
+		clusters: document.querySelectorAll("#federation .cluster[data-cluster]").length,
+		meshes: document.querySelectorAll("section[data-mesh]").length, hash: location.hash})`
+	wait := func(what string, ok func(shown) bool) {
+		t.Helper()
+		testkit.Eventually(t, 30*time.Second, what, func() (bool, string) {
+			got, err := chromedp.Run(tab, chromedp.Evaluate[shown](read))
+			return err == nil && ok(got), fmt.Sprintf("%+v %v", got, err)
+		})
+	}
+	if _, err := chromedp.Run(tab, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the token form, saying why", func(s shown) bool {
+		return s.Login && strings.Contains(s.Reason, "bearer token") && s.Meshes == 0
+	})
+	submit := fmt.Sprintf(`document.getElementById("token").value = %s; document.getElementById("login").requestSubmit(); true`, strconv.Quote(token))
+	if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](submit)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the federation after the token was given", func(s shown) bool { return !s.Login && s.Clusters == 2 && s.Meshes == 1 })
+
+	// A new session: the token in the address.
+	tab2, cancel := chromedp.NewContext(tab)
+	defer cancel()
+	tab = tab2
+	if _, err := chromedp.Run(tab, chromedp.Navigate(page+"#token="+token)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the federation with #token=, and the token out of the address", func(s shown) bool {
+		return !s.Login && s.Meshes == 1 && s.Hash == ""
+	})
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/meshfed/meshfed/internal/browser"
 	"github.com/meshfed/meshfed/internal/testkit"
 )
 
@@ -54,47 +54,19 @@ const readPage = `(() => {
   };
 })()`
 
-// chromium returns the Chromium executable, skipping the test when there
-// is none unless MESHFED_REQUIRE_CHROMIUM is set (as in CI).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("MESHFED_REQUIRE_CHROMIUM") != "" {
-		t.Fatal("chromium not found and MESHFED_REQUIRE_CHROMIUM is set (apt-get install chromium)")
-	}
-	t.Skip("chromium not found (apt-get install chromium); set MESHFED_REQUIRE_CHROMIUM=1 to fail instead")
-	return ""
-}
-
 // TestMeshPageInChromium opens /ui of a dev federation of two clusters,
 // with sentences flowing through the example mesh, in headless Chromium,
 // and checks that the page draws both clusters and their health, the
 // mesh's health, where each instance runs (agent, cluster, state) and
-// counters that move from one poll to the next. MESHFED_UI_SCREENSHOT names a file for a screenshot of the page
-// (docs/ui.png is made so).
+// counters that move from one poll to the next. MESHFED_UI_SCREENSHOT
+// names a file for a screenshot of the page (docs/ui.png is made so).
 func TestMeshPageInChromium(t *testing.T) {
-	browser := chromium(t)
+	bctx := browser.Start(t, 1360, 900)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	f := startDev(ctx, t, t.TempDir(), 2, func(c *Config) { c.TrafficRate = 20 })
 	defer f.Stop()
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browser),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1360, 900),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
 	if _, err := chromedp.Run(bctx, chromedp.Navigate(f.Info.ServerHTTP+"/ui")); err != nil {
 		t.Fatalf("open %s/ui: %v", f.Info.ServerHTTP, err)
 	}
