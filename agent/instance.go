@@ -195,7 +195,12 @@ func (i *instance) startFunction(ctx context.Context) (runtime.Function, error) 
 	case *meshfedv1.Runtime_Builtin:
 		kind, rs.Builtin = "builtin", r.Builtin
 	case *meshfedv1.Runtime_Exec:
-		kind, rs.Command, rs.Env = "exec", r.Exec.GetCommand(), r.Exec.GetEnv()
+		kind, rs.Command = "exec", r.Exec.GetCommand()
+		env, err := execEnv(r.Exec.GetEnv(), spec.GetSecrets())
+		if err != nil {
+			return nil, err
+		}
+		rs.Env = env
 		if pkg := r.Exec.GetPackage(); pkg != "" {
 			dir, err := i.a.pkgs.unpack(ctx, pkg)
 			if err != nil {

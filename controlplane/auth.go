@@ -92,8 +92,11 @@ var methodRules = map[string]methodRule{
 	meshfedv1.AgentService_Register_FullMethodName:     {action: policies.ActionAgentCall},
 	meshfedv1.AgentService_Heartbeat_FullMethodName:    {action: policies.ActionAgentCall},
 	meshfedv1.AgentService_ReportStatus_FullMethodName: {action: policies.ActionAgentCall},
-	meshfedv1.AgentService_GetState_FullMethodName:     {action: policies.ActionAgentCall},
-	meshfedv1.AgentService_CommitState_FullMethodName:  {action: policies.ActionAgentCall},
+	// State calls: agents for the functions assigned to them, users
+	// (the Functions REST API's state calls, forwarded) for meshes they
+	// may read or write (authorizeState).
+	meshfedv1.AgentService_GetState_FullMethodName:    {kind: ruleScoped, action: policies.ActionAgentCall},
+	meshfedv1.AgentService_CommitState_FullMethodName: {kind: ruleScoped, action: policies.ActionAgentCall},
 
 	meshfedv1.PackageService_PushPackage_FullMethodName: {action: policies.ActionPackagePush},
 	meshfedv1.PackageService_GetPackage_FullMethodName:  {action: policies.ActionPackageGet},

@@ -259,14 +259,15 @@ func matrixCases() []rpcCase {
 			_, err := meshfedv1.NewAgentServiceClient(c).ReportStatus(ctx, &meshfedv1.ReportStatusRequest{Agent: "agent-a"})
 			return err
 		}},
-		// The agent passes the role check but has no assignment of the
-		// function, so its state is refused too (TestAgentStateScope has
-		// the allowed case).
-		{meshfedv1.AgentService_GetState_FullMethodName, "........", nil, func(ctx context.Context, f *authzFixture, c *grpc.ClientConn) error {
+		// State: users as for reading or writing the mesh (the Functions
+		// REST API's state calls reach the leader so); the agent passes the
+		// role check but has no assignment of the function, so its state is
+		// refused (TestAgentStateScope has the allowed case).
+		{meshfedv1.AgentService_GetState_FullMethodName, "yyyyy...", nil, func(ctx context.Context, f *authzFixture, c *grpc.ClientConn) error {
 			_, err := meshfedv1.NewAgentServiceClient(c).GetState(ctx, &meshfedv1.GetStateRequest{Scope: scope, Keys: []string{"k"}})
 			return err
 		}},
-		{meshfedv1.AgentService_CommitState_FullMethodName, "........", nil, func(ctx context.Context, f *authzFixture, c *grpc.ClientConn) error {
+		{meshfedv1.AgentService_CommitState_FullMethodName, "yyy.....", nil, func(ctx context.Context, f *authzFixture, c *grpc.ClientConn) error {
 			_, err := meshfedv1.NewAgentServiceClient(c).CommitState(ctx, &meshfedv1.CommitStateRequest{Scope: scope,
 				Ops: []*meshfedv1.StateOp{{Key: "k", Op: &meshfedv1.StateOp_Incr{Incr: 1}}}})
 			return err

@@ -153,8 +153,9 @@ func (b *functionsBackend) getPackage(ctx context.Context, digest string) ([]byt
 }
 
 // GetState reads keys of a function's state. The caller needs read access
-// to the function's mesh. The leader serves a linearizable read; a
-// follower serves its own, possibly stale, copy.
+// to the function's mesh. The read is linearizable: a follower forwards it
+// to the leader (as AgentService.GetState, which authorizes a user for
+// reading the mesh), so a value put through any server is read back.
 func (b *functionsBackend) GetState(ctx context.Context, sc *meshfedv1.StateScope, keys []string) ([]*meshfedv1.StateValue, error) {
 	v, err := b.getState(ctx, sc, keys)
 	return v, toStatus(err)
@@ -168,17 +169,20 @@ func (b *functionsBackend) getState(ctx context.Context, sc *meshfedv1.StateScop
 	if err := s.authorize(ctx, meshfedv1.ObjectService_Get_FullMethodName, policies.ActionReadMesh, meshTarget(sc)); err != nil {
 		return nil, err
 	}
-	if s.IsLeader() {
-		if err := s.consistentRead(ctx); err != nil {
-			return nil, toStatus(err)
-		}
+	req := &meshfedv1.GetStateRequest{Scope: sc, Keys: keys}
+	resp := &meshfedv1.GetStateResponse{}
+	if done, err := s.forward(ctx, meshfedv1.AgentService_GetState_FullMethodName, req, resp); done {
+		return resp.GetValues(), err
+	}
+	if err := s.consistentRead(ctx); err != nil {
+		return nil, toStatus(err)
 	}
 	return s.fsm.State().GetState(sc, keys), nil
 }
 
 // PutState commits state operations. The caller needs write access to the
-// function's mesh; only the leader takes them (a follower refuses with the
-// leader's name, as state commits are not forwarded for users).
+// function's mesh. A follower forwards them to the leader as
+// AgentService.CommitState, which authorizes a user for writing the mesh.
 func (b *functionsBackend) PutState(ctx context.Context, sc *meshfedv1.StateScope, ops []*meshfedv1.StateOp) error {
 	return toStatus(b.putState(ctx, sc, ops))
 }
@@ -192,9 +196,9 @@ func (b *functionsBackend) putState(ctx context.Context, sc *meshfedv1.StateScop
 	if err := s.authorize(ctx, method, policies.ActionWriteMesh, meshTarget(sc)); err != nil {
 		return err
 	}
-	if !s.IsLeader() {
-		_, leader := s.raft.LeaderWithID()
-		return refusef(ErrFailedPrecondition, "state is written on the leader only: send this request to the leader (%s)", leader)
+	req := &meshfedv1.CommitStateRequest{Scope: sc, Ops: ops}
+	if done, err := s.forward(ctx, method, req, &meshfedv1.CommitStateResponse{}); done {
+		return err
 	}
 	_, err := s.raftApply(ctx, CommitStateType, &raftlogv1.CommitState{Scope: sc, Ops: ops})
 	return toStatus(err)

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/meshfed/meshfed/controlplane/meshui"
 )
 
-// startHTTP serves /metrics, /healthz (the process is up and serving HTTP)
-// and /readyz (200 while readiness finds nothing missing; 503 with the
-// reason otherwise).
+// startHTTP serves /metrics, /healthz (the process is up and serving HTTP),
+// /readyz (200 while readiness finds nothing missing; 503 with the reason
+// otherwise), the Functions REST API and the mesh page /ui.
 func (s *Server) startHTTP() {
 	if s.httpLis == nil {
 		return
@@ -30,6 +31,9 @@ func (s *Server) startHTTP() {
 		fmt.Fprintln(w, "ready: "+msg)
 	})
 	mux.Handle("/admin/v3/functions/", s.functionsAPI())
+	ui := meshui.New(&functionsBackend{s: s, objects: &objectEndpoint{srv: s}}, s.logger)
+	mux.Handle(meshui.Root, ui)
+	mux.Handle(meshui.Prefix, ui)
 	s.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := s.httpServer.Serve(s.httpListener()); err != nil && err != http.ErrServerClosed {

@@ -23,7 +23,7 @@ func (e *agentEndpoint) GetState(ctx context.Context, req *meshfedv1.GetStateReq
 	if err := e.srv.consistentRead(ctx); err != nil {
 		return nil, toStatus(err)
 	}
-	if err := e.srv.checkStateScope(ctx, meshfedv1.AgentService_GetState_FullMethodName, req.GetScope()); err != nil {
+	if err := e.srv.authorizeState(ctx, meshfedv1.AgentService_GetState_FullMethodName, policies.ActionReadMesh, req.GetScope()); err != nil {
 		return nil, err
 	}
 	if req.GetAll() {
@@ -54,7 +54,7 @@ func (e *agentEndpoint) CommitState(ctx context.Context, req *meshfedv1.CommitSt
 	if done, err := e.srv.forward(ctx, meshfedv1.AgentService_CommitState_FullMethodName, req, resp); done {
 		return resp, err
 	}
-	if err := e.srv.checkStateScope(ctx, meshfedv1.AgentService_CommitState_FullMethodName, req.GetScope()); err != nil {
+	if err := e.srv.authorizeState(ctx, meshfedv1.AgentService_CommitState_FullMethodName, policies.ActionWriteMesh, req.GetScope()); err != nil {
 		return nil, err
 	}
 	r, err := e.srv.raftApply(ctx, CommitStateType, &raftlogv1.CommitState{Scope: req.GetScope(), Ops: req.GetOps(),
@@ -72,15 +72,25 @@ func checkScope(sc *meshfedv1.StateScope) error {
 	return nil
 }
 
-// checkStateScope enforces, on the leader, that an agent reads and commits
-// only the state of functions assigned to it: an instance whose assignment
-// moved elsewhere (a failover, a drain) can no longer change the state its
-// replacement now owns.
-func (s *Server) checkStateScope(ctx context.Context, method string, sc *meshfedv1.StateScope) error {
+// authorizeState authorizes, on the leader, a state read or commit. An
+// agent reads and commits only the state of functions assigned to it: an
+// instance whose assignment moved elsewhere (a failover, a drain) can no
+// longer change the state its replacement now owns. Any other caller
+// needs userAction on the function's mesh (read or write): so a user's
+// state call through the Functions REST API of a follower, forwarded
+// here, is authorized as the follower authorized it.
+func (s *Server) authorizeState(ctx context.Context, method string, userAction policies.Action, sc *meshfedv1.StateScope) error {
 	if !s.cfg.Auth {
 		return nil
 	}
 	c := callerFrom(ctx)
+	if c.p.Role != policies.RoleAgent {
+		return s.authorize(ctx, method, userAction, meshTarget(sc))
+	}
+	if err := s.check(c, policies.ActionAgentCall, "", ""); err != nil {
+		s.auditDenied(ctx, c, method, policies.ActionAgentCall, nil, err)
+		return err
+	}
 	agent, _ := strings.CutPrefix(c.p.Name, "agent/"+c.p.Cluster+"/")
 	as, _, err := s.fsm.State().List(state.Filter{Kind: objects.KindAssignment, Tenant: sc.GetTenant(), Namespace: sc.GetNamespace()})
 	if err != nil {

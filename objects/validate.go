@@ -315,6 +315,7 @@ func validateMesh(e *errs, s *meshfedv1.FunctionMeshSpec) {
 func validateFunction(e *errs, p string, f *meshfedv1.FunctionSpec) {
 	name(e, join(p, "name"), f.GetName())
 	validateRuntime(e, join(p, "runtime"), f.GetRuntime())
+	validateSecrets(e, p, f)
 
 	nonNegative(e, join(p, "replicas"), f.GetReplicas())
 	nonNegative(e, join(p, "minReplicas"), f.GetMinReplicas())

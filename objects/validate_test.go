@@ -225,6 +225,21 @@ func TestValidateMesh(t *testing.T) {
 		}), []wantErr{e("spec.functions[0].runtime.exec.command", "required: the program and its arguments"),
 			e("spec.functions[0].runtime.exec.env[1A]", "not an environment variable name"),
 			e("spec.functions[0].runtime.exec.package", `"sha256:abc" is not a content address`)}},
+		{"secrets ok", fn(func(f *meshfedv1.FunctionSpec) {
+			f.Runtime.Kind = &meshfedv1.Runtime_Exec{Exec: &meshfedv1.ExecRuntime{Command: []string{"python3", "x.py"}}}
+			f.Secrets = map[string]string{"DB_PASSWORD": "env:PG_PASSWORD", "API_KEY": "file:///etc/meshfed/api-key", "TOKEN": "file:/run/token"}
+		}), nil},
+		{"secrets refused", fn(func(f *meshfedv1.FunctionSpec) {
+			f.Runtime.Kind = &meshfedv1.Runtime_Exec{Exec: &meshfedv1.ExecRuntime{Command: []string{"x"}, Env: map[string]string{"A": "1"}}}
+			f.Secrets = map[string]string{"A": "env:B", "1X": "env:C", "CLEAR": "hunter2", "REL": "file:rel/path", "BADENV": "env:9x", "EMPTY": ""}
+		}), []wantErr{e("spec.functions[0].secrets[1X]", "not an environment variable name"),
+			e("spec.functions[0].secrets[A]", "also set in runtime.exec.env"),
+			e("spec.functions[0].secrets[BADENV]", "not an environment variable name"),
+			e("spec.functions[0].secrets[CLEAR]", "a secret in clear is not accepted"),
+			e("spec.functions[0].secrets[EMPTY]", "empty"),
+			e("spec.functions[0].secrets[REL]", "is not a file URL")}},
+		{"secrets of a builtin", fn(func(f *meshfedv1.FunctionSpec) { f.Secrets = map[string]string{"K": "env:K"} }),
+			[]wantErr{e("spec.functions[0].secrets", "only exec functions receive secrets")}},
 		{"exec empty program", fn(func(f *meshfedv1.FunctionSpec) {
 			f.Runtime.Kind = &meshfedv1.Runtime_Exec{Exec: &meshfedv1.ExecRuntime{Command: []string{""}}}
 		}), []wantErr{e("spec.functions[0].runtime.exec.command", "required")}},

@@ -87,6 +87,9 @@
 //	OperatorService.AddPeer/RemovePeer/SaveSnapshot/RestoreSnapshot
 //	                                   ActionOperatorWrite
 //	AgentService.*                     ActionAgentCall, then AuthorizeAgent(p, cluster)
+//	AgentService.GetState/CommitState  as above for an agent; for any other
+//	                                   principal ActionReadMesh/ActionWriteMesh
+//	                                   on the function's mesh (Functions REST state)
 //	PackageService.PushPackage         ActionPackagePush
 //	PackageService.GetPackage          ActionPackageGet
 //	token create/revoke/list           ActionTokenCreate (and AuthorizeIssue),

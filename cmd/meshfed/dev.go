@@ -85,6 +85,7 @@ those files in spec.auth.`,
 				agentMetrics = append(agentMetrics, c.AgentHTTP+"/metrics")
 			}
 			fmt.Fprintf(out, "  metrics         %s/metrics (control plane), %s (agents)\n", f.Info.ServerHTTP, strings.Join(agentMetrics, ", "))
+			fmt.Fprintf(out, "  mesh page       %s/ui   (the meshes as graphs, live rates, where instances run)\n", f.Info.ServerHTTP)
 			switch {
 			case len(f.Info.Clusters) < 2:
 			case f.Info.Replication:

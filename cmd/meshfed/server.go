@@ -113,7 +113,7 @@ leadership to another voter (a follower logs that it does not lead).`,
 	f.StringVar(&cfg.GRPCAdvertiseAddr, "grpc-advertise-addr", "",
 		"gRPC address other servers forward requests to and joining servers are told, host:port, kept as written (a DNS name stays a name). "+
 			"Default: --grpc-addr's host with its port; required when --grpc-addr binds 0.0.0.0 or ::")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", controlplane.DefaultHTTPAddr, "address for /metrics, /healthz, /readyz and Pulsar's Functions admin REST /admin/v3/functions (https with --tls-cert; plaintext on the same port too) (empty: off)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", controlplane.DefaultHTTPAddr, "address for /metrics, /healthz, /readyz, Pulsar's Functions admin REST /admin/v3/functions and the mesh page /ui (https with --tls-cert; plaintext on the same port too) (empty: off)")
 	f.DurationVar(&cfg.ReadyMaxContact, "ready-max-contact", controlplane.DefaultReadyMaxContact, "/readyz of a follower answers 503 when it has not heard from the leader for longer than this")
 	f.Uint64Var(&cfg.ReadyMaxLag, "ready-max-lag", controlplane.DefaultReadyMaxLag, "/readyz of a follower answers 503 when more committed Raft entries than this wait to be applied")
 	f.StringVar(&initialCluster, "initial-cluster", "", "bootstrap a new group with these voters: id=raft-address,... with each server's advertised Raft address, names kept as names (ignored when --data-dir holds state)")

@@ -181,6 +181,25 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		f.Resources = resourcesOf(r)
 	}
 
+	if len(c.Secrets) > 0 {
+		if rt.GetExec() == nil {
+			refuse("secrets", "only Python functions (run by meshfed's exec runtime) receive secrets; builtin and WebAssembly functions take none")
+		}
+		f.Secrets = map[string]string{}
+		for _, name := range slices.Sorted(mapKeys(c.Secrets)) {
+			ref, ok := c.Secrets[name].(string)
+			if !ok {
+				refuse("secrets."+name, "meshfed takes a reference string, env:NAME (the agent's environment) or file:///path (a file on the agent's host), resolved by the agent into the function's environment variable "+name+"; provider objects such as Kubernetes' {path, key} are not supported")
+				continue
+			}
+			if _, err := objects.ParseFunctionSecret(ref); err != nil {
+				refuse("secrets."+name, strings.TrimPrefix(err.Error(), objects.ErrInvalid.Error()+": "))
+				continue
+			}
+			f.Secrets[name] = ref
+		}
+	}
+
 	// forwardSourceMessageProperty and autoAck are accepted either way:
 	// Pulsar's Java client sends true by default, its Go client false.
 	// meshfed writes the properties a function returns (builtins return
@@ -192,7 +211,6 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		set   bool
 		why   string
 	}{
-		{"secrets", len(c.Secrets) > 0, "meshfed has no secrets provider for functions yet; give an exec function env:NAME or file:// references through meshfed apply"},
 		{"cleanupSubscription", c.CleanupSubscription, "meshfed keeps the subscription when a function is deleted (set false, and delete it with pulsar-admin topics unsubscribe)"},
 		{"retainOrdering", c.RetainOrdering, "meshfed does not promise ordering across instances"},
 		{"retainKeyOrdering", c.RetainKeyOrdering, "meshfed does not promise per-key ordering across instances"},
@@ -203,9 +221,8 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 		{"outputSchemaType", c.OutputSchemaType != "", "meshfed applies no output schema"},
 		{"outputTypeClassName", c.OutputTypeClassName != "", "meshfed runs no Java classes"},
 		{"inputTypeClassName", c.InputTypeClassName != "", "meshfed runs no Java classes"},
-		{"className", c.ClassName != "", "meshfed runs builtin and WebAssembly functions, not Java or Python classes: register with url builtin://NAME or a .wasm package"},
+		{"className", c.ClassName != "" && !isPython(c), "meshfed runs builtin, WebAssembly and Python functions, not Java classes: register with url builtin://NAME, a .wasm package, or runtime PYTHON with a .py, .zip or .whl"},
 		{"jar", c.Jar != nil && *c.Jar != "", "meshfed runs no Java functions"},
-		{"py", c.Py != nil && *c.Py != "", "meshfed's REST API does not run Python functions yet (use meshfed apply with an exec runtime)"},
 		{"windowConfig", c.WindowConfig != nil, "meshfed has no windowed functions"},
 		{"runtimeFlags", c.RuntimeFlags != "", "meshfed's runtimes take no flags"},
 		{"functionType", c.FunctionType != nil && *c.FunctionType != "", "meshfed knows no function types"},
@@ -217,10 +234,17 @@ func ToSpec(c *utils.FunctionConfig, rt *meshfedv1.Runtime, cluster string) (*me
 			refuse(z.field, z.why)
 		}
 	}
-	switch strings.ToUpper(c.Runtime) {
-	case "", utils.GoRuntime:
+	py, isPy := pythonCommand(rt, c.ClassName)
+	switch {
+	case isPython(c) && !isPy:
+		refuse("runtime", "a Python function needs its code: the .py, .zip or .whl file as the data part or an http(s) url (not builtin:// or function://)")
+	case isPython(c) && c.ClassName == "":
+		refuse("className", "required for a Python function: MODULE.NAME of its function or pulsar.Function class")
+	case isPython(c):
+		f.Runtime = py
+	case strings.ToUpper(c.Runtime) == "" || strings.ToUpper(c.Runtime) == utils.GoRuntime:
 	default:
-		refuse("runtime", fmt.Sprintf("%q: meshfed runs builtin functions and Go compiled to WebAssembly (runtime GO)", c.Runtime))
+		refuse("runtime", fmt.Sprintf("%q: meshfed runs builtin functions, Go compiled to WebAssembly (runtime GO) and Python (runtime PYTHON)", c.Runtime))
 	}
 	if fq := c.FQFN; fq != "" && fq != c.Tenant+"/"+c.Namespace+"/"+c.Name {
 		refuse("fqfn", fmt.Sprintf("%q is not %s/%s/%s", fq, c.Tenant, c.Namespace, c.Name))
@@ -280,6 +304,12 @@ func FromSpec(tenant, namespace string, f *meshfedv1.FunctionSpec) utils.Functio
 	if f.GetConfig() != nil {
 		c.UserConfig = f.GetConfig().AsMap()
 	}
+	if len(f.GetSecrets()) > 0 {
+		c.Secrets = map[string]any{}
+		for name, ref := range f.GetSecrets() {
+			c.Secrets[name] = ref
+		}
+	}
 	if cl := f.GetInput().GetCluster(); cl != "" {
 		b, _ := json.Marshal(runtimeOptions{Cluster: cl})
 		c.CustomRuntimeOptions = string(b)
@@ -293,6 +323,8 @@ func FromSpec(tenant, namespace string, f *meshfedv1.FunctionSpec) utils.Functio
 		u := "function://" + rt.Wasm.GetPackage()
 		c.Go = &u
 		c.Runtime = utils.GoRuntime
+	case *meshfedv1.Runtime_Exec:
+		pythonConfig(&c, f.GetRuntime())
 	}
 	if d, err := time.ParseDuration(f.GetTimeout()); err == nil && d > 0 {
 		ms := max(d.Milliseconds(), 1)

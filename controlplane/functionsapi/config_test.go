@@ -2,7 +2,9 @@ package functionsapi
 
 import (
 	"errors"
+	"maps"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -77,7 +79,7 @@ func TestToSpec(t *testing.T) {
 		{"manual guarantee", cfg(func(c *utils.FunctionConfig) { c.ProcessingGuarantees = "MANUAL" }), nil, []string{"processingGuarantees"}},
 		{"unknown guarantee value", cfg(func(c *utils.FunctionConfig) { c.ProcessingGuarantees = "twice" }), nil, []string{"processingGuarantees"}},
 		{"topics pattern", cfg(func(c *utils.FunctionConfig) { p := "t-.*"; c.TopicsPattern = &p }), nil, []string{"topicsPattern"}},
-		{"secrets", cfg(func(c *utils.FunctionConfig) { c.Secrets = map[string]any{"pw": "x"} }), nil, []string{"secrets"}},
+		{"secrets of a builtin", cfg(func(c *utils.FunctionConfig) { c.Secrets = map[string]any{"PW": "env:PW"} }), nil, []string{"secrets"}},
 		{"cleanup subscription", cfg(func(c *utils.FunctionConfig) { c.CleanupSubscription = true }), nil, []string{"cleanupSubscription"}},
 		{"java", cfg(func(c *utils.FunctionConfig) { c.Runtime = "JAVA"; c.ClassName = "org.Example" }), nil, []string{"runtime", "className"}},
 		{"schema input", cfg(func(c *utils.FunctionConfig) { c.CustomSchemaInputs = map[string]string{"in": "avro"} }), nil, []string{"customSchemaInputs.in"}},
@@ -186,5 +188,94 @@ func TestParseRuntimeOptions(t *testing.T) {
 	}
 	if _, err := parseRuntimeOptions(`{"jvm":"-Xmx1g"}`); err == nil || !strings.Contains(err.Error(), "customRuntimeOptions") {
 		t.Errorf("unknown option: %v, want customRuntimeOptions named", err)
+	}
+}
+
+// Secrets are references the agent resolves; values in clear and
+// provider objects are refused with the secret named, and builtins take
+// none.
+func TestSecretsMapToReferences(t *testing.T) {
+	py := &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Exec{Exec: &meshfedv1.ExecRuntime{Command: []string{"python3", "shim.py", "f.py", "f.F"}}}}
+	c := &utils.FunctionConfig{Tenant: "t", Namespace: "n", Name: "f", Inputs: []string{"in"},
+		Secrets: map[string]any{"DB_PASSWORD": "env:PG_PASSWORD", "API_KEY": "file:///etc/meshfed/api-key"}}
+	f, err := ToSpec(c, py, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"DB_PASSWORD": "env:PG_PASSWORD", "API_KEY": "file:///etc/meshfed/api-key"}
+	if !maps.Equal(f.GetSecrets(), want) {
+		t.Errorf("secrets %v, want %v", f.GetSecrets(), want)
+	}
+	if back := FromSpec("t", "n", f); !reflect.DeepEqual(back.Secrets, map[string]any{"DB_PASSWORD": "env:PG_PASSWORD", "API_KEY": "file:///etc/meshfed/api-key"}) {
+		t.Errorf("FromSpec secrets %v", back.Secrets)
+	}
+	for _, tc := range []struct {
+		name    string
+		rt      *meshfedv1.Runtime
+		secrets map[string]any
+		field   string
+		reason  string
+	}{
+		{"in clear", py, map[string]any{"PW": "hunter2"}, "secrets.PW", "in clear is not accepted"},
+		{"kubernetes object", py, map[string]any{"PW": map[string]any{"path": "db", "key": "pw"}}, "secrets.PW", "reference string"},
+		{"builtin", exclamation, map[string]any{"PW": "env:PW"}, "secrets", "only Python functions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.Secrets = tc.secrets
+			_, err := ToSpec(c, tc.rt, "a")
+			code, reason := httpStatus(err)
+			if code != http.StatusBadRequest || !strings.Contains(reason, tc.field+": ") || !strings.Contains(reason, tc.reason) {
+				t.Errorf("got %d %q, want 400 naming %s (%s)", code, reason, tc.field, tc.reason)
+			}
+			if strings.Contains(reason, "hunter2") {
+				t.Errorf("the refusal repeats the secret: %s", reason)
+			}
+		})
+	}
+}
+
+// A Python function's exec command carries its className: GET gives it
+// back with runtime PYTHON and py, and a new className changes the command.
+func TestPythonFunctionsRoundTrip(t *testing.T) {
+	rt := &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Exec{Exec: &meshfedv1.ExecRuntime{
+		Command: []string{"python3", "meshfed_pulsar_function.py", "greet.py", "greet.Greeter"}, Package: "sha256:" + strings.Repeat("a", 64)}}}
+	c := &utils.FunctionConfig{Tenant: "t", Namespace: "n", Name: "f", Inputs: []string{"in"}, Runtime: "PYTHON", ClassName: "greet.Greeter"}
+	f, err := ToSpec(c, rt, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := FromSpec("t", "n", f)
+	if back.Runtime != utils.PythonRuntime || back.ClassName != "greet.Greeter" || back.Py == nil || *back.Py != "greet.py" {
+		t.Errorf("FromSpec: runtime %q className %q py %v", back.Runtime, back.ClassName, back.Py)
+	}
+	back.ClassName = "greet.Other"
+	f2, err := ToSpec(&back, f.GetRuntime(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd := f2.GetRuntime().GetExec().GetCommand(); cmd[3] != "greet.Other" || f2.GetRuntime().GetExec().GetPackage() != rt.GetExec().GetPackage() {
+		t.Errorf("after a new className: %v", f2.GetRuntime())
+	}
+	if cmd := rt.GetExec().GetCommand(); cmd[3] != "greet.Greeter" {
+		t.Errorf("ToSpec changed the runtime it was given: %v", cmd)
+	}
+	for _, tc := range []struct {
+		name  string
+		rt    *meshfedv1.Runtime
+		c     utils.FunctionConfig
+		field string
+	}{
+		{"python from a builtin", exclamation, utils.FunctionConfig{Runtime: "PYTHON", ClassName: "x.Y"}, "runtime"},
+		{"python without className", rt, utils.FunctionConfig{Runtime: "PYTHON"}, "className"},
+		{"className of Go", exclamation, utils.FunctionConfig{ClassName: "x.Y"}, "className"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc := tc.c
+			cc.Tenant, cc.Namespace, cc.Name, cc.Inputs = "t", "n", "f", []string{"in"}
+			_, err := ToSpec(&cc, tc.rt, "a")
+			if code, reason := httpStatus(err); code != http.StatusBadRequest || !strings.Contains(reason, tc.field+": ") {
+				t.Errorf("got %d %q, want 400 naming %s", code, reason, tc.field)
+			}
+		})
 	}
 }

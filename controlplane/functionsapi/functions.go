@@ -63,7 +63,7 @@ func (h *Handler) register(ctx context.Context, w http.ResponseWriter, r *http.R
 	if form.URL == "" && form.Data == nil {
 		return badRequest("url or data: required (builtin://NAME, function://sha256:DIGEST, http(s)://..., or the package file)")
 	}
-	rt, err := h.runtimeOf(ctx, form, f)
+	rt, err := h.runtimeOf(ctx, form, f, c)
 	if err != nil {
 		return err
 	}
@@ -108,12 +108,9 @@ func (h *Handler) update(ctx context.Context, w http.ResponseWriter, r *http.Req
 			return unsupported("updateOptions.updateAuthData", "meshfed functions carry no auth data")
 		}
 	}
+	// A new package is resolved once, with the first merged config (a
+	// Python bundle needs its className); retries reuse it.
 	var rt *meshfedv1.Runtime
-	if form.URL != "" || form.Data != nil {
-		if rt, err = h.runtimeOf(ctx, form, f); err != nil {
-			return err
-		}
-	}
 	return h.modify(ctx, f, func(m *meshfedv1.FunctionMesh, old *meshfedv1.FunctionSpec) error {
 		c := FromSpec(f.tenant, f.namespace, old)
 		merged := &c
@@ -128,6 +125,11 @@ func (h *Handler) update(ctx context.Context, w http.ResponseWriter, r *http.Req
 		opts, err := parseRuntimeOptions(merged.CustomRuntimeOptions)
 		if err != nil {
 			return err
+		}
+		if rt == nil && (form.URL != "" || form.Data != nil) {
+			if rt, err = h.runtimeOf(ctx, form, f, merged); err != nil {
+				return err
+			}
 		}
 		runtime := old.GetRuntime()
 		if rt != nil {
@@ -301,7 +303,7 @@ var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // runtimeOf resolves the package a register or update names: url
 // (builtin://, function://, http(s)://) or the data part.
-func (h *Handler) runtimeOf(ctx context.Context, form *Form, f fn) (*meshfedv1.Runtime, error) {
+func (h *Handler) runtimeOf(ctx context.Context, form *Form, f fn, c *utils.FunctionConfig) (*meshfedv1.Runtime, error) {
 	if form.URL != "" && form.Data != nil {
 		return nil, badRequest("url and data: give one of them")
 	}
@@ -340,6 +342,9 @@ func (h *Handler) runtimeOf(ctx context.Context, form *Form, f fn) (*meshfedv1.R
 	}
 	if len(data) == 0 {
 		return nil, badRequest("data: the package is empty")
+	}
+	if isPython(c) {
+		return h.pythonRuntime(ctx, form, f, c, data)
 	}
 	if !isWasm(data) {
 		return nil, unsupported("data", fmt.Sprintf("the package is %s: meshfed's functions API runs Go compiled to WebAssembly (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared)", packageKind(data)))

@@ -1301,8 +1301,14 @@ type FunctionSpec struct {
 	// gives its assignment a new epoch, so its agent restarts it. Missing:
 	// never restarted on request. (Pulsar's functions restart.)
 	InstanceRestarts map[int32]uint64 `protobuf:"bytes,18,rep,name=instance_restarts,json=instanceRestarts,proto3" json:"instance_restarts,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Secrets by the name the function reads them under (exec functions:
+	// an environment variable of that name) -> where the agent finds the
+	// value: "env:NAME" (the agent's environment) or "file:///path" (a file
+	// on the agent's host). Only references are stored; agents resolve them
+	// when they start an instance. Empty: none. (Pulsar's secrets.)
+	Secrets       map[string]string `protobuf:"bytes,20,rep,name=secrets,proto3" json:"secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FunctionSpec) Reset() {
@@ -1457,6 +1463,13 @@ func (x *FunctionSpec) GetStoppedInstances() []int32 {
 func (x *FunctionSpec) GetInstanceRestarts() map[int32]uint64 {
 	if x != nil {
 		return x.InstanceRestarts
+	}
+	return nil
+}
+
+func (x *FunctionSpec) GetSecrets() map[string]string {
+	if x != nil {
+		return x.Secrets
 	}
 	return nil
 }
@@ -2842,7 +2855,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x04spec\x18\x04 \x01(\v2\x1c.meshfed.v1.FunctionMeshSpecR\x04spec\x126\n" +
 	"\x06status\x18\x05 \x01(\v2\x1e.meshfed.v1.FunctionMeshStatusR\x06status\"J\n" +
 	"\x10FunctionMeshSpec\x126\n" +
-	"\tfunctions\x18\x01 \x03(\v2\x18.meshfed.v1.FunctionSpecR\tfunctions\"\xf6\x06\n" +
+	"\tfunctions\x18\x01 \x03(\v2\x18.meshfed.v1.FunctionSpecR\tfunctions\"\xf3\a\n" +
 	"\fFunctionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\aruntime\x18\x02 \x01(\v2\x13.meshfed.v1.RuntimeR\aruntime\x12\x1a\n" +
@@ -2862,10 +2875,14 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\tlog_topic\x18\x0f \x01(\tR\blogTopic\x123\n" +
 	"\tresources\x18\x10 \x01(\v2\x15.meshfed.v1.ResourcesR\tresources\x12+\n" +
 	"\x11stopped_instances\x18\x11 \x03(\x05R\x10stoppedInstances\x12[\n" +
-	"\x11instance_restarts\x18\x12 \x03(\v2..meshfed.v1.FunctionSpec.InstanceRestartsEntryR\x10instanceRestarts\x1aC\n" +
+	"\x11instance_restarts\x18\x12 \x03(\v2..meshfed.v1.FunctionSpec.InstanceRestartsEntryR\x10instanceRestarts\x12?\n" +
+	"\asecrets\x18\x14 \x03(\v2%.meshfed.v1.FunctionSpec.SecretsEntryR\asecrets\x1aC\n" +
 	"\x15InstanceRestartsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x8b\x01\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a:\n" +
+	"\fSecretsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8b\x01\n" +
 	"\aRuntime\x12\x1a\n" +
 	"\abuiltin\x18\x01 \x01(\tH\x00R\abuiltin\x12-\n" +
 	"\x04exec\x18\x02 \x01(\v2\x17.meshfed.v1.ExecRuntimeH\x00R\x04exec\x12-\n" +
@@ -2975,7 +2992,7 @@ func file_meshfed_v1_objects_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_objects_proto_rawDescData
 }
 
-var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*ObjectMeta)(nil),            // 0: meshfed.v1.ObjectMeta
 	(*Condition)(nil),             // 1: meshfed.v1.Condition
@@ -3015,21 +3032,22 @@ var file_meshfed_v1_objects_proto_goTypes = []any{
 	nil,                           // 35: meshfed.v1.ObjectMeta.LabelsEntry
 	nil,                           // 36: meshfed.v1.NamespaceSpec.ResidencyEntry
 	nil,                           // 37: meshfed.v1.FunctionSpec.InstanceRestartsEntry
-	nil,                           // 38: meshfed.v1.ExecRuntime.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 40: google.protobuf.Struct
+	nil,                           // 38: meshfed.v1.FunctionSpec.SecretsEntry
+	nil,                           // 39: meshfed.v1.ExecRuntime.EnvEntry
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 41: google.protobuf.Struct
 }
 var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	35, // 0: meshfed.v1.ObjectMeta.labels:type_name -> meshfed.v1.ObjectMeta.LabelsEntry
-	39, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
-	39, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
-	39, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
+	40, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
+	40, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
+	40, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: meshfed.v1.Cluster.metadata:type_name -> meshfed.v1.ObjectMeta
 	3,  // 5: meshfed.v1.Cluster.spec:type_name -> meshfed.v1.ClusterSpec
 	5,  // 6: meshfed.v1.Cluster.status:type_name -> meshfed.v1.ClusterStatus
 	4,  // 7: meshfed.v1.ClusterSpec.auth:type_name -> meshfed.v1.ClusterAuth
-	39, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
-	39, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
+	40, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
+	40, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
 	0,  // 10: meshfed.v1.Tenant.metadata:type_name -> meshfed.v1.ObjectMeta
 	7,  // 11: meshfed.v1.Tenant.spec:type_name -> meshfed.v1.TenantSpec
 	0,  // 12: meshfed.v1.Namespace.metadata:type_name -> meshfed.v1.ObjectMeta
@@ -3049,36 +3067,37 @@ var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	22, // 26: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
 	23, // 27: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
 	24, // 28: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
-	40, // 29: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
+	41, // 29: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
 	25, // 30: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
 	37, // 31: meshfed.v1.FunctionSpec.instance_restarts:type_name -> meshfed.v1.FunctionSpec.InstanceRestartsEntry
-	19, // 32: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
-	20, // 33: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
-	38, // 34: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
-	1,  // 35: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
-	27, // 36: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
-	28, // 37: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
-	39, // 38: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
-	0,  // 39: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
-	30, // 40: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
-	31, // 41: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
-	39, // 42: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	0,  // 43: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
-	33, // 44: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
-	28, // 45: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
-	17, // 46: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
-	2,  // 47: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
-	6,  // 48: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
-	8,  // 49: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
-	12, // 50: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
-	15, // 51: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
-	29, // 52: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
-	32, // 53: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	38, // 32: meshfed.v1.FunctionSpec.secrets:type_name -> meshfed.v1.FunctionSpec.SecretsEntry
+	19, // 33: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
+	20, // 34: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
+	39, // 35: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
+	1,  // 36: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
+	27, // 37: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
+	28, // 38: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
+	40, // 39: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
+	0,  // 40: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
+	30, // 41: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
+	31, // 42: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
+	40, // 43: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	0,  // 44: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
+	33, // 45: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
+	28, // 46: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
+	17, // 47: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
+	2,  // 48: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
+	6,  // 49: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
+	8,  // 50: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
+	12, // 51: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
+	15, // 52: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
+	29, // 53: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
+	32, // 54: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_objects_proto_init() }
@@ -3107,7 +3126,7 @@ func file_meshfed_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_objects_proto_rawDesc), len(file_meshfed_v1_objects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

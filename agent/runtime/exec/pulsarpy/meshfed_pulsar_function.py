@@ -21,7 +21,8 @@ Pulsar's semantics, as far as meshfed's exec protocol carries them:
 - context offers get_message_key, get_message_properties,
   get_current_message_topic_name, get_message_eventtime, get_function_name,
   get_function_tenant, get_function_namespace, get_instance_id,
-  get_user_config_value, get_user_config_map, get_logger, incr_counter,
+  get_user_config_value, get_user_config_map, get_secret (the secrets the
+  agent resolved into the environment), get_logger, incr_counter,
   get_counter, put_state, get_state, del_counter and publish(topic, payload).
   Other Context calls raise NotImplementedError naming the call.
 - with MESHFED_FORWARD_SOURCE_PROPERTIES=true (forwardSourceMessageProperty)
@@ -142,6 +143,11 @@ class Context(object):
 
     def get_user_config_map(self):
         return dict(self._ctx.config)
+
+    def get_secret(self, secret_name):
+        # meshfed's agent resolves the function's secrets into its
+        # environment; None when there is no such secret, as in Pulsar.
+        return os.environ.get(secret_name)
 
     def get_logger(self):
         return self._ctx.log
