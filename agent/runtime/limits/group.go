@@ -36,26 +36,20 @@ func (e *Enforcer) Prepare(name string, l Limits) (*Group, error) {
 		g.mech = None
 	}
 	switch g.mech {
-	case Cgroup2:
-		dir := filepath.Join(e.dirs[0], name)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
-		}
-		g.dirs = []string{dir}
-		if err := g.writeV2(); err != nil {
-			g.Remove()
-			return nil, err
-		}
-	case Cgroup1:
+	case Cgroup2, Cgroup1:
 		for _, parent := range e.dirs {
 			dir := filepath.Join(parent, name)
-			if err := os.Mkdir(dir, 0o755); err != nil {
+			if err := mkdirFresh(dir); err != nil {
 				g.Remove()
-				return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
+				return nil, err
 			}
 			g.dirs = append(g.dirs, dir)
 		}
-		if err := g.writeV1(); err != nil {
+		write := g.writeV1
+		if g.mech == Cgroup2 {
+			write = g.writeV2
+		}
+		if err := write(); err != nil {
 			g.Remove()
 			return nil, err
 		}
@@ -63,11 +57,38 @@ func (e *Enforcer) Prepare(name string, l Limits) (*Group, error) {
 	return g, nil
 }
 
+// mkdirFresh creates a cgroup; one left by an agent that died (its
+// processes too, by their parent-death signal) is removed first.
+func mkdirFresh(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, os.ErrExist) {
+		old := &Group{dirs: []string{dir}}
+		if rerr := old.Remove(); rerr != nil {
+			return rerr
+		}
+		err = os.Mkdir(dir, 0o755)
+	}
+	if err != nil {
+		return fmt.Errorf("create cgroup %s: %w", dir, err)
+	}
+	return nil
+}
+
 // Mechanism is what enforces the group's limits: None when it has none.
-func (g *Group) Mechanism() Mechanism { return g.mech }
+func (g *Group) Mechanism() Mechanism {
+	if g == nil {
+		return None
+	}
+	return g.mech
+}
 
 // Limits are the group's limits.
-func (g *Group) Limits() Limits { return g.limits }
+func (g *Group) Limits() Limits {
+	if g == nil {
+		return Limits{}
+	}
+	return g.limits
+}
 
 func (g *Group) writeV2() error {
 	dir := g.dirs[0]
@@ -134,7 +155,7 @@ func writeFile(dir, name, value string) error {
 // its limits for the moments between its start and Add; what it spawns
 // after Add is held too (cgroups) or inherits the limits (rlimits).
 func (g *Group) Add(pid int) error {
-	switch g.mech {
+	switch g.Mechanism() {
 	case Cgroup2, Cgroup1:
 		for _, dir := range g.dirs {
 			if err := writeFile(dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
@@ -152,7 +173,7 @@ func (g *Group) Add(pid int) error {
 // for rlimits and none: there a process over its limit sees its
 // allocations fail instead.
 func (g *Group) OOMKills() (uint64, error) {
-	switch g.mech {
+	switch g.Mechanism() {
 	case Cgroup2:
 		return readKeyed(filepath.Join(g.dirs[0], "memory.events"), "oom_kill")
 	case Cgroup1:
@@ -190,6 +211,9 @@ const removeTries = 50
 // were killed and reaped; a cgroup that still holds a process (one that
 // left the process group) is killed first.
 func (g *Group) Remove() error {
+	if g == nil {
+		return nil
+	}
 	var errs []error
 	for _, dir := range g.dirs {
 		var err error

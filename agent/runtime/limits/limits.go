@@ -83,7 +83,7 @@ type Options struct {
 var ErrUnavailable = errors.New("limits mechanism unavailable")
 
 // Enforcer applies limits with one mechanism. It is safe for concurrent
-// use.
+// use. A nil Enforcer enforces nothing.
 type Enforcer struct {
 	mech Mechanism
 	// dirs are the parent directories groups are created in: one for
