@@ -146,7 +146,7 @@ func (f *function) ensureLocked(ctx context.Context, fctx runtime.Context) (*pro
 	if logger == nil {
 		logger = f.rt.logger
 	}
-	group, err := opts.Limits.Prepare(fmt.Sprintf("exec-%d-%d", os.Getpid(), groupSeq.Add(1)), f.limits)
+	group, err := opts.Limits.Prepare(limits.GroupName("exec", os.Getpid(), groupSeq.Add(1)), f.limits)
 	if err != nil {
 		f.recordFailureLocked(nil)
 		return nil, fmt.Errorf("exec: limits: %w: %w", err, runtime.ErrFunctionCrashed)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -137,6 +138,7 @@ func Detect(want Mechanism, opts Options) (*Enforcer, error) {
 			return nil, fmt.Errorf("unknown limits mechanism %q", m)
 		}
 		if err == nil {
+			e.sweepStale()
 			return e, nil
 		}
 		whys = append(whys, fmt.Sprintf("%s: %v", m, err))
@@ -248,4 +250,46 @@ func orNone(list []string) string {
 		return "none"
 	}
 	return strings.Join(list, " ")
+}
+
+// GroupName names a process's group: owner, the agent's process id and a
+// sequence number, so that agents sharing a parent never collide and the
+// groups of an agent that died can be told apart (sweepStale).
+func GroupName(owner string, pid int, seq uint64) string {
+	return fmt.Sprintf("%s-%d-%d", owner, pid, seq)
+}
+
+// sweepStale removes the groups an agent left when it was killed (its
+// processes died with it, by their parent-death signal): those named by
+// GroupName after a process that no longer exists, holding no process.
+func (e *Enforcer) sweepStale() {
+	for _, parent := range e.dirs {
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			continue
+		}
+		for _, ent := range entries {
+			if !ent.IsDir() {
+				continue
+			}
+			parts := strings.Split(ent.Name(), "-")
+			if len(parts) < 3 {
+				continue
+			}
+			pid, err := strconv.Atoi(parts[len(parts)-2])
+			if err != nil || pid <= 0 || pid == os.Getpid() {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err == nil {
+				continue // its agent is alive
+			}
+			dir := filepath.Join(parent, ent.Name())
+			// (A cgroup always has cgroup.procs; rmdir fails on one that
+			// still holds a process anyway.)
+			b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			if err == nil && len(strings.TrimSpace(string(b))) == 0 || errors.Is(err, os.ErrNotExist) {
+				_ = os.Remove(dir)
+			}
+		}
+	}
 }

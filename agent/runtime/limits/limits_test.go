@@ -266,3 +266,30 @@ func testRealMemoryLimit(t *testing.T, m Mechanism) {
 		t.Fatal(err)
 	}
 }
+
+// TestDetectSweepsStaleGroups: groups named after an agent process that no
+// longer exists and holding no process are removed; others stay.
+func TestDetectSweepsStaleGroups(t *testing.T) {
+	root := fakeV1(t)
+	dead := GroupName("exec", 1<<22+7, 3) // above pid_max's default
+	alive := GroupName("exec", os.Getppid(), 1)
+	busy := GroupName("exec", 1<<22+8, 1)
+	// A plain directory cannot be removed with files in it, as a cgroup
+	// can: the dead agent's group is left empty.
+	if err := os.MkdirAll(filepath.Join(root, "memory/meshfed", dead), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{alive, busy, "user-made"} {
+		write(t, filepath.Join(root, "memory/meshfed", name, "cgroup.procs"), "")
+	}
+	write(t, filepath.Join(root, "memory/meshfed", busy, "cgroup.procs"), "12345\n")
+	if _, err := Detect(Cgroup1, Options{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{dead: false, alive: true, busy: true, "user-made": true} {
+		_, err := os.Stat(filepath.Join(root, "memory/meshfed", name))
+		if got := err == nil; got != want {
+			t.Errorf("group %s exists: %v, want %v", name, got, want)
+		}
+	}
+}
