@@ -240,7 +240,9 @@ func (i *instance) startFunction(ctx context.Context) (runtime.Function, error) 
 	}
 	rs.Resources = functionResources(spec)
 	mech := "none"
-	if l, ok := rt.(runtime.Limited); ok && rs.Resources != (runtime.Resources{}) {
+	// exec holds a process to limits only when it has resources; wasm caps
+	// every module's memory.
+	if l, ok := rt.(runtime.Limited); ok && (rs.Resources != (runtime.Resources{}) || kind == "wasm") {
 		mech = l.LimitsMechanism()
 	}
 	i.limits.Store(&mech)
