@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The fakes lay out the files the kernel would show in a cgroup file
@@ -291,5 +292,52 @@ func TestDetectSweepsStaleGroups(t *testing.T) {
 		if got := err == nil; got != want {
 			t.Errorf("group %s exists: %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestRealCPULimit runs a busy loop for a second of wall time under a
+// tenth of a core and checks the CPU time it got. Only cgroups limit CPU.
+func TestRealCPULimit(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	parent := "meshfed-test-cpu"
+	e, err := Detect(Auto, Options{Parent: parent})
+	if err != nil || (e.Mechanism() != Cgroup1 && e.Mechanism() != Cgroup2) {
+		t.Skipf("no cgroup here (%v): rlimits do not limit CPU", err)
+	}
+	t.Cleanup(func() {
+		for _, dir := range []string{parent, "memory/" + parent, "cpu/" + parent, "unified/" + parent} {
+			os.Remove(filepath.Join(DefaultRoot, dir))
+		}
+	})
+	g, err := e.Prepare("spin", Limits{CPUMillis: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Remove()
+	cmd := exec.Command(py, "-c", "import sys, time\nsys.stdin.readline()\nend = time.monotonic() + 1\nwhile time.monotonic() < end: pass")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Add(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("go\n"))
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	used := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	t.Logf("%s, cpu 100m: a 1 s busy loop used %v of CPU", e.Mechanism(), used)
+	// 100 ms per second, plus one period of slack for the start.
+	if used > 300*time.Millisecond {
+		t.Fatalf("a busy loop under 100m used %v of CPU in 1 s", used)
 	}
 }
