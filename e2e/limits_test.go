@@ -26,9 +26,24 @@ import (
 // counted; under rlimits its allocation fails and the message fails. All
 // the while "steady" keeps processing its stream, with no restart. After a
 // normal message hog runs again, its restart counted. `describe mesh`
-// shows the state and the counters.
+// shows the state and the counters. It runs with the agent's --limits
+// auto (the best this host offers) and rlimit.
 func TestExecMemoryLimit(t *testing.T) {
-	f := newFed(t, fedOptions{servers: 1, clusters: []string{"a"}})
+	for _, limits := range []string{"auto", "rlimit"} {
+		t.Run(limits, func(t *testing.T) { testExecMemoryLimit(t, limits) })
+	}
+}
+
+func testExecMemoryLimit(t *testing.T, limits string) {
+	f := newFed(t, fedOptions{servers: 1, clusters: []string{"a"}, noAgents: true})
+	dir := filepath.Join(f.dir, "agent-a")
+	d := &daemon{t: t, name: "agent-a", logPath: dir + ".log",
+		args: append([]string{"agent", "--cluster", "a", "--name", "agent-a", "--server", f.srv(), "--data-dir", dir, "--limits", limits},
+			agentTLSFlags(t, "a", "agent-a")...)}
+	f.agents["agent-a"] = d
+	f.order = append(f.order, d)
+	d.start()
+	f.waitAgentReady("agent-a")
 	agents, err := f.list("Agent")
 	if err != nil || len(agents) != 1 {
 		t.Fatalf("agents: %v %v", agents, err)
@@ -39,7 +54,10 @@ func TestExecMemoryLimit(t *testing.T) {
 	if !cgroup && mech != "rlimit" {
 		t.Fatalf("agent-a reports limits %q: want cgroup2, cgroup1 or rlimit on Linux", mech)
 	}
-	if !cgroup && os.Getenv("MESHFED_REQUIRE_CGROUPS") == "1" {
+	if limits == "rlimit" && mech != "rlimit" {
+		t.Fatalf("agent-a started with --limits rlimit reports %q", mech)
+	}
+	if limits == "auto" && !cgroup && os.Getenv("MESHFED_REQUIRE_CGROUPS") == "1" {
 		t.Fatalf("agent-a enforces limits with %s, and MESHFED_REQUIRE_CGROUPS=1", mech)
 	}
 	bundle := f.pushPackage(memhogBundle(t))
