@@ -182,14 +182,6 @@ func childScript(m *messageFrame, in *bufio.Reader, send func(frame)) int {
 		fmt.Fprintln(os.Stderr, "WARNING: disk almost full")
 		fmt.Fprintln(os.Stderr, "plain line")
 		send(&doneFrame{ID: m.ID})
-	case "alloc":
-		// Far past the limits tests set; touch every page so it counts.
-		b := make([]byte, 512<<20)
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 1
-		}
-		send(&outputFrame{ID: m.ID, Payload: []byte(strconv.Itoa(len(b)))})
-		send(&doneFrame{ID: m.ID})
 	case "big-output":
 		var hdr [4]byte
 		binary.BigEndian.PutUint32(hdr[:], 1<<30)

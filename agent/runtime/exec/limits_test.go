@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,11 +13,13 @@ import (
 	"github.com/meshfed/meshfed/agent/runtime/limits"
 )
 
-// TestMemoryLimit runs a function that allocates 512 MiB under a 160 MiB
-// limit with each mechanism this host offers: under a cgroup the kernel
-// kills it and the error says ErrOutOfMemory; under rlimits its
-// allocation fails and it crashes. Either way the next message runs in a
-// fresh process, and the limits group is gone after Close.
+// TestMemoryLimit runs examples/exec/memhog.py, asked to allocate 512 MiB
+// under a 64 MiB limit, with each mechanism this host offers: under a
+// cgroup the kernel kills it and the error says ErrOutOfMemory (the next
+// message runs in a fresh process); under rlimits its allocation fails
+// and it fails the message with MemoryError. The limits group is gone
+// after Close. (Python rather than the test binary: a binary built with
+// -race cannot start under a data limit.)
 func TestMemoryLimit(t *testing.T) {
 	for _, m := range []limits.Mechanism{limits.Auto, limits.Rlimit} {
 		t.Run(string(m), func(t *testing.T) {
@@ -36,10 +39,17 @@ func TestMemoryLimit(t *testing.T) {
 			if got := rt.LimitsMechanism(); got != string(enf.Mechanism()) {
 				t.Fatalf("LimitsMechanism = %q, want %q", got, enf.Mechanism())
 			}
+			py, err := osexec.LookPath("python3")
+			if err != nil {
+				t.Skip("python3 not installed")
+			}
+			sdkDir, _ := filepath.Abs("../../../sdk/python")
+			examples, _ := filepath.Abs("../../../examples/exec")
 			fn, err := rt.Start(context.Background(), runtime.Spec{
-				Command:   []string{os.Args[0]},
-				Env:       map[string]string{childEnv: "script", "GORACE": "atexit_sleep_ms=0"},
-				Resources: runtime.Resources{MemoryBytes: 160 << 20, CPUMillis: 500},
+				Command:   []string{py, "memhog.py"},
+				Dir:       examples,
+				Env:       map[string]string{"PYTHONPATH": sdkDir},
+				Resources: runtime.Resources{MemoryBytes: 64 << 20, CPUMillis: 500},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -51,22 +61,20 @@ func TestMemoryLimit(t *testing.T) {
 			if _, err := f.Process(ctx, fctx, msg("before")); err != nil {
 				t.Fatalf("a small message failed: %v", err)
 			}
-			_, err = f.Process(ctx, fctx, msg("alloc"))
+			_, err = f.Process(ctx, fctx, msg("grow 512"))
 			if err == nil {
-				t.Fatalf("allocating 512 MiB under a 160 MiB limit (%s) succeeded", enf.Mechanism())
-			}
-			if !errors.Is(err, runtime.ErrFunctionCrashed) {
-				t.Fatalf("err = %v, want ErrFunctionCrashed", err)
+				t.Fatalf("allocating 512 MiB under a 64 MiB limit (%s) succeeded", enf.Mechanism())
 			}
 			oom := errors.Is(err, runtime.ErrOutOfMemory)
+			var ferr *FunctionError
 			switch enf.Mechanism() {
 			case limits.Cgroup1, limits.Cgroup2:
-				if !oom || !strings.Contains(err.Error(), "OOM killer") {
-					t.Fatalf("err = %v, want ErrOutOfMemory naming the OOM killer", err)
+				if !oom || !errors.Is(err, runtime.ErrFunctionCrashed) || !strings.Contains(err.Error(), "OOM killer") {
+					t.Fatalf("err = %v, want ErrOutOfMemory and ErrFunctionCrashed naming the OOM killer", err)
 				}
 			case limits.Rlimit:
-				if oom {
-					t.Fatalf("err = %v: rlimits cannot tell an OOM kill", err)
+				if oom || !errors.As(err, &ferr) || !strings.Contains(err.Error(), "MemoryError") {
+					t.Fatalf("err = %v, want the function's MemoryError", err)
 				}
 			}
 			t.Logf("%s: %v", enf.Mechanism(), err)
