@@ -142,6 +142,7 @@ func (a *Agent) register(ctx context.Context) error {
 			defer cancel()
 			resp, err = meshfedv1.NewAgentServiceClient(conn).Register(rctx, &meshfedv1.RegisterRequest{
 				Name: a.cfg.Name, Cluster: a.cfg.Cluster, Capacity: int32(a.cfg.Capacity), Labels: a.cfg.Labels, Version: Version,
+				Limits: a.limitsMechanism(),
 			})
 			return err
 		})
@@ -160,6 +161,15 @@ func (a *Agent) register(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// limitsMechanism is how the agent holds exec instances to their
+// resources: what its exec runtime uses, "none" without one.
+func (a *Agent) limitsMechanism() string {
+	if l, ok := a.cfg.Runtimes["exec"].(runtime.Limited); ok {
+		return l.LimitsMechanism()
+	}
+	return "none"
 }
 
 // leaseValid reports whether the agent may run instances: its last

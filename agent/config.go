@@ -13,6 +13,9 @@ import (
 const (
 	DefaultFallbackRewind      = time.Second
 	DefaultProducerIdleTimeout = time.Minute
+	DefaultRestartBackoffMin   = 200 * time.Millisecond
+	DefaultRestartBackoffMax   = 10 * time.Second
+	DefaultRestartHealthyAfter = 30 * time.Second
 )
 
 // Config configures an agent.
@@ -55,6 +58,15 @@ type Config struct {
 	// BacklogInterval is how often each instance reads its input
 	// subscription's backlog. Zero: DefaultBacklogInterval.
 	BacklogInterval time.Duration
+	// RestartBackoffMin and RestartBackoffMax bound the wait before an
+	// instance whose run failed starts again: the minimum after its first
+	// failure, doubling with each failure in a row up to the maximum.
+	// Zero: DefaultRestartBackoffMin and DefaultRestartBackoffMax.
+	RestartBackoffMin time.Duration
+	RestartBackoffMax time.Duration
+	// RestartHealthyAfter is how long a run must last for its failure to
+	// count as the first one again. Zero: DefaultRestartHealthyAfter.
+	RestartHealthyAfter time.Duration
 	// Logger receives structured logs. Nil: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (tests inject one). Nil: time.Now.
@@ -89,6 +101,18 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BacklogInterval <= 0 {
 		c.BacklogInterval = DefaultBacklogInterval
+	}
+	if c.RestartBackoffMin <= 0 {
+		c.RestartBackoffMin = DefaultRestartBackoffMin
+	}
+	if c.RestartBackoffMax <= 0 {
+		c.RestartBackoffMax = DefaultRestartBackoffMax
+	}
+	if c.RestartBackoffMax < c.RestartBackoffMin {
+		return errors.New("the maximum restart backoff must not be below the minimum (--restart-backoff-max)")
+	}
+	if c.RestartHealthyAfter <= 0 {
+		c.RestartHealthyAfter = DefaultRestartHealthyAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/meshfed/agent/runtime"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -43,6 +44,14 @@ type instance struct {
 	// output topic held them; unproven counts effectively-once inputs
 	// processed at-least-once.
 	deduplicated, unproven atomic.Uint64
+	// restarts counts restarts of the instance after a failed run and of
+	// its function after a crash; oomKills the crashes that were kills for
+	// exceeding the memory limit.
+	restarts atomic.Uint32
+	oomKills atomic.Uint64
+	// limits is how the current run's function is held to its resources
+	// (runtime.Limited); empty before the first start.
+	limits atomic.Pointer[string]
 	// attrs label the current run's metrics; nil before the first run.
 	attrs atomic.Pointer[metric.MeasurementOption]
 	// stats are the instance's Pulsar-compatible metrics (released when
@@ -100,7 +109,15 @@ func (i *instance) status() *meshfedv1.InstanceStatus {
 		State: i.state, Since: timestamppb.New(i.since), LastError: i.lastErr,
 		Received: i.received.Load(), Processed: i.processed.Load(), Failed: i.failed.Load(),
 		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(),
+		Restarts: i.restarts.Load(), OomKills: i.oomKills.Load(), Limits: i.limitsMechanism(),
 	}
+}
+
+func (i *instance) limitsMechanism() string {
+	if l := i.limits.Load(); l != nil {
+		return *l
+	}
+	return ""
 }
 
 // stop cancels the instance and waits until its consumer and producers are closed.
@@ -114,9 +131,9 @@ func (i *instance) stop(reason string) {
 func (i *instance) run(ctx context.Context) {
 	defer close(i.done)
 	defer i.a.metrics.release(i.stats)
-	backoff := 200 * time.Millisecond
+	backoff := newRestartBackoff(i.a.cfg.RestartBackoffMin, i.a.cfg.RestartBackoffMax, i.a.cfg.RestartHealthyAfter)
 	for {
-		started := time.Now()
+		started := i.a.cfg.Now()
 		err := i.runOnce(ctx)
 		if ctx.Err() != nil {
 			i.setState(federation.StateStopped, "")
@@ -126,18 +143,22 @@ func (i *instance) run(ctx context.Context) {
 			err = errInstanceExited
 		}
 		i.noteRefusal(err)
-		i.logger.Warn("instance failed; restarting", "err", err, "backoff", backoff)
-		i.setState(federation.StateFailed, err.Error())
-		if time.Since(started) > 30*time.Second {
-			backoff = 200 * time.Millisecond
+		wait := backoff.failed(i.a.cfg.Now().Sub(started))
+		i.logger.Warn("instance failed; restarting", "err", err, "backoff", wait, "restarts", i.restarts.Load())
+		state := federation.StateFailed
+		if errors.Is(err, runtime.ErrOutOfMemory) {
+			state = federation.StateOOMKilled
 		}
+		i.setState(state, err.Error())
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			i.setState(federation.StateStopped, "")
 			return
-		case <-time.After(backoff):
+		case <-t.C:
 		}
-		backoff = min(2*backoff, 10*time.Second)
+		i.restarts.Add(1)
 		i.setState(federation.StateStarting, "")
 	}
 }
@@ -222,7 +243,28 @@ func (i *instance) startFunction(ctx context.Context) (runtime.Function, error) 
 	if !ok {
 		return nil, fmt.Errorf("runtime %q is not enabled on agent %s", kind, i.a.cfg.Name)
 	}
+	rs.Resources = functionResources(spec)
+	mech := "none"
+	// exec holds a process to limits only when it has resources; wasm caps
+	// every module's memory.
+	if l, ok := rt.(runtime.Limited); ok && (rs.Resources != (runtime.Resources{}) || kind == "wasm") {
+		mech = l.LimitsMechanism()
+	}
+	i.limits.Store(&mech)
 	return rt.Start(ctx, rs)
+}
+
+// functionResources reads spec.resources (validated at admission; an
+// unset or unreadable field is not limited).
+func functionResources(spec *meshfedv1.FunctionSpec) runtime.Resources {
+	var r runtime.Resources
+	if c := spec.GetResources().GetCpu(); c != "" {
+		r.CPUMillis, _ = objects.ParseCPU(c)
+	}
+	if m := spec.GetResources().GetMemory(); m != "" {
+		r.MemoryBytes, _ = objects.ParseMemory(m)
+	}
+	return r
 }
 
 func (i *instance) runOnce(ctx context.Context) error {
@@ -548,6 +590,7 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 		outs, err = fn.Process(pctx, fctx, msg)
 		cancel()
 		i.stats.invoked(start)
+		i.noteOutcome(err)
 		if serr := fctx.takeFailure(); serr != nil {
 			return nil, serr
 		}
@@ -559,6 +602,33 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 		}
 	}
 	return nil, err
+}
+
+// noteOutcome follows the function's health through its Process calls: a
+// crash restarts its process with the next call (counted as a restart), a
+// kill for exceeding its memory limit makes the instance OOMKilled until a
+// call succeeds again.
+func (i *instance) noteOutcome(err error) {
+	switch {
+	case err == nil:
+		if i.currentState() == federation.StateOOMKilled {
+			i.setState(federation.StateRunning, "")
+		}
+	case errors.Is(err, runtime.ErrOutOfMemory):
+		i.oomKills.Add(1)
+		i.restarts.Add(1)
+		i.setState(federation.StateOOMKilled, err.Error())
+		i.logger.Warn("function killed for exceeding its memory limit; it restarts with the next message", "err", err,
+			"memory", i.spec().GetResources().GetMemory(), "limits", i.limitsMechanism())
+	case errors.Is(err, runtime.ErrFunctionCrashed):
+		i.restarts.Add(1)
+	}
+}
+
+func (i *instance) currentState() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.state
 }
 
 // defaultProcessTimeout bounds one Process call when spec.timeout is unset,

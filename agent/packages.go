@@ -26,6 +26,10 @@ type packageCache struct {
 
 	// mu serializes fetches.
 	mu sync.Mutex
+	// unpackMu serializes unpacking: instances of two functions sharing a
+	// bundle start at once, and must not extract into (or replace) the
+	// same directory together.
+	unpackMu sync.Mutex
 }
 
 func newPackageCache(a *Agent) *packageCache {
@@ -92,6 +96,8 @@ func (c *packageCache) unpack(ctx context.Context, digest string) (string, error
 		return "", err
 	}
 	dir := filepath.Join(c.dir, strings.TrimPrefix(digest, "sha256:")+".d")
+	c.unpackMu.Lock()
+	defer c.unpackMu.Unlock()
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return dir, nil
 	}

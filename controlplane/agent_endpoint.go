@@ -21,6 +21,10 @@ type agentEndpoint struct {
 	srv *Server
 }
 
+// knownLimits are the resource enforcement mechanisms an agent may report
+// (agent/runtime/limits); empty: an agent that does not say.
+var knownLimits = map[string]bool{"": true, "cgroup2": true, "cgroup1": true, "rlimit": true, "none": true}
+
 func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterRequest) (*meshfedv1.RegisterResponse, error) {
 	switch {
 	case req.GetName() == "":
@@ -29,6 +33,8 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 		return nil, refuse(ErrInvalidArgument, "cluster: required")
 	case req.GetCapacity() < 0:
 		return nil, refuse(ErrInvalidArgument, "capacity: must not be negative")
+	case !knownLimits[req.GetLimits()]:
+		return nil, refusef(ErrInvalidArgument, "limits: unknown mechanism %q (cgroup2, cgroup1, rlimit, none or empty)", req.GetLimits())
 	}
 	if err := e.srv.checkAgent(ctx, meshfedv1.AgentService_Register_FullMethodName, req.GetName(), req.GetCluster()); err != nil {
 		return nil, err
@@ -47,7 +53,7 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 	}
 	a := &meshfedv1.Agent{
 		Metadata: &meshfedv1.ObjectMeta{Name: req.GetName(), Labels: req.GetLabels()},
-		Spec:     &meshfedv1.AgentSpec{Cluster: req.GetCluster(), Capacity: capacity, Version: req.GetVersion()},
+		Spec:     &meshfedv1.AgentSpec{Cluster: req.GetCluster(), Capacity: capacity, Version: req.GetVersion(), Limits: req.GetLimits()},
 		Status:   &meshfedv1.AgentStatus{State: agentReady, LastHeartbeat: timestamppb.Now(), Broker: "Reachable"},
 	}
 	if old, _, err := st.Get(objects.KindAgent, "", "", req.GetName()); err == nil {

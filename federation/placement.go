@@ -20,6 +20,9 @@ const (
 	StateRunning  = "Running"
 	StateFailed   = "Failed"
 	StateStopped  = "Stopped"
+	// StateOOMKilled: the instance's function was killed for exceeding its
+	// memory limit; it restarts with backoff (docs/limits.md).
+	StateOOMKilled = "OOMKilled"
 )
 
 // Agent is what placement knows of one agent.

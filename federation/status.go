@@ -57,7 +57,7 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 				}
 			case in.GetState() == StateRunning:
 				fs.ReadyReplicas++
-			case in.GetState() == StateFailed:
+			case in.GetState() == StateFailed, in.GetState() == StateOOMKilled:
 				failed = append(failed, name)
 			default:
 				progressing = append(progressing, name)

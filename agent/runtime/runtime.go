@@ -96,6 +96,24 @@ type Spec struct {
 	Module []byte
 	// Config is the user configuration.
 	Config map[string]any
+	// Resources are the function's resources, enforced as limits where
+	// the runtime can (docs/limits.md).
+	Resources Resources
+}
+
+// Resources are a function's CPU and memory. Zero fields are not limited.
+type Resources struct {
+	// CPUMillis is in thousandths of a core.
+	CPUMillis int64
+	// MemoryBytes is in bytes.
+	MemoryBytes int64
+}
+
+// Limited is implemented by runtimes that enforce Resources; the agent
+// reports LimitsMechanism (cgroup2, cgroup1, rlimit, wasm or none) in each
+// instance's status. A runtime without it enforces nothing.
+type Limited interface {
+	LimitsMechanism() string
 }
 
 // Runtime starts functions of one kind.
@@ -108,6 +126,10 @@ type Runtime interface {
 
 // ErrUnknownFunction is returned by the builtin runtime for an unknown name.
 var ErrUnknownFunction = errors.New("unknown builtin function")
+
+// ErrOutOfMemory wraps, besides ErrFunctionCrashed, the error of a function
+// killed for exceeding its memory limit: the instance reports OOMKilled.
+var ErrOutOfMemory = errors.New("memory limit exceeded")
 
 // ErrFunctionCrashed wraps errors of a function process or module that
 // stopped working; the instance restarts the function with backoff.

@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/meshfed/agent/runtime"
 	"github.com/meshfed/meshfed/agent/runtime/builtin"
 	execrt "github.com/meshfed/meshfed/agent/runtime/exec"
+	"github.com/meshfed/meshfed/agent/runtime/limits"
 	wasmrt "github.com/meshfed/meshfed/agent/runtime/wasm"
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/telemetry"
@@ -28,6 +29,8 @@ func newAgentCmd() *cobra.Command {
 		runtimes string
 		httpAddr string
 		logLevel string
+		limitsOf string
+		cgParent string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -67,7 +70,16 @@ the reason; the agent keeps running and resumes when it is accepted again
 				}
 				cfg.Labels[k] = v
 			}
-			rts, err := buildRuntimes(runtimes, logger)
+			mech, err := limits.ParseMechanism(limitsOf)
+			if err != nil {
+				return usageError{fmt.Errorf("--limits: %w", err)}
+			}
+			enf, err := limits.Detect(mech, limits.Options{Parent: cgParent})
+			if err != nil {
+				return fmt.Errorf("--limits %s: %w", mech, err)
+			}
+			logger.Info("resource limits", "mechanism", enf.Mechanism(), "cgroup_parent", cgParent)
+			rts, err := buildRuntimes(runtimes, logger, enf)
 			if err != nil {
 				return err
 			}
@@ -111,17 +123,24 @@ the reason; the agent keeps running and resumes when it is accepted again
 		"how far before the home instance's last watermark an instance that failed over to another cluster starts the subscription it creates on the geo-replicated copy of its input (covers clock skew between the producers of a partition, which Apache Pulsar's time seek needs; inputs in the overlap are de-duplicated under effectively_once, processed again otherwise)")
 	f.StringVar(&httpAddr, "http-addr", "", "address for /metrics, /healthz (the process is up) and /readyz (registered, heartbeats succeeding) (empty: off)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&limitsOf, "limits", string(limits.Auto),
+		"how exec instances are held to their function's resources (CPU and memory): auto (the best this host offers), cgroup2, cgroup1, rlimit (memory only) or none; reported to the control plane (docs/limits.md)")
+	f.StringVar(&cgParent, "cgroup-parent", limits.DefaultParent,
+		"cgroup, relative to the cgroup hierarchy's root, under which the agent creates one group per exec process (give each agent on a host its own)")
+	f.DurationVar(&cfg.RestartBackoffMin, "restart-backoff-min", agent.DefaultRestartBackoffMin, "wait before restarting an instance after its first failure in a row; it doubles with each further failure")
+	f.DurationVar(&cfg.RestartBackoffMax, "restart-backoff-max", agent.DefaultRestartBackoffMax, "longest wait before restarting an instance that keeps failing")
+	f.DurationVar(&cfg.RestartHealthyAfter, "restart-healthy-after", agent.DefaultRestartHealthyAfter, "how long an instance must run for its next failure to count as the first again (resetting the backoff)")
 	return cmd
 }
 
-func buildRuntimes(list string, logger *slog.Logger) (map[string]runtime.Runtime, error) {
+func buildRuntimes(list string, logger *slog.Logger, enf *limits.Enforcer) (map[string]runtime.Runtime, error) {
 	out := map[string]runtime.Runtime{}
 	for _, name := range client.ParseAddrs(list) {
 		switch name {
 		case "builtin":
 			out[name] = builtin.Runtime{}
 		case "exec":
-			out[name] = execrt.New(logger.With("runtime", "exec"), execrt.Options{})
+			out[name] = execrt.New(logger.With("runtime", "exec"), execrt.Options{Limits: enf})
 		case "wasm":
 			rt, err := wasmrt.New(logger.With("runtime", "wasm"), wasmrt.Options{})
 			if err != nil {

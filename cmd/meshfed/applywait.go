@@ -111,12 +111,12 @@ func conditionTrue(cs []*meshfedv1.Condition, t string) bool {
 	return false
 }
 
-// failedInstances names the instances in state Failed, with their errors.
+// failedInstances names the instances in state Failed or OOMKilled, with their errors.
 func failedInstances(fm *meshfedv1.FunctionMesh) string {
 	var out []string
 	for _, fs := range fm.GetStatus().GetFunctions() {
 		for _, in := range fs.GetInstances() {
-			if in.GetState() == federation.StateFailed {
+			if in.GetState() == federation.StateFailed || in.GetState() == federation.StateOOMKilled {
 				out = append(out, fmt.Sprintf("%s#%d on %s: %s", fs.GetName(), in.GetIndex(), in.GetAgent(), or(in.GetLastError(), "no error reported")))
 			}
 		}

@@ -117,7 +117,7 @@ func describeMesh(w io.Writer, fm *meshfedv1.FunctionMesh) {
 	}
 	fmt.Fprintln(w, "\nFunctions:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  FUNCTION\tINSTANCE\tAGENT\tCLUSTER\tSTATE\tSINCE\tRECEIVED\tPROCESSED\tFAILED\tDEDUPLICATED\tUNPROVEN\tLAST ERROR")
+	fmt.Fprintln(tw, "  FUNCTION\tINSTANCE\tAGENT\tCLUSTER\tSTATE\tSINCE\tRECEIVED\tPROCESSED\tFAILED\tDEDUPLICATED\tUNPROVEN\tRESTARTS\tOOMKILLS\tLIMITS\tLAST ERROR")
 	statuses := map[string]*meshfedv1.FunctionStatus{}
 	for _, f := range st.GetFunctions() {
 		statuses[f.GetName()] = f
@@ -125,7 +125,7 @@ func describeMesh(w io.Writer, fm *meshfedv1.FunctionMesh) {
 	for _, f := range fm.GetSpec().GetFunctions() {
 		fs := statuses[f.GetName()]
 		if len(fs.GetInstances()) == 0 {
-			fmt.Fprintf(tw, "  %s\t-\t-\t-\tPending\t-\t-\t-\t-\t-\t-\t-\n", f.GetName())
+			fmt.Fprintf(tw, "  %s\t-\t-\t-\tPending\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", f.GetName())
 			continue
 		}
 		for _, in := range fs.GetInstances() {
@@ -133,9 +133,9 @@ func describeMesh(w io.Writer, fm *meshfedv1.FunctionMesh) {
 			if in.GetSince() != nil {
 				since = in.GetSince().AsTime().Format("15:04:05")
 			}
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", f.GetName(), in.GetIndex(), in.GetAgent(), in.GetCluster(),
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.GetName(), in.GetIndex(), in.GetAgent(), in.GetCluster(),
 				in.GetState(), since, in.GetReceived(), in.GetProcessed(), in.GetFailed(), in.GetDeduplicated(), in.GetUnproven(),
-				or(in.GetLastError(), "-"))
+				in.GetRestarts(), in.GetOomKills(), or(in.GetLimits(), "-"), or(in.GetLastError(), "-"))
 		}
 	}
 	_ = tw.Flush()

@@ -14,6 +14,7 @@ func TestDescribeMeshShowsDeduplicatedAndUnproven(t *testing.T) {
 		Spec:     &meshfedv1.FunctionMeshSpec{Functions: []*meshfedv1.FunctionSpec{{Name: "split"}, {Name: "count"}}},
 		Status: &meshfedv1.FunctionMeshStatus{Functions: []*meshfedv1.FunctionStatus{{Name: "split", Instances: []*meshfedv1.InstanceStatus{{
 			Index: 0, Agent: "agent-c", Cluster: "c", State: "Running", Received: 7, Processed: 6, Failed: 1, Deduplicated: 42, Unproven: 3,
+			Restarts: 5, OomKills: 2, Limits: "cgroup1",
 		}}}}},
 	}
 	var buf bytes.Buffer
@@ -45,6 +46,14 @@ func TestDescribeMeshShowsDeduplicatedAndUnproven(t *testing.T) {
 	}
 	if got := col(split, "UNPROVEN"); got != "3" {
 		t.Fatalf("UNPROVEN = %q, want 3\n%s", got, buf.String())
+	}
+	for name, want := range map[string]string{"RESTARTS": "5", "OOMKILLS": "2", "LIMITS": "cgroup1"} {
+		if got := col(split, name); got != want {
+			t.Fatalf("%s = %q, want %s\n%s", name, got, want, buf.String())
+		}
+	}
+	if got := col(count, "LIMITS"); got != "-" {
+		t.Fatalf("a pending function's LIMITS = %q, want -\n%s", got, buf.String())
 	}
 	if got := col(count, "UNPROVEN"); got != "-" {
 		t.Fatalf("a pending function's UNPROVEN = %q, want -\n%s", got, buf.String())

@@ -280,6 +280,7 @@ func tableColumns(k *objects.Kind) []column {
 			{"CLUSTER", func(o *meshfedv1.Object) string { return o.GetAgent().GetSpec().GetCluster() }},
 			{"CAPACITY", func(o *meshfedv1.Object) string { return fmt.Sprint(o.GetAgent().GetSpec().GetCapacity()) }},
 			{"STATE", func(o *meshfedv1.Object) string { return o.GetAgent().GetStatus().GetState() }},
+			{"LIMITS", func(o *meshfedv1.Object) string { return or(o.GetAgent().GetSpec().GetLimits(), "-") }},
 		}
 	case objects.KindAssignment:
 		return []column{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/agent/runtime"
+	"github.com/meshfed/meshfed/agent/runtime/limits"
 )
 
 // function is one exec instance: at most one process, one message in
@@ -22,6 +23,7 @@ type function struct {
 	dir    string   // working directory; empty: the agent's
 	env    []string // KEY=value, sorted
 	config []byte   // HELLO config, a JSON object
+	limits limits.Limits
 
 	// mu serializes Process and Close and guards the fields below it.
 	mu sync.Mutex
@@ -144,7 +146,12 @@ func (f *function) ensureLocked(ctx context.Context, fctx runtime.Context) (*pro
 	if logger == nil {
 		logger = f.rt.logger
 	}
-	p, err := spawn(f.path, f.args, f.dir, f.env, logger)
+	group, err := opts.Limits.Prepare(limits.GroupName("exec", os.Getpid(), groupSeq.Add(1)), f.limits)
+	if err != nil {
+		f.recordFailureLocked(nil)
+		return nil, fmt.Errorf("exec: limits: %w: %w", err, runtime.ErrFunctionCrashed)
+	}
+	p, err := spawn(f.path, f.args, f.dir, f.env, logger, group)
 	if err != nil {
 		f.recordFailureLocked(nil)
 		return nil, fmt.Errorf("exec: %w: %w", err, runtime.ErrFunctionCrashed)
@@ -358,6 +365,8 @@ func (f *function) failLocked(ctx context.Context, p *process, err error) error 
 		return fmt.Errorf("%w; process killed, it restarts with the next message: %w", err, ctx.Err())
 	case errors.Is(err, ErrProtocol), errors.Is(err, ErrVersionMismatch):
 		return fmt.Errorf("%w; process killed, it restarts with the next message: %w", err, runtime.ErrFunctionCrashed)
+	case p.oomKilled:
+		return fmt.Errorf("%w (%s): %w: %w", err, exit, runtime.ErrOutOfMemory, runtime.ErrFunctionCrashed)
 	case errors.Is(err, errStdoutClosed):
 		return fmt.Errorf("%w (%s): %w", err, exit, runtime.ErrFunctionCrashed)
 	default:

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/meshfed/meshfed/agent/runtime/limits"
 )
 
 // stderrDrain bounds how long reaping waits for the last stderr lines
@@ -51,14 +53,29 @@ type process struct {
 	tailMu sync.Mutex
 	tail   []string
 
+	// group holds the process under its limits; removed by reap.
+	group *limits.Group
+
 	killOnce sync.Once
-	// reaped and exit are set by reap.
-	reaped bool
-	exit   string
+	// reaped, exit and oomKilled are set by reap; oomKilled: the kernel
+	// killed the process for exceeding its memory limit.
+	reaped    bool
+	exit      string
+	oomKilled bool
 }
 
-// spawn starts the command in its own process group with fresh pipes.
-func spawn(path string, args []string, dir string, env []string, logger *slog.Logger) (*process, error) {
+// spawn starts the command in its own process group with fresh pipes,
+// under group's limits. It owns group from then on: reap (or a failed
+// start) removes it.
+func spawn(path string, args []string, dir string, env []string, logger *slog.Logger, group *limits.Group) (*process, error) {
+	p, err := spawnIn(path, args, dir, env, logger, group)
+	if err != nil {
+		_ = group.Remove()
+	}
+	return p, err
+}
+
+func spawnIn(path string, args []string, dir string, env []string, logger *slog.Logger, group *limits.Group) (*process, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("stdin pipe: %w", err)
@@ -100,8 +117,15 @@ func spawn(path string, args []string, dir string, env []string, logger *slog.Lo
 		outBuf:     bufio.NewReaderSize(outR, 64<<10),
 		errR:       errR,
 		stderrDone: make(chan struct{}),
+		group:      group,
 	}
 	go p.forwardStderr(logger.With("pid", p.pid))
+	if err := group.Add(p.pid); err != nil {
+		p.kill()
+		p.group = nil // the caller removes it
+		p.reap()
+		return nil, fmt.Errorf("limits: %w", err)
+	}
 	return p, nil
 }
 
@@ -220,9 +244,17 @@ func (p *process) reap() string {
 	<-p.stderrDone
 	closeAll(p.in, p.out, p.errR)
 	p.reaped = true
+	if p.group != nil {
+		if n, gerr := p.group.OOMKills(); gerr == nil && n > 0 {
+			p.oomKilled = true
+		}
+		_ = p.group.Remove()
+	}
 
 	var b bytes.Buffer
 	switch {
+	case p.oomKilled:
+		fmt.Fprintf(&b, "killed by the kernel's OOM killer: over its memory limit of %d bytes (%s)", p.group.Limits().MemoryBytes, p.group.Mechanism())
 	case err == nil:
 		b.WriteString("exited with status 0")
 	default:

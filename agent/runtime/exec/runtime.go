@@ -18,9 +18,11 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshfed/meshfed/agent/runtime"
+	"github.com/meshfed/meshfed/agent/runtime/limits"
 )
 
 // Options tune the runtime. The zero value is ready to use.
@@ -51,6 +53,10 @@ type Options struct {
 	BaseEnv map[string]string
 	// Now reads the clock for backoff decisions; nil: time.Now.
 	Now func() time.Time
+	// Limits puts each process under its function's resources as CPU and
+	// memory limits (a cgroup or rlimits, see package limits); nil: no
+	// limits.
+	Limits *limits.Enforcer
 }
 
 func (o Options) withDefaults() Options {
@@ -103,7 +109,10 @@ type Runtime struct {
 	opts   Options
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime = (*Runtime)(nil)
+	_ runtime.Limited = (*Runtime)(nil)
+)
 
 // New returns the exec runtime. Process output on stderr goes to the
 // instance's logger (runtime.Context.Logger), or to logger when the
@@ -117,6 +126,13 @@ func New(logger *slog.Logger, opts Options) *Runtime {
 
 // Name implements runtime.Runtime.
 func (*Runtime) Name() string { return "exec" }
+
+// LimitsMechanism implements runtime.Limited: how processes are held to
+// their function's resources.
+func (r *Runtime) LimitsMechanism() string { return string(r.opts.Limits.Mechanism()) }
+
+// groupSeq numbers the limits groups of this agent process's children.
+var groupSeq atomic.Uint64
 
 // Start implements runtime.Runtime. It checks that the command can run and
 // that the configuration encodes; the process itself starts with the first
@@ -165,6 +181,7 @@ func (r *Runtime) Start(_ context.Context, spec runtime.Spec) (runtime.Function,
 		dir:     spec.Dir,
 		env:     envList,
 		config:  config,
+		limits:  limits.Limits{CPUMillis: spec.Resources.CPUMillis, MemoryBytes: spec.Resources.MemoryBytes},
 		closing: make(chan struct{}),
 	}, nil
 }

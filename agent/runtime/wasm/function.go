@@ -110,7 +110,7 @@ func (f *function) instantiateLocked(ctx context.Context) (*instance, error) {
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
 	f.stderr.resetTail()
-	mod, err := f.rt.wr.InstantiateModule(ctx, f.mod.compiled, cfg)
+	mod, err := f.mod.eng.wr.InstantiateModule(ctx, f.mod.compiled, cfg)
 	if err != nil {
 		if f.rt.closed.Load() {
 			return nil, ErrClosed
@@ -148,6 +148,9 @@ func (f *function) Process(ctx context.Context, fctx runtime.Context, msg *runti
 	}
 	outs, err := f.processLocked(cctx, msg)
 	if errors.Is(err, runtime.ErrFunctionCrashed) {
+		if f.outOfMemory(err) {
+			err = fmt.Errorf("%w (memory cap %d KiB): %w", err, uint64(f.mod.eng.pages)*64, runtime.ErrOutOfMemory)
+		}
 		f.inst.close()
 		f.inst = nil
 		f.logger().Warn("wasm module crashed; the next message runs in a fresh instance", "err", err)
@@ -175,7 +178,7 @@ func (f *function) processLocked(ctx context.Context, msg *runtime.Message) ([]r
 		f.in = nil // do not keep one huge message's buffer forever
 	}
 	f.in = abi.AppendMessage(f.in[:0], &m)
-	if uint64(len(f.in)) > uint64(f.rt.opts.MaxMemoryPages)*65536 {
+	if uint64(len(f.in)) > uint64(f.mod.eng.pages)*65536 {
 		return nil, fmt.Errorf("message of %d encoded bytes exceeds the module's memory limit", len(f.in))
 	}
 	f.stderr.resetTail()
@@ -233,6 +236,17 @@ func decodeResult(b []byte) ([]runtime.Output, string, error) {
 		res[i] = runtime.Output(o)
 	}
 	return res, "", nil
+}
+
+// outOfMemory tells whether a crash was the module running out of memory:
+// the guest's runtime said so (Go: "fatal error: out of memory"), or its
+// memory had reached the cap. A module that handles a failed memory.grow
+// by trapping with another message reads as a plain crash.
+func (f *function) outOfMemory(err error) bool {
+	if strings.Contains(err.Error(), "out of memory") {
+		return true
+	}
+	return f.inst != nil && f.inst.mem != nil && uint64(f.inst.mem.Size()) >= uint64(f.mod.eng.pages)*65536
 }
 
 // trapError turns the error of a call into the module into a crash error

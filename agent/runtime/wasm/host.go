@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/meshfed/meshfed/agent/runtime"
@@ -56,8 +57,8 @@ func hostFuncByName(name string) (hostFunc, bool) {
 	return hostFunc{}, false
 }
 
-func (r *Runtime) instantiateHost(ctx context.Context) error {
-	b := r.wr.NewHostModuleBuilder(abi.ImportModule)
+func (r *Runtime) instantiateHost(ctx context.Context, wr wazero.Runtime) error {
+	b := wr.NewHostModuleBuilder(abi.ImportModule)
 	for _, h := range hostFuncs {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {

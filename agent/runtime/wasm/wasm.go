@@ -3,6 +3,9 @@
 // pure Go, no cgo. A module is compiled once per content (keyed by its
 // SHA-256) and shared by every instance of it; each function instance gets
 // its own module instance with WASI, a memory cap and a per-message timeout.
+// A function's resources.memory lowers its memory cap (one wazero runtime
+// per distinct cap); CPU has no fuel in wazero, so only the timeout bounds
+// a call's CPU time (docs/limits.md).
 // A trap fails only the message that caused it; the next message runs in a
 // fresh module instance.
 package wasm
@@ -12,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -31,7 +35,8 @@ import (
 // Options tune the runtime. The zero value is usable.
 type Options struct {
 	// MaxMemoryPages caps each module instance's linear memory, in 64 KiB
-	// pages; zero means 1024 (64 MiB).
+	// pages; zero means 1024 (64 MiB). A function's resources.memory
+	// lowers it for that function, never raises it.
 	MaxMemoryPages uint32
 	// MessageTimeout bounds one Process call (and an instantiation) when the
 	// caller's context has no earlier deadline; zero means 30 s, negative
@@ -55,24 +60,48 @@ const (
 type Runtime struct {
 	logger *slog.Logger
 	opts   Options
-	wr     wazero.Runtime
 
 	// closed is set by Close.
 	closed atomic.Bool
 
-	// mu guards modules and tick.
+	// mu guards engines, modules and tick.
 	mu sync.Mutex
-	// modules caches compiled modules by the SHA-256 of their bytes.
-	modules map[[sha256.Size]byte]*module
+	// engines are the wazero runtimes by memory cap in pages; the one of
+	// MaxMemoryPages is made by New, others on first use.
+	engines map[uint32]*engine
+	// modules caches compiled modules by the SHA-256 of their bytes and
+	// their engine's memory cap.
+	modules map[moduleKey]*module
 	// tick orders idle modules for eviction; it only grows.
 	tick uint64
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime = (*Runtime)(nil)
+	_ runtime.Limited = (*Runtime)(nil)
+)
 
-// module is one compiled module, shared by all instances of its content.
+// engine is one wazero runtime, with WASI and the host module, whose
+// module instances' memories are capped at pages.
+type engine struct {
+	pages uint32
+	wr    wazero.Runtime
+	// ready is closed once wr and err are set.
+	ready chan struct{}
+	err   error
+}
+
+// moduleKey identifies a compiled module: content and engine.
+type moduleKey struct {
+	sum   [sha256.Size]byte
+	pages uint32
+}
+
+// module is one compiled module, shared by all instances of its content
+// with one memory cap.
 type module struct {
-	key  [sha256.Size]byte
+	key  moduleKey
+	eng  *engine
 	name string // "sha256:" and the first 12 hex digits, for messages
 	// ready is closed once compiled and err are set.
 	ready    chan struct{}
@@ -99,29 +128,67 @@ func New(logger *slog.Logger, opts Options) (*Runtime, error) {
 	if opts.MaxIdleModules == 0 {
 		opts.MaxIdleModules = defaultMaxIdleModules
 	}
-	cfg := wazero.NewRuntimeConfig()
-	if opts.Interpreter {
-		cfg = wazero.NewRuntimeConfigInterpreter()
-	}
-	cfg = cfg.WithCloseOnContextDone(true).WithMemoryLimitPages(opts.MaxMemoryPages)
-	ctx := context.Background()
-	wr := wazero.NewRuntimeWithConfig(ctx, cfg)
 	r := &Runtime{
 		logger:  logger.With("runtime", "wasm"),
 		opts:    opts,
-		wr:      wr,
-		modules: map[[sha256.Size]byte]*module{},
+		engines: map[uint32]*engine{},
+		modules: map[moduleKey]*module{},
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wr); err != nil {
-		wr.Close(ctx)
-		return nil, fmt.Errorf("instantiate wasi: %w", err)
-	}
-	if err := r.instantiateHost(ctx); err != nil {
-		wr.Close(ctx)
-		return nil, fmt.Errorf("instantiate host module %q: %w", abi.ImportModule, err)
+	if _, err := r.engine(opts.MaxMemoryPages); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
+
+// engine returns the wazero runtime whose memories are capped at pages,
+// making it on first use.
+func (r *Runtime) engine(pages uint32) (*engine, error) {
+	r.mu.Lock()
+	e, ok := r.engines[pages]
+	if !ok {
+		e = &engine{pages: pages, ready: make(chan struct{})}
+		r.engines[pages] = e
+	}
+	r.mu.Unlock()
+	if ok {
+		<-e.ready
+		return e, e.err
+	}
+	cfg := wazero.NewRuntimeConfig()
+	if r.opts.Interpreter {
+		cfg = wazero.NewRuntimeConfigInterpreter()
+	}
+	cfg = cfg.WithCloseOnContextDone(true).WithMemoryLimitPages(pages)
+	ctx := context.Background()
+	e.wr = wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.wr); err != nil {
+		e.err = fmt.Errorf("instantiate wasi: %w", err)
+	} else if err := r.instantiateHost(ctx, e.wr); err != nil {
+		e.err = fmt.Errorf("instantiate host module %q: %w", abi.ImportModule, err)
+	}
+	if e.err != nil {
+		e.wr.Close(ctx)
+		r.mu.Lock()
+		delete(r.engines, pages)
+		r.mu.Unlock()
+	}
+	close(e.ready)
+	return e, e.err
+}
+
+// pagesFor is the memory cap of a function with memory bytes of
+// resources (zero: none): MaxMemoryPages, or fewer.
+func (r *Runtime) pagesFor(memory int64) uint32 {
+	const page = 64 << 10
+	if memory <= 0 {
+		return r.opts.MaxMemoryPages
+	}
+	return uint32(min(max((memory+page-1)/page, 1), int64(r.opts.MaxMemoryPages)))
+}
+
+// LimitsMechanism implements runtime.Limited: module memories are capped
+// by the runtime itself.
+func (r *Runtime) LimitsMechanism() string { return "wasm" }
 
 // Name implements runtime.Runtime.
 func (r *Runtime) Name() string { return "wasm" }
@@ -133,7 +200,11 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Functio
 	if len(spec.Module) == 0 {
 		return nil, fmt.Errorf("%w: spec has no module bytes", ErrBadModule)
 	}
-	m, err := r.acquire(ctx, spec.Module)
+	eng, err := r.engine(r.pagesFor(spec.Resources.MemoryBytes))
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.acquire(ctx, eng, spec.Module)
 	if err != nil {
 		return nil, err
 	}
@@ -167,29 +238,39 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Functio
 func (r *Runtime) Close(ctx context.Context) error {
 	r.closed.Store(true)
 	r.mu.Lock()
-	r.modules = map[[sha256.Size]byte]*module{}
+	r.modules = map[moduleKey]*module{}
+	engines := r.engines
+	r.engines = map[uint32]*engine{}
 	r.mu.Unlock()
-	return r.wr.Close(ctx)
+	var errs []error
+	for _, e := range engines {
+		<-e.ready
+		if e.err == nil {
+			errs = append(errs, e.wr.Close(ctx))
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// acquire returns the compiled module for b, compiling it unless cached,
-// with one more reference.
-func (r *Runtime) acquire(ctx context.Context, b []byte) (*module, error) {
-	key := sha256.Sum256(b)
+// acquire returns the compiled module for b in eng, compiling it unless
+// cached, with one more reference.
+func (r *Runtime) acquire(ctx context.Context, eng *engine, b []byte) (*module, error) {
+	sum := sha256.Sum256(b)
+	key := moduleKey{sum: sum, pages: eng.pages}
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
 	r.mu.Lock()
 	m, cached := r.modules[key]
 	if !cached {
-		m = &module{key: key, name: "sha256:" + hex.EncodeToString(key[:6]), ready: make(chan struct{})}
+		m = &module{key: key, eng: eng, name: "sha256:" + hex.EncodeToString(sum[:6]), ready: make(chan struct{})}
 		r.modules[key] = m
 	}
 	m.refs++
 	r.mu.Unlock()
 	if !cached {
 		start := time.Now()
-		m.compiled, m.err = r.compile(ctx, m.name, b)
+		m.compiled, m.err = r.compile(ctx, eng.wr, m.name, b)
 		close(m.ready)
 		if m.err == nil {
 			r.logger.Debug("compiled wasm module", "module", m.name, "bytes", len(b), "took", time.Since(start))
@@ -246,8 +327,8 @@ func (r *Runtime) release(m *module) {
 }
 
 // compile compiles b and checks that it speaks the ABI.
-func (r *Runtime) compile(ctx context.Context, name string, b []byte) (wazero.CompiledModule, error) {
-	c, err := r.wr.CompileModule(ctx, b)
+func (r *Runtime) compile(ctx context.Context, wr wazero.Runtime, name string, b []byte) (wazero.CompiledModule, error) {
+	c, err := wr.CompileModule(ctx, b)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("compile wasm module %s: %w", name, ctx.Err())

@@ -24,11 +24,14 @@ const (
 type RegisterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Agent name, unique in the federation.
-	Name          string            `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Cluster       string            `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Capacity      int32             `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
-	Labels        map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Version       string            `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	Name     string            `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Cluster  string            `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Capacity int32             `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Labels   map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Version  string            `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// How the agent enforces resources on exec instances: cgroup2, cgroup1,
+	// rlimit or none.
+	Limits        string `protobuf:"bytes,10,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -94,6 +97,13 @@ func (x *RegisterRequest) GetLabels() map[string]string {
 func (x *RegisterRequest) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *RegisterRequest) GetLimits() string {
+	if x != nil {
+		return x.Limits
 	}
 	return ""
 }
@@ -958,13 +968,15 @@ var File_meshfed_v1_agent_proto protoreflect.FileDescriptor
 const file_meshfed_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16meshfed/v1/agent.proto\x12\n" +
-	"meshfed.v1\x1a\x18meshfed/v1/objects.proto\"\xf1\x01\n" +
+	"meshfed.v1\x1a\x18meshfed/v1/objects.proto\"\x89\x02\n" +
 	"\x0fRegisterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1a\n" +
 	"\bcapacity\x18\x03 \x01(\x05R\bcapacity\x12?\n" +
 	"\x06labels\x18\x04 \x03(\v2'.meshfed.v1.RegisterRequest.LabelsEntryR\x06labels\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\tR\aversion\x1a9\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x12\x16\n" +
+	"\x06limits\x18\n" +
+	" \x01(\tR\x06limits\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"a\n" +

@@ -2081,7 +2081,7 @@ type InstanceStatus struct {
 	Index   int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	Agent   string                 `protobuf:"bytes,2,opt,name=agent,proto3" json:"agent,omitempty"`
 	Cluster string                 `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	// Pending, Starting, Running, Failed or Stopped.
+	// Pending, Starting, Running, Failed, OOMKilled or Stopped.
 	State     string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
 	Since     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
 	Received  uint64                 `protobuf:"varint,6,opt,name=received,proto3" json:"received,omitempty"`
@@ -2096,7 +2096,15 @@ type InstanceStatus struct {
 	// (publish time out of range or going backwards, too many messages in
 	// one millisecond or outputs per input, a failed look-back): processed
 	// at-least-once, never skipped. Zero: none.
-	Unproven      uint64 `protobuf:"varint,11,opt,name=unproven,proto3" json:"unproven,omitempty"`
+	Unproven uint64 `protobuf:"varint,11,opt,name=unproven,proto3" json:"unproven,omitempty"`
+	Restarts uint32 `protobuf:"varint,12,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// Times the instance's function was killed for exceeding its memory
+	// limit (a cgroup's OOM killer, or a wasm module's memory cap). Zero:
+	// never.
+	OomKills uint64 `protobuf:"varint,15,opt,name=oom_kills,json=oomKills,proto3" json:"oom_kills,omitempty"`
+	// How the agent enforces the function's resources on this instance:
+	// cgroup2, cgroup1, rlimit, wasm or none (docs/limits.md).
+	Limits        string `protobuf:"bytes,16,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2208,6 +2216,27 @@ func (x *InstanceStatus) GetUnproven() uint64 {
 	return 0
 }
 
+func (x *InstanceStatus) GetRestarts() uint32 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *InstanceStatus) GetOomKills() uint64 {
+	if x != nil {
+		return x.OomKills
+	}
+	return 0
+}
+
+func (x *InstanceStatus) GetLimits() string {
+	if x != nil {
+		return x.Limits
+	}
+	return ""
+}
+
 // Agent is the control plane's record of one registered agent.
 type Agent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2289,8 +2318,11 @@ type AgentSpec struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// Instance slots the agent offers.
-	Capacity      int32  `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
-	Version       string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Capacity int32  `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Version  string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// How the agent enforces resources on exec instances: cgroup2, cgroup1,
+	// rlimit or none (docs/limits.md). Empty: an agent that does not say.
+	Limits        string `protobuf:"bytes,9,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2342,6 +2374,13 @@ func (x *AgentSpec) GetCapacity() int32 {
 func (x *AgentSpec) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *AgentSpec) GetLimits() string {
+	if x != nil {
+		return x.Limits
 	}
 	return ""
 }
@@ -2922,7 +2961,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x0eFunctionStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0eready_replicas\x18\x02 \x01(\x05R\rreadyReplicas\x128\n" +
-	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\xcf\x02\n" +
+	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\xa0\x03\n" +
 	"\x0eInstanceStatus\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x18\n" +
@@ -2936,18 +2975,22 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"last_error\x18\t \x01(\tR\tlastError\x12\"\n" +
 	"\fdeduplicated\x18\n" +
 	" \x01(\x04R\fdeduplicated\x12\x1a\n" +
-	"\bunproven\x18\v \x01(\x04R\bunproven\"\xcc\x01\n" +
+	"\bunproven\x18\v \x01(\x04R\bunproven\x12\x1a\n" +
+	"\brestarts\x18\f \x01(\rR\brestarts\x12\x1b\n" +
+	"\toom_kills\x18\x0f \x01(\x04R\boomKills\x12\x16\n" +
+	"\x06limits\x18\x10 \x01(\tR\x06limits\"\xcc\x01\n" +
 	"\x05Agent\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
 	"apiVersion\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x122\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x16.meshfed.v1.ObjectMetaR\bmetadata\x12)\n" +
 	"\x04spec\x18\x04 \x01(\v2\x15.meshfed.v1.AgentSpecR\x04spec\x12/\n" +
-	"\x06status\x18\x05 \x01(\v2\x17.meshfed.v1.AgentStatusR\x06status\"[\n" +
+	"\x06status\x18\x05 \x01(\v2\x17.meshfed.v1.AgentStatusR\x06status\"s\n" +
 	"\tAgentSpec\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\bcapacity\x18\x02 \x01(\x05R\bcapacity\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\"~\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x16\n" +
+	"\x06limits\x18\t \x01(\tR\x06limits\"~\n" +
 	"\vAgentStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12A\n" +
 	"\x0elast_heartbeat\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x16\n" +

@@ -46,6 +46,14 @@ func handle(ctx *wasmsdk.Context, msg wasmsdk.Message) ([]wasmsdk.Output, error)
 		// More than the host's 64 MiB memory cap in one go.
 		sink = make([]byte, 128<<20)
 		return out(strconv.Itoa(len(sink))), nil
+	case "grow":
+		// arg MiB, every page touched.
+		mib, _ := strconv.Atoi(arg)
+		sink = make([]byte, mib<<20)
+		for i := 0; i < len(sink); i += 4096 {
+			sink[i] = 1
+		}
+		return out(strconv.Itoa(len(sink))), nil
 	case "exit":
 		os.Exit(3)
 	case "error":
