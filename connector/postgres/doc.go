@@ -14,6 +14,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/meshfed/meshfed/connector"
 )
@@ -32,4 +34,37 @@ func init() {
 		},
 		Validate: ValidateSink,
 	})
+	connector.RegisterSource(Type, connector.SourceFactory{
+		Open:     OpenSource,
+		Validate: ValidateSource,
+	})
 }
+
+// OpenSource opens the source in the mode its config names.
+func OpenSource(ctx context.Context, cfg connector.Config) (connector.Source, error) {
+	c, err := DecodeSourceConfig(cfg.Values)
+	if err != nil {
+		return nil, err
+	}
+	if c.Mode == ModePoll {
+		s, err := OpenPollSource(ctx, cfg, c)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	// One replication slot streams to one reader at a time: a second
+	// replica would only fail to start, or steal the slot on a restart.
+	if cfg.Replicas > 1 {
+		return nil, fmt.Errorf("postgres cdc source: %w", ErrOneReplica)
+	}
+	s, err := OpenCDCSource(ctx, cfg, c)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ErrOneReplica is returned when a cdc source is asked to run more than
+// one replica.
+var ErrOneReplica = errors.New("a cdc source runs as one replica (its replication slot has one reader); use replicas: 1 and failover clusters for availability")
