@@ -148,7 +148,7 @@ func DecodeSinkConfig(values map[string]any) (SinkConfig, error) {
 	}
 	for i, col := range c.KeyColumns {
 		p := fmt.Sprintf("keyColumns[%d]", i)
-		if _, ok := c.Columns[col]; !ok {
+		if _, ok := c.Columns[col]; !ok && col != "" {
 			d.fail(p, fmt.Sprintf("%q is not one of the mapped columns", col))
 		}
 	}
@@ -221,7 +221,9 @@ func DecodeSourceConfig(values map[string]any) (SourceConfig, error) {
 			d.ident("incrementingColumn", c.IncrementingColumn)
 		}
 		for i, k := range c.KeyColumns {
-			d.ident(fmt.Sprintf("keyColumns[%d]", i), k)
+			if k != "" {
+				d.ident(fmt.Sprintf("keyColumns[%d]", i), k)
+			}
 		}
 		if c.OffsetsTable == "" {
 			c.OffsetsTable = DefaultSourceOffsetsTable
@@ -321,7 +323,7 @@ func (d *decoder) strList(name string) []string {
 		s, isStr := e.(string)
 		if !isStr || s == "" {
 			d.fail(fmt.Sprintf("%s[%d]", name, i), "must be a non-empty string")
-			continue
+			s = "" // keeps the indexes of later entries; checks skip it
 		}
 		out = append(out, s)
 	}
@@ -401,7 +403,11 @@ func (d *decoder) duration(name string, def time.Duration) time.Duration {
 func (d *decoder) unknown() {
 	for _, k := range sortedKeys(d.values) {
 		if !d.used[k] {
-			d.fail(k, "unknown field")
+			path := k
+			if path == "" {
+				path = `""`
+			}
+			d.fail(path, "unknown field")
 		}
 	}
 }
