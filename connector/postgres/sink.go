@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -51,8 +51,15 @@ type Sink struct {
 	cols []column
 	// keyIdx are the indexes in cols of the upsert conflict columns.
 	keyIdx []int
+	// topNames are the top-level value fields the columns read; raws is
+	// lookupFields' scratch space for them.
+	topNames []string
+	raws     [][]byte
 	// SQL built once at Open.
-	copySQL, stageSQL, upsertSQL, offsetsInit, offsetsLock, offsetsSet string
+	copySQL, stageSQL, upsertSQL string
+	// offsets is the quoted offsets table; sinkLit the sink's name as a
+	// literal.
+	offsets, sinkLit string
 
 	written, skipped, batches atomic.Uint64
 
@@ -69,6 +76,9 @@ type column struct {
 	from string
 	// path is the JSON field path for a "value.<field>" source.
 	path []string
+	// top indexes Sink.topNames: the value's top-level field the path
+	// starts with.
+	top int
 	// bytea is set for a bytea column, written in hex.
 	bytea bool
 }
@@ -102,6 +112,11 @@ func OpenSink(ctx context.Context, cfg connector.Config) (*Sink, error) {
 		col := column{name: name, from: c.Columns[name]}
 		if p, ok := strings.CutPrefix(col.from, "value."); ok {
 			col.path = strings.Split(p, ".")
+			col.top = slices.Index(s.topNames, col.path[0])
+			if col.top < 0 {
+				col.top = len(s.topNames)
+				s.topNames = append(s.topNames, col.path[0])
+			}
 		}
 		s.cols = append(s.cols, col)
 	}
@@ -112,6 +127,7 @@ func OpenSink(ctx context.Context, cfg connector.Config) (*Sink, error) {
 			}
 		}
 	}
+	s.raws = make([][]byte, len(s.topNames))
 	s.buildSQL()
 	if _, err := s.connect(ctx); err != nil {
 		return nil, err
@@ -152,9 +168,8 @@ func (s *Sink) buildSQL() {
 			table, list, list, stage, strings.Join(keys, ", "), action)
 	}
 	off := quoteTable(s.cfg.OffsetsTable)
-	s.offsetsInit = fmt.Sprintf("INSERT INTO %s (sink, stream, sequence) SELECT $1, unnest($2::text[]), -1 ON CONFLICT DO NOTHING", off)
-	s.offsetsLock = fmt.Sprintf("SELECT stream, sequence::text FROM %s WHERE sink = $1 AND stream = ANY($2::text[]) FOR UPDATE", off)
-	s.offsetsSet = fmt.Sprintf("UPDATE %s o SET sequence = v.seq::numeric, updated_at = now() FROM unnest($2::text[], $3::text[]) AS v(stream, seq) WHERE o.sink = $1 AND o.stream = v.stream", off)
+	s.offsets = off
+	s.sinkLit = quoteLiteral(s.name)
 }
 
 // connect returns the open connection, or opens one and prepares it: the
@@ -245,72 +260,108 @@ func (s *Sink) Write(ctx context.Context, batch []connector.SinkRecord) error {
 }
 
 func (s *Sink) write(ctx context.Context, conn *pgx.Conn, batch []connector.SinkRecord) (written, skipped int, err error) {
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.Background())
-		}
-	}()
+	// An insert without effectively-once is one COPY, a transaction of
+	// its own. Otherwise round trips are few, as each costs most on a
+	// loaded machine: BEGIN and the offsets lock travel as one simple
+	// query, then COPY, then the upsert, the offsets update and COMMIT as
+	// another. Values in them are quoted literals.
 	keep := batch
 	var streams, seqs []string
-	if s.eo {
-		keep, streams, seqs, err = s.filter(ctx, tx, batch)
-		if err != nil {
+	inTx := s.eo || s.cfg.Mode == ModeUpsert
+	if inTx {
+		defer func() {
+			if err != nil && !conn.IsClosed() {
+				_, _ = conn.Exec(context.Background(), "ROLLBACK")
+			}
+		}()
+		if keep, streams, seqs, err = s.begin(ctx, conn, batch); err != nil {
 			return 0, 0, err
 		}
 	}
 	if len(keep) > 0 {
-		if err := s.writeRows(ctx, conn, tx, keep); err != nil {
+		if err := s.copyRows(ctx, conn, keep); err != nil {
 			return 0, 0, err
-		}
-	}
-	if len(streams) > 0 {
-		if _, err := tx.Exec(ctx, s.offsetsSet, s.name, streams, seqs); err != nil {
-			return 0, 0, fmt.Errorf("store offsets: %w", err)
 		}
 	}
 	if s.beforeCommit != nil {
 		s.beforeCommit(ctx, conn)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, 0, fmt.Errorf("commit: %w", err)
+	if inTx {
+		if err := s.finish(ctx, conn, len(keep) > 0, streams, seqs); err != nil {
+			return 0, 0, err
+		}
 	}
 	return len(keep), len(batch) - len(keep), nil
 }
 
-// filter locks the offsets of the batch's streams and drops the records
-// at or below them. It returns the records to write and, per stream
-// advanced, its new highest sequence.
-func (s *Sink) filter(ctx context.Context, tx pgx.Tx, batch []connector.SinkRecord) (keep []connector.SinkRecord, streams, seqs []string, err error) {
+// finish upserts from the stage, stores the offsets and commits, checking
+// that the transaction did commit: COMMIT of a failed transaction answers
+// ROLLBACK, not an error.
+func (s *Sink) finish(ctx context.Context, conn *pgx.Conn, rows bool, streams, seqs []string) error {
+	var q strings.Builder
+	if s.cfg.Mode == ModeUpsert && rows {
+		q.WriteString(s.upsertSQL)
+		q.WriteString("; ")
+	}
+	if len(streams) > 0 {
+		fmt.Fprintf(&q, "UPDATE %s o SET sequence = v.seq::numeric, updated_at = now() FROM unnest(%s, %s) AS v(stream, seq) WHERE o.sink = %s AND o.stream = v.stream; ",
+			s.offsets, textArray(streams), textArray(seqs), s.sinkLit)
+	}
+	q.WriteString("COMMIT")
+	results, err := conn.PgConn().Exec(ctx, q.String()).ReadAll()
+	if err != nil {
+		return fmt.Errorf("write %s: %w", s.cfg.Table, err)
+	}
+	if len(results) == 0 || results[len(results)-1].CommandTag.String() != "COMMIT" {
+		return fmt.Errorf("commit to %s: the transaction was rolled back", s.cfg.Table)
+	}
+	return nil
+}
+
+// begin opens the transaction and, under effectively-once, locks the
+// offsets of the batch's streams and drops the records at or below them.
+// It returns the records to write and, per stream advanced, its new
+// highest sequence.
+func (s *Sink) begin(ctx context.Context, conn *pgx.Conn, batch []connector.SinkRecord) (keep []connector.SinkRecord, streams, seqs []string, err error) {
 	type mark struct {
 		seq uint64
 		set bool
 	}
 	high := map[string]*mark{}
-	for _, r := range batch {
-		if r.Stream != "" && high[r.Stream] == nil {
-			high[r.Stream] = &mark{}
-			streams = append(streams, r.Stream)
+	if s.eo {
+		for _, r := range batch {
+			if r.Stream != "" && high[r.Stream] == nil {
+				if strings.IndexByte(r.Stream, 0) >= 0 {
+					return nil, nil, nil, fmt.Errorf("%w: stream name %q holds a NUL byte", ErrBadRecord, r.Stream)
+				}
+				high[r.Stream] = &mark{}
+				streams = append(streams, r.Stream)
+			}
 		}
 	}
 	if len(streams) == 0 {
+		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+			return nil, nil, nil, fmt.Errorf("begin: %w", err)
+		}
 		return batch, nil, nil, nil
 	}
-	if _, err := tx.Exec(ctx, s.offsetsInit, s.name, streams); err != nil {
-		return nil, nil, nil, fmt.Errorf("init offsets: %w", err)
-	}
-	rows, err := tx.Query(ctx, s.offsetsLock, s.name, streams)
+	arr := textArray(streams)
+	// The rows made by the INSERT are new, locked by it and hold -1; the
+	// SELECT locks the others.
+	q := fmt.Sprintf("BEGIN; INSERT INTO %[1]s (sink, stream, sequence) SELECT %[2]s, unnest(%[3]s), -1 ON CONFLICT DO NOTHING; "+
+		"SELECT stream, sequence::text FROM %[1]s WHERE sink = %[2]s AND stream = ANY(%[3]s) FOR UPDATE", s.offsets, s.sinkLit, arr)
+	results, err := conn.PgConn().Exec(ctx, q).ReadAll()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("lock offsets: %w", err)
 	}
-	for rows.Next() {
-		var stream, seq string
-		if err := rows.Scan(&stream, &seq); err != nil {
-			return nil, nil, nil, err
+	if len(results) != 3 {
+		return nil, nil, nil, fmt.Errorf("lock offsets: %d results, want 3", len(results))
+	}
+	for _, row := range results[2].Rows {
+		if len(row) != 2 {
+			return nil, nil, nil, fmt.Errorf("lock offsets: row of %d columns", len(row))
 		}
+		stream, seq := string(row[0]), string(row[1])
 		if seq == "-1" {
 			continue
 		}
@@ -321,9 +372,6 @@ func (s *Sink) filter(ctx context.Context, tx pgx.Tx, batch []connector.SinkReco
 		if m := high[stream]; m != nil {
 			*m = mark{seq: n, set: true}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, nil, fmt.Errorf("lock offsets: %w", err)
 	}
 	start := make(map[string]mark, len(high))
 	for k, m := range high {
@@ -352,9 +400,23 @@ func (s *Sink) filter(ctx context.Context, tx pgx.Tx, batch []connector.SinkReco
 	return keep, streams, seqs, nil
 }
 
-// writeRows COPYs the rows into the table (insert) or into the stage
-// table and from there upserts them.
-func (s *Sink) writeRows(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, recs []connector.SinkRecord) error {
+// textArray writes strings as an SQL text[] of quoted literals.
+func textArray(ss []string) string {
+	var b strings.Builder
+	b.WriteString("ARRAY[")
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(quoteLiteral(s))
+	}
+	b.WriteString("]::text[]")
+	return b.String()
+}
+
+// copyRows COPYs the rows into the table (insert) or into the stage
+// table, from which the upsert statement takes them.
+func (s *Sink) copyRows(ctx context.Context, conn *pgx.Conn, recs []connector.SinkRecord) error {
 	var buf bytes.Buffer
 	cells := make([]cell, len(s.cols))
 	if s.cfg.Mode == ModeUpsert {
@@ -374,13 +436,6 @@ func (s *Sink) writeRows(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, recs []
 	}
 	if _, err := conn.PgConn().CopyFrom(ctx, &buf, s.copySQL); err != nil {
 		return fmt.Errorf("copy into %s: %w", s.cfg.Table, err)
-	}
-	if s.cfg.Mode == ModeUpsert {
-		if _, err := tx.Exec(ctx, s.upsertSQL); err != nil {
-			return fmt.Errorf("upsert into %s: %w", s.cfg.Table, err)
-		}
-		// ON COMMIT DELETE ROWS empties the stage at COMMIT; an explicit
-		// TRUNCATE is not needed.
 	}
 	return nil
 }
@@ -428,7 +483,6 @@ type cell struct {
 
 // cells fills out with the record's column values.
 func (s *Sink) cells(r *connector.SinkRecord, out []cell) error {
-	var obj map[string]json.RawMessage
 	parsed := false
 	for i, c := range s.cols {
 		switch {
@@ -439,11 +493,11 @@ func (s *Sink) cells(r *connector.SinkRecord, out []cell) error {
 		case c.path != nil:
 			if !parsed {
 				parsed = true
-				if err := json.Unmarshal(r.Value, &obj); err != nil {
-					return fmt.Errorf("%w: stream %q sequence %d: value is not a JSON object: %v", ErrBadRecord, r.Stream, r.Sequence, err)
+				if err := lookupFields(r.Value, s.topNames, s.raws); err != nil {
+					return fmt.Errorf("%w: stream %q sequence %d: value: %v", ErrBadRecord, r.Stream, r.Sequence, err)
 				}
 			}
-			out[i] = jsonCell(obj, c.path)
+			out[i] = jsonCell(s.raws[c.top], c.path[1:])
 		case c.from == "eventTime":
 			if r.EventTime.IsZero() {
 				out[i] = cell{null: true}
@@ -464,32 +518,17 @@ func (s *Sink) cells(r *connector.SinkRecord, out []cell) error {
 	return nil
 }
 
-// jsonCell reads a field path out of a JSON object: strings unquoted,
-// numbers, booleans, objects and arrays as their JSON text, null or a
-// missing field as NULL.
-func jsonCell(obj map[string]json.RawMessage, path []string) cell {
-	raw, ok := obj[path[0]]
-	for _, f := range path[1:] {
-		if !ok {
-			break
+// jsonCell follows the rest of a field path into raw, a top-level
+// field's value: see rawCell for the text it makes.
+func jsonCell(raw []byte, path []string) cell {
+	one := make([][]byte, 1)
+	for _, f := range path {
+		if raw == nil || lookupFields(raw, []string{f}, one) != nil {
+			return cell{null: true}
 		}
-		var inner map[string]json.RawMessage
-		if json.Unmarshal(raw, &inner) != nil {
-			ok = false
-			break
-		}
-		raw, ok = inner[f]
+		raw = one[0]
 	}
-	if !ok || len(raw) == 0 || string(raw) == "null" {
-		return cell{null: true}
-	}
-	if raw[0] == '"' {
-		var str string
-		if json.Unmarshal(raw, &str) == nil {
-			return cell{text: str}
-		}
-	}
-	return cell{text: string(raw)}
+	return rawCell(raw)
 }
 
 // appendCopy writes one value in COPY's text format.
