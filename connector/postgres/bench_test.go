@@ -21,22 +21,26 @@ import (
 // The benchmarks compare each connector with the raw client loop a user
 // would write instead, on the same server in the same run:
 //
-//	go test -run '^$' -bench 'SinkInsert|SinkUpsert|CDCRead' -benchtime 20x -count 3 ./connector/postgres/
+//	go test -run '^$' -bench 'SinkInsert|SinkUpsert' -benchtime 40x -count 3 ./connector/postgres/
+//	go test -run '^$' -bench CDCRead -benchtime 10x -count 3 ./connector/postgres/
 //
-// Each reports rows/s; docs/benchmarks/connectors-postgres.md has figures.
+// The variants run in turn within each iteration, so drifting load on a
+// shared machine treats them alike; each reports rows/s and its ratio to
+// the raw loop. docs/benchmarks/connectors-postgres.md has figures.
 
 // benchBatch is the rows per sink Write (one transaction).
 const benchBatch = 1000
 
 func benchRecords(n int) []connector.SinkRecord {
 	out := make([]connector.SinkRecord, n)
+	stream := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 10)
 	for i := range out {
 		out[i] = connector.SinkRecord{
 			Record: connector.Record{
 				Key:   "dev-" + strconv.Itoa(i%500),
 				Value: []byte(fmt.Sprintf(`{"temp":%d.25,"site":"site-%d","ok":true}`, i%90, i%7)),
 			},
-			Stream: "bench-" + strconv.FormatInt(time.Now().UnixNano(), 10),
+			Stream: stream,
 		}
 	}
 	return out
@@ -48,94 +52,131 @@ type benchRow struct {
 	OK   bool    `json:"ok"`
 }
 
-func reportRows(b *testing.B, rows int) {
-	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+// meters time the variants of one benchmark, run in turn within each
+// iteration so that a machine whose load drifts treats them alike.
+type meters struct {
+	names []string
+	took  []time.Duration
+	rows  []int
+}
+
+func (m *meters) time(name string, rows int, f func()) {
+	i := 0
+	for i < len(m.names) && m.names[i] != name {
+		i++
+	}
+	if i == len(m.names) {
+		m.names = append(m.names, name)
+		m.took = append(m.took, 0)
+		m.rows = append(m.rows, 0)
+	}
+	start := time.Now()
+	f()
+	m.took[i] += time.Since(start)
+	m.rows[i] += rows
+}
+
+// report gives each variant's rows/s and its ratio to the last one, the
+// raw client loop.
+func (m *meters) report(b *testing.B) {
+	rate := func(i int) float64 { return float64(m.rows[i]) / m.took[i].Seconds() }
+	raw := rate(len(m.names) - 1)
+	for i, n := range m.names {
+		b.ReportMetric(rate(i), n+"-rows/s")
+		if i < len(m.names)-1 {
+			b.ReportMetric(rate(i)/raw, n+"/raw")
+		}
+	}
 }
 
 func BenchmarkSinkInsert(b *testing.B) {
 	url := newDatabase(b)
 	db := dbConn(b, url)
-	mustExec(b, db, `CREATE TABLE m (device text, temp float8, site text, ok bool, seq bigint)`)
-	mustExec(b, db, `CREATE TABLE r (device text, temp float8, site text, ok bool, seq bigint)`)
+	for _, t := range []string{"alo", "eo", "raw"} {
+		mustExec(b, db, `CREATE TABLE `+t+` (device text, temp float8, site text, ok bool, seq bigint)`)
+	}
 	batch := benchRecords(benchBatch)
 	ctx := context.Background()
-	for _, eo := range []bool{false, true} {
-		b.Run(fmt.Sprintf("meshfed/effectivelyOnce=%v", eo), func(b *testing.B) {
-			s := openSink(b, map[string]any{"url": url, "table": "m", "columns": map[string]any{
-				"device": "key", "temp": "value.temp", "site": "value.site", "ok": "value.ok", "seq": "sequence"}}, eo)
-			seq := uint64(0)
-			for b.Loop() {
-				for i := range batch {
-					seq++
-					batch[i].Sequence = seq
-				}
-				if err := s.Write(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
+	cols := map[string]any{"device": "key", "temp": "value.temp", "site": "value.site", "ok": "value.ok", "seq": "sequence"}
+	alo := openSink(b, map[string]any{"url": url, "table": "alo", "columns": cols}, false)
+	eo := openSink(b, map[string]any{"url": url, "table": "eo", "columns": cols}, true)
+	conn := dbConn(b, url)
+	rows := make([][]any, len(batch))
+	var m meters
+	seq := uint64(0)
+	for b.Loop() {
+		for i := range batch {
+			seq++
+			batch[i].Sequence = seq
+		}
+		m.time("meshfed-at-least-once", len(batch), func() {
+			if err := alo.Write(ctx, batch); err != nil {
+				b.Fatal(err)
 			}
-			reportRows(b, b.N*benchBatch)
 		})
-	}
-	b.Run("raw-pgx-CopyFrom", func(b *testing.B) {
-		conn := dbConn(b, url)
-		seq := int64(0)
-		rows := make([][]any, len(batch))
-		for b.Loop() {
+		m.time("meshfed-effectively-once", len(batch), func() {
+			if err := eo.Write(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		})
+		m.time("raw-pgx-CopyFrom", len(batch), func() {
 			for i, r := range batch {
 				var v benchRow
 				if err := json.Unmarshal(r.Value, &v); err != nil {
 					b.Fatal(err)
 				}
-				seq++
-				rows[i] = []any{r.Key, v.Temp, v.Site, v.OK, seq}
+				rows[i] = []any{r.Key, v.Temp, v.Site, v.OK, int64(r.Sequence)}
 			}
 			tx, err := conn.Begin(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"r"}, []string{"device", "temp", "site", "ok", "seq"}, pgx.CopyFromRows(rows)); err != nil {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"raw"}, []string{"device", "temp", "site", "ok", "seq"}, pgx.CopyFromRows(rows)); err != nil {
 				b.Fatal(err)
 			}
 			if err := tx.Commit(ctx); err != nil {
 				b.Fatal(err)
 			}
-		}
-		reportRows(b, b.N*benchBatch)
-	})
+		})
+	}
+	if st := eo.Stats(); st.Skipped != 0 {
+		b.Fatalf("effectively-once sink skipped %d records of new batches", st.Skipped)
+	}
+	m.report(b)
 }
 
 func BenchmarkSinkUpsert(b *testing.B) {
 	url := newDatabase(b)
 	db := dbConn(b, url)
-	mustExec(b, db, `CREATE TABLE m (device text PRIMARY KEY, temp float8, site text, ok bool)`)
-	mustExec(b, db, `CREATE TABLE r (device text PRIMARY KEY, temp float8, site text, ok bool)`)
+	for _, t := range []string{"eo", "raw"} {
+		mustExec(b, db, `CREATE TABLE `+t+` (device text PRIMARY KEY, temp float8, site text, ok bool)`)
+	}
 	// Every key once per batch, so the raw loop (which cannot upsert a key
-	// twice in one statement either) does the same work.
+	// twice in one statement either) does the same work; every batch
+	// updates the rows the one before inserted.
 	batch := benchRecords(benchBatch)
 	for i := range batch {
 		batch[i].Key = "dev-" + strconv.Itoa(i)
 	}
 	ctx := context.Background()
-	b.Run("meshfed/effectivelyOnce=true", func(b *testing.B) {
-		s := openSink(b, map[string]any{"url": url, "table": "m", "mode": "upsert", "columns": map[string]any{
-			"device": "key", "temp": "value.temp", "site": "value.site", "ok": "value.ok"}}, true)
-		seq := uint64(0)
-		for b.Loop() {
-			for i := range batch {
-				seq++
-				batch[i].Sequence = seq
-			}
-			if err := s.Write(ctx, batch); err != nil {
+	eo := openSink(b, map[string]any{"url": url, "table": "eo", "mode": "upsert", "columns": map[string]any{
+		"device": "key", "temp": "value.temp", "site": "value.site", "ok": "value.ok"}}, true)
+	conn := dbConn(b, url)
+	const q = `INSERT INTO raw (device, temp, site, ok) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (device) DO UPDATE SET temp = EXCLUDED.temp, site = EXCLUDED.site, ok = EXCLUDED.ok`
+	var m meters
+	seq := uint64(0)
+	for b.Loop() {
+		for i := range batch {
+			seq++
+			batch[i].Sequence = seq
+		}
+		m.time("meshfed-effectively-once", len(batch), func() {
+			if err := eo.Write(ctx, batch); err != nil {
 				b.Fatal(err)
 			}
-		}
-		reportRows(b, b.N*benchBatch)
-	})
-	b.Run("raw-pgx-batched-insert", func(b *testing.B) {
-		conn := dbConn(b, url)
-		const q = `INSERT INTO r (device, temp, site, ok) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (device) DO UPDATE SET temp = EXCLUDED.temp, site = EXCLUDED.site, ok = EXCLUDED.ok`
-		for b.Loop() {
+		})
+		m.time("raw-pgx-batched-insert", len(batch), func() {
 			var pb pgx.Batch
 			for _, r := range batch {
 				var v benchRow
@@ -154,9 +195,9 @@ func BenchmarkSinkUpsert(b *testing.B) {
 			if err := tx.Commit(ctx); err != nil {
 				b.Fatal(err)
 			}
-		}
-		reportRows(b, b.N*benchBatch)
-	})
+		})
+	}
+	m.report(b)
 }
 
 // cdcBenchRows is the rows each CDC iteration streams, inserted in
@@ -193,14 +234,15 @@ func BenchmarkCDCRead(b *testing.B) {
 		}
 		next += n
 	}
-	b.Run("meshfed", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			b.StopTimer()
-			slot := fmt.Sprintf("m%d", i)
-			fill(b, slot)
-			b.StartTimer()
+	var m meters
+	for i := 0; b.Loop(); i++ {
+		ms, rs := fmt.Sprintf("m%d", i), fmt.Sprintf("r%d", i)
+		// Both slots see the same rows.
+		mustExec(b, db, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, ms)
+		fill(b, rs)
+		m.time("meshfed", n, func() {
 			src, err := OpenSource(context.Background(), connector.Config{Replicas: 1, Values: map[string]any{
-				"url": url, "slot": slot, "publication": "bench"}})
+				"url": url, "slot": ms, "publication": "bench"}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -216,27 +258,16 @@ func BenchmarkCDCRead(b *testing.B) {
 				}
 			}
 			src.Close()
-			b.StopTimer()
-			drop(b, slot)
-			b.StartTimer()
-		}
-		reportRows(b, b.N*n)
-	})
-	b.Run("raw-pglogrepl", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			b.StopTimer()
-			slot := fmt.Sprintf("r%d", i)
-			fill(b, slot)
-			b.StartTimer()
-			if err := rawCDC(url, slot, n); err != nil {
+		})
+		m.time("raw-pglogrepl", n, func() {
+			if err := rawCDC(url, rs, n); err != nil {
 				b.Fatal(err)
 			}
-			b.StopTimer()
-			drop(b, slot)
-			b.StartTimer()
-		}
-		reportRows(b, b.N*n)
-	})
+		})
+		drop(b, ms)
+		drop(b, rs)
+	}
+	m.report(b)
 }
 
 // rawCDC is the plain pglogrepl loop: receive, parse, keep each inserted
