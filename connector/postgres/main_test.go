@@ -18,6 +18,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(runSinkHelper())
+	}
 	code := m.Run()
 	if server != nil {
 		_ = server.Stop()
