@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +174,39 @@ func TestPollReadsNewRowsAndResumes(t *testing.T) {
 	if strings.Join(got, ",") != "7,8,9,10,11,12" {
 		t.Fatalf("after restart read %v, want 7..12", got)
 	}
+}
+
+func TestCDCIdleSourceLetsTheSlotAdvance(t *testing.T) {
+	url := newDatabase(t)
+	db := dbConn(t, url)
+	mustExec(t, db, `CREATE TABLE items (id int PRIMARY KEY)`)
+	mustExec(t, db, `CREATE TABLE other (id int PRIMARY KEY)`)
+	openSource(t, map[string]any{"url": url, "tables": []any{"items"}})
+	slotLSN := func() string {
+		var lsn string
+		if err := db.QueryRow(testCtx(t), `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE database = current_database()`).Scan(&lsn); err != nil {
+			t.Fatal(err)
+		}
+		return lsn
+	}
+	before := slotLSN()
+	// WAL that holds nothing for the publication: the slot must not keep
+	// it, or the server's disk fills while the source waits.
+	for i := range 20 {
+		mustExec(t, db, `INSERT INTO other VALUES ($1)`, i)
+	}
+	var walNow string
+	if err := db.QueryRow(testCtx(t), `SELECT pg_current_wal_lsn()::text`).Scan(&walNow); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, "slot confirms WAL of other tables", func() error {
+		var behind bool
+		if err := db.QueryRow(testCtx(t), `SELECT confirmed_flush_lsn < $1::pg_lsn FROM pg_replication_slots WHERE database = current_database()`, walNow).Scan(&behind); err != nil {
+			return err
+		}
+		if behind {
+			return fmt.Errorf("confirmed %s (was %s), WAL at %s", slotLSN(), before, walNow)
+		}
+		return nil
+	})
 }
