@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/jackc/pglogrepl"
 	"sort"
 	"strings"
 	"testing"
@@ -201,6 +202,15 @@ func TestAppendJSONStringIsValidJSON(t *testing.T) {
 		}
 		if strings.ToValidUTF8(s, "\ufffd") != back {
 			t.Fatalf("%q came back as %q", s, back)
+		}
+	}
+}
+
+func TestFormatLSNMatchesPglogrepl(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0x16B374D848, 0xFFFFFFFFFFFFFFFF, 0xABCDEF0012345678} {
+		lsn := pglogrepl.LSN(v)
+		if got, want := formatLSN(lsn), lsn.String(); got != want {
+			t.Fatalf("formatLSN(%#x) = %s, want %s", v, got, want)
 		}
 	}
 }
