@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"testing"
@@ -44,7 +45,7 @@ func newDatabase(t testing.TB) string {
 			server, serverErr = pgtest.Launch(serverDir)
 		}
 	})
-	if serverErr == pgtest.ErrNotInstalled {
+	if errors.Is(serverErr, pgtest.ErrNotInstalled) {
 		pgtest.Skip(t)
 	}
 	if serverErr != nil {
