@@ -345,11 +345,14 @@ func (s *Sink) begin(ctx context.Context, conn *pgx.Conn, batch []connector.Sink
 		}
 		return batch, nil, nil, nil
 	}
+	// Locks are taken in stream order, so two sinks writing overlapping
+	// streams wait for each other instead of deadlocking.
+	slices.Sort(streams)
 	arr := textArray(streams)
 	// The rows made by the INSERT are new, locked by it and hold -1; the
 	// SELECT locks the others.
 	q := fmt.Sprintf("BEGIN; INSERT INTO %[1]s (sink, stream, sequence) SELECT %[2]s, unnest(%[3]s), -1 ON CONFLICT DO NOTHING; "+
-		"SELECT stream, sequence::text FROM %[1]s WHERE sink = %[2]s AND stream = ANY(%[3]s) FOR UPDATE", s.offsets, s.sinkLit, arr)
+		"SELECT stream, sequence::text FROM %[1]s WHERE sink = %[2]s AND stream = ANY(%[3]s) ORDER BY stream FOR UPDATE", s.offsets, s.sinkLit, arr)
 	results, err := conn.PgConn().Exec(ctx, q).ReadAll()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("lock offsets: %w", err)
