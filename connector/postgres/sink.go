@@ -250,6 +250,7 @@ func (s *Sink) Write(ctx context.Context, batch []connector.SinkRecord) error {
 	if err != nil {
 		if conn.IsClosed() {
 			s.conn = nil
+			s.log.Warn("postgres sink lost its connection; the next write opens another", "table", s.cfg.Table, "err", err)
 		}
 		return err
 	}
@@ -270,8 +271,15 @@ func (s *Sink) write(ctx context.Context, conn *pgx.Conn, batch []connector.Sink
 	inTx := s.eo || s.cfg.Mode == ModeUpsert
 	if inTx {
 		defer func() {
-			if err != nil && !conn.IsClosed() {
-				_, _ = conn.Exec(context.Background(), "ROLLBACK")
+			if err == nil || conn.IsClosed() {
+				return
+			}
+			// A connection that cannot roll back is in no known state:
+			// close it, and the next Write opens another.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
+				_ = conn.Close(rctx)
 			}
 		}()
 		if keep, streams, seqs, err = s.begin(ctx, conn, batch); err != nil {
