@@ -283,7 +283,7 @@ func validateMesh(e *errs, s *meshfedv1.FunctionMeshSpec) {
 	}
 	seen := map[string]int{}
 	names := map[string]string{} // function, source and sink names -> path
-	subs := map[string]int{} // cluster, topic and subscription -> function
+	subs := map[string]int{}     // cluster, topic and subscription -> function
 	for i, f := range s.GetFunctions() {
 		p := index("spec.functions", i)
 		if j, dup := seen[f.GetName()]; dup && f.GetName() != "" {
