@@ -13,6 +13,7 @@ import (
 	"github.com/meshfed/meshfed/agent/runtime"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -43,17 +44,21 @@ type instance struct {
 	// output topic held them; unproven counts effectively-once inputs
 	// processed at-least-once.
 	deduplicated, unproven atomic.Uint64
+	// written and batches count a connector's records made durable at its
+	// far end and the batches it wrote (zero for functions).
+	written, batches atomic.Uint64
 	// attrs label the current run's metrics; nil before the first run.
 	attrs atomic.Pointer[metric.MeasurementOption]
 	// stats are the instance's Pulsar-compatible metrics (released when
 	// run returns).
 	stats *functionStats
 
-	// mu guards state, since and lastErr.
-	mu      sync.Mutex
-	state   string
-	since   time.Time
-	lastErr string
+	// mu guards state, since, lastErr and lastErrAt.
+	mu        sync.Mutex
+	state     string
+	since     time.Time
+	lastErr   string
+	lastErrAt time.Time
 }
 
 func startInstance(_ context.Context, a *Agent, key string, asg *meshfedv1.Assignment) *instance {
@@ -81,14 +86,14 @@ func (i *instance) setState(state, errMsg string) {
 		i.state, i.since = state, i.a.cfg.Now()
 	}
 	if errMsg != "" {
-		i.lastErr = errMsg
+		i.lastErr, i.lastErrAt = errMsg, i.a.cfg.Now()
 	}
 }
 
 func (i *instance) setError(err error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.lastErr = err.Error()
+	i.lastErr, i.lastErrAt = err.Error(), i.a.cfg.Now()
 }
 
 // status is the instance's report to the control plane.
@@ -100,7 +105,15 @@ func (i *instance) status() *meshfedv1.InstanceStatus {
 		State: i.state, Since: timestamppb.New(i.since), LastError: i.lastErr,
 		Received: i.received.Load(), Processed: i.processed.Load(), Failed: i.failed.Load(),
 		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(),
+		Written: i.written.Load(), Batches: i.batches.Load(), LastErrorTime: errTime(i.lastErrAt),
 	}
+}
+
+func errTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
 }
 
 // stop cancels the instance and waits until its consumer and producers are closed.
@@ -222,6 +235,9 @@ func (i *instance) startFunction(ctx context.Context) (runtime.Function, error) 
 
 func (i *instance) runOnce(ctx context.Context) error {
 	spec := i.spec()
+	if c := objects.ConnectorOf(spec); c != nil {
+		return i.runConnector(ctx, c)
+	}
 	fn, err := i.startFunction(ctx)
 	if err != nil {
 		return fmt.Errorf("start function: %w", err)
