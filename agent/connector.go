@@ -302,4 +302,3 @@ func (ids *inputIdentities) pruneTo(acked []pulsar.Message) {
 		}
 	}
 }
-
