@@ -86,7 +86,7 @@ func SecretRef(v any) (kind, name string, ok bool, err error) {
 
 // secretWords are config key parts whose values are secrets: such a key
 // holding a plain string is refused, so no secret is stored in clear.
-var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "privatekey", "private_key", "credential"}
+var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "privatekey", "private_key", "credential", "authorization"}
 
 // IsSecretKey reports whether a config key names a secret.
 func IsSecretKey(key string) bool {

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	// Every connector type, for the server to validate configs at apply
+	// and the agent to run them.
+	_ "github.com/meshfed/meshfed/connector/all"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
