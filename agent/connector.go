@@ -59,7 +59,8 @@ func (i *instance) runSource(ctx context.Context, cfg connector.Config) error {
 	if err != nil {
 		return err
 	}
-	prod, err := out.CreateProducer(pulsar.ProducerOptions{Topic: topic, BatchingMaxPublishDelay: 2 * time.Millisecond, BatchingMaxMessages: 1000})
+	prod, err := out.CreateProducer(pulsar.ProducerOptions{Topic: topic, BatchingMaxPublishDelay: 2 * time.Millisecond, BatchingMaxMessages: 1000,
+		MaxPendingMessages: sourcePipelineDepth * 1000})
 	if err != nil {
 		return onCluster(cluster, fmt.Errorf("create producer for %s on cluster %s: %w", topic, cluster, err))
 	}
@@ -71,71 +72,142 @@ func (i *instance) runSource(ctx context.Context, cfg connector.Config) error {
 	defer src.Close()
 	i.setState(federation.StateRunning, "")
 	i.logger.Info("source running", "type", cfg.Type, "topic", topic, "cluster", cluster)
-	for {
-		recs, err := src.Read(ctx)
+	depth := 1
+	if cc, ok := src.(connector.ConcurrentCommitter); ok && cc.CommitsConcurrently() {
+		depth = sourcePipelineDepth
+	}
+	// Batches go to the committer in read order; it waits for each one's
+	// confirmations and commits it, so a commit never covers a record
+	// that is not durable. After a failure it commits nothing more and
+	// interrupts Read; the instance restarts and reads the rest again.
+	rctx, cancelRead := context.WithCancel(ctx)
+	defer cancelRead()
+	c := &committer{i: i, src: src, cancelRead: cancelRead}
+	sent := make(chan *sentBatch, depth-1)
+	done := make(chan struct{})
+	go func() { defer close(done); c.run(ctx, sent) }()
+	finish := func(err error) error {
+		close(sent)
+		<-done
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("source %s: read: %w", cfg.Type, err)
+		if ferr := c.failure(); ferr != nil {
+			return onCluster(cluster, fmt.Errorf("write to %s on cluster %s: %w", topic, cluster, ferr))
 		}
-		if len(recs) == 0 {
+		return err
+	}
+	for {
+		recs, err := src.Read(rctx)
+		switch {
+		case ctx.Err() != nil || c.failure() != nil:
+			return finish(nil)
+		case err != nil:
+			return finish(fmt.Errorf("source %s: read: %w", cfg.Type, err))
+		case len(recs) == 0:
 			continue
 		}
 		i.received.Add(uint64(len(recs)))
-		if err := i.produceAll(ctx, prod, recs); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			i.failed.Add(uint64(len(recs)))
-			return onCluster(cluster, fmt.Errorf("write to %s on cluster %s: %w", topic, cluster, err))
+		b := i.produceAll(ctx, prod, recs)
+		sent <- b
+		if depth == 1 {
+			<-b.committed // stop-and-wait: committed before the next Read
 		}
-		i.processed.Add(uint64(len(recs)))
-		pos := ""
-		for _, r := range recs {
-			if r.Position != "" {
-				pos = r.Position
-			}
-		}
-		if pos != "" {
-			if err := src.Commit(ctx, pos); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("source %s: commit: %w", cfg.Type, err)
-			}
-		}
-		i.batches.Add(1)
 	}
 }
 
-// produceAll sends recs and waits for every confirmation; it returns the
-// first error.
-func (i *instance) produceAll(ctx context.Context, prod pulsar.Producer, recs []connector.SourceRecord) error {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
+// sourcePipelineDepth bounds the batches a pipelining source has written
+// and not yet committed.
+const sourcePipelineDepth = 8
+
+// sentBatch is a batch of source records being written to the output topic.
+type sentBatch struct {
+	n   int
+	pos string // the last position in the batch; "": nothing to commit
+	wg  sync.WaitGroup
+	// mu guards err, the first send error.
+	mu  sync.Mutex
+	err error
+	// committed is closed once the committer is done with the batch.
+	committed chan struct{}
+}
+
+func (b *sentBatch) wait() error {
+	b.wg.Wait()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// committer commits a source's batches in order once durable.
+type committer struct {
+	i          *instance
+	src        connector.Source
+	cancelRead context.CancelFunc
+	// mu guards err, the first failure.
+	mu  sync.Mutex
+	err error
+}
+
+func (c *committer) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *committer) run(ctx context.Context, sent <-chan *sentBatch) {
+	for b := range sent {
+		err := b.wait()
+		if c.failure() != nil {
+			close(b.committed) // nothing after a failure is committed
+			continue
+		}
+		if err == nil && b.pos != "" {
+			if cerr := c.src.Commit(ctx, b.pos); cerr != nil {
+				err = fmt.Errorf("commit: %w", cerr)
+			}
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.err = err
+			c.mu.Unlock()
+			c.cancelRead()
+			c.i.failed.Add(uint64(b.n))
+			c.i.setError(err)
+		} else {
+			c.i.processed.Add(uint64(b.n))
+			c.i.batches.Add(1)
+		}
+		close(b.committed)
+	}
+}
+
+// produceAll sends recs; the returned batch tracks their confirmations.
+func (i *instance) produceAll(ctx context.Context, prod pulsar.Producer, recs []connector.SourceRecord) *sentBatch {
+	b := &sentBatch{n: len(recs), committed: make(chan struct{})}
 	for _, r := range recs {
+		if r.Position != "" {
+			b.pos = r.Position
+		}
 		props := make(map[string]string, len(r.Properties)+1)
 		maps.Copy(props, r.Properties)
 		props[clusterProperty] = i.a.cfg.Cluster
-		wg.Add(1)
+		b.wg.Add(1)
 		prod.SendAsync(ctx, &pulsar.ProducerMessage{Key: r.Key, Payload: r.Value, Properties: props, EventTime: r.EventTime},
 			func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-				defer wg.Done()
+				defer b.wg.Done()
 				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
+					b.mu.Lock()
+					if b.err == nil {
+						b.err = err
 					}
-					mu.Unlock()
+					b.mu.Unlock()
 					return
 				}
 				i.written.Add(1)
 			})
 	}
-	wg.Wait()
-	return first
+	return b
 }
 
 // runSink consumes the input topics in batches, writes each batch to the

@@ -26,7 +26,11 @@ import (
 //
 //	go test -run '^$' -bench MQTTSource -benchtime 1x ./agent/
 //
-// Both drain a backlog of MESHFED_BENCH_MQTT_MESSAGES (default 50,000)
+// A second baseline is the naive relay the source replaces: the same paho
+// loop sending each message to Pulsar as it arrives, acknowledging on
+// receipt (so a crash loses what Pulsar had not stored).
+//
+// All drain a backlog of MESHFED_BENCH_MQTT_MESSAGES (default 50,000)
 // 100-byte messages queued in their persistent session before they
 // connect; rates are messages over the time from the first message to
 // the last (for the source, the publish times of the first and last
@@ -43,27 +47,48 @@ func BenchmarkMQTTSource(b *testing.B) {
 	f := newFederation(b, "a")
 	f.startAgent(b, "agent-a", "a", b.TempDir())
 	pc := pulsarClient(b, f.brokers["a"])
-	var raw, src float64
+	var raw, relay, src float64
 	for round := 0; round < b.N; round++ {
 		rawID, srcID := fmt.Sprintf("bench-raw-%d", round), fmt.Sprintf("bench-src-%d", round)
 		filterRaw, filterSrc := fmt.Sprintf("raw%d/#", round), fmt.Sprintf("src%d/#", round)
+		relayID, filterRelay := fmt.Sprintf("bench-relay-%d", round), fmt.Sprintf("relay%d/#", round)
 		openSession(b, broker, rawID, filterRaw)
+		openSession(b, broker, relayID, filterRelay)
 		openSession(b, broker, srcID, filterSrc)
 		publishBacklog(b, broker, fmt.Sprintf("raw%d/x", round), n)
+		publishBacklog(b, broker, fmt.Sprintf("relay%d/x", round), n)
 		publishBacklog(b, broker, fmt.Sprintf("src%d/x", round), n)
 
-		raw = rawDrain(b, broker, rawID, n)
+		raw = rawDrain(b, broker, rawID, n, nil)
+		relayTopic := fmt.Sprintf("persistent://public/default/mqtt-relay-%d", round)
+		prod, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: relayTopic, BatchingMaxPublishDelay: 2 * time.Millisecond, MaxPendingMessages: 8000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rawDrain(b, broker, relayID, n, prod)
+		if err := prod.Flush(); err != nil {
+			b.Fatalf("relay: flush: %v", err)
+		}
+		prod.Close()
+		relay = topicRate(b, pc, relayTopic, n)
 
 		topic := fmt.Sprintf("persistent://public/default/mqtt-bench-%d", round)
-		cfg, _ := structpb.NewStruct(map[string]any{"broker": broker, "topics": []any{filterSrc}, "clientId": srcID})
+		values := map[string]any{"broker": broker, "topics": []any{filterSrc}, "clientId": srcID}
+		if mb := os.Getenv("MESHFED_BENCH_MQTT_BATCH"); mb != "" {
+			v, _ := strconv.Atoi(mb)
+			values["maxBatch"] = float64(v)
+		}
+		cfg, _ := structpb.NewStruct(values)
 		f.apply(b, objects.Wrap(&meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Name: fmt.Sprintf("bench-%d", round), Tenant: "public", Namespace: "default"},
 			Spec: &meshfedv1.FunctionMeshSpec{Sources: []*meshfedv1.ConnectorSpec{{Name: "devices", Type: "mqtt", Config: cfg,
 				Output: &meshfedv1.FunctionOutput{Cluster: "a", Topic: topic}}}}}))
 		src = topicRate(b, pc, topic, n)
 	}
 	b.ReportMetric(raw, "raw_msgs/s")
+	b.ReportMetric(relay, "relay_msgs/s")
 	b.ReportMetric(src, "source_msgs/s")
 	b.ReportMetric(src/raw, "source/raw")
+	b.ReportMetric(src/relay, "source/relay")
 }
 
 // openSession creates a persistent session subscribed to filter, so the
@@ -104,14 +129,24 @@ func publishBacklog(b *testing.B, broker, topic string, n int) {
 
 // rawDrain is the baseline: paho subscribed at QoS 1, acknowledging on
 // receipt, counting messages. It returns messages/s from first to last.
-func rawDrain(b *testing.B, broker, id string, n int) float64 {
+// With prod it is the second baseline, the naive relay: each message is
+// also sent to Pulsar, acknowledged to MQTT on receipt all the same (it
+// may lose messages on a crash, which the source does not).
+func rawDrain(b *testing.B, broker, id string, n int, prod pulsar.Producer) float64 {
 	b.Helper()
 	var mu sync.Mutex
 	var first, last time.Time
 	count := 0
 	done := make(chan struct{})
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(false).
-		SetDefaultPublishHandler(func(_ paho.Client, _ paho.Message) {
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			if prod != nil {
+				prod.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: m.Payload()}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+					if err != nil {
+						b.Errorf("relay: send: %v", err)
+					}
+				})
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			now := time.Now()
@@ -145,7 +180,7 @@ func topicRate(b *testing.B, pc pulsar.Client, topic string, n int) float64 {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var first, last time.Time
 	for i := 0; i < n; i++ {

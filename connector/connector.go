@@ -85,6 +85,17 @@ type Source interface {
 	Close() error
 }
 
+// ConcurrentCommitter is implemented by a Source whose Commit may run on
+// another goroutine while Read blocks. The agent then pipelines: it reads
+// the next batch while earlier ones are being written, and commits each in
+// order once durable. A Source without it is driven stop-and-wait: Read,
+// write, Commit, Read again, never two calls at once.
+type ConcurrentCommitter interface {
+	Source
+	// CommitsConcurrently reports whether Commit may overlap Read.
+	CommitsConcurrently() bool
+}
+
 // Sink writes records out of a topic.
 type Sink interface {
 	// Write makes a batch durable in the outside system and returns only

@@ -65,7 +65,10 @@ type source struct {
 	next    uint64
 }
 
-var _ connector.Source = (*source)(nil)
+var _ connector.ConcurrentCommitter = (*source)(nil)
+
+// CommitsConcurrently: Commit and Read share only waiting, under mu.
+func (s *source) CommitsConcurrently() bool { return true }
 
 func openSource(_ context.Context, cfg connector.Config) (connector.Source, error) {
 	c, err := decodeSource(cfg.Values)

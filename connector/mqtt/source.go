@@ -65,7 +65,10 @@ type source struct {
 	next    uint64
 }
 
-var _ connector.Source = (*source)(nil)
+var _ connector.ConcurrentCommitter = (*source)(nil)
+
+// CommitsConcurrently: Commit and Read share only pending, under mu.
+func (s *source) CommitsConcurrently() bool { return true }
 
 // inboxSize bounds the messages received ahead of Read. The broker sends
 // at most its max_inflight_messages unacknowledged QoS 1 messages, and the
