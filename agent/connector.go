@@ -32,8 +32,8 @@ func (i *instance) runConnector(ctx context.Context, c *meshfedv1.ConnectorRunti
 	md, spec := i.asg.GetMetadata(), i.asg.GetSpec()
 	cfg := connector.Config{
 		Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Mesh: spec.GetMesh(), Name: spec.GetFunction(),
-		Instance: int(spec.GetIndex()), Replicas: int(spec.GetFunctionSpec().GetReplicas()),
-		Type: c.GetType(), Values: values, EffectivelyOnce: i.guarantee() == effectivelyOnce,
+		Instance: int(spec.GetIndex()),
+		Type:     c.GetType(), Values: values, EffectivelyOnce: i.guarantee() == effectivelyOnce,
 		Logger: i.logger.With("connector", c.GetType()),
 	}
 	switch c.GetKind() {

@@ -32,9 +32,10 @@ import (
 //
 // All drain a backlog of MESHFED_BENCH_MQTT_MESSAGES (default 50,000)
 // 100-byte messages queued in their persistent session before they
-// connect; rates are messages over the time from the first message to
-// the last (for the source, the publish times of the first and last
-// message in the output topic), so start-up is not counted.
+// connect (MESHFED_BENCH_MQTT_BATCH sets the source's maxBatch); rates
+// are messages over the time from the first message to the last (for the
+// relay and the source, the publish times of the first and last message
+// in the output topic), so start-up is not counted.
 func BenchmarkMQTTSource(b *testing.B) {
 	n := 50000
 	if s := os.Getenv("MESHFED_BENCH_MQTT_MESSAGES"); s != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,4 +178,62 @@ func TestSourceAndSinkRunAsInstances(t *testing.T) {
 			t.Fatalf("r-%d written %d times", k, c)
 		}
 	}
+}
+
+// flakySink fails its first writes, as an outside system that is down for
+// a while.
+type flakySink struct {
+	memSink
+	failures int
+}
+
+func (s *flakySink) Write(ctx context.Context, batch []connector.SinkRecord) error {
+	s.mu.Lock()
+	if s.failures > 0 {
+		s.failures--
+		s.mu.Unlock()
+		return fmt.Errorf("target unavailable")
+	}
+	s.mu.Unlock()
+	return s.memSink.Write(ctx, batch)
+}
+
+func init() {
+	connector.RegisterSink("agent-test-flaky", connector.SinkFactory{Open: func(_ context.Context, cfg connector.Config) (connector.Sink, error) {
+		memMu.Lock()
+		defer memMu.Unlock()
+		return flakySinks[cfg.Values["name"].(string)], nil
+	}})
+}
+
+var flakySinks = map[string]*flakySink{}
+
+// A failing write is retried until the target takes it: nothing is
+// skipped, and the failures and the last error show in the status.
+func TestSinkRetriesFailedWrites(t *testing.T) {
+	sink := &flakySink{memSink: memSink{last: map[string]uint64{}, streams: map[string]bool{}}, failures: 3}
+	memMu.Lock()
+	flakySinks[t.Name()] = sink
+	memMu.Unlock()
+	cfg, _ := structpb.NewStruct(map[string]any{"name": t.Name()})
+	f := newFederation(t, "a")
+	f.startAgent(t, "agent-a", "a", t.TempDir())
+	const topic = "persistent://public/default/flaky-in"
+	f.apply(t, objects.Wrap(&meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Name: "out", Tenant: "public", Namespace: "default"},
+		Spec: &meshfedv1.FunctionMeshSpec{Sinks: []*meshfedv1.ConnectorSpec{{Name: "rows", Type: "agent-test-flaky", Config: cfg,
+			Input: &meshfedv1.FunctionInput{Cluster: "a", Topics: []string{topic}, SubscriptionPosition: "earliest"}}}}}))
+	produce(t, pulsarClient(t, f.brokers["a"]), topic, 0, 50)
+	controlplane.WaitFor(t, 30*time.Second, func() error {
+		sink.mu.Lock()
+		n := len(sink.rows)
+		sink.mu.Unlock()
+		st := instanceStatus(f, "out", "rows")
+		if n < 50 || st.GetFailed() == 0 || st.GetLastError() == "" || st.GetLastErrorTime() == nil || st.GetWritten() < 50 {
+			return fmt.Errorf("%d rows, status %v", n, st)
+		}
+		if !strings.Contains(st.GetLastError(), "target unavailable") {
+			return fmt.Errorf("last error %q", st.GetLastError())
+		}
+		return nil
+	})
 }

@@ -57,7 +57,9 @@ type SinkRecord struct {
 // Config is what a connector is started with.
 type Config struct {
 	// Tenant, Namespace, Mesh and Name name the connector; Instance is
-	// its index among Replicas.
+	// its index among Replicas. The agent leaves Replicas zero (unknown):
+	// an assignment carries its own index, not the replica count, so
+	// scaling never restarts running instances.
 	Tenant, Namespace, Mesh, Name string
 	Instance, Replicas            int
 	// Type is the registered connector type ("mqtt", "postgres", ...).
