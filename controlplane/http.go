@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/meshfed/meshfed/controlplane/functionsapi"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // startHTTP serves /metrics, /healthz (the process is up and serving HTTP)
@@ -30,6 +32,8 @@ func (s *Server) startHTTP() {
 		fmt.Fprintln(w, "ready: "+msg)
 	})
 	mux.Handle("/admin/v3/functions/", s.functionsAPI())
+	mux.Handle(functionsapi.SourcesPrefix, s.connectorsAPI(objects.ConnectorSource))
+	mux.Handle(functionsapi.SinksPrefix, s.connectorsAPI(objects.ConnectorSink))
 	s.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := s.httpServer.Serve(s.httpListener()); err != nil && err != http.ErrServerClosed {
