@@ -27,8 +27,9 @@ import (
 //	go test -run '^$' -bench MQTTSource -benchtime 1x ./agent/
 //
 // A second baseline is the naive relay the source replaces: the same paho
-// loop sending each message to Pulsar as it arrives, acknowledging on
-// receipt (so a crash loses what Pulsar had not stored).
+// loop sending each message to Pulsar as it arrives (with the key and
+// properties the source writes), acknowledging on receipt (so a crash
+// loses what Pulsar had not stored).
 //
 // All drain a backlog of MESHFED_BENCH_MQTT_MESSAGES (default 50,000)
 // 100-byte messages queued in their persistent session before they
@@ -142,7 +143,10 @@ func rawDrain(b *testing.B, broker, id string, n int, prod pulsar.Producer) floa
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(false).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 			if prod != nil {
-				prod.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: m.Payload()}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+				// What the source writes: the topic as key and property,
+				// and the cluster property.
+				props := map[string]string{"mqtt.topic": m.Topic(), clusterProperty: "a"}
+				prod.SendAsync(context.Background(), &pulsar.ProducerMessage{Key: m.Topic(), Payload: m.Payload(), Properties: props}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
 					if err != nil {
 						b.Errorf("relay: send: %v", err)
 					}
