@@ -97,11 +97,22 @@ var (
 	memMu      sync.Mutex
 )
 
+// pipelinedSource is a memSource that lets the agent commit while it reads
+// (its methods share only what mu guards).
+type pipelinedSource struct{ *memSource }
+
+func (pipelinedSource) CommitsConcurrently() bool { return true }
+
 func init() {
 	connector.RegisterSource("agent-test-mem", connector.SourceFactory{Open: func(_ context.Context, cfg connector.Config) (connector.Source, error) {
 		memMu.Lock()
 		defer memMu.Unlock()
 		return memSources[cfg.Values["name"].(string)], nil
+	}})
+	connector.RegisterSource("agent-test-mem-pipelined", connector.SourceFactory{Open: func(_ context.Context, cfg connector.Config) (connector.Source, error) {
+		memMu.Lock()
+		defer memMu.Unlock()
+		return pipelinedSource{memSources[cfg.Values["name"].(string)]}, nil
 	}})
 	connector.RegisterSink("agent-test-mem", connector.SinkFactory{Open: func(_ context.Context, cfg connector.Config) (connector.Sink, error) {
 		memMu.Lock()
@@ -111,6 +122,12 @@ func init() {
 }
 
 func TestSourceAndSinkRunAsInstances(t *testing.T) {
+	for _, typ := range []string{"agent-test-mem", "agent-test-mem-pipelined"} {
+		t.Run(typ, func(t *testing.T) { testSourceAndSink(t, typ) })
+	}
+}
+
+func testSourceAndSink(t *testing.T, sourceType string) {
 	const n = 500
 	src := &memSource{}
 	for k := range n {
@@ -129,7 +146,7 @@ func TestSourceAndSinkRunAsInstances(t *testing.T) {
 	const topic = "persistent://public/default/readings"
 	f.apply(t, objects.Wrap(&meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Name: "iot", Tenant: "public", Namespace: "default"},
 		Spec: &meshfedv1.FunctionMeshSpec{
-			Sources: []*meshfedv1.ConnectorSpec{{Name: "devices", Type: "agent-test-mem", Config: cfgSrc,
+			Sources: []*meshfedv1.ConnectorSpec{{Name: "devices", Type: sourceType, Config: cfgSrc,
 				Output: &meshfedv1.FunctionOutput{Cluster: "a", Topic: topic}}},
 			Sinks: []*meshfedv1.ConnectorSpec{{Name: "rows", Type: "agent-test-mem", Config: cfgSink, ProcessingGuarantee: "effectively_once",
 				Input: &meshfedv1.FunctionInput{Cluster: "a", Topics: []string{topic}, SubscriptionPosition: "earliest"}}},
