@@ -52,17 +52,21 @@ type instance struct {
 	// limits is how the current run's function is held to its resources
 	// (runtime.Limited); empty before the first start.
 	limits atomic.Pointer[string]
+	// written and batches count a connector's records made durable at its
+	// far end and the batches it wrote (zero for functions).
+	written, batches atomic.Uint64
 	// attrs label the current run's metrics; nil before the first run.
 	attrs atomic.Pointer[metric.MeasurementOption]
 	// stats are the instance's Pulsar-compatible metrics (released when
 	// run returns).
 	stats *functionStats
 
-	// mu guards state, since and lastErr.
-	mu      sync.Mutex
-	state   string
-	since   time.Time
-	lastErr string
+	// mu guards state, since, lastErr and lastErrAt.
+	mu        sync.Mutex
+	state     string
+	since     time.Time
+	lastErr   string
+	lastErrAt time.Time
 }
 
 func startInstance(_ context.Context, a *Agent, key string, asg *meshfedv1.Assignment) *instance {
@@ -90,14 +94,14 @@ func (i *instance) setState(state, errMsg string) {
 		i.state, i.since = state, i.a.cfg.Now()
 	}
 	if errMsg != "" {
-		i.lastErr = errMsg
+		i.lastErr, i.lastErrAt = errMsg, i.a.cfg.Now()
 	}
 }
 
 func (i *instance) setError(err error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.lastErr = err.Error()
+	i.lastErr, i.lastErrAt = err.Error(), i.a.cfg.Now()
 }
 
 // status is the instance's report to the control plane.
@@ -110,6 +114,7 @@ func (i *instance) status() *meshfedv1.InstanceStatus {
 		Received: i.received.Load(), Processed: i.processed.Load(), Failed: i.failed.Load(),
 		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(),
 		Restarts: i.restarts.Load(), OomKills: i.oomKills.Load(), Limits: i.limitsMechanism(),
+		Written: i.written.Load(), Batches: i.batches.Load(), LastErrorTime: errTime(i.lastErrAt),
 	}
 }
 
@@ -118,6 +123,13 @@ func (i *instance) limitsMechanism() string {
 		return *l
 	}
 	return ""
+}
+
+func errTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
 }
 
 // stop cancels the instance and waits until its consumer and producers are closed.
@@ -269,6 +281,9 @@ func functionResources(spec *meshfedv1.FunctionSpec) runtime.Resources {
 
 func (i *instance) runOnce(ctx context.Context) error {
 	spec := i.spec()
+	if c := objects.ConnectorOf(spec); c != nil {
+		return i.runConnector(ctx, c)
+	}
 	fn, err := i.startFunction(ctx)
 	if err != nil {
 		return fmt.Errorf("start function: %w", err)

@@ -57,7 +57,9 @@ type SinkRecord struct {
 // Config is what a connector is started with.
 type Config struct {
 	// Tenant, Namespace, Mesh and Name name the connector; Instance is
-	// its index among Replicas.
+	// its index among Replicas. The agent leaves Replicas zero (unknown):
+	// an assignment carries its own index, not the replica count, so
+	// scaling never restarts running instances.
 	Tenant, Namespace, Mesh, Name string
 	Instance, Replicas            int
 	// Type is the registered connector type ("mqtt", "postgres", ...).
@@ -83,6 +85,17 @@ type Source interface {
 	// Close stops the source; records read but not committed are read
 	// again by the next instance.
 	Close() error
+}
+
+// ConcurrentCommitter is implemented by a Source whose Commit may run on
+// another goroutine while Read blocks. The agent then pipelines: it reads
+// the next batch while earlier ones are being written, and commits each in
+// order once durable. A Source without it is driven stop-and-wait: Read,
+// write, Commit, Read again, never two calls at once.
+type ConcurrentCommitter interface {
+	Source
+	// CommitsConcurrently reports whether Commit may overlap Read.
+	CommitsConcurrently() bool
 }
 
 // Sink writes records out of a topic.

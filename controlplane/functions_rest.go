@@ -29,6 +29,12 @@ func (s *Server) functionsAPI() http.Handler {
 	return functionsapi.New(&functionsBackend{s: s, objects: &objectEndpoint{srv: s}}, s.logger)
 }
 
+// connectorsAPI is Pulsar's sources or sinks admin REST API
+// (/admin/v3/sources, /admin/v3/sinks), served as the functions API is.
+func (s *Server) connectorsAPI(kind string) http.Handler {
+	return functionsapi.NewConnectors(&functionsBackend{s: s, objects: &objectEndpoint{srv: s}}, s.logger, kind)
+}
+
 // functionsBackend implements functionsapi.Backend on a Server.
 type functionsBackend struct {
 	s       *Server

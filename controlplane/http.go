@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/meshfed/meshfed/controlplane/meshui"
+	"github.com/meshfed/meshfed/controlplane/functionsapi"
+	"github.com/meshfed/meshfed/objects"
 )
 
 // startHTTP serves /metrics, /healthz (the process is up and serving HTTP),
@@ -34,6 +36,8 @@ func (s *Server) startHTTP() {
 	ui := meshui.New(&functionsBackend{s: s, objects: &objectEndpoint{srv: s}}, s.logger)
 	mux.Handle(meshui.Root, ui)
 	mux.Handle(meshui.Prefix, ui)
+	mux.Handle(functionsapi.SourcesPrefix, s.connectorsAPI(objects.ConnectorSource))
+	mux.Handle(functionsapi.SinksPrefix, s.connectorsAPI(objects.ConnectorSink))
 	s.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := s.httpServer.Serve(s.httpListener()); err != nil && err != http.ErrServerClosed {

@@ -44,6 +44,8 @@ func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest)
 		fillTypeMeta(o)
 		if err := objects.Validate(o); err != nil {
 			errs = append(errs, objects.AsFieldErrors(err).In("", i+1))
+		} else if err := checkConnectors(o); err != nil {
+			errs = append(errs, objects.AsFieldErrors(err).In("", i+1))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -131,7 +131,7 @@ func PlanAssignments(in Input) Plan {
 	sort.Slice(meshes, func(i, j int) bool { return meshKey(meshes[i]) < meshKey(meshes[j]) })
 	for _, m := range meshes {
 		md := m.GetMetadata()
-		for fi, f := range m.GetSpec().GetFunctions() {
+		for fi, f := range objects.MeshFunctions(m.GetSpec()) {
 			var existing []*meshfedv1.Assignment
 			for i := 0; i < Replicas(f); i++ {
 				if a := cur[key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}]; a != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -31,7 +32,7 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 	st := &meshfedv1.FunctionMeshStatus{ObservedGeneration: m.GetMetadata().GetGeneration()}
 	var pending, failed, progressing, moved []string
 	pendingWhy := map[string]bool{}
-	for _, f := range m.GetSpec().GetFunctions() {
+	for _, f := range objects.MeshFunctions(m.GetSpec()) {
 		as := byFn[f.GetName()]
 		sort.Slice(as, func(i, j int) bool { return as[i].GetSpec().GetIndex() < as[j].GetSpec().GetIndex() })
 		fs := &meshfedv1.FunctionStatus{Name: f.GetName()}

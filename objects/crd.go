@@ -38,8 +38,9 @@ package objects
 // Ignored: the Kubernetes metadata (namespace, annotations and
 // server-written fields), Kubernetes-only settings (crdKubernetesOnly, most
 // of pod) and status. Everything else without a meshfed equivalent (java,
-// genericRuntime, serde and schema classes, windowing, secrets, sources and
-// sinks, ...) is an error naming the field, so nothing is dropped silently.
+// genericRuntime, serde and schema classes, windowing, secrets, Pulsar IO
+// connector classes, ...) is an error naming the field, so nothing is
+// dropped silently. Sources and sinks: crd_connectors.go.
 
 import (
 	"encoding/json"
@@ -75,8 +76,8 @@ var crdMetadataIgnored = map[string]bool{
 // Function), or returns nil with the errors in w.
 func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Object {
 	kind := doc["kind"]
-	if kind != KindFunctionMesh && kind != crdKindFunction {
-		w.errs.add("kind", "%s documents convert for kinds FunctionMesh, Function, FunctionMeshList and FunctionList, got %s", CRDAPIVersion, describe(kind))
+	if kind != KindFunctionMesh && kind != crdKindFunction && kind != crdKindSource && kind != crdKindSink {
+		w.errs.add("kind", "%s documents convert for kinds FunctionMesh, Function, Source, Sink, FunctionMeshList and FunctionList, got %s", CRDAPIVersion, describe(kind))
 		return nil
 	}
 	fm := &meshfedv1.FunctionMesh{
@@ -92,9 +93,21 @@ func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Objec
 		case "metadata":
 			w.crdMetadata(v, fm.Metadata)
 		case "spec":
-			if kind == crdKindFunction {
+			switch kind {
+			case crdKindFunction:
 				if fn := o.crdFunction(w, "spec", v, fm.Metadata); fn != nil {
 					fm.Spec.Functions = append(fm.Spec.Functions, fn)
+				}
+				continue
+			case crdKindSource:
+				// A Source or Sink document is a mesh of one connector.
+				if c := o.crdConnector(w, "spec", ConnectorSource, v, fm.Metadata); c != nil {
+					fm.Spec.Sources = append(fm.Spec.Sources, c)
+				}
+				continue
+			case crdKindSink:
+				if c := o.crdConnector(w, "spec", ConnectorSink, v, fm.Metadata); c != nil {
+					fm.Spec.Sinks = append(fm.Spec.Sinks, c)
 				}
 				continue
 			}
@@ -108,6 +121,11 @@ func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Objec
 	}
 	if fm.Metadata.Namespace == "" {
 		fm.Metadata.Namespace = defaultNamespace
+	}
+	for _, c := range append(append([]*meshfedv1.ConnectorSpec(nil), fm.Spec.Sources...), fm.Spec.Sinks...) {
+		if (kind == crdKindSource || kind == crdKindSink) && c.Name == "" {
+			c.Name = fm.Metadata.Name
+		}
 	}
 	for _, fn := range fm.Spec.Functions {
 		if kind == crdKindFunction && fn.Name == "" {
@@ -169,11 +187,10 @@ func (o DecodeOptions) crdSpec(w *walker, v any, fm *meshfedv1.FunctionMesh) {
 					fm.Spec.Functions = append(fm.Spec.Functions, fn)
 				}
 			}
-		case "sources", "sinks":
-			if l, ok := obj[key].([]any); ok && len(l) == 0 || obj[key] == nil {
-				continue
-			}
-			w.errs.add(path, "meshfed runs functions only; Pulsar IO %s cannot be converted", key)
+		case "sources":
+			fm.Spec.Sources = append(fm.Spec.Sources, o.crdConnectors(w, path, ConnectorSource, obj[key], fm.Metadata)...)
+		case "sinks":
+			fm.Spec.Sinks = append(fm.Spec.Sinks, o.crdConnectors(w, path, ConnectorSink, obj[key], fm.Metadata)...)
 		default:
 			w.errs.add(path, "unknown field %q of a FunctionMesh spec", key)
 		}

@@ -18,6 +18,10 @@ import (
 func FuzzDecodeCRD(f *testing.F) {
 	f.Add([]byte(fnDoc(goBlock)))
 	f.Add([]byte(crdDoc))
+	f.Add([]byte("apiVersion: compute.functionmesh.io/v1alpha1\nkind: FunctionMesh\nmetadata: {name: m}\nspec:\n  sources:\n" +
+		"    - {name: s, type: mqtt, clusterName: a, sourceConfig: {broker: 'tcp://h:1'}, output: {topic: t}}\n  sinks:\n" +
+		"    - {name: k, type: http, clusterName: a, sinkConfig: {url: 'http://h'}, input: {topics: [t]}, subscriptionName: x}\n"))
+	f.Add([]byte("apiVersion: compute.functionmesh.io/v1alpha1\nkind: Source\nmetadata: {name: s}\nspec: {type: mqtt, clusterName: a, output: {topic: t}}\n"))
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n- " + fmt.Sprintf("%q", fnDoc(goBlock))))
 	samples, _ := filepath.Glob("../examples/functionmesh/*.yaml")
 	for _, s := range samples {

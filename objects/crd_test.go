@@ -133,10 +133,14 @@ func TestDecodeCRDErrors(t *testing.T) {
 			[]wantErr{{1, "spec.functions[0].replicas", `expected an integer, got string "many"`}}},
 		{"gpu", "a", head + fn + "      resources: {limits: {nvidia.com/gpu: 1}}\n",
 			[]wantErr{{1, "spec.functions[0].resources.limits[nvidia.com/gpu]", `resource "nvidia.com/gpu" cannot be converted`}}},
-		{"sinks", "a", head + fn + "  sinks: [{name: s}]\n",
-			[]wantErr{{1, "spec.sinks", "Pulsar IO sinks cannot be converted"}}},
-		{"kind Sink", "a", "apiVersion: compute.functionmesh.io/v1alpha1\nkind: Sink\nmetadata: {name: m}\n",
-			[]wantErr{{1, "kind", "convert for kinds FunctionMesh, Function"}}},
+		{"sink without type", "a", head + fn + "  sinks: [{name: s, input: {topics: [t]}}]\n",
+			[]wantErr{{1, "spec.sinks[0].type", "required: the meshfed connector type"}}},
+		{"Pulsar IO class", "a", head + fn + "  sources: [{name: s, className: org.apache.pulsar.io.kafka.KafkaSource, output: {topic: t}}]\n",
+			[]wantErr{{1, "spec.sources[0].className", "Pulsar IO connectors (Java classes and images) cannot run on meshfed"}}},
+		{"source subscription", "a", head + fn + "  sources: [{name: s, type: mqtt, subscriptionName: x, output: {topic: t}}]\n",
+			[]wantErr{{1, "spec.sources[0].subscriptionName", "a source has no subscription"}}},
+		{"kind Secret", "a", "apiVersion: compute.functionmesh.io/v1alpha1\nkind: Secret\nmetadata: {name: m}\n",
+			[]wantErr{{1, "kind", "convert for kinds FunctionMesh, Function, Source, Sink"}}},
 		{"metadata field", "a", docWith(head, "metadata: {name: m}", "metadata: {name: m, finalizers: [x]}") + fn,
 			[]wantErr{{1, "metadata.finalizers", "has no meshfed equivalent"}}},
 		{"unknown top-level", "a", head + fn + "extra: 1\n",
@@ -152,6 +156,56 @@ func TestDecodeCRDErrors(t *testing.T) {
 			}
 			checkErrs(t, err, "crd.yaml", tc.want)
 		})
+	}
+}
+
+func TestDecodeCRDConnectors(t *testing.T) {
+	const doc = `apiVersion: compute.functionmesh.io/v1alpha1
+kind: FunctionMesh
+metadata: {name: iot}
+spec:
+  sources:
+    - name: devices
+      type: mqtt
+      replicas: 2
+      sourceConfig: {broker: "tcp://h:1883", topics: ["s/#"]}
+      output: {topic: readings}
+  sinks:
+    - name: rows
+      type: http
+      processingGuarantee: effectively_once
+      sinkConfig: {url: "http://h/x"}
+      input: {topics: [readings]}
+      subscriptionName: rows-sub
+---
+apiVersion: compute.functionmesh.io/v1alpha1
+kind: Sink
+metadata: {name: archive}
+spec:
+  type: http
+  sinkConfig: {url: "http://h/archive"}
+  input: {topics: [readings]}
+`
+	objs, err := DecodeOptions{Cluster: "a"}.Decode("crd.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if err := Validate(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := objs[0].GetFunctionMesh().GetSpec()
+	src, sink := s.GetSources()[0], s.GetSinks()[0]
+	if src.GetType() != "mqtt" || src.GetReplicas() != 2 || src.GetOutput().GetCluster() != "a" || src.GetConfig().AsMap()["broker"] != "tcp://h:1883" {
+		t.Errorf("source = %v", src)
+	}
+	if sink.GetInput().GetCluster() != "a" || sink.GetInput().GetSubscription() != "rows-sub" || sink.GetProcessingGuarantee() != "effectively_once" {
+		t.Errorf("sink = %v", sink)
+	}
+	one := objs[1].GetFunctionMesh().GetSpec().GetSinks()
+	if len(one) != 1 || one[0].GetName() != "archive" || one[0].GetConfig().AsMap()["url"] != "http://h/archive" {
+		t.Errorf("Sink document = %v", objs[1])
 	}
 }
 

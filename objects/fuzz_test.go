@@ -16,6 +16,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(meshDoc))
 	f.Add([]byte(clusterDoc + "---\n" + meshDoc))
 	f.Add([]byte(crdDoc))
+	f.Add([]byte(connectorMesh))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		objs, err := DecodeOptions{Cluster: "a", AllowSystemKinds: true}.Decode("f.yaml", data)
 		if err != nil {

@@ -22,7 +22,7 @@ var (
 	// subscription, tenant/namespace/name, has it.
 	subscriptionName = regexp.MustCompile(`^[-=:./\w]+$`)
 	failbackModes    = []string{"auto", "manual"}
-	runtimeKinds     = []string{"builtin", "exec", "wasm"}
+	runtimeKinds     = []string{"builtin", "exec", "wasm", "connector"}
 	grantActions     = []string{"produce", "consume"}
 )
 
@@ -277,18 +277,23 @@ func validateGrant(e *errs, s *meshfedv1.GrantSpec) {
 }
 
 func validateMesh(e *errs, s *meshfedv1.FunctionMeshSpec) {
-	if len(s.GetFunctions()) == 0 {
-		e.add("spec.functions", "required: at least one function")
+	if len(s.GetFunctions()) == 0 && len(s.GetSources()) == 0 && len(s.GetSinks()) == 0 {
+		e.add("spec.functions", "required: at least one function, source or sink")
 		return
 	}
 	seen := map[string]int{}
-	subs := map[string]int{} // cluster, topic and subscription -> function
+	names := map[string]string{} // function, source and sink names -> path
+	subs := map[string]int{}     // cluster, topic and subscription -> function
 	for i, f := range s.GetFunctions() {
 		p := index("spec.functions", i)
 		if j, dup := seen[f.GetName()]; dup && f.GetName() != "" {
 			e.add(join(p, "name"), "function %q is already defined at %s", f.GetName(), index("spec.functions", j))
 		} else {
 			seen[f.GetName()] = i
+			names[f.GetName()] = p
+		}
+		if f.GetRuntime().GetConnector() != nil {
+			e.add(join(p, "runtime.connector"), "connectors are declared under spec.sources and spec.sinks")
 		}
 		validateFunction(e, p, f)
 		// Two functions with one explicit subscription on one topic would
@@ -310,6 +315,8 @@ func validateMesh(e *errs, s *meshfedv1.FunctionMeshSpec) {
 			subs[key] = i
 		}
 	}
+	validateConnectors(e, ConnectorSource, s.GetSources(), names)
+	validateConnectors(e, ConnectorSink, s.GetSinks(), names)
 }
 
 func validateFunction(e *errs, p string, f *meshfedv1.FunctionSpec) {
@@ -334,9 +341,12 @@ func validateFunction(e *errs, p string, f *meshfedv1.FunctionSpec) {
 
 	in := f.GetInput()
 	ip := join(p, "input")
-	if in == nil {
+	switch {
+	case in == nil && f.GetRuntime().GetConnector().GetKind() == ConnectorSource:
+		// A source reads an outside system.
+	case in == nil:
 		e.add(ip, "required: the cluster and topics the function reads")
-	} else {
+	default:
 		clusterName(e, join(ip, "cluster"), in.GetCluster(), true)
 		if len(in.GetTopics()) == 0 {
 			e.add(join(ip, "topics"), "required: at least one topic")
@@ -474,6 +484,8 @@ func validateRuntime(e *errs, p string, r *meshfedv1.Runtime) {
 		if pkg := k.Exec.GetPackage(); pkg != "" && !wasmPackage.MatchString(pkg) {
 			e.add(join(ep, "package"), "%q is not a content address \"sha256:<64 lower-case hex digits>\"", truncate(pkg))
 		}
+	case *meshfedv1.Runtime_Connector:
+		// Derived from spec.sources or spec.sinks, whose type is checked there.
 	case *meshfedv1.Runtime_Wasm:
 		pkg := k.Wasm.GetPackage()
 		switch {
@@ -582,11 +594,14 @@ func ValidateRefs(o *meshfedv1.Object, st Lookup) error {
 			e.add("spec.grantee.namespace", "unknown namespace %q in tenant %q", g.GetNamespace(), g.GetTenant())
 		}
 	case *meshfedv1.Object_FunctionMesh:
-		for i, f := range v.FunctionMesh.GetSpec().GetFunctions() {
-			p := index("spec.functions", i)
+		spec := v.FunctionMesh.GetSpec()
+		for i, f := range MeshFunctions(spec) {
+			p := MeshFunctionPath(spec, i)
 			cluster(join(p, "input.cluster"), f.GetInput().GetCluster())
 			cluster(join(p, "output.cluster"), f.GetOutput().GetCluster())
-			cluster(join(p, "placement.cluster"), f.GetPlacement().GetCluster())
+			if pl := f.GetPlacement().GetCluster(); pl != f.GetInput().GetCluster() && pl != f.GetOutput().GetCluster() {
+				cluster(join(p, "placement.cluster"), pl)
+			}
 			for j, c := range f.GetFailover().GetClusters() {
 				cluster(index(join(p, "failover.clusters"), j), c)
 			}

@@ -47,13 +47,13 @@ func Recheck(m *meshfedv1.FunctionMesh, v View) error {
 // planner skips a fallback cluster for which it returns an error; a fn out
 // of range is an error that is not a Violation.
 func AdmitPlacement(m *meshfedv1.FunctionMesh, fn int, run, in, out string, v View) error {
-	fns := m.GetSpec().GetFunctions()
+	fns := objects.MeshFunctions(m.GetSpec())
 	if fn < 0 || fn >= len(fns) {
 		return fmt.Errorf("policies: mesh %s has no function %d (it has %d)", meshName(m), fn, len(fns))
 	}
 	c := newChecker(m, v)
 	f := fns[fn]
-	p := "spec.functions[" + strconv.Itoa(fn) + "]"
+	p := objects.MeshFunctionPath(m.GetSpec(), fn)
 	if out == "" {
 		out = run
 	}
@@ -73,13 +73,13 @@ func AdmitPlacement(m *meshfedv1.FunctionMesh, fn int, run, in, out string, v Vi
 
 func evaluate(m *meshfedv1.FunctionMesh, v View, quotas bool) error {
 	c := newChecker(m, v)
-	fns := m.GetSpec().GetFunctions()
+	fns := objects.MeshFunctions(m.GetSpec())
 	var stored *meshfedv1.FunctionMesh
 	if quotas {
 		stored = c.quotas(m)
 	}
 	for i, f := range fns {
-		p := "spec.functions[" + strconv.Itoa(i) + "]"
+		p := objects.MeshFunctionPath(m.GetSpec(), i)
 		c.runtime(p, f)
 		if quotas {
 			c.replicas(p, f, stored)
@@ -163,7 +163,7 @@ type usage struct{ meshes, functions, instances int64 }
 
 func usageOf(m *meshfedv1.FunctionMesh) usage {
 	u := usage{meshes: 1}
-	for _, f := range m.GetSpec().GetFunctions() {
+	for _, f := range objects.MeshFunctions(m.GetSpec()) {
 		u.functions++
 		u.instances += replicas(f)
 	}
@@ -216,7 +216,7 @@ func (c *checker) replicas(p string, f *meshfedv1.FunctionSpec, stored *meshfedv
 		return
 	}
 	var oldRep, oldMax int64
-	for _, s := range stored.GetSpec().GetFunctions() {
+	for _, s := range objects.MeshFunctions(stored.GetSpec()) {
 		if s.GetName() == f.GetName() {
 			oldRep, oldMax = replicas(s), int64(s.GetMaxReplicas())
 			break
@@ -230,7 +230,8 @@ func (c *checker) replicas(p string, f *meshfedv1.FunctionSpec, stored *meshfedv
 	}
 }
 
-// runtimeKind returns "builtin", "exec", "wasm" or "" for no runtime.
+// runtimeKind returns "builtin", "exec", "wasm", "connector" (a source or
+// sink) or "" for no runtime.
 func runtimeKind(f *meshfedv1.FunctionSpec) string {
 	switch f.GetRuntime().GetKind().(type) {
 	case *meshfedv1.Runtime_Builtin:
@@ -239,6 +240,8 @@ func runtimeKind(f *meshfedv1.FunctionSpec) string {
 		return "exec"
 	case *meshfedv1.Runtime_Wasm:
 		return "wasm"
+	case *meshfedv1.Runtime_Connector:
+		return "connector"
 	}
 	return ""
 }

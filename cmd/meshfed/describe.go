@@ -117,15 +117,21 @@ func describeMesh(w io.Writer, fm *meshfedv1.FunctionMesh) {
 	}
 	fmt.Fprintln(w, "\nFunctions:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  FUNCTION\tINSTANCE\tAGENT\tCLUSTER\tSTATE\tSINCE\tRECEIVED\tPROCESSED\tFAILED\tDEDUPLICATED\tUNPROVEN\tRESTARTS\tOOMKILLS\tLIMITS\tLAST ERROR")
+	fmt.Fprintln(tw, "  FUNCTION\tINSTANCE\tAGENT\tCLUSTER\tSTATE\tSINCE\tRECEIVED\tPROCESSED\tFAILED\tDEDUPLICATED\tUNPROVEN\tWRITTEN\tRESTARTS\tOOMKILLS\tLIMITS\tLAST ERROR")
 	statuses := map[string]*meshfedv1.FunctionStatus{}
 	for _, f := range st.GetFunctions() {
 		statuses[f.GetName()] = f
 	}
-	for _, f := range fm.GetSpec().GetFunctions() {
+	for _, f := range objects.MeshFunctions(fm.GetSpec()) {
 		fs := statuses[f.GetName()]
+		label := f.GetName()
+		if c := objects.ConnectorOf(f); c != nil {
+			// Sources and sinks are listed with the functions, named
+			// with their kind and type: "devices (mqtt source)".
+			label = fmt.Sprintf("%s (%s %s)", f.GetName(), c.GetType(), c.GetKind())
+		}
 		if len(fs.GetInstances()) == 0 {
-			fmt.Fprintf(tw, "  %s\t-\t-\t-\tPending\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", f.GetName())
+			fmt.Fprintf(tw, "  %s\t-\t-\t-\tPending\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", label)
 			continue
 		}
 		for _, in := range fs.GetInstances() {
@@ -133,9 +139,9 @@ func describeMesh(w io.Writer, fm *meshfedv1.FunctionMesh) {
 			if in.GetSince() != nil {
 				since = in.GetSince().AsTime().Format("15:04:05")
 			}
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.GetName(), in.GetIndex(), in.GetAgent(), in.GetCluster(),
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", label, in.GetIndex(), in.GetAgent(), in.GetCluster(),
 				in.GetState(), since, in.GetReceived(), in.GetProcessed(), in.GetFailed(), in.GetDeduplicated(), in.GetUnproven(),
-				in.GetRestarts(), in.GetOomKills(), or(in.GetLimits(), "-"), or(in.GetLastError(), "-"))
+				in.GetWritten(), in.GetRestarts(), in.GetOomKills(), or(in.GetLimits(), "-"), or(in.GetLastError(), "-"))
 		}
 	}
 	_ = tw.Flush()

@@ -32,17 +32,23 @@ func newGetCmd() *cobra.Command {
 		Use:   "get KIND [NAME]",
 		Short: "Show one object or list the objects of a kind",
 		Long: `Show one object or list the objects of a kind. KIND is a kind name, plural or
-alias (clusters, tenants, namespaces, grants, meshes, agents, assignments).
+alias (clusters, tenants, namespaces, grants, meshes, agents, assignments),
+or sources or sinks: the connectors of the meshes in scope with their
+counters (NAME then filters by connector name).
 NAME of a namespaced object is NAME (in --tenant/--namespace, default
 public/default) or TENANT/NAMESPACE/NAME. With -w, keep printing changes.`,
 		Example: `  meshfed get clusters
   meshfed get mesh public/default/word-count -o yaml
   meshfed get meshes -o wide
   meshfed get meshes -l team=ml -w
-  meshfed get agents -o name`,
+  meshfed get agents -o name
+  meshfed get sources -n default --tenant public`,
 		Args:              rangeArgs(1, 2),
 		ValidArgsFunction: completeKindName(&scope, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if ck := connectorKind(args[0]); ck != "" {
+				return getConnectors(cmd, ck, args[1:], scope, output.format, stale)
+			}
 			k, err := lookupKind(args[0])
 			if err != nil {
 				return err
@@ -273,6 +279,10 @@ func tableColumns(k *objects.Kind) []column {
 	case objects.KindFunctionMesh:
 		return []column{
 			{"FUNCTIONS", func(o *meshfedv1.Object) string { return fmt.Sprint(len(o.GetFunctionMesh().GetSpec().GetFunctions())) }},
+			{"CONNECTORS", func(o *meshfedv1.Object) string {
+				s := o.GetFunctionMesh().GetSpec()
+				return fmt.Sprint(len(s.GetSources()) + len(s.GetSinks()))
+			}},
 			{"CONDITIONS", func(o *meshfedv1.Object) string { return conditions(o.GetFunctionMesh().GetStatus().GetConditions()) }},
 		}
 	case objects.KindAgent:
@@ -334,7 +344,7 @@ func wideColumns(k *objects.Kind) []column {
 // run in, sorted.
 func meshClusters(fm *meshfedv1.FunctionMesh) []string {
 	seen := map[string]bool{}
-	for _, f := range fm.GetSpec().GetFunctions() {
+	for _, f := range objects.MeshFunctions(fm.GetSpec()) {
 		for _, c := range []string{f.GetInput().GetCluster(), f.GetOutput().GetCluster(), f.GetPlacement().GetCluster()} {
 			if c != "" {
 				seen[c] = true
@@ -352,7 +362,7 @@ func meshClusters(fm *meshfedv1.FunctionMesh) []string {
 // meshRunning is "running/wanted" over a mesh's instances.
 func meshRunning(fm *meshfedv1.FunctionMesh) string {
 	var running, wanted int
-	for _, f := range fm.GetSpec().GetFunctions() {
+	for _, f := range objects.MeshFunctions(fm.GetSpec()) {
 		wanted += federation.Replicas(f)
 	}
 	for _, fs := range fm.GetStatus().GetFunctions() {

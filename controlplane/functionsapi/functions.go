@@ -227,7 +227,7 @@ func (h *Handler) mesh(ctx context.Context, f fn) (*meshfedv1.FunctionMesh, erro
 // isFunction reports whether m is a Pulsar function: one function named as the mesh.
 func isFunction(m *meshfedv1.FunctionMesh) bool {
 	fs := m.GetSpec().GetFunctions()
-	return len(fs) == 1 && fs[0].GetName() == m.GetMetadata().GetName()
+	return len(fs) == 1 && fs[0].GetName() == m.GetMetadata().GetName() && len(m.GetSpec().GetSources()) == 0 && len(m.GetSpec().GetSinks()) == 0
 }
 
 func (h *Handler) delete(ctx context.Context, w http.ResponseWriter, f fn) error {

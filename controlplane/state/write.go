@@ -359,7 +359,7 @@ func checkDependents(txn *memdb.Txn, k *objects.Kind, req *raftlogv1.DeleteObjec
 }
 
 func meshUsesCluster(m *meshfedv1.FunctionMesh, cluster string) bool {
-	for _, f := range m.GetSpec().GetFunctions() {
+	for _, f := range objects.MeshFunctions(m.GetSpec()) {
 		if f.GetInput().GetCluster() == cluster || f.GetOutput().GetCluster() == cluster || f.GetPlacement().GetCluster() == cluster {
 			return true
 		}

@@ -92,7 +92,7 @@ func Build(o *meshfedv1.Object) (*Graph, error) {
 	for _, fs := range fm.GetStatus().GetFunctions() {
 		statuses[fs.GetName()] = fs
 	}
-	for _, f := range fm.GetSpec().GetFunctions() {
+	for _, f := range objects.MeshFunctions(fm.GetSpec()) {
 		fn := &Function{ID: "function:" + f.GetName(), Name: f.GetName(), Replicas: federation.Replicas(f)}
 		for _, in := range statuses[f.GetName()].GetInstances() {
 			fn.Instances = append(fn.Instances, &Instance{Index: in.GetIndex(), Agent: in.GetAgent(), Cluster: in.GetCluster(),

@@ -1227,8 +1227,12 @@ func (x *FunctionMesh) GetStatus() *FunctionMeshStatus {
 }
 
 type FunctionMeshSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Functions     []*FunctionSpec        `protobuf:"bytes,1,rep,name=functions,proto3" json:"functions,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Functions []*FunctionSpec        `protobuf:"bytes,1,rep,name=functions,proto3" json:"functions,omitempty"`
+	// Sources bring an outside system's data into a topic.
+	Sources []*ConnectorSpec `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
+	// Sinks write a topic out to an outside system.
+	Sinks         []*ConnectorSpec `protobuf:"bytes,3,rep,name=sinks,proto3" json:"sinks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1266,6 +1270,231 @@ func (*FunctionMeshSpec) Descriptor() ([]byte, []int) {
 func (x *FunctionMeshSpec) GetFunctions() []*FunctionSpec {
 	if x != nil {
 		return x.Functions
+	}
+	return nil
+}
+
+func (x *FunctionMeshSpec) GetSources() []*ConnectorSpec {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *FunctionMeshSpec) GetSinks() []*ConnectorSpec {
+	if x != nil {
+		return x.Sinks
+	}
+	return nil
+}
+
+// ConnectorSpec is a source or a sink: a connector at the mesh's edge,
+// placed, failed over and governed as a function is. Names are unique among
+// a mesh's functions, sources and sinks.
+type ConnectorSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Registered connector type: "mqtt", "http", "postgres", ...
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// The connector's configuration. A secret is never written in clear: a
+	// value {secret: {env: NAME}} or {secret: {file: /path}} is resolved on
+	// the agent's host when the connector starts.
+	Config *structpb.Struct `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	// Number of instances. Zero means one.
+	Replicas int32 `protobuf:"varint,4,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// atmost_once, atleast_once (the default) or effectively_once.
+	ProcessingGuarantee string `protobuf:"bytes,5,opt,name=processing_guarantee,json=processingGuarantee,proto3" json:"processing_guarantee,omitempty"`
+	// A source's topic (required for a source, refused for a sink).
+	Output *FunctionOutput `protobuf:"bytes,6,opt,name=output,proto3" json:"output,omitempty"`
+	// A sink's topics (required for a sink, refused for a source).
+	Input *FunctionInput `protobuf:"bytes,7,opt,name=input,proto3" json:"input,omitempty"`
+	// Cluster whose agents run the connector. Empty: the source's output
+	// cluster, the sink's input cluster.
+	Placement *Placement `protobuf:"bytes,8,opt,name=placement,proto3" json:"placement,omitempty"`
+	Failover  *Failover  `protobuf:"bytes,9,opt,name=failover,proto3" json:"failover,omitempty"`
+	Resources *Resources `protobuf:"bytes,10,opt,name=resources,proto3" json:"resources,omitempty"`
+	// As in FunctionSpec.
+	StoppedInstances []int32          `protobuf:"varint,11,rep,packed,name=stopped_instances,json=stoppedInstances,proto3" json:"stopped_instances,omitempty"`
+	InstanceRestarts map[int32]uint64 `protobuf:"bytes,12,rep,name=instance_restarts,json=instanceRestarts,proto3" json:"instance_restarts,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ConnectorSpec) Reset() {
+	*x = ConnectorSpec{}
+	mi := &file_meshfed_v1_objects_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectorSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectorSpec) ProtoMessage() {}
+
+func (x *ConnectorSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_objects_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectorSpec.ProtoReflect.Descriptor instead.
+func (*ConnectorSpec) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ConnectorSpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConnectorSpec) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ConnectorSpec) GetConfig() *structpb.Struct {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ConnectorSpec) GetReplicas() int32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *ConnectorSpec) GetProcessingGuarantee() string {
+	if x != nil {
+		return x.ProcessingGuarantee
+	}
+	return ""
+}
+
+func (x *ConnectorSpec) GetOutput() *FunctionOutput {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
+func (x *ConnectorSpec) GetInput() *FunctionInput {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *ConnectorSpec) GetPlacement() *Placement {
+	if x != nil {
+		return x.Placement
+	}
+	return nil
+}
+
+func (x *ConnectorSpec) GetFailover() *Failover {
+	if x != nil {
+		return x.Failover
+	}
+	return nil
+}
+
+func (x *ConnectorSpec) GetResources() *Resources {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *ConnectorSpec) GetStoppedInstances() []int32 {
+	if x != nil {
+		return x.StoppedInstances
+	}
+	return nil
+}
+
+func (x *ConnectorSpec) GetInstanceRestarts() map[int32]uint64 {
+	if x != nil {
+		return x.InstanceRestarts
+	}
+	return nil
+}
+
+// ConnectorRuntime runs a registered connector: the runtime of the
+// function entry a source or sink expands to (objects.MeshFunctions).
+type ConnectorRuntime struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "source" or "sink".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Registered connector type.
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// The connector's configuration, secrets still as references.
+	Config        *structpb.Struct `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectorRuntime) Reset() {
+	*x = ConnectorRuntime{}
+	mi := &file_meshfed_v1_objects_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectorRuntime) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectorRuntime) ProtoMessage() {}
+
+func (x *ConnectorRuntime) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_objects_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectorRuntime.ProtoReflect.Descriptor instead.
+func (*ConnectorRuntime) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ConnectorRuntime) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ConnectorRuntime) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ConnectorRuntime) GetConfig() *structpb.Struct {
+	if x != nil {
+		return x.Config
 	}
 	return nil
 }
@@ -1313,7 +1542,7 @@ type FunctionSpec struct {
 
 func (x *FunctionSpec) Reset() {
 	*x = FunctionSpec{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[17]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1554,7 @@ func (x *FunctionSpec) String() string {
 func (*FunctionSpec) ProtoMessage() {}
 
 func (x *FunctionSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[17]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1567,7 @@ func (x *FunctionSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionSpec.ProtoReflect.Descriptor instead.
 func (*FunctionSpec) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{17}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FunctionSpec) GetName() string {
@@ -1481,6 +1710,7 @@ type Runtime struct {
 	//	*Runtime_Builtin
 	//	*Runtime_Exec
 	//	*Runtime_Wasm
+	//	*Runtime_Connector
 	Kind          isRuntime_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1488,7 +1718,7 @@ type Runtime struct {
 
 func (x *Runtime) Reset() {
 	*x = Runtime{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[18]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1730,7 @@ func (x *Runtime) String() string {
 func (*Runtime) ProtoMessage() {}
 
 func (x *Runtime) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[18]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1743,7 @@ func (x *Runtime) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Runtime.ProtoReflect.Descriptor instead.
 func (*Runtime) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{18}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Runtime) GetKind() isRuntime_Kind {
@@ -1550,6 +1780,15 @@ func (x *Runtime) GetWasm() *WasmRuntime {
 	return nil
 }
 
+func (x *Runtime) GetConnector() *ConnectorRuntime {
+	if x != nil {
+		if x, ok := x.Kind.(*Runtime_Connector); ok {
+			return x.Connector
+		}
+	}
+	return nil
+}
+
 type isRuntime_Kind interface {
 	isRuntime_Kind()
 }
@@ -1567,11 +1806,19 @@ type Runtime_Wasm struct {
 	Wasm *WasmRuntime `protobuf:"bytes,3,opt,name=wasm,proto3,oneof"`
 }
 
+type Runtime_Connector struct {
+	// A source or sink; set only on the entries objects.MeshFunctions
+	// derives from spec.sources and spec.sinks, never written by users.
+	Connector *ConnectorRuntime `protobuf:"bytes,4,opt,name=connector,proto3,oneof"`
+}
+
 func (*Runtime_Builtin) isRuntime_Kind() {}
 
 func (*Runtime_Exec) isRuntime_Kind() {}
 
 func (*Runtime_Wasm) isRuntime_Kind() {}
+
+func (*Runtime_Connector) isRuntime_Kind() {}
 
 type ExecRuntime struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1586,7 +1833,7 @@ type ExecRuntime struct {
 
 func (x *ExecRuntime) Reset() {
 	*x = ExecRuntime{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[19]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1845,7 @@ func (x *ExecRuntime) String() string {
 func (*ExecRuntime) ProtoMessage() {}
 
 func (x *ExecRuntime) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[19]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1858,7 @@ func (x *ExecRuntime) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRuntime.ProtoReflect.Descriptor instead.
 func (*ExecRuntime) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{19}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExecRuntime) GetCommand() []string {
@@ -1645,7 +1892,7 @@ type WasmRuntime struct {
 
 func (x *WasmRuntime) Reset() {
 	*x = WasmRuntime{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[20]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1904,7 @@ func (x *WasmRuntime) String() string {
 func (*WasmRuntime) ProtoMessage() {}
 
 func (x *WasmRuntime) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[20]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1917,7 @@ func (x *WasmRuntime) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WasmRuntime.ProtoReflect.Descriptor instead.
 func (*WasmRuntime) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WasmRuntime) GetPackage() string {
@@ -1694,7 +1941,7 @@ type FunctionInput struct {
 
 func (x *FunctionInput) Reset() {
 	*x = FunctionInput{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[21]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1953,7 @@ func (x *FunctionInput) String() string {
 func (*FunctionInput) ProtoMessage() {}
 
 func (x *FunctionInput) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[21]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1966,7 @@ func (x *FunctionInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionInput.ProtoReflect.Descriptor instead.
 func (*FunctionInput) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FunctionInput) GetCluster() string {
@@ -1760,7 +2007,7 @@ type FunctionOutput struct {
 
 func (x *FunctionOutput) Reset() {
 	*x = FunctionOutput{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[22]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +2019,7 @@ func (x *FunctionOutput) String() string {
 func (*FunctionOutput) ProtoMessage() {}
 
 func (x *FunctionOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[22]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +2032,7 @@ func (x *FunctionOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionOutput.ProtoReflect.Descriptor instead.
 func (*FunctionOutput) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FunctionOutput) GetCluster() string {
@@ -1812,7 +2059,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[23]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2071,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[23]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2084,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Placement) GetCluster() string {
@@ -1859,7 +2106,7 @@ type Failover struct {
 
 func (x *Failover) Reset() {
 	*x = Failover{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[24]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1871,7 +2118,7 @@ func (x *Failover) String() string {
 func (*Failover) ProtoMessage() {}
 
 func (x *Failover) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[24]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1884,7 +2131,7 @@ func (x *Failover) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failover.ProtoReflect.Descriptor instead.
 func (*Failover) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Failover) GetClusters() []string {
@@ -1913,7 +2160,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[25]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2172,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[25]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2185,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Resources) GetCpu() string {
@@ -1967,7 +2214,7 @@ type FunctionMeshStatus struct {
 
 func (x *FunctionMeshStatus) Reset() {
 	*x = FunctionMeshStatus{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[26]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2226,7 @@ func (x *FunctionMeshStatus) String() string {
 func (*FunctionMeshStatus) ProtoMessage() {}
 
 func (x *FunctionMeshStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[26]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2239,7 @@ func (x *FunctionMeshStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionMeshStatus.ProtoReflect.Descriptor instead.
 func (*FunctionMeshStatus) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FunctionMeshStatus) GetConditions() []*Condition {
@@ -2027,7 +2274,7 @@ type FunctionStatus struct {
 
 func (x *FunctionStatus) Reset() {
 	*x = FunctionStatus{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[27]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2286,7 @@ func (x *FunctionStatus) String() string {
 func (*FunctionStatus) ProtoMessage() {}
 
 func (x *FunctionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[27]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2299,7 @@ func (x *FunctionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionStatus.ProtoReflect.Descriptor instead.
 func (*FunctionStatus) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FunctionStatus) GetName() string {
@@ -2104,14 +2351,22 @@ type InstanceStatus struct {
 	OomKills uint64 `protobuf:"varint,15,opt,name=oom_kills,json=oomKills,proto3" json:"oom_kills,omitempty"`
 	// How the agent enforces the function's resources on this instance:
 	// cgroup2, cgroup1, rlimit, wasm or none (docs/limits.md).
-	Limits        string `protobuf:"bytes,16,opt,name=limits,proto3" json:"limits,omitempty"`
+	Limits string `protobuf:"bytes,16,opt,name=limits,proto3" json:"limits,omitempty"`
+	// Connectors only. written: records made durable at the far end (in the
+	// output topic for a source, in the outside system for a sink); zero:
+	// none yet.
+	Written uint64 `protobuf:"varint,19,opt,name=written,proto3" json:"written,omitempty"`
+	// Batches a connector wrote (a source's commits, a sink's writes).
+	Batches uint64 `protobuf:"varint,20,opt,name=batches,proto3" json:"batches,omitempty"`
+	// When last_error was set. Unset: never.
+	LastErrorTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=last_error_time,json=lastErrorTime,proto3" json:"last_error_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InstanceStatus) Reset() {
 	*x = InstanceStatus{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[28]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2378,7 @@ func (x *InstanceStatus) String() string {
 func (*InstanceStatus) ProtoMessage() {}
 
 func (x *InstanceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[28]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2391,7 @@ func (x *InstanceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceStatus.ProtoReflect.Descriptor instead.
 func (*InstanceStatus) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *InstanceStatus) GetIndex() int32 {
@@ -2237,6 +2492,27 @@ func (x *InstanceStatus) GetLimits() string {
 	return ""
 }
 
+func (x *InstanceStatus) GetWritten() uint64 {
+	if x != nil {
+		return x.Written
+	}
+	return 0
+}
+
+func (x *InstanceStatus) GetBatches() uint64 {
+	if x != nil {
+		return x.Batches
+	}
+	return 0
+}
+
+func (x *InstanceStatus) GetLastErrorTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastErrorTime
+	}
+	return nil
+}
+
 // Agent is the control plane's record of one registered agent.
 type Agent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2251,7 +2527,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[29]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2263,7 +2539,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[29]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2276,7 +2552,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Agent) GetApiVersion() string {
@@ -2329,7 +2605,7 @@ type AgentSpec struct {
 
 func (x *AgentSpec) Reset() {
 	*x = AgentSpec{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[30]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2617,7 @@ func (x *AgentSpec) String() string {
 func (*AgentSpec) ProtoMessage() {}
 
 func (x *AgentSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[30]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2630,7 @@ func (x *AgentSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentSpec.ProtoReflect.Descriptor instead.
 func (*AgentSpec) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AgentSpec) GetCluster() string {
@@ -2398,7 +2674,7 @@ type AgentStatus struct {
 
 func (x *AgentStatus) Reset() {
 	*x = AgentStatus{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[31]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2410,7 +2686,7 @@ func (x *AgentStatus) String() string {
 func (*AgentStatus) ProtoMessage() {}
 
 func (x *AgentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[31]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2423,7 +2699,7 @@ func (x *AgentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
 func (*AgentStatus) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AgentStatus) GetState() string {
@@ -2461,7 +2737,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[32]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2749,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[32]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2762,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Assignment) GetApiVersion() string {
@@ -2541,7 +2817,7 @@ type AssignmentSpec struct {
 
 func (x *AssignmentSpec) Reset() {
 	*x = AssignmentSpec{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[33]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2553,7 +2829,7 @@ func (x *AssignmentSpec) String() string {
 func (*AssignmentSpec) ProtoMessage() {}
 
 func (x *AssignmentSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[33]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2566,7 +2842,7 @@ func (x *AssignmentSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentSpec.ProtoReflect.Descriptor instead.
 func (*AssignmentSpec) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{33}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AssignmentSpec) GetMesh() string {
@@ -2637,7 +2913,7 @@ type Object struct {
 
 func (x *Object) Reset() {
 	*x = Object{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[34]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2925,7 @@ func (x *Object) String() string {
 func (*Object) ProtoMessage() {}
 
 func (x *Object) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[34]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2938,7 @@ func (x *Object) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Object.ProtoReflect.Descriptor instead.
 func (*Object) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{34}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Object) GetKind() isObject_Kind {
@@ -2892,9 +3168,32 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x122\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x16.meshfed.v1.ObjectMetaR\bmetadata\x120\n" +
 	"\x04spec\x18\x04 \x01(\v2\x1c.meshfed.v1.FunctionMeshSpecR\x04spec\x126\n" +
-	"\x06status\x18\x05 \x01(\v2\x1e.meshfed.v1.FunctionMeshStatusR\x06status\"J\n" +
+	"\x06status\x18\x05 \x01(\v2\x1e.meshfed.v1.FunctionMeshStatusR\x06status\"\xb0\x01\n" +
 	"\x10FunctionMeshSpec\x126\n" +
-	"\tfunctions\x18\x01 \x03(\v2\x18.meshfed.v1.FunctionSpecR\tfunctions\"\xf3\a\n" +
+	"\tfunctions\x18\x01 \x03(\v2\x18.meshfed.v1.FunctionSpecR\tfunctions\x123\n" +
+	"\asources\x18\x02 \x03(\v2\x19.meshfed.v1.ConnectorSpecR\asources\x12/\n" +
+	"\x05sinks\x18\x03 \x03(\v2\x19.meshfed.v1.ConnectorSpecR\x05sinks\"\x88\x05\n" +
+	"\rConnectorSpec\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12/\n" +
+	"\x06config\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06config\x12\x1a\n" +
+	"\breplicas\x18\x04 \x01(\x05R\breplicas\x121\n" +
+	"\x14processing_guarantee\x18\x05 \x01(\tR\x13processingGuarantee\x122\n" +
+	"\x06output\x18\x06 \x01(\v2\x1a.meshfed.v1.FunctionOutputR\x06output\x12/\n" +
+	"\x05input\x18\a \x01(\v2\x19.meshfed.v1.FunctionInputR\x05input\x123\n" +
+	"\tplacement\x18\b \x01(\v2\x15.meshfed.v1.PlacementR\tplacement\x120\n" +
+	"\bfailover\x18\t \x01(\v2\x14.meshfed.v1.FailoverR\bfailover\x123\n" +
+	"\tresources\x18\n" +
+	" \x01(\v2\x15.meshfed.v1.ResourcesR\tresources\x12+\n" +
+	"\x11stopped_instances\x18\v \x03(\x05R\x10stoppedInstances\x12\\\n" +
+	"\x11instance_restarts\x18\f \x03(\v2/.meshfed.v1.ConnectorSpec.InstanceRestartsEntryR\x10instanceRestarts\x1aC\n" +
+	"\x15InstanceRestartsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"k\n" +
+	"\x10ConnectorRuntime\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12/\n" +
+	"\x06config\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06config\"\xf3\a\n" +
 	"\fFunctionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\aruntime\x18\x02 \x01(\v2\x13.meshfed.v1.RuntimeR\aruntime\x12\x1a\n" +
@@ -2921,11 +3220,12 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a:\n" +
 	"\fSecretsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8b\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc9\x01\n" +
 	"\aRuntime\x12\x1a\n" +
 	"\abuiltin\x18\x01 \x01(\tH\x00R\abuiltin\x12-\n" +
 	"\x04exec\x18\x02 \x01(\v2\x17.meshfed.v1.ExecRuntimeH\x00R\x04exec\x12-\n" +
-	"\x04wasm\x18\x03 \x01(\v2\x17.meshfed.v1.WasmRuntimeH\x00R\x04wasmB\x06\n" +
+	"\x04wasm\x18\x03 \x01(\v2\x17.meshfed.v1.WasmRuntimeH\x00R\x04wasm\x12<\n" +
+	"\tconnector\x18\x04 \x01(\v2\x1c.meshfed.v1.ConnectorRuntimeH\x00R\tconnectorB\x06\n" +
 	"\x04kind\"\xad\x01\n" +
 	"\vExecRuntime\x12\x18\n" +
 	"\acommand\x18\x01 \x03(\tR\acommand\x122\n" +
@@ -2961,7 +3261,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x0eFunctionStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0eready_replicas\x18\x02 \x01(\x05R\rreadyReplicas\x128\n" +
-	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\xa0\x03\n" +
+	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\x98\x04\n" +
 	"\x0eInstanceStatus\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x18\n" +
@@ -2978,7 +3278,10 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\bunproven\x18\v \x01(\x04R\bunproven\x12\x1a\n" +
 	"\brestarts\x18\f \x01(\rR\brestarts\x12\x1b\n" +
 	"\toom_kills\x18\x0f \x01(\x04R\boomKills\x12\x16\n" +
-	"\x06limits\x18\x10 \x01(\tR\x06limits\"\xcc\x01\n" +
+	"\x06limits\x18\x10 \x01(\tR\x06limits\x12\x18\n" +
+	"\awritten\x18\x13 \x01(\x04R\awritten\x12\x18\n" +
+	"\abatches\x18\x14 \x01(\x04R\abatches\x12B\n" +
+	"\x0flast_error_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\"\xcc\x01\n" +
 	"\x05Agent\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
 	"apiVersion\x12\x12\n" +
@@ -3035,7 +3338,7 @@ func file_meshfed_v1_objects_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_objects_proto_rawDescData
 }
 
-var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*ObjectMeta)(nil),            // 0: meshfed.v1.ObjectMeta
 	(*Condition)(nil),             // 1: meshfed.v1.Condition
@@ -3054,93 +3357,108 @@ var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*GrantSubject)(nil),          // 14: meshfed.v1.GrantSubject
 	(*FunctionMesh)(nil),          // 15: meshfed.v1.FunctionMesh
 	(*FunctionMeshSpec)(nil),      // 16: meshfed.v1.FunctionMeshSpec
-	(*FunctionSpec)(nil),          // 17: meshfed.v1.FunctionSpec
-	(*Runtime)(nil),               // 18: meshfed.v1.Runtime
-	(*ExecRuntime)(nil),           // 19: meshfed.v1.ExecRuntime
-	(*WasmRuntime)(nil),           // 20: meshfed.v1.WasmRuntime
-	(*FunctionInput)(nil),         // 21: meshfed.v1.FunctionInput
-	(*FunctionOutput)(nil),        // 22: meshfed.v1.FunctionOutput
-	(*Placement)(nil),             // 23: meshfed.v1.Placement
-	(*Failover)(nil),              // 24: meshfed.v1.Failover
-	(*Resources)(nil),             // 25: meshfed.v1.Resources
-	(*FunctionMeshStatus)(nil),    // 26: meshfed.v1.FunctionMeshStatus
-	(*FunctionStatus)(nil),        // 27: meshfed.v1.FunctionStatus
-	(*InstanceStatus)(nil),        // 28: meshfed.v1.InstanceStatus
-	(*Agent)(nil),                 // 29: meshfed.v1.Agent
-	(*AgentSpec)(nil),             // 30: meshfed.v1.AgentSpec
-	(*AgentStatus)(nil),           // 31: meshfed.v1.AgentStatus
-	(*Assignment)(nil),            // 32: meshfed.v1.Assignment
-	(*AssignmentSpec)(nil),        // 33: meshfed.v1.AssignmentSpec
-	(*Object)(nil),                // 34: meshfed.v1.Object
-	nil,                           // 35: meshfed.v1.ObjectMeta.LabelsEntry
-	nil,                           // 36: meshfed.v1.NamespaceSpec.ResidencyEntry
-	nil,                           // 37: meshfed.v1.FunctionSpec.InstanceRestartsEntry
-	nil,                           // 38: meshfed.v1.FunctionSpec.SecretsEntry
-	nil,                           // 39: meshfed.v1.ExecRuntime.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 41: google.protobuf.Struct
+	(*ConnectorSpec)(nil),         // 17: meshfed.v1.ConnectorSpec
+	(*ConnectorRuntime)(nil),      // 18: meshfed.v1.ConnectorRuntime
+	(*FunctionSpec)(nil),          // 19: meshfed.v1.FunctionSpec
+	(*Runtime)(nil),               // 20: meshfed.v1.Runtime
+	(*ExecRuntime)(nil),           // 21: meshfed.v1.ExecRuntime
+	(*WasmRuntime)(nil),           // 22: meshfed.v1.WasmRuntime
+	(*FunctionInput)(nil),         // 23: meshfed.v1.FunctionInput
+	(*FunctionOutput)(nil),        // 24: meshfed.v1.FunctionOutput
+	(*Placement)(nil),             // 25: meshfed.v1.Placement
+	(*Failover)(nil),              // 26: meshfed.v1.Failover
+	(*Resources)(nil),             // 27: meshfed.v1.Resources
+	(*FunctionMeshStatus)(nil),    // 28: meshfed.v1.FunctionMeshStatus
+	(*FunctionStatus)(nil),        // 29: meshfed.v1.FunctionStatus
+	(*InstanceStatus)(nil),        // 30: meshfed.v1.InstanceStatus
+	(*Agent)(nil),                 // 31: meshfed.v1.Agent
+	(*AgentSpec)(nil),             // 32: meshfed.v1.AgentSpec
+	(*AgentStatus)(nil),           // 33: meshfed.v1.AgentStatus
+	(*Assignment)(nil),            // 34: meshfed.v1.Assignment
+	(*AssignmentSpec)(nil),        // 35: meshfed.v1.AssignmentSpec
+	(*Object)(nil),                // 36: meshfed.v1.Object
+	nil,                           // 37: meshfed.v1.ObjectMeta.LabelsEntry
+	nil,                           // 38: meshfed.v1.NamespaceSpec.ResidencyEntry
+	nil,                           // 39: meshfed.v1.ConnectorSpec.InstanceRestartsEntry
+	nil,                           // 40: meshfed.v1.FunctionSpec.InstanceRestartsEntry
+	nil,                           // 41: meshfed.v1.FunctionSpec.SecretsEntry
+	nil,                           // 42: meshfed.v1.ExecRuntime.EnvEntry
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 44: google.protobuf.Struct
 }
 var file_meshfed_v1_objects_proto_depIdxs = []int32{
-	35, // 0: meshfed.v1.ObjectMeta.labels:type_name -> meshfed.v1.ObjectMeta.LabelsEntry
-	40, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
-	40, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
-	40, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
+	37, // 0: meshfed.v1.ObjectMeta.labels:type_name -> meshfed.v1.ObjectMeta.LabelsEntry
+	43, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
+	43, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
+	43, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: meshfed.v1.Cluster.metadata:type_name -> meshfed.v1.ObjectMeta
 	3,  // 5: meshfed.v1.Cluster.spec:type_name -> meshfed.v1.ClusterSpec
 	5,  // 6: meshfed.v1.Cluster.status:type_name -> meshfed.v1.ClusterStatus
 	4,  // 7: meshfed.v1.ClusterSpec.auth:type_name -> meshfed.v1.ClusterAuth
-	40, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
-	40, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
+	43, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
+	43, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
 	0,  // 10: meshfed.v1.Tenant.metadata:type_name -> meshfed.v1.ObjectMeta
 	7,  // 11: meshfed.v1.Tenant.spec:type_name -> meshfed.v1.TenantSpec
 	0,  // 12: meshfed.v1.Namespace.metadata:type_name -> meshfed.v1.ObjectMeta
 	9,  // 13: meshfed.v1.Namespace.spec:type_name -> meshfed.v1.NamespaceSpec
 	10, // 14: meshfed.v1.NamespaceSpec.quotas:type_name -> meshfed.v1.NamespaceQuotas
 	11, // 15: meshfed.v1.NamespaceSpec.flows:type_name -> meshfed.v1.FlowRule
-	36, // 16: meshfed.v1.NamespaceSpec.residency:type_name -> meshfed.v1.NamespaceSpec.ResidencyEntry
+	38, // 16: meshfed.v1.NamespaceSpec.residency:type_name -> meshfed.v1.NamespaceSpec.ResidencyEntry
 	0,  // 17: meshfed.v1.Grant.metadata:type_name -> meshfed.v1.ObjectMeta
 	13, // 18: meshfed.v1.Grant.spec:type_name -> meshfed.v1.GrantSpec
 	14, // 19: meshfed.v1.GrantSpec.grantee:type_name -> meshfed.v1.GrantSubject
 	0,  // 20: meshfed.v1.FunctionMesh.metadata:type_name -> meshfed.v1.ObjectMeta
 	16, // 21: meshfed.v1.FunctionMesh.spec:type_name -> meshfed.v1.FunctionMeshSpec
-	26, // 22: meshfed.v1.FunctionMesh.status:type_name -> meshfed.v1.FunctionMeshStatus
-	17, // 23: meshfed.v1.FunctionMeshSpec.functions:type_name -> meshfed.v1.FunctionSpec
-	18, // 24: meshfed.v1.FunctionSpec.runtime:type_name -> meshfed.v1.Runtime
-	21, // 25: meshfed.v1.FunctionSpec.input:type_name -> meshfed.v1.FunctionInput
-	22, // 26: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
-	23, // 27: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
-	24, // 28: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
-	41, // 29: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
-	25, // 30: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
-	37, // 31: meshfed.v1.FunctionSpec.instance_restarts:type_name -> meshfed.v1.FunctionSpec.InstanceRestartsEntry
-	38, // 32: meshfed.v1.FunctionSpec.secrets:type_name -> meshfed.v1.FunctionSpec.SecretsEntry
-	19, // 33: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
-	20, // 34: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
-	39, // 35: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
-	1,  // 36: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
-	27, // 37: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
-	28, // 38: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
-	40, // 39: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
-	0,  // 40: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
-	30, // 41: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
-	31, // 42: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
-	40, // 43: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	0,  // 44: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
-	33, // 45: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
-	28, // 46: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
-	17, // 47: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
-	2,  // 48: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
-	6,  // 49: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
-	8,  // 50: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
-	12, // 51: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
-	15, // 52: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
-	29, // 53: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
-	32, // 54: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	28, // 22: meshfed.v1.FunctionMesh.status:type_name -> meshfed.v1.FunctionMeshStatus
+	19, // 23: meshfed.v1.FunctionMeshSpec.functions:type_name -> meshfed.v1.FunctionSpec
+	17, // 24: meshfed.v1.FunctionMeshSpec.sources:type_name -> meshfed.v1.ConnectorSpec
+	17, // 25: meshfed.v1.FunctionMeshSpec.sinks:type_name -> meshfed.v1.ConnectorSpec
+	44, // 26: meshfed.v1.ConnectorSpec.config:type_name -> google.protobuf.Struct
+	24, // 27: meshfed.v1.ConnectorSpec.output:type_name -> meshfed.v1.FunctionOutput
+	23, // 28: meshfed.v1.ConnectorSpec.input:type_name -> meshfed.v1.FunctionInput
+	25, // 29: meshfed.v1.ConnectorSpec.placement:type_name -> meshfed.v1.Placement
+	26, // 30: meshfed.v1.ConnectorSpec.failover:type_name -> meshfed.v1.Failover
+	27, // 31: meshfed.v1.ConnectorSpec.resources:type_name -> meshfed.v1.Resources
+	39, // 32: meshfed.v1.ConnectorSpec.instance_restarts:type_name -> meshfed.v1.ConnectorSpec.InstanceRestartsEntry
+	44, // 33: meshfed.v1.ConnectorRuntime.config:type_name -> google.protobuf.Struct
+	20, // 34: meshfed.v1.FunctionSpec.runtime:type_name -> meshfed.v1.Runtime
+	23, // 35: meshfed.v1.FunctionSpec.input:type_name -> meshfed.v1.FunctionInput
+	24, // 36: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
+	25, // 37: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
+	26, // 38: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
+	44, // 39: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
+	27, // 40: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
+	40, // 41: meshfed.v1.FunctionSpec.instance_restarts:type_name -> meshfed.v1.FunctionSpec.InstanceRestartsEntry
+	41, // 42: meshfed.v1.FunctionSpec.secrets:type_name -> meshfed.v1.FunctionSpec.SecretsEntry
+	21, // 43: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
+	22, // 44: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
+	18, // 45: meshfed.v1.Runtime.connector:type_name -> meshfed.v1.ConnectorRuntime
+	42, // 46: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
+	1,  // 47: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
+	29, // 48: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
+	30, // 49: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
+	43, // 50: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
+	43, // 51: meshfed.v1.InstanceStatus.last_error_time:type_name -> google.protobuf.Timestamp
+	0,  // 52: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
+	32, // 53: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
+	33, // 54: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
+	43, // 55: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	0,  // 56: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
+	35, // 57: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
+	30, // 58: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
+	19, // 59: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
+	2,  // 60: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
+	6,  // 61: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
+	8,  // 62: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
+	12, // 63: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
+	15, // 64: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
+	31, // 65: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
+	34, // 66: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_objects_proto_init() }
@@ -3149,12 +3467,13 @@ func file_meshfed_v1_objects_proto_init() {
 		return
 	}
 	file_meshfed_v1_objects_proto_msgTypes[4].OneofWrappers = []any{}
-	file_meshfed_v1_objects_proto_msgTypes[18].OneofWrappers = []any{
+	file_meshfed_v1_objects_proto_msgTypes[20].OneofWrappers = []any{
 		(*Runtime_Builtin)(nil),
 		(*Runtime_Exec)(nil),
 		(*Runtime_Wasm)(nil),
+		(*Runtime_Connector)(nil),
 	}
-	file_meshfed_v1_objects_proto_msgTypes[34].OneofWrappers = []any{
+	file_meshfed_v1_objects_proto_msgTypes[36].OneofWrappers = []any{
 		(*Object_Cluster)(nil),
 		(*Object_Tenant)(nil),
 		(*Object_Namespace)(nil),
@@ -3169,7 +3488,7 @@ func file_meshfed_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_objects_proto_rawDesc), len(file_meshfed_v1_objects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	paho "github.com/eclipse/paho.mqtt.golang"
+	_ "github.com/meshfed/meshfed/connector/mqtt" // the source under test
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// BenchmarkMQTTSource compares the MQTT source — an agent instance that
+// reads QoS 1 messages, writes them to a Pulsar topic with send
+// confirmation and only then acknowledges them to the MQTT broker — with
+// the raw paho loop that subscribes at QoS 1 and acknowledges on receipt,
+// against the same mosquitto in the same run:
+//
+//	go test -run '^$' -bench MQTTSource -benchtime 1x ./agent/
+//
+// A second baseline is the naive relay the source replaces: the same paho
+// loop sending each message to Pulsar as it arrives (with the key and
+// properties the source writes), acknowledging on receipt (so a crash
+// loses what Pulsar had not stored).
+//
+// All drain a backlog of MESHFED_BENCH_MQTT_MESSAGES (default 50,000)
+// 100-byte messages queued in their persistent session before they
+// connect (MESHFED_BENCH_MQTT_BATCH sets the source's maxBatch); rates
+// are messages over the time from the first message to the last (for the
+// relay and the source, the publish times of the first and last message
+// in the output topic), so start-up is not counted.
+func BenchmarkMQTTSource(b *testing.B) {
+	n := 50000
+	if s := os.Getenv("MESHFED_BENCH_MQTT_MESSAGES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n <= 0 {
+			b.Fatalf("MESHFED_BENCH_MQTT_MESSAGES=%q: want a positive integer", s)
+		}
+	}
+	broker := testkit.Mosquitto(b)
+	f := newFederation(b, "a")
+	f.startAgent(b, "agent-a", "a", b.TempDir())
+	pc := pulsarClient(b, f.brokers["a"])
+	var raw, relay, src float64
+	for round := 0; round < b.N; round++ {
+		rawID, srcID := fmt.Sprintf("bench-raw-%d", round), fmt.Sprintf("bench-src-%d", round)
+		filterRaw, filterSrc := fmt.Sprintf("raw%d/#", round), fmt.Sprintf("src%d/#", round)
+		relayID, filterRelay := fmt.Sprintf("bench-relay-%d", round), fmt.Sprintf("relay%d/#", round)
+		openSession(b, broker, rawID, filterRaw)
+		openSession(b, broker, relayID, filterRelay)
+		openSession(b, broker, srcID, filterSrc)
+		publishBacklog(b, broker, fmt.Sprintf("raw%d/x", round), n)
+		publishBacklog(b, broker, fmt.Sprintf("relay%d/x", round), n)
+		publishBacklog(b, broker, fmt.Sprintf("src%d/x", round), n)
+
+		raw = rawDrain(b, broker, rawID, n, nil)
+		relayTopic := fmt.Sprintf("persistent://public/default/mqtt-relay-%d", round)
+		prod, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: relayTopic, BatchingMaxPublishDelay: 2 * time.Millisecond, MaxPendingMessages: 8000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rawDrain(b, broker, relayID, n, prod)
+		if err := prod.Flush(); err != nil {
+			b.Fatalf("relay: flush: %v", err)
+		}
+		prod.Close()
+		relay = topicRate(b, pc, relayTopic, n)
+
+		topic := fmt.Sprintf("persistent://public/default/mqtt-bench-%d", round)
+		values := map[string]any{"broker": broker, "topics": []any{filterSrc}, "clientId": srcID}
+		if mb := os.Getenv("MESHFED_BENCH_MQTT_BATCH"); mb != "" {
+			v, _ := strconv.Atoi(mb)
+			values["maxBatch"] = float64(v)
+		}
+		cfg, _ := structpb.NewStruct(values)
+		f.apply(b, objects.Wrap(&meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Name: fmt.Sprintf("bench-%d", round), Tenant: "public", Namespace: "default"},
+			Spec: &meshfedv1.FunctionMeshSpec{Sources: []*meshfedv1.ConnectorSpec{{Name: "devices", Type: "mqtt", Config: cfg,
+				Output: &meshfedv1.FunctionOutput{Cluster: "a", Topic: topic}}}}}))
+		src = topicRate(b, pc, topic, n)
+	}
+	b.ReportMetric(raw, "raw_msgs/s")
+	b.ReportMetric(relay, "relay_msgs/s")
+	b.ReportMetric(src, "source_msgs/s")
+	b.ReportMetric(src/raw, "source/raw")
+	b.ReportMetric(src/relay, "source/relay")
+}
+
+// openSession creates a persistent session subscribed to filter, so the
+// broker queues what is published while the client is away.
+func openSession(b *testing.B, broker, id, filter string) {
+	b.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("connect %s: %v", id, tok.Error())
+	}
+	if tok := c.Subscribe(filter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("subscribe %s: %v", id, tok.Error())
+	}
+	c.Disconnect(250)
+}
+
+func publishBacklog(b *testing.B, broker, topic string, n int) {
+	b.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("bench-devices").SetMaxResumePubInFlight(1000))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("connect devices: %v", tok.Error())
+	}
+	defer c.Disconnect(250)
+	payload := make([]byte, 100)
+	toks := make([]paho.Token, 0, 1000)
+	for i := 0; i < n; i++ {
+		toks = append(toks, c.Publish(topic, 1, false, payload))
+		if len(toks) == cap(toks) || i == n-1 {
+			for _, tok := range toks {
+				if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+					b.Fatalf("publish: %v", tok.Error())
+				}
+			}
+			toks = toks[:0]
+		}
+	}
+}
+
+// rawDrain is the baseline: paho subscribed at QoS 1, acknowledging on
+// receipt, counting messages. It returns messages/s from first to last.
+// With prod it is the second baseline, the naive relay: each message is
+// also sent to Pulsar, acknowledged to MQTT on receipt all the same (it
+// may lose messages on a crash, which the source does not).
+func rawDrain(b *testing.B, broker, id string, n int, prod pulsar.Producer) float64 {
+	b.Helper()
+	var mu sync.Mutex
+	var first, last time.Time
+	count := 0
+	done := make(chan struct{})
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(false).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			if prod != nil {
+				// What the source writes: the topic as key and property,
+				// and the cluster property.
+				props := map[string]string{"mqtt.topic": m.Topic(), clusterProperty: "a"}
+				prod.SendAsync(context.Background(), &pulsar.ProducerMessage{Key: m.Topic(), Payload: m.Payload(), Properties: props}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+					if err != nil {
+						b.Errorf("relay: send: %v", err)
+					}
+				})
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			now := time.Now()
+			if count == 0 {
+				first = now
+			}
+			count++
+			last = now
+			if count == n {
+				close(done)
+			}
+		}))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("connect %s: %v", id, tok.Error())
+	}
+	defer c.Disconnect(250)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("raw loop: %d of %d messages", count, n)
+	}
+	return float64(n-1) / last.Sub(first).Seconds()
+}
+
+// topicRate reads n messages from topic and returns messages/s between the
+// first and the last publish time.
+func topicRate(b *testing.B, pc pulsar.Client, topic string, n int) float64 {
+	b.Helper()
+	r, err := pc.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.EarliestMessageID(), ReceiverQueueSize: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var first, last time.Time
+	for i := 0; i < n; i++ {
+		m, err := r.Next(ctx)
+		if err != nil {
+			b.Fatalf("source: %d of %d messages in %s: %v", i, n, topic, err)
+		}
+		if i == 0 {
+			first = m.PublishTime()
+		}
+		last = m.PublishTime()
+	}
+	return float64(n-1) / last.Sub(first).Seconds()
+}
