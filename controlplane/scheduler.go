@@ -132,7 +132,7 @@ func (s *Server) updateAgentStates(ctx context.Context, agentObjs []*meshfedv1.O
 			agentUpdates = append(agentUpdates, objects.Wrap(up))
 			s.logger.Info("agent state changed", "agent", name, "state", want)
 		}
-		agents = append(agents, federation.Agent{Name: name, Cluster: a.GetSpec().GetCluster(), Capacity: int(a.GetSpec().GetCapacity()), Ready: ready})
+		agents = append(agents, agentView(a, ready))
 	}
 	if len(agentUpdates) > 0 {
 		if _, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: agentUpdates, Now: timestamppb.New(now)}); err != nil {
@@ -140,6 +140,14 @@ func (s *Server) updateAgentStates(ctx context.Context, agentObjs []*meshfedv1.O
 		}
 	}
 	return agents, nil
+}
+
+// agentView is what placement knows of a stored agent.
+func agentView(a *meshfedv1.Agent, ready bool) federation.Agent {
+	sp := a.GetSpec()
+	return federation.Agent{Name: a.GetMetadata().GetName(), Cluster: sp.GetCluster(), Capacity: int(sp.GetCapacity()), Ready: ready,
+		Runtimes: sp.GetRuntimes(), Interpreters: sp.GetInterpreters(), CPUMillis: sp.GetCpuMillis(), MemoryBytes: sp.GetMemoryBytes(),
+		Labels: sp.GetLabels()}
 }
 
 // listMeshesAndAssignments reads every mesh and assignment, and forgets

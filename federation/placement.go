@@ -30,6 +30,16 @@ type Agent struct {
 	Capacity int
 	// Ready agents get new work; others lose theirs.
 	Ready bool
+	// Runtimes the agent runs ("builtin", "exec", "wasm"). Empty: not
+	// advertised; any function fits.
+	Runtimes []string
+	// Interpreters on the agent's PATH for exec functions ("python3", ...).
+	Interpreters []string
+	// CPUMillis and MemoryBytes are what the agent offers to instances.
+	// Zero: not advertised; requests are not counted against it.
+	CPUMillis, MemoryBytes int64
+	// Labels are matched by placement.nodeSelector.
+	Labels map[string]string
 }
 
 // Plan is the set of assignment writes that brings the state to the desired one.

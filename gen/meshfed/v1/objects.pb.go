@@ -1792,7 +1792,14 @@ func (x *FunctionOutput) GetTopic() string {
 type Placement struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Cluster whose agents run the function. Empty: the input cluster.
-	Cluster       string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Cluster string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// Labels an agent must carry (all of them, equal values) to run the
+	// function. Empty: any agent.
+	NodeSelector map[string]string `protobuf:"bytes,2,rep,name=node_selector,json=nodeSelector,proto3" json:"node_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// "agent": no two instances of the function on one agent (an instance
+	// with no free agent stays Pending). Empty: instances prefer agents with
+	// fewer instances of the function but may share one.
+	Spread        string `protobuf:"bytes,3,opt,name=spread,proto3" json:"spread,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1830,6 +1837,20 @@ func (*Placement) Descriptor() ([]byte, []int) {
 func (x *Placement) GetCluster() string {
 	if x != nil {
 		return x.Cluster
+	}
+	return ""
+}
+
+func (x *Placement) GetNodeSelector() map[string]string {
+	if x != nil {
+		return x.NodeSelector
+	}
+	return nil
+}
+
+func (x *Placement) GetSpread() string {
+	if x != nil {
+		return x.Spread
 	}
 	return ""
 }
@@ -2083,7 +2104,16 @@ type InstanceStatus struct {
 	// (publish time out of range or going backwards, too many messages in
 	// one millisecond or outputs per input, a failed look-back): processed
 	// at-least-once, never skipped. Zero: none.
-	Unproven      uint64 `protobuf:"varint,11,opt,name=unproven,proto3" json:"unproven,omitempty"`
+	Unproven uint64 `protobuf:"varint,11,opt,name=unproven,proto3" json:"unproven,omitempty"`
+	// Times the agent restarted the instance after a failure since it was
+	// assigned there.
+	Restarts uint32 `protobuf:"varint,12,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// Why the instance is not placed: each agent considered and why it was
+	// refused, aggregated. Empty: placed (or placed before this was kept).
+	PendingReason string `protobuf:"bytes,13,opt,name=pending_reason,json=pendingReason,proto3" json:"pending_reason,omitempty"`
+	// Why the instance left its previous agent (restarts past the threshold,
+	// a rebalance). Empty: it did not move, or moved with its cluster.
+	MovedReason   string `protobuf:"bytes,14,opt,name=moved_reason,json=movedReason,proto3" json:"moved_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2195,6 +2225,27 @@ func (x *InstanceStatus) GetUnproven() uint64 {
 	return 0
 }
 
+func (x *InstanceStatus) GetRestarts() uint32 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *InstanceStatus) GetPendingReason() string {
+	if x != nil {
+		return x.PendingReason
+	}
+	return ""
+}
+
+func (x *InstanceStatus) GetMovedReason() string {
+	if x != nil {
+		return x.MovedReason
+	}
+	return ""
+}
+
 // Agent is the control plane's record of one registered agent.
 type Agent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2276,8 +2327,20 @@ type AgentSpec struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// Instance slots the agent offers.
-	Capacity      int32  `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
-	Version       string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Capacity int32  `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Version  string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// Runtimes the agent runs ("builtin", "exec", "wasm"). Empty: not
+	// advertised; placement assumes every runtime.
+	Runtimes []string `protobuf:"bytes,4,rep,name=runtimes,proto3" json:"runtimes,omitempty"`
+	// Interpreters on the agent's PATH for exec functions ("python3", ...).
+	Interpreters []string `protobuf:"bytes,5,rep,name=interpreters,proto3" json:"interpreters,omitempty"`
+	// CPU offered to instances, in millicores. Zero: not advertised (CPU
+	// requests are not counted).
+	CpuMillis int64 `protobuf:"varint,6,opt,name=cpu_millis,json=cpuMillis,proto3" json:"cpu_millis,omitempty"`
+	// Memory offered to instances, in bytes. Zero: not advertised.
+	MemoryBytes int64 `protobuf:"varint,7,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// Labels the agent registered with, matched by placement.nodeSelector.
+	Labels        map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2331,6 +2394,41 @@ func (x *AgentSpec) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *AgentSpec) GetRuntimes() []string {
+	if x != nil {
+		return x.Runtimes
+	}
+	return nil
+}
+
+func (x *AgentSpec) GetInterpreters() []string {
+	if x != nil {
+		return x.Interpreters
+	}
+	return nil
+}
+
+func (x *AgentSpec) GetCpuMillis() int64 {
+	if x != nil {
+		return x.CpuMillis
+	}
+	return 0
+}
+
+func (x *AgentSpec) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *AgentSpec) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
 }
 
 type AgentStatus struct {
@@ -2481,8 +2579,16 @@ type AssignmentSpec struct {
 	Cluster  string                 `protobuf:"bytes,5,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// Increases every time the instance moves or its definition changes; an
 	// agent never runs an assignment whose epoch is older than one it has seen.
-	Epoch         uint64        `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	FunctionSpec  *FunctionSpec `protobuf:"bytes,7,opt,name=function_spec,json=functionSpec,proto3" json:"function_spec,omitempty"`
+	Epoch        uint64        `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	FunctionSpec *FunctionSpec `protobuf:"bytes,7,opt,name=function_spec,json=functionSpec,proto3" json:"function_spec,omitempty"`
+	// Agents the instance must not be placed on again: it failed
+	// repeatedly there. Empty: none.
+	AvoidAgents []string `protobuf:"bytes,8,rep,name=avoid_agents,json=avoidAgents,proto3" json:"avoid_agents,omitempty"`
+	// Why the instance left its previous agent (see InstanceStatus.moved_reason).
+	MovedReason string `protobuf:"bytes,9,opt,name=moved_reason,json=movedReason,proto3" json:"moved_reason,omitempty"`
+	// The agent the instance moves from, which keeps running it until this
+	// assignment reports Running (make-before-break). Empty: no handover.
+	Handover      string `protobuf:"bytes,10,opt,name=handover,proto3" json:"handover,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2564,6 +2670,27 @@ func (x *AssignmentSpec) GetFunctionSpec() *FunctionSpec {
 		return x.FunctionSpec
 	}
 	return nil
+}
+
+func (x *AssignmentSpec) GetAvoidAgents() []string {
+	if x != nil {
+		return x.AvoidAgents
+	}
+	return nil
+}
+
+func (x *AssignmentSpec) GetMovedReason() string {
+	if x != nil {
+		return x.MovedReason
+	}
+	return ""
+}
+
+func (x *AssignmentSpec) GetHandover() string {
+	if x != nil {
+		return x.Handover
+	}
+	return ""
 }
 
 // Object is any one of the kinds above.
@@ -2887,9 +3014,14 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x15subscription_position\x18\x04 \x01(\tR\x14subscriptionPosition\"@\n" +
 	"\x0eFunctionOutput\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x14\n" +
-	"\x05topic\x18\x02 \x01(\tR\x05topic\"%\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\"\xcc\x01\n" +
 	"\tPlacement\x12\x18\n" +
-	"\acluster\x18\x01 \x01(\tR\acluster\"B\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12L\n" +
+	"\rnode_selector\x18\x02 \x03(\v2'.meshfed.v1.Placement.NodeSelectorEntryR\fnodeSelector\x12\x16\n" +
+	"\x06spread\x18\x03 \x01(\tR\x06spread\x1a?\n" +
+	"\x11NodeSelectorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
 	"\bFailover\x12\x1a\n" +
 	"\bclusters\x18\x01 \x03(\tR\bclusters\x12\x1a\n" +
 	"\bfailback\x18\x02 \x01(\tR\bfailback\"5\n" +
@@ -2905,7 +3037,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x0eFunctionStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0eready_replicas\x18\x02 \x01(\x05R\rreadyReplicas\x128\n" +
-	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\xcf\x02\n" +
+	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\xb5\x03\n" +
 	"\x0eInstanceStatus\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x18\n" +
@@ -2919,18 +3051,30 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"last_error\x18\t \x01(\tR\tlastError\x12\"\n" +
 	"\fdeduplicated\x18\n" +
 	" \x01(\x04R\fdeduplicated\x12\x1a\n" +
-	"\bunproven\x18\v \x01(\x04R\bunproven\"\xcc\x01\n" +
+	"\bunproven\x18\v \x01(\x04R\bunproven\x12\x1a\n" +
+	"\brestarts\x18\f \x01(\rR\brestarts\x12%\n" +
+	"\x0epending_reason\x18\r \x01(\tR\rpendingReason\x12!\n" +
+	"\fmoved_reason\x18\x0e \x01(\tR\vmovedReason\"\xcc\x01\n" +
 	"\x05Agent\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
 	"apiVersion\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x122\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x16.meshfed.v1.ObjectMetaR\bmetadata\x12)\n" +
 	"\x04spec\x18\x04 \x01(\v2\x15.meshfed.v1.AgentSpecR\x04spec\x12/\n" +
-	"\x06status\x18\x05 \x01(\v2\x17.meshfed.v1.AgentStatusR\x06status\"[\n" +
+	"\x06status\x18\x05 \x01(\v2\x17.meshfed.v1.AgentStatusR\x06status\"\xd3\x02\n" +
 	"\tAgentSpec\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\bcapacity\x18\x02 \x01(\x05R\bcapacity\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\"~\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1a\n" +
+	"\bruntimes\x18\x04 \x03(\tR\bruntimes\x12\"\n" +
+	"\finterpreters\x18\x05 \x03(\tR\finterpreters\x12\x1d\n" +
+	"\n" +
+	"cpu_millis\x18\x06 \x01(\x03R\tcpuMillis\x12!\n" +
+	"\fmemory_bytes\x18\a \x01(\x03R\vmemoryBytes\x129\n" +
+	"\x06labels\x18\b \x03(\v2!.meshfed.v1.AgentSpec.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"~\n" +
 	"\vAgentStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12A\n" +
 	"\x0elast_heartbeat\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x16\n" +
@@ -2942,7 +3086,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x122\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x16.meshfed.v1.ObjectMetaR\bmetadata\x12.\n" +
 	"\x04spec\x18\x04 \x01(\v2\x1a.meshfed.v1.AssignmentSpecR\x04spec\x122\n" +
-	"\x06status\x18\x05 \x01(\v2\x1a.meshfed.v1.InstanceStatusR\x06status\"\xdb\x01\n" +
+	"\x06status\x18\x05 \x01(\v2\x1a.meshfed.v1.InstanceStatusR\x06status\"\xbd\x02\n" +
 	"\x0eAssignmentSpec\x12\x12\n" +
 	"\x04mesh\x18\x01 \x01(\tR\x04mesh\x12\x1a\n" +
 	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x14\n" +
@@ -2950,7 +3094,11 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x05agent\x18\x04 \x01(\tR\x05agent\x12\x18\n" +
 	"\acluster\x18\x05 \x01(\tR\acluster\x12\x14\n" +
 	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x12=\n" +
-	"\rfunction_spec\x18\a \x01(\v2\x18.meshfed.v1.FunctionSpecR\ffunctionSpec\"\xf7\x02\n" +
+	"\rfunction_spec\x18\a \x01(\v2\x18.meshfed.v1.FunctionSpecR\ffunctionSpec\x12!\n" +
+	"\favoid_agents\x18\b \x03(\tR\vavoidAgents\x12!\n" +
+	"\fmoved_reason\x18\t \x01(\tR\vmovedReason\x12\x1a\n" +
+	"\bhandover\x18\n" +
+	" \x01(\tR\bhandover\"\xf7\x02\n" +
 	"\x06Object\x12/\n" +
 	"\acluster\x18\x01 \x01(\v2\x13.meshfed.v1.ClusterH\x00R\acluster\x12,\n" +
 	"\x06tenant\x18\x02 \x01(\v2\x12.meshfed.v1.TenantH\x00R\x06tenant\x125\n" +
@@ -2975,7 +3123,7 @@ func file_meshfed_v1_objects_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_objects_proto_rawDescData
 }
 
-var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*ObjectMeta)(nil),            // 0: meshfed.v1.ObjectMeta
 	(*Condition)(nil),             // 1: meshfed.v1.Condition
@@ -3016,20 +3164,22 @@ var file_meshfed_v1_objects_proto_goTypes = []any{
 	nil,                           // 36: meshfed.v1.NamespaceSpec.ResidencyEntry
 	nil,                           // 37: meshfed.v1.FunctionSpec.InstanceRestartsEntry
 	nil,                           // 38: meshfed.v1.ExecRuntime.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 40: google.protobuf.Struct
+	nil,                           // 39: meshfed.v1.Placement.NodeSelectorEntry
+	nil,                           // 40: meshfed.v1.AgentSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 42: google.protobuf.Struct
 }
 var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	35, // 0: meshfed.v1.ObjectMeta.labels:type_name -> meshfed.v1.ObjectMeta.LabelsEntry
-	39, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
-	39, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
-	39, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
+	41, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
+	41, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
+	41, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: meshfed.v1.Cluster.metadata:type_name -> meshfed.v1.ObjectMeta
 	3,  // 5: meshfed.v1.Cluster.spec:type_name -> meshfed.v1.ClusterSpec
 	5,  // 6: meshfed.v1.Cluster.status:type_name -> meshfed.v1.ClusterStatus
 	4,  // 7: meshfed.v1.ClusterSpec.auth:type_name -> meshfed.v1.ClusterAuth
-	39, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
-	39, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
+	41, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
+	41, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
 	0,  // 10: meshfed.v1.Tenant.metadata:type_name -> meshfed.v1.ObjectMeta
 	7,  // 11: meshfed.v1.Tenant.spec:type_name -> meshfed.v1.TenantSpec
 	0,  // 12: meshfed.v1.Namespace.metadata:type_name -> meshfed.v1.ObjectMeta
@@ -3049,36 +3199,38 @@ var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	22, // 26: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
 	23, // 27: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
 	24, // 28: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
-	40, // 29: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
+	42, // 29: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
 	25, // 30: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
 	37, // 31: meshfed.v1.FunctionSpec.instance_restarts:type_name -> meshfed.v1.FunctionSpec.InstanceRestartsEntry
 	19, // 32: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
 	20, // 33: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
 	38, // 34: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
-	1,  // 35: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
-	27, // 36: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
-	28, // 37: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
-	39, // 38: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
-	0,  // 39: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
-	30, // 40: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
-	31, // 41: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
-	39, // 42: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	0,  // 43: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
-	33, // 44: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
-	28, // 45: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
-	17, // 46: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
-	2,  // 47: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
-	6,  // 48: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
-	8,  // 49: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
-	12, // 50: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
-	15, // 51: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
-	29, // 52: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
-	32, // 53: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	39, // 35: meshfed.v1.Placement.node_selector:type_name -> meshfed.v1.Placement.NodeSelectorEntry
+	1,  // 36: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
+	27, // 37: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
+	28, // 38: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
+	41, // 39: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
+	0,  // 40: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
+	30, // 41: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
+	31, // 42: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
+	40, // 43: meshfed.v1.AgentSpec.labels:type_name -> meshfed.v1.AgentSpec.LabelsEntry
+	41, // 44: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	0,  // 45: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
+	33, // 46: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
+	28, // 47: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
+	17, // 48: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
+	2,  // 49: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
+	6,  // 50: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
+	8,  // 51: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
+	12, // 52: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
+	15, // 53: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
+	29, // 54: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
+	32, // 55: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_objects_proto_init() }
@@ -3107,7 +3259,7 @@ func file_meshfed_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_objects_proto_rawDesc), len(file_meshfed_v1_objects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
