@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/meshfed/meshfed/federation"
 )
 
 // capabilities is what the agent advertises at registration, so that
@@ -32,8 +34,8 @@ func probeCapabilities(cfg Config) capabilities {
 		c.runtimes = append(c.runtimes, name)
 	}
 	sort.Strings(c.runtimes)
-	if _, ok := cfg.Runtimes["exec"]; ok {
-		for _, name := range interpreters {
+	if _, ok := cfg.Runtimes[federation.RuntimeExec]; ok {
+		for _, name := range federation.Interpreters {
 			if _, err := exec.LookPath(name); err == nil {
 				c.interpreters = append(c.interpreters, name)
 			}
@@ -76,6 +78,3 @@ func memTotal(f io.Reader) (int64, error) {
 	}
 	return 0, fmt.Errorf("meminfo: no MemTotal line")
 }
-
-// interpreters are the exec command names looked up on PATH.
-var interpreters = []string{"python3", "python", "node", "deno", "bun", "ruby", "perl", "php", "java", "bash", "Rscript"}

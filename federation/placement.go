@@ -120,17 +120,11 @@ type Input struct {
 // unassigned (the mesh reports Degraded) — nothing is deleted. A changed
 // function spec rolls one instance at a time.
 func PlanAssignments(in Input) Plan {
-	byName := map[string]Agent{}
-	load := map[string]int{}
-	for _, a := range in.Agents {
-		byName[a.Name] = a
-	}
-	cur := map[key]*meshfedv1.Assignment{}
+	fl := newFleet(in.Agents)
+	cur := make(map[key]*meshfedv1.Assignment, len(in.Assignments))
 	for _, a := range in.Assignments {
 		cur[keyOf(a)] = a
-		if ag, ok := byName[a.GetSpec().GetAgent()]; ok && ag.Ready {
-			load[ag.Name]++
-		}
+		fl.count(a, 1)
 	}
 	wanted := map[key]bool{}
 	var plan Plan
@@ -147,6 +141,13 @@ func PlanAssignments(in Input) Plan {
 			}
 			run, why := runCluster(m, fi, f, existing, in)
 			eff := EffectiveSpec(f, run, in.Clusters)
+			d := fl.q.demandOf(f)
+			onAgent := map[string]int{}
+			for _, a := range existing {
+				if a.GetSpec().GetCluster() == run && fl.ready(a.GetSpec().GetAgent()) != nil {
+					onAgent[a.GetSpec().GetAgent()]++
+				}
+			}
 			var needUpdate []*meshfedv1.Assignment
 			rolling := false
 			for i := 0; i < Replicas(f); i++ {
@@ -156,8 +157,8 @@ func PlanAssignments(in Input) Plan {
 				k := key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}
 				wanted[k] = true
 				a := cur[k]
-				ag, ok := byName[a.GetSpec().GetAgent()]
-				placed := a != nil && run != "" && ok && ag.Ready && ag.Cluster == run && a.GetSpec().GetCluster() == run
+				ag := fl.ready(a.GetSpec().GetAgent())
+				placed := a != nil && run != "" && ag != nil && ag.Cluster == run && a.GetSpec().GetCluster() == run && ag.capable(d) == nil
 				if placed {
 					if !proto.Equal(a.GetSpec().GetFunctionSpec(), instanceSpec(eff, f, i)) {
 						needUpdate = append(needUpdate, a)
@@ -166,31 +167,31 @@ func PlanAssignments(in Input) Plan {
 					}
 					continue
 				}
-				target := ""
+				target, whyNot := "", why
 				if run != "" {
-					target = pickAgent(in.Agents, load, run)
+					target, whyNot = fl.pick(run, d, onAgent, a.GetSpec().GetAvoidAgents())
 				}
-				if target == "" && why == "" {
-					why = fmt.Sprintf("no ready agent with free capacity in cluster %q", run)
-				}
-				if a != nil && target == "" && a.GetSpec().GetAgent() == "" && a.GetStatus().GetLastError() == why {
+				if a != nil && target == "" && a.GetSpec().GetAgent() == "" && a.GetStatus().GetLastError() == whyNot {
 					continue // still unplaceable for the same reason
 				}
 				if a != nil {
-					if prev, ok := byName[a.GetSpec().GetAgent()]; ok && prev.Ready {
-						load[prev.Name]--
+					fl.count(a, -1)
+					if ag != nil && onAgent[ag.Name] > 0 && a.GetSpec().GetCluster() == run {
+						onAgent[ag.Name]--
 					}
 				}
 				if target != "" {
-					load[target]++
+					fl.byName[target].add(d, 1)
+					onAgent[target]++
 				}
 				cluster := run
 				if cluster == "" {
 					cluster = PlacementCluster(f)
 				}
 				na := newAssignment(m, instanceSpec(eff, f, i), i, target, cluster, a)
+				na.Spec.AvoidAgents = a.GetSpec().GetAvoidAgents()
 				if target == "" {
-					na.Status.LastError = why
+					na.Status.LastError, na.Status.PendingReason = whyNot, whyNot
 				}
 				plan.Puts = append(plan.Puts, na)
 			}
@@ -323,29 +324,6 @@ func instanceSpec(eff, f *meshfedv1.FunctionSpec, i int) *meshfedv1.FunctionSpec
 
 func meshKey(m *meshfedv1.FunctionMesh) string {
 	return objects.RefTo(objects.KindFunctionMesh, m.GetMetadata()).String()
-}
-
-// pickAgent returns the ready agent of cluster with the lowest load relative
-// to its capacity that still has a free slot ("" when none).
-func pickAgent(agents []Agent, load map[string]int, cluster string) string {
-	best, bestScore := "", 0.0
-	for _, a := range agents {
-		if !a.Ready || a.Cluster != cluster {
-			continue
-		}
-		c := a.Capacity
-		if c <= 0 {
-			c = 1
-		}
-		if load[a.Name] >= c {
-			continue
-		}
-		score := float64(load[a.Name]+1) / float64(c)
-		if best == "" || score < bestScore || score == bestScore && a.Name < best {
-			best, bestScore = a.Name, score
-		}
-	}
-	return best
 }
 
 // newAssignment builds the assignment of instance i of f on agent, with the
