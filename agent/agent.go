@@ -454,8 +454,8 @@ func (a *Agent) applyEventLocked(ev *meshfedv1.Event) bool {
 			return old == nil || !proto.Equal(old.GetSpec(), o.GetAssignment().GetSpec())
 		}
 		delete(a.desired, k)
-		if !del && a.drainingLocked() {
-			// Drained away: make before break.
+		if !del && (a.drainingLocked() || o.GetAssignment().GetSpec().GetHandover() == a.cfg.Name) {
+			// Drained or rebalanced away: make before break.
 			a.handover[k] = &handoverState{to: o.GetAssignment(), since: a.cfg.Now()}
 		}
 		return true

@@ -49,11 +49,14 @@ type instance struct {
 	// run returns).
 	stats *functionStats
 
-	// mu guards state, since and lastErr.
+	// mu guards state, since, lastErr and restarts.
 	mu      sync.Mutex
 	state   string
 	since   time.Time
 	lastErr string
+	// restarts counts the runs restarted after a failure; the scheduler
+	// moves an instance that restarts too often.
+	restarts uint32
 }
 
 func startInstance(_ context.Context, a *Agent, key string, asg *meshfedv1.Assignment) *instance {
@@ -99,7 +102,7 @@ func (i *instance) status() *meshfedv1.InstanceStatus {
 		Index: i.asg.GetSpec().GetIndex(), Agent: i.a.cfg.Name, Cluster: i.a.cfg.Cluster,
 		State: i.state, Since: timestamppb.New(i.since), LastError: i.lastErr,
 		Received: i.received.Load(), Processed: i.processed.Load(), Failed: i.failed.Load(),
-		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(),
+		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(), Restarts: i.restarts,
 	}
 }
 
@@ -138,6 +141,9 @@ func (i *instance) run(ctx context.Context) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 10*time.Second)
+		i.mu.Lock()
+		i.restarts++
+		i.mu.Unlock()
 		i.setState(federation.StateStarting, "")
 	}
 }

@@ -108,3 +108,89 @@ spec:
 		return nil
 	})
 }
+
+// TestSchedulerMovesAnInstanceThatKeepsRestarting: an agent's report of
+// restarts past --move-after-restarts moves the instance to the other
+// agent, with the first one avoided and the reason on the assignment.
+func TestSchedulerMovesAnInstanceThatKeepsRestarting(t *testing.T) {
+	srv := TestServer(t, func(c *Config) { c.AgentLease, c.AgentTTL, c.MoveAfterRestarts = time.Hour, 2*time.Hour, 3 })
+	WaitForLeader(t, srv)
+	objs, _ := TestClient(t, srv.GRPCAddr())
+	mustApply(t, objs, decodeAll(t, `
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+---
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: m, tenant: t, namespace: ns}
+spec:
+  functions:
+    - name: f
+      runtime: {builtin: identity}
+      input: {cluster: a, topics: ["persistent://t/ns/in"]}
+`)...)
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	agents := meshfedv1.NewAgentServiceClient(conn)
+	ctx := testCtx(t)
+	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 10}); err != nil {
+		t.Fatal(err)
+	}
+	asg := func() *meshfedv1.Assignment {
+		o, _, err := srv.State().Get("Assignment", "t", "ns", "m.f.0")
+		if err != nil {
+			return nil
+		}
+		return o.GetAssignment()
+	}
+	WaitFor(t, 10*time.Second, func() error {
+		if a := asg(); a.GetSpec().GetAgent() != "a1" {
+			return fmt.Errorf("m.f.0 on %q, want a1", a.GetSpec().GetAgent())
+		}
+		return nil
+	})
+	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a2", Cluster: "a", Capacity: 10}); err != nil {
+		t.Fatal(err)
+	}
+	first := asg()
+	report := func(restarts uint32) {
+		t.Helper()
+		if _, err := agents.ReportStatus(ctx, &meshfedv1.ReportStatusRequest{Agent: "a1", Instances: []*meshfedv1.InstanceReport{{
+			Tenant: "t", Namespace: "ns", Name: "m.f.0", Epoch: first.GetSpec().GetEpoch(),
+			Status: &meshfedv1.InstanceStatus{State: federation.StateStarting, Restarts: restarts, LastError: "exit status 1"}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report(2)
+	WaitFor(t, 10*time.Second, func() error {
+		if got := asg().GetStatus().GetRestarts(); got != 2 {
+			return fmt.Errorf("stored restarts %d, want 2", got)
+		}
+		return nil
+	})
+	if a := asg(); a.GetSpec().GetAgent() != "a1" {
+		t.Fatalf("moved below the threshold: %v", a.GetSpec())
+	}
+	report(3)
+	WaitFor(t, 10*time.Second, func() error {
+		a := asg()
+		if a.GetSpec().GetAgent() != "a2" || !slices.Equal(a.GetSpec().GetAvoidAgents(), []string{"a1"}) ||
+			a.GetSpec().GetMovedReason() != "restarted 3 times on agent a1 (threshold 3)" {
+			return fmt.Errorf("assignment spec %v: want it on a2, avoiding a1, with the reason", a.GetSpec())
+		}
+		return nil
+	})
+}

@@ -192,6 +192,7 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 	}
 	plan := federation.PlanAssignments(federation.Input{Meshes: meshes, Agents: agents, Assignments: current,
 		Clusters: views, HoldDown: s.cfg.FailbackHoldDown, Now: now, Blocked: blocked,
+		MoveAfterRestarts: s.cfg.MoveAfterRestarts, RebalanceMoves: s.cfg.RebalanceMoves,
 		Allow: func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, _ map[string]federation.ClusterView) error {
 			return policies.AdmitPlacement(m, fn, run, in, out, pview)
 		}})

@@ -106,6 +106,12 @@ type Input struct {
 	// the clusters it would read from and write to there (policies);
 	// clusters it refuses are skipped.
 	Allow func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, clusters map[string]ClusterView) error
+	// MoveAfterRestarts moves an instance to another agent once its agent
+	// has restarted it this many times. Zero or less: never.
+	MoveAfterRestarts int
+	// RebalanceMoves bounds the instances one pass moves to even out the
+	// agents of a cluster. Zero or less: no rebalancing.
+	RebalanceMoves int
 }
 
 // PlanAssignments computes the assignment changes for the input. It is
@@ -160,6 +166,10 @@ func PlanAssignments(in Input) Plan {
 				ag := fl.ready(a.GetSpec().GetAgent())
 				placed := a != nil && run != "" && ag != nil && ag.Cluster == run && a.GetSpec().GetCluster() == run && ag.capable(d) == nil
 				if placed {
+					if na := restartMove(in, fl, m, instanceSpec(eff, f, i), i, a, d, onAgent); na != nil {
+						plan.Puts = append(plan.Puts, na)
+						continue
+					}
 					if !proto.Equal(a.GetSpec().GetFunctionSpec(), instanceSpec(eff, f, i)) {
 						needUpdate = append(needUpdate, a)
 					} else if a.GetStatus().GetState() != StateRunning {
@@ -206,6 +216,9 @@ func PlanAssignments(in Input) Plan {
 		if !wanted[keyOf(a)] {
 			plan.Deletes = append(plan.Deletes, a)
 		}
+	}
+	if plan.Empty() {
+		plan.Puts = rebalance(in, fl)
 	}
 	sort.Slice(plan.Deletes, func(i, j int) bool {
 		return plan.Deletes[i].GetMetadata().GetName() < plan.Deletes[j].GetMetadata().GetName()

@@ -98,7 +98,7 @@ func TestPlacementFit(t *testing.T) {
 			why:    map[string]string{"m.f.2": "2 agents have at most 512Mi memory free < 1.5Gi requested (a1, a2)"}},
 		{name: "more memory than any agent offers",
 			fns:    []*meshfedv1.FunctionSpec{withResources(fn("big", "a", "a", 1), "", "8Gi")},
-			agents: []Agent{ag("a1"), ag("a2", memory(256 << 20)), ag("a3", interps("python3"), runtimes("exec"))},
+			agents: []Agent{ag("a1"), ag("a2", memory(256<<20)), ag("a3", interps("python3"), runtimes("exec"))},
 			want:   map[string]string{"m.big.0": ""},
 			why:    map[string]string{"m.big.0": "2 agents have at most 4Gi memory free < 8Gi requested (a1, a2); agent a3 lacks the builtin runtime"}},
 		{name: "cpu requests",
