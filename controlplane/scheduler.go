@@ -41,11 +41,12 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 	tick := time.NewTicker(s.cfg.SchedulerInterval)
 	defer tick.Stop()
 	clusters := &clusterCache{}
+	memo := federation.NewMemo() // leader-only, rebuilt with leadership
 	for {
 		st := s.fsm.State()
 		changed := st.Changed()
 		began := time.Now()
-		if err := s.scheduleOnce(st, clusters); err != nil {
+		if err := s.scheduleOnce(st, clusters, memo); err != nil {
 			s.logger.Warn("scheduler pass failed; retrying", "err", err)
 		}
 		select {
@@ -82,7 +83,7 @@ func (s *Server) waitUntil(stop <-chan struct{}, t time.Time) bool {
 
 // scheduleOnce is one pass: agents' readiness, clusters' health, then a
 // placement plan; when the plan changes nothing, meshes' status.
-func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache) error {
+func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *federation.Memo) error {
 	ctx := context.Background()
 	now := time.Now()
 	agentObjs, _, err := st.List(state.Filter{Kind: objects.KindAgent})
@@ -101,7 +102,7 @@ func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache) error {
 	if err != nil {
 		return err
 	}
-	placed, err := s.place(ctx, st, meshes, agents, current, views, now)
+	placed, err := s.place(ctx, st, meshes, agents, current, views, now, memo)
 	if err != nil || placed {
 		return err // a plan's write wakes the loop; statuses follow on the next pass
 	}
@@ -178,7 +179,7 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 // place plans assignments under the policies and writes the plan;
 // it reports whether there was one.
 func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1.FunctionMesh, agents []federation.Agent,
-	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time) (bool, error) {
+	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time, memo *federation.Memo) (bool, error) {
 	pview := st.PolicyView()
 	blocked := map[string]string{}
 	for _, m := range meshes {
@@ -192,7 +193,7 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 	}
 	plan := federation.PlanAssignments(federation.Input{Meshes: meshes, Agents: agents, Assignments: current,
 		Clusters: views, HoldDown: s.cfg.FailbackHoldDown, Now: now, Blocked: blocked,
-		MoveAfterRestarts: s.cfg.MoveAfterRestarts, RebalanceMoves: s.cfg.RebalanceMoves,
+		MoveAfterRestarts: s.cfg.MoveAfterRestarts, RebalanceMoves: s.cfg.RebalanceMoves, Memo: memo,
 		Allow: func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, _ map[string]federation.ClusterView) error {
 			return policies.AdmitPlacement(m, fn, run, in, out, pview)
 		}})

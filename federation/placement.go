@@ -112,6 +112,9 @@ type Input struct {
 	// RebalanceMoves bounds the instances one pass moves to even out the
 	// agents of a cluster. Zero or less: no rebalancing.
 	RebalanceMoves int
+	// Memo, when set, carries spec comparisons from the last pass to this
+	// one (which updates it). Nil: every spec is compared.
+	Memo *Memo
 }
 
 // PlanAssignments computes the assignment changes for the input. It is
@@ -132,27 +135,42 @@ func PlanAssignments(in Input) Plan {
 		cur[keyOf(a)] = a
 		fl.count(a, 1)
 	}
-	wanted := map[key]bool{}
+	wanted := make(map[*meshfedv1.Assignment]bool, len(in.Assignments))
 	var plan Plan
-	meshes := append([]*meshfedv1.FunctionMesh(nil), in.Meshes...)
-	sort.Slice(meshes, func(i, j int) bool { return meshKey(meshes[i]) < meshKey(meshes[j]) })
+	meshes := sortedMeshes(in.Meshes)
+	var keys []key // of the instances of the function at hand
 	for _, m := range meshes {
 		md := m.GetMetadata()
 		for fi, f := range m.GetSpec().GetFunctions() {
 			var existing []*meshfedv1.Assignment
+			keys = keys[:0]
 			for i := 0; i < Replicas(f); i++ {
-				if a := cur[key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}]; a != nil {
+				k := key{md.GetTenant(), md.GetNamespace(), md.GetName() + "." + f.GetName() + "." + strconv.Itoa(i)}
+				keys = append(keys, k)
+				if a := cur[k]; a != nil {
 					existing = append(existing, a)
 				}
 			}
 			run, why := runCluster(m, fi, f, existing, in)
-			eff := EffectiveSpec(f, run, in.Clusters)
-			d := fl.q.demandOf(f)
-			onAgent := map[string]int{}
-			for _, a := range existing {
-				if a.GetSpec().GetCluster() == run && fl.ready(a.GetSpec().GetAgent()) != nil {
-					onAgent[a.GetSpec().GetAgent()]++
+			var eff *meshfedv1.FunctionSpec // built when first needed
+			spec := func(i int) *meshfedv1.FunctionSpec {
+				if eff == nil {
+					eff = EffectiveSpec(f, run, in.Clusters)
 				}
+				return instanceSpec(eff, f, i)
+			}
+			d := fl.q.demandOf(f)
+			var onAgent map[string]int // instances per agent, built when first needed
+			spread := func() map[string]int {
+				if onAgent == nil {
+					onAgent = map[string]int{}
+					for _, a := range existing {
+						if a.GetSpec().GetCluster() == run && fl.ready(a.GetSpec().GetAgent()) != nil {
+							onAgent[a.GetSpec().GetAgent()]++
+						}
+					}
+				}
+				return onAgent
 			}
 			var needUpdate []*meshfedv1.Assignment
 			rolling := false
@@ -160,17 +178,18 @@ func PlanAssignments(in Input) Plan {
 				if slices.Contains(f.GetStoppedInstances(), int32(i)) {
 					continue // stopped: not wanted, so a running one is deleted
 				}
-				k := key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}
-				wanted[k] = true
-				a := cur[k]
+				a := cur[keys[i]]
+				if a != nil {
+					wanted[a] = true
+				}
 				ag := fl.ready(a.GetSpec().GetAgent())
 				placed := a != nil && run != "" && ag != nil && ag.Cluster == run && a.GetSpec().GetCluster() == run && ag.capable(d) == nil
 				if placed {
-					if na := restartMove(in, fl, m, instanceSpec(eff, f, i), i, a, d, onAgent); na != nil {
+					if na := restartMove(in, fl, m, spec, i, a, d, spread); na != nil {
 						plan.Puts = append(plan.Puts, na)
 						continue
 					}
-					if !proto.Equal(a.GetSpec().GetFunctionSpec(), instanceSpec(eff, f, i)) {
+					if !in.Memo.same(a.GetSpec().GetFunctionSpec(), f, i, run, in.Clusters, func() *meshfedv1.FunctionSpec { return spec(i) }) {
 						needUpdate = append(needUpdate, a)
 					} else if a.GetStatus().GetState() != StateRunning {
 						rolling = true
@@ -179,26 +198,26 @@ func PlanAssignments(in Input) Plan {
 				}
 				target, whyNot := "", why
 				if run != "" {
-					target, whyNot = fl.pick(run, d, onAgent, a.GetSpec().GetAvoidAgents())
+					target, whyNot = fl.pick(run, d, spread(), a.GetSpec().GetAvoidAgents())
 				}
 				if a != nil && target == "" && a.GetSpec().GetAgent() == "" && a.GetStatus().GetLastError() == whyNot {
 					continue // still unplaceable for the same reason
 				}
 				if a != nil {
 					fl.count(a, -1)
-					if ag != nil && onAgent[ag.Name] > 0 && a.GetSpec().GetCluster() == run {
+					if ag != nil && spread()[ag.Name] > 0 && a.GetSpec().GetCluster() == run {
 						onAgent[ag.Name]--
 					}
 				}
 				if target != "" {
 					fl.byName[target].add(d, 1)
-					onAgent[target]++
+					spread()[target]++
 				}
 				cluster := run
 				if cluster == "" {
 					cluster = PlacementCluster(f)
 				}
-				na := newAssignment(m, instanceSpec(eff, f, i), i, target, cluster, a)
+				na := newAssignment(m, spec(i), i, target, cluster, a)
 				na.Spec.AvoidAgents = a.GetSpec().GetAvoidAgents()
 				if target == "" {
 					na.Status.LastError, na.Status.PendingReason = whyNot, whyNot
@@ -208,22 +227,41 @@ func PlanAssignments(in Input) Plan {
 			if len(needUpdate) > 0 && !rolling {
 				a := needUpdate[0]
 				i := int(a.GetSpec().GetIndex())
-				plan.Puts = append(plan.Puts, newAssignment(m, instanceSpec(eff, f, i), i, a.GetSpec().GetAgent(), run, a))
+				plan.Puts = append(plan.Puts, newAssignment(m, spec(i), i, a.GetSpec().GetAgent(), run, a))
 			}
 		}
 	}
 	for _, a := range in.Assignments {
-		if !wanted[keyOf(a)] {
+		if !wanted[a] {
 			plan.Deletes = append(plan.Deletes, a)
 		}
 	}
 	if plan.Empty() {
 		plan.Puts = rebalance(in, fl)
 	}
+	in.Memo.endPass()
 	sort.Slice(plan.Deletes, func(i, j int) bool {
 		return plan.Deletes[i].GetMetadata().GetName() < plan.Deletes[j].GetMetadata().GetName()
 	})
 	return plan
+}
+
+// sortedMeshes returns meshes in the order of their keys.
+func sortedMeshes(meshes []*meshfedv1.FunctionMesh) []*meshfedv1.FunctionMesh {
+	type keyed struct {
+		k string
+		m *meshfedv1.FunctionMesh
+	}
+	ks := make([]keyed, len(meshes))
+	for i, m := range meshes {
+		ks[i] = keyed{meshKey(m), m}
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].k < ks[j].k })
+	out := make([]*meshfedv1.FunctionMesh, len(ks))
+	for i, k := range ks {
+		out[i] = k.m
+	}
+	return out
 }
 
 // runCluster decides where a function runs now, and why not when nowhere.

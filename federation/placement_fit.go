@@ -213,6 +213,38 @@ type fleet struct {
 	byName    map[string]*agentState
 	byCluster map[string][]*agentState // sorted by name
 	q         quantities
+	// capableOf caches, per cluster and kind of demand, the ready agents
+	// able to run it (sorted by name): readiness and capabilities do not
+	// change during a pass, only loads do.
+	capableOf map[capKey][]*agentState
+}
+
+type capKey struct{ cluster, runtime, interpreter, selector string }
+
+// capable returns the ready agents of cluster that can run d.
+func (f *fleet) capable(cluster string, d Demand) []*agentState {
+	k := capKey{cluster: cluster, runtime: d.Runtime, interpreter: d.Interpreter}
+	if len(d.Selector) > 0 {
+		var b strings.Builder
+		for _, key := range sortedKeys(d.Selector) {
+			b.WriteString(key + "=" + d.Selector[key] + ",")
+		}
+		k.selector = b.String()
+	}
+	if as, ok := f.capableOf[k]; ok {
+		return as
+	}
+	var as []*agentState
+	for _, a := range f.byCluster[cluster] {
+		if a.Ready && a.capable(d) == nil {
+			as = append(as, a)
+		}
+	}
+	if f.capableOf == nil {
+		f.capableOf = map[capKey][]*agentState{}
+	}
+	f.capableOf[k] = as
+	return as
 }
 
 func newFleet(agents []Agent) *fleet {
@@ -250,7 +282,23 @@ func (f *fleet) count(a *meshfedv1.Assignment, sign int) {
 // fits it returns "" and why, naming each agent considered.
 func (f *fleet) pick(cluster string, d Demand, onAgent map[string]int, avoid []string) (string, string) {
 	var best *agentState
-	bestScore := 0.0
+	bestScore, bestOn := 0.0, 0
+	for _, a := range f.capable(cluster, d) {
+		on := onAgent[a.Name]
+		if best != nil && on > bestOn || d.Spread && on > 0 || a.n >= a.slots() ||
+			a.CPUMillis > 0 && d.CPUMillis > 0 && a.cpu+d.CPUMillis > a.CPUMillis ||
+			a.MemoryBytes > 0 && d.MemoryBytes > 0 && a.mem+d.MemoryBytes > a.MemoryBytes ||
+			len(avoid) > 0 && slices.Contains(avoid, a.Name) {
+			continue
+		}
+		if s := a.score(d); best == nil || on < bestOn || s < bestScore {
+			best, bestScore, bestOn = a, s, on
+		}
+	}
+	if best != nil {
+		return best.Name, ""
+	}
+	// Nothing fits: go over every agent again to say why.
 	var refused []namedRefusal
 	for _, a := range f.byCluster[cluster] {
 		var r *refusal
@@ -264,15 +312,7 @@ func (f *fleet) pick(cluster string, d Demand, onAgent map[string]int, avoid []s
 		}
 		if r != nil {
 			refused = append(refused, namedRefusal{a.Name, *r})
-			continue
 		}
-		s := a.score(d)
-		if best == nil || onAgent[a.Name] < onAgent[best.Name] || onAgent[a.Name] == onAgent[best.Name] && s < bestScore {
-			best, bestScore = a, s
-		}
-	}
-	if best != nil {
-		return best.Name, ""
 	}
 	if len(refused) == 0 {
 		return "", fmt.Sprintf("no agent registered in cluster %q", cluster)

@@ -15,14 +15,15 @@ import (
 // never returns to it. It returns nil when the instance stays: below the
 // threshold, or no other agent can take it (it keeps restarting where it
 // is, with the agent's backoff).
-func restartMove(in Input, fl *fleet, m *meshfedv1.FunctionMesh, spec *meshfedv1.FunctionSpec, i int, a *meshfedv1.Assignment,
-	d Demand, onAgent map[string]int) *meshfedv1.Assignment {
+func restartMove(in Input, fl *fleet, m *meshfedv1.FunctionMesh, spec func(int) *meshfedv1.FunctionSpec, i int, a *meshfedv1.Assignment,
+	d Demand, spread func() map[string]int) *meshfedv1.Assignment {
 	n := a.GetStatus().GetRestarts()
 	if in.MoveAfterRestarts <= 0 || int(n) < in.MoveAfterRestarts {
 		return nil
 	}
 	from, cluster := a.GetSpec().GetAgent(), a.GetSpec().GetCluster()
 	avoid := append(slices.Clone(a.GetSpec().GetAvoidAgents()), from)
+	onAgent := spread()
 	target, _ := fl.pick(cluster, d, onAgent, avoid)
 	if target == "" {
 		return nil
@@ -31,7 +32,7 @@ func restartMove(in Input, fl *fleet, m *meshfedv1.FunctionMesh, spec *meshfedv1
 	fl.byName[target].add(d, 1)
 	onAgent[from]--
 	onAgent[target]++
-	na := newAssignment(m, spec, i, target, cluster, a)
+	na := newAssignment(m, spec(i), i, target, cluster, a)
 	na.Spec.AvoidAgents = avoid
 	na.Spec.MovedReason = fmt.Sprintf("restarted %d times on agent %s (threshold %d)", n, from, in.MoveAfterRestarts)
 	return na
