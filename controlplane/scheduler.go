@@ -49,6 +49,7 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 		if err := s.scheduleOnce(st, clusters, memo); err != nil {
 			s.logger.Warn("scheduler pass failed; retrying", "err", err)
 		}
+		s.lastPass.Store(int64(time.Since(began)))
 		select {
 		case <-stop:
 			return
