@@ -41,7 +41,7 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 	tick := time.NewTicker(s.cfg.SchedulerInterval)
 	defer tick.Stop()
 	clusters := &clusterCache{}
-	memo := federation.NewMemo() // leader-only, rebuilt with leadership
+	memo := newSchedulerMemo()
 	for {
 		st := s.fsm.State()
 		changed := st.Changed()
@@ -84,7 +84,7 @@ func (s *Server) waitUntil(stop <-chan struct{}, t time.Time) bool {
 
 // scheduleOnce is one pass: agents' readiness, clusters' health, then a
 // placement plan; when the plan changes nothing, meshes' status.
-func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *federation.Memo) error {
+func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *schedulerMemo) error {
 	ctx := context.Background()
 	now := time.Now()
 	agentObjs, _, err := st.List(state.Filter{Kind: objects.KindAgent})
@@ -107,7 +107,7 @@ func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *fed
 	if err != nil || placed {
 		return err // a plan's write wakes the loop; statuses follow on the next pass
 	}
-	return s.updateMeshStatus(ctx, meshes, current, now)
+	return s.updateMeshStatus(ctx, meshes, current, now, memo)
 }
 
 // updateAgentStates marks agents Ready or Down from their heartbeats,
@@ -180,21 +180,30 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 // place plans assignments under the policies and writes the plan;
 // it reports whether there was one.
 func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1.FunctionMesh, agents []federation.Agent,
-	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time, memo *federation.Memo) (bool, error) {
+	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time, memo *schedulerMemo) (bool, error) {
+	admitted := memo.admittedMeshes(st) // read before the view: a later change shows next pass
+	stillAdmitted := make(map[*meshfedv1.FunctionMesh]bool, len(meshes))
 	pview := st.PolicyView()
 	blocked := map[string]string{}
 	for _, m := range meshes {
+		if admitted[m] {
+			stillAdmitted[m] = true
+			continue
+		}
 		// A policy change (a revoked grant, a tightened namespace) can
 		// break a stored mesh: it stays defined, reports Degraded and its
 		// instances stop until the policy allows it again.
 		if err := policies.Recheck(m, pview); err != nil {
 			md := m.GetMetadata()
 			blocked[objects.RefTo(objects.KindFunctionMesh, md).String()] = "policy: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+		} else {
+			stillAdmitted[m] = true
 		}
 	}
+	memo.admitted = stillAdmitted // only meshes that still exist
 	plan := federation.PlanAssignments(federation.Input{Meshes: meshes, Agents: agents, Assignments: current,
 		Clusters: views, HoldDown: s.cfg.FailbackHoldDown, Now: now, Blocked: blocked,
-		MoveAfterRestarts: s.cfg.MoveAfterRestarts, RebalanceMoves: s.cfg.RebalanceMoves, Memo: memo,
+		MoveAfterRestarts: s.cfg.MoveAfterRestarts, RebalanceMoves: s.cfg.RebalanceMoves, Memo: memo.plan,
 		Allow: func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, _ map[string]federation.ClusterView) error {
 			return policies.AdmitPlacement(m, fn, run, in, out, pview)
 		}})
@@ -215,7 +224,9 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 
 // updateMeshStatus writes the meshes whose status changed; changes of
 // instance counters alone reach a mesh at a bounded rate.
-func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time) error {
+func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time, memo *schedulerMemo) error {
+	memo.beginStatus()
+	defer memo.endStatus()
 	byMesh := map[string][]*meshfedv1.Assignment{}
 	for _, a := range current {
 		md := a.GetMetadata()
@@ -225,8 +236,16 @@ func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.Funct
 	var statusUpdates []*meshfedv1.Object
 	for _, m := range meshes {
 		md := m.GetMetadata()
-		next := federation.MeshStatus(m, byMesh[objects.RefTo(objects.KindFunctionMesh, md).String()], m.GetStatus(), now)
-		if !proto.Equal(next, m.GetStatus()) && (!sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now)) {
+		as := byMesh[objects.RefTo(objects.KindFunctionMesh, md).String()]
+		if memo.statusUnchanged(m, as) {
+			continue
+		}
+		next := federation.MeshStatus(m, as, m.GetStatus(), now)
+		if proto.Equal(next, m.GetStatus()) {
+			memo.nextStatus[m] = as
+			continue
+		}
+		if !sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now) {
 			up := proto.Clone(m).(*meshfedv1.FunctionMesh)
 			up.Status = next
 			statusUpdates = append(statusUpdates, objects.Wrap(up))
