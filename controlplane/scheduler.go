@@ -170,8 +170,10 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 	current := make([]*meshfedv1.Assignment, 0, len(asgObjs))
 	exists := make(map[string]bool, len(asgObjs))
 	for _, o := range asgObjs {
-		current = append(current, o.GetAssignment())
-		exists[objects.KeyOf(o)] = true
+		a := o.GetAssignment()
+		current = append(current, a)
+		md := a.GetMetadata()
+		exists[objects.Key(objects.KindAssignment, md.GetTenant(), md.GetNamespace(), md.GetName())] = true
 	}
 	s.live.forget(func(key string) bool { return exists[key] })
 	return meshes, current, nil
