@@ -188,12 +188,13 @@ func runSchedulerLeader(b *testing.B, c SchedulerConfig) {
 	b.ReportMetric(applied.Seconds(), "apply-s")
 	b.ReportMetric(placeAll.Seconds(), "place-all-s")
 	b.ReportMetric(float64(want)/placeAll.Seconds(), "assignments/s")
+	b.ReportMetric((placeAll - applied).Seconds(), "placed-after-last-apply-s")
 	b.ReportMetric(float64(steady.Microseconds())/1000, "steady-pass-ms")
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(c.Meshes), "leader-B/mesh")
 	b.ReportMetric(down.Seconds(), "detect-down-s")
 	b.ReportMetric((moved - down).Seconds(), "move-after-down-s")
-	b.Logf("%d agents, %d clusters, %d meshes: applied in %s, all %d placed %s after the first apply; steady pass %s; "+
+	b.Logf("%d agents, %d clusters, %d meshes: applied in %s, all %d placed %s after the first apply (%s after the last); steady pass %s; "+
 		"leader heap %.1f KiB/mesh; %s Down %s after its %d agents stopped, its %d instances moved %s later",
-		c.Agents, c.Clusters, c.Meshes, applied, want, placeAll, steady, float64(after.HeapAlloc-before.HeapAlloc)/float64(c.Meshes)/1024,
+		c.Agents, c.Clusters, c.Meshes, applied, want, placeAll, placeAll-applied, steady, float64(after.HeapAlloc-before.HeapAlloc)/float64(c.Meshes)/1024,
 		big, down, c.BigCluster, inBig, moved-down)
 }

@@ -229,16 +229,17 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time, memo *schedulerMemo) error {
 	memo.beginStatus()
 	defer memo.endStatus()
-	byMesh := map[string][]*meshfedv1.Assignment{}
+	type meshKey struct{ tenant, namespace, name string }
+	byMesh := make(map[meshKey][]*meshfedv1.Assignment, len(meshes))
 	for _, a := range current {
 		md := a.GetMetadata()
-		k := objects.MeshRef(md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()).String()
+		k := meshKey{md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()}
 		byMesh[k] = append(byMesh[k], a)
 	}
 	var statusUpdates []*meshfedv1.Object
 	for _, m := range meshes {
 		md := m.GetMetadata()
-		as := byMesh[objects.RefTo(objects.KindFunctionMesh, md).String()]
+		as := byMesh[meshKey{md.GetTenant(), md.GetNamespace(), md.GetName()}]
 		if memo.statusUnchanged(m, as) {
 			continue
 		}
