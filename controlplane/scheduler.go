@@ -147,9 +147,13 @@ func (s *Server) updateAgentStates(ctx context.Context, agentObjs []*meshfedv1.O
 // agentView is what placement knows of a stored agent.
 func agentView(a *meshfedv1.Agent, ready bool) federation.Agent {
 	sp := a.GetSpec()
+	labels := sp.GetLabels()
+	if labels == nil {
+		labels = a.GetMetadata().GetLabels() // registered before spec.labels existed
+	}
 	return federation.Agent{Name: a.GetMetadata().GetName(), Cluster: sp.GetCluster(), Capacity: int(sp.GetCapacity()), Ready: ready,
 		Runtimes: sp.GetRuntimes(), Interpreters: sp.GetInterpreters(), CPUMillis: sp.GetCpuMillis(), MemoryBytes: sp.GetMemoryBytes(),
-		Labels: sp.GetLabels()}
+		Labels: labels}
 }
 
 // listMeshesAndAssignments reads every mesh and assignment, and forgets
