@@ -59,6 +59,10 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 			if !s.waitUntil(stop, began.Add(schedulerCoalesce)) {
 				return
 			}
+		case <-s.heartbeats.changed:
+			if !s.waitUntil(stop, began.Add(schedulerCoalesce)) {
+				return
+			}
 		case <-tick.C:
 		}
 	}
