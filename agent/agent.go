@@ -134,6 +134,8 @@ func (a *Agent) Run(ctx context.Context) error {
 // register announces the agent, retrying until a server accepts it.
 func (a *Agent) register(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
+	caps := probeCapabilities(a.cfg)
+	a.logger.Info("capabilities", "runtimes", caps.runtimes, "interpreters", caps.interpreters, "cpuMillis", caps.cpuMillis, "memoryBytes", caps.memoryBytes)
 	for {
 		start := a.cfg.Now()
 		var resp *meshfedv1.RegisterResponse
@@ -142,6 +144,7 @@ func (a *Agent) register(ctx context.Context) error {
 			defer cancel()
 			resp, err = meshfedv1.NewAgentServiceClient(conn).Register(rctx, &meshfedv1.RegisterRequest{
 				Name: a.cfg.Name, Cluster: a.cfg.Cluster, Capacity: int32(a.cfg.Capacity), Labels: a.cfg.Labels, Version: Version,
+				Runtimes: caps.runtimes, Interpreters: caps.interpreters, CpuMillis: caps.cpuMillis, MemoryBytes: caps.memoryBytes,
 				Limits: a.limitsMechanism(),
 			})
 			return err
@@ -461,8 +464,8 @@ func (a *Agent) applyEventLocked(ev *meshfedv1.Event) bool {
 			return old == nil || !proto.Equal(old.GetSpec(), o.GetAssignment().GetSpec())
 		}
 		delete(a.desired, k)
-		if !del && a.drainingLocked() {
-			// Drained away: make before break.
+		if !del && (a.drainingLocked() || o.GetAssignment().GetSpec().GetHandover() == a.cfg.Name) {
+			// Drained or rebalanced away: make before break.
 			a.handover[k] = &handoverState{to: o.GetAssignment(), since: a.cfg.Now()}
 		}
 		return true

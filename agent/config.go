@@ -36,8 +36,14 @@ type Config struct {
 	DataDir string
 	// Capacity is the number of instance slots offered. Zero: 100.
 	Capacity int
-	// Labels describe the agent.
+	// Labels describe the agent; placement.nodeSelector matches them.
 	Labels map[string]string
+	// CPUMillis is the CPU offered to instances, in millicores. Zero: every
+	// CPU of the host.
+	CPUMillis int64
+	// MemoryBytes is the memory offered to instances. Zero: the host's
+	// total memory (/proc/meminfo).
+	MemoryBytes int64
 	// DialOptions secure the connections to the servers (mutual TLS with an
 	// agent certificate). Nil: plaintext.
 	DialOptions []grpc.DialOption
@@ -83,6 +89,12 @@ func (c *Config) setDefaults() error {
 		return errors.New("at least one control-plane server is required (--server)")
 	case c.DataDir == "":
 		return errors.New("data dir is required (--data-dir)")
+	}
+	if c.CPUMillis < 0 {
+		return errors.New("cpu must not be negative (--cpu)")
+	}
+	if c.MemoryBytes < 0 {
+		return errors.New("memory must not be negative (--memory)")
 	}
 	if c.ReportInterval == 0 {
 		c.ReportInterval = time.Second

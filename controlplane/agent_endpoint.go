@@ -35,6 +35,10 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 		return nil, refuse(ErrInvalidArgument, "capacity: must not be negative")
 	case !knownLimits[req.GetLimits()]:
 		return nil, refusef(ErrInvalidArgument, "limits: unknown mechanism %q (cgroup2, cgroup1, rlimit, none or empty)", req.GetLimits())
+	case req.GetCpuMillis() < 0:
+		return nil, refuse(ErrInvalidArgument, "cpu_millis: must not be negative")
+	case req.GetMemoryBytes() < 0:
+		return nil, refuse(ErrInvalidArgument, "memory_bytes: must not be negative")
 	}
 	if err := e.srv.checkAgent(ctx, meshfedv1.AgentService_Register_FullMethodName, req.GetName(), req.GetCluster()); err != nil {
 		return nil, err
@@ -53,8 +57,10 @@ func (e *agentEndpoint) Register(ctx context.Context, req *meshfedv1.RegisterReq
 	}
 	a := &meshfedv1.Agent{
 		Metadata: &meshfedv1.ObjectMeta{Name: req.GetName(), Labels: req.GetLabels()},
-		Spec:     &meshfedv1.AgentSpec{Cluster: req.GetCluster(), Capacity: capacity, Version: req.GetVersion(), Limits: req.GetLimits()},
-		Status:   &meshfedv1.AgentStatus{State: agentReady, LastHeartbeat: timestamppb.Now(), Broker: "Reachable"},
+		Spec: &meshfedv1.AgentSpec{Cluster: req.GetCluster(), Capacity: capacity, Version: req.GetVersion(), Limits: req.GetLimits(),
+			Runtimes: req.GetRuntimes(), Interpreters: req.GetInterpreters(), CpuMillis: req.GetCpuMillis(),
+			MemoryBytes: req.GetMemoryBytes(), Labels: req.GetLabels()},
+		Status: &meshfedv1.AgentStatus{State: agentReady, LastHeartbeat: timestamppb.Now(), Broker: "Reachable"},
 	}
 	if old, _, err := st.Get(objects.KindAgent, "", "", req.GetName()); err == nil {
 		// Keep the stored status (the scheduler owns state transitions).

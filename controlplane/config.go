@@ -24,6 +24,12 @@ const (
 	DefaultReadyMaxLag     = 1000
 )
 
+// Default bounds of self-healing and rebalancing (see Config).
+const (
+	DefaultMoveAfterRestarts = 5
+	DefaultRebalanceMoves    = 10
+)
+
 // Config configures a server. Zero values take the documented defaults.
 type Config struct {
 	// NodeID is this server's Raft ID; unique in the group. Required.
@@ -78,6 +84,14 @@ type Config struct {
 	// FailbackHoldDown is how long a recovered cluster must stay Healthy
 	// before instances fail back to it automatically. Zero: 30s.
 	FailbackHoldDown time.Duration
+	// MoveAfterRestarts moves an instance to another agent of its cluster
+	// once its agent has restarted it this many times after failures.
+	// Zero: DefaultMoveAfterRestarts. Negative: never.
+	MoveAfterRestarts int
+	// RebalanceMoves bounds the instances one scheduler pass moves from
+	// the fullest agents of a cluster to the emptiest (when agents join).
+	// Zero: DefaultRebalanceMoves. Negative: no rebalancing.
+	RebalanceMoves int
 	// CounterWriteInterval bounds how often the leader writes one
 	// instance's counters through Raft when nothing else in its reported
 	// status changed; between writes it keeps the newest counters in memory
@@ -166,6 +180,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FailbackHoldDown == 0 {
 		c.FailbackHoldDown = 30 * time.Second
+	}
+	if c.MoveAfterRestarts == 0 {
+		c.MoveAfterRestarts = DefaultMoveAfterRestarts
+	}
+	if c.RebalanceMoves == 0 {
+		c.RebalanceMoves = DefaultRebalanceMoves
 	}
 	if c.CounterWriteInterval == 0 {
 		c.CounterWriteInterval = 10 * time.Second

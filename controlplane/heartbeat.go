@@ -20,10 +20,16 @@ type heartbeats struct {
 	// authErrors is the refusal of its credential each agent last
 	// reported; absent: none.
 	authErrors map[string]string
+	// changed receives a value (without blocking) when a heartbeat
+	// changes what the scheduler would see: an agent not alive until now,
+	// or a new broker report. Heartbeats write nothing, so without it the
+	// scheduler would notice only at its next tick.
+	changed chan struct{}
 }
 
 func newHeartbeats(ttl time.Duration, now func() time.Time) *heartbeats {
-	return &heartbeats{ttl: ttl, now: now, seen: map[string]time.Time{}, reachable: map[string]bool{}, authErrors: map[string]string{}}
+	return &heartbeats{ttl: ttl, now: now, seen: map[string]time.Time{}, reachable: map[string]bool{}, authErrors: map[string]string{},
+		changed: make(chan struct{}, 1)}
 }
 
 // reset starts the grace period for the given agents.
@@ -43,12 +49,22 @@ func (h *heartbeats) reset(agents []string) {
 func (h *heartbeats) beat(agent string, brokerReachable bool, authError string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.seen[agent] = h.now()
+	now := h.now()
+	last, seen := h.seen[agent]
+	wasReachable, known := h.reachable[agent]
+	news := !seen || now.Sub(last) > h.ttl || !known || wasReachable != brokerReachable || h.authErrors[agent] != authError
+	h.seen[agent] = now
 	h.reachable[agent] = brokerReachable
 	if authError == "" {
 		delete(h.authErrors, agent)
 	} else {
 		h.authErrors[agent] = authError
+	}
+	if news {
+		select {
+		case h.changed <- struct{}{}:
+		default:
+		}
 	}
 }
 

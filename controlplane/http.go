@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/meshfed/meshfed/controlplane/meshui"
 	"github.com/meshfed/meshfed/controlplane/functionsapi"
+	"github.com/meshfed/meshfed/controlplane/meshui"
 	"github.com/meshfed/meshfed/objects"
 )
 

@@ -41,19 +41,25 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 	tick := time.NewTicker(s.cfg.SchedulerInterval)
 	defer tick.Stop()
 	clusters := &clusterCache{}
+	memo := newSchedulerMemo()
 	for {
 		st := s.fsm.State()
 		changed := st.Changed()
 		began := time.Now()
-		if err := s.scheduleOnce(st, clusters); err != nil {
+		if err := s.scheduleOnce(st, clusters, memo); err != nil {
 			s.logger.Warn("scheduler pass failed; retrying", "err", err)
 		}
+		s.lastPass.Store(int64(time.Since(began)))
 		select {
 		case <-stop:
 			return
 		case <-s.shutdownCh:
 			return
 		case <-changed:
+			if !s.waitUntil(stop, began.Add(schedulerCoalesce)) {
+				return
+			}
+		case <-s.heartbeats.changed:
 			if !s.waitUntil(stop, began.Add(schedulerCoalesce)) {
 				return
 			}
@@ -82,7 +88,7 @@ func (s *Server) waitUntil(stop <-chan struct{}, t time.Time) bool {
 
 // scheduleOnce is one pass: agents' readiness, clusters' health, then a
 // placement plan; when the plan changes nothing, meshes' status.
-func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache) error {
+func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *schedulerMemo) error {
 	ctx := context.Background()
 	now := time.Now()
 	agentObjs, _, err := st.List(state.Filter{Kind: objects.KindAgent})
@@ -101,11 +107,11 @@ func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache) error {
 	if err != nil {
 		return err
 	}
-	placed, err := s.place(ctx, st, meshes, agents, current, views, now)
+	placed, err := s.place(ctx, st, meshes, agents, current, views, now, memo)
 	if err != nil || placed {
 		return err // a plan's write wakes the loop; statuses follow on the next pass
 	}
-	return s.updateMeshStatus(ctx, meshes, current, now)
+	return s.updateMeshStatus(ctx, meshes, current, now, memo)
 }
 
 // updateAgentStates marks agents Ready or Down from their heartbeats,
@@ -132,7 +138,7 @@ func (s *Server) updateAgentStates(ctx context.Context, agentObjs []*meshfedv1.O
 			agentUpdates = append(agentUpdates, objects.Wrap(up))
 			s.logger.Info("agent state changed", "agent", name, "state", want)
 		}
-		agents = append(agents, federation.Agent{Name: name, Cluster: a.GetSpec().GetCluster(), Capacity: int(a.GetSpec().GetCapacity()), Ready: ready})
+		agents = append(agents, agentView(a, ready))
 	}
 	if len(agentUpdates) > 0 {
 		if _, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: agentUpdates, Now: timestamppb.New(now)}); err != nil {
@@ -140,6 +146,18 @@ func (s *Server) updateAgentStates(ctx context.Context, agentObjs []*meshfedv1.O
 		}
 	}
 	return agents, nil
+}
+
+// agentView is what placement knows of a stored agent.
+func agentView(a *meshfedv1.Agent, ready bool) federation.Agent {
+	sp := a.GetSpec()
+	labels := sp.GetLabels()
+	if labels == nil {
+		labels = a.GetMetadata().GetLabels() // registered before spec.labels existed
+	}
+	return federation.Agent{Name: a.GetMetadata().GetName(), Cluster: sp.GetCluster(), Capacity: int(sp.GetCapacity()), Ready: ready,
+		Runtimes: sp.GetRuntimes(), Interpreters: sp.GetInterpreters(), CPUMillis: sp.GetCpuMillis(), MemoryBytes: sp.GetMemoryBytes(),
+		Labels: labels}
 }
 
 // listMeshesAndAssignments reads every mesh and assignment, and forgets
@@ -160,8 +178,10 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 	current := make([]*meshfedv1.Assignment, 0, len(asgObjs))
 	exists := make(map[string]bool, len(asgObjs))
 	for _, o := range asgObjs {
-		current = append(current, o.GetAssignment())
-		exists[objects.KeyOf(o)] = true
+		a := o.GetAssignment()
+		current = append(current, a)
+		md := a.GetMetadata()
+		exists[objects.Key(objects.KindAssignment, md.GetTenant(), md.GetNamespace(), md.GetName())] = true
 	}
 	s.live.forget(func(key string) bool { return exists[key] })
 	return meshes, current, nil
@@ -170,20 +190,30 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 // place plans assignments under the policies and writes the plan;
 // it reports whether there was one.
 func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1.FunctionMesh, agents []federation.Agent,
-	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time) (bool, error) {
+	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time, memo *schedulerMemo) (bool, error) {
+	admitted := memo.admittedMeshes(st) // read before the view: a later change shows next pass
+	stillAdmitted := make(map[*meshfedv1.FunctionMesh]bool, len(meshes))
 	pview := st.PolicyView()
 	blocked := map[string]string{}
 	for _, m := range meshes {
+		if admitted[m] {
+			stillAdmitted[m] = true
+			continue
+		}
 		// A policy change (a revoked grant, a tightened namespace) can
 		// break a stored mesh: it stays defined, reports Degraded and its
 		// instances stop until the policy allows it again.
 		if err := policies.Recheck(m, pview); err != nil {
 			md := m.GetMetadata()
 			blocked[objects.RefTo(objects.KindFunctionMesh, md).String()] = "policy: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+		} else {
+			stillAdmitted[m] = true
 		}
 	}
+	memo.admitted = stillAdmitted // only meshes that still exist
 	plan := federation.PlanAssignments(federation.Input{Meshes: meshes, Agents: agents, Assignments: current,
 		Clusters: views, HoldDown: s.cfg.FailbackHoldDown, Now: now, Blocked: blocked,
+		MoveAfterRestarts: s.cfg.MoveAfterRestarts, RebalanceMoves: s.cfg.RebalanceMoves, Memo: memo.plan,
 		Allow: func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, _ map[string]federation.ClusterView) error {
 			return policies.AdmitPlacement(m, fn, run, in, out, pview)
 		}})
@@ -204,18 +234,29 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 
 // updateMeshStatus writes the meshes whose status changed; changes of
 // instance counters alone reach a mesh at a bounded rate.
-func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time) error {
-	byMesh := map[string][]*meshfedv1.Assignment{}
+func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time, memo *schedulerMemo) error {
+	memo.beginStatus()
+	defer memo.endStatus()
+	type meshKey struct{ tenant, namespace, name string }
+	byMesh := make(map[meshKey][]*meshfedv1.Assignment, len(meshes))
 	for _, a := range current {
 		md := a.GetMetadata()
-		k := objects.MeshRef(md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()).String()
+		k := meshKey{md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()}
 		byMesh[k] = append(byMesh[k], a)
 	}
 	var statusUpdates []*meshfedv1.Object
 	for _, m := range meshes {
 		md := m.GetMetadata()
-		next := federation.MeshStatus(m, byMesh[objects.RefTo(objects.KindFunctionMesh, md).String()], m.GetStatus(), now)
-		if !proto.Equal(next, m.GetStatus()) && (!sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now)) {
+		as := byMesh[meshKey{md.GetTenant(), md.GetNamespace(), md.GetName()}]
+		if memo.statusUnchanged(m, as) {
+			continue
+		}
+		next := federation.MeshStatus(m, as, m.GetStatus(), now)
+		if proto.Equal(next, m.GetStatus()) {
+			memo.nextStatus[m] = as
+			continue
+		}
+		if !sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now) {
 			up := proto.Clone(m).(*meshfedv1.FunctionMesh)
 			up.Status = next
 			statusUpdates = append(statusUpdates, objects.Wrap(up))

@@ -56,6 +56,9 @@ type Server struct {
 	// ready is true while this node is the leader and has applied every
 	// entry of earlier terms (set in establishLeadership).
 	ready atomic.Bool
+	// lastPass is the duration of the scheduler's last pass, in
+	// nanoseconds; zero before the first.
+	lastPass atomic.Int64
 
 	// serverCreds and clientCreds secure the gRPC API and calls to other
 	// servers (insecure unless Config.TLS is set).
@@ -430,6 +433,10 @@ func (s *Server) Raft() *raft.Raft { return s.raft }
 
 // State returns the current state store.
 func (s *Server) State() *state.Store { return s.fsm.State() }
+
+// LastSchedulerPass is how long the scheduler's last pass took on this
+// server while it led (zero before the first).
+func (s *Server) LastSchedulerPass() time.Duration { return time.Duration(s.lastPass.Load()) }
 
 // Shutdown stops serving and closes Raft and the stores. Safe to call twice.
 func (s *Server) Shutdown() error {

@@ -33,6 +33,16 @@ type Agent struct {
 	Capacity int
 	// Ready agents get new work; others lose theirs.
 	Ready bool
+	// Runtimes the agent runs ("builtin", "exec", "wasm"). Empty: not
+	// advertised; any function fits.
+	Runtimes []string
+	// Interpreters on the agent's PATH for exec functions ("python3", ...).
+	Interpreters []string
+	// CPUMillis and MemoryBytes are what the agent offers to instances.
+	// Zero: not advertised; requests are not counted against it.
+	CPUMillis, MemoryBytes int64
+	// Labels are matched by placement.nodeSelector.
+	Labels map[string]string
 }
 
 // Plan is the set of assignment writes that brings the state to the desired one.
@@ -99,6 +109,15 @@ type Input struct {
 	// the clusters it would read from and write to there (policies);
 	// clusters it refuses are skipped.
 	Allow func(m *meshfedv1.FunctionMesh, fn int, run, in, out string, clusters map[string]ClusterView) error
+	// MoveAfterRestarts moves an instance to another agent once its agent
+	// has restarted it this many times. Zero or less: never.
+	MoveAfterRestarts int
+	// RebalanceMoves bounds the instances one pass moves to even out the
+	// agents of a cluster. Zero or less: no rebalancing.
+	RebalanceMoves int
+	// Memo, when set, carries spec comparisons from the last pass to this
+	// one (which updates it). Nil: every spec is compared.
+	Memo *Memo
 }
 
 // PlanAssignments computes the assignment changes for the input. It is
@@ -113,96 +132,139 @@ type Input struct {
 // unassigned (the mesh reports Degraded) — nothing is deleted. A changed
 // function spec rolls one instance at a time.
 func PlanAssignments(in Input) Plan {
-	byName := map[string]Agent{}
-	load := map[string]int{}
-	for _, a := range in.Agents {
-		byName[a.Name] = a
-	}
-	cur := map[key]*meshfedv1.Assignment{}
+	fl := newFleet(in.Agents)
+	cur := make(map[key]*meshfedv1.Assignment, len(in.Assignments))
 	for _, a := range in.Assignments {
 		cur[keyOf(a)] = a
-		if ag, ok := byName[a.GetSpec().GetAgent()]; ok && ag.Ready {
-			load[ag.Name]++
-		}
+		fl.count(a, 1)
 	}
-	wanted := map[key]bool{}
+	wanted := make(map[*meshfedv1.Assignment]bool, len(in.Assignments))
 	var plan Plan
-	meshes := append([]*meshfedv1.FunctionMesh(nil), in.Meshes...)
-	sort.Slice(meshes, func(i, j int) bool { return meshKey(meshes[i]) < meshKey(meshes[j]) })
+	meshes := sortedMeshes(in.Meshes)
+	var keys []key // of the instances of the function at hand
 	for _, m := range meshes {
 		md := m.GetMetadata()
 		for fi, f := range objects.MeshFunctions(m.GetSpec()) {
 			var existing []*meshfedv1.Assignment
+			keys = keys[:0]
 			for i := 0; i < Replicas(f); i++ {
-				if a := cur[key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}]; a != nil {
+				k := key{md.GetTenant(), md.GetNamespace(), md.GetName() + "." + f.GetName() + "." + strconv.Itoa(i)}
+				keys = append(keys, k)
+				if a := cur[k]; a != nil {
 					existing = append(existing, a)
 				}
 			}
 			run, why := runCluster(m, fi, f, existing, in)
-			eff := EffectiveSpec(f, run, in.Clusters)
+			var eff *meshfedv1.FunctionSpec // built when first needed
+			spec := func(i int) *meshfedv1.FunctionSpec {
+				if eff == nil {
+					eff = EffectiveSpec(f, run, in.Clusters)
+				}
+				return instanceSpec(eff, f, i)
+			}
+			d := fl.q.demandOf(f)
+			var onAgent map[string]int // instances per agent, built when first needed
+			spread := func() map[string]int {
+				if onAgent == nil {
+					onAgent = map[string]int{}
+					for _, a := range existing {
+						if a.GetSpec().GetCluster() == run && fl.ready(a.GetSpec().GetAgent()) != nil {
+							onAgent[a.GetSpec().GetAgent()]++
+						}
+					}
+				}
+				return onAgent
+			}
 			var needUpdate []*meshfedv1.Assignment
 			rolling := false
 			for i := 0; i < Replicas(f); i++ {
 				if slices.Contains(f.GetStoppedInstances(), int32(i)) {
 					continue // stopped: not wanted, so a running one is deleted
 				}
-				k := key{md.GetTenant(), md.GetNamespace(), AssignmentName(md.GetName(), f.GetName(), i)}
-				wanted[k] = true
-				a := cur[k]
-				ag, ok := byName[a.GetSpec().GetAgent()]
-				placed := a != nil && run != "" && ok && ag.Ready && ag.Cluster == run && a.GetSpec().GetCluster() == run
+				a := cur[keys[i]]
+				if a != nil {
+					wanted[a] = true
+				}
+				ag := fl.ready(a.GetSpec().GetAgent())
+				placed := a != nil && run != "" && ag != nil && ag.Cluster == run && a.GetSpec().GetCluster() == run && ag.capable(d) == nil
 				if placed {
-					if !proto.Equal(a.GetSpec().GetFunctionSpec(), instanceSpec(eff, f, i)) {
+					if na := restartMove(in, fl, m, spec, i, a, d, spread); na != nil {
+						plan.Puts = append(plan.Puts, na)
+						continue
+					}
+					if !in.Memo.same(a.GetSpec().GetFunctionSpec(), f, i, run, in.Clusters, func() *meshfedv1.FunctionSpec { return spec(i) }) {
 						needUpdate = append(needUpdate, a)
 					} else if a.GetStatus().GetState() != StateRunning {
 						rolling = true
 					}
 					continue
 				}
-				target := ""
+				target, whyNot := "", why
 				if run != "" {
-					target = pickAgent(in.Agents, load, run)
+					target, whyNot = fl.pick(run, d, spread(), a.GetSpec().GetAvoidAgents())
 				}
-				if target == "" && why == "" {
-					why = fmt.Sprintf("no ready agent with free capacity in cluster %q", run)
-				}
-				if a != nil && target == "" && a.GetSpec().GetAgent() == "" && a.GetStatus().GetLastError() == why {
+				if a != nil && target == "" && a.GetSpec().GetAgent() == "" && a.GetStatus().GetLastError() == whyNot {
 					continue // still unplaceable for the same reason
 				}
 				if a != nil {
-					if prev, ok := byName[a.GetSpec().GetAgent()]; ok && prev.Ready {
-						load[prev.Name]--
+					fl.count(a, -1)
+					if ag != nil && spread()[ag.Name] > 0 && a.GetSpec().GetCluster() == run {
+						onAgent[ag.Name]--
 					}
 				}
 				if target != "" {
-					load[target]++
+					fl.byName[target].add(d, 1)
+					spread()[target]++
 				}
 				cluster := run
 				if cluster == "" {
 					cluster = PlacementCluster(f)
 				}
-				na := newAssignment(m, instanceSpec(eff, f, i), i, target, cluster, a)
+				na := newAssignment(m, spec(i), i, target, cluster, a)
+				na.Spec.AvoidAgents = a.GetSpec().GetAvoidAgents()
 				if target == "" {
-					na.Status.LastError = why
+					na.Status.LastError, na.Status.PendingReason = whyNot, whyNot
 				}
 				plan.Puts = append(plan.Puts, na)
 			}
 			if len(needUpdate) > 0 && !rolling {
 				a := needUpdate[0]
 				i := int(a.GetSpec().GetIndex())
-				plan.Puts = append(plan.Puts, newAssignment(m, instanceSpec(eff, f, i), i, a.GetSpec().GetAgent(), run, a))
+				plan.Puts = append(plan.Puts, newAssignment(m, spec(i), i, a.GetSpec().GetAgent(), run, a))
 			}
 		}
 	}
 	for _, a := range in.Assignments {
-		if !wanted[keyOf(a)] {
+		if !wanted[a] {
 			plan.Deletes = append(plan.Deletes, a)
 		}
 	}
+	if plan.Empty() {
+		plan.Puts = rebalance(in, fl)
+	}
+	in.Memo.endPass()
 	sort.Slice(plan.Deletes, func(i, j int) bool {
 		return plan.Deletes[i].GetMetadata().GetName() < plan.Deletes[j].GetMetadata().GetName()
 	})
 	return plan
+}
+
+// sortedMeshes returns meshes in the order of their keys.
+func sortedMeshes(meshes []*meshfedv1.FunctionMesh) []*meshfedv1.FunctionMesh {
+	type keyed struct {
+		k string
+		m *meshfedv1.FunctionMesh
+	}
+	ks := make([]keyed, len(meshes))
+	for i, m := range meshes {
+		ks[i] = keyed{meshKey(m), m}
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].k < ks[j].k })
+	out := make([]*meshfedv1.FunctionMesh, len(ks))
+	for i, k := range ks {
+		out[i] = k.m
+	}
+	return out
 }
 
 // runCluster decides where a function runs now, and why not when nowhere.
@@ -316,29 +378,6 @@ func instanceSpec(eff, f *meshfedv1.FunctionSpec, i int) *meshfedv1.FunctionSpec
 
 func meshKey(m *meshfedv1.FunctionMesh) string {
 	return objects.RefTo(objects.KindFunctionMesh, m.GetMetadata()).String()
-}
-
-// pickAgent returns the ready agent of cluster with the lowest load relative
-// to its capacity that still has a free slot ("" when none).
-func pickAgent(agents []Agent, load map[string]int, cluster string) string {
-	best, bestScore := "", 0.0
-	for _, a := range agents {
-		if !a.Ready || a.Cluster != cluster {
-			continue
-		}
-		c := a.Capacity
-		if c <= 0 {
-			c = 1
-		}
-		if load[a.Name] >= c {
-			continue
-		}
-		score := float64(load[a.Name]+1) / float64(c)
-		if best == "" || score < bestScore || score == bestScore && a.Name < best {
-			best, bestScore = a.Name, score
-		}
-	}
-	return best
 }
 
 // newAssignment builds the assignment of instance i of f on agent, with the

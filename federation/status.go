@@ -42,6 +42,7 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 				in = &meshfedv1.InstanceStatus{}
 			}
 			in.Index, in.Agent, in.Cluster = a.GetSpec().GetIndex(), a.GetSpec().GetAgent(), a.GetSpec().GetCluster()
+			in.MovedReason = a.GetSpec().GetMovedReason()
 			if in.State == "" {
 				in.State = StatePending
 			}

@@ -22,6 +22,7 @@ var (
 	// subscription, tenant/namespace/name, has it.
 	subscriptionName = regexp.MustCompile(`^[-=:./\w]+$`)
 	failbackModes    = []string{"auto", "manual"}
+	spreadModes      = []string{"agent"}
 	runtimeKinds     = []string{"builtin", "exec", "wasm", "connector"}
 	grantActions     = []string{"produce", "consume"}
 )
@@ -386,6 +387,8 @@ func validateFunction(e *errs, p string, f *meshfedv1.FunctionSpec) {
 
 	placement := f.GetPlacement().GetCluster()
 	clusterName(e, join(p, "placement.cluster"), placement, false)
+	labels(e, join(p, "placement.nodeSelector"), f.GetPlacement().GetNodeSelector())
+	oneOf(e, join(p, "placement.spread"), f.GetPlacement().GetSpread(), spreadModes)
 	if placement == "" {
 		placement = in.GetCluster()
 	}

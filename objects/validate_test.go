@@ -286,6 +286,9 @@ func TestValidateMesh(t *testing.T) {
 			[]wantErr{e("spec.functions[0].output.topic", "is also an input of the function")}},
 		{"same topic other cluster", fn(func(f *meshfedv1.FunctionSpec) { f.Output.Topic = "other" }), nil},
 		{"placement", fn(func(f *meshfedv1.FunctionSpec) { f.Placement.Cluster = "A" }), []wantErr{e("spec.functions[0].placement.cluster", "not a valid name")}},
+		{"placement selector and spread", fn(func(f *meshfedv1.FunctionSpec) {
+			f.Placement.NodeSelector, f.Placement.Spread = map[string]string{"zone": "eu-1", "bad key!": "x"}, "zone"
+		}), []wantErr{e("spec.functions[0].placement.nodeSelector[bad key!]", ""), e("spec.functions[0].placement.spread", `"zone" is not one of agent`)}},
 		{"failover", fn(func(f *meshfedv1.FunctionSpec) {
 			f.Failover = &meshfedv1.Failover{Clusters: []string{"c", "a", "c"}, Failback: "never"}
 		}),

@@ -16,6 +16,7 @@ import (
 	"github.com/meshfed/meshfed/agent/runtime/limits"
 	wasmrt "github.com/meshfed/meshfed/agent/runtime/wasm"
 	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/telemetry"
 	"github.com/spf13/cobra"
 )
@@ -31,6 +32,8 @@ func newAgentCmd() *cobra.Command {
 		logLevel string
 		limitsOf string
 		cgParent string
+		cpu      string
+		memory   string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -69,6 +72,16 @@ the reason; the agent keeps running and resumes when it is accepted again
 					return usageError{fmt.Errorf("--label %q: use key=value", l)}
 				}
 				cfg.Labels[k] = v
+			}
+			if cpu != "" {
+				if cfg.CPUMillis, err = objects.ParseCPU(cpu); err != nil {
+					return usageError{fmt.Errorf("--cpu: %w", err)}
+				}
+			}
+			if memory != "" {
+				if cfg.MemoryBytes, err = objects.ParseMemory(memory); err != nil {
+					return usageError{fmt.Errorf("--memory: %w", err)}
+				}
 			}
 			mech, err := limits.ParseMechanism(limitsOf)
 			if err != nil {
@@ -117,7 +130,9 @@ the reason; the agent keeps running and resumes when it is accepted again
 	f.StringVar(&cfg.PulsarAdminURL, "pulsar-admin-url", "", "Pulsar admin URL of this agent's cluster, overriding the Cluster object's adminURL")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the agent's fencing record and package cache (required)")
 	f.IntVar(&cfg.Capacity, "capacity", 100, "instance slots this agent offers")
-	f.StringSliceVar(&labels, "label", nil, "agent label key=value (repeatable)")
+	f.StringSliceVar(&labels, "label", nil, "agent label key=value (repeatable); functions select agents by label with placement.nodeSelector")
+	f.StringVar(&cpu, "cpu", "", "CPU this agent offers to instances, as a quantity such as 4 or 3500m; the sum of the functions' resources.cpu requests placed here stays within it (default: every CPU of the host)")
+	f.StringVar(&memory, "memory", "", "memory this agent offers to instances, as a quantity such as 8Gi; the sum of the functions' resources.memory requests placed here stays within it (default: the host's total memory)")
 	f.StringVar(&runtimes, "runtimes", "builtin,exec,wasm", "comma-separated runtimes this agent runs (builtin, exec, wasm)")
 	f.DurationVar(&cfg.FallbackRewind, "fallback-rewind", agent.DefaultFallbackRewind,
 		"how far before the home instance's last watermark an instance that failed over to another cluster starts the subscription it creates on the geo-replicated copy of its input (covers clock skew between the producers of a partition, which Apache Pulsar's time seek needs; inputs in the overlap are de-duplicated under effectively_once, processed again otherwise)")

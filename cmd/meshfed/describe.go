@@ -145,6 +145,37 @@ func describeMesh(w io.Writer, fm *meshfedv1.FunctionMesh) {
 		}
 	}
 	_ = tw.Flush()
+	writePlacementNotes(w, fm.GetSpec().GetFunctions(), statuses)
+}
+
+// writePlacementNotes lists, under the instance table, why instances are
+// Pending, how often they restarted and why they moved.
+func writePlacementNotes(w io.Writer, fns []*meshfedv1.FunctionSpec, statuses map[string]*meshfedv1.FunctionStatus) {
+	var notes []string
+	for _, f := range fns {
+		for _, in := range statuses[f.GetName()].GetInstances() {
+			var parts []string
+			if in.GetAgent() == "" && in.GetPendingReason() != "" {
+				parts = append(parts, "pending: "+in.GetPendingReason())
+			}
+			if in.GetRestarts() > 0 {
+				parts = append(parts, fmt.Sprintf("restarts: %d", in.GetRestarts()))
+			}
+			if in.GetMovedReason() != "" {
+				parts = append(parts, "moved: "+in.GetMovedReason())
+			}
+			if len(parts) > 0 {
+				notes = append(notes, fmt.Sprintf("  %s#%d  %s", f.GetName(), in.GetIndex(), strings.Join(parts, "; ")))
+			}
+		}
+	}
+	if len(notes) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nPlacement:")
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
 }
 
 // writeMeshDot draws a mesh as a Graphviz graph.

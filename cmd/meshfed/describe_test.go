@@ -59,3 +59,24 @@ func TestDescribeMeshShowsDeduplicatedAndUnproven(t *testing.T) {
 		t.Fatalf("a pending function's UNPROVEN = %q, want -\n%s", got, buf.String())
 	}
 }
+
+func TestDescribeMeshShowsPlacementNotes(t *testing.T) {
+	fm := &meshfedv1.FunctionMesh{
+		Metadata: &meshfedv1.ObjectMeta{Name: "m", Tenant: "public", Namespace: "default"},
+		Spec:     &meshfedv1.FunctionMeshSpec{Functions: []*meshfedv1.FunctionSpec{{Name: "big"}, {Name: "flaky"}}},
+		Status: &meshfedv1.FunctionMeshStatus{Functions: []*meshfedv1.FunctionStatus{
+			{Name: "big", Instances: []*meshfedv1.InstanceStatus{{State: "Pending", PendingReason: `no agent of cluster "a" can run it: 2 agents have at most 2Gi memory free < 4Gi requested (a1, a2)`}}},
+			{Name: "flaky", Instances: []*meshfedv1.InstanceStatus{{Agent: "a2", State: "Running", Restarts: 1, MovedReason: "restarted 5 times on agent a1 (threshold 5)"}}},
+		}},
+	}
+	var buf bytes.Buffer
+	describeMesh(&buf, fm)
+	for _, want := range []string{
+		`big#0  pending: no agent of cluster "a" can run it: 2 agents have at most 2Gi memory free < 4Gi requested (a1, a2)`,
+		"flaky#0  restarts: 1; moved: restarted 5 times on agent a1 (threshold 5)",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("describe mesh lacks %q:\n%s", want, buf.String())
+		}
+	}
+}

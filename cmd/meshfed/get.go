@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -289,6 +290,16 @@ func tableColumns(k *objects.Kind) []column {
 		return []column{
 			{"CLUSTER", func(o *meshfedv1.Object) string { return o.GetAgent().GetSpec().GetCluster() }},
 			{"CAPACITY", func(o *meshfedv1.Object) string { return fmt.Sprint(o.GetAgent().GetSpec().GetCapacity()) }},
+			{"CPU", func(o *meshfedv1.Object) string {
+				return orDash(o.GetAgent().GetSpec().GetCpuMillis(), federation.FormatCPU)
+			}},
+			{"MEMORY", func(o *meshfedv1.Object) string {
+				return orDash(o.GetAgent().GetSpec().GetMemoryBytes(), federation.FormatMemory)
+			}},
+			{"RUNTIMES", func(o *meshfedv1.Object) string {
+				sp := o.GetAgent().GetSpec()
+				return or(strings.Join(append(slices.Clone(sp.GetRuntimes()), sp.GetInterpreters()...), ","), "-")
+			}},
 			{"STATE", func(o *meshfedv1.Object) string { return o.GetAgent().GetStatus().GetState() }},
 			{"LIMITS", func(o *meshfedv1.Object) string { return or(o.GetAgent().GetSpec().GetLimits(), "-") }},
 		}
@@ -393,4 +404,12 @@ func conditions(cs []*meshfedv1.Condition) string {
 		}
 	}
 	return strings.Join(out, ",")
+}
+
+// orDash formats a quantity, or "-" for zero (not advertised).
+func orDash(v int64, format func(int64) string) string {
+	if v == 0 {
+		return "-"
+	}
+	return format(v)
 }

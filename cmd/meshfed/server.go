@@ -128,6 +128,10 @@ leadership to another voter (a follower logs that it does not lead).`,
 	f.DurationVar(&cfg.AgentTTL, "agent-ttl", 4*time.Second, "how long without a heartbeat before an agent is marked Down and its instances move (must exceed --agent-lease)")
 	f.DurationVar(&cfg.CounterWriteInterval, "counter-write-interval", 10*time.Second, "how often the leader writes instance counters that changed alone through Raft; it serves the newest from memory meanwhile (negative: write every report)")
 	f.DurationVar(&cfg.FailbackHoldDown, "failback-hold-down", 30*time.Second, "how long a recovered cluster must stay Healthy before instances fail back automatically")
+	f.IntVar(&cfg.MoveAfterRestarts, "move-after-restarts", controlplane.DefaultMoveAfterRestarts,
+		"move an instance to another agent of its cluster (one that can run it, never back to one it left this way) once its agent has restarted it this many times after failures (negative: never)")
+	f.IntVar(&cfg.RebalanceMoves, "rebalance-moves", controlplane.DefaultRebalanceMoves,
+		"most instances one scheduler pass moves from the fullest agents of a cluster to the emptiest, make-before-break, when agents join (negative: no rebalancing)")
 	f.StringVar(&cfg.TLS.Cert, "tls-cert", "", "server certificate (meshfed tls cert create --server): makes the gRPC API mutual TLS")
 	f.StringVar(&cfg.TLS.Key, "tls-key", "", "key of --tls-cert")
 	f.StringVar(&cfg.TLS.CA, "tls-ca", "", "CA certificate every caller's certificate must be signed by")

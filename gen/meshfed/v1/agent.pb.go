@@ -29,6 +29,18 @@ type RegisterRequest struct {
 	Capacity int32             `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	Labels   map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Version  string            `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// Runtimes the agent runs ("builtin", "exec", "wasm"). Empty: not
+	// advertised (an older agent); placement assumes every runtime.
+	Runtimes []string `protobuf:"bytes,6,rep,name=runtimes,proto3" json:"runtimes,omitempty"`
+	// Interpreters found on the agent's PATH for exec functions ("python3",
+	// "node", ...).
+	Interpreters []string `protobuf:"bytes,7,rep,name=interpreters,proto3" json:"interpreters,omitempty"`
+	// CPU the agent offers to instances, in millicores. Zero: not
+	// advertised; CPU requests are not counted against it.
+	CpuMillis int64 `protobuf:"varint,8,opt,name=cpu_millis,json=cpuMillis,proto3" json:"cpu_millis,omitempty"`
+	// Memory the agent offers to instances, in bytes. Zero: not advertised;
+	// memory requests are not counted against it.
+	MemoryBytes int64 `protobuf:"varint,9,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
 	// How the agent enforces resources on exec instances: cgroup2, cgroup1,
 	// rlimit or none.
 	Limits        string `protobuf:"bytes,10,opt,name=limits,proto3" json:"limits,omitempty"`
@@ -99,6 +111,34 @@ func (x *RegisterRequest) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *RegisterRequest) GetRuntimes() []string {
+	if x != nil {
+		return x.Runtimes
+	}
+	return nil
+}
+
+func (x *RegisterRequest) GetInterpreters() []string {
+	if x != nil {
+		return x.Interpreters
+	}
+	return nil
+}
+
+func (x *RegisterRequest) GetCpuMillis() int64 {
+	if x != nil {
+		return x.CpuMillis
+	}
+	return 0
+}
+
+func (x *RegisterRequest) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
 }
 
 func (x *RegisterRequest) GetLimits() string {
@@ -968,13 +1008,18 @@ var File_meshfed_v1_agent_proto protoreflect.FileDescriptor
 const file_meshfed_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x16meshfed/v1/agent.proto\x12\n" +
-	"meshfed.v1\x1a\x18meshfed/v1/objects.proto\"\x89\x02\n" +
+	"meshfed.v1\x1a\x18meshfed/v1/objects.proto\"\x8b\x03\n" +
 	"\x0fRegisterRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x1a\n" +
 	"\bcapacity\x18\x03 \x01(\x05R\bcapacity\x12?\n" +
 	"\x06labels\x18\x04 \x03(\v2'.meshfed.v1.RegisterRequest.LabelsEntryR\x06labels\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\tR\aversion\x12\x16\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x12\x1a\n" +
+	"\bruntimes\x18\x06 \x03(\tR\bruntimes\x12\"\n" +
+	"\finterpreters\x18\a \x03(\tR\finterpreters\x12\x1d\n" +
+	"\n" +
+	"cpu_millis\x18\b \x01(\x03R\tcpuMillis\x12!\n" +
+	"\fmemory_bytes\x18\t \x01(\x03R\vmemoryBytes\x12\x16\n" +
 	"\x06limits\x18\n" +
 	" \x01(\tR\x06limits\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +

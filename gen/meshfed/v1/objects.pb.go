@@ -2052,7 +2052,14 @@ func (x *FunctionOutput) GetTopic() string {
 type Placement struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Cluster whose agents run the function. Empty: the input cluster.
-	Cluster       string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Cluster string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// Labels an agent must carry (all of them, equal values) to run the
+	// function. Empty: any agent.
+	NodeSelector map[string]string `protobuf:"bytes,2,rep,name=node_selector,json=nodeSelector,proto3" json:"node_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// "agent": no two instances of the function on one agent (an instance
+	// with no free agent stays Pending). Empty: instances prefer agents with
+	// fewer instances of the function but may share one.
+	Spread        string `protobuf:"bytes,3,opt,name=spread,proto3" json:"spread,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2090,6 +2097,20 @@ func (*Placement) Descriptor() ([]byte, []int) {
 func (x *Placement) GetCluster() string {
 	if x != nil {
 		return x.Cluster
+	}
+	return ""
+}
+
+func (x *Placement) GetNodeSelector() map[string]string {
+	if x != nil {
+		return x.NodeSelector
+	}
+	return nil
+}
+
+func (x *Placement) GetSpread() string {
+	if x != nil {
+		return x.Spread
 	}
 	return ""
 }
@@ -2344,7 +2365,15 @@ type InstanceStatus struct {
 	// one millisecond or outputs per input, a failed look-back): processed
 	// at-least-once, never skipped. Zero: none.
 	Unproven uint64 `protobuf:"varint,11,opt,name=unproven,proto3" json:"unproven,omitempty"`
+	// Times the agent restarted the instance after a failure since it was
+	// assigned there.
 	Restarts uint32 `protobuf:"varint,12,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// Why the instance is not placed: each agent considered and why it was
+	// refused, aggregated. Empty: placed (or placed before this was kept).
+	PendingReason string `protobuf:"bytes,13,opt,name=pending_reason,json=pendingReason,proto3" json:"pending_reason,omitempty"`
+	// Why the instance left its previous agent (restarts past the threshold,
+	// a rebalance). Empty: it did not move, or moved with its cluster.
+	MovedReason string `protobuf:"bytes,14,opt,name=moved_reason,json=movedReason,proto3" json:"moved_reason,omitempty"`
 	// Times the instance's function was killed for exceeding its memory
 	// limit (a cgroup's OOM killer, or a wasm module's memory cap). Zero:
 	// never.
@@ -2478,6 +2507,20 @@ func (x *InstanceStatus) GetRestarts() uint32 {
 	return 0
 }
 
+func (x *InstanceStatus) GetPendingReason() string {
+	if x != nil {
+		return x.PendingReason
+	}
+	return ""
+}
+
+func (x *InstanceStatus) GetMovedReason() string {
+	if x != nil {
+		return x.MovedReason
+	}
+	return ""
+}
+
 func (x *InstanceStatus) GetOomKills() uint64 {
 	if x != nil {
 		return x.OomKills
@@ -2596,6 +2639,18 @@ type AgentSpec struct {
 	// Instance slots the agent offers.
 	Capacity int32  `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	Version  string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// Runtimes the agent runs ("builtin", "exec", "wasm"). Empty: not
+	// advertised; placement assumes every runtime.
+	Runtimes []string `protobuf:"bytes,4,rep,name=runtimes,proto3" json:"runtimes,omitempty"`
+	// Interpreters on the agent's PATH for exec functions ("python3", ...).
+	Interpreters []string `protobuf:"bytes,5,rep,name=interpreters,proto3" json:"interpreters,omitempty"`
+	// CPU offered to instances, in millicores. Zero: not advertised (CPU
+	// requests are not counted).
+	CpuMillis int64 `protobuf:"varint,6,opt,name=cpu_millis,json=cpuMillis,proto3" json:"cpu_millis,omitempty"`
+	// Memory offered to instances, in bytes. Zero: not advertised.
+	MemoryBytes int64 `protobuf:"varint,7,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// Labels the agent registered with, matched by placement.nodeSelector.
+	Labels map[string]string `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// How the agent enforces resources on exec instances: cgroup2, cgroup1,
 	// rlimit or none (docs/limits.md). Empty: an agent that does not say.
 	Limits        string `protobuf:"bytes,9,opt,name=limits,proto3" json:"limits,omitempty"`
@@ -2652,6 +2707,41 @@ func (x *AgentSpec) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *AgentSpec) GetRuntimes() []string {
+	if x != nil {
+		return x.Runtimes
+	}
+	return nil
+}
+
+func (x *AgentSpec) GetInterpreters() []string {
+	if x != nil {
+		return x.Interpreters
+	}
+	return nil
+}
+
+func (x *AgentSpec) GetCpuMillis() int64 {
+	if x != nil {
+		return x.CpuMillis
+	}
+	return 0
+}
+
+func (x *AgentSpec) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *AgentSpec) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
 }
 
 func (x *AgentSpec) GetLimits() string {
@@ -2809,8 +2899,16 @@ type AssignmentSpec struct {
 	Cluster  string                 `protobuf:"bytes,5,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// Increases every time the instance moves or its definition changes; an
 	// agent never runs an assignment whose epoch is older than one it has seen.
-	Epoch         uint64        `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	FunctionSpec  *FunctionSpec `protobuf:"bytes,7,opt,name=function_spec,json=functionSpec,proto3" json:"function_spec,omitempty"`
+	Epoch        uint64        `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	FunctionSpec *FunctionSpec `protobuf:"bytes,7,opt,name=function_spec,json=functionSpec,proto3" json:"function_spec,omitempty"`
+	// Agents the instance must not be placed on again: it failed
+	// repeatedly there. Empty: none.
+	AvoidAgents []string `protobuf:"bytes,8,rep,name=avoid_agents,json=avoidAgents,proto3" json:"avoid_agents,omitempty"`
+	// Why the instance left its previous agent (see InstanceStatus.moved_reason).
+	MovedReason string `protobuf:"bytes,9,opt,name=moved_reason,json=movedReason,proto3" json:"moved_reason,omitempty"`
+	// The agent the instance moves from, which keeps running it until this
+	// assignment reports Running (make-before-break). Empty: no handover.
+	Handover      string `protobuf:"bytes,10,opt,name=handover,proto3" json:"handover,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2892,6 +2990,27 @@ func (x *AssignmentSpec) GetFunctionSpec() *FunctionSpec {
 		return x.FunctionSpec
 	}
 	return nil
+}
+
+func (x *AssignmentSpec) GetAvoidAgents() []string {
+	if x != nil {
+		return x.AvoidAgents
+	}
+	return nil
+}
+
+func (x *AssignmentSpec) GetMovedReason() string {
+	if x != nil {
+		return x.MovedReason
+	}
+	return ""
+}
+
+func (x *AssignmentSpec) GetHandover() string {
+	if x != nil {
+		return x.Handover
+	}
+	return ""
 }
 
 // Object is any one of the kinds above.
@@ -3243,9 +3362,14 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x15subscription_position\x18\x04 \x01(\tR\x14subscriptionPosition\"@\n" +
 	"\x0eFunctionOutput\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x14\n" +
-	"\x05topic\x18\x02 \x01(\tR\x05topic\"%\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\"\xcc\x01\n" +
 	"\tPlacement\x12\x18\n" +
-	"\acluster\x18\x01 \x01(\tR\acluster\"B\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12L\n" +
+	"\rnode_selector\x18\x02 \x03(\v2'.meshfed.v1.Placement.NodeSelectorEntryR\fnodeSelector\x12\x16\n" +
+	"\x06spread\x18\x03 \x01(\tR\x06spread\x1a?\n" +
+	"\x11NodeSelectorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
 	"\bFailover\x12\x1a\n" +
 	"\bclusters\x18\x01 \x03(\tR\bclusters\x12\x1a\n" +
 	"\bfailback\x18\x02 \x01(\tR\bfailback\"5\n" +
@@ -3261,7 +3385,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x0eFunctionStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0eready_replicas\x18\x02 \x01(\x05R\rreadyReplicas\x128\n" +
-	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\x98\x04\n" +
+	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\xe2\x04\n" +
 	"\x0eInstanceStatus\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x18\n" +
@@ -3276,7 +3400,9 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\fdeduplicated\x18\n" +
 	" \x01(\x04R\fdeduplicated\x12\x1a\n" +
 	"\bunproven\x18\v \x01(\x04R\bunproven\x12\x1a\n" +
-	"\brestarts\x18\f \x01(\rR\brestarts\x12\x1b\n" +
+	"\brestarts\x18\f \x01(\rR\brestarts\x12%\n" +
+	"\x0epending_reason\x18\r \x01(\tR\rpendingReason\x12!\n" +
+	"\fmoved_reason\x18\x0e \x01(\tR\vmovedReason\x12\x1b\n" +
 	"\toom_kills\x18\x0f \x01(\x04R\boomKills\x12\x16\n" +
 	"\x06limits\x18\x10 \x01(\tR\x06limits\x12\x18\n" +
 	"\awritten\x18\x13 \x01(\x04R\awritten\x12\x18\n" +
@@ -3288,12 +3414,21 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x122\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x16.meshfed.v1.ObjectMetaR\bmetadata\x12)\n" +
 	"\x04spec\x18\x04 \x01(\v2\x15.meshfed.v1.AgentSpecR\x04spec\x12/\n" +
-	"\x06status\x18\x05 \x01(\v2\x17.meshfed.v1.AgentStatusR\x06status\"s\n" +
+	"\x06status\x18\x05 \x01(\v2\x17.meshfed.v1.AgentStatusR\x06status\"\xeb\x02\n" +
 	"\tAgentSpec\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\bcapacity\x18\x02 \x01(\x05R\bcapacity\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\x12\x16\n" +
-	"\x06limits\x18\t \x01(\tR\x06limits\"~\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1a\n" +
+	"\bruntimes\x18\x04 \x03(\tR\bruntimes\x12\"\n" +
+	"\finterpreters\x18\x05 \x03(\tR\finterpreters\x12\x1d\n" +
+	"\n" +
+	"cpu_millis\x18\x06 \x01(\x03R\tcpuMillis\x12!\n" +
+	"\fmemory_bytes\x18\a \x01(\x03R\vmemoryBytes\x129\n" +
+	"\x06labels\x18\b \x03(\v2!.meshfed.v1.AgentSpec.LabelsEntryR\x06labels\x12\x16\n" +
+	"\x06limits\x18\t \x01(\tR\x06limits\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"~\n" +
 	"\vAgentStatus\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12A\n" +
 	"\x0elast_heartbeat\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x16\n" +
@@ -3305,7 +3440,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x122\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x16.meshfed.v1.ObjectMetaR\bmetadata\x12.\n" +
 	"\x04spec\x18\x04 \x01(\v2\x1a.meshfed.v1.AssignmentSpecR\x04spec\x122\n" +
-	"\x06status\x18\x05 \x01(\v2\x1a.meshfed.v1.InstanceStatusR\x06status\"\xdb\x01\n" +
+	"\x06status\x18\x05 \x01(\v2\x1a.meshfed.v1.InstanceStatusR\x06status\"\xbd\x02\n" +
 	"\x0eAssignmentSpec\x12\x12\n" +
 	"\x04mesh\x18\x01 \x01(\tR\x04mesh\x12\x1a\n" +
 	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x14\n" +
@@ -3313,7 +3448,11 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x05agent\x18\x04 \x01(\tR\x05agent\x12\x18\n" +
 	"\acluster\x18\x05 \x01(\tR\acluster\x12\x14\n" +
 	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x12=\n" +
-	"\rfunction_spec\x18\a \x01(\v2\x18.meshfed.v1.FunctionSpecR\ffunctionSpec\"\xf7\x02\n" +
+	"\rfunction_spec\x18\a \x01(\v2\x18.meshfed.v1.FunctionSpecR\ffunctionSpec\x12!\n" +
+	"\favoid_agents\x18\b \x03(\tR\vavoidAgents\x12!\n" +
+	"\fmoved_reason\x18\t \x01(\tR\vmovedReason\x12\x1a\n" +
+	"\bhandover\x18\n" +
+	" \x01(\tR\bhandover\"\xf7\x02\n" +
 	"\x06Object\x12/\n" +
 	"\acluster\x18\x01 \x01(\v2\x13.meshfed.v1.ClusterH\x00R\acluster\x12,\n" +
 	"\x06tenant\x18\x02 \x01(\v2\x12.meshfed.v1.TenantH\x00R\x06tenant\x125\n" +
@@ -3338,7 +3477,7 @@ func file_meshfed_v1_objects_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_objects_proto_rawDescData
 }
 
-var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*ObjectMeta)(nil),            // 0: meshfed.v1.ObjectMeta
 	(*Condition)(nil),             // 1: meshfed.v1.Condition
@@ -3383,20 +3522,22 @@ var file_meshfed_v1_objects_proto_goTypes = []any{
 	nil,                           // 40: meshfed.v1.FunctionSpec.InstanceRestartsEntry
 	nil,                           // 41: meshfed.v1.FunctionSpec.SecretsEntry
 	nil,                           // 42: meshfed.v1.ExecRuntime.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 44: google.protobuf.Struct
+	nil,                           // 43: meshfed.v1.Placement.NodeSelectorEntry
+	nil,                           // 44: meshfed.v1.AgentSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 46: google.protobuf.Struct
 }
 var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	37, // 0: meshfed.v1.ObjectMeta.labels:type_name -> meshfed.v1.ObjectMeta.LabelsEntry
-	43, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
-	43, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
-	43, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
+	45, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
+	45, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
+	45, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: meshfed.v1.Cluster.metadata:type_name -> meshfed.v1.ObjectMeta
 	3,  // 5: meshfed.v1.Cluster.spec:type_name -> meshfed.v1.ClusterSpec
 	5,  // 6: meshfed.v1.Cluster.status:type_name -> meshfed.v1.ClusterStatus
 	4,  // 7: meshfed.v1.ClusterSpec.auth:type_name -> meshfed.v1.ClusterAuth
-	43, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
-	43, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
+	45, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
+	45, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
 	0,  // 10: meshfed.v1.Tenant.metadata:type_name -> meshfed.v1.ObjectMeta
 	7,  // 11: meshfed.v1.Tenant.spec:type_name -> meshfed.v1.TenantSpec
 	0,  // 12: meshfed.v1.Namespace.metadata:type_name -> meshfed.v1.ObjectMeta
@@ -3413,20 +3554,20 @@ var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	19, // 23: meshfed.v1.FunctionMeshSpec.functions:type_name -> meshfed.v1.FunctionSpec
 	17, // 24: meshfed.v1.FunctionMeshSpec.sources:type_name -> meshfed.v1.ConnectorSpec
 	17, // 25: meshfed.v1.FunctionMeshSpec.sinks:type_name -> meshfed.v1.ConnectorSpec
-	44, // 26: meshfed.v1.ConnectorSpec.config:type_name -> google.protobuf.Struct
+	46, // 26: meshfed.v1.ConnectorSpec.config:type_name -> google.protobuf.Struct
 	24, // 27: meshfed.v1.ConnectorSpec.output:type_name -> meshfed.v1.FunctionOutput
 	23, // 28: meshfed.v1.ConnectorSpec.input:type_name -> meshfed.v1.FunctionInput
 	25, // 29: meshfed.v1.ConnectorSpec.placement:type_name -> meshfed.v1.Placement
 	26, // 30: meshfed.v1.ConnectorSpec.failover:type_name -> meshfed.v1.Failover
 	27, // 31: meshfed.v1.ConnectorSpec.resources:type_name -> meshfed.v1.Resources
 	39, // 32: meshfed.v1.ConnectorSpec.instance_restarts:type_name -> meshfed.v1.ConnectorSpec.InstanceRestartsEntry
-	44, // 33: meshfed.v1.ConnectorRuntime.config:type_name -> google.protobuf.Struct
+	46, // 33: meshfed.v1.ConnectorRuntime.config:type_name -> google.protobuf.Struct
 	20, // 34: meshfed.v1.FunctionSpec.runtime:type_name -> meshfed.v1.Runtime
 	23, // 35: meshfed.v1.FunctionSpec.input:type_name -> meshfed.v1.FunctionInput
 	24, // 36: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
 	25, // 37: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
 	26, // 38: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
-	44, // 39: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
+	46, // 39: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
 	27, // 40: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
 	40, // 41: meshfed.v1.FunctionSpec.instance_restarts:type_name -> meshfed.v1.FunctionSpec.InstanceRestartsEntry
 	41, // 42: meshfed.v1.FunctionSpec.secrets:type_name -> meshfed.v1.FunctionSpec.SecretsEntry
@@ -3434,31 +3575,33 @@ var file_meshfed_v1_objects_proto_depIdxs = []int32{
 	22, // 44: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
 	18, // 45: meshfed.v1.Runtime.connector:type_name -> meshfed.v1.ConnectorRuntime
 	42, // 46: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
-	1,  // 47: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
-	29, // 48: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
-	30, // 49: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
-	43, // 50: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
-	43, // 51: meshfed.v1.InstanceStatus.last_error_time:type_name -> google.protobuf.Timestamp
-	0,  // 52: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
-	32, // 53: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
-	33, // 54: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
-	43, // 55: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	0,  // 56: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
-	35, // 57: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
-	30, // 58: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
-	19, // 59: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
-	2,  // 60: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
-	6,  // 61: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
-	8,  // 62: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
-	12, // 63: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
-	15, // 64: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
-	31, // 65: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
-	34, // 66: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	43, // 47: meshfed.v1.Placement.node_selector:type_name -> meshfed.v1.Placement.NodeSelectorEntry
+	1,  // 48: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
+	29, // 49: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
+	30, // 50: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
+	45, // 51: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
+	45, // 52: meshfed.v1.InstanceStatus.last_error_time:type_name -> google.protobuf.Timestamp
+	0,  // 53: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
+	32, // 54: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
+	33, // 55: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
+	44, // 56: meshfed.v1.AgentSpec.labels:type_name -> meshfed.v1.AgentSpec.LabelsEntry
+	45, // 57: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	0,  // 58: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
+	35, // 59: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
+	30, // 60: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
+	19, // 61: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
+	2,  // 62: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
+	6,  // 63: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
+	8,  // 64: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
+	12, // 65: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
+	15, // 66: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
+	31, // 67: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
+	34, // 68: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_objects_proto_init() }
@@ -3488,7 +3631,7 @@ func file_meshfed_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_objects_proto_rawDesc), len(file_meshfed_v1_objects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,74 @@
+package controlplane
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/meshfed/meshfed/controlplane/state"
+	"github.com/meshfed/meshfed/federation"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+)
+
+// schedulerMemo carries what one scheduler pass learned to the next, so a
+// pass over an unchanged federation redoes little: stored objects are
+// immutable and keep their identity until written again, so results are
+// keyed by the objects' pointers. Leader-only, used by the scheduler
+// goroutine alone, rebuilt with every leadership.
+type schedulerMemo struct {
+	// plan memoizes placement's spec comparisons.
+	plan *federation.Memo
+	// admitted holds the meshes of the last pass policies.Recheck
+	// accepted, valid while no policy object changed since policyRev of
+	// policyStore.
+	admitted    map[*meshfedv1.FunctionMesh]bool
+	policyStore *state.Store
+	policyRev   uint64
+	// statusOf holds, per mesh whose computed status equalled its stored
+	// one, the assignments it was computed from; next collects this pass's.
+	statusOf, nextStatus map[*meshfedv1.FunctionMesh][]*meshfedv1.Assignment
+}
+
+func newSchedulerMemo() *schedulerMemo {
+	return &schedulerMemo{plan: federation.NewMemo(), statusOf: map[*meshfedv1.FunctionMesh][]*meshfedv1.Assignment{}}
+}
+
+// policyKinds are the kinds policies.Recheck reads.
+var policyKinds = []string{objects.KindCluster, objects.KindTenant, objects.KindNamespace, objects.KindGrant}
+
+// admittedMeshes returns the meshes known to pass policies.Recheck, after
+// forgetting them all if a policy object changed since the last pass (or
+// the store was replaced, or its history compacted).
+func (m *schedulerMemo) admittedMeshes(st *state.Store) map[*meshfedv1.FunctionMesh]bool {
+	if m.policyStore == st {
+		evs, rev, _, err := st.EventsAfter(m.policyRev, state.Filter{Kinds: policyKinds})
+		if err == nil && len(evs) == 0 {
+			m.policyRev = rev
+			return m.admitted
+		}
+		if err != nil && !errors.Is(err, state.ErrCompacted) {
+			m.policyStore = nil
+			return map[*meshfedv1.FunctionMesh]bool{}
+		}
+	}
+	m.policyStore, m.policyRev, m.admitted = st, st.Revision(), map[*meshfedv1.FunctionMesh]bool{}
+	return m.admitted
+}
+
+// statusUnchanged reports whether mesh's status was found equal to the
+// one computed from the same assignments in the last pass.
+func (m *schedulerMemo) statusUnchanged(mesh *meshfedv1.FunctionMesh, as []*meshfedv1.Assignment) bool {
+	prev, ok := m.statusOf[mesh]
+	if ok && slices.Equal(prev, as) {
+		m.nextStatus[mesh] = as
+		return true
+	}
+	return false
+}
+
+// beginStatus starts a pass's status memo; endStatus keeps what it used.
+func (m *schedulerMemo) beginStatus() {
+	m.nextStatus = make(map[*meshfedv1.FunctionMesh][]*meshfedv1.Assignment, len(m.statusOf))
+}
+
+func (m *schedulerMemo) endStatus() { m.statusOf, m.nextStatus = m.nextStatus, nil }
