@@ -214,13 +214,14 @@ func sameMeshButCounters(a, b *meshfedv1.FunctionMeshStatus) bool {
 
 func sameCounters(a, b *meshfedv1.InstanceStatus) bool {
 	return a.GetReceived() == b.GetReceived() && a.GetProcessed() == b.GetProcessed() && a.GetFailed() == b.GetFailed() &&
-		a.GetDeduplicated() == b.GetDeduplicated() && a.GetUnproven() == b.GetUnproven()
+		a.GetDeduplicated() == b.GetDeduplicated() && a.GetUnproven() == b.GetUnproven() && a.GetCpuMillis() == b.GetCpuMillis()
 }
 
 // copyCounters sets dst's counters to src's.
 func copyCounters(dst, src *meshfedv1.InstanceStatus) {
 	dst.Received, dst.Processed, dst.Failed = src.GetReceived(), src.GetProcessed(), src.GetFailed()
 	dst.Deduplicated, dst.Unproven = src.GetDeduplicated(), src.GetUnproven()
+	dst.CpuMillis = src.GetCpuMillis()
 }
 
 // flushCounters runs on the leader until stop: every interval it writes
