@@ -48,6 +48,13 @@ type instance struct {
 	// stats are the instance's Pulsar-compatible metrics (released when
 	// run returns).
 	stats *functionStats
+	// busy is the time spent in the function's Process calls (nanoseconds).
+	busy atomic.Int64
+	// meter measures the running function's CPU when its runtime can;
+	// nil: CPU is estimated from busy.
+	meter atomic.Pointer[runtime.CPUMeter]
+	// cpu is the CPU use over report intervals (guarded by mu).
+	cpu cpuRate
 
 	// mu guards state, since and lastErr.
 	mu      sync.Mutex
@@ -93,6 +100,13 @@ func (i *instance) setError(err error) {
 
 // status is the instance's report to the control plane.
 func (i *instance) status() *meshfedv1.InstanceStatus {
+	used := time.Duration(i.busy.Load())
+	if m := i.meter.Load(); m != nil {
+		if d, ok := (*m).CPUTime(); ok {
+			used = d
+		}
+	}
+	now := time.Now()
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return &meshfedv1.InstanceStatus{
@@ -100,6 +114,7 @@ func (i *instance) status() *meshfedv1.InstanceStatus {
 		State: i.state, Since: timestamppb.New(i.since), LastError: i.lastErr,
 		Received: i.received.Load(), Processed: i.processed.Load(), Failed: i.failed.Load(),
 		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(),
+		CpuMillis: i.cpu.millis(used, now),
 	}
 }
 
@@ -227,6 +242,10 @@ func (i *instance) runOnce(ctx context.Context) error {
 		return fmt.Errorf("start function: %w", err)
 	}
 	defer fn.Close()
+	if m, ok := fn.(runtime.CPUMeter); ok {
+		i.meter.Store(&m)
+		defer i.meter.Store(nil)
+	}
 	in, err := i.a.pulsar.get(spec.GetInput().GetCluster())
 	if err != nil {
 		return err
@@ -542,6 +561,7 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 		_ = fctx.takeFailure()
 		outs, err = fn.Process(pctx, fctx, msg)
 		cancel()
+		i.busy.Add(int64(time.Since(start)))
 		i.stats.invoked(start)
 		if serr := fctx.takeFailure(); serr != nil {
 			return nil, serr
