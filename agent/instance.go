@@ -280,7 +280,7 @@ func (i *instance) runOnce(ctx context.Context) error {
 			i.logger.Warn("could not position every fallback subscription at the home instance's watermark; the rest start at the earliest message", "err", err, "created", n)
 		}
 	}
-	consumer, err := in.Subscribe(pulsar.ConsumerOptions{
+	copts := pulsar.ConsumerOptions{
 		Topics:                      spec.GetInput().GetTopics(),
 		SubscriptionName:            i.subscriptionName(),
 		Type:                        subType,
@@ -288,7 +288,16 @@ func (i *instance) runOnce(ctx context.Context) error {
 		Name:                        fmt.Sprintf("%s-%d", i.a.cfg.Name, i.asg.GetSpec().GetIndex()),
 		NackRedeliveryDelay:         time.Second,
 		ReceiverQueueSize:           1000,
-	})
+	}
+	var hand *handover
+	var handKick <-chan struct{} // nil without a handover: never ready
+	if g == effectivelyOnce {
+		// Partitions move between replicas as the function scales.
+		hand = newHandover()
+		handKick = hand.kick
+		copts.EventListener, copts.Interceptors = hand, pulsar.ConsumerInterceptors{hand}
+	}
+	consumer, err := in.Subscribe(copts)
 	if err != nil {
 		return onCluster(spec.GetInput().GetCluster(), fmt.Errorf("subscribe to %v on cluster %s: %w", spec.GetInput().GetTopics(), spec.GetInput().GetCluster(), err))
 	}
@@ -349,6 +358,8 @@ func (i *instance) runOnce(ctx context.Context) error {
 			if n := prods.closeIdle(i.a.cfg.ProducerIdleTimeout); n > 0 {
 				i.logger.Debug("closed idle effectively-once producers", "count", n)
 			}
+		case <-handKick:
+			i.releasePartitions(hand, prods, ack, ids)
 		case cm, ok := <-consumer.Chan():
 			if !ok {
 				return errInstanceExited
@@ -356,6 +367,12 @@ func (i *instance) runOnce(ctx context.Context) error {
 			if failure.failed() {
 				// Nothing after a failed input: it is redelivered first.
 				return failure.error()
+			}
+			if hand != nil {
+				i.releasePartitions(hand, prods, ack, ids)
+				if hand.stale(cm.Message) {
+					continue // received before its partition moved to another replica
+				}
 			}
 			if err := i.handle(ctx, fn, fctx, consumer, prods, ack, ids, failure, cm.Message); err != nil {
 				return err
