@@ -42,6 +42,10 @@ type handover struct {
 	released map[string]uint64
 	// kick wakes the consumer loop after a loss.
 	kick chan struct{}
+
+	// last is the newest entry the consumer loop accepted per partition
+	// (used by the loop only, without mu).
+	last map[string]entryPos
 }
 
 var (
@@ -51,7 +55,7 @@ var (
 
 func newHandover() *handover {
 	return &handover{gen: map[string]uint64{}, lostAt: map[string]uint64{}, stamps: map[pulsar.Message]uint64{},
-		released: map[string]uint64{}, kick: make(chan struct{}, 1)}
+		released: map[string]uint64{}, kick: make(chan struct{}, 1), last: map[string]entryPos{}}
 }
 
 // BecameActive implements pulsar.ConsumerEventListener.
@@ -97,6 +101,22 @@ func (h *handover) stale(msg pulsar.Message) bool {
 	return ok && g < h.lostAt[msg.Topic()]
 }
 
+// gapped reports whether msg skips entries of its partition after the
+// last one the loop accepted. The identity tracker numbers a producer's
+// messages assuming it sees every entry of the partition; a partition taken
+// over from another replica breaks that: the previous owner may acknowledge
+// entries after the broker queued them for this replica, and the broker
+// then skips them. The caller then makes the tracker look back. A new
+// ledger counts as a gap (it cannot be told from one); a rewind does not
+// (the tracker recognises redeliveries itself).
+func (h *handover) gapped(msg pulsar.Message) bool {
+	id := msg.ID()
+	pos := entryPos{id.LedgerID(), id.EntryID()}
+	last, seen := h.last[msg.Topic()]
+	h.last[msg.Topic()] = pos
+	return seen && (pos.ledger != last.ledger || pos.entry > last.entry+1)
+}
+
 // toRelease returns the partitions lost since the loop last released them,
 // and marks them released.
 func (h *handover) toRelease() []string {
@@ -118,6 +138,7 @@ func (h *handover) toRelease() []string {
 // loop, which owns the producers' connecting and the identity trackers.
 func (i *instance) releasePartitions(h *handover, prods *producerSet, ack *acker, ids *inputIdentities) {
 	for _, t := range h.toRelease() {
+		delete(h.last, t)
 		n := prods.closePartition(t)
 		ack.forget(t)
 		if ids != nil {

@@ -373,6 +373,11 @@ func (i *instance) runOnce(ctx context.Context) error {
 				if hand.stale(cm.Message) {
 					continue // received before its partition moved to another replica
 				}
+				if hand.gapped(cm.Message) && ids != nil {
+					// Entries this session never saw were acknowledged by
+					// the partition's previous owner: number from a look-back.
+					delete(ids.trackers, cm.Message.Topic())
+				}
 			}
 			if err := i.handle(ctx, fn, fctx, consumer, prods, ack, ids, failure, cm.Message); err != nil {
 				return err
