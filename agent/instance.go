@@ -60,6 +60,13 @@ type instance struct {
 	// stats are the instance's Pulsar-compatible metrics (released when
 	// run returns).
 	stats *functionStats
+	// busy is the time spent in the function's Process calls (nanoseconds).
+	busy atomic.Int64
+	// meter measures the running function's CPU when its runtime can;
+	// nil: CPU is estimated from busy.
+	meter atomic.Pointer[runtime.CPUMeter]
+	// cpu is the CPU use over report intervals (guarded by mu).
+	cpu cpuRate
 
 	// mu guards state, since, lastErr and lastErrAt.
 	mu        sync.Mutex
@@ -106,6 +113,13 @@ func (i *instance) setError(err error) {
 
 // status is the instance's report to the control plane.
 func (i *instance) status() *meshfedv1.InstanceStatus {
+	used := time.Duration(i.busy.Load())
+	if m := i.meter.Load(); m != nil {
+		if d, ok := (*m).CPUTime(); ok {
+			used = d
+		}
+	}
+	now := time.Now()
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return &meshfedv1.InstanceStatus{
@@ -115,6 +129,7 @@ func (i *instance) status() *meshfedv1.InstanceStatus {
 		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(),
 		Restarts: i.restarts.Load(), OomKills: i.oomKills.Load(), Limits: i.limitsMechanism(),
 		Written: i.written.Load(), Batches: i.batches.Load(), LastErrorTime: errTime(i.lastErrAt),
+		CpuMillis: i.cpu.millis(used, now),
 	}
 }
 
@@ -289,6 +304,10 @@ func (i *instance) runOnce(ctx context.Context) error {
 		return fmt.Errorf("start function: %w", err)
 	}
 	defer fn.Close()
+	if m, ok := fn.(runtime.CPUMeter); ok {
+		i.meter.Store(&m)
+		defer i.meter.Store(nil)
+	}
 	in, err := i.a.pulsar.get(spec.GetInput().GetCluster())
 	if err != nil {
 		return err
@@ -323,7 +342,7 @@ func (i *instance) runOnce(ctx context.Context) error {
 			i.logger.Warn("could not position every fallback subscription at the home instance's watermark; the rest start at the earliest message", "err", err, "created", n)
 		}
 	}
-	consumer, err := in.Subscribe(pulsar.ConsumerOptions{
+	copts := pulsar.ConsumerOptions{
 		Topics:                      spec.GetInput().GetTopics(),
 		SubscriptionName:            i.subscriptionName(),
 		Type:                        subType,
@@ -331,7 +350,16 @@ func (i *instance) runOnce(ctx context.Context) error {
 		Name:                        fmt.Sprintf("%s-%d", i.a.cfg.Name, i.asg.GetSpec().GetIndex()),
 		NackRedeliveryDelay:         time.Second,
 		ReceiverQueueSize:           1000,
-	})
+	}
+	var hand *handover
+	var handKick <-chan struct{} // nil without a handover: never ready
+	if g == effectivelyOnce {
+		// Partitions move between replicas as the function scales.
+		hand = newHandover()
+		handKick = hand.kick
+		copts.EventListener, copts.Interceptors = hand, pulsar.ConsumerInterceptors{hand}
+	}
+	consumer, err := in.Subscribe(copts)
 	if err != nil {
 		return onCluster(spec.GetInput().GetCluster(), fmt.Errorf("subscribe to %v on cluster %s: %w", spec.GetInput().GetTopics(), spec.GetInput().GetCluster(), err))
 	}
@@ -392,6 +420,8 @@ func (i *instance) runOnce(ctx context.Context) error {
 			if n := prods.closeIdle(i.a.cfg.ProducerIdleTimeout); n > 0 {
 				i.logger.Debug("closed idle effectively-once producers", "count", n)
 			}
+		case <-handKick:
+			i.releasePartitions(hand, prods, ack, ids)
 		case cm, ok := <-consumer.Chan():
 			if !ok {
 				return errInstanceExited
@@ -399,6 +429,17 @@ func (i *instance) runOnce(ctx context.Context) error {
 			if failure.failed() {
 				// Nothing after a failed input: it is redelivered first.
 				return failure.error()
+			}
+			if hand != nil {
+				i.releasePartitions(hand, prods, ack, ids)
+				if hand.stale(cm.Message) {
+					continue // received before its partition moved to another replica
+				}
+				if hand.gapped(cm.Message) && ids != nil {
+					// Entries this session never saw were acknowledged by
+					// the partition's previous owner: number from a look-back.
+					delete(ids.trackers, cm.Message.Topic())
+				}
 			}
 			if err := i.handle(ctx, fn, fctx, consumer, prods, ack, ids, failure, cm.Message); err != nil {
 				return err
@@ -604,6 +645,7 @@ func (i *instance) process(ctx context.Context, fn runtime.Function, fctx *fnCon
 		_ = fctx.takeFailure()
 		outs, err = fn.Process(pctx, fctx, msg)
 		cancel()
+		i.busy.Add(int64(time.Since(start)))
 		i.stats.invoked(start)
 		i.noteOutcome(err)
 		if serr := fctx.takeFailure(); serr != nil {

@@ -42,6 +42,10 @@ var (
 	// earlier messages with the same publish time.
 	mLookBacks, _ = meter.Int64Counter("meshfed_function_look_backs",
 		metric.WithDescription("Look-backs: readers seeked by publish time to recover a producer's earlier messages with the same publish time."))
+	// mHandovers counts input partitions an effectively-once instance
+	// gave up to another replica of its function (scaling).
+	mHandovers, _ = meter.Int64Counter("meshfed_function_partition_handovers",
+		metric.WithDescription("Input partitions an effectively-once instance handed over to another replica of its function (its producers for them closed, its unacknowledged inputs redelivered to the new owner)."))
 )
 
 // functionLabelNames are Pulsar Functions' instance labels (namespace is

@@ -215,7 +215,8 @@ func sameMeshButCounters(a, b *meshfedv1.FunctionMeshStatus) bool {
 func sameCounters(a, b *meshfedv1.InstanceStatus) bool {
 	return a.GetReceived() == b.GetReceived() && a.GetProcessed() == b.GetProcessed() && a.GetFailed() == b.GetFailed() &&
 		a.GetDeduplicated() == b.GetDeduplicated() && a.GetUnproven() == b.GetUnproven() &&
-		a.GetWritten() == b.GetWritten() && a.GetBatches() == b.GetBatches()
+		a.GetWritten() == b.GetWritten() && a.GetBatches() == b.GetBatches() &&
+		a.GetCpuMillis() == b.GetCpuMillis()
 }
 
 // copyCounters sets dst's counters to src's.
@@ -223,6 +224,7 @@ func copyCounters(dst, src *meshfedv1.InstanceStatus) {
 	dst.Received, dst.Processed, dst.Failed = src.GetReceived(), src.GetProcessed(), src.GetFailed()
 	dst.Deduplicated, dst.Unproven = src.GetDeduplicated(), src.GetUnproven()
 	dst.Written, dst.Batches = src.GetWritten(), src.GetBatches()
+	dst.CpuMillis = src.GetCpuMillis()
 }
 
 // flushCounters runs on the leader until stop: every interval it writes

@@ -107,6 +107,9 @@ func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *sch
 	if err != nil {
 		return err
 	}
+	if meshes, err = s.autoscale(ctx, meshes, current, now); err != nil {
+		return err
+	}
 	placed, err := s.place(ctx, st, meshes, agents, current, views, now, memo)
 	if err != nil || placed {
 		return err // a plan's write wakes the loop; statuses follow on the next pass

@@ -52,6 +52,8 @@ type Server struct {
 	heartbeats *heartbeats
 	// live holds instance counters reported since the last Raft write of them (leader only).
 	live *liveCounters
+	// scaler is the autoscaler's leader-only memory; nil when not leader.
+	scaler atomic.Pointer[autoscaler]
 
 	// ready is true while this node is the leader and has applied every
 	// entry of earlier terms (set in establishLeadership).
@@ -388,8 +390,11 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 	s.heartbeats.reset(names)
 	s.live.reset()
 	s.ready.Store(true)
-	s.wg.Add(3)
+	scaler := newAutoscaler(s.logger)
+	s.scaler.Store(scaler)
+	s.wg.Add(4)
 	go s.flushCounters(stop)
+	go s.runAutoscaler(stop, scaler)
 	go s.runScheduler(stop)
 	go s.runAuditTrim(stop)
 	s.telemetry.leaderChanges.Add(context.Background(), 1)
@@ -399,6 +404,7 @@ func (s *Server) establishLeadership(stop chan struct{}) {
 func (s *Server) revokeLeadership() {
 	s.ready.Store(false)
 	s.live.reset()
+	s.scaler.Store(nil)
 	s.logger.Info("revoked leadership")
 }
 

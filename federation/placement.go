@@ -147,7 +147,8 @@ func PlanAssignments(in Input) Plan {
 		for fi, f := range objects.MeshFunctions(m.GetSpec()) {
 			var existing []*meshfedv1.Assignment
 			keys = keys[:0]
-			for i := 0; i < Replicas(f); i++ {
+			replicas := DesiredReplicas(m, f)
+			for i := 0; i < replicas; i++ {
 				k := key{md.GetTenant(), md.GetNamespace(), md.GetName() + "." + f.GetName() + "." + strconv.Itoa(i)}
 				keys = append(keys, k)
 				if a := cur[k]; a != nil {
@@ -177,7 +178,7 @@ func PlanAssignments(in Input) Plan {
 			}
 			var needUpdate []*meshfedv1.Assignment
 			rolling := false
-			for i := 0; i < Replicas(f); i++ {
+			for i := 0; i < replicas; i++ {
 				if slices.Contains(f.GetStoppedInstances(), int32(i)) {
 					continue // stopped: not wanted, so a running one is deleted
 				}
@@ -337,14 +338,14 @@ func orUnknown(h string) string {
 }
 
 // EffectiveSpec is the function spec an instance running in cluster run
-// uses. Replica counts are left out (they do not change what an instance
+// uses. Replica counts and autoscaling are left out (they do not change what an instance
 // does, so scaling never restarts running instances). When run is not the
 // home cluster, the instance reads its input from run (the same topic
 // names, geo-replicated) if the input cluster is the home cluster or is not
 // usable, and writes to run if its output cluster is not usable.
 func EffectiveSpec(f *meshfedv1.FunctionSpec, run string, clusters map[string]ClusterView) *meshfedv1.FunctionSpec {
 	eff := proto.Clone(f).(*meshfedv1.FunctionSpec)
-	eff.Replicas, eff.MinReplicas, eff.MaxReplicas = 0, 0, 0
+	eff.Replicas, eff.MinReplicas, eff.MaxReplicas, eff.Autoscaling = 0, 0, 0, nil
 	eff.StoppedInstances, eff.InstanceRestarts = nil, nil
 	home := PlacementCluster(f)
 	if run == "" || run == home {

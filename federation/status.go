@@ -29,7 +29,8 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 	for _, a := range assignments {
 		byFn[a.GetSpec().GetFunction()] = append(byFn[a.GetSpec().GetFunction()], a)
 	}
-	st := &meshfedv1.FunctionMeshStatus{ObservedGeneration: m.GetMetadata().GetGeneration()}
+	// The autoscaler's decisions are its own, carried over.
+	st := &meshfedv1.FunctionMeshStatus{ObservedGeneration: m.GetMetadata().GetGeneration(), Scale: prev.GetScale(), ScaleEvents: prev.GetScaleEvents()}
 	var pending, failed, progressing, moved []string
 	pendingWhy := map[string]bool{}
 	for _, f := range objects.MeshFunctions(m.GetSpec()) {
@@ -65,7 +66,7 @@ func MeshStatus(m *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, 
 				progressing = append(progressing, name)
 			}
 		}
-		if missing := Replicas(f) - len(f.GetStoppedInstances()) - len(as); missing > 0 {
+		if missing := DesiredReplicas(m, f) - len(f.GetStoppedInstances()) - len(as); missing > 0 {
 			progressing = append(progressing, fmt.Sprintf("%s (%d not yet assigned)", f.GetName(), missing))
 		}
 		st.Functions = append(st.Functions, fs)

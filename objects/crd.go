@@ -31,6 +31,9 @@ package objects
 //	timeout (milliseconds)             → timeout as a Go duration ("1500ms")
 //	funcConfig                         → config
 //	resources.requests (or .limits)    → resources.cpu, resources.memory
+//	pod.builtinAutoscaler (CPU rule)   → autoscaling.cpuUtilization
+//	pod.autoScalingBehavior.scaleUp/
+//	  scaleDown.stabilizationWindowSeconds → autoscaling.scaleUp/DownStabilization
 //	autoAck: true                      → nothing (meshfed acknowledges as the
 //	                                     processing guarantee says)
 //	pulsar                             → checked against the Cluster's auth
@@ -312,6 +315,7 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 			}
 		case "pod":
 			podEnv = w.crdPod(fp, val)
+			fn.Autoscaling = w.crdAutoscaling(fp, val)
 		case "pulsar":
 			o.crdPulsar(w, fp, val, cluster)
 		case "golang", "python":

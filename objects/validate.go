@@ -419,7 +419,11 @@ func validateFunction(e *errs, p string, f *meshfedv1.FunctionSpec) {
 	if f.GetLogTopic() != "" {
 		topic(e, join(p, "logTopic"), f.GetLogTopic())
 	}
+	validateAutoscaling(e, join(p, "autoscaling"), f)
 	replicas := max(f.GetReplicas(), 1)
+	if f.GetAutoscaling() != nil {
+		replicas = max(replicas, f.GetMaxReplicas())
+	}
 	for i, n := range f.GetStoppedInstances() {
 		if n < 0 || n >= replicas || slices.Index(f.GetStoppedInstances(), n) < i {
 			e.add(index(join(p, "stoppedInstances"), i), "%d is not an instance index (0..%d) listed once", n, replicas-1)
@@ -440,6 +444,52 @@ func validateFunction(e *errs, p string, f *meshfedv1.FunctionSpec) {
 			if _, err := ParseMemory(r.GetMemory()); err != nil {
 				e.add(join(p, "resources.memory"), "%v", err)
 			}
+		}
+	}
+}
+
+// validateAutoscaling checks a function's autoscaling target (path p):
+// it needs the bounds it scales between and at least one signal.
+func validateAutoscaling(e *errs, p string, f *meshfedv1.FunctionSpec) {
+	as := f.GetAutoscaling()
+	if as == nil {
+		return
+	}
+	fp := p[:strings.LastIndex(p, ".")]
+	if f.GetMinReplicas() <= 0 {
+		e.add(join(fp, "minReplicas"), "required with autoscaling: the fewest replicas to run (at least 1)")
+	}
+	if f.GetMaxReplicas() <= 0 {
+		e.add(join(fp, "maxReplicas"), "required with autoscaling: the most replicas to run")
+	} else if f.GetMaxReplicas() == f.GetMinReplicas() {
+		e.add(join(fp, "maxReplicas"), "%d equals minReplicas: autoscaling needs room to scale", f.GetMaxReplicas())
+	}
+	if as.GetBacklogPerReplica() < 0 {
+		e.add(join(p, "backlogPerReplica"), "must not be negative, got %d", as.GetBacklogPerReplica())
+	}
+	if c := as.GetCpuUtilization(); c < 0 || c > 100 {
+		e.add(join(p, "cpuUtilization"), "must be a percentage between 1 and 100, got %d", c)
+	}
+	if as.GetBacklogPerReplica() == 0 && as.GetCpuUtilization() == 0 {
+		e.add(p, "set backlogPerReplica, cpuUtilization or both: the signals to scale on")
+	}
+	for _, d := range []struct {
+		field, value string
+		positive     bool
+	}{
+		{"scaleUpStabilization", as.GetScaleUpStabilization(), false},
+		{"scaleDownStabilization", as.GetScaleDownStabilization(), false},
+		{"interval", as.GetInterval(), true},
+	} {
+		if d.value == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.value)
+		switch {
+		case err != nil:
+			e.add(join(p, d.field), "%q is not a duration such as 30s or 5m", truncate(d.value))
+		case v < 0 || d.positive && v == 0:
+			e.add(join(p, d.field), "must be %s, got %s", map[bool]string{true: "greater than zero", false: "zero or more"}[d.positive], d.value)
 		}
 	}
 }

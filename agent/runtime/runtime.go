@@ -83,6 +83,14 @@ type Function interface {
 	Close() error
 }
 
+// CPUMeter is implemented by functions whose CPU use can be measured
+// (exec: the process's user and system time).
+type CPUMeter interface {
+	// CPUTime is the CPU time the function's processes used since it
+	// started; false when it cannot be measured here.
+	CPUTime() (time.Duration, bool)
+}
+
 // Spec is what a runtime needs to start a function.
 type Spec struct {
 	// Builtin names a compiled-in function (runtime "builtin").

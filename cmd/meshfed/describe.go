@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/meshfed/meshfed/client"
+	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/internal/meshgraph"
 	"github.com/meshfed/meshfed/objects"
@@ -93,6 +95,7 @@ func describe(w io.Writer, o *meshfedv1.Object) error {
 	}
 	if fm := o.GetFunctionMesh(); fm != nil {
 		describeMesh(w, fm)
+		describeScaling(w, fm)
 	}
 	b, err := objects.Encode(o, "yaml")
 	if err != nil {
@@ -176,6 +179,65 @@ func writePlacementNotes(w io.Writer, fns []*meshfedv1.FunctionSpec, statuses ma
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
 	}
+}
+
+// describeScaling prints each autoscaled function's replicas, target and
+// the CPU its instances report, then the scale events: when, from, to and
+// why (the measured backlog and CPU).
+func describeScaling(w io.Writer, fm *meshfedv1.FunctionMesh) {
+	st := fm.GetStatus()
+	var scaled []*meshfedv1.FunctionSpec
+	for _, f := range fm.GetSpec().GetFunctions() {
+		if f.GetAutoscaling() != nil {
+			scaled = append(scaled, f)
+		}
+	}
+	if len(scaled) == 0 && len(st.GetScaleEvents()) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nAutoscaling:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FUNCTION\tREPLICAS\tMIN\tMAX\tBACKLOG/REPLICA\tCPU TARGET\tCPU NOW")
+	for _, f := range scaled {
+		as := f.GetAutoscaling()
+		var cpu int64
+		running := 0
+		for _, fs := range st.GetFunctions() {
+			if fs.GetName() != f.GetName() {
+				continue
+			}
+			for _, in := range fs.GetInstances() {
+				if in.GetState() == federation.StateRunning {
+					cpu += in.GetCpuMillis()
+					running++
+				}
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%s\t%s\t%dm over %d running\n", f.GetName(), federation.DesiredReplicas(fm, f),
+			f.GetMinReplicas(), f.GetMaxReplicas(), orZero(as.GetBacklogPerReplica(), "-"), orZero(int64(as.GetCpuUtilization()), "-")+pct(as.GetCpuUtilization()), cpu, running)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "\nScale events:")
+	if len(st.GetScaleEvents()) == 0 {
+		fmt.Fprintln(w, "  (none yet)")
+	}
+	for _, ev := range st.GetScaleEvents() {
+		fmt.Fprintf(w, "  %s  %s  %d -> %d  %s\n", ev.GetTime().AsTime().Format("2006-01-02T15:04:05Z07:00"), ev.GetFunction(), ev.GetFrom(), ev.GetTo(), ev.GetReason())
+	}
+}
+
+func orZero(n int64, zero string) string {
+	if n == 0 {
+		return zero
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func pct(n int32) string {
+	if n == 0 {
+		return ""
+	}
+	return "%"
 }
 
 // writeMeshDot draws a mesh as a Graphviz graph.

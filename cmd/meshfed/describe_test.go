@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestDescribeMeshShowsDeduplicatedAndUnproven(t *testing.T) {
@@ -78,5 +80,39 @@ func TestDescribeMeshShowsPlacementNotes(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("describe mesh lacks %q:\n%s", want, buf.String())
 		}
+	}
+}
+
+func TestDescribeScalingShowsEvents(t *testing.T) {
+	fm := &meshfedv1.FunctionMesh{
+		Metadata: &meshfedv1.ObjectMeta{Name: "m", Tenant: "public", Namespace: "default"},
+		Spec: &meshfedv1.FunctionMeshSpec{Functions: []*meshfedv1.FunctionSpec{{Name: "split", MinReplicas: 1, MaxReplicas: 4,
+			Autoscaling: &meshfedv1.Autoscaling{BacklogPerReplica: 1000, CpuUtilization: 70}}, {Name: "count"}}},
+		Status: &meshfedv1.FunctionMeshStatus{
+			Scale: map[string]int32{"split": 4},
+			Functions: []*meshfedv1.FunctionStatus{{Name: "split", Instances: []*meshfedv1.InstanceStatus{
+				{Index: 0, State: "Running", CpuMillis: 80}, {Index: 1, State: "Running", CpuMillis: 40}, {Index: 2, State: "Starting"}}}},
+			ScaleEvents: []*meshfedv1.ScaleEvent{{Time: timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), Function: "split", From: 1, To: 4,
+				Reason: "backlog 41200 over 4 partitions at 1000 per replica wants 42; within 1..4: 4", Backlog: 41200, CpuMillis: -1}},
+		},
+	}
+	var buf bytes.Buffer
+	describeScaling(&buf, fm)
+	out := buf.String()
+	for _, want := range []string{
+		"split     4         1    4    1000             70%         120m over 2 running",
+		"2026-01-02T03:04:05Z  split  1 -> 4  backlog 41200 over 4 partitions",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "count") {
+		t.Errorf("a function without autoscaling is listed:\n%s", out)
+	}
+	buf.Reset()
+	describeScaling(&buf, &meshfedv1.FunctionMesh{Spec: &meshfedv1.FunctionMeshSpec{Functions: []*meshfedv1.FunctionSpec{{Name: "f"}}}})
+	if buf.Len() != 0 {
+		t.Errorf("a mesh without autoscaling printed %q", buf.String())
 	}
 }

@@ -374,7 +374,7 @@ func meshClusters(fm *meshfedv1.FunctionMesh) []string {
 func meshRunning(fm *meshfedv1.FunctionMesh) string {
 	var running, wanted int
 	for _, f := range objects.MeshFunctions(fm.GetSpec()) {
-		wanted += federation.Replicas(f)
+		wanted += federation.DesiredReplicas(fm, f)
 	}
 	for _, fs := range fm.GetStatus().GetFunctions() {
 		for _, in := range fs.GetInstances() {

@@ -122,6 +122,12 @@ func runChild(mode string) int {
 func childScript(m *messageFrame, in *bufio.Reader, send func(frame)) int {
 	raw := func(b []byte) { os.Stdout.Write(b) }
 	switch p := string(m.Payload); p {
+	case "burn":
+		// Spins for 300ms of CPU time.
+		for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		}
+		send(&outputFrame{ID: m.ID, Payload: []byte("burnt")})
+		send(&doneFrame{ID: m.ID})
 	case "crash":
 		send(&outputFrame{ID: m.ID, Payload: []byte("half")})
 		fmt.Fprintln(os.Stderr, "panic: boom")

@@ -44,6 +44,13 @@ type function struct {
 	live *process
 	// closing is closed by Close, to cut a backoff wait short.
 	closing chan struct{}
+
+	// cpuMu guards the CPU time bookkeeping: cpuDone of processes that
+	// ended, cpuLast last read of process cpuPid (zero: none yet).
+	cpuMu   sync.Mutex
+	cpuDone time.Duration
+	cpuLast time.Duration
+	cpuPid  int
 }
 
 var _ runtime.Function = (*function)(nil)

@@ -1535,7 +1535,10 @@ type FunctionSpec struct {
 	// value: "env:NAME" (the agent's environment) or "file:///path" (a file
 	// on the agent's host). Only references are stored; agents resolve them
 	// when they start an instance. Empty: none. (Pulsar's secrets.)
-	Secrets       map[string]string `protobuf:"bytes,20,rep,name=secrets,proto3" json:"secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Secrets map[string]string `protobuf:"bytes,20,rep,name=secrets,proto3" json:"secrets,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Elastic scaling between min_replicas and max_replicas (both required).
+	// Unset: the function runs replicas instances.
+	Autoscaling   *Autoscaling `protobuf:"bytes,19,opt,name=autoscaling,proto3" json:"autoscaling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1703,6 +1706,102 @@ func (x *FunctionSpec) GetSecrets() map[string]string {
 	return nil
 }
 
+func (x *FunctionSpec) GetAutoscaling() *Autoscaling {
+	if x != nil {
+		return x.Autoscaling
+	}
+	return nil
+}
+
+// Autoscaling is a function's scaling target. The leader recommends the
+// replicas that bring each measured signal to its target and takes the
+// larger recommendation, within [min_replicas, max_replicas].
+type Autoscaling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unacknowledged input messages (all partitions of the input topics on
+	// the function's subscription) one replica should carry. Zero: backlog
+	// is not a signal.
+	BacklogPerReplica int64 `protobuf:"varint,1,opt,name=backlog_per_replica,json=backlogPerReplica,proto3" json:"backlog_per_replica,omitempty"`
+	// Target CPU use of a replica in percent of resources.cpu (default
+	// 100m). Zero: CPU is not a signal.
+	CpuUtilization int32 `protobuf:"varint,2,opt,name=cpu_utilization,json=cpuUtilization,proto3" json:"cpu_utilization,omitempty"`
+	// How long every recommendation must have been above the current count
+	// before scaling up, as a Go duration. Empty: "0s" (at once).
+	ScaleUpStabilization string `protobuf:"bytes,3,opt,name=scale_up_stabilization,json=scaleUpStabilization,proto3" json:"scale_up_stabilization,omitempty"`
+	// How long every recommendation must have been below the current count
+	// before scaling down, as a Go duration. Empty: "5m".
+	ScaleDownStabilization string `protobuf:"bytes,4,opt,name=scale_down_stabilization,json=scaleDownStabilization,proto3" json:"scale_down_stabilization,omitempty"`
+	// How often backlog and CPU are measured, as a Go duration. Empty: "10s".
+	Interval      string `protobuf:"bytes,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Autoscaling) Reset() {
+	*x = Autoscaling{}
+	mi := &file_meshfed_v1_objects_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Autoscaling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Autoscaling) ProtoMessage() {}
+
+func (x *Autoscaling) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_objects_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Autoscaling.ProtoReflect.Descriptor instead.
+func (*Autoscaling) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Autoscaling) GetBacklogPerReplica() int64 {
+	if x != nil {
+		return x.BacklogPerReplica
+	}
+	return 0
+}
+
+func (x *Autoscaling) GetCpuUtilization() int32 {
+	if x != nil {
+		return x.CpuUtilization
+	}
+	return 0
+}
+
+func (x *Autoscaling) GetScaleUpStabilization() string {
+	if x != nil {
+		return x.ScaleUpStabilization
+	}
+	return ""
+}
+
+func (x *Autoscaling) GetScaleDownStabilization() string {
+	if x != nil {
+		return x.ScaleDownStabilization
+	}
+	return ""
+}
+
+func (x *Autoscaling) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
 type Runtime struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -1718,7 +1817,7 @@ type Runtime struct {
 
 func (x *Runtime) Reset() {
 	*x = Runtime{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[20]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1829,7 @@ func (x *Runtime) String() string {
 func (*Runtime) ProtoMessage() {}
 
 func (x *Runtime) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[20]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1842,7 @@ func (x *Runtime) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Runtime.ProtoReflect.Descriptor instead.
 func (*Runtime) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Runtime) GetKind() isRuntime_Kind {
@@ -1833,7 +1932,7 @@ type ExecRuntime struct {
 
 func (x *ExecRuntime) Reset() {
 	*x = ExecRuntime{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[21]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1944,7 @@ func (x *ExecRuntime) String() string {
 func (*ExecRuntime) ProtoMessage() {}
 
 func (x *ExecRuntime) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[21]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1957,7 @@ func (x *ExecRuntime) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRuntime.ProtoReflect.Descriptor instead.
 func (*ExecRuntime) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExecRuntime) GetCommand() []string {
@@ -1892,7 +1991,7 @@ type WasmRuntime struct {
 
 func (x *WasmRuntime) Reset() {
 	*x = WasmRuntime{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[22]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2003,7 @@ func (x *WasmRuntime) String() string {
 func (*WasmRuntime) ProtoMessage() {}
 
 func (x *WasmRuntime) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[22]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2016,7 @@ func (x *WasmRuntime) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WasmRuntime.ProtoReflect.Descriptor instead.
 func (*WasmRuntime) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WasmRuntime) GetPackage() string {
@@ -1941,7 +2040,7 @@ type FunctionInput struct {
 
 func (x *FunctionInput) Reset() {
 	*x = FunctionInput{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[23]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2052,7 @@ func (x *FunctionInput) String() string {
 func (*FunctionInput) ProtoMessage() {}
 
 func (x *FunctionInput) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[23]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2065,7 @@ func (x *FunctionInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionInput.ProtoReflect.Descriptor instead.
 func (*FunctionInput) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FunctionInput) GetCluster() string {
@@ -2007,7 +2106,7 @@ type FunctionOutput struct {
 
 func (x *FunctionOutput) Reset() {
 	*x = FunctionOutput{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[24]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2118,7 @@ func (x *FunctionOutput) String() string {
 func (*FunctionOutput) ProtoMessage() {}
 
 func (x *FunctionOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[24]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2131,7 @@ func (x *FunctionOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionOutput.ProtoReflect.Descriptor instead.
 func (*FunctionOutput) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FunctionOutput) GetCluster() string {
@@ -2066,7 +2165,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[25]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2177,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[25]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2190,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Placement) GetCluster() string {
@@ -2127,7 +2226,7 @@ type Failover struct {
 
 func (x *Failover) Reset() {
 	*x = Failover{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[26]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2238,7 @@ func (x *Failover) String() string {
 func (*Failover) ProtoMessage() {}
 
 func (x *Failover) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[26]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2251,7 @@ func (x *Failover) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failover.ProtoReflect.Descriptor instead.
 func (*Failover) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Failover) GetClusters() []string {
@@ -2181,7 +2280,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[27]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2292,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[27]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2305,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Resources) GetCpu() string {
@@ -2229,13 +2328,18 @@ type FunctionMeshStatus struct {
 	Functions  []*FunctionStatus      `protobuf:"bytes,2,rep,name=functions,proto3" json:"functions,omitempty"`
 	// The metadata.generation this status describes.
 	ObservedGeneration uint64 `protobuf:"varint,3,opt,name=observed_generation,json=observedGeneration,proto3" json:"observed_generation,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The replicas the autoscaler decided, per autoscaled function. Missing
+	// function: min_replicas (or replicas when larger).
+	Scale map[string]int32 `protobuf:"bytes,4,rep,name=scale,proto3" json:"scale,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The latest scaling decisions, oldest first (at most 20).
+	ScaleEvents   []*ScaleEvent `protobuf:"bytes,5,rep,name=scale_events,json=scaleEvents,proto3" json:"scale_events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FunctionMeshStatus) Reset() {
 	*x = FunctionMeshStatus{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[28]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2351,7 @@ func (x *FunctionMeshStatus) String() string {
 func (*FunctionMeshStatus) ProtoMessage() {}
 
 func (x *FunctionMeshStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[28]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2364,7 @@ func (x *FunctionMeshStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionMeshStatus.ProtoReflect.Descriptor instead.
 func (*FunctionMeshStatus) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FunctionMeshStatus) GetConditions() []*Condition {
@@ -2284,6 +2388,117 @@ func (x *FunctionMeshStatus) GetObservedGeneration() uint64 {
 	return 0
 }
 
+func (x *FunctionMeshStatus) GetScale() map[string]int32 {
+	if x != nil {
+		return x.Scale
+	}
+	return nil
+}
+
+func (x *FunctionMeshStatus) GetScaleEvents() []*ScaleEvent {
+	if x != nil {
+		return x.ScaleEvents
+	}
+	return nil
+}
+
+// ScaleEvent records one autoscaling decision and what it stood on.
+type ScaleEvent struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Function string                 `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
+	From     int32                  `protobuf:"varint,3,opt,name=from,proto3" json:"from,omitempty"`
+	To       int32                  `protobuf:"varint,4,opt,name=to,proto3" json:"to,omitempty"`
+	// Why, with the measurements: "backlog 41200 (4 partitions) > 1000 per
+	// replica".
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Input backlog measured, in messages; -1: unknown.
+	Backlog int64 `protobuf:"varint,6,opt,name=backlog,proto3" json:"backlog,omitempty"`
+	// CPU measured over the running replicas, in millicores; -1: unknown.
+	CpuMillis     int64 `protobuf:"varint,7,opt,name=cpu_millis,json=cpuMillis,proto3" json:"cpu_millis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScaleEvent) Reset() {
+	*x = ScaleEvent{}
+	mi := &file_meshfed_v1_objects_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScaleEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScaleEvent) ProtoMessage() {}
+
+func (x *ScaleEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_objects_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScaleEvent.ProtoReflect.Descriptor instead.
+func (*ScaleEvent) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ScaleEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ScaleEvent) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *ScaleEvent) GetFrom() int32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *ScaleEvent) GetTo() int32 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *ScaleEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ScaleEvent) GetBacklog() int64 {
+	if x != nil {
+		return x.Backlog
+	}
+	return 0
+}
+
+func (x *ScaleEvent) GetCpuMillis() int64 {
+	if x != nil {
+		return x.CpuMillis
+	}
+	return 0
+}
+
 type FunctionStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2295,7 +2510,7 @@ type FunctionStatus struct {
 
 func (x *FunctionStatus) Reset() {
 	*x = FunctionStatus{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[29]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2307,7 +2522,7 @@ func (x *FunctionStatus) String() string {
 func (*FunctionStatus) ProtoMessage() {}
 
 func (x *FunctionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[29]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2320,7 +2535,7 @@ func (x *FunctionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionStatus.ProtoReflect.Descriptor instead.
 func (*FunctionStatus) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FunctionStatus) GetName() string {
@@ -2374,6 +2589,11 @@ type InstanceStatus struct {
 	// Why the instance left its previous agent (restarts past the threshold,
 	// a rebalance). Empty: it did not move, or moved with its cluster.
 	MovedReason string `protobuf:"bytes,14,opt,name=moved_reason,json=movedReason,proto3" json:"moved_reason,omitempty"`
+	// CPU the instance used over the agent's last report interval, in
+	// millicores: measured from the process for exec instances, estimated
+	// from processing time for in-process (builtin, wasm) ones. Zero: idle
+	// or not measured.
+	CpuMillis int64 `protobuf:"varint,17,opt,name=cpu_millis,json=cpuMillis,proto3" json:"cpu_millis,omitempty"`
 	// Times the instance's function was killed for exceeding its memory
 	// limit (a cgroup's OOM killer, or a wasm module's memory cap). Zero:
 	// never.
@@ -2395,7 +2615,7 @@ type InstanceStatus struct {
 
 func (x *InstanceStatus) Reset() {
 	*x = InstanceStatus{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[30]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2627,7 @@ func (x *InstanceStatus) String() string {
 func (*InstanceStatus) ProtoMessage() {}
 
 func (x *InstanceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[30]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2640,7 @@ func (x *InstanceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstanceStatus.ProtoReflect.Descriptor instead.
 func (*InstanceStatus) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *InstanceStatus) GetIndex() int32 {
@@ -2521,6 +2741,13 @@ func (x *InstanceStatus) GetMovedReason() string {
 	return ""
 }
 
+func (x *InstanceStatus) GetCpuMillis() int64 {
+	if x != nil {
+		return x.CpuMillis
+	}
+	return 0
+}
+
 func (x *InstanceStatus) GetOomKills() uint64 {
 	if x != nil {
 		return x.OomKills
@@ -2570,7 +2797,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[31]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2582,7 +2809,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[31]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2595,7 +2822,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Agent) GetApiVersion() string {
@@ -2660,7 +2887,7 @@ type AgentSpec struct {
 
 func (x *AgentSpec) Reset() {
 	*x = AgentSpec{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[32]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2672,7 +2899,7 @@ func (x *AgentSpec) String() string {
 func (*AgentSpec) ProtoMessage() {}
 
 func (x *AgentSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[32]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2685,7 +2912,7 @@ func (x *AgentSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentSpec.ProtoReflect.Descriptor instead.
 func (*AgentSpec) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AgentSpec) GetCluster() string {
@@ -2764,7 +2991,7 @@ type AgentStatus struct {
 
 func (x *AgentStatus) Reset() {
 	*x = AgentStatus{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[33]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2776,7 +3003,7 @@ func (x *AgentStatus) String() string {
 func (*AgentStatus) ProtoMessage() {}
 
 func (x *AgentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[33]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2789,7 +3016,7 @@ func (x *AgentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
 func (*AgentStatus) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{33}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AgentStatus) GetState() string {
@@ -2827,7 +3054,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[34]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +3066,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[34]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +3079,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{34}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Assignment) GetApiVersion() string {
@@ -2915,7 +3142,7 @@ type AssignmentSpec struct {
 
 func (x *AssignmentSpec) Reset() {
 	*x = AssignmentSpec{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[35]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2927,7 +3154,7 @@ func (x *AssignmentSpec) String() string {
 func (*AssignmentSpec) ProtoMessage() {}
 
 func (x *AssignmentSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[35]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2940,7 +3167,7 @@ func (x *AssignmentSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentSpec.ProtoReflect.Descriptor instead.
 func (*AssignmentSpec) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{35}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AssignmentSpec) GetMesh() string {
@@ -3032,7 +3259,7 @@ type Object struct {
 
 func (x *Object) Reset() {
 	*x = Object{}
-	mi := &file_meshfed_v1_objects_proto_msgTypes[36]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3044,7 +3271,7 @@ func (x *Object) String() string {
 func (*Object) ProtoMessage() {}
 
 func (x *Object) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_objects_proto_msgTypes[36]
+	mi := &file_meshfed_v1_objects_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3057,7 +3284,7 @@ func (x *Object) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Object.ProtoReflect.Descriptor instead.
 func (*Object) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{36}
+	return file_meshfed_v1_objects_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Object) GetKind() isObject_Kind {
@@ -3312,7 +3539,7 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\x10ConnectorRuntime\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12/\n" +
-	"\x06config\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06config\"\xf3\a\n" +
+	"\x06config\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06config\"\xae\b\n" +
 	"\fFunctionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\aruntime\x18\x02 \x01(\v2\x13.meshfed.v1.RuntimeR\aruntime\x12\x1a\n" +
@@ -3333,13 +3560,20 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\tresources\x18\x10 \x01(\v2\x15.meshfed.v1.ResourcesR\tresources\x12+\n" +
 	"\x11stopped_instances\x18\x11 \x03(\x05R\x10stoppedInstances\x12[\n" +
 	"\x11instance_restarts\x18\x12 \x03(\v2..meshfed.v1.FunctionSpec.InstanceRestartsEntryR\x10instanceRestarts\x12?\n" +
-	"\asecrets\x18\x14 \x03(\v2%.meshfed.v1.FunctionSpec.SecretsEntryR\asecrets\x1aC\n" +
+	"\asecrets\x18\x14 \x03(\v2%.meshfed.v1.FunctionSpec.SecretsEntryR\asecrets\x129\n" +
+	"\vautoscaling\x18\x13 \x01(\v2\x17.meshfed.v1.AutoscalingR\vautoscaling\x1aC\n" +
 	"\x15InstanceRestartsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a:\n" +
 	"\fSecretsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf2\x01\n" +
+	"\vAutoscaling\x12.\n" +
+	"\x13backlog_per_replica\x18\x01 \x01(\x03R\x11backlogPerReplica\x12'\n" +
+	"\x0fcpu_utilization\x18\x02 \x01(\x05R\x0ecpuUtilization\x124\n" +
+	"\x16scale_up_stabilization\x18\x03 \x01(\tR\x14scaleUpStabilization\x128\n" +
+	"\x18scale_down_stabilization\x18\x04 \x01(\tR\x16scaleDownStabilization\x12\x1a\n" +
+	"\binterval\x18\x05 \x01(\tR\binterval\"\xc9\x01\n" +
 	"\aRuntime\x12\x1a\n" +
 	"\abuiltin\x18\x01 \x01(\tH\x00R\abuiltin\x12-\n" +
 	"\x04exec\x18\x02 \x01(\v2\x17.meshfed.v1.ExecRuntimeH\x00R\x04exec\x12-\n" +
@@ -3375,17 +3609,33 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\bfailback\x18\x02 \x01(\tR\bfailback\"5\n" +
 	"\tResources\x12\x10\n" +
 	"\x03cpu\x18\x01 \x01(\tR\x03cpu\x12\x16\n" +
-	"\x06memory\x18\x02 \x01(\tR\x06memory\"\xb6\x01\n" +
+	"\x06memory\x18\x02 \x01(\tR\x06memory\"\xec\x02\n" +
 	"\x12FunctionMeshStatus\x125\n" +
 	"\n" +
 	"conditions\x18\x01 \x03(\v2\x15.meshfed.v1.ConditionR\n" +
 	"conditions\x128\n" +
 	"\tfunctions\x18\x02 \x03(\v2\x1a.meshfed.v1.FunctionStatusR\tfunctions\x12/\n" +
-	"\x13observed_generation\x18\x03 \x01(\x04R\x12observedGeneration\"\x85\x01\n" +
+	"\x13observed_generation\x18\x03 \x01(\x04R\x12observedGeneration\x12?\n" +
+	"\x05scale\x18\x04 \x03(\v2).meshfed.v1.FunctionMeshStatus.ScaleEntryR\x05scale\x129\n" +
+	"\fscale_events\x18\x05 \x03(\v2\x16.meshfed.v1.ScaleEventR\vscaleEvents\x1a8\n" +
+	"\n" +
+	"ScaleEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xcd\x01\n" +
+	"\n" +
+	"ScaleEvent\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n" +
+	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\x05R\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\x05R\x02to\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x18\n" +
+	"\abacklog\x18\x06 \x01(\x03R\abacklog\x12\x1d\n" +
+	"\n" +
+	"cpu_millis\x18\a \x01(\x03R\tcpuMillis\"\x85\x01\n" +
 	"\x0eFunctionStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0eready_replicas\x18\x02 \x01(\x05R\rreadyReplicas\x128\n" +
-	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\xe2\x04\n" +
+	"\tinstances\x18\x03 \x03(\v2\x1a.meshfed.v1.InstanceStatusR\tinstances\"\x81\x05\n" +
 	"\x0eInstanceStatus\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x14\n" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x18\n" +
@@ -3402,7 +3652,9 @@ const file_meshfed_v1_objects_proto_rawDesc = "" +
 	"\bunproven\x18\v \x01(\x04R\bunproven\x12\x1a\n" +
 	"\brestarts\x18\f \x01(\rR\brestarts\x12%\n" +
 	"\x0epending_reason\x18\r \x01(\tR\rpendingReason\x12!\n" +
-	"\fmoved_reason\x18\x0e \x01(\tR\vmovedReason\x12\x1b\n" +
+	"\fmoved_reason\x18\x0e \x01(\tR\vmovedReason\x12\x1d\n" +
+	"\n" +
+	"cpu_millis\x18\x11 \x01(\x03R\tcpuMillis\x12\x1b\n" +
 	"\toom_kills\x18\x0f \x01(\x04R\boomKills\x12\x16\n" +
 	"\x06limits\x18\x10 \x01(\tR\x06limits\x12\x18\n" +
 	"\awritten\x18\x13 \x01(\x04R\awritten\x12\x18\n" +
@@ -3477,7 +3729,7 @@ func file_meshfed_v1_objects_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_objects_proto_rawDescData
 }
 
-var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_meshfed_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*ObjectMeta)(nil),            // 0: meshfed.v1.ObjectMeta
 	(*Condition)(nil),             // 1: meshfed.v1.Condition
@@ -3499,109 +3751,116 @@ var file_meshfed_v1_objects_proto_goTypes = []any{
 	(*ConnectorSpec)(nil),         // 17: meshfed.v1.ConnectorSpec
 	(*ConnectorRuntime)(nil),      // 18: meshfed.v1.ConnectorRuntime
 	(*FunctionSpec)(nil),          // 19: meshfed.v1.FunctionSpec
-	(*Runtime)(nil),               // 20: meshfed.v1.Runtime
-	(*ExecRuntime)(nil),           // 21: meshfed.v1.ExecRuntime
-	(*WasmRuntime)(nil),           // 22: meshfed.v1.WasmRuntime
-	(*FunctionInput)(nil),         // 23: meshfed.v1.FunctionInput
-	(*FunctionOutput)(nil),        // 24: meshfed.v1.FunctionOutput
-	(*Placement)(nil),             // 25: meshfed.v1.Placement
-	(*Failover)(nil),              // 26: meshfed.v1.Failover
-	(*Resources)(nil),             // 27: meshfed.v1.Resources
-	(*FunctionMeshStatus)(nil),    // 28: meshfed.v1.FunctionMeshStatus
-	(*FunctionStatus)(nil),        // 29: meshfed.v1.FunctionStatus
-	(*InstanceStatus)(nil),        // 30: meshfed.v1.InstanceStatus
-	(*Agent)(nil),                 // 31: meshfed.v1.Agent
-	(*AgentSpec)(nil),             // 32: meshfed.v1.AgentSpec
-	(*AgentStatus)(nil),           // 33: meshfed.v1.AgentStatus
-	(*Assignment)(nil),            // 34: meshfed.v1.Assignment
-	(*AssignmentSpec)(nil),        // 35: meshfed.v1.AssignmentSpec
-	(*Object)(nil),                // 36: meshfed.v1.Object
-	nil,                           // 37: meshfed.v1.ObjectMeta.LabelsEntry
-	nil,                           // 38: meshfed.v1.NamespaceSpec.ResidencyEntry
-	nil,                           // 39: meshfed.v1.ConnectorSpec.InstanceRestartsEntry
-	nil,                           // 40: meshfed.v1.FunctionSpec.InstanceRestartsEntry
-	nil,                           // 41: meshfed.v1.FunctionSpec.SecretsEntry
-	nil,                           // 42: meshfed.v1.ExecRuntime.EnvEntry
-	nil,                           // 43: meshfed.v1.Placement.NodeSelectorEntry
-	nil,                           // 44: meshfed.v1.AgentSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 46: google.protobuf.Struct
+	(*Autoscaling)(nil),           // 20: meshfed.v1.Autoscaling
+	(*Runtime)(nil),               // 21: meshfed.v1.Runtime
+	(*ExecRuntime)(nil),           // 22: meshfed.v1.ExecRuntime
+	(*WasmRuntime)(nil),           // 23: meshfed.v1.WasmRuntime
+	(*FunctionInput)(nil),         // 24: meshfed.v1.FunctionInput
+	(*FunctionOutput)(nil),        // 25: meshfed.v1.FunctionOutput
+	(*Placement)(nil),             // 26: meshfed.v1.Placement
+	(*Failover)(nil),              // 27: meshfed.v1.Failover
+	(*Resources)(nil),             // 28: meshfed.v1.Resources
+	(*FunctionMeshStatus)(nil),    // 29: meshfed.v1.FunctionMeshStatus
+	(*ScaleEvent)(nil),            // 30: meshfed.v1.ScaleEvent
+	(*FunctionStatus)(nil),        // 31: meshfed.v1.FunctionStatus
+	(*InstanceStatus)(nil),        // 32: meshfed.v1.InstanceStatus
+	(*Agent)(nil),                 // 33: meshfed.v1.Agent
+	(*AgentSpec)(nil),             // 34: meshfed.v1.AgentSpec
+	(*AgentStatus)(nil),           // 35: meshfed.v1.AgentStatus
+	(*Assignment)(nil),            // 36: meshfed.v1.Assignment
+	(*AssignmentSpec)(nil),        // 37: meshfed.v1.AssignmentSpec
+	(*Object)(nil),                // 38: meshfed.v1.Object
+	nil,                           // 39: meshfed.v1.ObjectMeta.LabelsEntry
+	nil,                           // 40: meshfed.v1.NamespaceSpec.ResidencyEntry
+	nil,                           // 41: meshfed.v1.ConnectorSpec.InstanceRestartsEntry
+	nil,                           // 42: meshfed.v1.FunctionSpec.InstanceRestartsEntry
+	nil,                           // 43: meshfed.v1.FunctionSpec.SecretsEntry
+	nil,                           // 44: meshfed.v1.ExecRuntime.EnvEntry
+	nil,                           // 45: meshfed.v1.Placement.NodeSelectorEntry
+	nil,                           // 46: meshfed.v1.FunctionMeshStatus.ScaleEntry
+	nil,                           // 47: meshfed.v1.AgentSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 48: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 49: google.protobuf.Struct
 }
 var file_meshfed_v1_objects_proto_depIdxs = []int32{
-	37, // 0: meshfed.v1.ObjectMeta.labels:type_name -> meshfed.v1.ObjectMeta.LabelsEntry
-	45, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
-	45, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
-	45, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
+	39, // 0: meshfed.v1.ObjectMeta.labels:type_name -> meshfed.v1.ObjectMeta.LabelsEntry
+	48, // 1: meshfed.v1.ObjectMeta.create_time:type_name -> google.protobuf.Timestamp
+	48, // 2: meshfed.v1.ObjectMeta.update_time:type_name -> google.protobuf.Timestamp
+	48, // 3: meshfed.v1.Condition.last_transition_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: meshfed.v1.Cluster.metadata:type_name -> meshfed.v1.ObjectMeta
 	3,  // 5: meshfed.v1.Cluster.spec:type_name -> meshfed.v1.ClusterSpec
 	5,  // 6: meshfed.v1.Cluster.status:type_name -> meshfed.v1.ClusterStatus
 	4,  // 7: meshfed.v1.ClusterSpec.auth:type_name -> meshfed.v1.ClusterAuth
-	45, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
-	45, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
+	48, // 8: meshfed.v1.ClusterStatus.since:type_name -> google.protobuf.Timestamp
+	48, // 9: meshfed.v1.ClusterStatus.last_down:type_name -> google.protobuf.Timestamp
 	0,  // 10: meshfed.v1.Tenant.metadata:type_name -> meshfed.v1.ObjectMeta
 	7,  // 11: meshfed.v1.Tenant.spec:type_name -> meshfed.v1.TenantSpec
 	0,  // 12: meshfed.v1.Namespace.metadata:type_name -> meshfed.v1.ObjectMeta
 	9,  // 13: meshfed.v1.Namespace.spec:type_name -> meshfed.v1.NamespaceSpec
 	10, // 14: meshfed.v1.NamespaceSpec.quotas:type_name -> meshfed.v1.NamespaceQuotas
 	11, // 15: meshfed.v1.NamespaceSpec.flows:type_name -> meshfed.v1.FlowRule
-	38, // 16: meshfed.v1.NamespaceSpec.residency:type_name -> meshfed.v1.NamespaceSpec.ResidencyEntry
+	40, // 16: meshfed.v1.NamespaceSpec.residency:type_name -> meshfed.v1.NamespaceSpec.ResidencyEntry
 	0,  // 17: meshfed.v1.Grant.metadata:type_name -> meshfed.v1.ObjectMeta
 	13, // 18: meshfed.v1.Grant.spec:type_name -> meshfed.v1.GrantSpec
 	14, // 19: meshfed.v1.GrantSpec.grantee:type_name -> meshfed.v1.GrantSubject
 	0,  // 20: meshfed.v1.FunctionMesh.metadata:type_name -> meshfed.v1.ObjectMeta
 	16, // 21: meshfed.v1.FunctionMesh.spec:type_name -> meshfed.v1.FunctionMeshSpec
-	28, // 22: meshfed.v1.FunctionMesh.status:type_name -> meshfed.v1.FunctionMeshStatus
+	29, // 22: meshfed.v1.FunctionMesh.status:type_name -> meshfed.v1.FunctionMeshStatus
 	19, // 23: meshfed.v1.FunctionMeshSpec.functions:type_name -> meshfed.v1.FunctionSpec
 	17, // 24: meshfed.v1.FunctionMeshSpec.sources:type_name -> meshfed.v1.ConnectorSpec
 	17, // 25: meshfed.v1.FunctionMeshSpec.sinks:type_name -> meshfed.v1.ConnectorSpec
-	46, // 26: meshfed.v1.ConnectorSpec.config:type_name -> google.protobuf.Struct
-	24, // 27: meshfed.v1.ConnectorSpec.output:type_name -> meshfed.v1.FunctionOutput
-	23, // 28: meshfed.v1.ConnectorSpec.input:type_name -> meshfed.v1.FunctionInput
-	25, // 29: meshfed.v1.ConnectorSpec.placement:type_name -> meshfed.v1.Placement
-	26, // 30: meshfed.v1.ConnectorSpec.failover:type_name -> meshfed.v1.Failover
-	27, // 31: meshfed.v1.ConnectorSpec.resources:type_name -> meshfed.v1.Resources
-	39, // 32: meshfed.v1.ConnectorSpec.instance_restarts:type_name -> meshfed.v1.ConnectorSpec.InstanceRestartsEntry
-	46, // 33: meshfed.v1.ConnectorRuntime.config:type_name -> google.protobuf.Struct
-	20, // 34: meshfed.v1.FunctionSpec.runtime:type_name -> meshfed.v1.Runtime
-	23, // 35: meshfed.v1.FunctionSpec.input:type_name -> meshfed.v1.FunctionInput
-	24, // 36: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
-	25, // 37: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
-	26, // 38: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
-	46, // 39: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
-	27, // 40: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
-	40, // 41: meshfed.v1.FunctionSpec.instance_restarts:type_name -> meshfed.v1.FunctionSpec.InstanceRestartsEntry
-	41, // 42: meshfed.v1.FunctionSpec.secrets:type_name -> meshfed.v1.FunctionSpec.SecretsEntry
-	21, // 43: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
-	22, // 44: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
-	18, // 45: meshfed.v1.Runtime.connector:type_name -> meshfed.v1.ConnectorRuntime
-	42, // 46: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
-	43, // 47: meshfed.v1.Placement.node_selector:type_name -> meshfed.v1.Placement.NodeSelectorEntry
-	1,  // 48: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
-	29, // 49: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
-	30, // 50: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
-	45, // 51: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
-	45, // 52: meshfed.v1.InstanceStatus.last_error_time:type_name -> google.protobuf.Timestamp
-	0,  // 53: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
-	32, // 54: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
-	33, // 55: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
-	44, // 56: meshfed.v1.AgentSpec.labels:type_name -> meshfed.v1.AgentSpec.LabelsEntry
-	45, // 57: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	0,  // 58: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
-	35, // 59: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
-	30, // 60: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
-	19, // 61: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
-	2,  // 62: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
-	6,  // 63: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
-	8,  // 64: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
-	12, // 65: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
-	15, // 66: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
-	31, // 67: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
-	34, // 68: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
-	69, // [69:69] is the sub-list for method output_type
-	69, // [69:69] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	49, // 26: meshfed.v1.ConnectorSpec.config:type_name -> google.protobuf.Struct
+	25, // 27: meshfed.v1.ConnectorSpec.output:type_name -> meshfed.v1.FunctionOutput
+	24, // 28: meshfed.v1.ConnectorSpec.input:type_name -> meshfed.v1.FunctionInput
+	26, // 29: meshfed.v1.ConnectorSpec.placement:type_name -> meshfed.v1.Placement
+	27, // 30: meshfed.v1.ConnectorSpec.failover:type_name -> meshfed.v1.Failover
+	28, // 31: meshfed.v1.ConnectorSpec.resources:type_name -> meshfed.v1.Resources
+	41, // 32: meshfed.v1.ConnectorSpec.instance_restarts:type_name -> meshfed.v1.ConnectorSpec.InstanceRestartsEntry
+	49, // 33: meshfed.v1.ConnectorRuntime.config:type_name -> google.protobuf.Struct
+	21, // 34: meshfed.v1.FunctionSpec.runtime:type_name -> meshfed.v1.Runtime
+	24, // 35: meshfed.v1.FunctionSpec.input:type_name -> meshfed.v1.FunctionInput
+	25, // 36: meshfed.v1.FunctionSpec.output:type_name -> meshfed.v1.FunctionOutput
+	26, // 37: meshfed.v1.FunctionSpec.placement:type_name -> meshfed.v1.Placement
+	27, // 38: meshfed.v1.FunctionSpec.failover:type_name -> meshfed.v1.Failover
+	49, // 39: meshfed.v1.FunctionSpec.config:type_name -> google.protobuf.Struct
+	28, // 40: meshfed.v1.FunctionSpec.resources:type_name -> meshfed.v1.Resources
+	42, // 41: meshfed.v1.FunctionSpec.instance_restarts:type_name -> meshfed.v1.FunctionSpec.InstanceRestartsEntry
+	43, // 42: meshfed.v1.FunctionSpec.secrets:type_name -> meshfed.v1.FunctionSpec.SecretsEntry
+	20, // 43: meshfed.v1.FunctionSpec.autoscaling:type_name -> meshfed.v1.Autoscaling
+	22, // 44: meshfed.v1.Runtime.exec:type_name -> meshfed.v1.ExecRuntime
+	23, // 45: meshfed.v1.Runtime.wasm:type_name -> meshfed.v1.WasmRuntime
+	18, // 46: meshfed.v1.Runtime.connector:type_name -> meshfed.v1.ConnectorRuntime
+	44, // 47: meshfed.v1.ExecRuntime.env:type_name -> meshfed.v1.ExecRuntime.EnvEntry
+	45, // 48: meshfed.v1.Placement.node_selector:type_name -> meshfed.v1.Placement.NodeSelectorEntry
+	1,  // 49: meshfed.v1.FunctionMeshStatus.conditions:type_name -> meshfed.v1.Condition
+	31, // 50: meshfed.v1.FunctionMeshStatus.functions:type_name -> meshfed.v1.FunctionStatus
+	46, // 51: meshfed.v1.FunctionMeshStatus.scale:type_name -> meshfed.v1.FunctionMeshStatus.ScaleEntry
+	30, // 52: meshfed.v1.FunctionMeshStatus.scale_events:type_name -> meshfed.v1.ScaleEvent
+	48, // 53: meshfed.v1.ScaleEvent.time:type_name -> google.protobuf.Timestamp
+	32, // 54: meshfed.v1.FunctionStatus.instances:type_name -> meshfed.v1.InstanceStatus
+	48, // 55: meshfed.v1.InstanceStatus.since:type_name -> google.protobuf.Timestamp
+	48, // 56: meshfed.v1.InstanceStatus.last_error_time:type_name -> google.protobuf.Timestamp
+	0,  // 57: meshfed.v1.Agent.metadata:type_name -> meshfed.v1.ObjectMeta
+	34, // 58: meshfed.v1.Agent.spec:type_name -> meshfed.v1.AgentSpec
+	35, // 59: meshfed.v1.Agent.status:type_name -> meshfed.v1.AgentStatus
+	47, // 60: meshfed.v1.AgentSpec.labels:type_name -> meshfed.v1.AgentSpec.LabelsEntry
+	48, // 61: meshfed.v1.AgentStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	0,  // 62: meshfed.v1.Assignment.metadata:type_name -> meshfed.v1.ObjectMeta
+	37, // 63: meshfed.v1.Assignment.spec:type_name -> meshfed.v1.AssignmentSpec
+	32, // 64: meshfed.v1.Assignment.status:type_name -> meshfed.v1.InstanceStatus
+	19, // 65: meshfed.v1.AssignmentSpec.function_spec:type_name -> meshfed.v1.FunctionSpec
+	2,  // 66: meshfed.v1.Object.cluster:type_name -> meshfed.v1.Cluster
+	6,  // 67: meshfed.v1.Object.tenant:type_name -> meshfed.v1.Tenant
+	8,  // 68: meshfed.v1.Object.namespace:type_name -> meshfed.v1.Namespace
+	12, // 69: meshfed.v1.Object.grant:type_name -> meshfed.v1.Grant
+	15, // 70: meshfed.v1.Object.function_mesh:type_name -> meshfed.v1.FunctionMesh
+	33, // 71: meshfed.v1.Object.agent:type_name -> meshfed.v1.Agent
+	36, // 72: meshfed.v1.Object.assignment:type_name -> meshfed.v1.Assignment
+	73, // [73:73] is the sub-list for method output_type
+	73, // [73:73] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_objects_proto_init() }
@@ -3610,13 +3869,13 @@ func file_meshfed_v1_objects_proto_init() {
 		return
 	}
 	file_meshfed_v1_objects_proto_msgTypes[4].OneofWrappers = []any{}
-	file_meshfed_v1_objects_proto_msgTypes[20].OneofWrappers = []any{
+	file_meshfed_v1_objects_proto_msgTypes[21].OneofWrappers = []any{
 		(*Runtime_Builtin)(nil),
 		(*Runtime_Exec)(nil),
 		(*Runtime_Wasm)(nil),
 		(*Runtime_Connector)(nil),
 	}
-	file_meshfed_v1_objects_proto_msgTypes[36].OneofWrappers = []any{
+	file_meshfed_v1_objects_proto_msgTypes[38].OneofWrappers = []any{
 		(*Object_Cluster)(nil),
 		(*Object_Tenant)(nil),
 		(*Object_Namespace)(nil),
@@ -3631,7 +3890,7 @@ func file_meshfed_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_objects_proto_rawDesc), len(file_meshfed_v1_objects_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
