@@ -39,6 +39,8 @@ type e2eSink interface {
 	rows() map[string]int
 	// writes is how many records the target was sent, repeats included.
 	writes() int
+	// kind is the sink's connector type.
+	kind() string
 }
 
 // httpTarget is the receiver of the HTTP sink: a table keyed by payload
@@ -89,6 +91,8 @@ func (h *httpTarget) entry(input string) string {
       config: {url: %q, token: {secret: {env: E2E_SINK_TOKEN}}, backoff: 50ms}
 %s`, h.srv.URL, input)
 }
+
+func (h *httpTarget) kind() string { return "http" }
 
 func (h *httpTarget) rows() map[string]int {
 	h.mu.Lock()
@@ -213,7 +217,7 @@ spec:
 	t.Logf("every one of %d messages in the target exactly once; the sink sent %d records (%d repeats skipped by identity) in %s",
 		n, sink.writes(), sink.writes()-n, time.Since(start).Round(time.Millisecond))
 	out := mustCLI(t, f.srv(), "get", "sinks", "--tenant", "public", "-n", "default")
-	if !strings.Contains(out, "rows") || !strings.Contains(out, "http") {
+	if !strings.Contains(out, "rows") || !strings.Contains(out, sink.kind()) {
 		t.Fatalf("meshfed get sinks:\n%s", out)
 	}
 }
