@@ -214,3 +214,17 @@ func TestFormatLSNMatchesPglogrepl(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckConfigNamesKeys: through the SDK, as apply calls it, a bad
+// field comes back as a config error keyed by its path in the config.
+func TestCheckConfigNamesKeys(t *testing.T) {
+	typeErr, errs := connector.CheckConfig("sink", Type, map[string]any{
+		"url": "postgres://x", "table": "t", "columns": map[string]any{"x": "valu.temp"},
+	})
+	if typeErr != nil {
+		t.Fatal(typeErr)
+	}
+	if len(errs) != 1 || errs[0].Key != "columns.x" {
+		t.Fatalf("CheckConfig = %v, want one error keyed columns.x", errs)
+	}
+}

@@ -32,12 +32,48 @@ func init() {
 			}
 			return s, nil
 		},
-		Validate: ValidateSink,
+		Validate: configErrors(ValidateSink),
 	})
 	connector.RegisterSource(Type, connector.SourceFactory{
 		Open:     OpenSource,
-		Validate: ValidateSource,
+		Validate: configErrors(ValidateSource),
 	})
+}
+
+// configErrors turns the field errors of validate into the SDK's config
+// errors, so that apply names them under the connector's config
+// (spec.sinks[0].config.columns.temp).
+func configErrors(validate func(map[string]any) error) func(map[string]any) error {
+	return func(values map[string]any) error {
+		err := validate(values)
+		if err == nil {
+			return nil
+		}
+		var out []error
+		for _, e := range flatten(err) {
+			if fe, ok := e.(*FieldError); ok {
+				out = append(out, &connector.ConfigError{Key: fe.Path, Reason: fe.Reason})
+			} else {
+				out = append(out, e)
+			}
+		}
+		return errors.Join(out...)
+	}
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return []error{fe}
+	}
+	return []error{err}
 }
 
 // OpenSource opens the source in the mode its config names.
