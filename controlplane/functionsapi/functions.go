@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	execrt "github.com/meshfed/meshfed/agent/runtime/exec"
 	"io"
 	"net/http"
 	"regexp"
@@ -426,6 +427,22 @@ func (h *Handler) download(ctx context.Context, w http.ResponseWriter, f fn) err
 		return err
 	}
 	rt := m.GetSpec().GetFunctions()[0].GetRuntime()
+	if _, ok := pythonCommand(rt, ""); ok {
+		// The Python code as it was uploaded, out of the bundle that
+		// wraps it.
+		bundle, err := h.b.GetPackage(ctx, rt.GetExec().GetPackage())
+		if err != nil {
+			return err
+		}
+		code, err := execrt.BundleFile(bundle, rt.GetExec().GetCommand()[2])
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(http.StatusOK)
+		_, err = w.Write(code)
+		return err
+	}
 	if rt.GetWasm() == nil {
 		return badRequest("%s/%s/%s runs builtin %q: it has no package", f.tenant, f.namespace, f.name, rt.GetBuiltin())
 	}

@@ -319,3 +319,24 @@ func TestUpdateKeepsWhatConfigCannotSay(t *testing.T) {
 		t.Errorf("after an update of timeout and resources: %v", f)
 	}
 }
+
+// A Python function's download is the code as it was uploaded, not the
+// bundle meshfed wraps it in.
+func TestDownloadPythonCode(t *testing.T) {
+	b := newFake()
+	h := New(b, nil)
+	code := []byte("def greet(s):\n    return 'hello ' + s\n")
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	p, _ := w.CreateFormField("functionConfig")
+	p.Write([]byte(`{"inputs":["in"],"runtime":"PYTHON","className":"greet.greet"}`))
+	p, _ = w.CreateFormFile("data", "greet.py")
+	p.Write(code)
+	w.Close()
+	if code, out := do(t, h, http.MethodPost, Prefix+"public/default/py", w.FormDataContentType(), &buf); code != http.StatusNoContent {
+		t.Fatalf("register greet.py: %d %s", code, out)
+	}
+	if c, out := do(t, h, http.MethodGet, Prefix+"public/default/py/download", "", nil); c != http.StatusOK || out != string(code) {
+		t.Errorf("download: %d %q, want the uploaded greet.py", c, out)
+	}
+}

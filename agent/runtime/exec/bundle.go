@@ -9,6 +9,7 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -103,4 +104,22 @@ func writeBundle(files []bundleFile) ([]byte, error) {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// BundleFile returns the content of file name in a bundle made by
+// PythonBundle (or any uncompressed tar bundle).
+func BundleFile(bundle []byte, name string) ([]byte, error) {
+	tr := tar.NewReader(bytes.NewReader(bundle))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("bundle has no file %q: %w", name, ErrBadBundle)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read bundle: %w", err)
+		}
+		if h.Name == name && h.Typeflag == tar.TypeReg {
+			return io.ReadAll(tr)
+		}
+	}
 }
