@@ -51,9 +51,13 @@ func decodeConfig(values map[string]any) (config, error) {
 		timeout:   v.Duration("timeout", 30*time.Second),
 		stopGrace: v.Duration("stopGrace", 2*time.Second),
 	}
-	switch {
-	case len(c.command) == 0:
+	switch raw := values["command"]; {
+	case raw == nil:
 		v.Fail("command", "required: the program and its arguments, such as [python3, source.py]")
+	case len(c.command) == 0:
+		if l, isList := raw.([]any); isList && len(l) == 0 {
+			v.Fail("command", "must name a program, got an empty list")
+		}
 	case c.command[0] == "":
 		v.Fail("command[0]", "the program must not be empty")
 	}
