@@ -224,6 +224,36 @@ mc.run_source(read)
 		}
 	})
 
+	t.Run("sink restarts after a crash", func(t *testing.T) {
+		marker := filepath.Join(t.TempDir(), "crashed")
+		values := pythonEnv(t, writeScript(t, `import os, meshfed_connector as mc
+def write(ctx, records):
+    if not os.path.exists(ctx.config["marker"]):
+        open(ctx.config["marker"], "w").close()
+        os._exit(1)
+mc.run_sink(write)
+`), map[string]any{"marker": marker})
+		sink, err := sinkF.Open(ctx, cfgOf("s", values, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sink.Close()
+		batch := []connector.SinkRecord{{Record: connector.Record{Value: []byte("x")}}}
+		if err := sink.Write(ctx, batch); !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), "exited with status 1") {
+			t.Fatalf("first Write: %v, want ErrCrashed", err)
+		}
+		// The agent retries on the same Sink: a new process takes it.
+		if err := sink.Write(ctx, batch); err != nil {
+			t.Fatalf("retried Write: %v", err)
+		}
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := sink.Write(ctx, batch); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Write after Close: %v, want ErrClosed", err)
+		}
+	})
+
 	t.Run("stray stdout", func(t *testing.T) {
 		values := pythonEnv(t, writeScript(t, `import os, sys
 sys.stdin.buffer.read(4)

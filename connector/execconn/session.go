@@ -17,6 +17,7 @@ import (
 // run at any time.
 type session struct {
 	cfg    config
+	cc     connector.Config
 	role   byte
 	logger *slog.Logger
 
@@ -28,38 +29,49 @@ type session struct {
 	// running is child, readable without mu so that close can kill a
 	// process a call is blocked on.
 	running atomic.Pointer[exec.Child]
+	// closed is set by close (guarded by mu).
+	closed bool
 	// request numbers this process's requests from 1 (guarded by mu).
 	request uint64
 }
 
-// open starts the process and exchanges OPEN and READY.
+// open decodes the config and starts the first process.
 func open(ctx context.Context, cc connector.Config, role byte) (*session, error) {
 	cfg, err := decodeConfig(cc.Values)
 	if err != nil {
 		return nil, err
 	}
-	logger := cc.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if cc.Logger == nil {
+		cc.Logger = slog.New(slog.DiscardHandler)
 	}
-	path, err := exec.ResolveCommand(cfg.command[0], cfg.dir)
-	if err != nil {
-		return nil, fmt.Errorf("command %q: %w", cfg.command[0], err)
-	}
-	child, err := exec.StartChild(path, cfg.command, cfg.dir, cfg.environ(), logger)
-	if err != nil {
-		return nil, err
-	}
-	s := &session{cfg: cfg, role: role, logger: logger, child: child}
-	s.running.Store(child)
-	hello := &openFrame{Version: exec.ProtocolVersion, Role: role, Tenant: cc.Tenant, Namespace: cc.Namespace,
-		Mesh: cc.Mesh, Name: cc.Name, Instance: uint32(cc.Instance), MaxFrameSize: exec.DefaultMaxFrameSize,
-		EffectivelyOnce: cc.EffectivelyOnce, Config: cfg.processConfig}
-	hctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
+	s := &session{cfg: cfg, cc: cc, role: role, logger: cc.Logger}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err = s.exchangeLocked(hctx, "open", []frame{hello}, func(f frame) (bool, error) {
+	if err := s.startLocked(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startLocked starts a process and exchanges OPEN and READY.
+func (s *session) startLocked(ctx context.Context) error {
+	path, err := exec.ResolveCommand(s.cfg.command[0], s.cfg.dir)
+	if err != nil {
+		return fmt.Errorf("command %q: %w", s.cfg.command[0], err)
+	}
+	child, err := exec.StartChild(path, s.cfg.command, s.cfg.dir, s.cfg.environ(), s.logger)
+	if err != nil {
+		return err
+	}
+	s.child, s.broken, s.request = child, nil, 0
+	s.running.Store(child)
+	cc := s.cc
+	hello := &openFrame{Version: exec.ProtocolVersion, Role: s.role, Tenant: cc.Tenant, Namespace: cc.Namespace,
+		Mesh: cc.Mesh, Name: cc.Name, Instance: uint32(cc.Instance), MaxFrameSize: exec.DefaultMaxFrameSize,
+		EffectivelyOnce: cc.EffectivelyOnce, Config: s.cfg.processConfig}
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	return s.exchangeLocked(hctx, "open", []frame{hello}, func(f frame) (bool, error) {
 		r, ok := f.(*readyFrame)
 		if !ok {
 			return false, fmt.Errorf("%w: %s frame before READY", ErrProtocol, frameName(frameType(f)))
@@ -70,10 +82,16 @@ func open(ctx context.Context, cc connector.Config, role byte) (*session, error)
 		}
 		return true, nil
 	})
-	if err != nil {
-		return nil, err
+}
+
+// restartLocked starts a new process when the last one crashed; the agent
+// retries a failed sink write on the same Sink, after its own backoff.
+func (s *session) restartLocked(ctx context.Context) error {
+	if s.child != nil || s.closed {
+		return nil
 	}
-	return s, nil
+	s.logger.Info("restarting the connector process", "after", s.broken)
+	return s.startLocked(ctx)
 }
 
 // exchangeLocked sends frames, then hands each frame the process answers
@@ -174,8 +192,7 @@ func (s *session) close() error {
 		s.child = nil
 		s.running.Store(nil)
 	}
-	if s.broken == nil {
-		s.broken = ErrClosed
-	}
+	s.closed = true
+	s.broken = ErrClosed
 	return nil
 }

@@ -22,12 +22,17 @@ func openSink(ctx context.Context, cc connector.Config) (connector.Sink, error) 
 
 // Write sends the batch as WRITE frames and a FLUSH, and returns once the
 // process answers OK, which it sends only after the batch is durable.
+// After a crash, the next Write starts a new process: the agent retries a
+// failed write on the same Sink rather than reopening it.
 func (k *sink) Write(ctx context.Context, batch []connector.SinkRecord) error {
 	s := k.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
+	if err := s.restartLocked(ctx); err != nil {
+		return err
+	}
 	req := s.nextLocked()
 	out := make([]frame, 0, len(batch)+1)
 	for _, r := range batch {
