@@ -22,19 +22,18 @@ func ReadFrame(r *bufio.Reader, max int) (byte, []byte, error) { return readFram
 // length, type, body. It fails with ErrFrameTooLarge over max bytes
 // (type byte + body); name names the frame in that error.
 func EncodeFrame(t byte, name string, max int, appendBody func([]byte) []byte) ([]byte, error) {
-	b, err := encodeFrame(&rawFrame{t: t, appendFn: appendBody}, max)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return b, nil
+	return encodeFrame(&rawFrame{t: t, name: name, appendFn: appendBody}, max)
 }
 
 func errTrailing(n int) error { return fmt.Errorf("%d trailing bytes after the last field", n) }
 
 type rawFrame struct {
 	t        byte
+	name     string
 	appendFn func([]byte) []byte
 }
+
+func (f *rawFrame) String() string { return f.name }
 
 func (f *rawFrame) frameType() byte            { return f.t }
 func (f *rawFrame) appendBody(b []byte) []byte { return f.appendFn(b) }
@@ -53,6 +52,8 @@ type Decoder struct{ d decoder }
 // NewDecoder reads body.
 func NewDecoder(body []byte) *Decoder { return &Decoder{d: decoder{b: body}} }
 
+// U8, Bool, U32, U64, I64, Bytes, Str and StrMap read the next field;
+// field names it in errors.
 func (d *Decoder) U8(field string) byte                  { return d.d.u8(field) }
 func (d *Decoder) Bool(field string) bool                { return d.d.bool(field) }
 func (d *Decoder) U32(field string) uint32               { return d.d.u32(field) }
