@@ -83,3 +83,34 @@ func FuzzConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckConfigAtApply goes through the check apply runs: secrets in env
+// are references, never clear, and errors name their keys.
+func TestCheckConfigAtApply(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		values   map[string]any
+		wantKeys string
+	}{
+		{"secret reference", map[string]any{"command": "x", "env": map[string]any{"API_TOKEN": map[string]any{"secret": map[string]any{"env": "T"}}}}, ""},
+		{"secret in clear", map[string]any{"command": "x", "env": map[string]any{"API_TOKEN": "hunter2"}}, "env.API_TOKEN"},
+		{"secret in the process config", map[string]any{"command": "x", "config": map[string]any{"password": "p"}}, "config.password"},
+		{"missing command", map[string]any{"env": map[string]any{"A": "1"}}, "command"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, kind := range []string{"source", "sink"} {
+				typeErr, errs := connector.CheckConfig(kind, "exec", tc.values)
+				if typeErr != nil {
+					t.Fatal(typeErr)
+				}
+				var keys []string
+				for _, e := range errs {
+					keys = append(keys, e.Key)
+				}
+				if got := strings.Join(keys, ","); got != tc.wantKeys {
+					t.Fatalf("%s: errors name %q, want %q (%v)", kind, got, tc.wantKeys, errs)
+				}
+			}
+		})
+	}
+}
