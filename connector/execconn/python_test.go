@@ -17,7 +17,7 @@ import (
 
 // pythonEnv returns the config values that run script with python3 and
 // the SDK on PYTHONPATH; it skips without python3.
-func pythonEnv(t *testing.T, script string, processConfig map[string]any) map[string]any {
+func pythonEnv(t testing.TB, script string, processConfig map[string]any) map[string]any {
 	t.Helper()
 	if _, err := osexec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
@@ -45,7 +45,7 @@ func cfgOf(name string, values map[string]any, eo bool) connector.Config {
 		Values: values, EffectivelyOnce: eo, Logger: slog.New(slog.DiscardHandler)}
 }
 
-func writeScript(t *testing.T, code string) string {
+func writeScript(t testing.TB, code string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "conn.py")
 	if err := os.WriteFile(p, []byte(code), 0o644); err != nil {
@@ -315,4 +315,46 @@ mc.run_source(lambda ctx, n: time.sleep(3600))
 			t.Fatalf("Open: %v, want an error naming the program", err)
 		}
 	})
+}
+
+// TestPythonSDKRefusesBadFrames feeds the Python SDK raw frames a broken
+// host might send: it must exit with a protocol error naming the problem,
+// never take a malformed record.
+func TestPythonSDKRefusesBadFrames(t *testing.T) {
+	values := pythonEnv(t, "../../examples/connectors/file_sink.py", nil)
+	enc := func(f frame) []byte {
+		b, err := encode(f, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	open := enc(&openFrame{Version: 1, Role: roleSink, Config: []byte(`{"path": "` + filepath.Join(t.TempDir(), "out") + `"}`)})
+	write := enc(&writeFrame{Request: 1, Topic: "t", Key: "k", Value: []byte("v"), Properties: map[string]string{"a": "b"}, Stream: "s", Sequence: 1})
+	trailing := append(append([]byte(nil), write...), 0)
+	trailing[3]++
+	truncated := append([]byte(nil), write[:len(write)-3]...)
+	truncated[3] -= 3
+	for _, tc := range []struct {
+		name, want string
+		stdin      []byte
+	}{
+		{"trailing byte", "WRITE frame: 1 trailing bytes", append(append([]byte(nil), open...), trailing...)},
+		{"truncated", "WRITE frame: sequence: need 8 bytes", append(append([]byte(nil), open...), truncated...)},
+		{"count mismatch", "FLUSH says 2 records, 1 arrived", append(append(append([]byte(nil), open...), write...), enc(&flushFrame{Request: 1, Count: 2})...)},
+		{"version", "host speaks exec protocol 2", enc(&openFrame{Version: 2, Role: roleSink})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := osexec.Command("python3", values["command"].([]any)[1].(string))
+			cmd.Env = []string{"PYTHONPATH=" + values["env"].(map[string]any)["PYTHONPATH"].(string)}
+			cmd.Stdin = strings.NewReader(string(tc.stdin))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *osexec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("exit %v, stderr %q; want status 2 and %q", err, stderr.String(), tc.want)
+			}
+		})
+	}
 }

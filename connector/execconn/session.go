@@ -107,15 +107,19 @@ func (s *session) exchangeLocked(ctx context.Context, op string, out []frame, ha
 	}
 	unwatch := s.child.Watch(ctx)
 	defer unwatch()
+	// Encode everything first: a frame over the limit fails the call
+	// before anything is sent, and the process is fine. One write per
+	// call saves a system call per record of a sink batch.
+	var buf []byte
 	for _, f := range out {
 		b, err := encode(f, exec.DefaultMaxFrameSize)
 		if err != nil {
-			// Nothing was sent: the batch cannot cross, the process is fine.
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		if err := s.child.Send(b); err != nil {
-			return s.crashLocked(ctx, op, fmt.Errorf("write to the process: %w", err))
-		}
+		buf = append(buf, b...)
+	}
+	if err := s.child.Send(buf); err != nil {
+		return s.crashLocked(ctx, op, fmt.Errorf("write to the process: %w", err))
 	}
 	for {
 		t, body, err := s.child.ReadFrame(exec.DefaultMaxFrameSize)
