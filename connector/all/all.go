@@ -5,6 +5,7 @@ package all
 
 import (
 	// Registered in init.
+	_ "github.com/meshfed/meshfed/connector/execconn"
 	_ "github.com/meshfed/meshfed/connector/httpconn"
 	_ "github.com/meshfed/meshfed/connector/mqtt"
 	_ "github.com/meshfed/meshfed/connector/postgres"

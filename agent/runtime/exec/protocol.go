@@ -253,7 +253,11 @@ func encodeFrame(f frame, max int) ([]byte, error) {
 	b = f.appendBody(b)
 	n := len(b) - frameHeaderLen
 	if n > max {
-		return nil, fmt.Errorf("%w: %s frame of %d bytes exceeds the %d-byte limit", ErrFrameTooLarge, frameName(f.frameType()), n, max)
+		name := frameName(f.frameType())
+		if s, ok := f.(fmt.Stringer); ok {
+			name = s.String() // a frame of another exec-family protocol
+		}
+		return nil, fmt.Errorf("%w: %s frame of %d bytes exceeds the %d-byte limit", ErrFrameTooLarge, name, n, max)
 	}
 	binary.BigEndian.PutUint32(b, uint32(n))
 	return b, nil
