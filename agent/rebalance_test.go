@@ -15,7 +15,7 @@ import (
 // agent's two instances to it, and the first agent keeps running it until
 // the replacement reports Running (make-before-break).
 func TestRebalanceStartsTheReplacementBeforeStoppingTheOriginal(t *testing.T) {
-	f := newFederation(t, "a")
+	f := newFederationWith(t, func(c *controlplane.Config) { c.RebalanceMoves = 10 }, "a")
 	start := func(name string) *Agent {
 		a, err := New(Config{Name: name, Cluster: "a", Servers: []string{f.srv.GRPCAddr()}, DataDir: t.TempDir(),
 			ReportInterval: 100 * time.Millisecond, Logger: quiet()})

@@ -27,7 +27,7 @@ const (
 // Default bounds of self-healing and rebalancing (see Config).
 const (
 	DefaultMoveAfterRestarts = 5
-	DefaultRebalanceMoves    = 10
+	DefaultRebalanceMoves    = 0
 )
 
 // Config configures a server. Zero values take the documented defaults.
@@ -90,7 +90,10 @@ type Config struct {
 	MoveAfterRestarts int
 	// RebalanceMoves bounds the instances one scheduler pass moves from
 	// the fullest agents of a cluster to the emptiest (when agents join).
-	// Zero: DefaultRebalanceMoves. Negative: no rebalancing.
+	// Zero or negative: no rebalancing (the default: a move restarts a
+	// running instance and, being make-before-break, runs it in two
+	// places for a moment, so it is asked for, as Nomad and Kubernetes
+	// users ask for a descheduler).
 	RebalanceMoves int
 	// CounterWriteInterval bounds how often the leader writes one
 	// instance's counters through Raft when nothing else in its reported
@@ -183,9 +186,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MoveAfterRestarts == 0 {
 		c.MoveAfterRestarts = DefaultMoveAfterRestarts
-	}
-	if c.RebalanceMoves == 0 {
-		c.RebalanceMoves = DefaultRebalanceMoves
 	}
 	if c.CounterWriteInterval == 0 {
 		c.CounterWriteInterval = 10 * time.Second

@@ -131,7 +131,7 @@ leadership to another voter (a follower logs that it does not lead).`,
 	f.IntVar(&cfg.MoveAfterRestarts, "move-after-restarts", controlplane.DefaultMoveAfterRestarts,
 		"move an instance to another agent of its cluster (one that can run it, never back to one it left this way) once its agent has restarted it this many times after failures (negative: never)")
 	f.IntVar(&cfg.RebalanceMoves, "rebalance-moves", controlplane.DefaultRebalanceMoves,
-		"most instances one scheduler pass moves from the fullest agents of a cluster to the emptiest, make-before-break, when agents join (negative: no rebalancing)")
+		"most instances one scheduler pass moves from the fullest agents of a cluster to the emptiest when agents join, make-before-break (the replacement runs before the original stops); 0, the default: no rebalancing")
 	f.StringVar(&cfg.TLS.Cert, "tls-cert", "", "server certificate (meshfed tls cert create --server): makes the gRPC API mutual TLS")
 	f.StringVar(&cfg.TLS.Key, "tls-key", "", "key of --tls-cert")
 	f.StringVar(&cfg.TLS.CA, "tls-ca", "", "CA certificate every caller's certificate must be signed by")
