@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +26,7 @@ import (
 // exactly one output (effectively_once). Under a cgroup the agent holds
 // each instance to its 100m, so one replica's use caps at 100% of its
 // request, still above the 70% target.
+// MESHFED_E2E_AUTOSCALE_CPU_LIMITS sets the agent's --limits (default auto).
 func TestAutoscaleCPUEffectivelyOnce(t *testing.T) {
 	const (
 		// messages are streamed one every 10 ms at most: 12 s of load, longer
@@ -34,7 +37,21 @@ func TestAutoscaleCPUEffectivelyOnce(t *testing.T) {
 		// 200m and the exchange with the agent, above one replica's 100m.
 		burnMsec = "2"
 	)
-	f := newFed(t, fedOptions{servers: 1, clusters: []string{"a"}})
+	// The agent's --limits: MESHFED_E2E_AUTOSCALE_CPU_LIMITS, else auto
+	// (none shows the CPU an instance uses unthrottled).
+	lim := os.Getenv("MESHFED_E2E_AUTOSCALE_CPU_LIMITS")
+	if lim == "" {
+		lim = "auto"
+	}
+	f := newFed(t, fedOptions{servers: 1, clusters: []string{"a"}, noAgents: true})
+	dir := filepath.Join(f.dir, "agent-a")
+	d := &daemon{t: t, name: "agent-a", logPath: dir + ".log",
+		args: append([]string{"agent", "--cluster", "a", "--name", "agent-a", "--server", f.srv(), "--data-dir", dir, "--limits", lim},
+			agentTLSFlags(t, "a", "agent-a")...)}
+	f.agents["agent-a"] = d
+	f.order = append(f.order, d)
+	d.start()
+	f.waitAgentReady("agent-a")
 	agents, err := f.list("Agent")
 	if err != nil || len(agents) != 1 {
 		t.Fatalf("agents: %v %v", agents, err)
@@ -171,14 +188,19 @@ spec:
 	lost, dup, examples := compareWords(want, got)
 	m, _ := f.mesh("cpu")
 	var events []string
+	var firstDownAt time.Time
 	for _, ev := range m.GetStatus().GetScaleEvents() {
+		if ev.GetTo() < ev.GetFrom() && firstDownAt.IsZero() {
+			firstDownAt = ev.GetTime().AsTime()
+		}
 		events = append(events, fmt.Sprintf("%s %d->%d (%s)", ev.GetTime().AsTime().Format("15:04:05.000"), ev.GetFrom(), ev.GetTo(), ev.GetReason()))
 	}
 	t.Logf("autoscale on CPU (limits %s): %d messages into 4 partitions over %s, %sms of CPU each; load began %s, stopped %s; "+
-		"first scale-up %s after the load began (%s); most replicas running %d; back to 1 replica %s after the load stopped (%s); "+
+		"first scale-up %s after the load began (%s); most replicas running %d; first scale-in %s and back to 1 replica %s after the load stopped (%s); "+
 		"outputs %d, lost %d, duplicated %d; events: %v",
 		mech, n, loadStop.Sub(loadStart).Round(time.Millisecond), burnMsec, loadStart.UTC().Format("15:04:05.000"), loadStop.UTC().Format("15:04:05.000"),
-		upAt.Sub(loadStart).Round(time.Millisecond), upReason, most, downAt.Sub(loadStop).Round(time.Millisecond), downReason,
+		upAt.Sub(loadStart).Round(time.Millisecond), upReason, most,
+		firstDownAt.Sub(loadStop).Round(time.Millisecond), downAt.Sub(loadStop).Round(time.Millisecond), downReason,
 		len(got), lost, dup, events)
 	endTrace()
 	t.Log("replicas' CPU every 0.5 s:\n" + strings.Join(trace, "\n"))
