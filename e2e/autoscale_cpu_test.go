@@ -5,7 +5,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,13 +43,7 @@ func TestAutoscaleCPUEffectivelyOnce(t *testing.T) {
 		lim = "auto"
 	}
 	f := newFed(t, fedOptions{servers: 1, clusters: []string{"a"}, noAgents: true})
-	dir := filepath.Join(f.dir, "agent-a")
-	d := &daemon{t: t, name: "agent-a", logPath: dir + ".log",
-		args: append([]string{"agent", "--cluster", "a", "--name", "agent-a", "--server", f.srv(), "--data-dir", dir, "--limits", lim},
-			agentTLSFlags(t, "a", "agent-a")...)}
-	f.agents["agent-a"] = d
-	f.order = append(f.order, d)
-	d.start()
+	f.addAgent("agent-a", "a", f.srv(), "--limits", lim)
 	f.waitAgentReady("agent-a")
 	agents, err := f.list("Agent")
 	if err != nil || len(agents) != 1 {

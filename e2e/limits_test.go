@@ -36,13 +36,7 @@ func TestExecMemoryLimit(t *testing.T) {
 
 func testExecMemoryLimit(t *testing.T, limits string) {
 	f := newFed(t, fedOptions{servers: 1, clusters: []string{"a"}, noAgents: true})
-	dir := filepath.Join(f.dir, "agent-a")
-	d := &daemon{t: t, name: "agent-a", logPath: dir + ".log",
-		args: append([]string{"agent", "--cluster", "a", "--name", "agent-a", "--server", f.srv(), "--data-dir", dir, "--limits", limits},
-			agentTLSFlags(t, "a", "agent-a")...)}
-	f.agents["agent-a"] = d
-	f.order = append(f.order, d)
-	d.start()
+	f.addAgent("agent-a", "a", f.srv(), "--limits", limits)
 	f.waitAgentReady("agent-a")
 	agents, err := f.list("Agent")
 	if err != nil || len(agents) != 1 {
