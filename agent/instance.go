@@ -114,9 +114,10 @@ func (i *instance) setError(err error) {
 // status is the instance's report to the control plane.
 func (i *instance) status() *meshfedv1.InstanceStatus {
 	used := time.Duration(i.busy.Load())
+	var src any // nil: Process time
 	if m := i.meter.Load(); m != nil {
 		if d, ok := (*m).CPUTime(); ok {
-			used = d
+			used, src = d, m
 		}
 	}
 	now := time.Now()
@@ -129,7 +130,7 @@ func (i *instance) status() *meshfedv1.InstanceStatus {
 		Deduplicated: i.deduplicated.Load(), Unproven: i.unproven.Load(),
 		Restarts: i.restarts.Load(), OomKills: i.oomKills.Load(), Limits: i.limitsMechanism(),
 		Written: i.written.Load(), Batches: i.batches.Load(), LastErrorTime: errTime(i.lastErrAt),
-		CpuMillis: i.cpu.millis(used, now),
+		CpuMillis: i.cpu.millis(src, used, now),
 	}
 }
 

@@ -302,12 +302,13 @@ func (f *fed) addBroker(name string) *brokerProc {
 	return b
 }
 
-// addAgent starts an agent of cluster that reaches the control plane at servers.
-func (f *fed) addAgent(name, cluster, servers string) *daemon {
+// addAgent starts an agent of cluster that reaches the control plane at
+// servers, with extra agent flags.
+func (f *fed) addAgent(name, cluster, servers string, flags ...string) *daemon {
 	f.t.Helper()
 	dir := filepath.Join(f.dir, name)
-	d := &daemon{t: f.t, name: name, logPath: dir + ".log",
-		args: append([]string{"agent", "--cluster", cluster, "--name", name, "--server", servers, "--data-dir", dir}, agentTLSFlags(f.t, cluster, name)...)}
+	args := append([]string{"agent", "--cluster", cluster, "--name", name, "--server", servers, "--data-dir", dir}, flags...)
+	d := &daemon{t: f.t, name: name, logPath: dir + ".log", args: append(args, agentTLSFlags(f.t, cluster, name)...)}
 	f.agents[name] = d
 	f.order = append(f.order, d)
 	d.start()

@@ -36,13 +36,7 @@ func TestExecMemoryLimit(t *testing.T) {
 
 func testExecMemoryLimit(t *testing.T, limits string) {
 	f := newFed(t, fedOptions{servers: 1, clusters: []string{"a"}, noAgents: true})
-	dir := filepath.Join(f.dir, "agent-a")
-	d := &daemon{t: t, name: "agent-a", logPath: dir + ".log",
-		args: append([]string{"agent", "--cluster", "a", "--name", "agent-a", "--server", f.srv(), "--data-dir", dir, "--limits", limits},
-			agentTLSFlags(t, "a", "agent-a")...)}
-	f.agents["agent-a"] = d
-	f.order = append(f.order, d)
-	d.start()
+	f.addAgent("agent-a", "a", f.srv(), "--limits", limits)
 	f.waitAgentReady("agent-a")
 	agents, err := f.list("Agent")
 	if err != nil || len(agents) != 1 {
@@ -169,7 +163,14 @@ func (f *fed) produceText(cluster, topic, text string) {
 // Python SDK.
 func memhogBundle(t *testing.T) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "memhog.tar.gz")
+	return pythonBundle(t, "memhog.py")
+}
+
+// pythonBundle writes a tar.gz holding examples/exec/<script> and the
+// Python SDK.
+func pythonBundle(t *testing.T, script string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), strings.TrimSuffix(script, ".py")+".tar.gz")
 	file, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +178,7 @@ func memhogBundle(t *testing.T) string {
 	defer file.Close()
 	zw := gzip.NewWriter(file)
 	tw := tar.NewWriter(zw)
-	for name, src := range map[string]string{"memhog.py": "../examples/exec/memhog.py", "meshfed_function.py": "../sdk/python/meshfed_function.py"} {
+	for name, src := range map[string]string{script: "../examples/exec/" + script, "meshfed_function.py": "../sdk/python/meshfed_function.py"} {
 		data, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)

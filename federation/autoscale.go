@@ -170,12 +170,21 @@ func Decide(p ScalePolicy, h *ScaleHistory, rec Recommendation, current int) (in
 		return target, fmt.Sprintf("bounds %d..%d", p.Min, p.Max)
 	}
 	if lo, ok := h.within(now, p.UpWindow, func(a, b int) bool { return a < b }); ok && lo > current {
-		return lo, h.latestReason()
+		return lo, h.latestReason() + h.heldBy(lo, "lowest", p.UpWindow)
 	}
 	if hi, ok := h.within(now, p.DownWindow, func(a, b int) bool { return a > b }); ok && hi < current {
-		return hi, h.latestReason() + fmt.Sprintf(" (below %d for %s)", current, p.DownWindow)
+		return hi, h.latestReason() + fmt.Sprintf(" (below %d for %s)", current, p.DownWindow) + h.heldBy(hi, "highest", p.DownWindow)
 	}
 	return current, ""
+}
+
+// heldBy explains a decision for n that differs from the latest
+// recommendation: the window's extreme (which) holds it back.
+func (h *ScaleHistory) heldBy(n int, which string, window time.Duration) string {
+	if len(h.Recs) == 0 || h.Recs[len(h.Recs)-1].Replicas == n {
+		return ""
+	}
+	return fmt.Sprintf("; %s recommendation over %s: %d", which, window, n)
 }
 
 // within returns the extreme (by better) of the recommendations in effect

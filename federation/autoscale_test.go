@@ -89,6 +89,24 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideReason: a decision held back by an older recommendation says
+// so, naming the count it goes to.
+func TestDecideReason(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := ScalePolicy{Min: 1, Max: 4, DownWindow: 4 * time.Second}
+	var h ScaleHistory
+	Decide(p, &h, Recommendation{Time: t0, Replicas: 2, Reason: "wants 2"}, 3)
+	Decide(p, &h, Recommendation{Time: t0.Add(2 * time.Second), Replicas: 1, Reason: "wants 1"}, 3)
+	got, why := Decide(p, &h, Recommendation{Time: t0.Add(4 * time.Second), Replicas: 1, Reason: "wants 1"}, 3)
+	if want := "wants 1 (below 3 for 4s); highest recommendation over 4s: 2"; got != 2 || why != want {
+		t.Errorf("Decide = %d %q, want 2 %q", got, why, want)
+	}
+	got, why = Decide(p, &h, Recommendation{Time: t0.Add(7 * time.Second), Replicas: 1, Reason: "wants 1"}, 2)
+	if want := "wants 1 (below 2 for 4s)"; got != 1 || why != want {
+		t.Errorf("Decide = %d %q, want 1 %q", got, why, want)
+	}
+}
+
 func TestDesiredReplicas(t *testing.T) {
 	as := &meshfedv1.Autoscaling{BacklogPerReplica: 10}
 	mesh := func(scale map[string]int32) *meshfedv1.FunctionMesh {
