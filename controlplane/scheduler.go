@@ -267,6 +267,7 @@ func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.Funct
 		byMesh[k] = append(byMesh[k], a)
 	}
 	var statusUpdates []*meshfedv1.Object
+	slim := s.membersApply(UpdateStatusType) // they read only the names and status of an UpdateStatus
 	for _, m := range meshes {
 		md := m.GetMetadata()
 		as := byMesh[meshKey{md.GetTenant(), md.GetNamespace(), md.GetName()}]
@@ -279,8 +280,12 @@ func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.Funct
 			continue
 		}
 		if !sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now) {
-			up := proto.Clone(m).(*meshfedv1.FunctionMesh)
-			up.Status = next
+			// The entry is only encoded: it may share the stored mesh's
+			// metadata and spec, and needs no spec where no member reads it.
+			up := &meshfedv1.FunctionMesh{ApiVersion: m.GetApiVersion(), Kind: m.GetKind(), Metadata: m.GetMetadata(), Status: next}
+			if !slim {
+				up.Spec = m.GetSpec()
+			}
 			statusUpdates = append(statusUpdates, objects.Wrap(up))
 		} else {
 			held = true
