@@ -197,10 +197,14 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 		meshes = append(meshes, o.GetFunctionMesh())
 	}
 	current := make([]*meshfedv1.Assignment, 0, len(asgObjs))
-	exists := make(map[string]bool, len(asgObjs))
 	for _, o := range asgObjs {
-		a := o.GetAssignment()
-		current = append(current, a)
+		current = append(current, o.GetAssignment())
+	}
+	if s.live.held() == 0 {
+		return meshes, current, nil // nothing to forget: skip keying every assignment
+	}
+	exists := make(map[string]bool, len(asgObjs))
+	for _, a := range current {
 		md := a.GetMetadata()
 		exists[objects.Key(objects.KindAssignment, md.GetTenant(), md.GetNamespace(), md.GetName())] = true
 	}
