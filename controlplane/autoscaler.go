@@ -309,13 +309,16 @@ func (s *Server) autoscale(ctx context.Context, meshes []*meshfedv1.FunctionMesh
 	if as == nil {
 		return meshes, nil
 	}
-	byFn := map[string][]*meshfedv1.Assignment{}
-	for _, a := range current {
-		md := a.GetMetadata()
-		k := objects.MeshRef(md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()).String() + "/" + a.GetSpec().GetFunction()
-		byFn[k] = append(byFn[k], a)
-	}
+	var byFn map[string][]*meshfedv1.Assignment // built when an autoscaled function first asks
 	cpu := func(m *meshfedv1.FunctionMesh, f *meshfedv1.FunctionSpec) (int64, int) {
+		if byFn == nil {
+			byFn = map[string][]*meshfedv1.Assignment{}
+			for _, a := range current {
+				md := a.GetMetadata()
+				k := objects.MeshRef(md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()).String() + "/" + a.GetSpec().GetFunction()
+				byFn[k] = append(byFn[k], a)
+			}
+		}
 		var total int64
 		n := 0
 		for _, a := range byFn[fnKey(m, f)] {

@@ -107,6 +107,13 @@ func (c *liveCounters) meshDue(key string, now time.Time) bool {
 	return true
 }
 
+// held is how many assignments' reports are held.
+func (c *liveCounters) held() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byKey)
+}
+
 // forget drops the reports of assignments keep rejects (deleted ones).
 func (c *liveCounters) forget(keep func(key string) bool) {
 	c.mu.Lock()

@@ -42,14 +42,19 @@ func (s *Server) runScheduler(stop <-chan struct{}) {
 	defer tick.Stop()
 	clusters := &clusterCache{}
 	memo := newSchedulerMemo()
+	quiet := &quietPass{}
 	for {
 		st := s.fsm.State()
 		changed := st.Changed()
 		began := time.Now()
-		if err := s.scheduleOnce(st, clusters, memo); err != nil {
+		full, err := s.scheduleOnce(st, clusters, memo, quiet)
+		if err != nil {
 			s.logger.Warn("scheduler pass failed; retrying", "err", err)
 		}
 		s.lastPass.Store(int64(time.Since(began)))
+		if full {
+			s.lastFullPass.Store(int64(time.Since(began)))
+		}
 		select {
 		case <-stop:
 			return
@@ -87,46 +92,59 @@ func (s *Server) waitUntil(stop <-chan struct{}, t time.Time) bool {
 }
 
 // scheduleOnce is one pass: agents' readiness, clusters' health, then a
-// placement plan; when the plan changes nothing, meshes' status.
-func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *schedulerMemo) error {
+// placement plan; when the plan changes nothing, meshes' status. It
+// reports whether it made the full pass: a pass over the same store
+// revision and agents' heartbeats as a full pass that did nothing, with
+// nothing waiting on the clock, does nothing again and is skipped (see
+// quietPass).
+func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *schedulerMemo, quiet *quietPass) (full bool, err error) {
 	ctx := context.Background()
 	now := time.Now()
+	rev := st.Revision() // before any read: a later write shows as a change
 	agentObjs, _, err := st.List(state.Filter{Kind: objects.KindAgent})
 	if err != nil {
-		return err
+		return true, err
 	}
-	agents, err := s.updateAgentStates(ctx, agentObjs, now)
-	if err != nil {
-		return err
+	health := s.agentHealth(agentObjs)
+	if quiet.unchanged(st, health, now) {
+		return false, nil
 	}
-	views, err := s.updateClusterHealth(ctx, st, clusters, agentObjs, now)
+	waiting := true // settled below once the pass knows
+	defer func() { quiet.settle(st, rev, health, now, err != nil || waiting) }()
+	agents, err := s.updateAgentStates(ctx, agentObjs, health, now)
 	if err != nil {
-		return err
+		return true, err
+	}
+	views, err := s.updateClusterHealth(ctx, st, clusters, agentObjs, health, now)
+	if err != nil {
+		return true, err
 	}
 	meshes, current, err := s.listMeshesAndAssignments(st)
 	if err != nil {
-		return err
+		return true, err
 	}
 	if meshes, err = s.autoscale(ctx, meshes, current, now); err != nil {
-		return err
+		return true, err
 	}
 	placed, err := s.place(ctx, st, meshes, agents, current, views, now, memo)
 	if err != nil || placed {
-		return err // a plan's write wakes the loop; statuses follow on the next pass
+		return true, err // a plan's write wakes the loop; statuses follow on the next pass
 	}
-	return s.updateMeshStatus(ctx, meshes, current, now, memo)
+	held, err := s.updateMeshStatus(ctx, meshes, current, now, memo)
+	waiting = held || waitsOnClock(views, meshes, current, s.cfg.FailbackHoldDown, now)
+	return true, err
 }
 
 // updateAgentStates marks agents Ready or Down from their heartbeats,
 // writing the agents whose state changed, and returns them as placement
 // sees them.
-func (s *Server) updateAgentStates(ctx context.Context, agentObjs []*meshfedv1.Object, now time.Time) ([]federation.Agent, error) {
-	var agents []federation.Agent
+func (s *Server) updateAgentStates(ctx context.Context, agentObjs []*meshfedv1.Object, health []federation.AgentHealth, now time.Time) ([]federation.Agent, error) {
+	agents := make([]federation.Agent, 0, len(agentObjs))
 	var agentUpdates []*meshfedv1.Object
-	for _, o := range agentObjs {
+	for i, o := range agentObjs {
 		a := o.GetAgent()
 		name := a.GetMetadata().GetName()
-		ready := s.heartbeats.alive(name)
+		ready := health[i].Ready
 		want := agentDown
 		if ready {
 			want = agentReady
@@ -179,10 +197,14 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 		meshes = append(meshes, o.GetFunctionMesh())
 	}
 	current := make([]*meshfedv1.Assignment, 0, len(asgObjs))
-	exists := make(map[string]bool, len(asgObjs))
 	for _, o := range asgObjs {
-		a := o.GetAssignment()
-		current = append(current, a)
+		current = append(current, o.GetAssignment())
+	}
+	if s.live.held() == 0 {
+		return meshes, current, nil // nothing to forget: skip keying every assignment
+	}
+	exists := make(map[string]bool, len(asgObjs))
+	for _, a := range current {
 		md := a.GetMetadata()
 		exists[objects.Key(objects.KindAssignment, md.GetTenant(), md.GetNamespace(), md.GetName())] = true
 	}
@@ -236,8 +258,9 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 }
 
 // updateMeshStatus writes the meshes whose status changed; changes of
-// instance counters alone reach a mesh at a bounded rate.
-func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time, memo *schedulerMemo) error {
+// instance counters alone reach a mesh at a bounded rate. It reports
+// whether it held back such a change for its rate.
+func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time, memo *schedulerMemo) (held bool, err error) {
 	memo.beginStatus()
 	defer memo.endStatus()
 	type meshKey struct{ tenant, namespace, name string }
@@ -248,6 +271,7 @@ func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.Funct
 		byMesh[k] = append(byMesh[k], a)
 	}
 	var statusUpdates []*meshfedv1.Object
+	slim := s.membersApply(UpdateStatusType) // they read only the names and status of an UpdateStatus
 	for _, m := range meshes {
 		md := m.GetMetadata()
 		as := byMesh[meshKey{md.GetTenant(), md.GetNamespace(), md.GetName()}]
@@ -260,16 +284,22 @@ func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.Funct
 			continue
 		}
 		if !sameMeshButCounters(next, m.GetStatus()) || s.live.meshDue(objects.KeyOf(objects.Wrap(m)), now) {
-			up := proto.Clone(m).(*meshfedv1.FunctionMesh)
-			up.Status = next
+			// The entry is only encoded: it may share the stored mesh's
+			// metadata and spec, and needs no spec where no member reads it.
+			up := &meshfedv1.FunctionMesh{ApiVersion: m.GetApiVersion(), Kind: m.GetKind(), Metadata: m.GetMetadata(), Status: next}
+			if !slim {
+				up.Spec = m.GetSpec()
+			}
 			statusUpdates = append(statusUpdates, objects.Wrap(up))
+		} else {
+			held = true
 		}
 	}
 	if len(statusUpdates) == 0 {
-		return nil
+		return held, nil
 	}
-	_, err := s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: statusUpdates, Now: timestamppb.New(now)})
-	return err
+	_, err = s.applySystem(ctx, UpdateStatusType, &raftlogv1.UpdateStatus{Objects: statusUpdates, Now: timestamppb.New(now)})
+	return held, err
 }
 
 // clusterCache is what the scheduler knows of clusters between passes, so
@@ -343,20 +373,17 @@ func (cc *clusterCache) toJudge(st *state.Store, byCluster map[string][]federati
 // clusters that may have changed, see clusterCache), writes the clusters
 // whose health changed (and only those) through Raft, and returns every
 // cluster's view, as placement uses them.
-func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, cc *clusterCache, agentObjs []*meshfedv1.Object, now time.Time) (_ map[string]federation.ClusterView, err error) {
+func (s *Server) updateClusterHealth(ctx context.Context, st *state.Store, cc *clusterCache, agentObjs []*meshfedv1.Object, health []federation.AgentHealth,
+	now time.Time) (_ map[string]federation.ClusterView, err error) {
 	defer func() {
 		if err != nil {
 			cc.store = nil // a status not written is judged again: the next pass reads every cluster
 		}
 	}()
 	byCluster := map[string][]federation.AgentHealth{}
-	for _, o := range agentObjs {
-		a := o.GetAgent()
-		name := a.GetMetadata().GetName()
-		ready := s.heartbeats.alive(name)
-		byCluster[a.GetSpec().GetCluster()] = append(byCluster[a.GetSpec().GetCluster()],
-			federation.AgentHealth{Name: name, Ready: ready, BrokerReachable: ready && s.heartbeats.brokerReachable(name),
-				BrokerAuthError: s.heartbeats.brokerAuthError(name)})
+	for i, o := range agentObjs {
+		c := o.GetAgent().GetSpec().GetCluster()
+		byCluster[c] = append(byCluster[c], health[i])
 	}
 	clusters, err := cc.toJudge(st, byCluster)
 	if err != nil {

@@ -61,6 +61,9 @@ type Server struct {
 	// lastPass is the duration of the scheduler's last pass, in
 	// nanoseconds; zero before the first.
 	lastPass atomic.Int64
+	// lastFullPass is the duration of the last pass that did not skip
+	// as nothing had changed (see quietPass); zero before the first.
+	lastFullPass atomic.Int64
 
 	// serverCreds and clientCreds secure the gRPC API and calls to other
 	// servers (insecure unless Config.TLS is set).
@@ -443,6 +446,11 @@ func (s *Server) State() *state.Store { return s.fsm.State() }
 // LastSchedulerPass is how long the scheduler's last pass took on this
 // server while it led (zero before the first).
 func (s *Server) LastSchedulerPass() time.Duration { return time.Duration(s.lastPass.Load()) }
+
+// LastFullSchedulerPass is how long the scheduler's last full pass took:
+// one that read and judged everything rather than finding nothing changed
+// since a pass that did nothing (zero before the first).
+func (s *Server) LastFullSchedulerPass() time.Duration { return time.Duration(s.lastFullPass.Load()) }
 
 // Shutdown stops serving and closes Raft and the stores. Safe to call twice.
 func (s *Server) Shutdown() error {

@@ -382,7 +382,10 @@ func meshKey(m *meshfedv1.FunctionMesh) string {
 }
 
 // newAssignment builds the assignment of instance i of f on agent, with the
-// epoch after prev's (1 for a new one) and a Pending status.
+// epoch after prev's (1 for a new one) and a Pending status. f becomes its
+// function spec without a copy: it is a spec this pass built (see
+// EffectiveSpec), which the instances of one function may share; plans
+// are written, never changed.
 func newAssignment(m *meshfedv1.FunctionMesh, f *meshfedv1.FunctionSpec, i int, agent, cluster string, prev *meshfedv1.Assignment) *meshfedv1.Assignment {
 	md := m.GetMetadata()
 	return &meshfedv1.Assignment{
@@ -394,7 +397,7 @@ func newAssignment(m *meshfedv1.FunctionMesh, f *meshfedv1.FunctionSpec, i int, 
 		},
 		Spec: &meshfedv1.AssignmentSpec{
 			Mesh: md.GetName(), Function: f.GetName(), Index: int32(i), Agent: agent, Cluster: cluster,
-			Epoch: prev.GetSpec().GetEpoch() + 1, FunctionSpec: proto.Clone(f).(*meshfedv1.FunctionSpec),
+			Epoch: prev.GetSpec().GetEpoch() + 1, FunctionSpec: f,
 		},
 		Status: &meshfedv1.InstanceStatus{Index: int32(i), Agent: agent, Cluster: cluster, State: StatePending},
 	}

@@ -280,6 +280,9 @@ func (s *Store) List(f Filter) ([]*meshfedv1.Object, uint64, error) {
 			prefixes = append(prefixes, one.prefix())
 		}
 	}
+	// When the prefix says all the filter asks (a kind, perhaps a tenant
+	// and namespace), every object under it matches: nothing to check.
+	byPrefix := f.Agent == "" && f.Selector == nil && f.Match == nil && (f.Kind != "" || len(f.Kinds) > 0 || f.Tenant == "" && f.Namespace == "")
 	var out []*meshfedv1.Object
 	for _, p := range prefixes {
 		it, err := txn.Get(tableObjects, "id_prefix", p)
@@ -287,7 +290,7 @@ func (s *Store) List(f Filter) ([]*meshfedv1.Object, uint64, error) {
 			return nil, rev, fmt.Errorf("list: %w", err)
 		}
 		for raw := it.Next(); raw != nil; raw = it.Next() {
-			if e := raw.(*entry); f.matchesKeyed(e.Key, e.Obj) {
+			if e := raw.(*entry); byPrefix || f.matchesKeyed(e.Key, e.Obj) {
 				out = append(out, e.Obj)
 			}
 		}

@@ -1,0 +1,170 @@
+package controlplane
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/meshfed/meshfed/controlplane/state"
+	"github.com/meshfed/meshfed/federation"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// TestQuietPassSkipsOnlyWhenNothingChanged: a pass is skipped only after
+// a full pass that wrote nothing and left nothing waiting on the clock,
+// over the same store revision and the same agents' heartbeats, and never
+// once the backstop age has passed.
+func TestQuietPassSkipsOnlyWhenNothingChanged(t *testing.T) {
+	st := state.New(state.Config{})
+	now := time.Unix(1000, 0)
+	health := []federation.AgentHealth{{Name: "a1", Ready: true, BrokerReachable: true}}
+	q := &quietPass{}
+	if q.unchanged(st, health, now) {
+		t.Fatal("skipped before any full pass")
+	}
+	q.settle(st, st.Revision(), health, now, true)
+	if q.unchanged(st, health, now) {
+		t.Fatal("skipped after a pass that waits on the clock")
+	}
+	q.settle(st, st.Revision(), health, now, false)
+	if !q.unchanged(st, health, now.Add(time.Second)) {
+		t.Fatal("not skipped with nothing changed")
+	}
+	down := []federation.AgentHealth{{Name: "a1", Ready: false}}
+	if q.unchanged(st, down, now.Add(time.Second)) {
+		t.Fatal("skipped although an agent stopped heartbeating")
+	}
+	if q.unchanged(st, health, now.Add(quietMaxAge)) {
+		t.Fatal("skipped past the backstop age")
+	}
+	if q.unchanged(state.New(state.Config{}), health, now) {
+		t.Fatal("skipped over a replaced store")
+	}
+	q.settle(st, st.Revision()-1, health, now, false) // the pass wrote
+	if q.unchanged(st, health, now) {
+		t.Fatal("skipped after a pass that wrote")
+	}
+}
+
+// TestWaitsOnClock: a pass waits on the clock while a function runs
+// outside its home cluster and that cluster is Healthy within the
+// failback hold-down, or while any function is autoscaled.
+func TestWaitsOnClock(t *testing.T) {
+	now := time.Unix(1000, 0)
+	mesh := func(fn *meshfedv1.FunctionSpec) *meshfedv1.FunctionMesh {
+		return &meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Tenant: "t", Namespace: "ns", Name: "m"},
+			Spec: &meshfedv1.FunctionMeshSpec{Functions: []*meshfedv1.FunctionSpec{fn}}}
+	}
+	plain := mesh(&meshfedv1.FunctionSpec{Name: "f", Placement: &meshfedv1.Placement{Cluster: "home"}})
+	in := func(cluster string) []*meshfedv1.Assignment {
+		return []*meshfedv1.Assignment{{Metadata: &meshfedv1.ObjectMeta{Tenant: "t", Namespace: "ns", Name: "m.f.0"},
+			Spec: &meshfedv1.AssignmentSpec{Mesh: "m", Function: "f", Cluster: cluster, Agent: cluster + "-1"}}}
+	}
+	recovered := func(ago time.Duration) map[string]federation.ClusterView {
+		return map[string]federation.ClusterView{"home": {Health: federation.Healthy, Since: now.Add(-ago)}, "other": {Health: federation.Healthy}}
+	}
+	for _, c := range []struct {
+		name    string
+		views   map[string]federation.ClusterView
+		meshes  []*meshfedv1.FunctionMesh
+		current []*meshfedv1.Assignment
+		want    bool
+	}{
+		{"at home, home recovering", recovered(time.Second), []*meshfedv1.FunctionMesh{plain}, in("home"), false},
+		{"away, home recovering", recovered(time.Second), []*meshfedv1.FunctionMesh{plain}, in("other"), true},
+		{"away, home past hold-down", recovered(time.Minute), []*meshfedv1.FunctionMesh{plain}, in("other"), false},
+		{"autoscaled", recovered(time.Minute), []*meshfedv1.FunctionMesh{mesh(&meshfedv1.FunctionSpec{Name: "f", Autoscaling: &meshfedv1.Autoscaling{}})}, in("home"), true},
+	} {
+		if got := waitsOnClock(c.views, c.meshes, c.current, 30*time.Second, now); got != c.want {
+			t.Errorf("%s: waitsOnClock = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestQuietSchedulerStillSeesAgentsStop: once placement is done and passes
+// find nothing changed, an agent that stops heartbeating is still marked
+// Down and its instance moves to the agent still heartbeating.
+func TestQuietSchedulerStillSeesAgentsStop(t *testing.T) {
+	srv := TestServer(t, func(c *Config) {
+		c.HeartbeatInterval, c.AgentLease, c.AgentTTL = 100*time.Millisecond, 300*time.Millisecond, 500*time.Millisecond
+		c.SchedulerInterval = 50 * time.Millisecond
+	})
+	WaitForLeader(t, srv)
+	objs, _ := TestClient(t, srv.GRPCAddr())
+	mustApply(t, objs, decodeAll(t, `
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+---
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: m, tenant: t, namespace: ns}
+spec:
+  functions:
+  - name: f
+    runtime: {builtin: identity}
+    input: {cluster: a, topics: ["persistent://t/ns/in"]}
+`)...)
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	agents := meshfedv1.NewAgentServiceClient(conn)
+	ctx := testCtx(t)
+	for _, name := range []string{"a1", "a2"} {
+		if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: name, Cluster: "a", Capacity: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat := func(names ...string) {
+		for _, n := range names {
+			if _, err := agents.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: n, BrokerReachable: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	agentOf := func() string {
+		o, _, err := srv.State().Get(objects.KindAssignment, "t", "ns", federation.AssignmentName("m", "f", 0))
+		if err != nil {
+			return ""
+		}
+		return o.GetAssignment().GetSpec().GetAgent()
+	}
+	// Quiet: passes go on while the last full pass stays the same, seen
+	// between two polls.
+	var full, pass time.Duration
+	WaitFor(t, 20*time.Second, func() error {
+		beat("a1", "a2")
+		lastFull, last := full, pass
+		full, pass = srv.LastFullSchedulerPass(), srv.LastSchedulerPass()
+		if agentOf() == "" {
+			return fmt.Errorf("instance not placed yet")
+		}
+		if full != lastFull || pass == last {
+			return fmt.Errorf("passes are not quiet yet")
+		}
+		return nil
+	})
+	placed := agentOf()
+	other := map[string]string{"a1": "a2", "a2": "a1"}[placed]
+	WaitFor(t, 20*time.Second, func() error {
+		beat(other)
+		if got := agentOf(); got != other {
+			return fmt.Errorf("instance on %q, want %q after %s stopped heartbeating", got, other, placed)
+		}
+		return nil
+	})
+}
