@@ -184,9 +184,18 @@ func (s *source) Commit(_ context.Context, position string) error {
 // waits up to closeQuiesce for the acknowledgements of committed messages
 // to leave; any still queued are delivered again (at-least-once).
 func (s *source) Close() error {
+	// A round trip first: the broker handles a connection's packets in
+	// order, so its answer to this UNSUBSCRIBE (of a filter the session
+	// does not hold) means it has taken every acknowledgement sent before.
+	tok := s.client.Unsubscribe("meshfed/close-barrier/" + s.cfg.clientID)
+	tok.WaitTimeout(closeQuiesce * time.Millisecond)
 	s.client.Disconnect(closeQuiesce)
 	return nil
 }
 
-// closeQuiesce is how long Close lets queued acknowledgements go out, in ms.
-const closeQuiesce = 500
+// closeQuiesce is how long Close lets queued acknowledgements go out, in
+// ms. Disconnect returns as soon as its DISCONNECT is written, which the
+// client writes after every acknowledgement queued before it; the bound
+// only matters on a starved machine, where a short one would cut the
+// queue and have committed messages delivered again.
+const closeQuiesce = 5000
