@@ -316,6 +316,9 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 		case "pod":
 			podEnv = w.crdPod(fp, val)
 			fn.Autoscaling = w.crdAutoscaling(fp, val)
+			if sel := w.crdNodeSelector(fp, val); len(sel) > 0 {
+				fn.Placement = &meshfedv1.Placement{NodeSelector: sel}
+			}
 		case "pulsar":
 			o.crdPulsar(w, fp, val, cluster)
 		case "golang", "python":

@@ -101,9 +101,36 @@ func isZero(v any) bool {
 	return false
 }
 
+// crdNodeSelector reads a pod's nodeSelector (path is the pod): the
+// labels a node must carry become the labels an agent must carry
+// (placement.nodeSelector); nil when none is set.
+func (w *walker) crdNodeSelector(path string, v any) map[string]string {
+	obj, ok := v.(map[string]any)
+	if !ok || isZero(obj["nodeSelector"]) {
+		return nil // crdPod reported a pod that is not an object
+	}
+	np := join(path, "nodeSelector")
+	m, ok := obj["nodeSelector"].(map[string]any)
+	if !ok {
+		w.typeError(np, "a map of label to value", obj["nodeSelector"])
+		return nil
+	}
+	sel := make(map[string]string, len(m))
+	for _, k := range sortedKeys(m) {
+		s, ok := m[k].(string)
+		if !ok {
+			w.typeError(join(np, k), "a string", m[k])
+			continue
+		}
+		sel[k] = s
+	}
+	return sel
+}
+
 // crdPod reads a function's pod policy: everything in it shapes the
 // Kubernetes pod and is ignored, except env, which the function sees and
-// is returned (name → value) for an exec runtime.
+// is returned (name → value) for an exec runtime, and nodeSelector and
+// the autoscaler, read by crdNodeSelector and crdAutoscaling.
 func (w *walker) crdPod(path string, v any) map[string]string {
 	obj, ok := v.(map[string]any)
 	if !ok {

@@ -117,6 +117,11 @@ func TestDecodeCRDRuntimes(t *testing.T) {
 				t.Errorf("function = %v", f)
 			}
 		}},
+		{"pod nodeSelector", strings.Replace(fnDoc(goBlock), "  pod:\n", "  pod:\n    nodeSelector: {zone: east, disk: ssd}\n", 1), func(t *testing.T, _ *meshfedv1.ObjectMeta, f *meshfedv1.FunctionSpec, _ []CRDCode) {
+			if sel := f.GetPlacement().GetNodeSelector(); len(sel) != 2 || sel["zone"] != "east" || sel["disk"] != "ssd" {
+				t.Errorf("placement.nodeSelector = %v, want zone=east, disk=ssd", sel)
+			}
+		}},
 		{"pod env", strings.Replace(fnDoc(goBlock), "  pod:\n", "  pod:\n    env: [{name: MODE, value: fast}, {name: EMPTY}]\n", 1), func(t *testing.T, _ *meshfedv1.ObjectMeta, f *meshfedv1.FunctionSpec, _ []CRDCode) {
 			env := f.GetRuntime().GetExec().GetEnv()
 			if env["MODE"] != "fast" || len(env) != 2 || env["EMPTY"] != "" {
@@ -273,6 +278,8 @@ func TestDecodeCRDRuntimeErrors(t *testing.T) {
 			[]wantErr{{1, "spec.secretsMap", "secrets cannot be converted yet"}}},
 		{"windowConfig", DecodeOptions{Packages: &fakePackages{}}, fnDoc(goBlock + "  windowConfig: {windowLengthCount: 10}\n"),
 			[]wantErr{{1, "spec.windowConfig", "window functions cannot be converted"}}},
+		{"pod nodeSelector not a map", DecodeOptions{Packages: &fakePackages{}}, strings.Replace(fnDoc(goBlock), "  pod:\n", "  pod:\n    nodeSelector: [east]\n", 1),
+			[]wantErr{{1, "spec.pod.nodeSelector", "a map of label to value"}}},
 		{"pod env from a secret", DecodeOptions{Packages: &fakePackages{}}, strings.Replace(fnDoc(goBlock), "  pod:\n", "  pod:\n    env: [{name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}]\n", 1),
 			[]wantErr{{1, "spec.pod.env[0].valueFrom", "values from Kubernetes secrets"}}},
 		{"pod env on a builtin", DecodeOptions{}, strings.NewReplacer("  forwardSourceMessageProperty: true\n", "", "  pod:\n", "  pod:\n    env: [{name: A, value: b}]\n").Replace(fnDoc("  className: identity\n")),
