@@ -180,3 +180,18 @@ func keys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Drain appends to batch what ch holds ready, without waiting, until batch
+// has max elements: a source that received its first record blocking takes
+// the rest of a burst into the same Read.
+func Drain[T any](batch []T, ch <-chan T, max int) []T {
+	for len(batch) < max {
+		select {
+		case v := <-ch:
+			batch = append(batch, v)
+		default:
+			return batch
+		}
+	}
+	return batch
+}

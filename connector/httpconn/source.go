@@ -166,15 +166,7 @@ func (s *source) Read(ctx context.Context) ([]connector.SourceRecord, error) {
 	case r := <-s.in:
 		reqs = append(reqs, r)
 	}
-more:
-	for len(reqs) < s.cfg.maxBatch {
-		select {
-		case r := <-s.in:
-			reqs = append(reqs, r)
-		default:
-			break more
-		}
-	}
+	reqs = connector.Drain(reqs, s.in, s.cfg.maxBatch)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]connector.SourceRecord, len(reqs))

@@ -134,16 +134,7 @@ func (s *source) Read(ctx context.Context) ([]connector.SourceRecord, error) {
 		return nil, fmt.Errorf("connection to %s lost: %w", s.cfg.broker, err)
 	case first = <-s.in:
 	}
-	msgs := []paho.Message{first}
-more:
-	for len(msgs) < s.cfg.maxBatch {
-		select {
-		case m := <-s.in:
-			msgs = append(msgs, m)
-		default:
-			break more
-		}
-	}
+	msgs := connector.Drain([]paho.Message{first}, s.in, s.cfg.maxBatch)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]connector.SourceRecord, len(msgs))
