@@ -22,11 +22,11 @@ import (
 //
 //	go test -run '^$' -bench StateWordCount -benchtime 1x ./agent/
 //
-// stateBenchMessages inputs over stateBenchWords distinct words are
-// produced before the function starts; the figure is committed state
-// updates per second, read from the leader's state (the time from the first
-// committed update to the last).
-const stateBenchMessages = 20000
+// stateBenchMessages inputs (MESHFED_BENCH_MESSAGES, default 20,000) over
+// stateBenchWords distinct words are produced before the function starts;
+// the figure is committed state updates per second, read from the leader's
+// state (the time from the first committed update to the last).
+var stateBenchMessages = envInt("MESHFED_BENCH_MESSAGES", 20000)
 
 // stateBenchWords is the number of distinct words; MESHFED_BENCH_WORDS
 // overrides it.
@@ -124,8 +124,8 @@ func BenchmarkStateWordCount(b *testing.B) {
 					if n > 0 && first.IsZero() {
 						first, firstN = time.Now(), n
 					}
-					if n >= stateBenchMessages {
-						if n != stateBenchMessages {
+					if n >= int64(stateBenchMessages) {
+						if n != int64(stateBenchMessages) {
 							b.Errorf("counted %d updates, sent %d", n, stateBenchMessages)
 						}
 						break
@@ -135,7 +135,7 @@ func BenchmarkStateWordCount(b *testing.B) {
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
-				b.ReportMetric(float64(stateBenchMessages-firstN)/time.Since(first).Seconds(), "updates/s")
+				b.ReportMetric(float64(int64(stateBenchMessages)-firstN)/time.Since(first).Seconds(), "updates/s")
 			}
 		})
 	}

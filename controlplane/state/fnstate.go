@@ -2,31 +2,120 @@ package state
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 )
 
-// stateEntry is one key of a function's state.
-type stateEntry struct {
-	ID string
-	E  *raftlogv1.StateEntry
+// fnStates holds every function's state: per scope, a plain map from key
+// to value. Function state is written at a far higher rate than objects
+// (one commit per instance every few milliseconds, hundreds of keys each)
+// and needs neither watches nor secondary indexes, so it lives beside
+// go-memdb rather than in it: a commit costs one map write per key instead
+// of a radix-tree path copy.
+//
+// Writes come from the FSM, one entry at a time; reads from any goroutine.
+// A snapshot shares the maps it captures (see snapshot): the first write
+// to a scope after a snapshot copies that scope's map, so taking a
+// snapshot stays cheap and what it holds never changes.
+type fnStates struct {
+	// mu guards scopes and every map and flag they hold. Writers hold it
+	// for a whole commit, so a reader sees a commit whole or not at all.
+	mu     sync.RWMutex
+	scopes map[string]*scopeState
 }
 
-func stateID(sc *meshfedv1.StateScope, key string) string {
-	return sc.GetTenant() + "/" + sc.GetNamespace() + "/" + sc.GetMesh() + "/" + sc.GetFunction() + "\x00" + key
+// scopeState is one function's state.
+type scopeState struct {
+	sc *meshfedv1.StateScope
+	// keys holds the function's keys and, under commitKeyPrefix, its
+	// idempotent writers' last sequences (counters).
+	keys map[string]fnValue
+	// shared: a snapshot holds keys, so it must be copied before a write.
+	shared bool
+}
+
+// fnValue is one key's value: a counter or a byte string.
+type fnValue struct {
+	isCounter bool
+	counter   int64
+	value     []byte
+}
+
+func newFnStates() *fnStates { return &fnStates{scopes: map[string]*scopeState{}} }
+
+func scopeID(sc *meshfedv1.StateScope) string {
+	return sc.GetTenant() + "/" + sc.GetNamespace() + "/" + sc.GetMesh() + "/" + sc.GetFunction()
+}
+
+// writableLocked returns the scope's state ready for writes, creating it
+// or copying a map a snapshot shares.
+func (f *fnStates) writableLocked(sc *meshfedv1.StateScope) *scopeState {
+	id := scopeID(sc)
+	st := f.scopes[id]
+	if st == nil {
+		st = &scopeState{sc: &meshfedv1.StateScope{Tenant: sc.GetTenant(), Namespace: sc.GetNamespace(), Mesh: sc.GetMesh(), Function: sc.GetFunction()},
+			keys: map[string]fnValue{}}
+		f.scopes[id] = st
+	}
+	if st.shared {
+		st.keys, st.shared = maps.Clone(st.keys), false
+	}
+	return st
+}
+
+// snapshot returns the scopes' maps as they are, by scope id, and marks
+// them shared. The caller must not write to them.
+func (f *fnStates) snapshot() map[string]*scopeState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]*scopeState, len(f.scopes))
+	for id, st := range f.scopes {
+		st.shared = true
+		out[id] = &scopeState{sc: st.sc, keys: st.keys}
+	}
+	return out
+}
+
+// stateEntries encodes snapshot scopes for a Raft snapshot, in scope and
+// key order.
+func stateEntries(scopes map[string]*scopeState) []*raftlogv1.StateEntry {
+	var out []*raftlogv1.StateEntry
+	for _, id := range slices.Sorted(maps.Keys(scopes)) {
+		st := scopes[id]
+		for _, k := range slices.Sorted(maps.Keys(st.keys)) {
+			v := st.keys[k]
+			out = append(out, &raftlogv1.StateEntry{Scope: st.sc, Key: k, Counter: v.counter, Value: v.value, IsCounter: v.isCounter})
+		}
+	}
+	return out
+}
+
+// restore loads a snapshot's state entries into an empty fnStates.
+func (f *fnStates) restore(entries []*raftlogv1.StateEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range entries {
+		f.writableLocked(e.GetScope()).keys[e.GetKey()] = fnValue{isCounter: e.GetIsCounter(), counter: e.GetCounter(), value: e.GetValue()}
+	}
 }
 
 // GetState reads keys of a function's state.
 func (s *Store) GetState(sc *meshfedv1.StateScope, keys []string) []*meshfedv1.StateValue {
-	txn := s.db.Txn(false)
+	s.fn.mu.RLock()
+	defer s.fn.mu.RUnlock()
+	st := s.fn.scopes[scopeID(sc)]
 	out := make([]*meshfedv1.StateValue, 0, len(keys))
 	for _, k := range keys {
 		v := &meshfedv1.StateValue{Key: k}
-		if raw, err := txn.First(tableFnState, "id", stateID(sc, k)); err == nil && raw != nil {
-			e := raw.(*stateEntry).E
-			v.Exists, v.IsCounter, v.Counter, v.Value = true, e.GetIsCounter(), e.GetCounter(), e.GetValue()
+		if st != nil {
+			if e, ok := st.keys[k]; ok {
+				v.Exists, v.IsCounter, v.Counter, v.Value = true, e.isCounter, e.counter, e.value
+			}
 		}
 		out = append(out, v)
 	}
@@ -38,99 +127,123 @@ func (s *Store) GetState(sc *meshfedv1.StateScope, keys []string) []*meshfedv1.S
 // reports that keys remain past the last one returned. The commit records
 // of idempotent writers are not state and are left out.
 func (s *Store) ScanState(sc *meshfedv1.StateScope, after string, limit int) (values []*meshfedv1.StateValue, more bool, err error) {
-	prefix := stateID(sc, "")
-	it, err := s.db.Txn(false).LowerBound(tableFnState, "id", prefix+after)
-	if err != nil {
-		return nil, false, fmt.Errorf("scan state: %w", err)
+	s.fn.mu.RLock()
+	defer s.fn.mu.RUnlock()
+	st := s.fn.scopes[scopeID(sc)]
+	if st == nil {
+		return nil, false, nil
 	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		se := raw.(*stateEntry)
-		key, ok := strings.CutPrefix(se.ID, prefix)
-		if !ok {
-			break
+	var keys []string
+	for k := range st.keys {
+		if k > after && !strings.HasPrefix(k, commitKeyPrefix) {
+			keys = append(keys, k)
 		}
-		if after != "" && key == after || strings.HasPrefix(key, commitKeyPrefix) {
-			continue
-		}
-		if len(values) == limit {
-			return values, true, nil
-		}
-		e := se.E
-		values = append(values, &meshfedv1.StateValue{Key: key, Exists: true, IsCounter: e.GetIsCounter(), Counter: e.GetCounter(), Value: e.GetValue()})
 	}
-	return values, false, nil
+	slices.Sort(keys)
+	if len(keys) > limit {
+		keys, more = keys[:limit], true
+	}
+	values = make([]*meshfedv1.StateValue, 0, len(keys))
+	for _, k := range keys {
+		e := st.keys[k]
+		values = append(values, &meshfedv1.StateValue{Key: k, Exists: true, IsCounter: e.isCounter, Counter: e.counter, Value: e.value})
+	}
+	return values, more, nil
 }
 
 // commitKeyPrefix starts the key of an idempotent writer's commit record
 // (user keys never start with \x01).
 const commitKeyPrefix = "\x01commit\x00"
 
-// CommitState applies state operations atomically at index. An increment of
-// a key holding a value (or a put to a counter) is refused.
+// undo is a key's value before a commit changed it, to roll the commit
+// back if a later operation of it is refused.
+type undo struct {
+	key     string
+	prev    fnValue
+	existed bool
+}
+
+// CommitState applies state operations atomically at index: all of them or,
+// when one is refused, none. An increment of a key holding a value (or a
+// put to a counter) is refused. A writer's sequence applies once: a commit
+// at or below the writer's last applied sequence changes nothing (a retry
+// after an unknown outcome).
 func (s *Store) CommitState(index uint64, req *raftlogv1.CommitState) ([]*meshfedv1.StateValue, error) {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	sc := req.GetScope()
-	var counters []*meshfedv1.StateValue
-	var commitID string
-	if w := req.GetWriter(); w != "" {
-		// The writer's last committed sequence lives beside the state,
-		// under a key no user key can take (keys never start with \x01).
-		commitID = stateID(sc, commitKeyPrefix+w)
-		raw, err := txn.First(tableFnState, "id", commitID)
-		if err != nil {
-			return nil, fmt.Errorf("read commit record: %w", err)
-		}
-		if raw != nil && uint64(raw.(*stateEntry).E.GetCounter()) >= req.GetSequence() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.commitLocked(index, nil)
-			return nil, nil // already applied: a retry after an unknown outcome
-		}
-		if err := txn.Insert(tableFnState, &stateEntry{ID: commitID, E: &raftlogv1.StateEntry{Scope: sc, Key: commitKeyPrefix + w,
-			Counter: int64(req.GetSequence()), IsCounter: true}}); err != nil {
-			return nil, err
-		}
-	}
-	for i, op := range req.GetOps() {
-		id := stateID(sc, op.GetKey())
-		raw, err := txn.First(tableFnState, "id", id)
-		if err != nil {
-			return nil, fmt.Errorf("read state %q: %w", op.GetKey(), err)
-		}
-		var cur *raftlogv1.StateEntry
-		if raw != nil {
-			cur = raw.(*stateEntry).E
-		}
-		switch o := op.GetOp().(type) {
-		case *meshfedv1.StateOp_Incr:
-			if cur != nil && !cur.GetIsCounter() {
-				return nil, fmt.Errorf("ops[%d]: key %q holds a value, not a counter: %w", i, op.GetKey(), ErrInvalid)
-			}
-			n := cur.GetCounter() + o.Incr
-			if err := txn.Insert(tableFnState, &stateEntry{ID: id, E: &raftlogv1.StateEntry{Scope: sc, Key: op.GetKey(), Counter: n, IsCounter: true}}); err != nil {
-				return nil, err
-			}
-			counters = append(counters, &meshfedv1.StateValue{Key: op.GetKey(), Counter: n, IsCounter: true, Exists: true})
-		case *meshfedv1.StateOp_Put:
-			if cur != nil && cur.GetIsCounter() {
-				return nil, fmt.Errorf("ops[%d]: key %q is a counter: %w", i, op.GetKey(), ErrInvalid)
-			}
-			if err := txn.Insert(tableFnState, &stateEntry{ID: id, E: &raftlogv1.StateEntry{Scope: sc, Key: op.GetKey(), Value: o.Put}}); err != nil {
-				return nil, err
-			}
-		case *meshfedv1.StateOp_Delete:
-			if _, err := txn.DeleteAll(tableFnState, "id", id); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, fmt.Errorf("ops[%d]: no operation set: %w", i, ErrInvalid)
-		}
+	counters, err := s.fn.commit(req)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	txn.Commit()
 	s.commitLocked(index, nil)
+	return counters, nil
+}
+
+func (f *fnStates) commit(req *raftlogv1.CommitState) ([]*meshfedv1.StateValue, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.writableLocked(req.GetScope())
+	var undos []undo
+	set := func(key string, v fnValue) {
+		prev, existed := st.keys[key]
+		undos = append(undos, undo{key, prev, existed})
+		st.keys[key] = v
+	}
+	if w := req.GetWriter(); w != "" {
+		// The writer's last committed sequence lives beside the state,
+		// under a key no user key can take (keys never start with \x01).
+		id := commitKeyPrefix + w
+		if rec, ok := st.keys[id]; ok && uint64(rec.counter) >= req.GetSequence() {
+			return nil, nil // already applied: a retry after an unknown outcome
+		}
+		set(id, fnValue{isCounter: true, counter: int64(req.GetSequence())})
+	}
+	// One allocation for every counter the answer returns.
+	incrs := 0
+	for _, op := range req.GetOps() {
+		if _, ok := op.GetOp().(*meshfedv1.StateOp_Incr); ok {
+			incrs++
+		}
+	}
+	values := make([]meshfedv1.StateValue, incrs)
+	counters := make([]*meshfedv1.StateValue, 0, incrs)
+	refuse := func(err error) ([]*meshfedv1.StateValue, error) {
+		for i := len(undos) - 1; i >= 0; i-- {
+			if u := undos[i]; u.existed {
+				st.keys[u.key] = u.prev
+			} else {
+				delete(st.keys, u.key)
+			}
+		}
+		return nil, err
+	}
+	for i, op := range req.GetOps() {
+		key := op.GetKey()
+		cur, exists := st.keys[key]
+		switch o := op.GetOp().(type) {
+		case *meshfedv1.StateOp_Incr:
+			if exists && !cur.isCounter {
+				return refuse(fmt.Errorf("ops[%d]: key %q holds a value, not a counter: %w", i, key, ErrInvalid))
+			}
+			n := cur.counter + o.Incr
+			set(key, fnValue{isCounter: true, counter: n})
+			v := &values[len(counters)]
+			v.Key, v.Counter, v.IsCounter, v.Exists = key, n, true, true
+			counters = append(counters, v)
+		case *meshfedv1.StateOp_Put:
+			if exists && cur.isCounter {
+				return refuse(fmt.Errorf("ops[%d]: key %q is a counter: %w", i, key, ErrInvalid))
+			}
+			set(key, fnValue{value: o.Put})
+		case *meshfedv1.StateOp_Delete:
+			if exists {
+				undos = append(undos, undo{key, cur, true})
+				delete(st.keys, key)
+			}
+		default:
+			return refuse(fmt.Errorf("ops[%d]: no operation set: %w", i, ErrInvalid))
+		}
+	}
 	return counters, nil
 }
 

@@ -16,6 +16,8 @@ type Snapshot struct {
 	revision   uint64
 	compactRev uint64
 	events     []*meshfedv1.Event
+	// fn is the functions' state, shared with the store (see fnStates).
+	fn map[string]*scopeState
 }
 
 // Snapshot captures the current state.
@@ -27,6 +29,7 @@ func (s *Store) Snapshot() *Snapshot {
 		revision:   s.revision,
 		compactRev: s.compactRev,
 		events:     s.events[:len(s.events):len(s.events)],
+		fn:         s.fn.snapshot(),
 	}
 }
 
@@ -50,12 +53,7 @@ func (sn *Snapshot) Proto() (*raftlogv1.Snapshot, error) {
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		out.Members = append(out.Members, raw.(*memberEntry).M)
 	}
-	if it, err = sn.txn.Get(tableFnState, "id"); err != nil {
-		return nil, fmt.Errorf("snapshot state: %w", err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out.State = append(out.State, raw.(*stateEntry).E)
-	}
+	out.State = stateEntries(sn.fn)
 	if it, err = sn.txn.Get(tablePackages, "id"); err != nil {
 		return nil, fmt.Errorf("snapshot packages: %w", err)
 	}
@@ -101,11 +99,7 @@ func FromProto(cfg Config, snap *raftlogv1.Snapshot) (*Store, error) {
 			return nil, fmt.Errorf("restore member %q: %w", m.GetId(), err)
 		}
 	}
-	for _, e := range snap.GetState() {
-		if err := txn.Insert(tableFnState, &stateEntry{ID: stateID(e.GetScope(), e.GetKey()), E: e}); err != nil {
-			return nil, fmt.Errorf("restore state %q: %w", e.GetKey(), err)
-		}
-	}
+	s.fn.restore(snap.GetState())
 	for _, p := range snap.GetPackages() {
 		if err := txn.Insert(tablePackages, &packageEntry{Digest: p.GetDigest(), P: p}); err != nil {
 			return nil, fmt.Errorf("restore package %s: %w", p.GetDigest(), err)

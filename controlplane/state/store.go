@@ -18,7 +18,6 @@ import (
 const (
 	tableObjects  = "objects"
 	tableMembers  = "members"
-	tableFnState  = "fnstate"
 	tablePackages = "packages"
 )
 
@@ -43,9 +42,6 @@ func schema() *memdb.DBSchema {
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
 		}},
 		tableMembers: {Name: tableMembers, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
-		}},
-		tableFnState: {Name: tableFnState, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 		}},
 		tablePackages: {Name: tablePackages, Indexes: map[string]*memdb.IndexSchema{
@@ -97,6 +93,8 @@ type Store struct {
 	cfg Config
 	// rules checks user writes; set once by New.
 	rules Rules
+	// fn holds functions' state, beside go-memdb; set once by New.
+	fn *fnStates
 
 	// mu guards revision, events, compactRev and changed.
 	mu sync.Mutex
@@ -131,7 +129,7 @@ func New(cfg Config) *Store {
 	if rules == nil {
 		rules = storeRules{}
 	}
-	return &Store{db: db, cfg: cfg, rules: rules, changed: make(chan struct{})}
+	return &Store{db: db, cfg: cfg, rules: rules, fn: newFnStates(), changed: make(chan struct{})}
 }
 
 // Revision returns the index of the last applied entry.

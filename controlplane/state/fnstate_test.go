@@ -1,0 +1,122 @@
+package state
+
+import (
+	"errors"
+	"testing"
+
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+)
+
+func incr(key string, n int64) *meshfedv1.StateOp {
+	return &meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Incr{Incr: n}}
+}
+
+func put(key, v string) *meshfedv1.StateOp {
+	return &meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Put{Put: []byte(v)}}
+}
+
+func del(key string) *meshfedv1.StateOp {
+	return &meshfedv1.StateOp{Key: key, Op: &meshfedv1.StateOp_Delete{Delete: true}}
+}
+
+// counterOf reads key's counter, or -1 when it is absent.
+func counterOf(s *Store, sc *meshfedv1.StateScope, key string) int64 {
+	v := s.GetState(sc, []string{key})[0]
+	if !v.GetExists() {
+		return -1
+	}
+	return v.GetCounter()
+}
+
+func TestCommitStateRefusedOpChangesNothing(t *testing.T) {
+	s := New(Config{Rules: noRules{}})
+	sc := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
+	if _, err := s.CommitState(1, &raftlogv1.CommitState{Scope: sc, Ops: []*meshfedv1.StateOp{incr("a", 1), put("v", "x"), put("gone", "y")}}); err != nil {
+		t.Fatal(err)
+	}
+	// Every kind of change before the refused op, some twice to one key.
+	bad := &raftlogv1.CommitState{Scope: sc, Writer: "w", Sequence: 1,
+		Ops: []*meshfedv1.StateOp{incr("a", 5), incr("new", 1), incr("a", 1), del("gone"), put("v", "z"), incr("v", 1)}}
+	if _, err := s.CommitState(2, bad); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("increment of a value: %v, want ErrInvalid", err)
+	}
+	if a, n := counterOf(s, sc, "a"), counterOf(s, sc, "new"); a != 1 || n != -1 {
+		t.Fatalf("after a refused commit a = %d, new = %d; want 1 and absent", a, n)
+	}
+	vals := s.GetState(sc, []string{"v", "gone"})
+	if string(vals[0].GetValue()) != "x" || string(vals[1].GetValue()) != "y" {
+		t.Fatalf("after a refused commit values are %v", vals)
+	}
+	// The refused commit did not record its sequence: the writer's next
+	// attempt under it applies.
+	bad.Ops = bad.Ops[:5]
+	counters, err := s.CommitState(3, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counters) != 3 || counters[2].GetKey() != "a" || counters[2].GetCounter() != 7 {
+		t.Fatalf("counters answered %v, want a at 7 last", counters)
+	}
+	if a := counterOf(s, sc, "a"); a != 7 {
+		t.Fatalf("a = %d, want 7", a)
+	}
+	if s.Revision() != 3 {
+		t.Fatalf("revision %d, want 3", s.Revision())
+	}
+}
+
+func TestStateSnapshotIsPointInTimeAndRestores(t *testing.T) {
+	s := New(Config{Rules: noRules{}})
+	sc := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
+	other := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "g"}
+	if _, err := s.CommitState(1, &raftlogv1.CommitState{Scope: sc, Writer: "w", Sequence: 1, Ops: []*meshfedv1.StateOp{incr("a", 1), put("v", "x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CommitState(2, &raftlogv1.CommitState{Scope: other, Ops: []*meshfedv1.StateOp{incr("b", 2)}}); err != nil {
+		t.Fatal(err)
+	}
+	sn := s.Snapshot()
+	// Writes after the snapshot, to both scopes, do not reach it.
+	if _, err := s.CommitState(3, &raftlogv1.CommitState{Scope: sc, Writer: "w", Sequence: 2, Ops: []*meshfedv1.StateOp{incr("a", 10), del("v")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CommitState(4, &raftlogv1.CommitState{Scope: other, Ops: []*meshfedv1.StateOp{incr("c", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := sn.Proto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := FromProto(Config{Rules: noRules{}}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b, c := counterOf(restored, sc, "a"), counterOf(restored, other, "b"), counterOf(restored, other, "c"); a != 1 || b != 2 || c != -1 {
+		t.Fatalf("restored a = %d, b = %d, c = %d; want 1, 2, absent", a, b, c)
+	}
+	if v := restored.GetState(sc, []string{"v"})[0]; string(v.GetValue()) != "x" {
+		t.Fatalf("restored v = %v, want x", v)
+	}
+	if a := counterOf(s, sc, "a"); a != 11 {
+		t.Fatalf("live a = %d, want 11", a)
+	}
+	// The writer's record came back with the state: its sequence 1,
+	// retried after the restore, applies nothing; sequence 2 applies.
+	for i, seq := range []uint64{1, 2} {
+		if _, err := restored.CommitState(uint64(10+i), &raftlogv1.CommitState{Scope: sc, Writer: "w", Sequence: seq, Ops: []*meshfedv1.StateOp{incr("a", 10)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := counterOf(restored, sc, "a"); a != 11 {
+		t.Fatalf("restored a after retries = %d, want 11", a)
+	}
+	// A second snapshot of the restored store encodes the same state.
+	p2, err := restored.Snapshot().Proto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.GetState()) != len(p.GetState()) {
+		t.Fatalf("re-snapshot holds %d state entries, want %d", len(p2.GetState()), len(p.GetState()))
+	}
+}
