@@ -183,7 +183,7 @@ func (f *fnStates) commit(req *raftlogv1.CommitState) ([]*meshfedv1.StateValue, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.writableLocked(req.GetScope())
-	var undos []undo
+	undos := make([]undo, 0, len(req.GetOps())+1)
 	set := func(key string, v fnValue) {
 		prev, existed := st.keys[key]
 		undos = append(undos, undo{key, prev, existed})

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
@@ -119,4 +120,33 @@ func TestStateSnapshotIsPointInTimeAndRestores(t *testing.T) {
 	if len(p2.GetState()) != len(p.GetState()) {
 		t.Fatalf("re-snapshot holds %d state entries, want %d", len(p2.GetState()), len(p.GetState()))
 	}
+}
+
+// BenchmarkCommitState applies, on one server's store, commits of 500
+// increments over 1,000 keys of one function (about what one instance
+// commits every 20 ms running word-count at 25,000 inputs/s): the cost of
+// applying function state, paid by every server.
+//
+//	go test -run '^$' -bench CommitState ./controlplane/state/
+func BenchmarkCommitState(b *testing.B) {
+	const keys, perCommit = 1000, 500
+	s := New(Config{Rules: noRules{}})
+	sc := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
+	commits := make([]*raftlogv1.CommitState, keys/perCommit*7)
+	for c := range commits {
+		ops := make([]*meshfedv1.StateOp, perCommit)
+		for i := range ops {
+			ops[i] = &meshfedv1.StateOp{Key: fmt.Sprintf("w%d", ((c*perCommit+i)*7919)%keys), Op: &meshfedv1.StateOp_Incr{Incr: 1}}
+		}
+		commits[c] = &raftlogv1.CommitState{Scope: sc, Ops: ops, Writer: "w"}
+	}
+	b.ResetTimer()
+	for n := range b.N {
+		c := commits[n%len(commits)]
+		c.Sequence = uint64(n + 1)
+		if _, err := s.CommitState(uint64(n+1), c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*perCommit)/b.Elapsed().Seconds(), "updates/s")
 }
