@@ -150,3 +150,62 @@ func BenchmarkCommitState(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*perCommit)/b.Elapsed().Seconds(), "updates/s")
 }
+
+// Readers and snapshots run beside commits (the FSM applies while gRPC
+// handlers read and Raft persists a snapshot): run with -race.
+func TestStateReadsAndSnapshotsBesideCommits(t *testing.T) {
+	s := New(Config{Rules: noRules{}})
+	sc := &meshfedv1.StateScope{Tenant: "t", Namespace: "n", Mesh: "m", Function: "f"}
+	const commits = 200
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= commits; i++ {
+			ops := []*meshfedv1.StateOp{incr("a", 1), incr(fmt.Sprintf("k%d", i%7), 1), put("v", fmt.Sprint(i))}
+			if _, err := s.CommitState(uint64(i), &raftlogv1.CommitState{Scope: sc, Writer: "w", Sequence: uint64(i), Ops: ops}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var snaps []*Snapshot
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		// A commit is seen whole: a and v move together.
+		vals := s.GetState(sc, []string{"a", "v"})
+		if vals[0].GetExists() && fmt.Sprint(vals[0].GetCounter()) != string(vals[1].GetValue()) {
+			t.Fatalf("a = %d beside v = %q: part of a commit seen", vals[0].GetCounter(), vals[1].GetValue())
+		}
+		if _, _, err := s.ScanState(sc, "", 3); err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, s.Snapshot())
+	}
+	for _, sn := range snaps {
+		p, err := sn.Proto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each snapshot holds one whole commit's state: a equals v.
+		var a int64
+		var v string
+		for _, e := range p.GetState() {
+			switch e.GetKey() {
+			case "a":
+				a = e.GetCounter()
+			case "v":
+				v = string(e.GetValue())
+			}
+		}
+		if a != 0 && fmt.Sprint(a) != v {
+			t.Fatalf("snapshot at revision %d holds a = %d beside v = %q", sn.Revision(), a, v)
+		}
+	}
+	if a := counterOf(s, sc, "a"); a != commits {
+		t.Fatalf("a = %d, want %d", a, commits)
+	}
+}
