@@ -48,8 +48,10 @@ type fnValue struct {
 
 func newFnStates() *fnStates { return &fnStates{scopes: map[string]*scopeState{}} }
 
+// scopeID names a function's state; NUL separators, as no name holds one,
+// so two scopes never share an id.
 func scopeID(sc *meshfedv1.StateScope) string {
-	return sc.GetTenant() + "/" + sc.GetNamespace() + "/" + sc.GetMesh() + "/" + sc.GetFunction()
+	return sc.GetTenant() + "\x00" + sc.GetNamespace() + "\x00" + sc.GetMesh() + "\x00" + sc.GetFunction()
 }
 
 // writableLocked returns the scope's state ready for writes, creating it

@@ -209,3 +209,15 @@ func TestStateReadsAndSnapshotsBesideCommits(t *testing.T) {
 		t.Fatalf("a = %d, want %d", a, commits)
 	}
 }
+
+func TestStateScopesNeverShareKeys(t *testing.T) {
+	s := New(Config{Rules: noRules{}})
+	a := &meshfedv1.StateScope{Tenant: "t", Namespace: "n/m", Mesh: "x", Function: "f"}
+	b := &meshfedv1.StateScope{Tenant: "t/n", Namespace: "m", Mesh: "x", Function: "f"}
+	if _, err := s.CommitState(1, &raftlogv1.CommitState{Scope: a, Ops: []*meshfedv1.StateOp{incr("k", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := counterOf(s, b, "k"); n != -1 {
+		t.Fatalf("another scope reads k = %d, want absent", n)
+	}
+}
