@@ -71,7 +71,8 @@ func (f *fnStates) writableLocked(sc *meshfedv1.StateScope) *scopeState {
 }
 
 // snapshot returns the scopes' maps as they are, by scope id, and marks
-// them shared. The caller must not write to them.
+// them shared. The caller must not write to them. Store.Snapshot calls it
+// with Store.mu held (lock order: Store.mu, then mu).
 func (f *fnStates) snapshot() map[string]*scopeState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -171,12 +172,14 @@ type undo struct {
 // at or below the writer's last applied sequence changes nothing (a retry
 // after an unknown outcome).
 func (s *Store) CommitState(index uint64, req *raftlogv1.CommitState) ([]*meshfedv1.StateValue, error) {
+	// Under mu, so a Snapshot (which takes mu, then fn.mu) sees the
+	// commit together with its revision or neither.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	counters, err := s.fn.commit(req)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.commitLocked(index, nil)
 	return counters, nil
 }

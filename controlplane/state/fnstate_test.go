@@ -190,7 +190,8 @@ func TestStateReadsAndSnapshotsBesideCommits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Each snapshot holds one whole commit's state: a equals v.
+		// Each snapshot holds whole commits, up to its revision: commit i
+		// at index i sets a to i and v to "i".
 		var a int64
 		var v string
 		for _, e := range p.GetState() {
@@ -201,7 +202,7 @@ func TestStateReadsAndSnapshotsBesideCommits(t *testing.T) {
 				v = string(e.GetValue())
 			}
 		}
-		if a != 0 && fmt.Sprint(a) != v {
+		if a != 0 && fmt.Sprint(a) != v || uint64(a) != sn.Revision() {
 			t.Fatalf("snapshot at revision %d holds a = %d beside v = %q", sn.Revision(), a, v)
 		}
 	}
