@@ -116,8 +116,9 @@ var _ Cluster = (*Processes)(nil)
 
 // StartProcesses runs n `exe server` processes bootstrapped together with
 // --initial-cluster on free loopback ports, data and logs under dir, and
-// waits until the group accepts a write.
-func StartProcesses(ctx context.Context, exe, dir string, n int) (*Processes, error) {
+// waits until the group accepts a write. extraArgs, when not nil, gives
+// more flags for the server with the given ID.
+func StartProcesses(ctx context.Context, exe, dir string, n int, extraArgs func(id string) []string) (*Processes, error) {
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		return nil, err
@@ -138,6 +139,9 @@ func StartProcesses(ctx context.Context, exe, dir string, n int) (*Processes, er
 		cmd := exec.Command(exe, "server", "--node-id", id, "--data-dir", filepath.Join(dir, id),
 			"--raft-addr", fmt.Sprintf("127.0.0.1:%d", ports[2*i]), "--grpc-addr", grpcAddr, "--http-addr", "",
 			"--initial-cluster", strings.Join(initial, ","), "--log-level", "warn")
+		if extraArgs != nil {
+			cmd.Args = append(cmd.Args, extraArgs(id)...)
+		}
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			logf.Close()

@@ -31,6 +31,7 @@ type benchApplyFlags struct {
 	dir         string
 	leaderOnly  bool
 	cpuProfile  string
+	serverProf  string
 	rounds      int
 	// Raft settings of in-process servers; zero keeps the default.
 	maxAppend     int
@@ -79,6 +80,9 @@ scripts/bench-etcd.sh installs etcd and runs this.`,
 					return usageError{fmt.Errorf("--concurrency %d: must be positive", c)}
 				}
 			}
+			if f.serverProf != "" && f.inProcess {
+				return usageError{fmt.Errorf("--server-cpuprofile profiles server processes; with --in-process use --cpuprofile")}
+			}
 			if f.raftTweak() != nil && !f.inProcess {
 				return usageError{fmt.Errorf("the --raft-* flags need --in-process")}
 			}
@@ -97,6 +101,7 @@ scripts/bench-etcd.sh installs etcd and runs this.`,
 	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
 	fl.IntVar(&f.rounds, "rounds", 1, "times to run every level; the table sums throughput and takes the median p50/p99 of the rounds")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (with --in-process it covers the servers)")
+	fl.StringVar(&f.serverProf, "server-cpuprofile", "", "write a CPU profile of each `meshfed server` process to DIR/<node-id>.cpu (not with --in-process)")
 	fl.BoolVar(&f.leaderOnly, "leader-only", false, "send every write, and open every watch stream, at the leader (default: spread over all members; followers forward writes)")
 	fl.IntVar(&f.maxAppend, "raft-max-append-entries", 0, "with --in-process: Raft MaxAppendEntries (default 64)")
 	fl.BoolVar(&f.batchApply, "raft-batch-apply-ch", false, "with --in-process: Raft BatchApplyCh")
@@ -236,7 +241,7 @@ func startMeshfed(ctx context.Context, dir string, f benchApplyFlags) (*benchSys
 		if eerr != nil {
 			return nil, eerr
 		}
-		s.cluster, err = bench.StartProcesses(ctx, exe, mdir, 3)
+		s.cluster, err = bench.StartProcesses(ctx, exe, mdir, 3, serverProfileArgs(f.serverProf))
 	}
 	if err != nil {
 		return nil, err
@@ -280,4 +285,15 @@ func startEtcd(ctx context.Context, dir, bin string, f benchApplyFlags) (*benchS
 		s.addrs = []string{l}
 	}
 	return s, nil
+}
+
+// serverProfileArgs gives each server process a --cpuprofile in dir, or
+// nothing when dir is empty.
+func serverProfileArgs(dir string) func(id string) []string {
+	if dir == "" {
+		return nil
+	}
+	return func(id string) []string {
+		return []string{"--cpuprofile", filepath.Join(dir, id+".cpu")}
+	}
 }

@@ -412,5 +412,5 @@ func tsOrNil(t *timestamppb.Timestamp) *timestamppb.Timestamp {
 	if t == nil {
 		return nil
 	}
-	return proto.Clone(t).(*timestamppb.Timestamp)
+	return &timestamppb.Timestamp{Seconds: t.GetSeconds(), Nanos: t.GetNanos()}
 }
