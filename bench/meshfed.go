@@ -268,6 +268,10 @@ func keyIndex(worker, seq int) int { return (worker*7919 + seq) % KeySpace }
 type MeshfedPutter struct {
 	clients []*client.Client
 	filler  int
+	// Full asks for the stored object in each answer, as `meshfed
+	// apply` does; otherwise writes ask for the revision and result only,
+	// what etcd's Put answers.
+	Full bool
 }
 
 var _ Putter = (*MeshfedPutter)(nil)
@@ -305,7 +309,7 @@ func fillerFor(size int) int {
 func (p *MeshfedPutter) Put(ctx context.Context, worker, seq int) error {
 	c := p.clients[worker%len(p.clients)]
 	obj := benchCluster(fmt.Sprintf("b-%d", keyIndex(worker, seq)), fill(p.filler, worker, seq))
-	_, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{obj}})
+	_, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{obj}, Brief: !p.Full})
 	return err
 }
 

@@ -32,6 +32,7 @@ type benchApplyFlags struct {
 	leaderOnly  bool
 	cpuProfile  string
 	serverProf  string
+	full        bool
 	rounds      int
 	// Raft settings of in-process servers; zero keeps the default.
 	maxAppend     int
@@ -101,6 +102,7 @@ scripts/bench-etcd.sh installs etcd and runs this.`,
 	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
 	fl.IntVar(&f.rounds, "rounds", 1, "times to run every level; the table sums throughput and takes the median p50/p99 of the rounds")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (with --in-process it covers the servers)")
+	fl.BoolVar(&f.full, "full-responses", false, "meshfed writes get the stored object back, as `meshfed apply` does (default: the revision and result only, as etcd's Put answers)")
 	fl.StringVar(&f.serverProf, "server-cpuprofile", "", "write a CPU profile of each `meshfed server` process to DIR/<node-id>.cpu (not with --in-process)")
 	fl.BoolVar(&f.leaderOnly, "leader-only", false, "send every write, and open every watch stream, at the leader (default: spread over all members; followers forward writes)")
 	fl.IntVar(&f.maxAppend, "raft-max-append-entries", 0, "with --in-process: Raft MaxAppendEntries (default 64)")
@@ -146,8 +148,12 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 	if f.leaderOnly {
 		target = "writes and watches at the leader"
 	}
-	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %s, %d-byte objects, %d round(s) of %s per level, %d CPUs, %s\n",
-		mode, target, f.size, f.rounds, f.duration, runtime.NumCPU(), runtime.Version())
+	answers := "answers carry revision and result (as etcd's Put)"
+	if f.full {
+		answers = "answers carry the stored object"
+	}
+	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %s, %d-byte objects, %s, %d round(s) of %s per level, %d CPUs, %s\n",
+		mode, target, f.size, answers, f.rounds, f.duration, runtime.NumCPU(), runtime.Version())
 
 	ms, err := startMeshfed(ctx, dir, f)
 	if err != nil {
@@ -231,6 +237,7 @@ func startMeshfed(ctx context.Context, dir string, f benchApplyFlags) (*benchSys
 		if err != nil {
 			return nil, nil, err
 		}
+		p.Full = f.full
 		return p, p.Close, nil
 	}}
 	var err error
