@@ -127,6 +127,12 @@ func New(cfg Config) *Store {
 	if err != nil {
 		panic(fmt.Sprintf("state: invalid schema: %v", err)) // static schema; cannot fail
 	}
+	// The store wakes its watchers itself (changed, events) and never
+	// uses memdb's watch channels. memdb tracks mutations for those
+	// channels only in its primary database, not in a snapshot of it, so
+	// the store writes to a snapshot of the empty database: the same
+	// transactions without a channel to close per changed node.
+	db = db.Snapshot()
 	rules := cfg.Rules
 	if rules == nil {
 		rules = storeRules{}
