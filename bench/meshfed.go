@@ -116,8 +116,9 @@ var _ Cluster = (*Processes)(nil)
 
 // StartProcesses runs n `exe server` processes bootstrapped together with
 // --initial-cluster on free loopback ports, data and logs under dir, and
-// waits until the group accepts a write.
-func StartProcesses(ctx context.Context, exe, dir string, n int) (*Processes, error) {
+// waits until the group accepts a write. extraArgs, when not nil, gives
+// more flags for the server with the given ID.
+func StartProcesses(ctx context.Context, exe, dir string, n int, extraArgs func(id string) []string) (*Processes, error) {
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		return nil, err
@@ -138,6 +139,9 @@ func StartProcesses(ctx context.Context, exe, dir string, n int) (*Processes, er
 		cmd := exec.Command(exe, "server", "--node-id", id, "--data-dir", filepath.Join(dir, id),
 			"--raft-addr", fmt.Sprintf("127.0.0.1:%d", ports[2*i]), "--grpc-addr", grpcAddr, "--http-addr", "",
 			"--initial-cluster", strings.Join(initial, ","), "--log-level", "warn")
+		if extraArgs != nil {
+			cmd.Args = append(cmd.Args, extraArgs(id)...)
+		}
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			logf.Close()
@@ -264,6 +268,10 @@ func keyIndex(worker, seq int) int { return (worker*7919 + seq) % KeySpace }
 type MeshfedPutter struct {
 	clients []*client.Client
 	filler  int
+	// Full asks for the stored object in each answer, as `meshfed
+	// apply` does; otherwise writes ask for the revision and result only,
+	// what etcd's Put answers.
+	Full bool
 }
 
 var _ Putter = (*MeshfedPutter)(nil)
@@ -301,7 +309,7 @@ func fillerFor(size int) int {
 func (p *MeshfedPutter) Put(ctx context.Context, worker, seq int) error {
 	c := p.clients[worker%len(p.clients)]
 	obj := benchCluster(fmt.Sprintf("b-%d", keyIndex(worker, seq)), fill(p.filler, worker, seq))
-	_, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{obj}})
+	_, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{obj}, Brief: !p.Full})
 	return err
 }
 

@@ -50,6 +50,11 @@ func (s *Server) queueAudit(r *meshfedv1.AuditRecord) {
 // logAudit exports a record as a structured log line (with the trace and
 // span ids of ctx's request, when the logger's handler adds them).
 func (s *Server) logAudit(ctx context.Context, r *meshfedv1.AuditRecord) {
+	logAuditRecord(ctx, s.logger, r)
+}
+
+// logAuditRecord writes r to logger as one "audit" line.
+func logAuditRecord(ctx context.Context, logger *slog.Logger, r *meshfedv1.AuditRecord) {
 	targets := make([]string, 0, len(r.GetTargets()))
 	for _, t := range r.GetTargets() {
 		parts := []string{t.GetKind()}
@@ -64,7 +69,7 @@ func (s *Server) logAudit(ctx context.Context, r *meshfedv1.AuditRecord) {
 	if r.GetResult() != "ok" {
 		level = slog.LevelWarn
 	}
-	s.logger.LogAttrs(ctx, level, "audit",
+	logger.LogAttrs(ctx, level, "audit",
 		slog.String("principal", r.GetPrincipal()), slog.String("role", r.GetRole()),
 		slog.String("tenant", r.GetPrincipalTenant()), slog.String("method", r.GetMethod()),
 		slog.String("action", r.GetAction()), slog.Any("targets", targets),

@@ -89,6 +89,9 @@ func (e *objectEndpoint) Apply(ctx context.Context, req *meshfedv1.ApplyRequest)
 		}
 		res = r.apply
 	}
+	if req.GetBrief() {
+		return &meshfedv1.ApplyResponse{Revision: res.Revision, Results: res.Results}, nil
+	}
 	return &meshfedv1.ApplyResponse{Revision: res.Revision, Objects: res.Objects, Results: res.Results}, nil
 }
 

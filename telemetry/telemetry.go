@@ -85,6 +85,11 @@ func SetupTracing(ctx context.Context, service, instance string) (func(context.C
 			return nil, fmt.Errorf("otlp trace exporter (%s): %w", proto, err)
 		}
 		opts = append(opts, sdktrace.WithBatcher(exp))
+	} else if os.Getenv("OTEL_TRACES_SAMPLER") == "" {
+		// Nothing exports spans, so none is recorded: requests still get
+		// trace and span ids (for log lines and propagation), without
+		// the cost of building spans that would be dropped.
+		opts = append(opts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)

@@ -267,3 +267,25 @@ func TestNewMetricsServesRuntimeAndResource(t *testing.T) {
 		}
 	}
 }
+
+// TestSetupTracingWithoutExporterRecordsNothing: with no OTLP endpoint
+// spans are not recorded (nothing would export them) but still carry ids,
+// which log lines and propagation use.
+func TestSetupTracingWithoutExporterRecordsNothing(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_TRACES_SAMPLER", "")
+	stop, err := SetupTracing(context.Background(), "meshfed-server", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(context.Background())
+	_, span := otel.Tracer("test").Start(context.Background(), "apply")
+	defer span.End()
+	if span.IsRecording() {
+		t.Error("span recorded with no exporter")
+	}
+	if !span.SpanContext().IsValid() {
+		t.Error("span without valid ids: log lines would lose trace_id and span_id")
+	}
+}

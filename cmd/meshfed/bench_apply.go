@@ -31,6 +31,8 @@ type benchApplyFlags struct {
 	dir         string
 	leaderOnly  bool
 	cpuProfile  string
+	serverProf  string
+	full        bool
 	rounds      int
 	// Raft settings of in-process servers; zero keeps the default.
 	maxAppend     int
@@ -79,6 +81,9 @@ scripts/bench-etcd.sh installs etcd and runs this.`,
 					return usageError{fmt.Errorf("--concurrency %d: must be positive", c)}
 				}
 			}
+			if f.serverProf != "" && f.inProcess {
+				return usageError{fmt.Errorf("--server-cpuprofile profiles server processes; with --in-process use --cpuprofile")}
+			}
 			if f.raftTweak() != nil && !f.inProcess {
 				return usageError{fmt.Errorf("the --raft-* flags need --in-process")}
 			}
@@ -97,6 +102,8 @@ scripts/bench-etcd.sh installs etcd and runs this.`,
 	fl.IntVar(&f.watchWrites, "watch-writes", 50, "writes timed for the fan-out measurement")
 	fl.IntVar(&f.rounds, "rounds", 1, "times to run every level; the table sums throughput and takes the median p50/p99 of the rounds")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (with --in-process it covers the servers)")
+	fl.BoolVar(&f.full, "full-responses", false, "meshfed writes get the stored object back, as `meshfed apply` does (default: the revision and result only, as etcd's Put answers)")
+	fl.StringVar(&f.serverProf, "server-cpuprofile", "", "write a CPU profile of each `meshfed server` process to DIR/<node-id>.cpu (not with --in-process)")
 	fl.BoolVar(&f.leaderOnly, "leader-only", false, "send every write, and open every watch stream, at the leader (default: spread over all members; followers forward writes)")
 	fl.IntVar(&f.maxAppend, "raft-max-append-entries", 0, "with --in-process: Raft MaxAppendEntries (default 64)")
 	fl.BoolVar(&f.batchApply, "raft-batch-apply-ch", false, "with --in-process: Raft BatchApplyCh")
@@ -141,8 +148,12 @@ func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error 
 	if f.leaderOnly {
 		target = "writes and watches at the leader"
 	}
-	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %s, %d-byte objects, %d round(s) of %s per level, %d CPUs, %s\n",
-		mode, target, f.size, f.rounds, f.duration, runtime.NumCPU(), runtime.Version())
+	answers := "answers carry revision and result (as etcd's Put)"
+	if f.full {
+		answers = "answers carry the stored object"
+	}
+	fmt.Fprintf(out, "# meshfed bench apply: %s on loopback, %s, %d-byte objects, %s, %d round(s) of %s per level, %d CPUs, %s\n",
+		mode, target, f.size, answers, f.rounds, f.duration, runtime.NumCPU(), runtime.Version())
 
 	ms, err := startMeshfed(ctx, dir, f)
 	if err != nil {
@@ -226,6 +237,7 @@ func startMeshfed(ctx context.Context, dir string, f benchApplyFlags) (*benchSys
 		if err != nil {
 			return nil, nil, err
 		}
+		p.Full = f.full
 		return p, p.Close, nil
 	}}
 	var err error
@@ -236,7 +248,7 @@ func startMeshfed(ctx context.Context, dir string, f benchApplyFlags) (*benchSys
 		if eerr != nil {
 			return nil, eerr
 		}
-		s.cluster, err = bench.StartProcesses(ctx, exe, mdir, 3)
+		s.cluster, err = bench.StartProcesses(ctx, exe, mdir, 3, serverProfileArgs(f.serverProf))
 	}
 	if err != nil {
 		return nil, err
@@ -280,4 +292,15 @@ func startEtcd(ctx context.Context, dir, bin string, f benchApplyFlags) (*benchS
 		s.addrs = []string{l}
 	}
 	return s, nil
+}
+
+// serverProfileArgs gives each server process a --cpuprofile in dir, or
+// nothing when dir is empty.
+func serverProfileArgs(dir string) func(id string) []string {
+	if dir == "" {
+		return nil
+	}
+	return func(id string) []string {
+		return []string{"--cpuprofile", filepath.Join(dir, id+".cpu")}
+	}
 }

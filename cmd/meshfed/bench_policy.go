@@ -440,7 +440,7 @@ func (c *admissionCluster) start(ctx context.Context, dir string, f benchAdmissi
 		if eerr != nil {
 			return eerr
 		}
-		c.cluster, err = bench.StartProcesses(ctx, exe, cdir, 3)
+		c.cluster, err = bench.StartProcesses(ctx, exe, cdir, 3, nil)
 	}
 	if err != nil {
 		return err

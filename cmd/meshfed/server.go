@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ func newServerCmd() *cobra.Command {
 		initialCluster string
 		join           string
 		logLevel       string
+		cpuProfile     string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -76,6 +78,13 @@ leadership to another voter (a follower logs that it does not lead).`,
 				// the apply benchmark (docs/benchmarks/controlplane.md).
 				debug.SetGCPercent(400)
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			srv, err := controlplane.NewServer(cfg)
 			if err != nil {
 				return err
@@ -122,6 +131,7 @@ leadership to another voter (a follower logs that it does not lead).`,
 	f.StringVar(&cfg.RaftLogStore, "raft-log-store", controlplane.RaftLogStoreAuto,
 		"Raft log store of a new data dir: wal (append-only segment files, one sync per append), bolt (raft-boltdb, as before), "+
 			"or auto (wal for a new data dir). A data dir that already holds a log keeps its store; asking for the other is an error, never a migration")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this server to the file, from start until SIGTERM or SIGINT (for `go tool pprof`; meshfed bench apply --server-cpuprofile sets it)")
 	f.IntVar(&cfg.EventHistory, "event-history", 50000, "change events kept in memory so watches can resume")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 500*time.Millisecond, "how often agents heartbeat")
 	f.DurationVar(&cfg.AgentLease, "agent-lease", 3*time.Second, "how long an agent runs instances without a successful heartbeat before stopping them itself")
@@ -141,4 +151,21 @@ leadership to another voter (a follower logs that it does not lead).`,
 		"the leader's value applies to every server (the structured log has every record as msg=audit)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

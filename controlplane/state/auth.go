@@ -34,7 +34,23 @@ type auditEntry struct {
 	R  *meshfedv1.AuditRecord
 }
 
-func auditID(rev uint64, seq uint32) string { return fmt.Sprintf("%020d.%010d", rev, seq) }
+// auditID is the record's key, "%020d.%010d" of its revision and
+// sequence, so that keys sort in log order.
+func auditID(rev uint64, seq uint32) string {
+	var b [31]byte
+	zeroPad(b[:20], uint64(rev))
+	b[20] = '.'
+	zeroPad(b[21:], uint64(seq))
+	return string(b[:])
+}
+
+// zeroPad writes v in decimal right-aligned into dst, zeros before it.
+func zeroPad(dst []byte, v uint64) {
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
 
 func authTables(t map[string]*memdb.TableSchema) {
 	t[tableKeys] = &memdb.TableSchema{Name: tableKeys, Indexes: map[string]*memdb.IndexSchema{

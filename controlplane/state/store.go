@@ -125,6 +125,12 @@ func New(cfg Config) *Store {
 	if err != nil {
 		panic(fmt.Sprintf("state: invalid schema: %v", err)) // static schema; cannot fail
 	}
+	// The store wakes its watchers itself (changed, events) and never
+	// uses memdb's watch channels. memdb tracks mutations for those
+	// channels only in its primary database, not in a snapshot of it, so
+	// the store writes to a snapshot of the empty database: the same
+	// transactions without a channel to close per changed node.
+	db = db.Snapshot()
 	rules := cfg.Rules
 	if rules == nil {
 		rules = storeRules{}
@@ -410,5 +416,5 @@ func tsOrNil(t *timestamppb.Timestamp) *timestamppb.Timestamp {
 	if t == nil {
 		return nil
 	}
-	return proto.Clone(t).(*timestamppb.Timestamp)
+	return &timestamppb.Timestamp{Seconds: t.GetSeconds(), Nanos: t.GetNanos()}
 }

@@ -191,12 +191,20 @@ func merge(old, in *meshfedv1.Object, index uint64, now *timestamppb.Timestamp, 
 	}
 	omd := objects.Meta(old)
 	oldMsg := objects.Unwrap(old).ProtoReflect()
-	if mode == userWrite || !msg.Has(msg.Descriptor().Fields().ByName("status")) {
+	statusFD := msg.Descriptor().Fields().ByName("status")
+	keepStatus := mode == userWrite || statusFD == nil || !msg.Has(statusFD)
+	if keepStatus && statusFD != nil {
 		// Users never write status; system writes without one keep it.
-		copyField(msg, oldMsg, "status")
+		// Stored objects are never changed, so the new version shares
+		// the stored status rather than a copy of it.
+		if oldMsg.Has(statusFD) {
+			msg.Set(statusFD, oldMsg.Get(statusFD))
+		} else {
+			msg.Clear(statusFD)
+		}
 	}
 	specChanged := !sameMsg(fieldMsg(msg, "spec"), fieldMsg(oldMsg, "spec")) || !equalLabels(md.GetLabels(), omd.GetLabels())
-	statusChanged := !sameMsg(fieldMsg(msg, "status"), fieldMsg(oldMsg, "status"))
+	statusChanged := !keepStatus && !sameMsg(fieldMsg(msg, "status"), fieldMsg(oldMsg, "status"))
 	md.CreateRevision, md.CreateTime, md.Generation = omd.GetCreateRevision(), tsOrNil(omd.GetCreateTime()), omd.GetGeneration()
 	if !specChanged && !statusChanged {
 		return old, ResultUnchanged

@@ -74,7 +74,11 @@ type ApplyRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Objects []*Object              `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
 	// Validate and check preconditions against the current state; write nothing.
-	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Answer with the revision and the results only, without the stored
+	// objects (a writer that does not need them, like etcd's Put without
+	// prev_kv, saves encoding and sending them).
+	Brief         bool `protobuf:"varint,3,opt,name=brief,proto3" json:"brief,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -119,6 +123,13 @@ func (x *ApplyRequest) GetObjects() []*Object {
 func (x *ApplyRequest) GetDryRun() bool {
 	if x != nil {
 		return x.DryRun
+	}
+	return false
+}
+
+func (x *ApplyRequest) GetBrief() bool {
+	if x != nil {
+		return x.Brief
 	}
 	return false
 }
@@ -1362,10 +1373,11 @@ var File_meshfed_v1_service_proto protoreflect.FileDescriptor
 const file_meshfed_v1_service_proto_rawDesc = "" +
 	"\n" +
 	"\x18meshfed/v1/service.proto\x12\n" +
-	"meshfed.v1\x1a\x18meshfed/v1/objects.proto\"U\n" +
+	"meshfed.v1\x1a\x18meshfed/v1/objects.proto\"k\n" +
 	"\fApplyRequest\x12,\n" +
 	"\aobjects\x18\x01 \x03(\v2\x12.meshfed.v1.ObjectR\aobjects\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"s\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05brief\x18\x03 \x01(\bR\x05brief\"s\n" +
 	"\rApplyResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12,\n" +
 	"\aobjects\x18\x02 \x03(\v2\x12.meshfed.v1.ObjectR\aobjects\x12\x18\n" +
