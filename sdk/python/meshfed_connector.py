@@ -259,7 +259,6 @@ def _serve_source(conn, ctx, ftype, d, read, commit, idle):
         raise ProtocolError(f"a source got frame type 0x{ftype:02x}")
 
 
-_unpack_u32 = _U32.unpack_from
 _unpack_u64 = _U64.unpack_from
 _unpack_write_tail = struct.Struct(">qI").unpack_from
 
@@ -269,26 +268,8 @@ def _decode_write(b):
     # bounds checks, one check that the fields ended at the end; on any
     # doubt the checked decoder says what is wrong.
     try:
-        pos = 9  # type byte, request
-        (n,) = _unpack_u32(b, pos)
-        topic = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (n,) = _unpack_u32(b, pos)
-        key = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (n,) = _unpack_u32(b, pos)
-        value = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (count,) = _unpack_u32(b, pos)
-        pos += 4
-        props = {}
-        for _ in range(count):
-            (n,) = _unpack_u32(b, pos)
-            k = b[pos + 4 : pos + 4 + n]
-            pos += 4 + n
-            (n,) = _unpack_u32(b, pos)
-            props[_mf._text(k)] = _mf._text(b[pos + 4 : pos + 4 + n])
-            pos += 4 + n
+        # After the type byte and the request.
+        topic, key, value, props, count, pos = _mf._unchecked_key_value(b, 9)
         event_time, n = _unpack_write_tail(b, pos)
         stream = b[pos + 12 : pos + 12 + n]
         pos += 12 + n

@@ -382,31 +382,41 @@ _unpack_msg_tail = struct.Struct(">qqI").unpack_from
 _unpack_i64 = _I64.unpack_from
 
 
+def _unchecked_key_value(b, pos):
+    # Reads topic, key, value and properties from pos without bounds checks,
+    # for the hot paths (MESSAGE here, WRITE in meshfed_connector): they
+    # raise struct.error, or return a short properties dict when a key
+    # repeats, and their caller falls back to the checked decoder.
+    # Returns (topic, key, value, props, property count, next pos).
+    (n,) = _unpack_u32(b, pos)
+    topic = b[pos + 4 : pos + 4 + n]
+    pos += 4 + n
+    (n,) = _unpack_u32(b, pos)
+    key = b[pos + 4 : pos + 4 + n]
+    pos += 4 + n
+    (n,) = _unpack_u32(b, pos)
+    value = b[pos + 4 : pos + 4 + n]
+    pos += 4 + n
+    (count,) = _unpack_u32(b, pos)
+    pos += 4
+    props = {}
+    for _ in range(count):
+        (n,) = _unpack_u32(b, pos)
+        k = b[pos + 4 : pos + 4 + n]
+        pos += 4 + n
+        (n,) = _unpack_u32(b, pos)
+        props[_text(k)] = _text(b[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+    return topic, key, value, props, count, pos
+
+
 def _decode_message(b):
     # The hot path: one pass without bounds checks, then one check that the
     # fields ended exactly at the end. On any doubt, _decode_message_checked
     # says precisely what is wrong.
     try:
         (mid,) = _U64.unpack_from(b, 1)
-        (n,) = _unpack_u32(b, 9)
-        topic = b[13 : 13 + n]
-        pos = 13 + n
-        (n,) = _unpack_u32(b, pos)
-        key = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (n,) = _unpack_u32(b, pos)
-        payload = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (count,) = _unpack_u32(b, pos)
-        pos += 4
-        props = {}
-        for _ in range(count):
-            (n,) = _unpack_u32(b, pos)
-            k = b[pos + 4 : pos + 4 + n]
-            pos += 4 + n
-            (n,) = _unpack_u32(b, pos)
-            props[_text(k)] = _text(b[pos + 4 : pos + 4 + n])
-            pos += 4 + n
+        topic, key, payload, props, count, pos = _unchecked_key_value(b, 9)
         event_time, publish_time, n = _unpack_msg_tail(b, pos)
         producer = b[pos + 20 : pos + 20 + n]
         pos += 20 + n
