@@ -208,53 +208,58 @@ def _error(conn, ctx, req, what):
     conn.write(ERROR, parts, "ERROR")
 
 
+def _answer(conn, ctx, req, what, call, records=()):
+    # Runs call and answers request req: the RECORD frames in records (their
+    # parts, which call may fill) and OK, or ERROR when call raises: the
+    # user's code failed this call only. A protocol error or a closed pipe
+    # ends the process instead.
+    try:
+        call()
+    except (ProtocolError, BrokenPipeError):
+        raise
+    except Exception:
+        _error(conn, ctx, req, what)
+        return True
+    for parts in records:
+        conn.write(RECORD, parts, "RECORD")
+    conn.write(OK, [_U64.pack(req)], "OK")
+    return True
+
+
+def _read_records(ctx, read, req, limit, idle):
+    while True:
+        recs = list(read(ctx, limit) or [])
+        if recs:
+            break
+        time.sleep(idle)
+    if len(recs) > limit:
+        raise ValueError(f"read returned {len(recs)} records, more than the {limit} asked for")
+    frames = []
+    for r in recs:
+        if not isinstance(r, Record):
+            r = Record(value=r)
+        parts = [_U64.pack(req)]
+        _mf._put_bytes(parts, _mf._raw(r.key or ""))
+        _mf._put_bytes(parts, _mf._raw(r.value))
+        _mf._put_map(parts, r.properties)
+        parts.append(_I64.pack(int(r.event_time or 0)))
+        _mf._put_bytes(parts, _mf._raw(r.position or ""))
+        frames.append(parts)
+    return frames
+
+
 def _serve_source(conn, ctx, ftype, d, read, commit, idle):
     if ftype == READ:
         req = d.u64("request")
         limit = d.u32("max_records")
         d.end()
-        try:
-            while True:
-                recs = list(read(ctx, limit) or [])
-                if recs:
-                    break
-                time.sleep(idle)
-            if len(recs) > limit:
-                raise ValueError(f"read returned {len(recs)} records, more than the {limit} asked for")
-            frames = []
-            for r in recs:
-                if not isinstance(r, Record):
-                    r = Record(value=r)
-                parts = [_U64.pack(req)]
-                _mf._put_bytes(parts, _mf._raw(r.key or ""))
-                _mf._put_bytes(parts, _mf._raw(r.value))
-                _mf._put_map(parts, r.properties)
-                parts.append(_I64.pack(int(r.event_time or 0)))
-                _mf._put_bytes(parts, _mf._raw(r.position or ""))
-                frames.append(parts)
-        except (ProtocolError, BrokenPipeError):
-            raise
-        except Exception:
-            _error(conn, ctx, req, "read")
-            return True
-        for parts in frames:
-            conn.write(RECORD, parts, "RECORD")
-        conn.write(OK, [_U64.pack(req)], "OK")
-        return True
+        records = []
+        return _answer(conn, ctx, req, "read", lambda: records.extend(_read_records(ctx, read, req, limit, idle)), records)
     elif ftype == COMMIT:
         req = d.u64("request")
         position = d.str("position")
         d.end()
-        try:
-            if commit is not None:
-                commit(ctx, position)
-        except (ProtocolError, BrokenPipeError):
-            raise
-        except Exception:
-            _error(conn, ctx, req, "commit")
-            return True
-        conn.write(OK, [_U64.pack(req)], "OK")
-        return True
+        return _answer(conn, ctx, req, "commit", lambda: commit is not None and commit(ctx, position))
     else:
         raise ProtocolError(f"a source got frame type 0x{ftype:02x}")
 
@@ -303,14 +308,6 @@ def _serve_sink(conn, ctx, ftype, d, write, state):
         batch, state["batch"] = state["batch"], []
         if count != len(batch):
             raise ProtocolError(f"FLUSH says {count} records, {len(batch)} arrived")
-        try:
-            write(ctx, batch)
-        except (ProtocolError, BrokenPipeError):
-            raise
-        except Exception:
-            _error(conn, ctx, req, "write")
-            return True
-        conn.write(OK, [_U64.pack(req)], "OK")
-        return True
+        return _answer(conn, ctx, req, "write", lambda: write(ctx, batch))
     else:
         raise ProtocolError(f"a sink got frame type 0x{ftype:02x}")
