@@ -6,6 +6,7 @@ import (
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/objects"
 )
 
@@ -29,6 +30,19 @@ func tenantObj(name string, admins ...string) *meshfedv1.Object {
 		Metadata: &meshfedv1.ObjectMeta{Name: name},
 		Spec:     &meshfedv1.TenantSpec{Admins: admins},
 	})
+}
+
+// identityMesh is a federation of cluster a, tenant t and namespace t/ns
+// running mesh m: replicas of the identity function f reading
+// persistent://t/ns/in on a and, with out, writing persistent://t/ns/out.
+func identityMesh(replicas int32, out bool) []*meshfedv1.Object {
+	outTopic := ""
+	if out {
+		outTopic = "persistent://t/ns/out"
+	}
+	f := testkit.Builtin("f", "identity", "a", "persistent://t/ns/in", "a", outTopic)
+	f.Replicas = replicas
+	return append(testkit.Federation("a", "t", "ns"), testkit.Mesh("t", "ns", "m", f))
 }
 
 func mustApply(t *testing.T, c meshfedv1.ObjectServiceClient, objs ...*meshfedv1.Object) *meshfedv1.ApplyResponse {
