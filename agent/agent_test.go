@@ -172,30 +172,9 @@ func produce(t *testing.T, c pulsar.Client, topic string, from, n int) {
 // read, duplicates included, after a short quiet period.
 func drain(t *testing.T, c pulsar.Client, topic string, want int, timeout time.Duration) []string {
 	t.Helper()
-	r, err := c.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.EarliestMessageID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var got []string
-	distinct := map[string]bool{}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		wait := time.Until(deadline)
-		if len(distinct) >= want {
-			wait = 300 * time.Millisecond // catch trailing duplicates
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		m, err := r.Next(ctx)
-		cancel()
-		if err != nil {
-			if len(distinct) >= want {
-				break
-			}
-			continue
-		}
+	for _, m := range drainMessages(t, c, topic, want, timeout) {
 		got = append(got, string(m.Payload()))
-		distinct[string(m.Payload())] = true
 	}
 	return got
 }
