@@ -42,7 +42,6 @@ frames only; print goes to stderr, the connector's log.
 
 import json
 import logging
-import os
 import struct
 import sys
 import time
@@ -139,16 +138,7 @@ def run_sink(write, init=None, max_frame_size=MAX_FRAME_SIZE):
 
 
 def _run(role, init, max_frame_size, serve):
-    out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    inp = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s: %(message)s")
-    conn = _mf._Conn(inp, out, max_frame_size)
-    try:
+    def loop(conn):
         ctx = _handshake(conn, role, init)
         if ctx is None:
             return
@@ -159,10 +149,8 @@ def _run(role, init, max_frame_size, serve):
             ftype, body = fr
             if serve(conn, ctx, ftype, _mf._Body(body, _NAMES.get(ftype, "unknown"))):
                 conn.flush()
-    except ProtocolError as e:
-        _mf._fail(f"protocol error: {e}")
-    except BrokenPipeError:
-        sys.exit(1)
+
+    _mf._serve_stdio(max_frame_size, loop)
 
 
 def _handshake(conn, role, init):

@@ -501,6 +501,14 @@ def run(process, init=None, max_frame_size=MAX_FRAME_SIZE):
     init(ctx), when given, runs once after the handshake's HELLO and before
     READY, e.g. to read ctx.config; an exception there ends the process.
     """
+    _serve_stdio(max_frame_size, lambda conn: _serve(conn, process, init))
+
+
+def _serve_stdio(max_frame_size, serve):
+    # Runs serve(conn) on the frames of stdin and stdout, for functions here
+    # and connectors in meshfed_connector. A protocol error ends the process
+    # with its reason, as does the host going away.
+    #
     # Keep the real stdout for frames; everything else written to fd 1 or
     # sys.stdout lands in the log.
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
@@ -514,7 +522,7 @@ def run(process, init=None, max_frame_size=MAX_FRAME_SIZE):
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s: %(message)s")
     conn = _Conn(inp, out, max_frame_size)
     try:
-        _serve(conn, process, init)
+        serve(conn)
     except ProtocolError as e:
         _fail(f"protocol error: {e}")
     except BrokenPipeError:
