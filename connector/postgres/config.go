@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -469,6 +470,26 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // quoteTable quotes a "table" or "schema.table" name for SQL.
+// reconnect returns the connection *held while it is open; otherwise it
+// opens one, prepares it (closing it when that fails) and holds it.
+func reconnect(ctx context.Context, held **pgx.Conn, open func(context.Context) (*pgx.Conn, error),
+	prepare func(context.Context, *pgx.Conn) error) (*pgx.Conn, error) {
+	if *held != nil && !(*held).IsClosed() {
+		return *held, nil
+	}
+	*held = nil
+	conn, err := open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgresql: %w", err)
+	}
+	if err := prepare(ctx, conn); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	*held = conn
+	return conn, nil
+}
+
 func quoteTable(name string) string {
 	return pgx.Identifier(strings.Split(name, ".")).Sanitize()
 }

@@ -67,22 +67,13 @@ func OpenPollSource(ctx context.Context, cfg connector.Config, c SourceConfig) (
 }
 
 func (s *PollSource) connect(ctx context.Context) (*pgx.Conn, error) {
-	if s.conn != nil && !s.conn.IsClosed() {
-		return s.conn, nil
-	}
-	s.conn = nil
-	conn, err := pgx.Connect(ctx, s.cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("connect to postgresql: %w", err)
-	}
-	if s.firstSQL == "" {
-		if err := s.buildSQL(ctx, conn); err != nil {
-			conn.Close(context.Background())
-			return nil, err
-		}
-	}
-	s.conn = conn
-	return conn, nil
+	return reconnect(ctx, &s.conn, func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, s.cfg.URL) },
+		func(ctx context.Context, conn *pgx.Conn) error {
+			if s.firstSQL != "" {
+				return nil
+			}
+			return s.buildSQL(ctx, conn)
+		})
 }
 
 // buildSQL looks up the key and the incrementing column's type and

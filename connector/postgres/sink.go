@@ -175,20 +175,8 @@ func (s *Sink) buildSQL() {
 // connect returns the open connection, or opens one and prepares it: the
 // table's columns checked, the offsets and stage tables created.
 func (s *Sink) connect(ctx context.Context) (*pgx.Conn, error) {
-	if s.conn != nil && !s.conn.IsClosed() {
-		return s.conn, nil
-	}
-	s.conn = nil
-	conn, err := pgx.ConnectConfig(ctx, s.connCfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to postgresql: %w", err)
-	}
-	if err := s.prepare(ctx, conn); err != nil {
-		conn.Close(context.Background())
-		return nil, err
-	}
-	s.conn = conn
-	return conn, nil
+	return reconnect(ctx, &s.conn, func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, s.connCfg) },
+		s.prepare)
 }
 
 func (s *Sink) prepare(ctx context.Context, conn *pgx.Conn) error {
