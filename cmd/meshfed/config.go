@@ -300,9 +300,9 @@ func newUseContextCmd() *cobra.Command {
 func newGetContextsCmd() *cobra.Command {
 	var output outputFlag
 	cmd := &cobra.Command{
-		Use:               "get-contexts",
-		Short:             "List the contexts, the current one marked",
-		Args:              exactArgs(0),
+		Use:   "get-contexts",
+		Short: "List the contexts, the current one marked",
+		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := output.check(); err != nil {
 				return err
@@ -356,9 +356,9 @@ func printContexts(w io.Writer, format string, cfg *cliConfig) error {
 
 func newCurrentContextCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:               "current-context",
-		Short:             "Print the current context's name",
-		Args:              exactArgs(0),
+		Use:   "current-context",
+		Short: "Print the current context's name",
+		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, path, err := loadConfig()
 			if err != nil {
@@ -375,9 +375,9 @@ func newCurrentContextCmd() *cobra.Command {
 
 func newDeleteContextCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:               "delete-context NAME",
-		Short:             "Forget a context",
-		Args:              exactArgs(1),
+		Use:   "delete-context NAME",
+		Short: "Forget a context",
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, path, err := loadConfig()
 			if err != nil {
