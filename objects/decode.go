@@ -338,7 +338,7 @@ func (o DecodeOptions) decodeDocument(w *walker, v any) *meshfedv1.Object {
 	if len(w.errs.list) > 0 {
 		return nil
 	}
-	return k.wrap(msg)
+	return Wrap(msg)
 }
 
 // userKindNames lists the kinds users may apply.

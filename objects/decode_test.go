@@ -367,7 +367,7 @@ func TestDecodeBoundsMessages(t *testing.T) {
 // each kind: all report errors, none panics.
 func TestEmptyObjectsDoNotPanic(t *testing.T) {
 	for _, k := range Kinds {
-		o := k.wrap(k.New())
+		o := Wrap(k.New())
 		if err := Validate(o); err == nil {
 			t.Errorf("%s: empty object validated", k.Name)
 		}
