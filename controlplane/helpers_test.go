@@ -2,6 +2,11 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -43,6 +48,35 @@ func identityMesh(replicas int32, out bool) []*meshfedv1.Object {
 	f := testkit.Builtin("f", "identity", "a", "persistent://t/ns/in", "a", outTopic)
 	f.Replicas = replicas
 	return append(testkit.Federation("a", "t", "ns"), testkit.Mesh("t", "ns", "m", f))
+}
+
+// httpsClient is an HTTP client that trusts the CA in caFile.
+func httpsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// httpGet GETs url with c, presenting token as a bearer token when it is
+// set, and returns the status and the body.
+func httpGet(t *testing.T, c *http.Client, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func mustApply(t *testing.T, c meshfedv1.ObjectServiceClient, objs ...*meshfedv1.Object) *meshfedv1.ApplyResponse {
