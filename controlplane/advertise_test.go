@@ -174,13 +174,7 @@ func TestAdvertisedNamesInRaftConfiguration(t *testing.T) {
 			return nil
 		})
 		// A write through a follower reaches the leader at its gRPC name.
-		var follower *Server
-		for _, s := range servers {
-			if s != leader {
-				follower = s
-				break
-			}
-		}
+		follower := followers(leader, servers)[0]
 		conn := pki.Dial(follower.GRPCAddr(), pki.Files(security.RoleClient, "cli", ""), "")
 		mustApply(t, meshfedv1.NewObjectServiceClient(conn), clusterObj(fmt.Sprintf("c-%d", leader.State().Revision())))
 		resp, err := meshfedv1.NewOperatorServiceClient(conn).ListPeers(testCtx(t), &meshfedv1.ListPeersRequest{})

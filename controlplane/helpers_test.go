@@ -79,6 +79,17 @@ func httpGet(t *testing.T, c *http.Client, url, token string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// followers returns the servers other than leader, in order.
+func followers(leader *Server, servers []*Server) []*Server {
+	var out []*Server
+	for _, s := range servers {
+		if s != leader {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func mustApply(t *testing.T, c meshfedv1.ObjectServiceClient, objs ...*meshfedv1.Object) *meshfedv1.ApplyResponse {
 	t.Helper()
 	resp, err := c.Apply(testCtx(t), &meshfedv1.ApplyRequest{Objects: objs})
