@@ -105,6 +105,14 @@ func (f *testFed) startAgentWith(t testing.TB, name, cluster, dataDir string, cf
 	if cfg != nil {
 		cfg(&c)
 	}
+	_, stop = runAgent(t, c)
+	return stop
+}
+
+// runAgent runs an agent configured by c until the test ends or stop is
+// called.
+func runAgent(t testing.TB, c Config) (a *Agent, stop func()) {
+	t.Helper()
 	a, err := New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +129,7 @@ func (f *testFed) startAgentWith(t testing.TB, name, cluster, dataDir string, cf
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return a, stop
 }
 
 func pulsarClient(t testing.TB, b *broker.Broker) pulsar.Client {
@@ -282,15 +290,8 @@ func TestStatefulWordCountKeepsStateAcrossRestart(t *testing.T) {
 func TestDrainStartsTheReplacementBeforeStoppingTheOriginal(t *testing.T) {
 	f := newFederation(t, "a", "c")
 	start := func(name, cluster string) *Agent {
-		a, err := New(Config{Name: name, Cluster: cluster, Servers: []string{f.srv.GRPCAddr()}, DataDir: t.TempDir(),
+		a, _ := runAgent(t, Config{Name: name, Cluster: cluster, Servers: []string{f.srv.GRPCAddr()}, DataDir: t.TempDir(),
 			ReportInterval: 100 * time.Millisecond, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = a.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
 		return a
 	}
 	agentA := start("agent-a", "a")
