@@ -60,15 +60,7 @@ func newFederationWith(t testing.TB, cfg func(*controlplane.Config), clusters ..
 	f := &testFed{srv: srv, brokers: map[string]*broker.Broker{}}
 	var objs []*meshfedv1.Object
 	for _, name := range clusters {
-		b, err := broker.New(broker.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			ClusterName: name, DeduplicationDefault: true, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
+		b := broker.TestBroker(t, func(c *broker.Config) { c.ClusterName, c.DeduplicationDefault, c.Logger = name, true, quiet() })
 		f.brokers[name] = b
 		objs = append(objs, objects.Wrap(&meshfedv1.Cluster{Metadata: &meshfedv1.ObjectMeta{Name: name},
 			Spec: &meshfedv1.ClusterSpec{ServiceUrl: b.ServiceURL(), AdminUrl: b.AdminURL()}}))
