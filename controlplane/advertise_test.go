@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/security"
 )
 
@@ -66,14 +67,9 @@ func TestAdvertisedKeepsBindHost(t *testing.T) {
 // freePorts returns n loopback ports that were free a moment ago.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := testkit.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
