@@ -470,14 +470,20 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // quoteTable quotes a "table" or "schema.table" name for SQL.
-// reconnect returns the connection *held while it is open; otherwise it
-// opens one, prepares it (closing it when that fails) and holds it.
-func reconnect(ctx context.Context, held **pgx.Conn, open func(context.Context) (*pgx.Conn, error),
+// heldConn is the connection a source or sink keeps open across calls and
+// opens again once it broke.
+type heldConn struct {
+	conn *pgx.Conn // nil: none open
+}
+
+// get returns the held connection while it is open; otherwise it opens
+// one, prepares it (closing it when that fails) and holds it.
+func (h *heldConn) get(ctx context.Context, open func(context.Context) (*pgx.Conn, error),
 	prepare func(context.Context, *pgx.Conn) error) (*pgx.Conn, error) {
-	if *held != nil && !(*held).IsClosed() {
-		return *held, nil
+	if h.conn != nil && !h.conn.IsClosed() {
+		return h.conn, nil
 	}
-	*held = nil
+	h.conn = nil
 	conn, err := open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgresql: %w", err)
@@ -486,8 +492,20 @@ func reconnect(ctx context.Context, held **pgx.Conn, open func(context.Context) 
 		conn.Close(context.Background())
 		return nil, err
 	}
-	*held = conn
+	h.conn = conn
 	return conn, nil
+}
+
+// close closes the held connection, if any.
+func (h *heldConn) close() error {
+	if h.conn == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := h.conn.Close(ctx)
+	h.conn = nil
+	return err
 }
 
 func quoteTable(name string) string {

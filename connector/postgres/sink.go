@@ -45,9 +45,9 @@ type Sink struct {
 	eo  bool
 	log *slog.Logger
 
-	// conn is the open connection; nil: connect at the next Write. Write
+	// db holds the open connection; none: connect at the next Write. Write
 	// is not called concurrently (the SDK's contract), so no lock.
-	conn *pgx.Conn
+	db   heldConn
 	cols []column
 	// keyIdx are the indexes in cols of the upsert conflict columns.
 	keyIdx []int
@@ -175,7 +175,7 @@ func (s *Sink) buildSQL() {
 // connect returns the open connection, or opens one and prepares it: the
 // table's columns checked, the offsets and stage tables created.
 func (s *Sink) connect(ctx context.Context) (*pgx.Conn, error) {
-	return reconnect(ctx, &s.conn, func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, s.connCfg) },
+	return s.db.get(ctx, func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, s.connCfg) },
 		s.prepare)
 }
 
@@ -237,7 +237,7 @@ func (s *Sink) Write(ctx context.Context, batch []connector.SinkRecord) error {
 	n, skipped, err := s.write(ctx, conn, batch)
 	if err != nil {
 		if conn.IsClosed() {
-			s.conn = nil
+			s.db.conn = nil
 			s.log.Warn("postgres sink lost its connection; the next write opens another", "table", s.cfg.Table, "err", err)
 		}
 		return err
@@ -571,12 +571,5 @@ func (s *Sink) Stats() SinkStats {
 
 // Close closes the connection.
 func (s *Sink) Close() error {
-	if s.conn == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.conn.Close(ctx)
-	s.conn = nil
-	return err
+	return s.db.close()
 }
