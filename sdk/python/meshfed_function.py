@@ -120,23 +120,20 @@ class _Body:
             raise ProtocolError(f"{self.frame} frame: {field}: boolean byte {v}")
         return v == 1
 
-    def u32(self, field):
-        self._need(4, field)
-        (v,) = _U32.unpack_from(self.b, self.pos)
-        self.pos += 4
+    def _fixed(self, st, field):
+        self._need(st.size, field)
+        (v,) = st.unpack_from(self.b, self.pos)
+        self.pos += st.size
         return v
+
+    def u32(self, field):
+        return self._fixed(_U32, field)
 
     def u64(self, field):
-        self._need(8, field)
-        (v,) = _U64.unpack_from(self.b, self.pos)
-        self.pos += 8
-        return v
+        return self._fixed(_U64, field)
 
     def i64(self, field):
-        self._need(8, field)
-        (v,) = _I64.unpack_from(self.b, self.pos)
-        self.pos += 8
-        return v
+        return self._fixed(_I64, field)
 
     def bytes(self, field):
         n = self.u32(field + " length")
