@@ -52,7 +52,6 @@ from meshfed_function import ProtocolError, PROTOCOL_VERSION, MAX_FRAME_SIZE
 
 __all__ = ["PROTOCOL_VERSION", "Context", "Record", "SinkRecord", "ProtocolError", "run_source", "run_sink"]
 
-READY = 0x02
 OPEN = 0x10
 READ = 0x11
 RECORD = 0x12
@@ -67,7 +66,6 @@ _NAMES = {OPEN: "OPEN", READ: "READ", RECORD: "RECORD", WRITE: "WRITE", FLUSH: "
 ROLE_SOURCE = 1
 ROLE_SINK = 2
 
-_U32 = _mf._U32
 _U64 = _mf._U64
 _I64 = _mf._I64
 
@@ -161,11 +159,7 @@ def _handshake(conn, role, init):
     if ftype != OPEN:
         raise ProtocolError(f"first frame has type 0x{ftype:02x}, expected OPEN")
     d = _mf._Body(body, "OPEN")
-    version = d.u32("version")
-    if version != PROTOCOL_VERSION:
-        conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
-        conn.flush()
-        _mf._fail(f"host speaks exec protocol {version}, this library speaks {PROTOCOL_VERSION}")
+    _mf._check_version(conn, d.u32("version"))
     o = {"role": d.u8("role"), "tenant": d.str("tenant"), "namespace": d.str("namespace"), "mesh": d.str("mesh"),
          "name": d.str("name"), "instance": d.u32("instance"), "max_frame_size": d.u32("max_frame_size"),
          "effectively_once": d.bool("effectively_once")}
@@ -178,13 +172,8 @@ def _handshake(conn, role, init):
         o["config"] = json.loads(config) if config else {}
     except ValueError as e:
         raise ProtocolError(f"OPEN frame: config is not JSON: {e}") from None
-    if 0 < o["max_frame_size"] < conn.max_frame:
-        conn.max_frame = o["max_frame_size"]
     ctx = Context(o)
-    if init is not None:
-        init(ctx)
-    conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
-    conn.flush()
+    _mf._ready(conn, o["max_frame_size"], ctx, init)
     return ctx
 
 

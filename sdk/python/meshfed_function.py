@@ -527,6 +527,26 @@ def _serve_stdio(max_frame_size, serve):
         sys.exit(1)
 
 
+def _check_version(conn, version):
+    # Ends the process when the host speaks another protocol version,
+    # saying which version we speak: the host reports the mismatch.
+    if version != PROTOCOL_VERSION:
+        conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
+        conn.flush()
+        _fail(f"host speaks exec protocol {version}, this library speaks {PROTOCOL_VERSION}")
+
+
+def _ready(conn, max_frame_size, ctx, init):
+    # Ends a handshake (functions here, connectors in meshfed_connector):
+    # never send frames larger than the host accepts, run init, say READY.
+    if 0 < max_frame_size < conn.max_frame:
+        conn.max_frame = max_frame_size
+    if init is not None:
+        init(ctx)
+    conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
+    conn.flush()
+
+
 def _serve(conn, process, init):
     fr = conn.read()
     if fr is None:
@@ -537,20 +557,10 @@ def _serve(conn, process, init):
     if len(body) < 5:
         raise ProtocolError("HELLO frame shorter than its version field")
     (version,) = _U32.unpack_from(body, 1)
-    if version != PROTOCOL_VERSION:
-        # Say which version we speak: the host reports the mismatch.
-        conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
-        conn.flush()
-        _fail(f"host speaks exec protocol {version}, this library speaks {PROTOCOL_VERSION}")
+    _check_version(conn, version)
     hello = _decode_hello(body)
-    # Never send what the host would refuse.
-    if 0 < hello["max_frame_size"] < conn.max_frame:
-        conn.max_frame = hello["max_frame_size"]
     ctx = Context(conn, hello)
-    if init is not None:
-        init(ctx)
-    conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
-    conn.flush()
+    _ready(conn, hello["max_frame_size"], ctx, init)
     while True:
         fr = conn.read()
         if fr is None:
