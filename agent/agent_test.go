@@ -60,15 +60,7 @@ func newFederationWith(t testing.TB, cfg func(*controlplane.Config), clusters ..
 	f := &testFed{srv: srv, brokers: map[string]*broker.Broker{}}
 	var objs []*meshfedv1.Object
 	for _, name := range clusters {
-		b, err := broker.New(broker.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			ClusterName: name, DeduplicationDefault: true, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
+		b := broker.TestBroker(t, func(c *broker.Config) { c.ClusterName, c.DeduplicationDefault, c.Logger = name, true, quiet() })
 		f.brokers[name] = b
 		objs = append(objs, objects.Wrap(&meshfedv1.Cluster{Metadata: &meshfedv1.ObjectMeta{Name: name},
 			Spec: &meshfedv1.ClusterSpec{ServiceUrl: b.ServiceURL(), AdminUrl: b.AdminURL()}}))
@@ -105,6 +97,14 @@ func (f *testFed) startAgentWith(t testing.TB, name, cluster, dataDir string, cf
 	if cfg != nil {
 		cfg(&c)
 	}
+	_, stop = runAgent(t, c)
+	return stop
+}
+
+// runAgent runs an agent configured by c until the test ends or stop is
+// called.
+func runAgent(t testing.TB, c Config) (a *Agent, stop func()) {
+	t.Helper()
 	a, err := New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func (f *testFed) startAgentWith(t testing.TB, name, cluster, dataDir string, cf
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return a, stop
 }
 
 func pulsarClient(t testing.TB, b *broker.Broker) pulsar.Client {
@@ -172,30 +172,9 @@ func produce(t *testing.T, c pulsar.Client, topic string, from, n int) {
 // read, duplicates included, after a short quiet period.
 func drain(t *testing.T, c pulsar.Client, topic string, want int, timeout time.Duration) []string {
 	t.Helper()
-	r, err := c.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.EarliestMessageID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var got []string
-	distinct := map[string]bool{}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		wait := time.Until(deadline)
-		if len(distinct) >= want {
-			wait = 300 * time.Millisecond // catch trailing duplicates
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		m, err := r.Next(ctx)
-		cancel()
-		if err != nil {
-			if len(distinct) >= want {
-				break
-			}
-			continue
-		}
+	for _, m := range drainMessages(t, c, topic, want, timeout) {
 		got = append(got, string(m.Payload()))
-		distinct[string(m.Payload())] = true
 	}
 	return got
 }
@@ -303,15 +282,8 @@ func TestStatefulWordCountKeepsStateAcrossRestart(t *testing.T) {
 func TestDrainStartsTheReplacementBeforeStoppingTheOriginal(t *testing.T) {
 	f := newFederation(t, "a", "c")
 	start := func(name, cluster string) *Agent {
-		a, err := New(Config{Name: name, Cluster: cluster, Servers: []string{f.srv.GRPCAddr()}, DataDir: t.TempDir(),
+		a, _ := runAgent(t, Config{Name: name, Cluster: cluster, Servers: []string{f.srv.GRPCAddr()}, DataDir: t.TempDir(),
 			ReportInterval: 100 * time.Millisecond, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = a.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
 		return a
 	}
 	agentA := start("agent-a", "a")

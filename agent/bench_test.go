@@ -13,6 +13,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // The data-plane benchmarks compare an identity instance with the raw
@@ -225,19 +226,19 @@ func BenchmarkIdleInstance(b *testing.B) {
 }
 
 func waitRunning(b *testing.B, f *testFed, mesh string) {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	b.Helper()
+	testkit.Eventually(b, 60*time.Second, "mesh "+mesh+" ready", func() bool {
 		o, _, err := f.srv.State().Get("FunctionMesh", "public", "default", mesh)
-		if err == nil {
-			for _, c := range o.GetFunctionMesh().GetStatus().GetConditions() {
-				if c.GetType() == "Ready" && c.GetStatus() == "True" {
-					return
-				}
+		if err != nil {
+			return false
+		}
+		for _, c := range o.GetFunctionMesh().GetStatus().GetConditions() {
+			if c.GetType() == "Ready" && c.GetStatus() == "True" {
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Fatalf("mesh %s not ready", mesh)
+		return false
+	})
 }
 
 // BenchmarkEffectivelyOnce compares, on the same in-process brokers in the

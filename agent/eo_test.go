@@ -347,14 +347,7 @@ func TestEffectivelyOnceUnprovenInputsAreCounted(t *testing.T) {
 // topic already holds the sequence id) is counted, as is one skipped
 // because the producer's last sequence id covers it.
 func TestDuplicateSendsAreCounted(t *testing.T) {
-	b, err := broker.New(broker.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", ClusterName: "a", DeduplicationDefault: true, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := broker.TestBroker(t, func(c *broker.Config) { c.ClusterName, c.DeduplicationDefault, c.Logger = "a", true, quiet() })
 	c := pulsarClient(t, b)
 	a := probeAgent(t, b.ServiceURL(), "")
 	inst := &instance{a: a, logger: quiet(), asg: &meshfedv1.Assignment{Metadata: &meshfedv1.ObjectMeta{Tenant: "public", Namespace: "default"},

@@ -15,14 +15,7 @@ import (
 // computed over the whole partition, for batched messages of two producers
 // sharing milliseconds.
 func TestLookBackMatchesAFullRead(t *testing.T) {
-	b, err := broker.New(broker.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", ClusterName: "a", Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := broker.TestBroker(t, func(c *broker.Config) { c.ClusterName, c.Logger = "a", quiet() })
 	c := pulsarClient(t, b)
 	topic := "persistent://public/default/lb"
 	var prods []pulsar.Producer

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/streams"
 	"google.golang.org/grpc"
 )
 
@@ -55,16 +56,10 @@ func (c *packageCache) get(ctx context.Context, digest string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		for {
-			msg, err := stream.Recv()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+		return streams.Each(stream, func(msg *meshfedv1.GetPackageResponse) error {
 			buf.Write(msg.GetChunk())
-		}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetch package %s: %w", digest, err)

@@ -57,14 +57,7 @@ func probeAgent(t *testing.T, serviceURL, adminURL string) *Agent {
 }
 
 func TestBrokerProbe(t *testing.T) {
-	b, err := broker.New(broker.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ClusterName: "a", Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := broker.TestBroker(t, func(c *broker.Config) { c.ClusterName, c.Logger = "a", quiet() })
 	silent := silentListener(t)
 	notFound := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(notFound.Close)

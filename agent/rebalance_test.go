@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -17,15 +16,8 @@ import (
 func TestRebalanceStartsTheReplacementBeforeStoppingTheOriginal(t *testing.T) {
 	f := newFederationWith(t, func(c *controlplane.Config) { c.RebalanceMoves = 10 }, "a")
 	start := func(name string) *Agent {
-		a, err := New(Config{Name: name, Cluster: "a", Servers: []string{f.srv.GRPCAddr()}, DataDir: t.TempDir(),
+		a, _ := runAgent(t, Config{Name: name, Cluster: "a", Servers: []string{f.srv.GRPCAddr()}, DataDir: t.TempDir(),
 			ReportInterval: 100 * time.Millisecond, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = a.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
 		return a
 	}
 	running := func(a *Agent, key string) bool {

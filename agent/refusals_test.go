@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/meshfed/meshfed/broker"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"log/slog"
 )
 
 // TestRefusalWatch feeds the watch records as pulsar-client-go's slog
@@ -81,14 +81,7 @@ func TestRefusalsReasonOldestFirst(t *testing.T) {
 // cluster goes Degraded), not an unreachable broker; once the file is
 // there the refusal clears.
 func TestProbeNamesUnusableCredential(t *testing.T) {
-	b, err := broker.New(broker.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ClusterName: "a", Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := broker.TestBroker(t, func(c *broker.Config) { c.ClusterName, c.Logger = "a", quiet() })
 	tokenFile := filepath.Join(t.TempDir(), "a.token")
 	a := probeAgent(t, b.ServiceURL(), b.AdminURL())
 	a.clusters["a"].Spec.Auth = &meshfedv1.ClusterAuth{AuthPlugin: "token", AuthParams: "file://" + tokenFile}

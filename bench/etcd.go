@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshfed/meshfed/internal/testkit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -58,7 +59,7 @@ func StartEtcd(ctx context.Context, bin, dir string, n int) (*EtcdCluster, error
 	if err != nil {
 		return nil, fmt.Errorf("%s --version: %w", bin, err)
 	}
-	ports, err := freePorts(2 * n)
+	ports, err := testkit.FreePorts(2 * n)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/meshfed/meshfed/client"
 	"github.com/meshfed/meshfed/controlplane"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/protobuf/proto"
 )
@@ -119,7 +119,7 @@ var _ Cluster = (*Processes)(nil)
 // waits until the group accepts a write. extraArgs, when not nil, gives
 // more flags for the server with the given ID.
 func StartProcesses(ctx context.Context, exe, dir string, n int, extraArgs func(id string) []string) (*Processes, error) {
-	ports, err := freePorts(2 * n)
+	ports, err := testkit.FreePorts(2 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -235,26 +235,6 @@ func processCPU(cmds []*exec.Cmd) (time.Duration, error) {
 		}
 	}
 	return total, nil
-}
-
-// freePorts reserves n distinct loopback ports and releases them.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var lis []net.Listener
-	defer func() {
-		for _, l := range lis {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		lis = append(lis, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // KeySpace is the number of distinct keys the load writes (as etcd's

@@ -106,6 +106,16 @@ func httpError(w http.ResponseWriter, err error) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"reason": err.Error()})
 }
 
+// saveMetadataHTTPLocked ends an admin call that changed the metadata: it
+// saves it and answers 204 No Content, or the error.
+func (b *Broker) saveMetadataHTTPLocked(w http.ResponseWriter) {
+	if err := b.saveMetadataLocked(); err != nil {
+		httpError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (b *Broker) listTenants(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	out := make([]string, 0, len(b.meta.Tenants))
@@ -215,11 +225,7 @@ func (b *Broker) deleteTenant(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	delete(b.meta.Tenants, name)
-	if err := b.saveMetadataLocked(); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	b.saveMetadataHTTPLocked(w)
 }
 
 func (b *Broker) listNamespaces(w http.ResponseWriter, r *http.Request) {
@@ -331,11 +337,7 @@ func (b *Broker) deleteNamespace(w http.ResponseWriter, r *http.Request) {
 			delete(b.meta.Partitioned, base)
 		}
 	}
-	if err := b.saveMetadataLocked(); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	b.saveMetadataHTTPLocked(w)
 }
 
 func (b *Broker) getNamespaceDedup(w http.ResponseWriter, r *http.Request) {
@@ -375,9 +377,5 @@ func (b *Broker) setNamespaceDedup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Deduplication = v
-	if err := b.saveMetadataLocked(); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	b.saveMetadataHTTPLocked(w)
 }

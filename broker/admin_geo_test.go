@@ -154,7 +154,7 @@ func firstPayload(t *testing.T, c pulsar.Client, topic, sub string) string {
 }
 
 func TestSubscriptionAdmin(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	admin := testAdmin(t, b)
 	ids := produceN(t, c, "subs", 10, nil)
@@ -210,7 +210,7 @@ func TestSubscriptionAdmin(t *testing.T) {
 }
 
 func TestSubscriptionAdminPartitioned(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	admin := testAdmin(t, b)
 	tn := adminTopic(t, "ptopic")
@@ -247,7 +247,7 @@ func TestSubscriptionAdminPartitioned(t *testing.T) {
 }
 
 func TestHealthCheck(t *testing.T) {
-	b := testBroker(t, func(c *Config) { c.ClusterName = "hc"; c.DeduplicationDefault = true })
+	b := TestBroker(t, func(c *Config) { c.ClusterName = "hc"; c.DeduplicationDefault = true })
 	admin := testAdmin(t, b)
 	for i := 0; i < 3; i++ {
 		must(t, "health check", admin.Brokers().HealthCheck())

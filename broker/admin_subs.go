@@ -29,6 +29,32 @@ func (b *Broker) adminTargets(n topicName) []string {
 	return []string{n.String()}
 }
 
+// eachTarget runs op on every topic an admin call on n addresses (see
+// adminTargets) and counts the topics op changed. Topics not loaded are
+// passed over, unless create asks to create them, when failing to is an
+// error. An op error matching absent counts as nothing to change; any
+// other error stops the walk.
+func (b *Broker) eachTarget(n topicName, create bool, absent error, op func(*topic) error) (int, error) {
+	changed := 0
+	for _, name := range b.adminTargets(n) {
+		t, err := b.getTopic(name, create)
+		if err != nil {
+			if create {
+				return changed, err
+			}
+			continue
+		}
+		switch err := op(t); {
+		case errors.Is(err, absent):
+		case err != nil:
+			return changed, err
+		default:
+			changed++
+		}
+	}
+	return changed, nil
+}
+
 // messageIDBody is Pulsar's MessageId JSON (and ResetCursorData, which adds
 // isExcluded and batchIndex).
 type messageIDBody struct {
@@ -129,22 +155,12 @@ func (b *Broker) createSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 		httpError(w, err)
 		return
 	}
-	created := 0
-	for _, name := range b.adminTargets(n) {
-		t, err := b.getTopic(name, true)
-		if err != nil {
-			httpError(w, err)
-			return
-		}
-		err = t.createSubscription(sub, at)
-		switch {
-		case errors.Is(err, ErrAlreadyExists):
-		case err != nil:
-			httpError(w, err)
-			return
-		default:
-			created++
-		}
+	created, err := b.eachTarget(n, true, ErrAlreadyExists, func(t *topic) error {
+		return t.createSubscription(sub, at)
+	})
+	if err != nil {
+		httpError(w, err)
+		return
 	}
 	if created == 0 {
 		httpError(w, errorf(ErrAlreadyExists, "Subscription %s already exists for topic %s", sub, n))
@@ -187,21 +203,12 @@ func (b *Broker) resetCursorHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		target = at.positionLocked
 	}
-	reset := 0
-	for _, name := range b.adminTargets(n) {
-		t, err := b.getTopic(name, false)
-		if err != nil {
-			continue
-		}
-		err = t.resetSubscription(sub, target)
-		switch {
-		case errors.Is(err, ErrSubscriptionNotFound):
-		case err != nil:
-			httpError(w, err)
-			return
-		default:
-			reset++
-		}
+	reset, err := b.eachTarget(n, false, ErrSubscriptionNotFound, func(t *topic) error {
+		return t.resetSubscription(sub, target)
+	})
+	if err != nil {
+		httpError(w, err)
+		return
 	}
 	if reset == 0 {
 		httpError(w, errorf(ErrSubscriptionNotFound, "Subscription %s not found on topic %s", sub, n))
@@ -220,12 +227,7 @@ func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 	}
 	sub := r.PathValue("sub")
 	force := r.URL.Query().Get("force") == "true"
-	deleted := 0
-	for _, name := range b.adminTargets(n) {
-		t, err := b.getTopic(name, false)
-		if err != nil {
-			continue
-		}
+	deleted, err := b.eachTarget(n, false, ErrSubscriptionNotFound, func(t *topic) error {
 		if force {
 			t.mu.Lock()
 			var cs []*consumer
@@ -237,19 +239,16 @@ func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 				c.c.dropConsumer(c, true)
 			}
 		}
-		err = t.deleteSubscription(sub)
-		switch {
-		case errors.Is(err, ErrSubscriptionNotFound):
-		case errors.Is(err, ErrConsumerBusy):
+		err := t.deleteSubscription(sub)
+		if errors.Is(err, ErrConsumerBusy) {
 			// Pulsar's answer: 412.
-			httpError(w, errorf(ErrPrecondition, "Subscription has active connected consumers: %v", err))
-			return
-		case err != nil:
-			httpError(w, err)
-			return
-		default:
-			deleted++
+			return errorf(ErrPrecondition, "Subscription has active connected consumers: %v", err)
 		}
+		return err
+	})
+	if err != nil {
+		httpError(w, err)
+		return
 	}
 	if deleted == 0 {
 		httpError(w, errorf(ErrSubscriptionNotFound, "Subscription %s not found on topic %s", sub, n))

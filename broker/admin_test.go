@@ -9,7 +9,7 @@ import (
 )
 
 func TestAutoCreationDisabled(t *testing.T) {
-	b := testBroker(t, func(c *Config) { c.DisableAutoCreateTopics = true })
+	b := TestBroker(t, func(c *Config) { c.DisableAutoCreateTopics = true })
 	c := testClient(t, b)
 	if _, err := c.CreateProducer(pulsar.ProducerOptions{Topic: "nope"}); err == nil {
 		t.Fatal("producer on an unknown topic was accepted with auto-creation disabled")
@@ -34,7 +34,7 @@ func TestAutoCreationDisabled(t *testing.T) {
 }
 
 func TestTenantsAndNamespaces(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	steps := []struct {
 		method, path, body string
 		want               int

@@ -37,6 +37,18 @@ func topicOrError(w http.ResponseWriter, r *http.Request) (topicName, bool) {
 	return n, true
 }
 
+// schemaTopicOrError parses the topic of a schema admin path (always a
+// persistent topic); on failure it answers the request with the error and
+// returns false.
+func schemaTopicOrError(w http.ResponseWriter, r *http.Request) (topicName, bool) {
+	n, err := parseTopic("persistent://" + nsOf(r) + "/" + r.PathValue("topic"))
+	if err != nil {
+		httpError(w, errorf(ErrInvalidName, "%v", err))
+		return n, false
+	}
+	return n, true
+}
+
 // partitionedOrError parses the request's partitioned topic and returns its
 // partition count; when it is not a partitioned topic it answers the
 // request with the error and returns false.
@@ -121,14 +133,25 @@ func readIntBody(r *http.Request) (int, error) {
 	return strconv.Atoi(strings.Trim(s, `"`))
 }
 
+// partitionsOrError reads the partition count a request carries; when it
+// is not a positive number it answers the request with 400 and returns
+// false.
+func partitionsOrError(w http.ResponseWriter, r *http.Request) (int, bool) {
+	np, err := readIntBody(r)
+	if err != nil || np <= 0 {
+		http.Error(w, "body must be a positive number of partitions", http.StatusBadRequest)
+		return 0, false
+	}
+	return np, true
+}
+
 func (b *Broker) putPartitions(w http.ResponseWriter, r *http.Request) {
 	n, ok := topicOrError(w, r)
 	if !ok {
 		return
 	}
-	np, err := readIntBody(r)
-	if err != nil || np <= 0 {
-		http.Error(w, "body must be a positive number of partitions", http.StatusBadRequest)
+	np, ok := partitionsOrError(w, r)
+	if !ok {
 		return
 	}
 	b.mu.Lock()
@@ -146,11 +169,7 @@ func (b *Broker) putPartitions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.meta.Partitioned[n.String()] = np
-	if err := b.saveMetadataLocked(); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	b.saveMetadataHTTPLocked(w)
 }
 
 func (b *Broker) updatePartitions(w http.ResponseWriter, r *http.Request) {
@@ -158,9 +177,8 @@ func (b *Broker) updatePartitions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	np, err := readIntBody(r)
-	if err != nil || np <= 0 {
-		http.Error(w, "body must be a positive number of partitions", http.StatusBadRequest)
+	np, ok := partitionsOrError(w, r)
+	if !ok {
 		return
 	}
 	b.mu.Lock()
@@ -175,11 +193,7 @@ func (b *Broker) updatePartitions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.meta.Partitioned[n.String()] = np
-	if err := b.saveMetadataLocked(); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	b.saveMetadataHTTPLocked(w)
 }
 
 func (b *Broker) getPartitions(w http.ResponseWriter, r *http.Request) {
@@ -248,17 +262,12 @@ func (b *Broker) setTopicDedup(w http.ResponseWriter, r *http.Request) {
 	} else {
 		delete(p.TopicDedup, n.base().String())
 	}
-	if err := b.saveMetadataLocked(); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	b.saveMetadataHTTPLocked(w)
 }
 
 func (b *Broker) getSchemaHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := parseTopic("persistent://" + nsOf(r) + "/" + r.PathValue("topic"))
-	if err != nil {
-		httpError(w, errorf(ErrInvalidName, "%v", err))
+	n, ok := schemaTopicOrError(w, r)
+	if !ok {
 		return
 	}
 	name := n.String()
@@ -376,9 +385,8 @@ func (b *Broker) namespaceTopics(w http.ResponseWriter, r *http.Request) {
 // deleteSchemaHTTP removes every schema version of a topic (and of all
 // partitions of a partitioned topic).
 func (b *Broker) deleteSchemaHTTP(w http.ResponseWriter, r *http.Request) {
-	n, err := parseTopic("persistent://" + nsOf(r) + "/" + r.PathValue("topic"))
-	if err != nil {
-		httpError(w, errorf(ErrInvalidName, "%v", err))
+	n, ok := schemaTopicOrError(w, r)
+	if !ok {
 		return
 	}
 	names := []string{n.String()}

@@ -275,27 +275,17 @@ func (c *conn) handle(f *wire.Frame) bool {
 	case wire.TypeSubscribe:
 		c.handleSubscribe(cmd.Subscribe)
 	case wire.TypeFlow:
-		if cs := c.consumer(cmd.Flow.ConsumerID); cs != nil {
-			t := cs.s.t
-			t.mu.Lock()
-			if cs.s.hasConsumerLocked(cs) {
-				cs.s.announceLocked(cs)
-				cs.permits += int64(cmd.Flow.Permits)
-				cs.s.dispatchLocked()
-			}
-			t.mu.Unlock()
-		}
+		c.withAttachedLocked(cmd.Flow.ConsumerID, func(cs *consumer) {
+			cs.s.announceLocked(cs)
+			cs.permits += int64(cmd.Flow.Permits)
+			cs.s.dispatchLocked()
+		})
 	case wire.TypeAck:
 		c.handleAck(cmd.Ack)
 	case wire.TypeRedeliverUnacked:
-		if cs := c.consumer(cmd.Redeliver.ConsumerID); cs != nil {
-			t := cs.s.t
-			t.mu.Lock()
-			if cs.s.hasConsumerLocked(cs) {
-				cs.s.redeliverLocked(cs, cmd.Redeliver.MessageIDs)
-			}
-			t.mu.Unlock()
-		}
+		c.withAttachedLocked(cmd.Redeliver.ConsumerID, func(cs *consumer) {
+			cs.s.redeliverLocked(cs, cmd.Redeliver.MessageIDs)
+		})
 	case wire.TypeSeek:
 		c.handleSeek(cmd.Seek)
 	case wire.TypeGetLastMessageID:
@@ -372,6 +362,21 @@ func (c *conn) consumer(id uint64) *consumer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.consumers[id]
+}
+
+// withAttachedLocked runs f with the connection's consumer id, under its
+// topic's lock, if that consumer is still attached to its subscription.
+func (c *conn) withAttachedLocked(id uint64, f func(cs *consumer)) {
+	cs := c.consumer(id)
+	if cs == nil {
+		return
+	}
+	t := cs.s.t
+	t.mu.Lock()
+	if cs.s.hasConsumerLocked(cs) {
+		f(cs)
+	}
+	t.mu.Unlock()
 }
 
 // consumerOrError returns the consumer with id, or answers request

@@ -27,10 +27,10 @@ func restartable(t *testing.T, dir string, mod func(*Config)) (*Broker, func() *
 			mod(c)
 		}
 	}
-	b := testBroker(t, cfgMod)
+	b := TestBroker(t, cfgMod)
 	return b, func() *Broker {
 		b.Close()
-		b = testBroker(t, cfgMod)
+		b = TestBroker(t, cfgMod)
 		return b
 	}
 }
@@ -269,7 +269,7 @@ func TestKillDuringProduce(t *testing.T) {
 		t.Fatalf("only %d sends acknowledged before the kill", nAcked)
 	}
 
-	b := testBroker(t, func(cfg *Config) { cfg.DataDir = dir })
+	b := TestBroker(t, func(cfg *Config) { cfg.DataDir = dir })
 	rc := testClient(t, b)
 	r, err := rc.CreateReader(pulsar.ReaderOptions{Topic: "burst", StartMessageID: pulsar.EarliestMessageID()})
 	if err != nil {

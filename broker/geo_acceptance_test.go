@@ -112,15 +112,15 @@ func geoAcceptance(t *testing.T, victim string) {
 	switch victim {
 	case "a":
 		child = startChild(t, "a", t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
-		local = testBroker(t, func(c *Config) { c.ClusterName = "c" })
+		local = TestBroker(t, func(c *Config) { c.ClusterName = "c" })
 		aEP, cEP = child.endpoint(), endpointOf(local)
 	default:
-		local = testBroker(t, func(c *Config) { c.ClusterName = "a" })
+		local = TestBroker(t, func(c *Config) { c.ClusterName = "a" })
 		if victim == "c" {
 			child = startChild(t, "c", t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
 			cEP = child.endpoint()
 		} else {
-			cEP = endpointOf(testBroker(t, func(c *Config) { c.ClusterName = "c" }))
+			cEP = endpointOf(TestBroker(t, func(c *Config) { c.ClusterName = "c" }))
 		}
 		aEP = endpointOf(local)
 	}

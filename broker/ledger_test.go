@@ -18,7 +18,7 @@ import (
 func TestLedgerIDsDifferBetweenBrokers(t *testing.T) {
 	var got [2][]pulsar.MessageID
 	for i := range got {
-		b := testBroker(t, nil)
+		b := TestBroker(t, nil)
 		got[i] = produceN(t, testClient(t, b), "same", 5, nil)
 	}
 	for i := range got[0] {
@@ -224,7 +224,7 @@ func TestLegacyDataDir(t *testing.T) {
 	raw, _ = json.Marshal(md)
 	must(t, "write metadata", os.WriteFile(filepath.Join(dir, "metadata.json"), raw, 0o644))
 
-	b = testBroker(t, func(cfg *Config) { cfg.DataDir = dir })
+	b = TestBroker(t, func(cfg *Config) { cfg.DataDir = dir })
 	c = testClient(t, b)
 	ids, payloads := readAll(t, c, "legacy", pulsar.EarliestMessageID(), false)
 	for i, id := range ids {

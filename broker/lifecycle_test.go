@@ -11,7 +11,7 @@ import (
 )
 
 func TestDelayedDelivery(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	cons := subscribe(t, c, pulsar.ConsumerOptions{Topic: "delay", SubscriptionName: "s", Type: pulsar.Shared})
 	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: "delay", DisableBatching: true})
@@ -38,7 +38,7 @@ func TestDelayedDelivery(t *testing.T) {
 }
 
 func TestTerminateAndUnload(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	cons := subscribe(t, c, pulsar.ConsumerOptions{Topic: "term", SubscriptionName: "s"})
 	produceN(t, c, "term", 3, nil)

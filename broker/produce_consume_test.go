@@ -10,7 +10,7 @@ import (
 )
 
 func TestProduceConsume(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

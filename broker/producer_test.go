@@ -9,7 +9,7 @@ import (
 )
 
 func TestProducerAccessModes(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	p1, err := c.CreateProducer(pulsar.ProducerOptions{Topic: "excl-p", ProducerAccessMode: pulsar.ProducerAccessModeExclusive})
 	if err != nil {

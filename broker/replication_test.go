@@ -60,8 +60,8 @@ func configureGeo(t *testing.T, ns string, eps ...geoEndpoint) {
 }
 
 func TestReplicationKeepsMetadata(t *testing.T) {
-	a := testBroker(t, func(c *Config) { c.ClusterName = "a" })
-	c := testBroker(t, func(c *Config) { c.ClusterName = "c" })
+	a := TestBroker(t, func(c *Config) { c.ClusterName = "a" })
+	c := TestBroker(t, func(c *Config) { c.ClusterName = "c" })
 	configureGeo(t, "public/default", endpointOf(a), endpointOf(c))
 	ca, cc := testClient(t, a), testClient(t, c)
 
@@ -150,8 +150,8 @@ func TestReplicationKeepsMetadata(t *testing.T) {
 }
 
 func TestReplicationPartitionedTopic(t *testing.T) {
-	a := testBroker(t, func(c *Config) { c.ClusterName = "a" })
-	c := testBroker(t, func(c *Config) { c.ClusterName = "c" })
+	a := TestBroker(t, func(c *Config) { c.ClusterName = "a" })
+	c := TestBroker(t, func(c *Config) { c.ClusterName = "c" })
 	configureGeo(t, "public/default", endpointOf(a), endpointOf(c))
 	admin := testAdmin(t, a)
 	must(t, "create partitioned topic on a", admin.Topics().Create(adminTopic(t, "pgeo"), 3))
@@ -176,8 +176,8 @@ func TestReplicationPartitionedTopic(t *testing.T) {
 }
 
 func TestReplicationRemovedDeletesCursor(t *testing.T) {
-	a := testBroker(t, func(c *Config) { c.ClusterName = "a" })
-	c := testBroker(t, func(c *Config) { c.ClusterName = "c" })
+	a := TestBroker(t, func(c *Config) { c.ClusterName = "a" })
+	c := TestBroker(t, func(c *Config) { c.ClusterName = "c" })
 	configureGeo(t, "public/default", endpointOf(a), endpointOf(c))
 	produceN(t, testClient(t, a), "rm", 5, nil)
 	tp, err := a.getTopic("rm", false)
@@ -206,8 +206,8 @@ func TestReplicationRemovedDeletesCursor(t *testing.T) {
 }
 
 func TestRetentionWaitsForReplicator(t *testing.T) {
-	a := testBroker(t, func(c *Config) { c.ClusterName = "a"; c.SegmentSize = 2048; c.RetentionSize = 1 })
-	c := testBroker(t, func(c *Config) { c.ClusterName = "c" })
+	a := TestBroker(t, func(c *Config) { c.ClusterName = "a"; c.SegmentSize = 2048; c.RetentionSize = 1 })
+	c := TestBroker(t, func(c *Config) { c.ClusterName = "c" })
 	// c is first known at an address nothing listens on.
 	dead := geoEndpoint{name: "c", serviceURL: "pulsar://127.0.0.1:1", adminURL: c.AdminURL()}
 	configureGeo(t, "public/default", endpointOf(a), dead)
@@ -250,7 +250,7 @@ func TestRetentionWaitsForReplicator(t *testing.T) {
 // network partition), instead of failing with ProducerBusy until the old
 // connection times out.
 func TestReplicatorProducerTakesOver(t *testing.T) {
-	c := testBroker(t, func(cfg *Config) { cfg.ClusterName = "c" })
+	c := TestBroker(t, func(cfg *Config) { cfg.ClusterName = "c" })
 	ctx := ctxT(t)
 	old, err := dialBroker(ctx, c.ServiceURL(), dialOptions{})
 	must(t, "dial", err)

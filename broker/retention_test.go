@@ -9,7 +9,7 @@ import (
 )
 
 func TestRetentionDropsConsumedSegments(t *testing.T) {
-	b := testBroker(t, func(c *Config) { c.SegmentSize = 2048; c.RetentionSize = 1 })
+	b := TestBroker(t, func(c *Config) { c.SegmentSize = 2048; c.RetentionSize = 1 })
 	c := testClient(t, b)
 	cons := subscribe(t, c, pulsar.ConsumerOptions{Topic: "ret", SubscriptionName: "s"})
 	first := produceN(t, c, "ret", 100, nil)

@@ -98,7 +98,7 @@ func secureBroker(t *testing.T, pki *testPKI, mod func(*Config)) *Broker {
 	hash, err := bcrypt.GenerateFromPassword([]byte("carol-pw"), bcrypt.MinCost)
 	must(t, "bcrypt", err)
 	htpasswd := "data:;base64," + base64.StdEncoding.EncodeToString([]byte("carol:"+string(hash)+"\n"))
-	return testBroker(t, func(c *Config) {
+	return TestBroker(t, func(c *Config) {
 		c.TLSListenAddr, c.HTTPSAddr = "127.0.0.1:0", "127.0.0.1:0"
 		c.TLS = TLSConfig{CertFile: pki.serverCert, KeyFile: pki.srvK, TrustCertsFile: pki.ca}
 		c.Auth = AuthConfig{Enabled: true, Providers: auth.Config{Providers: []string{"token", "tls",

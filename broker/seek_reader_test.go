@@ -14,7 +14,7 @@ import (
 )
 
 func TestSeekByIDAndTime(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	ids := produceN(t, c, "seek", 10, nil)
 	// With StartMessageIDInclusive the client keeps the message sought to
@@ -49,7 +49,7 @@ func TestSeekByIDAndTime(t *testing.T) {
 }
 
 func TestReaderStartPositions(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	ids := produceN(t, c, "rd", 5, nil)
 	read := func(o pulsar.ReaderOptions) []string {
@@ -89,7 +89,7 @@ func TestReaderStartPositions(t *testing.T) {
 }
 
 func TestPartitionedTopicAndStats(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	if code := adminDo(t, b, http.MethodPut, "/admin/v2/persistent/public/default/parts/partitions", "3"); code != http.StatusNoContent {
 		t.Fatalf("create partitioned topic: HTTP %d", code)
 	}
@@ -185,7 +185,7 @@ func TestCumulativeAckNeverMovesBack(t *testing.T) {
 // TestMalformedFramesCloseConnection sends garbage and checks the broker
 // drops the connection (and keeps serving others).
 func TestMalformedFramesCloseConnection(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	addr := b.ServiceURL()[len("pulsar://"):]
 	for name, frame := range map[string][]byte{
 		"not connect first": {0, 0, 0, 8, 0, 0, 0, 4, 0x08, 18, 0x92, 0x01},

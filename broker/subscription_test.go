@@ -69,7 +69,7 @@ func drain(t *testing.T, cons pulsar.Consumer, n int) []pulsar.Message {
 }
 
 func TestExclusiveRejectsSecondConsumer(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	subscribe(t, c, pulsar.ConsumerOptions{Topic: "excl", SubscriptionName: "s", Type: pulsar.Exclusive})
 	_, err := c.Subscribe(pulsar.ConsumerOptions{Topic: "excl", SubscriptionName: "s", Type: pulsar.Exclusive})
@@ -83,7 +83,7 @@ func TestExclusiveRejectsSecondConsumer(t *testing.T) {
 }
 
 func TestSharedSpreadsMessages(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	c1 := subscribe(t, c, pulsar.ConsumerOptions{Topic: "shared", SubscriptionName: "s", Type: pulsar.Shared, ReceiverQueueSize: 5})
 	c2 := subscribe(t, c, pulsar.ConsumerOptions{Topic: "shared", SubscriptionName: "s", Type: pulsar.Shared, ReceiverQueueSize: 5})
@@ -134,7 +134,7 @@ func TestSharedSpreadsMessages(t *testing.T) {
 }
 
 func TestFailoverActiveConsumer(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	c1 := subscribe(t, c, pulsar.ConsumerOptions{Topic: "fo", SubscriptionName: "s", Type: pulsar.Failover, Name: "a"})
 	c2 := subscribe(t, c, pulsar.ConsumerOptions{Topic: "fo", SubscriptionName: "s", Type: pulsar.Failover, Name: "b"})
@@ -156,7 +156,7 @@ func TestFailoverActiveConsumer(t *testing.T) {
 }
 
 func TestKeySharedKeepsKeysTogether(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	c1 := subscribe(t, c, pulsar.ConsumerOptions{Topic: "ks", SubscriptionName: "s", Type: pulsar.KeyShared})
 	c2 := subscribe(t, c, pulsar.ConsumerOptions{Topic: "ks", SubscriptionName: "s", Type: pulsar.KeyShared})
@@ -197,7 +197,7 @@ func TestKeySharedKeepsKeysTogether(t *testing.T) {
 }
 
 func TestNackRedeliversWithCount(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	cons := subscribe(t, c, pulsar.ConsumerOptions{Topic: "nack", SubscriptionName: "s", Type: pulsar.Shared,
 		NackRedeliveryDelay: 10 * time.Millisecond})
@@ -223,7 +223,7 @@ func TestNackRedeliversWithCount(t *testing.T) {
 }
 
 func TestCloseRedeliversUnacked(t *testing.T) {
-	b := testBroker(t, nil)
+	b := TestBroker(t, nil)
 	c := testClient(t, b)
 	c1, err := c.Subscribe(pulsar.ConsumerOptions{Topic: "close", SubscriptionName: "s", Type: pulsar.Shared,
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/security"
 )
 
@@ -66,14 +67,9 @@ func TestAdvertisedKeepsBindHost(t *testing.T) {
 // freePorts returns n loopback ports that were free a moment ago.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := testkit.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
@@ -174,13 +170,7 @@ func TestAdvertisedNamesInRaftConfiguration(t *testing.T) {
 			return nil
 		})
 		// A write through a follower reaches the leader at its gRPC name.
-		var follower *Server
-		for _, s := range servers {
-			if s != leader {
-				follower = s
-				break
-			}
-		}
+		follower := followers(leader, servers)[0]
 		conn := pki.Dial(follower.GRPCAddr(), pki.Files(security.RoleClient, "cli", ""), "")
 		mustApply(t, meshfedv1.NewObjectServiceClient(conn), clusterObj(fmt.Sprintf("c-%d", leader.State().Revision())))
 		resp, err := meshfedv1.NewOperatorServiceClient(conn).ListPeers(testCtx(t), &meshfedv1.ListPeersRequest{})

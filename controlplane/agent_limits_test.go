@@ -6,9 +6,7 @@ import (
 
 	"github.com/meshfed/meshfed/controlplane/state"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -19,14 +17,9 @@ func TestRegisterKeepsLimits(t *testing.T) {
 	WaitForLeader(t, srv)
 	objs, _ := TestClient(t, srv.GRPCAddr())
 	mustApply(t, objs, clusterObj("a"))
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	agents := meshfedv1.NewAgentServiceClient(conn)
+	agents := TestAgents(t, srv.GRPCAddr())
 	ctx := testCtx(t)
-	_, err = agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Limits: "cgroups"})
+	_, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Limits: "cgroups"})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "limits:") {
 		t.Fatalf("register with limits cgroups: %v, want InvalidArgument naming limits", err)
 	}

@@ -165,12 +165,7 @@ func TestAuthThroughFollowers(t *testing.T) {
 	pki := NewTestPKI(t)
 	servers := TestCluster(t, 3, pki.SecureConfig)
 	leader := WaitForLeader(t, servers...)
-	var follower *Server
-	for _, s := range servers {
-		if s != leader {
-			follower = s
-		}
-	}
+	follower := followers(leader, servers)[0]
 	boot := BootstrapToken(t, servers...)
 	cli := pki.Files(security.RoleClient, "cli", "")
 	su := pki.Dial(follower.GRPCAddr(), cli, boot)

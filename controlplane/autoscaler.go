@@ -92,12 +92,8 @@ func (s *Server) runAutoscaler(stop <-chan struct{}, as *autoscaler) {
 		if err == nil {
 			as.measureDue(ctx, st, meshObjs, time.Now())
 		}
-		select {
-		case <-stop:
+		if !s.waitTick(stop, t.C) {
 			return
-		case <-s.shutdownCh:
-			return
-		case <-t.C:
 		}
 	}
 }

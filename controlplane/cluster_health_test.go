@@ -9,8 +9,6 @@ import (
 	"github.com/meshfed/meshfed/controlplane/state"
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TestClusterDegradedByRefusedCredential: an agent's heartbeat reporting a
@@ -21,16 +19,8 @@ func TestClusterDegradedByRefusedCredential(t *testing.T) {
 	WaitForLeader(t, srv)
 	objs, _ := TestClient(t, srv.GRPCAddr())
 	mustApply(t, objs, clusterObj("a"))
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	agents := meshfedv1.NewAgentServiceClient(conn)
+	agents := TestAgents(t, srv.GRPCAddr(), &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 1})
 	ctx := testCtx(t)
-	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 1}); err != nil {
-		t.Fatal(err)
-	}
 	refusal := "token from file:///etc/meshfed/a.token: authorization refused by cluster a's broker: server error: AuthorizationError: not authorized"
 	waitHealth := func(authErr, want string) {
 		t.Helper()
@@ -83,16 +73,8 @@ func TestClusterHealthFollowsWritesBetweenPasses(t *testing.T) {
 	mustApply(t, objs, clusterObj("b"))
 	health("b", federation.Down)
 
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	agents := meshfedv1.NewAgentServiceClient(conn)
+	agents := TestAgents(t, srv.GRPCAddr(), &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 1})
 	ctx := testCtx(t)
-	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 1}); err != nil {
-		t.Fatal(err)
-	}
 	WaitFor(t, 10*time.Second, func() error {
 		if _, err := agents.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: "a1", BrokerReachable: true}); err != nil {
 			return err

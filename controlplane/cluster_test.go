@@ -47,12 +47,7 @@ func TestClusterWritesThroughFollowers(t *testing.T) {
 func TestClusterLeaderKillElectsNewLeaderAndWritesResume(t *testing.T) {
 	servers := TestCluster(t, 3)
 	leader := WaitForLeader(t, servers...)
-	var rest []*Server
-	for _, s := range servers {
-		if s != leader {
-			rest = append(rest, s)
-		}
-	}
+	rest := followers(leader, servers)
 	c, _ := TestClient(t, rest[0].GRPCAddr())
 	mustApply(t, c, clusterObj("before"))
 	if err := leader.Shutdown(); err != nil {

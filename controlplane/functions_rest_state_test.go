@@ -23,12 +23,7 @@ func TestFunctionsStateThroughAFollower(t *testing.T) {
 	pki := NewTestPKI(t)
 	servers := TestCluster(t, 3, pki.SecureConfig)
 	leader := WaitForLeader(t, servers...)
-	var follower *Server
-	for _, s := range servers {
-		if s != leader {
-			follower = s
-		}
-	}
+	follower := followers(leader, servers)[0]
 	boot := BootstrapToken(t, servers...)
 	cli := pki.Files(security.RoleClient, "cli", "")
 	su := pki.Dial(leader.GRPCAddr(), cli, boot)

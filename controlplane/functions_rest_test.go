@@ -2,13 +2,9 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -30,33 +26,13 @@ func TestFunctionsAPIOverSniffedTLS(t *testing.T) {
 	WaitForLeader(t, s)
 	token := BootstrapToken(t, s)
 
-	caPEM, err := os.ReadFile(s.cfg.TLS.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	tlsClient := httpsClient(t, s.cfg.TLS.CA)
 	plainClient := &http.Client{Timeout: 10 * time.Second}
-	get := func(c *http.Client, url, token string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	addr := s.HTTPAddr()
-	if code, _ := get(plainClient, "http://"+addr+"/healthz", ""); code != http.StatusOK {
+	if code, _ := httpGet(t, plainClient, "http://"+addr+"/healthz", ""); code != http.StatusOK {
 		t.Errorf("plaintext /healthz: %d", code)
 	}
-	if code, _ := get(tlsClient, "https://"+addr+"/healthz", ""); code != http.StatusOK {
+	if code, _ := httpGet(t, tlsClient, "https://"+addr+"/healthz", ""); code != http.StatusOK {
 		t.Errorf("TLS /healthz: %d", code)
 	}
 	list := "/admin/v3/functions/public/default"
@@ -73,7 +49,7 @@ func TestFunctionsAPIOverSniffedTLS(t *testing.T) {
 		{"forged token", tlsClient, "https://", "mft1.forged", http.StatusUnauthorized, "token refused"},
 		{"bootstrap token", tlsClient, "https://", token, http.StatusOK, ""},
 	} {
-		code, body := get(tt.client, tt.scheme+addr+list, tt.token)
+		code, body := httpGet(t, tt.client, tt.scheme+addr+list, tt.token)
 		if code != tt.code {
 			t.Errorf("%s: %d %s, want %d", tt.name, code, body, tt.code)
 			continue

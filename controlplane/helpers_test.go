@@ -2,10 +2,16 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"os"
 	"testing"
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/objects"
 )
 
@@ -29,6 +35,59 @@ func tenantObj(name string, admins ...string) *meshfedv1.Object {
 		Metadata: &meshfedv1.ObjectMeta{Name: name},
 		Spec:     &meshfedv1.TenantSpec{Admins: admins},
 	})
+}
+
+// identityMesh is a federation of cluster a, tenant t and namespace t/ns
+// running mesh m: replicas of the identity function f reading
+// persistent://t/ns/in on a and, with out, writing persistent://t/ns/out.
+func identityMesh(replicas int32, out bool) []*meshfedv1.Object {
+	outTopic := ""
+	if out {
+		outTopic = "persistent://t/ns/out"
+	}
+	f := testkit.Builtin("f", "identity", "a", "persistent://t/ns/in", "a", outTopic)
+	f.Replicas = replicas
+	return append(testkit.Federation("a", "t", "ns"), testkit.Mesh("t", "ns", "m", f))
+}
+
+// httpsClient is an HTTP client that trusts the CA in caFile.
+func httpsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// httpGet GETs url with c, presenting token as a bearer token when it is
+// set, and returns the status and the body.
+func httpGet(t *testing.T, c *http.Client, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// followers returns the servers other than leader, in order.
+func followers(leader *Server, servers []*Server) []*Server {
+	var out []*Server
+	for _, s := range servers {
+		if s != leader {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func mustApply(t *testing.T, c meshfedv1.ObjectServiceClient, objs ...*meshfedv1.Object) *meshfedv1.ApplyResponse {

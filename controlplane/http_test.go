@@ -39,12 +39,7 @@ func TestHealthAndReadiness(t *testing.T) {
 
 	// Left alone, the last server knows no leader: alive, not ready.
 	leader := WaitForLeader(t, servers...)
-	var rest []*Server
-	for _, s := range servers {
-		if s != leader {
-			rest = append(rest, s)
-		}
-	}
+	rest := followers(leader, servers)
 	if err := leader.Shutdown(); err != nil {
 		t.Fatal(err)
 	}

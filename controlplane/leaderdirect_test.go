@@ -17,10 +17,8 @@ func TestClientSendsToTheLeaderAfterAForward(t *testing.T) {
 	servers := TestCluster(t, 3)
 	leader := WaitForLeader(t, servers...)
 	var addrs []string
-	for _, s := range servers {
-		if s != leader {
-			addrs = append(addrs, s.GRPCAddr())
-		}
+	for _, s := range followers(leader, servers) {
+		addrs = append(addrs, s.GRPCAddr())
 	}
 	addrs = append(addrs, leader.GRPCAddr()) // the leader last: tried last by fail-over
 	c, err := client.New(addrs)

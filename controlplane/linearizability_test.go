@@ -68,8 +68,6 @@ const (
 	linClients   = 6
 	linKeys      = 3
 	linOpTimeout = 2 * time.Second
-	// linLabel is the label whose value is the register's value.
-	linLabel = "lin"
 )
 
 func TestLinearizabilityUnderLeaderFailures(t *testing.T) {
@@ -565,9 +563,9 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 				var out lincheck.Output
 				switch status.Code(err) {
 				case codes.OK:
-					md := objects.Meta(resp.GetObject())
-					out.Value = md.GetLabels()[linLabel]
-					known[key] = seen{out.Value, md.GetResourceVersion()}
+					var rv uint64
+					out.Value, rv = lincheck.Read(resp.GetObject())
+					known[key] = seen{out.Value, rv}
 				case codes.NotFound:
 					delete(known, key)
 				default:
@@ -585,7 +583,7 @@ func linClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, keys
 				in.Op, in.Expect, rv = lincheck.CAS, prev.value, prev.rv
 			}
 			delete(known, key)
-			req := &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{linObject(key, in.Value, rv)}}
+			req := &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{lincheck.Object(key, in.Value, rv)}}
 			_ = c.Do(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 				if !linSendable(ctx, conn) {
 					rec.fail()
@@ -646,12 +644,4 @@ func linSendable(ctx context.Context, conn *grpc.ClientConn) bool {
 			return false
 		}
 	}
-}
-
-func linObject(name, value string, rv uint64) *meshfedv1.Object {
-	return objects.Wrap(&meshfedv1.Cluster{
-		ApiVersion: objects.APIVersion, Kind: "Cluster",
-		Metadata: &meshfedv1.ObjectMeta{Name: name, ResourceVersion: rv, Labels: map[string]string{linLabel: value}},
-		Spec:     &meshfedv1.ClusterSpec{ServiceUrl: "pulsar://127.0.0.1:6650"},
-	})
 }

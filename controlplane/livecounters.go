@@ -243,14 +243,7 @@ func (s *Server) flushCounters(stop <-chan struct{}) {
 	}
 	t := time.NewTicker(s.live.interval)
 	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-s.shutdownCh:
-			return
-		case <-t.C:
-		}
+	for s.waitTick(stop, t.C) {
 		if err := s.flushCountersOnce(context.Background()); err != nil {
 			s.logger.Warn("write instance counters; retrying at the next flush", "err", err)
 		}

@@ -7,8 +7,6 @@ import (
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func TestLiveCountersWriteTransitionsAtOnceAndHoldCounters(t *testing.T) {
@@ -82,48 +80,15 @@ func TestLiveCountersWriteTransitionsAtOnceAndHoldCounters(t *testing.T) {
 	}
 }
 
-const reportFed = `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
----
-apiVersion: meshfed.io/v1
-kind: FunctionMesh
-metadata: {name: m, tenant: t, namespace: ns}
-spec:
-  functions:
-    - name: f
-      runtime: {builtin: identity}
-      input: {cluster: a, topics: ["persistent://t/ns/in"]}
-      output: {cluster: a, topic: "persistent://t/ns/out"}
-`
-
 // Reports that change only counters are not each a Raft write, yet reads
 // from the leader show the newest counters; a state change is written at once.
 func TestReportStatusWritesCountersAtABoundedRate(t *testing.T) {
 	s := TestServer(t, func(c *Config) { c.SchedulerInterval = 50 * time.Millisecond; c.CounterWriteInterval = time.Hour })
 	WaitForLeader(t, s)
 	objc, _ := TestClient(t, s.GRPCAddr())
-	mustApply(t, objc, decodeAll(t, reportFed)...)
-	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	agents := meshfedv1.NewAgentServiceClient(conn)
+	mustApply(t, objc, identityMesh(0, true)...)
+	agents := TestAgents(t, s.GRPCAddr(), &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"})
 	ctx := testCtx(t)
-	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"}); err != nil {
-		t.Fatal(err)
-	}
 	var asg *meshfedv1.Assignment
 	WaitFor(t, 10*time.Second, func() error {
 		o, _, err := s.State().Get("Assignment", "t", "ns", "m.f.0")

@@ -2,13 +2,9 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,29 +26,9 @@ func TestMeshPageAuthenticatesAsTheRESTAPI(t *testing.T) {
 	s := TestServer(t, pki.SecureConfig)
 	WaitForLeader(t, s)
 	token := BootstrapToken(t, s)
-	caPEM, err := os.ReadFile(s.cfg.TLS.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	get := func(c *http.Client, url, token string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	tlsClient := httpsClient(t, s.cfg.TLS.CA)
 	base := "https://" + s.HTTPAddr()
-	if code, body := get(tlsClient, base+meshui.Prefix, ""); code != http.StatusOK || !strings.Contains(body, "app.js") {
+	if code, body := httpGet(t, tlsClient, base+meshui.Prefix, ""); code != http.StatusOK || !strings.Contains(body, "app.js") {
 		t.Errorf("the page without a token: %d %.80s", code, body)
 	}
 	for _, tt := range []struct {
@@ -68,7 +44,7 @@ func TestMeshPageAuthenticatesAsTheRESTAPI(t *testing.T) {
 		{"forged token", tlsClient, base + meshui.APIPath, "mft1.forged", http.StatusUnauthorized, "token refused"},
 		{"bootstrap token", tlsClient, base + meshui.APIPath, token, http.StatusOK, ""},
 	} {
-		code, body := get(tt.client, tt.url, tt.token)
+		code, body := httpGet(t, tt.client, tt.url, tt.token)
 		if code != tt.code {
 			t.Errorf("%s: %d %s, want %d", tt.name, code, body, tt.code)
 			continue

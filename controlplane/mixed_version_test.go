@@ -6,8 +6,6 @@ import (
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // newTypeEntries counts the entries of the new system types a server applied.
@@ -28,17 +26,8 @@ func TestMixedVersionsWriteLegacyEntriesUntilEveryMemberUpgrades(t *testing.T) {
 	old := servers[2]
 	objc, opc := TestClient(t, servers[0].GRPCAddr())
 	mustApply(t, objc, clusterObj("a"))
-	conn, err := grpc.NewClient(servers[0].GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	agents := meshfedv1.NewAgentServiceClient(conn)
+	agents := TestAgents(t, servers[0].GRPCAddr(), &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"})
 	ctx := testCtx(t)
-
-	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"}); err != nil {
-		t.Fatal(err)
-	}
 	// The registration and the cluster health it causes reach the old
 	// server too, written in the original form.
 	WaitFor(t, 10*time.Second, func() error {
@@ -142,14 +131,7 @@ func TestMixedVersionsWriteNewTypesOnceTheOlderServerIsUpgraded(t *testing.T) {
 		}
 		return nil
 	})
-	conn, err := grpc.NewClient(servers[0].GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := meshfedv1.NewAgentServiceClient(conn).Register(testCtx(t), &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"}); err != nil {
-		t.Fatal(err)
-	}
+	TestAgents(t, servers[0].GRPCAddr(), &meshfedv1.RegisterRequest{Name: "ag1", Cluster: "a"})
 	WaitFor(t, 10*time.Second, func() error {
 		for _, s := range servers {
 			if n := s.fsm.Applied(RegisterAgentType); n != 1 {

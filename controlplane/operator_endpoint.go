@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/streams"
 	"github.com/meshfed/meshfed/policies"
 )
 
@@ -176,18 +177,7 @@ func (s *Server) relaySnapshot(ctx context.Context, addr string, req *meshfedv1.
 	if err != nil {
 		return err
 	}
-	for {
-		msg, err := cs.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(msg); err != nil {
-			return err
-		}
-	}
+	return streams.Each(cs, stream.Send)
 }
 
 func (s *Server) openSnapshot() (io.ReadCloser, error) {
@@ -218,15 +208,12 @@ func (s *Server) openSnapshot() (io.ReadCloser, error) {
 // runs on the leader; a follower buffers the upload and forwards it.
 func (e *operatorEndpoint) RestoreSnapshot(stream meshfedv1.OperatorService_RestoreSnapshotServer) error {
 	var buf bytes.Buffer
-	for {
-		msg, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := streams.Each(stream, func(msg *meshfedv1.RestoreSnapshotRequest) error {
 		buf.Write(msg.GetChunk())
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	snap, err := readSnapshot(bytes.NewReader(buf.Bytes()))
 	if err != nil {

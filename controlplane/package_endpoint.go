@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/streams"
 	"github.com/meshfed/meshfed/policies"
 )
 
@@ -31,14 +31,7 @@ func Digest(data []byte) string {
 func (e *packageEndpoint) PushPackage(stream meshfedv1.PackageService_PushPackageServer) error {
 	var buf bytes.Buffer
 	name := ""
-	for {
-		msg, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := streams.Each(stream, func(msg *meshfedv1.PushPackageRequest) error {
 		if name == "" {
 			name = msg.GetName()
 		}
@@ -46,6 +39,10 @@ func (e *packageEndpoint) PushPackage(stream meshfedv1.PackageService_PushPackag
 			return refusef(ErrInvalidArgument, "package exceeds %d MiB", MaxPackageSize>>20)
 		}
 		buf.Write(msg.GetChunk())
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if buf.Len() == 0 {
 		return refuse(ErrInvalidArgument, "package is empty")

@@ -9,8 +9,7 @@ import (
 
 	"github.com/meshfed/meshfed/federation"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // TestPlacementHonoursCapabilities: agents register their runtimes,
@@ -22,36 +21,10 @@ func TestPlacementHonoursCapabilities(t *testing.T) {
 	srv := TestServer(t, func(c *Config) { c.AgentLease, c.AgentTTL = time.Hour, 2*time.Hour })
 	WaitForLeader(t, srv)
 	objs, _ := TestClient(t, srv.GRPCAddr())
-	mustApply(t, objs, decodeAll(t, `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
-`)...)
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	agents := meshfedv1.NewAgentServiceClient(conn)
-	ctx := testCtx(t)
-	regs := []*meshfedv1.RegisterRequest{
-		{Name: "plain", Cluster: "a", Capacity: 10, Runtimes: []string{"builtin", "exec"}, CpuMillis: 2000, MemoryBytes: 1 << 30, Labels: map[string]string{"zone": "x"}},
-		{Name: "py", Cluster: "a", Capacity: 10, Runtimes: []string{"builtin", "exec"}, Interpreters: []string{"python3"}, CpuMillis: 2000, MemoryBytes: 2 << 30, Labels: map[string]string{"zone": "y"}},
-	}
-	for _, r := range regs {
-		if _, err := agents.Register(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mustApply(t, objs, testkit.Federation("a", "t", "ns")...)
+	TestAgents(t, srv.GRPCAddr(),
+		&meshfedv1.RegisterRequest{Name: "plain", Cluster: "a", Capacity: 10, Runtimes: []string{"builtin", "exec"}, CpuMillis: 2000, MemoryBytes: 1 << 30, Labels: map[string]string{"zone": "x"}},
+		&meshfedv1.RegisterRequest{Name: "py", Cluster: "a", Capacity: 10, Runtimes: []string{"builtin", "exec"}, Interpreters: []string{"python3"}, CpuMillis: 2000, MemoryBytes: 2 << 30, Labels: map[string]string{"zone": "y"}})
 	o, _, err := srv.State().Get("Agent", "", "", "py")
 	if err != nil {
 		t.Fatal(err)
@@ -116,39 +89,9 @@ func TestSchedulerMovesAnInstanceThatKeepsRestarting(t *testing.T) {
 	srv := TestServer(t, func(c *Config) { c.AgentLease, c.AgentTTL, c.MoveAfterRestarts = time.Hour, 2*time.Hour, 3 })
 	WaitForLeader(t, srv)
 	objs, _ := TestClient(t, srv.GRPCAddr())
-	mustApply(t, objs, decodeAll(t, `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
----
-apiVersion: meshfed.io/v1
-kind: FunctionMesh
-metadata: {name: m, tenant: t, namespace: ns}
-spec:
-  functions:
-    - name: f
-      runtime: {builtin: identity}
-      input: {cluster: a, topics: ["persistent://t/ns/in"]}
-`)...)
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	agents := meshfedv1.NewAgentServiceClient(conn)
+	mustApply(t, objs, identityMesh(0, false)...)
+	agents := TestAgents(t, srv.GRPCAddr(), &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 10})
 	ctx := testCtx(t)
-	if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: "a1", Cluster: "a", Capacity: 10}); err != nil {
-		t.Fatal(err)
-	}
 	asg := func() *meshfedv1.Assignment {
 		o, _, err := srv.State().Get("Assignment", "t", "ns", "m.f.0")
 		if err != nil {

@@ -12,8 +12,6 @@ import (
 
 	"github.com/hashicorp/raft"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // BenchmarkReportStatusRaftWrites drives N agents (MESHFED_BENCH_AGENTS,
@@ -41,40 +39,10 @@ func BenchmarkReportStatusRaftWrites(b *testing.B) {
 	objc, _ := TestClient(b, leader.GRPCAddr())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fed := fmt.Sprintf(`
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
----
-apiVersion: meshfed.io/v1
-kind: FunctionMesh
-metadata: {name: m, tenant: t, namespace: ns}
-spec:
-  functions:
-    - name: f
-      replicas: %d
-      runtime: {builtin: identity}
-      input: {cluster: a, topics: ["persistent://t/ns/in"]}
-      output: {cluster: a, topic: "persistent://t/ns/out"}
-`, agents)
-	if _, err := objc.Apply(ctx, &meshfedv1.ApplyRequest{Objects: decodeAll(b, fed)}); err != nil {
+	if _, err := objc.Apply(ctx, &meshfedv1.ApplyRequest{Objects: identityMesh(int32(agents), true)}); err != nil {
 		b.Fatal(err)
 	}
-	conn, err := grpc.NewClient(leader.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	ac := meshfedv1.NewAgentServiceClient(conn)
+	ac := TestAgents(b, leader.GRPCAddr())
 	for i := 0; i < agents; i++ {
 		req := &meshfedv1.RegisterRequest{Name: fmt.Sprintf("ag%04d", i), Cluster: "a", Capacity: 1}
 		WaitFor(b, 30*time.Second, func() error {

@@ -322,6 +322,19 @@ func (s *Server) inConfiguration() bool {
 	return false
 }
 
+// waitTick waits for the next tick of a leader-only loop: it returns true
+// at the tick, false once leadership (stop) or the server ends.
+func (s *Server) waitTick(stop <-chan struct{}, tick <-chan time.Time) bool {
+	select {
+	case <-stop:
+		return false
+	case <-s.shutdownCh:
+		return false
+	case <-tick:
+		return true
+	}
+}
+
 // monitorLeadership builds and tears down leader-only state.
 func (s *Server) monitorLeadership() {
 	defer s.wg.Done()

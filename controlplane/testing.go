@@ -5,6 +5,7 @@ package controlplane
 // package does not import testing and the binary does not link it.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -134,6 +135,27 @@ func TestClient(t testkit.TB, addr string) (meshfedv1.ObjectServiceClient, meshf
 	}
 	t.Cleanup(func() { conn.Close() })
 	return meshfedv1.NewObjectServiceClient(conn), meshfedv1.NewOperatorServiceClient(conn)
+}
+
+// TestAgents dials a server's agent API without credentials, registers
+// the agents reqs describe, and returns the client for their heartbeats and
+// reports. The connection closes when the test ends.
+func TestAgents(t testkit.TB, addr string, reqs ...*meshfedv1.RegisterRequest) meshfedv1.AgentServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	agents := meshfedv1.NewAgentServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, r := range reqs {
+		if _, err := agents.Register(ctx, r); err != nil {
+			t.Fatalf("register agent %s: %v", r.GetName(), err)
+		}
+	}
+	return agents
 }
 
 // TestPKI is a certificate authority in a temporary directory for tests of

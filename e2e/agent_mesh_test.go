@@ -72,7 +72,7 @@ func TestAgentMeshOneServer(t *testing.T) {
 	t.Run("at_least_once_and_exec_and_wasm", func(t *testing.T) {
 		f := f.sub(t)
 		wasm := f.pushPackage(buildWasmSplit(t))
-		bundle := f.pushPackage(execSplitBundle(t))
+		bundle := f.pushPackage(pythonBundle(t, "split.py"))
 		type run struct {
 			mesh, runtime, guarantee string
 		}

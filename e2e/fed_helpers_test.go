@@ -846,19 +846,19 @@ func buildWasmSplit(t *testing.T) string {
 	return out
 }
 
-// execSplitBundle writes a tar.gz holding examples/exec/split.py and the
-// Python SDK next to it: an exec package unpacked as the working directory.
-func execSplitBundle(t *testing.T) string {
+// pythonBundle writes a tar.gz holding examples/exec/<script> and the
+// Python SDK.
+func pythonBundle(t *testing.T, script string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "split.tar.gz")
-	f, err := os.Create(out)
+	out := filepath.Join(t.TempDir(), strings.TrimSuffix(script, ".py")+".tar.gz")
+	file, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	zw := gzip.NewWriter(f)
+	defer file.Close()
+	zw := gzip.NewWriter(file)
 	tw := tar.NewWriter(zw)
-	for name, src := range map[string]string{"split.py": "../examples/exec/split.py", "meshfed_function.py": "../sdk/python/meshfed_function.py"} {
+	for name, src := range map[string]string{script: "../examples/exec/" + script, "meshfed_function.py": "../sdk/python/meshfed_function.py"} {
 		data, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)

@@ -3,12 +3,9 @@
 package e2e
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +51,7 @@ func testExecMemoryLimit(t *testing.T, limits string) {
 	if limits == "auto" && !cgroup && os.Getenv("MESHFED_REQUIRE_CGROUPS") == "1" {
 		t.Fatalf("agent-a enforces limits with %s, and MESHFED_REQUIRE_CGROUPS=1", mech)
 	}
-	bundle := f.pushPackage(memhogBundle(t))
+	bundle := f.pushPackage(pythonBundle(t, "memhog.py"))
 	fn := func(name string) string {
 		return fmt.Sprintf(`    - name: %s
       runtime: {exec: {package: %q, command: [python3, memhog.py]}}
@@ -157,44 +154,4 @@ func (f *fed) produceText(cluster, topic, text string) {
 	if _, err := p.Send(ctx, &pulsar.ProducerMessage{Payload: []byte(text)}); err != nil {
 		f.t.Fatal(err)
 	}
-}
-
-// memhogBundle writes a tar.gz holding examples/exec/memhog.py and the
-// Python SDK.
-func memhogBundle(t *testing.T) string {
-	t.Helper()
-	return pythonBundle(t, "memhog.py")
-}
-
-// pythonBundle writes a tar.gz holding examples/exec/<script> and the
-// Python SDK.
-func pythonBundle(t *testing.T, script string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), strings.TrimSuffix(script, ".py")+".tar.gz")
-	file, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	zw := gzip.NewWriter(file)
-	tw := tar.NewWriter(zw)
-	for name, src := range map[string]string{script: "../examples/exec/" + script, "meshfed_function.py": "../sdk/python/meshfed_function.py"} {
-		data, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), ModTime: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

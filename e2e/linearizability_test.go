@@ -57,8 +57,6 @@ const (
 	linOpTimeout = 3 * time.Second
 	// linCheckTimeout bounds porcupine on one run.
 	linCheckTimeout = 3 * time.Minute
-	// linLabel is the label whose value is the register's value.
-	linLabel = "lin"
 )
 
 func TestLinearizabilityProcesses(t *testing.T) {
@@ -502,9 +500,9 @@ func linProcClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, 
 			var out lincheck.Output
 			switch status.Code(err) {
 			case codes.OK:
-				md := objects.Meta(resp.GetObject())
-				out.Value = md.GetLabels()[linLabel]
-				known[key] = seen{out.Value, md.GetResourceVersion()}
+				var rv uint64
+				out.Value, rv = lincheck.Read(resp.GetObject())
+				known[key] = seen{out.Value, rv}
 			case codes.NotFound:
 				delete(known, key)
 			default:
@@ -521,7 +519,7 @@ func linProcClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, 
 		}
 		delete(known, key)
 		call := rec.now()
-		resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{linProcObject(key, in.Value, rv)}})
+		resp, err := c.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{lincheck.Object(key, in.Value, rv)}})
 		ret := rec.now()
 		cancel()
 		var out lincheck.Output
@@ -545,12 +543,4 @@ func linProcClient(t *testing.T, c *client.Client, id, run int, rng *rand.Rand, 
 		}
 		rec.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: id}, err)
 	}
-}
-
-func linProcObject(name, value string, rv uint64) *meshfedv1.Object {
-	return objects.Wrap(&meshfedv1.Cluster{
-		ApiVersion: objects.APIVersion, Kind: "Cluster",
-		Metadata: &meshfedv1.ObjectMeta{Name: name, ResourceVersion: rv, Labels: map[string]string{linLabel: value}},
-		Spec:     &meshfedv1.ClusterSpec{ServiceUrl: "pulsar://127.0.0.1:6650"},
-	})
 }

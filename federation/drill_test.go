@@ -202,17 +202,7 @@ func TestDrillProblems(t *testing.T) {
 			Messages: &MessageAccount{}}, []string{"no input message"}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := DrillProblems(&c.r)
-			if len(got) != len(c.want) {
-				t.Fatalf("problems %q, want %d matching %q", got, len(c.want), c.want)
-			}
-			for i := range got {
-				if !strings.Contains(got[i], c.want[i]) {
-					t.Fatalf("problem %d = %q, want it to contain %q", i, got[i], c.want[i])
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { wantProblems(t, &c.r, c.want) })
 	}
 }
 
@@ -267,5 +257,20 @@ func TestReportJSONHasFiguresAndOmitsUnreached(t *testing.T) {
 	}
 	if !back.Timeline.Recovered.Equal(r.Timeline.Recovered) || back.Figures.RecoverySeconds == nil || *back.Figures.RecoverySeconds != 0.8 {
 		t.Fatalf("round trip lost data: %+v", back)
+	}
+}
+
+// wantProblems checks that DrillProblems finds in r one problem per entry
+// of want, in order, each containing that entry.
+func wantProblems(t *testing.T, r *DrillReport, want []string) {
+	t.Helper()
+	got := DrillProblems(r)
+	if len(got) != len(want) {
+		t.Fatalf("problems %q, want %d matching %q", got, len(want), want)
+	}
+	for i := range got {
+		if !strings.Contains(got[i], want[i]) {
+			t.Fatalf("problem %d = %q, want it to contain %q", i, got[i], want[i])
+		}
 	}
 }

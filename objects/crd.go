@@ -238,11 +238,7 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 			continue
 		}
 		if target, ok := crdFunctionFields[key]; ok {
-			m := fn.ProtoReflect()
-			for _, name := range target[:len(target)-1] {
-				m = m.Mutable(m.Descriptor().Fields().ByName(name)).Message()
-			}
-			w.field(fp, m.Descriptor().Fields().ByName(target[len(target)-1]), val, m)
+			w.crdField(fp, fn.ProtoReflect(), target, val)
 			continue
 		}
 		if crdKubernetesOnly[key] {
@@ -250,29 +246,13 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 		}
 		switch key {
 		case "className":
-			s, ok := val.(string)
-			if !ok {
-				w.typeError(fp, "a string", val)
-				continue
+			if s, ok := w.crdString(fp, val); ok {
+				className = s
 			}
-			className = s
 		case "tenant", "namespace":
-			s, ok := val.(string)
-			if !ok {
-				w.typeError(fp, "a string", val)
-				continue
-			}
-			w.crdScope(fp, key, s, md)
+			w.crdScope(fp, key, val, md)
 		case "clusterName":
-			s, ok := val.(string)
-			switch {
-			case !ok:
-				w.typeError(fp, "a string", val)
-			case o.Cluster != "" && s != o.Cluster:
-				w.errs.add(fp, "the function runs in cluster %q but the cluster given for this file is %q", s, o.Cluster)
-			default:
-				cluster = s
-			}
+			o.crdCluster(w, fp, "function", val, &cluster)
 		case "input":
 			w.crdInput(fp, val, fn.Input)
 		case "output":
@@ -384,8 +364,45 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 	return fn
 }
 
-// crdScope records a function's Pulsar tenant or namespace as the mesh's.
-func (w *walker) crdScope(path, key, value string, md *meshfedv1.ObjectMeta) {
+// crdField sets the field at the proto name path target below m (creating
+// the messages on the way) from the CRD value v at path.
+func (w *walker) crdField(path string, m protoreflect.Message, target []protoreflect.Name, v any) {
+	for _, name := range target[:len(target)-1] {
+		m = m.Mutable(m.Descriptor().Fields().ByName(name)).Message()
+	}
+	w.field(path, m.Descriptor().Fields().ByName(target[len(target)-1]), v, m)
+}
+
+// crdString returns v as a string, or records that it is not one.
+func (w *walker) crdString(path string, v any) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		w.typeError(path, "a string", v)
+	}
+	return s, ok
+}
+
+// crdCluster sets *cluster from the clusterName v of a function or
+// connector (what names which), which must agree with the cluster given
+// for the file, if any.
+func (o DecodeOptions) crdCluster(w *walker, path, what string, v any, cluster *string) {
+	s, ok := w.crdString(path, v)
+	switch {
+	case !ok:
+	case o.Cluster != "" && s != o.Cluster:
+		w.errs.add(path, "the %s runs in cluster %q but the cluster given for this file is %q", what, s, o.Cluster)
+	default:
+		*cluster = s
+	}
+}
+
+// crdScope records a function's Pulsar tenant or namespace (key says
+// which), the string v, as the mesh's.
+func (w *walker) crdScope(path, key string, v any, md *meshfedv1.ObjectMeta) {
+	value, ok := w.crdString(path, v)
+	if !ok {
+		return
+	}
 	field := &md.Tenant
 	if key == "namespace" {
 		field = &md.Namespace

@@ -79,32 +79,12 @@ func (o DecodeOptions) crdConnector(w *walker, path, kind string, v any, md *mes
 				w.errs.add(fp, "a source has no subscription; remove it")
 				continue
 			}
-			if c.Input == nil {
-				c.Input = &meshfedv1.FunctionInput{}
-			}
-			field := protoreflect.Name("subscription")
-			if key == "subscriptionPosition" {
-				field = "subscription_position"
-			}
-			m := c.Input.ProtoReflect()
-			w.field(fp, m.Descriptor().Fields().ByName(field), val, m)
+			// The same fields of the input as a function's.
+			w.crdField(fp, c.ProtoReflect(), crdFunctionFields[key], val)
 		case "tenant", "namespace":
-			s, ok := val.(string)
-			if !ok {
-				w.typeError(fp, "a string", val)
-				continue
-			}
-			w.crdScope(fp, key, s, md)
+			w.crdScope(fp, key, val, md)
 		case "clusterName":
-			s, ok := val.(string)
-			switch {
-			case !ok:
-				w.typeError(fp, "a string", val)
-			case o.Cluster != "" && s != o.Cluster:
-				w.errs.add(fp, "the %s runs in cluster %q but the cluster given for this file is %q", kind, s, o.Cluster)
-			default:
-				cluster = s
-			}
+			o.crdCluster(w, fp, kind, val, &cluster)
 		case "resources":
 			c.Resources = w.crdResources(fp, val)
 		case "pulsar":

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/errlist"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"sigs.k8s.io/yaml"
@@ -108,7 +109,7 @@ func (o DecodeOptions) Decode(filename string, data []byte) ([]*meshfedv1.Object
 	}
 	if len(all) > 0 {
 		for _, e := range all {
-			e.Path, e.Reason = clip(e.Path, maxPathLen), clip(e.Reason, maxReasonLen)
+			e.Path, e.Reason = errlist.Clip(e.Path, maxPathLen), errlist.Clip(e.Reason, maxReasonLen)
 		}
 		return nil, all
 	}
@@ -337,7 +338,7 @@ func (o DecodeOptions) decodeDocument(w *walker, v any) *meshfedv1.Object {
 	if len(w.errs.list) > 0 {
 		return nil
 	}
-	return k.wrap(msg)
+	return Wrap(msg)
 }
 
 // userKindNames lists the kinds users may apply.
@@ -687,7 +688,7 @@ func (w *walker) typeError(path, want string, v any) {
 		}
 	case string:
 		if want == "a list" {
-			hint = fmt.Sprintf(" (write [%q] for a list of one)", clip(v.(string), 64))
+			hint = fmt.Sprintf(" (write [%q] for a list of one)", errlist.Clip(v.(string), 64))
 		}
 	}
 	w.errs.add(path, "expected %s, got %s%s", want, describe(v), hint)
@@ -699,7 +700,7 @@ func describe(v any) string {
 	case nil:
 		return "null"
 	case string:
-		return fmt.Sprintf("string %q", clip(t, 64))
+		return fmt.Sprintf("string %q", errlist.Clip(t, 64))
 	case json.Number:
 		return "number " + t.String()
 	case bool:

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/errlist"
 )
 
 // wantErr is one expected field error: document, exact path, and a part of
@@ -354,10 +355,10 @@ func TestDecodeBoundsMessages(t *testing.T) {
 	if len(l) != 1 || len(l[0].Path) > maxPathLen || len(l[0].Reason) > maxReasonLen || !strings.HasSuffix(l[0].Path, "...") {
 		t.Fatalf("errors = %v", err)
 	}
-	if got := clip("aébcdef", 5); got != "a..." {
+	if got := errlist.Clip("aébcdef", 5); got != "a..." {
 		t.Errorf("clip cut inside a rune: %q", got)
 	}
-	if got := clip("a\xffb", 10); got != "a\uFFFDb" {
+	if got := errlist.Clip("a\xffb", 10); got != "a\uFFFDb" {
 		t.Errorf("clip kept invalid UTF-8: %q", got)
 	}
 }
@@ -366,7 +367,7 @@ func TestDecodeBoundsMessages(t *testing.T) {
 // each kind: all report errors, none panics.
 func TestEmptyObjectsDoNotPanic(t *testing.T) {
 	for _, k := range Kinds {
-		o := k.wrap(k.New())
+		o := Wrap(k.New())
 		if err := Validate(o); err == nil {
 			t.Errorf("%s: empty object validated", k.Name)
 		}

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/meshfed/meshfed/internal/errlist"
 )
 
 // ErrInvalid is matched (errors.Is) by every *FieldError and FieldErrors this
@@ -57,25 +58,13 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 type FieldErrors []*FieldError
 
 // Error joins the errors with newlines.
-func (l FieldErrors) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
+func (l FieldErrors) Error() string { return errlist.Error(l) }
 
 // Is reports whether target is ErrInvalid.
 func (l FieldErrors) Is(target error) bool { return target == ErrInvalid }
 
 // Unwrap returns the single errors, so errors.As finds a *FieldError.
-func (l FieldErrors) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
+func (l FieldErrors) Unwrap() []error { return errlist.Unwrap(l) }
 
 // In returns a copy of the errors with File and Doc set, for validation
 // errors of an object decoded from doc of file.
@@ -91,17 +80,7 @@ func (l FieldErrors) In(file string, doc int) FieldErrors {
 
 // AsFieldErrors returns the field errors in err: the list itself, a single
 // *FieldError as a list of one, or nil when err carries none.
-func AsFieldErrors(err error) FieldErrors {
-	var l FieldErrors
-	if errors.As(err, &l) {
-		return l
-	}
-	var e *FieldError
-	if errors.As(err, &e) {
-		return FieldErrors{e}
-	}
-	return nil
-}
+func AsFieldErrors(err error) FieldErrors { return errlist.As[FieldErrors](err) }
 
 // errs collects field errors; its zero value is ready to use.
 type errs struct {
@@ -113,7 +92,7 @@ func (c *errs) add(path, format string, args ...any) {
 	if len(args) > 0 {
 		reason = fmt.Sprintf(format, args...)
 	}
-	c.list = append(c.list, &FieldError{Path: clip(path, maxPathLen), Reason: clip(reason, maxReasonLen)})
+	c.list = append(c.list, &FieldError{Path: errlist.Clip(path, maxPathLen), Reason: errlist.Clip(reason, maxReasonLen)})
 }
 
 // Bounds on what one error repeats of the input, so that absurd input
@@ -122,19 +101,6 @@ const (
 	maxPathLen   = 256
 	maxReasonLen = 512
 )
-
-// clip makes s valid UTF-8 and at most max bytes long, marking a cut with "...".
-func clip(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= max {
-		return s
-	}
-	cut := max - 3
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
 
 // err returns the collected errors, or nil when there are none.
 func (c *errs) err() error {

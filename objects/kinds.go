@@ -7,6 +7,7 @@ import (
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // APIVersion is the apiVersion every object carries.
@@ -46,53 +47,37 @@ type Kind struct {
 	Scope   Scope
 	// System kinds are written only by the control plane, never applied by users.
 	System bool
-	// wrap puts a message of this kind into an Object.
-	wrap func(proto.Message) *meshfedv1.Object
-	// newMsg returns an empty message of this kind.
-	newMsg func() proto.Message
+	// msg is the message type of this kind.
+	msg protoreflect.MessageType
 }
 
 // New returns an empty message of the kind.
-func (k *Kind) New() proto.Message { return k.newMsg() }
+func (k *Kind) New() proto.Message { return k.msg.New().Interface() }
+
+// newKind describes the kind held in the field of Object's oneof kind
+// named field.
+func newKind(name, plural string, scope Scope, system bool, field protoreflect.Name, aliases ...string) *Kind {
+	fd := (&meshfedv1.Object{}).ProtoReflect().Descriptor().Oneofs().ByName("kind").Fields().ByName(field)
+	if fd == nil {
+		panic("objects: Object has no kind field " + string(field))
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(fd.Message().FullName())
+	if err != nil {
+		panic("objects: kind " + name + ": " + err.Error())
+	}
+	return &Kind{Name: name, Plural: plural, Aliases: aliases, Scope: scope, System: system, msg: mt}
+}
 
 // Kinds lists every kind, in the order objects of a multi-kind apply are
 // best created (referenced kinds first).
 var Kinds = []*Kind{
-	{Name: KindCluster, Plural: "clusters", Aliases: []string{"cluster", "cl"}, Scope: ScopeGlobal,
-		newMsg: func() proto.Message { return &meshfedv1.Cluster{} },
-		wrap: func(m proto.Message) *meshfedv1.Object {
-			return &meshfedv1.Object{Kind: &meshfedv1.Object_Cluster{Cluster: m.(*meshfedv1.Cluster)}}
-		}},
-	{Name: KindTenant, Plural: "tenants", Aliases: []string{"tenant"}, Scope: ScopeGlobal,
-		newMsg: func() proto.Message { return &meshfedv1.Tenant{} },
-		wrap: func(m proto.Message) *meshfedv1.Object {
-			return &meshfedv1.Object{Kind: &meshfedv1.Object_Tenant{Tenant: m.(*meshfedv1.Tenant)}}
-		}},
-	{Name: KindNamespace, Plural: "namespaces", Aliases: []string{"namespace", "ns"}, Scope: ScopeTenant,
-		newMsg: func() proto.Message { return &meshfedv1.Namespace{} },
-		wrap: func(m proto.Message) *meshfedv1.Object {
-			return &meshfedv1.Object{Kind: &meshfedv1.Object_Namespace{Namespace: m.(*meshfedv1.Namespace)}}
-		}},
-	{Name: KindGrant, Plural: "grants", Aliases: []string{"grant"}, Scope: ScopeNamespace,
-		newMsg: func() proto.Message { return &meshfedv1.Grant{} },
-		wrap: func(m proto.Message) *meshfedv1.Object {
-			return &meshfedv1.Object{Kind: &meshfedv1.Object_Grant{Grant: m.(*meshfedv1.Grant)}}
-		}},
-	{Name: KindFunctionMesh, Plural: "functionmeshes", Aliases: []string{"functionmesh", "mesh", "meshes", "fm"}, Scope: ScopeNamespace,
-		newMsg: func() proto.Message { return &meshfedv1.FunctionMesh{} },
-		wrap: func(m proto.Message) *meshfedv1.Object {
-			return &meshfedv1.Object{Kind: &meshfedv1.Object_FunctionMesh{FunctionMesh: m.(*meshfedv1.FunctionMesh)}}
-		}},
-	{Name: KindAgent, Plural: "agents", Aliases: []string{"agent"}, Scope: ScopeGlobal, System: true,
-		newMsg: func() proto.Message { return &meshfedv1.Agent{} },
-		wrap: func(m proto.Message) *meshfedv1.Object {
-			return &meshfedv1.Object{Kind: &meshfedv1.Object_Agent{Agent: m.(*meshfedv1.Agent)}}
-		}},
-	{Name: KindAssignment, Plural: "assignments", Aliases: []string{"assignment", "asg"}, Scope: ScopeNamespace, System: true,
-		newMsg: func() proto.Message { return &meshfedv1.Assignment{} },
-		wrap: func(m proto.Message) *meshfedv1.Object {
-			return &meshfedv1.Object{Kind: &meshfedv1.Object_Assignment{Assignment: m.(*meshfedv1.Assignment)}}
-		}},
+	newKind(KindCluster, "clusters", ScopeGlobal, false, "cluster", "cluster", "cl"),
+	newKind(KindTenant, "tenants", ScopeGlobal, false, "tenant", "tenant"),
+	newKind(KindNamespace, "namespaces", ScopeTenant, false, "namespace", "namespace", "ns"),
+	newKind(KindGrant, "grants", ScopeNamespace, false, "grant", "grant"),
+	newKind(KindFunctionMesh, "functionmeshes", ScopeNamespace, false, "function_mesh", "functionmesh", "mesh", "meshes", "fm"),
+	newKind(KindAgent, "agents", ScopeGlobal, true, "agent", "agent"),
+	newKind(KindAssignment, "assignments", ScopeNamespace, true, "assignment", "assignment", "asg"),
 }
 
 // LookupKind finds a kind by its canonical name, plural or alias, ignoring case.
@@ -118,10 +103,21 @@ func LookupKind(name string) (*Kind, error) {
 // Wrap puts a typed message (*meshfedv1.Cluster, ...) into an Object.
 // It panics on a message that is not one of the kinds: that is a programming error.
 func Wrap(m proto.Message) *meshfedv1.Object {
-	for _, k := range Kinds {
-		if k.newMsg().ProtoReflect().Descriptor() == m.ProtoReflect().Descriptor() {
-			return k.wrap(m)
-		}
+	switch m := m.(type) {
+	case *meshfedv1.Cluster:
+		return &meshfedv1.Object{Kind: &meshfedv1.Object_Cluster{Cluster: m}}
+	case *meshfedv1.Tenant:
+		return &meshfedv1.Object{Kind: &meshfedv1.Object_Tenant{Tenant: m}}
+	case *meshfedv1.Namespace:
+		return &meshfedv1.Object{Kind: &meshfedv1.Object_Namespace{Namespace: m}}
+	case *meshfedv1.Grant:
+		return &meshfedv1.Object{Kind: &meshfedv1.Object_Grant{Grant: m}}
+	case *meshfedv1.FunctionMesh:
+		return &meshfedv1.Object{Kind: &meshfedv1.Object_FunctionMesh{FunctionMesh: m}}
+	case *meshfedv1.Agent:
+		return &meshfedv1.Object{Kind: &meshfedv1.Object_Agent{Agent: m}}
+	case *meshfedv1.Assignment:
+		return &meshfedv1.Object{Kind: &meshfedv1.Object_Assignment{Assignment: m}}
 	}
 	panic(fmt.Sprintf("objects.Wrap: %T is not an object kind", m))
 }
@@ -155,7 +151,7 @@ func KindOf(o *meshfedv1.Object) *Kind {
 	}
 	d := m.ProtoReflect().Descriptor()
 	for _, k := range Kinds {
-		if k.newMsg().ProtoReflect().Descriptor() == d {
+		if k.msg.Descriptor() == d {
 			return k
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/meshfed/meshfed/internal/errlist"
 )
 
 // Name rules shared by validation and selectors.
@@ -93,7 +95,7 @@ func checkSubdomain(s string) string {
 }
 
 // truncate shortens a user-supplied value quoted in a message.
-func truncate(s string) string { return clip(s, 80) }
+func truncate(s string) string { return errlist.Clip(s, 80) }
 
 // Topic is a parsed Pulsar topic name.
 type Topic struct {

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/meshfed/meshfed/internal/errlist"
 )
 
 // Operator is how a selector requirement compares a label.
@@ -49,7 +51,7 @@ func ParseSelector(s string) (Selector, error) {
 		return sel, nil
 	}
 	fail := func(part, why string) (Selector, error) {
-		return Selector{}, &FieldError{Reason: clip(fmt.Sprintf("invalid label selector %q: %q: %s", truncate(s), truncate(part), why), maxReasonLen)}
+		return Selector{}, &FieldError{Reason: errlist.Clip(fmt.Sprintf("invalid label selector %q: %q: %s", truncate(s), truncate(part), why), maxReasonLen)}
 	}
 	parts, ok := splitTopLevel(s)
 	if !ok {

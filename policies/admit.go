@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/errlist"
 	"github.com/meshfed/meshfed/objects"
 )
 
@@ -134,7 +135,7 @@ func newChecker(m *meshfedv1.FunctionMesh, v View) *checker {
 }
 
 func (c *checker) add(rule Rule, path, format string, args ...any) {
-	c.list = append(c.list, &Violation{Rule: rule, Path: path, Reason: clip(fmt.Sprintf(format, args...), maxReason), Code: rule.Code()})
+	c.list = append(c.list, &Violation{Rule: rule, Path: path, Reason: errlist.Clip(fmt.Sprintf(format, args...), maxReason), Code: rule.Code()})
 }
 
 func (c *checker) err() error {
@@ -145,7 +146,7 @@ func (c *checker) err() error {
 }
 
 // q quotes a user-supplied string, clipped.
-func q(s string) string { return strconv.Quote(clip(s, maxQuoted)) }
+func q(s string) string { return strconv.Quote(errlist.Clip(s, maxQuoted)) }
 
 func meshName(m *meshfedv1.FunctionMesh) string {
 	return objects.RefTo(objects.KindFunctionMesh, m.GetMetadata()).String()
@@ -259,7 +260,7 @@ func (c *checker) runtime(p string, f *meshfedv1.FunctionSpec) {
 // against the tenant's allowed clusters and the namespace's residency.
 func (c *checker) cluster(path, name string) {
 	if allowed := c.tspec.GetAllowedClusters(); len(allowed) > 0 && !slices.Contains(allowed, name) {
-		c.add(RuleAllowedClusters, path, "%s is not one of the clusters tenant %s may use (%s)", q(name), c.tenant, clip(strings.Join(allowed, ", "), maxQuoted))
+		c.add(RuleAllowedClusters, path, "%s is not one of the clusters tenant %s may use (%s)", q(name), c.tenant, errlist.Clip(strings.Join(allowed, ", "), maxQuoted))
 	}
 	if res := c.nsspec.GetResidency(); len(res) > 0 && !carries(c.v.Cluster(name), res) {
 		c.add(RuleResidency, path, "%s is outside residency %s of namespace %s", q(name), labelList(res), c.ns)
@@ -288,7 +289,7 @@ func labelList(m map[string]string) string {
 	for i, k := range keys {
 		keys[i] = k + "=" + m[k]
 	}
-	return clip(strings.Join(keys, ","), maxQuoted)
+	return errlist.Clip(strings.Join(keys, ","), maxQuoted)
 }
 
 // flows checks the cross-cluster hops of one function against the
@@ -315,7 +316,7 @@ func (c *checker) flows(p, in, run, out string) {
 		}
 		if !dup && !flowAllowed(rules, h.from, h.to) {
 			c.add(RuleFlows, h.path, "%s receives data from %s cluster %s, and no flow rule of namespace %s allows %s -> %s",
-				q(h.to), h.fromWhat, q(h.from), c.ns, clip(h.from, maxQuoted), clip(h.to, maxQuoted))
+				q(h.to), h.fromWhat, q(h.from), c.ns, errlist.Clip(h.from, maxQuoted), errlist.Clip(h.to, maxQuoted))
 		}
 	}
 }
@@ -368,11 +369,11 @@ func (c *checker) topics(p string, f *meshfedv1.FunctionSpec, in, out string, gr
 				rule = RuleGrantProduce
 			}
 			c.add(rule, u.path, "%s is in tenant %s: no Grant in %s lets %s %s",
-				q(u.topic), clip(t.Tenant, maxQuoted), clip(owner, maxQuoted), c.ns, u.action)
+				q(u.topic), errlist.Clip(t.Tenant, maxQuoted), errlist.Clip(owner, maxQuoted), c.ns, u.action)
 		}
 		if res := c.v.Namespace(t.Tenant, t.Namespace).GetSpec().GetResidency(); len(res) > 0 && u.cluster != "" && !carries(c.v.Cluster(u.cluster), res) {
 			c.add(RuleResidency, u.path, "%s on cluster %s is outside residency %s of namespace %s, which owns the topic",
-				q(u.topic), q(u.cluster), labelList(res), clip(owner, maxQuoted))
+				q(u.topic), q(u.cluster), labelList(res), errlist.Clip(owner, maxQuoted))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/meshfed/meshfed/internal/errlist"
 	"github.com/meshfed/meshfed/objects"
 )
 
@@ -83,15 +84,15 @@ func (p Principal) Validate() error {
 
 // String describes the principal for error messages: `viewer "bob" of acme/etl`.
 func (p Principal) String() string {
-	s := clip(string(p.Role), maxQuoted) + " " + q(p.Name)
+	s := errlist.Clip(string(p.Role), maxQuoted) + " " + q(p.Name)
 	switch {
 	case p.Role == RoleAgent:
-		s += " of cluster " + clip(p.Cluster, maxQuoted)
+		s += " of cluster " + errlist.Clip(p.Cluster, maxQuoted)
 	case p.Role == RoleSuperuser:
 	case p.Namespace != "":
-		s += " of " + clip(objects.NamespaceRef(p.Tenant, p.Namespace).String(), maxQuoted)
+		s += " of " + errlist.Clip(objects.NamespaceRef(p.Tenant, p.Namespace).String(), maxQuoted)
 	case p.Tenant != "":
-		s += " of " + clip(p.Tenant, maxQuoted)
+		s += " of " + errlist.Clip(p.Tenant, maxQuoted)
 	}
 	return s
 }
@@ -181,11 +182,11 @@ func (d *Denied) Error() string {
 	where := ""
 	switch {
 	case d.Namespace != "":
-		where = " in " + clip(objects.NamespaceRef(d.Tenant, d.Namespace).String(), maxQuoted)
+		where = " in " + errlist.Clip(objects.NamespaceRef(d.Tenant, d.Namespace).String(), maxQuoted)
 	case d.Tenant != "":
-		where = " in " + clip(d.Tenant, maxQuoted)
+		where = " in " + errlist.Clip(d.Tenant, maxQuoted)
 	}
-	return d.Principal.String() + " may not " + clip(string(d.Action), maxQuoted) + where + ": " + d.Reason
+	return d.Principal.String() + " may not " + errlist.Clip(string(d.Action), maxQuoted) + where + ": " + d.Reason
 }
 
 // Is matches ErrPermissionDenied.

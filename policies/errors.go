@@ -3,7 +3,8 @@ package policies
 import (
 	"errors"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/meshfed/meshfed/internal/errlist"
 )
 
 // Sentinel errors. Every *Violation matches exactly one of ErrPermissionDenied
@@ -130,23 +131,11 @@ func (v *Violation) Is(target error) bool {
 type Violations []*Violation
 
 // Error joins the violations with newlines.
-func (l Violations) Error() string {
-	s := make([]string, len(l))
-	for i, v := range l {
-		s[i] = v.Error()
-	}
-	return strings.Join(s, "\n")
-}
+func (l Violations) Error() string { return errlist.Error(l) }
 
 // Unwrap returns the single violations, so errors.As finds a *Violation and
 // errors.Is finds the sentinel of each one's code.
-func (l Violations) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, v := range l {
-		out[i] = v
-	}
-	return out
-}
+func (l Violations) Unwrap() []error { return errlist.Unwrap(l) }
 
 // Code is the code to answer with: PermissionDenied when any violation is
 // one, else FailedPrecondition. Zero for an empty list.
@@ -163,27 +152,4 @@ func (l Violations) Code() Code {
 
 // AsViolations returns the violations in err (a Violations or a single
 // *Violation), or nil when it carries none.
-func AsViolations(err error) Violations {
-	var l Violations
-	if errors.As(err, &l) {
-		return l
-	}
-	var v *Violation
-	if errors.As(err, &v) {
-		return Violations{v}
-	}
-	return nil
-}
-
-// clip makes s valid UTF-8 of at most max bytes, marking a cut with "...".
-func clip(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= max {
-		return s
-	}
-	cut := max - 3
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
+func AsViolations(err error) Violations { return errlist.As[Violations](err) }

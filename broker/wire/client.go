@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // The client side of the protocol, as the broker speaks it when it is
@@ -40,13 +38,7 @@ func ConnectAuthCmd(clientVersion string, protocolVersion int32, method string, 
 // AuthResponseCmd answers AUTH_CHALLENGE: 1 client_version, 2 response
 // (AuthData: 1 auth_method_name, 2 auth_data), 3 protocol_version.
 func AuthResponseCmd(clientVersion string, protocolVersion int32, method string, data []byte) []byte {
-	var e, ad enc
-	e.str(1, clientVersion)
-	ad.str(1, method)
-	ad.bytes(2, data)
-	e.msg(2, ad)
-	e.int(3, int64(protocolVersion))
-	return base(TypeAuthResponse, e)
+	return authExchange(TypeAuthResponse, clientVersion, protocolVersion, method, data)
 }
 
 // ProducerCmd: 1 topic, 2 producer_id, 3 request_id, 4 producer_name,
@@ -253,23 +245,15 @@ func (r *Response) known() bool {
 
 // DecodeResponse decodes a BaseCommand sent by a broker.
 func DecodeResponse(b []byte) (*Response, error) {
-	fs, err := parse(b)
+	t, fs, err := parseBase(b)
 	if err != nil {
 		return nil, err
 	}
-	t, ok := fs.uint(1)
-	if !ok {
-		return nil, fmt.Errorf("%w: BaseCommand without type", ErrMalformed)
-	}
-	r := &Response{Type: Type(int32(t))}
-	if !r.known() || r.Type == TypePing || r.Type == TypePong {
+	r := &Response{Type: t}
+	if !r.known() || t == TypePing || t == TypePong {
 		return r, nil
 	}
-	body, ok := fs.bytes(protowire.Number(r.Type))
-	if !ok {
-		return nil, fmt.Errorf("%w: command type %d without body", ErrMalformed, t)
-	}
-	bf, err := parse(body)
+	bf, err := fs.body(t)
 	if err != nil {
 		return nil, err
 	}
@@ -310,15 +294,13 @@ func DecodeResponse(b []byte) (*Response, error) {
 		}
 		r.Error = &ErrorResp{RequestID: bf.u64(1, 0), Code: ServerError(bf.i32(2, 0)), Message: bf.str(3)}
 	case TypeCloseProducer:
-		if err := bf.need("CLOSE_PRODUCER", 1, 2); err != nil {
+		if r.CloseProducer, err = decodeCloseProducer(bf); err != nil {
 			return nil, err
 		}
-		r.CloseProducer = &CloseProducer{ProducerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}
 	case TypeCloseConsumer:
-		if err := bf.need("CLOSE_CONSUMER", 1, 2); err != nil {
+		if r.CloseConsumer, err = decodeCloseConsumer(bf); err != nil {
 			return nil, err
 		}
-		r.CloseConsumer = &CloseConsumer{ConsumerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}
 	case TypeSuccess:
 		if err := bf.need("SUCCESS", 1); err != nil {
 			return nil, err

@@ -2,8 +2,6 @@ package wire
 
 import (
 	"fmt"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Command is a decoded BaseCommand. Exactly the body matching Type is set
@@ -209,23 +207,15 @@ type GetOrCreateSchema struct {
 // DecodeCommand decodes a BaseCommand (1 type, body in the field numbered
 // like the type).
 func DecodeCommand(b []byte) (*Command, error) {
-	fs, err := parse(b)
+	t, fs, err := parseBase(b)
 	if err != nil {
 		return nil, err
 	}
-	t, ok := fs.uint(1)
-	if !ok {
-		return nil, fmt.Errorf("%w: BaseCommand without type", ErrMalformed)
-	}
-	c := &Command{Type: Type(int32(t))}
-	if c.Type == TypePing || c.Type == TypePong {
+	c := &Command{Type: t}
+	if t == TypePing || t == TypePong {
 		return c, nil
 	}
-	body, ok := fs.bytes(protowire.Number(c.Type))
-	if !ok || c.Type <= 0 || c.Type > 1000 {
-		return nil, fmt.Errorf("%w: command type %d without body", ErrMalformed, t)
-	}
-	bf, err := parse(body)
+	bf, err := fs.body(t)
 	if err != nil {
 		return nil, err
 	}
@@ -289,15 +279,13 @@ func DecodeCommand(b []byte) (*Command, error) {
 		}
 		c.Unsubscribe = &Unsubscribe{ConsumerID: bf.u64(1, 0), RequestID: bf.u64(2, 0), Force: bf.boolean(3, false)}
 	case TypeCloseProducer:
-		if err := bf.need("CLOSE_PRODUCER", 1, 2); err != nil {
+		if c.CloseProducer, err = decodeCloseProducer(bf); err != nil {
 			return nil, err
 		}
-		c.CloseProducer = &CloseProducer{ProducerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}
 	case TypeCloseConsumer:
-		if err := bf.need("CLOSE_CONSUMER", 1, 2); err != nil {
+		if c.CloseConsumer, err = decodeCloseConsumer(bf); err != nil {
 			return nil, err
 		}
-		c.CloseConsumer = &CloseConsumer{ConsumerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}
 	case TypeRedeliverUnacked:
 		if err := bf.need("REDELIVER_UNACKNOWLEDGED_MESSAGES", 1); err != nil {
 			return nil, err
@@ -381,6 +369,24 @@ func DecodeCommand(b []byte) (*Command, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// decodeCloseProducer decodes CLOSE_PRODUCER, which clients and brokers
+// both send.
+func decodeCloseProducer(bf fields) (*CloseProducer, error) {
+	if err := bf.need("CLOSE_PRODUCER", 1, 2); err != nil {
+		return nil, err
+	}
+	return &CloseProducer{ProducerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}, nil
+}
+
+// decodeCloseConsumer decodes CLOSE_CONSUMER, which clients and brokers
+// both send.
+func decodeCloseConsumer(bf fields) (*CloseConsumer, error) {
+	if err := bf.need("CLOSE_CONSUMER", 1, 2); err != nil {
+		return nil, err
+	}
+	return &CloseConsumer{ConsumerID: bf.u64(1, 0), RequestID: bf.u64(2, 0)}, nil
 }
 
 func decodeConnect(bf fields) (*Connect, error) {

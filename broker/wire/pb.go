@@ -57,6 +57,29 @@ func parse(b []byte) (fields, error) {
 	return out, nil
 }
 
+// parseBase parses a BaseCommand into its type (field 1) and its fields;
+// the body is the field numbered like the type (see body).
+func parseBase(b []byte) (Type, fields, error) {
+	fs, err := parse(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	t, ok := fs.uint(1)
+	if !ok {
+		return 0, nil, fmt.Errorf("%w: BaseCommand without type", ErrMalformed)
+	}
+	return Type(int32(t)), fs, nil
+}
+
+// body parses the body of a BaseCommand of type t.
+func (f fields) body(t Type) (fields, error) {
+	body, ok := f.bytes(protowire.Number(t))
+	if !ok || t <= 0 || t > 1000 {
+		return nil, fmt.Errorf("%w: command type %d without body", ErrMalformed, t)
+	}
+	return parse(body)
+}
+
 // last returns the last occurrence of field num (proto2 semantics for
 // non-repeated fields).
 func (fs fields) last(num protowire.Number) (field, bool) {

@@ -22,13 +22,20 @@ func Connected(serverVersion string, protocolVersion, maxMessageSize int32) []by
 // AuthChallenge (AUTH_CHALLENGE): 1 server_version, 2 challenge (AuthData:
 // 1 auth_method_name, 2 auth_data), 3 protocol_version.
 func AuthChallenge(serverVersion string, protocolVersion int32, method string, data []byte) []byte {
+	return authExchange(TypeAuthChallenge, serverVersion, protocolVersion, method, data)
+}
+
+// authExchange encodes AUTH_CHALLENGE and AUTH_RESPONSE, which share their
+// fields: 1 version, 2 AuthData (1 auth_method_name, 2 auth_data),
+// 3 protocol_version.
+func authExchange(t Type, version string, protocolVersion int32, method string, data []byte) []byte {
 	var e, ad enc
-	e.str(1, serverVersion)
+	e.str(1, version)
 	ad.str(1, method)
 	ad.bytes(2, data)
 	e.msg(2, ad)
 	e.int(3, int64(protocolVersion))
-	return base(TypeAuthChallenge, e)
+	return base(t, e)
 }
 
 // Ping is an empty PING.
@@ -49,11 +56,17 @@ func Success(requestID uint64, schema *Schema) []byte {
 
 // Error: 1 request_id, 2 error, 3 message.
 func Error(requestID uint64, code ServerError, msg string) []byte {
+	return requestError(TypeError, requestID, code, msg)
+}
+
+// requestError encodes a failed answer whose first fields are 1 request_id,
+// 2 error, 3 message (ERROR, GET_SCHEMA_RESPONSE).
+func requestError(t Type, requestID uint64, code ServerError, msg string) []byte {
 	var e enc
 	e.uint(1, requestID)
 	e.int(2, int64(code))
 	e.str(3, msg)
-	return base(TypeError, e)
+	return base(t, e)
 }
 
 // ProducerSuccess: 1 request_id, 2 producer_name, 3 last_sequence_id,
@@ -165,19 +178,22 @@ func LookupError(requestID uint64, code ServerError, msg string) []byte {
 // CloseProducerCmd asks the client to drop a producer: 1 producer_id,
 // 2 request_id.
 func CloseProducerCmd(producerID, requestID uint64) []byte {
-	var e enc
-	e.uint(1, producerID)
-	e.uint(2, requestID)
-	return base(TypeCloseProducer, e)
+	return closeCmd(TypeCloseProducer, producerID, requestID)
 }
 
 // CloseConsumerCmd asks the client to drop (and usually re-create) a
 // consumer: 1 consumer_id, 2 request_id.
 func CloseConsumerCmd(consumerID, requestID uint64) []byte {
+	return closeCmd(TypeCloseConsumer, consumerID, requestID)
+}
+
+// closeCmd encodes CLOSE_PRODUCER and CLOSE_CONSUMER: 1 producer or
+// consumer id, 2 request_id.
+func closeCmd(t Type, id, requestID uint64) []byte {
 	var e enc
-	e.uint(1, consumerID)
+	e.uint(1, id)
 	e.uint(2, requestID)
-	return base(TypeCloseConsumer, e)
+	return base(t, e)
 }
 
 // ActiveConsumerChange: 1 consumer_id, 2 is_active.
@@ -232,11 +248,7 @@ func GetSchemaResponse(requestID uint64, s *Schema, version []byte) []byte {
 
 // GetSchemaError is a GET_SCHEMA_RESPONSE carrying an error.
 func GetSchemaError(requestID uint64, code ServerError, msg string) []byte {
-	var e enc
-	e.uint(1, requestID)
-	e.int(2, int64(code))
-	e.str(3, msg)
-	return base(TypeGetSchemaResponse, e)
+	return requestError(TypeGetSchemaResponse, requestID, code, msg)
 }
 
 // GetOrCreateSchemaResponse: 1 request_id, 2 error_code, 3 error_message,

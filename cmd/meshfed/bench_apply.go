@@ -121,16 +121,25 @@ type benchSystem struct {
 	newPutter func(addrs []string, conns, size int) (bench.Putter, func(), error)
 }
 
-func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error {
-	dir := f.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "meshfed-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+// benchDir returns dir, or when it is empty a new temporary directory
+// named from prefix that cleanup removes.
+func benchDir(dir, prefix string) (_ string, cleanup func(), err error) {
+	if dir != "" {
+		return dir, func() {}, nil
 	}
+	d, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return d, func() { os.RemoveAll(d) }, nil
+}
+
+func runBenchApply(ctx context.Context, out io.Writer, f benchApplyFlags) error {
+	dir, cleanup, err := benchDir(f.dir, "meshfed-bench-")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	etcdBin := f.etcd
 	if etcdBin == "" {
 		etcdBin, _ = exec.LookPath("etcd")

@@ -63,14 +63,11 @@ authorization on (the token's role granted produce); both in-process with
 fsync off, so the difference is TLS and authentication, not the disk.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				d, err := os.MkdirTemp("", "meshfed-bench-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(d)
-				dir = d
+			dir, cleanup, err := benchDir(dir, "meshfed-bench-")
+			if err != nil {
+				return err
 			}
+			defer cleanup()
 			if cpuProf != "" {
 				f, err := os.Create(cpuProf)
 				if err != nil {

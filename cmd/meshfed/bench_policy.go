@@ -337,15 +337,11 @@ type admissionReport struct {
 }
 
 func runBenchAdmission(ctx context.Context, out io.Writer, f benchAdmissionFlags) (*admissionReport, error) {
-	dir := f.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "meshfed-bench-admission-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, cleanup, err := benchDir(f.dir, "meshfed-bench-admission-")
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	mode := "3 `meshfed server` processes"
 	if f.inProcess {
 		mode = "3 in-process servers"

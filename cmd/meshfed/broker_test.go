@@ -2,27 +2,11 @@ package main
 
 import (
 	"bytes"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/meshfed/meshfed/broker"
 )
-
-func startTestBroker(t *testing.T) *broker.Broker {
-	t.Helper()
-	b, err := broker.New(broker.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
 
 func runCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
@@ -42,7 +26,7 @@ func TestBrokerFlagsValidated(t *testing.T) {
 }
 
 func TestProduceThenConsume(t *testing.T) {
-	b := startTestBroker(t)
+	b := broker.TestBroker(t, nil)
 	url := b.ServiceURL()
 	out, code := runCLI(t, "produce", "persistent://public/default/cli", "--service-url", url, "-m", "hello", "-m", "world", "-n", "2")
 	if code != 0 || !strings.Contains(out, "4 messages successfully produced") {

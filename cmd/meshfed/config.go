@@ -202,6 +202,11 @@ line or in the environment (MESHFED_SERVER, MESHFED_TLS_*, MESHFED_TOKEN*).
   meshfed config use-context prod
   meshfed config get-contexts`,
 		Args: exactArgs(0),
+		// The config commands manage contexts and apply none: set-context
+		// takes a context's settings from the flags as typed, not from
+		// another context. This replaces the root command's hook for every
+		// subcommand.
+		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageError{fmt.Errorf("config needs a subcommand (set-context, use-context, get-contexts, current-context, delete-context)")}
 		},
@@ -215,9 +220,6 @@ func newSetContextCmd() *cobra.Command {
 		Use:   "set-context NAME [--server ...] [--tls-cert ...] [--tls-key ...] [--tls-ca ...] [--token-file ...] [--timeout ...]",
 		Short: "Create a context or change the settings given (the first context made becomes current)",
 		Args:  exactArgs(1),
-		// The context's own settings come from the flags as typed, not
-		// from another context.
-		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, path, err := loadConfig()
 			if err != nil {
@@ -277,7 +279,6 @@ func newUseContextCmd() *cobra.Command {
 			}
 			return cfg.names(), cobra.ShellCompDirectiveNoFileComp
 		},
-		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, path, err := loadConfig()
 			if err != nil {
@@ -299,10 +300,9 @@ func newUseContextCmd() *cobra.Command {
 func newGetContextsCmd() *cobra.Command {
 	var output outputFlag
 	cmd := &cobra.Command{
-		Use:               "get-contexts",
-		Short:             "List the contexts, the current one marked",
-		Args:              exactArgs(0),
-		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
+		Use:   "get-contexts",
+		Short: "List the contexts, the current one marked",
+		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := output.check(); err != nil {
 				return err
@@ -356,10 +356,9 @@ func printContexts(w io.Writer, format string, cfg *cliConfig) error {
 
 func newCurrentContextCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:               "current-context",
-		Short:             "Print the current context's name",
-		Args:              exactArgs(0),
-		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
+		Use:   "current-context",
+		Short: "Print the current context's name",
+		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, path, err := loadConfig()
 			if err != nil {
@@ -376,10 +375,9 @@ func newCurrentContextCmd() *cobra.Command {
 
 func newDeleteContextCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:               "delete-context NAME",
-		Short:             "Forget a context",
-		Args:              exactArgs(1),
-		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
+		Use:   "delete-context NAME",
+		Short: "Forget a context",
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, path, err := loadConfig()
 			if err != nil {

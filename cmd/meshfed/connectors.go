@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/meshfed/meshfed/client"
 	// Every connector type, for the server to validate configs at apply
 	// and the agent to run them.
 	_ "github.com/meshfed/meshfed/connector/all"
@@ -22,24 +24,19 @@ func getConnectors(cmd *cobra.Command, kind string, args []string, scope scopeFl
 	if format != "" && format != formatTable && format != formatWide {
 		return usageError{errors.New("-o: sources and sinks print as a table; use meshfed get mesh NAME -o yaml for their specs")}
 	}
-	c, err := newClient()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := requestContext(cmd)
-	defer cancel()
-	k, _ := objects.LookupKind(objects.KindFunctionMesh)
-	t, ns := scope.listScope(k)
-	resp, err := c.List(ctx, &meshfedv1.ListRequest{Kind: objects.KindFunctionMesh, Tenant: t, Namespace: ns, Stale: stale})
-	if err != nil {
-		return rpcError("list "+kind+"s", err)
-	}
-	name := ""
-	if len(args) > 0 {
-		name = args[0]
-	}
-	return printConnectors(cmd.OutOrStdout(), kind, connectorRows(resp.GetObjects(), kind, name))
+	return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+		k, _ := objects.LookupKind(objects.KindFunctionMesh)
+		t, ns := scope.listScope(k)
+		resp, err := c.List(ctx, &meshfedv1.ListRequest{Kind: objects.KindFunctionMesh, Tenant: t, Namespace: ns, Stale: stale})
+		if err != nil {
+			return rpcError("list "+kind+"s", err)
+		}
+		name := ""
+		if len(args) > 0 {
+			name = args[0]
+		}
+		return printConnectors(cmd.OutOrStdout(), kind, connectorRows(resp.GetObjects(), kind, name))
+	})
 }
 
 // connectorKind returns "source" or "sink" for a get argument naming

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/streams"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 )
@@ -137,20 +138,11 @@ func saveSnapshot(ctx context.Context, c *client.Client, path string) (int64, er
 		if err != nil {
 			return err
 		}
-		for {
-			msg, err := stream.Recv()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+		return streams.Each(stream, func(msg *meshfedv1.SaveSnapshotResponse) error {
 			m, err := tmp.Write(msg.GetChunk())
 			n += int64(m)
-			if err != nil {
-				return err
-			}
-		}
+			return err
+		})
 	})
 	if err != nil {
 		return 0, rpcError("save snapshot", err)

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/meshfed/meshfed/client"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/streams"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 )
@@ -88,16 +88,10 @@ func getPackage(ctx context.Context, c *client.Client, digest string) ([]byte, e
 		if err != nil {
 			return err
 		}
-		for {
-			msg, err := stream.Recv()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+		return streams.Each(stream, func(msg *meshfedv1.GetPackageResponse) error {
 			data = append(data, msg.GetChunk()...)
-		}
+			return nil
+		})
 	})
 	return data, err
 }

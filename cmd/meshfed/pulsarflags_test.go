@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshfed/meshfed/broker"
 	"github.com/meshfed/meshfed/objects"
 )
 
@@ -60,7 +61,7 @@ func TestPulsarClientFlags(t *testing.T) {
 // without authentication, accepts any token) and a missing token file is
 // an error naming it.
 func TestProduceConsumeWithToken(t *testing.T) {
-	b := startTestBroker(t)
+	b := broker.TestBroker(t, nil)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte("tok\n"), 0o600); err != nil {
 		t.Fatal(err)

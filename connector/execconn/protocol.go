@@ -1,6 +1,7 @@
 package execconn
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -40,12 +41,7 @@ var frameNames = map[byte]string{
 	typeError:  "ERROR",
 }
 
-func frameName(t byte) string {
-	if n, ok := frameNames[t]; ok {
-		return n
-	}
-	return fmt.Sprintf("unknown frame type 0x%02x", t)
-}
+func frameName(t byte) string { return exec.FrameName(frameNames, t) }
 
 var (
 	// ErrProtocol reports a frame the connector process should not have
@@ -88,14 +84,14 @@ type openFrame struct {
 }
 
 func (f *openFrame) appendBody(b []byte) []byte {
-	b = appendU32(b, f.Version)
+	b = binary.BigEndian.AppendUint32(b, f.Version)
 	b = append(b, f.Role)
 	b = exec.AppendString(b, f.Tenant)
 	b = exec.AppendString(b, f.Namespace)
 	b = exec.AppendString(b, f.Mesh)
 	b = exec.AppendString(b, f.Name)
-	b = appendU32(b, f.Instance)
-	b = appendU32(b, f.MaxFrameSize)
+	b = binary.BigEndian.AppendUint32(b, f.Instance)
+	b = binary.BigEndian.AppendUint32(b, f.MaxFrameSize)
 	b = exec.AppendBool(b, f.EffectivelyOnce)
 	return exec.AppendBytes(b, f.Config)
 }
@@ -107,8 +103,8 @@ type readFrame struct {
 }
 
 func (f *readFrame) appendBody(b []byte) []byte {
-	b = appendU64(b, f.Request)
-	return appendU32(b, f.Max)
+	b = binary.BigEndian.AppendUint64(b, f.Request)
+	return binary.BigEndian.AppendUint32(b, f.Max)
 }
 
 // recordFrame is one record answering READ Request (source → host).
@@ -123,11 +119,11 @@ type recordFrame struct {
 }
 
 func (f *recordFrame) appendBody(b []byte) []byte {
-	b = appendU64(b, f.Request)
+	b = binary.BigEndian.AppendUint64(b, f.Request)
 	b = exec.AppendString(b, f.Key)
 	b = exec.AppendBytes(b, f.Value)
 	b = exec.AppendMap(b, f.Properties)
-	b = appendU64(b, uint64(f.EventTime))
+	b = binary.BigEndian.AppendUint64(b, uint64(f.EventTime))
 	return exec.AppendString(b, f.Position)
 }
 
@@ -144,14 +140,14 @@ type writeFrame struct {
 }
 
 func (f *writeFrame) appendBody(b []byte) []byte {
-	b = appendU64(b, f.Request)
+	b = binary.BigEndian.AppendUint64(b, f.Request)
 	b = exec.AppendString(b, f.Topic)
 	b = exec.AppendString(b, f.Key)
 	b = exec.AppendBytes(b, f.Value)
 	b = exec.AppendMap(b, f.Properties)
-	b = appendU64(b, uint64(f.EventTime))
+	b = binary.BigEndian.AppendUint64(b, uint64(f.EventTime))
 	b = exec.AppendString(b, f.Stream)
-	return appendU64(b, f.Sequence)
+	return binary.BigEndian.AppendUint64(b, f.Sequence)
 }
 
 // flushFrame ends the batch of Request, Count records (host → sink).
@@ -161,8 +157,8 @@ type flushFrame struct {
 }
 
 func (f *flushFrame) appendBody(b []byte) []byte {
-	b = appendU64(b, f.Request)
-	return appendU32(b, f.Count)
+	b = binary.BigEndian.AppendUint64(b, f.Request)
+	return binary.BigEndian.AppendUint32(b, f.Count)
 }
 
 // commitFrame tells a source that everything up to Position is durable.
@@ -172,14 +168,14 @@ type commitFrame struct {
 }
 
 func (f *commitFrame) appendBody(b []byte) []byte {
-	b = appendU64(b, f.Request)
+	b = binary.BigEndian.AppendUint64(b, f.Request)
 	return exec.AppendString(b, f.Position)
 }
 
 // okFrame ends a READ's records, or answers FLUSH or COMMIT.
 type okFrame struct{ Request uint64 }
 
-func (f *okFrame) appendBody(b []byte) []byte { return appendU64(b, f.Request) }
+func (f *okFrame) appendBody(b []byte) []byte { return binary.BigEndian.AppendUint64(b, f.Request) }
 
 // errorFrame fails request Request with the process's text.
 type errorFrame struct {
@@ -188,22 +184,14 @@ type errorFrame struct {
 }
 
 func (f *errorFrame) appendBody(b []byte) []byte {
-	b = appendU64(b, f.Request)
+	b = binary.BigEndian.AppendUint64(b, f.Request)
 	return exec.AppendString(b, f.Error)
 }
 
 // readyFrame answers OPEN with the version the process speaks.
 type readyFrame struct{ Version uint32 }
 
-func (f *readyFrame) appendBody(b []byte) []byte { return appendU32(b, f.Version) }
-
-func appendU32(b []byte, v uint32) []byte {
-	return append(b, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-}
-
-func appendU64(b []byte, v uint64) []byte {
-	return appendU32(appendU32(b, uint32(v>>32)), uint32(v))
-}
+func (f *readyFrame) appendBody(b []byte) []byte { return binary.BigEndian.AppendUint32(b, f.Version) }
 
 type frame interface{ appendBody([]byte) []byte }
 

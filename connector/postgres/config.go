@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -469,6 +470,44 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // quoteTable quotes a "table" or "schema.table" name for SQL.
+// heldConn is the connection a source or sink keeps open across calls and
+// opens again once it broke.
+type heldConn struct {
+	conn *pgx.Conn // nil: none open
+}
+
+// get returns the held connection while it is open; otherwise it opens
+// one, prepares it (closing it when that fails) and holds it.
+func (h *heldConn) get(ctx context.Context, open func(context.Context) (*pgx.Conn, error),
+	prepare func(context.Context, *pgx.Conn) error) (*pgx.Conn, error) {
+	if h.conn != nil && !h.conn.IsClosed() {
+		return h.conn, nil
+	}
+	h.conn = nil
+	conn, err := open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgresql: %w", err)
+	}
+	if err := prepare(ctx, conn); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	h.conn = conn
+	return conn, nil
+}
+
+// close closes the held connection, if any.
+func (h *heldConn) close() error {
+	if h.conn == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := h.conn.Close(ctx)
+	h.conn = nil
+	return err
+}
+
 func quoteTable(name string) string {
 	return pgx.Identifier(strings.Split(name, ".")).Sanitize()
 }

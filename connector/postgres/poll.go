@@ -22,10 +22,10 @@ type PollSource struct {
 	log  *slog.Logger
 	name string
 
-	// conn is the open connection; nil: connect at the next Read. Read
+	// db holds the open connection; none: connect at the next Read. Read
 	// and Commit are not called concurrently (the agent's loop calls
 	// both), so no lock.
-	conn *pgx.Conn
+	db heldConn
 	// last is the incrementing column's value (text) of the last row
 	// read; empty with !started: read from the table's start.
 	last    string
@@ -67,22 +67,13 @@ func OpenPollSource(ctx context.Context, cfg connector.Config, c SourceConfig) (
 }
 
 func (s *PollSource) connect(ctx context.Context) (*pgx.Conn, error) {
-	if s.conn != nil && !s.conn.IsClosed() {
-		return s.conn, nil
-	}
-	s.conn = nil
-	conn, err := pgx.Connect(ctx, s.cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("connect to postgresql: %w", err)
-	}
-	if s.firstSQL == "" {
-		if err := s.buildSQL(ctx, conn); err != nil {
-			conn.Close(context.Background())
-			return nil, err
-		}
-	}
-	s.conn = conn
-	return conn, nil
+	return s.db.get(ctx, func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, s.cfg.URL) },
+		func(ctx context.Context, conn *pgx.Conn) error {
+			if s.firstSQL != "" {
+				return nil
+			}
+			return s.buildSQL(ctx, conn)
+		})
 }
 
 // buildSQL looks up the key and the incrementing column's type and
@@ -229,12 +220,5 @@ func (s *PollSource) Commit(ctx context.Context, position string) error {
 
 // Close closes the connection.
 func (s *PollSource) Close() error {
-	if s.conn == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.conn.Close(ctx)
-	s.conn = nil
-	return err
+	return s.db.close()
 }

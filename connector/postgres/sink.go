@@ -45,9 +45,9 @@ type Sink struct {
 	eo  bool
 	log *slog.Logger
 
-	// conn is the open connection; nil: connect at the next Write. Write
+	// db holds the open connection; none: connect at the next Write. Write
 	// is not called concurrently (the SDK's contract), so no lock.
-	conn *pgx.Conn
+	db   heldConn
 	cols []column
 	// keyIdx are the indexes in cols of the upsert conflict columns.
 	keyIdx []int
@@ -175,20 +175,8 @@ func (s *Sink) buildSQL() {
 // connect returns the open connection, or opens one and prepares it: the
 // table's columns checked, the offsets and stage tables created.
 func (s *Sink) connect(ctx context.Context) (*pgx.Conn, error) {
-	if s.conn != nil && !s.conn.IsClosed() {
-		return s.conn, nil
-	}
-	s.conn = nil
-	conn, err := pgx.ConnectConfig(ctx, s.connCfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to postgresql: %w", err)
-	}
-	if err := s.prepare(ctx, conn); err != nil {
-		conn.Close(context.Background())
-		return nil, err
-	}
-	s.conn = conn
-	return conn, nil
+	return s.db.get(ctx, func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, s.connCfg) },
+		s.prepare)
 }
 
 func (s *Sink) prepare(ctx context.Context, conn *pgx.Conn) error {
@@ -249,7 +237,7 @@ func (s *Sink) Write(ctx context.Context, batch []connector.SinkRecord) error {
 	n, skipped, err := s.write(ctx, conn, batch)
 	if err != nil {
 		if conn.IsClosed() {
-			s.conn = nil
+			s.db.conn = nil
 			s.log.Warn("postgres sink lost its connection; the next write opens another", "table", s.cfg.Table, "err", err)
 		}
 		return err
@@ -583,12 +571,5 @@ func (s *Sink) Stats() SinkStats {
 
 // Close closes the connection.
 func (s *Sink) Close() error {
-	if s.conn == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.conn.Close(ctx)
-	s.conn = nil
-	return err
+	return s.db.close()
 }

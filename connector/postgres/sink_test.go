@@ -157,7 +157,7 @@ func TestSinkEffectivelyOnceSkipsReplays(t *testing.T) {
 // terminate ends the sink's server session, as a network failure would.
 func terminate(t testing.TB, db *pgx.Conn, s *Sink) {
 	t.Helper()
-	mustExec(t, db, `SELECT pg_terminate_backend($1)`, int(s.conn.PgConn().PID()))
+	mustExec(t, db, `SELECT pg_terminate_backend($1)`, int(s.db.conn.PgConn().PID()))
 }
 
 func TestSinkEffectivelyOnceWhenConnectionDropsAfterCommit(t *testing.T) {

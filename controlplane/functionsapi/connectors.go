@@ -108,11 +108,7 @@ func (h *Connectors) route(ctx context.Context, w http.ResponseWriter, r *http.R
 			if _, err := h.mesh(ctx, f); err != nil {
 				return err
 			}
-			if _, err := h.b.Delete(ctx, &meshfedv1.DeleteRequest{Kind: objects.KindFunctionMesh, Tenant: f.tenant, Namespace: f.namespace, Name: f.name}); err != nil {
-				return err
-			}
-			w.WriteHeader(http.StatusNoContent)
-			return nil
+			return deleteMesh(ctx, h.b, w, f)
 		}
 	case len(p) == 4 && p[3] == "status" && m == http.MethodGet:
 		return h.status(ctx, w, fn{tenant: p[0], namespace: p[1], name: p[2]})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"google.golang.org/grpc/codes"
+	"github.com/meshfed/meshfed/internal/httpstatus"
 	"google.golang.org/grpc/status"
 )
 
@@ -55,24 +55,5 @@ func httpStatus(err error) (int, string) {
 	if !ok {
 		return http.StatusInternalServerError, err.Error()
 	}
-	code := http.StatusInternalServerError
-	switch st.Code() {
-	case codes.InvalidArgument, codes.OutOfRange, codes.FailedPrecondition:
-		code = http.StatusBadRequest
-	case codes.Unauthenticated:
-		code = http.StatusUnauthorized
-	case codes.PermissionDenied:
-		code = http.StatusForbidden
-	case codes.NotFound:
-		code = http.StatusNotFound
-	case codes.AlreadyExists, codes.Aborted:
-		code = http.StatusConflict
-	case codes.Unavailable, codes.ResourceExhausted:
-		code = http.StatusServiceUnavailable
-	case codes.DeadlineExceeded, codes.Canceled:
-		code = http.StatusGatewayTimeout
-	case codes.Unimplemented:
-		code = http.StatusNotImplemented
-	}
-	return code, st.Message()
+	return httpstatus.FromCode(st.Code()), st.Message()
 }

@@ -235,7 +235,13 @@ func (h *Handler) delete(ctx context.Context, w http.ResponseWriter, f fn) error
 	if _, err := h.mesh(ctx, f); err != nil {
 		return err
 	}
-	if _, err := h.b.Delete(ctx, &meshfedv1.DeleteRequest{Kind: objects.KindFunctionMesh, Tenant: f.tenant, Namespace: f.namespace, Name: f.name}); err != nil {
+	return deleteMesh(ctx, h.b, w, f)
+}
+
+// deleteMesh deletes the mesh behind a function, source or sink and answers
+// 204 No Content.
+func deleteMesh(ctx context.Context, b Backend, w http.ResponseWriter, f fn) error {
+	if _, err := b.Delete(ctx, &meshfedv1.DeleteRequest{Kind: objects.KindFunctionMesh, Tenant: f.tenant, Namespace: f.namespace, Name: f.name}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
 // listFSM keeps the data of every applied entry.
@@ -132,21 +133,10 @@ func startGroup(t *testing.T, n int, snapThreshold, trailing uint64) []*raftNode
 	return nodes
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func leaderOf(t *testing.T, nodes []*raftNode) *raftNode {
 	t.Helper()
 	var l *raftNode
-	eventually(t, "a leader", func() bool {
+	testkit.Eventually(t, 10*time.Second, "a leader", func() bool {
 		for _, nd := range nodes {
 			if nd.raft.State() == raft.Leader {
 				l = nd
@@ -200,7 +190,7 @@ func heal(nodes []*raftNode, nd *raftNode) {
 func converge(t *testing.T, nodes []*raftNode, acked []string) []string {
 	t.Helper()
 	var got []string
-	eventually(t, "every node to apply the same entries", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every node to apply the same entries", func() bool {
 		got = nodes[0].fsm.list()
 		for _, nd := range nodes[1:] {
 			if fmt.Sprint(nd.fsm.list()) != fmt.Sprint(got) {
@@ -244,7 +234,7 @@ func TestRaftTruncatesConflictingTail(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		old.raft.Apply([]byte(fmt.Sprintf("lost-%d", i)), time.Second) // never commits
 	}
-	eventually(t, "the isolated leader to append", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the isolated leader to append", func() bool {
 		last, _ := old.store.LastIndex()
 		return last >= before+5
 	})
@@ -303,7 +293,7 @@ func TestRaftInstallsSnapshotOnLaggingFollower(t *testing.T) {
 		}
 	}
 	acked = append(acked, apply(t, rest, "b", 80)...)
-	eventually(t, "the others to compact their logs", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the others to compact their logs", func() bool {
 		for _, nd := range rest {
 			if first, _ := nd.store.FirstIndex(); first <= lagLast+1 {
 				return false
@@ -318,7 +308,7 @@ func TestRaftInstallsSnapshotOnLaggingFollower(t *testing.T) {
 	// or restarted past it, which the store allows only once emptied. Raft
 	// clears the log after restoring the FSM, so converged data can come
 	// before the cleared log: poll.
-	eventually(t, "the lagging follower's log to drop what the snapshot covers", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the lagging follower's log to drop what the snapshot covers", func() bool {
 		first, _ := lag.store.FirstIndex()
 		return first == 0 || first > lagLast+1
 	})

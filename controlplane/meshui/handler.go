@@ -10,6 +10,7 @@ import (
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/internal/httpstatus"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -128,21 +129,7 @@ func (h *Handler) view(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, err error) {
-	code := http.StatusInternalServerError
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.FailedPrecondition:
-		code = http.StatusBadRequest
-	case codes.Unauthenticated:
-		code = http.StatusUnauthorized
-	case codes.PermissionDenied:
-		code = http.StatusForbidden
-	case codes.NotFound:
-		code = http.StatusNotFound
-	case codes.Unavailable:
-		code = http.StatusServiceUnavailable
-	case codes.DeadlineExceeded, codes.Canceled:
-		code = http.StatusGatewayTimeout
-	}
+	code := httpstatus.FromCode(status.Code(err))
 	msg := err.Error()
 	if st, ok := status.FromError(err); ok {
 		msg = st.Message()

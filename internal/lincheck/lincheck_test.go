@@ -79,3 +79,10 @@ func TestModel(t *testing.T) {
 		})
 	}
 }
+
+func TestRegisterObjectRoundTrip(t *testing.T) {
+	v, rv := Read(Object("k", "v1", 7))
+	if v != "v1" || rv != 7 {
+		t.Fatalf("Read(Object(k, v1, 7)) = %q, %d", v, rv)
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -135,10 +134,11 @@ func Launch(dir string) (*Server, error) {
 	// A free port can be taken by someone else between our probe and the
 	// server's bind: try a few.
 	for attempt := 0; ; attempt++ {
-		port, err := freePort()
+		ports, err := testkit.FreePorts(1)
 		if err != nil {
 			return nil, err
 		}
+		port := ports[0]
 		s := &Server{Port: port, Dir: dir, done: make(chan struct{}), logPath: logPath}
 		s.cmd = command(filepath.Join(bin, "postgres"), cred, logFile,
 			"-D", data, "-p", strconv.Itoa(port),
@@ -327,16 +327,6 @@ func openPath(dir string) error {
 		}
 	}
 	return nil
-}
-
-// freePort returns a loopback TCP port nobody listens on right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tail returns the last lines of the server's log, for error messages.

@@ -81,15 +81,6 @@ func Mosquitto(t SkipTB) string {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitListening polls addr until it accepts a connection, the process
 // exits or timeout passes.
 func waitListening(addr string, exited <-chan error, timeout time.Duration) error {

@@ -48,6 +48,12 @@ func Namespace(tenant, name string, spec *meshfedv1.NamespaceSpec) *meshfedv1.Ob
 	})
 }
 
+// Federation is the smallest federation a mesh runs in: cluster, tenant
+// and its namespace ns, in the order an apply creates them.
+func Federation(cluster, tenant, ns string) []*meshfedv1.Object {
+	return []*meshfedv1.Object{Cluster(cluster), Tenant(tenant), Namespace(tenant, ns, nil)}
+}
+
 // MeshOf is the FunctionMesh tenant/ns/name running fns, unwrapped, for
 // tests that change it before wrapping it with objects.Wrap.
 func MeshOf(tenant, ns, name string, fns ...*meshfedv1.FunctionSpec) *meshfedv1.FunctionMesh {

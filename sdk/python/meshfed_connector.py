@@ -42,7 +42,6 @@ frames only; print goes to stderr, the connector's log.
 
 import json
 import logging
-import os
 import struct
 import sys
 import time
@@ -53,7 +52,6 @@ from meshfed_function import ProtocolError, PROTOCOL_VERSION, MAX_FRAME_SIZE
 
 __all__ = ["PROTOCOL_VERSION", "Context", "Record", "SinkRecord", "ProtocolError", "run_source", "run_sink"]
 
-READY = 0x02
 OPEN = 0x10
 READ = 0x11
 RECORD = 0x12
@@ -68,7 +66,6 @@ _NAMES = {OPEN: "OPEN", READ: "READ", RECORD: "RECORD", WRITE: "WRITE", FLUSH: "
 ROLE_SOURCE = 1
 ROLE_SINK = 2
 
-_U32 = _mf._U32
 _U64 = _mf._U64
 _I64 = _mf._I64
 
@@ -139,16 +136,7 @@ def run_sink(write, init=None, max_frame_size=MAX_FRAME_SIZE):
 
 
 def _run(role, init, max_frame_size, serve):
-    out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    inp = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s: %(message)s")
-    conn = _mf._Conn(inp, out, max_frame_size)
-    try:
+    def loop(conn):
         ctx = _handshake(conn, role, init)
         if ctx is None:
             return
@@ -159,10 +147,8 @@ def _run(role, init, max_frame_size, serve):
             ftype, body = fr
             if serve(conn, ctx, ftype, _mf._Body(body, _NAMES.get(ftype, "unknown"))):
                 conn.flush()
-    except ProtocolError as e:
-        _mf._fail(f"protocol error: {e}")
-    except BrokenPipeError:
-        sys.exit(1)
+
+    _mf._serve_stdio(max_frame_size, loop)
 
 
 def _handshake(conn, role, init):
@@ -173,11 +159,7 @@ def _handshake(conn, role, init):
     if ftype != OPEN:
         raise ProtocolError(f"first frame has type 0x{ftype:02x}, expected OPEN")
     d = _mf._Body(body, "OPEN")
-    version = d.u32("version")
-    if version != PROTOCOL_VERSION:
-        conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
-        conn.flush()
-        _mf._fail(f"host speaks exec protocol {version}, this library speaks {PROTOCOL_VERSION}")
+    _mf._check_version(conn, d.u32("version"))
     o = {"role": d.u8("role"), "tenant": d.str("tenant"), "namespace": d.str("namespace"), "mesh": d.str("mesh"),
          "name": d.str("name"), "instance": d.u32("instance"), "max_frame_size": d.u32("max_frame_size"),
          "effectively_once": d.bool("effectively_once")}
@@ -190,13 +172,8 @@ def _handshake(conn, role, init):
         o["config"] = json.loads(config) if config else {}
     except ValueError as e:
         raise ProtocolError(f"OPEN frame: config is not JSON: {e}") from None
-    if 0 < o["max_frame_size"] < conn.max_frame:
-        conn.max_frame = o["max_frame_size"]
     ctx = Context(o)
-    if init is not None:
-        init(ctx)
-    conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
-    conn.flush()
+    _mf._ready(conn, o["max_frame_size"], ctx, init)
     return ctx
 
 
@@ -208,58 +185,62 @@ def _error(conn, ctx, req, what):
     conn.write(ERROR, parts, "ERROR")
 
 
+def _answer(conn, ctx, req, what, call, records=()):
+    # Runs call and answers request req: the RECORD frames in records (their
+    # parts, which call may fill) and OK, or ERROR when call raises: the
+    # user's code failed this call only. A protocol error or a closed pipe
+    # ends the process instead.
+    try:
+        call()
+    except (ProtocolError, BrokenPipeError):
+        raise
+    except Exception:
+        _error(conn, ctx, req, what)
+        return True
+    for parts in records:
+        conn.write(RECORD, parts, "RECORD")
+    conn.write(OK, [_U64.pack(req)], "OK")
+    return True
+
+
+def _read_records(ctx, read, req, limit, idle):
+    while True:
+        recs = list(read(ctx, limit) or [])
+        if recs:
+            break
+        time.sleep(idle)
+    if len(recs) > limit:
+        raise ValueError(f"read returned {len(recs)} records, more than the {limit} asked for")
+    frames = []
+    for r in recs:
+        if not isinstance(r, Record):
+            r = Record(value=r)
+        parts = [_U64.pack(req)]
+        _mf._put_bytes(parts, _mf._raw(r.key or ""))
+        _mf._put_bytes(parts, _mf._raw(r.value))
+        _mf._put_map(parts, r.properties)
+        parts.append(_I64.pack(int(r.event_time or 0)))
+        _mf._put_bytes(parts, _mf._raw(r.position or ""))
+        frames.append(parts)
+    return frames
+
+
 def _serve_source(conn, ctx, ftype, d, read, commit, idle):
     if ftype == READ:
         req = d.u64("request")
         limit = d.u32("max_records")
         d.end()
-        try:
-            while True:
-                recs = list(read(ctx, limit) or [])
-                if recs:
-                    break
-                time.sleep(idle)
-            if len(recs) > limit:
-                raise ValueError(f"read returned {len(recs)} records, more than the {limit} asked for")
-            frames = []
-            for r in recs:
-                if not isinstance(r, Record):
-                    r = Record(value=r)
-                parts = [_U64.pack(req)]
-                _mf._put_bytes(parts, _mf._raw(r.key or ""))
-                _mf._put_bytes(parts, _mf._raw(r.value))
-                _mf._put_map(parts, r.properties)
-                parts.append(_I64.pack(int(r.event_time or 0)))
-                _mf._put_bytes(parts, _mf._raw(r.position or ""))
-                frames.append(parts)
-        except (ProtocolError, BrokenPipeError):
-            raise
-        except Exception:
-            _error(conn, ctx, req, "read")
-            return True
-        for parts in frames:
-            conn.write(RECORD, parts, "RECORD")
-        conn.write(OK, [_U64.pack(req)], "OK")
-        return True
+        records = []
+        return _answer(conn, ctx, req, "read", lambda: records.extend(_read_records(ctx, read, req, limit, idle)), records)
     elif ftype == COMMIT:
         req = d.u64("request")
         position = d.str("position")
         d.end()
-        try:
-            if commit is not None:
-                commit(ctx, position)
-        except (ProtocolError, BrokenPipeError):
-            raise
-        except Exception:
-            _error(conn, ctx, req, "commit")
-            return True
-        conn.write(OK, [_U64.pack(req)], "OK")
-        return True
+        return _answer(conn, ctx, req, "commit", lambda: commit is not None and commit(ctx, position))
     else:
         raise ProtocolError(f"a source got frame type 0x{ftype:02x}")
 
 
-_unpack_u32 = _U32.unpack_from
 _unpack_u64 = _U64.unpack_from
 _unpack_write_tail = struct.Struct(">qI").unpack_from
 
@@ -269,26 +250,8 @@ def _decode_write(b):
     # bounds checks, one check that the fields ended at the end; on any
     # doubt the checked decoder says what is wrong.
     try:
-        pos = 9  # type byte, request
-        (n,) = _unpack_u32(b, pos)
-        topic = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (n,) = _unpack_u32(b, pos)
-        key = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (n,) = _unpack_u32(b, pos)
-        value = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (count,) = _unpack_u32(b, pos)
-        pos += 4
-        props = {}
-        for _ in range(count):
-            (n,) = _unpack_u32(b, pos)
-            k = b[pos + 4 : pos + 4 + n]
-            pos += 4 + n
-            (n,) = _unpack_u32(b, pos)
-            props[_mf._text(k)] = _mf._text(b[pos + 4 : pos + 4 + n])
-            pos += 4 + n
+        # After the type byte and the request.
+        topic, key, value, props, count, pos = _mf._unchecked_key_value(b, 9)
         event_time, n = _unpack_write_tail(b, pos)
         stream = b[pos + 12 : pos + 12 + n]
         pos += 12 + n
@@ -322,14 +285,6 @@ def _serve_sink(conn, ctx, ftype, d, write, state):
         batch, state["batch"] = state["batch"], []
         if count != len(batch):
             raise ProtocolError(f"FLUSH says {count} records, {len(batch)} arrived")
-        try:
-            write(ctx, batch)
-        except (ProtocolError, BrokenPipeError):
-            raise
-        except Exception:
-            _error(conn, ctx, req, "write")
-            return True
-        conn.write(OK, [_U64.pack(req)], "OK")
-        return True
+        return _answer(conn, ctx, req, "write", lambda: write(ctx, batch))
     else:
         raise ProtocolError(f"a sink got frame type 0x{ftype:02x}")

@@ -120,23 +120,20 @@ class _Body:
             raise ProtocolError(f"{self.frame} frame: {field}: boolean byte {v}")
         return v == 1
 
-    def u32(self, field):
-        self._need(4, field)
-        (v,) = _U32.unpack_from(self.b, self.pos)
-        self.pos += 4
+    def _fixed(self, st, field):
+        self._need(st.size, field)
+        (v,) = st.unpack_from(self.b, self.pos)
+        self.pos += st.size
         return v
+
+    def u32(self, field):
+        return self._fixed(_U32, field)
 
     def u64(self, field):
-        self._need(8, field)
-        (v,) = _U64.unpack_from(self.b, self.pos)
-        self.pos += 8
-        return v
+        return self._fixed(_U64, field)
 
     def i64(self, field):
-        self._need(8, field)
-        (v,) = _I64.unpack_from(self.b, self.pos)
-        self.pos += 8
-        return v
+        return self._fixed(_I64, field)
 
     def bytes(self, field):
         n = self.u32(field + " length")
@@ -382,31 +379,41 @@ _unpack_msg_tail = struct.Struct(">qqI").unpack_from
 _unpack_i64 = _I64.unpack_from
 
 
+def _unchecked_key_value(b, pos):
+    # Reads topic, key, value and properties from pos without bounds checks,
+    # for the hot paths (MESSAGE here, WRITE in meshfed_connector): they
+    # raise struct.error, or return a short properties dict when a key
+    # repeats, and their caller falls back to the checked decoder.
+    # Returns (topic, key, value, props, property count, next pos).
+    (n,) = _unpack_u32(b, pos)
+    topic = b[pos + 4 : pos + 4 + n]
+    pos += 4 + n
+    (n,) = _unpack_u32(b, pos)
+    key = b[pos + 4 : pos + 4 + n]
+    pos += 4 + n
+    (n,) = _unpack_u32(b, pos)
+    value = b[pos + 4 : pos + 4 + n]
+    pos += 4 + n
+    (count,) = _unpack_u32(b, pos)
+    pos += 4
+    props = {}
+    for _ in range(count):
+        (n,) = _unpack_u32(b, pos)
+        k = b[pos + 4 : pos + 4 + n]
+        pos += 4 + n
+        (n,) = _unpack_u32(b, pos)
+        props[_text(k)] = _text(b[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+    return topic, key, value, props, count, pos
+
+
 def _decode_message(b):
     # The hot path: one pass without bounds checks, then one check that the
     # fields ended exactly at the end. On any doubt, _decode_message_checked
     # says precisely what is wrong.
     try:
         (mid,) = _U64.unpack_from(b, 1)
-        (n,) = _unpack_u32(b, 9)
-        topic = b[13 : 13 + n]
-        pos = 13 + n
-        (n,) = _unpack_u32(b, pos)
-        key = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (n,) = _unpack_u32(b, pos)
-        payload = b[pos + 4 : pos + 4 + n]
-        pos += 4 + n
-        (count,) = _unpack_u32(b, pos)
-        pos += 4
-        props = {}
-        for _ in range(count):
-            (n,) = _unpack_u32(b, pos)
-            k = b[pos + 4 : pos + 4 + n]
-            pos += 4 + n
-            (n,) = _unpack_u32(b, pos)
-            props[_text(k)] = _text(b[pos + 4 : pos + 4 + n])
-            pos += 4 + n
+        topic, key, payload, props, count, pos = _unchecked_key_value(b, 9)
         event_time, publish_time, n = _unpack_msg_tail(b, pos)
         producer = b[pos + 20 : pos + 20 + n]
         pos += 20 + n
@@ -491,6 +498,14 @@ def run(process, init=None, max_frame_size=MAX_FRAME_SIZE):
     init(ctx), when given, runs once after the handshake's HELLO and before
     READY, e.g. to read ctx.config; an exception there ends the process.
     """
+    _serve_stdio(max_frame_size, lambda conn: _serve(conn, process, init))
+
+
+def _serve_stdio(max_frame_size, serve):
+    # Runs serve(conn) on the frames of stdin and stdout, for functions here
+    # and connectors in meshfed_connector. A protocol error ends the process
+    # with its reason, as does the host going away.
+    #
     # Keep the real stdout for frames; everything else written to fd 1 or
     # sys.stdout lands in the log.
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
@@ -504,12 +519,32 @@ def run(process, init=None, max_frame_size=MAX_FRAME_SIZE):
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s: %(message)s")
     conn = _Conn(inp, out, max_frame_size)
     try:
-        _serve(conn, process, init)
+        serve(conn)
     except ProtocolError as e:
         _fail(f"protocol error: {e}")
     except BrokenPipeError:
         # The host went away: nothing left to answer.
         sys.exit(1)
+
+
+def _check_version(conn, version):
+    # Ends the process when the host speaks another protocol version,
+    # saying which version we speak: the host reports the mismatch.
+    if version != PROTOCOL_VERSION:
+        conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
+        conn.flush()
+        _fail(f"host speaks exec protocol {version}, this library speaks {PROTOCOL_VERSION}")
+
+
+def _ready(conn, max_frame_size, ctx, init):
+    # Ends a handshake (functions here, connectors in meshfed_connector):
+    # never send frames larger than the host accepts, run init, say READY.
+    if 0 < max_frame_size < conn.max_frame:
+        conn.max_frame = max_frame_size
+    if init is not None:
+        init(ctx)
+    conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
+    conn.flush()
 
 
 def _serve(conn, process, init):
@@ -522,20 +557,10 @@ def _serve(conn, process, init):
     if len(body) < 5:
         raise ProtocolError("HELLO frame shorter than its version field")
     (version,) = _U32.unpack_from(body, 1)
-    if version != PROTOCOL_VERSION:
-        # Say which version we speak: the host reports the mismatch.
-        conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
-        conn.flush()
-        _fail(f"host speaks exec protocol {version}, this library speaks {PROTOCOL_VERSION}")
+    _check_version(conn, version)
     hello = _decode_hello(body)
-    # Never send what the host would refuse.
-    if 0 < hello["max_frame_size"] < conn.max_frame:
-        conn.max_frame = hello["max_frame_size"]
     ctx = Context(conn, hello)
-    if init is not None:
-        init(ctx)
-    conn.write(READY, [_U32.pack(PROTOCOL_VERSION)], "READY")
-    conn.flush()
+    _ready(conn, hello["max_frame_size"], ctx, init)
     while True:
         fr = conn.read()
         if fr is None:

@@ -53,12 +53,7 @@ var frameNames = map[byte]string{
 	typeStateResult: "STATE_RESULT",
 }
 
-func frameName(t byte) string {
-	if n, ok := frameNames[t]; ok {
-		return n
-	}
-	return fmt.Sprintf("unknown frame type 0x%02x", t)
-}
+func frameName(t byte) string { return FrameName(frameNames, t) }
 
 // frame is one decoded protocol frame.
 type frame interface {

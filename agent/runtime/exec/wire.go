@@ -25,6 +25,15 @@ func EncodeFrame(t byte, name string, max int, appendBody func([]byte) []byte) (
 	return encodeFrame(&rawFrame{t: t, name: name, appendFn: appendBody}, max)
 }
 
+// FrameName names frame type t in errors and logs: its name in names, or
+// its number when it has none.
+func FrameName(names map[byte]string, t byte) string {
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("unknown frame type 0x%02x", t)
+}
+
 func errTrailing(n int) error { return fmt.Errorf("%d trailing bytes after the last field", n) }
 
 type rawFrame struct {
