@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +26,14 @@ import (
 // the raw paho loop that subscribes at QoS 1 and acknowledges on receipt,
 // against the same mosquitto in the same run:
 //
-//	go test -run '^$' -bench MQTTSource -benchtime 1x ./agent/
+//	go test -run '^$' -bench MQTTSource -benchtime 4x ./agent/
+//
+// Each round drains raw, relay and source one after the other, so with
+// -benchtime Nx they alternate N times in one run; every round is logged
+// and the reported metrics are the medians over the rounds, with the
+// process CPU time per message of each phase (the raw loop, the relay, the
+// agent, the control plane and the broker share this process; mosquitto
+// does not).
 //
 // A second baseline is the naive relay the source replaces: the same paho
 // loop sending each message to Pulsar as it arrives (with the key and
@@ -49,7 +58,7 @@ func BenchmarkMQTTSource(b *testing.B) {
 	f := newFederation(b, "a")
 	f.startAgent(b, "agent-a", "a", b.TempDir())
 	pc := pulsarClient(b, f.brokers["a"])
-	var raw, relay, src float64
+	var raw, relay, src, rawCPU, relayCPU, srcCPU []float64
 	for round := 0; round < b.N; round++ {
 		rawID, srcID := fmt.Sprintf("bench-raw-%d", round), fmt.Sprintf("bench-src-%d", round)
 		filterRaw, filterSrc := fmt.Sprintf("raw%d/#", round), fmt.Sprintf("src%d/#", round)
@@ -61,7 +70,9 @@ func BenchmarkMQTTSource(b *testing.B) {
 		publishBacklog(b, broker, fmt.Sprintf("relay%d/x", round), n)
 		publishBacklog(b, broker, fmt.Sprintf("src%d/x", round), n)
 
-		raw = rawDrain(b, broker, rawID, n, nil)
+		c0 := processCPU(b)
+		raw = append(raw, rawDrain(b, broker, rawID, n, nil))
+		c1 := processCPU(b)
 		relayTopic := fmt.Sprintf("persistent://public/default/mqtt-relay-%d", round)
 		prod, err := pc.CreateProducer(pulsar.ProducerOptions{Topic: relayTopic, BatchingMaxPublishDelay: 2 * time.Millisecond, MaxPendingMessages: 8000})
 		if err != nil {
@@ -72,7 +83,8 @@ func BenchmarkMQTTSource(b *testing.B) {
 			b.Fatalf("relay: flush: %v", err)
 		}
 		prod.Close()
-		relay = topicRate(b, pc, relayTopic, n)
+		relay = append(relay, topicRate(b, pc, relayTopic, n))
+		c2 := processCPU(b)
 
 		topic := fmt.Sprintf("persistent://public/default/mqtt-bench-%d", round)
 		values := map[string]any{"broker": broker, "topics": []any{filterSrc}, "clientId": srcID}
@@ -81,16 +93,55 @@ func BenchmarkMQTTSource(b *testing.B) {
 			values["maxBatch"] = float64(v)
 		}
 		cfg, _ := structpb.NewStruct(values)
+		c3 := processCPU(b)
 		f.apply(b, objects.Wrap(&meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Name: fmt.Sprintf("bench-%d", round), Tenant: "public", Namespace: "default"},
 			Spec: &meshfedv1.FunctionMeshSpec{Sources: []*meshfedv1.ConnectorSpec{{Name: "devices", Type: "mqtt", Config: cfg,
 				Output: &meshfedv1.FunctionOutput{Cluster: "a", Topic: topic}}}}}))
-		src = topicRate(b, pc, topic, n)
+		src = append(src, topicRate(b, pc, topic, n))
+		c4 := processCPU(b)
+		perMsg := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+		rawCPU, relayCPU = append(rawCPU, perMsg(c1-c0)), append(relayCPU, perMsg(c2-c1))
+		srcCPU = append(srcCPU, perMsg(c4-c3))
+		b.Logf("round %d: raw %.0f relay %.0f source %.0f msgs/s; source/raw %.2f source/relay %.2f; process CPU µs/msg raw %.1f relay %.1f source %.1f",
+			round, raw[round], relay[round], src[round], src[round]/raw[round], src[round]/relay[round], rawCPU[round], relayCPU[round], srcCPU[round])
 	}
-	b.ReportMetric(raw, "raw_msgs/s")
-	b.ReportMetric(relay, "relay_msgs/s")
-	b.ReportMetric(src, "source_msgs/s")
-	b.ReportMetric(src/raw, "source/raw")
-	b.ReportMetric(src/relay, "source/relay")
+	ratios := func(a, b []float64) []float64 {
+		r := make([]float64, len(a))
+		for k := range a {
+			r[k] = a[k] / b[k]
+		}
+		return r
+	}
+	b.ReportMetric(median(raw), "raw_msgs/s")
+	b.ReportMetric(median(relay), "relay_msgs/s")
+	b.ReportMetric(median(src), "source_msgs/s")
+	b.ReportMetric(median(ratios(src, raw)), "source/raw")
+	b.ReportMetric(median(ratios(src, relay)), "source/relay")
+	b.ReportMetric(median(rawCPU), "raw_cpu_µs/msg")
+	b.ReportMetric(median(relayCPU), "relay_cpu_µs/msg")
+	b.ReportMetric(median(srcCPU), "source_cpu_µs/msg")
+}
+
+// median returns the median of v (the mean of the middle two for an even
+// length).
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// processCPU is the user and system CPU time this process has used: the
+// raw loop, the relay, the agent, the control plane and the broker all
+// run in it (mosquitto does not).
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // openSession creates a persistent session subscribed to filter, so the
