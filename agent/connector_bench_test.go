@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/meshfed/meshfed/broker"
 	_ "github.com/meshfed/meshfed/connector/mqtt" // the source under test
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/internal/testkit"
@@ -97,6 +98,7 @@ func BenchmarkMQTTSource(b *testing.B) {
 		f.apply(b, objects.Wrap(&meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Name: fmt.Sprintf("bench-%d", round), Tenant: "public", Namespace: "default"},
 			Spec: &meshfedv1.FunctionMeshSpec{Sources: []*meshfedv1.ConnectorSpec{{Name: "devices", Type: "mqtt", Config: cfg,
 				Output: &meshfedv1.FunctionOutput{Cluster: "a", Topic: topic}}}}}))
+		waitWritten(b, f.brokers["a"], topic, n)
 		src = append(src, topicRate(b, pc, topic, n))
 		c4 := processCPU(b)
 		perMsg := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
@@ -225,6 +227,24 @@ func rawDrain(b *testing.B, broker, id string, n int, prod pulsar.Producer) floa
 		b.Fatalf("raw loop: %d of %d messages", count, n)
 	}
 	return float64(n-1) / last.Sub(first).Seconds()
+}
+
+// waitWritten waits until topic holds n messages, so that reading them
+// back (topicRate) does not compete for the CPU with what writes them, as
+// it does not for the relay, which is read back after it finished.
+func waitWritten(b *testing.B, br *broker.Broker, topic string, n int) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		st, err := br.Stats(topic)
+		if err == nil && st.MsgInCounter >= int64(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("source: %s holds fewer than %d messages after 5 minutes (stats: %v)", topic, n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // topicRate reads n messages from topic and returns messages/s between the
