@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"slices"
@@ -167,9 +168,10 @@ func publishBacklog(b *testing.B, broker, topic string, n int) {
 		b.Fatalf("connect devices: %v", tok.Error())
 	}
 	defer c.Disconnect(250)
-	payload := make([]byte, 100)
 	toks := make([]paho.Token, 0, 1000)
 	for i := 0; i < n; i++ {
+		payload := make([]byte, 100) // its number first, for topicRate to check
+		binary.BigEndian.PutUint64(payload, uint64(i))
 		toks = append(toks, c.Publish(topic, 1, false, payload))
 		if len(toks) == cap(toks) || i == n-1 {
 			for _, tok := range toks {
@@ -247,8 +249,10 @@ func waitWritten(b *testing.B, br *broker.Broker, topic string, n int) {
 	}
 }
 
-// topicRate reads n messages from topic and returns messages/s between the
-// first and the last publish time.
+// topicRate reads n messages from topic, checks they are the devices'
+// messages in order, each once, and returns messages/s between the first
+// and the last publish time (stamped by the writer's Pulsar client as it
+// takes each message into a batch).
 func topicRate(b *testing.B, pc pulsar.Client, topic string, n int) float64 {
 	b.Helper()
 	r, err := pc.CreateReader(pulsar.ReaderOptions{Topic: topic, StartMessageID: pulsar.EarliestMessageID(), ReceiverQueueSize: 1000})
@@ -263,6 +267,9 @@ func topicRate(b *testing.B, pc pulsar.Client, topic string, n int) float64 {
 		m, err := r.Next(ctx)
 		if err != nil {
 			b.Fatalf("source: %d of %d messages in %s: %v", i, n, topic, err)
+		}
+		if got := binary.BigEndian.Uint64(m.Payload()); len(m.Payload()) != 100 || got != uint64(i) {
+			b.Fatalf("%s: message %d is device message %d (%d bytes): lost, repeated or reordered", topic, i, got, len(m.Payload()))
 		}
 		if i == 0 {
 			first = m.PublishTime()
