@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/meshfed/meshfed/internal/testkit"
 )
 
@@ -179,5 +182,67 @@ func (p *proxy) pause() {
 	case <-p.paused:
 	default:
 		close(p.paused)
+	}
+}
+
+// Over a websocket (ws://) the source reads and commits as over TCP. The
+// test bridges websocket connections to mosquitto's TCP listener, as
+// mosquitto's own websocket listener needs a build option.
+func TestSourceOverWebsocket(t *testing.T) {
+	broker := testkit.Mosquitto(t)
+	up := websocket.Upgrader{Subprotocols: []string{"mqtt"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		tcp, err := net.Dial("tcp", strings.TrimPrefix(broker, "tcp://"))
+		if err != nil {
+			return
+		}
+		defer tcp.Close()
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := tcp.Read(buf)
+				if err != nil || ws.WriteMessage(websocket.BinaryMessage, buf[:n]) != nil {
+					ws.Close()
+					return
+				}
+			}
+		}()
+		for {
+			_, r, err := ws.NextReader()
+			if err != nil {
+				return
+			}
+			if _, err := io.Copy(tcp, r); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["w/#"],"clientId":"ws-source"}`, "ws"+strings.TrimPrefix(srv.URL, "http"))))
+	ctx := context.Background()
+	s, err := openSource(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, publisher(t, broker), "w/x", 0, 50)
+	got := readUntil(t, s, 50)
+	if err := s.Commit(ctx, got[29].Position); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = openSource(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if again := readUntil(t, s, 20); string(again[0].Value) != "m-30" || string(again[19].Value) != "m-49" {
+		t.Fatalf("after the restart: %q .. %q, want m-30 .. m-49", again[0].Value, again[19].Value)
 	}
 }
