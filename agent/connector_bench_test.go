@@ -28,7 +28,7 @@ import (
 // the raw paho loop that subscribes at QoS 1 and acknowledges on receipt,
 // against the same mosquitto in the same run:
 //
-//	go test -run '^$' -bench MQTTSource -benchtime 4x ./agent/
+//	go test -run '^$' -bench MQTTSource -benchtime 2x ./agent/
 //
 // Each round drains raw, relay and source one after the other, so with
 // -benchtime Nx they alternate N times in one run; every round is logged
@@ -47,7 +47,9 @@ import (
 // connect (MESHFED_BENCH_MQTT_BATCH sets the source's maxBatch); rates
 // are messages over the time from the first message to the last (for the
 // relay and the source, the publish times of the first and last message
-// in the output topic), so start-up is not counted.
+// in the output topic), so start-up is not counted. Each topic is read
+// back only after it holds every message (so reading does not compete
+// with writing), and must hold the devices' messages once each, in order.
 func BenchmarkMQTTSource(b *testing.B) {
 	n := 50000
 	if s := os.Getenv("MESHFED_BENCH_MQTT_MESSAGES"); s != "" {
