@@ -56,6 +56,9 @@ type session struct {
 	// loop clears it and closes a connection that stays silent across a
 	// ping.
 	heard atomic.Bool
+	// stalled is set while the reader waits for room in a full queue: not
+	// reading, it cannot hear the broker, which is then not silent.
+	stalled atomic.Bool
 }
 
 // inbound is a PUBLISH received.
@@ -315,11 +318,13 @@ func (s *session) push(m inbound) bool {
 			return true
 		}
 		s.mu.Unlock()
+		s.stalled.Store(true)
 		select {
 		case <-s.space:
 		case <-s.quit:
 			return false
 		}
+		s.stalled.Store(false)
 	}
 }
 
@@ -404,7 +409,7 @@ func (s *session) keepAlives() {
 			return
 		case <-t.C:
 		}
-		if pinged && !s.heard.Swap(false) {
+		if pinged && !s.heard.Swap(false) && !s.stalled.Load() {
 			s.mu.Lock()
 			if s.err == nil && !s.closing {
 				s.err = fmt.Errorf("no answer from the broker within %s", s.keepAlive/2)

@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -245,4 +247,35 @@ func TestSourceOverWebsocket(t *testing.T) {
 	if again := readUntil(t, s, 20); string(again[0].Value) != "m-30" || string(again[19].Value) != "m-49" {
 		t.Fatalf("after the restart: %q .. %q, want m-30 .. m-49", again[0].Value, again[19].Value)
 	}
+}
+
+// FuzzReadPacket: whatever a broker sends, the reader's decoding returns
+// packets or an error, never panics, and a PUBLISH's parts lie within
+// its body.
+func FuzzReadPacket(f *testing.F) {
+	f.Add([]byte{0x32, 0x0a, 0, 3, 'a', '/', 'b', 0, 7, 'h', 'i', '!'}) // QoS 1 PUBLISH
+	f.Add([]byte{0x30, 0x05, 0, 1, 't', 'x', 'y', 0xd0, 0x00})          // QoS 0 PUBLISH, PINGRESP
+	f.Add([]byte{0x90, 0x03, 0, 1, 0x80})                               // refused SUBACK
+	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f})                   // malformed length
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReader(bytes.NewReader(data))
+		last := ""
+		for {
+			h, body, err := readPacket(r)
+			if err != nil {
+				return
+			}
+			if h>>4 != 3 {
+				continue
+			}
+			m, err := decodePublish(h, body, last)
+			if err != nil {
+				continue
+			}
+			if len(m.topic)+len(m.payload) > len(body) {
+				t.Fatalf("topic %q and payload of %d bytes from a body of %d", m.topic, len(m.payload), len(body))
+			}
+			last = m.topic
+		}
+	})
 }
