@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -56,7 +55,10 @@ type source struct {
 	cfg  sourceConfig
 	sess *session
 
-	// mu guards pending and next.
+	// commitMu makes Commits one at a time, so acknowledgements leave in
+	// the order the messages arrived, as MQTT requires.
+	commitMu sync.Mutex
+	// mu guards pending, next and props.
 	mu sync.Mutex
 	// pending are the messages read and not yet committed; pending[0]
 	// has position next-len(pending).
@@ -89,20 +91,6 @@ func openSource(ctx context.Context, cfg connector.Config) (connector.Source, er
 	}
 	cfg.Logger.Info("mqtt source connected", "broker", c.broker, "client_id", c.clientID, "topics", c.topics)
 	return &source{cfg: c, sess: sess}, nil
-}
-
-// wait waits for a paho token, ctx or the timeout.
-func wait(ctx context.Context, t paho.Token, timeout time.Duration) error {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-t.Done():
-		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return errors.New("timed out")
-	}
 }
 
 func (s *source) Read(ctx context.Context) ([]connector.SourceRecord, error) {
@@ -138,6 +126,8 @@ func (s *source) Commit(_ context.Context, position string) error {
 	if err != nil {
 		return fmt.Errorf("position %q: %w", position, err)
 	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
 	s.mu.Lock()
 	first := s.next - uint64(len(s.pending)) + 1 // position of pending[0]
 	if p < first {
@@ -148,8 +138,6 @@ func (s *source) Commit(_ context.Context, position string) error {
 	done := s.pending[:n:n]
 	s.pending = s.pending[n:]
 	s.mu.Unlock()
-	// Commit runs on one goroutine at a time, so acknowledgements leave
-	// in order.
 	if err := s.sess.ack(done); err != nil {
 		return fmt.Errorf("acknowledge to %s: %w", s.cfg.broker, err)
 	}
