@@ -128,22 +128,25 @@ func dialSession(ctx context.Context, c common, clientID string, filters []strin
 	for range filters {
 		sp.Qoss = append(sp.Qoss, qos)
 	}
+	failRead := func(err error) (*session, error) {
+		s.close(0) // and wait for the reader
+		return nil, err
+	}
 	if err := s.write(sp.Write); err != nil {
-		return fail(fmt.Errorf("send SUBSCRIBE: %w", err))
+		return failRead(fmt.Errorf("send SUBSCRIBE: %w", err))
 	}
 	timer := time.NewTimer(c.connectTimeout)
 	defer timer.Stop()
 	select {
 	case <-s.acks:
 	case err := <-s.subErr:
-		s.close(0)
-		return nil, err
+		return failRead(err)
 	case <-s.done:
-		return fail(fmt.Errorf("wait for SUBACK: %w", s.readErr()))
+		return failRead(fmt.Errorf("wait for SUBACK: %w", s.readErr()))
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return failRead(ctx.Err())
 	case <-timer.C:
-		return fail(errors.New("wait for SUBACK: timed out"))
+		return failRead(errors.New("wait for SUBACK: timed out"))
 	}
 	_ = conn.SetDeadline(time.Time{})
 	if c.keepAlive > 0 {
@@ -236,7 +239,7 @@ func (s *session) read() {
 				err = s.subacked(body)
 			case packets.Unsuback:
 				if len(body) == 2 {
-					s.acks <- binary.BigEndian.Uint16(body)
+					s.passAck(binary.BigEndian.Uint16(body))
 				}
 			case packets.Pingresp:
 			default:
@@ -295,12 +298,24 @@ func (s *session) subacked(body []byte) error {
 	}
 	for i, code := range body[2:] {
 		if code == 0x80 {
-			s.subErr <- fmt.Errorf("subscription %d of %d refused by the broker", i+1, len(body)-2)
+			select {
+			case s.subErr <- fmt.Errorf("subscription %d of %d refused by the broker", i+1, len(body)-2):
+			default:
+			}
 			return nil
 		}
 	}
-	s.acks <- binary.BigEndian.Uint16(body)
+	s.passAck(binary.BigEndian.Uint16(body))
 	return nil
+}
+
+// passAck hands the packet id of a SUBACK or UNSUBACK to whoever waits
+// for it; one nobody waits for (a broker's stray answer) is dropped.
+func (s *session) passAck(id uint16) {
+	select {
+	case s.acks <- id:
+	default:
+	}
 }
 
 // push queues m, waiting while the queue is full; false: the session
