@@ -48,7 +48,7 @@ func (i *instance) runConnector(ctx context.Context, c *meshfedv1.ConnectorRunti
 // runSource reads the outside system and writes each batch to the output
 // topic; a batch is committed to the source only after every one of its
 // records was confirmed by the broker, so a crash reads it again
-// (at-least-once; an effectively-once sink downstream drops the repeats).
+// (at-least-once: what is read again is written again as new messages).
 func (i *instance) runSource(ctx context.Context, cfg connector.Config) error {
 	f, err := connector.LookupSource(cfg.Type)
 	if err != nil {

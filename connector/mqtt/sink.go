@@ -2,7 +2,9 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/meshfed/meshfed/connector"
@@ -54,4 +56,18 @@ func (s *sink) Write(ctx context.Context, batch []connector.SinkRecord) error {
 func (s *sink) Close() error {
 	s.client.Disconnect(250)
 	return nil
+}
+
+// wait waits for a paho token, ctx or the timeout.
+func wait(ctx context.Context, t paho.Token, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return errors.New("timed out")
+	}
 }

@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -49,31 +48,31 @@ func clientOptions(c common, id string) *paho.ClientOptions {
 	return o
 }
 
-// source holds the messages received and not yet committed, in arrival
-// order; Commit acknowledges them to the broker.
+// source reads its own MQTT session (session.go) and holds the messages
+// read and not yet committed, in arrival order; Commit acknowledges them
+// to the broker.
 type source struct {
-	cfg    sourceConfig
-	client paho.Client
-	in     chan paho.Message
-	lost   chan error
+	cfg  sourceConfig
+	sess *session
 
-	// mu guards pending and next.
+	// commitMu makes Commits one at a time, so acknowledgements leave in
+	// the order the messages arrived, as MQTT requires.
+	commitMu sync.Mutex
+	// mu guards pending, next and props.
 	mu sync.Mutex
 	// pending are the messages read and not yet committed; pending[0]
 	// has position next-len(pending).
-	pending []paho.Message
+	pending []inbound
 	next    uint64
+	// props is the properties map of the last topic read: records of one
+	// topic share it (the agent copies what it writes).
+	props map[string]string
 }
 
 var _ connector.ConcurrentCommitter = (*source)(nil)
 
 // CommitsConcurrently: Commit and Read share only pending, under mu.
 func (s *source) CommitsConcurrently() bool { return true }
-
-// inboxSize bounds the messages received ahead of Read. The broker sends
-// at most its max_inflight_messages unacknowledged QoS 1 messages, and the
-// source acknowledges only committed ones, so the inbox stays below that.
-const inboxSize = 1 << 16
 
 func openSource(ctx context.Context, cfg connector.Config) (connector.Source, error) {
 	c, err := decodeSource(cfg.Values)
@@ -83,110 +82,79 @@ func openSource(ctx context.Context, cfg connector.Config) (connector.Source, er
 	if c.clientID == "" {
 		c.clientID = clientID(cfg, "src")
 	}
-	s := &source{cfg: c, in: make(chan paho.Message, inboxSize), lost: make(chan error, 1)}
-	filters := make(map[string]byte, len(c.topics))
-	for _, t := range c.topics {
-		filters[t] = c.qos
-	}
 	// A persistent session: the broker keeps the subscription and every
 	// QoS 1 message not acknowledged while the instance is away. Messages
 	// are acknowledged by Commit, never on receipt.
-	o := clientOptions(c.common, c.clientID).SetCleanSession(false).SetAutoAckDisabled(true).SetOrderMatters(true).
-		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { s.in <- m }).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			select {
-			case s.lost <- err:
-			default:
-			}
-		})
-	s.client = paho.NewClient(o)
-	if err := wait(ctx, s.client.Connect(), c.connectTimeout); err != nil {
-		return nil, fmt.Errorf("connect to %s as %s: %w", c.broker, c.clientID, err)
-	}
-	if err := wait(ctx, s.client.SubscribeMultiple(filters, nil), c.connectTimeout); err != nil {
-		s.client.Disconnect(0)
-		return nil, fmt.Errorf("subscribe to %v: %w", c.topics, err)
+	sess, err := dialSession(ctx, c.common, c.clientID, c.topics, c.qos)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s as %s and subscribe to %v: %w", c.broker, c.clientID, c.topics, err)
 	}
 	cfg.Logger.Info("mqtt source connected", "broker", c.broker, "client_id", c.clientID, "topics", c.topics)
-	return s, nil
-}
-
-// wait waits for a paho token, ctx or the timeout.
-func wait(ctx context.Context, t paho.Token, timeout time.Duration) error {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-t.Done():
-		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return errors.New("timed out")
-	}
+	return &source{cfg: c, sess: sess}, nil
 }
 
 func (s *source) Read(ctx context.Context) ([]connector.SourceRecord, error) {
-	var first paho.Message
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case err := <-s.lost:
+	msgs, err := s.sess.take(ctx, s.cfg.maxBatch)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("connection to %s lost: %w", s.cfg.broker, err)
-	case first = <-s.in:
 	}
-	msgs := connector.Drain([]paho.Message{first}, s.in, s.cfg.maxBatch)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]connector.SourceRecord, len(msgs))
 	for i, m := range msgs {
 		s.pending = append(s.pending, m)
 		s.next++
-		r := connector.Record{Value: m.Payload(), Properties: map[string]string{TopicProperty: m.Topic()}}
+		if s.props[TopicProperty] != m.topic {
+			s.props = map[string]string{TopicProperty: m.topic}
+		}
+		r := connector.Record{Value: m.payload, Properties: s.props}
 		if s.cfg.key == keyTopic {
-			r.Key = m.Topic()
+			r.Key = m.topic
 		}
 		out[i] = connector.SourceRecord{Record: r, Position: strconv.FormatUint(s.next, 10)}
 	}
 	return out, nil
 }
 
-// Commit acknowledges every message up to position to the broker.
+// Commit acknowledges every message up to position to the broker, in one
+// write.
 func (s *source) Commit(_ context.Context, position string) error {
 	p, err := strconv.ParseUint(position, 10, 64)
 	if err != nil {
 		return fmt.Errorf("position %q: %w", position, err)
 	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	first := s.next - uint64(len(s.pending)) + 1 // position of pending[0]
 	if p < first {
+		s.mu.Unlock()
 		return nil
 	}
 	n := min(int(p-first+1), len(s.pending))
-	for _, m := range s.pending[:n] {
-		m.Ack()
+	done := s.pending[:n:n]
+	s.pending = s.pending[n:]
+	s.mu.Unlock()
+	if err := s.sess.ack(done); err != nil {
+		return fmt.Errorf("acknowledge to %s: %w", s.cfg.broker, err)
 	}
-	s.pending = append(s.pending[:0:0], s.pending[n:]...)
 	return nil
 }
 
 // Close disconnects without acknowledging what was not committed: the
 // broker delivers it again to the next session of this client id. It
-// waits up to closeQuiesce for the acknowledgements of committed messages
-// to leave; any still queued are delivered again (at-least-once).
+// waits up to closeQuiesce for the broker to take the acknowledgements of
+// committed messages; any it has not taken are delivered again
+// (at-least-once).
 func (s *source) Close() error {
-	// A round trip first: the broker handles a connection's packets in
-	// order, so its answer to this UNSUBSCRIBE (of a filter the session
-	// does not hold) means it has taken every acknowledgement sent before.
-	tok := s.client.Unsubscribe("meshfed/close-barrier/" + s.cfg.clientID)
-	tok.WaitTimeout(closeQuiesce * time.Millisecond)
-	s.client.Disconnect(closeQuiesce)
+	s.sess.close(closeQuiesce)
 	return nil
 }
 
-// closeQuiesce is how long Close lets queued acknowledgements go out, in
-// ms. Disconnect returns as soon as its DISCONNECT is written, which the
-// client writes after every acknowledgement queued before it; the bound
-// only matters on a starved machine, where a short one would cut the
-// queue and have committed messages delivered again.
-const closeQuiesce = 5000
+// closeQuiesce bounds how long Close waits for the broker to answer its
+// barrier; it only matters on a starved machine, where a short one would
+// have committed messages delivered again.
+const closeQuiesce = 5 * time.Second

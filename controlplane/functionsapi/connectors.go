@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
@@ -19,6 +20,7 @@ import (
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -112,6 +114,23 @@ func (h *Connectors) route(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 	case len(p) == 4 && p[3] == "status" && m == http.MethodGet:
 		return h.status(ctx, w, fn{tenant: p[0], namespace: p[1], name: p[2]})
+	case (len(p) == 4 || len(p) == 5) && m == http.MethodPost:
+		f := fn{tenant: p[0], namespace: p[1], name: p[2], instance: -1}
+		if len(p) == 5 {
+			id, err := strconv.Atoi(p[3])
+			if err != nil || id < 0 {
+				return badRequest("instance id %q: not a number", p[3])
+			}
+			f.instance = id
+		}
+		switch p[len(p)-1] {
+		case "stop":
+			return h.setRunning(ctx, w, f, false, false)
+		case "start":
+			return h.setRunning(ctx, w, f, true, false)
+		case "restart":
+			return h.setRunning(ctx, w, f, true, true)
+		}
 	}
 	return notFound("no such endpoint: %s %s", m, r.URL.Path)
 }
@@ -231,6 +250,37 @@ func (h *Connectors) status(ctx context.Context, w http.ResponseWriter, f fn) er
 	return writeJSON(w, http.StatusOK, st)
 }
 
+// setRunning stops (run false), starts (run true) or restarts the
+// connector's instances, or the one instance f names, as the functions
+// API does; a write that lost a race with another is tried again.
+func (h *Connectors) setRunning(ctx context.Context, w http.ResponseWriter, f fn, run, restart bool) error {
+	for attempt := 0; ; attempt++ {
+		m, err := h.mesh(ctx, f)
+		if err != nil {
+			return err
+		}
+		next := &meshfedv1.FunctionMesh{ApiVersion: objects.APIVersion, Kind: objects.KindFunctionMesh,
+			Metadata: &meshfedv1.ObjectMeta{Name: f.name, Tenant: f.tenant, Namespace: f.namespace,
+				Labels: m.GetMetadata().GetLabels(), ResourceVersion: m.GetMetadata().GetResourceVersion()},
+			Spec: proto.Clone(m.GetSpec()).(*meshfedv1.FunctionMeshSpec)}
+		c := h.connectors(next.Spec)[0]
+		idx, err := instancesOf(f, int(c.GetReplicas()))
+		if err != nil {
+			return err
+		}
+		c.StoppedInstances, c.InstanceRestarts = changeRunning(c.StoppedInstances, c.InstanceRestarts, idx, run, restart)
+		_, err = h.b.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(next)}})
+		if status.Code(err) == codes.Aborted && attempt < writeRetries {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
 // put creates (create) or replaces a source or sink from its config,
 // sent as the sourceConfig/sinkConfig part of a multipart form (as
 // pulsar-admin does) or as a JSON body.
@@ -272,7 +322,12 @@ func (h *Connectors) put(ctx context.Context, w http.ResponseWriter, r *http.Req
 	case !h.isOne(resp.GetObject().GetFunctionMesh()):
 		return badRequest("%s/%s/%s is a FunctionMesh, not a Pulsar %s: manage it with meshfed apply", f.tenant, f.namespace, f.name, h.kind)
 	default:
-		rv = resp.GetObject().GetFunctionMesh().GetMetadata().GetResourceVersion()
+		old := resp.GetObject().GetFunctionMesh()
+		rv = old.GetMetadata().GetResourceVersion()
+		// Stopped instances and restart counters are not in a
+		// SourceConfig or SinkConfig: keep those of instances that remain.
+		was := h.connectors(old.GetSpec())[0]
+		c.StoppedInstances, c.InstanceRestarts = keepRunning(was.GetStoppedInstances(), was.GetInstanceRestarts(), c.GetReplicas())
 	}
 	m := &meshfedv1.FunctionMesh{ApiVersion: objects.APIVersion, Kind: objects.KindFunctionMesh,
 		Metadata: &meshfedv1.ObjectMeta{Name: f.name, Tenant: f.tenant, Namespace: f.namespace, ResourceVersion: rv}, Spec: &meshfedv1.FunctionMeshSpec{}}

@@ -140,20 +140,7 @@ func (h *Handler) update(ctx context.Context, w http.ResponseWriter, r *http.Req
 		if err != nil {
 			return err
 		}
-		n := int32(max(spec.GetReplicas(), 1))
-		for _, i := range old.GetStoppedInstances() {
-			if i < n {
-				spec.StoppedInstances = append(spec.StoppedInstances, i)
-			}
-		}
-		for i, v := range old.GetInstanceRestarts() {
-			if i < n {
-				if spec.InstanceRestarts == nil {
-					spec.InstanceRestarts = map[int32]uint64{}
-				}
-				spec.InstanceRestarts[i] = v
-			}
-		}
+		spec.StoppedInstances, spec.InstanceRestarts = keepRunning(old.GetStoppedInstances(), old.GetInstanceRestarts(), spec.GetReplicas())
 		// What a FunctionConfig cannot say is kept as it was.
 		spec.Placement, spec.Failover = old.GetPlacement(), old.GetFailover()
 		spec.MinReplicas, spec.MaxReplicas = old.GetMinReplicas(), old.GetMaxReplicas()
@@ -275,34 +262,74 @@ func (h *Handler) list(ctx context.Context, w http.ResponseWriter, tenant, names
 // function's instances, or the one instance f names.
 func (h *Handler) setRunning(ctx context.Context, w http.ResponseWriter, f fn, run, restart bool) error {
 	return h.modify(ctx, f, func(_ *meshfedv1.FunctionMesh, spec *meshfedv1.FunctionSpec) error {
-		n := max(int(spec.GetReplicas()), 1)
-		var idx []int32
-		if f.instance >= 0 {
-			if f.instance >= n {
-				return notFound("instance %d of %s/%s/%s doesn't exist (it has %d instances, 0..%d)", f.instance, f.tenant, f.namespace, f.name, n, n-1)
-			}
-			idx = []int32{int32(f.instance)}
-		} else {
-			for i := range n {
-				idx = append(idx, int32(i))
-			}
+		idx, err := instancesOf(f, int(spec.GetReplicas()))
+		if err != nil {
+			return err
 		}
-		for _, i := range idx {
-			switch {
-			case restart:
-				if spec.InstanceRestarts == nil {
-					spec.InstanceRestarts = map[int32]uint64{}
-				}
-				spec.InstanceRestarts[i]++
-			case run:
-				spec.StoppedInstances = slices.DeleteFunc(spec.StoppedInstances, func(s int32) bool { return s == i })
-			case !slices.Contains(spec.StoppedInstances, i):
-				spec.StoppedInstances = append(spec.StoppedInstances, i)
-			}
-		}
-		slices.Sort(spec.StoppedInstances)
+		spec.StoppedInstances, spec.InstanceRestarts = changeRunning(spec.StoppedInstances, spec.InstanceRestarts, idx, run, restart)
 		return nil
 	}, w)
+}
+
+// instancesOf returns the instances a call names: the one f names, or
+// all of replicas (at least one).
+func instancesOf(f fn, replicas int) ([]int32, error) {
+	n := max(replicas, 1)
+	if f.instance >= 0 {
+		if f.instance >= n {
+			return nil, notFound("instance %d of %s/%s/%s doesn't exist (it has %d instances, 0..%d)", f.instance, f.tenant, f.namespace, f.name, n, n-1)
+		}
+		return []int32{int32(f.instance)}, nil
+	}
+	idx := make([]int32, n)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	return idx, nil
+}
+
+// keepRunning returns the stopped instances and restart counters an
+// update keeps: those of instances below the new replica count.
+func keepRunning(stopped []int32, restarts map[int32]uint64, replicas int32) ([]int32, map[int32]uint64) {
+	n := max(replicas, 1)
+	var keptStopped []int32
+	for _, i := range stopped {
+		if i < n {
+			keptStopped = append(keptStopped, i)
+		}
+	}
+	var kept map[int32]uint64
+	for i, v := range restarts {
+		if i < n {
+			if kept == nil {
+				kept = map[int32]uint64{}
+			}
+			kept[i] = v
+		}
+	}
+	return keptStopped, kept
+}
+
+// changeRunning stops (run false), starts (run true) or restarts the
+// instances idx of a spec, given as its stopped instances and restart
+// counters; it returns both changed. A restart bumps the instance's
+// counter, which the agent sees as a new assignment.
+func changeRunning(stopped []int32, restarts map[int32]uint64, idx []int32, run, restart bool) ([]int32, map[int32]uint64) {
+	for _, i := range idx {
+		switch {
+		case restart:
+			if restarts == nil {
+				restarts = map[int32]uint64{}
+			}
+			restarts[i]++
+		case run:
+			stopped = slices.DeleteFunc(stopped, func(s int32) bool { return s == i })
+		case !slices.Contains(stopped, i):
+			stopped = append(stopped, i)
+		}
+	}
+	slices.Sort(stopped)
+	return stopped, restarts
 }
 
 // digestRE matches a content address.
