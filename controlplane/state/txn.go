@@ -54,6 +54,15 @@ func (t *writeTxn) insert(table, id string, obj any) error {
 	return t.Insert(table, obj)
 }
 
+// insertOver is insert for a caller that knows what table holds at id in
+// this transaction (held, nil when absent), so the undo log needs no read.
+func (t *writeTxn) insertOver(table, id string, obj, held any) error {
+	if t.shared {
+		t.undo = append(t.undo, undoStep{table: table, id: id, old: held})
+	}
+	return t.Insert(table, obj)
+}
+
 // remove stages the removal of the object id from table, if present.
 func (t *writeTxn) remove(table, id string) error {
 	if err := t.remember(table, id); err != nil {

@@ -153,7 +153,13 @@ func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode,
 		return obj, result, nil
 	}
 	key := objects.KeyOf(obj)
-	if err := w.txn.insert(tableObjects, key, &entry{Key: key, Obj: obj}); err != nil {
+	// old is what the transaction holds at key (read just before), so
+	// the undo log takes it instead of reading the key again.
+	var held any
+	if old != nil {
+		held = &entry{Key: key, Obj: old}
+	}
+	if err := w.txn.insertOver(tableObjects, key, &entry{Key: key, Obj: obj}, held); err != nil {
 		return nil, "", fmt.Errorf("write %s: %w", key, err)
 	}
 	ev := &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: w.index}
