@@ -126,12 +126,12 @@ func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *sch
 	if meshes, err = s.autoscale(ctx, meshes, current, now); err != nil {
 		return true, err
 	}
-	placed, err := s.place(ctx, st, meshes, agents, current, views, now, memo)
+	placed, clock, err := s.place(ctx, st, meshes, agents, current, views, now, memo)
 	if err != nil || placed {
 		return true, err // a plan's write wakes the loop; statuses follow on the next pass
 	}
 	held, err := s.updateMeshStatus(ctx, meshes, current, now, memo)
-	waiting = held || waitsOnClock(views, meshes, current, s.cfg.FailbackHoldDown, now)
+	waiting = held || waitsOnClock(meshes, clock)
 	return true, err
 }
 
@@ -212,10 +212,11 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 	return meshes, current, nil
 }
 
-// place plans assignments under the policies and writes the plan;
-// it reports whether there was one.
+// place plans assignments under the policies and writes the plan; it
+// reports whether there was one, and whether placement's decision waits
+// on the clock (federation.Plan.WaitsOnClock).
 func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1.FunctionMesh, agents []federation.Agent,
-	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time, memo *schedulerMemo) (bool, error) {
+	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time, memo *schedulerMemo) (placed, clock bool, err error) {
 	admitted := memo.admittedMeshes(st) // read before the view: a later change shows next pass
 	stillAdmitted := make(map[*meshfedv1.FunctionMesh]bool, len(meshes))
 	pview := st.PolicyView()
@@ -243,7 +244,7 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 			return policies.AdmitPlacement(m, fn, run, in, out, pview)
 		}})
 	if plan.Empty() {
-		return false, nil
+		return false, plan.WaitsOnClock, nil
 	}
 	entry := &raftlogv1.ApplyPlan{Now: timestamppb.New(now), Puts: plan.Puts}
 	for _, a := range plan.Deletes {
@@ -251,10 +252,10 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 		entry.Deletes = append(entry.Deletes, &raftlogv1.DeleteObject{Kind: objects.KindAssignment, Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
 	}
 	if _, err := s.applySystem(ctx, ApplyPlanType, entry); err != nil {
-		return false, err
+		return false, plan.WaitsOnClock, err
 	}
 	s.logger.Info("scheduled", "puts", len(plan.Puts), "deletes", len(plan.Deletes))
-	return true, nil
+	return true, plan.WaitsOnClock, nil
 }
 
 // updateMeshStatus writes the meshes whose status changed; changes of

@@ -78,7 +78,9 @@ func TestWaitsOnClock(t *testing.T) {
 		{"away, home past hold-down", recovered(time.Minute), []*meshfedv1.FunctionMesh{plain}, in("other"), false},
 		{"autoscaled", recovered(time.Minute), []*meshfedv1.FunctionMesh{mesh(&meshfedv1.FunctionSpec{Name: "f", Autoscaling: &meshfedv1.Autoscaling{}})}, in("home"), true},
 	} {
-		if got := waitsOnClock(c.views, c.meshes, c.current, 30*time.Second, now); got != c.want {
+		plan := federation.PlanAssignments(federation.Input{Meshes: c.meshes, Assignments: c.current, Clusters: c.views, HoldDown: 30 * time.Second, Now: now,
+			Agents: []federation.Agent{{Name: "home-1", Cluster: "home", Ready: true}, {Name: "other-1", Cluster: "other", Ready: true}}})
+		if got := waitsOnClock(c.meshes, plan.WaitsOnClock); got != c.want {
 			t.Errorf("%s: waitsOnClock = %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -1,22 +1,43 @@
 package federation
 
 import (
+	"maps"
+	"slices"
+	"sort"
+
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// Memo remembers, from one placement pass to the next, which stored
-// assignments already run the spec their function asks for, so that a
-// pass over an unchanged federation compares no specs. Stored objects are
-// immutable and keep their identity until written again, so an entry is
-// keyed by the two specs' pointers (and what else decides the effective
-// spec: the instance, the cluster it runs in and whether its input and
-// output clusters are usable). Only entries used in the last pass are
-// kept. A Memo serves one caller at a time; the zero value is not usable
-// (NewMemo), and a nil *Memo compares every spec.
+// Memo carries what one placement pass learned to the next, so that a
+// pass over an unchanged federation redoes little. Stored objects are
+// immutable and keep their identity until written again, so entries are
+// keyed by pointers. It holds:
+//
+//   - which stored assignments already run the spec their function asks
+//     for, so that such a pass compares no specs: keyed by the two specs'
+//     pointers (and what else decides the effective spec: the instance,
+//     the cluster it runs in and whether its input and output clusters are
+//     usable);
+//   - each mesh's sort key;
+//   - the meshes a pass found settled (see settledMesh), which the next
+//     pass skips while nothing they depend on changed.
+//
+// Only entries used in the last pass are kept. A Memo serves one caller
+// at a time; the zero value is not usable (NewMemo), and a nil *Memo
+// compares every spec and plans every mesh.
 type Memo struct {
 	// cur and next map a stored spec to what it was found equal to.
 	cur, next map[*meshfedv1.FunctionSpec]memoEntry
+	// keys and nextKeys hold meshes' sort keys (meshKey).
+	keys, nextKeys map[*meshfedv1.FunctionMesh]string
+	// settled and nextSettled hold the meshes found settled.
+	settled, nextSettled map[*meshfedv1.FunctionMesh]*settledMesh
+	// agents, clusters and moveAfterRestarts are the last pass's inputs
+	// that settled meshes depend on beyond their own objects.
+	agents            map[string]Agent
+	clusters          map[string]ClusterView
+	moveAfterRestarts int
 }
 
 type memoEntry struct {
@@ -26,9 +47,27 @@ type memoEntry struct {
 	inUsable, outUsable bool
 }
 
+// settledMesh is a mesh for which a pass planned nothing, every function
+// running in its home cluster (so the decision waited on no clock, no
+// fallback and no policy) with every instance it wants placed on a ready,
+// capable agent of that cluster, running the spec it asks for and below
+// the restarts that move an instance. A later pass plans nothing for the
+// same mesh object either while the same assignments exist, their agents
+// and every cluster are as they were, and the mesh is not blocked: its
+// decision read nothing else (the loads of other agents only matter to
+// instances being placed). Such a pass skips it.
+type settledMesh struct {
+	// assignments are the instances the mesh wants, specs the spec
+	// comparisons that found them current.
+	assignments []*meshfedv1.Assignment
+	specs       []memoEntry
+}
+
 // NewMemo returns an empty memo.
 func NewMemo() *Memo {
-	return &Memo{cur: map[*meshfedv1.FunctionSpec]memoEntry{}, next: map[*meshfedv1.FunctionSpec]memoEntry{}}
+	return &Memo{cur: map[*meshfedv1.FunctionSpec]memoEntry{}, next: map[*meshfedv1.FunctionSpec]memoEntry{},
+		keys: map[*meshfedv1.FunctionMesh]string{}, nextKeys: map[*meshfedv1.FunctionMesh]string{},
+		settled: map[*meshfedv1.FunctionMesh]*settledMesh{}, nextSettled: map[*meshfedv1.FunctionMesh]*settledMesh{}}
 }
 
 // same reports whether stored equals want(), the spec instance i of f
@@ -49,10 +88,142 @@ func (m *Memo) same(stored, f *meshfedv1.FunctionSpec, i int, run string, cluste
 	return false
 }
 
+// sortedMeshes returns meshes in the order of their keys (the slice
+// itself when they already are, as a store lists them).
+func (m *Memo) sortedMeshes(meshes []*meshfedv1.FunctionMesh) []*meshfedv1.FunctionMesh {
+	keys := make([]string, len(meshes))
+	for i, mesh := range meshes {
+		keys[i] = m.key(mesh)
+	}
+	if slices.IsSorted(keys) {
+		return meshes
+	}
+	idx := make([]int, len(meshes))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return keys[idx[i]] < keys[idx[j]] })
+	out := make([]*meshfedv1.FunctionMesh, len(meshes))
+	for i, j := range idx {
+		out[i] = meshes[j]
+	}
+	return out
+}
+
+// key returns mesh's key, remembered from the last pass when it can be.
+func (m *Memo) key(mesh *meshfedv1.FunctionMesh) string {
+	if m == nil {
+		return meshKey(mesh)
+	}
+	k, ok := m.keys[mesh]
+	if !ok {
+		k = meshKey(mesh)
+	}
+	m.nextKeys[mesh] = k
+	return k
+}
+
+// skipSettled returns, aligned with meshes, those the last pass found
+// settled that this pass can skip, and marks their assignments wanted
+// (by index in in.Assignments). A settled mesh that cannot be skipped
+// lends its spec comparisons to this pass.
+func (m *Memo) skipSettled(in Input, meshes []*meshfedv1.FunctionMesh, wanted []bool) []bool {
+	if m == nil {
+		return nil
+	}
+	changed, allChanged := m.inputsChanged(in)
+	skip := make([]bool, len(meshes))
+	var pos map[*meshfedv1.Assignment]int // of in.Assignments, built when first needed
+	for i, mesh := range meshes {
+		sm := m.settled[mesh]
+		if sm == nil {
+			continue
+		}
+		ok := !allChanged
+		if ok && len(in.Blocked) > 0 {
+			_, blocked := in.Blocked[m.key(mesh)]
+			ok = !blocked
+		}
+		if ok && pos == nil {
+			pos = make(map[*meshfedv1.Assignment]int, len(in.Assignments))
+			for j, a := range in.Assignments {
+				pos[a] = j
+			}
+		}
+		for _, a := range sm.assignments {
+			if !ok {
+				break
+			}
+			_, there := pos[a]
+			ok = there && !changed[a.GetSpec().GetAgent()]
+		}
+		if !ok {
+			for j, a := range sm.assignments {
+				if _, known := m.cur[a.GetSpec().GetFunctionSpec()]; !known {
+					m.cur[a.GetSpec().GetFunctionSpec()] = sm.specs[j]
+				}
+			}
+			continue
+		}
+		for _, a := range sm.assignments {
+			wanted[pos[a]] = true
+		}
+		skip[i] = true
+		m.nextSettled[mesh] = sm
+	}
+	return skip
+}
+
+// inputsChanged compares this pass's agents, clusters and restart
+// threshold with the last pass's and remembers this pass's: it returns
+// the agents that changed or left, or allChanged when anything settled
+// meshes may depend on besides their own agents changed.
+func (m *Memo) inputsChanged(in Input) (changed map[string]bool, allChanged bool) {
+	agents := make(map[string]Agent, len(in.Agents))
+	for _, a := range in.Agents {
+		if _, dup := agents[a.Name]; dup {
+			allChanged = true // which one placement sees is not this memo's to say
+		}
+		agents[a.Name] = a
+	}
+	for name, old := range m.agents {
+		if a, ok := agents[name]; !ok || !sameAgent(a, old) {
+			if changed == nil {
+				changed = map[string]bool{}
+			}
+			changed[name] = true
+		}
+	}
+	allChanged = allChanged || m.agents == nil || in.MoveAfterRestarts != m.moveAfterRestarts || !maps.Equal(in.Clusters, m.clusters)
+	m.agents, m.clusters, m.moveAfterRestarts = agents, maps.Clone(in.Clusters), in.MoveAfterRestarts
+	return changed, allChanged
+}
+
+// sameAgent reports whether placement sees a and b alike.
+func sameAgent(a, b Agent) bool {
+	return a.Name == b.Name && a.Cluster == b.Cluster && a.Capacity == b.Capacity && a.Ready == b.Ready &&
+		a.CPUMillis == b.CPUMillis && a.MemoryBytes == b.MemoryBytes &&
+		slices.Equal(a.Runtimes, b.Runtimes) && slices.Equal(a.Interpreters, b.Interpreters) && maps.Equal(a.Labels, b.Labels)
+}
+
+// settle records that this pass found mesh settled with these assignments.
+func (m *Memo) settle(mesh *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment) {
+	if m == nil {
+		return
+	}
+	sm := &settledMesh{assignments: assignments, specs: make([]memoEntry, len(assignments))}
+	for i, a := range assignments {
+		sm.specs[i] = m.next[a.GetSpec().GetFunctionSpec()]
+	}
+	m.nextSettled[mesh] = sm
+}
+
 // endPass forgets the entries the pass did not use.
 func (m *Memo) endPass() {
 	if m == nil {
 		return
 	}
 	m.cur, m.next = m.next, make(map[*meshfedv1.FunctionSpec]memoEntry, len(m.next))
+	m.keys, m.nextKeys = m.nextKeys, make(map[*meshfedv1.FunctionMesh]string, len(m.nextKeys))
+	m.settled, m.nextSettled = m.nextSettled, make(map[*meshfedv1.FunctionMesh]*settledMesh, len(m.nextSettled))
 }
