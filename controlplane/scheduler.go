@@ -262,18 +262,24 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 // instance counters alone reach a mesh at a bounded rate. It reports
 // whether it held back such a change for its rate.
 func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time, memo *schedulerMemo) (held bool, err error) {
-	memo.beginStatus()
+	sameAssignments := memo.beginStatus(current)
 	defer memo.endStatus()
 	type meshKey struct{ tenant, namespace, name string }
-	byMesh := make(map[meshKey][]*meshfedv1.Assignment, len(meshes))
-	for _, a := range current {
-		md := a.GetMetadata()
-		k := meshKey{md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()}
-		byMesh[k] = append(byMesh[k], a)
-	}
+	var byMesh map[meshKey][]*meshfedv1.Assignment // built when first needed
 	var statusUpdates []*meshfedv1.Object
 	slim := s.membersApply(UpdateStatusType) // they read only the names and status of an UpdateStatus
 	for _, m := range meshes {
+		if memo.unchangedSince(m, sameAssignments) {
+			continue
+		}
+		if byMesh == nil {
+			byMesh = make(map[meshKey][]*meshfedv1.Assignment, len(meshes))
+			for _, a := range current {
+				md := a.GetMetadata()
+				k := meshKey{md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()}
+				byMesh[k] = append(byMesh[k], a)
+			}
+		}
 		md := m.GetMetadata()
 		as := byMesh[meshKey{md.GetTenant(), md.GetNamespace(), md.GetName()}]
 		if memo.statusUnchanged(m, as) {

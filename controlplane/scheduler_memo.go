@@ -27,6 +27,10 @@ type schedulerMemo struct {
 	// statusOf holds, per mesh whose computed status equalled its stored
 	// one, the assignments it was computed from; next collects this pass's.
 	statusOf, nextStatus map[*meshfedv1.FunctionMesh][]*meshfedv1.Assignment
+	// statusFrom is every assignment the last status pass read, in the
+	// order listed: while a pass lists the very same, each mesh in
+	// statusOf has the same assignments as then.
+	statusFrom []*meshfedv1.Assignment
 }
 
 func newSchedulerMemo() *schedulerMemo {
@@ -66,9 +70,28 @@ func (m *schedulerMemo) statusUnchanged(mesh *meshfedv1.FunctionMesh, as []*mesh
 	return false
 }
 
-// beginStatus starts a pass's status memo; endStatus keeps what it used.
-func (m *schedulerMemo) beginStatus() {
+// unchangedSince reports whether mesh's status was found equal to the
+// one computed from its assignments in the last pass, and those are the
+// same now: the pass lists the very assignments the last one did.
+func (m *schedulerMemo) unchangedSince(mesh *meshfedv1.FunctionMesh, sameAssignments bool) bool {
+	if !sameAssignments {
+		return false
+	}
+	prev, ok := m.statusOf[mesh]
+	if ok {
+		m.nextStatus[mesh] = prev
+	}
+	return ok
+}
+
+// beginStatus starts a pass's status memo over current, the pass's
+// assignments, and reports whether they are the very ones the last
+// pass read; endStatus keeps what the pass used.
+func (m *schedulerMemo) beginStatus(current []*meshfedv1.Assignment) (sameAssignments bool) {
 	m.nextStatus = make(map[*meshfedv1.FunctionMesh][]*meshfedv1.Assignment, len(m.statusOf))
+	sameAssignments = slices.Equal(current, m.statusFrom)
+	m.statusFrom = current
+	return sameAssignments
 }
 
 func (m *schedulerMemo) endStatus() { m.statusOf, m.nextStatus = m.nextStatus, nil }
