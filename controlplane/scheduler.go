@@ -119,7 +119,7 @@ func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *sch
 	if err != nil {
 		return true, err
 	}
-	meshes, current, err := s.listMeshesAndAssignments(st)
+	meshes, current, err := s.listMeshesAndAssignments(st, memo)
 	if err != nil {
 		return true, err
 	}
@@ -181,29 +181,39 @@ func agentView(a *meshfedv1.Agent, ready bool) federation.Agent {
 		Labels: labels}
 }
 
-// listMeshesAndAssignments reads every mesh and assignment, and forgets
+// listMeshesAndAssignments reads every mesh and assignment (a kind with
+// no write since the last pass as the last pass listed it), and forgets
 // the held counters of assignments that no longer exist.
-func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.FunctionMesh, []*meshfedv1.Assignment, error) {
-	meshObjs, _, err := st.List(state.Filter{Kind: objects.KindFunctionMesh})
-	if err != nil {
-		return nil, nil, err
+func (s *Server) listMeshesAndAssignments(st *state.Store, memo *schedulerMemo) ([]*meshfedv1.FunctionMesh, []*meshfedv1.Assignment, error) {
+	meshesSame, currentSame := memo.lists.unchanged(st)
+	meshes, current := memo.lists.meshes, memo.lists.assignments
+	if !meshesSame {
+		meshObjs, _, err := st.List(state.Filter{Kind: objects.KindFunctionMesh})
+		if err != nil {
+			memo.lists.store = nil
+			return nil, nil, err
+		}
+		meshes = make([]*meshfedv1.FunctionMesh, 0, len(meshObjs))
+		for _, o := range meshObjs {
+			meshes = append(meshes, o.GetFunctionMesh())
+		}
 	}
-	asgObjs, _, err := st.List(state.Filter{Kind: objects.KindAssignment})
-	if err != nil {
-		return nil, nil, err
+	if !currentSame {
+		asgObjs, _, err := st.List(state.Filter{Kind: objects.KindAssignment})
+		if err != nil {
+			memo.lists.store = nil
+			return nil, nil, err
+		}
+		current = make([]*meshfedv1.Assignment, 0, len(asgObjs))
+		for _, o := range asgObjs {
+			current = append(current, o.GetAssignment())
+		}
 	}
-	meshes := make([]*meshfedv1.FunctionMesh, 0, len(meshObjs))
-	for _, o := range meshObjs {
-		meshes = append(meshes, o.GetFunctionMesh())
-	}
-	current := make([]*meshfedv1.Assignment, 0, len(asgObjs))
-	for _, o := range asgObjs {
-		current = append(current, o.GetAssignment())
-	}
+	memo.lists.meshes, memo.lists.assignments = meshes, current
 	if s.live.held() == 0 {
 		return meshes, current, nil // nothing to forget: skip keying every assignment
 	}
-	exists := make(map[string]bool, len(asgObjs))
+	exists := make(map[string]bool, len(current))
 	for _, a := range current {
 		md := a.GetMetadata()
 		exists[objects.Key(objects.KindAssignment, md.GetTenant(), md.GetNamespace(), md.GetName())] = true

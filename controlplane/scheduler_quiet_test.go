@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshfed/meshfed/controlplane/state"
 	"github.com/meshfed/meshfed/federation"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc"
@@ -343,4 +344,64 @@ func TestStatusMemoTrustsOnlyTheSameAssignments(t *testing.T) {
 	if pass(other[:1]) {
 		t.Fatal("a deleted assignment was not noticed")
 	}
+}
+
+// TestListCacheRelistsOnlyWrittenKinds: the scheduler reuses its listing
+// of meshes or assignments only while the store wrote no object of that
+// kind; a replaced store is listed again.
+func TestListCacheRelistsOnlyWrittenKinds(t *testing.T) {
+	st := state.New(state.Config{})
+	index := uint64(0)
+	apply := func(objs ...*meshfedv1.Object) {
+		t.Helper()
+		index++
+		if _, err := st.Apply(index, &raftlogv1.ApplyObjects{Objects: objs}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &listCache{}
+	check := func(what string, wantMeshes, wantAssignments bool) {
+		t.Helper()
+		if m, a := c.unchanged(st); m != wantMeshes || a != wantAssignments {
+			t.Fatalf("%s: meshes unchanged %v, assignments unchanged %v; want %v, %v", what, m, a, wantMeshes, wantAssignments)
+		}
+	}
+	check("first listing", false, false)
+	check("nothing written", true, true)
+	apply(decodeAll(t, `
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+`)...)
+	check("other kinds written", true, true)
+	index++
+	asg := &meshfedv1.Assignment{ApiVersion: objects.APIVersion, Kind: objects.KindAssignment,
+		Metadata: &meshfedv1.ObjectMeta{Tenant: "t", Namespace: "ns", Name: "m.f.0"}, Spec: &meshfedv1.AssignmentSpec{Mesh: "m", Function: "f"}}
+	if err := st.ApplyPlan(index, &raftlogv1.ApplyPlan{Puts: []*meshfedv1.Assignment{asg}}); err != nil {
+		t.Fatal(err)
+	}
+	check("an assignment written", true, false)
+	check("nothing written since", true, true)
+	apply(decodeAll(t, `
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: m, tenant: t, namespace: ns}
+spec:
+  functions:
+  - name: f
+    runtime: {builtin: identity}
+    input: {cluster: a, topics: ["persistent://t/ns/in"]}
+`)...)
+	check("a mesh written", false, true)
+	st = state.New(state.Config{})
+	check("a replaced store", false, false)
 }

@@ -137,11 +137,11 @@ type Input struct {
 // function spec rolls one instance at a time.
 func PlanAssignments(in Input) Plan {
 	fl := newFleet(in.Agents, in.Assignments)
-	meshes := in.Memo.sortedMeshes(in.Meshes)
+	meshes, memos := in.Memo.sortedMeshes(in.Meshes)
 	// wanted marks, by index in in.Assignments, the instances some mesh
 	// wants; the others are deleted.
 	wanted := make([]bool, len(in.Assignments))
-	skip := in.Memo.skipSettled(in, meshes, wanted)
+	skip := in.Memo.skipSettled(in, memos, wanted)
 	cur := make(map[key]int) // the instances of the meshes not skipped
 	for i, a := range in.Assignments {
 		if !wanted[i] {
@@ -157,10 +157,17 @@ func PlanAssignments(in Input) Plan {
 		md := m.GetMetadata()
 		blockedWhy, blocked := "", false
 		if len(in.Blocked) > 0 {
-			blockedWhy, blocked = in.Blocked[in.Memo.key(m)]
+			k := ""
+			if memos != nil {
+				k = memos[mi].key
+			} else {
+				k = meshKey(m)
+			}
+			blockedWhy, blocked = in.Blocked[k]
 		}
-		settled := !blocked // see settledMesh
-		var mine []*meshfedv1.Assignment
+		settled := !blocked              // see settledMesh
+		var mine []*meshfedv1.Assignment // the instances it wants, placed
+		var mineAt []int                 // and their indexes
 		puts := len(plan.Puts)
 		for fi, f := range objects.MeshFunctions(m.GetSpec()) {
 			var existing []*meshfedv1.Assignment
@@ -209,7 +216,8 @@ func PlanAssignments(in Input) Plan {
 					continue // stopped: not wanted, so a running one is deleted
 				}
 				var a *meshfedv1.Assignment
-				if j, ok := cur[keys[i]]; ok {
+				j, ok := cur[keys[i]]
+				if ok {
 					a = in.Assignments[j]
 					wanted[j] = true
 				}
@@ -229,7 +237,7 @@ func PlanAssignments(in Input) Plan {
 					} else if a.GetStatus().GetState() != StateRunning {
 						rolling = true
 					}
-					mine = append(mine, a)
+					mine, mineAt = append(mine, a), append(mineAt, j)
 					continue
 				}
 				settled = false
@@ -267,8 +275,8 @@ func PlanAssignments(in Input) Plan {
 				plan.Puts = append(plan.Puts, newAssignment(m, spec(i), i, a.GetSpec().GetAgent(), run, a))
 			}
 		}
-		if settled && len(plan.Puts) == puts {
-			in.Memo.settle(m, mine)
+		if memos != nil && settled && len(plan.Puts) == puts {
+			in.Memo.settle(memos[mi], mine, mineAt)
 		}
 	}
 	for i, a := range in.Assignments {

@@ -19,9 +19,9 @@ import (
 //     pointers (and what else decides the effective spec: the instance,
 //     the cluster it runs in and whether its input and output clusters are
 //     usable);
-//   - each mesh's sort key;
-//   - the meshes a pass found settled (see settledMesh), which the next
-//     pass skips while nothing they depend on changed.
+//   - per mesh, its sort key and whether the last pass found it settled
+//     (see settledMesh): the next pass skips it while nothing it depends
+//     on changed.
 //
 // Only entries used in the last pass are kept. A Memo serves one caller
 // at a time; the zero value is not usable (NewMemo), and a nil *Memo
@@ -29,10 +29,10 @@ import (
 type Memo struct {
 	// cur and next map a stored spec to what it was found equal to.
 	cur, next map[*meshfedv1.FunctionSpec]memoEntry
-	// keys and nextKeys hold meshes' sort keys (meshKey).
-	keys, nextKeys map[*meshfedv1.FunctionMesh]string
-	// settled and nextSettled hold the meshes found settled.
-	settled, nextSettled map[*meshfedv1.FunctionMesh]*settledMesh
+	// meshes holds what the passes know of each mesh they saw last;
+	// pass counts the passes.
+	meshes map[*meshfedv1.FunctionMesh]*meshMemo
+	pass   uint64
 	// agents, clusters and moveAfterRestarts are the last pass's inputs
 	// that settled meshes depend on beyond their own objects.
 	agents            map[string]Agent
@@ -47,6 +47,15 @@ type memoEntry struct {
 	inUsable, outUsable bool
 }
 
+// meshMemo is what the passes know of one mesh object.
+type meshMemo struct {
+	key string // meshKey
+	// pass is the last pass that saw the mesh.
+	pass uint64
+	// settled is what the last pass found, when it found the mesh settled.
+	settled *settledMesh
+}
+
 // settledMesh is a mesh for which a pass planned nothing, every function
 // running in its home cluster (so the decision waited on no clock, no
 // fallback and no policy) with every instance it wants placed on a ready,
@@ -57,17 +66,18 @@ type memoEntry struct {
 // decision read nothing else (the loads of other agents only matter to
 // instances being placed). Such a pass skips it.
 type settledMesh struct {
-	// assignments are the instances the mesh wants, specs the spec
-	// comparisons that found them current.
+	// assignments are the instances the mesh wants, at their index in
+	// the pass's Input.Assignments; specs the spec comparisons that found
+	// them current.
 	assignments []*meshfedv1.Assignment
+	at          []int
 	specs       []memoEntry
 }
 
 // NewMemo returns an empty memo.
 func NewMemo() *Memo {
 	return &Memo{cur: map[*meshfedv1.FunctionSpec]memoEntry{}, next: map[*meshfedv1.FunctionSpec]memoEntry{},
-		keys: map[*meshfedv1.FunctionMesh]string{}, nextKeys: map[*meshfedv1.FunctionMesh]string{},
-		settled: map[*meshfedv1.FunctionMesh]*settledMesh{}, nextSettled: map[*meshfedv1.FunctionMesh]*settledMesh{}}
+		meshes: map[*meshfedv1.FunctionMesh]*meshMemo{}}
 }
 
 // same reports whether stored equals want(), the spec instance i of f
@@ -89,14 +99,36 @@ func (m *Memo) same(stored, f *meshfedv1.FunctionSpec, i int, run string, cluste
 }
 
 // sortedMeshes returns meshes in the order of their keys (the slice
-// itself when they already are, as a store lists them).
-func (m *Memo) sortedMeshes(meshes []*meshfedv1.FunctionMesh) []*meshfedv1.FunctionMesh {
+// itself when they already are, as a store lists them) and, with a memo,
+// what it knows of each, in the same order.
+func (m *Memo) sortedMeshes(meshes []*meshfedv1.FunctionMesh) ([]*meshfedv1.FunctionMesh, []*meshMemo) {
 	keys := make([]string, len(meshes))
-	for i, mesh := range meshes {
-		keys[i] = m.key(mesh)
+	var memos []*meshMemo
+	if m == nil {
+		for i, mesh := range meshes {
+			keys[i] = meshKey(mesh)
+		}
+	} else {
+		m.pass++
+		memos = make([]*meshMemo, len(meshes))
+		for i, mesh := range meshes {
+			e := m.meshes[mesh]
+			if e == nil {
+				e = &meshMemo{key: meshKey(mesh)}
+				m.meshes[mesh] = e
+			}
+			e.pass, memos[i], keys[i] = m.pass, e, e.key
+		}
+		if len(m.meshes) > len(meshes) {
+			for mesh, e := range m.meshes {
+				if e.pass != m.pass {
+					delete(m.meshes, mesh) // gone, or rewritten as a new object
+				}
+			}
+		}
 	}
 	if slices.IsSorted(keys) {
-		return meshes
+		return meshes, memos
 	}
 	idx := make([]int, len(meshes))
 	for i := range idx {
@@ -104,72 +136,74 @@ func (m *Memo) sortedMeshes(meshes []*meshfedv1.FunctionMesh) []*meshfedv1.Funct
 	}
 	sort.SliceStable(idx, func(i, j int) bool { return keys[idx[i]] < keys[idx[j]] })
 	out := make([]*meshfedv1.FunctionMesh, len(meshes))
+	var outMemos []*meshMemo
+	if memos != nil {
+		outMemos = make([]*meshMemo, len(meshes))
+	}
 	for i, j := range idx {
 		out[i] = meshes[j]
+		if memos != nil {
+			outMemos[i] = memos[j]
+		}
 	}
-	return out
+	return out, outMemos
 }
 
-// key returns mesh's key, remembered from the last pass when it can be.
-func (m *Memo) key(mesh *meshfedv1.FunctionMesh) string {
-	if m == nil {
-		return meshKey(mesh)
-	}
-	k, ok := m.keys[mesh]
-	if !ok {
-		k = meshKey(mesh)
-	}
-	m.nextKeys[mesh] = k
-	return k
-}
-
-// skipSettled returns, aligned with meshes, those the last pass found
-// settled that this pass can skip, and marks their assignments wanted
-// (by index in in.Assignments). A settled mesh that cannot be skipped
-// lends its spec comparisons to this pass.
-func (m *Memo) skipSettled(in Input, meshes []*meshfedv1.FunctionMesh, wanted []bool) []bool {
+// skipSettled returns, aligned with memos (the pass's meshes), those the
+// last pass found settled that this pass can skip, and marks their
+// assignments wanted (by index in in.Assignments). A settled mesh that
+// cannot be skipped lends its spec comparisons to this pass.
+func (m *Memo) skipSettled(in Input, memos []*meshMemo, wanted []bool) []bool {
 	if m == nil {
 		return nil
 	}
 	changed, allChanged := m.inputsChanged(in)
-	skip := make([]bool, len(meshes))
+	skip := make([]bool, len(memos))
 	var pos map[*meshfedv1.Assignment]int // of in.Assignments, built when first needed
-	for i, mesh := range meshes {
-		sm := m.settled[mesh]
-		if sm == nil {
-			continue
+	indexOf := func(a *meshfedv1.Assignment, at int) (int, bool) {
+		if at < len(in.Assignments) && in.Assignments[at] == a {
+			return at, true // where it was: no assignment came or went before it
 		}
-		ok := !allChanged
-		if ok && len(in.Blocked) > 0 {
-			_, blocked := in.Blocked[m.key(mesh)]
-			ok = !blocked
-		}
-		if ok && pos == nil {
+		if pos == nil {
 			pos = make(map[*meshfedv1.Assignment]int, len(in.Assignments))
 			for j, a := range in.Assignments {
 				pos[a] = j
 			}
 		}
-		for _, a := range sm.assignments {
+		j, ok := pos[a]
+		return j, ok
+	}
+	for i, e := range memos {
+		sm := e.settled
+		e.settled = nil
+		if sm == nil {
+			continue
+		}
+		ok := !allChanged
+		if ok && len(in.Blocked) > 0 {
+			_, blocked := in.Blocked[e.key]
+			ok = !blocked
+		}
+		for k, a := range sm.assignments {
 			if !ok {
 				break
 			}
-			_, there := pos[a]
-			ok = there && !changed[a.GetSpec().GetAgent()]
+			sm.at[k], ok = indexOf(a, sm.at[k])
+			ok = ok && (len(changed) == 0 || !changed[a.GetSpec().GetAgent()])
 		}
 		if !ok {
-			for j, a := range sm.assignments {
+			for k, a := range sm.assignments {
 				if _, known := m.cur[a.GetSpec().GetFunctionSpec()]; !known {
-					m.cur[a.GetSpec().GetFunctionSpec()] = sm.specs[j]
+					m.cur[a.GetSpec().GetFunctionSpec()] = sm.specs[k]
 				}
 			}
 			continue
 		}
-		for _, a := range sm.assignments {
-			wanted[pos[a]] = true
+		for _, j := range sm.at {
+			wanted[j] = true
 		}
 		skip[i] = true
-		m.nextSettled[mesh] = sm
+		e.settled = sm
 	}
 	return skip
 }
@@ -206,24 +240,20 @@ func sameAgent(a, b Agent) bool {
 		slices.Equal(a.Runtimes, b.Runtimes) && slices.Equal(a.Interpreters, b.Interpreters) && maps.Equal(a.Labels, b.Labels)
 }
 
-// settle records that this pass found mesh settled with these assignments.
-func (m *Memo) settle(mesh *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment) {
-	if m == nil {
-		return
-	}
-	sm := &settledMesh{assignments: assignments, specs: make([]memoEntry, len(assignments))}
+// settle records that this pass found the mesh of e settled with these
+// assignments, at these indexes of its Input.Assignments.
+func (m *Memo) settle(e *meshMemo, assignments []*meshfedv1.Assignment, at []int) {
+	sm := &settledMesh{assignments: assignments, at: at, specs: make([]memoEntry, len(assignments))}
 	for i, a := range assignments {
 		sm.specs[i] = m.next[a.GetSpec().GetFunctionSpec()]
 	}
-	m.nextSettled[mesh] = sm
+	e.settled = sm
 }
 
-// endPass forgets the entries the pass did not use.
+// endPass forgets the spec comparisons the pass did not use.
 func (m *Memo) endPass() {
 	if m == nil {
 		return
 	}
 	m.cur, m.next = m.next, make(map[*meshfedv1.FunctionSpec]memoEntry, len(m.next))
-	m.keys, m.nextKeys = m.nextKeys, make(map[*meshfedv1.FunctionMesh]string, len(m.nextKeys))
-	m.settled, m.nextSettled = m.nextSettled, make(map[*meshfedv1.FunctionMesh]*settledMesh, len(m.nextSettled))
 }
