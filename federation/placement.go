@@ -142,7 +142,13 @@ func PlanAssignments(in Input) Plan {
 	// wants; the others are deleted.
 	wanted := make([]bool, len(in.Assignments))
 	skip := in.Memo.skipSettled(in, memos, wanted)
-	cur := make(map[key]int) // the instances of the meshes not skipped
+	left := len(in.Assignments)
+	for _, w := range wanted {
+		if w {
+			left--
+		}
+	}
+	cur := make(map[key]int, left) // the instances of the meshes not skipped
 	for i, a := range in.Assignments {
 		if !wanted[i] {
 			cur[keyOf(a)] = i
