@@ -113,7 +113,7 @@ type SchedulerResult struct {
 	SteadyPass, SteadyCPU time.Duration
 	SteadyRuns            int
 	// ReplanPass is one pass over the same federation after a change
-	// every mesh may depend on (a cluster's view: here the time its
+	// every mesh depends on (every cluster's view: here the time its
 	// health last changed, which decides nothing here), so that no
 	// settled mesh is skipped, the fastest of SteadyRuns.
 	ReplanPass time.Duration
@@ -180,11 +180,11 @@ func RunScheduler(c SchedulerConfig) SchedulerResult {
 		}
 	}
 	r.SteadyCPU = (cpuTime() - cpu) / time.Duration(r.SteadyRuns)
-	last := fmt.Sprintf("c%02d", c.Clusters-1) // the last cluster
 	for range r.SteadyRuns {
-		v := in.Clusters[last]
-		v.Since = v.Since.Add(-time.Second)
-		in.Clusters[last] = v
+		for name, v := range in.Clusters {
+			v.Since = v.Since.Add(-time.Second)
+			in.Clusters[name] = v
+		}
 		start = time.Now()
 		if p := federation.PlanAssignments(in); !p.Empty() {
 			panic(fmt.Sprintf("replanning pass planned %d puts and %d deletes", len(p.Puts), len(p.Deletes)))

@@ -282,7 +282,7 @@ func PlanAssignments(in Input) Plan {
 			}
 		}
 		if memos != nil && settled && len(plan.Puts) == puts {
-			in.Memo.settle(memos[mi], mine, mineAt)
+			in.Memo.settle(memos[mi], m, mine, mineAt)
 		}
 	}
 	for i, a := range in.Assignments {

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
+	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -62,9 +63,10 @@ type meshMemo struct {
 // capable agent of that cluster, running the spec it asks for and below
 // the restarts that move an instance. A later pass plans nothing for the
 // same mesh object either while the same assignments exist, their agents
-// and every cluster are as they were, and the mesh is not blocked: its
-// decision read nothing else (the loads of other agents only matter to
-// instances being placed). Such a pass skips it.
+// and the clusters its functions run in, read from and write to are as
+// they were, and the mesh is not blocked: its decision read nothing else
+// (the loads of other agents only matter to instances being placed, other
+// clusters only to functions failing over). Such a pass skips it.
 type settledMesh struct {
 	// assignments are the instances the mesh wants, at their index in
 	// the pass's Input.Assignments; specs the spec comparisons that found
@@ -72,6 +74,9 @@ type settledMesh struct {
 	assignments []*meshfedv1.Assignment
 	at          []int
 	specs       []memoEntry
+	// clusters are those the mesh's functions run in, read from and
+	// write to.
+	clusters []string
 }
 
 // NewMemo returns an empty memo.
@@ -157,7 +162,7 @@ func (m *Memo) skipSettled(in Input, memos []*meshMemo, wanted []bool) []bool {
 	if m == nil {
 		return nil
 	}
-	changed, allChanged := m.inputsChanged(in)
+	changed, changedClusters, allChanged := m.inputsChanged(in)
 	skip := make([]bool, len(memos))
 	var pos map[*meshfedv1.Assignment]int // of in.Assignments, built when first needed
 	indexOf := func(a *meshfedv1.Assignment, at int) (int, bool) {
@@ -180,6 +185,12 @@ func (m *Memo) skipSettled(in Input, memos []*meshMemo, wanted []bool) []bool {
 			continue
 		}
 		ok := !allChanged
+		for _, c := range sm.clusters {
+			if !ok {
+				break
+			}
+			ok = !changedClusters[c]
+		}
 		if ok && len(in.Blocked) > 0 {
 			_, blocked := in.Blocked[e.key]
 			ok = !blocked
@@ -210,9 +221,10 @@ func (m *Memo) skipSettled(in Input, memos []*meshMemo, wanted []bool) []bool {
 
 // inputsChanged compares this pass's agents, clusters and restart
 // threshold with the last pass's and remembers this pass's: it returns
-// the agents that changed or left, or allChanged when anything settled
-// meshes may depend on besides their own agents changed.
-func (m *Memo) inputsChanged(in Input) (changed map[string]bool, allChanged bool) {
+// the agents that changed or left, the clusters whose view changed (or
+// that came or went), or allChanged when anything every settled mesh may
+// depend on changed.
+func (m *Memo) inputsChanged(in Input) (changed, changedClusters map[string]bool, allChanged bool) {
 	agents := make(map[string]Agent, len(in.Agents))
 	for _, a := range in.Agents {
 		if _, dup := agents[a.Name]; dup {
@@ -228,9 +240,22 @@ func (m *Memo) inputsChanged(in Input) (changed map[string]bool, allChanged bool
 			changed[name] = true
 		}
 	}
-	allChanged = allChanged || m.agents == nil || in.MoveAfterRestarts != m.moveAfterRestarts || !maps.Equal(in.Clusters, m.clusters)
+	if !maps.Equal(in.Clusters, m.clusters) {
+		changedClusters = map[string]bool{}
+		for name, v := range in.Clusters {
+			if old, ok := m.clusters[name]; !ok || old != v {
+				changedClusters[name] = true
+			}
+		}
+		for name := range m.clusters {
+			if _, ok := in.Clusters[name]; !ok {
+				changedClusters[name] = true
+			}
+		}
+	}
+	allChanged = allChanged || m.agents == nil || in.MoveAfterRestarts != m.moveAfterRestarts
 	m.agents, m.clusters, m.moveAfterRestarts = agents, maps.Clone(in.Clusters), in.MoveAfterRestarts
-	return changed, allChanged
+	return changed, changedClusters, allChanged
 }
 
 // sameAgent reports whether placement sees a and b alike.
@@ -240,12 +265,19 @@ func sameAgent(a, b Agent) bool {
 		slices.Equal(a.Runtimes, b.Runtimes) && slices.Equal(a.Interpreters, b.Interpreters) && maps.Equal(a.Labels, b.Labels)
 }
 
-// settle records that this pass found the mesh of e settled with these
+// settle records that this pass found mesh (of e) settled with these
 // assignments, at these indexes of its Input.Assignments.
-func (m *Memo) settle(e *meshMemo, assignments []*meshfedv1.Assignment, at []int) {
+func (m *Memo) settle(e *meshMemo, mesh *meshfedv1.FunctionMesh, assignments []*meshfedv1.Assignment, at []int) {
 	sm := &settledMesh{assignments: assignments, at: at, specs: make([]memoEntry, len(assignments))}
 	for i, a := range assignments {
 		sm.specs[i] = m.next[a.GetSpec().GetFunctionSpec()]
+	}
+	for _, f := range objects.MeshFunctions(mesh.GetSpec()) {
+		for _, c := range []string{PlacementCluster(f), f.GetInput().GetCluster(), f.GetOutput().GetCluster()} {
+			if !slices.Contains(sm.clusters, c) {
+				sm.clusters = append(sm.clusters, c)
+			}
+		}
 	}
 	e.settled = sm
 }
