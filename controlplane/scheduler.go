@@ -119,19 +119,19 @@ func (s *Server) scheduleOnce(st *state.Store, clusters *clusterCache, memo *sch
 	if err != nil {
 		return true, err
 	}
-	meshes, current, err := s.listMeshesAndAssignments(st)
+	meshes, current, err := s.listMeshesAndAssignments(st, memo)
 	if err != nil {
 		return true, err
 	}
 	if meshes, err = s.autoscale(ctx, meshes, current, now); err != nil {
 		return true, err
 	}
-	placed, err := s.place(ctx, st, meshes, agents, current, views, now, memo)
+	placed, clock, err := s.place(ctx, st, meshes, agents, current, views, now, memo)
 	if err != nil || placed {
 		return true, err // a plan's write wakes the loop; statuses follow on the next pass
 	}
 	held, err := s.updateMeshStatus(ctx, meshes, current, now, memo)
-	waiting = held || waitsOnClock(views, meshes, current, s.cfg.FailbackHoldDown, now)
+	waiting = held || waitsOnClock(meshes, clock)
 	return true, err
 }
 
@@ -181,29 +181,39 @@ func agentView(a *meshfedv1.Agent, ready bool) federation.Agent {
 		Labels: labels}
 }
 
-// listMeshesAndAssignments reads every mesh and assignment, and forgets
+// listMeshesAndAssignments reads every mesh and assignment (a kind with
+// no write since the last pass as the last pass listed it), and forgets
 // the held counters of assignments that no longer exist.
-func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.FunctionMesh, []*meshfedv1.Assignment, error) {
-	meshObjs, _, err := st.List(state.Filter{Kind: objects.KindFunctionMesh})
-	if err != nil {
-		return nil, nil, err
+func (s *Server) listMeshesAndAssignments(st *state.Store, memo *schedulerMemo) ([]*meshfedv1.FunctionMesh, []*meshfedv1.Assignment, error) {
+	meshesSame, currentSame := memo.lists.unchanged(st)
+	meshes, current := memo.lists.meshes, memo.lists.assignments
+	if !meshesSame {
+		meshObjs, _, err := st.List(state.Filter{Kind: objects.KindFunctionMesh})
+		if err != nil {
+			memo.lists.store = nil
+			return nil, nil, err
+		}
+		meshes = make([]*meshfedv1.FunctionMesh, 0, len(meshObjs))
+		for _, o := range meshObjs {
+			meshes = append(meshes, o.GetFunctionMesh())
+		}
 	}
-	asgObjs, _, err := st.List(state.Filter{Kind: objects.KindAssignment})
-	if err != nil {
-		return nil, nil, err
+	if !currentSame {
+		asgObjs, _, err := st.List(state.Filter{Kind: objects.KindAssignment})
+		if err != nil {
+			memo.lists.store = nil
+			return nil, nil, err
+		}
+		current = make([]*meshfedv1.Assignment, 0, len(asgObjs))
+		for _, o := range asgObjs {
+			current = append(current, o.GetAssignment())
+		}
 	}
-	meshes := make([]*meshfedv1.FunctionMesh, 0, len(meshObjs))
-	for _, o := range meshObjs {
-		meshes = append(meshes, o.GetFunctionMesh())
-	}
-	current := make([]*meshfedv1.Assignment, 0, len(asgObjs))
-	for _, o := range asgObjs {
-		current = append(current, o.GetAssignment())
-	}
+	memo.lists.meshes, memo.lists.assignments = meshes, current
 	if s.live.held() == 0 {
 		return meshes, current, nil // nothing to forget: skip keying every assignment
 	}
-	exists := make(map[string]bool, len(asgObjs))
+	exists := make(map[string]bool, len(current))
 	for _, a := range current {
 		md := a.GetMetadata()
 		exists[objects.Key(objects.KindAssignment, md.GetTenant(), md.GetNamespace(), md.GetName())] = true
@@ -212,10 +222,11 @@ func (s *Server) listMeshesAndAssignments(st *state.Store) ([]*meshfedv1.Functio
 	return meshes, current, nil
 }
 
-// place plans assignments under the policies and writes the plan;
-// it reports whether there was one.
+// place plans assignments under the policies and writes the plan; it
+// reports whether there was one, and whether placement's decision waits
+// on the clock (federation.Plan.WaitsOnClock).
 func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1.FunctionMesh, agents []federation.Agent,
-	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time, memo *schedulerMemo) (bool, error) {
+	current []*meshfedv1.Assignment, views map[string]federation.ClusterView, now time.Time, memo *schedulerMemo) (placed, clock bool, err error) {
 	admitted := memo.admittedMeshes(st) // read before the view: a later change shows next pass
 	stillAdmitted := make(map[*meshfedv1.FunctionMesh]bool, len(meshes))
 	pview := st.PolicyView()
@@ -243,7 +254,7 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 			return policies.AdmitPlacement(m, fn, run, in, out, pview)
 		}})
 	if plan.Empty() {
-		return false, nil
+		return false, plan.WaitsOnClock, nil
 	}
 	entry := &raftlogv1.ApplyPlan{Now: timestamppb.New(now), Puts: plan.Puts}
 	for _, a := range plan.Deletes {
@@ -251,28 +262,34 @@ func (s *Server) place(ctx context.Context, st *state.Store, meshes []*meshfedv1
 		entry.Deletes = append(entry.Deletes, &raftlogv1.DeleteObject{Kind: objects.KindAssignment, Tenant: md.GetTenant(), Namespace: md.GetNamespace(), Name: md.GetName()})
 	}
 	if _, err := s.applySystem(ctx, ApplyPlanType, entry); err != nil {
-		return false, err
+		return false, plan.WaitsOnClock, err
 	}
 	s.logger.Info("scheduled", "puts", len(plan.Puts), "deletes", len(plan.Deletes))
-	return true, nil
+	return true, plan.WaitsOnClock, nil
 }
 
 // updateMeshStatus writes the meshes whose status changed; changes of
 // instance counters alone reach a mesh at a bounded rate. It reports
 // whether it held back such a change for its rate.
 func (s *Server) updateMeshStatus(ctx context.Context, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment, now time.Time, memo *schedulerMemo) (held bool, err error) {
-	memo.beginStatus()
+	sameAssignments := memo.beginStatus(current)
 	defer memo.endStatus()
 	type meshKey struct{ tenant, namespace, name string }
-	byMesh := make(map[meshKey][]*meshfedv1.Assignment, len(meshes))
-	for _, a := range current {
-		md := a.GetMetadata()
-		k := meshKey{md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()}
-		byMesh[k] = append(byMesh[k], a)
-	}
+	var byMesh map[meshKey][]*meshfedv1.Assignment // built when first needed
 	var statusUpdates []*meshfedv1.Object
 	slim := s.membersApply(UpdateStatusType) // they read only the names and status of an UpdateStatus
 	for _, m := range meshes {
+		if memo.unchangedSince(m, sameAssignments) {
+			continue
+		}
+		if byMesh == nil {
+			byMesh = make(map[meshKey][]*meshfedv1.Assignment, len(meshes))
+			for _, a := range current {
+				md := a.GetMetadata()
+				k := meshKey{md.GetTenant(), md.GetNamespace(), a.GetSpec().GetMesh()}
+				byMesh[k] = append(byMesh[k], a)
+			}
+		}
 		md := m.GetMetadata()
 		as := byMesh[meshKey{md.GetTenant(), md.GetNamespace(), md.GetName()}]
 		if memo.statusUnchanged(m, as) {

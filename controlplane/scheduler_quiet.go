@@ -66,43 +66,18 @@ func (s *Server) agentHealth(agentObjs []*meshfedv1.Object) []federation.AgentHe
 
 // waitsOnClock reports whether a pass that wrote nothing may still
 // decide differently later with nothing else changed: a function the
-// autoscaler sizes (its samples arrive without writes), or one running
-// outside its home cluster while that cluster is Healthy but within the
-// failback hold-down (it fails back when the hold-down ends).
-func waitsOnClock(views map[string]federation.ClusterView, meshes []*meshfedv1.FunctionMesh, current []*meshfedv1.Assignment,
-	holdDown time.Duration, now time.Time) bool {
-	recovering := map[string]bool{}
-	for name, v := range views {
-		if v.Health == federation.Healthy && now.Sub(v.Since) < holdDown {
-			recovering[name] = true
-		}
+// autoscaler sizes (its samples arrive without writes), or placement
+// keeping a function in a fallback cluster while its home cluster is
+// Healthy but within the failback hold-down (it fails back when the
+// hold-down ends; federation.Plan.WaitsOnClock).
+func waitsOnClock(meshes []*meshfedv1.FunctionMesh, placementWaits bool) bool {
+	if placementWaits {
+		return true
 	}
-	type fnKey struct{ tenant, namespace, mesh, function string }
-	var placedIn map[fnKey][]string // clusters each function's placed instances run in, built when needed
 	for _, m := range meshes {
-		md := m.GetMetadata()
 		for _, f := range m.GetSpec().GetFunctions() {
 			if f.GetAutoscaling() != nil {
 				return true
-			}
-			home := federation.PlacementCluster(f)
-			if !recovering[home] {
-				continue
-			}
-			if placedIn == nil {
-				placedIn = map[fnKey][]string{}
-				for _, a := range current {
-					sp, amd := a.GetSpec(), a.GetMetadata()
-					if sp.GetAgent() != "" {
-						k := fnKey{amd.GetTenant(), amd.GetNamespace(), sp.GetMesh(), sp.GetFunction()}
-						placedIn[k] = append(placedIn[k], sp.GetCluster())
-					}
-				}
-			}
-			for _, c := range placedIn[fnKey{md.GetTenant(), md.GetNamespace(), md.GetName(), f.GetName()}] {
-				if c != home {
-					return true
-				}
 			}
 		}
 	}

@@ -2,15 +2,18 @@ package controlplane
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/meshfed/meshfed/controlplane/state"
 	"github.com/meshfed/meshfed/federation"
+	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestQuietPassSkipsOnlyWhenNothingChanged: a pass is skipped only after
@@ -78,7 +81,9 @@ func TestWaitsOnClock(t *testing.T) {
 		{"away, home past hold-down", recovered(time.Minute), []*meshfedv1.FunctionMesh{plain}, in("other"), false},
 		{"autoscaled", recovered(time.Minute), []*meshfedv1.FunctionMesh{mesh(&meshfedv1.FunctionSpec{Name: "f", Autoscaling: &meshfedv1.Autoscaling{}})}, in("home"), true},
 	} {
-		if got := waitsOnClock(c.views, c.meshes, c.current, 30*time.Second, now); got != c.want {
+		plan := federation.PlanAssignments(federation.Input{Meshes: c.meshes, Assignments: c.current, Clusters: c.views, HoldDown: 30 * time.Second, Now: now,
+			Agents: []federation.Agent{{Name: "home-1", Cluster: "home", Ready: true}, {Name: "other-1", Cluster: "other", Ready: true}}})
+		if got := waitsOnClock(c.meshes, plan.WaitsOnClock); got != c.want {
 			t.Errorf("%s: waitsOnClock = %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -167,4 +172,236 @@ spec:
 		}
 		return nil
 	})
+}
+
+// TestSettledSchedulerReplansChanges: once every mesh is placed and
+// passes skip the settled ones, a change to one mesh, an agent leaving
+// and a tightened policy are each still planned, and a mesh nothing
+// touched keeps its assignment.
+func TestSettledSchedulerReplansChanges(t *testing.T) {
+	srv := TestServer(t, func(c *Config) {
+		c.HeartbeatInterval, c.AgentLease, c.AgentTTL = 100*time.Millisecond, 300*time.Millisecond, 500*time.Millisecond
+		c.SchedulerInterval = 50 * time.Millisecond
+	})
+	WaitForLeader(t, srv)
+	objs, _ := TestClient(t, srv.GRPCAddr())
+	const base = `
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: b}
+spec: {serviceURL: "pulsar://127.0.0.1:6651"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+`
+	meshYAML := func(name string, replicas int) string {
+		return fmt.Sprintf(`
+---
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: %s, tenant: t, namespace: ns}
+spec:
+  functions:
+  - name: f
+    replicas: %d
+    runtime: {builtin: identity}
+    input: {cluster: a, topics: ["persistent://t/ns/in"]}
+`, name, replicas)
+	}
+	mustApply(t, objs, decodeAll(t, base+meshYAML("m1", 1)+meshYAML("m2", 1))...)
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	agents := meshfedv1.NewAgentServiceClient(conn)
+	ctx := testCtx(t)
+	for _, name := range []string{"a1", "a2"} {
+		if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: name, Cluster: "a", Capacity: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat := func(names ...string) {
+		for _, n := range names {
+			if _, err := agents.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: n, BrokerReachable: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	assignment := func(mesh string, i int) *meshfedv1.Assignment {
+		o, _, err := srv.State().Get(objects.KindAssignment, "t", "ns", federation.AssignmentName(mesh, "f", i))
+		if err != nil {
+			return nil
+		}
+		return o.GetAssignment()
+	}
+	// settled waits until passes are quiet with m1 and m2 placed.
+	settled := func(live ...string) {
+		t.Helper()
+		var full, pass time.Duration
+		WaitFor(t, 20*time.Second, func() error {
+			beat(live...)
+			lastFull, last := full, pass
+			full, pass = srv.LastFullSchedulerPass(), srv.LastSchedulerPass()
+			for _, m := range []string{"m1", "m2"} {
+				if assignment(m, 0).GetSpec().GetAgent() == "" {
+					return fmt.Errorf("%s not placed yet", m)
+				}
+			}
+			if full != lastFull || pass == last {
+				return fmt.Errorf("passes are not quiet yet")
+			}
+			return nil
+		})
+	}
+	settled("a1", "a2")
+	m2 := assignment("m2", 0)
+
+	// One mesh changes: its new instance is placed, the other mesh's
+	// assignment is left as it was.
+	mustApply(t, objs, decodeAll(t, meshYAML("m1", 2))...)
+	WaitFor(t, 20*time.Second, func() error {
+		beat("a1", "a2")
+		if assignment("m1", 1).GetSpec().GetAgent() == "" {
+			return fmt.Errorf("m1's second instance not placed")
+		}
+		return nil
+	})
+	if got := assignment("m2", 0); got.GetSpec().GetEpoch() != m2.GetSpec().GetEpoch() || got.GetSpec().GetAgent() != m2.GetSpec().GetAgent() {
+		t.Fatalf("m2's untouched assignment changed: %v, was %v", got.GetSpec(), m2.GetSpec())
+	}
+
+	// An agent leaves: everything on it moves to the one left.
+	settled("a1", "a2")
+	WaitFor(t, 20*time.Second, func() error {
+		beat("a2")
+		for _, a := range []*meshfedv1.Assignment{assignment("m1", 0), assignment("m1", 1), assignment("m2", 0)} {
+			if a.GetSpec().GetAgent() != "a2" {
+				return fmt.Errorf("%s on %q, want a2 after a1 stopped heartbeating", a.GetMetadata().GetName(), a.GetSpec().GetAgent())
+			}
+		}
+		return nil
+	})
+
+	// A policy tightens: the tenant may no longer use cluster a, so its
+	// instances stop (no agent) while the meshes stay defined.
+	settled("a2")
+	mustApply(t, objs, decodeAll(t, `
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+spec: {allowedClusters: [b]}
+`)...)
+	WaitFor(t, 20*time.Second, func() error {
+		beat("a2")
+		for _, a := range []*meshfedv1.Assignment{assignment("m1", 0), assignment("m1", 1), assignment("m2", 0)} {
+			if a.GetSpec().GetAgent() != "" {
+				return fmt.Errorf("%s still on %q after the tenant lost cluster a", a.GetMetadata().GetName(), a.GetSpec().GetAgent())
+			}
+		}
+		return nil
+	})
+}
+
+// TestStatusMemoTrustsOnlyTheSameAssignments: a mesh whose status was
+// found current is skipped only while the pass lists the very same
+// assignments; one rewritten assignment anywhere makes every mesh look
+// at its own again.
+func TestStatusMemoTrustsOnlyTheSameAssignments(t *testing.T) {
+	m := &meshfedv1.FunctionMesh{Metadata: &meshfedv1.ObjectMeta{Tenant: "t", Namespace: "ns", Name: "m"}}
+	as := []*meshfedv1.Assignment{{Metadata: &meshfedv1.ObjectMeta{Name: "m.f.0"}}, {Metadata: &meshfedv1.ObjectMeta{Name: "x.f.0"}}}
+	memo := newSchedulerMemo()
+	pass := func(current []*meshfedv1.Assignment) bool {
+		same := memo.beginStatus(current)
+		defer memo.endStatus()
+		if memo.unchangedSince(m, same) {
+			return true
+		}
+		memo.nextStatus[m] = current[:1] // found current, as updateMeshStatus records it
+		return false
+	}
+	if pass(as) {
+		t.Fatal("first pass trusted an empty memo")
+	}
+	if !pass(slices.Clone(as)) {
+		t.Fatal("the same assignments, listed again, were not trusted")
+	}
+	other := slices.Clone(as)
+	other[1] = proto.CloneOf(as[1])
+	if pass(other) {
+		t.Fatal("a rewritten assignment was not noticed")
+	}
+	if pass(other[:1]) {
+		t.Fatal("a deleted assignment was not noticed")
+	}
+}
+
+// TestListCacheRelistsOnlyWrittenKinds: the scheduler reuses its listing
+// of meshes or assignments only while the store wrote no object of that
+// kind; a replaced store is listed again.
+func TestListCacheRelistsOnlyWrittenKinds(t *testing.T) {
+	st := state.New(state.Config{})
+	index := uint64(0)
+	apply := func(objs ...*meshfedv1.Object) {
+		t.Helper()
+		index++
+		if _, err := st.Apply(index, &raftlogv1.ApplyObjects{Objects: objs}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &listCache{}
+	check := func(what string, wantMeshes, wantAssignments bool) {
+		t.Helper()
+		if m, a := c.unchanged(st); m != wantMeshes || a != wantAssignments {
+			t.Fatalf("%s: meshes unchanged %v, assignments unchanged %v; want %v, %v", what, m, a, wantMeshes, wantAssignments)
+		}
+	}
+	check("first listing", false, false)
+	check("nothing written", true, true)
+	apply(decodeAll(t, `
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+`)...)
+	check("other kinds written", true, true)
+	index++
+	asg := &meshfedv1.Assignment{ApiVersion: objects.APIVersion, Kind: objects.KindAssignment,
+		Metadata: &meshfedv1.ObjectMeta{Tenant: "t", Namespace: "ns", Name: "m.f.0"}, Spec: &meshfedv1.AssignmentSpec{Mesh: "m", Function: "f"}}
+	if err := st.ApplyPlan(index, &raftlogv1.ApplyPlan{Puts: []*meshfedv1.Assignment{asg}}); err != nil {
+		t.Fatal(err)
+	}
+	check("an assignment written", true, false)
+	check("nothing written since", true, true)
+	apply(decodeAll(t, `
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: m, tenant: t, namespace: ns}
+spec:
+  functions:
+  - name: f
+    runtime: {builtin: identity}
+    input: {cluster: a, topics: ["persistent://t/ns/in"]}
+`)...)
+	check("a mesh written", false, true)
+	st = state.New(state.Config{})
+	check("a replaced store", false, false)
 }

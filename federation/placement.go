@@ -51,6 +51,10 @@ type Plan struct {
 	Puts []*meshfedv1.Assignment
 	// Deletes are assignments to remove.
 	Deletes []*meshfedv1.Assignment
+	// WaitsOnClock: a function stays in a fallback cluster while its
+	// recovered home cluster is within the failback hold-down, so a later
+	// pass over the same input may plan differently.
+	WaitsOnClock bool
 }
 
 // Empty reports whether the plan changes nothing.
@@ -132,18 +136,45 @@ type Input struct {
 // unassigned (the mesh reports Degraded) — nothing is deleted. A changed
 // function spec rolls one instance at a time.
 func PlanAssignments(in Input) Plan {
-	fl := newFleet(in.Agents)
-	cur := make(map[key]*meshfedv1.Assignment, len(in.Assignments))
-	for _, a := range in.Assignments {
-		cur[keyOf(a)] = a
-		fl.count(a, 1)
+	fl := newFleet(in.Agents, in.Assignments)
+	meshes, memos := in.Memo.sortedMeshes(in.Meshes)
+	// wanted marks, by index in in.Assignments, the instances some mesh
+	// wants; the others are deleted.
+	wanted := make([]bool, len(in.Assignments))
+	skip := in.Memo.skipSettled(in, memos, wanted)
+	left := len(in.Assignments)
+	for _, w := range wanted {
+		if w {
+			left--
+		}
 	}
-	wanted := make(map[*meshfedv1.Assignment]bool, len(in.Assignments))
+	cur := make(map[key]int, left) // the instances of the meshes not skipped
+	for i, a := range in.Assignments {
+		if !wanted[i] {
+			cur[keyOf(a)] = i
+		}
+	}
 	var plan Plan
-	meshes := sortedMeshes(in.Meshes)
 	var keys []key // of the instances of the function at hand
-	for _, m := range meshes {
+	for mi, m := range meshes {
+		if skip != nil && skip[mi] {
+			continue
+		}
 		md := m.GetMetadata()
+		blockedWhy, blocked := "", false
+		if len(in.Blocked) > 0 {
+			k := ""
+			if memos != nil {
+				k = memos[mi].key
+			} else {
+				k = meshKey(m)
+			}
+			blockedWhy, blocked = in.Blocked[k]
+		}
+		settled := !blocked              // see settledMesh
+		var mine []*meshfedv1.Assignment // the instances it wants, placed
+		var mineAt []int                 // and their indexes
+		puts := len(plan.Puts)
 		for fi, f := range objects.MeshFunctions(m.GetSpec()) {
 			var existing []*meshfedv1.Assignment
 			keys = keys[:0]
@@ -151,11 +182,19 @@ func PlanAssignments(in Input) Plan {
 			for i := 0; i < replicas; i++ {
 				k := key{md.GetTenant(), md.GetNamespace(), md.GetName() + "." + f.GetName() + "." + strconv.Itoa(i)}
 				keys = append(keys, k)
-				if a := cur[k]; a != nil {
-					existing = append(existing, a)
+				if j, ok := cur[k]; ok {
+					existing = append(existing, in.Assignments[j])
 				}
 			}
-			run, why := runCluster(m, fi, f, existing, in)
+			run, why := "", blockedWhy
+			if !blocked {
+				var waits bool
+				run, why, waits = runCluster(m, fi, f, existing, in)
+				plan.WaitsOnClock = plan.WaitsOnClock || waits
+			}
+			if run != PlacementCluster(f) {
+				settled = false
+			}
 			var eff *meshfedv1.FunctionSpec // built when first needed
 			spec := func(i int) *meshfedv1.FunctionSpec {
 				if eff == nil {
@@ -182,24 +221,32 @@ func PlanAssignments(in Input) Plan {
 				if slices.Contains(f.GetStoppedInstances(), int32(i)) {
 					continue // stopped: not wanted, so a running one is deleted
 				}
-				a := cur[keys[i]]
-				if a != nil {
-					wanted[a] = true
+				var a *meshfedv1.Assignment
+				j, ok := cur[keys[i]]
+				if ok {
+					a = in.Assignments[j]
+					wanted[j] = true
 				}
 				ag := fl.ready(a.GetSpec().GetAgent())
 				placed := a != nil && run != "" && ag != nil && ag.Cluster == run && a.GetSpec().GetCluster() == run && ag.capable(d) == nil
 				if placed {
+					if in.MoveAfterRestarts > 0 && int(a.GetStatus().GetRestarts()) >= in.MoveAfterRestarts {
+						settled = false // whether it moves depends on other agents' loads
+					}
 					if na := restartMove(in, fl, m, spec, i, a, d, spread); na != nil {
 						plan.Puts = append(plan.Puts, na)
 						continue
 					}
 					if !in.Memo.same(a.GetSpec().GetFunctionSpec(), f, i, run, in.Clusters, func() *meshfedv1.FunctionSpec { return spec(i) }) {
 						needUpdate = append(needUpdate, a)
+						settled = false
 					} else if a.GetStatus().GetState() != StateRunning {
 						rolling = true
 					}
+					mine, mineAt = append(mine, a), append(mineAt, j)
 					continue
 				}
+				settled = false
 				target, whyNot := "", why
 				if run != "" {
 					target, whyNot = fl.pick(run, d, spread(), a.GetSpec().GetAvoidAgents())
@@ -234,9 +281,12 @@ func PlanAssignments(in Input) Plan {
 				plan.Puts = append(plan.Puts, newAssignment(m, spec(i), i, a.GetSpec().GetAgent(), run, a))
 			}
 		}
+		if memos != nil && settled && len(plan.Puts) == puts {
+			in.Memo.settle(memos[mi], m, mine, mineAt)
+		}
 	}
-	for _, a := range in.Assignments {
-		if !wanted[a] {
+	for i, a := range in.Assignments {
+		if !wanted[i] {
 			plan.Deletes = append(plan.Deletes, a)
 		}
 	}
@@ -250,29 +300,11 @@ func PlanAssignments(in Input) Plan {
 	return plan
 }
 
-// sortedMeshes returns meshes in the order of their keys.
-func sortedMeshes(meshes []*meshfedv1.FunctionMesh) []*meshfedv1.FunctionMesh {
-	type keyed struct {
-		k string
-		m *meshfedv1.FunctionMesh
-	}
-	ks := make([]keyed, len(meshes))
-	for i, m := range meshes {
-		ks[i] = keyed{meshKey(m), m}
-	}
-	sort.Slice(ks, func(i, j int) bool { return ks[i].k < ks[j].k })
-	out := make([]*meshfedv1.FunctionMesh, len(ks))
-	for i, k := range ks {
-		out[i] = k.m
-	}
-	return out
-}
-
-// runCluster decides where a function runs now, and why not when nowhere.
-func runCluster(m *meshfedv1.FunctionMesh, fi int, f *meshfedv1.FunctionSpec, existing []*meshfedv1.Assignment, in Input) (string, string) {
-	if why, blocked := in.Blocked[meshKey(m)]; blocked {
-		return "", why
-	}
+// runCluster decides where a function runs now, and why not when nowhere;
+// waits reports that it keeps the function in a fallback cluster while its
+// recovered home cluster is within the failback hold-down, a decision the
+// clock alone changes.
+func runCluster(m *meshfedv1.FunctionMesh, fi int, f *meshfedv1.FunctionSpec, existing []*meshfedv1.Assignment, in Input) (run, why string, waits bool) {
 	home := PlacementCluster(f)
 	view := func(c string) ClusterView { return in.Clusters[c] }
 	current := ""
@@ -284,23 +316,24 @@ func runCluster(m *meshfedv1.FunctionMesh, fi int, f *meshfedv1.FunctionSpec, ex
 	}
 	if view(home).Usable() {
 		if current == "" || current == home || !view(current).Usable() {
-			return home, ""
+			return home, "", false
 		}
 		// Running in a fallback: return only when allowed.
+		waits = view(home).Health == Healthy && in.Now.Sub(view(home).Since) < in.HoldDown
 		if f.GetFailover().GetFailback() == "manual" {
 			secs, err := strconv.ParseInt(m.GetMetadata().GetLabels()[FailbackLabel], 10, 64)
 			if err == nil && time.Unix(secs, 0).After(view(home).LastDown) && view(home).Health == Healthy {
-				return home, ""
+				return home, "", waits
 			}
-			return current, ""
+			return current, "", waits
 		}
 		if view(home).stableFor(in.HoldDown, in.Now) {
-			return home, ""
+			return home, "", false
 		}
-		return current, ""
+		return current, "", waits
 	}
 	if view(home).NoAgents && view(home).Health != Cordoned && current == "" {
-		return "", fmt.Sprintf("waiting for an agent of cluster %q to register", home)
+		return "", fmt.Sprintf("waiting for an agent of cluster %q to register", home), false
 	}
 	var refused []string
 	for _, c := range f.GetFailover().GetClusters() {
@@ -318,16 +351,16 @@ func runCluster(m *meshfedv1.FunctionMesh, fi int, f *meshfedv1.FunctionSpec, ex
 				continue
 			}
 		}
-		return c, ""
+		return c, "", false
 	}
-	why := fmt.Sprintf("home cluster %q is %s", home, orUnknown(view(home).Health))
+	why = fmt.Sprintf("home cluster %q is %s", home, orUnknown(view(home).Health))
 	if len(refused) > 0 {
-		return "", why + "; fallback " + strings.Join(refused, "; ")
+		return "", why + "; fallback " + strings.Join(refused, "; "), false
 	}
 	if len(f.GetFailover().GetClusters()) == 0 {
-		return "", why + " and the function has no failover clusters"
+		return "", why + " and the function has no failover clusters", false
 	}
-	return "", why + " and no failover cluster is usable"
+	return "", why + " and no failover cluster is usable", false
 }
 
 func orUnknown(h string) string {

@@ -209,10 +209,14 @@ func (a *agentState) add(d Demand, sign int) {
 }
 
 // fleet is placement's view of every agent and its load during one pass.
+// The load of the assignments it was made with is counted when first
+// needed (see load): a pass with nothing to place reads no load.
 type fleet struct {
 	byName    map[string]*agentState
 	byCluster map[string][]*agentState // sorted by name
 	q         quantities
+	// unloaded are the assignments whose load is not counted yet.
+	unloaded []*meshfedv1.Assignment
 	// capableOf caches, per cluster and kind of demand, the ready agents
 	// able to run it (sorted by name): readiness and capabilities do not
 	// change during a pass, only loads do.
@@ -247,8 +251,9 @@ func (f *fleet) capable(cluster string, d Demand) []*agentState {
 	return as
 }
 
-func newFleet(agents []Agent) *fleet {
-	f := &fleet{byName: make(map[string]*agentState, len(agents)), byCluster: map[string][]*agentState{}}
+// newFleet returns the fleet of agents loaded with assignments.
+func newFleet(agents []Agent, assignments []*meshfedv1.Assignment) *fleet {
+	f := &fleet{byName: make(map[string]*agentState, len(agents)), byCluster: map[string][]*agentState{}, unloaded: assignments}
 	for _, a := range agents {
 		s := &agentState{Agent: a}
 		f.byName[a.Name] = s
@@ -268,9 +273,20 @@ func (f *fleet) ready(name string) *agentState {
 	return nil
 }
 
+// load counts the load of the assignments the fleet was made with, once;
+// everything that reads or changes agents' loads calls it first.
+func (f *fleet) load() {
+	as := f.unloaded
+	f.unloaded = nil
+	for _, a := range as {
+		f.count(a, 1)
+	}
+}
+
 // count adds (sign 1) or removes (sign -1) an assignment's instance from
 // its agent's load, when that agent is ready.
 func (f *fleet) count(a *meshfedv1.Assignment, sign int) {
+	f.load()
 	if ag := f.ready(a.GetSpec().GetAgent()); ag != nil {
 		ag.add(f.q.demandOf(a.GetSpec().GetFunctionSpec()), sign)
 	}
@@ -281,6 +297,7 @@ func (f *fleet) count(a *meshfedv1.Assignment, sign int) {
 // function (onAgent), then the emptiest, then the first by name. When none
 // fits it returns "" and why, naming each agent considered.
 func (f *fleet) pick(cluster string, d Demand, onAgent map[string]int, avoid []string) (string, string) {
+	f.load()
 	var best *agentState
 	bestScore, bestOn := 0.0, 0
 	for _, a := range f.capable(cluster, d) {

@@ -250,7 +250,7 @@ func randomInput(r *rand.Rand) Input {
 // checkPlan reports an agent over its capacity or an instance on an
 // agent that cannot run it.
 func checkPlan(agents []Agent, as []*meshfedv1.Assignment) error {
-	fl := newFleet(agents)
+	fl := newFleet(agents, nil)
 	for _, a := range as {
 		name := a.GetSpec().GetAgent()
 		if name == "" {

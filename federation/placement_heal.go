@@ -53,6 +53,7 @@ func rebalance(in Input, fl *fleet) []*meshfedv1.Assignment {
 	if in.RebalanceMoves <= 0 {
 		return nil
 	}
+	fl.load()
 	type fnKey struct{ tenant, namespace, mesh, function string }
 	fnOf := func(a *meshfedv1.Assignment) fnKey {
 		md := a.GetMetadata()
