@@ -2,6 +2,7 @@ package federation
 
 import (
 	"fmt"
+	"google.golang.org/protobuf/types/known/structpb"
 	"path"
 	"slices"
 	"sort"
@@ -74,6 +75,11 @@ func (q *quantities) demandOf(f *meshfedv1.FunctionSpec) Demand {
 		d.Runtime = RuntimeWasm
 	case rt.GetBuiltin() != "":
 		d.Runtime = RuntimeBuiltin
+	case rt.GetConnector().GetType() == ExecConnector:
+		// An exec source or sink runs its command as an exec function
+		// does, so it needs what that command needs.
+		d.Runtime = RuntimeExec
+		d.Interpreter = interpreterOf(structStrings(rt.GetConnector().GetConfig().GetFields()["command"]))
 	}
 	if r := f.GetResources(); r != nil {
 		d.CPUMillis = q.parse(&q.cpu, r.GetCpu(), DefaultCPURequestMillis, objects.ParseCPU)
@@ -98,6 +104,19 @@ func (q *quantities) parse(memo *map[string]int64, s string, def int64, parse fu
 	}
 	(*memo)[s] = v
 	return v
+}
+
+// ExecConnector is the connector type that runs a program speaking the
+// exec protocol (connector/execconn).
+const ExecConnector = "exec"
+
+// structStrings returns the strings of a list value (nil for anything else).
+func structStrings(v *structpb.Value) []string {
+	var out []string
+	for _, e := range v.GetListValue().GetValues() {
+		out = append(out, e.GetStringValue())
+	}
+	return out
 }
 
 // interpreterOf returns the interpreter an exec command needs ("" when its

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"fmt"
+	"google.golang.org/protobuf/types/known/structpb"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -13,6 +14,16 @@ import (
 func execFn(name string, replicas int32, command ...string) *meshfedv1.FunctionSpec {
 	f := fn(name, "a", "a", replicas)
 	f.Runtime = &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Exec{Exec: &meshfedv1.ExecRuntime{Command: command}}}
+	return f
+}
+
+func execConnector(name string, command ...any) *meshfedv1.FunctionSpec {
+	f := fn(name, "a", "a", 1)
+	cfg, err := structpb.NewStruct(map[string]any{"command": command})
+	if err != nil {
+		panic(err)
+	}
+	f.Runtime = &meshfedv1.Runtime{Kind: &meshfedv1.Runtime_Connector{Connector: &meshfedv1.ConnectorRuntime{Kind: "source", Type: "exec", Config: cfg}}}
 	return f
 }
 
@@ -70,6 +81,14 @@ func TestPlacementFit(t *testing.T) {
 			fns:    []*meshfedv1.FunctionSpec{execFn("py", 2, "python3", "main.py")},
 			agents: []Agent{ag("a1"), ag("a2", interps("python3", "node")), ag("a3", interps("node"))},
 			want:   map[string]string{"m.py.0": "a2", "m.py.1": "a2"}},
+		{name: "an exec connector needs its command's interpreter",
+			fns:    []*meshfedv1.FunctionSpec{execConnector("src", "python3", "source.py")},
+			agents: []Agent{ag("a1", interps("node")), ag("a2", interps("python3"))},
+			want:   map[string]string{"m.src.0": "a2"}},
+		{name: "an exec connector needs the exec runtime",
+			fns:    []*meshfedv1.FunctionSpec{execConnector("src", "./source")},
+			agents: []Agent{ag("a1", runtimes("builtin", "wasm")), ag("a2", runtimes("exec"))},
+			want:   map[string]string{"m.src.0": "a2"}},
 		{name: "interpreter by path",
 			fns:    []*meshfedv1.FunctionSpec{execFn("js", 1, "/usr/bin/node", "main.js")},
 			agents: []Agent{ag("a1", interps("python3")), ag("a2", interps("node"))},
