@@ -29,12 +29,21 @@ const forwardedKey = "meshfed-forwarded"
 // there directly (package client reads it).
 const LeaderHeader = "meshfed-leader"
 
+// streamWorkers is how many goroutines serve calls (see startGRPC): about
+// the writes one group-committed batch answers at once.
+const streamWorkers = 256
+
 func (s *Server) startGRPC() {
 	s.grpcServer = grpc.NewServer(
 		s.serverCreds,
 		grpc.ChainUnaryInterceptor(mapUnaryErrors, s.unaryAuth),
 		grpc.ChainStreamInterceptor(mapStreamErrors, s.streamAuth),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithMeterProvider(s.telemetry.meterProvider))),
+		// Calls run on reused goroutines whose stacks have already grown
+		// to what a call needs, instead of a new goroutine per call that
+		// grows (copies) its stack several times; gRPC starts a new
+		// goroutine when every worker is busy (writes wait for Raft).
+		grpc.NumStreamWorkers(streamWorkers),
 		// Servers and clients ping every few seconds to detect frozen peers.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
