@@ -34,11 +34,34 @@ type Memo struct {
 	// pass counts the passes.
 	meshes map[*meshfedv1.FunctionMesh]*meshMemo
 	pass   uint64
-	// agents, clusters and moveAfterRestarts are the last pass's inputs
-	// that settled meshes depend on beyond their own objects.
+	// agents and moveAfterRestarts are the last pass's inputs that
+	// settled meshes depend on beyond their own objects; clusters the
+	// views of the clusters settled meshes use, as the pass that last
+	// saw each of those meshes settled found them (only those: a
+	// federation may name many clusters no mesh uses).
 	agents            map[string]Agent
-	clusters          map[string]ClusterView
+	clusters          map[string]seenCluster
 	moveAfterRestarts int
+	// passClusters are this pass's cluster views; nextClusters collects
+	// the views of the clusters this pass's settled meshes use.
+	passClusters map[string]ClusterView
+	nextClusters map[string]seenCluster
+}
+
+// seenCluster is a cluster's view as a pass found it; ok is false when
+// the pass had no view of it.
+type seenCluster struct {
+	view ClusterView
+	ok   bool
+}
+
+// watch keeps this pass's view of cluster c for the next pass to compare.
+func (m *Memo) watch(c string) {
+	if _, done := m.nextClusters[c]; done {
+		return
+	}
+	v, ok := m.passClusters[c]
+	m.nextClusters[c] = seenCluster{view: v, ok: ok}
 }
 
 type memoEntry struct {
@@ -82,7 +105,7 @@ type settledMesh struct {
 // NewMemo returns an empty memo.
 func NewMemo() *Memo {
 	return &Memo{cur: map[*meshfedv1.FunctionSpec]memoEntry{}, next: map[*meshfedv1.FunctionSpec]memoEntry{},
-		meshes: map[*meshfedv1.FunctionMesh]*meshMemo{}}
+		meshes: map[*meshfedv1.FunctionMesh]*meshMemo{}, nextClusters: map[string]seenCluster{}}
 }
 
 // same reports whether stored equals want(), the spec instance i of f
@@ -213,17 +236,20 @@ func (m *Memo) skipSettled(in Input, memos []*meshMemo, wanted []bool) []bool {
 		for _, j := range sm.at {
 			wanted[j] = true
 		}
+		for _, c := range sm.clusters {
+			m.watch(c)
+		}
 		skip[i] = true
 		e.settled = sm
 	}
 	return skip
 }
 
-// inputsChanged compares this pass's agents, clusters and restart
-// threshold with the last pass's and remembers this pass's: it returns
-// the agents that changed or left, the clusters whose view changed (or
-// that came or went), or allChanged when anything every settled mesh may
-// depend on changed.
+// inputsChanged compares this pass's agents, the clusters settled meshes
+// use and the restart threshold with the last pass's and remembers this
+// pass's: it returns the agents that changed or left, the clusters whose
+// view changed (or that came or went), or allChanged when anything every
+// settled mesh may depend on changed.
 func (m *Memo) inputsChanged(in Input) (changed, changedClusters map[string]bool, allChanged bool) {
 	agents := make(map[string]Agent, len(in.Agents))
 	for _, a := range in.Agents {
@@ -240,21 +266,16 @@ func (m *Memo) inputsChanged(in Input) (changed, changedClusters map[string]bool
 			changed[name] = true
 		}
 	}
-	if !maps.Equal(in.Clusters, m.clusters) {
-		changedClusters = map[string]bool{}
-		for name, v := range in.Clusters {
-			if old, ok := m.clusters[name]; !ok || old != v {
-				changedClusters[name] = true
+	for name, old := range m.clusters {
+		if v, ok := in.Clusters[name]; ok != old.ok || v != old.view {
+			if changedClusters == nil {
+				changedClusters = map[string]bool{}
 			}
-		}
-		for name := range m.clusters {
-			if _, ok := in.Clusters[name]; !ok {
-				changedClusters[name] = true
-			}
+			changedClusters[name] = true
 		}
 	}
 	allChanged = allChanged || m.agents == nil || in.MoveAfterRestarts != m.moveAfterRestarts
-	m.agents, m.clusters, m.moveAfterRestarts = agents, maps.Clone(in.Clusters), in.MoveAfterRestarts
+	m.agents, m.passClusters, m.moveAfterRestarts = agents, in.Clusters, in.MoveAfterRestarts
 	return changed, changedClusters, allChanged
 }
 
@@ -276,6 +297,7 @@ func (m *Memo) settle(e *meshMemo, mesh *meshfedv1.FunctionMesh, assignments []*
 		for _, c := range []string{PlacementCluster(f), f.GetInput().GetCluster(), f.GetOutput().GetCluster()} {
 			if !slices.Contains(sm.clusters, c) {
 				sm.clusters = append(sm.clusters, c)
+				m.watch(c)
 			}
 		}
 	}
@@ -288,4 +310,6 @@ func (m *Memo) endPass() {
 		return
 	}
 	m.cur, m.next = m.next, make(map[*meshfedv1.FunctionSpec]memoEntry, len(m.next))
+	m.clusters, m.nextClusters = m.nextClusters, make(map[string]seenCluster, len(m.nextClusters))
+	m.passClusters = nil
 }
