@@ -24,7 +24,7 @@ type capabilities struct {
 }
 
 // probeCapabilities lists the configured runtimes, the interpreters found
-// on PATH (when exec is one of them) and the CPU and memory offered: the
+// on PATH and the CPU and memory offered: the
 // configured values, else this host's (every CPU; MemTotal of
 // /proc/meminfo, zero where it cannot be read: memory then goes
 // unadvertised).
@@ -34,11 +34,11 @@ func probeCapabilities(cfg Config) capabilities {
 		c.runtimes = append(c.runtimes, name)
 	}
 	sort.Strings(c.runtimes)
-	if _, ok := cfg.Runtimes[federation.RuntimeExec]; ok {
-		for _, name := range federation.Interpreters {
-			if _, err := exec.LookPath(name); err == nil {
-				c.interpreters = append(c.interpreters, name)
-			}
+	// Exec functions and exec sources and sinks need interpreters; the
+	// latter run whatever the runtimes, so the agent always looks.
+	for _, name := range federation.Interpreters {
+		if _, err := exec.LookPath(name); err == nil {
+			c.interpreters = append(c.interpreters, name)
 		}
 	}
 	c.cpuMillis = cfg.CPUMillis

@@ -27,10 +27,11 @@ func TestMemTotal(t *testing.T) {
 }
 
 // TestProbeCapabilities: configured CPU and memory win over the host's;
-// interpreters are looked up only when exec runs.
+// interpreters are looked up whatever the runtimes (exec sources and sinks
+// need them too).
 func TestProbeCapabilities(t *testing.T) {
 	c := probeCapabilities(Config{Runtimes: map[string]runtime.Runtime{"builtin": builtin.Runtime{}}, CPUMillis: 1500, MemoryBytes: 1 << 30})
-	if !slices.Equal(c.runtimes, []string{"builtin"}) || c.interpreters != nil || c.cpuMillis != 1500 || c.memoryBytes != 1<<30 {
+	if !slices.Equal(c.runtimes, []string{"builtin"}) || !slices.Contains(c.interpreters, "bash") || c.cpuMillis != 1500 || c.memoryBytes != 1<<30 {
 		t.Fatalf("capabilities %+v", c)
 	}
 	c = probeCapabilities(Config{Runtimes: map[string]runtime.Runtime{"builtin": builtin.Runtime{}, "exec": nil}})

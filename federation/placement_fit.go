@@ -76,9 +76,9 @@ func (q *quantities) demandOf(f *meshfedv1.FunctionSpec) Demand {
 	case rt.GetBuiltin() != "":
 		d.Runtime = RuntimeBuiltin
 	case rt.GetConnector().GetType() == ExecConnector:
-		// An exec source or sink runs its command as an exec function
-		// does, so it needs what that command needs.
-		d.Runtime = RuntimeExec
+		// An exec source or sink runs its command beside the agent (the
+		// exec function runtime need not be on), so it needs only the
+		// interpreter that command names.
 		d.Interpreter = interpreterOf(structStrings(rt.GetConnector().GetConfig().GetFields()["command"]))
 	}
 	if r := f.GetResources(); r != nil {
