@@ -20,7 +20,6 @@ import (
 	"github.com/meshfed/meshfed/objects"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -254,31 +253,15 @@ func (h *Connectors) status(ctx context.Context, w http.ResponseWriter, f fn) er
 // connector's instances, or the one instance f names, as the functions
 // API does; a write that lost a race with another is tried again.
 func (h *Connectors) setRunning(ctx context.Context, w http.ResponseWriter, f fn, run, restart bool) error {
-	for attempt := 0; ; attempt++ {
-		m, err := h.mesh(ctx, f)
-		if err != nil {
-			return err
-		}
-		next := &meshfedv1.FunctionMesh{ApiVersion: objects.APIVersion, Kind: objects.KindFunctionMesh,
-			Metadata: &meshfedv1.ObjectMeta{Name: f.name, Tenant: f.tenant, Namespace: f.namespace,
-				Labels: m.GetMetadata().GetLabels(), ResourceVersion: m.GetMetadata().GetResourceVersion()},
-			Spec: proto.Clone(m.GetSpec()).(*meshfedv1.FunctionMeshSpec)}
+	return rewriteMesh(ctx, h.b, h.mesh, f, func(next *meshfedv1.FunctionMesh) error {
 		c := h.connectors(next.Spec)[0]
 		idx, err := instancesOf(f, int(c.GetReplicas()))
 		if err != nil {
 			return err
 		}
 		c.StoppedInstances, c.InstanceRestarts = changeRunning(c.StoppedInstances, c.InstanceRestarts, idx, run, restart)
-		_, err = h.b.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(next)}})
-		if status.Code(err) == codes.Aborted && attempt < writeRetries {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
 		return nil
-	}
+	}, w)
 }
 
 // put creates (create) or replaces a source or sink from its config,

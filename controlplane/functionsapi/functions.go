@@ -158,8 +158,18 @@ func (h *Handler) update(ctx context.Context, w http.ResponseWriter, r *http.Req
 // modify reads the function's mesh, changes it with change and writes it
 // back, retrying when the mesh changed in between.
 func (h *Handler) modify(ctx context.Context, f fn, change func(m *meshfedv1.FunctionMesh, spec *meshfedv1.FunctionSpec) error, w http.ResponseWriter) error {
+	return rewriteMesh(ctx, h.b, h.mesh, f, func(next *meshfedv1.FunctionMesh) error {
+		return change(next, next.Spec.Functions[0])
+	}, w)
+}
+
+// rewriteMesh reads the mesh of f with read, changes a copy of it with
+// change and writes it back under its resourceVersion, retrying when the
+// mesh changed in between; it answers 204 once written.
+func rewriteMesh(ctx context.Context, b Backend, read func(context.Context, fn) (*meshfedv1.FunctionMesh, error),
+	f fn, change func(next *meshfedv1.FunctionMesh) error, w http.ResponseWriter) error {
 	for attempt := 0; ; attempt++ {
-		m, err := h.mesh(ctx, f)
+		m, err := read(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -169,10 +179,10 @@ func (h *Handler) modify(ctx context.Context, f fn, change func(m *meshfedv1.Fun
 				Labels: m.GetMetadata().GetLabels(), ResourceVersion: m.GetMetadata().GetResourceVersion()},
 			Spec: proto.Clone(m.GetSpec()).(*meshfedv1.FunctionMeshSpec),
 		}
-		if err := change(next, next.Spec.Functions[0]); err != nil {
+		if err := change(next); err != nil {
 			return err
 		}
-		_, err = h.b.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(next)}})
+		_, err = b.Apply(ctx, &meshfedv1.ApplyRequest{Objects: []*meshfedv1.Object{objects.Wrap(next)}})
 		if status.Code(err) == codes.Aborted && attempt < writeRetries {
 			continue
 		}
