@@ -217,6 +217,10 @@ func (b *Broker) resetCursorHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// forceDeleteAttempts bounds how often a forced delete disconnects the
+// consumers that subscribed again before it could delete.
+const forceDeleteAttempts = 10
+
 // deleteSubscriptionHTTP deletes a subscription (from every partition of
 // a partitioned topic). With ?force=true connected consumers are
 // disconnected first; otherwise they make it fail with 412, as in Pulsar.
@@ -228,7 +232,10 @@ func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 	sub := r.PathValue("sub")
 	force := r.URL.Query().Get("force") == "true"
 	deleted, err := b.eachTarget(n, false, ErrSubscriptionNotFound, func(t *topic) error {
-		if force {
+		err := t.deleteSubscription(sub)
+		// A client told its consumer was closed subscribes again at once;
+		// force disconnects whoever is attached until the delete wins.
+		for attempt := 0; force && errors.Is(err, ErrConsumerBusy) && attempt < forceDeleteAttempts; attempt++ {
 			t.mu.Lock()
 			var cs []*consumer
 			if s, ok := t.subs[sub]; ok && !s.system {
@@ -238,8 +245,8 @@ func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 			for _, c := range cs {
 				c.c.dropConsumer(c, true)
 			}
+			err = t.deleteSubscription(sub)
 		}
-		err := t.deleteSubscription(sub)
 		if errors.Is(err, ErrConsumerBusy) {
 			// Pulsar's answer: 412.
 			return errorf(ErrPrecondition, "Subscription has active connected consumers: %v", err)
