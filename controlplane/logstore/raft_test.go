@@ -214,6 +214,11 @@ func converge(t *testing.T, nodes []*raftNode, acked []string) []string {
 		for i := first; i <= last && first > 0; i++ {
 			var l raft.Log
 			if err := nd.store.GetLog(i, &l); err != nil {
+				// Raft may compact the head meanwhile (after a
+				// snapshot): only an index still in the log must read.
+				if now, _ := nd.store.FirstIndex(); now > i {
+					continue
+				}
 				t.Fatalf("%s: GetLog(%d) in [%d, %d]: %v", nd.id, i, first, last, err)
 			}
 		}
