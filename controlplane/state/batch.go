@@ -16,6 +16,8 @@ type pendingBatch struct {
 	// audit records share (see beginWrite); nil until the first of them
 	// and after FlushBatch. Used by the applying goroutine only.
 	txn *memdb.Txn
+	// objs is the object tree txn's writes change, published with it.
+	objs *objTree
 	// auditSeq numbers the next audit record stored at index (sub-entries
 	// share the index, so their records must not share a sequence number).
 	auditSeq uint32
@@ -46,8 +48,11 @@ func (s *Store) FlushBatch() {
 	if b == nil || b.txn == nil {
 		return
 	}
+	s.mu.Lock()
+	s.objs.Store(b.objs)
 	b.txn.Commit()
-	b.txn = nil
+	s.mu.Unlock()
+	b.txn, b.objs = nil, nil
 }
 
 // EndBatch publishes the batch BeginBatch started.
@@ -60,6 +65,7 @@ func (s *Store) EndBatch() {
 	}
 	s.batch = nil
 	if b.txn != nil {
+		s.objs.Store(b.objs)
 		b.txn.Commit()
 	}
 	s.commitLocked(b.index, b.events)

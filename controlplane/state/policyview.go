@@ -4,34 +4,30 @@ import (
 	"fmt"
 	"strings"
 
-	memdb "github.com/hashicorp/go-memdb"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
 	"github.com/meshfed/meshfed/policies"
 )
 
-// txnView is a policies.View over a go-memdb transaction.
-type txnView struct{ txn *memdb.Txn }
+// txnView is a policies.View over an object tree: a write transaction's or
+// a published one.
+type txnView struct{ objs *objTree }
 
 var _ policies.View = txnView{}
 
 func (v txnView) get(kind, tenant, namespace, name string) *meshfedv1.Object {
-	raw, err := v.txn.First(tableObjects, "id", objects.Key(kind, tenant, namespace, name))
-	if err != nil || raw == nil {
-		return nil
+	if e := objGet(v.objs, objects.Key(kind, tenant, namespace, name)); e != nil {
+		return e.Obj
 	}
-	return raw.(*entry).Obj
+	return nil
 }
 
 func (v txnView) list(kind, tenant, namespace string) []*meshfedv1.Object {
-	it, err := v.txn.Get(tableObjects, "id_prefix", kind+"/"+tenant+"/"+namespace+"/")
-	if err != nil {
-		return nil
-	}
 	var out []*meshfedv1.Object
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*entry).Obj)
-	}
+	objScan(v.objs, kind+"/"+tenant+"/"+namespace+"/", func(e *entry) bool {
+		out = append(out, e.Obj)
+		return true
+	})
 	return out
 }
 
@@ -83,7 +79,7 @@ func (v admitView) Meshes(tenant, ns string) []*meshfedv1.FunctionMesh {
 }
 
 // PolicyView returns a policies.View of the current state.
-func (s *Store) PolicyView() policies.View { return txnView{s.db.Txn(false)} }
+func (s *Store) PolicyView() policies.View { return txnView{s.objs.Load()} }
 
 // docError prefixes every line of a policy refusal with its document number
 // and keeps the refusal matchable (errors.Is finds the policy sentinels).

@@ -13,6 +13,7 @@ import (
 // (go-memdb is immutable underneath); encoding it is left to Proto.
 type Snapshot struct {
 	txn        *memdb.Txn
+	objs       *objTree
 	revision   uint64
 	compactRev uint64
 	events     []*meshfedv1.Event
@@ -26,6 +27,7 @@ func (s *Store) Snapshot() *Snapshot {
 	defer s.mu.Unlock()
 	return &Snapshot{
 		txn:        s.db.Txn(false),
+		objs:       s.objs.Load(),
 		revision:   s.revision,
 		compactRev: s.compactRev,
 		events:     s.events[:len(s.events):len(s.events)],
@@ -39,14 +41,12 @@ func (sn *Snapshot) Revision() uint64 { return sn.revision }
 // Proto encodes the snapshot.
 func (sn *Snapshot) Proto() (*raftlogv1.Snapshot, error) {
 	out := &raftlogv1.Snapshot{Revision: sn.revision, CompactRevision: sn.compactRev, Events: sn.events}
-	it, err := sn.txn.Get(tableObjects, "id")
-	if err != nil {
-		return nil, fmt.Errorf("snapshot objects: %w", err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out.Objects = append(out.Objects, raw.(*entry).Obj)
-	}
-	it, err = sn.txn.Get(tableMembers, "id")
+	out.Objects = make([]*meshfedv1.Object, 0, sn.objs.Len())
+	sn.objs.Ascend(func(e *entry) bool {
+		out.Objects = append(out.Objects, e.Obj)
+		return true
+	})
+	it, err := sn.txn.Get(tableMembers, "id")
 	if err != nil {
 		return nil, fmt.Errorf("snapshot members: %w", err)
 	}
@@ -86,14 +86,14 @@ func FromProto(cfg Config, snap *raftlogv1.Snapshot) (*Store, error) {
 	s := New(cfg)
 	txn := s.db.Txn(true)
 	defer txn.Abort()
+	objs := newObjTree()
 	for i, o := range snap.GetObjects() {
 		if objects.KindOf(o) == nil {
 			return nil, fmt.Errorf("snapshot object %d is empty", i)
 		}
-		if err := txn.Insert(tableObjects, &entry{Key: objects.KeyOf(o), Obj: o}); err != nil {
-			return nil, fmt.Errorf("restore object %d: %w", i, err)
-		}
+		objs.ReplaceOrInsert(&entry{Key: objects.KeyOf(o), Obj: o})
 	}
+	s.objs.Store(objs)
 	for _, m := range snap.GetMembers() {
 		if err := txn.Insert(tableMembers, &memberEntry{ID: m.GetId(), M: m}); err != nil {
 			return nil, fmt.Errorf("restore member %q: %w", m.GetId(), err)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	memdb "github.com/hashicorp/go-memdb"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
@@ -16,7 +17,6 @@ import (
 )
 
 const (
-	tableObjects  = "objects"
 	tableMembers  = "members"
 	tablePackages = "packages"
 )
@@ -38,9 +38,6 @@ type memberEntry struct {
 
 func schema() *memdb.DBSchema {
 	tables := map[string]*memdb.TableSchema{
-		tableObjects: {Name: tableObjects, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
-		}},
 		tableMembers: {Name: tableMembers, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 		}},
@@ -86,11 +83,15 @@ type Config struct {
 	Rules Rules
 }
 
-// Store holds the state. Reads are lock-free snapshots of go-memdb; writes are
-// serialized by the caller (the FSM applies one entry at a time) and by mu.
+// Store holds the state. Reads are lock-free snapshots of the object tree and
+// go-memdb; writes are serialized by the caller (the FSM applies one entry
+// at a time) and by go-memdb's write lock.
 type Store struct {
-	db  *memdb.MemDB
-	cfg Config
+	db *memdb.MemDB
+	// objs is the published object tree, replaced (under mu) by every
+	// commit that wrote objects; see objTree.
+	objs atomic.Pointer[objTree]
+	cfg  Config
 	// rules checks user writes; set once by New.
 	rules Rules
 	// fn holds functions' state, beside go-memdb; set once by New.
@@ -135,7 +136,9 @@ func New(cfg Config) *Store {
 	if rules == nil {
 		rules = storeRules{}
 	}
-	return &Store{db: db, cfg: cfg, rules: rules, fn: newFnStates(), changed: make(chan struct{})}
+	s := &Store{db: db, cfg: cfg, rules: rules, fn: newFnStates(), changed: make(chan struct{})}
+	s.objs.Store(newObjTree())
+	return s
 }
 
 // Revision returns the index of the last applied entry.
@@ -201,15 +204,11 @@ func (s *Store) Touch(index uint64) {
 // Get returns a copy-safe (read-only) object, or ErrNotFound.
 func (s *Store) Get(kind, tenant, namespace, name string) (*meshfedv1.Object, uint64, error) {
 	rev := s.Revision()
-	txn := s.db.Txn(false)
-	raw, err := txn.First(tableObjects, "id", objects.Key(kind, tenant, namespace, name))
-	if err != nil {
-		return nil, rev, fmt.Errorf("get %s: %w", kind, err)
-	}
-	if raw == nil {
+	e := objGet(s.objs.Load(), objects.Key(kind, tenant, namespace, name))
+	if e == nil {
 		return nil, rev, fmt.Errorf("%s %q: %w", kind, displayKey(tenant, namespace, name), ErrNotFound)
 	}
-	return raw.(*entry).Obj, rev, nil
+	return e.Obj, rev, nil
 }
 
 // Filter selects objects for List and Watch. Empty fields match everything.
@@ -274,7 +273,7 @@ func (f Filter) matchesKeyed(key string, o *meshfedv1.Object) bool {
 // f.Kinds order), and the revision read.
 func (s *Store) List(f Filter) ([]*meshfedv1.Object, uint64, error) {
 	rev := s.Revision()
-	txn := s.db.Txn(false)
+	objs := s.objs.Load()
 	prefixes := []string{f.prefix()}
 	if len(f.Kinds) > 0 {
 		prefixes = prefixes[:0]
@@ -289,15 +288,12 @@ func (s *Store) List(f Filter) ([]*meshfedv1.Object, uint64, error) {
 	byPrefix := f.Agent == "" && f.Selector == nil && f.Match == nil && (f.Kind != "" || len(f.Kinds) > 0 || f.Tenant == "" && f.Namespace == "")
 	var out []*meshfedv1.Object
 	for _, p := range prefixes {
-		it, err := txn.Get(tableObjects, "id_prefix", p)
-		if err != nil {
-			return nil, rev, fmt.Errorf("list: %w", err)
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			if e := raw.(*entry); byPrefix || f.matchesKeyed(e.Key, e.Obj) {
+		objScan(objs, p, func(e *entry) bool {
+			if byPrefix || f.matchesKeyed(e.Key, e.Obj) {
 				out = append(out, e.Obj)
 			}
-		}
+			return true
+		})
 	}
 	return out, rev, nil
 }

@@ -100,20 +100,15 @@ func (w *writer) putSystem(n int, k *objects.Kind, in *meshfedv1.Object) error {
 // delete stages the removal of d; an object already gone is skipped.
 func (w *writer) delete(i int, d *raftlogv1.DeleteObject) error {
 	key := objects.Key(d.GetKind(), d.GetTenant(), d.GetNamespace(), d.GetName())
-	raw, err := w.txn.First(tableObjects, "id", key)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
-	}
-	if raw == nil {
+	e := w.txn.getObj(key)
+	if e == nil {
 		return nil
 	}
-	old := raw.(*entry).Obj
+	old := e.Obj
 	if rv := d.GetResourceVersion(); rv != 0 && objects.Meta(old).GetResourceVersion() != rv {
 		return fmt.Errorf("deletes[%d]: %s changed: %w", i, key, ErrConflict)
 	}
-	if err := w.txn.remove(tableObjects, key); err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
-	}
+	w.txn.removeObj(key)
 	w.evs = append(w.evs, &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: w.index})
 	return nil
 }

@@ -1,20 +1,21 @@
 package state
 
 import (
-	"fmt"
-
 	memdb "github.com/hashicorp/go-memdb"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 )
 
-// writeTxn is the go-memdb write transaction of one object write. Outside
-// a batch it is the write's own. Inside one (see BeginBatch) it is the
-// batch's, shared by the sub-entries before and after: one transaction per
-// batch entry instead of one per sub-entry. A failing sub-entry must leave
-// nothing, so a write in a shared transaction logs what each key held
-// before it changed it, and abort puts that back.
+// writeTxn is the write transaction of one object write: a go-memdb write
+// transaction and a clone of the object tree. Outside a batch it is the
+// write's own. Inside one (see BeginBatch) it is the batch's, shared by the
+// sub-entries before and after: one transaction per batch entry instead of
+// one per sub-entry. A failing sub-entry must leave nothing, so a write in a
+// shared transaction logs what each key held before it changed it, and
+// abort puts that back.
 type writeTxn struct {
 	*memdb.Txn
+	// objs is the transaction's object tree, published on commit.
+	objs *objTree
 	// shared: the batch's transaction; commit and abort leave it open.
 	shared bool
 	// undo holds, per change staged in a shared transaction, what the key
@@ -24,10 +25,11 @@ type writeTxn struct {
 	done bool
 }
 
-// undoStep is one key's content before a change: old nil means absent.
+// undoStep is what one object key held before a change: old nil means
+// absent.
 type undoStep struct {
-	table, id string
-	old       any
+	key string
+	old *entry
 }
 
 // beginWrite returns the transaction for a write at index: the batch's
@@ -38,51 +40,37 @@ func (s *Store) beginWrite(index uint64, dryRun bool) *writeTxn {
 	b := s.batch
 	s.mu.Unlock()
 	if b == nil || dryRun || b.index != index {
-		return &writeTxn{Txn: s.db.Txn(true)}
+		// go-memdb's write lock, taken first, serializes the clones of
+		// the published tree.
+		txn := s.db.Txn(true)
+		return &writeTxn{Txn: txn, objs: s.objs.Load().Clone()}
 	}
 	if b.txn == nil {
 		b.txn = s.db.Txn(true)
+		b.objs = s.objs.Load().Clone()
 	}
-	return &writeTxn{Txn: b.txn, shared: true}
+	return &writeTxn{Txn: b.txn, objs: b.objs, shared: true}
 }
 
-// insert stages obj, whose "id" index value is id, in table.
-func (t *writeTxn) insert(table, id string, obj any) error {
-	if err := t.remember(table, id); err != nil {
-		return err
-	}
-	return t.Insert(table, obj)
-}
+// getObj returns the entry the transaction holds at key, or nil.
+func (t *writeTxn) getObj(key string) *entry { return objGet(t.objs, key) }
 
-// insertOver is insert for a caller that knows what table holds at id in
-// this transaction (held, nil when absent), so the undo log needs no read.
-func (t *writeTxn) insertOver(table, id string, obj, held any) error {
+// putObj stages e at its key, for a caller that knows what the
+// transaction holds there (held, nil when absent), so the undo log needs
+// no read.
+func (t *writeTxn) putObj(e, held *entry) {
 	if t.shared {
-		t.undo = append(t.undo, undoStep{table: table, id: id, old: held})
+		t.undo = append(t.undo, undoStep{key: e.Key, old: held})
 	}
-	return t.Insert(table, obj)
+	t.objs.ReplaceOrInsert(e)
 }
 
-// remove stages the removal of the object id from table, if present.
-func (t *writeTxn) remove(table, id string) error {
-	if err := t.remember(table, id); err != nil {
-		return err
+// removeObj stages the removal of the object at key, if present.
+func (t *writeTxn) removeObj(key string) {
+	old, ok := t.objs.Delete(&entry{Key: key})
+	if t.shared && ok {
+		t.undo = append(t.undo, undoStep{key: key, old: old})
 	}
-	_, err := t.DeleteAll(table, "id", id)
-	return err
-}
-
-// remember logs what table holds at id, in a shared transaction.
-func (t *writeTxn) remember(table, id string) error {
-	if !t.shared {
-		return nil
-	}
-	old, err := t.First(table, "id", id)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", id, err)
-	}
-	t.undo = append(t.undo, undoStep{table: table, id: id, old: old})
-	return nil
 }
 
 // abort drops what the write staged, unless it committed: its own
@@ -97,15 +85,10 @@ func (t *writeTxn) abort() {
 		return
 	}
 	for i := len(t.undo) - 1; i >= 0; i-- {
-		u := t.undo[i]
-		var err error
-		if u.old == nil {
-			_, err = t.DeleteAll(u.table, "id", u.id)
+		if u := t.undo[i]; u.old == nil {
+			t.objs.Delete(&entry{Key: u.key})
 		} else {
-			err = t.Insert(u.table, u.old)
-		}
-		if err != nil {
-			panic(fmt.Sprintf("state: undo %s: %v", u.id, err)) // static schema; restores what was stored
+			t.objs.ReplaceOrInsert(u.old)
 		}
 	}
 }
@@ -117,6 +100,7 @@ func (s *Store) commitWrite(t *writeTxn, index uint64, evs []*meshfedv1.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !t.shared {
+		s.objs.Store(t.objs)
 		t.Commit()
 	}
 	s.commitLocked(index, evs)

@@ -3,7 +3,6 @@ package state
 import (
 	"fmt"
 
-	memdb "github.com/hashicorp/go-memdb"
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
@@ -72,7 +71,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		if err := checkVersion(k, in, old); err != nil {
 			return nil, err
 		}
-		if err := s.rules.CheckRefs(in, txnLookup{w.txn.Txn}); err != nil {
+		if err := s.rules.CheckRefs(in, txnLookup{w.txn.objs}); err != nil {
 			if fe := objects.AsFieldErrors(err); len(fe) > 0 {
 				err = fe.In("", i+1) // "doc N: field.path: reason", N counting from 1
 			}
@@ -85,7 +84,7 @@ func (s *Store) Apply(index uint64, req *raftlogv1.ApplyObjects, dryRun bool) (*
 		res.Objects = append(res.Objects, obj)
 		res.Results = append(res.Results, result)
 	}
-	view := admitView{txnView{w.txn.Txn}, prior}
+	view := admitView{txnView{w.txn.objs}, prior}
 	for i, o := range res.Objects {
 		if err := s.rules.Admit(o, view); err != nil {
 			return nil, docError{doc: i + 1, err: err}
@@ -120,14 +119,10 @@ func (w *writer) read(n int, k *objects.Kind, in *meshfedv1.Object) (*meshfedv1.
 		return nil, fmt.Errorf("object %d: %s %s appears twice in one apply: %w", n, k.Name, objects.DisplayName(in), ErrInvalid)
 	}
 	w.seen[key] = true
-	raw, err := w.txn.First(tableObjects, "id", key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
+	if e := w.txn.getObj(key); e != nil {
+		return e.Obj, nil
 	}
-	if raw == nil {
-		return nil, nil
-	}
-	return raw.(*entry).Obj, nil
+	return nil, nil
 }
 
 // checkVersion enforces the resourceVersion precondition in carries.
@@ -155,13 +150,11 @@ func (w *writer) put(old, in *meshfedv1.Object, k *objects.Kind, mode writeMode,
 	key := objects.KeyOf(obj)
 	// old is what the transaction holds at key (read just before), so
 	// the undo log takes it instead of reading the key again.
-	var held any
+	var held *entry
 	if old != nil {
 		held = &entry{Key: key, Obj: old}
 	}
-	if err := w.txn.insertOver(tableObjects, key, &entry{Key: key, Obj: obj}, held); err != nil {
-		return nil, "", fmt.Errorf("write %s: %w", key, err)
-	}
+	w.txn.putObj(&entry{Key: key, Obj: obj}, held)
 	ev := &meshfedv1.Event{Type: meshfedv1.EventType_EVENT_TYPE_PUT, Object: obj, Revision: w.index}
 	if from := old.GetAssignment().GetSpec().GetAgent(); from != "" && from != obj.GetAssignment().GetSpec().GetAgent() {
 		ev.PreviousAgent = from
@@ -274,23 +267,18 @@ func (s *Store) deleteObject(index uint64, req *raftlogv1.DeleteObject, dryRun, 
 	txn := s.beginWrite(index, dryRun)
 	defer txn.abort()
 	key := objects.Key(k.Name, req.GetTenant(), req.GetNamespace(), req.GetName())
-	raw, err := txn.First(tableObjects, "id", key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if raw == nil {
+	e := txn.getObj(key)
+	if e == nil {
 		return nil, fmt.Errorf("%s %q: %w", k.Name, displayKey(req.GetTenant(), req.GetNamespace(), req.GetName()), ErrNotFound)
 	}
-	old := raw.(*entry).Obj
+	old := e.Obj
 	if rv := req.GetResourceVersion(); rv != 0 && objects.Meta(old).GetResourceVersion() != rv {
 		return nil, fmt.Errorf("%s %s: expected resourceVersion %d but it is %d: %w", k.Name, objects.DisplayName(old), rv, objects.Meta(old).GetResourceVersion(), ErrConflict)
 	}
-	if err := checkDependents(txn.Txn, k, req); err != nil {
+	if err := checkDependents(txn.objs, k, req); err != nil {
 		return nil, err
 	}
-	if err := txn.remove(tableObjects, key); err != nil {
-		return nil, fmt.Errorf("delete %s: %w", key, err)
-	}
+	txn.removeObj(key)
 	evs := []*meshfedv1.Event{{Type: meshfedv1.EventType_EVENT_TYPE_DELETE, Object: old, Revision: index}}
 	if cascade && k.Name == objects.KindFunctionMesh {
 		gone, err := deleteAssignmentsOf(txn, req.GetTenant(), req.GetNamespace(), req.GetName())
@@ -311,28 +299,18 @@ func (s *Store) deleteObject(index uint64, req *raftlogv1.DeleteObject, dryRun, 
 // deleteAssignmentsOf stages the removal of mesh tenant/namespace/mesh's
 // assignments and returns them in key order.
 func deleteAssignmentsOf(txn *writeTxn, tenant, namespace, mesh string) ([]*meshfedv1.Object, error) {
-	prefix := objects.Key(objects.KindAssignment, tenant, namespace, "")
-	it, err := txn.Get(tableObjects, "id_prefix", prefix)
-	if err != nil {
-		return nil, fmt.Errorf("scan %s: %w", prefix, err)
-	}
 	var gone []*meshfedv1.Object
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if o := raw.(*entry).Obj; o.GetAssignment().GetSpec().GetMesh() == mesh {
-			gone = append(gone, o)
-		}
-	}
-	for _, o := range gone {
-		key := objects.KeyOf(o)
-		if err := txn.remove(tableObjects, key); err != nil {
-			return nil, fmt.Errorf("delete %s: %w", key, err)
+	for _, e := range objList(txn.objs, objects.Key(objects.KindAssignment, tenant, namespace, "")) {
+		if e.Obj.GetAssignment().GetSpec().GetMesh() == mesh {
+			gone = append(gone, e.Obj)
+			txn.removeObj(e.Key)
 		}
 	}
 	return gone, nil
 }
 
 // checkDependents refuses deletes that would orphan other objects.
-func checkDependents(txn *memdb.Txn, k *objects.Kind, req *raftlogv1.DeleteObject) error {
+func checkDependents(objs *objTree, k *objects.Kind, req *raftlogv1.DeleteObject) error {
 	var prefixes []string
 	switch k.Name {
 	case objects.KindTenant:
@@ -348,24 +326,21 @@ func checkDependents(txn *memdb.Txn, k *objects.Kind, req *raftlogv1.DeleteObjec
 			}
 		}
 	case objects.KindCluster:
-		it, err := txn.Get(tableObjects, "id_prefix", objects.KindFunctionMesh+"/")
-		if err != nil {
-			return fmt.Errorf("scan meshes: %w", err)
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			o := raw.(*entry).Obj
+		for _, e := range objList(objs, objects.KindFunctionMesh+"/") {
+			o := e.Obj
 			if meshUsesCluster(o.GetFunctionMesh(), req.GetName()) {
 				return fmt.Errorf("cluster %q is used by FunctionMesh %s; delete or change the mesh first: %w", req.GetName(), objects.DisplayName(o), ErrFailedPrecondition)
 			}
 		}
 	}
 	for _, p := range prefixes {
-		it, err := txn.Get(tableObjects, "id_prefix", p)
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", p, err)
-		}
-		if raw := it.Next(); raw != nil {
-			o := raw.(*entry).Obj
+		var first *entry
+		objScan(objs, p, func(e *entry) bool {
+			first = e
+			return false
+		})
+		if first != nil {
+			o := first.Obj
 			return fmt.Errorf("%s %q still holds %s %s; delete it first: %w", k.Name, displayKey(req.GetTenant(), "", req.GetName()), objects.KindOf(o).Name, objects.DisplayName(o), ErrFailedPrecondition)
 		}
 	}
@@ -388,11 +363,10 @@ func meshUsesCluster(m *meshfedv1.FunctionMesh, cluster string) bool {
 
 // txnLookup lets reference checks see the write transaction, including the
 // objects inserted earlier in the same apply.
-type txnLookup struct{ txn *memdb.Txn }
+type txnLookup struct{ objs *objTree }
 
 func (l txnLookup) Exists(kind, tenant, namespace, name string) bool {
-	raw, err := l.txn.First(tableObjects, "id", objects.Key(kind, tenant, namespace, name))
-	return err == nil && raw != nil
+	return objGet(l.objs, objects.Key(kind, tenant, namespace, name)) != nil
 }
 
 func setString(m protoreflect.Message, field, v string) {
