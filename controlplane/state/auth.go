@@ -13,7 +13,6 @@ import (
 const (
 	tableKeys   = "keys"
 	tableTokens = "tokens"
-	tableAudit  = "audit"
 )
 
 // DefaultAuditRetention is how many audit records the leader keeps.
@@ -29,37 +28,11 @@ type tokenEntry struct {
 	T  *meshfedv1.Token
 }
 
-type auditEntry struct {
-	ID string
-	R  *meshfedv1.AuditRecord
-}
-
-// auditID is the record's key, "%020d.%010d" of its revision and
-// sequence, so that keys sort in log order.
-func auditID(rev uint64, seq uint32) string {
-	var b [31]byte
-	zeroPad(b[:20], uint64(rev))
-	b[20] = '.'
-	zeroPad(b[21:], uint64(seq))
-	return string(b[:])
-}
-
-// zeroPad writes v in decimal right-aligned into dst, zeros before it.
-func zeroPad(dst []byte, v uint64) {
-	for i := len(dst) - 1; i >= 0; i-- {
-		dst[i] = byte('0' + v%10)
-		v /= 10
-	}
-}
-
 func authTables(t map[string]*memdb.TableSchema) {
 	t[tableKeys] = &memdb.TableSchema{Name: tableKeys, Indexes: map[string]*memdb.IndexSchema{
 		"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 	}}
 	t[tableTokens] = &memdb.TableSchema{Name: tableTokens, Indexes: map[string]*memdb.IndexSchema{
-		"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
-	}}
-	t[tableAudit] = &memdb.TableSchema{Name: tableAudit, Indexes: map[string]*memdb.IndexSchema{
 		"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 	}}
 }
@@ -212,15 +185,9 @@ func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
 	txn := s.beginWrite(index, false) // in a batch, the batch's transaction
 	defer txn.abort()
 	for i, r := range recs {
-		seq := base + uint32(i)
-		r.Revision, r.Seq = index, seq
-		if err := txn.Insert(tableAudit, &auditEntry{ID: auditID(index, seq), R: r}); err != nil {
-			panic(fmt.Sprintf("state: insert audit record: %v", err)) // static schema; cannot fail
-		}
+		r.Revision, r.Seq = index, base+uint32(i)
+		txn.audit.ReplaceOrInsert(r)
 	}
-	s.mu.Lock()
-	s.auditCount += len(recs)
-	s.mu.Unlock()
 	s.commitWrite(txn, index, nil)
 }
 
@@ -228,62 +195,53 @@ func (s *Store) AppendAudit(index uint64, recs ...*meshfedv1.AuditRecord) {
 // keep about keep of them, or zero while the log holds at most a tenth
 // more than keep (trimming is amortised).
 func (s *Store) AuditTrimPoint(keep int) uint64 {
-	s.mu.Lock()
-	count := s.auditCount
-	s.mu.Unlock()
+	audit := s.pub.Load().audit
+	count := audit.Len()
 	if keep <= 0 || count-keep <= keep/10 {
 		return 0
 	}
-	it, err := s.db.Txn(false).Get(tableAudit, "id")
-	if err != nil {
-		return 0
-	}
 	skip := count - keep
-	for raw := it.Next(); raw != nil; raw = it.Next() {
+	var at uint64
+	audit.Ascend(func(r *meshfedv1.AuditRecord) bool {
 		if skip == 0 {
-			return raw.(*auditEntry).R.GetRevision()
+			at = r.GetRevision()
+			return false
 		}
 		skip--
-	}
-	return 0
+		return true
+	})
+	return at
 }
 
 // TrimAudit drops the records with a revision before before and returns
 // how many it dropped.
 func (s *Store) TrimAudit(index, before uint64) int {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	it, err := txn.Get(tableAudit, "id")
-	if err != nil {
-		panic(fmt.Sprintf("state: list audit records: %v", err)) // static schema; cannot fail
+	txn := s.beginWrite(index, false)
+	defer txn.abort()
+	var drop []*meshfedv1.AuditRecord
+	txn.audit.AscendLessThan(&meshfedv1.AuditRecord{Revision: before}, func(r *meshfedv1.AuditRecord) bool {
+		drop = append(drop, r)
+		return true
+	})
+	for _, r := range drop {
+		txn.audit.Delete(r)
 	}
-	var drop []any
-	for raw := it.Next(); raw != nil && raw.(*auditEntry).R.GetRevision() < before; raw = it.Next() {
-		drop = append(drop, raw)
-	}
-	for _, d := range drop {
-		_ = txn.Delete(tableAudit, d)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.auditCount -= len(drop)
-	txn.Commit()
-	s.commitLocked(index, nil)
+	s.commitWrite(txn, index, nil)
 	return len(drop)
 }
 
 // Audit returns up to limit of the newest records that match, oldest first.
 func (s *Store) Audit(match func(*meshfedv1.AuditRecord) bool, limit int) []*meshfedv1.AuditRecord {
-	it, err := s.db.Txn(false).GetReverse(tableAudit, "id")
-	if err != nil {
+	if limit <= 0 {
 		return nil
 	}
 	var out []*meshfedv1.AuditRecord
-	for raw := it.Next(); raw != nil && len(out) < limit; raw = it.Next() {
-		if r := raw.(*auditEntry).R; match(r) {
+	s.pub.Load().audit.Descend(func(r *meshfedv1.AuditRecord) bool {
+		if match(r) {
 			out = append(out, r)
 		}
-	}
+		return len(out) < limit
+	})
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}

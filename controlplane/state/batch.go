@@ -16,8 +16,8 @@ type pendingBatch struct {
 	// audit records share (see beginWrite); nil until the first of them
 	// and after FlushBatch. Used by the applying goroutine only.
 	txn *memdb.Txn
-	// objs is the object tree txn's writes change, published with it.
-	objs *objTree
+	// trees are what txn's writes change in the trees, published with it.
+	trees *trees
 	// auditSeq numbers the next audit record stored at index (sub-entries
 	// share the index, so their records must not share a sequence number).
 	auditSeq uint32
@@ -49,10 +49,10 @@ func (s *Store) FlushBatch() {
 		return
 	}
 	s.mu.Lock()
-	s.objs.Store(b.objs)
+	s.pub.Store(b.trees)
 	b.txn.Commit()
 	s.mu.Unlock()
-	b.txn, b.objs = nil, nil
+	b.txn, b.trees = nil, nil
 }
 
 // EndBatch publishes the batch BeginBatch started.
@@ -65,7 +65,7 @@ func (s *Store) EndBatch() {
 	}
 	s.batch = nil
 	if b.txn != nil {
-		s.objs.Store(b.objs)
+		s.pub.Store(b.trees)
 		b.txn.Commit()
 	}
 	s.commitLocked(b.index, b.events)

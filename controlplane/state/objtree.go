@@ -4,23 +4,46 @@ import (
 	"strings"
 
 	"github.com/google/btree"
+	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 )
 
-// objTree holds the stored objects in key order, in a copy-on-write B-tree.
-// A published tree (Store.objs) is never changed: a write clones it, which
-// costs nothing until the clone changes, and then copies only the nodes on
-// the paths it changes; the write's commit publishes the clone. Readers load
-// the published tree and read it without a lock, as they read go-memdb's
-// other tables. Per object write this costs a fifth of a go-memdb insert and
-// a tenth of its allocations: go-memdb's radix tree copies more nodes, makes a
-// watch channel for each and tracks them in a cache.
+// trees are the store's copy-on-write trees: the objects and the audit
+// records. A published set (Store.pub) is never changed: a write clones it,
+// which costs nothing until a clone changes, and then copies only the nodes
+// on the paths it changes; the write's commit publishes the clones. Readers
+// load the published set and read it without a lock. Per object write this
+// costs a fifth of a go-memdb insert and a tenth of its allocations:
+// go-memdb's radix tree copies more nodes, makes a watch channel for each
+// and tracks them in a cache.
+type trees struct {
+	objs  *objTree
+	audit *auditTree
+}
+
+func newTrees() *trees { return &trees{objs: newObjTree(), audit: newAuditTree()} }
+
+// clone returns trees for a write to change; t stays as it is. Clones of
+// one published set must not run concurrently: writers take go-memdb's
+// write lock first.
+func (t *trees) clone() *trees { return &trees{objs: t.objs.Clone(), audit: t.audit.Clone()} }
+
+// objTree holds the stored objects in key order.
 type objTree = btree.BTreeG[*entry]
 
-// objTreeDegree is the B-tree's degree: nodes hold up to 2×degree-1 keys.
-const objTreeDegree = 32
+// auditTree holds the audit records in log order: by revision, then seq.
+type auditTree = btree.BTreeG[*meshfedv1.AuditRecord]
+
+// treeDegree is the B-trees' degree: nodes hold up to 2×degree-1 items.
+const treeDegree = 32
 
 func newObjTree() *objTree {
-	return btree.NewG(objTreeDegree, func(a, b *entry) bool { return a.Key < b.Key })
+	return btree.NewG(treeDegree, func(a, b *entry) bool { return a.Key < b.Key })
+}
+
+func newAuditTree() *auditTree {
+	return btree.NewG(treeDegree, func(a, b *meshfedv1.AuditRecord) bool {
+		return a.GetRevision() < b.GetRevision() || a.GetRevision() == b.GetRevision() && a.GetSeq() < b.GetSeq()
+	})
 }
 
 // objGet returns the entry stored at key, or nil.

@@ -79,7 +79,7 @@ func (v admitView) Meshes(tenant, ns string) []*meshfedv1.FunctionMesh {
 }
 
 // PolicyView returns a policies.View of the current state.
-func (s *Store) PolicyView() policies.View { return txnView{s.objs.Load()} }
+func (s *Store) PolicyView() policies.View { return txnView{s.pub.Load().objs} }
 
 // docError prefixes every line of a policy refusal with its document number
 // and keeps the refusal matchable (errors.Is finds the policy sentinels).

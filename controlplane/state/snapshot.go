@@ -13,7 +13,7 @@ import (
 // (go-memdb is immutable underneath); encoding it is left to Proto.
 type Snapshot struct {
 	txn        *memdb.Txn
-	objs       *objTree
+	trees      *trees
 	revision   uint64
 	compactRev uint64
 	events     []*meshfedv1.Event
@@ -27,7 +27,7 @@ func (s *Store) Snapshot() *Snapshot {
 	defer s.mu.Unlock()
 	return &Snapshot{
 		txn:        s.db.Txn(false),
-		objs:       s.objs.Load(),
+		trees:      s.pub.Load(),
 		revision:   s.revision,
 		compactRev: s.compactRev,
 		events:     s.events[:len(s.events):len(s.events)],
@@ -41,8 +41,8 @@ func (sn *Snapshot) Revision() uint64 { return sn.revision }
 // Proto encodes the snapshot.
 func (sn *Snapshot) Proto() (*raftlogv1.Snapshot, error) {
 	out := &raftlogv1.Snapshot{Revision: sn.revision, CompactRevision: sn.compactRev, Events: sn.events}
-	out.Objects = make([]*meshfedv1.Object, 0, sn.objs.Len())
-	sn.objs.Ascend(func(e *entry) bool {
+	out.Objects = make([]*meshfedv1.Object, 0, sn.trees.objs.Len())
+	sn.trees.objs.Ascend(func(e *entry) bool {
 		out.Objects = append(out.Objects, e.Obj)
 		return true
 	})
@@ -72,12 +72,11 @@ func (sn *Snapshot) Proto() (*raftlogv1.Snapshot, error) {
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		out.Tokens = append(out.Tokens, raw.(*tokenEntry).T)
 	}
-	if it, err = sn.txn.Get(tableAudit, "id"); err != nil {
-		return nil, fmt.Errorf("snapshot audit: %w", err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out.Audit = append(out.Audit, raw.(*auditEntry).R)
-	}
+	out.Audit = make([]*meshfedv1.AuditRecord, 0, sn.trees.audit.Len())
+	sn.trees.audit.Ascend(func(r *meshfedv1.AuditRecord) bool {
+		out.Audit = append(out.Audit, r)
+		return true
+	})
 	return out, nil
 }
 
@@ -86,14 +85,13 @@ func FromProto(cfg Config, snap *raftlogv1.Snapshot) (*Store, error) {
 	s := New(cfg)
 	txn := s.db.Txn(true)
 	defer txn.Abort()
-	objs := newObjTree()
+	t := newTrees()
 	for i, o := range snap.GetObjects() {
 		if objects.KindOf(o) == nil {
 			return nil, fmt.Errorf("snapshot object %d is empty", i)
 		}
-		objs.ReplaceOrInsert(&entry{Key: objects.KeyOf(o), Obj: o})
+		t.objs.ReplaceOrInsert(&entry{Key: objects.KeyOf(o), Obj: o})
 	}
-	s.objs.Store(objs)
 	for _, m := range snap.GetMembers() {
 		if err := txn.Insert(tableMembers, &memberEntry{ID: m.GetId(), M: m}); err != nil {
 			return nil, fmt.Errorf("restore member %q: %w", m.GetId(), err)
@@ -116,11 +114,9 @@ func FromProto(cfg Config, snap *raftlogv1.Snapshot) (*Store, error) {
 		}
 	}
 	for _, r := range snap.GetAudit() {
-		if err := txn.Insert(tableAudit, &auditEntry{ID: auditID(r.GetRevision(), r.GetSeq()), R: r}); err != nil {
-			return nil, fmt.Errorf("restore audit record %d.%d: %w", r.GetRevision(), r.GetSeq(), err)
-		}
+		t.audit.ReplaceOrInsert(r)
 	}
-	s.auditCount = len(snap.GetAudit())
+	s.pub.Store(t)
 	txn.Commit()
 	s.revision = snap.GetRevision()
 	s.compactRev = snap.GetCompactRevision()

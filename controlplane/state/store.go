@@ -88,10 +88,10 @@ type Config struct {
 // at a time) and by go-memdb's write lock.
 type Store struct {
 	db *memdb.MemDB
-	// objs is the published object tree, replaced (under mu) by every
-	// commit that wrote objects; see objTree.
-	objs atomic.Pointer[objTree]
-	cfg  Config
+	// pub holds the published trees, replaced (under mu) by every commit
+	// of a write transaction; see trees.
+	pub atomic.Pointer[trees]
+	cfg Config
 	// rules checks user writes; set once by New.
 	rules Rules
 	// fn holds functions' state, beside go-memdb; set once by New.
@@ -109,8 +109,6 @@ type Store struct {
 	changed chan struct{}
 	// abandoned is set when a restore replaced this store.
 	abandoned bool
-	// auditCount is the number of audit records stored.
-	auditCount int
 	// batch, while a batch entry is applied, collects its sub-entries'
 	// events (see BeginBatch); nil otherwise.
 	batch *pendingBatch
@@ -137,7 +135,7 @@ func New(cfg Config) *Store {
 		rules = storeRules{}
 	}
 	s := &Store{db: db, cfg: cfg, rules: rules, fn: newFnStates(), changed: make(chan struct{})}
-	s.objs.Store(newObjTree())
+	s.pub.Store(newTrees())
 	return s
 }
 
@@ -204,7 +202,7 @@ func (s *Store) Touch(index uint64) {
 // Get returns a copy-safe (read-only) object, or ErrNotFound.
 func (s *Store) Get(kind, tenant, namespace, name string) (*meshfedv1.Object, uint64, error) {
 	rev := s.Revision()
-	e := objGet(s.objs.Load(), objects.Key(kind, tenant, namespace, name))
+	e := objGet(s.pub.Load().objs, objects.Key(kind, tenant, namespace, name))
 	if e == nil {
 		return nil, rev, fmt.Errorf("%s %q: %w", kind, displayKey(tenant, namespace, name), ErrNotFound)
 	}
@@ -273,7 +271,7 @@ func (f Filter) matchesKeyed(key string, o *meshfedv1.Object) bool {
 // f.Kinds order), and the revision read.
 func (s *Store) List(f Filter) ([]*meshfedv1.Object, uint64, error) {
 	rev := s.Revision()
-	objs := s.objs.Load()
+	objs := s.pub.Load().objs
 	prefixes := []string{f.prefix()}
 	if len(f.Kinds) > 0 {
 		prefixes = prefixes[:0]

@@ -6,7 +6,7 @@ import (
 )
 
 // writeTxn is the write transaction of one object write: a go-memdb write
-// transaction and a clone of the object tree. Outside a batch it is the
+// transaction and clones of the trees. Outside a batch it is the
 // write's own. Inside one (see BeginBatch) it is the batch's, shared by the
 // sub-entries before and after: one transaction per batch entry instead of
 // one per sub-entry. A failing sub-entry must leave nothing, so a write in a
@@ -14,8 +14,8 @@ import (
 // abort puts that back.
 type writeTxn struct {
 	*memdb.Txn
-	// objs is the transaction's object tree, published on commit.
-	objs *objTree
+	// trees are the transaction's, published on commit.
+	*trees
 	// shared: the batch's transaction; commit and abort leave it open.
 	shared bool
 	// undo holds, per change staged in a shared transaction, what the key
@@ -43,13 +43,13 @@ func (s *Store) beginWrite(index uint64, dryRun bool) *writeTxn {
 		// go-memdb's write lock, taken first, serializes the clones of
 		// the published tree.
 		txn := s.db.Txn(true)
-		return &writeTxn{Txn: txn, objs: s.objs.Load().Clone()}
+		return &writeTxn{Txn: txn, trees: s.pub.Load().clone()}
 	}
 	if b.txn == nil {
 		b.txn = s.db.Txn(true)
-		b.objs = s.objs.Load().Clone()
+		b.trees = s.pub.Load().clone()
 	}
-	return &writeTxn{Txn: b.txn, objs: b.objs, shared: true}
+	return &writeTxn{Txn: b.txn, trees: b.trees, shared: true}
 }
 
 // getObj returns the entry the transaction holds at key, or nil.
@@ -100,7 +100,7 @@ func (s *Store) commitWrite(t *writeTxn, index uint64, evs []*meshfedv1.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !t.shared {
-		s.objs.Store(t.objs)
+		s.pub.Store(t.trees)
 		t.Commit()
 	}
 	s.commitLocked(index, evs)
