@@ -120,6 +120,11 @@ type SinkFactory struct {
 	Validate func(values map[string]any) error
 }
 
+// ExecType is the type connector/execconn registers as a source and a
+// sink: a program speaking the exec protocol. Placement names it here
+// rather than import that package.
+const ExecType = "exec"
+
 // ErrUnknownType is returned for a connector type nobody registered.
 var ErrUnknownType = errors.New("unknown connector type")
 

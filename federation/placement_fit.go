@@ -2,15 +2,16 @@ package federation
 
 import (
 	"fmt"
-	"google.golang.org/protobuf/types/known/structpb"
 	"path"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/meshfed/meshfed/connector"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Runtimes an agent can advertise.
@@ -75,7 +76,7 @@ func (q *quantities) demandOf(f *meshfedv1.FunctionSpec) Demand {
 		d.Runtime = RuntimeWasm
 	case rt.GetBuiltin() != "":
 		d.Runtime = RuntimeBuiltin
-	case rt.GetConnector().GetType() == ExecConnector:
+	case rt.GetConnector().GetType() == connector.ExecType:
 		// An exec source or sink runs its command beside the agent (the
 		// exec function runtime need not be on), so it needs only the
 		// interpreter that command names.
@@ -105,10 +106,6 @@ func (q *quantities) parse(memo *map[string]int64, s string, def int64, parse fu
 	(*memo)[s] = v
 	return v
 }
-
-// ExecConnector is the connector type that runs a program speaking the
-// exec protocol (connector/execconn).
-const ExecConnector = "exec"
 
 // structStrings returns the strings of a list value (nil for anything else).
 func structStrings(v *structpb.Value) []string {
