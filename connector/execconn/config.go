@@ -87,10 +87,7 @@ func decodeConfig(values map[string]any) (config, error) {
 
 // validate checks a config at apply time; whether the program exists is
 // checked on the agent that runs it, at open.
-func validate(values map[string]any) error {
-	_, err := decodeConfig(values)
-	return err
-}
+var validate = connector.Validator(decodeConfig)
 
 // environ is the process's environment: the agent's PATH, LANG=C.UTF-8,
 // MESHFED_EXEC_PROTOCOL, then env (which may override them).
