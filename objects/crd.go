@@ -147,10 +147,19 @@ func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Objec
 	return Wrap(fm)
 }
 
-func (w *walker) crdMetadata(v any, md *meshfedv1.ObjectMeta) {
+// object returns v as a YAML mapping; anything else is recorded as a type
+// error at path.
+func (w *walker) object(path string, v any) (map[string]any, bool) {
 	obj, ok := v.(map[string]any)
 	if !ok {
-		w.typeError("metadata", "an object", v)
+		w.typeError(path, "an object", v)
+	}
+	return obj, ok
+}
+
+func (w *walker) crdMetadata(v any, md *meshfedv1.ObjectMeta) {
+	obj, ok := w.object("metadata", v)
+	if !ok {
 		return
 	}
 	m := md.ProtoReflect()
@@ -169,9 +178,8 @@ func (w *walker) crdMetadata(v any, md *meshfedv1.ObjectMeta) {
 }
 
 func (o DecodeOptions) crdSpec(w *walker, v any, fm *meshfedv1.FunctionMesh) {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object("spec", v)
 	if !ok {
-		w.typeError("spec", "an object", v)
 		return
 	}
 	for _, key := range sortedKeys(obj) {
@@ -220,9 +228,8 @@ var crdFunctionFields = map[string][]protoreflect.Name{
 // crdFunction converts one function of a Function Mesh (path
 // spec.functions[i]) or the spec of a Function (path spec).
 func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.ObjectMeta) *meshfedv1.FunctionSpec {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object(path, v)
 	if !ok {
-		w.typeError(path, "an object", v)
 		return nil
 	}
 	fn := &meshfedv1.FunctionSpec{Input: &meshfedv1.FunctionInput{}}
@@ -416,9 +423,8 @@ func (w *walker) crdScope(path, key string, v any, md *meshfedv1.ObjectMeta) {
 }
 
 func (w *walker) crdInput(path string, v any, in *meshfedv1.FunctionInput) {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object(path, v)
 	if !ok {
-		w.typeError(path, "an object", v)
 		return
 	}
 	for _, key := range sortedKeys(obj) {
@@ -438,9 +444,8 @@ func (w *walker) crdInput(path string, v any, in *meshfedv1.FunctionInput) {
 }
 
 func (w *walker) crdOutput(path string, v any) *meshfedv1.FunctionOutput {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object(path, v)
 	if !ok {
-		w.typeError(path, "an object", v)
 		return nil
 	}
 	out := &meshfedv1.FunctionOutput{}
@@ -461,9 +466,8 @@ func (w *walker) crdOutput(path string, v any) *meshfedv1.FunctionOutput {
 // crdResources converts Kubernetes resource requirements. Requests win;
 // limits stand in for missing requests, as in Kubernetes.
 func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object(path, v)
 	if !ok {
-		w.typeError(path, "an object", v)
 		return nil
 	}
 	res := &meshfedv1.Resources{}
@@ -473,9 +477,8 @@ func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
 			continue
 		}
 		sp := join(path, section)
-		sm, ok := sv.(map[string]any)
+		sm, ok := w.object(sp, sv)
 		if !ok {
-			w.typeError(sp, "an object", sv)
 			continue
 		}
 		for _, name := range sortedKeys(sm) {

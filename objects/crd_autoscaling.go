@@ -57,9 +57,8 @@ func (w *walker) crdAutoscaling(path string, v any) *meshfedv1.Autoscaling {
 	}
 	if b := pod["autoScalingBehavior"]; !isZero(b) {
 		bp := join(path, "autoScalingBehavior")
-		obj, ok := b.(map[string]any)
+		obj, ok := w.object(bp, b)
 		if !ok {
-			w.typeError(bp, "an object", b)
 			return as
 		}
 		for _, key := range sortedKeys(obj) {
