@@ -126,6 +126,28 @@ func publish(t testing.TB, c paho.Client, topic string, from, n int) {
 	}
 }
 
+// openTestSource opens a source of cfg; the test fails if it cannot.
+func openTestSource(t *testing.T, cfg connector.Config) connector.Source {
+	t.Helper()
+	s, err := openSource(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// commitAndClose commits s up to position and closes it, as an instance
+// that stops after its outputs up to there were durable.
+func commitAndClose(t *testing.T, s connector.Source, position string) {
+	t.Helper()
+	if err := s.Commit(context.Background(), position); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // readUntil reads from s until it has n records or the deadline passes.
 func readUntil(t *testing.T, s connector.Source, n int) []connector.SourceRecord {
 	t.Helper()
@@ -148,29 +170,17 @@ func readUntil(t *testing.T, s connector.Source, n int) []connector.SourceRecord
 func TestSourceRestartLosesNothing(t *testing.T) {
 	broker := testkit.Mosquitto(t)
 	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["sensors/#"]}`, broker)))
-	ctx := context.Background()
-	s, err := openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestSource(t, cfg)
 	dev := publisher(t, broker)
 	publish(t, dev, "sensors/kitchen/temp", 0, 100)
 	got := readUntil(t, s, 100)
 	if got[0].Key != "sensors/kitchen/temp" || got[0].Properties[TopicProperty] != "sensors/kitchen/temp" || string(got[0].Value) != "m-0" {
 		t.Fatalf("first record %+v", got[0])
 	}
-	if err := s.Commit(ctx, got[59].Position); err != nil { // m-0 .. m-59 are durable
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	commitAndClose(t, s, got[59].Position)        // m-0 .. m-59 are durable
 	publish(t, dev, "sensors/hall/temp", 100, 50) // while the source is away
 
-	s, err = openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openTestSource(t, cfg)
 	defer s.Close()
 	again := readUntil(t, s, 90)
 	seen := map[string]bool{}
