@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,16 +12,6 @@ import (
 	"github.com/meshfed/meshfed/connector"
 	"github.com/meshfed/meshfed/internal/testkit"
 )
-
-// values decodes a JSON config as the agent hands it over.
-func values(t testing.TB, js string) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(js), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 func TestValidate(t *testing.T) {
 	src, _ := connector.LookupSource("mqtt")
@@ -50,26 +37,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.validate(values(t, tt.config))
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			var got []string
-			for _, ce := range connector.ConfigErrors(err) {
-				got = append(got, ce.Key+": "+ce.Reason)
-			}
-			all := strings.Join(got, "\n")
-			for _, w := range tt.want {
-				if !strings.Contains(all, w) {
-					t.Errorf("errors\n%s\ndo not contain %q", all, w)
-				}
-			}
+			testkit.WantConfigErrors(t, tt.validate(testkit.ConnectorValues(t, tt.config)), tt.want...)
 		})
 	}
 }
@@ -96,10 +64,10 @@ func FuzzConfig(f *testing.F) {
 	})
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func testConfig(values map[string]any) connector.Config {
-	return connector.Config{Tenant: "public", Namespace: "default", Mesh: "iot", Name: "devices", Type: "mqtt", Values: values, Logger: quiet()}
+// testConfig is the config of connector devices of mesh iot, its values
+// the JSON js.
+func testConfig(t testing.TB, js string) connector.Config {
+	return testkit.ConnectorConfig("mqtt", "iot", "devices", testkit.ConnectorValues(t, js))
 }
 
 // publisher connects a device that publishes at QoS 1.
@@ -169,7 +137,7 @@ func readUntil(t *testing.T, s connector.Source, n int) []connector.SourceRecord
 // next session of the same client id; what was committed does not.
 func TestSourceRestartLosesNothing(t *testing.T) {
 	broker := testkit.Mosquitto(t)
-	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["sensors/#"]}`, broker)))
+	cfg := testConfig(t, fmt.Sprintf(`{"broker":%q,"topics":["sensors/#"]}`, broker))
 	s := openTestSource(t, cfg)
 	dev := publisher(t, broker)
 	publish(t, dev, "sensors/kitchen/temp", 0, 100)
@@ -210,7 +178,7 @@ func TestSinkPublishes(t *testing.T) {
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	s, err := openSink(context.Background(), testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topic":"out/all","topicFromKey":true}`, broker))))
+	s, err := openSink(context.Background(), testConfig(t, fmt.Sprintf(`{"broker":%q,"topic":"out/all","topicFromKey":true}`, broker)))
 	if err != nil {
 		t.Fatal(err)
 	}

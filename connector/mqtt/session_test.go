@@ -22,7 +22,7 @@ import (
 // PUBREL; a restart delivers again exactly what was not committed.
 func TestSourceQoS2RestartLosesNothing(t *testing.T) {
 	broker := testkit.Mosquitto(t)
-	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["q2/#"],"qos":2}`, broker)))
+	cfg := testConfig(t, fmt.Sprintf(`{"broker":%q,"topics":["q2/#"],"qos":2}`, broker))
 	s := openTestSource(t, cfg)
 	dev := publisher(t, broker)
 	for i := 0; i < 40; i++ {
@@ -46,7 +46,7 @@ func TestSourceQoS2RestartLosesNothing(t *testing.T) {
 // topic share their properties.
 func TestSourceKeepsOrder(t *testing.T) {
 	broker := testkit.Mosquitto(t)
-	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["o/#"],"maxBatch":7}`, broker)))
+	cfg := testConfig(t, fmt.Sprintf(`{"broker":%q,"topics":["o/#"],"maxBatch":7}`, broker))
 	ctx := context.Background()
 	s := openTestSource(t, cfg)
 	defer s.Close()
@@ -76,7 +76,7 @@ func TestSourceReadFailsWhenTheConnectionEnds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newProxy(t, strings.TrimPrefix(broker, "tcp://"))
-			cfg := testConfig(values(t, fmt.Sprintf(`{"broker":"tcp://%s","topics":["cut/#"],"keepAlive":"1s","clientId":"cut-%s"}`, p.addr, tc.name)))
+			cfg := testConfig(t, fmt.Sprintf(`{"broker":"tcp://%s","topics":["cut/#"],"keepAlive":"1s","clientId":"cut-%s"}`, p.addr, tc.name))
 			s := openTestSource(t, cfg)
 			defer s.Close()
 			tc.cut(p)
@@ -207,7 +207,7 @@ func TestSourceOverWebsocket(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["w/#"],"clientId":"ws-source"}`, "ws"+strings.TrimPrefix(srv.URL, "http"))))
+	cfg := testConfig(t, fmt.Sprintf(`{"broker":%q,"topics":["w/#"],"clientId":"ws-source"}`, "ws"+strings.TrimPrefix(srv.URL, "http")))
 	s := openTestSource(t, cfg)
 	publish(t, publisher(t, broker), "w/x", 0, 50)
 	got := readUntil(t, s, 50)
