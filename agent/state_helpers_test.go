@@ -45,6 +45,22 @@ func produceWords(t *testing.T, c pulsar.Client, topic string, n int) {
 	}
 }
 
+// runWordCount starts a federation of cluster a whose agent calls the
+// control plane through intercept, applies mesh with function count
+// running word-count under guarantee from <mesh>-in to <mesh>-out, sends n
+// pairs of produceWords and drains 2n outputs (what arrives in 30 s). It
+// returns the federation, the input topic and the outputs.
+func runWordCount(t *testing.T, intercept grpc.UnaryClientInterceptor, mesh, guarantee string, n int) (*testFed, string, []pulsar.Message) {
+	t.Helper()
+	f := newFederation(t, "a")
+	f.startInterceptedAgent(t, intercept)
+	in, out := "persistent://public/default/"+mesh+"-in", "persistent://public/default/"+mesh+"-out"
+	f.apply(t, meshObj(mesh, builtinFn("count", "word-count", "a", in, "a", out, guarantee)))
+	c := pulsarClient(t, f.brokers["a"])
+	produceWords(t, c, in, n)
+	return f, in, drainMessages(t, c, out, 2*n, 30*time.Second)
+}
+
 // wordCounts is what word-count writes once each for produceWords' n
 // pairs: "w<i> 1" and "fox <i+1>".
 func wordCounts(n int) []string {

@@ -94,15 +94,9 @@ func (l *loseCommitAnswers) count() int {
 func TestEffectivelyOnceStateCommittedButNotAcknowledgedIsNotAppliedTwice(t *testing.T) {
 	metricsReader()
 	before := counterSum(t, "meshfed_function_state_already_applied", map[string]string{"mesh": "lc"})
-	f := newFederation(t, "a")
 	inj := &loseCommitAnswers{key: "w3"}
-	f.startInterceptedAgent(t, inj.intercept)
-	in, out := "persistent://public/default/lc-in", "persistent://public/default/lc-out"
-	f.apply(t, meshObj("lc", builtinFn("count", "word-count", "a", in, "a", out, "effectively_once")))
-	c := pulsarClient(t, f.brokers["a"])
 	const n = 40
-	produceWords(t, c, in, n)
-	got := drainMessages(t, c, out, 2*n, 30*time.Second)
+	f, in, got := runWordCount(t, inj.intercept, "lc", "effectively_once", n)
 	if inj.count() == 0 {
 		t.Fatal("no commit answer was lost: the test does not cover a commit applied but not acknowledged")
 	}

@@ -64,16 +64,10 @@ func (f *failStateReads) count() int {
 func TestStateReadFailureIsRetriedNotSkipped(t *testing.T) {
 	for _, g := range []string{"effectively_once", "atleast_once"} {
 		t.Run(g, func(t *testing.T) {
-			f := newFederation(t, "a")
 			inj := &failStateReads{key: "w3", left: 2}
-			f.startInterceptedAgent(t, inj.intercept)
 			mesh := "sf" + strings.ReplaceAll(g, "_", "")
-			in, out := "persistent://public/default/"+mesh+"-in", "persistent://public/default/"+mesh+"-out"
-			f.apply(t, meshObj(mesh, builtinFn("count", "word-count", "a", in, "a", out, g)))
-			c := pulsarClient(t, f.brokers["a"])
 			const n = 10
-			produceWords(t, c, in, n)
-			got := drainMessages(t, c, out, 2*n, 30*time.Second)
+			f, _, got := runWordCount(t, inj.intercept, mesh, g, n)
 			missing := missingOutputs(got, wordCounts(n))
 			if inj.count() == 0 {
 				t.Fatal("no state read of w3 failed: the test does not cover a failed read")
@@ -144,15 +138,9 @@ func (f *failCommits) count() int {
 // and acknowledges nothing after it: every input whose change was not
 // committed is processed again, and no change is applied twice.
 func TestEffectivelyOnceFailedCommitLosesNoChange(t *testing.T) {
-	f := newFederation(t, "a")
 	inj := &failCommits{key: "w3"}
-	f.startInterceptedAgent(t, inj.intercept)
-	in, out := "persistent://public/default/fc-in", "persistent://public/default/fc-out"
-	f.apply(t, meshObj("fc", builtinFn("count", "word-count", "a", in, "a", out, "effectively_once")))
-	c := pulsarClient(t, f.brokers["a"])
 	const n = 40
-	produceWords(t, c, in, n)
-	got := drainMessages(t, c, out, 2*n, 30*time.Second)
+	f, _, got := runWordCount(t, inj.intercept, "fc", "effectively_once", n)
 	if inj.count() == 0 {
 		t.Fatal("no commit failed: the test does not cover a failed commit")
 	}
