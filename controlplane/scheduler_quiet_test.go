@@ -92,29 +92,7 @@ func TestWaitsOnClock(t *testing.T) {
 // Down and its instance moves to the agent still heartbeating.
 func TestQuietSchedulerStillSeesAgentsStop(t *testing.T) {
 	srv, objs := quietServer(t)
-	mustApply(t, objs, decodeAll(t, `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
----
-apiVersion: meshfed.io/v1
-kind: FunctionMesh
-metadata: {name: m, tenant: t, namespace: ns}
-spec:
-  functions:
-  - name: f
-    runtime: {builtin: identity}
-    input: {cluster: a, topics: ["persistent://t/ns/in"]}
-`)...)
+	mustApply(t, objs, decodeAll(t, quietFederation+"---\n"+quietMesh)...)
 	beat := registerQuietAgents(t, srv, "a1", "a2")
 	agentOf := func() string { return quietAssignment(srv, "m", 0).GetSpec().GetAgent() }
 	waitQuiet(t, srv, beat, []string{"a1", "a2"}, func() error {
@@ -140,24 +118,11 @@ spec:
 // touched keeps its assignment.
 func TestSettledSchedulerReplansChanges(t *testing.T) {
 	srv, objs := quietServer(t)
-	const base = `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
+	const base = quietFederation + `---
 apiVersion: meshfed.io/v1
 kind: Cluster
 metadata: {name: b}
 spec: {serviceURL: "pulsar://127.0.0.1:6651"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
 `
 	meshYAML := func(name string, replicas int) string {
 		return fmt.Sprintf(`
@@ -236,6 +201,35 @@ spec: {allowedClusters: [b]}
 		return nil
 	})
 }
+
+// quietFederation is cluster a, tenant t and its namespace ns; quietMesh
+// is mesh m there, its function f reading from cluster a.
+const (
+	quietFederation = `
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+`
+	quietMesh = `
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: m, tenant: t, namespace: ns}
+spec:
+  functions:
+  - name: f
+    runtime: {builtin: identity}
+    input: {cluster: a, topics: ["persistent://t/ns/in"]}
+`
+)
 
 // quietServer starts a server whose agents go Down half a second after
 // their last heartbeat and whose scheduler runs every 50 ms.
@@ -352,20 +346,7 @@ func TestListCacheRelistsOnlyWrittenKinds(t *testing.T) {
 	}
 	check("first listing", false, false)
 	check("nothing written", true, true)
-	apply(decodeAll(t, `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
-`)...)
+	apply(decodeAll(t, quietFederation)...)
 	check("other kinds written", true, true)
 	index++
 	asg := &meshfedv1.Assignment{ApiVersion: objects.APIVersion, Kind: objects.KindAssignment,
@@ -375,16 +356,7 @@ metadata: {name: ns, tenant: t}
 	}
 	check("an assignment written", true, false)
 	check("nothing written since", true, true)
-	apply(decodeAll(t, `
-apiVersion: meshfed.io/v1
-kind: FunctionMesh
-metadata: {name: m, tenant: t, namespace: ns}
-spec:
-  functions:
-  - name: f
-    runtime: {builtin: identity}
-    input: {cluster: a, topics: ["persistent://t/ns/in"]}
-`)...)
+	apply(decodeAll(t, quietMesh)...)
 	check("a mesh written", false, true)
 	st = state.New(state.Config{})
 	check("a replaced store", false, false)
