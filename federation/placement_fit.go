@@ -2,6 +2,7 @@ package federation
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -176,7 +177,7 @@ func (a *agentState) capable(d Demand) *refusal {
 	if d.Interpreter != "" && len(a.Runtimes) > 0 && !slices.Contains(a.Interpreters, d.Interpreter) {
 		return &refusal{kind: refuseInterpreter, detail: d.Interpreter}
 	}
-	for _, k := range sortedKeys(d.Selector) {
+	for _, k := range slices.Sorted(maps.Keys(d.Selector)) {
 		if v, ok := a.Labels[k]; !ok || v != d.Selector[k] {
 			return &refusal{kind: refuseSelector, detail: k + "=" + d.Selector[k]}
 		}
@@ -246,7 +247,7 @@ func (f *fleet) capable(cluster string, d Demand) []*agentState {
 	k := capKey{cluster: cluster, runtime: d.Runtime, interpreter: d.Interpreter}
 	if len(d.Selector) > 0 {
 		var b strings.Builder
-		for _, key := range sortedKeys(d.Selector) {
+		for _, key := range slices.Sorted(maps.Keys(d.Selector)) {
 			b.WriteString(key + "=" + d.Selector[key] + ",")
 		}
 		k.selector = b.String()
@@ -459,16 +460,4 @@ func FormatMemory(b int64) string {
 		}
 	}
 	return strconv.FormatInt(b, 10)
-}
-
-func sortedKeys(m map[string]string) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

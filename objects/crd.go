@@ -47,6 +47,8 @@ package objects
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -89,7 +91,7 @@ func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Objec
 		Metadata:   &meshfedv1.ObjectMeta{},
 		Spec:       &meshfedv1.FunctionMeshSpec{},
 	}
-	for _, key := range sortedKeys(doc) {
+	for _, key := range slices.Sorted(maps.Keys(doc)) {
 		v := doc[key]
 		switch key {
 		case "apiVersion", "kind", "status":
@@ -163,7 +165,7 @@ func (w *walker) crdMetadata(v any, md *meshfedv1.ObjectMeta) {
 		return
 	}
 	m := md.ProtoReflect()
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		path := join("metadata", key)
 		switch {
 		case key == "name" || key == "labels":
@@ -182,7 +184,7 @@ func (o DecodeOptions) crdSpec(w *walker, v any, fm *meshfedv1.FunctionMesh) {
 	if !ok {
 		return
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		path := join("spec", key)
 		switch key {
 		case "functions":
@@ -238,7 +240,7 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 	var code *crdCode // the golang or python block
 	forward := false
 	var podEnv map[string]string
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		val := obj[key]
 		fp := join(path, key)
 		if val == nil {
@@ -427,7 +429,7 @@ func (w *walker) crdInput(path string, v any, in *meshfedv1.FunctionInput) {
 	if !ok {
 		return
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := join(path, key)
 		switch key {
 		case "topics":
@@ -449,7 +451,7 @@ func (w *walker) crdOutput(path string, v any) *meshfedv1.FunctionOutput {
 		return nil
 	}
 	out := &meshfedv1.FunctionOutput{}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := join(path, key)
 		if key == "topic" {
 			if obj[key] != nil {
@@ -481,7 +483,7 @@ func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
 		if !ok {
 			continue
 		}
-		for _, name := range sortedKeys(sm) {
+		for _, name := range slices.Sorted(maps.Keys(sm)) {
 			np := mapKey(sp, name)
 			var q string
 			switch t := sm[name].(type) {
@@ -507,7 +509,7 @@ func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
 			}
 		}
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		if key != "requests" && key != "limits" {
 			w.errs.add(join(path, key), "%q has no meshfed equivalent; remove it", key)
 		}
