@@ -234,19 +234,7 @@ func (i *instance) runSink(ctx context.Context, cfg connector.Config) error {
 	if g == effectivelyOnce {
 		subType = pulsar.Failover
 	}
-	pos := pulsar.SubscriptionPositionLatest
-	if spec.GetInput().GetSubscriptionPosition() == "earliest" || i.readsReplicatedCopy() {
-		pos = pulsar.SubscriptionPositionEarliest
-	}
-	consumer, err := in.Subscribe(pulsar.ConsumerOptions{
-		Topics:                      spec.GetInput().GetTopics(),
-		SubscriptionName:            i.subscriptionName(),
-		Type:                        subType,
-		SubscriptionInitialPosition: pos,
-		Name:                        fmt.Sprintf("%s-%d", i.a.cfg.Name, i.asg.GetSpec().GetIndex()),
-		NackRedeliveryDelay:         time.Second,
-		ReceiverQueueSize:           sinkMaxBatch,
-	})
+	consumer, err := in.Subscribe(i.consumerOptions(subType, sinkMaxBatch))
 	if err != nil {
 		return onCluster(cluster, fmt.Errorf("subscribe to %v on cluster %s: %w", spec.GetInput().GetTopics(), cluster, err))
 	}

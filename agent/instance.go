@@ -212,6 +212,27 @@ func (i *instance) noteRefusal(err error) {
 
 func (i *instance) spec() *meshfedv1.FunctionSpec { return i.asg.GetSpec().GetFunctionSpec() }
 
+// consumerOptions subscribes the instance to its input topics with
+// subType and a receive queue of queue messages, from the earliest
+// message when the spec asks for it or the instance reads a replicated
+// copy (a fallback never starts at latest: that would skip the replicated
+// backlog the home instance had not processed), else from the latest.
+func (i *instance) consumerOptions(subType pulsar.SubscriptionType, queue int) pulsar.ConsumerOptions {
+	pos := pulsar.SubscriptionPositionLatest
+	if i.spec().GetInput().GetSubscriptionPosition() == "earliest" || i.readsReplicatedCopy() {
+		pos = pulsar.SubscriptionPositionEarliest
+	}
+	return pulsar.ConsumerOptions{
+		Topics:                      i.spec().GetInput().GetTopics(),
+		SubscriptionName:            i.subscriptionName(),
+		Type:                        subType,
+		SubscriptionInitialPosition: pos,
+		Name:                        fmt.Sprintf("%s-%d", i.a.cfg.Name, i.asg.GetSpec().GetIndex()),
+		NackRedeliveryDelay:         time.Second,
+		ReceiverQueueSize:           queue,
+	}
+}
+
 func (i *instance) guarantee() string {
 	if g := i.spec().GetProcessingGuarantee(); g != "" {
 		return g
@@ -331,27 +352,12 @@ func (i *instance) runOnce(ctx context.Context) error {
 	if err := st.prefetch(ctx); err != nil {
 		i.logger.Warn("could not read the function's state ahead; keys are read one by one as the function asks", "err", err)
 	}
-	pos := pulsar.SubscriptionPositionLatest
-	if spec.GetInput().GetSubscriptionPosition() == "earliest" {
-		pos = pulsar.SubscriptionPositionEarliest
-	}
 	if i.readsReplicatedCopy() {
-		// A fallback never starts at latest: that would skip the
-		// replicated backlog the home instance had not processed.
-		pos = pulsar.SubscriptionPositionEarliest
 		if n, err := i.prepareFallbackSubscription(ctx, st); err != nil {
 			i.logger.Warn("could not position every fallback subscription at the home instance's watermark; the rest start at the earliest message", "err", err, "created", n)
 		}
 	}
-	copts := pulsar.ConsumerOptions{
-		Topics:                      spec.GetInput().GetTopics(),
-		SubscriptionName:            i.subscriptionName(),
-		Type:                        subType,
-		SubscriptionInitialPosition: pos,
-		Name:                        fmt.Sprintf("%s-%d", i.a.cfg.Name, i.asg.GetSpec().GetIndex()),
-		NackRedeliveryDelay:         time.Second,
-		ReceiverQueueSize:           1000,
-	}
+	copts := i.consumerOptions(subType, 1000)
 	var hand *handover
 	var handKick <-chan struct{} // nil without a handover: never ready
 	if g == effectivelyOnce {

@@ -3,17 +3,14 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/meshfed/meshfed/controlplane"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -97,33 +94,9 @@ func (l *loseCommitAnswers) count() int {
 func TestEffectivelyOnceStateCommittedButNotAcknowledgedIsNotAppliedTwice(t *testing.T) {
 	metricsReader()
 	before := counterSum(t, "meshfed_function_state_already_applied", map[string]string{"mesh": "lc"})
-	f := newFederation(t, "a")
 	inj := &loseCommitAnswers{key: "w3"}
-	f.startAgentWith(t, "agent-a", "a", t.TempDir(), func(c *Config) {
-		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithChainUnaryInterceptor(inj.intercept)}
-	})
-	in, out := "persistent://public/default/lc-in", "persistent://public/default/lc-out"
-	f.apply(t, meshObj("lc", builtinFn("count", "word-count", "a", in, "a", out, "effectively_once")))
-	c := pulsarClient(t, f.brokers["a"])
-	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: in, Name: "src", DisableBatching: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
 	const n = 40
-	for i := 0; i < n; i++ {
-		for _, w := range []string{fmt.Sprintf("w%d", i), "fox"} {
-			p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(w)}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-				if err != nil {
-					t.Errorf("produce: %v", err)
-				}
-			})
-		}
-	}
-	if err := p.FlushWithCtx(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	got := drainMessages(t, c, out, 2*n, 30*time.Second)
+	f, in, got := runWordCount(t, inj.intercept, "lc", "effectively_once", n)
 	if inj.count() == 0 {
 		t.Fatal("no commit answer was lost: the test does not cover a commit applied but not acknowledged")
 	}
@@ -131,11 +104,9 @@ func TestEffectivelyOnceStateCommittedButNotAcknowledgedIsNotAppliedTwice(t *tes
 	for _, m := range got {
 		seen[string(m.Payload())]++
 	}
-	for i := 0; i < n; i++ {
-		for _, w := range []string{fmt.Sprintf("w%d 1", i), "fox " + strconv.Itoa(i+1)} {
-			if seen[w] != 1 {
-				t.Errorf("output %q written %d times, want once (outputs %d)", w, seen[w], len(got))
-			}
+	for _, w := range wordCounts(n) {
+		if seen[w] != 1 {
+			t.Errorf("output %q written %d times, want once (outputs %d)", w, seen[w], len(got))
 		}
 	}
 	// The outputs were all written before the lost answer: wait for the
@@ -155,15 +126,5 @@ func TestEffectivelyOnceStateCommittedButNotAcknowledgedIsNotAppliedTwice(t *tes
 		}
 		return nil
 	})
-	controlplane.WaitFor(t, 10*time.Second, func() error {
-		if v := stateCounter(f, "lc", "count", "fox"); v != n {
-			return fmt.Errorf("state fox=%d, want %d", v, n)
-		}
-		for i := 0; i < n; i++ {
-			if v := stateCounter(f, "lc", "count", fmt.Sprintf("w%d", i)); v != 1 {
-				return fmt.Errorf("state w%d=%d, want 1", i, v)
-			}
-		}
-		return nil
-	})
+	waitWordState(t, f, "lc", n)
 }

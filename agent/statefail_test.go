@@ -3,18 +3,15 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/meshfed/meshfed/controlplane"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -67,44 +64,11 @@ func (f *failStateReads) count() int {
 func TestStateReadFailureIsRetriedNotSkipped(t *testing.T) {
 	for _, g := range []string{"effectively_once", "atleast_once"} {
 		t.Run(g, func(t *testing.T) {
-			f := newFederation(t, "a")
 			inj := &failStateReads{key: "w3", left: 2}
-			f.startAgentWith(t, "agent-a", "a", t.TempDir(), func(c *Config) {
-				c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithChainUnaryInterceptor(inj.intercept)}
-			})
 			mesh := "sf" + strings.ReplaceAll(g, "_", "")
-			in, out := "persistent://public/default/"+mesh+"-in", "persistent://public/default/"+mesh+"-out"
-			f.apply(t, meshObj(mesh, builtinFn("count", "word-count", "a", in, "a", out, g)))
-			c := pulsarClient(t, f.brokers["a"])
-			p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: in, Name: "src", DisableBatching: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
 			const n = 10
-			for i := 0; i < n; i++ {
-				for _, w := range []string{fmt.Sprintf("w%d", i), "fox"} {
-					if _, err := p.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte(w)}); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			want := map[string]bool{}
-			for i := 0; i < n; i++ {
-				want[fmt.Sprintf("w%d 1", i)] = true
-				want["fox "+strconv.Itoa(i+1)] = true
-			}
-			got := drainMessages(t, c, out, 2*n, 30*time.Second)
-			seen := map[string]bool{}
-			for _, m := range got {
-				seen[string(m.Payload())] = true
-			}
-			var missing []string
-			for w := range want {
-				if !seen[w] {
-					missing = append(missing, w)
-				}
-			}
+			f, _, got := runWordCount(t, inj.intercept, mesh, g, n)
+			missing := missingOutputs(got, wordCounts(n))
 			if inj.count() == 0 {
 				t.Fatal("no state read of w3 failed: the test does not cover a failed read")
 			}
@@ -129,14 +93,6 @@ func TestStateReadFailureIsRetriedNotSkipped(t *testing.T) {
 			})
 		})
 	}
-}
-
-func stateCounter(f *testFed, mesh, fn, key string) int64 {
-	vs := f.srv.State().GetState(&meshfedv1.StateScope{Tenant: "public", Namespace: "default", Mesh: mesh, Function: fn}, []string{key})
-	if len(vs) == 0 {
-		return 0
-	}
-	return vs[0].GetCounter()
 }
 
 // failCommits is a client interceptor that answers every CommitState of
@@ -182,63 +138,14 @@ func (f *failCommits) count() int {
 // and acknowledges nothing after it: every input whose change was not
 // committed is processed again, and no change is applied twice.
 func TestEffectivelyOnceFailedCommitLosesNoChange(t *testing.T) {
-	f := newFederation(t, "a")
 	inj := &failCommits{key: "w3"}
-	f.startAgentWith(t, "agent-a", "a", t.TempDir(), func(c *Config) {
-		c.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithChainUnaryInterceptor(inj.intercept)}
-	})
-	in, out := "persistent://public/default/fc-in", "persistent://public/default/fc-out"
-	f.apply(t, meshObj("fc", builtinFn("count", "word-count", "a", in, "a", out, "effectively_once")))
-	c := pulsarClient(t, f.brokers["a"])
-	p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: in, Name: "src", DisableBatching: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
 	const n = 40
-	for i := 0; i < n; i++ {
-		for _, w := range []string{fmt.Sprintf("w%d", i), "fox"} {
-			p.SendAsync(context.Background(), &pulsar.ProducerMessage{Payload: []byte(w)}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-				if err != nil {
-					t.Errorf("produce: %v", err)
-				}
-			})
-		}
-	}
-	if err := p.FlushWithCtx(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{}
-	for i := 0; i < n; i++ {
-		want[fmt.Sprintf("w%d 1", i)] = true
-		want["fox "+strconv.Itoa(i+1)] = true
-	}
-	got := drainMessages(t, c, out, 2*n, 30*time.Second)
+	f, _, got := runWordCount(t, inj.intercept, "fc", "effectively_once", n)
 	if inj.count() == 0 {
 		t.Fatal("no commit failed: the test does not cover a failed commit")
 	}
-	seen := map[string]bool{}
-	for _, m := range got {
-		seen[string(m.Payload())] = true
-	}
-	var missing []string
-	for w := range want {
-		if !seen[w] {
-			missing = append(missing, w)
-		}
-	}
-	if len(missing) > 0 || len(got) != 2*n {
+	if missing := missingOutputs(got, wordCounts(n)); len(missing) > 0 || len(got) != 2*n {
 		t.Errorf("after %d failed commits: %d outputs (want %d), missing %v", inj.count(), len(got), 2*n, missing)
 	}
-	controlplane.WaitFor(t, 10*time.Second, func() error {
-		if v := stateCounter(f, "fc", "count", "fox"); v != n {
-			return fmt.Errorf("state fox=%d, want %d", v, n)
-		}
-		for i := 0; i < n; i++ {
-			if v := stateCounter(f, "fc", "count", fmt.Sprintf("w%d", i)); v != 1 {
-				return fmt.Errorf("state w%d=%d, want 1", i, v)
-			}
-		}
-		return nil
-	})
+	waitWordState(t, f, "fc", n)
 }

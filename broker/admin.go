@@ -106,14 +106,20 @@ func httpError(w http.ResponseWriter, err error) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"reason": err.Error()})
 }
 
-// saveMetadataHTTPLocked ends an admin call that changed the metadata: it
-// saves it and answers 204 No Content, or the error.
-func (b *Broker) saveMetadataHTTPLocked(w http.ResponseWriter) {
-	if err := b.saveMetadataLocked(); err != nil {
+// replyNoContent ends an admin call that answers nothing: 204 No Content
+// when err is nil, else the error (see httpError).
+func replyNoContent(w http.ResponseWriter, err error) {
+	if err != nil {
 		httpError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// saveMetadataHTTPLocked ends an admin call that changed the metadata: it
+// saves it and answers 204 No Content, or the error.
+func (b *Broker) saveMetadataHTTPLocked(w http.ResponseWriter) {
+	replyNoContent(w, b.saveMetadataLocked())
 }
 
 func (b *Broker) listTenants(w http.ResponseWriter, r *http.Request) {

@@ -121,20 +121,12 @@ func (b *Broker) grantPermission(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := b.setPermission(ns, role, acts); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	replyNoContent(w, b.setPermission(ns, role, acts))
 }
 
 // revokePermission answers DELETE .../permissions/{role}.
 func (b *Broker) revokePermission(w http.ResponseWriter, r *http.Request) {
-	if err := b.setPermission(nsOf(r), r.PathValue("role"), nil); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	replyNoContent(w, b.setPermission(nsOf(r), r.PathValue("role"), nil))
 }
 
 // setPermission stores role's actions on ns (none = revoked) and closes

@@ -158,15 +158,10 @@ func (b *Broker) createSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 	created, err := b.eachTarget(n, true, ErrAlreadyExists, func(t *topic) error {
 		return t.createSubscription(sub, at)
 	})
-	if err != nil {
-		httpError(w, err)
-		return
+	if err == nil && created == 0 {
+		err = errorf(ErrAlreadyExists, "Subscription %s already exists for topic %s", sub, n)
 	}
-	if created == 0 {
-		httpError(w, errorf(ErrAlreadyExists, "Subscription %s already exists for topic %s", sub, n))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	replyNoContent(w, err)
 }
 
 // resetCursorHTTP is POST .../subscription/{sub}/resetcursor/{timestamp}
@@ -206,15 +201,10 @@ func (b *Broker) resetCursorHTTP(w http.ResponseWriter, r *http.Request) {
 	reset, err := b.eachTarget(n, false, ErrSubscriptionNotFound, func(t *topic) error {
 		return t.resetSubscription(sub, target)
 	})
-	if err != nil {
-		httpError(w, err)
-		return
+	if err == nil && reset == 0 {
+		err = errorf(ErrSubscriptionNotFound, "Subscription %s not found on topic %s", sub, n)
 	}
-	if reset == 0 {
-		httpError(w, errorf(ErrSubscriptionNotFound, "Subscription %s not found on topic %s", sub, n))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	replyNoContent(w, err)
 }
 
 // forceDeleteAttempts bounds how often a forced delete disconnects the
@@ -253,15 +243,10 @@ func (b *Broker) deleteSubscriptionHTTP(w http.ResponseWriter, r *http.Request) 
 		}
 		return err
 	})
-	if err != nil {
-		httpError(w, err)
-		return
+	if err == nil && deleted == 0 {
+		err = errorf(ErrSubscriptionNotFound, "Subscription %s not found on topic %s", sub, n)
 	}
-	if deleted == 0 {
-		httpError(w, errorf(ErrSubscriptionNotFound, "Subscription %s not found on topic %s", sub, n))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	replyNoContent(w, err)
 }
 
 // createSubscription adds a durable subscription whose next entry is at

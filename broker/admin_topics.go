@@ -92,11 +92,7 @@ func (b *Broker) putTopic(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := b.createTopic(n.String()); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	replyNoContent(w, b.createTopic(n.String()))
 }
 
 func (b *Broker) deleteTopicHTTP(w http.ResponseWriter, r *http.Request) {
@@ -109,11 +105,7 @@ func (b *Broker) deleteTopicHTTP(w http.ResponseWriter, r *http.Request) {
 		b.deletePartitioned(w, r)
 		return
 	}
-	if err := b.deleteTopic(n.String(), force); err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	replyNoContent(w, b.deleteTopic(n.String(), force))
 }
 
 // readIntBody reads a partition count: a bare integer, or the
@@ -219,11 +211,7 @@ func (b *Broker) deletePartitioned(w http.ResponseWriter, r *http.Request) {
 	delete(b.meta.Partitioned, n.String())
 	err := b.saveMetadataLocked()
 	b.mu.Unlock()
-	if err != nil {
-		httpError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	replyNoContent(w, err)
 }
 
 func (b *Broker) getTopicDedup(w http.ResponseWriter, r *http.Request) {
@@ -389,6 +377,12 @@ func (b *Broker) deleteSchemaHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	replyNoContent(w, b.deleteSchemas(n))
+}
+
+// deleteSchemas removes every schema version of n and of its partitions;
+// topics that do not exist are passed over.
+func (b *Broker) deleteSchemas(n topicName) error {
 	names := []string{n.String()}
 	for i := 0; i < b.partitions(n); i++ {
 		names = append(names, n.partitionName(i).String())
@@ -403,11 +397,10 @@ func (b *Broker) deleteSchemaHTTP(w http.ResponseWriter, r *http.Request) {
 		err = t.saveStateLocked()
 		t.mu.Unlock()
 		if err != nil {
-			httpError(w, err)
-			return
+			return err
 		}
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // unloadHTTP closes a topic (or every partition of a partitioned topic):
@@ -417,6 +410,12 @@ func (b *Broker) unloadHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	replyNoContent(w, b.unload(n))
+}
+
+// unload closes the loaded topics an admin call on n addresses (see
+// adminTargets); topics not loaded are passed over.
+func (b *Broker) unload(n topicName) error {
 	for _, name := range b.adminTargets(n) {
 		b.mu.Lock()
 		t, ok := b.topics[name]
@@ -433,11 +432,10 @@ func (b *Broker) unloadHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		b.mu.Unlock()
 		if err != nil {
-			httpError(w, err)
-			return
+			return err
 		}
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // terminateHTTP terminates a topic and returns its last message id.

@@ -120,6 +120,20 @@ type SinkFactory struct {
 	Validate func(values map[string]any) error
 }
 
+// Validator is a Validate for a connector whose config is valid when
+// decode accepts it: it returns decode's error.
+func Validator[T any](decode func(values map[string]any) (T, error)) func(values map[string]any) error {
+	return func(values map[string]any) error {
+		_, err := decode(values)
+		return err
+	}
+}
+
+// ExecType is the type connector/execconn registers as a source and a
+// sink: a program speaking the exec protocol. Placement names it here
+// rather than import that package.
+const ExecType = "exec"
+
 // ErrUnknownType is returned for a connector type nobody registered.
 var ErrUnknownType = errors.New("unknown connector type")
 

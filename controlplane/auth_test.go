@@ -378,10 +378,8 @@ func TestAuditRetention(t *testing.T) {
 // TestAgentStateScope: an agent reads and commits the state of a function
 // only while the function is assigned to it.
 func TestAgentStateScope(t *testing.T) {
-	pki := NewTestPKI(t)
-	srv := TestServer(t, pki.SecureConfig)
-	WaitForLeader(t, srv)
-	su := pki.Dial(srv.GRPCAddr(), pki.Files(security.RoleClient, "cli", ""), BootstrapToken(t, srv))
+	pki, srv, boot := secureServer(t)
+	su := pki.Dial(srv.GRPCAddr(), pki.Files(security.RoleClient, "cli", ""), boot)
 	ctx := context.Background()
 	mesh := strings.ReplaceAll(authzMesh, "cluster: idle", "cluster: a")
 	if _, err := meshfedv1.NewObjectServiceClient(su).Apply(ctx, &meshfedv1.ApplyRequest{Objects: decodeAll(t, authzBase)}); err != nil {

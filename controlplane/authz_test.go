@@ -80,10 +80,7 @@ var matrixKeys = []string{"su", "ta", "dev", "vns", "vg", "other", "agent", "not
 
 func newAuthzFixture(t *testing.T) *authzFixture {
 	t.Helper()
-	pki := NewTestPKI(t)
-	srv := TestServer(t, pki.SecureConfig)
-	WaitForLeader(t, srv)
-	boot := BootstrapToken(t, srv)
+	pki, srv, boot := secureServer(t)
 	cli := pki.Files(security.RoleClient, "cli", "")
 	f := &authzFixture{t: t, srv: srv, pki: pki, su: pki.Dial(srv.GRPCAddr(), cli, boot), conns: map[string]*grpc.ClientConn{}}
 	ctx := context.Background()

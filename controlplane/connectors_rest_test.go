@@ -8,8 +8,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/apache/pulsar-client-go/pulsaradmin"
-	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/admin/config"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/rest"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 	_ "github.com/meshfed/meshfed/connector/all" // the connector types the configs name
@@ -21,16 +19,7 @@ import (
 // instances or one, change the connector's stopped instances and restart
 // counters, and an update keeps them.
 func TestConnectorsAPILifecycle(t *testing.T) {
-	s := TestServer(t, nil)
-	WaitForLeader(t, s)
-	objs, _ := TestClient(t, s.GRPCAddr())
-	if _, err := objs.Apply(context.Background(), &meshfedv1.ApplyRequest{Objects: decodeAll(t, authzBase)}); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := pulsaradmin.NewClient(&config.Config{WebServiceURL: "http://" + s.HTTPAddr(), PulsarAPIVersion: config.V3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, objs, admin := plainAdminServer(t)
 	connector := func(name string) *meshfedv1.ConnectorSpec {
 		t.Helper()
 		resp, err := objs.Get(context.Background(), &meshfedv1.GetRequest{Kind: objects.KindFunctionMesh, Tenant: "acme", Namespace: "etl", Name: name})

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsaradmin"
-	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/admin/config"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/rest"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -21,10 +19,7 @@ import (
 // The HTTP address of a server with TLS answers TLS and plaintext on one
 // port; the functions API authenticates a bearer token over TLS only.
 func TestFunctionsAPIOverSniffedTLS(t *testing.T) {
-	pki := NewTestPKI(t)
-	s := TestServer(t, pki.SecureConfig)
-	WaitForLeader(t, s)
-	token := BootstrapToken(t, s)
+	_, s, token := secureServer(t)
 
 	tlsClient := httpsClient(t, s.cfg.TLS.CA)
 	plainClient := &http.Client{Timeout: 10 * time.Second}
@@ -69,16 +64,7 @@ func TestFunctionsAPIOverSniffedTLS(t *testing.T) {
 // functions over plain HTTP, as on a Pulsar cluster without
 // authentication.
 func TestFunctionsAPIWithoutAuth(t *testing.T) {
-	s := TestServer(t, nil)
-	WaitForLeader(t, s)
-	objs, _ := TestClient(t, s.GRPCAddr())
-	if _, err := objs.Apply(context.Background(), &meshfedv1.ApplyRequest{Objects: decodeAll(t, authzBase)}); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := pulsaradmin.NewClient(&config.Config{WebServiceURL: "http://" + s.HTTPAddr(), PulsarAPIVersion: config.V3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, objs, admin := plainAdminServer(t)
 	fns := admin.Functions()
 	// Two clusters: the function names its own.
 	cfg := &utils.FunctionConfig{Tenant: "acme", Namespace: "etl", Name: "excl", Inputs: []string{"persistent://acme/etl/in"}, Output: "persistent://acme/etl/out", Parallelism: 2,

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/pulsar-client-go/pulsaradmin"
+	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/admin/config"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/internal/testkit"
 	"github.com/meshfed/meshfed/objects"
@@ -48,6 +50,32 @@ func identityMesh(replicas int32, out bool) []*meshfedv1.Object {
 	f := testkit.Builtin("f", "identity", "a", "persistent://t/ns/in", "a", outTopic)
 	f.Replicas = replicas
 	return append(testkit.Federation("a", "t", "ns"), testkit.Mesh("t", "ns", "m", f))
+}
+
+// secureServer starts a server with TLS and --auth and returns its PKI,
+// the server once it leads, and the bootstrap token.
+func secureServer(t *testing.T) (*TestPKI, *Server, string) {
+	t.Helper()
+	pki := NewTestPKI(t)
+	s := TestServer(t, pki.SecureConfig)
+	WaitForLeader(t, s)
+	return pki, s, BootstrapToken(t, s)
+}
+
+// plainAdminServer starts a server without TLS or --auth holding the
+// objects of authzBase, and returns it with its object client and Pulsar's
+// admin client over plain HTTP.
+func plainAdminServer(t *testing.T) (*Server, meshfedv1.ObjectServiceClient, pulsaradmin.Client) {
+	t.Helper()
+	s := TestServer(t, nil)
+	WaitForLeader(t, s)
+	objs, _ := TestClient(t, s.GRPCAddr())
+	mustApply(t, objs, decodeAll(t, authzBase)...)
+	admin, err := pulsaradmin.NewClient(&config.Config{WebServiceURL: "http://" + s.HTTPAddr(), PulsarAPIVersion: config.V3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, objs, admin
 }
 
 // httpsClient is an HTTP client that trusts the CA in caFile.

@@ -22,10 +22,7 @@ import (
 // accepts (a bearer token over TLS with --auth); the page itself holds no
 // data and is served to anyone.
 func TestMeshPageAuthenticatesAsTheRESTAPI(t *testing.T) {
-	pki := NewTestPKI(t)
-	s := TestServer(t, pki.SecureConfig)
-	WaitForLeader(t, s)
-	token := BootstrapToken(t, s)
+	_, s, token := secureServer(t)
 	tlsClient := httpsClient(t, s.cfg.TLS.CA)
 	base := "https://" + s.HTTPAddr()
 	if code, body := httpGet(t, tlsClient, base+meshui.Prefix, ""); code != http.StatusOK || !strings.Contains(body, "app.js") {
@@ -68,10 +65,7 @@ func TestMeshPageAuthenticatesAsTheRESTAPI(t *testing.T) {
 // address (#token=) works too and leaves the address bar.
 func TestMeshPageTokenInChromium(t *testing.T) {
 	tab := browser.Start(t, 1024, 768, chromedp.Flag("ignore-certificate-errors", true))
-	pki := NewTestPKI(t)
-	s := TestServer(t, pki.SecureConfig)
-	WaitForLeader(t, s)
-	token := BootstrapToken(t, s)
+	pki, s, token := secureServer(t)
 	su := pki.Dial(s.GRPCAddr(), pki.Files(security.RoleClient, "cli", ""), token)
 	if _, err := meshfedv1.NewObjectServiceClient(su).Apply(context.Background(), &meshfedv1.ApplyRequest{Objects: decodeAll(t, authzBase+"---"+authzMesh)}); err != nil {
 		t.Fatal(err)

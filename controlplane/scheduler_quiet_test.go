@@ -11,8 +11,6 @@ import (
 	raftlogv1 "github.com/meshfed/meshfed/gen/meshfed/raftlog/v1"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -93,73 +91,13 @@ func TestWaitsOnClock(t *testing.T) {
 // find nothing changed, an agent that stops heartbeating is still marked
 // Down and its instance moves to the agent still heartbeating.
 func TestQuietSchedulerStillSeesAgentsStop(t *testing.T) {
-	srv := TestServer(t, func(c *Config) {
-		c.HeartbeatInterval, c.AgentLease, c.AgentTTL = 100*time.Millisecond, 300*time.Millisecond, 500*time.Millisecond
-		c.SchedulerInterval = 50 * time.Millisecond
-	})
-	WaitForLeader(t, srv)
-	objs, _ := TestClient(t, srv.GRPCAddr())
-	mustApply(t, objs, decodeAll(t, `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
----
-apiVersion: meshfed.io/v1
-kind: FunctionMesh
-metadata: {name: m, tenant: t, namespace: ns}
-spec:
-  functions:
-  - name: f
-    runtime: {builtin: identity}
-    input: {cluster: a, topics: ["persistent://t/ns/in"]}
-`)...)
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	agents := meshfedv1.NewAgentServiceClient(conn)
-	ctx := testCtx(t)
-	for _, name := range []string{"a1", "a2"} {
-		if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: name, Cluster: "a", Capacity: 10}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	beat := func(names ...string) {
-		for _, n := range names {
-			if _, err := agents.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: n, BrokerReachable: true}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	agentOf := func() string {
-		o, _, err := srv.State().Get(objects.KindAssignment, "t", "ns", federation.AssignmentName("m", "f", 0))
-		if err != nil {
-			return ""
-		}
-		return o.GetAssignment().GetSpec().GetAgent()
-	}
-	// Quiet: passes go on while the last full pass stays the same, seen
-	// between two polls.
-	var full, pass time.Duration
-	WaitFor(t, 20*time.Second, func() error {
-		beat("a1", "a2")
-		lastFull, last := full, pass
-		full, pass = srv.LastFullSchedulerPass(), srv.LastSchedulerPass()
+	srv, objs := quietServer(t)
+	mustApply(t, objs, decodeAll(t, quietFederation+"---\n"+quietMesh)...)
+	beat := registerQuietAgents(t, srv, "a1", "a2")
+	agentOf := func() string { return quietAssignment(srv, "m", 0).GetSpec().GetAgent() }
+	waitQuiet(t, srv, beat, []string{"a1", "a2"}, func() error {
 		if agentOf() == "" {
 			return fmt.Errorf("instance not placed yet")
-		}
-		if full != lastFull || pass == last {
-			return fmt.Errorf("passes are not quiet yet")
 		}
 		return nil
 	})
@@ -179,30 +117,12 @@ spec:
 // and a tightened policy are each still planned, and a mesh nothing
 // touched keeps its assignment.
 func TestSettledSchedulerReplansChanges(t *testing.T) {
-	srv := TestServer(t, func(c *Config) {
-		c.HeartbeatInterval, c.AgentLease, c.AgentTTL = 100*time.Millisecond, 300*time.Millisecond, 500*time.Millisecond
-		c.SchedulerInterval = 50 * time.Millisecond
-	})
-	WaitForLeader(t, srv)
-	objs, _ := TestClient(t, srv.GRPCAddr())
-	const base = `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
+	srv, objs := quietServer(t)
+	const base = quietFederation + `---
 apiVersion: meshfed.io/v1
 kind: Cluster
 metadata: {name: b}
 spec: {serviceURL: "pulsar://127.0.0.1:6651"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
 `
 	meshYAML := func(name string, replicas int) string {
 		return fmt.Sprintf(`
@@ -219,47 +139,16 @@ spec:
 `, name, replicas)
 	}
 	mustApply(t, objs, decodeAll(t, base+meshYAML("m1", 1)+meshYAML("m2", 1))...)
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	agents := meshfedv1.NewAgentServiceClient(conn)
-	ctx := testCtx(t)
-	for _, name := range []string{"a1", "a2"} {
-		if _, err := agents.Register(ctx, &meshfedv1.RegisterRequest{Name: name, Cluster: "a", Capacity: 10}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	beat := func(names ...string) {
-		for _, n := range names {
-			if _, err := agents.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: n, BrokerReachable: true}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	assignment := func(mesh string, i int) *meshfedv1.Assignment {
-		o, _, err := srv.State().Get(objects.KindAssignment, "t", "ns", federation.AssignmentName(mesh, "f", i))
-		if err != nil {
-			return nil
-		}
-		return o.GetAssignment()
-	}
+	beat := registerQuietAgents(t, srv, "a1", "a2")
+	assignment := func(mesh string, i int) *meshfedv1.Assignment { return quietAssignment(srv, mesh, i) }
 	// settled waits until passes are quiet with m1 and m2 placed.
 	settled := func(live ...string) {
 		t.Helper()
-		var full, pass time.Duration
-		WaitFor(t, 20*time.Second, func() error {
-			beat(live...)
-			lastFull, last := full, pass
-			full, pass = srv.LastFullSchedulerPass(), srv.LastSchedulerPass()
+		waitQuiet(t, srv, beat, live, func() error {
 			for _, m := range []string{"m1", "m2"} {
 				if assignment(m, 0).GetSpec().GetAgent() == "" {
 					return fmt.Errorf("%s not placed yet", m)
 				}
-			}
-			if full != lastFull || pass == last {
-				return fmt.Errorf("passes are not quiet yet")
 			}
 			return nil
 		})
@@ -308,6 +197,95 @@ spec: {allowedClusters: [b]}
 			if a.GetSpec().GetAgent() != "" {
 				return fmt.Errorf("%s still on %q after the tenant lost cluster a", a.GetMetadata().GetName(), a.GetSpec().GetAgent())
 			}
+		}
+		return nil
+	})
+}
+
+// quietFederation is cluster a, tenant t and its namespace ns; quietMesh
+// is mesh m there, its function f reading from cluster a.
+const (
+	quietFederation = `
+apiVersion: meshfed.io/v1
+kind: Cluster
+metadata: {name: a}
+spec: {serviceURL: "pulsar://127.0.0.1:6650"}
+---
+apiVersion: meshfed.io/v1
+kind: Tenant
+metadata: {name: t}
+---
+apiVersion: meshfed.io/v1
+kind: Namespace
+metadata: {name: ns, tenant: t}
+`
+	quietMesh = `
+apiVersion: meshfed.io/v1
+kind: FunctionMesh
+metadata: {name: m, tenant: t, namespace: ns}
+spec:
+  functions:
+  - name: f
+    runtime: {builtin: identity}
+    input: {cluster: a, topics: ["persistent://t/ns/in"]}
+`
+)
+
+// quietServer starts a server whose agents go Down half a second after
+// their last heartbeat and whose scheduler runs every 50 ms.
+func quietServer(t *testing.T) (*Server, meshfedv1.ObjectServiceClient) {
+	srv := TestServer(t, func(c *Config) {
+		c.HeartbeatInterval, c.AgentLease, c.AgentTTL = 100*time.Millisecond, 300*time.Millisecond, 500*time.Millisecond
+		c.SchedulerInterval = 50 * time.Millisecond
+	})
+	WaitForLeader(t, srv)
+	objs, _ := TestClient(t, srv.GRPCAddr())
+	return srv, objs
+}
+
+// registerQuietAgents registers agents of cluster a (capacity 10 each) and
+// returns a function that heartbeats the ones named.
+func registerQuietAgents(t *testing.T, srv *Server, names ...string) (beat func(names ...string)) {
+	reqs := make([]*meshfedv1.RegisterRequest, len(names))
+	for i, n := range names {
+		reqs[i] = &meshfedv1.RegisterRequest{Name: n, Cluster: "a", Capacity: 10}
+	}
+	agents := TestAgents(t, srv.GRPCAddr(), reqs...)
+	ctx := testCtx(t)
+	return func(names ...string) {
+		for _, n := range names {
+			if _, err := agents.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Name: n, BrokerReachable: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// quietAssignment is instance i of function f of mesh in t/ns; nil while
+// there is none.
+func quietAssignment(srv *Server, mesh string, i int) *meshfedv1.Assignment {
+	o, _, err := srv.State().Get(objects.KindAssignment, "t", "ns", federation.AssignmentName(mesh, "f", i))
+	if err != nil {
+		return nil
+	}
+	return o.GetAssignment()
+}
+
+// waitQuiet heartbeats the live agents until placed returns nil and the
+// passes are quiet: they go on while the last full pass stays the same,
+// seen between two polls.
+func waitQuiet(t *testing.T, srv *Server, beat func(...string), live []string, placed func() error) {
+	t.Helper()
+	var full, pass time.Duration
+	WaitFor(t, 20*time.Second, func() error {
+		beat(live...)
+		lastFull, last := full, pass
+		full, pass = srv.LastFullSchedulerPass(), srv.LastSchedulerPass()
+		if err := placed(); err != nil {
+			return err
+		}
+		if full != lastFull || pass == last {
+			return fmt.Errorf("passes are not quiet yet")
 		}
 		return nil
 	})
@@ -368,20 +346,7 @@ func TestListCacheRelistsOnlyWrittenKinds(t *testing.T) {
 	}
 	check("first listing", false, false)
 	check("nothing written", true, true)
-	apply(decodeAll(t, `
-apiVersion: meshfed.io/v1
-kind: Cluster
-metadata: {name: a}
-spec: {serviceURL: "pulsar://127.0.0.1:6650"}
----
-apiVersion: meshfed.io/v1
-kind: Tenant
-metadata: {name: t}
----
-apiVersion: meshfed.io/v1
-kind: Namespace
-metadata: {name: ns, tenant: t}
-`)...)
+	apply(decodeAll(t, quietFederation)...)
 	check("other kinds written", true, true)
 	index++
 	asg := &meshfedv1.Assignment{ApiVersion: objects.APIVersion, Kind: objects.KindAssignment,
@@ -391,16 +356,7 @@ metadata: {name: ns, tenant: t}
 	}
 	check("an assignment written", true, false)
 	check("nothing written since", true, true)
-	apply(decodeAll(t, `
-apiVersion: meshfed.io/v1
-kind: FunctionMesh
-metadata: {name: m, tenant: t, namespace: ns}
-spec:
-  functions:
-  - name: f
-    runtime: {builtin: identity}
-    input: {cluster: a, topics: ["persistent://t/ns/in"]}
-`)...)
+	apply(decodeAll(t, quietMesh)...)
 	check("a mesh written", false, true)
 	st = state.New(state.Config{})
 	check("a replaced store", false, false)

@@ -2,15 +2,17 @@ package federation
 
 import (
 	"fmt"
-	"google.golang.org/protobuf/types/known/structpb"
+	"maps"
 	"path"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/meshfed/meshfed/connector"
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"github.com/meshfed/meshfed/objects"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Runtimes an agent can advertise.
@@ -75,7 +77,7 @@ func (q *quantities) demandOf(f *meshfedv1.FunctionSpec) Demand {
 		d.Runtime = RuntimeWasm
 	case rt.GetBuiltin() != "":
 		d.Runtime = RuntimeBuiltin
-	case rt.GetConnector().GetType() == ExecConnector:
+	case rt.GetConnector().GetType() == connector.ExecType:
 		// An exec source or sink runs its command beside the agent (the
 		// exec function runtime need not be on), so it needs only the
 		// interpreter that command names.
@@ -105,10 +107,6 @@ func (q *quantities) parse(memo *map[string]int64, s string, def int64, parse fu
 	(*memo)[s] = v
 	return v
 }
-
-// ExecConnector is the connector type that runs a program speaking the
-// exec protocol (connector/execconn).
-const ExecConnector = "exec"
 
 // structStrings returns the strings of a list value (nil for anything else).
 func structStrings(v *structpb.Value) []string {
@@ -179,7 +177,7 @@ func (a *agentState) capable(d Demand) *refusal {
 	if d.Interpreter != "" && len(a.Runtimes) > 0 && !slices.Contains(a.Interpreters, d.Interpreter) {
 		return &refusal{kind: refuseInterpreter, detail: d.Interpreter}
 	}
-	for _, k := range sortedKeys(d.Selector) {
+	for _, k := range slices.Sorted(maps.Keys(d.Selector)) {
 		if v, ok := a.Labels[k]; !ok || v != d.Selector[k] {
 			return &refusal{kind: refuseSelector, detail: k + "=" + d.Selector[k]}
 		}
@@ -249,7 +247,7 @@ func (f *fleet) capable(cluster string, d Demand) []*agentState {
 	k := capKey{cluster: cluster, runtime: d.Runtime, interpreter: d.Interpreter}
 	if len(d.Selector) > 0 {
 		var b strings.Builder
-		for _, key := range sortedKeys(d.Selector) {
+		for _, key := range slices.Sorted(maps.Keys(d.Selector)) {
 			b.WriteString(key + "=" + d.Selector[key] + ",")
 		}
 		k.selector = b.String()
@@ -462,16 +460,4 @@ func FormatMemory(b int64) string {
 		}
 	}
 	return strconv.FormatInt(b, 10)
-}
-
-func sortedKeys(m map[string]string) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -47,6 +47,8 @@ package objects
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -89,7 +91,7 @@ func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Objec
 		Metadata:   &meshfedv1.ObjectMeta{},
 		Spec:       &meshfedv1.FunctionMeshSpec{},
 	}
-	for _, key := range sortedKeys(doc) {
+	for _, key := range slices.Sorted(maps.Keys(doc)) {
 		v := doc[key]
 		switch key {
 		case "apiVersion", "kind", "status":
@@ -147,14 +149,23 @@ func (o DecodeOptions) decodeCRD(w *walker, doc map[string]any) *meshfedv1.Objec
 	return Wrap(fm)
 }
 
-func (w *walker) crdMetadata(v any, md *meshfedv1.ObjectMeta) {
+// object returns v as a YAML mapping; anything else is recorded as a type
+// error at path.
+func (w *walker) object(path string, v any) (map[string]any, bool) {
 	obj, ok := v.(map[string]any)
 	if !ok {
-		w.typeError("metadata", "an object", v)
+		w.typeError(path, "an object", v)
+	}
+	return obj, ok
+}
+
+func (w *walker) crdMetadata(v any, md *meshfedv1.ObjectMeta) {
+	obj, ok := w.object("metadata", v)
+	if !ok {
 		return
 	}
 	m := md.ProtoReflect()
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		path := join("metadata", key)
 		switch {
 		case key == "name" || key == "labels":
@@ -169,12 +180,11 @@ func (w *walker) crdMetadata(v any, md *meshfedv1.ObjectMeta) {
 }
 
 func (o DecodeOptions) crdSpec(w *walker, v any, fm *meshfedv1.FunctionMesh) {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object("spec", v)
 	if !ok {
-		w.typeError("spec", "an object", v)
 		return
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		path := join("spec", key)
 		switch key {
 		case "functions":
@@ -220,9 +230,8 @@ var crdFunctionFields = map[string][]protoreflect.Name{
 // crdFunction converts one function of a Function Mesh (path
 // spec.functions[i]) or the spec of a Function (path spec).
 func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.ObjectMeta) *meshfedv1.FunctionSpec {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object(path, v)
 	if !ok {
-		w.typeError(path, "an object", v)
 		return nil
 	}
 	fn := &meshfedv1.FunctionSpec{Input: &meshfedv1.FunctionInput{}}
@@ -231,7 +240,7 @@ func (o DecodeOptions) crdFunction(w *walker, path string, v any, md *meshfedv1.
 	var code *crdCode // the golang or python block
 	forward := false
 	var podEnv map[string]string
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		val := obj[key]
 		fp := join(path, key)
 		if val == nil {
@@ -416,12 +425,11 @@ func (w *walker) crdScope(path, key string, v any, md *meshfedv1.ObjectMeta) {
 }
 
 func (w *walker) crdInput(path string, v any, in *meshfedv1.FunctionInput) {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object(path, v)
 	if !ok {
-		w.typeError(path, "an object", v)
 		return
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := join(path, key)
 		switch key {
 		case "topics":
@@ -438,13 +446,12 @@ func (w *walker) crdInput(path string, v any, in *meshfedv1.FunctionInput) {
 }
 
 func (w *walker) crdOutput(path string, v any) *meshfedv1.FunctionOutput {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object(path, v)
 	if !ok {
-		w.typeError(path, "an object", v)
 		return nil
 	}
 	out := &meshfedv1.FunctionOutput{}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := join(path, key)
 		if key == "topic" {
 			if obj[key] != nil {
@@ -461,9 +468,8 @@ func (w *walker) crdOutput(path string, v any) *meshfedv1.FunctionOutput {
 // crdResources converts Kubernetes resource requirements. Requests win;
 // limits stand in for missing requests, as in Kubernetes.
 func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
-	obj, ok := v.(map[string]any)
+	obj, ok := w.object(path, v)
 	if !ok {
-		w.typeError(path, "an object", v)
 		return nil
 	}
 	res := &meshfedv1.Resources{}
@@ -473,12 +479,11 @@ func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
 			continue
 		}
 		sp := join(path, section)
-		sm, ok := sv.(map[string]any)
+		sm, ok := w.object(sp, sv)
 		if !ok {
-			w.typeError(sp, "an object", sv)
 			continue
 		}
-		for _, name := range sortedKeys(sm) {
+		for _, name := range slices.Sorted(maps.Keys(sm)) {
 			np := mapKey(sp, name)
 			var q string
 			switch t := sm[name].(type) {
@@ -504,7 +509,7 @@ func (w *walker) crdResources(path string, v any) *meshfedv1.Resources {
 			}
 		}
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		if key != "requests" && key != "limits" {
 			w.errs.add(join(path, key), "%q has no meshfed equivalent; remove it", key)
 		}

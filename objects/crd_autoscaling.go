@@ -1,6 +1,8 @@
 package objects
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,19 +59,18 @@ func (w *walker) crdAutoscaling(path string, v any) *meshfedv1.Autoscaling {
 	}
 	if b := pod["autoScalingBehavior"]; !isZero(b) {
 		bp := join(path, "autoScalingBehavior")
-		obj, ok := b.(map[string]any)
+		obj, ok := w.object(bp, b)
 		if !ok {
-			w.typeError(bp, "an object", b)
 			return as
 		}
-		for _, key := range sortedKeys(obj) {
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
 			kp := join(bp, key)
 			rules, ok := obj[key].(map[string]any)
 			if key != "scaleUp" && key != "scaleDown" || !ok {
 				w.errs.add(kp, "%q has no meshfed equivalent; remove it", key)
 				continue
 			}
-			for _, rk := range sortedKeys(rules) {
+			for _, rk := range slices.Sorted(maps.Keys(rules)) {
 				if rk != "stabilizationWindowSeconds" {
 					w.errs.add(join(kp, rk), "%q has no meshfed equivalent (meshfed scales to the recommendation at once); remove it", rk)
 					continue

@@ -18,6 +18,9 @@ package objects
 // with type they are refused too, as they would be ignored.
 
 import (
+	"maps"
+	"slices"
+
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -49,7 +52,7 @@ func (o DecodeOptions) crdConnector(w *walker, path, kind string, v any, md *mes
 	if kind == ConnectorSink {
 		configKey, ioKey = "sinkConfig", "input"
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		val := obj[key]
 		fp := join(path, key)
 		if val == nil {

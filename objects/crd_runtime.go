@@ -7,6 +7,8 @@ package objects
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	meshfedv1 "github.com/meshfed/meshfed/gen/meshfed/v1"
@@ -116,7 +118,7 @@ func (w *walker) crdNodeSelector(path string, v any) map[string]string {
 		return nil
 	}
 	sel := make(map[string]string, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		s, ok := m[k].(string)
 		if !ok {
 			w.typeError(join(np, k), "a string", m[k])
@@ -166,7 +168,7 @@ func (w *walker) crdPod(path string, v any) map[string]string {
 		default:
 			env[name] = value
 		}
-		for _, key := range sortedKeys(m) {
+		for _, key := range slices.Sorted(maps.Keys(m)) {
 			if key != "name" && key != "value" && key != "valueFrom" {
 				w.errs.add(join(ip, key), "%q has no meshfed equivalent; remove it", key)
 			}
@@ -188,7 +190,7 @@ func (w *walker) crdCodeBlock(path, block string, v any) *crdCode {
 		lang, fileKey = "python", "py"
 	}
 	c := &crdCode{CRDCode: CRDCode{Language: lang}, block: block}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := join(path, key)
 		val := obj[key]
 		switch key {
@@ -271,7 +273,7 @@ func (o DecodeOptions) crdPulsar(w *walker, path string, v any, cluster string) 
 		}
 		return spec
 	}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := join(path, key)
 		val := obj[key]
 		if isZero(val) {
@@ -331,7 +333,7 @@ func (w *walker) crdAuthConfig(path string, v any, cluster string, auth *meshfed
 		return
 	}
 	have := shortPlugin(auth.GetAuthPlugin())
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := join(path, key)
 		val := obj[key]
 		if isZero(val) {
@@ -371,7 +373,7 @@ func (w *walker) crdTLSConfig(path string, v any, cluster string, spec *meshfedv
 		return
 	}
 	auth := spec.GetAuth()
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := join(path, key)
 		val := obj[key]
 		switch key {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -383,7 +384,7 @@ func (w *walker) message(path string, v any, m protoreflect.Message) {
 	fields := m.Descriptor().Fields()
 	seen := map[protoreflect.FieldNumber]string{}
 	oneofs := map[protoreflect.FullName]string{}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fd := fields.ByJSONName(key)
 		if fd == nil {
 			fd = fields.ByName(protoreflect.Name(key))
@@ -445,7 +446,7 @@ func (w *walker) field(path string, fd protoreflect.FieldDescriptor, v any, m pr
 			return
 		}
 		mp := m.Mutable(fd).Map()
-		for _, key := range sortedKeys(obj) {
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
 			kp := mapKey(path, key)
 			mk, ok := w.scalar(kp, fd.MapKey(), key)
 			if !ok {
@@ -742,13 +743,4 @@ func enumNames(ed protoreflect.EnumDescriptor) string {
 		names = append(names, string(ed.Values().Get(i).Name()))
 	}
 	return strings.Join(names, ", ")
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

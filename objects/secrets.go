@@ -2,6 +2,7 @@ package objects
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -49,12 +50,12 @@ func validateSecrets(e *errs, p string, f *meshfedv1.FunctionSpec) {
 	if exec == nil {
 		e.add(sp, "only exec functions receive secrets (as environment variables); builtin and wasm functions take none")
 	}
-	for _, name := range sortedStringKeys(secrets) {
+	for _, name := range slices.Sorted(maps.Keys(secrets)) {
 		kp := mapKey(sp, name)
 		switch {
 		case !envName.MatchString(name):
 			e.add(kp, "%q is not an environment variable name (letters, digits and '_', not starting with a digit): the function reads the secret under it", truncate(name))
-		case slices.Contains(sortedStringKeys(exec.GetEnv()), name):
+		case slices.Contains(slices.Sorted(maps.Keys(exec.GetEnv())), name):
 			e.add(kp, "%q is also set in runtime.exec.env: give it one source", name)
 		}
 		functionSecret(e, kp, secrets[name])

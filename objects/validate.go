@@ -2,6 +2,7 @@ package objects
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -126,7 +127,7 @@ func clusterName(e *errs, path, s string, required bool) {
 }
 
 func labels(e *errs, path string, m map[string]string) {
-	for _, k := range sortedStringKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if r := checkLabelKey(k); r != "" {
 			e.add(mapKey(path, k), "%s", r)
 		}
@@ -529,7 +530,7 @@ func validateRuntime(e *errs, p string, r *meshfedv1.Runtime) {
 		if len(cmd) == 0 || cmd[0] == "" {
 			e.add(join(ep, "command"), "required: the program and its arguments, such as [python3, split.py]")
 		}
-		for _, key := range sortedStringKeys(k.Exec.GetEnv()) {
+		for _, key := range slices.Sorted(maps.Keys(k.Exec.GetEnv())) {
 			if !envName.MatchString(key) {
 				e.add(mapKey(join(ep, "env"), key), "%q is not an environment variable name (letters, digits and '_', not starting with a digit)", truncate(key))
 			}
@@ -581,15 +582,6 @@ func Check(filename string, objs []*meshfedv1.Object, st Lookup) error {
 		return nil
 	}
 	return all
-}
-
-func sortedStringKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Lookup answers whether an object exists, for reference checks. Keys follow

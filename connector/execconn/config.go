@@ -3,8 +3,9 @@ package execconn
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func decodeConfig(values map[string]any) (config, error) {
 	case c.command[0] == "":
 		v.Fail("command[0]", "the program must not be empty")
 	}
-	for _, k := range sortedKeys(c.env) {
+	for _, k := range slices.Sorted(maps.Keys(c.env)) {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			v.Fail("env."+k, "%q is not an environment variable name", k)
 		}
@@ -87,10 +88,7 @@ func decodeConfig(values map[string]any) (config, error) {
 
 // validate checks a config at apply time; whether the program exists is
 // checked on the agent that runs it, at open.
-func validate(values map[string]any) error {
-	_, err := decodeConfig(values)
-	return err
-}
+var validate = connector.Validator(decodeConfig)
 
 // environ is the process's environment: the agent's PATH, LANG=C.UTF-8,
 // MESHFED_EXEC_PROTOCOL, then env (which may override them).
@@ -108,17 +106,8 @@ func (c config) environ() []string {
 		m[k] = v
 	}
 	out := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, k+"="+m[k])
 	}
-	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

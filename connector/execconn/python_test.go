@@ -266,7 +266,9 @@ sys.stdin.buffer.read()
 		}
 	})
 
-	t.Run("cancelled read", func(t *testing.T) {
+	// sleepingSource opens a source whose program never answers a READ.
+	sleepingSource := func(t *testing.T) connector.Source {
+		t.Helper()
 		values := pythonEnv(t, writeScript(t, `import time, meshfed_connector as mc
 mc.run_source(lambda ctx, n: time.sleep(3600))
 `), nil)
@@ -274,6 +276,11 @@ mc.run_source(lambda ctx, n: time.sleep(3600))
 		if err != nil {
 			t.Fatal(err)
 		}
+		return src
+	}
+
+	t.Run("cancelled read", func(t *testing.T) {
+		src := sleepingSource(t)
 		defer src.Close()
 		rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer rcancel()
@@ -283,13 +290,7 @@ mc.run_source(lambda ctx, n: time.sleep(3600))
 	})
 
 	t.Run("close during read", func(t *testing.T) {
-		values := pythonEnv(t, writeScript(t, `import time, meshfed_connector as mc
-mc.run_source(lambda ctx, n: time.sleep(3600))
-`), nil)
-		src, err := srcF.Open(ctx, cfgOf("s", values, false))
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := sleepingSource(t)
 		done := make(chan error, 1)
 		go func() { _, err := src.Read(ctx); done <- err }()
 		// Close kills the process whether or not Read has sent READ yet.

@@ -9,8 +9,8 @@ import (
 )
 
 func init() {
-	connector.RegisterSource("exec", connector.SourceFactory{Open: openSource, Validate: validate})
-	connector.RegisterSink("exec", connector.SinkFactory{Open: openSink, Validate: validate})
+	connector.RegisterSource(connector.ExecType, connector.SourceFactory{Open: openSource, Validate: validate})
+	connector.RegisterSink(connector.ExecType, connector.SinkFactory{Open: openSink, Validate: validate})
 }
 
 // source is a Source served by a process; it is driven stop-and-wait

@@ -3,8 +3,6 @@ package httpconn
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,20 +11,12 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/connector"
+	"github.com/meshfed/meshfed/internal/testkit"
 )
 
-func values(t testing.TB, js string) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(js), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func cfg(v map[string]any) connector.Config {
-	return connector.Config{Tenant: "public", Namespace: "default", Mesh: "m", Name: "hook", Type: "http", Values: v,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+// cfg is the config of connector hook of mesh m, its values the JSON js.
+func cfg(t testing.TB, js string) connector.Config {
+	return testkit.ConnectorConfig("http", "m", "hook", testkit.ConnectorValues(t, js))
 }
 
 func TestValidate(t *testing.T) {
@@ -52,25 +42,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.validate(values(t, tt.config))
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			var all []string
-			for _, ce := range connector.ConfigErrors(err) {
-				all = append(all, ce.Key+": "+ce.Reason)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(strings.Join(all, "\n"), w) {
-					t.Errorf("errors %q do not contain %q", all, w)
-				}
-			}
+			testkit.WantConfigErrors(t, tt.validate(testkit.ConnectorValues(t, tt.config)), tt.want...)
 		})
 	}
 }
@@ -116,7 +88,7 @@ func post(t *testing.T, url, token, body string) chan int {
 // The webhook answers 200 only after the agent committed the record, and
 // 503 to a request the source stops before making durable.
 func TestSourceAnswersAfterCommit(t *testing.T) {
-	src, err := openSource(context.Background(), cfg(values(t, `{"listen":"127.0.0.1:0","path":"/in","token":"s3cret"}`)))
+	src, err := openSource(context.Background(), cfg(t, `{"listen":"127.0.0.1:0","path":"/in","token":"s3cret"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +147,7 @@ func TestSinkRetriesThenDelivers(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	s, err := openSink(context.Background(), cfg(values(t, `{"url":"`+srv.URL+`","token":"tok","backoff":"1ms"}`)))
+	s, err := openSink(context.Background(), cfg(t, `{"url":"`+srv.URL+`","token":"tok","backoff":"1ms"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +170,7 @@ func TestSinkDoesNotRetryClientErrors(t *testing.T) {
 		http.Error(w, "bad record", http.StatusBadRequest)
 	}))
 	defer srv.Close()
-	s, err := openSink(context.Background(), cfg(values(t, `{"url":"`+srv.URL+`","mode":"record","backoff":"1ms"}`)))
+	s, err := openSink(context.Background(), cfg(t, `{"url":"`+srv.URL+`","mode":"record","backoff":"1ms"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

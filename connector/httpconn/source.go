@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -26,18 +25,12 @@ const (
 
 func init() {
 	connector.RegisterSource("http", connector.SourceFactory{
-		Open: openSource,
-		Validate: func(values map[string]any) error {
-			_, err := decodeSource(values)
-			return err
-		},
+		Open:     openSource,
+		Validate: connector.Validator(decodeSource),
 	})
 	connector.RegisterSink("http", connector.SinkFactory{
-		Open: openSink,
-		Validate: func(values map[string]any) error {
-			_, err := decodeSink(values)
-			return err
-		},
+		Open:     openSink,
+		Validate: connector.Validator(decodeSink),
 	})
 }
 
@@ -58,11 +51,9 @@ type source struct {
 	closed chan struct{}
 	once   sync.Once
 
-	// mu guards waiting and next: the requests read and not yet
-	// committed, waiting[0] at position next-len(waiting)+1.
+	// mu guards waiting: the requests read and not yet committed.
 	mu      sync.Mutex
-	waiting []*request
-	next    uint64
+	waiting connector.Pending[*request]
 }
 
 var _ connector.ConcurrentCommitter = (*source)(nil)
@@ -171,41 +162,29 @@ func (s *source) Read(ctx context.Context) ([]connector.SourceRecord, error) {
 	defer s.mu.Unlock()
 	out := make([]connector.SourceRecord, len(reqs))
 	for i, r := range reqs {
-		s.waiting = append(s.waiting, r)
-		s.next++
-		out[i] = connector.SourceRecord{Record: r.rec, Position: strconv.FormatUint(s.next, 10)}
+		out[i] = connector.SourceRecord{Record: r.rec, Position: s.waiting.Add(r)}
 	}
 	return out, nil
 }
 
 // Commit answers every request up to position: its record is durable.
 func (s *source) Commit(_ context.Context, position string) error {
-	p, err := strconv.ParseUint(position, 10, 64)
-	if err != nil {
-		return fmt.Errorf("position %q: %w", position, err)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	first := s.next - uint64(len(s.waiting)) + 1
-	if p < first {
-		return nil
-	}
-	n := min(int(p-first+1), len(s.waiting))
-	for _, r := range s.waiting[:n] {
+	done, err := s.waiting.Take(position)
+	for _, r := range done {
 		r.done <- nil
 	}
-	s.waiting = append(s.waiting[:0:0], s.waiting[n:]...)
-	return nil
+	return err
 }
 
 // Close stops the endpoint; requests not yet durable are answered 503.
 func (s *source) Close() error {
 	s.once.Do(func() { close(s.closed) })
 	s.mu.Lock()
-	for _, r := range s.waiting {
+	for _, r := range s.waiting.TakeAll() {
 		r.done <- errClosed
 	}
-	s.waiting = nil
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

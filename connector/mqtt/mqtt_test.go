@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,16 +12,6 @@ import (
 	"github.com/meshfed/meshfed/connector"
 	"github.com/meshfed/meshfed/internal/testkit"
 )
-
-// values decodes a JSON config as the agent hands it over.
-func values(t testing.TB, js string) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(js), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 func TestValidate(t *testing.T) {
 	src, _ := connector.LookupSource("mqtt")
@@ -50,26 +37,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.validate(values(t, tt.config))
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			var got []string
-			for _, ce := range connector.ConfigErrors(err) {
-				got = append(got, ce.Key+": "+ce.Reason)
-			}
-			all := strings.Join(got, "\n")
-			for _, w := range tt.want {
-				if !strings.Contains(all, w) {
-					t.Errorf("errors\n%s\ndo not contain %q", all, w)
-				}
-			}
+			testkit.WantConfigErrors(t, tt.validate(testkit.ConnectorValues(t, tt.config)), tt.want...)
 		})
 	}
 }
@@ -96,10 +64,10 @@ func FuzzConfig(f *testing.F) {
 	})
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func testConfig(values map[string]any) connector.Config {
-	return connector.Config{Tenant: "public", Namespace: "default", Mesh: "iot", Name: "devices", Type: "mqtt", Values: values, Logger: quiet()}
+// testConfig is the config of connector devices of mesh iot, its values
+// the JSON js.
+func testConfig(t testing.TB, js string) connector.Config {
+	return testkit.ConnectorConfig("mqtt", "iot", "devices", testkit.ConnectorValues(t, js))
 }
 
 // publisher connects a device that publishes at QoS 1.
@@ -126,6 +94,28 @@ func publish(t testing.TB, c paho.Client, topic string, from, n int) {
 	}
 }
 
+// openTestSource opens a source of cfg; the test fails if it cannot.
+func openTestSource(t *testing.T, cfg connector.Config) connector.Source {
+	t.Helper()
+	s, err := openSource(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// commitAndClose commits s up to position and closes it, as an instance
+// that stops after its outputs up to there were durable.
+func commitAndClose(t *testing.T, s connector.Source, position string) {
+	t.Helper()
+	if err := s.Commit(context.Background(), position); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // readUntil reads from s until it has n records or the deadline passes.
 func readUntil(t *testing.T, s connector.Source, n int) []connector.SourceRecord {
 	t.Helper()
@@ -147,30 +137,18 @@ func readUntil(t *testing.T, s connector.Source, n int) []connector.SourceRecord
 // next session of the same client id; what was committed does not.
 func TestSourceRestartLosesNothing(t *testing.T) {
 	broker := testkit.Mosquitto(t)
-	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["sensors/#"]}`, broker)))
-	ctx := context.Background()
-	s, err := openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, fmt.Sprintf(`{"broker":%q,"topics":["sensors/#"]}`, broker))
+	s := openTestSource(t, cfg)
 	dev := publisher(t, broker)
 	publish(t, dev, "sensors/kitchen/temp", 0, 100)
 	got := readUntil(t, s, 100)
 	if got[0].Key != "sensors/kitchen/temp" || got[0].Properties[TopicProperty] != "sensors/kitchen/temp" || string(got[0].Value) != "m-0" {
 		t.Fatalf("first record %+v", got[0])
 	}
-	if err := s.Commit(ctx, got[59].Position); err != nil { // m-0 .. m-59 are durable
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	commitAndClose(t, s, got[59].Position)        // m-0 .. m-59 are durable
 	publish(t, dev, "sensors/hall/temp", 100, 50) // while the source is away
 
-	s, err = openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = openTestSource(t, cfg)
 	defer s.Close()
 	again := readUntil(t, s, 90)
 	seen := map[string]bool{}
@@ -200,7 +178,7 @@ func TestSinkPublishes(t *testing.T) {
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	s, err := openSink(context.Background(), testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topic":"out/all","topicFromKey":true}`, broker))))
+	s, err := openSink(context.Background(), testConfig(t, fmt.Sprintf(`{"broker":%q,"topic":"out/all","topicFromKey":true}`, broker)))
 	if err != nil {
 		t.Fatal(err)
 	}

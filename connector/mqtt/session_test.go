@@ -22,12 +22,8 @@ import (
 // PUBREL; a restart delivers again exactly what was not committed.
 func TestSourceQoS2RestartLosesNothing(t *testing.T) {
 	broker := testkit.Mosquitto(t)
-	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["q2/#"],"qos":2}`, broker)))
-	ctx := context.Background()
-	s, err := openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, fmt.Sprintf(`{"broker":%q,"topics":["q2/#"],"qos":2}`, broker))
+	s := openTestSource(t, cfg)
 	dev := publisher(t, broker)
 	for i := 0; i < 40; i++ {
 		if tok := dev.Publish("q2/x", 2, false, fmt.Sprintf("m-%d", i)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -35,16 +31,8 @@ func TestSourceQoS2RestartLosesNothing(t *testing.T) {
 		}
 	}
 	got := readUntil(t, s, 40)
-	if err := s.Commit(ctx, got[24].Position); err != nil { // m-0 .. m-24 are durable
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	commitAndClose(t, s, got[24].Position) // m-0 .. m-24 are durable
+	s = openTestSource(t, cfg)
 	defer s.Close()
 	again := readUntil(t, s, 15)
 	for k, r := range again {
@@ -58,12 +46,9 @@ func TestSourceQoS2RestartLosesNothing(t *testing.T) {
 // topic share their properties.
 func TestSourceKeepsOrder(t *testing.T) {
 	broker := testkit.Mosquitto(t)
-	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["o/#"],"maxBatch":7}`, broker)))
+	cfg := testConfig(t, fmt.Sprintf(`{"broker":%q,"topics":["o/#"],"maxBatch":7}`, broker))
 	ctx := context.Background()
-	s, err := openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestSource(t, cfg)
 	defer s.Close()
 	publish(t, publisher(t, broker), "o/a", 0, 500)
 	got := readUntil(t, s, 500)
@@ -91,16 +76,13 @@ func TestSourceReadFailsWhenTheConnectionEnds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newProxy(t, strings.TrimPrefix(broker, "tcp://"))
-			cfg := testConfig(values(t, fmt.Sprintf(`{"broker":"tcp://%s","topics":["cut/#"],"keepAlive":"1s","clientId":"cut-%s"}`, p.addr, tc.name)))
-			s, err := openSource(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := testConfig(t, fmt.Sprintf(`{"broker":"tcp://%s","topics":["cut/#"],"keepAlive":"1s","clientId":"cut-%s"}`, p.addr, tc.name))
+			s := openTestSource(t, cfg)
 			defer s.Close()
 			tc.cut(p)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, err = s.Read(ctx)
+			_, err := s.Read(ctx)
 			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Read after the connection was cut: %v, want an error with %q", err, tc.want)
 			}
@@ -225,24 +207,12 @@ func TestSourceOverWebsocket(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cfg := testConfig(values(t, fmt.Sprintf(`{"broker":%q,"topics":["w/#"],"clientId":"ws-source"}`, "ws"+strings.TrimPrefix(srv.URL, "http"))))
-	ctx := context.Background()
-	s, err := openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, fmt.Sprintf(`{"broker":%q,"topics":["w/#"],"clientId":"ws-source"}`, "ws"+strings.TrimPrefix(srv.URL, "http")))
+	s := openTestSource(t, cfg)
 	publish(t, publisher(t, broker), "w/x", 0, 50)
 	got := readUntil(t, s, 50)
-	if err := s.Commit(ctx, got[29].Position); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = openSource(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	commitAndClose(t, s, got[29].Position)
+	s = openTestSource(t, cfg)
 	defer s.Close()
 	if again := readUntil(t, s, 20); string(again[0].Value) != "m-30" || string(again[19].Value) != "m-49" {
 		t.Fatalf("after the restart: %q .. %q, want m-30 .. m-49", again[0].Value, again[19].Value)

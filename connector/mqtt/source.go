@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"strconv"
 	"sync"
 	"time"
 
@@ -14,18 +13,12 @@ import (
 
 func init() {
 	connector.RegisterSource("mqtt", connector.SourceFactory{
-		Open: openSource,
-		Validate: func(values map[string]any) error {
-			_, err := decodeSource(values)
-			return err
-		},
+		Open:     openSource,
+		Validate: connector.Validator(decodeSource),
 	})
 	connector.RegisterSink("mqtt", connector.SinkFactory{
-		Open: openSink,
-		Validate: func(values map[string]any) error {
-			_, err := decodeSink(values)
-			return err
-		},
+		Open:     openSink,
+		Validate: connector.Validator(decodeSink),
 	})
 }
 
@@ -58,12 +51,10 @@ type source struct {
 	// commitMu makes Commits one at a time, so acknowledgements leave in
 	// the order the messages arrived, as MQTT requires.
 	commitMu sync.Mutex
-	// mu guards pending, next and props.
+	// mu guards pending and props.
 	mu sync.Mutex
-	// pending are the messages read and not yet committed; pending[0]
-	// has position next-len(pending).
-	pending []inbound
-	next    uint64
+	// pending are the messages read and not yet committed.
+	pending connector.Pending[inbound]
 	// props is the properties map of the last topic read: records of one
 	// topic share it (the agent copies what it writes).
 	props map[string]string
@@ -105,8 +96,6 @@ func (s *source) Read(ctx context.Context) ([]connector.SourceRecord, error) {
 	defer s.mu.Unlock()
 	out := make([]connector.SourceRecord, len(msgs))
 	for i, m := range msgs {
-		s.pending = append(s.pending, m)
-		s.next++
 		if s.props[TopicProperty] != m.topic {
 			s.props = map[string]string{TopicProperty: m.topic}
 		}
@@ -114,7 +103,7 @@ func (s *source) Read(ctx context.Context) ([]connector.SourceRecord, error) {
 		if s.cfg.key == keyTopic {
 			r.Key = m.topic
 		}
-		out[i] = connector.SourceRecord{Record: r, Position: strconv.FormatUint(s.next, 10)}
+		out[i] = connector.SourceRecord{Record: r, Position: s.pending.Add(m)}
 	}
 	return out, nil
 }
@@ -122,22 +111,14 @@ func (s *source) Read(ctx context.Context) ([]connector.SourceRecord, error) {
 // Commit acknowledges every message up to position to the broker, in one
 // write.
 func (s *source) Commit(_ context.Context, position string) error {
-	p, err := strconv.ParseUint(position, 10, 64)
-	if err != nil {
-		return fmt.Errorf("position %q: %w", position, err)
-	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.mu.Lock()
-	first := s.next - uint64(len(s.pending)) + 1 // position of pending[0]
-	if p < first {
-		s.mu.Unlock()
-		return nil
-	}
-	n := min(int(p-first+1), len(s.pending))
-	done := s.pending[:n:n]
-	s.pending = s.pending[n:]
+	done, err := s.pending.Take(position)
 	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if err := s.sess.ack(done); err != nil {
 		return fmt.Errorf("acknowledge to %s: %w", s.cfg.broker, err)
 	}

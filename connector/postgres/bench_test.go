@@ -78,6 +78,24 @@ func (m *meters) time(name string, rows int, f func()) {
 
 // report gives each variant's rows/s and its ratio to the last one, the
 // raw client loop.
+// write times writing batch through s as name.
+func (m *meters) write(b *testing.B, name string, s *Sink, batch []connector.SinkRecord) {
+	m.time(name, len(batch), func() {
+		if err := s.Write(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// renumber gives the records of batch the sequences after *seq, as the
+// next batch of one stream.
+func renumber(batch []connector.SinkRecord, seq *uint64) {
+	for i := range batch {
+		*seq++
+		batch[i].Sequence = *seq
+	}
+}
+
 func (m *meters) report(b *testing.B) {
 	rate := func(i int) float64 { return float64(m.rows[i]) / m.took[i].Seconds() }
 	raw := rate(len(m.names) - 1)
@@ -105,20 +123,9 @@ func BenchmarkSinkInsert(b *testing.B) {
 	var m meters
 	seq := uint64(0)
 	for b.Loop() {
-		for i := range batch {
-			seq++
-			batch[i].Sequence = seq
-		}
-		m.time("meshfed-at-least-once", len(batch), func() {
-			if err := alo.Write(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-		})
-		m.time("meshfed-effectively-once", len(batch), func() {
-			if err := eo.Write(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-		})
+		renumber(batch, &seq)
+		m.write(b, "meshfed-at-least-once", alo, batch)
+		m.write(b, "meshfed-effectively-once", eo, batch)
 		m.time("raw-pgx-CopyFrom", len(batch), func() {
 			for i, r := range batch {
 				var v benchRow
@@ -167,15 +174,8 @@ func BenchmarkSinkUpsert(b *testing.B) {
 	var m meters
 	seq := uint64(0)
 	for b.Loop() {
-		for i := range batch {
-			seq++
-			batch[i].Sequence = seq
-		}
-		m.time("meshfed-effectively-once", len(batch), func() {
-			if err := eo.Write(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-		})
+		renumber(batch, &seq)
+		m.write(b, "meshfed-effectively-once", eo, batch)
 		m.time("raw-pgx-batched-insert", len(batch), func() {
 			var pb pgx.Batch
 			for _, r := range batch {

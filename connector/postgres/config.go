@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,7 +142,7 @@ func DecodeSinkConfig(values map[string]any) (SinkConfig, error) {
 	} else {
 		d.fail("columns", "must be set: a map of column name to key, value, value.<field>, property.<name>, eventTime, topic, stream or sequence")
 	}
-	for _, col := range sortedKeys(c.Columns) {
+	for _, col := range slices.Sorted(maps.Keys(c.Columns)) {
 		d.ident("columns."+col, col)
 		if err := checkFrom(c.Columns[col]); err != nil {
 			d.fail("columns."+col, err.Error())
@@ -157,7 +158,7 @@ func DecodeSinkConfig(values map[string]any) (SinkConfig, error) {
 	case c.Mode == ModeInsert && len(c.KeyColumns) > 0:
 		d.fail("keyColumns", "only used in upsert mode")
 	case c.Mode == ModeUpsert && len(c.KeyColumns) == 0:
-		for _, col := range sortedKeys(c.Columns) {
+		for _, col := range slices.Sorted(maps.Keys(c.Columns)) {
 			if c.Columns[col] == "key" {
 				c.KeyColumns = append(c.KeyColumns, col)
 			}
@@ -402,7 +403,7 @@ func (d *decoder) duration(name string, def time.Duration) time.Duration {
 // unknown fails every field no getter asked for: a misspelt field must
 // not be silently ignored.
 func (d *decoder) unknown() {
-	for _, k := range sortedKeys(d.values) {
+	for _, k := range slices.Sorted(maps.Keys(d.values)) {
 		if !d.used[k] {
 			path := k
 			if path == "" {
@@ -458,15 +459,6 @@ func kind(v any) string {
 		return "a map"
 	}
 	return fmt.Sprintf("a %T", v)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // quoteTable quotes a "table" or "schema.table" name for SQL.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/jackc/pglogrepl"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -165,7 +167,7 @@ func FuzzDecodeSinkConfig(f *testing.F) {
 				t.Fatalf("accepted an incomplete config: %+v", c)
 			}
 			s := &Sink{cfg: c}
-			for _, name := range sortedKeys(c.Columns) {
+			for _, name := range slices.Sorted(maps.Keys(c.Columns)) {
 				s.cols = append(s.cols, column{name: name, from: c.Columns[name]})
 			}
 			s.buildSQL() // must not panic on any accepted config

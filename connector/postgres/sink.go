@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,7 +109,7 @@ func OpenSink(ctx context.Context, cfg connector.Config) (*Sink, error) {
 		eo:      cfg.EffectivelyOnce,
 		log:     log,
 	}
-	for _, name := range sortedKeys(c.Columns) {
+	for _, name := range slices.Sorted(maps.Keys(c.Columns)) {
 		col := column{name: name, from: c.Columns[name]}
 		if p, ok := strings.CutPrefix(col.from, "value."); ok {
 			col.path = strings.Split(p, ".")

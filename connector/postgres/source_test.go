@@ -126,19 +126,27 @@ func ids(t testing.TB, recs []connector.SourceRecord) []string {
 	return out
 }
 
-func TestCDCResumesAfterRestartWithoutLoss(t *testing.T) {
+// cdcReadCommit25 opens a CDC source of table items (id, name) in a new
+// database, inserts rows 1..40, reads them and commits through row 25
+// only: rows 26..40 were read but, as far as the source knows, not
+// written, so they must come again. It returns the database's URL, the
+// source's config values and the source.
+func cdcReadCommit25(t *testing.T) (string, map[string]any, connector.Source) {
+	t.Helper()
 	url := newDatabase(t)
-	db := dbConn(t, url)
-	mustExec(t, db, `CREATE TABLE items (id int PRIMARY KEY, name text)`)
+	mustExec(t, dbConn(t, url), `CREATE TABLE items (id int PRIMARY KEY, name text)`)
 	values := map[string]any{"url": url, "tables": []any{"items"}}
 	src := openSource(t, values)
 	insertRows(t, url, 1, 40)
 	recs := readN(t, src, 40)
-	// Commit through row 25 only: rows 26..40 were read but, as far as
-	// the source knows, not written, so they must come again.
 	if err := src.Commit(testCtx(t), recs[24].Position); err != nil {
 		t.Fatal(err)
 	}
+	return url, values, src
+}
+
+func TestCDCResumesAfterRestartWithoutLoss(t *testing.T) {
+	url, values, src := cdcReadCommit25(t)
 	if err := src.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -213,16 +221,7 @@ func TestCDCIdleSourceLetsTheSlotAdvance(t *testing.T) {
 }
 
 func TestCDCCrashLosesNothing(t *testing.T) {
-	url := newDatabase(t)
-	db := dbConn(t, url)
-	mustExec(t, db, `CREATE TABLE items (id int PRIMARY KEY, name text)`)
-	values := map[string]any{"url": url, "tables": []any{"items"}}
-	src := openSource(t, values)
-	insertRows(t, url, 1, 40)
-	recs := readN(t, src, 40)
-	if err := src.Commit(testCtx(t), recs[24].Position); err != nil {
-		t.Fatal(err)
-	}
+	url, values, src := cdcReadCommit25(t)
 	// A crash: the connection ends with no goodbye and no last status.
 	cdc := src.(*CDCSource)
 	cdc.cancel()

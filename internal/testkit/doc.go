@@ -1,6 +1,7 @@
 // Package testkit holds what tests across the module share: Eventually,
-// which polls a condition until a deadline, and builders of the objects
-// tests apply again and again (clusters, tenants, namespaces, meshes).
+// which polls a condition until a deadline, builders of the objects tests
+// apply again and again (clusters, tenants, namespaces, meshes), and
+// connector configs with the check of a Validate's errors.
 //
 // It does not import package testing: production packages may hold test
 // helpers built on it (controlplane's test servers) without linking testing

@@ -107,30 +107,30 @@ func writeInt64(mem api.Memory, call string, ptr uint32, v int64) {
 	write(mem, call, ptr, b[:])
 }
 
+// answerInt64 ends host call name that returns a number: v written at out
+// and StatusOK, or err recorded (see fail) and StatusError.
+func (c *call) answerInt64(mem api.Memory, stack []uint64, name string, out uint32, v int64, err error) {
+	if err != nil {
+		c.fail(name, err)
+		stack[0] = api.EncodeI32(abi.StatusError)
+		return
+	}
+	writeInt64(mem, name, out, v)
+	stack[0] = api.EncodeI32(abi.StatusOK)
+}
+
 func hostIncrCounter(ctx context.Context, c *call, mem api.Memory, stack []uint64) {
 	key := string(read(mem, abi.ImportIncrCounter, api.DecodeU32(stack[0]), api.DecodeU32(stack[1])))
 	delta, out := int64(stack[2]), api.DecodeU32(stack[3])
 	v, err := c.fctx.IncrCounter(ctx, key, delta)
-	if err != nil {
-		c.fail(abi.ImportIncrCounter, err)
-		stack[0] = api.EncodeI32(abi.StatusError)
-		return
-	}
-	writeInt64(mem, abi.ImportIncrCounter, out, v)
-	stack[0] = api.EncodeI32(abi.StatusOK)
+	c.answerInt64(mem, stack, abi.ImportIncrCounter, out, v, err)
 }
 
 func hostGetCounter(ctx context.Context, c *call, mem api.Memory, stack []uint64) {
 	key := string(read(mem, abi.ImportGetCounter, api.DecodeU32(stack[0]), api.DecodeU32(stack[1])))
 	out := api.DecodeU32(stack[2])
 	v, err := c.fctx.GetCounter(ctx, key)
-	if err != nil {
-		c.fail(abi.ImportGetCounter, err)
-		stack[0] = api.EncodeI32(abi.StatusError)
-		return
-	}
-	writeInt64(mem, abi.ImportGetCounter, out, v)
-	stack[0] = api.EncodeI32(abi.StatusOK)
+	c.answerInt64(mem, stack, abi.ImportGetCounter, out, v, err)
 }
 
 func hostPutState(ctx context.Context, c *call, mem api.Memory, stack []uint64) {
