@@ -35,6 +35,10 @@ const (
 	// cleanupFor bounds how long the home instance retries deleting a
 	// fallback subscription (a fallback instance may still be attached).
 	cleanupFor = 10 * time.Minute
+	// cleanupRetryMax bounds the wait between attempts to delete a
+	// fallback subscription: once the fallback instance has stopped, the
+	// subscription goes within this long.
+	cleanupRetryMax = 5 * time.Second
 )
 
 // watermarkKey is the state key of a partition's watermark. Under a
@@ -214,7 +218,7 @@ func (i *instance) removeFallbackSubscriptions(ctx context.Context) {
 					return
 				case <-time.After(backoff):
 				}
-				backoff = min(2*backoff, 15*time.Second)
+				backoff = min(2*backoff, cleanupRetryMax)
 			}
 		}
 	}
